@@ -1,0 +1,294 @@
+// Package api is Switchboard's HTTP layer on Fiber: routes, authentication,
+// error mapping, the event stream and the network webhooks. Handlers hold no
+// business logic: they decode, call inbox, and encode. Exactly one place,
+// errorHandler, maps errors to statuses and error codes.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/store"
+)
+
+// Body limits from the contract.
+const (
+	BodyLimit      = 1 << 20 // 1 MiB
+	BatchBodyLimit = 8 << 20 // 8 MiB
+)
+
+// SessionCookie is the browser session's cookie name.
+const SessionCookie = "sb_session"
+
+// Deps are what the HTTP layer needs.
+type Deps struct {
+	Service *inbox.Service
+	Logger  *slog.Logger
+	// Registry receives the HTTP metrics and serves /metrics. Optional.
+	Registry *prometheus.Registry
+	Version  string
+	// Web is the agents' page served at / (optional).
+	Web fs.FS
+	// RequestTimeout bounds each request's work (default 30s).
+	RequestTimeout time.Duration
+	// SecureCookies marks the session cookie Secure (behind TLS).
+	SecureCookies bool
+}
+
+type server struct {
+	svc     *inbox.Service
+	log     *slog.Logger
+	deps    Deps
+	httpDur *prometheus.HistogramVec
+}
+
+// New builds the Fiber app without listening, so tests can call app.Test.
+func New(d Deps) *fiber.App {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.RequestTimeout <= 0 {
+		d.RequestTimeout = 30 * time.Second
+	}
+	s := &server{svc: d.Service, log: d.Logger.With("component", "http"), deps: d}
+	app := fiber.New(fiber.Config{
+		AppName:               "switchboard",
+		Immutable:             true,
+		BodyLimit:             BatchBodyLimit,
+		ReadBufferSize:        16 << 10, // bounds request line + headers
+		ReadTimeout:           15 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		DisableStartupMessage: true,
+		ErrorHandler:          s.errorHandler,
+		JSONEncoder:           json.Marshal,
+		JSONDecoder:           json.Unmarshal,
+	})
+	if d.Registry != nil {
+		s.httpDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "switchboard_http_request_seconds",
+			Help:    "HTTP requests by route and status.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"method", "route", "status"})
+		d.Registry.MustRegister(s.httpDur)
+	}
+	app.Use(s.recoverAndLog)
+	s.routes(app)
+	return app
+}
+
+// recoverAndLog turns panics into 500s and logs one line per request: the
+// route pattern, never the query string, a key or a body.
+func (s *server) recoverAndLog(c *fiber.Ctx) (err error) {
+	start := time.Now()
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic in handler", "panic", fmt.Sprint(r), "route", c.Route().Path)
+			err = fiber.ErrInternalServerError
+		}
+		if err != nil {
+			if herr := s.errorHandler(c, err); herr != nil {
+				c.Status(fiber.StatusInternalServerError)
+			}
+			err = nil
+		}
+		status := c.Response().StatusCode()
+		route := c.Route().Path
+		if s.httpDur != nil {
+			s.httpDur.WithLabelValues(c.Method(), route, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+		}
+		s.log.Info("request", "method", c.Method(), "route", route, "status", status,
+			"ms", time.Since(start).Milliseconds())
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), s.deps.RequestTimeout)
+	defer cancel()
+	c.SetUserContext(ctx)
+	return c.Next()
+}
+
+// --- errors ---
+
+// errorBody is the contract's error shape.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details,omitempty"`
+}
+
+// RateLimitedError asks the client to retry after a delay.
+type RateLimitedError struct{ RetryAfter time.Duration }
+
+func (e *RateLimitedError) Error() string { return "rate limit exceeded" }
+
+// mapError maps an error to a status and the contract's error body.
+func mapError(err error) (int, errorBody) {
+	var fe *inbox.FieldError
+	var held *store.LockHeldError
+	var inUse *store.InUseError
+	var fErr *fiber.Error
+	var rl *RateLimitedError
+	body := func(code, msg string, details map[string]any) errorBody {
+		return errorBody{Error: errorDetail{Code: code, Message: msg, Details: details}}
+	}
+	switch {
+	case errors.As(err, &fe):
+		return 400, body("invalid_request", fe.Error(), map[string]any{"field": fe.Field})
+	case errors.Is(err, inbox.ErrUnauthorized):
+		return 401, body("unauthorized", "missing, unknown or revoked key", nil)
+	case errors.Is(err, inbox.ErrForbidden):
+		return 403, body("forbidden", "the key's role does not allow this", nil)
+	case errors.As(err, &held):
+		return 409, body("lock_held", held.Error(), map[string]any{"agent_id": held.AgentID, "expires_at": held.ExpiresAt.UTC()})
+	case errors.Is(err, store.ErrLockLost):
+		return 409, body("lock_lost", "the token is not the thread's current lock", nil)
+	case errors.Is(err, store.ErrCapacity):
+		return 409, body("capacity_reached", err.Error(), nil)
+	case errors.As(err, &inUse):
+		return 409, body("in_use", inUse.Error(), map[string]any{"by": inUse.By})
+	case errors.Is(err, store.ErrAlreadyExists):
+		return 409, body("already_exists", err.Error(), nil)
+	case errors.Is(err, store.ErrClosed):
+		return 409, body("thread_closed", err.Error(), nil)
+	case errors.Is(err, store.ErrConflict):
+		return 409, body("conflict", "the thread changed meanwhile; try again", nil)
+	case errors.Is(err, store.ErrNotFound):
+		return 404, body("not_found", err.Error(), nil)
+	case errors.As(err, &rl):
+		return 429, body("rate_limited", "rate limit exceeded", map[string]any{"retry_after_seconds": int(rl.RetryAfter.Seconds() + 0.999)})
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return 503, body("unavailable", "the store cannot be reached", nil)
+	case errors.As(err, &fErr):
+		switch fErr.Code {
+		case fiber.StatusRequestEntityTooLarge:
+			return 413, body("payload_too_large", "body over the size limit", nil)
+		case fiber.StatusNotFound:
+			return 404, body("not_found", "no such route", nil)
+		case fiber.StatusMethodNotAllowed:
+			return 405, body("method_not_allowed", fErr.Message, nil)
+		case fiber.StatusRequestHeaderFieldsTooLarge:
+			return 431, body("headers_too_large", fErr.Message, nil)
+		case fiber.StatusRequestTimeout:
+			return 408, body("timeout", fErr.Message, nil)
+		case fiber.StatusInternalServerError:
+			return 500, body("internal", "internal error", nil)
+		}
+		return fErr.Code, body("invalid_request", fErr.Message, nil)
+	}
+	return 500, body("internal", "internal error", nil)
+}
+
+func (s *server) errorHandler(c *fiber.Ctx, err error) error {
+	status, body := mapError(err)
+	if status == 500 {
+		s.log.Error("internal error", "route", c.Route().Path, "err", err)
+	}
+	var rl *RateLimitedError
+	if errors.As(err, &rl) {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
+	}
+	return c.Status(status).JSON(body)
+}
+
+// --- decoding ---
+
+// decode reads a JSON body into v; a type error names the field.
+func decode(c *fiber.Ctx, v any) error {
+	body := c.Body()
+	if len(body) > BodyLimit && !strings.HasSuffix(c.Path(), "/batch") {
+		return fiber.ErrRequestEntityTooLarge
+	}
+	if len(body) == 0 {
+		return nil
+	}
+	return decodeJSON(body, v)
+}
+
+func decodeJSON(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			field := te.Field
+			if field == "" {
+				field = "body"
+			}
+			return &inbox.FieldError{Field: field, Message: "must be " + jsonKind(te.Type.Kind().String())}
+		}
+		var pe *time.ParseError
+		if errors.As(err, &pe) {
+			return &inbox.FieldError{Field: timeField(body, pe), Message: "must be an RFC 3339 time"}
+		}
+		return &inbox.FieldError{Field: "body", Message: "malformed JSON"}
+	}
+	return nil
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "int", "int64", "uint64":
+		return "an integer"
+	case "bool":
+		return "a boolean"
+	case "slice":
+		return "an array"
+	case "struct", "map", "ptr":
+		return "an object"
+	}
+	return "of another type"
+}
+
+// timeField guesses which time field failed to parse (encoding/json does not
+// say); the contract's bodies have one time each.
+func timeField(body []byte, _ *time.ParseError) string {
+	for _, f := range []string{"sent_at", "time_off"} {
+		if strings.Contains(string(body), `"`+f+`"`) {
+			return f
+		}
+	}
+	return "body"
+}
+
+func pageParams(c *fiber.Ctx) (store.PageParams, error) {
+	pp := store.PageParams{Cursor: c.Query("cursor")}
+	if len(pp.Cursor) > 200 {
+		return pp, &inbox.FieldError{Field: "cursor", Message: "malformed"}
+	}
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 500 {
+			return pp, &inbox.FieldError{Field: "limit", Message: "must be an integer from 1 to 500"}
+		}
+		pp.Limit = n
+	}
+	return pp, nil
+}
+
+// list is the contract's list shape.
+func list[T any](c *fiber.Ctx, items []T, next string) error {
+	if items == nil {
+		items = []T{}
+	}
+	return c.JSON(fiber.Map{"items": items, "next_cursor": next})
+}
+
+func metricsHandler(reg *prometheus.Registry) fiber.Handler {
+	return adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}

@@ -1,0 +1,685 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+
+	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/store"
+)
+
+// routes is the route table. Roles are checked by inbox, per method.
+func (s *server) routes(app *fiber.App) {
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	app.Get("/readyz", s.readyz)
+	app.Get("/version", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"version": s.deps.Version}) })
+	if s.deps.Registry != nil {
+		app.Get("/metrics", metricsHandler(s.deps.Registry))
+	}
+
+	v1 := app.Group("/api/v1")
+	v1.Post("/session", s.sessionCreate) // authenticates by the key in its body
+	v1.Use(s.authenticate)
+	v1.Delete("/session", s.sessionDelete)
+	v1.Get("/me", s.me)
+	v1.Get("/me/locks", s.myLocks)
+
+	// Ingest: ingest and admin keys.
+	v1.Post("/messages", s.ingest)
+	v1.Post("/messages/batch", s.ingestBatch)
+	v1.Post("/messages/:id/delivery", s.delivery)
+
+	// Configuration: admin writes; people read.
+	v1.Post("/keys", s.keyCreate)
+	v1.Get("/keys", s.keyList)
+	v1.Delete("/keys/:id", s.keyDelete)
+	v1.Post("/teams", s.teamCreate)
+	v1.Get("/teams", s.teamList)
+	v1.Get("/teams/:id", s.teamGet)
+	v1.Put("/teams/:id", s.teamUpdate)
+	v1.Delete("/teams/:id", s.teamDelete)
+	v1.Post("/agents", s.agentCreate)
+	v1.Get("/agents", s.agentList)
+	v1.Get("/agents/:id", s.agentGet)
+	v1.Put("/agents/:id", s.agentUpdate)
+	v1.Delete("/agents/:id", s.agentDelete)
+	v1.Put("/agents/:id/status", s.agentStatus)
+	v1.Post("/agents/:id/rotate-key", s.agentRotateKey)
+	v1.Post("/rules", s.ruleCreate)
+	v1.Get("/rules", s.ruleList)
+	v1.Get("/rules/:id", s.ruleGet)
+	v1.Put("/rules/:id", s.ruleUpdate)
+	v1.Delete("/rules/:id", s.ruleDelete)
+
+	// Threads: agents of the thread's team and network, supervisors, admins.
+	v1.Get("/threads", s.threadList)
+	v1.Get("/threads/:id", s.threadGet)
+	v1.Get("/threads/:id/messages", s.messageList)
+	v1.Get("/threads/:id/events", s.threadEvents)
+	v1.Post("/threads/:id/notes", s.noteCreate)
+	v1.Get("/threads/:id/notes", s.noteList)
+
+	// Queue and locks.
+	v1.Get("/queue", s.queue)
+	v1.Post("/queue/claim", s.claimNext)
+	v1.Post("/threads/:id/claim", s.claim)
+	v1.Post("/threads/:id/renew", s.tokenStep(s.svc.Renew))
+	v1.Post("/threads/:id/replies", s.reply)
+	v1.Post("/threads/:id/release", s.tokenStep(s.svc.Release))
+	v1.Post("/threads/:id/close", s.tokenStep(s.svc.Close))
+	v1.Post("/threads/:id/transfer", s.transfer)
+	v1.Post("/threads/:id/tags", s.tags)
+	v1.Post("/threads/:id/assign", s.assign)
+	v1.Post("/threads/:id/unlock", s.unlock)
+
+	if s.deps.Web != nil {
+		app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(s.deps.Web), Index: "index.html"}))
+	}
+	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+}
+
+func (s *server) readyz(c *fiber.Ctx) error {
+	if err := s.svc.Store().Ping(c.UserContext()); err != nil {
+		return store.ErrUnavailable
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+// --- authentication ---
+
+func principal(c *fiber.Ctx) inbox.Principal {
+	p, _ := c.Locals("principal").(inbox.Principal)
+	return p
+}
+
+// authenticate accepts a bearer key or the session cookie.
+func (s *server) authenticate(c *fiber.Ctx) error {
+	var (
+		p   inbox.Principal
+		err error
+	)
+	if h := c.Get(fiber.HeaderAuthorization); h != "" {
+		key, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			return inbox.ErrUnauthorized
+		}
+		p, err = s.svc.Authenticate(c.UserContext(), strings.TrimSpace(key))
+	} else {
+		p, err = s.svc.AuthenticateSession(c.UserContext(), c.Cookies(SessionCookie))
+	}
+	if err != nil {
+		return err
+	}
+	c.Locals("principal", p)
+	return c.Next()
+}
+
+func (s *server) sessionCreate(c *fiber.Ctx) error {
+	var in struct {
+		Key string `json:"key"`
+	}
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	if in.Key == "" {
+		return &inbox.FieldError{Field: "key", Message: "is required"}
+	}
+	cookie, p, err := s.svc.SessionCreate(c.UserContext(), in.Key)
+	if err != nil {
+		return err
+	}
+	c.Cookie(&fiber.Cookie{Name: SessionCookie, Value: cookie, Path: "/", HTTPOnly: true,
+		SameSite: fiber.CookieSameSiteStrictMode, Secure: s.deps.SecureCookies,
+		MaxAge: int(s.svc.Config().SessionTTL.Seconds())})
+	me, err := s.svc.Me(c.UserContext(), p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(me)
+}
+
+func (s *server) sessionDelete(c *fiber.Ctx) error {
+	if err := s.svc.SessionDelete(c.UserContext(), c.Cookies(SessionCookie)); err != nil {
+		return err
+	}
+	c.Cookie(&fiber.Cookie{Name: SessionCookie, Value: "", Path: "/", HTTPOnly: true,
+		SameSite: fiber.CookieSameSiteStrictMode, Secure: s.deps.SecureCookies, MaxAge: -1})
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *server) me(c *fiber.Ctx) error {
+	me, err := s.svc.Me(c.UserContext(), principal(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(me)
+}
+
+func (s *server) myLocks(c *fiber.Ctx) error {
+	locks, err := s.svc.MyLocks(c.UserContext(), principal(c))
+	if err != nil {
+		return err
+	}
+	return list(c, lockViews(locks), "")
+}
+
+// lockView is {"thread", "lock"}, the lock only for its holder.
+type lockView struct {
+	Thread store.Thread `json:"thread"`
+	Lock   *store.Grant `json:"lock,omitempty"`
+}
+
+func lockViews(rs []store.LockResult) []lockView {
+	out := make([]lockView, len(rs))
+	for i, r := range rs {
+		out[i] = lockView{Thread: r.Thread, Lock: r.Lock}
+	}
+	return out
+}
+
+// --- ingest ---
+
+func (s *server) ingest(c *fiber.Ctx) error {
+	var in inbox.MessageInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	res, err := s.svc.Ingest(c.UserContext(), principal(c), in)
+	if err != nil {
+		return err
+	}
+	status := fiber.StatusCreated
+	if res.Duplicate {
+		status = fiber.StatusOK
+	}
+	return c.Status(status).JSON(res)
+}
+
+type batchItem struct {
+	MessageID string     `json:"message_id,omitempty"`
+	ThreadID  string     `json:"thread_id,omitempty"`
+	Duplicate *bool      `json:"duplicate,omitempty"`
+	Error     *errorBody `json:"-"`
+}
+
+func (b batchItem) MarshalJSON() ([]byte, error) {
+	if b.Error != nil {
+		return json.Marshal(b.Error)
+	}
+	type plain batchItem
+	return json.Marshal(plain(b))
+}
+
+func (s *server) ingestBatch(c *fiber.Ctx) error {
+	var in struct {
+		Messages []json.RawMessage `json:"messages"`
+	}
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	if in.Messages == nil {
+		return &inbox.FieldError{Field: "messages", Message: "is required"}
+	}
+	if len(in.Messages) > inbox.MaxBatch {
+		return fiber.ErrRequestEntityTooLarge
+	}
+	if err := principalMayIngest(principal(c)); err != nil {
+		return err
+	}
+	out := make([]batchItem, len(in.Messages))
+	var inputs []inbox.MessageInput
+	var idx []int
+	for i, raw := range in.Messages {
+		var m inbox.MessageInput
+		if err := decodeJSON(raw, &m); err != nil {
+			_, body := mapError(err)
+			out[i].Error = &body
+			continue
+		}
+		inputs = append(inputs, m)
+		idx = append(idx, i)
+	}
+	results, err := s.svc.IngestBatch(c.UserContext(), principal(c), inputs)
+	if err != nil {
+		return err
+	}
+	for j, r := range results {
+		i := idx[j]
+		if r.Err != nil {
+			_, body := mapError(r.Err)
+			out[i].Error = &body
+			continue
+		}
+		dup := r.Duplicate
+		out[i] = batchItem{MessageID: r.Message.ID, ThreadID: r.Thread.ID, Duplicate: &dup}
+	}
+	return c.JSON(fiber.Map{"results": out})
+}
+
+func principalMayIngest(p inbox.Principal) error {
+	if p.Role != store.RoleIngest && p.Role != store.RoleAdmin {
+		return inbox.ErrForbidden
+	}
+	return nil
+}
+
+func (s *server) delivery(c *fiber.Ctx) error {
+	var in inbox.DeliveryInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	m, err := s.svc.MessageDelivery(c.UserContext(), principal(c), c.Params("id"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"message": m})
+}
+
+// --- configuration ---
+
+func (s *server) keyCreate(c *fiber.Ctx) error {
+	var in inbox.KeyInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	k, err := s.svc.KeyCreate(c.UserContext(), principal(c), in)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(k)
+}
+
+func (s *server) keyList(c *fiber.Ctx) error {
+	keys, err := s.svc.KeyList(c.UserContext(), principal(c))
+	if err != nil {
+		return err
+	}
+	return list(c, keys, "")
+}
+
+func (s *server) keyDelete(c *fiber.Ctx) error {
+	if err := s.svc.KeyDelete(c.UserContext(), principal(c), c.Params("id")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *server) teamCreate(c *fiber.Ctx) error {
+	var t store.Team
+	if err := decode(c, &t); err != nil {
+		return err
+	}
+	t, err := s.svc.TeamCreate(c.UserContext(), principal(c), t)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(t)
+}
+
+func (s *server) teamList(c *fiber.Ctx) error {
+	teams, err := s.svc.TeamList(c.UserContext(), principal(c))
+	if err != nil {
+		return err
+	}
+	return list(c, teams, "")
+}
+
+func (s *server) teamGet(c *fiber.Ctx) error {
+	t, err := s.svc.TeamGet(c.UserContext(), principal(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(t)
+}
+
+func (s *server) teamUpdate(c *fiber.Ctx) error {
+	var t store.Team
+	if err := decode(c, &t); err != nil {
+		return err
+	}
+	t.ID = c.Params("id")
+	t, err := s.svc.TeamUpdate(c.UserContext(), principal(c), t)
+	if err != nil {
+		return err
+	}
+	return c.JSON(t)
+}
+
+func (s *server) teamDelete(c *fiber.Ctx) error {
+	if err := s.svc.TeamDelete(c.UserContext(), principal(c), c.Params("id")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *server) agentCreate(c *fiber.Ctx) error {
+	var a store.Agent
+	if err := decode(c, &a); err != nil {
+		return err
+	}
+	out, err := s.svc.AgentCreate(c.UserContext(), principal(c), a)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(out)
+}
+
+func (s *server) agentList(c *fiber.Ctx) error {
+	agents, err := s.svc.AgentList(c.UserContext(), principal(c))
+	if err != nil {
+		return err
+	}
+	return list(c, agents, "")
+}
+
+func (s *server) agentGet(c *fiber.Ctx) error {
+	a, err := s.svc.AgentGet(c.UserContext(), principal(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(a)
+}
+
+func (s *server) agentUpdate(c *fiber.Ctx) error {
+	var a store.Agent
+	if err := decode(c, &a); err != nil {
+		return err
+	}
+	a.ID = c.Params("id")
+	out, err := s.svc.AgentUpdate(c.UserContext(), principal(c), a)
+	if err != nil {
+		return err
+	}
+	return c.JSON(out)
+}
+
+func (s *server) agentDelete(c *fiber.Ctx) error {
+	if err := s.svc.AgentDelete(c.UserContext(), principal(c), c.Params("id")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *server) agentStatus(c *fiber.Ctx) error {
+	var in struct {
+		Status string `json:"status"`
+	}
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	a, err := s.svc.AgentSetStatus(c.UserContext(), principal(c), c.Params("id"), in.Status)
+	if err != nil {
+		return err
+	}
+	return c.JSON(a)
+}
+
+func (s *server) agentRotateKey(c *fiber.Ctx) error {
+	out, err := s.svc.AgentRotateKey(c.UserContext(), principal(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(out)
+}
+
+func (s *server) ruleCreate(c *fiber.Ctx) error {
+	var r store.Rule
+	if err := decode(c, &r); err != nil {
+		return err
+	}
+	r, err := s.svc.RuleCreate(c.UserContext(), principal(c), r)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(r)
+}
+
+func (s *server) ruleList(c *fiber.Ctx) error {
+	rules, err := s.svc.RuleList(c.UserContext(), principal(c))
+	if err != nil {
+		return err
+	}
+	return list(c, rules, "")
+}
+
+func (s *server) ruleGet(c *fiber.Ctx) error {
+	r, err := s.svc.RuleGet(c.UserContext(), principal(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(r)
+}
+
+func (s *server) ruleUpdate(c *fiber.Ctx) error {
+	var r store.Rule
+	if err := decode(c, &r); err != nil {
+		return err
+	}
+	r.ID = c.Params("id")
+	r, err := s.svc.RuleUpdate(c.UserContext(), principal(c), r)
+	if err != nil {
+		return err
+	}
+	return c.JSON(r)
+}
+
+func (s *server) ruleDelete(c *fiber.Ctx) error {
+	if err := s.svc.RuleDelete(c.UserContext(), principal(c), c.Params("id")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// --- threads ---
+
+func (s *server) threadList(c *fiber.Ctx) error {
+	pp, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	page, err := s.svc.ThreadList(c.UserContext(), principal(c), inbox.ThreadFilter{
+		Status: c.Query("status"), Team: c.Query("team"), Assignee: c.Query("assignee"),
+		Network: c.Query("network"), Tag: c.Query("tag"), Author: c.Query("author"), PageParams: pp})
+	if err != nil {
+		return err
+	}
+	return list(c, page.Items, page.Next)
+}
+
+func (s *server) threadGet(c *fiber.Ctx) error {
+	t, err := s.svc.ThreadGet(c.UserContext(), principal(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(t)
+}
+
+func (s *server) messageList(c *fiber.Ctx) error {
+	pp, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	page, err := s.svc.MessageList(c.UserContext(), principal(c), c.Params("id"), pp)
+	if err != nil {
+		return err
+	}
+	return list(c, page.Items, page.Next)
+}
+
+func (s *server) threadEvents(c *fiber.Ctx) error {
+	pp, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	var after uint64
+	if pp.Cursor != "" {
+		if after, err = strconv.ParseUint(pp.Cursor, 10, 64); err != nil {
+			return &inbox.FieldError{Field: "cursor", Message: "malformed"}
+		}
+	}
+	limit := pp.Limit
+	if limit == 0 {
+		limit = 50
+	}
+	events, err := s.svc.ThreadEvents(c.UserContext(), principal(c), c.Params("id"), after, limit+1)
+	if err != nil {
+		return err
+	}
+	next := ""
+	if len(events) > limit {
+		events = events[:limit]
+		next = strconv.FormatUint(events[limit-1].ID, 10)
+	}
+	return list(c, events, next)
+}
+
+func (s *server) noteCreate(c *fiber.Ctx) error {
+	var in inbox.NoteInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	n, err := s.svc.NoteCreate(c.UserContext(), principal(c), c.Params("id"), in)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(n)
+}
+
+func (s *server) noteList(c *fiber.Ctx) error {
+	pp, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	page, err := s.svc.NoteList(c.UserContext(), principal(c), c.Params("id"), pp)
+	if err != nil {
+		return err
+	}
+	return list(c, page.Items, page.Next)
+}
+
+// --- queue and locks ---
+
+func (s *server) queue(c *fiber.Ctx) error {
+	pp, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	page, err := s.svc.Queue(c.UserContext(), principal(c), c.Query("team"), pp)
+	if err != nil {
+		return err
+	}
+	return list(c, page.Items, page.Next)
+}
+
+func lockResponse(c *fiber.Ctx, r store.LockResult) error {
+	return c.JSON(lockView{Thread: r.Thread, Lock: r.Lock})
+}
+
+func (s *server) claimNext(c *fiber.Ctx) error {
+	var in inbox.ClaimInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	r, err := s.svc.ClaimNext(c.UserContext(), principal(c), in)
+	if errors.Is(err, store.ErrEmpty) {
+		return c.SendStatus(fiber.StatusNoContent)
+	}
+	if err != nil {
+		return err
+	}
+	return lockResponse(c, r)
+}
+
+func (s *server) claim(c *fiber.Ctx) error {
+	var in inbox.ClaimInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	r, err := s.svc.Claim(c.UserContext(), principal(c), c.Params("id"), in)
+	if err != nil {
+		return err
+	}
+	return lockResponse(c, r)
+}
+
+// tokenStep serves a step whose body is a token.
+func (s *server) tokenStep(step func(context.Context, inbox.Principal, string, inbox.TokenInput) (store.LockResult, error)) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var in inbox.TokenInput
+		if err := decode(c, &in); err != nil {
+			return err
+		}
+		r, err := step(c.UserContext(), principal(c), c.Params("id"), in)
+		if err != nil {
+			return err
+		}
+		return lockResponse(c, r)
+	}
+}
+
+func (s *server) reply(c *fiber.Ctx) error {
+	var in inbox.ReplyInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	r, err := s.svc.Reply(c.UserContext(), principal(c), c.Params("id"), in, c.Get("Idempotency-Key"))
+	if err != nil {
+		return err
+	}
+	status := fiber.StatusCreated
+	if r.Repeated {
+		status = fiber.StatusOK
+	}
+	return c.Status(status).JSON(fiber.Map{"message": r.Message, "thread": r.Thread, "lock": r.Lock})
+}
+
+func (s *server) transfer(c *fiber.Ctx) error {
+	var in inbox.TransferInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	r, err := s.svc.Transfer(c.UserContext(), principal(c), c.Params("id"), in)
+	if err != nil {
+		return err
+	}
+	return lockResponse(c, r)
+}
+
+func (s *server) tags(c *fiber.Ctx) error {
+	var in inbox.TagInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	r, err := s.svc.Tag(c.UserContext(), principal(c), c.Params("id"), in)
+	if err != nil {
+		return err
+	}
+	return lockResponse(c, r)
+}
+
+func (s *server) assign(c *fiber.Ctx) error {
+	var in inbox.AssignInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	r, err := s.svc.Assign(c.UserContext(), principal(c), c.Params("id"), in)
+	if err != nil {
+		return err
+	}
+	return lockResponse(c, r)
+}
+
+func (s *server) unlock(c *fiber.Ctx) error {
+	r, err := s.svc.Unlock(c.UserContext(), principal(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return lockResponse(c, r)
+}

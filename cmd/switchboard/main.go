@@ -1,0 +1,211 @@
+// Command switchboard runs the Switchboard server: a shared inbox that
+// routes social-media messages to teams and makes sure exactly one agent
+// answers each thread.
+//
+//	switchboard [serve] [flags]   run the server (default)
+//	switchboard -demo             run with sample teams, agents, rules and a simulated feed
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/bolt"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type config struct {
+	addr          string
+	data          string
+	storeURL      string
+	lockTTL       time.Duration
+	presenceTTL   time.Duration
+	defaultTeam   string
+	demo          bool
+	demoRate      time.Duration
+	logLevel      string
+	secureCookies bool
+	shutdownWait  time.Duration
+}
+
+func main() {
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "serve" {
+		args = args[1:]
+	}
+	if err := run(args); err != nil {
+		fmt.Fprintln(os.Stderr, "switchboard:", err)
+		os.Exit(1)
+	}
+}
+
+// env returns the environment variable or def.
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v := os.Getenv(name); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+		fmt.Fprintf(os.Stderr, "switchboard: ignoring %s=%q: not a duration\n", name, v)
+	}
+	return def
+}
+
+func parseFlags(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
+	fs.StringVar(&c.addr, "addr", env("SWITCHBOARD_ADDR", "127.0.0.1:8080"), "listen address (SWITCHBOARD_ADDR)")
+	fs.StringVar(&c.data, "data", env("SWITCHBOARD_DATA", ""), "bbolt data file (SWITCHBOARD_DATA; default ./data/switchboard.db, ./data/demo.db with -demo)")
+	fs.StringVar(&c.storeURL, "store", env("SWITCHBOARD_STORE", "bolt"), "store: bolt, or redis://host:port/db (SWITCHBOARD_STORE)")
+	fs.DurationVar(&c.lockTTL, "lock-ttl", envDuration("SWITCHBOARD_LOCK_TTL", 120*time.Second), "default lock lease (SWITCHBOARD_LOCK_TTL)")
+	fs.DurationVar(&c.presenceTTL, "presence-ttl", envDuration("SWITCHBOARD_PRESENCE_TTL", 5*time.Minute), "idle time before an agent drops to away (SWITCHBOARD_PRESENCE_TTL)")
+	fs.StringVar(&c.defaultTeam, "default-team", env("SWITCHBOARD_DEFAULT_TEAM", "triage"), "team for threads no rule routes (SWITCHBOARD_DEFAULT_TEAM)")
+	fs.BoolVar(&c.demo, "demo", false, "load sample teams, agents, rules and a simulated feed")
+	fs.DurationVar(&c.demoRate, "demo-interval", 3*time.Second, "time between simulated messages with -demo")
+	fs.StringVar(&c.logLevel, "log-level", env("SWITCHBOARD_LOG_LEVEL", "info"), "debug, info, warn or error (SWITCHBOARD_LOG_LEVEL)")
+	fs.BoolVar(&c.secureCookies, "secure-cookies", env("SWITCHBOARD_SECURE_COOKIES", "") == "true", "mark the session cookie Secure (serve behind TLS)")
+	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for requests in flight")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unknown argument %q", fs.Arg(0))
+	}
+	if c.data == "" {
+		c.data = "./data/switchboard.db"
+		if c.demo {
+			c.data = "./data/demo.db"
+		}
+	}
+	if c.lockTTL <= 0 {
+		return c, errors.New("--lock-ttl must be positive")
+	}
+	if c.presenceTTL <= 0 {
+		return c, errors.New("--presence-ttl must be positive")
+	}
+	if _, _, err := net.SplitHostPort(c.addr); err != nil {
+		return c, fmt.Errorf("--addr %q: %w", c.addr, err)
+	}
+	return c, nil
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func openStore(c config, log *slog.Logger) (store.Store, error) {
+	switch {
+	case c.storeURL == "" || c.storeURL == "bolt":
+		return bolt.Open(c.data, bolt.Options{Logger: log.With("component", "bolt")})
+	case strings.HasPrefix(c.storeURL, "redis://"), strings.HasPrefix(c.storeURL, "rediss://"):
+		return nil, errors.New("the redis store is not available in this build yet")
+	}
+	return nil, fmt.Errorf("--store %q: want bolt or redis://host:port/db", c.storeURL)
+}
+
+func run(args []string) error {
+	c, err := parseFlags(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	log, err := newLogger(c.logLevel)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+
+	st, err := openStore(c, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	svc := inbox.New(st, inbox.Config{
+		DefaultTeam: c.defaultTeam,
+		LockTTL:     c.lockTTL,
+		Logger:      log,
+		Metrics:     inbox.NewMetrics(reg),
+	})
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	adminKey, err := svc.Bootstrap(ctx, os.Getenv("SWITCHBOARD_ADMIN_KEY"))
+	if err != nil {
+		return err
+	}
+	if adminKey != "" {
+		// The one time a key is ever written out.
+		fmt.Fprintf(os.Stderr, "\nswitchboard: generated the admin key (shown once, keep it safe):\n\n    %s\n\n", adminKey)
+	}
+
+	svc.Start(ctx)
+	defer svc.Stop()
+
+	app := api.New(api.Deps{Service: svc, Logger: log, Registry: reg, Version: version, Web: webFS(),
+		SecureCookies: c.secureCookies})
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "store", storeName(c), "version", version)
+
+	if c.demo {
+		d, err := setupDemo(ctx, svc, ln.Addr().String())
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		go d.run(ctx, c.demoRate)
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", c.shutdownWait)
+	if err := app.ShutdownWithTimeout(c.shutdownWait); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	return nil
+}
+
+func storeName(c config) string {
+	if strings.HasPrefix(c.storeURL, "redis") {
+		return "redis"
+	}
+	return "bolt:" + c.data
+}

@@ -1,0 +1,183 @@
+package inbox
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard/switchboard/store"
+)
+
+// keyPrefix marks Switchboard secrets so they are easy to spot in a leak
+// scanner.
+const keyPrefix = "sbk_"
+
+func newSecret(prefix string) string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hashSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+func newKey(role, name, agentID string) (store.Key, string) {
+	secret := newSecret(keyPrefix)
+	return store.Key{ID: uuid.NewString(), Role: role, Name: name, AgentID: agentID, Hash: hashSecret(secret)}, secret
+}
+
+// Bootstrap prepares a store for use: the default team exists, and an admin
+// key exists. With adminKey set, that key is stored (once) as an admin key;
+// otherwise, on first start only, a key is generated and returned so the
+// caller can show it once.
+func (s *Service) Bootstrap(ctx context.Context, adminKey string) (generated string, err error) {
+	if _, err := s.st.TeamCreate(ctx, store.Team{ID: s.cfg.DefaultTeam, Name: s.cfg.DefaultTeam,
+		Function: "other", Strategy: "claim"}); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+		return "", fmt.Errorf("create default team: %w", err)
+	}
+	if adminKey != "" {
+		if len(adminKey) < 16 {
+			return "", errors.New("SWITCHBOARD_ADMIN_KEY must be at least 16 characters")
+		}
+		h := hashSecret(adminKey)
+		if _, err := s.st.KeyByHash(ctx, h); err == nil {
+			return "", nil
+		}
+		_, err := s.st.KeyCreate(ctx, store.Key{ID: uuid.NewString(), Role: store.RoleAdmin, Name: "admin (SWITCHBOARD_ADMIN_KEY)", Hash: h})
+		return "", err
+	}
+	k, secret := newKey(store.RoleAdmin, "admin (generated at first start)", "")
+	created, err := s.st.KeyBootstrap(ctx, k)
+	if err != nil || !created {
+		return "", err
+	}
+	return secret, nil
+}
+
+// Authenticate finds the principal behind an API key.
+func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, error) {
+	if secret == "" || len(secret) > 256 {
+		return Principal{}, ErrUnauthorized
+	}
+	h := hashSecret(secret)
+	k, err := s.st.KeyByHash(ctx, h)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return Principal{}, ErrUnauthorized
+		}
+		return Principal{}, err
+	}
+	if subtle.ConstantTimeCompare(k.Hash, h) != 1 {
+		return Principal{}, ErrUnauthorized
+	}
+	return Principal{KeyID: k.ID, Role: k.Role, AgentID: k.AgentID}, nil
+}
+
+// SessionCreate exchanges a key for a session cookie value.
+func (s *Service) SessionCreate(ctx context.Context, secret string) (cookie string, p Principal, err error) {
+	if p, err = s.Authenticate(ctx, secret); err != nil {
+		return "", p, err
+	}
+	cookie = newSecret("sbs_")
+	sess := store.Session{KeyID: p.KeyID, Hash: hashSecret(cookie), ExpiresAt: s.now().Add(s.cfg.SessionTTL)}
+	if err := s.st.SessionCreate(ctx, sess); err != nil {
+		return "", p, err
+	}
+	return cookie, p, nil
+}
+
+// AuthenticateSession finds the principal behind a session cookie; a
+// session dies with its key.
+func (s *Service) AuthenticateSession(ctx context.Context, cookie string) (Principal, error) {
+	if cookie == "" || len(cookie) > 256 {
+		return Principal{}, ErrUnauthorized
+	}
+	sess, err := s.st.SessionByHash(ctx, hashSecret(cookie))
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return Principal{}, ErrUnauthorized
+		}
+		return Principal{}, err
+	}
+	k, err := s.st.KeyGet(ctx, sess.KeyID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return Principal{}, ErrUnauthorized
+		}
+		return Principal{}, err
+	}
+	return Principal{KeyID: k.ID, Role: k.Role, AgentID: k.AgentID}, nil
+}
+
+// SessionDelete ends a session.
+func (s *Service) SessionDelete(ctx context.Context, cookie string) error {
+	if cookie == "" {
+		return nil
+	}
+	return s.st.SessionDelete(ctx, hashSecret(cookie))
+}
+
+// KeyInput is a request for a new non-person key.
+type KeyInput struct {
+	Role string `json:"role"`
+	Name string `json:"name"`
+}
+
+// KeyCreated is a new key with its secret, shown once.
+type KeyCreated struct {
+	store.Key
+	APIKey string `json:"api_key"`
+}
+
+// KeyCreate issues an admin or ingest key (people get keys as agents).
+func (s *Service) KeyCreate(ctx context.Context, p Principal, in KeyInput) (KeyCreated, error) {
+	if err := p.require(store.RoleAdmin); err != nil {
+		return KeyCreated{}, err
+	}
+	switch in.Role {
+	case store.RoleAdmin, store.RoleIngest:
+	case store.RoleAgent, store.RoleSupervisor:
+		return KeyCreated{}, fieldErr("role", "agent and supervisor keys are issued by POST /api/v1/agents")
+	default:
+		return KeyCreated{}, fieldErr("role", "must be admin or ingest")
+	}
+	if in.Name == "" {
+		return KeyCreated{}, fieldErr("name", "is required")
+	}
+	if utf8.RuneCountInString(in.Name) > 200 {
+		return KeyCreated{}, fieldErr("name", "must be at most 200 characters")
+	}
+	k, secret := newKey(in.Role, in.Name, "")
+	k, err := s.st.KeyCreate(ctx, k)
+	if err != nil {
+		return KeyCreated{}, err
+	}
+	return KeyCreated{Key: k, APIKey: secret}, nil
+}
+
+// KeyList lists keys without their secrets.
+func (s *Service) KeyList(ctx context.Context, p Principal) ([]store.Key, error) {
+	if err := p.require(store.RoleAdmin); err != nil {
+		return nil, err
+	}
+	return s.st.KeyList(ctx)
+}
+
+// KeyDelete revokes a key at once.
+func (s *Service) KeyDelete(ctx context.Context, p Principal, id string) error {
+	if err := p.require(store.RoleAdmin); err != nil {
+		return err
+	}
+	return s.st.KeyDelete(ctx, id)
+}

@@ -1,0 +1,299 @@
+// Package inbox is Switchboard's service: ingest -> route -> store, claims,
+// locks and hand-offs, configuration, keys, and the background loops (lease
+// expiry). It knows nothing of HTTP: handlers decode, call a method here and
+// encode; errors are store sentinels, the ones below, or *FieldError.
+package inbox
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchboard/switchboard/routing"
+	"github.com/switchboard/switchboard/store"
+)
+
+// Errors of the service's own rules.
+var (
+	ErrUnauthorized = errors.New("unauthorized")
+	ErrForbidden    = errors.New("forbidden")
+)
+
+// FieldError is a validation error naming the offending field; it maps to
+// 400 invalid_request.
+type FieldError = routing.FieldError
+
+func fieldErr(field, msg string) error { return &FieldError{Field: field, Message: msg} }
+
+// Config configures the service.
+type Config struct {
+	// DefaultTeam receives new threads no rule sends elsewhere; it is
+	// created at first start.
+	DefaultTeam string
+	// LockTTL is the lease of a claim that asks for none, and of offers.
+	LockTTL time.Duration
+	// SweepInterval is how often expired leases are swept (default 1s).
+	SweepInterval time.Duration
+	// SessionTTL is how long a browser session lasts (default 12h).
+	SessionTTL time.Duration
+	Clock      func() time.Time
+	Logger     *slog.Logger
+	Metrics    *Metrics
+}
+
+// Service is the inbox service over a store.
+type Service struct {
+	st      store.Store
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+
+	snapMu sync.Mutex
+	snap   atomic.Pointer[snapshot]
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// New returns a service over st. Call Start to run its background loops.
+func New(st store.Store, cfg Config) *Service {
+	if cfg.DefaultTeam == "" {
+		cfg.DefaultTeam = "triage"
+	}
+	if cfg.LockTTL <= 0 {
+		cfg.LockTTL = 120 * time.Second
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = time.Second
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	return &Service{st: st, cfg: cfg, log: cfg.Logger.With("component", "inbox"), metrics: cfg.Metrics, stop: make(chan struct{})}
+}
+
+// Store returns the service's store.
+func (s *Service) Store() store.Store { return s.st }
+
+// Config returns the service's configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+func (s *Service) now() time.Time { return s.cfg.Clock().UTC() }
+
+// Start runs the background loops until Stop.
+func (s *Service) Start(ctx context.Context) {
+	s.wg.Add(1)
+	go s.sweepLoop(ctx)
+}
+
+// Stop ends the background loops and waits for them.
+func (s *Service) Stop() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	s.wg.Wait()
+}
+
+// sweepLoop expires leases in the background. Reads and writes apply expiry
+// themselves; the loop makes expiries happen (and lock.expired appear) even
+// when nobody touches the thread.
+func (s *Service) sweepLoop(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.stop:
+			return
+		case <-t.C:
+			if _, err := s.st.LockSweep(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("lease sweep failed", "err", err)
+			}
+		}
+	}
+}
+
+// --- configuration snapshot ---
+
+// snapshot is what routing needs from the configuration, rebuilt when the
+// store's config version moves.
+type snapshot struct {
+	version uint64
+	teams   map[string]store.Team
+	ordered []store.Team // by id
+	agents  map[string]store.Agent
+	zones   map[string]*time.Location
+	members map[string][]string // team -> agent ids
+	rules   *routing.RuleSet
+}
+
+func (s *Service) snapshot(ctx context.Context) (*snapshot, error) {
+	v, err := s.st.ConfigVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if sn := s.snap.Load(); sn != nil && sn.version == v {
+		return sn, nil
+	}
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	if sn := s.snap.Load(); sn != nil && sn.version == v {
+		return sn, nil
+	}
+	sn, err := s.loadSnapshot(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	s.snap.Store(sn)
+	return sn, nil
+}
+
+func (s *Service) loadSnapshot(ctx context.Context, v uint64) (*snapshot, error) {
+	teams, err := s.st.TeamList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	agents, err := s.st.AgentList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := s.st.RuleList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sn := &snapshot{version: v, teams: map[string]store.Team{}, agents: map[string]store.Agent{},
+		zones: map[string]*time.Location{}, members: map[string][]string{}}
+	for _, t := range teams {
+		sn.teams[t.ID] = t
+	}
+	sn.ordered = teams
+	sort.Slice(sn.ordered, func(i, j int) bool { return sn.ordered[i].ID < sn.ordered[j].ID })
+	for _, a := range agents {
+		sn.agents[a.ID] = a
+		loc, err := time.LoadLocation(a.Timezone)
+		if err != nil {
+			loc = time.UTC
+		}
+		sn.zones[a.ID] = loc
+		for _, t := range a.Teams {
+			sn.members[t] = append(sn.members[t], a.ID)
+		}
+	}
+	rr := make([]routing.Rule, len(rules))
+	for i, r := range rules {
+		rr[i] = r.Rule
+	}
+	if sn.rules, err = routing.Compile(rr); err != nil {
+		// Rules are validated on write; a rule that no longer compiles
+		// (say, a time zone removed from the system) must not stop ingest.
+		s.log.Error("rules do not compile; routing with none", "err", err)
+		sn.rules, _ = routing.Compile(nil)
+	}
+	return sn, nil
+}
+
+func (sn *snapshot) onShift(a *store.Agent, now time.Time) bool {
+	return routing.OnShift(sn.zones[a.ID], a.Shifts, a.TimeOff, now)
+}
+
+// staffed reports whether some member of the team is on shift.
+func (sn *snapshot) staffed(team string, now time.Time) bool {
+	for _, id := range sn.members[team] {
+		a := sn.agents[id]
+		if sn.onShift(&a, now) {
+			return true
+		}
+	}
+	return false
+}
+
+// firstTeam returns the first team (by id) with the given function.
+func (sn *snapshot) firstTeam(function string) string {
+	for _, t := range sn.ordered {
+		if t.Function == function {
+			return t.ID
+		}
+	}
+	return ""
+}
+
+// --- principals ---
+
+// Principal is who calls: a key, and the agent behind it for people.
+type Principal struct {
+	KeyID   string
+	Role    string
+	AgentID string
+}
+
+// Actor names the principal in the audit trail.
+func (p Principal) Actor() string {
+	if p.AgentID != "" {
+		return p.AgentID
+	}
+	return "key:" + p.KeyID
+}
+
+// IsPerson reports whether the principal is an agent or supervisor.
+func (p Principal) IsPerson() bool { return p.AgentID != "" }
+
+// CanSupervise reports whether the principal may act on any thread.
+func (p Principal) CanSupervise() bool {
+	return p.Role == store.RoleAdmin || p.Role == store.RoleSupervisor
+}
+
+func (p Principal) require(roles ...string) error {
+	if slices.Contains(roles, p.Role) {
+		return nil
+	}
+	return ErrForbidden
+}
+
+// scope is what threads a principal may see: nil slices mean all.
+type scope struct {
+	teams, networks []string
+}
+
+func (s *Service) scope(ctx context.Context, p Principal) (scope, error) {
+	switch p.Role {
+	case store.RoleAdmin, store.RoleSupervisor:
+		return scope{}, nil
+	case store.RoleAgent:
+		a, err := s.st.AgentGet(ctx, p.AgentID)
+		if err != nil {
+			return scope{}, ErrUnauthorized
+		}
+		return scope{teams: nonNilSlice(a.Teams), networks: a.Networks}, nil
+	}
+	return scope{}, ErrForbidden
+}
+
+func (sc scope) sees(t *store.Thread) bool {
+	return (sc.teams == nil || slices.Contains(sc.teams, t.Team)) &&
+		(len(sc.networks) == 0 || slices.Contains(sc.networks, t.Network))
+}
+
+func nonNilSlice(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

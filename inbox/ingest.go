@@ -1,0 +1,339 @@
+package inbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard/switchboard/routing"
+	"github.com/switchboard/switchboard/store"
+)
+
+// Limits on inbound messages.
+const (
+	MaxTextRunes   = 20000
+	MaxBatch       = 500
+	MaxTags        = 20
+	MaxAttachments = 20
+	maxIDLen       = 256
+)
+
+// MessageInput is an inbound message as the contract defines it.
+type MessageInput struct {
+	Network          string             `json:"network"`
+	ExternalID       string             `json:"external_id"`
+	ThreadExternalID string             `json:"thread_external_id"`
+	Profile          string             `json:"profile"`
+	Kind             string             `json:"kind"`
+	Text             string             `json:"text"`
+	Attachments      []store.Attachment `json:"attachments"`
+	Author           store.Author       `json:"author"`
+	Language         string             `json:"language"`
+	SentAt           *time.Time         `json:"sent_at"`
+	Tags             []string           `json:"tags"`
+}
+
+// IngestResult is the outcome of one inbound message.
+type IngestResult struct {
+	Message   store.Message `json:"message"`
+	Thread    store.Thread  `json:"thread"`
+	Duplicate bool          `json:"duplicate"`
+	// Err is set (and the rest empty) when the message was refused.
+	Err error `json:"-"`
+}
+
+func checkLen(field, v string, max int) error {
+	if utf8.RuneCountInString(v) > max {
+		return fieldErr(field, fmt.Sprintf("must be at most %d characters", max))
+	}
+	if !utf8.ValidString(v) {
+		return fieldErr(field, "must be valid UTF-8")
+	}
+	return nil
+}
+
+// Validate checks and normalises an inbound message.
+func (in *MessageInput) Validate(now time.Time) error {
+	if in.Network == "" {
+		return fieldErr("network", "is required")
+	}
+	if err := checkEnum("network", in.Network, routing.Networks); err != nil {
+		return err
+	}
+	if strings.TrimSpace(in.ExternalID) == "" {
+		return fieldErr("external_id", "is required")
+	}
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{
+		{"external_id", in.ExternalID, maxIDLen}, {"thread_external_id", in.ThreadExternalID, maxIDLen},
+		{"profile", in.Profile, maxIDLen}, {"author.id", in.Author.ID, maxIDLen},
+		{"author.handle", in.Author.Handle, maxIDLen}, {"author.name", in.Author.Name, maxIDLen},
+		{"language", in.Language, 16}, {"text", in.Text, MaxTextRunes},
+	} {
+		if err := checkLen(f.name, f.v, f.max); err != nil {
+			return err
+		}
+	}
+	if in.ThreadExternalID == "" {
+		in.ThreadExternalID = in.ExternalID
+	}
+	if in.Kind == "" {
+		in.Kind = "dm"
+	}
+	if err := checkEnum("kind", in.Kind, routing.Kinds); err != nil {
+		return err
+	}
+	if strings.TrimSpace(in.Author.ID) == "" {
+		return fieldErr("author.id", "is required")
+	}
+	if in.Author.Followers < 0 {
+		return fieldErr("author.followers", "must not be negative")
+	}
+	if len(in.Attachments) > MaxAttachments {
+		return fieldErr("attachments", fmt.Sprintf("at most %d attachments", MaxAttachments))
+	}
+	for i, a := range in.Attachments {
+		field := fmt.Sprintf("attachments[%d]", i)
+		if a.Type == "" || len(a.Type) > 32 {
+			return fieldErr(field+".type", "is required (at most 32 characters)")
+		}
+		u, err := url.Parse(a.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(a.URL) > 2048 {
+			return fieldErr(field+".url", "must be an http(s) URL of at most 2048 characters")
+		}
+	}
+	if in.Text == "" && len(in.Attachments) == 0 {
+		return fieldErr("text", "is required unless attachments are given")
+	}
+	if len(in.Tags) > MaxTags {
+		return fieldErr("tags", fmt.Sprintf("at most %d tags", MaxTags))
+	}
+	for i := range in.Tags {
+		in.Tags[i] = routing.NormalizeTag(in.Tags[i])
+		if !routing.ValidTag(in.Tags[i]) {
+			return fieldErr(fmt.Sprintf("tags[%d]", i), "must be 1-64 of a-z 0-9 - _ :")
+		}
+	}
+	in.Language = strings.ToLower(in.Language)
+	if in.SentAt == nil || in.SentAt.IsZero() {
+		t := now
+		in.SentAt = &t
+	} else {
+		t := in.SentAt.UTC()
+		in.SentAt = &t
+	}
+	return nil
+}
+
+// Ingest stores and routes one inbound message.
+func (s *Service) Ingest(ctx context.Context, p Principal, in MessageInput) (IngestResult, error) {
+	res, err := s.IngestBatch(ctx, p, []MessageInput{in})
+	if err != nil {
+		return IngestResult{}, err
+	}
+	return res[0], res[0].Err
+}
+
+// pendingItem is a message waiting for its turn in IngestBatch.
+type pendingItem struct {
+	idx       int
+	in        *MessageInput
+	messageID string
+	threadID  string
+}
+
+func (it *pendingItem) threadKey() string {
+	return it.in.Network + "\x00" + it.in.Profile + "\x00" + it.in.ThreadExternalID
+}
+
+// IngestBatch stores and routes messages; each result carries its own error
+// and one bad item does not fail the others. Messages of one thread are
+// applied in input order.
+func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInput) ([]IngestResult, error) {
+	if err := p.require(store.RoleIngest, store.RoleAdmin); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	defer func() { s.metrics.IngestSeconds.Observe(time.Since(start).Seconds()) }()
+	results := make([]IngestResult, len(ins))
+	now := s.now()
+	var todo []*pendingItem
+	for i := range ins {
+		if err := ins[i].Validate(now); err != nil {
+			results[i].Err = err
+			s.metrics.Ingested.WithLabelValues("rejected").Inc()
+			continue
+		}
+		todo = append(todo, &pendingItem{idx: i, in: &ins[i], messageID: uuid.NewString(), threadID: uuid.NewString()})
+	}
+	for round := 0; len(todo) > 0; round++ {
+		if round > len(ins)+8 {
+			for _, it := range todo {
+				results[it.idx].Err = fmt.Errorf("thread kept changing: %w", store.ErrConflict)
+			}
+			break
+		}
+		sn, err := s.snapshot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// One message per thread per round: the next one is decided against
+		// the thread as this one leaves it.
+		var batch, later []*pendingItem
+		seen := map[string]bool{}
+		for _, it := range todo {
+			if k := it.threadKey(); !seen[k] {
+				seen[k] = true
+				batch = append(batch, it)
+			} else {
+				later = append(later, it)
+			}
+		}
+		params := make([]store.IngestParams, len(batch))
+		now := s.now()
+		for i, it := range batch {
+			t, err := s.st.ThreadByKey(ctx, it.in.Network, it.in.Profile, it.in.ThreadExternalID)
+			var thread *store.Thread
+			if err == nil {
+				thread = &t
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			params[i] = s.decide(ctx, sn, thread, it, now)
+		}
+		out, err := s.st.ThreadIngest(ctx, params)
+		if err != nil {
+			return nil, err
+		}
+		for i, r := range out {
+			it := batch[i]
+			switch {
+			case errors.Is(r.Err, store.ErrConflict):
+				later = append(later, it)
+			case errors.Is(r.Err, store.ErrUnknownTeam):
+				// The configuration changed under us: decide again on a
+				// fresh snapshot.
+				s.snap.Store(nil)
+				later = append(later, it)
+			case r.Err != nil:
+				results[it.idx].Err = r.Err
+			default:
+				results[it.idx] = IngestResult{Message: r.Message, Thread: r.Thread, Duplicate: r.Duplicate}
+				outcome := "created"
+				if r.Duplicate {
+					outcome = "duplicate"
+				}
+				s.metrics.Ingested.WithLabelValues(outcome).Inc()
+			}
+		}
+		sort.Slice(later, func(i, j int) bool { return later[i].idx < later[j].idx })
+		todo = later
+	}
+	return results, nil
+}
+
+// decide computes the routing decision for a message against the thread as
+// it is now (nil for a new thread). The store applies it atomically if the
+// thread has not changed since.
+func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it *pendingItem, now time.Time) store.IngestParams {
+	in := it.in
+	author := in.Author
+	p := store.IngestParams{
+		Message: store.Message{ID: it.messageID, Network: in.Network, ExternalID: in.ExternalID, Kind: in.Kind,
+			Author: &author, Text: in.Text, Attachments: in.Attachments, Language: in.Language, SentAt: *in.SentAt},
+		Profile: in.Profile, ThreadExternalID: in.ThreadExternalID, NewThreadID: it.threadID, Tags: in.Tags,
+	}
+	facts := routing.Facts{Network: in.Network, Kind: in.Kind, Profile: in.Profile, Text: in.Text,
+		Language: in.Language, Tags: slices.Clone(in.Tags), AuthorVerified: in.Author.Verified,
+		AuthorFollowers: in.Author.Followers}
+	if t != nil {
+		p.ThreadVersion = t.Version
+		for _, tag := range t.Tags {
+			if !slices.Contains(facts.Tags, tag) {
+				facts.Tags = append(facts.Tags, tag)
+			}
+		}
+	}
+	d := sn.rules.Evaluate("message", facts, now)
+	p.Route = store.Route{AddTags: d.AddTags, Priority: d.Priority, Rules: d.Matched, OfferTTL: s.cfg.LockTTL}
+
+	if t == nil {
+		team := d.Team
+		if _, ok := sn.teams[team]; !ok {
+			team = s.cfg.DefaultTeam
+		}
+		p.Route.RuledTeam = team
+		p.Route.Team = routing.StaffedTeam(team,
+			func(id string) string { return sn.teams[id].FallbackTeam },
+			func(id string) bool { _, ok := sn.teams[id]; return ok && sn.staffed(id, now) })
+		p.Route.Close = d.Close
+		if !d.Close {
+			p.Route.OfferTo = s.pickAgent(ctx, sn, sn.teams[p.Route.Team], in.Network, now)
+		}
+		return p
+	}
+	// A follow-up never moves the thread; a closing rule keeps a closed
+	// thread closed.
+	p.Route.Close = d.Close && t.Status == store.StatusClosed
+	reopen := t.Status == store.StatusPending || t.Status == store.StatusClosed
+	if reopen && !p.Route.Close {
+		if a := t.AssigneeID(); a != "" && s.offerable(ctx, sn, a, now) {
+			p.Route.OfferTo = a
+		} else {
+			p.Route.OfferTo = s.pickAgent(ctx, sn, sn.teams[t.Team], t.Network, now)
+		}
+	}
+	return p
+}
+
+// offerable reports whether a thread may be offered to the agent: online,
+// on shift and under capacity.
+func (s *Service) offerable(ctx context.Context, sn *snapshot, id string, now time.Time) bool {
+	a, ok := sn.agents[id]
+	if !ok || a.Status != store.AgentOnline || !sn.onShift(&a, now) {
+		return false
+	}
+	fresh, err := s.st.AgentGet(ctx, id)
+	return err == nil && fresh.OpenLocks < fresh.Capacity
+}
+
+// pickAgent chooses whom a push team offers a thread to: an eligible member
+// (network allowed, online, on shift, under capacity) in turn or by load.
+// "" when the team waits for claims or nobody is eligible.
+func (s *Service) pickAgent(ctx context.Context, sn *snapshot, team store.Team, network string, now time.Time) string {
+	if team.Strategy != "round_robin" && team.Strategy != "least_loaded" {
+		return ""
+	}
+	var cands []routing.Candidate
+	last, lastAt := "", time.Time{}
+	for _, id := range sn.members[team.ID] {
+		a := sn.agents[id]
+		if a.LastOfferedAt.After(lastAt) {
+			last, lastAt = a.ID, a.LastOfferedAt
+		}
+		if a.Status != store.AgentOnline || !sn.onShift(&a, now) ||
+			(len(a.Networks) > 0 && !slices.Contains(a.Networks, network)) {
+			continue
+		}
+		fresh, err := s.st.AgentGet(ctx, id)
+		if err != nil {
+			continue
+		}
+		if fresh.LastOfferedAt.After(lastAt) {
+			last, lastAt = fresh.ID, fresh.LastOfferedAt
+		}
+		cands = append(cands, routing.Candidate{ID: id, OpenLocks: fresh.OpenLocks, Capacity: fresh.Capacity, LastOfferedAt: fresh.LastOfferedAt})
+	}
+	id, _ := routing.Pick(team.Strategy, cands, last)
+	return id
+}

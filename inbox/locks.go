@@ -1,0 +1,453 @@
+package inbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard/switchboard/routing"
+	"github.com/switchboard/switchboard/store"
+)
+
+// Lease bounds for a claim's ttl_seconds.
+const (
+	MinTTLSeconds = 10
+	MaxTTLSeconds = 3600
+)
+
+// maxRetries bounds how often a decision made against a thread is retried
+// when the thread changed in between.
+const maxRetries = 5
+
+// ClaimInput is the body of a claim: an optional team and lease.
+type ClaimInput struct {
+	Team       string `json:"team"`
+	TTLSeconds int    `json:"ttl_seconds"`
+}
+
+func (s *Service) ttl(seconds int) (time.Duration, error) {
+	if seconds == 0 {
+		return s.cfg.LockTTL, nil
+	}
+	if seconds < MinTTLSeconds || seconds > MaxTTLSeconds {
+		return 0, fieldErr("ttl_seconds", fmt.Sprintf("must be between %d and %d", MinTTLSeconds, MaxTTLSeconds))
+	}
+	return time.Duration(seconds) * time.Second, nil
+}
+
+// person returns the agent behind a principal; only people hold locks.
+func (s *Service) person(ctx context.Context, p Principal) (store.Agent, error) {
+	if !p.IsPerson() {
+		return store.Agent{}, fmt.Errorf("only agents and supervisors hold locks: %w", ErrForbidden)
+	}
+	a, err := s.st.AgentGet(ctx, p.AgentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return a, ErrUnauthorized
+	}
+	return a, err
+}
+
+func (s *Service) count(step string, err error) {
+	outcome := "ok"
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrLockHeld):
+		outcome = "lock_held"
+	case errors.Is(err, store.ErrLockLost):
+		outcome = "lock_lost"
+	case errors.Is(err, store.ErrCapacity):
+		outcome = "capacity"
+	case errors.Is(err, store.ErrEmpty):
+		outcome = "empty"
+	default:
+		outcome = "error"
+	}
+	s.metrics.Locks.WithLabelValues(step, outcome).Inc()
+}
+
+// ClaimNext locks the first queued thread the caller may work, across its
+// teams (or the one named) and networks. store.ErrEmpty when none.
+func (s *Service) ClaimNext(ctx context.Context, p Principal, in ClaimInput) (store.LockResult, error) {
+	a, err := s.person(ctx, p)
+	if err != nil {
+		return store.LockResult{}, err
+	}
+	ttl, err := s.ttl(in.TTLSeconds)
+	if err != nil {
+		return store.LockResult{}, err
+	}
+	teams := a.Teams
+	if in.Team != "" {
+		if a.Role != store.RoleSupervisor && !slices.Contains(a.Teams, in.Team) {
+			return store.LockResult{}, fmt.Errorf("team %s: %w", in.Team, store.ErrNotFound)
+		}
+		teams = []string{in.Team}
+	}
+	res, err := s.st.ThreadClaimNext(ctx, store.ClaimNextParams{AgentID: a.ID, Teams: teams, Networks: a.Networks, TTL: ttl})
+	s.count("claim_next", err)
+	return res, err
+}
+
+// Claim locks one queued or pending thread.
+func (s *Service) Claim(ctx context.Context, p Principal, threadID string, in ClaimInput) (store.LockResult, error) {
+	a, err := s.person(ctx, p)
+	if err != nil {
+		return store.LockResult{}, err
+	}
+	ttl, err := s.ttl(in.TTLSeconds)
+	if err != nil {
+		return store.LockResult{}, err
+	}
+	sc, err := s.scope(ctx, p)
+	if err != nil {
+		return store.LockResult{}, err
+	}
+	res, err := s.st.ThreadClaim(ctx, store.ClaimParams{ThreadID: threadID, AgentID: a.ID, TTL: ttl, Teams: sc.teams, Networks: sc.networks})
+	s.count("claim", err)
+	return res, err
+}
+
+// TokenInput names a lock by its token.
+type TokenInput struct {
+	Token      string `json:"token"`
+	TTLSeconds int    `json:"ttl_seconds"`
+}
+
+// holderThread checks the caller may see the thread and that a token is
+// given; the store checks the token itself atomically.
+func (s *Service) holderThread(ctx context.Context, p Principal, threadID, token string) (store.Thread, error) {
+	if _, err := s.person(ctx, p); err != nil {
+		return store.Thread{}, err
+	}
+	if token == "" {
+		return store.Thread{}, fieldErr("token", "is required")
+	}
+	t, _, err := s.visibleThread(ctx, p, threadID)
+	if err != nil {
+		return t, err
+	}
+	if t.Lock == nil || t.Lock.AgentID != p.AgentID {
+		return t, fmt.Errorf("thread %s: %w", threadID, store.ErrLockLost)
+	}
+	return t, nil
+}
+
+func (s *Service) Renew(ctx context.Context, p Principal, threadID string, in TokenInput) (store.LockResult, error) {
+	ttl, err := s.ttl(in.TTLSeconds)
+	if err != nil {
+		return store.LockResult{}, err
+	}
+	if _, err := s.holderThread(ctx, p, threadID, in.Token); err != nil {
+		s.count("renew", err)
+		return store.LockResult{}, err
+	}
+	res, err := s.st.ThreadRenew(ctx, store.LockParams{ThreadID: threadID, Token: in.Token, Actor: p.Actor(), TTL: ttl})
+	s.count("renew", err)
+	return res, err
+}
+
+func (s *Service) Release(ctx context.Context, p Principal, threadID string, in TokenInput) (store.LockResult, error) {
+	if _, err := s.holderThread(ctx, p, threadID, in.Token); err != nil {
+		s.count("release", err)
+		return store.LockResult{}, err
+	}
+	res, err := s.st.ThreadRelease(ctx, store.LockParams{ThreadID: threadID, Token: in.Token, Actor: p.Actor()})
+	s.count("release", err)
+	return res, err
+}
+
+// Close closes a thread: the holder with its token, or a supervisor without.
+func (s *Service) Close(ctx context.Context, p Principal, threadID string, in TokenInput) (store.LockResult, error) {
+	lp := store.LockParams{ThreadID: threadID, Token: in.Token, Actor: p.Actor()}
+	if in.Token == "" && p.CanSupervise() {
+		if _, _, err := s.visibleThread(ctx, p, threadID); err != nil {
+			return store.LockResult{}, err
+		}
+		lp.Force = true
+	} else if _, err := s.holderThread(ctx, p, threadID, in.Token); err != nil {
+		s.count("close", err)
+		return store.LockResult{}, err
+	}
+	res, err := s.st.ThreadClose(ctx, lp)
+	s.count("close", err)
+	return res, err
+}
+
+// ReplyInput is an outbound reply.
+type ReplyInput struct {
+	Token       string             `json:"token"`
+	Text        string             `json:"text"`
+	Attachments []store.Attachment `json:"attachments"`
+	Close       bool               `json:"close"`
+}
+
+// Reply sends a reply through the lock. A repeated idempotencyKey returns
+// the first reply.
+func (s *Service) Reply(ctx context.Context, p Principal, threadID string, in ReplyInput, idempotencyKey string) (store.ReplyResult, error) {
+	if _, err := s.person(ctx, p); err != nil {
+		return store.ReplyResult{}, err
+	}
+	if in.Token == "" {
+		return store.ReplyResult{}, fieldErr("token", "is required")
+	}
+	if in.Text == "" && len(in.Attachments) == 0 {
+		return store.ReplyResult{}, fieldErr("text", "is required")
+	}
+	if err := checkLen("text", in.Text, MaxTextRunes); err != nil {
+		return store.ReplyResult{}, err
+	}
+	if len(idempotencyKey) > 200 {
+		return store.ReplyResult{}, fieldErr("Idempotency-Key", "must be at most 200 characters")
+	}
+	t, _, err := s.visibleThread(ctx, p, threadID)
+	if err != nil {
+		return store.ReplyResult{}, err
+	}
+	res, err := s.st.ThreadReply(ctx, store.ReplyParams{ThreadID: threadID, Token: in.Token, Actor: p.Actor(),
+		IdempotencyKey: idempotencyKey, Close: in.Close,
+		Message: store.Message{ID: uuid.NewString(), Kind: t.Kind, Text: in.Text, Attachments: in.Attachments}})
+	s.count("reply", err)
+	return res, err
+}
+
+// TransferInput hands a thread to a team or an agent.
+type TransferInput struct {
+	Token   string `json:"token"`
+	Team    string `json:"team"`
+	AgentID string `json:"agent_id"`
+	Note    string `json:"note"`
+	Reason  string `json:"reason"`
+}
+
+// Transfer reasons with behaviour of their own.
+const (
+	ReasonEscalation = "escalation"
+	ReasonLead       = "lead"
+)
+
+// authorize resolves who acts on a thread: the lock holder with its token,
+// or a supervisor or admin without one.
+func (s *Service) authorize(ctx context.Context, p Principal, threadID, token string) (store.Thread, bool, error) {
+	if token == "" && p.CanSupervise() {
+		t, _, err := s.visibleThread(ctx, p, threadID)
+		return t, true, err
+	}
+	t, err := s.holderThread(ctx, p, threadID, token)
+	return t, false, err
+}
+
+func (s *Service) Transfer(ctx context.Context, p Principal, threadID string, in TransferInput) (store.LockResult, error) {
+	if in.Team != "" && !routing.ValidSlug(in.Team) {
+		return store.LockResult{}, fieldErr("team", "must be a team id")
+	}
+	if in.AgentID != "" && !routing.ValidSlug(in.AgentID) {
+		return store.LockResult{}, fieldErr("agent_id", "must be an agent id")
+	}
+	if err := checkLen("reason", in.Reason, 64); err != nil {
+		return store.LockResult{}, err
+	}
+	if err := checkLen("note", in.Note, MaxTextRunes); err != nil {
+		return store.LockResult{}, err
+	}
+	var res store.LockResult
+	var err error
+	for range maxRetries {
+		var t store.Thread
+		var force bool
+		if t, force, err = s.authorize(ctx, p, threadID, in.Token); err != nil {
+			break
+		}
+		var sn *snapshot
+		if sn, err = s.snapshot(ctx); err != nil {
+			break
+		}
+		tp := store.TransferParams{ThreadID: threadID, Token: in.Token, Force: force, Actor: p.Actor(),
+			Team: in.Team, AgentID: in.AgentID, Reason: in.Reason, TTL: s.cfg.LockTTL, ThreadVersion: t.Version}
+		ruled := ""
+		switch in.Reason {
+		case ReasonEscalation:
+			tp.Priority = "high"
+			if tp.Team == "" && tp.AgentID == "" {
+				if tp.Team = sn.firstTeam("care"); tp.Team == "" {
+					return res, fieldErr("team", "no team has function care; name one")
+				}
+			}
+		case ReasonLead:
+			tp.AddTags = []string{"lead"}
+			d := s.tagRules(sn, &t, tp.AddTags, nil)
+			tp.AddTags = append(tp.AddTags, d.AddTags...)
+			tp.Priority = d.Priority
+			ruled = d.Team
+			if tp.Team == "" && tp.AgentID == "" {
+				if tp.Team = ruled; tp.Team == "" {
+					if tp.Team = sn.firstTeam("sales"); tp.Team == "" {
+						return res, fieldErr("team", "no team has function sales; name one")
+					}
+				}
+			}
+		}
+		if tp.Team == "" && tp.AgentID == "" {
+			return res, fieldErr("team", "name a team or an agent_id")
+		}
+		if tp.AgentID != "" {
+			a, ok := sn.agents[tp.AgentID]
+			team := tp.Team
+			if team == "" {
+				team = t.Team
+			}
+			if !ok {
+				return res, fieldErr("agent_id", "no such agent")
+			}
+			if !slices.Contains(a.Teams, team) && a.Role != store.RoleSupervisor {
+				return res, fieldErr("agent_id", fmt.Sprintf("agent %s is not in team %s", a.ID, team))
+			}
+			if len(a.Networks) > 0 && !slices.Contains(a.Networks, t.Network) {
+				return res, fieldErr("agent_id", fmt.Sprintf("agent %s does not work %s", a.ID, t.Network))
+			}
+		}
+		if in.Note != "" {
+			tp.Note = &store.Note{ID: uuid.NewString(), ThreadID: threadID, AgentID: p.AgentID, Actor: p.Actor(), Text: in.Note}
+		}
+		res, err = s.st.ThreadTransfer(ctx, tp)
+		if !errors.Is(err, store.ErrConflict) {
+			break
+		}
+	}
+	s.count("transfer", err)
+	if errors.Is(err, store.ErrUnknownTeam) {
+		return res, fieldErr("team", err.Error())
+	}
+	if errors.Is(err, store.ErrUnknownAgent) {
+		return res, fieldErr("agent_id", err.Error())
+	}
+	return res, err
+}
+
+// tagRules runs the tag rules over the thread as it would be after adding
+// and removing tags.
+func (s *Service) tagRules(sn *snapshot, t *store.Thread, add, remove []string) routing.Decision {
+	tags := slices.Clone(t.Tags)
+	for _, a := range add {
+		if !slices.Contains(tags, a) {
+			tags = append(tags, a)
+		}
+	}
+	tags = slices.DeleteFunc(tags, func(x string) bool { return slices.Contains(remove, x) && !slices.Contains(add, x) })
+	return sn.rules.Evaluate("tag", routing.Facts{Network: t.Network, Kind: t.Kind, Profile: t.Profile,
+		Tags: tags, AuthorVerified: t.Author.Verified, AuthorFollowers: t.Author.Followers}, s.now())
+}
+
+// TagInput adds and removes tags.
+type TagInput struct {
+	Token  string   `json:"token"`
+	Add    []string `json:"add"`
+	Remove []string `json:"remove"`
+}
+
+func normalizeTags(field string, tags []string) error {
+	if len(tags) > MaxTags {
+		return fieldErr(field, fmt.Sprintf("at most %d tags", MaxTags))
+	}
+	for i := range tags {
+		tags[i] = routing.NormalizeTag(tags[i])
+		if !routing.ValidTag(tags[i]) {
+			return fieldErr(fmt.Sprintf("%s[%d]", field, i), "must be 1-64 of a-z 0-9 - _ :")
+		}
+	}
+	return nil
+}
+
+// Tag changes tags (holder or supervisor) and runs the tag rules once for
+// the tags added.
+func (s *Service) Tag(ctx context.Context, p Principal, threadID string, in TagInput) (store.LockResult, error) {
+	if err := normalizeTags("add", in.Add); err != nil {
+		return store.LockResult{}, err
+	}
+	if err := normalizeTags("remove", in.Remove); err != nil {
+		return store.LockResult{}, err
+	}
+	var res store.LockResult
+	var err error
+	for range maxRetries {
+		var t store.Thread
+		var force bool
+		if t, force, err = s.authorize(ctx, p, threadID, in.Token); err != nil {
+			break
+		}
+		var sn *snapshot
+		if sn, err = s.snapshot(ctx); err != nil {
+			break
+		}
+		tp := store.TagParams{ThreadID: threadID, Token: in.Token, Force: force, Actor: p.Actor(),
+			Add: slices.Clone(in.Add), Remove: in.Remove, ThreadVersion: t.Version}
+		var added []string
+		for _, a := range in.Add {
+			if !t.HasTag(a) {
+				added = append(added, a)
+			}
+		}
+		if len(added) > 0 {
+			d := s.tagRules(sn, &t, in.Add, in.Remove)
+			tp.Add = append(tp.Add, d.AddTags...)
+			tp.Priority, tp.Rules = d.Priority, d.Matched
+			if d.Team != "" && d.Team != t.Team {
+				tp.Team = d.Team
+			}
+		}
+		res, err = s.st.ThreadTag(ctx, tp)
+		if !errors.Is(err, store.ErrConflict) {
+			break
+		}
+	}
+	s.count("tag", err)
+	return res, err
+}
+
+// AssignInput names the agent a supervisor offers a thread to.
+type AssignInput struct {
+	AgentID string `json:"agent_id"`
+}
+
+// Assign (supervisor) offers the thread to an agent, breaking any lock.
+func (s *Service) Assign(ctx context.Context, p Principal, threadID string, in AssignInput) (store.LockResult, error) {
+	if !p.CanSupervise() {
+		return store.LockResult{}, ErrForbidden
+	}
+	if in.AgentID == "" {
+		return store.LockResult{}, fieldErr("agent_id", "is required")
+	}
+	if _, _, err := s.visibleThread(ctx, p, threadID); err != nil {
+		return store.LockResult{}, err
+	}
+	res, err := s.st.ThreadAssign(ctx, store.AssignParams{ThreadID: threadID, AgentID: in.AgentID, Actor: p.Actor(), TTL: s.cfg.LockTTL})
+	s.count("assign", err)
+	if errors.Is(err, store.ErrUnknownAgent) {
+		return res, fieldErr("agent_id", err.Error())
+	}
+	return res, err
+}
+
+// Unlock (supervisor) breaks a thread's lock.
+func (s *Service) Unlock(ctx context.Context, p Principal, threadID string) (store.LockResult, error) {
+	if !p.CanSupervise() {
+		return store.LockResult{}, ErrForbidden
+	}
+	if _, _, err := s.visibleThread(ctx, p, threadID); err != nil {
+		return store.LockResult{}, err
+	}
+	res, err := s.st.ThreadUnlock(ctx, store.UnlockParams{ThreadID: threadID, Actor: p.Actor()})
+	s.count("unlock", err)
+	return res, err
+}
+
+// MyLocks lists the caller's live locks with their tokens.
+func (s *Service) MyLocks(ctx context.Context, p Principal) ([]store.LockResult, error) {
+	if _, err := s.person(ctx, p); err != nil {
+		return nil, err
+	}
+	return s.st.LockList(ctx, p.AgentID)
+}

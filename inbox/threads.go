@@ -1,0 +1,162 @@
+package inbox
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard/switchboard/routing"
+	"github.com/switchboard/switchboard/store"
+)
+
+// visibleThread reads a thread the principal may see; any other thread is
+// ErrNotFound, as if it did not exist.
+func (s *Service) visibleThread(ctx context.Context, p Principal, id string) (store.Thread, scope, error) {
+	sc, err := s.scope(ctx, p)
+	if err != nil {
+		return store.Thread{}, sc, err
+	}
+	t, err := s.st.ThreadGet(ctx, id)
+	if err != nil {
+		return store.Thread{}, sc, err
+	}
+	if !sc.sees(&t) {
+		return store.Thread{}, sc, fmt.Errorf("thread %s: %w", id, store.ErrNotFound)
+	}
+	return t, sc, nil
+}
+
+// ThreadFilter is GET /api/v1/threads's query.
+type ThreadFilter struct {
+	Status, Team, Assignee, Network, Tag, Author string
+	store.PageParams
+}
+
+func (f *ThreadFilter) validate() error {
+	if f.Status != "" {
+		if err := checkEnum("status", f.Status, []string{store.StatusQueued, store.StatusAssigned, store.StatusPending, store.StatusClosed}); err != nil {
+			return err
+		}
+	}
+	if f.Network != "" {
+		if err := checkEnum("network", f.Network, routing.Networks); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) ThreadList(ctx context.Context, p Principal, f ThreadFilter) (store.Page[store.Thread], error) {
+	sc, err := s.scope(ctx, p)
+	if err != nil {
+		return store.Page[store.Thread]{}, err
+	}
+	if err := f.validate(); err != nil {
+		return store.Page[store.Thread]{}, err
+	}
+	return s.st.ThreadList(ctx, store.ThreadFilter{Status: f.Status, Team: f.Team, Assignee: f.Assignee,
+		Network: f.Network, Tag: f.Tag, Author: f.Author, Teams: sc.teams, Networks: sc.networks, PageParams: f.PageParams})
+}
+
+func (s *Service) ThreadGet(ctx context.Context, p Principal, id string) (store.Thread, error) {
+	t, _, err := s.visibleThread(ctx, p, id)
+	return t, err
+}
+
+func (s *Service) MessageList(ctx context.Context, p Principal, threadID string, pp store.PageParams) (store.Page[store.Message], error) {
+	if _, _, err := s.visibleThread(ctx, p, threadID); err != nil {
+		return store.Page[store.Message]{}, err
+	}
+	return s.st.MessageList(ctx, threadID, pp)
+}
+
+// EventPage is a page of a thread's audit trail.
+func (s *Service) ThreadEvents(ctx context.Context, p Principal, threadID string, after uint64, limit int) ([]store.Event, error) {
+	if _, _, err := s.visibleThread(ctx, p, threadID); err != nil {
+		return nil, err
+	}
+	return s.st.EventList(ctx, store.EventFilter{ThreadID: threadID, After: after, Limit: limit})
+}
+
+// NoteInput is a new internal note.
+type NoteInput struct {
+	Text string `json:"text"`
+}
+
+func validateNote(text string) error {
+	if strings.TrimSpace(text) == "" {
+		return fieldErr("text", "is required")
+	}
+	return checkLen("text", text, MaxTextRunes)
+}
+
+func (s *Service) NoteCreate(ctx context.Context, p Principal, threadID string, in NoteInput) (store.Note, error) {
+	if _, _, err := s.visibleThread(ctx, p, threadID); err != nil {
+		return store.Note{}, err
+	}
+	if err := validateNote(in.Text); err != nil {
+		return store.Note{}, err
+	}
+	return s.st.NoteCreate(ctx, store.Note{ID: uuid.NewString(), ThreadID: threadID, AgentID: p.AgentID, Actor: p.Actor(), Text: in.Text})
+}
+
+func (s *Service) NoteList(ctx context.Context, p Principal, threadID string, pp store.PageParams) (store.Page[store.Note], error) {
+	if _, _, err := s.visibleThread(ctx, p, threadID); err != nil {
+		return store.Page[store.Note]{}, err
+	}
+	return s.st.NoteList(ctx, threadID, pp)
+}
+
+// Queue lists queued threads in queue order: of one team, or of every team
+// the caller works (all teams for supervisors and admins).
+func (s *Service) Queue(ctx context.Context, p Principal, team string, pp store.PageParams) (store.Page[store.Thread], error) {
+	sc, err := s.scope(ctx, p)
+	if err != nil {
+		return store.Page[store.Thread]{}, err
+	}
+	teams := sc.teams
+	switch {
+	case team != "" && teams != nil && !slices.Contains(teams, team):
+		return store.Page[store.Thread]{}, fmt.Errorf("team %s: %w", team, store.ErrNotFound)
+	case team != "":
+		if _, err := s.st.TeamGet(ctx, team); err != nil {
+			return store.Page[store.Thread]{}, err
+		}
+		teams = []string{team}
+	case teams == nil:
+		all, err := s.st.TeamList(ctx)
+		if err != nil {
+			return store.Page[store.Thread]{}, err
+		}
+		for _, t := range all {
+			teams = append(teams, t.ID)
+		}
+	}
+	return s.st.QueueList(ctx, store.QueueParams{Teams: teams, Networks: sc.networks, PageParams: pp})
+}
+
+// Delivery records a connector's report on an outbound reply.
+type DeliveryInput struct {
+	Status     string `json:"status"`
+	ExternalID string `json:"external_id"`
+	Error      string `json:"error"`
+}
+
+func (s *Service) MessageDelivery(ctx context.Context, p Principal, messageID string, in DeliveryInput) (store.Message, error) {
+	if err := p.require(store.RoleIngest, store.RoleAdmin); err != nil {
+		return store.Message{}, err
+	}
+	if err := checkEnum("status", in.Status, []string{"sent", "failed"}); err != nil {
+		return store.Message{}, err
+	}
+	if err := checkLen("external_id", in.ExternalID, maxIDLen); err != nil {
+		return store.Message{}, err
+	}
+	if err := checkLen("error", in.Error, 2000); err != nil {
+		return store.Message{}, err
+	}
+	return s.st.MessageDelivery(ctx, store.DeliveryParams{MessageID: messageID, Status: in.Status, ExternalID: in.ExternalID, Error: in.Error})
+}

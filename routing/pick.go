@@ -1,0 +1,77 @@
+package routing
+
+import "time"
+
+// Push-assignment strategies a team may use (the contract's team "strategy";
+// "claim" teams are not offered to anyone).
+const (
+	StrategyRoundRobin  = "round_robin"
+	StrategyLeastLoaded = "least_loaded"
+)
+
+// Candidate is an agent who may be offered a thread. Callers have already
+// kept only members of the team who are online, on shift and allowed the
+// thread's network; Pick checks capacity.
+type Candidate struct {
+	ID            string
+	OpenLocks     int
+	Capacity      int
+	LastOfferedAt time.Time // zero if never offered
+}
+
+// Pick chooses whom to offer a thread to among the candidates with
+// OpenLocks < Capacity.
+//
+//   - round_robin: the first candidate by ID after lastID (the agent the team
+//     last offered a thread to), wrapping around to the smallest ID.
+//   - least_loaded: the fewest open locks; ties go to the oldest
+//     LastOfferedAt (never offered counts as oldest), then the smallest ID.
+//
+// It returns "", false for an unknown strategy or when nobody is eligible.
+// cands is not modified.
+func Pick(strategy string, cands []Candidate, lastID string) (string, bool) {
+	var best *Candidate
+	switch strategy {
+	case StrategyRoundRobin:
+		var first *Candidate // smallest ID overall, for wrapping around
+		for i := range cands {
+			c := &cands[i]
+			if c.OpenLocks >= c.Capacity {
+				continue
+			}
+			if first == nil || c.ID < first.ID {
+				first = c
+			}
+			if c.ID > lastID && (best == nil || c.ID < best.ID) {
+				best = c
+			}
+		}
+		if best == nil {
+			best = first
+		}
+	case StrategyLeastLoaded:
+		for i := range cands {
+			c := &cands[i]
+			if c.OpenLocks >= c.Capacity {
+				continue
+			}
+			if best == nil || lessLoaded(c, best) {
+				best = c
+			}
+		}
+	}
+	if best == nil {
+		return "", false
+	}
+	return best.ID, true
+}
+
+func lessLoaded(a, b *Candidate) bool {
+	if a.OpenLocks != b.OpenLocks {
+		return a.OpenLocks < b.OpenLocks
+	}
+	if !a.LastOfferedAt.Equal(b.LastOfferedAt) {
+		return a.LastOfferedAt.Before(b.LastOfferedAt)
+	}
+	return a.ID < b.ID
+}

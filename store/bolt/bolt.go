@@ -1,0 +1,447 @@
+// Package bolt is Switchboard's embedded store: one bbolt file, one process.
+//
+// Every write goes through one writer goroutine that commits everything
+// pending in a single transaction as soon as the previous commit ends (group
+// commit with no fixed delay); each caller is answered after the fsync that
+// covers its write. A write step is a function that either returns an error
+// having changed nothing, or changes what it must; when a step fails midway
+// (an I/O or encoding error) the whole transaction is rolled back and its
+// steps are run again one transaction each, before anyone saw a result.
+//
+// Bucket tree (keys are byte strings; "\x00" separates parts; times are
+// 8-byte big-endian Unix nanoseconds; seq are 8-byte big-endian counters):
+//
+//	meta/            "schema_version" -> uint64, "config_version" -> uint64
+//	teams/           team id -> Team JSON
+//	agents/          agent id -> Agent JSON
+//	keys/            key id -> keyRec JSON (with the SHA-256 of the secret)
+//	keyhash/         sha256(secret) -> key id
+//	sessions/        sha256(cookie) -> sessionRec JSON
+//	rules/           rule id -> Rule JSON
+//	threads/         thread id -> threadRec JSON (lock token, fence, seq)
+//	threadkey/       network \x00 profile \x00 thread external id -> thread id
+//	threadseq/       seq -> thread id (list order; NextSequence numbers threads)
+//	messages/        message id -> Message JSON
+//	messagekey/      network \x00 external id -> message id
+//	threadmsgs/      thread id \x00 seq -> message id
+//	notes/           thread id \x00 seq -> Note JSON
+//	idempotency/     agent id \x00 Idempotency-Key -> message id
+//	queue/           team \x00 network \x00 rank \x00 waiting_since thread id -> empty
+//	                 (rank: 0 = urgent ... 3 = low, so a cursor walks queue order)
+//	lockexp/         expires_at thread id -> empty  (the lease sweeper's index)
+//	agentlocks/      agent id \x00 thread id -> empty
+//	events/          event id -> Event JSON (NextSequence numbers events)
+//	threadevents/    thread id \x00 event id -> empty
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/switchboard/switchboard/store"
+)
+
+// SchemaVersion is the layout this code reads and writes.
+const SchemaVersion = 1
+
+var (
+	bMeta         = []byte("meta")
+	bTeams        = []byte("teams")
+	bAgents       = []byte("agents")
+	bKeys         = []byte("keys")
+	bKeyHash      = []byte("keyhash")
+	bSessions     = []byte("sessions")
+	bRules        = []byte("rules")
+	bThreads      = []byte("threads")
+	bThreadKey    = []byte("threadkey")
+	bThreadSeq    = []byte("threadseq")
+	bMessages     = []byte("messages")
+	bMessageKey   = []byte("messagekey")
+	bThreadMsgs   = []byte("threadmsgs")
+	bNotes        = []byte("notes")
+	bIdempotency  = []byte("idempotency")
+	bQueue        = []byte("queue")
+	bLockExp      = []byte("lockexp")
+	bAgentLocks   = []byte("agentlocks")
+	bEvents       = []byte("events")
+	bThreadEvents = []byte("threadevents")
+
+	allBuckets = [][]byte{bMeta, bTeams, bAgents, bKeys, bKeyHash, bSessions, bRules,
+		bThreads, bThreadKey, bThreadSeq, bMessages, bMessageKey, bThreadMsgs, bNotes,
+		bIdempotency, bQueue, bLockExp, bAgentLocks, bEvents, bThreadEvents}
+
+	kSchemaVersion = []byte("schema_version")
+	kConfigVersion = []byte("config_version")
+)
+
+// maxGroup bounds how many write steps share one transaction.
+const maxGroup = 2048
+
+// Options configure a Store.
+type Options struct {
+	// Clock returns the current time; tests may steer it. Default time.Now.
+	Clock func() time.Time
+	// Logger for the store's own messages. Default slog.Default().
+	Logger *slog.Logger
+	// NoSync turns fsync off. Only for benchmarks of the non-durable path.
+	NoSync bool
+}
+
+// Store is the bbolt backend.
+type Store struct {
+	db     *bbolt.DB
+	clock  func() time.Time
+	log    *slog.Logger
+	ops    chan *op
+	quit   chan struct{}
+	wg     sync.WaitGroup
+	closed atomic.Bool
+
+	commits   atomic.Uint64 // transactions committed by the writer
+	lastEvent atomic.Uint64
+	evMu      sync.Mutex
+	evCh      chan struct{} // closed and replaced when events are committed
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the bbolt file at path and starts its
+// writer.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("bolt: create data directory: %w", err)
+		}
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second, NoSync: opts.NoSync, FreelistType: bbolt.FreelistMapType})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	s := &Store{
+		db:    db,
+		clock: opts.Clock,
+		log:   opts.Logger,
+		ops:   make(chan *op, maxGroup),
+		quit:  make(chan struct{}),
+		evCh:  make(chan struct{}),
+	}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.wg.Add(1)
+	go s.writer()
+	return s, nil
+}
+
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("bolt: create bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bMeta)
+		if v := meta.Get(kSchemaVersion); v != nil {
+			if got := binary.BigEndian.Uint64(v); got != SchemaVersion {
+				return fmt.Errorf("bolt: data file has schema version %d, this build reads %d", got, SchemaVersion)
+			}
+		} else if err := meta.Put(kSchemaVersion, u64(SchemaVersion)); err != nil {
+			return err
+		}
+		s.lastEvent.Store(tx.Bucket(bEvents).Sequence())
+		return nil
+	})
+}
+
+// Commits returns how many write transactions the writer has committed; the
+// group-commit test uses it.
+func (s *Store) Commits() uint64 { return s.commits.Load() }
+
+// DB exposes the bbolt handle for backups (a read transaction's WriteTo).
+func (s *Store) DB() *bbolt.DB { return s.db }
+
+// Ping reports whether the store is open.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return store.ErrUnavailable
+	}
+	return s.db.View(func(tx *bbolt.Tx) error { return nil })
+}
+
+// Close stops the writer after the steps already queued and closes the file.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(s.quit)
+	s.wg.Wait()
+	return s.db.Close()
+}
+
+// op is one write step waiting for the writer.
+type op struct {
+	fn   func(w *wtx) error
+	err  error
+	done chan struct{}
+}
+
+// wtx is the write transaction a step runs in.
+type wtx struct {
+	tx     *bbolt.Tx
+	now    time.Time
+	s      *Store
+	events []store.Event
+	// fatal is set when a step failed after changing something: the whole
+	// transaction must be rolled back.
+	fatal error
+}
+
+// write runs fn in the writer's next transaction and returns after the
+// commit that covers it has been fsync'd.
+func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
+	if s.closed.Load() {
+		return store.ErrUnavailable
+	}
+	o := &op{fn: fn, done: make(chan struct{})}
+	select {
+	case s.ops <- o:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.quit:
+		return store.ErrUnavailable
+	}
+	// Once queued the step will run; wait for it even if ctx ends, so the
+	// caller never reports failure for a write that committed.
+	<-o.done
+	return o.err
+}
+
+func (s *Store) writer() {
+	defer s.wg.Done()
+	group := make([]*op, 0, maxGroup)
+	for {
+		var first *op
+		select {
+		case first = <-s.ops:
+		case <-s.quit:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case o := <-s.ops:
+					s.commit([]*op{o})
+				default:
+					return
+				}
+			}
+		}
+		group = append(group[:0], first)
+	fill:
+		for len(group) < maxGroup {
+			select {
+			case o := <-s.ops:
+				group = append(group, o)
+			default:
+				break fill
+			}
+		}
+		s.commit(group)
+	}
+}
+
+// commit runs a group of steps in one transaction; if one fails midway it
+// runs each step alone.
+func (s *Store) commit(group []*op) {
+	err := s.runTx(group)
+	if err != nil && len(group) > 1 {
+		for _, o := range group {
+			if err := s.runTx([]*op{o}); err != nil {
+				o.err = err
+			}
+		}
+	} else if err != nil {
+		group[0].err = err
+	}
+	for _, o := range group {
+		close(o.done)
+	}
+}
+
+func (s *Store) runTx(group []*op) error {
+	w := &wtx{s: s, now: s.clock().UTC()}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		w.tx = tx
+		if err := w.expireDue(); err != nil {
+			return err
+		}
+		for _, o := range group {
+			o.err = o.fn(w)
+			if w.fatal != nil {
+				return w.fatal
+			}
+			if o.err != nil && !isStepError(o.err) {
+				return o.err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Error("bolt: write transaction failed", "err", err, "steps", len(group))
+		return fmt.Errorf("bolt: write: %w", err)
+	}
+	s.commits.Add(1)
+	if len(w.events) > 0 {
+		s.lastEvent.Store(w.events[len(w.events)-1].ID)
+		s.evMu.Lock()
+		close(s.evCh)
+		s.evCh = make(chan struct{})
+		s.evMu.Unlock()
+	}
+	return nil
+}
+
+// isStepError reports whether err is a refusal a step returns before
+// changing anything (a sentinel of the store contract).
+func isStepError(err error) bool {
+	for _, e := range []error{store.ErrNotFound, store.ErrAlreadyExists, store.ErrInUse,
+		store.ErrLockHeld, store.ErrLockLost, store.ErrCapacity, store.ErrConflict,
+		store.ErrEmpty, store.ErrClosed, store.ErrUnknownTeam, store.ErrUnknownAgent} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// view runs fn in a read transaction with the current time.
+func (s *Store) view(fn func(tx *bbolt.Tx, now time.Time) error) error {
+	if s.closed.Load() {
+		return store.ErrUnavailable
+	}
+	now := s.clock().UTC()
+	return s.db.View(func(tx *bbolt.Tx) error { return fn(tx, now) })
+}
+
+// --- encoding helpers ---
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func timeKey(t time.Time) []byte { return u64(uint64(t.UnixNano())) }
+
+func key(parts ...string) []byte {
+	var b bytes.Buffer
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteByte(0)
+		}
+		b.WriteString(p)
+	}
+	return b.Bytes()
+}
+
+// prefix is key(parts...) followed by the separator.
+func prefix(parts ...string) []byte { return append(key(parts...), 0) }
+
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+func getJSON(b *bbolt.Bucket, k []byte, v any) error {
+	data := b.Get(k)
+	if data == nil {
+		return store.ErrNotFound
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("bolt: decode %s: %w", k, err)
+	}
+	return nil
+}
+
+// put stores v as JSON; a failure poisons the transaction.
+func (w *wtx) put(bucket []byte, k []byte, v any) {
+	if w.fatal != nil {
+		return
+	}
+	var data []byte
+	if raw, ok := v.([]byte); ok {
+		data = raw
+	} else {
+		var err error
+		if data, err = json.Marshal(v); err != nil {
+			w.fatal = fmt.Errorf("bolt: encode %s: %w", bucket, err)
+			return
+		}
+	}
+	if err := w.tx.Bucket(bucket).Put(k, data); err != nil {
+		w.fatal = fmt.Errorf("bolt: put %s: %w", bucket, err)
+	}
+}
+
+func (w *wtx) del(bucket []byte, k []byte) {
+	if w.fatal != nil {
+		return
+	}
+	if err := w.tx.Bucket(bucket).Delete(k); err != nil {
+		w.fatal = fmt.Errorf("bolt: delete %s: %w", bucket, err)
+	}
+}
+
+func (w *wtx) seq(bucket []byte) uint64 {
+	n, err := w.tx.Bucket(bucket).NextSequence()
+	if err != nil && w.fatal == nil {
+		w.fatal = fmt.Errorf("bolt: sequence %s: %w", bucket, err)
+	}
+	return n
+}
+
+func (w *wtx) bumpConfig() {
+	meta := w.tx.Bucket(bMeta)
+	var v uint64
+	if b := meta.Get(kConfigVersion); b != nil {
+		v = binary.BigEndian.Uint64(b)
+	}
+	w.put(bMeta, kConfigVersion, u64(v+1))
+}
+
+// ConfigVersion returns the counter bumped by every configuration change.
+func (s *Store) ConfigVersion(ctx context.Context) (uint64, error) {
+	var v uint64
+	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
+		if b := tx.Bucket(bMeta).Get(kConfigVersion); b != nil {
+			v = binary.BigEndian.Uint64(b)
+		}
+		return nil
+	})
+	return v, err
+}
+
+// page clamps a page size.
+func pageLimit(n int) int {
+	switch {
+	case n <= 0:
+		return 50
+	case n > 500:
+		return 500
+	}
+	return n
+}

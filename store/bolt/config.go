@@ -1,0 +1,568 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/switchboard/switchboard/store"
+)
+
+// --- teams ---
+
+func (s *Store) TeamCreate(ctx context.Context, t store.Team) (store.Team, error) {
+	err := s.write(ctx, func(w *wtx) error {
+		b := w.tx.Bucket(bTeams)
+		if b.Get([]byte(t.ID)) != nil {
+			return fmt.Errorf("team %s: %w", t.ID, store.ErrAlreadyExists)
+		}
+		if t.FallbackTeam != "" && t.FallbackTeam != t.ID && b.Get([]byte(t.FallbackTeam)) == nil {
+			return fmt.Errorf("fallback_team %s: %w", t.FallbackTeam, store.ErrUnknownTeam)
+		}
+		t.CreatedAt, t.UpdatedAt = w.now, w.now
+		w.put(bTeams, []byte(t.ID), t)
+		w.bumpConfig()
+		return nil
+	})
+	return t, err
+}
+
+func (s *Store) TeamGet(ctx context.Context, id string) (store.Team, error) {
+	var t store.Team
+	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
+		return wrapNotFound(getJSON(tx.Bucket(bTeams), []byte(id), &t), "team", id)
+	})
+	return t, err
+}
+
+func (s *Store) TeamList(ctx context.Context) ([]store.Team, error) {
+	var out []store.Team
+	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
+		return tx.Bucket(bTeams).ForEach(func(k, v []byte) error {
+			var t store.Team
+			if err := json.Unmarshal(v, &t); err != nil {
+				return err
+			}
+			out = append(out, t)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func (s *Store) TeamUpdate(ctx context.Context, t store.Team) (store.Team, error) {
+	err := s.write(ctx, func(w *wtx) error {
+		b := w.tx.Bucket(bTeams)
+		var old store.Team
+		if err := wrapNotFound(getJSON(b, []byte(t.ID), &old), "team", t.ID); err != nil {
+			return err
+		}
+		if t.FallbackTeam != "" && t.FallbackTeam != t.ID && b.Get([]byte(t.FallbackTeam)) == nil {
+			return fmt.Errorf("fallback_team %s: %w", t.FallbackTeam, store.ErrUnknownTeam)
+		}
+		t.CreatedAt, t.UpdatedAt = old.CreatedAt, w.now
+		w.put(bTeams, []byte(t.ID), t)
+		w.bumpConfig()
+		return nil
+	})
+	return t, err
+}
+
+func (s *Store) TeamDelete(ctx context.Context, id string) error {
+	return s.write(ctx, func(w *wtx) error {
+		if w.tx.Bucket(bTeams).Get([]byte(id)) == nil {
+			return fmt.Errorf("team %s: %w", id, store.ErrNotFound)
+		}
+		if by := teamUsers(w.tx, id); by != "" {
+			return &store.InUseError{By: by}
+		}
+		// Threads still in the team's queue would be stranded.
+		if c := w.tx.Bucket(bQueue).Cursor(); true {
+			p := prefix(id)
+			if k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p) {
+				return &store.InUseError{By: "queued threads"}
+			}
+		}
+		w.del(bTeams, []byte(id))
+		w.bumpConfig()
+		return nil
+	})
+}
+
+// teamUsers names the first rule, team or agent that refers to team.
+func teamUsers(tx *bbolt.Tx, team string) string {
+	by := ""
+	tx.Bucket(bRules).ForEach(func(k, v []byte) error {
+		var r store.Rule
+		if json.Unmarshal(v, &r) == nil && r.Then.Team == team {
+			by = "rule " + r.ID
+			return errStop
+		}
+		return nil
+	})
+	if by != "" {
+		return by
+	}
+	tx.Bucket(bTeams).ForEach(func(k, v []byte) error {
+		var t store.Team
+		if json.Unmarshal(v, &t) == nil && t.FallbackTeam == team && t.ID != team {
+			by = "team " + t.ID + " (fallback_team)"
+			return errStop
+		}
+		return nil
+	})
+	if by != "" {
+		return by
+	}
+	tx.Bucket(bAgents).ForEach(func(k, v []byte) error {
+		var a store.Agent
+		if json.Unmarshal(v, &a) == nil && slices.Contains(a.Teams, team) {
+			by = "agent " + a.ID
+			return errStop
+		}
+		return nil
+	})
+	return by
+}
+
+var errStop = fmt.Errorf("stop")
+
+func wrapNotFound(err error, what, id string) error {
+	if err == store.ErrNotFound {
+		return fmt.Errorf("%s %s: %w", what, id, store.ErrNotFound)
+	}
+	return err
+}
+
+// --- agents ---
+
+func (w *wtx) checkTeams(teams []string) error {
+	b := w.tx.Bucket(bTeams)
+	for _, t := range teams {
+		if b.Get([]byte(t)) == nil {
+			return fmt.Errorf("team %s: %w", t, store.ErrUnknownTeam)
+		}
+	}
+	return nil
+}
+
+func (s *Store) AgentCreate(ctx context.Context, a store.Agent, k store.Key) (store.Agent, error) {
+	err := s.write(ctx, func(w *wtx) error {
+		if w.tx.Bucket(bAgents).Get([]byte(a.ID)) != nil {
+			return fmt.Errorf("agent %s: %w", a.ID, store.ErrAlreadyExists)
+		}
+		if err := w.checkTeams(a.Teams); err != nil {
+			return err
+		}
+		if err := w.checkKeyFree(k); err != nil {
+			return err
+		}
+		a.Status, a.StatusAt = store.AgentOffline, w.now
+		a.CreatedAt, a.UpdatedAt = w.now, w.now
+		a.OpenLocks = 0
+		w.put(bAgents, []byte(a.ID), a)
+		w.putKey(k)
+		w.bumpConfig()
+		return nil
+	})
+	return a, err
+}
+
+func (s *Store) AgentGet(ctx context.Context, id string) (store.Agent, error) {
+	var a store.Agent
+	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
+		if err := getJSON(tx.Bucket(bAgents), []byte(id), &a); err != nil {
+			return wrapNotFound(err, "agent", id)
+		}
+		a.OpenLocks = openLocks(tx, id, now)
+		return nil
+	})
+	return a, err
+}
+
+func (s *Store) AgentList(ctx context.Context) ([]store.Agent, error) {
+	var out []store.Agent
+	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
+		return tx.Bucket(bAgents).ForEach(func(k, v []byte) error {
+			var a store.Agent
+			if err := json.Unmarshal(v, &a); err != nil {
+				return err
+			}
+			a.OpenLocks = openLocks(tx, a.ID, now)
+			out = append(out, a)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func (s *Store) AgentUpdate(ctx context.Context, a store.Agent) (store.Agent, error) {
+	err := s.write(ctx, func(w *wtx) error {
+		var old store.Agent
+		if err := wrapNotFound(getJSON(w.tx.Bucket(bAgents), []byte(a.ID), &old), "agent", a.ID); err != nil {
+			return err
+		}
+		if err := w.checkTeams(a.Teams); err != nil {
+			return err
+		}
+		a.Status, a.StatusAt, a.LastOfferedAt = old.Status, old.StatusAt, old.LastOfferedAt
+		a.CreatedAt, a.UpdatedAt = old.CreatedAt, w.now
+		if a.Role != old.Role {
+			// The role lives on the agent's keys too.
+			w.forAgentKeys(a.ID, func(kr *keyRec) {
+				kr.Role = a.Role
+				w.put(bKeys, []byte(kr.ID), kr)
+			})
+		}
+		a.OpenLocks = openLocks(w.tx, a.ID, w.now)
+		w.put(bAgents, []byte(a.ID), a)
+		w.bumpConfig()
+		return nil
+	})
+	return a, err
+}
+
+func (s *Store) AgentSetStatus(ctx context.Context, id, status string) (store.Agent, error) {
+	var a store.Agent
+	err := s.write(ctx, func(w *wtx) error {
+		if err := wrapNotFound(getJSON(w.tx.Bucket(bAgents), []byte(id), &a), "agent", id); err != nil {
+			return err
+		}
+		if a.Status != status {
+			a.Status, a.StatusAt = status, w.now
+			w.put(bAgents, []byte(id), a)
+			w.bumpConfig()
+		}
+		a.OpenLocks = openLocks(w.tx, id, w.now)
+		return nil
+	})
+	return a, err
+}
+
+func (s *Store) AgentDelete(ctx context.Context, id, actor string) error {
+	return s.write(ctx, func(w *wtx) error {
+		if w.tx.Bucket(bAgents).Get([]byte(id)) == nil {
+			return fmt.Errorf("agent %s: %w", id, store.ErrNotFound)
+		}
+		for _, tid := range agentLockThreads(w.tx, id) {
+			rec, err := w.thread(tid)
+			if err != nil {
+				w.fatal = err
+				return err
+			}
+			if rec.Lock == nil || rec.Lock.AgentID != id {
+				continue
+			}
+			before := rec.clone()
+			w.endLock(rec)
+			w.event(rec, store.EventThreadReleased, actor, map[string]any{"agent_id": id, "status": rec.Status, "reason": "agent_deleted"})
+			w.saveThread(before, rec)
+		}
+		w.forAgentKeys(id, func(kr *keyRec) { w.deleteKey(kr) })
+		w.del(bAgents, []byte(id))
+		w.bumpConfig()
+		return nil
+	})
+}
+
+func (s *Store) AgentRotateKey(ctx context.Context, agentID string, k store.Key) error {
+	return s.write(ctx, func(w *wtx) error {
+		if w.tx.Bucket(bAgents).Get([]byte(agentID)) == nil {
+			return fmt.Errorf("agent %s: %w", agentID, store.ErrNotFound)
+		}
+		if err := w.checkKeyFree(k); err != nil {
+			return err
+		}
+		w.forAgentKeys(agentID, func(kr *keyRec) { w.deleteKey(kr) })
+		w.putKey(k)
+		return nil
+	})
+}
+
+// openLocks counts the agent's locks that are live at now.
+func openLocks(tx *bbolt.Tx, agentID string, now time.Time) int {
+	n := 0
+	for _, tid := range agentLockThreads(tx, agentID) {
+		var rec threadRec
+		if getJSON(tx.Bucket(bThreads), []byte(tid), &rec) == nil && rec.Lock != nil &&
+			rec.Lock.AgentID == agentID && now.Before(rec.Lock.ExpiresAt) {
+			n++
+		}
+	}
+	return n
+}
+
+func agentLockThreads(tx *bbolt.Tx, agentID string) []string {
+	var ids []string
+	p := prefix(agentID)
+	c := tx.Bucket(bAgentLocks).Cursor()
+	for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+		ids = append(ids, string(k[len(p):]))
+	}
+	return ids
+}
+
+// --- rules ---
+
+func (s *Store) RuleCreate(ctx context.Context, r store.Rule) (store.Rule, error) {
+	err := s.write(ctx, func(w *wtx) error {
+		if w.tx.Bucket(bRules).Get([]byte(r.ID)) != nil {
+			return fmt.Errorf("rule %s: %w", r.ID, store.ErrAlreadyExists)
+		}
+		if r.Then.Team != "" {
+			if err := w.checkTeams([]string{r.Then.Team}); err != nil {
+				return err
+			}
+		}
+		r.CreatedAt, r.UpdatedAt = w.now, w.now
+		w.put(bRules, []byte(r.ID), r)
+		w.bumpConfig()
+		return nil
+	})
+	return r, err
+}
+
+func (s *Store) RuleGet(ctx context.Context, id string) (store.Rule, error) {
+	var r store.Rule
+	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
+		return wrapNotFound(getJSON(tx.Bucket(bRules), []byte(id), &r), "rule", id)
+	})
+	return r, err
+}
+
+// RuleList returns the rules in evaluation order (position, then id).
+func (s *Store) RuleList(ctx context.Context) ([]store.Rule, error) {
+	var out []store.Rule
+	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
+		return tx.Bucket(bRules).ForEach(func(k, v []byte) error {
+			var r store.Rule
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Position < out[j].Position })
+	return out, err
+}
+
+func (s *Store) RuleUpdate(ctx context.Context, r store.Rule) (store.Rule, error) {
+	err := s.write(ctx, func(w *wtx) error {
+		var old store.Rule
+		if err := wrapNotFound(getJSON(w.tx.Bucket(bRules), []byte(r.ID), &old), "rule", r.ID); err != nil {
+			return err
+		}
+		if r.Then.Team != "" {
+			if err := w.checkTeams([]string{r.Then.Team}); err != nil {
+				return err
+			}
+		}
+		r.CreatedAt, r.UpdatedAt = old.CreatedAt, w.now
+		w.put(bRules, []byte(r.ID), r)
+		w.bumpConfig()
+		return nil
+	})
+	return r, err
+}
+
+func (s *Store) RuleDelete(ctx context.Context, id string) error {
+	return s.write(ctx, func(w *wtx) error {
+		if w.tx.Bucket(bRules).Get([]byte(id)) == nil {
+			return fmt.Errorf("rule %s: %w", id, store.ErrNotFound)
+		}
+		w.del(bRules, []byte(id))
+		w.bumpConfig()
+		return nil
+	})
+}
+
+// --- keys and sessions ---
+
+// keyRec is a Key as stored, with its hash.
+type keyRec struct {
+	store.Key
+	HashBytes []byte `json:"hash"`
+}
+
+func (r *keyRec) key() store.Key {
+	k := r.Key
+	k.Hash = r.HashBytes
+	return k
+}
+
+func (w *wtx) checkKeyFree(k store.Key) error {
+	if w.tx.Bucket(bKeys).Get([]byte(k.ID)) != nil || w.tx.Bucket(bKeyHash).Get(k.Hash) != nil {
+		return fmt.Errorf("key %s: %w", k.ID, store.ErrAlreadyExists)
+	}
+	return nil
+}
+
+func (w *wtx) putKey(k store.Key) {
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = w.now
+	}
+	w.put(bKeys, []byte(k.ID), keyRec{Key: k, HashBytes: k.Hash})
+	w.put(bKeyHash, k.Hash, []byte(k.ID))
+}
+
+func (w *wtx) deleteKey(kr *keyRec) {
+	w.del(bKeys, []byte(kr.ID))
+	w.del(bKeyHash, kr.HashBytes)
+}
+
+func (w *wtx) forAgentKeys(agentID string, fn func(*keyRec)) {
+	var recs []*keyRec
+	w.tx.Bucket(bKeys).ForEach(func(k, v []byte) error {
+		var kr keyRec
+		if json.Unmarshal(v, &kr) == nil && kr.AgentID == agentID {
+			recs = append(recs, &kr)
+		}
+		return nil
+	})
+	for _, kr := range recs {
+		fn(kr)
+	}
+}
+
+func (s *Store) KeyCreate(ctx context.Context, k store.Key) (store.Key, error) {
+	err := s.write(ctx, func(w *wtx) error {
+		if err := w.checkKeyFree(k); err != nil {
+			return err
+		}
+		if k.CreatedAt.IsZero() {
+			k.CreatedAt = w.now
+		}
+		w.putKey(k)
+		return nil
+	})
+	return k, err
+}
+
+func (s *Store) KeyBootstrap(ctx context.Context, k store.Key) (bool, error) {
+	created := false
+	err := s.write(ctx, func(w *wtx) error {
+		created = false
+		hasAdmin := false
+		w.tx.Bucket(bKeys).ForEach(func(_, v []byte) error {
+			var kr keyRec
+			if json.Unmarshal(v, &kr) == nil && kr.Role == store.RoleAdmin {
+				hasAdmin = true
+				return errStop
+			}
+			return nil
+		})
+		if hasAdmin {
+			return nil
+		}
+		if err := w.checkKeyFree(k); err != nil {
+			return err
+		}
+		w.putKey(k)
+		created = true
+		return nil
+	})
+	return created, err
+}
+
+func (s *Store) KeyByHash(ctx context.Context, hash []byte) (store.Key, error) {
+	var k store.Key
+	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
+		id := tx.Bucket(bKeyHash).Get(hash)
+		if id == nil {
+			return store.ErrNotFound
+		}
+		var kr keyRec
+		if err := getJSON(tx.Bucket(bKeys), id, &kr); err != nil {
+			return err
+		}
+		k = kr.key()
+		return nil
+	})
+	return k, err
+}
+
+func (s *Store) KeyGet(ctx context.Context, id string) (store.Key, error) {
+	var k store.Key
+	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
+		var kr keyRec
+		if err := getJSON(tx.Bucket(bKeys), []byte(id), &kr); err != nil {
+			return wrapNotFound(err, "key", id)
+		}
+		k = kr.key()
+		return nil
+	})
+	return k, err
+}
+
+func (s *Store) KeyList(ctx context.Context) ([]store.Key, error) {
+	var out []store.Key
+	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
+		return tx.Bucket(bKeys).ForEach(func(_, v []byte) error {
+			var kr keyRec
+			if err := json.Unmarshal(v, &kr); err != nil {
+				return err
+			}
+			out = append(out, kr.key())
+			return nil
+		})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, err
+}
+
+func (s *Store) KeyDelete(ctx context.Context, id string) error {
+	return s.write(ctx, func(w *wtx) error {
+		var kr keyRec
+		if err := getJSON(w.tx.Bucket(bKeys), []byte(id), &kr); err != nil {
+			return wrapNotFound(err, "key", id)
+		}
+		w.deleteKey(&kr)
+		return nil
+	})
+}
+
+type sessionRec struct {
+	store.Session
+}
+
+func (s *Store) SessionCreate(ctx context.Context, sess store.Session) error {
+	return s.write(ctx, func(w *wtx) error {
+		if sess.CreatedAt.IsZero() {
+			sess.CreatedAt = w.now
+		}
+		w.put(bSessions, sess.Hash, sessionRec{sess})
+		return nil
+	})
+}
+
+// SessionByHash finds a session that has not expired.
+func (s *Store) SessionByHash(ctx context.Context, hash []byte) (store.Session, error) {
+	var sess store.Session
+	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
+		var rec sessionRec
+		if err := getJSON(tx.Bucket(bSessions), hash, &rec); err != nil {
+			return err
+		}
+		if !now.Before(rec.ExpiresAt) {
+			return store.ErrNotFound
+		}
+		sess = rec.Session
+		sess.Hash = hash
+		return nil
+	})
+	return sess, err
+}
+
+func (s *Store) SessionDelete(ctx context.Context, hash []byte) error {
+	return s.write(ctx, func(w *wtx) error {
+		w.del(bSessions, hash)
+		return nil
+	})
+}

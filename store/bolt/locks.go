@@ -1,0 +1,571 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/switchboard/switchboard/routing"
+	"github.com/switchboard/switchboard/store"
+)
+
+// --- queue heads ---
+
+// heads holds one cursor per (team, network) queue, each at its first
+// thread; pop takes the smallest (priority rank, waiting_since, id) among
+// them, so claim-next costs one seek per queue, not a scan.
+type heads struct {
+	items []head
+}
+
+type head struct {
+	c      *bbolt.Cursor
+	prefix []byte
+	k      []byte // current key, nil when the queue is exhausted
+}
+
+func (h *head) suffix() []byte { return h.k[len(h.prefix):] }
+
+func queueHeads(tx *bbolt.Tx, teams, networks []string, after []byte) *heads {
+	if len(networks) == 0 {
+		networks = routing.Networks
+	}
+	b := tx.Bucket(bQueue)
+	hs := &heads{}
+	for _, team := range teams {
+		for _, nw := range networks {
+			p := prefix(team, nw)
+			c := b.Cursor()
+			k, _ := c.Seek(cat(p, after))
+			if k != nil && after != nil && bytes.Equal(k[len(p):], after) {
+				k, _ = c.Next()
+			}
+			if k == nil || !bytes.HasPrefix(k, p) {
+				continue
+			}
+			hs.items = append(hs.items, head{c: c, prefix: p, k: k})
+		}
+	}
+	return hs
+}
+
+func (hs *heads) min() int {
+	best := -1
+	for i := range hs.items {
+		if hs.items[i].k == nil {
+			continue
+		}
+		if best < 0 || bytes.Compare(hs.items[i].suffix(), hs.items[best].suffix()) < 0 {
+			best = i
+		}
+	}
+	return best
+}
+
+// peek returns the next key without taking it.
+func (hs *heads) peek() []byte {
+	if i := hs.min(); i >= 0 {
+		return hs.items[i].k
+	}
+	return nil
+}
+
+// pop returns the smallest head's suffix (the cursor position) and thread id.
+func (hs *heads) pop() (suffix []byte, threadID string) {
+	i := hs.min()
+	if i < 0 {
+		return nil, ""
+	}
+	h := &hs.items[i]
+	suffix = slices.Clone(h.suffix())
+	threadID = string(suffix[10:]) // rank, 0, 8-byte time, id
+	k, _ := h.c.Next()
+	if k != nil && !bytes.HasPrefix(k, h.prefix) {
+		k = nil
+	}
+	h.k = k
+	return suffix, threadID
+}
+
+func encodeCursor(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+func decodeCursor(s string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) < 10 {
+		return nil, fmt.Errorf("cursor: %w", store.ErrNotFound)
+	}
+	return b, nil
+}
+
+// --- grants ---
+
+func newToken() string {
+	b := make([]byte, 16) // 128 bits
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b)
+}
+
+func (w *wtx) agent(id string) (*store.Agent, error) {
+	var a store.Agent
+	if err := getJSON(w.tx.Bucket(bAgents), []byte(id), &a); err != nil {
+		return nil, fmt.Errorf("agent %s: %w", id, store.ErrUnknownAgent)
+	}
+	return &a, nil
+}
+
+// checkCapacity refuses when the agent already holds capacity locks, not
+// counting one on except (a thread it would keep).
+func (w *wtx) checkCapacity(a *store.Agent, except string) error {
+	n := 0
+	for _, tid := range agentLockThreads(w.tx, a.ID) {
+		if tid != except {
+			n++
+		}
+	}
+	if n >= a.Capacity {
+		return fmt.Errorf("agent %s holds %d of %d locks: %w", a.ID, n, a.Capacity, store.ErrCapacity)
+	}
+	return nil
+}
+
+// grant gives the agent a new lock on the thread with the next fence.
+func (w *wtx) grant(rec *threadRec, agentID string, ttl time.Duration) {
+	rec.MaxFence++
+	rec.Lock = &store.Lock{AgentID: agentID, Fence: rec.MaxFence, ExpiresAt: w.now.Add(ttl), Token: newToken()}
+	rec.Status = store.StatusAssigned
+	id := agentID
+	rec.Assignee = &id
+	rec.AutoCloseAt = nil
+}
+
+// offer grants the thread to an agent on the system's behalf (push
+// assignment, sticky reopen, transfer, assign) after checking capacity. It
+// changes nothing when it returns an error.
+func (w *wtx) offer(rec *threadRec, agentID string, ttl time.Duration, actor string) error {
+	a, err := w.agent(agentID)
+	if err != nil {
+		return err
+	}
+	if err := w.checkCapacity(a, rec.ID); err != nil {
+		return err
+	}
+	w.grant(rec, agentID, ttl)
+	a.LastOfferedAt = w.now
+	w.put(bAgents, []byte(a.ID), a)
+	return nil
+}
+
+// checkToken refuses unless token is the thread's live lock (or force).
+func checkToken(rec *threadRec, token string, force bool) error {
+	if force {
+		return nil
+	}
+	if rec.Lock == nil || token == "" || subtle.ConstantTimeCompare([]byte(rec.Lock.Token), []byte(token)) != 1 {
+		return fmt.Errorf("thread %s: %w", rec.ID, store.ErrLockLost)
+	}
+	return nil
+}
+
+func visible(t *store.Thread, teams, networks []string) bool {
+	return (teams == nil || slices.Contains(teams, t.Team)) &&
+		(len(networks) == 0 || slices.Contains(networks, t.Network))
+}
+
+func (w *wtx) result(rec *threadRec, withGrant bool) store.LockResult {
+	r := store.LockResult{Thread: rec.Thread}
+	if withGrant && rec.Lock != nil {
+		r.Lock = rec.Lock.Grant()
+	}
+	return r
+}
+
+// --- steps ---
+
+func (s *Store) ThreadClaimNext(ctx context.Context, p store.ClaimNextParams) (store.LockResult, error) {
+	var res store.LockResult
+	err := s.write(ctx, func(w *wtx) error {
+		a, err := w.agent(p.AgentID)
+		if err != nil {
+			return fmt.Errorf("agent %s: %w", p.AgentID, store.ErrNotFound)
+		}
+		if err := w.checkCapacity(a, ""); err != nil {
+			return err
+		}
+		_, id := queueHeads(w.tx, p.Teams, p.Networks, nil).pop()
+		if id == "" {
+			return store.ErrEmpty
+		}
+		rec, err := w.thread(id)
+		if err != nil {
+			w.fatal = err
+			return err
+		}
+		before := rec.clone()
+		w.grant(rec, a.ID, p.TTL)
+		w.event(rec, store.EventThreadClaimed, a.ID, map[string]any{
+			"agent_id": a.ID, "fence": rec.Lock.Fence, "expires_at": rec.Lock.ExpiresAt, "from": before.Status})
+		w.saveThread(before, rec)
+		res = w.result(rec, true)
+		return nil
+	})
+	return res, err
+}
+
+func (s *Store) ThreadClaim(ctx context.Context, p store.ClaimParams) (store.LockResult, error) {
+	var res store.LockResult
+	err := s.write(ctx, func(w *wtx) error {
+		rec, err := w.thread(p.ThreadID)
+		if err != nil {
+			return err
+		}
+		if !visible(&rec.Thread, p.Teams, p.Networks) {
+			return fmt.Errorf("thread %s: %w", p.ThreadID, store.ErrNotFound)
+		}
+		if rec.Lock != nil {
+			if rec.Lock.AgentID == p.AgentID {
+				// A retried claim returns the lock the agent already holds.
+				res = w.result(rec, true)
+				return nil
+			}
+			return &store.LockHeldError{AgentID: rec.Lock.AgentID, ExpiresAt: rec.Lock.ExpiresAt}
+		}
+		if rec.Status == store.StatusClosed {
+			return fmt.Errorf("thread %s: %w", p.ThreadID, store.ErrClosed)
+		}
+		a, err := w.agent(p.AgentID)
+		if err != nil {
+			return fmt.Errorf("agent %s: %w", p.AgentID, store.ErrNotFound)
+		}
+		if err := w.checkCapacity(a, ""); err != nil {
+			return err
+		}
+		before := rec.clone()
+		w.grant(rec, a.ID, p.TTL)
+		w.event(rec, store.EventThreadClaimed, a.ID, map[string]any{
+			"agent_id": a.ID, "fence": rec.Lock.Fence, "expires_at": rec.Lock.ExpiresAt, "from": before.Status})
+		w.saveThread(before, rec)
+		res = w.result(rec, true)
+		return nil
+	})
+	return res, err
+}
+
+func (s *Store) ThreadRenew(ctx context.Context, p store.LockParams) (store.LockResult, error) {
+	var res store.LockResult
+	err := s.write(ctx, func(w *wtx) error {
+		rec, err := w.thread(p.ThreadID)
+		if err != nil {
+			return err
+		}
+		if err := checkToken(rec, p.Token, false); err != nil {
+			return err
+		}
+		before := rec.clone()
+		rec.Lock.ExpiresAt = w.now.Add(p.TTL)
+		w.saveThread(before, rec)
+		res = w.result(rec, true)
+		return nil
+	})
+	return res, err
+}
+
+func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.ReplyResult, error) {
+	var res store.ReplyResult
+	err := s.write(ctx, func(w *wtx) error {
+		var idem []byte
+		if p.IdempotencyKey != "" {
+			idem = key(p.Actor, p.IdempotencyKey)
+			if id := w.tx.Bucket(bIdempotency).Get(idem); id != nil {
+				var m store.Message
+				if err := getJSON(w.tx.Bucket(bMessages), id, &m); err != nil {
+					w.fatal = err
+					return err
+				}
+				rec, err := w.thread(m.ThreadID)
+				if err != nil {
+					w.fatal = err
+					return err
+				}
+				res = store.ReplyResult{Message: m, Thread: rec.View(w.now), Repeated: true}
+				if rec.Lock != nil && rec.Lock.AgentID == p.Actor {
+					res.Lock = rec.Lock.Grant()
+				}
+				return nil
+			}
+		}
+		rec, err := w.thread(p.ThreadID)
+		if err != nil {
+			return err
+		}
+		if err := checkToken(rec, p.Token, false); err != nil {
+			return err
+		}
+		before := rec.clone()
+		m := p.Message
+		m.ThreadID, m.Direction, m.Network = rec.ID, store.Outbound, rec.Network
+		m.AgentID = rec.Lock.AgentID
+		m.SentAt, m.ReceivedAt = w.now, w.now
+		m.Delivery = &store.Delivery{Status: "pending"}
+		if m.Attachments == nil {
+			m.Attachments = []store.Attachment{}
+		}
+		w.put(bMessages, []byte(m.ID), m)
+		w.put(bThreadMsgs, cat(prefix(rec.ID), u64(w.seq(bThreadMsgs))), []byte(m.ID))
+		if idem != nil {
+			w.put(bIdempotency, idem, []byte(m.ID))
+		}
+		now := w.now
+		rec.LastOutboundAt = &now
+		if rec.FirstResponseAt == nil {
+			rec.FirstResponseAt = &now
+		}
+		w.event(rec, store.EventThreadReplied, p.Actor, map[string]any{
+			"message_id": m.ID, "agent_id": m.AgentID, "fence": rec.Lock.Fence, "message": m})
+		if p.Close {
+			holder := rec.Lock.AgentID
+			rec.Lock, rec.Status, rec.AutoCloseAt = nil, store.StatusClosed, nil
+			w.event(rec, store.EventThreadClosed, p.Actor, map[string]any{"agent_id": holder, "from": before.Status})
+		}
+		w.saveThread(before, rec)
+		res = store.ReplyResult{Message: m, Thread: rec.Thread}
+		if rec.Lock != nil {
+			res.Lock = rec.Lock.Grant()
+		}
+		return nil
+	})
+	return res, err
+}
+
+func (s *Store) ThreadRelease(ctx context.Context, p store.LockParams) (store.LockResult, error) {
+	var res store.LockResult
+	err := s.write(ctx, func(w *wtx) error {
+		rec, err := w.thread(p.ThreadID)
+		if err != nil {
+			return err
+		}
+		if err := checkToken(rec, p.Token, false); err != nil {
+			return err
+		}
+		before := rec.clone()
+		holder := rec.Lock.AgentID
+		w.endLock(rec)
+		w.event(rec, store.EventThreadReleased, p.Actor, map[string]any{"agent_id": holder, "status": rec.Status})
+		w.saveThread(before, rec)
+		res = w.result(rec, false)
+		return nil
+	})
+	return res, err
+}
+
+func (s *Store) ThreadClose(ctx context.Context, p store.LockParams) (store.LockResult, error) {
+	var res store.LockResult
+	err := s.write(ctx, func(w *wtx) error {
+		rec, err := w.thread(p.ThreadID)
+		if err != nil {
+			return err
+		}
+		if err := checkToken(rec, p.Token, p.Force); err != nil {
+			return err
+		}
+		if rec.Status == store.StatusClosed {
+			res = w.result(rec, false)
+			return nil
+		}
+		before := rec.clone()
+		data := map[string]any{"from": rec.Status}
+		if rec.Lock != nil {
+			data["agent_id"] = rec.Lock.AgentID
+		}
+		rec.Lock, rec.Status, rec.AutoCloseAt = nil, store.StatusClosed, nil
+		w.event(rec, store.EventThreadClosed, p.Actor, data)
+		w.saveThread(before, rec)
+		res = w.result(rec, false)
+		return nil
+	})
+	return res, err
+}
+
+func (s *Store) ThreadTransfer(ctx context.Context, p store.TransferParams) (store.LockResult, error) {
+	var res store.LockResult
+	err := s.write(ctx, func(w *wtx) error {
+		rec, err := w.thread(p.ThreadID)
+		if err != nil {
+			return err
+		}
+		if err := checkToken(rec, p.Token, p.Force); err != nil {
+			return err
+		}
+		if p.ThreadVersion != 0 && p.ThreadVersion != rec.Version {
+			return fmt.Errorf("thread %s: %w", rec.ID, store.ErrConflict)
+		}
+		if p.Team != "" {
+			if err := w.checkTeams([]string{p.Team}); err != nil {
+				return err
+			}
+		}
+		var target *store.Agent
+		if p.AgentID != "" {
+			if target, err = w.agent(p.AgentID); err != nil {
+				return err
+			}
+			if err := w.checkCapacity(target, rec.ID); err != nil {
+				return err
+			}
+		}
+		before := rec.clone()
+		data := map[string]any{"from_team": rec.Team, "reason": p.Reason}
+		if rec.Lock != nil {
+			data["from_agent"] = rec.Lock.AgentID
+		} else if rec.Assignee != nil {
+			data["from_agent"] = *rec.Assignee
+		}
+		if p.Team != "" {
+			rec.Team = p.Team
+		}
+		data["to_team"] = rec.Team
+		if p.Note != nil {
+			w.putNote(rec, *p.Note)
+		}
+		w.addTags(rec, p.AddTags, nil, p.Actor)
+		w.raisePriority(rec, p.Priority, p.Actor)
+		rec.Lock = nil
+		if target != nil {
+			data["to_agent"] = target.ID
+			w.event(rec, store.EventThreadTransferred, p.Actor, data)
+			w.grant(rec, target.ID, p.TTL)
+			target.LastOfferedAt = w.now
+			w.put(bAgents, []byte(target.ID), target)
+			w.event(rec, store.EventThreadOffered, p.Actor, map[string]any{
+				"to_agent": target.ID, "fence": rec.Lock.Fence, "expires_at": rec.Lock.ExpiresAt, "reason": "transfer"})
+		} else {
+			rec.Status, rec.Assignee, rec.AutoCloseAt = store.StatusQueued, nil, nil
+			w.event(rec, store.EventThreadTransferred, p.Actor, data)
+		}
+		w.saveThread(before, rec)
+		res = w.result(rec, false)
+		return nil
+	})
+	return res, err
+}
+
+func (s *Store) ThreadTag(ctx context.Context, p store.TagParams) (store.LockResult, error) {
+	var res store.LockResult
+	err := s.write(ctx, func(w *wtx) error {
+		rec, err := w.thread(p.ThreadID)
+		if err != nil {
+			return err
+		}
+		if err := checkToken(rec, p.Token, p.Force); err != nil {
+			return err
+		}
+		if p.ThreadVersion != 0 && p.ThreadVersion != rec.Version {
+			return fmt.Errorf("thread %s: %w", rec.ID, store.ErrConflict)
+		}
+		move := p.Team != "" && p.Team != rec.Team
+		if move {
+			if err := w.checkTeams([]string{p.Team}); err != nil {
+				return err
+			}
+		}
+		before := rec.clone()
+		w.addTags(rec, p.Add, p.Remove, p.Actor)
+		w.raisePriority(rec, p.Priority, p.Actor)
+		if move {
+			data := map[string]any{"from_team": rec.Team, "to_team": p.Team, "reason": "rule", "rules": nonNil(p.Rules)}
+			if rec.Lock != nil {
+				data["from_agent"] = rec.Lock.AgentID
+			}
+			rec.Team = p.Team
+			rec.Lock, rec.Assignee, rec.AutoCloseAt = nil, nil, nil
+			if rec.Status != store.StatusClosed {
+				rec.Status = store.StatusQueued
+			}
+			w.event(rec, store.EventThreadTransferred, p.Actor, data)
+		}
+		w.saveThread(before, rec)
+		res = w.result(rec, rec.Lock != nil && !p.Force)
+		return nil
+	})
+	return res, err
+}
+
+func (s *Store) ThreadAssign(ctx context.Context, p store.AssignParams) (store.LockResult, error) {
+	var res store.LockResult
+	err := s.write(ctx, func(w *wtx) error {
+		rec, err := w.thread(p.ThreadID)
+		if err != nil {
+			return err
+		}
+		if rec.Status == store.StatusClosed {
+			return fmt.Errorf("thread %s: %w", rec.ID, store.ErrClosed)
+		}
+		if p.OnlyIfQueued && !inQueue(&rec.Thread) {
+			return fmt.Errorf("thread %s is no longer queued: %w", rec.ID, store.ErrConflict)
+		}
+		before := rec.clone()
+		if err := w.offer(rec, p.AgentID, p.TTL, p.Actor); err != nil {
+			return err
+		}
+		if !p.OnlyIfQueued {
+			data := map[string]any{"to_agent": p.AgentID, "fence": rec.Lock.Fence}
+			if before.Lock != nil {
+				data["from_agent"] = before.Lock.AgentID
+			}
+			w.event(rec, store.EventThreadAssigned, p.Actor, data)
+		}
+		w.event(rec, store.EventThreadOffered, p.Actor, map[string]any{
+			"to_agent": p.AgentID, "fence": rec.Lock.Fence, "expires_at": rec.Lock.ExpiresAt})
+		w.saveThread(before, rec)
+		res = w.result(rec, false)
+		return nil
+	})
+	return res, err
+}
+
+func (s *Store) ThreadUnlock(ctx context.Context, p store.UnlockParams) (store.LockResult, error) {
+	var res store.LockResult
+	err := s.write(ctx, func(w *wtx) error {
+		rec, err := w.thread(p.ThreadID)
+		if err != nil {
+			return err
+		}
+		if rec.Lock != nil {
+			before := rec.clone()
+			holder := rec.Lock.AgentID
+			w.endLock(rec)
+			w.event(rec, store.EventThreadUnlocked, p.Actor, map[string]any{"agent_id": holder, "status": rec.Status})
+			w.saveThread(before, rec)
+		}
+		res = w.result(rec, false)
+		return nil
+	})
+	return res, err
+}
+
+func (s *Store) LockList(ctx context.Context, agentID string) ([]store.LockResult, error) {
+	var out []store.LockResult
+	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
+		for _, tid := range agentLockThreads(tx, agentID) {
+			rec, err := getThread(tx, tid)
+			if err != nil {
+				return err
+			}
+			if rec.Lock == nil || rec.Lock.AgentID != agentID || !now.Before(rec.Lock.ExpiresAt) {
+				continue
+			}
+			out = append(out, store.LockResult{Thread: rec.Thread, Lock: rec.Lock.Grant()})
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,646 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/switchboard/switchboard/routing"
+	"github.com/switchboard/switchboard/store"
+)
+
+// threadRec is a Thread as stored: with its lock token, the highest fence
+// ever granted and its creation sequence.
+type threadRec struct {
+	store.Thread
+	LockToken string `json:"lock_token,omitempty"`
+	MaxFence  int64  `json:"max_fence"`
+	Seq       uint64 `json:"seq"`
+}
+
+func (r *threadRec) clone() *threadRec {
+	c := *r
+	c.Tags = slices.Clone(r.Tags)
+	if r.Lock != nil {
+		l := *r.Lock
+		c.Lock = &l
+	}
+	return &c
+}
+
+func decodeThread(data []byte) (*threadRec, error) {
+	var rec threadRec
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("bolt: decode thread: %w", err)
+	}
+	if rec.Lock != nil {
+		rec.Lock.Token = rec.LockToken
+	}
+	return &rec, nil
+}
+
+func getThread(tx *bbolt.Tx, id string) (*threadRec, error) {
+	data := tx.Bucket(bThreads).Get([]byte(id))
+	if data == nil {
+		return nil, fmt.Errorf("thread %s: %w", id, store.ErrNotFound)
+	}
+	return decodeThread(data)
+}
+
+func (w *wtx) thread(id string) (*threadRec, error) { return getThread(w.tx, id) }
+
+// queueKey is the thread's key in its team's queue for its network.
+func queueKey(t *store.Thread) []byte {
+	rank := byte(len(routing.Priorities) - 1 - routing.PriorityRank(t.Priority))
+	return cat(prefix(t.Team, t.Network), []byte{rank, 0}, timeKey(t.WaitingSince), []byte(t.ID))
+}
+
+func lockExpKey(t *store.Thread) []byte {
+	return cat(timeKey(t.Lock.ExpiresAt), []byte(t.ID))
+}
+
+// saveThread writes after and moves its index entries from what before had
+// (nil for a new thread). It bumps the version and updated_at.
+func (w *wtx) saveThread(before, after *threadRec) {
+	after.Version++
+	after.UpdatedAt = w.now
+	if after.Lock != nil {
+		after.LockToken = after.Lock.Token
+	} else {
+		after.LockToken = ""
+	}
+	if before != nil {
+		if inQueue(&before.Thread) {
+			w.del(bQueue, queueKey(&before.Thread))
+		}
+		if before.Lock != nil {
+			w.del(bLockExp, lockExpKey(&before.Thread))
+			w.del(bAgentLocks, key(before.Lock.AgentID, before.ID))
+		}
+	}
+	if inQueue(&after.Thread) {
+		w.put(bQueue, queueKey(&after.Thread), []byte{})
+	}
+	if after.Lock != nil {
+		w.put(bLockExp, lockExpKey(&after.Thread), []byte{})
+		w.put(bAgentLocks, key(after.Lock.AgentID, after.ID), []byte{})
+	}
+	w.put(bThreads, []byte(after.ID), after)
+}
+
+func inQueue(t *store.Thread) bool { return t.Status == store.StatusQueued && t.Lock == nil }
+
+// event records an event on the thread in this transaction.
+func (w *wtx) event(t *threadRec, typ, actor string, data map[string]any) {
+	id := w.seq(bEvents)
+	ev := store.Event{ID: id, Type: typ, ThreadID: t.ID, Actor: actor, At: w.now, Data: data,
+		Team: t.Team, Network: t.Network}
+	if a, ok := data["to_agent"].(string); ok {
+		ev.Agent = a
+	} else if t.Lock != nil && (typ == store.EventThreadOffered) {
+		ev.Agent = t.Lock.AgentID
+	}
+	w.put(bEvents, u64(id), ev)
+	w.put(bThreadEvents, cat(prefix(t.ID), u64(id)), []byte{})
+	w.events = append(w.events, ev)
+}
+
+// --- leases ---
+
+// expireDue ends every lock whose lease has run out; each expiry is recorded
+// once, as lock.expired.
+func (w *wtx) expireDue() error {
+	var due []string
+	c := w.tx.Bucket(bLockExp).Cursor()
+	limit := timeKey(w.now)
+	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], limit) <= 0; k, _ = c.Next() {
+		due = append(due, string(k[8:]))
+	}
+	for _, id := range due {
+		rec, err := w.thread(id)
+		if err != nil {
+			return err
+		}
+		if rec.Lock == nil || w.now.Before(rec.Lock.ExpiresAt) {
+			continue
+		}
+		before := rec.clone()
+		lock := rec.Lock
+		w.endLock(rec)
+		w.event(rec, store.EventLockExpired, store.ActorSystem, map[string]any{
+			"agent_id": lock.AgentID, "fence": lock.Fence, "status": rec.Status})
+		w.saveThread(before, rec)
+		if w.fatal != nil {
+			return w.fatal
+		}
+	}
+	return nil
+}
+
+// endLock removes the lock and sets the status a release gives.
+func (w *wtx) endLock(rec *threadRec) {
+	rec.Lock = nil
+	if rec.Status == store.StatusAssigned {
+		rec.Status = rec.ReleasedStatus()
+		if rec.Status == store.StatusPending {
+			w.setAutoClose(rec)
+		}
+	}
+}
+
+func (w *wtx) setAutoClose(rec *threadRec) {
+	rec.AutoCloseAt = nil
+	var team store.Team
+	if getJSON(w.tx.Bucket(bTeams), []byte(rec.Team), &team) == nil && team.AutoClosePendingSeconds > 0 {
+		at := w.now.Add(time.Duration(team.AutoClosePendingSeconds) * time.Second)
+		rec.AutoCloseAt = &at
+	}
+}
+
+// dueLocks reports whether some lock's lease has run out.
+func (s *Store) dueLocks() bool {
+	due := false
+	s.view(func(tx *bbolt.Tx, now time.Time) error {
+		k, _ := tx.Bucket(bLockExp).Cursor().First()
+		due = k != nil && bytes.Compare(k[:8], timeKey(now)) <= 0
+		return nil
+	})
+	return due
+}
+
+// LockSweep expires every lock past its lease.
+func (s *Store) LockSweep(ctx context.Context) (int, error) {
+	if !s.dueLocks() {
+		return 0, nil
+	}
+	n := 0
+	// expireDue runs at the start of every write transaction.
+	err := s.write(ctx, func(w *wtx) error {
+		for _, ev := range w.events {
+			if ev.Type == store.EventLockExpired {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// --- ingest ---
+
+func (s *Store) ThreadIngest(ctx context.Context, items []store.IngestParams) ([]store.IngestResult, error) {
+	results := make([]store.IngestResult, len(items))
+	err := s.write(ctx, func(w *wtx) error {
+		for i := range items {
+			results[i] = w.ingest(&items[i])
+			if w.fatal != nil {
+				return w.fatal
+			}
+		}
+		return nil
+	})
+	return results, err
+}
+
+func (w *wtx) ingest(p *store.IngestParams) store.IngestResult {
+	m := p.Message
+	// Dedupe on (network, external_id).
+	if id := w.tx.Bucket(bMessageKey).Get(key(m.Network, m.ExternalID)); id != nil {
+		var old store.Message
+		if err := getJSON(w.tx.Bucket(bMessages), id, &old); err != nil {
+			w.fatal = err
+			return store.IngestResult{Err: err}
+		}
+		rec, err := w.thread(old.ThreadID)
+		if err != nil {
+			w.fatal = err
+			return store.IngestResult{Err: err}
+		}
+		return store.IngestResult{Message: old, Thread: rec.View(w.now), Duplicate: true}
+	}
+	tkey := key(m.Network, p.Profile, p.ThreadExternalID)
+	var rec, before *threadRec
+	if id := w.tx.Bucket(bThreadKey).Get(tkey); id != nil {
+		var err error
+		if rec, err = w.thread(string(id)); err != nil {
+			w.fatal = err
+			return store.IngestResult{Err: err}
+		}
+		if rec.Version != p.ThreadVersion {
+			return store.IngestResult{Err: fmt.Errorf("thread %s version %d, decided on %d: %w", rec.ID, rec.Version, p.ThreadVersion, store.ErrConflict)}
+		}
+		before = rec.clone()
+	} else {
+		if p.ThreadVersion != 0 {
+			return store.IngestResult{Err: fmt.Errorf("thread gone: %w", store.ErrConflict)}
+		}
+		var team store.Team
+		if err := getJSON(w.tx.Bucket(bTeams), []byte(p.Route.Team), &team); err != nil {
+			return store.IngestResult{Err: fmt.Errorf("team %s: %w", p.Route.Team, store.ErrUnknownTeam)}
+		}
+		rec = &threadRec{Thread: store.Thread{
+			ID: p.NewThreadID, Network: m.Network, Profile: p.Profile, ExternalID: p.ThreadExternalID, Kind: m.Kind,
+			Status: store.StatusQueued, Team: team.ID, Priority: "normal", Tags: []string{},
+			WaitingSince: w.now, CreatedAt: w.now,
+		}}
+		if m.Author != nil {
+			rec.Author = *m.Author
+		}
+		if team.SLAFirstResponseSeconds > 0 {
+			due := w.now.Add(time.Duration(team.SLAFirstResponseSeconds) * time.Second)
+			rec.SLADueAt = &due
+		}
+		rec.Seq = w.seq(bThreadSeq)
+		w.put(bThreadKey, tkey, []byte(rec.ID))
+		w.put(bThreadSeq, u64(rec.Seq), []byte(rec.ID))
+	}
+
+	m.ThreadID = rec.ID
+	m.Direction = store.Inbound
+	m.ReceivedAt = w.now
+	if m.Attachments == nil {
+		m.Attachments = []store.Attachment{}
+	}
+	w.put(bMessages, []byte(m.ID), m)
+	w.put(bMessageKey, key(m.Network, m.ExternalID), []byte(m.ID))
+	w.put(bThreadMsgs, cat(prefix(rec.ID), u64(w.seq(bThreadMsgs))), []byte(m.ID))
+	rec.LastInboundAt = w.now
+
+	msgData := map[string]any{"message_id": m.ID, "kind": m.Kind, "network": m.Network}
+	if before == nil {
+		w.event(rec, store.EventThreadCreated, store.ActorSystem, map[string]any{
+			"network": rec.Network, "profile": rec.Profile, "external_id": rec.ExternalID})
+		w.event(rec, store.EventMessageReceived, store.ActorSystem, msgData)
+		w.event(rec, store.EventThreadRouted, store.ActorSystem, map[string]any{
+			"team": rec.Team, "ruled_team": p.Route.RuledTeam, "rules": nonNil(p.Route.Rules)})
+	} else {
+		w.event(rec, store.EventMessageReceived, store.ActorSystem, msgData)
+	}
+	w.addTags(rec, append(slices.Clone(p.Tags), p.Route.AddTags...), nil, store.ActorSystem)
+	w.raisePriority(rec, p.Route.Priority, store.ActorSystem)
+
+	switch {
+	case before == nil && p.Route.Close:
+		rec.Status = store.StatusClosed
+		w.event(rec, store.EventThreadClosed, store.ActorSystem, map[string]any{"reason": "rule", "rules": nonNil(p.Route.Rules)})
+	case before != nil && rec.Status == store.StatusClosed && p.Route.Close:
+		// A rule that closes keeps a closed thread closed (spam stays shut).
+	case before != nil && (rec.Status == store.StatusPending || rec.Status == store.StatusClosed):
+		from := rec.Status
+		rec.Status = store.StatusQueued
+		rec.WaitingSince = w.now
+		rec.AutoCloseAt = nil
+		w.event(rec, store.EventThreadReopened, store.ActorSystem, map[string]any{"from": from})
+	}
+	if p.Route.OfferTo != "" && inQueue(&rec.Thread) {
+		// The offer is best effort: a full or vanished agent leaves it queued.
+		if err := w.offer(rec, p.Route.OfferTo, p.Route.OfferTTL, store.ActorSystem); err == nil {
+			w.event(rec, store.EventThreadOffered, store.ActorSystem, map[string]any{
+				"to_agent": p.Route.OfferTo, "fence": rec.Lock.Fence, "expires_at": rec.Lock.ExpiresAt})
+		}
+	}
+	w.saveThread(before, rec)
+	return store.IngestResult{Message: m, Thread: rec.View(w.now), Created: before == nil}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// addTags adds and removes tags, recording thread.tagged when something
+// changed. It returns the tags actually added.
+func (w *wtx) addTags(rec *threadRec, add, remove []string, actor string) []string {
+	var added, removed []string
+	for _, t := range add {
+		if t != "" && !slices.Contains(rec.Tags, t) {
+			rec.Tags = append(rec.Tags, t)
+			added = append(added, t)
+		}
+	}
+	for _, t := range remove {
+		if i := slices.Index(rec.Tags, t); i >= 0 && !slices.Contains(added, t) {
+			rec.Tags = slices.Delete(rec.Tags, i, i+1)
+			removed = append(removed, t)
+		}
+	}
+	if len(added)+len(removed) > 0 {
+		w.event(rec, store.EventThreadTagged, actor, map[string]any{
+			"added": nonNil(added), "removed": nonNil(removed), "tags": slices.Clone(rec.Tags)})
+	}
+	return added
+}
+
+// raisePriority raises the thread's priority to floor, never lowering it.
+func (w *wtx) raisePriority(rec *threadRec, floor, actor string) {
+	if routing.PriorityRank(floor) > routing.PriorityRank(rec.Priority) {
+		from := rec.Priority
+		rec.Priority = floor
+		w.event(rec, store.EventPriorityChanged, actor, map[string]any{"from": from, "to": floor})
+	}
+}
+
+// --- reads ---
+
+func (s *Store) ThreadGet(ctx context.Context, id string) (store.Thread, error) {
+	var t store.Thread
+	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
+		rec, err := getThread(tx, id)
+		if err != nil {
+			return err
+		}
+		t = rec.View(now)
+		return nil
+	})
+	return t, err
+}
+
+func (s *Store) ThreadByKey(ctx context.Context, network, profile, externalID string) (store.Thread, error) {
+	var t store.Thread
+	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
+		id := tx.Bucket(bThreadKey).Get(key(network, profile, externalID))
+		if id == nil {
+			return fmt.Errorf("thread: %w", store.ErrNotFound)
+		}
+		rec, err := getThread(tx, string(id))
+		if err != nil {
+			return err
+		}
+		t = rec.View(now)
+		return nil
+	})
+	return t, err
+}
+
+// ThreadList walks threads newest first. The cursor is the creation
+// sequence of the last thread returned, so threads created meanwhile never
+// shift later pages.
+func (s *Store) ThreadList(ctx context.Context, f store.ThreadFilter) (store.Page[store.Thread], error) {
+	var page store.Page[store.Thread]
+	limit := pageLimit(f.Limit)
+	var start uint64
+	if f.Cursor != "" {
+		n, err := strconv.ParseUint(f.Cursor, 10, 64)
+		if err != nil {
+			return page, fmt.Errorf("cursor: %w", store.ErrNotFound)
+		}
+		start = n
+	}
+	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
+		c := tx.Bucket(bThreadSeq).Cursor()
+		var k, v []byte
+		if start == 0 {
+			k, v = c.Last()
+		} else if k, v = c.Seek(u64(start)); k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		threads := tx.Bucket(bThreads)
+		var lastSeq uint64
+		for ; k != nil; k, v = c.Prev() {
+			data := threads.Get(v)
+			if data == nil {
+				continue
+			}
+			rec, err := decodeThread(data)
+			if err != nil {
+				return err
+			}
+			t := rec.View(now)
+			if !matchThread(&t, &f) {
+				continue
+			}
+			if len(page.Items) == limit {
+				// The cursor is the last sequence returned; the next page
+				// starts just below it.
+				page.Next = strconv.FormatUint(lastSeq, 10)
+				break
+			}
+			page.Items = append(page.Items, t)
+			lastSeq = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	})
+	return page, err
+}
+
+func matchThread(t *store.Thread, f *store.ThreadFilter) bool {
+	switch {
+	case f.Status != "" && t.Status != f.Status,
+		f.Team != "" && t.Team != f.Team,
+		f.Assignee != "" && t.AssigneeID() != f.Assignee,
+		f.Network != "" && t.Network != f.Network,
+		f.Tag != "" && !t.HasTag(f.Tag),
+		f.Author != "" && t.Author.ID != f.Author && t.Author.Handle != f.Author,
+		f.Teams != nil && !slices.Contains(f.Teams, t.Team),
+		len(f.Networks) > 0 && !slices.Contains(f.Networks, t.Network):
+		return false
+	}
+	return true
+}
+
+// QueueList lists a team's queued threads in queue order.
+func (s *Store) QueueList(ctx context.Context, p store.QueueParams) (store.Page[store.Thread], error) {
+	if s.dueLocks() {
+		// Expired locks put their threads back in the queue first.
+		if _, err := s.LockSweep(ctx); err != nil {
+			return store.Page[store.Thread]{}, err
+		}
+	}
+	var page store.Page[store.Thread]
+	limit := pageLimit(p.Limit)
+	after := []byte(nil)
+	if p.Cursor != "" {
+		b, err := decodeCursor(p.Cursor)
+		if err != nil {
+			return page, err
+		}
+		after = b
+	}
+	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
+		heads := queueHeads(tx, p.Teams, p.Networks, after)
+		for len(page.Items) < limit {
+			k, id := heads.pop()
+			if k == nil {
+				return nil
+			}
+			rec, err := getThread(tx, id)
+			if err != nil {
+				return err
+			}
+			page.Items = append(page.Items, rec.View(now))
+			if len(page.Items) == limit && heads.peek() != nil {
+				page.Next = encodeCursor(k)
+			}
+		}
+		return nil
+	})
+	return page, err
+}
+
+func (s *Store) MessageGet(ctx context.Context, id string) (store.Message, error) {
+	var m store.Message
+	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
+		return wrapNotFound(getJSON(tx.Bucket(bMessages), []byte(id), &m), "message", id)
+	})
+	return m, err
+}
+
+// MessageList lists a thread's messages oldest first.
+func (s *Store) MessageList(ctx context.Context, threadID string, p store.PageParams) (store.Page[store.Message], error) {
+	var page store.Page[store.Message]
+	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
+		msgs := tx.Bucket(bMessages)
+		return walkChildren(tx.Bucket(bThreadMsgs), threadID, p, &page.Next, func(v []byte) error {
+			var m store.Message
+			if err := getJSON(msgs, v, &m); err != nil {
+				return err
+			}
+			page.Items = append(page.Items, m)
+			return nil
+		})
+	})
+	return page, err
+}
+
+// walkChildren pages through parent \x00 seq keys oldest first, calling fn
+// with each value.
+func walkChildren(b *bbolt.Bucket, parent string, p store.PageParams, next *string, fn func(v []byte) error) error {
+	limit := pageLimit(p.Limit)
+	pfx := prefix(parent)
+	seek := pfx
+	if p.Cursor != "" {
+		n, err := strconv.ParseUint(p.Cursor, 10, 64)
+		if err != nil {
+			return fmt.Errorf("cursor: %w", store.ErrNotFound)
+		}
+		seek = cat(pfx, u64(n))
+	}
+	c := b.Cursor()
+	count := 0
+	for k, v := c.Seek(seek); k != nil && bytes.HasPrefix(k, pfx); k, v = c.Next() {
+		if count == limit {
+			*next = strconv.FormatUint(binary.BigEndian.Uint64(k[len(pfx):]), 10)
+			return nil
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+		count++
+	}
+	return nil
+}
+
+func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (store.Message, error) {
+	var m store.Message
+	err := s.write(ctx, func(w *wtx) error {
+		if err := getJSON(w.tx.Bucket(bMessages), []byte(p.MessageID), &m); err != nil {
+			return wrapNotFound(err, "message", p.MessageID)
+		}
+		if m.Direction != store.Outbound {
+			return fmt.Errorf("message %s is inbound: %w", p.MessageID, store.ErrNotFound)
+		}
+		m.Delivery = &store.Delivery{Status: p.Status, ExternalID: p.ExternalID, Error: p.Error}
+		w.put(bMessages, []byte(m.ID), m)
+		return nil
+	})
+	return m, err
+}
+
+func (s *Store) NoteCreate(ctx context.Context, n store.Note) (store.Note, error) {
+	err := s.write(ctx, func(w *wtx) error {
+		rec, err := w.thread(n.ThreadID)
+		if err != nil {
+			return err
+		}
+		n.CreatedAt = w.now
+		w.putNote(rec, n)
+		return nil
+	})
+	return n, err
+}
+
+func (w *wtx) putNote(rec *threadRec, n store.Note) {
+	n.ThreadID = rec.ID
+	n.CreatedAt = w.now
+	w.put(bNotes, cat(prefix(rec.ID), u64(w.seq(bNotes))), n)
+	w.event(rec, store.EventNoteAdded, n.Actor, map[string]any{"note_id": n.ID})
+}
+
+func (s *Store) NoteList(ctx context.Context, threadID string, p store.PageParams) (store.Page[store.Note], error) {
+	var page store.Page[store.Note]
+	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
+		return walkChildren(tx.Bucket(bNotes), threadID, p, &page.Next, func(v []byte) error {
+			var n store.Note
+			if err := json.Unmarshal(v, &n); err != nil {
+				return err
+			}
+			page.Items = append(page.Items, n)
+			return nil
+		})
+	})
+	return page, err
+}
+
+// --- events ---
+
+func (s *Store) EventList(ctx context.Context, f store.EventFilter) ([]store.Event, error) {
+	limit := f.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	var out []store.Event
+	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
+		events := tx.Bucket(bEvents)
+		if f.ThreadID == "" {
+			c := events.Cursor()
+			for k, v := c.Seek(u64(f.After + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+				var ev store.Event
+				if err := json.Unmarshal(v, &ev); err != nil {
+					return err
+				}
+				out = append(out, ev)
+			}
+			return nil
+		}
+		pfx := prefix(f.ThreadID)
+		c := tx.Bucket(bThreadEvents).Cursor()
+		for k, _ := c.Seek(cat(pfx, u64(f.After+1))); k != nil && bytes.HasPrefix(k, pfx) && len(out) < limit; k, _ = c.Next() {
+			var ev store.Event
+			if err := getJSON(events, k[len(pfx):], &ev); err != nil {
+				return err
+			}
+			out = append(out, ev)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *Store) EventWait(ctx context.Context, after uint64) error {
+	for {
+		s.evMu.Lock()
+		ch := s.evCh
+		s.evMu.Unlock()
+		if s.lastEvent.Load() > after {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.quit:
+			return store.ErrUnavailable
+		}
+	}
+}

@@ -1,0 +1,374 @@
+// Package store defines Switchboard's persistence contract: the Store
+// interface every backend implements, the records it keeps and the sentinel
+// errors both the service and the backends use.
+//
+// Each step that must be atomic is one method, so a backend can make it one
+// transaction (bbolt) or one script (Redis). Methods put the noun first and
+// steps with many inputs take a params struct. Methods take lease durations,
+// never absolute deadlines: the backend reads its own clock.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with context; callers test with
+// errors.Is.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrAlreadyExists = errors.New("already exists")
+	ErrInUse         = errors.New("in use")
+	ErrLockHeld      = errors.New("lock held")
+	ErrLockLost      = errors.New("lock lost")
+	ErrCapacity      = errors.New("capacity reached")
+	// ErrConflict: the thread changed since the caller read it (its
+	// version moved); the caller decides again and retries.
+	ErrConflict = errors.New("conflict")
+	// ErrEmpty: nothing is claimable.
+	ErrEmpty = errors.New("nothing to claim")
+	// ErrClosed: the thread is closed and cannot be locked.
+	ErrClosed = errors.New("thread closed")
+	// ErrUnknownTeam / ErrUnknownAgent: a record names a team or agent that
+	// does not exist.
+	ErrUnknownTeam  = errors.New("unknown team")
+	ErrUnknownAgent = errors.New("unknown agent")
+	// ErrUnavailable: the backend cannot be reached.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// LockHeldError says who holds a lock; it matches ErrLockHeld.
+type LockHeldError struct {
+	AgentID   string
+	ExpiresAt time.Time
+}
+
+func (e *LockHeldError) Error() string {
+	return fmt.Sprintf("thread is locked by agent %s until %s", e.AgentID, e.ExpiresAt.UTC().Format(time.RFC3339))
+}
+
+// Is makes errors.Is(err, ErrLockHeld) true.
+func (e *LockHeldError) Is(target error) bool { return target == ErrLockHeld }
+
+// InUseError names what still refers to a team; it matches ErrInUse.
+type InUseError struct{ By string }
+
+func (e *InUseError) Error() string      { return "in use by " + e.By }
+func (e *InUseError) Is(target error) bool { return target == ErrInUse }
+
+// Store is the backend contract. All methods are safe for concurrent use.
+type Store interface {
+	// Configuration.
+	TeamCreate(ctx context.Context, t Team) (Team, error)
+	TeamGet(ctx context.Context, id string) (Team, error)
+	TeamList(ctx context.Context) ([]Team, error)
+	TeamUpdate(ctx context.Context, t Team) (Team, error)
+	// TeamDelete refuses with an *InUseError while a rule, another team's
+	// fallback_team or an agent names the team.
+	TeamDelete(ctx context.Context, id string) error
+
+	// AgentCreate stores the agent (status offline) with its first key.
+	AgentCreate(ctx context.Context, a Agent, key Key) (Agent, error)
+	AgentGet(ctx context.Context, id string) (Agent, error)
+	AgentList(ctx context.Context) ([]Agent, error)
+	// AgentUpdate replaces the agent's profile; status is kept.
+	AgentUpdate(ctx context.Context, a Agent) (Agent, error)
+	AgentSetStatus(ctx context.Context, id, status string) (Agent, error)
+	// AgentDelete revokes the agent's keys and releases its locks.
+	AgentDelete(ctx context.Context, id, actor string) error
+	// AgentRotateKey revokes the agent's keys and stores key instead.
+	AgentRotateKey(ctx context.Context, agentID string, key Key) error
+
+	RuleCreate(ctx context.Context, r Rule) (Rule, error)
+	RuleGet(ctx context.Context, id string) (Rule, error)
+	RuleList(ctx context.Context) ([]Rule, error)
+	RuleUpdate(ctx context.Context, r Rule) (Rule, error)
+	RuleDelete(ctx context.Context, id string) error
+
+	// ConfigVersion grows with every change to teams, agents or rules, so
+	// callers can cache what they derive from them.
+	ConfigVersion(ctx context.Context) (uint64, error)
+
+	// Keys and sessions.
+	KeyCreate(ctx context.Context, k Key) (Key, error)
+	// KeyBootstrap stores k only if no admin key exists yet.
+	KeyBootstrap(ctx context.Context, k Key) (created bool, err error)
+	// KeyByHash finds a live key by the SHA-256 of its secret.
+	KeyByHash(ctx context.Context, hash []byte) (Key, error)
+	KeyGet(ctx context.Context, id string) (Key, error)
+	KeyList(ctx context.Context) ([]Key, error)
+	KeyDelete(ctx context.Context, id string) error
+	SessionCreate(ctx context.Context, s Session) error
+	SessionByHash(ctx context.Context, hash []byte) (Session, error)
+	SessionDelete(ctx context.Context, hash []byte) error
+
+	// Ingest and threads.
+	// ThreadIngest stores inbound messages, each atomically with its dedupe
+	// and routing result. Items are applied in order; each result carries
+	// its own error (ErrConflict when the thread's version moved).
+	ThreadIngest(ctx context.Context, items []IngestParams) ([]IngestResult, error)
+	ThreadGet(ctx context.Context, id string) (Thread, error)
+	// ThreadByKey finds a thread by (network, profile, thread external id).
+	ThreadByKey(ctx context.Context, network, profile, externalID string) (Thread, error)
+	ThreadList(ctx context.Context, f ThreadFilter) (Page[Thread], error)
+	QueueList(ctx context.Context, p QueueParams) (Page[Thread], error)
+
+	MessageGet(ctx context.Context, id string) (Message, error)
+	MessageList(ctx context.Context, threadID string, p PageParams) (Page[Message], error)
+	// MessageDelivery records a connector's delivery report on an outbound
+	// message.
+	MessageDelivery(ctx context.Context, p DeliveryParams) (Message, error)
+
+	NoteCreate(ctx context.Context, n Note) (Note, error)
+	NoteList(ctx context.Context, threadID string, p PageParams) (Page[Note], error)
+
+	// Locks. Each checks token, fence and capacity atomically with its write
+	// and records its event in the same step.
+	ThreadClaimNext(ctx context.Context, p ClaimNextParams) (LockResult, error)
+	ThreadClaim(ctx context.Context, p ClaimParams) (LockResult, error)
+	ThreadRenew(ctx context.Context, p LockParams) (LockResult, error)
+	ThreadReply(ctx context.Context, p ReplyParams) (ReplyResult, error)
+	ThreadRelease(ctx context.Context, p LockParams) (LockResult, error)
+	ThreadClose(ctx context.Context, p LockParams) (LockResult, error)
+	ThreadTransfer(ctx context.Context, p TransferParams) (LockResult, error)
+	ThreadTag(ctx context.Context, p TagParams) (LockResult, error)
+	// ThreadAssign offers the thread to an agent (a lock granted by the
+	// system), ending any other lock on it.
+	ThreadAssign(ctx context.Context, p AssignParams) (LockResult, error)
+	ThreadUnlock(ctx context.Context, p UnlockParams) (LockResult, error)
+	// LockList lists the live locks an agent holds, tokens included.
+	LockList(ctx context.Context, agentID string) ([]LockResult, error)
+	// LockSweep expires every lock past its lease and returns how many.
+	LockSweep(ctx context.Context) (int, error)
+
+	// Events: the audit trail, also the stream's source.
+	EventList(ctx context.Context, f EventFilter) ([]Event, error)
+	// EventWait blocks until an event with an id above after exists, or ctx
+	// ends.
+	EventWait(ctx context.Context, after uint64) error
+
+	// Ping reports whether the backend is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// IngestParams is one inbound message with the routing decision inbox
+// computed for it against the thread as it was at ThreadVersion.
+type IngestParams struct {
+	Message Message // inbound; ID set by the caller
+	Profile string
+	// ThreadExternalID keys the thread with (Message.Network, Profile).
+	ThreadExternalID string
+	// NewThreadID is the id to give the thread if this message creates it.
+	NewThreadID string
+	// ThreadVersion is the version of the thread the decision was computed
+	// against; 0 when no thread existed. A mismatch gives ErrConflict.
+	ThreadVersion int64
+	// Tags carried by the message itself.
+	Tags  []string
+	Route Route
+}
+
+// Route is what routing decided for a message.
+type Route struct {
+	// Team for a new thread (after the staffing check); ignored for
+	// follow-ups, which never move a thread.
+	Team string
+	// RuledTeam is the team the rules chose before staffing, for the audit.
+	RuledTeam string
+	AddTags   []string
+	// Priority is a floor: the thread's priority is raised to it, never
+	// lowered. Empty means normal for new threads.
+	Priority string
+	Close    bool
+	Rules    []string // ids of matching rules, for the audit
+	// OfferTo offers the thread to this agent if it is queued after the
+	// message (push assignment or sticky reopen). The store checks the
+	// agent's capacity atomically; when it is full the thread stays queued.
+	OfferTo  string
+	OfferTTL time.Duration
+}
+
+// IngestResult is the outcome of one IngestParams.
+type IngestResult struct {
+	Message   Message
+	Thread    Thread
+	Duplicate bool
+	Created   bool
+	Err       error
+}
+
+// Page is one page of a list; Next is empty on the last page.
+type Page[T any] struct {
+	Items []T
+	Next  string
+}
+
+// PageParams are a cursor from a previous page and a page size.
+type PageParams struct {
+	Cursor string
+	Limit  int
+}
+
+// ThreadFilter selects threads for ThreadList. Empty fields match all.
+// Teams and Networks restrict visibility (an agent's teams and networks);
+// nil means no restriction.
+type ThreadFilter struct {
+	Status, Team, Assignee, Network, Tag, Author string
+	Teams, Networks                              []string
+	PageParams
+}
+
+// QueueParams selects queued threads of some teams, merged in queue order.
+type QueueParams struct {
+	Teams    []string
+	Networks []string // nil = all
+	PageParams
+}
+
+// DeliveryParams is a connector's report on an outbound message.
+type DeliveryParams struct {
+	MessageID  string
+	Status     string
+	ExternalID string
+	Error      string
+}
+
+// EventFilter selects events with an id above After, oldest first.
+type EventFilter struct {
+	ThreadID string
+	After    uint64
+	Limit    int
+}
+
+// LockResult is a thread after a lock step, with the grant when the step
+// leaves the caller (or the agent it was offered to) holding the lock.
+type LockResult struct {
+	Thread Thread
+	Lock   *Grant
+}
+
+// ClaimNextParams claims the first queued thread in the given teams and
+// networks, in queue order across all of them.
+type ClaimNextParams struct {
+	AgentID  string
+	Teams    []string
+	Networks []string // nil = all
+	TTL      time.Duration
+}
+
+// ClaimParams claims one thread. Teams and Networks, when not nil, are the
+// caller's visibility: a thread outside them is ErrNotFound.
+type ClaimParams struct {
+	ThreadID string
+	AgentID  string
+	TTL      time.Duration
+	Teams    []string
+	Networks []string
+}
+
+// LockParams names a lock by its token. Actor is who acts, for the audit.
+// Renew uses TTL. Force (supervisors) skips the token check where the
+// contract allows it.
+type LockParams struct {
+	ThreadID string
+	Token    string
+	Actor    string
+	Force    bool
+	TTL      time.Duration
+}
+
+// ReplyParams sends an outbound message through the lock.
+type ReplyParams struct {
+	ThreadID string
+	Token    string
+	// IdempotencyKey, scoped to Actor, makes a retry return the first reply.
+	IdempotencyKey string
+	Actor          string
+	Message        Message // outbound; ID set by the caller
+	Close          bool
+}
+
+// ReplyResult is the outbound message and the thread after it.
+type ReplyResult struct {
+	Message Message
+	Thread  Thread
+	Lock    *Grant
+	// Repeated is true when IdempotencyKey matched an earlier reply.
+	Repeated bool
+}
+
+// TransferParams hands a thread to a team (queued there) or an agent
+// (offered). inbox resolves reasons to Team, Priority and AddTags.
+type TransferParams struct {
+	ThreadID string
+	Token    string
+	Force    bool
+	Actor    string
+	Team     string
+	AgentID  string
+	Reason   string
+	Note     *Note // kept as an internal note
+	Priority string
+	AddTags  []string
+	TTL      time.Duration // for the offer to AgentID
+	// ThreadVersion guards tag-rule decisions made against the thread.
+	ThreadVersion int64
+}
+
+// TagParams changes tags (and what tag rules decided) on a thread.
+type TagParams struct {
+	ThreadID string
+	Token    string
+	Force    bool
+	Actor    string
+	Add      []string // includes tags added by tag rules
+	Remove   []string
+	Priority string // floor from tag rules
+	Team     string // a tag rule's team: the thread moves there, a lock ends
+	Rules    []string
+	// ThreadVersion is the version the tag rules were evaluated against.
+	ThreadVersion int64
+}
+
+// AssignParams offers a thread to an agent. With OnlyIfQueued (push
+// assignment) the offer only happens while the thread is still queued and
+// unlocked; otherwise any lock is broken (supervisor assign).
+type AssignParams struct {
+	ThreadID     string
+	AgentID      string
+	Actor        string
+	TTL          time.Duration
+	OnlyIfQueued bool
+}
+
+// UnlockParams breaks a thread's lock.
+type UnlockParams struct {
+	ThreadID string
+	Actor    string
+}
+
+// ReleasedStatus is the status a thread takes when its lock ends without a
+// close: pending if it has a reply newer than its last inbound message,
+// queued otherwise.
+func (t *Thread) ReleasedStatus() string {
+	if t.LastOutboundAt != nil && !t.LastOutboundAt.Before(t.LastInboundAt) {
+		return StatusPending
+	}
+	return StatusQueued
+}
+
+// View returns the thread as it is at now: a lock past its lease is shown
+// as already expired. Backends apply it to every read so that no response
+// shows a lock past its expires_at, even between sweeps.
+func (t Thread) View(now time.Time) Thread {
+	if t.Lock != nil && !now.Before(t.Lock.ExpiresAt) {
+		t.Lock = nil
+		if t.Status == StatusAssigned {
+			t.Status = t.ReleasedStatus()
+		}
+	}
+	return t
+}

@@ -1,0 +1,264 @@
+package store
+
+import (
+	"time"
+
+	"github.com/switchboard/switchboard/routing"
+)
+
+// Thread statuses.
+const (
+	StatusQueued   = "queued"
+	StatusAssigned = "assigned"
+	StatusPending  = "pending"
+	StatusClosed   = "closed"
+)
+
+// Roles of keys. Agents and supervisors are people with an Agent record;
+// admin and ingest keys are not.
+const (
+	RoleAdmin      = "admin"
+	RoleSupervisor = "supervisor"
+	RoleAgent      = "agent"
+	RoleIngest     = "ingest"
+)
+
+// Agent statuses.
+const (
+	AgentOnline  = "online"
+	AgentAway    = "away"
+	AgentOffline = "offline"
+)
+
+// Team is a queue owner: care, sales, an engagement team per network...
+type Team struct {
+	ID                      string    `json:"id"`
+	Name                    string    `json:"name"`
+	Function                string    `json:"function"` // engagement | care | sales | other
+	Strategy                string    `json:"strategy"` // claim | round_robin | least_loaded
+	SLAFirstResponseSeconds int       `json:"sla_first_response_seconds"`
+	FallbackTeam            string    `json:"fallback_team,omitempty"`
+	AutoClosePendingSeconds int       `json:"auto_close_pending_seconds"`
+	CreatedAt               time.Time `json:"created_at"`
+	UpdatedAt               time.Time `json:"updated_at"`
+}
+
+// Agent is a person who works threads: role agent or supervisor.
+type Agent struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Role      string            `json:"role"`
+	Teams     []string          `json:"teams"`
+	Networks  []string          `json:"networks"` // empty = all networks
+	Capacity  int               `json:"capacity"`
+	Timezone  string            `json:"timezone"`
+	Shifts    []routing.Shift   `json:"shifts"`
+	TimeOff   []routing.TimeOff `json:"time_off"`
+	Status    string            `json:"status"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+	// OpenLocks is computed by the store when an agent is read.
+	OpenLocks int `json:"open_locks"`
+	// StatusAt is when Status last changed.
+	StatusAt time.Time `json:"status_at"`
+	// LastOfferedAt is when the system last offered this agent a thread.
+	LastOfferedAt time.Time `json:"last_offered_at,omitzero"`
+}
+
+// Key is an API key. The key itself is never stored, only its SHA-256.
+type Key struct {
+	ID        string    `json:"id"`
+	Role      string    `json:"role"`
+	Name      string    `json:"name"`
+	AgentID   string    `json:"agent_id,omitempty"`
+	Hash      []byte    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Session is a browser session: a cookie that authenticates as its key.
+type Session struct {
+	KeyID     string    `json:"key_id"`
+	Hash      []byte    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Rule is a routing rule with its bookkeeping times.
+type Rule struct {
+	routing.Rule
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Author is who wrote an inbound message.
+type Author struct {
+	ID        string `json:"id"`
+	Handle    string `json:"handle,omitempty"`
+	Name      string `json:"name,omitempty"`
+	Followers int    `json:"followers"`
+	Verified  bool   `json:"verified"`
+}
+
+// Attachment is a media item of a message, by URL.
+type Attachment struct {
+	Type string `json:"type"`
+	URL  string `json:"url"`
+}
+
+// Lock is the lease an agent holds on a thread. Token is secret: it is only
+// ever returned to the agent it was granted to (see Grant) and is never
+// encoded into JSON.
+type Lock struct {
+	AgentID   string    `json:"agent_id"`
+	Fence     int64     `json:"fence"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Token     string    `json:"-"`
+}
+
+// Grant is a lock as returned to its holder, token included.
+type Grant struct {
+	Token     string    `json:"token"`
+	Fence     int64     `json:"fence"`
+	AgentID   string    `json:"agent_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Grant returns the lock as shown to its holder.
+func (l *Lock) Grant() *Grant {
+	if l == nil {
+		return nil
+	}
+	return &Grant{Token: l.Token, Fence: l.Fence, AgentID: l.AgentID, ExpiresAt: l.ExpiresAt}
+}
+
+// Thread is a conversation with one customer on one profile of one network.
+type Thread struct {
+	ID              string     `json:"id"`
+	Network         string     `json:"network"`
+	Profile         string     `json:"profile"`
+	ExternalID      string     `json:"external_id"`
+	Kind            string     `json:"kind"` // of the message that opened it
+	Author          Author     `json:"author"`
+	Status          string     `json:"status"`
+	Team            string     `json:"team"`
+	Priority        string     `json:"priority"`
+	Tags            []string   `json:"tags"`
+	Assignee        *string    `json:"assignee"`
+	Lock            *Lock      `json:"lock"`
+	WaitingSince    time.Time  `json:"waiting_since"`
+	FirstResponseAt *time.Time `json:"first_response_at"`
+	SLADueAt        *time.Time `json:"sla_due_at"`
+	SLABreached     bool       `json:"sla_breached"`
+	LastInboundAt   time.Time  `json:"last_inbound_at"`
+	LastOutboundAt  *time.Time `json:"last_outbound_at"`
+	// AutoCloseAt is when a pending thread closes by itself (team setting).
+	AutoCloseAt *time.Time `json:"auto_close_at,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	// Version grows by one with every change; ingest and tag changes use it
+	// for optimistic concurrency (see IngestParams.ThreadVersion).
+	Version int64 `json:"version"`
+}
+
+// AssigneeID returns the assignee or "".
+func (t *Thread) AssigneeID() string {
+	if t.Assignee == nil {
+		return ""
+	}
+	return *t.Assignee
+}
+
+// HasTag reports whether the thread carries tag.
+func (t *Thread) HasTag(tag string) bool {
+	for _, x := range t.Tags {
+		if x == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// Message directions.
+const (
+	Inbound  = "inbound"
+	Outbound = "outbound"
+)
+
+// Delivery is an outbound message's delivery state reported by a connector.
+type Delivery struct {
+	Status     string `json:"status"` // pending | sent | failed
+	ExternalID string `json:"external_id,omitempty"`
+	Error      string `json:"error,omitempty"`
+}
+
+// Message is one inbound or outbound message of a thread.
+type Message struct {
+	ID          string       `json:"id"`
+	ThreadID    string       `json:"thread_id"`
+	Direction   string       `json:"direction"`
+	Network     string       `json:"network"`
+	ExternalID  string       `json:"external_id"`
+	Kind        string       `json:"kind"`
+	Author      *Author      `json:"author,omitempty"`
+	AgentID     string       `json:"agent_id,omitempty"`
+	Text        string       `json:"text"`
+	Attachments []Attachment `json:"attachments"`
+	Language    string       `json:"language,omitempty"`
+	SentAt      time.Time    `json:"sent_at"`
+	ReceivedAt  time.Time    `json:"received_at"`
+	Delivery    *Delivery    `json:"delivery,omitempty"`
+}
+
+// Note is an internal note on a thread, never sent to the customer.
+type Note struct {
+	ID        string    `json:"id"`
+	ThreadID  string    `json:"thread_id"`
+	AgentID   string    `json:"agent_id,omitempty"`
+	Actor     string    `json:"actor"`
+	Text      string    `json:"text"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Event types of the audit trail and the event stream.
+const (
+	EventMessageReceived   = "message.received"
+	EventThreadCreated     = "thread.created"
+	EventThreadRouted      = "thread.routed"
+	EventThreadClaimed     = "thread.claimed"
+	EventThreadOffered     = "thread.offered"
+	EventThreadReplied     = "thread.replied"
+	EventThreadReleased    = "thread.released"
+	EventThreadTransferred = "thread.transferred"
+	EventThreadClosed      = "thread.closed"
+	EventThreadTagged      = "thread.tagged"
+	EventThreadReopened    = "thread.reopened"
+	EventThreadAssigned    = "thread.assigned"
+	EventThreadUnlocked    = "thread.unlocked"
+	EventPriorityChanged   = "thread.priority_changed"
+	EventLockExpired       = "lock.expired"
+	EventSLABreached       = "sla.breached"
+	EventNoteAdded         = "note.added"
+)
+
+// Event is one entry of the audit trail, also streamed to clients. ID grows
+// across the whole store, so it doubles as the stream position.
+type Event struct {
+	ID       uint64         `json:"id"`
+	Type     string         `json:"type"`
+	ThreadID string         `json:"thread_id"`
+	Actor    string         `json:"actor"`
+	At       time.Time      `json:"at"`
+	Data     map[string]any `json:"data"`
+	// Team and Network are the thread's at the time of the event; the
+	// stream uses them to show events only to those who may see the thread.
+	// Agent is an agent the event concerns (an offer's target), who may see
+	// it too.
+	Team    string `json:"team,omitempty"`
+	Network string `json:"network,omitempty"`
+	Agent   string `json:"agent_id,omitempty"`
+}
+
+// Actor names used for changes nobody in particular made.
+const (
+	ActorSystem = "system"
+)
