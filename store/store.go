@@ -55,7 +55,7 @@ func (e *LockHeldError) Is(target error) bool { return target == ErrLockHeld }
 // InUseError names what still refers to a team; it matches ErrInUse.
 type InUseError struct{ By string }
 
-func (e *InUseError) Error() string      { return "in use by " + e.By }
+func (e *InUseError) Error() string        { return "in use by " + e.By }
 func (e *InUseError) Is(target error) bool { return target == ErrInUse }
 
 // Store is the backend contract. All methods are safe for concurrent use.
