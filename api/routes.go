@@ -106,8 +106,8 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 		err error
 	)
 	if h := c.Get(fiber.HeaderAuthorization); h != "" {
-		key, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok {
+		scheme, key, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") { // schemes are case-insensitive
 			return inbox.ErrUnauthorized
 		}
 		p, err = s.svc.Authenticate(c.UserContext(), strings.TrimSpace(key))

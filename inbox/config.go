@@ -335,6 +335,14 @@ func (s *Service) Me(ctx context.Context, p Principal) (any, error) {
 // --- rules ---
 
 func (s *Service) validateRule(r *store.Rule) error {
+	// Tags are normalised before they are validated, as on messages and
+	// the tags endpoint.
+	for i := range r.Then.AddTags {
+		r.Then.AddTags[i] = routing.NormalizeTag(r.Then.AddTags[i])
+	}
+	for i := range r.When.TagsAny {
+		r.When.TagsAny[i] = routing.NormalizeTag(r.When.TagsAny[i])
+	}
 	if err := routing.ValidateRule(r.Rule); err != nil {
 		return err
 	}
@@ -344,9 +352,6 @@ func (s *Service) validateRule(r *store.Rule) error {
 	}
 	if len(r.On) == 0 {
 		r.On = []string{"message"}
-	}
-	for i := range r.Then.AddTags {
-		r.Then.AddTags[i] = routing.NormalizeTag(r.Then.AddTags[i])
 	}
 	return nil
 }

@@ -27,6 +27,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Lock steps by kind and outcome.",
 		}, []string{"step", "outcome"}),
 	}
+	// Every outcome is exported from the start (at 0), so dashboards and
+	// alerts see the series before the first message arrives.
+	for _, outcome := range []string{"created", "duplicate", "rejected"} {
+		m.Ingested.WithLabelValues(outcome)
+	}
 	if reg != nil {
 		reg.MustRegister(m.Ingested, m.IngestSeconds, m.Locks)
 	}

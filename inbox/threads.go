@@ -2,6 +2,7 @@ package inbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -57,8 +58,19 @@ func (s *Service) ThreadList(ctx context.Context, p Principal, f ThreadFilter) (
 	if err := f.validate(); err != nil {
 		return store.Page[store.Thread]{}, err
 	}
-	return s.st.ThreadList(ctx, store.ThreadFilter{Status: f.Status, Team: f.Team, Assignee: f.Assignee,
+	page, err := s.st.ThreadList(ctx, store.ThreadFilter{Status: f.Status, Team: f.Team, Assignee: f.Assignee,
 		Network: f.Network, Tag: f.Tag, Author: f.Author, Teams: sc.teams, Networks: sc.networks, PageParams: f.PageParams})
+	return page, badCursor(err)
+}
+
+// badCursor turns the store's answer to a cursor it never handed out
+// (ErrNotFound from a list whose parent was already found) into a
+// validation error naming the field.
+func badCursor(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fieldErr("cursor", "not a cursor from an earlier page")
+	}
+	return err
 }
 
 func (s *Service) ThreadGet(ctx context.Context, p Principal, id string) (store.Thread, error) {
@@ -70,7 +82,8 @@ func (s *Service) MessageList(ctx context.Context, p Principal, threadID string,
 	if _, _, err := s.visibleThread(ctx, p, threadID); err != nil {
 		return store.Page[store.Message]{}, err
 	}
-	return s.st.MessageList(ctx, threadID, pp)
+	page, err := s.st.MessageList(ctx, threadID, pp)
+	return page, badCursor(err)
 }
 
 // EventPage is a page of a thread's audit trail.
@@ -107,7 +120,8 @@ func (s *Service) NoteList(ctx context.Context, p Principal, threadID string, pp
 	if _, _, err := s.visibleThread(ctx, p, threadID); err != nil {
 		return store.Page[store.Note]{}, err
 	}
-	return s.st.NoteList(ctx, threadID, pp)
+	page, err := s.st.NoteList(ctx, threadID, pp)
+	return page, badCursor(err)
 }
 
 // Queue lists queued threads in queue order: of one team, or of every team
@@ -135,7 +149,8 @@ func (s *Service) Queue(ctx context.Context, p Principal, team string, pp store.
 			teams = append(teams, t.ID)
 		}
 	}
-	return s.st.QueueList(ctx, store.QueueParams{Teams: teams, Networks: sc.networks, PageParams: pp})
+	page, err := s.st.QueueList(ctx, store.QueueParams{Teams: teams, Networks: sc.networks, PageParams: pp})
+	return page, badCursor(err)
 }
 
 // Delivery records a connector's report on an outbound reply.

@@ -44,6 +44,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,13 +102,16 @@ type Options struct {
 
 // Store is the bbolt backend.
 type Store struct {
-	db     *bbolt.DB
-	clock  func() time.Time
-	log    *slog.Logger
-	ops    chan *op
-	quit   chan struct{}
-	wg     sync.WaitGroup
-	closed atomic.Bool
+	db    *bbolt.DB
+	clock func() time.Time
+	log   *slog.Logger
+	ops   chan *op
+	quit  chan struct{}
+	// stopped is closed when the writer has returned: a step still queued
+	// then will never run.
+	stopped chan struct{}
+	wg      sync.WaitGroup
+	closed  atomic.Bool
 
 	commits   atomic.Uint64 // transactions committed by the writer
 	lastEvent atomic.Uint64
@@ -136,12 +140,13 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	s := &Store{
-		db:    db,
-		clock: opts.Clock,
-		log:   opts.Logger,
-		ops:   make(chan *op, maxGroup),
-		quit:  make(chan struct{}),
-		evCh:  make(chan struct{}),
+		db:      db,
+		clock:   opts.Clock,
+		log:     opts.Logger,
+		ops:     make(chan *op, maxGroup),
+		quit:    make(chan struct{}),
+		stopped: make(chan struct{}),
+		evCh:    make(chan struct{}),
 	}
 	if err := s.init(); err != nil {
 		db.Close()
@@ -210,6 +215,9 @@ type wtx struct {
 	now    time.Time
 	s      *Store
 	events []store.Event
+	// expired counts the locks expireDue ended in this transaction; the
+	// first LockSweep step of the transaction takes the count.
+	expired int
 	// fatal is set when a step failed after changing something: the whole
 	// transaction must be rolled back.
 	fatal error
@@ -230,13 +238,24 @@ func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 		return store.ErrUnavailable
 	}
 	// Once queued the step will run; wait for it even if ctx ends, so the
-	// caller never reports failure for a write that committed.
-	<-o.done
-	return o.err
+	// caller never reports failure for a write that committed. Only a Close
+	// racing this call can leave it queued after the writer's last drain.
+	select {
+	case <-o.done:
+		return o.err
+	case <-s.stopped:
+		select {
+		case <-o.done:
+			return o.err
+		default:
+			return store.ErrUnavailable
+		}
+	}
 }
 
 func (s *Store) writer() {
 	defer s.wg.Done()
+	defer close(s.stopped)
 	group := make([]*op, 0, maxGroup)
 	for {
 		var first *op
@@ -293,7 +312,7 @@ func (s *Store) runTx(group []*op) error {
 			return err
 		}
 		for _, o := range group {
-			o.err = o.fn(w)
+			o.err = s.step(o, w)
 			if w.fatal != nil {
 				return w.fatal
 			}
@@ -316,6 +335,20 @@ func (s *Store) runTx(group []*op) error {
 		s.evMu.Unlock()
 	}
 	return nil
+}
+
+// step runs one write step. A step that panics fails alone: the panic
+// poisons the transaction, which is rolled back and its steps run again one
+// transaction each, so the others still commit.
+func (s *Store) step(o *op, w *wtx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("bolt: write step panicked: %v", r)
+			w.fatal = err
+			s.log.Error("bolt: write step panicked", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	return o.fn(w)
 }
 
 // isStepError reports whether err is a refusal a step returns before

@@ -163,6 +163,12 @@ func (s *Store) AgentCreate(ctx context.Context, a store.Agent, k store.Key) (st
 		if err := w.checkKeyFree(k); err != nil {
 			return err
 		}
+		// The key is the agent's whatever the caller filled in, so that
+		// rotating or deleting the agent revokes it.
+		k.AgentID = a.ID
+		if k.Role == "" {
+			k.Role = a.Role
+		}
 		a.Status, a.StatusAt = store.AgentOffline, w.now
 		a.CreatedAt, a.UpdatedAt = w.now, w.now
 		a.OpenLocks = 0
@@ -273,11 +279,16 @@ func (s *Store) AgentDelete(ctx context.Context, id, actor string) error {
 
 func (s *Store) AgentRotateKey(ctx context.Context, agentID string, k store.Key) error {
 	return s.write(ctx, func(w *wtx) error {
-		if w.tx.Bucket(bAgents).Get([]byte(agentID)) == nil {
-			return fmt.Errorf("agent %s: %w", agentID, store.ErrNotFound)
+		var a store.Agent
+		if err := wrapNotFound(getJSON(w.tx.Bucket(bAgents), []byte(agentID), &a), "agent", agentID); err != nil {
+			return err
 		}
 		if err := w.checkKeyFree(k); err != nil {
 			return err
+		}
+		k.AgentID = agentID
+		if k.Role == "" {
+			k.Role = a.Role
 		}
 		w.forAgentKeys(agentID, func(kr *keyRec) { w.deleteKey(kr) })
 		w.putKey(k)

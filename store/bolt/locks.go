@@ -38,6 +38,10 @@ func queueHeads(tx *bbolt.Tx, teams, networks []string, after []byte) *heads {
 	if len(networks) == 0 {
 		networks = routing.Networks
 	}
+	// A name given twice would open two cursors on one queue and list its
+	// threads twice.
+	teams = slices.Compact(slices.Sorted(slices.Values(teams)))
+	networks = slices.Compact(slices.Sorted(slices.Values(networks)))
 	b := tx.Bucket(bQueue)
 	hs := &heads{}
 	for _, team := range teams {
@@ -310,6 +314,11 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 		if err := checkToken(rec, p.Token, false); err != nil {
 			return err
 		}
+		if rec.Lock.AgentID != p.Actor {
+			// Only the holder replies: a token is no use to another agent,
+			// and the reply must not go out in the holder's name.
+			return fmt.Errorf("thread %s is locked by another agent: %w", rec.ID, store.ErrLockLost)
+		}
 		before := rec.clone()
 		m := p.Message
 		m.ThreadID, m.Direction, m.Network = rec.ID, store.Outbound, rec.Network
@@ -325,6 +334,11 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 			w.put(bIdempotency, idem, []byte(m.ID))
 		}
 		now := w.now
+		if now.Before(rec.LastInboundAt) {
+			// The wall clock stepped back (or an inbound was nudged past a
+			// reply of this transaction): the reply still comes after it.
+			now = rec.LastInboundAt
+		}
 		rec.LastOutboundAt = &now
 		if rec.FirstResponseAt == nil {
 			rec.FirstResponseAt = &now

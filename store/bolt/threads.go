@@ -140,6 +140,7 @@ func (w *wtx) expireDue() error {
 		if w.fatal != nil {
 			return w.fatal
 		}
+		w.expired++
 	}
 	return nil
 }
@@ -181,13 +182,11 @@ func (s *Store) LockSweep(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	n := 0
-	// expireDue runs at the start of every write transaction.
+	// expireDue runs at the start of every write transaction; the first
+	// sweep of the transaction reports what it expired, so two sweeps
+	// sharing a commit do not both count the same expiries.
 	err := s.write(ctx, func(w *wtx) error {
-		for _, ev := range w.events {
-			if ev.Type == store.EventLockExpired {
-				n++
-			}
-		}
+		n, w.expired = w.expired, 0
 		return nil
 	})
 	return n, err
@@ -245,9 +244,15 @@ func (w *wtx) ingest(p *store.IngestParams) store.IngestResult {
 		if err := getJSON(w.tx.Bucket(bTeams), []byte(p.Route.Team), &team); err != nil {
 			return store.IngestResult{Err: fmt.Errorf("team %s: %w", p.Route.Team, store.ErrUnknownTeam)}
 		}
+		// A new thread takes the routed priority (normal when none); for a
+		// follow-up it is only a floor, applied below.
+		prio := "normal"
+		if routing.PriorityRank(p.Route.Priority) >= 0 {
+			prio = p.Route.Priority
+		}
 		rec = &threadRec{Thread: store.Thread{
 			ID: p.NewThreadID, Network: m.Network, Profile: p.Profile, ExternalID: p.ThreadExternalID, Kind: m.Kind,
-			Status: store.StatusQueued, Team: team.ID, Priority: "normal", Tags: []string{},
+			Status: store.StatusQueued, Team: team.ID, Priority: prio, Tags: []string{},
 			WaitingSince: w.now, CreatedAt: w.now,
 		}}
 		if m.Author != nil {
@@ -272,6 +277,12 @@ func (w *wtx) ingest(p *store.IngestParams) store.IngestResult {
 	w.put(bMessageKey, key(m.Network, m.ExternalID), []byte(m.ID))
 	w.put(bThreadMsgs, cat(prefix(rec.ID), u64(w.seq(bThreadMsgs))), []byte(m.ID))
 	rec.LastInboundAt = w.now
+	if rec.LastOutboundAt != nil && !rec.LastOutboundAt.Before(w.now) {
+		// A reply committed in this same transaction (one clock reading for
+		// all its steps) or a wall clock stepped back: this message still
+		// came after the reply, so it must compare as newer.
+		rec.LastInboundAt = rec.LastOutboundAt.Add(time.Nanosecond)
+	}
 
 	msgData := map[string]any{"message_id": m.ID, "kind": m.Kind, "network": m.Network}
 	if before == nil {
@@ -279,7 +290,7 @@ func (w *wtx) ingest(p *store.IngestParams) store.IngestResult {
 			"network": rec.Network, "profile": rec.Profile, "external_id": rec.ExternalID})
 		w.event(rec, store.EventMessageReceived, store.ActorSystem, msgData)
 		w.event(rec, store.EventThreadRouted, store.ActorSystem, map[string]any{
-			"team": rec.Team, "ruled_team": p.Route.RuledTeam, "rules": nonNil(p.Route.Rules)})
+			"team": rec.Team, "ruled_team": p.Route.RuledTeam, "rules": nonNil(p.Route.Rules), "priority": rec.Priority})
 	} else {
 		w.event(rec, store.EventMessageReceived, store.ActorSystem, msgData)
 	}

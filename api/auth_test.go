@@ -1,0 +1,156 @@
+package api_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestAuth_MissingBadAndRevokedKeys(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.do(t, "GET", "/api/v1/me", "", nil).wantErr(t, 401, "unauthorized", "")
+	s.do(t, "GET", "/api/v1/threads", "sbk_not-a-key", nil).wantErr(t, 401, "unauthorized", "")
+	s.do(t, "GET", "/api/v1/teams", strings.Repeat("k", 1000), nil).wantErr(t, 401, "unauthorized", "")
+	s.send(t, req{method: "GET", path: "/api/v1/me", header: map[string]string{"Authorization": "Basic x"}}).wantErr(t, 401, "unauthorized", "")
+	// A Basic header carrying a real key is still not a bearer key.
+	s.send(t, req{method: "GET", path: "/api/v1/me", header: map[string]string{"Authorization": "Basic " + s.admin}}).wantErr(t, 401, "unauthorized", "")
+	s.send(t, req{method: "GET", path: "/api/v1/me", header: map[string]string{"Authorization": "Bearer"}}).wantErr(t, 401, "unauthorized", "")
+	s.do(t, "GET", "/api/v1/me", s.admin, nil).want(t, 200)
+	// The scheme is case-insensitive (RFC 9110 11.1).
+	s.send(t, req{method: "GET", path: "/api/v1/me", header: map[string]string{"Authorization": "bearer " + s.admin}}).want(t, 200)
+
+	before := s.snapshot(t)
+	s.do(t, "POST", "/api/v1/teams", "", map[string]any{"id": "care"}).wantErr(t, 401, "unauthorized", "")
+	s.do(t, "POST", "/api/v1/messages", "wrong", msg("m1", nil)).wantErr(t, 401, "unauthorized", "")
+	s.unchanged(t, before)
+
+	// A revoked key stops working at once.
+	var k map[string]any
+	s.do(t, "POST", "/api/v1/keys", s.admin, map[string]any{"role": "admin", "name": "second admin"}).want(t, 201).decode(t, &k)
+	second := k["api_key"].(string)
+	s.do(t, "GET", "/api/v1/keys", second, nil).want(t, 200)
+	s.do(t, "DELETE", "/api/v1/keys/"+k["id"].(string), s.admin, nil).want(t, 204)
+	s.do(t, "GET", "/api/v1/keys", second, nil).wantErr(t, 401, "unauthorized", "")
+}
+
+func TestAuth_RolesAreEnforced(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.team(t, map[string]any{"id": "care", "function": "care"})
+	ingest := s.ingestKey(t)
+	agent := s.agent(t, map[string]any{"id": "ana", "teams": []string{"care"}})
+	sup := s.agent(t, map[string]any{"id": "sue", "role": "supervisor"})
+
+	// Ingest keys post messages, and nothing else.
+	res := s.ingestAs(t, ingest, msg("m1", nil))
+	tid := res.Thread.ID
+	s.do(t, "POST", "/api/v1/messages/batch", ingest, map[string]any{"messages": []any{msg("m2", nil)}}).want(t, 200)
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/api/v1/threads"}, {"GET", "/api/v1/threads/" + tid}, {"GET", "/api/v1/threads/" + tid + "/messages"},
+		{"GET", "/api/v1/queue"}, {"GET", "/api/v1/teams"}, {"GET", "/api/v1/agents"}, {"GET", "/api/v1/rules"},
+		{"GET", "/api/v1/keys"}, {"POST", "/api/v1/queue/claim"}, {"POST", "/api/v1/threads/" + tid + "/claim"},
+		{"POST", "/api/v1/teams"}, {"GET", "/api/v1/me/locks"},
+	} {
+		s.do(t, c.method, c.path, ingest, map[string]any{}).wantErr(t, 403, "forbidden", "")
+	}
+	var me map[string]any
+	s.do(t, "GET", "/api/v1/me", ingest, nil).want(t, 200).decode(t, &me)
+	if me["role"] != "ingest" {
+		t.Fatalf("GET /me for an ingest key = %v", me)
+	}
+
+	// Agents and supervisors do not post messages or touch configuration.
+	before := s.snapshot(t)
+	for _, key := range []string{agent, sup} {
+		for _, c := range []struct {
+			method, path string
+			body         any
+		}{
+			{"POST", "/api/v1/messages", msg("m9", nil)},
+			{"POST", "/api/v1/messages/batch", map[string]any{"messages": []any{msg("m9", nil)}}},
+			{"POST", "/api/v1/teams", map[string]any{"id": "x"}},
+			{"PUT", "/api/v1/teams/care", map[string]any{"function": "sales"}},
+			{"DELETE", "/api/v1/teams/care", nil},
+			{"POST", "/api/v1/agents", map[string]any{"id": "x"}},
+			{"DELETE", "/api/v1/agents/ana", nil},
+			{"POST", "/api/v1/rules", map[string]any{"id": "x"}},
+			{"POST", "/api/v1/keys", map[string]any{"role": "admin", "name": "x"}},
+			{"GET", "/api/v1/keys", nil},
+		} {
+			s.do(t, c.method, c.path, key, c.body).wantErr(t, 403, "forbidden", "")
+		}
+	}
+	s.unchanged(t, before)
+	// Agents do not read rules or the agent list; supervisors do.
+	s.do(t, "GET", "/api/v1/rules", agent, nil).wantErr(t, 403, "forbidden", "")
+	s.do(t, "GET", "/api/v1/rules", sup, nil).want(t, 200)
+	s.do(t, "GET", "/api/v1/agents", sup, nil).want(t, 200)
+	// Everyone who is a person reads teams.
+	s.do(t, "GET", "/api/v1/teams", agent, nil).want(t, 200)
+}
+
+func TestSessions_CookieAuthenticatesLikeTheKey(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.team(t, map[string]any{"id": "care"})
+	anaKey := s.agent(t, map[string]any{"id": "ana", "teams": []string{"care"}})
+
+	// A wrong key: 401 and no cookie.
+	r := s.do(t, "POST", "/api/v1/session", "", map[string]any{"key": "sbk_wrong"})
+	r.wantErr(t, 401, "unauthorized", "")
+	if len(r.Cookies) != 0 || r.Header.Get("Set-Cookie") != "" {
+		t.Fatalf("a refused session set a cookie: %v", r.Header.Values("Set-Cookie"))
+	}
+	s.do(t, "POST", "/api/v1/session", "", map[string]any{}).wantErr(t, 400, "invalid_request", "key")
+
+	r = s.do(t, "POST", "/api/v1/session", "", map[string]any{"key": anaKey}).want(t, 200)
+	cookie := sessionCookie(t, r)
+	if !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Value == "" || strings.Contains(cookie.Value, anaKey) {
+		t.Fatalf("session cookie = %+v", cookie)
+	}
+	if m := r.obj(t); m["id"] != "ana" {
+		t.Fatalf("POST /session answered %s", r.Body)
+	}
+
+	// The cookie alone authenticates as ana, with ana's rights.
+	only := []*http.Cookie{{Name: cookie.Name, Value: cookie.Value}}
+	r = s.send(t, req{method: "GET", path: "/api/v1/me", cookies: only}).want(t, 200)
+	if m := r.obj(t); m["id"] != "ana" {
+		t.Fatalf("GET /me by cookie = %s", r.Body)
+	}
+	s.send(t, req{method: "GET", path: "/api/v1/threads", cookies: only}).want(t, 200)
+	s.send(t, req{method: "GET", path: "/api/v1/keys", cookies: only}).wantErr(t, 403, "forbidden", "")
+
+	// DELETE ends it; the cookie is then refused.
+	r = s.send(t, req{method: "DELETE", path: "/api/v1/session", cookies: only}).want(t, 204)
+	s.send(t, req{method: "GET", path: "/api/v1/me", cookies: only}).wantErr(t, 401, "unauthorized", "")
+
+	// Revoking the key (here by rotation) kills its sessions.
+	cookie = sessionCookie(t, s.do(t, "POST", "/api/v1/session", "", map[string]any{"key": anaKey}).want(t, 200))
+	only = []*http.Cookie{{Name: cookie.Name, Value: cookie.Value}}
+	s.send(t, req{method: "GET", path: "/api/v1/me", cookies: only}).want(t, 200)
+	s.do(t, "POST", "/api/v1/agents/ana/rotate-key", s.admin, nil).want(t, 200)
+	s.send(t, req{method: "GET", path: "/api/v1/me", cookies: only}).wantErr(t, 401, "unauthorized", "")
+
+	// And so does DELETE /keys/{id} for a non-person key.
+	var k map[string]any
+	s.do(t, "POST", "/api/v1/keys", s.admin, map[string]any{"role": "ingest", "name": "c"}).want(t, 201).decode(t, &k)
+	cookie = sessionCookie(t, s.do(t, "POST", "/api/v1/session", "", map[string]any{"key": k["api_key"]}).want(t, 200))
+	only = []*http.Cookie{{Name: cookie.Name, Value: cookie.Value}}
+	s.send(t, req{method: "POST", path: "/api/v1/messages", cookies: only, body: msg("m1", nil)}).want(t, 201)
+	s.do(t, "DELETE", "/api/v1/keys/"+k["id"].(string), s.admin, nil).want(t, 204)
+	s.send(t, req{method: "POST", path: "/api/v1/messages", cookies: only, body: msg("m2", nil)}).wantErr(t, 401, "unauthorized", "")
+	s.send(t, req{method: "GET", path: "/api/v1/me", cookies: []*http.Cookie{{Name: "sb_session", Value: "sbs_forged"}}}).wantErr(t, 401, "unauthorized", "")
+}
+
+func sessionCookie(t *testing.T, r response) *http.Cookie {
+	t.Helper()
+	for _, c := range r.Cookies {
+		if c.Name == "sb_session" {
+			return c
+		}
+	}
+	t.Fatalf("%s: no sb_session cookie in %v", r.what, r.Header.Values("Set-Cookie"))
+	return nil
+}

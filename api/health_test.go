@@ -1,0 +1,125 @@
+package api_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHealth_ProbesVersionAndMetrics(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	if m := s.do(t, "GET", "/healthz", "", nil).want(t, 200).obj(t); m["status"] != "ok" {
+		t.Fatalf("/healthz = %v", m)
+	}
+	if m := s.do(t, "GET", "/readyz", "", nil).want(t, 200).obj(t); m["status"] != "ready" {
+		t.Fatalf("/readyz = %v", m)
+	}
+	if m := s.do(t, "GET", "/version", "", nil).want(t, 200).obj(t); m["version"] != "test-version" {
+		t.Fatalf("/version = %v", m)
+	}
+	// The ingest counter is there before the first message...
+	r := s.do(t, "GET", "/metrics", "", nil).want(t, 200)
+	if !strings.Contains(string(r.Body), "switchboard_messages_ingested_total") {
+		t.Fatalf("/metrics lacks switchboard_messages_ingested_total:\n%s", short(r.Body))
+	}
+	// ...and counts what arrives.
+	s.ingest(t, msg("m1", nil))
+	s.do(t, "POST", "/api/v1/messages", s.admin, msg("m1", nil)).want(t, 200)
+	s.do(t, "POST", "/api/v1/messages", s.admin, msg("m2", map[string]any{"network": "myspace"})).want(t, 400)
+	body := string(s.do(t, "GET", "/metrics", "", nil).want(t, 200).Body)
+	for _, line := range []string{
+		`switchboard_messages_ingested_total{outcome="created"} 1`,
+		`switchboard_messages_ingested_total{outcome="duplicate"} 1`,
+		`switchboard_messages_ingested_total{outcome="rejected"} 1`,
+		`switchboard_http_request_seconds_count{method="POST",route="/api/v1/messages",status="201"} 1`,
+	} {
+		if !strings.Contains(body, line) {
+			t.Fatalf("/metrics lacks %q", line)
+		}
+	}
+	// Unknown routes get the contract's error shape.
+	s.do(t, "GET", "/api/v1/nope", s.admin, nil).wantErr(t, 404, "not_found", "")
+	s.do(t, "GET", "/nope", "", nil).wantErr(t, 404, "not_found", "")
+	// The store gone: not ready.
+	s.st.Close()
+	s.do(t, "GET", "/readyz", "", nil).wantErr(t, 503, "unavailable", "")
+	s.do(t, "GET", "/healthz", "", nil).want(t, 200)
+}
+
+// TestTokens_NeverShownToOthers runs a working day on one thread and scans
+// every raw body other principals get, and every events listing, for any
+// token ever granted.
+func TestTokens_NeverShownToOthers(t *testing.T) {
+	t.Parallel()
+	s := newCareSetup(t)
+	carl := s.onlineAgent(t, map[string]any{"id": "carl", "teams": []string{"care"}})
+	ingest := s.ingestKey(t)
+	id := s.ingest(t, msg("m1", nil)).Thread.ID
+	id2 := s.ingest(t, msg("m2", nil)).Thread.ID
+
+	tokens := map[string]string{} // token -> holder
+	grant := func(holder string, token string) {
+		if token == "" {
+			t.Fatalf("empty token for %s", holder)
+		}
+		tokens[token] = holder
+	}
+	l := s.claim(t, s.ana, id).Lock
+	grant("ana", l.Token)
+	s.do(t, "POST", "/api/v1/threads/"+id+"/claim", s.bob, map[string]any{}).want(t, 409)
+	s.reply(t, s.ana, id, l.Token, "hello").want(t, 201)
+	s.do(t, "POST", "/api/v1/threads/"+id+"/transfer", s.ana, map[string]any{"token": l.Token, "agent_id": "bob"}).want(t, 200)
+	for _, lk := range s.myLocks(t, s.bob) {
+		grant("bob", lk.Lock.Token)
+	}
+	s.do(t, "POST", "/api/v1/threads/"+id+"/assign", s.sue, map[string]any{"agent_id": "ana"}).want(t, 200)
+	for _, lk := range s.myLocks(t, s.ana) {
+		grant("ana", lk.Lock.Token)
+	}
+	s.clock.Advance(10 * time.Minute) // the offer to ana expires
+	l2 := s.claim(t, s.bob, id2).Lock
+	grant("bob", l2.Token)
+	s.reply(t, s.bob, id2, l2.Token, "hi").want(t, 201)
+	s.step(t, s.bob, id2, "release", l2.Token).want(t, 200)
+	s.ingest(t, msg("m2-again", map[string]any{"thread_external_id": "m2"})) // sticky reopen: offered to bob
+	for _, lk := range s.myLocks(t, s.bob) {
+		grant("bob", lk.Lock.Token)
+	}
+	if len(tokens) < 5 {
+		t.Fatalf("only %d tokens granted", len(tokens))
+	}
+
+	type view struct {
+		who, key string
+	}
+	views := []view{{"carl", carl}, {"sue", s.sue}, {"admin", s.admin}, {"ana", s.ana}, {"bob", s.bob}, {"ingest", ingest}}
+	paths := []string{"/api/v1/threads", "/api/v1/threads?status=assigned", "/api/v1/queue", "/api/v1/agents", "/api/v1/me",
+		"/api/v1/me/locks"}
+	for _, tid := range []string{id, id2} {
+		for _, sub := range []string{"", "/messages", "/events", "/notes"} {
+			paths = append(paths, "/api/v1/threads/"+tid+sub)
+		}
+	}
+	for _, v := range views {
+		for _, p := range paths {
+			r := s.do(t, "GET", p, v.key, nil)
+			for token, holder := range tokens {
+				if !strings.Contains(string(r.Body), token) {
+					continue
+				}
+				if holder != v.who || strings.HasSuffix(p, "/events") || !strings.HasSuffix(p, "/me/locks") {
+					t.Fatalf("GET %s as %s shows %s's token: %s", p, v.who, holder, short(r.Body))
+				}
+			}
+		}
+	}
+	// A claim answered with lock_held does not show the holder's token.
+	r := s.do(t, "POST", "/api/v1/threads/"+id2+"/claim", carl, map[string]any{})
+	r.wantErr(t, 409, "lock_held", "")
+	for token := range tokens {
+		if strings.Contains(string(r.Body), token) {
+			t.Fatalf("lock_held shows a token: %s", r.Body)
+		}
+	}
+}

@@ -1,0 +1,389 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/store"
+)
+
+func TestIngest_CreatesThenDeduplicates(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	ingest := s.ingestKey(t)
+
+	m := msg("ig-17890001", map[string]any{"thread_external_id": "ig-conv-42", "text": "My order #123 arrived broken",
+		"attachments": []any{map[string]any{"type": "image", "url": "https://cdn.example/1.jpg"}},
+		"author":      map[string]any{"id": "u-991", "handle": "@maria", "name": "María", "followers": 120, "verified": false},
+		"language":    "es", "sent_at": "2026-11-22T09:58:00Z", "tags": []string{}})
+	r := s.do(t, "POST", "/api/v1/messages", ingest, m).want(t, 201)
+	raw := r.obj(t)
+	if raw["duplicate"] != false {
+		t.Fatalf("duplicate = %v", raw["duplicate"])
+	}
+	var first ingestResp
+	r.decode(t, &first)
+	th := first.Thread
+	if th.Network != "instagram" || th.Profile != "@acme" || th.ExternalID != "ig-conv-42" || th.Status != "queued" ||
+		th.Team != "triage" || th.Priority != "normal" || th.Author.ID != "u-991" || th.Lock != nil || th.Assignee != nil {
+		t.Fatalf("thread = %+v", th)
+	}
+	if first.Message.Direction != "inbound" || first.Message.ThreadID != th.ID || first.Message.ExternalID != "ig-17890001" ||
+		!first.Message.SentAt.Equal(time.Date(2026, 11, 22, 9, 58, 0, 0, time.UTC)) || len(first.Message.Attachments) != 1 {
+		t.Fatalf("message = %+v", first.Message)
+	}
+
+	// The same (network, external_id) again: 200, same ids, nothing new.
+	m["text"] = "edited text is ignored"
+	var dup ingestResp
+	r = s.do(t, "POST", "/api/v1/messages", ingest, m).want(t, 200)
+	r.decode(t, &dup)
+	if !dup.Duplicate || dup.Message.ID != first.Message.ID || dup.Thread.ID != th.ID {
+		t.Fatalf("duplicate = %+v", dup)
+	}
+	if msgs := s.messages(t, s.admin, th.ID); len(msgs) != 1 || msgs[0].Text != "My order #123 arrived broken" {
+		t.Fatalf("messages after a duplicate = %+v", msgs)
+	}
+
+	// The same external id on another network is another message.
+	other := s.ingest(t, msg("ig-17890001", map[string]any{"network": "twitter"}))
+	if other.Message.ID == first.Message.ID || other.Thread.ID == th.ID {
+		t.Fatal("a message on another network was taken for a duplicate")
+	}
+}
+
+func TestIngest_ThreadKeyedByNetworkProfileAndThreadExternalID(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	a := s.ingest(t, msg("m1", map[string]any{"thread_external_id": "conv-1"}))
+	b := s.ingest(t, msg("m2", map[string]any{"thread_external_id": "conv-1"}))
+	if a.Thread.ID != b.Thread.ID {
+		t.Fatal("two messages of one conversation made two threads")
+	}
+	otherProfile := s.ingest(t, msg("m3", map[string]any{"thread_external_id": "conv-1", "profile": "@acme-es"}))
+	otherNetwork := s.ingest(t, msg("m4", map[string]any{"thread_external_id": "conv-1", "network": "facebook"}))
+	// thread_external_id defaults to external_id.
+	own := s.ingest(t, msg("m5", nil))
+	if own.Thread.ExternalID != "m5" {
+		t.Fatalf("thread external_id = %q, want m5", own.Thread.ExternalID)
+	}
+	joins := s.ingest(t, msg("m6", map[string]any{"thread_external_id": "m5"}))
+	all := []string{a.Thread.ID, otherProfile.Thread.ID, otherNetwork.Thread.ID, own.Thread.ID}
+	if len(slices.Compact(slices.Sorted(slices.Values(all)))) != 4 || joins.Thread.ID != own.Thread.ID {
+		t.Fatalf("threads = %v, m6 in %s", all, joins.Thread.ID)
+	}
+	if n := len(s.threads(t, s.admin, "")); n != 4 {
+		t.Fatalf("%d threads, want 4", n)
+	}
+	if msgs := s.messages(t, s.admin, a.Thread.ID); len(msgs) != 2 || msgs[0].ExternalID != "m1" || msgs[1].ExternalID != "m2" {
+		t.Fatalf("conversation messages = %+v", msgs)
+	}
+}
+
+func TestIngest_RoutesByRules(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.team(t, map[string]any{"id": "care", "function": "care"})
+	s.team(t, map[string]any{"id": "vip-desk", "function": "care"})
+	s.rule(t, map[string]any{"id": "complaints", "position": 10,
+		"when": map[string]any{"networks": []string{"instagram"}, "text_any": []string{"refund", "BROKEN"}},
+		"then": map[string]any{"team": "care", "add_tags": []string{"complaint"}, "priority": "high"}})
+	s.rule(t, map[string]any{"id": "orders", "position": 20,
+		"when": map[string]any{"text_regex": `order\s*#\d+`},
+		"then": map[string]any{"team": "vip-desk", "add_tags": []string{"order"}}})
+	s.rule(t, map[string]any{"id": "spam", "position": 5,
+		"when": map[string]any{"text_any": []string{"cheap followers"}},
+		"then": map[string]any{"add_tags": []string{"spam"}, "close": true}, "stop": true})
+	s.rule(t, map[string]any{"id": "famous", "position": 30,
+		"when": map[string]any{"min_followers": 10000},
+		"then": map[string]any{"add_tags": []string{"influencer"}, "priority": "urgent"}})
+
+	// Both complaint and order rules match: tags from both, the first team.
+	r := s.ingest(t, msg("m1", map[string]any{"text": "My order #123 arrived Broken"}))
+	th := s.thread(t, s.admin, r.Thread.ID)
+	if th.Team != "care" || th.Priority != "high" || strings.Join(th.Tags, ",") != "complaint,order" || th.Status != "queued" {
+		t.Fatalf("routed thread = %+v", th)
+	}
+	// No rule names a team: the default team.
+	r = s.ingest(t, msg("m2", map[string]any{"text": "hi there"}))
+	if th := s.thread(t, s.admin, r.Thread.ID); th.Team != "triage" || th.Priority != "normal" || len(th.Tags) != 0 {
+		t.Fatalf("unmatched thread = %+v", th)
+	}
+	// Spam closes at once and stops evaluation.
+	r = s.ingest(t, msg("m3", map[string]any{"text": "Buy CHEAP followers, refund guaranteed", "author": map[string]any{"id": "bot", "followers": 50000}}))
+	if th := s.thread(t, s.admin, r.Thread.ID); th.Status != "closed" || strings.Join(th.Tags, ",") != "spam" || th.Priority != "normal" {
+		t.Fatalf("spam thread = %+v", th)
+	}
+	// Priority is raised by the highest matching rule.
+	r = s.ingest(t, msg("m4", map[string]any{"text": "refund please", "author": map[string]any{"id": "star", "followers": 20000}}))
+	if th := s.thread(t, s.admin, r.Thread.ID); th.Team != "care" || th.Priority != "urgent" || strings.Join(th.Tags, ",") != "complaint,influencer" {
+		t.Fatalf("influencer thread = %+v", th)
+	}
+
+	// A follow-up runs rules for tags and priority but never moves the thread.
+	first := s.ingest(t, msg("f1", map[string]any{"thread_external_id": "conv-f", "text": "hello"}))
+	if first.Thread.Team != "triage" {
+		t.Fatalf("first message team = %q", first.Thread.Team)
+	}
+	s.ingest(t, msg("f2", map[string]any{"thread_external_id": "conv-f", "text": "where is my refund for order #9"}))
+	th = s.thread(t, s.admin, first.Thread.ID)
+	if th.Team != "triage" || th.Priority != "high" || strings.Join(th.Tags, ",") != "complaint,order" {
+		t.Fatalf("after follow-up = %+v", th)
+	}
+	// Priority is never lowered by a later, calmer message.
+	s.ingest(t, msg("f3", map[string]any{"thread_external_id": "conv-f", "text": "thanks"}))
+	if th := s.thread(t, s.admin, first.Thread.ID); th.Priority != "high" {
+		t.Fatalf("priority lowered to %q", th.Priority)
+	}
+}
+
+func TestIngest_UnstaffedTeamFallsBack(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	// t0 is Monday 10:00 UTC.
+	s.team(t, map[string]any{"id": "overnight", "function": "care"})
+	s.team(t, map[string]any{"id": "care", "function": "care", "fallback_team": "overnight"})
+	s.team(t, map[string]any{"id": "ring-a"})
+	s.team(t, map[string]any{"id": "ring-b", "fallback_team": "ring-a"})
+	s.do(t, "PUT", "/api/v1/teams/ring-a", s.admin, map[string]any{"fallback_team": "ring-b"}).want(t, 200)
+	s.rule(t, map[string]any{"id": "to-care", "when": map[string]any{"text_any": []string{"care"}}, "then": map[string]any{"team": "care"}})
+	s.rule(t, map[string]any{"id": "to-ring", "when": map[string]any{"text_any": []string{"ring"}}, "then": map[string]any{"team": "ring-a"}})
+
+	// care's only members: one works evenings, one is on holiday. Status is
+	// ignored: both are online.
+	s.onlineAgent(t, map[string]any{"id": "eve", "teams": []string{"care"},
+		"shifts": []any{map[string]any{"days": []string{"mon", "tue"}, "start": "18:00", "end": "02:00"}}})
+	s.onlineAgent(t, map[string]any{"id": "hol", "teams": []string{"care"},
+		"time_off": []any{map[string]any{"from": "2026-11-20T00:00:00Z", "to": "2026-11-24T00:00:00Z"}}})
+	// overnight's member is on shift now but offline: staffing ignores status.
+	s.agent(t, map[string]any{"id": "owl", "teams": []string{"overnight"}})
+	s.agent(t, map[string]any{"id": "ringer", "teams": []string{"ring-a", "ring-b"},
+		"shifts": []any{map[string]any{"days": []string{"sat"}, "start": "09:00", "end": "10:00"}}})
+
+	r := s.ingest(t, msg("m1", map[string]any{"text": "need care"}))
+	if r.Thread.Team != "overnight" {
+		t.Fatalf("unstaffed care sent the thread to %q, want overnight", r.Thread.Team)
+	}
+	ev := s.events(t, s.admin, r.Thread.ID)
+	if routed := findEvent(ev, "thread.routed"); routed == nil || routed.Data["team"] != "overnight" || routed.Data["ruled_team"] != "care" {
+		t.Fatalf("thread.routed = %+v", routed)
+	}
+	// A cycle of unstaffed teams ends; the thread stays where the rules put it.
+	r = s.ingest(t, msg("m2", map[string]any{"text": "ring ring"}))
+	if r.Thread.Team != "ring-a" {
+		t.Fatalf("fallback cycle sent the thread to %q, want ring-a", r.Thread.Team)
+	}
+
+	// At 19:00 eve is on shift: care is staffed and keeps its threads.
+	s.clock.Advance(9 * time.Hour)
+	r = s.ingest(t, msg("m3", map[string]any{"text": "need care"}))
+	if r.Thread.Team != "care" {
+		t.Fatalf("staffed care: thread went to %q", r.Thread.Team)
+	}
+	// A follow-up on the overnight thread does not move it back.
+	s.ingest(t, msg("m4", map[string]any{"thread_external_id": "m1", "text": "still need care"}))
+	if th := s.thread(t, s.admin, s.threadOf(t, "m1")); th.Team != "overnight" {
+		t.Fatalf("follow-up moved the thread to %q", th.Team)
+	}
+}
+
+// threadOf finds the thread of an inbound external id (instagram, @acme).
+func (s *testServer) threadOf(t *testing.T, extID string) string {
+	t.Helper()
+	for _, th := range s.threads(t, s.admin, "") {
+		if th.ExternalID == extID {
+			return th.ID
+		}
+	}
+	t.Fatalf("no thread %s", extID)
+	return ""
+}
+
+func findEvent(evs []store.Event, typ string) *store.Event {
+	for i := range evs {
+		if evs[i].Type == typ {
+			return &evs[i]
+		}
+	}
+	return nil
+}
+
+// batchResp is the batch endpoint's answer; failed items have only "error".
+type batchResp struct {
+	Results []struct {
+		MessageID string    `json:"message_id"`
+		ThreadID  string    `json:"thread_id"`
+		Duplicate *bool     `json:"duplicate"`
+		Error     *struct{} `json:"error"`
+	} `json:"results"`
+}
+
+func TestIngestBatch_ResultsInOrderWithPerItemErrors(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	ingest := s.ingestKey(t)
+	s.ingest(t, msg("old", nil))
+
+	items := []any{
+		msg("b1", nil),
+		msg("b2", map[string]any{"author": map[string]any{"id": "x", "followers": "many"}}), // wrong type
+		msg("b3", map[string]any{"author": map[string]any{"handle": "@nobody"}}),            // no author.id
+		msg("b4", map[string]any{"network": "myspace"}),                                     // unknown network
+		msg("old", nil), // duplicate
+		msg("b5", map[string]any{"thread_external_id": "b1"}),
+		"not an object",
+		msg("b6", map[string]any{"kind": "letter"}),
+		msg("b1", map[string]any{"thread_external_id": "elsewhere"}), // duplicate of an item above
+	}
+	r := s.do(t, "POST", "/api/v1/messages/batch", ingest, map[string]any{"messages": items}).want(t, 200)
+	var raw struct {
+		Results []map[string]json.RawMessage `json:"results"`
+	}
+	r.decode(t, &raw)
+	if len(raw.Results) != len(items) {
+		t.Fatalf("%d results for %d items", len(raw.Results), len(items))
+	}
+	wantErrs := map[int]string{1: "author.followers", 2: "author.id", 3: "network", 6: "body", 7: "kind"}
+	var threadIDs []string
+	for i, res := range raw.Results {
+		if field, bad := wantErrs[i]; bad {
+			var e errBody
+			data, _ := json.Marshal(res)
+			if err := json.Unmarshal(data, &e); err != nil || len(res) != 1 {
+				t.Fatalf("result %d = %s, want only an error", i, data)
+			}
+			if e.Error.Code != "invalid_request" || e.Error.Details["field"] != field || e.Error.Message == "" {
+				t.Fatalf("result %d = %s, want invalid_request on %s", i, data, field)
+			}
+			continue
+		}
+		var ok struct {
+			MessageID string `json:"message_id"`
+			ThreadID  string `json:"thread_id"`
+			Duplicate *bool  `json:"duplicate"`
+		}
+		data, _ := json.Marshal(res)
+		json.Unmarshal(data, &ok)
+		if ok.MessageID == "" || ok.ThreadID == "" || ok.Duplicate == nil || *ok.Duplicate != (i == 4 || i == 8) || res["error"] != nil {
+			t.Fatalf("result %d = %s", i, data)
+		}
+		threadIDs = append(threadIDs, ok.ThreadID)
+	}
+	// b1 and b5 share a thread; old is the existing one; the repeated b1
+	// is b1.
+	if threadIDs[0] != threadIDs[2] || threadIDs[3] != threadIDs[0] {
+		t.Fatalf("b1 and b5 in different threads: %v", threadIDs)
+	}
+	got := ids(s.threads(t, s.admin, ""))
+	if len(got) != 2 {
+		t.Fatalf("%d threads stored, want 2 (old, b1)", len(got))
+	}
+	if msgs := s.messages(t, s.admin, threadIDs[0]); len(msgs) != 2 || msgs[0].ExternalID != "b1" || msgs[1].ExternalID != "b5" {
+		t.Fatalf("b1 thread messages = %+v", msgs)
+	}
+}
+
+func TestIngest_RefusedRequestsStoreNothing(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	ingest := s.ingestKey(t)
+	s.ingest(t, msg("keep", nil))
+	before := s.snapshot(t)
+
+	withText := func(text string) map[string]any { return msg("t1", map[string]any{"text": text}) }
+	cases := []struct {
+		name  string
+		body  any
+		field string
+	}{
+		{"text of 20001 characters", withText(strings.Repeat("é", 20001)), "text"},
+		{"malformed JSON", `{"network": "instagram", "external_id": `, "body"},
+		{"not an object", `[1,2,3]`, "body"},
+		{"followers of the wrong type", msg("t1", map[string]any{"author": map[string]any{"id": "u", "followers": "many"}}), "author.followers"},
+		{"missing network", msg("t1", map[string]any{"network": ""}), "network"},
+		{"unknown network", msg("t1", map[string]any{"network": "myspace"}), "network"},
+		{"unknown kind", msg("t1", map[string]any{"kind": "letter"}), "kind"},
+		{"missing external_id", msg("", nil), "external_id"},
+		{"missing author.id", msg("t1", map[string]any{"author": map[string]any{"handle": "@x"}}), "author.id"},
+		{"no text nor attachments", withText(""), "text"},
+		{"bad attachment url", msg("t1", map[string]any{"attachments": []any{map[string]any{"type": "image", "url": "ftp://x"}}}), "attachments[0].url"},
+		{"bad sent_at", msg("t1", map[string]any{"sent_at": "yesterday"}), "sent_at"},
+		{"bad tag", msg("t1", map[string]any{"tags": []string{"ok", "not ok!"}}), "tags[1]"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s.do(t, "POST", "/api/v1/messages", ingest, c.body).wantErr(t, 400, "invalid_request", c.field)
+		})
+	}
+	// Size limits.
+	big := withText(strings.Repeat("a", 1<<20))
+	s.do(t, "POST", "/api/v1/messages", ingest, big).wantErr(t, 413, "payload_too_large", "")
+	var many []any
+	for i := range 501 {
+		many = append(many, msg(fmt.Sprintf("n%d", i), nil))
+	}
+	s.do(t, "POST", "/api/v1/messages/batch", ingest, map[string]any{"messages": many}).wantErr(t, 413, "payload_too_large", "")
+	huge := bytes.Repeat([]byte("x"), 8<<20)
+	s.sendOversized(t, "/api/v1/messages/batch", ingest,
+		[]byte(`{"messages": [{"network": "instagram", "external_id": "h1", "author": {"id": "u"}, "text": "`+string(huge)+`"}]}`)).
+		wantErr(t, 413, "payload_too_large", "")
+	s.do(t, "POST", "/api/v1/messages/batch", ingest, `{"messages": `).wantErr(t, 400, "invalid_request", "body")
+	s.do(t, "POST", "/api/v1/messages/batch", ingest, `{}`).wantErr(t, 400, "invalid_request", "messages")
+	s.unchanged(t, before)
+
+	// 20000 characters are fine, though they take 40000 bytes.
+	r := s.ingestAs(t, ingest, withText(strings.Repeat("é", 20000)))
+	if got := s.messages(t, s.admin, r.Thread.ID); len([]rune(got[0].Text)) != 20000 {
+		t.Fatalf("stored text of %d characters", len([]rune(got[0].Text)))
+	}
+	// A batch of 500 is within the limit; a batch body over 1 MiB is fine.
+	many = many[:500]
+	many[0] = msg("n0", map[string]any{"text": strings.Repeat("b", 1<<20)})
+	var br batchResp
+	s.do(t, "POST", "/api/v1/messages/batch", ingest, map[string]any{"messages": many}).want(t, 200).decode(t, &br)
+	if len(br.Results) != 500 {
+		t.Fatalf("%d results", len(br.Results))
+	}
+	// n0's text is over 20000 characters: refused on its own.
+	if br.Results[0].MessageID != "" || br.Results[0].Error == nil || br.Results[1].MessageID == "" || br.Results[499].MessageID == "" {
+		t.Fatalf("batch of 500: first %+v, second %+v", br.Results[0], br.Results[1])
+	}
+	if n := len(s.threads(t, s.admin, "")); n != 2+499 {
+		t.Fatalf("%d threads, want %d", n, 2+499)
+	}
+}
+
+func TestIngest_DeliveryReportOnOutboundReply(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.team(t, map[string]any{"id": "care"})
+	ana := s.agent(t, map[string]any{"id": "ana", "teams": []string{"care"}})
+	s.rule(t, map[string]any{"id": "all", "then": map[string]any{"team": "care"}})
+	ingest := s.ingestKey(t)
+	in := s.ingestAs(t, ingest, msg("m1", nil))
+	lock := s.claim(t, ana, in.Thread.ID)
+	var rep replyResp
+	s.do(t, "POST", "/api/v1/threads/"+in.Thread.ID+"/replies", ana, map[string]any{"token": lock.Lock.Token, "text": "On it"}).want(t, 201).decode(t, &rep)
+	if rep.Message.Delivery == nil || rep.Message.Delivery.Status != "pending" {
+		t.Fatalf("new reply delivery = %+v", rep.Message.Delivery)
+	}
+
+	path := "/api/v1/messages/" + rep.Message.ID + "/delivery"
+	s.do(t, "POST", path, ana, map[string]any{"status": "sent"}).wantErr(t, 403, "forbidden", "")
+	s.do(t, "POST", path, ingest, map[string]any{"status": "delivered"}).wantErr(t, 400, "invalid_request", "status")
+	s.do(t, "POST", "/api/v1/messages/nope/delivery", ingest, map[string]any{"status": "sent"}).wantErr(t, 404, "not_found", "")
+	s.do(t, "POST", "/api/v1/messages/"+in.Message.ID+"/delivery", ingest, map[string]any{"status": "sent"}).wantErr(t, 404, "not_found", "")
+	s.do(t, "POST", path, ingest, map[string]any{"status": "failed", "error": "rate limited by network"}).want(t, 200)
+	s.do(t, "POST", path, ingest, map[string]any{"status": "sent", "external_id": "ig-out-1"}).want(t, 200)
+
+	msgs := s.messages(t, ana, in.Thread.ID)
+	if len(msgs) != 2 || msgs[1].ID != rep.Message.ID || msgs[1].Delivery == nil ||
+		*msgs[1].Delivery != (store.Delivery{Status: "sent", ExternalID: "ig-out-1"}) || msgs[0].Delivery != nil {
+		t.Fatalf("messages = %+v", msgs)
+	}
+}

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests run the real binary: built once per test run, started on a
+// free loopback port, killed with real signals.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "switchboard-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "switchboard")
+		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+const testAdminKey = "test-admin-key-0123456789abcdef"
+
+// proc is a running switchboard process.
+type proc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	addr   string
+	stderr *bytes.Buffer
+	done   chan struct{} // closed when the process has exited
+	err    error         // its exit status, once done is closed
+}
+
+func startProc(t *testing.T, data string, extra ...string) *proc {
+	t.Helper()
+	addr := freePort(t)
+	args := append([]string{"--addr", addr, "--data", data, "--log-level", "warn"}, extra...)
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = append(os.Environ(), "SWITCHBOARD_ADMIN_KEY="+testAdminKey)
+	var stderr bytes.Buffer
+	cmd.Stderr = &syncWriter{w: &stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{t: t, cmd: cmd, addr: addr, stderr: &stderr, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.done
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("switchboard exited before it was ready: %v\n%s", p.err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("switchboard not ready after 20s\n%s", stderr.String())
+		}
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
+}
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+func (p *proc) post(path string, body any) (int, []byte, error) {
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", "http://"+p.addr+path, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+testAdminKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, data, err
+}
+
+func message(i int, worker int) map[string]any {
+	return map[string]any{
+		"network": "twitter", "external_id": fmt.Sprintf("m-%d-%d", worker, i),
+		"thread_external_id": fmt.Sprintf("conv-%d", i%50), "profile": "@acme", "kind": "mention",
+		"author": map[string]any{"id": fmt.Sprintf("u-%d", i%50)}, "text": "my order arrived broken",
+	}
+}
+
+// TestKill9_AcknowledgedMessagesSurvive ingests from concurrent clients,
+// SIGKILLs the process mid-stream, restarts it on the same file and finds
+// every message that got a 2xx.
+func TestKill9_AcknowledgedMessagesSurvive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	data := filepath.Join(t.TempDir(), "sb.db")
+	p := startProc(t, data)
+
+	const workers = 16
+	var mu sync.Mutex
+	acked := map[string]map[string]any{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	enough := make(chan struct{})
+	var once sync.Once
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				m := message(i, w)
+				code, _, err := p.post("/api/v1/messages", m)
+				if err != nil {
+					return // the process is gone
+				}
+				if code == 201 || code == 200 {
+					mu.Lock()
+					acked[m["external_id"].(string)] = m
+					if len(acked) >= 400 {
+						once.Do(func() { close(enough) })
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	select {
+	case <-enough:
+	case <-time.After(60 * time.Second):
+		t.Fatal("not enough messages acknowledged in 60s")
+	}
+	// Kill while the clients are still sending.
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	cancel()
+	wg.Wait()
+
+	p2 := startProc(t, data)
+	mu.Lock()
+	defer mu.Unlock()
+	for id, m := range acked {
+		code, body, err := p2.post("/api/v1/messages", m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res struct {
+			Duplicate bool `json:"duplicate"`
+		}
+		json.Unmarshal(body, &res)
+		if code != 200 || !res.Duplicate {
+			t.Fatalf("acknowledged message %s lost after kill -9: status %d %s", id, code, body)
+		}
+	}
+	t.Logf("%d acknowledged messages all present after kill -9", len(acked))
+}
+
+// TestSIGTERM_ExitsCleanly stops accepting, finishes and exits 0.
+func TestSIGTERM_ExitsCleanly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	p := startProc(t, filepath.Join(t.TempDir(), "sb.db"))
+	if code, body, err := p.post("/api/v1/messages", message(1, 1)); err != nil || code != 201 {
+		t.Fatalf("ingest: %d %s %v", code, body, err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+		if p.err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", p.err, p.stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("still running 15s after SIGTERM")
+	}
+}

@@ -1,0 +1,523 @@
+package bolt_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/bolt"
+	"github.com/switchboard/switchboard/store/storetest"
+)
+
+// paths remembers each open store's file so Reopen can open it again.
+var paths sync.Map // *bolt.Store -> string
+
+func open(t *testing.T, path string, opts bolt.Options) *bolt.Store {
+	t.Helper()
+	s, err := bolt.Open(path, opts)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	paths.Store(s, path)
+	t.Cleanup(func() {
+		s.Close()
+		paths.Delete(s)
+	})
+	return s
+}
+
+func harness() storetest.Harness {
+	return storetest.Harness{
+		New: func(t *testing.T) store.Store {
+			return open(t, filepath.Join(t.TempDir(), "switchboard.db"), bolt.Options{})
+		},
+		Reopen: func(t *testing.T, s store.Store) store.Store {
+			bs := s.(*bolt.Store)
+			path, ok := paths.Load(bs)
+			if !ok {
+				t.Fatal("Reopen: store not opened by this harness")
+			}
+			if err := bs.Close(); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+			return open(t, path.(string), bolt.Options{})
+		},
+	}
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, harness())
+}
+
+func newStore(t *testing.T, opts bolt.Options) (*bolt.Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "switchboard.db")
+	return open(t, path, opts), path
+}
+
+func mustTeam(t *testing.T, s *bolt.Store, id string) {
+	t.Helper()
+	if _, err := s.TeamCreate(context.Background(), store.Team{ID: id, Name: id, Function: "care", Strategy: "claim"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func inbound(i int, team string) store.IngestParams {
+	id := fmt.Sprintf("%03d", i)
+	return store.IngestParams{
+		Message:          store.Message{ID: "m-" + id, Network: "twitter", ExternalID: "x-" + id, Kind: "dm", Author: &store.Author{ID: "u"}, Text: "hi"},
+		Profile:          "@acme",
+		ThreadExternalID: "conv-" + id,
+		NewThreadID:      "t-" + id,
+		Route:            store.Route{Team: team},
+	}
+}
+
+func TestGroupCommit_ConcurrentIngestsShareCommits(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t, bolt.Options{})
+	mustTeam(t, s, "care")
+	const n = 64
+	before := s.Commits()
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			res, err := s.ThreadIngest(context.Background(), []store.IngestParams{inbound(i, "care")})
+			if err == nil {
+				err = res[0].Err
+			}
+			errs[i] = err
+		}()
+	}
+	close(start)
+	wg.Wait()
+	commits := s.Commits() - before
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("ingest %d: %v", i, err)
+		}
+	}
+	if commits > 16 {
+		t.Fatalf("%d concurrent ingests took %d commits, want at most 16", n, commits)
+	}
+	page, err := s.ThreadList(context.Background(), store.ThreadFilter{PageParams: store.PageParams{Limit: 500}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != n {
+		t.Fatalf("stored %d threads, want %d", len(page.Items), n)
+	}
+	for i := range n {
+		if _, err := s.MessageGet(context.Background(), fmt.Sprintf("m-%03d", i)); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	t.Logf("%d ingests in %d commits", n, commits)
+}
+
+func TestOpen_RefusesOtherSchemaVersion(t *testing.T) {
+	t.Parallel()
+	s, path := newStore(t, bolt.Options{})
+	mustTeam(t, s, "care")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		v := make([]byte, 8)
+		binary.BigEndian.PutUint64(v, bolt.SchemaVersion+1)
+		return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := bolt.Open(path, bolt.Options{})
+	if err == nil {
+		s2.Close()
+		t.Fatal("Open accepted a file with another schema version")
+	}
+	if !strings.Contains(err.Error(), "schema version") {
+		t.Fatalf("Open error = %v, want one naming the schema version", err)
+	}
+	// The file was not changed by the refused open.
+	db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(func(tx *bbolt.Tx) error {
+		if got := binary.BigEndian.Uint64(tx.Bucket([]byte("meta")).Get([]byte("schema_version"))); got != bolt.SchemaVersion+1 {
+			t.Fatalf("schema version after refused open = %d", got)
+		}
+		return nil
+	})
+}
+
+// clock is a steerable clock for the store's Options.Clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// waitQueued polls until n steps wait for the blocked writer.
+func waitQueued(t *testing.T, s *bolt.Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Queued() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d steps queued after 5s", s.Queued(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func mustAgent(t *testing.T, s *bolt.Store, id string, teams ...string) {
+	t.Helper()
+	_, err := s.AgentCreate(context.Background(), store.Agent{ID: id, Name: id, Role: store.RoleAgent, Teams: teams, Capacity: 5},
+		store.Key{ID: "key-" + id, Role: store.RoleAgent, AgentID: id, Hash: []byte("hash-" + id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A step that panics or fails after writing something fails alone: the
+// other steps of its group commit, and its own writes are rolled back.
+func TestWriter_FailingStepsDoNotLoseTheirGroup(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"panic", "fatal"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s, _ := newStore(t, bolt.Options{Logger: slog.New(slog.DiscardHandler)})
+			mustTeam(t, s, "care")
+			release, blocked := s.BlockWriter(ctx)
+
+			const n = 10
+			var wg sync.WaitGroup
+			errs := make([]error, n)
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					res, err := s.ThreadIngest(ctx, []store.IngestParams{inbound(i, "care")})
+					if err == nil {
+						err = res[0].Err
+					}
+					errs[i] = err
+				}()
+			}
+			waitQueued(t, s, n/2)
+			badErr := make(chan error, 1)
+			go func() { badErr <- s.TestStep(ctx, "bad", mode == "fatal", map[bool]any{true: "boom"}[mode == "panic"]) }()
+			waitQueued(t, s, n+1)
+			before := s.Commits()
+			release()
+			if err := <-blocked; err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+			err := <-badErr
+			for i, e := range errs {
+				if e != nil {
+					t.Fatalf("ingest %d lost to the failing step: %v", i, e)
+				}
+			}
+			switch mode {
+			case "panic":
+				if err == nil || !strings.Contains(err.Error(), "panicked") {
+					t.Fatalf("panicking step returned %v", err)
+				}
+			case "fatal":
+				if !errors.Is(err, bolt.ErrTestStep) {
+					t.Fatalf("failing step returned %v", err)
+				}
+			}
+			if s.TestHas("bad") {
+				t.Fatal("the failing step's write was committed")
+			}
+			for i := range n {
+				if _, err := s.MessageGet(ctx, fmt.Sprintf("m-%03d", i)); err != nil {
+					t.Fatalf("message %d: %v", i, err)
+				}
+			}
+			// The blocking step's commit, then the failed group retried one
+			// step per transaction: the ingests committed, the failing step
+			// did not.
+			if got := s.Commits() - before; got != 1+n {
+				t.Fatalf("commits after the failed group = %d, want %d", got, 1+n)
+			}
+			// The writer still works.
+			if err := s.TestStep(ctx, "good", false, nil); err != nil || !s.TestHas("good") {
+				t.Fatalf("step after the failure: %v", err)
+			}
+		})
+	}
+}
+
+// Writes racing Close return (done, or ErrUnavailable); none hangs. Cheap
+// writes from many goroutines make a write that passed the closed check
+// reach the queue after the writer's last drain.
+func TestClose_RacingWritesNeverHang(t *testing.T) {
+	t.Parallel()
+	for round := range 100 {
+		s, err := bolt.Open(filepath.Join(t.TempDir(), "db"), bolt.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errc := make(chan error, 32)
+		for range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					err := s.SessionDelete(context.Background(), []byte("none"))
+					if errors.Is(err, store.ErrUnavailable) {
+						return
+					}
+					if err != nil {
+						errc <- err
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(round%4) * 100 * time.Microsecond) // let the writers get going
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: a write racing Close never returned", round)
+		}
+		close(errc)
+		for err := range errc {
+			t.Fatalf("round %d: write racing Close: %v", round, err)
+		}
+	}
+}
+
+// Two sweeps that share a commit do not both report the same expiries.
+func TestLockSweep_SweepsSharingACommitCountOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newClock()
+	s, _ := newStore(t, bolt.Options{Clock: c.Now})
+	mustTeam(t, s, "care")
+	mustAgent(t, s, "ana", "care")
+	for i := range 3 {
+		res, err := s.ThreadIngest(ctx, []store.IngestParams{inbound(i, "care")})
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res[0].Err)
+		}
+		if _, err := s.ThreadClaim(ctx, store.ClaimParams{ThreadID: res[0].Thread.ID, AgentID: "ana", TTL: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Block the writer first: its own transaction would otherwise expire
+	// the locks before the sweeps run.
+	release, blocked := s.BlockWriter(ctx)
+	c.Advance(2 * time.Minute)
+	counts := make(chan int, 2)
+	for range 2 {
+		go func() {
+			n, err := s.LockSweep(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			counts <- n
+		}()
+	}
+	waitQueued(t, s, 2)
+	release()
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
+	}
+	total := <-counts + <-counts
+	if total != 3 {
+		t.Fatalf("two sweeps in one commit reported %d expiries, want 3", total)
+	}
+	n, err := s.LockSweep(ctx)
+	if err != nil || n != 0 {
+		t.Fatalf("third sweep = %d, %v; want 0", n, err)
+	}
+}
+
+// With the injected clock, expiry is exact: the read one nanosecond before
+// the lease ends shows the lock, the read at its end does not, and the sweep
+// reports it once.
+func TestExpiry_SteeredClock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newClock()
+	s, _ := newStore(t, bolt.Options{Clock: c.Now})
+	mustTeam(t, s, "care")
+	mustAgent(t, s, "ana", "care")
+	res, err := s.ThreadIngest(ctx, []store.IngestParams{inbound(1, "care")})
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res[0].Err)
+	}
+	id := res[0].Thread.ID
+	g, err := s.ThreadClaim(ctx, store.ClaimParams{ThreadID: id, AgentID: "ana", TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !g.Lock.ExpiresAt.Equal(c.Now().Add(time.Minute)) {
+		t.Fatalf("expires_at %s, want clock + 1m", g.Lock.ExpiresAt)
+	}
+	c.Advance(time.Minute - time.Nanosecond)
+	if th, _ := s.ThreadGet(ctx, id); th.Lock == nil || th.Status != store.StatusAssigned {
+		t.Fatalf("1ns before the lease ends: lock %+v status %s", th.Lock, th.Status)
+	}
+	if n, _ := s.LockSweep(ctx); n != 0 {
+		t.Fatalf("sweep before the lease ends expired %d", n)
+	}
+	c.Advance(time.Nanosecond)
+	if th, _ := s.ThreadGet(ctx, id); th.Lock != nil || th.Status != store.StatusQueued {
+		t.Fatalf("at the lease's end: lock %+v status %s", th.Lock, th.Status)
+	}
+	if n, err := s.LockSweep(ctx); n != 1 || err != nil {
+		t.Fatalf("sweep = %d, %v; want 1", n, err)
+	}
+	if n, err := s.LockSweep(ctx); n != 0 || err != nil {
+		t.Fatalf("second sweep = %d, %v; want 0", n, err)
+	}
+	if _, err := s.ThreadRenew(ctx, store.LockParams{ThreadID: id, Token: g.Lock.Token, TTL: time.Minute}); !errors.Is(err, store.ErrLockLost) {
+		t.Fatalf("renew after expiry: %v", err)
+	}
+}
+
+// Every step of a commit reads one clock value; an inbound message committed
+// after a reply at the same reading must still count as newer, so releasing
+// the thread queues it rather than leaving the customer pending.
+func TestRelease_InboundAfterReplyAtSameClockReading_Queued(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newClock() // never advanced
+	s, _ := newStore(t, bolt.Options{Clock: c.Now})
+	mustTeam(t, s, "care")
+	mustAgent(t, s, "ana", "care")
+	res, err := s.ThreadIngest(ctx, []store.IngestParams{inbound(1, "care")})
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res[0].Err)
+	}
+	id := res[0].Thread.ID
+	g, err := s.ThreadClaim(ctx, store.ClaimParams{ThreadID: id, AgentID: "ana", TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ThreadReply(ctx, store.ReplyParams{ThreadID: id, Token: g.Lock.Token, Actor: "ana", Message: store.Message{ID: "r1", Text: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	th, _ := s.ThreadGet(ctx, id)
+	follow := inbound(2, "care")
+	follow.ThreadExternalID, follow.ThreadVersion = th.ExternalID, th.Version
+	if res, err := s.ThreadIngest(ctx, []store.IngestParams{follow}); err != nil || res[0].Err != nil {
+		t.Fatal(err, res[0].Err)
+	}
+	rel, err := s.ThreadRelease(ctx, store.LockParams{ThreadID: id, Token: g.Lock.Token, Actor: "ana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel.Thread.Status != store.StatusQueued {
+		t.Fatalf("status after reply, inbound, release at one clock reading = %s, want queued", rel.Thread.Status)
+	}
+	// And the other way round: a reply after the inbound leaves it pending.
+	g2, err := s.ThreadClaim(ctx, store.ClaimParams{ThreadID: id, AgentID: "ana", TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ThreadReply(ctx, store.ReplyParams{ThreadID: id, Token: g2.Lock.Token, Actor: "ana", Message: store.Message{ID: "r2", Text: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	rel, err = s.ThreadRelease(ctx, store.LockParams{ThreadID: id, Token: g2.Lock.Token, Actor: "ana"})
+	if err != nil || rel.Thread.Status != store.StatusPending {
+		t.Fatalf("status after inbound, reply, release = %s (%v), want pending", rel.Thread.Status, err)
+	}
+}
+
+func TestQueueList_TeamNamedTwiceListedOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newStore(t, bolt.Options{})
+	mustTeam(t, s, "care")
+	for i := range 3 {
+		if res, err := s.ThreadIngest(ctx, []store.IngestParams{inbound(i, "care")}); err != nil || res[0].Err != nil {
+			t.Fatal(err, res[0].Err)
+		}
+	}
+	page, err := s.QueueList(ctx, store.QueueParams{Teams: []string{"care", "care"}, Networks: []string{"twitter", "twitter"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 3 {
+		t.Fatalf("queue listed %d threads, want 3", len(page.Items))
+	}
+}
+
+// A key stored with an agent belongs to it even when the caller left
+// AgentID empty, so rotation and deletion revoke it.
+func TestAgentKey_BelongsToItsAgent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newStore(t, bolt.Options{})
+	mustTeam(t, s, "care")
+	if _, err := s.AgentCreate(ctx, store.Agent{ID: "ana", Role: store.RoleSupervisor, Teams: []string{"care"}, Capacity: 1},
+		store.Key{ID: "k1", Hash: []byte("h1")}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := s.KeyByHash(ctx, []byte("h1"))
+	if err != nil || k.AgentID != "ana" || k.Role != store.RoleSupervisor {
+		t.Fatalf("key = %+v, %v; want ana's supervisor key", k, err)
+	}
+	if err := s.AgentRotateKey(ctx, "ana", store.Key{ID: "k2", Hash: []byte("h2")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.KeyByHash(ctx, []byte("h1")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("first key after rotation: %v", err)
+	}
+	if err := s.AgentDelete(ctx, "ana", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.KeyByHash(ctx, []byte("h2")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("rotated key after deleting the agent: %v", err)
+	}
+}

@@ -1,0 +1,60 @@
+package bolt
+
+import (
+	"context"
+	"errors"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// Hooks for the writer's tests in bolt_test.go.
+
+// BlockWriter queues a step that holds the writer until release is called,
+// and returns once that step runs: steps queued meanwhile share the next
+// transaction.
+func (s *Store) BlockWriter(ctx context.Context) (release func(), done <-chan error) {
+	running := make(chan struct{})
+	unblock := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.write(ctx, func(w *wtx) error {
+			close(running)
+			<-unblock
+			return nil
+		})
+	}()
+	<-running
+	return func() { close(unblock) }, errc
+}
+
+// Queued reports how many steps wait for the writer.
+func (s *Store) Queued() int { return len(s.ops) }
+
+// ErrTestStep is what TestStep's failing mode returns.
+var ErrTestStep = errors.New("test step failed midway")
+
+// TestStep writes meta/"test-"+name, then panics with panicWith if set, or
+// fails as a step that changed something when fail is set.
+func (s *Store) TestStep(ctx context.Context, name string, fail bool, panicWith any) error {
+	return s.write(ctx, func(w *wtx) error {
+		w.put(bMeta, []byte("test-"+name), []byte("x"))
+		if panicWith != nil {
+			panic(panicWith)
+		}
+		if fail {
+			w.fatal = ErrTestStep
+			return ErrTestStep
+		}
+		return nil
+	})
+}
+
+// TestHas reports whether meta/"test-"+name exists.
+func (s *Store) TestHas(name string) bool {
+	has := false
+	s.db.View(func(tx *bbolt.Tx) error {
+		has = tx.Bucket(bMeta).Get([]byte("test-"+name)) != nil
+		return nil
+	})
+	return has
+}

@@ -1,0 +1,470 @@
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/routing"
+	"github.com/switchboard/switchboard/store"
+)
+
+var configScenarios = []scenario{
+	{"Team_CreateGetListUpdateDelete_RoundTrip", teamRoundTrip},
+	{"Config_DuplicateIDs_ErrAlreadyExists", duplicateIDs},
+	{"TeamDelete_RefusedWhileRuleFallbackOrAgentNamesIt", teamDeleteInUse},
+	{"Config_MissingTeam_ErrUnknownTeam", unknownTeam},
+	{"Agent_CreateOfflineSetStatusUpdateKeepsStatus", agentLifecycle},
+	{"Rule_CreateGetListUpdateDelete_RoundTrip", ruleRoundTrip},
+	{"ConfigVersion_GrowsWithEveryChange", configVersionGrows},
+	{"Key_ByHashFindsLiveKeys_DeleteRevokesAtOnce", keyByHash},
+	{"AgentRotateKey_RevokesOldKeys", agentRotateKey},
+	{"KeyBootstrap_CreatesOnlyWithoutAdminKey", keyBootstrap},
+	{"Session_ExpiredNotFound_DeleteEndsIt", sessions},
+	{"Ping_Reachable", func(t *testing.T, e *env) { must(t, e.s.Ping(e.ctx)) }},
+}
+
+// stripTeam zeroes what the store sets.
+func stripTeam(tm store.Team) store.Team {
+	tm.CreatedAt, tm.UpdatedAt = time.Time{}, time.Time{}
+	return tm
+}
+
+func teamRoundTrip(t *testing.T, e *env) {
+	ctx := e.ctx
+	night := e.team("care-overnight")
+	in := store.Team{ID: "care", Name: "Customer care", Function: "care", Strategy: "round_robin",
+		SLAFirstResponseSeconds: 900, FallbackTeam: night.ID, AutoClosePendingSeconds: 604800}
+	created, err := e.s.TeamCreate(ctx, in)
+	must(t, err)
+	if created.CreatedAt.IsZero() {
+		t.Fatal("TeamCreate: CreatedAt not set")
+	}
+	got, err := e.s.TeamGet(ctx, "care")
+	must(t, err)
+	if !reflect.DeepEqual(stripTeam(got), in) {
+		t.Fatalf("TeamGet = %+v, want %+v", got, in)
+	}
+	wantTime(t, "TeamGet CreatedAt", got.CreatedAt, created.CreatedAt)
+
+	list, err := e.s.TeamList(ctx)
+	must(t, err)
+	var listed []string
+	for _, tm := range list {
+		listed = append(listed, tm.ID)
+	}
+	wantIDs(t, "TeamList ids", sorted(listed), []string{"care", "care-overnight"})
+
+	upd := in
+	upd.Name, upd.Strategy, upd.FallbackTeam = "Care", "least_loaded", ""
+	_, err = e.s.TeamUpdate(ctx, upd)
+	must(t, err)
+	got, err = e.s.TeamGet(ctx, "care")
+	must(t, err)
+	if !reflect.DeepEqual(stripTeam(got), upd) {
+		t.Fatalf("TeamGet after update = %+v, want %+v", got, upd)
+	}
+	wantTime(t, "CreatedAt after update", got.CreatedAt, created.CreatedAt)
+	if got.UpdatedAt.Before(created.CreatedAt) {
+		t.Fatalf("UpdatedAt %s before CreatedAt %s", got.UpdatedAt, created.CreatedAt)
+	}
+
+	_, err = e.s.TeamUpdate(ctx, store.Team{ID: "nope", Name: "x"})
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.TeamGet(ctx, "nope")
+	wantErr(t, err, store.ErrNotFound)
+
+	must(t, e.s.TeamDelete(ctx, "care"))
+	_, err = e.s.TeamGet(ctx, "care")
+	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, e.s.TeamDelete(ctx, "care"), store.ErrNotFound)
+}
+
+func duplicateIDs(t *testing.T, e *env) {
+	ctx := e.ctx
+	e.team("care")
+	_, err := e.s.TeamCreate(ctx, store.Team{ID: "care", Name: "again"})
+	wantErr(t, err, store.ErrAlreadyExists)
+	got, err := e.s.TeamGet(ctx, "care")
+	must(t, err)
+	wantEqual(t, "team name after refused duplicate", got.Name, "Team care")
+
+	e.agent("ana", []string{"care"})
+	_, err = e.s.AgentCreate(ctx, store.Agent{ID: "ana", Name: "other", Role: store.RoleAgent, Teams: []string{"care"}, Capacity: 1},
+		agentKey("ana", "secret-other"))
+	wantErr(t, err, store.ErrAlreadyExists)
+	a, err := e.s.AgentGet(ctx, "ana")
+	must(t, err)
+	wantEqual(t, "agent name after refused duplicate", a.Name, "Agent ana")
+	// The refused agent's key was not stored either.
+	_, err = e.s.KeyByHash(ctx, hash("secret-other"))
+	wantErr(t, err, store.ErrNotFound)
+
+	r := store.Rule{Rule: routing.Rule{ID: "r1", Position: 1, Then: routing.Then{Team: "care"}}}
+	_, err = e.s.RuleCreate(ctx, r)
+	must(t, err)
+	_, err = e.s.RuleCreate(ctx, r)
+	wantErr(t, err, store.ErrAlreadyExists)
+
+	k := store.Key{ID: "k1", Role: store.RoleIngest, Name: "conn", Hash: hash("k1")}
+	_, err = e.s.KeyCreate(ctx, k)
+	must(t, err)
+	_, err = e.s.KeyCreate(ctx, store.Key{ID: "k1", Role: store.RoleAdmin, Name: "x", Hash: hash("k1-other")})
+	wantErr(t, err, store.ErrAlreadyExists)
+	got1, err := e.s.KeyGet(ctx, "k1")
+	must(t, err)
+	wantEqual(t, "key role after refused duplicate", got1.Role, store.RoleIngest)
+	_, err = e.s.KeyByHash(ctx, hash("k1-other"))
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func teamDeleteInUse(t *testing.T, e *env) {
+	ctx := e.ctx
+	e.team("care")
+	e.team("night")
+
+	// A rule's then.team.
+	_, err := e.s.RuleCreate(ctx, store.Rule{Rule: routing.Rule{ID: "to-care", Position: 1, Then: routing.Then{Team: "care"}}})
+	must(t, err)
+	err = e.s.TeamDelete(ctx, "care")
+	wantErr(t, err, store.ErrInUse)
+	var inUse *store.InUseError
+	if !errors.As(err, &inUse) || inUse.By == "" {
+		t.Fatalf("TeamDelete error %v is not an *InUseError naming the user", err)
+	}
+	must(t, e.s.RuleDelete(ctx, "to-care"))
+
+	// Another team's fallback_team.
+	_, err = e.s.TeamUpdate(ctx, store.Team{ID: "night", Name: "Night", Function: "care", Strategy: "claim", FallbackTeam: "care"})
+	must(t, err)
+	wantErr(t, e.s.TeamDelete(ctx, "care"), store.ErrInUse)
+	_, err = e.s.TeamUpdate(ctx, store.Team{ID: "night", Name: "Night", Function: "care", Strategy: "claim"})
+	must(t, err)
+
+	// An agent's teams.
+	e.agent("ana", []string{"night", "care"})
+	wantErr(t, e.s.TeamDelete(ctx, "care"), store.ErrInUse)
+	_, err = e.s.AgentUpdate(ctx, store.Agent{ID: "ana", Name: "Ana", Role: store.RoleAgent, Teams: []string{"night"}, Capacity: 5})
+	must(t, err)
+
+	// Still there after every refusal; deleted once nothing names it.
+	_, err = e.s.TeamGet(ctx, "care")
+	must(t, err)
+	must(t, e.s.TeamDelete(ctx, "care"))
+	_, err = e.s.TeamGet(ctx, "care")
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func unknownTeam(t *testing.T, e *env) {
+	ctx := e.ctx
+	e.team("care")
+	_, err := e.s.AgentCreate(ctx, store.Agent{ID: "ana", Name: "Ana", Role: store.RoleAgent, Teams: []string{"care", "ghost"}, Capacity: 5},
+		agentKey("ana", "secret-ana"))
+	wantErr(t, err, store.ErrUnknownTeam)
+	_, err = e.s.AgentGet(ctx, "ana")
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.KeyByHash(ctx, hash("secret-ana"))
+	wantErr(t, err, store.ErrNotFound)
+
+	e.agent("bob", []string{"care"})
+	_, err = e.s.AgentUpdate(ctx, store.Agent{ID: "bob", Name: "Bob", Role: store.RoleAgent, Teams: []string{"ghost"}, Capacity: 5})
+	wantErr(t, err, store.ErrUnknownTeam)
+	bob, err := e.s.AgentGet(ctx, "bob")
+	must(t, err)
+	wantIDs(t, "bob's teams after refused update", bob.Teams, []string{"care"})
+
+	_, err = e.s.RuleCreate(ctx, store.Rule{Rule: routing.Rule{ID: "r", Position: 1, Then: routing.Then{Team: "ghost"}}})
+	wantErr(t, err, store.ErrUnknownTeam)
+	_, err = e.s.RuleGet(ctx, "r")
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.RuleCreate(ctx, store.Rule{Rule: routing.Rule{ID: "r", Position: 1, Then: routing.Then{Team: "care"}}})
+	must(t, err)
+	_, err = e.s.RuleUpdate(ctx, store.Rule{Rule: routing.Rule{ID: "r", Position: 1, Then: routing.Then{Team: "ghost"}}})
+	wantErr(t, err, store.ErrUnknownTeam)
+
+	_, err = e.s.TeamCreate(ctx, store.Team{ID: "day", Name: "Day", Function: "care", Strategy: "claim", FallbackTeam: "ghost"})
+	wantErr(t, err, store.ErrUnknownTeam)
+	_, err = e.s.TeamGet(ctx, "day")
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.TeamUpdate(ctx, store.Team{ID: "care", Name: "Care", Function: "care", Strategy: "claim", FallbackTeam: "ghost"})
+	wantErr(t, err, store.ErrUnknownTeam)
+	care, err := e.s.TeamGet(ctx, "care")
+	must(t, err)
+	wantEqual(t, "care fallback after refused update", care.FallbackTeam, "")
+}
+
+func agentLifecycle(t *testing.T, e *env) {
+	ctx := e.ctx
+	e.team("care")
+	e.team("sales")
+	off := []routing.TimeOff{{From: time.Date(2026, 12, 24, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 12, 27, 0, 0, 0, 0, time.UTC)}}
+	shifts := []routing.Shift{{Days: []string{"mon", "tue"}, Start: "09:00", End: "17:00"}}
+	in := store.Agent{ID: "ana", Name: "Ana", Role: store.RoleSupervisor, Teams: []string{"care", "sales"},
+		Networks: []string{"twitter", "instagram"}, Capacity: 3, Timezone: "Europe/Madrid",
+		Shifts: shifts, TimeOff: off, Status: store.AgentOnline}
+	created, err := e.s.AgentCreate(ctx, in, agentKey("ana", "secret-ana"))
+	must(t, err)
+	wantEqual(t, "status on create", created.Status, store.AgentOffline)
+
+	got, err := e.s.AgentGet(ctx, "ana")
+	must(t, err)
+	wantEqual(t, "status", got.Status, store.AgentOffline)
+	wantEqual(t, "name", got.Name, "Ana")
+	wantEqual(t, "role", got.Role, store.RoleSupervisor)
+	wantEqual(t, "capacity", got.Capacity, 3)
+	wantEqual(t, "timezone", got.Timezone, "Europe/Madrid")
+	wantEqual(t, "open locks", got.OpenLocks, 0)
+	wantIDs(t, "teams", got.Teams, []string{"care", "sales"})
+	wantIDs(t, "networks", got.Networks, []string{"twitter", "instagram"})
+	if !reflect.DeepEqual(got.Shifts, shifts) {
+		t.Fatalf("shifts = %+v, want %+v", got.Shifts, shifts)
+	}
+	if len(got.TimeOff) != 1 || !got.TimeOff[0].From.Equal(off[0].From) || !got.TimeOff[0].To.Equal(off[0].To) {
+		t.Fatalf("time_off = %+v, want %+v", got.TimeOff, off)
+	}
+
+	set, err := e.s.AgentSetStatus(ctx, "ana", store.AgentOnline)
+	must(t, err)
+	wantEqual(t, "AgentSetStatus result", set.Status, store.AgentOnline)
+	got, err = e.s.AgentGet(ctx, "ana")
+	must(t, err)
+	wantEqual(t, "status after set", got.Status, store.AgentOnline)
+
+	upd := in
+	upd.Name, upd.Capacity, upd.Teams, upd.Status = "Ana María", 7, []string{"care"}, store.AgentAway
+	res, err := e.s.AgentUpdate(ctx, upd)
+	must(t, err)
+	wantEqual(t, "AgentUpdate result status", res.Status, store.AgentOnline)
+	got, err = e.s.AgentGet(ctx, "ana")
+	must(t, err)
+	wantEqual(t, "status after update", got.Status, store.AgentOnline)
+	wantEqual(t, "name after update", got.Name, "Ana María")
+	wantEqual(t, "capacity after update", got.Capacity, 7)
+	wantIDs(t, "teams after update", got.Teams, []string{"care"})
+
+	e.agent("bob", []string{"care"})
+	list, err := e.s.AgentList(ctx)
+	must(t, err)
+	var names []string
+	for _, a := range list {
+		names = append(names, a.ID)
+	}
+	wantIDs(t, "AgentList ids", sorted(names), []string{"ana", "bob"})
+
+	_, err = e.s.AgentGet(ctx, "nope")
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.AgentSetStatus(ctx, "nope", store.AgentOnline)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.AgentUpdate(ctx, store.Agent{ID: "nope", Name: "x", Role: store.RoleAgent, Capacity: 1})
+	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, e.s.AgentDelete(ctx, "nope", "admin"), store.ErrNotFound)
+}
+
+func ruleRoundTrip(t *testing.T, e *env) {
+	ctx := e.ctx
+	e.team("care")
+	e.team("sales")
+	yes, no, minF := true, false, 10000
+	r2 := routing.Rule{ID: "ig-complaints", Position: 10, Enabled: &yes, On: []string{"message"},
+		When: routing.When{Networks: []string{"instagram"}, Kinds: []string{"dm", "comment"}, Profiles: []string{"@acme"},
+			TextAny: []string{"refund", "broken"}, TextRegex: `order\s*#\d+`, TagsAny: []string{"vip"},
+			AuthorVerified: &yes, MinFollowers: &minF, Languages: []string{"es"},
+			Schedule: &routing.Schedule{Timezone: "UTC", Inside: &no, Windows: []routing.Shift{{Days: []string{"mon"}, Start: "09:00", End: "17:00"}}}},
+		Then: routing.Then{Team: "care", AddTags: []string{"complaint"}, Priority: "high"}, Stop: true}
+	r1 := routing.Rule{ID: "spam", Position: 5, When: routing.When{TextAny: []string{"casino"}}, Then: routing.Then{Close: true}}
+	r3 := routing.Rule{ID: "leads", Position: 20, On: []string{"tag"}, When: routing.When{TagsAny: []string{"lead"}}, Then: routing.Then{Team: "sales"}}
+	for _, r := range []routing.Rule{r2, r3, r1} {
+		created, err := e.s.RuleCreate(ctx, store.Rule{Rule: r})
+		must(t, err)
+		if created.CreatedAt.IsZero() {
+			t.Fatalf("RuleCreate %s: CreatedAt not set", r.ID)
+		}
+	}
+	got, err := e.s.RuleGet(ctx, "ig-complaints")
+	must(t, err)
+	if !reflect.DeepEqual(got.Rule, r2) {
+		t.Fatalf("RuleGet = %+v\nwant %+v", got.Rule, r2)
+	}
+	list, err := e.s.RuleList(ctx)
+	must(t, err)
+	var order []string
+	for _, r := range list {
+		order = append(order, r.ID)
+	}
+	wantIDs(t, "RuleList order (by position)", order, []string{"spam", "ig-complaints", "leads"})
+
+	r1.Position = 30
+	_, err = e.s.RuleUpdate(ctx, store.Rule{Rule: r1})
+	must(t, err)
+	list, err = e.s.RuleList(ctx)
+	must(t, err)
+	order = order[:0]
+	for _, r := range list {
+		order = append(order, r.ID)
+	}
+	wantIDs(t, "RuleList order after moving spam", order, []string{"ig-complaints", "leads", "spam"})
+
+	_, err = e.s.RuleUpdate(ctx, store.Rule{Rule: routing.Rule{ID: "nope"}})
+	wantErr(t, err, store.ErrNotFound)
+	must(t, e.s.RuleDelete(ctx, "spam"))
+	_, err = e.s.RuleGet(ctx, "spam")
+	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, e.s.RuleDelete(ctx, "spam"), store.ErrNotFound)
+}
+
+func configVersionGrows(t *testing.T, e *env) {
+	ctx := e.ctx
+	last, err := e.s.ConfigVersion(ctx)
+	must(t, err)
+	step := func(what string, fn func() error) {
+		t.Helper()
+		must(t, fn())
+		v, err := e.s.ConfigVersion(ctx)
+		must(t, err)
+		if v <= last {
+			t.Fatalf("ConfigVersion after %s = %d, want > %d", what, v, last)
+		}
+		last = v
+	}
+	step("TeamCreate", func() error { _, err := e.s.TeamCreate(ctx, store.Team{ID: "care", Name: "Care"}); return err })
+	step("TeamUpdate", func() error { _, err := e.s.TeamUpdate(ctx, store.Team{ID: "care", Name: "Care 2"}); return err })
+	step("AgentCreate", func() error {
+		_, err := e.s.AgentCreate(ctx, store.Agent{ID: "ana", Role: store.RoleAgent, Teams: []string{"care"}, Capacity: 1}, agentKey("ana", "s-ana"))
+		return err
+	})
+	step("AgentSetStatus", func() error { _, err := e.s.AgentSetStatus(ctx, "ana", store.AgentOnline); return err })
+	step("AgentUpdate", func() error {
+		_, err := e.s.AgentUpdate(ctx, store.Agent{ID: "ana", Name: "Ana", Role: store.RoleAgent, Teams: []string{"care"}, Capacity: 2})
+		return err
+	})
+	step("RuleCreate", func() error {
+		_, err := e.s.RuleCreate(ctx, store.Rule{Rule: routing.Rule{ID: "r", Then: routing.Then{Team: "care"}}})
+		return err
+	})
+	step("RuleUpdate", func() error {
+		_, err := e.s.RuleUpdate(ctx, store.Rule{Rule: routing.Rule{ID: "r", Position: 3, Then: routing.Then{Team: "care"}}})
+		return err
+	})
+	step("RuleDelete", func() error { return e.s.RuleDelete(ctx, "r") })
+	step("AgentDelete", func() error { return e.s.AgentDelete(ctx, "ana", "admin") })
+	step("TeamDelete", func() error { return e.s.TeamDelete(ctx, "care") })
+}
+
+func wantKey(t testing.TB, what string, got, want store.Key) {
+	t.Helper()
+	if got.ID != want.ID || got.Role != want.Role || got.Name != want.Name || got.AgentID != want.AgentID || !bytes.Equal(got.Hash, want.Hash) {
+		t.Fatalf("%s = %+v, want %+v", what, got, want)
+	}
+}
+
+func keyByHash(t *testing.T, e *env) {
+	ctx := e.ctx
+	k1 := store.Key{ID: "k1", Role: store.RoleIngest, Name: "x-connector", Hash: hash("one")}
+	k2 := store.Key{ID: "k2", Role: store.RoleAdmin, Name: "ops", Hash: hash("two")}
+	for _, k := range []store.Key{k1, k2} {
+		created, err := e.s.KeyCreate(ctx, k)
+		must(t, err)
+		if created.CreatedAt.IsZero() {
+			t.Fatalf("KeyCreate %s: CreatedAt not set", k.ID)
+		}
+	}
+	got, err := e.s.KeyByHash(ctx, hash("one"))
+	must(t, err)
+	wantKey(t, "KeyByHash(one)", got, k1)
+	got, err = e.s.KeyGet(ctx, "k2")
+	must(t, err)
+	wantKey(t, "KeyGet(k2)", got, k2)
+	list, err := e.s.KeyList(ctx)
+	must(t, err)
+	var listed []string
+	for _, k := range list {
+		listed = append(listed, k.ID)
+	}
+	wantIDs(t, "KeyList ids", sorted(listed), []string{"k1", "k2"})
+
+	_, err = e.s.KeyByHash(ctx, hash("three"))
+	wantErr(t, err, store.ErrNotFound)
+
+	must(t, e.s.KeyDelete(ctx, "k1"))
+	_, err = e.s.KeyByHash(ctx, hash("one"))
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.KeyGet(ctx, "k1")
+	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, e.s.KeyDelete(ctx, "k1"), store.ErrNotFound)
+	got, err = e.s.KeyByHash(ctx, hash("two"))
+	must(t, err)
+	wantKey(t, "KeyByHash(two) after deleting k1", got, k2)
+}
+
+func agentRotateKey(t *testing.T, e *env) {
+	ctx := e.ctx
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	e.agent("bob", []string{"care"})
+	k1, err := e.s.KeyByHash(ctx, hash("secret-ana"))
+	must(t, err)
+	wantEqual(t, "first key's agent", k1.AgentID, "ana")
+
+	k2 := agentKey("ana", "rotated-1")
+	must(t, e.s.AgentRotateKey(ctx, "ana", k2))
+	_, err = e.s.KeyByHash(ctx, hash("secret-ana"))
+	wantErr(t, err, store.ErrNotFound)
+	got, err := e.s.KeyByHash(ctx, hash("rotated-1"))
+	must(t, err)
+	wantKey(t, "rotated key", got, k2)
+
+	must(t, e.s.AgentRotateKey(ctx, "ana", agentKey("ana", "rotated-2")))
+	_, err = e.s.KeyByHash(ctx, hash("rotated-1"))
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.KeyByHash(ctx, hash("rotated-2"))
+	must(t, err)
+	// Another agent's key is untouched.
+	_, err = e.s.KeyByHash(ctx, hash("secret-bob"))
+	must(t, err)
+
+	wantErr(t, e.s.AgentRotateKey(ctx, "nope", agentKey("nope", "x")), store.ErrNotFound)
+}
+
+func keyBootstrap(t *testing.T, e *env) {
+	ctx := e.ctx
+	_, err := e.s.KeyCreate(ctx, store.Key{ID: "ingest", Role: store.RoleIngest, Name: "conn", Hash: hash("ingest")})
+	must(t, err)
+	created, err := e.s.KeyBootstrap(ctx, store.Key{ID: "admin-1", Role: store.RoleAdmin, Name: "bootstrap", Hash: hash("admin-1")})
+	must(t, err)
+	wantEqual(t, "first KeyBootstrap created", created, true)
+	got, err := e.s.KeyByHash(ctx, hash("admin-1"))
+	must(t, err)
+	wantEqual(t, "bootstrap key role", got.Role, store.RoleAdmin)
+
+	created, err = e.s.KeyBootstrap(ctx, store.Key{ID: "admin-2", Role: store.RoleAdmin, Name: "bootstrap", Hash: hash("admin-2")})
+	must(t, err)
+	wantEqual(t, "second KeyBootstrap created", created, false)
+	_, err = e.s.KeyByHash(ctx, hash("admin-2"))
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.KeyGet(ctx, "admin-2")
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func sessions(t *testing.T, e *env) {
+	ctx := e.ctx
+	_, err := e.s.KeyCreate(ctx, store.Key{ID: "k", Role: store.RoleAdmin, Name: "ops", Hash: hash("k")})
+	must(t, err)
+	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	must(t, e.s.SessionCreate(ctx, store.Session{KeyID: "k", Hash: hash("cookie-live"), ExpiresAt: exp}))
+	must(t, e.s.SessionCreate(ctx, store.Session{KeyID: "k", Hash: hash("cookie-old"), ExpiresAt: time.Now().Add(-time.Minute)}))
+
+	got, err := e.s.SessionByHash(ctx, hash("cookie-live"))
+	must(t, err)
+	wantEqual(t, "session key", got.KeyID, "k")
+	wantTime(t, "session expires_at", got.ExpiresAt, exp)
+	_, err = e.s.SessionByHash(ctx, hash("cookie-old"))
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.SessionByHash(ctx, hash("cookie-never"))
+	wantErr(t, err, store.ErrNotFound)
+
+	must(t, e.s.SessionDelete(ctx, hash("cookie-live")))
+	_, err = e.s.SessionByHash(ctx, hash("cookie-live"))
+	wantErr(t, err, store.ErrNotFound)
+}

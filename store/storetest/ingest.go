@@ -1,0 +1,420 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/store"
+)
+
+var ingestScenarios = []scenario{
+	{"Ingest_NewThread_RoutedWithTagsPriorityAndSLA", ingestNewThread},
+	{"Ingest_NewThread_TakesRoutePriorityOrNormal", ingestNewThreadPriority},
+	{"Ingest_FollowUp_RaisesPriorityNeverLowers", ingestPriorityFloor},
+	{"Ingest_SameNetworkExternalID_DuplicateWithSameIDs", ingestDuplicate},
+	{"Ingest_ThreadKeyedByNetworkProfileExternalID", ingestThreadKey},
+	{"Ingest_FollowUp_NeverMovesThread", ingestFollowUpStays},
+	{"Ingest_StaleThreadVersion_ConflictOnlyForThatItem", ingestConflict},
+	{"Ingest_RouteClose_ClosesNewThread", ingestRouteClose},
+	{"Ingest_FollowUp_ReopensPendingAndClosedThreads", ingestReopen},
+	{"Ingest_ClosingRule_KeepsClosedThreadClosed", ingestClosedStaysClosed},
+	{"Ingest_FollowUpOnAssignedThread_KeepsLock", ingestAssignedKeepsLock},
+	{"Ingest_OfferTo_GrantsLockOnlyWithinCapacity", ingestOffer},
+	{"Ingest_MissingTeam_ErrUnknownTeamNothingStored", ingestUnknownTeam},
+	{"MessageDelivery_RecordsReportOnOutbound", messageDelivery},
+}
+
+func ingestNewThread(t *testing.T, e *env) {
+	e.team("care", sla(900))
+	e.team("triage")
+	p := e.msg("instagram", "ig-conv-42", "care", msgTags("vip", "refund"), routeTags("refund", "complaint", "vip"), priority("high"), author("u-991"))
+	p.Route.RuledTeam = "care"
+	p.Route.Rules = []string{"ig-complaints"}
+	res := e.ingest(p)
+	wantEqual(t, "Created", res.Created, true)
+	wantEqual(t, "Duplicate", res.Duplicate, false)
+
+	th := e.get(res.Thread.ID)
+	wantEqual(t, "thread id", th.ID, p.NewThreadID)
+	wantEqual(t, "result thread version", res.Thread.Version, th.Version)
+	wantEqual(t, "network", th.Network, "instagram")
+	wantEqual(t, "profile", th.Profile, "@acme")
+	wantEqual(t, "external id", th.ExternalID, "ig-conv-42")
+	wantEqual(t, "author", th.Author.ID, "u-991")
+	wantEqual(t, "status", th.Status, store.StatusQueued)
+	wantEqual(t, "team", th.Team, "care")
+	wantEqual(t, "priority", th.Priority, "high")
+	wantIDs(t, "tags (message tags + route tags, deduped)", sorted(th.Tags), []string{"complaint", "refund", "vip"})
+	if th.Assignee != nil || th.Lock != nil || th.FirstResponseAt != nil {
+		t.Fatalf("new thread: assignee %v lock %v first_response_at %v, want all nil", th.Assignee, th.Lock, th.FirstResponseAt)
+	}
+	if th.CreatedAt.IsZero() || th.Version <= 0 {
+		t.Fatalf("new thread: created_at %s version %d", th.CreatedAt, th.Version)
+	}
+	wantTime(t, "waiting_since", th.WaitingSince, th.CreatedAt)
+	if th.SLADueAt == nil {
+		t.Fatal("sla_due_at not set for a team with an SLA")
+	}
+	wantTime(t, "sla_due_at", *th.SLADueAt, th.CreatedAt.Add(900*time.Second))
+
+	byKey, err := e.s.ThreadByKey(e.ctx, "instagram", "@acme", "ig-conv-42")
+	must(t, err)
+	wantEqual(t, "ThreadByKey id", byKey.ID, th.ID)
+
+	m, err := e.s.MessageGet(e.ctx, p.Message.ID)
+	must(t, err)
+	wantEqual(t, "message thread", m.ThreadID, th.ID)
+	wantEqual(t, "message direction", m.Direction, store.Inbound)
+	wantEqual(t, "message text", m.Text, p.Message.Text)
+	wantEqual(t, "message external id", m.ExternalID, p.Message.ExternalID)
+	if m.Author == nil || m.Author.ID != "u-991" {
+		t.Fatalf("message author = %+v", m.Author)
+	}
+	wantEqual(t, "result message id", res.Message.ID, p.Message.ID)
+
+	evs := e.events(th.ID)
+	if len(evs) < 3 {
+		t.Fatalf("events = %v, want at least thread.created, message.received, thread.routed", types(evs))
+	}
+	wantIDs(t, "first events", types(evs[:3]), []string{store.EventThreadCreated, store.EventMessageReceived, store.EventThreadRouted})
+	for i, ev := range evs {
+		if ev.ThreadID != th.ID || ev.At.IsZero() {
+			t.Fatalf("event %d: %+v", i, ev)
+		}
+		if i > 0 && ev.ID <= evs[i-1].ID {
+			t.Fatalf("event ids not increasing: %d after %d", ev.ID, evs[i-1].ID)
+		}
+	}
+	wantEqual(t, "routed event team", evs[2].Team, "care")
+	wantEqual(t, "routed event network", evs[2].Network, "instagram")
+
+	// A team without an SLA leaves sla_due_at unset.
+	noSLA := e.team("other", sla(0))
+	th2 := e.thread("twitter", noSLA.ID)
+	if th2.SLADueAt != nil {
+		t.Fatalf("sla_due_at = %s for a team without an SLA", th2.SLADueAt)
+	}
+}
+
+func ingestNewThreadPriority(t *testing.T, e *env) {
+	e.team("care")
+	for _, tc := range []struct{ route, want string }{{"", "normal"}, {"low", "low"}, {"normal", "normal"}, {"urgent", "urgent"}} {
+		th := e.thread("twitter", "care", priority(tc.route))
+		wantEqual(t, "priority of a new thread routed with "+tc.route, e.get(th.ID).Priority, tc.want)
+	}
+}
+
+func ingestPriorityFloor(t *testing.T, e *env) {
+	e.team("care")
+	th := e.thread("twitter", "care", priority("high"))
+	wantEqual(t, "priority after follow-up with low", e.followUp(th, priority("low")).Thread.Priority, "high")
+	wantEqual(t, "priority after follow-up with none", e.followUp(th).Thread.Priority, "high")
+	wantEqual(t, "stored priority", e.get(th.ID).Priority, "high")
+	wantEqual(t, "priority after follow-up with urgent", e.followUp(th, priority("urgent")).Thread.Priority, "urgent")
+	wantEqual(t, "stored priority", e.get(th.ID).Priority, "urgent")
+}
+
+func ingestDuplicate(t *testing.T, e *env) {
+	e.team("care")
+	p := e.msg("twitter", "conv-1", "care")
+	first := e.ingest(p)
+	before := e.get(first.Thread.ID)
+	nEvents := len(e.events(""))
+
+	again := p
+	again.Message.ID = e.id("m") // a retry gets a new id from the caller
+	again.Message.Text = "changed"
+	again.ThreadVersion = 99 // dedupe wins over the version check
+	dup := e.ingest(again)
+	wantEqual(t, "Duplicate", dup.Duplicate, true)
+	wantEqual(t, "Created", dup.Created, false)
+	wantEqual(t, "duplicate message id", dup.Message.ID, first.Message.ID)
+	wantEqual(t, "duplicate message text", dup.Message.Text, p.Message.Text)
+	wantEqual(t, "duplicate thread id", dup.Thread.ID, first.Thread.ID)
+
+	_, err := e.s.MessageGet(e.ctx, again.Message.ID)
+	wantErr(t, err, store.ErrNotFound)
+	msgs, err := e.s.MessageList(e.ctx, first.Thread.ID, store.PageParams{})
+	must(t, err)
+	wantEqual(t, "messages after duplicate", len(msgs.Items), 1)
+	wantEqual(t, "thread version after duplicate", e.get(first.Thread.ID).Version, before.Version)
+	wantEqual(t, "events after duplicate", len(e.events("")), nEvents)
+
+	// Two items of one call with the same (network, external_id): the
+	// second is the duplicate of the first.
+	p2 := e.msg("twitter", "conv-2", "care")
+	p3 := p2
+	p3.Message.ID = e.id("m")
+	res, err := e.s.ThreadIngest(e.ctx, []store.IngestParams{p2, p3})
+	must(t, err)
+	must(t, res[0].Err)
+	must(t, res[1].Err)
+	wantEqual(t, "first item duplicate", res[0].Duplicate, false)
+	wantEqual(t, "second item duplicate", res[1].Duplicate, true)
+	wantEqual(t, "second item message id", res[1].Message.ID, p2.Message.ID)
+
+	// The same external id on another network is another message.
+	p4 := e.msg("instagram", "conv-1", "care")
+	p4.Message.ExternalID = p.Message.ExternalID
+	other := e.ingest(p4)
+	wantEqual(t, "other network duplicate", other.Duplicate, false)
+	if other.Thread.ID == first.Thread.ID {
+		t.Fatal("a message on another network joined the first network's thread")
+	}
+}
+
+func ingestThreadKey(t *testing.T, e *env) {
+	e.team("care")
+	base := e.ingest(e.msg("instagram", "conv", "care"))
+	otherProfile := e.msg("instagram", "conv", "care")
+	otherProfile.Profile = "@acme-es"
+	r1 := e.ingest(otherProfile)
+	r2 := e.ingest(e.msg("facebook", "conv", "care"))
+	for _, r := range []store.IngestResult{r1, r2} {
+		if !r.Created || r.Thread.ID == base.Thread.ID {
+			t.Fatalf("same thread external id on another profile or network: created=%v thread=%s (base %s)", r.Created, r.Thread.ID, base.Thread.ID)
+		}
+	}
+	if r1.Thread.ID == r2.Thread.ID {
+		t.Fatal("two different keys share a thread")
+	}
+	same := e.followUp(base.Thread)
+	wantEqual(t, "follow-up thread", same.Thread.ID, base.Thread.ID)
+
+	for _, k := range []struct{ nw, profile, id string }{{"instagram", "@acme", "conv"}, {"instagram", "@acme-es", "conv"}, {"facebook", "@acme", "conv"}} {
+		th, err := e.s.ThreadByKey(e.ctx, k.nw, k.profile, k.id)
+		must(t, err)
+		if th.Network != k.nw || th.Profile != k.profile || th.ExternalID != k.id {
+			t.Fatalf("ThreadByKey(%v) = %s/%s/%s", k, th.Network, th.Profile, th.ExternalID)
+		}
+	}
+	_, err := e.s.ThreadByKey(e.ctx, "twitter", "@acme", "conv")
+	wantErr(t, err, store.ErrNotFound)
+	msgs, err := e.s.MessageList(e.ctx, base.Thread.ID, store.PageParams{})
+	must(t, err)
+	wantEqual(t, "messages on the base thread", len(msgs.Items), 2)
+}
+
+func ingestFollowUpStays(t *testing.T, e *env) {
+	e.team("care")
+	e.team("sales")
+	th := e.thread("twitter", "care")
+	res := e.followUp(th, routeTeam("sales"))
+	wantEqual(t, "team after follow-up routed to sales", res.Thread.Team, "care")
+	wantEqual(t, "stored team", e.get(th.ID).Team, "care")
+	q, err := e.s.QueueList(e.ctx, store.QueueParams{Teams: []string{"sales"}})
+	must(t, err)
+	wantEqual(t, "sales queue length", len(q.Items), 0)
+}
+
+func ingestConflict(t *testing.T, e *env) {
+	e.team("care")
+	th := e.thread("twitter", "care")
+	cur := e.get(th.ID)
+	e.followUp(th) // moves the version on
+
+	stale := e.msg("twitter", cur.ExternalID, "care")
+	stale.ThreadVersion = cur.Version
+	fresh := e.msg("instagram", "new-conv", "care")
+	gone := e.msg("facebook", "never-created", "care")
+	gone.ThreadVersion = 3 // decided against a thread that does not exist
+	before := e.get(th.ID)
+
+	res, err := e.s.ThreadIngest(e.ctx, []store.IngestParams{stale, fresh, gone})
+	must(t, err)
+	if len(res) != 3 {
+		t.Fatalf("got %d results for 3 items", len(res))
+	}
+	wantErr(t, res[0].Err, store.ErrConflict)
+	must(t, res[1].Err)
+	wantEqual(t, "second item created", res[1].Created, true)
+	wantErr(t, res[2].Err, store.ErrConflict)
+
+	_, err = e.s.MessageGet(e.ctx, stale.Message.ID)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.MessageGet(e.ctx, gone.Message.ID)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.ThreadByKey(e.ctx, "facebook", "@acme", "never-created")
+	wantErr(t, err, store.ErrNotFound)
+	after := e.get(th.ID)
+	wantEqual(t, "version of the conflicting thread", after.Version, before.Version)
+	_, err = e.s.MessageGet(e.ctx, fresh.Message.ID)
+	must(t, err)
+
+	// Decided again against the current version, it goes through.
+	stale.ThreadVersion = after.Version
+	ok := e.ingest(stale)
+	wantEqual(t, "retried item thread", ok.Thread.ID, th.ID)
+}
+
+func ingestRouteClose(t *testing.T, e *env) {
+	e.team("care")
+	th := e.thread("twitter", "care", closeRoute, routeTags("spam"))
+	got := e.get(th.ID)
+	wantEqual(t, "status", got.Status, store.StatusClosed)
+	wantEqual(t, "team", got.Team, "care")
+	if !got.HasTag("spam") {
+		t.Fatalf("tags = %v, want spam", got.Tags)
+	}
+	q, err := e.s.QueueList(e.ctx, store.QueueParams{Teams: []string{"care"}})
+	must(t, err)
+	wantEqual(t, "queue length", len(q.Items), 0)
+	if n := len(ofType(e.events(th.ID), store.EventThreadClosed)); n != 1 {
+		t.Fatalf("thread.closed events = %d, want 1", n)
+	}
+	_, err = e.s.ThreadClaimNext(e.ctx, store.ClaimNextParams{AgentID: e.agent("ana", []string{"care"}).ID, Teams: []string{"care"}, TTL: longTTL})
+	wantErr(t, err, store.ErrEmpty)
+}
+
+func ingestReopen(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+
+	// pending -> queued
+	th := e.thread("twitter", "care")
+	p := e.pending(th, "ana")
+	res := e.followUp(th)
+	wantEqual(t, "status after follow-up on pending", res.Thread.Status, store.StatusQueued)
+	got := e.get(th.ID)
+	wantEqual(t, "stored status", got.Status, store.StatusQueued)
+	if !got.WaitingSince.After(p.WaitingSince) {
+		t.Fatalf("waiting_since %s not after the old %s", got.WaitingSince, p.WaitingSince)
+	}
+	wantEqual(t, "assignee kept", assignee(got), "ana")
+	if got.Lock != nil {
+		t.Fatalf("reopened thread has lock %+v", got.Lock)
+	}
+	evs := e.events(th.ID)
+	wantEqual(t, "thread.reopened events", len(ofType(evs, store.EventThreadReopened)), 1)
+	q, err := e.s.QueueList(e.ctx, store.QueueParams{Teams: []string{"care"}})
+	must(t, err)
+	wantIDs(t, "queue", ids(q.Items), []string{th.ID})
+
+	// closed -> queued
+	th2 := e.thread("instagram", "care")
+	g := e.claim(th2.ID, "ana", longTTL)
+	_, err = e.s.ThreadClose(e.ctx, store.LockParams{ThreadID: th2.ID, Token: g.Token, Actor: "ana"})
+	must(t, err)
+	closed := e.get(th2.ID)
+	res = e.followUp(th2)
+	wantEqual(t, "status after follow-up on closed", res.Thread.Status, store.StatusQueued)
+	if !res.Thread.WaitingSince.After(closed.WaitingSince) {
+		t.Fatalf("waiting_since %s not after the old %s", res.Thread.WaitingSince, closed.WaitingSince)
+	}
+	wantEqual(t, "thread.reopened events", len(ofType(e.events(th2.ID), store.EventThreadReopened)), 1)
+
+	// queued stays queued, no reopen event
+	th3 := e.thread("facebook", "care")
+	ws := e.get(th3.ID).WaitingSince
+	res = e.followUp(th3)
+	wantEqual(t, "status after follow-up on queued", res.Thread.Status, store.StatusQueued)
+	wantTime(t, "waiting_since of a queued thread", e.get(th3.ID).WaitingSince, ws)
+	wantEqual(t, "thread.reopened events on queued", len(ofType(e.events(th3.ID), store.EventThreadReopened)), 0)
+}
+
+func ingestClosedStaysClosed(t *testing.T, e *env) {
+	e.team("care")
+	th := e.thread("twitter", "care", closeRoute)
+	res := e.followUp(th, closeRoute)
+	wantEqual(t, "status after closing follow-up", res.Thread.Status, store.StatusClosed)
+	wantEqual(t, "stored status", e.get(th.ID).Status, store.StatusClosed)
+	wantEqual(t, "thread.reopened events", len(ofType(e.events(th.ID), store.EventThreadReopened)), 0)
+	msgs, err := e.s.MessageList(e.ctx, th.ID, store.PageParams{})
+	must(t, err)
+	wantEqual(t, "messages stored", len(msgs.Items), 2)
+}
+
+func ingestAssignedKeepsLock(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	th := e.thread("twitter", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	res := e.followUp(th, offerTo("ana", longTTL))
+	wantEqual(t, "status", res.Thread.Status, store.StatusAssigned)
+	got := e.get(th.ID)
+	if got.Lock == nil || got.Lock.Fence != g.Fence || got.Lock.AgentID != "ana" {
+		t.Fatalf("lock after follow-up = %+v, want ana's fence %d", got.Lock, g.Fence)
+	}
+	wantEqual(t, "thread.offered events", len(ofType(e.events(th.ID), store.EventThreadOffered)), 0)
+	e.reply(th.ID, g.Token, "ana") // the token still works
+}
+
+func ingestOffer(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"}, capacity(1))
+	th := e.thread("twitter", "care", offerTo("ana", longTTL))
+	wantEqual(t, "status", th.Status, store.StatusAssigned)
+	got := e.get(th.ID)
+	wantEqual(t, "stored status", got.Status, store.StatusAssigned)
+	wantEqual(t, "assignee", assignee(got), "ana")
+	if got.Lock == nil || got.Lock.AgentID != "ana" {
+		t.Fatalf("lock = %+v, want one for ana", got.Lock)
+	}
+	offered := ofType(e.events(th.ID), store.EventThreadOffered)
+	if len(offered) != 1 || offered[0].Agent != "ana" {
+		t.Fatalf("thread.offered events = %+v, want one for ana", offered)
+	}
+	ls := e.locks("ana")
+	if g := ls[th.ID]; len(ls) != 1 || g == nil || g.Fence != got.Lock.Fence || g.Token == "" {
+		t.Fatalf("LockList(ana) = %+v, want the offered lock", ls)
+	}
+	// The offer is an ordinary lock: its token replies.
+	e.reply(th.ID, ls[th.ID].Token, "ana")
+
+	// Ana is at capacity: the next offer leaves the thread queued.
+	th2 := e.thread("twitter", "care", offerTo("ana", longTTL))
+	got2 := e.get(th2.ID)
+	wantEqual(t, "status when the agent is full", got2.Status, store.StatusQueued)
+	if got2.Lock != nil || got2.Assignee != nil {
+		t.Fatalf("thread offered to a full agent: lock %+v assignee %v", got2.Lock, got2.Assignee)
+	}
+	wantEqual(t, "thread.offered events when full", len(ofType(e.events(th2.ID), store.EventThreadOffered)), 0)
+	q, err := e.s.QueueList(e.ctx, store.QueueParams{Teams: []string{"care"}})
+	must(t, err)
+	wantIDs(t, "queue", ids(q.Items), []string{th2.ID})
+
+	// An offer to an agent that does not exist also leaves it queued.
+	th3 := e.thread("twitter", "care", offerTo("ghost", longTTL))
+	wantEqual(t, "status when offered to a missing agent", e.get(th3.ID).Status, store.StatusQueued)
+}
+
+func ingestUnknownTeam(t *testing.T, e *env) {
+	e.team("care")
+	bad := e.msg("twitter", "conv-x", "ghost")
+	good := e.msg("twitter", "conv-y", "care")
+	res, err := e.s.ThreadIngest(e.ctx, []store.IngestParams{bad, good})
+	must(t, err)
+	wantErr(t, res[0].Err, store.ErrUnknownTeam)
+	must(t, res[1].Err)
+	_, err = e.s.ThreadByKey(e.ctx, "twitter", "@acme", "conv-x")
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.MessageGet(e.ctx, bad.Message.ID)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.ThreadGet(e.ctx, bad.NewThreadID)
+	wantErr(t, err, store.ErrNotFound)
+	// The message can be ingested later once routed to a real team: it was
+	// not remembered as a duplicate.
+	bad.Route.Team = "care"
+	ok := e.ingest(bad)
+	wantEqual(t, "retry duplicate", ok.Duplicate, false)
+}
+
+func messageDelivery(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	th := e.thread("twitter", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	out := e.reply(th.ID, g.Token, "ana")
+	m, err := e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: out.Message.ID, Status: "sent", ExternalID: "tw-123"})
+	must(t, err)
+	if m.Delivery == nil || m.Delivery.Status != "sent" || m.Delivery.ExternalID != "tw-123" {
+		t.Fatalf("delivery = %+v", m.Delivery)
+	}
+	got, err := e.s.MessageGet(e.ctx, out.Message.ID)
+	must(t, err)
+	if got.Delivery == nil || got.Delivery.Status != "sent" || got.Delivery.ExternalID != "tw-123" {
+		t.Fatalf("stored delivery = %+v", got.Delivery)
+	}
+	_, err = e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: "nope", Status: "failed", Error: "x"})
+	wantErr(t, err, store.ErrNotFound)
+}

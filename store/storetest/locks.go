@@ -1,0 +1,765 @@
+package storetest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/store"
+)
+
+var lockScenarios = []scenario{
+	{"Claim_QueuedOrPendingThread_GrantsLock", claimQueuedPending},
+	{"Claim_HeldByAnotherAgent_LockHeldError", claimHeld},
+	{"Claim_SameAgentAgain_GetsOwnLockBack", claimSameAgent},
+	{"Claim_ClosedThread_ErrClosed", claimClosed},
+	{"Claim_OutsideVisibility_ErrNotFound", claimVisibility},
+	{"Renew_ExtendsLease_WrongTokenErrLockLost", renew},
+	{"Reply_OnlyWithCurrentToken_OutboundPending", replyToken},
+	{"Reply_IdempotencyKey_ReturnsFirstReply", replyIdempotent},
+	{"Reply_WithClose_ClosesAndEndsLock", replyClose},
+	{"Release_PendingAfterReply_QueuedOtherwiseKeepingWaitingSince", releaseStatus},
+	{"Close_EndsLockAndLeavesQueue", closeThread},
+	{"Transfer_ToTeam_QueuedThereWithNoteTagsAndPriorityFloor", transferTeam},
+	{"Transfer_ToAgent_OffersHigherFence_ErrCapacityWhenFull", transferAgent},
+	{"Tag_AddRemoveKeepsLock_TeamMoveEndsIt", tagThread},
+	{"Assign_BreaksOldLockWithHigherFence", assignBreaks},
+	{"Assign_OnlyIfQueued_ErrConflictWhenNotQueued", assignOnlyIfQueued},
+	{"Unlock_BreaksLock", unlock},
+	{"AgentDelete_ReleasesLocksAndRevokesKeys", agentDelete},
+	{"LockList_LiveLocksWithTokens", lockList},
+	{"Fence_EveryGrantHigherThanAnyEarlier", fenceGrows},
+}
+
+// within fails unless got is within slack of want (the backend's clock may
+// differ a little from the test's).
+func within(t testing.TB, what string, got, lo, hi time.Time) {
+	t.Helper()
+	const slack = time.Second
+	if got.Before(lo.Add(-slack)) || got.After(hi.Add(slack)) {
+		t.Fatalf("%s = %s, want between %s and %s", what, got.Format(time.RFC3339Nano), lo.Format(time.RFC3339Nano), hi.Format(time.RFC3339Nano))
+	}
+}
+
+func claimQueuedPending(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	e.agent("bob", []string{"care"})
+	th := e.thread("twitter", "care")
+	before := time.Now()
+	res, err := e.s.ThreadClaim(e.ctx, store.ClaimParams{ThreadID: th.ID, AgentID: "ana", TTL: longTTL})
+	must(t, err)
+	after := time.Now()
+	g := res.Lock
+	if g == nil || g.Token == "" || g.AgentID != "ana" || g.Fence <= 0 {
+		t.Fatalf("grant = %+v", g)
+	}
+	within(t, "expires_at", g.ExpiresAt, before.Add(longTTL), after.Add(longTTL))
+	wantEqual(t, "result status", res.Thread.Status, store.StatusAssigned)
+	got := e.get(th.ID)
+	wantEqual(t, "status", got.Status, store.StatusAssigned)
+	wantEqual(t, "assignee", assignee(got), "ana")
+	if got.Lock == nil || got.Lock.AgentID != "ana" || got.Lock.Fence != g.Fence || !got.Lock.ExpiresAt.Equal(g.ExpiresAt) {
+		t.Fatalf("stored lock = %+v, want %+v", got.Lock, g)
+	}
+	claimed := ofType(e.events(th.ID), store.EventThreadClaimed)
+	if len(claimed) != 1 || claimed[0].Actor != "ana" {
+		t.Fatalf("thread.claimed events = %+v", claimed)
+	}
+	q, err := e.s.QueueList(e.ctx, store.QueueParams{Teams: []string{"care"}})
+	must(t, err)
+	wantEqual(t, "queue length while claimed", len(q.Items), 0)
+
+	// A pending thread can be claimed too.
+	pt := e.pending(e.thread("instagram", "care"), "ana")
+	g2 := e.claim(pt.ID, "bob", longTTL)
+	got = e.get(pt.ID)
+	wantEqual(t, "pending thread status after claim", got.Status, store.StatusAssigned)
+	wantEqual(t, "pending thread assignee", assignee(got), "bob")
+	wantEqual(t, "pending thread fence", got.Lock.Fence, g2.Fence)
+
+	_, err = e.s.ThreadClaim(e.ctx, store.ClaimParams{ThreadID: "nope", AgentID: "ana", TTL: longTTL})
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func claimHeld(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	e.agent("bob", []string{"care"})
+	th := e.thread("twitter", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	_, err := e.s.ThreadClaim(e.ctx, store.ClaimParams{ThreadID: th.ID, AgentID: "bob", TTL: longTTL})
+	wantErr(t, err, store.ErrLockHeld)
+	var held *store.LockHeldError
+	if !errors.As(err, &held) {
+		t.Fatalf("error %v is not a *store.LockHeldError", err)
+	}
+	wantEqual(t, "LockHeldError.AgentID", held.AgentID, "ana")
+	wantTime(t, "LockHeldError.ExpiresAt", held.ExpiresAt, g.ExpiresAt)
+	if len(e.locks("bob")) != 0 {
+		t.Fatal("bob holds a lock after a refused claim")
+	}
+	got := e.get(th.ID)
+	if got.Lock == nil || got.Lock.Fence != g.Fence {
+		t.Fatalf("lock after refused claim = %+v, want ana's", got.Lock)
+	}
+}
+
+func claimSameAgent(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"}, capacity(1))
+	th := e.thread("twitter", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	again := e.claim(th.ID, "ana", longTTL) // at capacity, but it is her own lock
+	wantEqual(t, "token", again.Token, g.Token)
+	wantEqual(t, "fence", again.Fence, g.Fence)
+	wantEqual(t, "locks held", len(e.locks("ana")), 1)
+}
+
+func claimClosed(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	th := e.thread("twitter", "care", closeRoute)
+	_, err := e.s.ThreadClaim(e.ctx, store.ClaimParams{ThreadID: th.ID, AgentID: "ana", TTL: longTTL})
+	wantErr(t, err, store.ErrClosed)
+	wantEqual(t, "status", e.get(th.ID).Status, store.StatusClosed)
+	wantEqual(t, "ana's locks", len(e.locks("ana")), 0)
+}
+
+func claimVisibility(t *testing.T, e *env) {
+	e.team("care")
+	e.team("sales")
+	e.agent("ana", []string{"care", "sales"})
+	th := e.thread("twitter", "care")
+	for _, p := range []store.ClaimParams{
+		{Teams: []string{"sales"}},
+		{Networks: []string{"instagram"}},
+		{Teams: []string{"care"}, Networks: []string{"facebook", "instagram"}},
+	} {
+		p.ThreadID, p.AgentID, p.TTL = th.ID, "ana", longTTL
+		_, err := e.s.ThreadClaim(e.ctx, p)
+		wantErr(t, err, store.ErrNotFound)
+	}
+	// Outside visibility wins over a held lock: nothing about it leaks.
+	e.agent("bob", []string{"care"})
+	e.claim(th.ID, "bob", longTTL)
+	_, err := e.s.ThreadClaim(e.ctx, store.ClaimParams{ThreadID: th.ID, AgentID: "ana", TTL: longTTL, Teams: []string{"sales"}})
+	wantErr(t, err, store.ErrNotFound)
+	// Inside visibility the lock shows.
+	_, err = e.s.ThreadClaim(e.ctx, store.ClaimParams{ThreadID: th.ID, AgentID: "ana", TTL: longTTL, Teams: []string{"care"}, Networks: []string{"twitter"}})
+	wantErr(t, err, store.ErrLockHeld)
+}
+
+func renew(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	th := e.thread("twitter", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	before := time.Now()
+	res, err := e.s.ThreadRenew(e.ctx, store.LockParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", TTL: 2 * longTTL})
+	must(t, err)
+	after := time.Now()
+	if res.Lock == nil || res.Lock.Token != g.Token || res.Lock.Fence != g.Fence || res.Lock.AgentID != "ana" {
+		t.Fatalf("renewed grant = %+v, want same token and fence as %+v", res.Lock, g)
+	}
+	if !res.Lock.ExpiresAt.After(g.ExpiresAt) {
+		t.Fatalf("renewed expires_at %s not after %s", res.Lock.ExpiresAt, g.ExpiresAt)
+	}
+	within(t, "renewed expires_at", res.Lock.ExpiresAt, before.Add(2*longTTL), after.Add(2*longTTL))
+	wantTime(t, "stored expires_at", e.get(th.ID).Lock.ExpiresAt, res.Lock.ExpiresAt)
+
+	_, err = e.s.ThreadRenew(e.ctx, store.LockParams{ThreadID: th.ID, Token: "not-the-token", Actor: "ana", TTL: longTTL})
+	wantErr(t, err, store.ErrLockLost)
+	_, err = e.s.ThreadRenew(e.ctx, store.LockParams{ThreadID: th.ID, Token: "", Actor: "ana", TTL: longTTL})
+	wantErr(t, err, store.ErrLockLost)
+	wantTime(t, "expires_at after refused renew", e.get(th.ID).Lock.ExpiresAt, res.Lock.ExpiresAt)
+}
+
+func outbound(e *env, threadID string) []store.Message {
+	e.t.Helper()
+	page, err := e.s.MessageList(e.ctx, threadID, store.PageParams{Limit: 500})
+	must(e.t, err)
+	var out []store.Message
+	for _, m := range page.Items {
+		if m.Direction == store.Outbound {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func replyToken(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	th := e.thread("twitter", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	_, err := e.s.ThreadReply(e.ctx, store.ReplyParams{ThreadID: th.ID, Token: "forged", Actor: "ana",
+		Message: store.Message{ID: "out-forged", Text: "x"}})
+	wantErr(t, err, store.ErrLockLost)
+	_, err = e.s.MessageGet(e.ctx, "out-forged")
+	wantErr(t, err, store.ErrNotFound)
+	if e.get(th.ID).FirstResponseAt != nil {
+		t.Fatal("first_response_at set by a refused reply")
+	}
+
+	res, err := e.s.ThreadReply(e.ctx, store.ReplyParams{ThreadID: th.ID, Token: g.Token, Actor: "ana",
+		Message: store.Message{ID: "out-1", Kind: "dm", Text: "hi, we are on it"}})
+	must(t, err)
+	m := res.Message
+	if m.ID != "out-1" || m.ThreadID != th.ID || m.Direction != store.Outbound || m.AgentID != "ana" ||
+		m.Network != "twitter" || m.Text != "hi, we are on it" {
+		t.Fatalf("reply message = %+v", m)
+	}
+	if m.Delivery == nil || m.Delivery.Status != "pending" {
+		t.Fatalf("reply delivery = %+v, want pending", m.Delivery)
+	}
+	stored, err := e.s.MessageGet(e.ctx, "out-1")
+	must(t, err)
+	if stored.Direction != store.Outbound || stored.Delivery == nil || stored.Delivery.Status != "pending" {
+		t.Fatalf("stored reply = %+v", stored)
+	}
+	if res.Lock == nil || res.Lock.Token != g.Token {
+		t.Fatalf("reply kept grant = %+v, want the holder's lock", res.Lock)
+	}
+	got := e.get(th.ID)
+	if got.FirstResponseAt == nil {
+		t.Fatal("first_response_at not set by the first reply")
+	}
+	first := *got.FirstResponseAt
+	wantEqual(t, "status after reply", got.Status, store.StatusAssigned)
+	replied := ofType(e.events(th.ID), store.EventThreadReplied)
+	if len(replied) != 1 || replied[0].Actor != "ana" {
+		t.Fatalf("thread.replied events = %+v", replied)
+	}
+
+	e.reply(th.ID, g.Token, "ana")
+	got = e.get(th.ID)
+	wantTime(t, "first_response_at after a second reply", *got.FirstResponseAt, first)
+	wantEqual(t, "outbound messages", len(outbound(e, th.ID)), 2)
+}
+
+func replyIdempotent(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	th := e.thread("twitter", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	p := store.ReplyParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", IdempotencyKey: "idem-1",
+		Message: store.Message{ID: "out-a", Text: "first"}}
+	first, err := e.s.ThreadReply(e.ctx, p)
+	must(t, err)
+	wantEqual(t, "first Repeated", first.Repeated, false)
+	p.Message = store.Message{ID: "out-b", Text: "retry"}
+	again, err := e.s.ThreadReply(e.ctx, p)
+	must(t, err)
+	wantEqual(t, "retry Repeated", again.Repeated, true)
+	wantEqual(t, "retry message id", again.Message.ID, "out-a")
+	wantEqual(t, "retry message text", again.Message.Text, "first")
+	wantEqual(t, "retry thread", again.Thread.ID, th.ID)
+	_, err = e.s.MessageGet(e.ctx, "out-b")
+	wantErr(t, err, store.ErrNotFound)
+	wantEqual(t, "outbound messages", len(outbound(e, th.ID)), 1)
+	wantEqual(t, "thread.replied events", len(ofType(e.events(th.ID), store.EventThreadReplied)), 1)
+
+	// Another key is another reply.
+	p.IdempotencyKey, p.Message = "idem-2", store.Message{ID: "out-c", Text: "second"}
+	other, err := e.s.ThreadReply(e.ctx, p)
+	must(t, err)
+	wantEqual(t, "other key Repeated", other.Repeated, false)
+	wantEqual(t, "outbound messages", len(outbound(e, th.ID)), 2)
+}
+
+func replyClose(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	th := e.thread("twitter", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	res, err := e.s.ThreadReply(e.ctx, store.ReplyParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", Close: true,
+		Message: store.Message{ID: "out-1", Text: "solved, bye"}})
+	must(t, err)
+	if res.Lock != nil {
+		t.Fatalf("reply with close returned grant %+v", res.Lock)
+	}
+	got := e.get(th.ID)
+	if got.Status != store.StatusClosed || got.Lock != nil || got.FirstResponseAt == nil {
+		t.Fatalf("after reply+close: status %s lock %+v first_response_at %v", got.Status, got.Lock, got.FirstResponseAt)
+	}
+	wantEqual(t, "ana's locks", len(e.locks("ana")), 0)
+	_, err = e.s.ThreadRelease(e.ctx, store.LockParams{ThreadID: th.ID, Token: g.Token, Actor: "ana"})
+	wantErr(t, err, store.ErrLockLost)
+	evs := e.events(th.ID)
+	replied, closed := ofType(evs, store.EventThreadReplied), ofType(evs, store.EventThreadClosed)
+	if len(replied) != 1 || len(closed) != 1 || closed[0].ID < replied[0].ID {
+		t.Fatalf("events = %v, want thread.replied then thread.closed", types(evs))
+	}
+}
+
+func releaseStatus(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+
+	// No reply: queued again, same waiting_since, back in the queue.
+	th := e.thread("twitter", "care")
+	ws := e.get(th.ID).WaitingSince
+	g := e.claim(th.ID, "ana", longTTL)
+	res := e.release(th.ID, g.Token, "ana")
+	wantEqual(t, "release result status", res.Thread.Status, store.StatusQueued)
+	if res.Lock != nil {
+		t.Fatalf("release returned grant %+v", res.Lock)
+	}
+	got := e.get(th.ID)
+	wantEqual(t, "status", got.Status, store.StatusQueued)
+	wantTime(t, "waiting_since kept", got.WaitingSince, ws)
+	wantEqual(t, "assignee kept after release", assignee(got), "ana")
+	if got.Lock != nil {
+		t.Fatalf("lock after release = %+v", got.Lock)
+	}
+	q, err := e.s.QueueList(e.ctx, store.QueueParams{Teams: []string{"care"}})
+	must(t, err)
+	wantIDs(t, "queue", ids(q.Items), []string{th.ID})
+	wantEqual(t, "thread.released events", len(ofType(e.events(th.ID), store.EventThreadReleased)), 1)
+	_, err = e.s.ThreadRelease(e.ctx, store.LockParams{ThreadID: th.ID, Token: g.Token, Actor: "ana"})
+	wantErr(t, err, store.ErrLockLost)
+
+	// A reply newer than the last inbound: pending, not in the queue.
+	g = e.claim(th.ID, "ana", longTTL)
+	e.reply(th.ID, g.Token, "ana")
+	wantEqual(t, "status after reply+release", e.release(th.ID, g.Token, "ana").Thread.Status, store.StatusPending)
+	wantEqual(t, "stored status", e.get(th.ID).Status, store.StatusPending)
+	q, err = e.s.QueueList(e.ctx, store.QueueParams{Teams: []string{"care"}})
+	must(t, err)
+	wantEqual(t, "queue length with a pending thread", len(q.Items), 0)
+
+	// The customer writes after the reply while the thread is locked:
+	// released, it is queued again.
+	th2 := e.thread("instagram", "care")
+	g = e.claim(th2.ID, "ana", longTTL)
+	e.reply(th2.ID, g.Token, "ana")
+	e.followUp(th2)
+	wantEqual(t, "status after reply, inbound, release", e.release(th2.ID, g.Token, "ana").Thread.Status, store.StatusQueued)
+}
+
+func closeThread(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	th := e.thread("twitter", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	_, err := e.s.ThreadClose(e.ctx, store.LockParams{ThreadID: th.ID, Token: "forged", Actor: "ana"})
+	wantErr(t, err, store.ErrLockLost)
+	res, err := e.s.ThreadClose(e.ctx, store.LockParams{ThreadID: th.ID, Token: g.Token, Actor: "ana"})
+	must(t, err)
+	wantEqual(t, "result status", res.Thread.Status, store.StatusClosed)
+	got := e.get(th.ID)
+	if got.Status != store.StatusClosed || got.Lock != nil {
+		t.Fatalf("after close: status %s lock %+v", got.Status, got.Lock)
+	}
+	wantEqual(t, "ana's locks", len(e.locks("ana")), 0)
+	_, err = e.s.ThreadRenew(e.ctx, store.LockParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", TTL: longTTL})
+	wantErr(t, err, store.ErrLockLost)
+	wantEqual(t, "thread.closed events", len(ofType(e.events(th.ID), store.EventThreadClosed)), 1)
+
+	// A supervisor closes a queued thread without a token.
+	th2 := e.thread("twitter", "care")
+	_, err = e.s.ThreadClose(e.ctx, store.LockParams{ThreadID: th2.ID, Actor: "sup", Force: true})
+	must(t, err)
+	wantEqual(t, "force-closed status", e.get(th2.ID).Status, store.StatusClosed)
+	q, err := e.s.QueueList(e.ctx, store.QueueParams{Teams: []string{"care"}})
+	must(t, err)
+	wantEqual(t, "queue length", len(q.Items), 0)
+	// ... and one somebody else holds, ending that lock.
+	th3 := e.thread("twitter", "care")
+	g3 := e.claim(th3.ID, "ana", longTTL)
+	_, err = e.s.ThreadClose(e.ctx, store.LockParams{ThreadID: th3.ID, Actor: "sup", Force: true})
+	must(t, err)
+	_, err = e.s.ThreadReply(e.ctx, store.ReplyParams{ThreadID: th3.ID, Token: g3.Token, Actor: "ana", Message: store.Message{ID: "late", Text: "x"}})
+	wantErr(t, err, store.ErrLockLost)
+}
+
+func transferTeam(t *testing.T, e *env) {
+	e.team("care")
+	e.team("sales", function("sales"))
+	e.agent("ana", []string{"care"})
+	th := e.thread("twitter", "care", msgTags("vip"))
+	g := e.claim(th.ID, "ana", longTTL)
+	res, err := e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: th.ID, Token: g.Token, Actor: "ana",
+		Team: "sales", Reason: "lead", Priority: "high", AddTags: []string{"lead"},
+		Note: &store.Note{ID: "n-1", AgentID: "ana", Actor: "ana", Text: "wants 500 seats"}})
+	must(t, err)
+	if res.Lock != nil {
+		t.Fatalf("transfer to a team returned grant %+v", res.Lock)
+	}
+	got := e.get(th.ID)
+	if got.Team != "sales" || got.Status != store.StatusQueued || got.Lock != nil || got.Assignee != nil {
+		t.Fatalf("after transfer: team %s status %s lock %+v assignee %v", got.Team, got.Status, got.Lock, got.Assignee)
+	}
+	wantEqual(t, "priority", got.Priority, "high")
+	wantIDs(t, "tags", sorted(got.Tags), []string{"lead", "vip"})
+	notes, err := e.s.NoteList(e.ctx, th.ID, store.PageParams{})
+	must(t, err)
+	if len(notes.Items) != 1 || notes.Items[0].Text != "wants 500 seats" || notes.Items[0].ThreadID != th.ID {
+		t.Fatalf("notes = %+v", notes.Items)
+	}
+	q, err := e.s.QueueList(e.ctx, store.QueueParams{Teams: []string{"sales"}})
+	must(t, err)
+	wantIDs(t, "sales queue", ids(q.Items), []string{th.ID})
+	q, err = e.s.QueueList(e.ctx, store.QueueParams{Teams: []string{"care"}})
+	must(t, err)
+	wantEqual(t, "care queue length", len(q.Items), 0)
+	wantEqual(t, "ana's locks", len(e.locks("ana")), 0)
+	_, err = e.s.ThreadRelease(e.ctx, store.LockParams{ThreadID: th.ID, Token: g.Token, Actor: "ana"})
+	wantErr(t, err, store.ErrLockLost)
+	wantEqual(t, "thread.transferred events", len(ofType(e.events(th.ID), store.EventThreadTransferred)), 1)
+
+	// The priority is a floor; a wrong token changes nothing; a missing
+	// team is refused.
+	urgent := e.thread("twitter", "care", priority("urgent"))
+	g = e.claim(urgent.ID, "ana", longTTL)
+	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: urgent.ID, Token: "forged", Actor: "ana", Team: "sales"})
+	wantErr(t, err, store.ErrLockLost)
+	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: urgent.ID, Token: g.Token, Actor: "ana", Team: "ghost"})
+	wantErr(t, err, store.ErrUnknownTeam)
+	if got := e.get(urgent.ID); got.Team != "care" || got.Lock == nil || got.Lock.Fence != g.Fence {
+		t.Fatalf("after refused transfers: team %s lock %+v", got.Team, got.Lock)
+	}
+	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: urgent.ID, Token: g.Token, Actor: "ana", Team: "sales", Priority: "high"})
+	must(t, err)
+	wantEqual(t, "priority floor kept urgent", e.get(urgent.ID).Priority, "urgent")
+
+	// A supervisor transfers without a token.
+	th3 := e.thread("twitter", "care")
+	e.claim(th3.ID, "ana", longTTL)
+	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: th3.ID, Force: true, Actor: "sup", Team: "sales"})
+	must(t, err)
+	if got := e.get(th3.ID); got.Team != "sales" || got.Lock != nil {
+		t.Fatalf("after forced transfer: team %s lock %+v", got.Team, got.Lock)
+	}
+}
+
+func transferAgent(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	e.agent("bob", []string{"care"}, capacity(1))
+	th := e.thread("twitter", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	res, err := e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", AgentID: "bob", TTL: longTTL})
+	must(t, err)
+	wantEqual(t, "result status", res.Thread.Status, store.StatusAssigned)
+	got := e.get(th.ID)
+	if got.Status != store.StatusAssigned || assignee(got) != "bob" || got.Lock == nil || got.Lock.AgentID != "bob" || got.Team != "care" {
+		t.Fatalf("after transfer to bob: %+v", got)
+	}
+	bob := e.locks("bob")[th.ID]
+	if bob == nil || bob.Fence <= g.Fence || bob.Token == g.Token || bob.Fence != got.Lock.Fence {
+		t.Fatalf("bob's lock %+v, want a new one with a fence above %d", bob, g.Fence)
+	}
+	wantEqual(t, "ana's locks", len(e.locks("ana")), 0)
+	_, err = e.s.ThreadRenew(e.ctx, store.LockParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", TTL: longTTL})
+	wantErr(t, err, store.ErrLockLost)
+	offered := ofType(e.events(th.ID), store.EventThreadOffered)
+	if len(offered) != 1 || offered[0].Agent != "bob" {
+		t.Fatalf("thread.offered events = %+v, want one for bob", offered)
+	}
+	e.reply(th.ID, bob.Token, "bob")
+
+	// Bob is full now: a transfer to him is refused and ana keeps hers.
+	th2 := e.thread("twitter", "care")
+	g2 := e.claim(th2.ID, "ana", longTTL)
+	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: th2.ID, Token: g2.Token, Actor: "ana", AgentID: "bob", TTL: longTTL})
+	wantErr(t, err, store.ErrCapacity)
+	got = e.get(th2.ID)
+	if got.Lock == nil || got.Lock.AgentID != "ana" || got.Lock.Fence != g2.Fence {
+		t.Fatalf("lock after refused transfer = %+v, want ana's", got.Lock)
+	}
+	_, err = e.s.ThreadRenew(e.ctx, store.LockParams{ThreadID: th2.ID, Token: g2.Token, Actor: "ana", TTL: longTTL})
+	must(t, err)
+	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: th2.ID, Token: g2.Token, Actor: "ana", AgentID: "ghost", TTL: longTTL})
+	wantErr(t, err, store.ErrUnknownAgent)
+}
+
+func tagThread(t *testing.T, e *env) {
+	e.team("care")
+	e.team("sales")
+	e.agent("ana", []string{"care"})
+	th := e.thread("twitter", "care", msgTags("x"))
+	g := e.claim(th.ID, "ana", longTTL)
+	res, err := e.s.ThreadTag(e.ctx, store.TagParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", Add: []string{"a", "b", "a"}})
+	must(t, err)
+	if res.Lock == nil || res.Lock.Token != g.Token {
+		t.Fatalf("tagging returned grant %+v, want the holder's lock", res.Lock)
+	}
+	wantIDs(t, "tags after add", sorted(e.get(th.ID).Tags), []string{"a", "b", "x"})
+	_, err = e.s.ThreadTag(e.ctx, store.TagParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", Remove: []string{"a", "missing"}, Priority: "urgent"})
+	must(t, err)
+	got := e.get(th.ID)
+	wantIDs(t, "tags after remove", sorted(got.Tags), []string{"b", "x"})
+	wantEqual(t, "priority from a tag rule", got.Priority, "urgent")
+	if got.Lock == nil || got.Lock.Fence != g.Fence || got.Status != store.StatusAssigned {
+		t.Fatalf("tags without a team: lock %+v status %s, want ana's lock kept", got.Lock, got.Status)
+	}
+	if n := len(ofType(e.events(th.ID), store.EventThreadTagged)); n < 2 {
+		t.Fatalf("thread.tagged events = %d, want at least 2", n)
+	}
+
+	_, err = e.s.ThreadTag(e.ctx, store.TagParams{ThreadID: th.ID, Token: "forged", Actor: "ana", Add: []string{"c"}})
+	wantErr(t, err, store.ErrLockLost)
+	_, err = e.s.ThreadTag(e.ctx, store.TagParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", Add: []string{"c"}, ThreadVersion: got.Version - 1})
+	wantErr(t, err, store.ErrConflict)
+	wantIDs(t, "tags after refused changes", sorted(e.get(th.ID).Tags), []string{"b", "x"})
+
+	// A tag rule's team moves the thread and ends the lock.
+	_, err = e.s.ThreadTag(e.ctx, store.TagParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", Add: []string{"lead"}, Team: "sales",
+		Rules: []string{"leads"}, ThreadVersion: got.Version})
+	must(t, err)
+	got = e.get(th.ID)
+	if got.Team != "sales" || got.Lock != nil || got.Status != store.StatusQueued || !got.HasTag("lead") {
+		t.Fatalf("after a team move: team %s lock %+v status %s tags %v", got.Team, got.Lock, got.Status, got.Tags)
+	}
+	wantEqual(t, "ana's locks", len(e.locks("ana")), 0)
+	_, err = e.s.ThreadRenew(e.ctx, store.LockParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", TTL: longTTL})
+	wantErr(t, err, store.ErrLockLost)
+	q, err := e.s.QueueList(e.ctx, store.QueueParams{Teams: []string{"sales"}})
+	must(t, err)
+	wantIDs(t, "sales queue", ids(q.Items), []string{th.ID})
+
+	// A supervisor tags without a token.
+	_, err = e.s.ThreadTag(e.ctx, store.TagParams{ThreadID: th.ID, Force: true, Actor: "sup", Add: []string{"checked"}})
+	must(t, err)
+	if got := e.get(th.ID); !got.HasTag("checked") {
+		t.Fatal("forced tag not added")
+	}
+}
+
+func assignBreaks(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	e.agent("bob", []string{"care"})
+	th := e.thread("twitter", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	res, err := e.s.ThreadAssign(e.ctx, store.AssignParams{ThreadID: th.ID, AgentID: "bob", Actor: "sup", TTL: longTTL})
+	must(t, err)
+	wantEqual(t, "result status", res.Thread.Status, store.StatusAssigned)
+	got := e.get(th.ID)
+	if got.Lock == nil || got.Lock.AgentID != "bob" || got.Lock.Fence <= g.Fence || assignee(got) != "bob" {
+		t.Fatalf("after assign: lock %+v assignee %v, want bob's with a fence above %d", got.Lock, got.Assignee, g.Fence)
+	}
+	for _, err := range []error{
+		func() error {
+			_, err := e.s.ThreadReply(e.ctx, store.ReplyParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", Message: store.Message{ID: "late", Text: "x"}})
+			return err
+		}(),
+		func() error {
+			_, err := e.s.ThreadRelease(e.ctx, store.LockParams{ThreadID: th.ID, Token: g.Token, Actor: "ana"})
+			return err
+		}(),
+	} {
+		wantErr(t, err, store.ErrLockLost)
+	}
+	bob := e.locks("bob")[th.ID]
+	if bob == nil || bob.Fence != got.Lock.Fence {
+		t.Fatalf("bob's LockList entry = %+v", bob)
+	}
+	wantEqual(t, "ana's locks", len(e.locks("ana")), 0)
+	evs := e.events(th.ID)
+	if len(ofType(evs, store.EventThreadAssigned)) != 1 || len(ofType(evs, store.EventThreadOffered)) != 1 {
+		t.Fatalf("events = %v, want one thread.assigned and one thread.offered", types(evs))
+	}
+	e.reply(th.ID, bob.Token, "bob")
+
+	// Assigning to an agent at capacity or to a closed thread is refused.
+	e.agent("cy", []string{"care"}, capacity(1))
+	e.claim(e.thread("twitter", "care").ID, "cy", longTTL)
+	_, err = e.s.ThreadAssign(e.ctx, store.AssignParams{ThreadID: th.ID, AgentID: "cy", Actor: "sup", TTL: longTTL})
+	wantErr(t, err, store.ErrCapacity)
+	wantEqual(t, "lock after refused assign", e.get(th.ID).Lock.AgentID, "bob")
+	closed := e.thread("twitter", "care", closeRoute)
+	_, err = e.s.ThreadAssign(e.ctx, store.AssignParams{ThreadID: closed.ID, AgentID: "ana", Actor: "sup", TTL: longTTL})
+	wantErr(t, err, store.ErrClosed)
+	_, err = e.s.ThreadAssign(e.ctx, store.AssignParams{ThreadID: th.ID, AgentID: "ghost", Actor: "sup", TTL: longTTL})
+	wantErr(t, err, store.ErrUnknownAgent)
+}
+
+func assignOnlyIfQueued(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	e.agent("bob", []string{"care"})
+	th := e.thread("twitter", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	_, err := e.s.ThreadAssign(e.ctx, store.AssignParams{ThreadID: th.ID, AgentID: "bob", Actor: store.ActorSystem, TTL: longTTL, OnlyIfQueued: true})
+	wantErr(t, err, store.ErrConflict)
+	if got := e.get(th.ID); got.Lock == nil || got.Lock.Fence != g.Fence {
+		t.Fatalf("lock after refused push = %+v, want ana's", got.Lock)
+	}
+	pt := e.pending(e.thread("twitter", "care"), "ana")
+	_, err = e.s.ThreadAssign(e.ctx, store.AssignParams{ThreadID: pt.ID, AgentID: "bob", Actor: store.ActorSystem, TTL: longTTL, OnlyIfQueued: true})
+	wantErr(t, err, store.ErrConflict)
+
+	q := e.thread("twitter", "care")
+	_, err = e.s.ThreadAssign(e.ctx, store.AssignParams{ThreadID: q.ID, AgentID: "bob", Actor: store.ActorSystem, TTL: longTTL, OnlyIfQueued: true})
+	must(t, err)
+	got := e.get(q.ID)
+	if got.Status != store.StatusAssigned || got.Lock == nil || got.Lock.AgentID != "bob" {
+		t.Fatalf("after push: %+v", got)
+	}
+	if e.locks("bob")[q.ID] == nil {
+		t.Fatal("the pushed thread is not in bob's LockList")
+	}
+	offered := ofType(e.events(q.ID), store.EventThreadOffered)
+	if len(offered) != 1 || offered[0].Agent != "bob" {
+		t.Fatalf("thread.offered events = %+v", offered)
+	}
+}
+
+func unlock(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	th := e.thread("twitter", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	res, err := e.s.ThreadUnlock(e.ctx, store.UnlockParams{ThreadID: th.ID, Actor: "sup"})
+	must(t, err)
+	wantEqual(t, "result status", res.Thread.Status, store.StatusQueued)
+	got := e.get(th.ID)
+	if got.Lock != nil || got.Status != store.StatusQueued {
+		t.Fatalf("after unlock: lock %+v status %s", got.Lock, got.Status)
+	}
+	_, err = e.s.ThreadReply(e.ctx, store.ReplyParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", Message: store.Message{ID: "late", Text: "x"}})
+	wantErr(t, err, store.ErrLockLost)
+	wantEqual(t, "thread.unlocked events", len(ofType(e.events(th.ID), store.EventThreadUnlocked)), 1)
+	q, err := e.s.QueueList(e.ctx, store.QueueParams{Teams: []string{"care"}})
+	must(t, err)
+	wantIDs(t, "queue", ids(q.Items), []string{th.ID})
+
+	// Unlocking an answered thread leaves it pending.
+	th2 := e.thread("twitter", "care")
+	g2 := e.claim(th2.ID, "ana", longTTL)
+	e.reply(th2.ID, g2.Token, "ana")
+	_, err = e.s.ThreadUnlock(e.ctx, store.UnlockParams{ThreadID: th2.ID, Actor: "sup"})
+	must(t, err)
+	wantEqual(t, "status after unlocking an answered thread", e.get(th2.ID).Status, store.StatusPending)
+	_, err = e.s.ThreadUnlock(e.ctx, store.UnlockParams{ThreadID: "nope", Actor: "sup"})
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func agentDelete(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	e.agent("bob", []string{"care"})
+	a := e.thread("twitter", "care")
+	b := e.thread("twitter", "care")
+	c := e.thread("twitter", "care")
+	e.claim(a.ID, "ana", longTTL)
+	e.claim(b.ID, "ana", longTTL)
+	gc := e.claim(c.ID, "bob", longTTL)
+	must(t, e.s.AgentRotateKey(e.ctx, "ana", agentKey("ana", "ana-rotated")))
+
+	must(t, e.s.AgentDelete(e.ctx, "ana", "admin"))
+	for _, id := range []string{a.ID, b.ID} {
+		got := e.get(id)
+		if got.Lock != nil || got.Status != store.StatusQueued {
+			t.Fatalf("thread %s after deleting its holder: lock %+v status %s", id, got.Lock, got.Status)
+		}
+	}
+	if got := e.get(c.ID); got.Lock == nil || got.Lock.Fence != gc.Fence {
+		t.Fatalf("bob's lock after deleting ana = %+v", got.Lock)
+	}
+	_, err := e.s.KeyByHash(e.ctx, hash("ana-rotated"))
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.AgentGet(e.ctx, "ana")
+	wantErr(t, err, store.ErrNotFound)
+	wantEqual(t, "ana's locks", len(e.locks("ana")), 0)
+	_, err = e.s.KeyByHash(e.ctx, hash("secret-bob"))
+	must(t, err)
+	q, err := e.s.QueueList(e.ctx, store.QueueParams{Teams: []string{"care"}})
+	must(t, err)
+	wantIDs(t, "queue", ids(q.Items), []string{a.ID, b.ID})
+	// The deleted agent cannot claim.
+	_, err = e.s.ThreadClaim(e.ctx, store.ClaimParams{ThreadID: a.ID, AgentID: "ana", TTL: longTTL})
+	if err == nil {
+		t.Fatal("a deleted agent claimed a thread")
+	}
+}
+
+func lockList(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	e.agent("bob", []string{"care"})
+	a := e.thread("twitter", "care")
+	b := e.thread("instagram", "care")
+	c := e.thread("facebook", "care")
+	ga := e.claim(a.ID, "ana", longTTL)
+	gb := e.claim(b.ID, "ana", longTTL)
+	e.claim(c.ID, "bob", longTTL)
+	ls, err := e.s.LockList(e.ctx, "ana")
+	must(t, err)
+	if len(ls) != 2 {
+		t.Fatalf("LockList(ana) has %d entries, want 2", len(ls))
+	}
+	for _, l := range ls {
+		want := map[string]*store.Grant{a.ID: ga, b.ID: gb}[l.Thread.ID]
+		if want == nil || l.Lock == nil || l.Lock.Token != want.Token || l.Lock.Fence != want.Fence || l.Lock.AgentID != "ana" ||
+			!l.Lock.ExpiresAt.Equal(want.ExpiresAt) || l.Thread.Status != store.StatusAssigned {
+			t.Fatalf("LockList entry %+v / %+v, want %+v", l.Thread, l.Lock, want)
+		}
+	}
+	ana, err := e.s.AgentGet(e.ctx, "ana")
+	must(t, err)
+	wantEqual(t, "open locks", ana.OpenLocks, 2)
+	e.release(a.ID, ga.Token, "ana")
+	ls2 := e.locks("ana")
+	if len(ls2) != 1 || ls2[b.ID] == nil {
+		t.Fatalf("LockList(ana) after a release = %v", ls2)
+	}
+	ana, err = e.s.AgentGet(e.ctx, "ana")
+	must(t, err)
+	wantEqual(t, "open locks after a release", ana.OpenLocks, 1)
+	wantEqual(t, "unknown agent's locks", len(e.locks("nobody")), 0)
+}
+
+func fenceGrows(t *testing.T, e *env) {
+	e.team("care")
+	e.team("sales")
+	e.agent("ana", []string{"care", "sales"})
+	e.agent("bob", []string{"care", "sales"})
+	th := e.thread("twitter", "care")
+	var last int64
+	check := func(what string) *store.Grant {
+		t.Helper()
+		got := e.get(th.ID)
+		if got.Lock == nil {
+			t.Fatalf("%s: no lock", what)
+		}
+		if got.Lock.Fence <= last {
+			t.Fatalf("%s: fence %d not above the earlier %d", what, got.Lock.Fence, last)
+		}
+		last = got.Lock.Fence
+		return e.locks(got.Lock.AgentID)[th.ID]
+	}
+	g := e.claim(th.ID, "ana", longTTL)
+	check("claim")
+	e.release(th.ID, g.Token, "ana")
+	g = e.claim(th.ID, "bob", longTTL)
+	check("claim by another agent")
+	_, err := e.s.ThreadAssign(e.ctx, store.AssignParams{ThreadID: th.ID, AgentID: "ana", Actor: "sup", TTL: longTTL})
+	must(t, err)
+	g = check("assign")
+	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", AgentID: "bob", TTL: longTTL})
+	must(t, err)
+	g = check("transfer to an agent")
+	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: th.ID, Token: g.Token, Actor: "bob", AgentID: "bob", TTL: longTTL})
+	must(t, err)
+	check("transfer to the holder itself")
+	_, err = e.s.ThreadUnlock(e.ctx, store.UnlockParams{ThreadID: th.ID, Actor: "sup"})
+	must(t, err)
+	_, err = claimNext(e, "ana", []string{"care"}, nil)
+	must(t, err)
+	g = check("claim next")
+	_, err = e.s.ThreadTag(e.ctx, store.TagParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", Team: "sales"})
+	must(t, err)
+	_, err = e.s.ThreadAssign(e.ctx, store.AssignParams{ThreadID: th.ID, AgentID: "bob", Actor: store.ActorSystem, TTL: longTTL, OnlyIfQueued: true})
+	must(t, err)
+	check("push offer after a team move")
+	e.followUp(th, offerTo("ana", longTTL)) // no offer: it is locked
+	g = e.locks("bob")[th.ID]
+	_, err = e.s.ThreadClose(e.ctx, store.LockParams{ThreadID: th.ID, Token: g.Token, Actor: "bob"})
+	must(t, err)
+	e.followUp(th, offerTo("ana", longTTL)) // reopened and offered
+	check("sticky offer on reopen")
+}
