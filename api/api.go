@@ -46,6 +46,16 @@ type Deps struct {
 	RequestTimeout time.Duration
 	// SecureCookies marks the session cookie Secure (behind TLS).
 	SecureCookies bool
+	// Webhooks are the secrets of the native network webhooks; an endpoint
+	// whose secret is empty answers 404.
+	Webhooks WebhookSecrets
+	// Heartbeat is the event stream's keep-alive interval (default 15s).
+	Heartbeat time.Duration
+	// StreamWriteTimeout drops an event stream whose client stops reading
+	// (default 30s).
+	StreamWriteTimeout time.Duration
+	// MaxStreamsPerKey bounds open event streams per key (default 8).
+	MaxStreamsPerKey int
 }
 
 type server struct {
@@ -53,6 +63,7 @@ type server struct {
 	log     *slog.Logger
 	deps    Deps
 	httpDur *prometheus.HistogramVec
+	streams *streams
 }
 
 // New builds the Fiber app without listening, so tests can call app.Test.
@@ -63,7 +74,17 @@ func New(d Deps) *fiber.App {
 	if d.RequestTimeout <= 0 {
 		d.RequestTimeout = 30 * time.Second
 	}
-	s := &server{svc: d.Service, log: d.Logger.With("component", "http"), deps: d}
+	if d.Heartbeat <= 0 {
+		d.Heartbeat = 15 * time.Second
+	}
+	if d.StreamWriteTimeout <= 0 {
+		d.StreamWriteTimeout = 30 * time.Second
+	}
+	if d.MaxStreamsPerKey <= 0 {
+		d.MaxStreamsPerKey = 8
+	}
+	s := &server{svc: d.Service, log: d.Logger.With("component", "http"), deps: d,
+		streams: &streams{byKey: map[string]int{}, max: d.MaxStreamsPerKey}}
 	app := fiber.New(fiber.Config{
 		AppName:               "switchboard",
 		Immutable:             true,
@@ -133,9 +154,17 @@ type errorDetail struct {
 }
 
 // RateLimitedError asks the client to retry after a delay.
-type RateLimitedError struct{ RetryAfter time.Duration }
+type RateLimitedError struct {
+	RetryAfter time.Duration
+	Reason     string
+}
 
-func (e *RateLimitedError) Error() string { return "rate limit exceeded" }
+func (e *RateLimitedError) Error() string {
+	if e.Reason != "" {
+		return e.Reason
+	}
+	return "rate limit exceeded"
+}
 
 // mapError maps an error to a status and the contract's error body.
 func mapError(err error) (int, errorBody) {
@@ -171,7 +200,7 @@ func mapError(err error) (int, errorBody) {
 	case errors.Is(err, store.ErrNotFound):
 		return 404, body("not_found", err.Error(), nil)
 	case errors.As(err, &rl):
-		return 429, body("rate_limited", "rate limit exceeded", map[string]any{"retry_after_seconds": int(rl.RetryAfter.Seconds() + 0.999)})
+		return 429, body("rate_limited", rl.Error(), map[string]any{"retry_after_seconds": int(rl.RetryAfter.Seconds() + 0.999)})
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return 503, body("unavailable", "the store cannot be reached", nil)
 	case errors.As(err, &fErr):

@@ -24,6 +24,13 @@ func (s *server) routes(app *fiber.App) {
 		app.Get("/metrics", metricsHandler(s.deps.Registry))
 	}
 
+	// Native network webhooks: authenticated by signature, not by key.
+	app.Get("/webhooks/meta", s.metaVerify)
+	app.Post("/webhooks/meta", s.metaWebhook)
+	app.Get("/webhooks/x", s.xCRC)
+	app.Post("/webhooks/x", s.xWebhook)
+	app.Post("/webhooks/generic/:source", s.genericWebhook)
+
 	v1 := app.Group("/api/v1")
 	v1.Post("/session", s.sessionCreate) // authenticates by the key in its body
 	v1.Use(s.authenticate)
@@ -79,6 +86,20 @@ func (s *server) routes(app *fiber.App) {
 	v1.Post("/threads/:id/assign", s.assign)
 	v1.Post("/threads/:id/unlock", s.unlock)
 
+	// Operations: the live event stream, stats, outbound webhooks (admin),
+	// saved replies (supervisors write, agents read their teams').
+	v1.Get("/events", s.events)
+	v1.Get("/stats", s.stats)
+	v1.Post("/webhooks", s.webhookCreate)
+	v1.Get("/webhooks", s.webhookList)
+	v1.Get("/webhooks/:id", s.webhookGet)
+	v1.Delete("/webhooks/:id", s.webhookDelete)
+	v1.Post("/saved-replies", s.savedReplyCreate)
+	v1.Get("/saved-replies", s.savedReplyList)
+	v1.Get("/saved-replies/:id", s.savedReplyGet)
+	v1.Put("/saved-replies/:id", s.savedReplyUpdate)
+	v1.Delete("/saved-replies/:id", s.savedReplyDelete)
+
 	if s.deps.Web != nil {
 		app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(s.deps.Web), Index: "index.html"}))
 	}
@@ -118,6 +139,7 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 		return err
 	}
 	c.Locals("principal", p)
+	s.svc.Seen(p.AgentID)
 	return c.Next()
 }
 

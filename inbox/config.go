@@ -301,6 +301,7 @@ func (s *Service) AgentSetStatus(ctx context.Context, p Principal, id, status st
 	if err != nil {
 		return AgentView{}, err
 	}
+	s.wake()
 	return s.view(a), nil
 }
 

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
 )
@@ -37,13 +39,22 @@ type Config struct {
 	DefaultTeam string
 	// LockTTL is the lease of a claim that asks for none, and of offers.
 	LockTTL time.Duration
-	// SweepInterval is how often expired leases are swept (default 1s).
+	// SweepInterval is how often leases, SLA and auto-close timers are
+	// swept and push teams' queues offered (default 1s).
 	SweepInterval time.Duration
+	// PresenceTTL: an agent with no request and no event stream for this
+	// long drops from online to away (default 5m).
+	PresenceTTL time.Duration
 	// SessionTTL is how long a browser session lasts (default 12h).
 	SessionTTL time.Duration
-	Clock      func() time.Time
-	Logger     *slog.Logger
-	Metrics    *Metrics
+	// Webhooks configures outbound webhook delivery.
+	Webhooks WebhookConfig
+	// NodeID names this process among several sharing a store (default:
+	// random).
+	NodeID  string
+	Clock   func() time.Time
+	Logger  *slog.Logger
+	Metrics *Metrics
 }
 
 // Service is the inbox service over a store.
@@ -55,6 +66,10 @@ type Service struct {
 
 	snapMu sync.Mutex
 	snap   atomic.Pointer[snapshot]
+
+	presence presence
+	// nudge wakes the assigner when someone may have become eligible.
+	nudge chan struct{}
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -71,9 +86,16 @@ func New(st store.Store, cfg Config) *Service {
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = time.Second
 	}
+	if cfg.PresenceTTL <= 0 {
+		cfg.PresenceTTL = 5 * time.Minute
+	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour
 	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = uuid.NewString()
+	}
+	cfg.Webhooks.defaults()
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
@@ -83,7 +105,8 @@ func New(st store.Store, cfg Config) *Service {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	return &Service{st: st, cfg: cfg, log: cfg.Logger.With("component", "inbox"), metrics: cfg.Metrics, stop: make(chan struct{})}
+	return &Service{st: st, cfg: cfg, log: cfg.Logger.With("component", "inbox"), metrics: cfg.Metrics,
+		presence: presence{seen: map[string]struct{}{}}, nudge: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
 // Store returns the service's store.
@@ -94,13 +117,18 @@ func (s *Service) Config() Config { return s.cfg }
 
 func (s *Service) now() time.Time { return s.cfg.Clock().UTC() }
 
-// Start runs the background loops until Stop.
+// Start runs the background loops until Stop: lease and timer sweeps, push
+// assignment, presence, and webhook delivery. Every node of a cluster runs
+// them; each step they take is atomic in the store, so nothing happens twice.
 func (s *Service) Start(ctx context.Context) {
-	s.wg.Add(1)
-	go s.sweepLoop(ctx)
+	s.every(ctx, s.cfg.SweepInterval, nil, s.sweep)
+	s.every(ctx, s.cfg.SweepInterval, s.nudge, s.assignQueued)
+	s.every(ctx, presenceInterval(s.cfg.PresenceTTL), nil, s.presenceTick)
+	s.every(ctx, s.cfg.Webhooks.PollInterval, nil, s.deliverWebhooks)
 }
 
-// Stop ends the background loops and waits for them.
+// Stop ends the background loops and open event streams, and waits for the
+// loops.
 func (s *Service) Stop() {
 	select {
 	case <-s.stop:
@@ -110,24 +138,48 @@ func (s *Service) Stop() {
 	s.wg.Wait()
 }
 
-// sweepLoop expires leases in the background. Reads and writes apply expiry
-// themselves; the loop makes expiries happen (and lock.expired appear) even
-// when nobody touches the thread.
-func (s *Service) sweepLoop(ctx context.Context) {
-	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.SweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.stop:
-			return
-		case <-t.C:
-			if _, err := s.st.LockSweep(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("lease sweep failed", "err", err)
+// every runs fn every interval, or sooner when wake fires, until Stop.
+func (s *Service) every(ctx context.Context, interval time.Duration, wake <-chan struct{}, fn func(context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.stop:
+				return
+			case <-t.C:
+			case <-wake:
 			}
+			fn(ctx)
 		}
+	}()
+}
+
+// sweep expires leases and runs SLA and auto-close timers. Reads and
+// writes apply lease expiry themselves; the sweep makes expiries happen
+// (and lock.expired appear) even when nobody touches the thread.
+func (s *Service) sweep(ctx context.Context) {
+	n, err := s.st.LockSweep(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("lease sweep failed", "err", err)
+	}
+	if n > 0 {
+		s.wake()
+	}
+	if _, err := s.st.ThreadTimerSweep(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("timer sweep failed", "err", err)
+	}
+}
+
+// wake nudges the assigner without blocking.
+func (s *Service) wake() {
+	select {
+	case s.nudge <- struct{}{}:
+	default:
 	}
 }
 

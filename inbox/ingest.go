@@ -278,7 +278,7 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 			func(id string) bool { _, ok := sn.teams[id]; return ok && sn.staffed(id, now) })
 		p.Route.Close = d.Close
 		if !d.Close {
-			p.Route.OfferTo = s.pickAgent(ctx, sn, sn.teams[p.Route.Team], in.Network, now)
+			p.Route.OfferTo = s.pickAgent(ctx, sn, sn.teams[p.Route.Team], in.Network, "", now)
 		}
 		return p
 	}
@@ -290,7 +290,7 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 		if a := t.AssigneeID(); a != "" && s.offerable(ctx, sn, a, now) {
 			p.Route.OfferTo = a
 		} else {
-			p.Route.OfferTo = s.pickAgent(ctx, sn, sn.teams[t.Team], t.Network, now)
+			p.Route.OfferTo = s.pickAgent(ctx, sn, sn.teams[t.Team], t.Network, "", now)
 		}
 	}
 	return p
@@ -305,35 +305,4 @@ func (s *Service) offerable(ctx context.Context, sn *snapshot, id string, now ti
 	}
 	fresh, err := s.st.AgentGet(ctx, id)
 	return err == nil && fresh.OpenLocks < fresh.Capacity
-}
-
-// pickAgent chooses whom a push team offers a thread to: an eligible member
-// (network allowed, online, on shift, under capacity) in turn or by load.
-// "" when the team waits for claims or nobody is eligible.
-func (s *Service) pickAgent(ctx context.Context, sn *snapshot, team store.Team, network string, now time.Time) string {
-	if team.Strategy != "round_robin" && team.Strategy != "least_loaded" {
-		return ""
-	}
-	var cands []routing.Candidate
-	last, lastAt := "", time.Time{}
-	for _, id := range sn.members[team.ID] {
-		a := sn.agents[id]
-		if a.LastOfferedAt.After(lastAt) {
-			last, lastAt = a.ID, a.LastOfferedAt
-		}
-		if a.Status != store.AgentOnline || !sn.onShift(&a, now) ||
-			(len(a.Networks) > 0 && !slices.Contains(a.Networks, network)) {
-			continue
-		}
-		fresh, err := s.st.AgentGet(ctx, id)
-		if err != nil {
-			continue
-		}
-		if fresh.LastOfferedAt.After(lastAt) {
-			last, lastAt = fresh.ID, fresh.LastOfferedAt
-		}
-		cands = append(cands, routing.Candidate{ID: id, OpenLocks: fresh.OpenLocks, Capacity: fresh.Capacity, LastOfferedAt: fresh.LastOfferedAt})
-	}
-	id, _ := routing.Pick(team.Strategy, cands, last)
-	return id
 }

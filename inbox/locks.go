@@ -69,6 +69,14 @@ func (s *Service) count(step string, err error) {
 	s.metrics.Locks.WithLabelValues(step, outcome).Inc()
 }
 
+// wakeIf nudges the assigner after a step that may have freed capacity or
+// queued a thread.
+func (s *Service) wakeIf(err error) {
+	if err == nil {
+		s.wake()
+	}
+}
+
 // ClaimNext locks the first queued thread the caller may work, across its
 // teams (or the one named) and networks. store.ErrEmpty when none.
 func (s *Service) ClaimNext(ctx context.Context, p Principal, in ClaimInput) (store.LockResult, error) {
@@ -123,12 +131,12 @@ func (s *Service) holderThread(ctx context.Context, p Principal, threadID, token
 	if _, err := s.person(ctx, p); err != nil {
 		return store.Thread{}, err
 	}
-	if token == "" {
-		return store.Thread{}, fieldErr("token", "is required")
-	}
 	t, _, err := s.visibleThread(ctx, p, threadID)
 	if err != nil {
 		return t, err
+	}
+	if token == "" {
+		return store.Thread{}, fieldErr("token", "is required")
 	}
 	if t.Lock == nil || t.Lock.AgentID != p.AgentID {
 		return t, fmt.Errorf("thread %s: %w", threadID, store.ErrLockLost)
@@ -157,6 +165,7 @@ func (s *Service) Release(ctx context.Context, p Principal, threadID string, in 
 	}
 	res, err := s.st.ThreadRelease(ctx, store.LockParams{ThreadID: threadID, Token: in.Token, Actor: p.Actor()})
 	s.count("release", err)
+	s.wakeIf(err)
 	return res, err
 }
 
@@ -174,6 +183,7 @@ func (s *Service) Close(ctx context.Context, p Principal, threadID string, in To
 	}
 	res, err := s.st.ThreadClose(ctx, lp)
 	s.count("close", err)
+	s.wakeIf(err)
 	return res, err
 }
 
@@ -318,6 +328,7 @@ func (s *Service) Transfer(ctx context.Context, p Principal, threadID string, in
 		}
 	}
 	s.count("transfer", err)
+	s.wakeIf(err)
 	if errors.Is(err, store.ErrUnknownTeam) {
 		return res, fieldErr("team", err.Error())
 	}
@@ -404,6 +415,7 @@ func (s *Service) Tag(ctx context.Context, p Principal, threadID string, in TagI
 		}
 	}
 	s.count("tag", err)
+	s.wakeIf(err)
 	return res, err
 }
 
@@ -441,6 +453,7 @@ func (s *Service) Unlock(ctx context.Context, p Principal, threadID string) (sto
 	}
 	res, err := s.st.ThreadUnlock(ctx, store.UnlockParams{ThreadID: threadID, Actor: p.Actor()})
 	s.count("unlock", err)
+	s.wakeIf(err)
 	return res, err
 }
 

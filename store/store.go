@@ -143,8 +143,43 @@ type Store interface {
 	// LockSweep expires every lock past its lease and returns how many.
 	LockSweep(ctx context.Context) (int, error)
 
+	// ThreadTimerSweep raises SLA breaches (sla.breached once, priority
+	// urgent) and closes pending threads past their auto-close time.
+	ThreadTimerSweep(ctx context.Context) (TimerResult, error)
+
+	// Presence. AgentTouch records that agents were seen now.
+	AgentTouch(ctx context.Context, agentIDs []string) error
+	// AgentPresenceSweep sets online agents not seen for ttl to away and
+	// returns their ids.
+	AgentPresenceSweep(ctx context.Context, ttl time.Duration) ([]string, error)
+
+	// Stats counts threads per team and work per agent.
+	Stats(ctx context.Context) (Stats, error)
+
+	// Outbound webhooks. A new webhook starts at the current end of the
+	// event log.
+	WebhookCreate(ctx context.Context, w Webhook) (Webhook, error)
+	WebhookGet(ctx context.Context, id string) (Webhook, error)
+	WebhookList(ctx context.Context) ([]Webhook, error)
+	WebhookDelete(ctx context.Context, id string) error
+	// WebhookLease gives owner the right to deliver the webhook for ttl
+	// (renewing its own lease); ErrLockHeld while another owner has it.
+	WebhookLease(ctx context.Context, id, owner string, ttl time.Duration) (Webhook, error)
+	// WebhookSaveState stores delivery progress; ErrLockLost unless owner
+	// holds the lease.
+	WebhookSaveState(ctx context.Context, id, owner string, st WebhookState) error
+
+	// Saved replies.
+	SavedReplyCreate(ctx context.Context, r SavedReply) (SavedReply, error)
+	SavedReplyGet(ctx context.Context, id string) (SavedReply, error)
+	SavedReplyList(ctx context.Context) ([]SavedReply, error)
+	SavedReplyUpdate(ctx context.Context, r SavedReply) (SavedReply, error)
+	SavedReplyDelete(ctx context.Context, id string) error
+
 	// Events: the audit trail, also the stream's source.
 	EventList(ctx context.Context, f EventFilter) ([]Event, error)
+	// EventLastID is the id of the newest event (0 when none).
+	EventLastID(ctx context.Context) (uint64, error)
 	// EventWait blocks until an event with an id above after exists, or ctx
 	// ends.
 	EventWait(ctx context.Context, after uint64) error

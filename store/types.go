@@ -63,6 +63,9 @@ type Agent struct {
 	StatusAt time.Time `json:"status_at"`
 	// LastOfferedAt is when the system last offered this agent a thread.
 	LastOfferedAt time.Time `json:"last_offered_at,omitzero"`
+	// LastSeenAt is when the agent last made a request or held an event
+	// stream (recorded coarsely, see AgentTouch).
+	LastSeenAt time.Time `json:"last_seen_at,omitzero"`
 }
 
 // Key is an API key. The key itself is never stored, only its SHA-256.
@@ -262,3 +265,70 @@ type Event struct {
 const (
 	ActorSystem = "system"
 )
+
+// Webhook is an outbound webhook: events of the listed types are POSTed to
+// URL, signed with Secret, in event order, at least once.
+type Webhook struct {
+	ID        string       `json:"id"`
+	URL       string       `json:"url"`
+	Events    []string     `json:"events"`
+	Secret    string       `json:"-"`
+	CreatedAt time.Time    `json:"created_at"`
+	State     WebhookState `json:"state"`
+}
+
+// WebhookState is a webhook's delivery progress. The event log is the
+// outbox: Cursor is the last event handled (delivered, skipped or given up).
+type WebhookState struct {
+	Cursor uint64 `json:"cursor"`
+	// Attempts failed so far on the event after Cursor, since FirstFailureAt.
+	Attempts       int        `json:"attempts"`
+	FirstFailureAt *time.Time `json:"first_failure_at,omitempty"`
+	NextAttemptAt  *time.Time `json:"next_attempt_at,omitempty"`
+	Delivered      uint64     `json:"delivered"`
+	// Failed counts events given up on after the retry bound.
+	Failed          uint64     `json:"failed"`
+	LastError       string     `json:"last_error,omitempty"`
+	LastErrorAt     *time.Time `json:"last_error_at,omitempty"`
+	LastDeliveredAt *time.Time `json:"last_delivered_at,omitempty"`
+}
+
+// SavedReply is a canned answer of the team's response protocol.
+type SavedReply struct {
+	ID        string    `json:"id"`
+	Title     string    `json:"title"`
+	Text      string    `json:"text"`
+	Teams     []string  `json:"teams"` // empty = every team
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Stats are the counts behind GET /api/v1/stats.
+type Stats struct {
+	Teams  []TeamStats
+	Agents []AgentStats
+}
+
+// TeamStats counts a team's threads.
+type TeamStats struct {
+	Team               string
+	Queued, Assigned   int
+	Pending            int
+	OldestWaitingSince *time.Time // of its queued threads
+	SLABreaches        int
+	// FirstResponseSeconds is a sample of recent first-response times.
+	FirstResponseSeconds []float64
+}
+
+// AgentStats counts an agent's work.
+type AgentStats struct {
+	AgentID      string
+	OpenLocks    int
+	RepliesToday int // since 00:00 UTC
+}
+
+// TimerResult counts what a timer sweep did.
+type TimerResult struct {
+	Breached   int // threads that passed sla_due_at unanswered
+	AutoClosed int // pending threads closed after the team's auto_close_pending_seconds
+}

@@ -43,6 +43,9 @@ type config struct {
 	logLevel      string
 	secureCookies bool
 	shutdownWait  time.Duration
+
+	webhookDenyPrivate bool
+	webhookGiveUp      time.Duration
 }
 
 func main() {
@@ -87,6 +90,8 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.demoRate, "demo-interval", 3*time.Second, "time between simulated messages with -demo")
 	fs.StringVar(&c.logLevel, "log-level", env("SWITCHBOARD_LOG_LEVEL", "info"), "debug, info, warn or error (SWITCHBOARD_LOG_LEVEL)")
 	fs.BoolVar(&c.secureCookies, "secure-cookies", env("SWITCHBOARD_SECURE_COOKIES", "") == "true", "mark the session cookie Secure (serve behind TLS)")
+	fs.BoolVar(&c.webhookDenyPrivate, "webhook-deny-private", env("SWITCHBOARD_WEBHOOK_DENY_PRIVATE", "") == "true", "refuse outbound webhooks to private and loopback addresses (SWITCHBOARD_WEBHOOK_DENY_PRIVATE=true)")
+	fs.DurationVar(&c.webhookGiveUp, "webhook-give-up", envDuration("SWITCHBOARD_WEBHOOK_GIVE_UP", 24*time.Hour), "how long one event is retried before it counts as failed (SWITCHBOARD_WEBHOOK_GIVE_UP)")
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for requests in flight")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -157,6 +162,8 @@ func run(args []string) error {
 		LockTTL:     c.lockTTL,
 		Logger:      log,
 		Metrics:     inbox.NewMetrics(reg),
+		PresenceTTL: c.presenceTTL,
+		Webhooks:    inbox.WebhookConfig{DenyPrivate: c.webhookDenyPrivate, GiveUpAfter: c.webhookGiveUp},
 	})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -174,7 +181,7 @@ func run(args []string) error {
 	defer svc.Stop()
 
 	app := api.New(api.Deps{Service: svc, Logger: log, Registry: reg, Version: version, Web: webFS(),
-		SecureCookies: c.secureCookies})
+		SecureCookies: c.secureCookies, Webhooks: api.WebhookSecretsFromEnv(os.Environ())})
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return err
@@ -197,6 +204,9 @@ func run(args []string) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", c.shutdownWait)
+	// Stop the loops and close event streams first, so open streams do not
+	// hold the shutdown; requests in flight still finish.
+	svc.Stop()
 	if err := app.ShutdownWithTimeout(c.shutdownWait); err != nil {
 		log.Warn("shutdown", "err", err)
 	}

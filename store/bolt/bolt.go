@@ -30,8 +30,15 @@
 //	                 (rank: 0 = urgent ... 3 = low, so a cursor walks queue order)
 //	lockexp/         expires_at thread id -> empty  (the lease sweeper's index)
 //	agentlocks/      agent id \x00 thread id -> empty
+//	sladue/          sla_due_at thread id -> empty  (unanswered, not yet breached)
+//	autoclose/       auto_close_at thread id -> empty  (pending threads)
+//	counters/        "status" \x00 team \x00 status, "breaches" \x00 team,
+//	                 "replies" \x00 agent \x00 YYYY-MM-DD, "frt" \x00 team -> int64
+//	frt/             team \x00 seq -> float64 seconds (recent first-response times)
 //	events/          event id -> Event JSON (NextSequence numbers events)
 //	threadevents/    thread id \x00 event id -> empty
+//	webhooks/        webhook id -> webhookRec JSON (secret, state, delivery lease)
+//	savedreplies/    saved reply id -> SavedReply JSON
 package bolt
 
 import (
@@ -78,10 +85,17 @@ var (
 	bAgentLocks   = []byte("agentlocks")
 	bEvents       = []byte("events")
 	bThreadEvents = []byte("threadevents")
+	bSLADue       = []byte("sladue")
+	bAutoClose    = []byte("autoclose")
+	bCounters     = []byte("counters")
+	bFRT          = []byte("frt")
+	bWebhooks     = []byte("webhooks")
+	bSavedReplies = []byte("savedreplies")
 
 	allBuckets = [][]byte{bMeta, bTeams, bAgents, bKeys, bKeyHash, bSessions, bRules,
 		bThreads, bThreadKey, bThreadSeq, bMessages, bMessageKey, bThreadMsgs, bNotes,
-		bIdempotency, bQueue, bLockExp, bAgentLocks, bEvents, bThreadEvents}
+		bIdempotency, bQueue, bLockExp, bAgentLocks, bEvents, bThreadEvents,
+		bSLADue, bAutoClose, bCounters, bFRT, bWebhooks, bSavedReplies}
 
 	kSchemaVersion = []byte("schema_version")
 	kConfigVersion = []byte("config_version")

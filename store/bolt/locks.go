@@ -342,7 +342,9 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 		rec.LastOutboundAt = &now
 		if rec.FirstResponseAt == nil {
 			rec.FirstResponseAt = &now
+			w.sampleFirstResponse(rec.Team, now.Sub(rec.CreatedAt).Seconds())
 		}
+		w.count(repliesCounter(m.AgentID, now), 1)
 		w.event(rec, store.EventThreadReplied, p.Actor, map[string]any{
 			"message_id": m.ID, "agent_id": m.AgentID, "fence": rec.Lock.Fence, "message": m})
 		if p.Close {

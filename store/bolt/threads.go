@@ -84,6 +84,18 @@ func (w *wtx) saveThread(before, after *threadRec) {
 			w.del(bLockExp, lockExpKey(&before.Thread))
 			w.del(bAgentLocks, key(before.Lock.AgentID, before.ID))
 		}
+		if k := slaKey(&before.Thread); k != nil {
+			w.del(bSLADue, k)
+		}
+		if k := autoCloseKey(&before.Thread); k != nil {
+			w.del(bAutoClose, k)
+		}
+		if before.Team != after.Team || before.Status != after.Status {
+			w.count(statusCounter(before.Team, before.Status), -1)
+			w.count(statusCounter(after.Team, after.Status), 1)
+		}
+	} else {
+		w.count(statusCounter(after.Team, after.Status), 1)
 	}
 	if inQueue(&after.Thread) {
 		w.put(bQueue, queueKey(&after.Thread), []byte{})
@@ -92,7 +104,30 @@ func (w *wtx) saveThread(before, after *threadRec) {
 		w.put(bLockExp, lockExpKey(&after.Thread), []byte{})
 		w.put(bAgentLocks, key(after.Lock.AgentID, after.ID), []byte{})
 	}
+	if k := slaKey(&after.Thread); k != nil {
+		w.put(bSLADue, k, []byte{})
+	}
+	if k := autoCloseKey(&after.Thread); k != nil {
+		w.put(bAutoClose, k, []byte{})
+	}
 	w.put(bThreads, []byte(after.ID), after)
+}
+
+// slaKey is the thread's key in the SLA timer index while it can still
+// breach: unanswered, not breached, not closed.
+func slaKey(t *store.Thread) []byte {
+	if t.SLADueAt == nil || t.FirstResponseAt != nil || t.SLABreached || t.Status == store.StatusClosed {
+		return nil
+	}
+	return cat(timeKey(*t.SLADueAt), []byte(t.ID))
+}
+
+// autoCloseKey is the thread's key in the auto-close index while pending.
+func autoCloseKey(t *store.Thread) []byte {
+	if t.Status != store.StatusPending || t.AutoCloseAt == nil {
+		return nil
+	}
+	return cat(timeKey(*t.AutoCloseAt), []byte(t.ID))
 }
 
 func inQueue(t *store.Thread) bool { return t.Status == store.StatusQueued && t.Lock == nil }

@@ -1,0 +1,99 @@
+package api
+
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/store"
+)
+
+func (s *server) stats(c *fiber.Ctx) error {
+	st, err := s.svc.Stats(c.UserContext(), principal(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(st)
+}
+
+func (s *server) webhookCreate(c *fiber.Ctx) error {
+	var in inbox.WebhookInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	wh, err := s.svc.WebhookCreate(c.UserContext(), principal(c), in)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(wh)
+}
+
+func (s *server) webhookList(c *fiber.Ctx) error {
+	hooks, err := s.svc.WebhookList(c.UserContext(), principal(c))
+	if err != nil {
+		return err
+	}
+	return list(c, hooks, "")
+}
+
+func (s *server) webhookGet(c *fiber.Ctx) error {
+	wh, err := s.svc.WebhookGet(c.UserContext(), principal(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(wh)
+}
+
+func (s *server) webhookDelete(c *fiber.Ctx) error {
+	if err := s.svc.WebhookDelete(c.UserContext(), principal(c), c.Params("id")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *server) savedReplyCreate(c *fiber.Ctx) error {
+	var r store.SavedReply
+	if err := decode(c, &r); err != nil {
+		return err
+	}
+	r, err := s.svc.SavedReplyCreate(c.UserContext(), principal(c), r)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(r)
+}
+
+func (s *server) savedReplyList(c *fiber.Ctx) error {
+	rs, err := s.svc.SavedReplyList(c.UserContext(), principal(c), c.Query("team"))
+	if err != nil {
+		return err
+	}
+	return list(c, rs, "")
+}
+
+func (s *server) savedReplyGet(c *fiber.Ctx) error {
+	r, err := s.svc.SavedReplyGet(c.UserContext(), principal(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(r)
+}
+
+func (s *server) savedReplyUpdate(c *fiber.Ctx) error {
+	var r store.SavedReply
+	if err := decode(c, &r); err != nil {
+		return err
+	}
+	r.ID = c.Params("id")
+	r, err := s.svc.SavedReplyUpdate(c.UserContext(), principal(c), r)
+	if err != nil {
+		return err
+	}
+	return c.JSON(r)
+}
+
+func (s *server) savedReplyDelete(c *fiber.Ctx) error {
+	if err := s.svc.SavedReplyDelete(c.UserContext(), principal(c), c.Params("id")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}

@@ -1,0 +1,85 @@
+package inbox
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/switchboard/switchboard/routing"
+	"github.com/switchboard/switchboard/store"
+)
+
+// assignQueued offers the queued threads of round_robin and least_loaded
+// teams to eligible agents. It runs every sweep interval and whenever
+// someone may have become eligible (status change, a lock released or
+// expired), so a thread waits only while nobody can take it. Offers are
+// atomic in the store (only while still queued, capacity checked), so
+// several nodes running this at once never double-offer.
+func (s *Service) assignQueued(ctx context.Context) {
+	sn, err := s.snapshot(ctx)
+	if err != nil {
+		return
+	}
+	now := s.now()
+	for _, team := range sn.ordered {
+		if team.Strategy != "round_robin" && team.Strategy != "least_loaded" {
+			continue
+		}
+		page, err := s.st.QueueList(ctx, store.QueueParams{Teams: []string{team.ID}, PageParams: store.PageParams{Limit: 100}})
+		if err != nil {
+			return
+		}
+		for _, t := range page.Items {
+			// An offer that expired or was declined goes to someone else
+			// when anyone else can take it.
+			id := s.pickAgent(ctx, sn, team, t.Network, t.AssigneeID(), now)
+			if id == "" {
+				continue
+			}
+			_, err := s.st.ThreadAssign(ctx, store.AssignParams{ThreadID: t.ID, AgentID: id, Actor: store.ActorSystem,
+				TTL: s.cfg.LockTTL, OnlyIfQueued: true})
+			if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrCapacity) &&
+				!errors.Is(err, store.ErrClosed) && ctx.Err() == nil {
+				s.log.Warn("push offer failed", "team", team.ID, "err", err)
+			}
+		}
+	}
+}
+
+// pickAgent chooses whom a push team offers a thread to: an eligible member
+// (network allowed, online, on shift, under capacity), in turn
+// (round_robin) or by fewest open locks (least_loaded). avoid is passed
+// over when someone else is eligible. "" when the team waits for claims or
+// nobody is eligible.
+func (s *Service) pickAgent(ctx context.Context, sn *snapshot, team store.Team, network, avoid string, now time.Time) string {
+	if team.Strategy != "round_robin" && team.Strategy != "least_loaded" {
+		return ""
+	}
+	var cands []routing.Candidate
+	last, lastAt := "", time.Time{}
+	for _, id := range sn.members[team.ID] {
+		a := sn.agents[id]
+		if a.Status != store.AgentOnline || !sn.onShift(&a, now) ||
+			(len(a.Networks) > 0 && !slices.Contains(a.Networks, network)) {
+			continue
+		}
+		// Load and turn change with every offer: read them fresh.
+		fresh, err := s.st.AgentGet(ctx, id)
+		if err != nil {
+			continue
+		}
+		if fresh.LastOfferedAt.After(lastAt) {
+			last, lastAt = fresh.ID, fresh.LastOfferedAt
+		}
+		cands = append(cands, routing.Candidate{ID: id, OpenLocks: fresh.OpenLocks, Capacity: fresh.Capacity, LastOfferedAt: fresh.LastOfferedAt})
+	}
+	if avoid != "" {
+		others := slices.DeleteFunc(slices.Clone(cands), func(c routing.Candidate) bool { return c.ID == avoid })
+		if id, ok := routing.Pick(team.Strategy, others, last); ok {
+			return id
+		}
+	}
+	id, _ := routing.Pick(team.Strategy, cands, last)
+	return id
+}

@@ -1,0 +1,55 @@
+package inbox
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// presence collects the agents seen since the last flush. Recording a
+// request is a map insert; the store is written once per interval.
+type presence struct {
+	mu   sync.Mutex
+	seen map[string]struct{}
+}
+
+// presenceInterval is how often sightings are flushed and idle agents
+// swept: often enough that an active agent is never swept by mistake.
+func presenceInterval(ttl time.Duration) time.Duration {
+	return min(max(ttl/4, 50*time.Millisecond), 30*time.Second)
+}
+
+// Seen records a sign of life from an agent: a request or an open event
+// stream.
+func (s *Service) Seen(agentID string) {
+	if agentID == "" {
+		return
+	}
+	s.presence.mu.Lock()
+	s.presence.seen[agentID] = struct{}{}
+	s.presence.mu.Unlock()
+}
+
+// presenceTick flushes sightings and drops agents idle for PresenceTTL
+// from online to away, so nothing is offered to a closed laptop.
+func (s *Service) presenceTick(ctx context.Context) {
+	s.presence.mu.Lock()
+	ids := make([]string, 0, len(s.presence.seen))
+	for id := range s.presence.seen {
+		ids = append(ids, id)
+	}
+	clear(s.presence.seen)
+	s.presence.mu.Unlock()
+	if len(ids) > 0 {
+		if err := s.st.AgentTouch(ctx, ids); err != nil && ctx.Err() == nil {
+			s.log.Warn("presence flush failed", "err", err)
+		}
+	}
+	away, err := s.st.AgentPresenceSweep(ctx, s.cfg.PresenceTTL)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("presence sweep failed", "err", err)
+	}
+	for _, id := range away {
+		s.log.Info("agent idle, now away", "agent", id)
+	}
+}

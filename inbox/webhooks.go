@@ -1,0 +1,322 @@
+package inbox
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard/switchboard/store"
+)
+
+// WebhookConfig configures outbound webhook delivery.
+type WebhookConfig struct {
+	// DenyPrivate refuses private, loopback and link-local targets, at
+	// registration and again when connecting (DNS may change).
+	DenyPrivate bool
+	// GiveUpAfter bounds how long one event is retried (default 24h);
+	// then it counts as failed and delivery moves on.
+	GiveUpAfter time.Duration
+	// BackoffBase and BackoffMax shape the exponential backoff with jitter
+	// (defaults 1s and 5m).
+	BackoffBase, BackoffMax time.Duration
+	// Timeout bounds one delivery attempt (default 10s).
+	Timeout time.Duration
+	// PollInterval is how often pending deliveries are looked at (default 1s).
+	PollInterval time.Duration
+	// Lease is how long a node owns a webhook's delivery (default 30s).
+	Lease time.Duration
+}
+
+func (c *WebhookConfig) defaults() {
+	if c.GiveUpAfter <= 0 {
+		c.GiveUpAfter = 24 * time.Hour
+	}
+	if c.BackoffBase <= 0 {
+		c.BackoffBase = time.Second
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = 5 * time.Minute
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+	if c.Lease <= 0 {
+		c.Lease = 30 * time.Second
+	}
+}
+
+// EventTypes are the event types a webhook may subscribe to.
+var EventTypes = []string{
+	store.EventMessageReceived, store.EventThreadCreated, store.EventThreadRouted, store.EventThreadClaimed,
+	store.EventThreadOffered, store.EventThreadReplied, store.EventThreadReleased, store.EventThreadTransferred,
+	store.EventThreadClosed, store.EventThreadTagged, store.EventThreadReopened, store.EventThreadAssigned,
+	store.EventThreadUnlocked, store.EventPriorityChanged, store.EventLockExpired, store.EventSLABreached,
+	store.EventNoteAdded,
+}
+
+// WebhookInput registers a webhook.
+type WebhookInput struct {
+	URL    string   `json:"url"`
+	Events []string `json:"events"`
+	Secret string   `json:"secret"`
+}
+
+func (s *Service) WebhookCreate(ctx context.Context, p Principal, in WebhookInput) (store.Webhook, error) {
+	if err := p.require(store.RoleAdmin); err != nil {
+		return store.Webhook{}, err
+	}
+	u, err := url.Parse(in.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(in.URL) > 2048 {
+		return store.Webhook{}, fieldErr("url", "must be an http(s) URL of at most 2048 characters")
+	}
+	if s.cfg.Webhooks.DenyPrivate {
+		if err := checkPublicHost(ctx, u.Hostname()); err != nil {
+			return store.Webhook{}, fieldErr("url", err.Error())
+		}
+	}
+	if len(in.Events) == 0 {
+		return store.Webhook{}, fieldErr("events", "name at least one event type")
+	}
+	for i, e := range in.Events {
+		if !slices.Contains(EventTypes, e) {
+			return store.Webhook{}, fieldErr(fmt.Sprintf("events[%d]", i), "unknown event type")
+		}
+	}
+	if len(in.Secret) < 16 || len(in.Secret) > 256 {
+		return store.Webhook{}, fieldErr("secret", "must be 16 to 256 characters")
+	}
+	return s.st.WebhookCreate(ctx, store.Webhook{ID: uuid.NewString(), URL: in.URL, Events: dedupe(in.Events), Secret: in.Secret})
+}
+
+func (s *Service) WebhookList(ctx context.Context, p Principal) ([]store.Webhook, error) {
+	if err := p.require(store.RoleAdmin); err != nil {
+		return nil, err
+	}
+	return s.st.WebhookList(ctx)
+}
+
+func (s *Service) WebhookGet(ctx context.Context, p Principal, id string) (store.Webhook, error) {
+	if err := p.require(store.RoleAdmin); err != nil {
+		return store.Webhook{}, err
+	}
+	return s.st.WebhookGet(ctx, id)
+}
+
+func (s *Service) WebhookDelete(ctx context.Context, p Principal, id string) error {
+	if err := p.require(store.RoleAdmin); err != nil {
+		return err
+	}
+	return s.st.WebhookDelete(ctx, id)
+}
+
+// --- delivery ---
+
+// deliverWebhooks moves every webhook's delivery forward. Each webhook is
+// leased to one node at a time; its events go out in order, each retried
+// with exponential backoff until delivered or given up.
+func (s *Service) deliverWebhooks(ctx context.Context) {
+	hooks, err := s.st.WebhookList(ctx)
+	if err != nil || len(hooks) == 0 {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, h := range hooks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.deliverWebhook(ctx, h.ID)
+		}()
+	}
+	wg.Wait()
+}
+
+func (s *Service) deliverWebhook(ctx context.Context, id string) {
+	wh, err := s.st.WebhookLease(ctx, id, s.cfg.NodeID, s.cfg.Webhooks.Lease)
+	if err != nil {
+		return // another node delivers it, or it was deleted
+	}
+	st := wh.State
+	evs, err := s.st.EventList(ctx, store.EventFilter{After: st.Cursor, Limit: 100})
+	if err != nil || len(evs) == 0 {
+		return
+	}
+	changed := false
+	save := func() bool {
+		if !changed {
+			return true
+		}
+		changed = false
+		err := s.st.WebhookSaveState(ctx, id, s.cfg.NodeID, st)
+		if err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrLockLost) {
+			s.log.Warn("webhook state not saved", "webhook", id, "err", err)
+		}
+		return err == nil
+	}
+	defer save()
+	for _, ev := range evs {
+		if !slices.Contains(wh.Events, ev.Type) {
+			st.Cursor, changed = ev.ID, true
+			continue
+		}
+		now := s.now()
+		if st.NextAttemptAt != nil && now.Before(*st.NextAttemptAt) {
+			return
+		}
+		// Save progress before a network call, so a lost lease stops us
+		// before we send on someone else's turn.
+		if !save() {
+			return
+		}
+		err := s.post(ctx, &wh, &ev)
+		now = s.now()
+		changed = true
+		if err == nil {
+			st.Cursor, st.Delivered, st.Attempts = ev.ID, st.Delivered+1, 0
+			st.FirstFailureAt, st.NextAttemptAt, st.LastDeliveredAt = nil, nil, &now
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		st.Attempts++
+		st.LastError, st.LastErrorAt = err.Error(), &now
+		if st.FirstFailureAt == nil {
+			st.FirstFailureAt = &now
+		}
+		if now.Sub(*st.FirstFailureAt) >= s.cfg.Webhooks.GiveUpAfter {
+			s.log.Warn("webhook gave up on an event", "webhook", id, "event", ev.ID, "attempts", st.Attempts)
+			st.Cursor, st.Failed, st.Attempts = ev.ID, st.Failed+1, 0
+			st.FirstFailureAt, st.NextAttemptAt = nil, nil
+			continue
+		}
+		next := now.Add(s.backoff(st.Attempts))
+		st.NextAttemptAt = &next
+		return
+	}
+}
+
+// backoff is exponential with full jitter in [d/2, d].
+func (s *Service) backoff(attempts int) time.Duration {
+	d := s.cfg.Webhooks.BackoffBase << min(attempts-1, 30)
+	if d <= 0 || d > s.cfg.Webhooks.BackoffMax {
+		d = s.cfg.Webhooks.BackoffMax
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// WebhookBody is what a delivery posts: the event as the stream shows it.
+func WebhookBody(ev *store.Event) ([]byte, error) { return json.Marshal(ev) }
+
+// Sign returns the X-Switchboard-Signature value for body.
+func Sign(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+func (s *Service) post(ctx context.Context, wh *store.Webhook, ev *store.Event) error {
+	body, err := WebhookBody(ev)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Webhooks.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, wh.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Switchboard-Webhooks/1")
+	req.Header.Set("X-Switchboard-Signature", Sign(wh.Secret, body))
+	// The same id on every retry and from every node: receivers drop repeats.
+	req.Header.Set("X-Switchboard-Delivery", wh.ID+"-"+strconv.FormatUint(ev.ID, 10))
+	req.Header.Set("X-Switchboard-Event", ev.Type)
+	resp, err := s.webhookClient().Do(req)
+	if err != nil {
+		return fmt.Errorf("post: %w", errors.Unwrap(err))
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("receiver answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+var (
+	clientOnce sync.Once
+	clientPub  *http.Client
+	clientAny  *http.Client
+)
+
+// webhookClient returns an HTTP client that, with DenyPrivate, refuses to
+// connect to private addresses whatever DNS says at connect time.
+func (s *Service) webhookClient() *http.Client {
+	clientOnce.Do(func() {
+		mk := func(deny bool) *http.Client {
+			d := &net.Dialer{Timeout: 5 * time.Second}
+			if deny {
+				d.Control = func(_, address string, _ syscall.RawConn) error {
+					ap, err := netip.ParseAddrPort(address)
+					if err != nil || !public(ap.Addr()) {
+						return fmt.Errorf("refusing private address %s", address)
+					}
+					return nil
+				}
+			}
+			t := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 4, IdleConnTimeout: 60 * time.Second,
+				TLSHandshakeTimeout: 5 * time.Second, ResponseHeaderTimeout: 10 * time.Second}
+			return &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		}
+		clientPub, clientAny = mk(true), mk(false)
+	})
+	if s.cfg.Webhooks.DenyPrivate {
+		return clientPub
+	}
+	return clientAny
+}
+
+func public(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() && !a.IsLinkLocalUnicast()
+}
+
+func checkPublicHost(ctx context.Context, host string) error {
+	if a, err := netip.ParseAddr(host); err == nil {
+		if !public(a) {
+			return errors.New("private, loopback and link-local targets are refused (--webhook-deny-private)")
+		}
+		return nil
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return fmt.Errorf("cannot resolve %s", host)
+	}
+	for _, a := range ips {
+		if !public(a) {
+			return errors.New("resolves to a private, loopback or link-local address (--webhook-deny-private)")
+		}
+	}
+	return nil
+}

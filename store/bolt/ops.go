@@ -1,0 +1,219 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/switchboard/switchboard/routing"
+	"github.com/switchboard/switchboard/store"
+)
+
+// frtSamples bounds the first-response times kept per team for stats.
+const frtSamples = 500
+
+// --- counters ---
+
+func statusCounter(team, status string) []byte { return key("status", team, status) }
+func breachCounter(team string) []byte          { return key("breaches", team) }
+func frtCounter(team string) []byte             { return key("frt", team) }
+func repliesCounter(agent string, at time.Time) []byte {
+	return key("replies", agent, at.UTC().Format(time.DateOnly))
+}
+
+func counter(tx *bbolt.Tx, k []byte) int64 {
+	if v := tx.Bucket(bCounters).Get(k); v != nil {
+		return int64(binary.BigEndian.Uint64(v))
+	}
+	return 0
+}
+
+func (w *wtx) count(k []byte, delta int64) {
+	w.put(bCounters, k, u64(uint64(counter(w.tx, k)+delta)))
+}
+
+// sampleFirstResponse keeps the team's recent first-response times.
+func (w *wtx) sampleFirstResponse(team string, seconds float64) {
+	w.put(bFRT, cat(prefix(team), u64(w.seq(bFRT))), u64(math.Float64bits(seconds)))
+	w.count(frtCounter(team), 1)
+	if counter(w.tx, frtCounter(team)) > frtSamples {
+		p := prefix(team)
+		if k, _ := w.tx.Bucket(bFRT).Cursor().Seek(p); k != nil && bytes.HasPrefix(k, p) {
+			w.del(bFRT, bytes.Clone(k))
+			w.count(frtCounter(team), -1)
+		}
+	}
+}
+
+// --- timers ---
+
+func due(tx *bbolt.Tx, bucket []byte, now time.Time) []string {
+	var ids []string
+	limit := timeKey(now)
+	c := tx.Bucket(bucket).Cursor()
+	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], limit) <= 0; k, _ = c.Next() {
+		ids = append(ids, string(k[8:]))
+	}
+	return ids
+}
+
+// ThreadTimerSweep raises SLA breaches and closes pending threads whose
+// auto-close time has come.
+func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error) {
+	var res store.TimerResult
+	pending := false
+	s.view(func(tx *bbolt.Tx, now time.Time) error {
+		pending = len(due(tx, bSLADue, now)) > 0 || len(due(tx, bAutoClose, now)) > 0
+		return nil
+	})
+	if !pending {
+		return res, nil
+	}
+	err := s.write(ctx, func(w *wtx) error {
+		res = store.TimerResult{}
+		for _, id := range due(w.tx, bSLADue, w.now) {
+			rec, err := w.thread(id)
+			if err != nil {
+				w.fatal = err
+				return err
+			}
+			if slaKey(&rec.Thread) == nil || rec.SLADueAt.After(w.now) {
+				continue
+			}
+			before := rec.clone()
+			rec.SLABreached = true
+			w.event(rec, store.EventSLABreached, store.ActorSystem, map[string]any{"sla_due_at": rec.SLADueAt, "team": rec.Team})
+			w.raisePriority(rec, "urgent", store.ActorSystem)
+			w.count(breachCounter(rec.Team), 1)
+			w.saveThread(before, rec)
+			res.Breached++
+		}
+		for _, id := range due(w.tx, bAutoClose, w.now) {
+			rec, err := w.thread(id)
+			if err != nil {
+				w.fatal = err
+				return err
+			}
+			if autoCloseKey(&rec.Thread) == nil || rec.AutoCloseAt.After(w.now) {
+				continue
+			}
+			before := rec.clone()
+			rec.Status, rec.AutoCloseAt = store.StatusClosed, nil
+			w.event(rec, store.EventThreadClosed, store.ActorSystem, map[string]any{"reason": "auto_close", "from": store.StatusPending})
+			w.saveThread(before, rec)
+			res.AutoClosed++
+		}
+		return nil
+	})
+	return res, err
+}
+
+// --- presence ---
+
+func (s *Store) AgentTouch(ctx context.Context, ids []string) error {
+	return s.write(ctx, func(w *wtx) error {
+		for _, id := range ids {
+			var a store.Agent
+			if getJSON(w.tx.Bucket(bAgents), []byte(id), &a) != nil {
+				continue
+			}
+			a.LastSeenAt = w.now
+			w.put(bAgents, []byte(id), a)
+		}
+		return nil
+	})
+}
+
+func (s *Store) AgentPresenceSweep(ctx context.Context, ttl time.Duration) ([]string, error) {
+	var ids []string
+	err := s.write(ctx, func(w *wtx) error {
+		ids = nil
+		var idle []store.Agent
+		w.tx.Bucket(bAgents).ForEach(func(_, v []byte) error {
+			var a store.Agent
+			if json.Unmarshal(v, &a) == nil && a.Status == store.AgentOnline && idleSince(&a).Add(ttl).Before(w.now) {
+				idle = append(idle, a)
+			}
+			return nil
+		})
+		for _, a := range idle {
+			a.Status, a.StatusAt = store.AgentAway, w.now
+			w.put(bAgents, []byte(a.ID), a)
+			ids = append(ids, a.ID)
+		}
+		if len(idle) > 0 {
+			w.bumpConfig()
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// idleSince is the last sign of life: a request, a stream, or going online.
+func idleSince(a *store.Agent) time.Time {
+	if a.LastSeenAt.After(a.StatusAt) {
+		return a.LastSeenAt
+	}
+	return a.StatusAt
+}
+
+// --- stats ---
+
+func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
+	var st store.Stats
+	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
+		err := tx.Bucket(bTeams).ForEach(func(k, _ []byte) error {
+			team := string(k)
+			ts := store.TeamStats{Team: team,
+				Queued:      int(counter(tx, statusCounter(team, store.StatusQueued))),
+				Assigned:    int(counter(tx, statusCounter(team, store.StatusAssigned))),
+				Pending:     int(counter(tx, statusCounter(team, store.StatusPending))),
+				SLABreaches: int(counter(tx, breachCounter(team))),
+			}
+			ts.OldestWaitingSince = oldestQueued(tx, team)
+			p := prefix(team)
+			c := tx.Bucket(bFRT).Cursor()
+			for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+				ts.FirstResponseSeconds = append(ts.FirstResponseSeconds, math.Float64frombits(binary.BigEndian.Uint64(v)))
+			}
+			st.Teams = append(st.Teams, ts)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bAgents).ForEach(func(k, _ []byte) error {
+			id := string(k)
+			st.Agents = append(st.Agents, store.AgentStats{AgentID: id, OpenLocks: openLocks(tx, id, now),
+				RepliesToday: int(counter(tx, repliesCounter(id, now)))})
+			return nil
+		})
+	})
+	return st, err
+}
+
+// oldestQueued finds the oldest waiting_since among a team's queued threads
+// with one seek per (network, priority) queue segment.
+func oldestQueued(tx *bbolt.Tx, team string) *time.Time {
+	var oldest *time.Time
+	c := tx.Bucket(bQueue).Cursor()
+	for _, nw := range routing.Networks {
+		for rank := range byte(len(routing.Priorities)) {
+			p := cat(prefix(team, nw), []byte{rank, 0})
+			k, _ := c.Seek(p)
+			if k == nil || !bytes.HasPrefix(k, p) {
+				continue
+			}
+			t := time.Unix(0, int64(binary.BigEndian.Uint64(k[len(p):len(p)+8]))).UTC()
+			if oldest == nil || t.Before(*oldest) {
+				oldest = &t
+			}
+		}
+	}
+	return oldest
+}
