@@ -56,6 +56,14 @@ type Deps struct {
 	StreamWriteTimeout time.Duration
 	// MaxStreamsPerKey bounds open event streams per key (default 8).
 	MaxStreamsPerKey int
+	// RateLimits are per-key and per-address request budgets.
+	RateLimits RateLimits
+	// TrustedProxies are the addresses (IPs or CIDRs) of reverse proxies
+	// whose X-Forwarded-For / X-Forwarded-Proto are believed; nobody else's.
+	TrustedProxies []string
+	// MetricsElsewhere keeps /metrics off this app (it is served on a
+	// private listener by MetricsApp instead).
+	MetricsElsewhere bool
 }
 
 type server struct {
@@ -64,6 +72,7 @@ type server struct {
 	deps    Deps
 	httpDur *prometheus.HistogramVec
 	streams *streams
+	limits  limiters
 }
 
 // New builds the Fiber app without listening, so tests can call app.Test.
@@ -97,6 +106,11 @@ func New(d Deps) *fiber.App {
 		ErrorHandler:          s.errorHandler,
 		JSONEncoder:           json.Marshal,
 		JSONDecoder:           json.Unmarshal,
+		// Client addresses and the scheme come from X-Forwarded-* only when
+		// the request comes from a trusted proxy.
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          d.TrustedProxies,
+		ProxyHeader:             proxyHeader(d.TrustedProxies),
 	})
 	if d.Registry != nil {
 		s.httpDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -201,6 +215,8 @@ func mapError(err error) (int, errorBody) {
 		return 404, body("not_found", err.Error(), nil)
 	case errors.As(err, &rl):
 		return 429, body("rate_limited", rl.Error(), map[string]any{"retry_after_seconds": int(rl.RetryAfter.Seconds() + 0.999)})
+	case errors.Is(err, inbox.ErrNotSupported):
+		return 501, body("not_supported", err.Error(), nil)
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return 503, body("unavailable", "the store cannot be reached", nil)
 	case errors.As(err, &fErr):
@@ -320,4 +336,18 @@ func list[T any](c *fiber.Ctx, items []T, next string) error {
 
 func metricsHandler(reg *prometheus.Registry) fiber.Handler {
 	return adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}
+
+func proxyHeader(trusted []string) string {
+	if len(trusted) == 0 {
+		return ""
+	}
+	return fiber.HeaderXForwardedFor
+}
+
+// MetricsApp serves only /metrics, for a private listener (--metrics-addr).
+func MetricsApp(reg *prometheus.Registry) *fiber.App {
+	app := fiber.New(fiber.Config{DisableStartupMessage: true, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second})
+	app.Get("/metrics", metricsHandler(reg))
+	return app
 }

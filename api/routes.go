@@ -20,11 +20,12 @@ func (s *server) routes(app *fiber.App) {
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", s.readyz)
 	app.Get("/version", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"version": s.deps.Version}) })
-	if s.deps.Registry != nil {
+	if s.deps.Registry != nil && !s.deps.MetricsElsewhere {
 		app.Get("/metrics", metricsHandler(s.deps.Registry))
 	}
 
 	// Native network webhooks: authenticated by signature, not by key.
+	app.Use("/webhooks", s.limitByAddress)
 	app.Get("/webhooks/meta", s.metaVerify)
 	app.Post("/webhooks/meta", s.metaWebhook)
 	app.Get("/webhooks/x", s.xCRC)
@@ -32,11 +33,12 @@ func (s *server) routes(app *fiber.App) {
 	app.Post("/webhooks/generic/:source", s.genericWebhook)
 
 	v1 := app.Group("/api/v1")
-	v1.Post("/session", s.sessionCreate) // authenticates by the key in its body
+	v1.Post("/session", s.limitByAddress, s.sessionCreate) // authenticates by the key in its body
 	v1.Use(s.authenticate)
 	v1.Delete("/session", s.sessionDelete)
 	v1.Get("/me", s.me)
 	v1.Get("/me/locks", s.myLocks)
+	v1.Get("/me/colleagues", s.colleagues)
 
 	// Ingest: ingest and admin keys.
 	v1.Post("/messages", s.ingest)
@@ -90,6 +92,7 @@ func (s *server) routes(app *fiber.App) {
 	// saved replies (supervisors write, agents read their teams').
 	v1.Get("/events", s.events)
 	v1.Get("/stats", s.stats)
+	v1.Get("/backup", s.backup)
 	v1.Post("/webhooks", s.webhookCreate)
 	v1.Get("/webhooks", s.webhookList)
 	v1.Get("/webhooks/:id", s.webhookGet)
@@ -138,8 +141,23 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	limit := s.deps.RateLimits.PerKey
+	if p.Role == store.RoleIngest {
+		limit = s.deps.RateLimits.PerIngestKey
+	}
+	if ok, wait := s.limits.allow("key:"+p.KeyID, limit); !ok {
+		return &RateLimitedError{RetryAfter: wait}
+	}
 	c.Locals("principal", p)
 	s.svc.Seen(p.AgentID)
+	return c.Next()
+}
+
+// limitByAddress rate-limits unauthenticated requests by client address.
+func (s *server) limitByAddress(c *fiber.Ctx) error {
+	if ok, wait := s.limits.allow("ip:"+c.IP(), s.deps.RateLimits.PerIP); !ok {
+		return &RateLimitedError{RetryAfter: wait}
+	}
 	return c.Next()
 }
 
@@ -158,7 +176,7 @@ func (s *server) sessionCreate(c *fiber.Ctx) error {
 		return err
 	}
 	c.Cookie(&fiber.Cookie{Name: SessionCookie, Value: cookie, Path: "/", HTTPOnly: true,
-		SameSite: fiber.CookieSameSiteStrictMode, Secure: s.deps.SecureCookies,
+		SameSite: fiber.CookieSameSiteStrictMode, Secure: s.deps.SecureCookies || c.Protocol() == "https",
 		MaxAge: int(s.svc.Config().SessionTTL.Seconds())})
 	me, err := s.svc.Me(c.UserContext(), p)
 	if err != nil {
@@ -597,7 +615,11 @@ func (s *server) queue(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return list(c, page.Items, page.Next)
+	items, err := s.svc.WithPreviews(c.UserContext(), page.Items)
+	if err != nil {
+		return err
+	}
+	return list(c, items, page.Next)
 }
 
 func lockResponse(c *fiber.Ctx, r store.LockResult) error {

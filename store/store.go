@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -187,6 +188,12 @@ type Store interface {
 	// Ping reports whether the backend is reachable.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Backuper is implemented by stores that can write a consistent copy of
+// themselves while running (bbolt). Redis relies on its own persistence.
+type Backuper interface {
+	Backup(ctx context.Context, w io.Writer) (int64, error)
 }
 
 // IngestParams is one inbound message with the routing decision inbox

@@ -4,6 +4,7 @@
 //
 //	switchboard [serve] [flags]   run the server (default)
 //	switchboard -demo             run with sample teams, agents, rules and a simulated feed
+//	switchboard backup --to FILE  copy the running server's bbolt store, consistently
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -46,14 +48,24 @@ type config struct {
 
 	webhookDenyPrivate bool
 	webhookGiveUp      time.Duration
+
+	rateLimit, ingestRateLimit, ipRateLimit float64
+	trustProxy                              string
+	metricsAddr                             string
 }
 
 func main() {
 	args := os.Args[1:]
-	if len(args) > 0 && args[0] == "serve" {
-		args = args[1:]
+	cmd := run
+	if len(args) > 0 {
+		switch args[0] {
+		case "serve":
+			args = args[1:]
+		case "backup":
+			cmd, args = backup, args[1:]
+		}
 	}
-	if err := run(args); err != nil {
+	if err := cmd(args); err != nil {
 		fmt.Fprintln(os.Stderr, "switchboard:", err)
 		os.Exit(1)
 	}
@@ -63,6 +75,16 @@ func main() {
 func env(name, def string) string {
 	if v, ok := os.LookupEnv(name); ok && v != "" {
 		return v
+	}
+	return def
+}
+
+func envFloat(name string, def float64) float64 {
+	if v := os.Getenv(name); v != "" {
+		if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 {
+			return f
+		}
+		fmt.Fprintf(os.Stderr, "switchboard: ignoring %s=%q: not a non-negative number\n", name, v)
 	}
 	return def
 }
@@ -92,6 +114,11 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.secureCookies, "secure-cookies", env("SWITCHBOARD_SECURE_COOKIES", "") == "true", "mark the session cookie Secure (serve behind TLS)")
 	fs.BoolVar(&c.webhookDenyPrivate, "webhook-deny-private", env("SWITCHBOARD_WEBHOOK_DENY_PRIVATE", "") == "true", "refuse outbound webhooks to private and loopback addresses (SWITCHBOARD_WEBHOOK_DENY_PRIVATE=true)")
 	fs.DurationVar(&c.webhookGiveUp, "webhook-give-up", envDuration("SWITCHBOARD_WEBHOOK_GIVE_UP", 24*time.Hour), "how long one event is retried before it counts as failed (SWITCHBOARD_WEBHOOK_GIVE_UP)")
+	fs.Float64Var(&c.rateLimit, "rate-limit", envFloat("SWITCHBOARD_RATE_LIMIT", 50), "requests per second per person or admin key, burst twice that; 0 = off (SWITCHBOARD_RATE_LIMIT)")
+	fs.Float64Var(&c.ingestRateLimit, "ingest-rate-limit", envFloat("SWITCHBOARD_INGEST_RATE_LIMIT", 2000), "requests per second per ingest key; 0 = off (SWITCHBOARD_INGEST_RATE_LIMIT)")
+	fs.Float64Var(&c.ipRateLimit, "ip-rate-limit", envFloat("SWITCHBOARD_IP_RATE_LIMIT", 20), "unauthenticated requests (sign-in, network webhooks) per second per client address; 0 = off (SWITCHBOARD_IP_RATE_LIMIT)")
+	fs.StringVar(&c.trustProxy, "trust-proxy", env("SWITCHBOARD_TRUST_PROXY", ""), "comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed (SWITCHBOARD_TRUST_PROXY)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", env("SWITCHBOARD_METRICS_ADDR", ""), "serve /metrics on this separate, private address instead of --addr (SWITCHBOARD_METRICS_ADDR)")
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for requests in flight")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -181,7 +208,19 @@ func run(args []string) error {
 	defer svc.Stop()
 
 	app := api.New(api.Deps{Service: svc, Logger: log, Registry: reg, Version: version, Web: webFS(),
-		SecureCookies: c.secureCookies, Webhooks: api.WebhookSecretsFromEnv(os.Environ())})
+		SecureCookies: c.secureCookies, Webhooks: api.WebhookSecretsFromEnv(os.Environ()),
+		RateLimits:     api.RateLimits{PerKey: c.rateLimit, PerIngestKey: c.ingestRateLimit, PerIP: c.ipRateLimit},
+		TrustedProxies: splitList(c.trustProxy), MetricsElsewhere: c.metricsAddr != ""})
+	if c.metricsAddr != "" {
+		mln, err := net.Listen("tcp", c.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		metrics := api.MetricsApp(reg)
+		go metrics.Listener(mln)
+		defer metrics.ShutdownWithTimeout(time.Second)
+		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return err
@@ -211,6 +250,16 @@ func run(args []string) error {
 		log.Warn("shutdown", "err", err)
 	}
 	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func storeName(c config) string {

@@ -71,7 +71,8 @@ type proc struct {
 func startProc(t *testing.T, data string, extra ...string) *proc {
 	t.Helper()
 	addr := freePort(t)
-	args := append([]string{"--addr", addr, "--data", data, "--log-level", "warn"}, extra...)
+	// Tests load the server far beyond a person's request budget.
+	args := append([]string{"--addr", addr, "--data", data, "--log-level", "warn", "--rate-limit", "0", "--ingest-rate-limit", "0"}, extra...)
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), "SWITCHBOARD_ADMIN_KEY="+testAdminKey)
 	var stderr bytes.Buffer
@@ -122,9 +123,18 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 var client = &http.Client{Timeout: 10 * time.Second}
 
 func (p *proc) post(path string, body any) (int, []byte, error) {
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", "http://"+p.addr+path, bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+testAdminKey)
+	return p.request("POST", path, testAdminKey, body)
+}
+
+// request sends a JSON request with a bearer key and reads the answer.
+func (p *proc) request(method, path, key string, body any) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://"+p.addr+path, rd)
+	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {

@@ -217,7 +217,7 @@ func (s *Store) AgentUpdate(ctx context.Context, a store.Agent) (store.Agent, er
 		if err := w.checkTeams(a.Teams); err != nil {
 			return err
 		}
-		a.Status, a.StatusAt, a.LastOfferedAt = old.Status, old.StatusAt, old.LastOfferedAt
+		a.Status, a.StatusAt, a.LastOfferedAt, a.LastSeenAt = old.Status, old.StatusAt, old.LastOfferedAt, old.LastSeenAt
 		a.CreatedAt, a.UpdatedAt = old.CreatedAt, w.now
 		if a.Role != old.Role {
 			// The role lives on the agent's keys too.

@@ -20,8 +20,8 @@ const frtSamples = 500
 // --- counters ---
 
 func statusCounter(team, status string) []byte { return key("status", team, status) }
-func breachCounter(team string) []byte          { return key("breaches", team) }
-func frtCounter(team string) []byte             { return key("frt", team) }
+func breachCounter(team string) []byte         { return key("breaches", team) }
+func frtCounter(team string) []byte            { return key("frt", team) }
 func repliesCounter(agent string, at time.Time) []byte {
 	return key("replies", agent, at.UTC().Format(time.DateOnly))
 }
@@ -165,6 +165,12 @@ func idleSince(a *store.Agent) time.Time {
 // --- stats ---
 
 func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
+	if s.dueLocks() {
+		// Expired locks count as released, not as assigned.
+		if _, err := s.LockSweep(ctx); err != nil {
+			return store.Stats{}, err
+		}
+	}
 	var st store.Stats
 	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
 		err := tx.Bucket(bTeams).ForEach(func(k, _ []byte) error {

@@ -52,6 +52,11 @@ func Run(t *testing.T, h Harness) {
 	all = append(all, queueScenarios...)
 	all = append(all, lockScenarios...)
 	all = append(all, concurrencyScenarios...)
+	all = append(all, timerScenarios...)
+	all = append(all, presenceScenarios...)
+	all = append(all, statsScenarios...)
+	all = append(all, webhookScenarios...)
+	all = append(all, savedReplyScenarios...)
 	seen := map[string]bool{}
 	for _, sc := range all {
 		if seen[sc.name] {

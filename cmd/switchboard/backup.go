@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// backup is `switchboard backup --to FILE`: it asks the running server for
+// a consistent copy of its bbolt store (one read transaction's snapshot,
+// taken while writes go on), checks the copy, and moves it into place.
+func backup(args []string) error {
+	fs := flag.NewFlagSet("switchboard backup", flag.ContinueOnError)
+	to := fs.String("to", "", "file to write the backup to (required)")
+	url := fs.String("url", "http://"+env("SWITCHBOARD_ADDR", "127.0.0.1:8080"), "the running server")
+	keyFile := fs.String("key-file", "", "file holding the admin key (default: SWITCHBOARD_ADMIN_KEY)")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up after")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *to == "" {
+		return errors.New("backup: --to FILE is required")
+	}
+	key := os.Getenv("SWITCHBOARD_ADMIN_KEY")
+	if *keyFile != "" {
+		b, err := os.ReadFile(*keyFile)
+		if err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		key = strings.TrimSpace(string(b))
+	}
+	if key == "" {
+		return errors.New("backup: set SWITCHBOARD_ADMIN_KEY or --key-file")
+	}
+	if !strings.HasPrefix(*url, "http://") && !strings.HasPrefix(*url, "https://") {
+		*url = "http://" + *url
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(*url, "/")+"/api/v1/backup", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("backup: server answered %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	tmp := *to + ".partial"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	n, err := io.Copy(f, resp.Body)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = checkBackup(tmp)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("backup: %w", err)
+	}
+	if err := os.Rename(tmp, *to); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(*to)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	fmt.Fprintf(os.Stderr, "switchboard: backup of %d bytes written to %s\n", n, *to)
+	return nil
+}
+
+// checkBackup opens the copy and walks every page: a truncated or damaged
+// download is refused.
+func checkBackup(path string) error {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("the copy does not open: %w", err)
+	}
+	defer db.Close()
+	return db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket([]byte("meta")) == nil {
+			return errors.New("the copy is not a Switchboard store")
+		}
+		for err := range tx.Check() {
+			return fmt.Errorf("the copy is damaged: %w", err)
+		}
+		return nil
+	})
+}

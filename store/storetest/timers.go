@@ -1,0 +1,227 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/store"
+)
+
+var timerScenarios = []scenario{
+	{"TimerSweep_SLA_BreachesUnansweredOnceRaisesToUrgent", timerSLABreach},
+	{"TimerSweep_AutoClose_ClosesIdlePendingNotReopenedOrClaimed", timerAutoClose},
+}
+
+// sweepTimersUntil calls ThreadTimerSweep every 10 ms until cond holds (at
+// most waitFor) and returns what the sweeps did in total.
+func (e *env) sweepTimersUntil(what string, cond func() bool) store.TimerResult {
+	e.t.Helper()
+	var total store.TimerResult
+	eventually(e.t, what, func() bool {
+		res, err := e.s.ThreadTimerSweep(e.ctx)
+		must(e.t, err)
+		total.Breached += res.Breached
+		total.AutoClosed += res.AutoClosed
+		return cond()
+	})
+	return total
+}
+
+// sweepTimers runs one sweep.
+func (e *env) sweepTimers() store.TimerResult {
+	e.t.Helper()
+	res, err := e.s.ThreadTimerSweep(e.ctx)
+	must(e.t, err)
+	return res
+}
+
+// teamStats returns the stats of one team.
+func (e *env) teamStats(team string) store.TeamStats {
+	e.t.Helper()
+	teams, _ := e.stats()
+	ts, ok := teams[team]
+	if !ok {
+		e.t.Fatalf("Stats has no entry for team %s", team)
+	}
+	return ts
+}
+
+func timerSLABreach(t *testing.T, e *env) {
+	e.team("care", sla(1))
+	e.team("calm", sla(3600))
+	e.agent("ana", []string{"care", "calm"})
+
+	// Answered in time: claimed and replied to at once.
+	answered := e.thread("twitter", "care")
+	ga := e.claim(answered.ID, "ana", longTTL)
+	e.reply(answered.ID, ga.Token, "ana")
+	if a := e.get(answered.ID); !a.FirstResponseAt.Before(*a.SLADueAt) {
+		t.Fatalf("reply at %s not before sla_due_at %s: the machine is too slow for this scenario",
+			a.FirstResponseAt.Format(time.RFC3339Nano), a.SLADueAt.Format(time.RFC3339Nano))
+	}
+	// Closed unanswered.
+	closed := e.thread("twitter", "care")
+	gc := e.claim(closed.ID, "ana", longTTL)
+	_, err := e.s.ThreadClose(e.ctx, store.LockParams{ThreadID: closed.ID, Token: gc.Token, Actor: "ana"})
+	must(t, err)
+	// Older and high priority, in a team whose SLA does not run out here.
+	older := e.thread("instagram", "calm", priority("high"))
+	// Unanswered: one queued, one held by ana without a reply.
+	queued := e.thread("twitter", "care")
+	held := e.thread("facebook", "care")
+	gh := e.claim(held.ID, "ana", longTTL)
+
+	q := e.get(queued.ID)
+	if q.SLADueAt == nil {
+		t.Fatal("sla_due_at not set for a team with an SLA")
+	}
+	wantTime(t, "sla_due_at", *q.SLADueAt, q.CreatedAt.Add(time.Second))
+	wantEqual(t, "sla_breached of a new thread", q.SLABreached, false)
+
+	total := e.sweepTimersUntil("both unanswered threads are breached", func() bool {
+		return e.get(queued.ID).SLABreached && e.get(held.ID).SLABreached
+	})
+	wantEqual(t, "Breached reported by the sweeps", total.Breached, 2)
+	wantEqual(t, "AutoClosed reported by the sweeps", total.AutoClosed, 0)
+
+	var breachedAt time.Time
+	for _, id := range []string{queued.ID, held.ID} {
+		th := e.get(id)
+		wantEqual(t, "priority of breached thread "+id, th.Priority, "urgent")
+		evs := ofType(e.events(id), store.EventSLABreached)
+		if len(evs) != 1 {
+			t.Fatalf("thread %s: %d sla.breached events, want 1", id, len(evs))
+		}
+		wantEqual(t, "sla.breached actor", evs[0].Actor, store.ActorSystem)
+		if evs[0].At.Before(*th.SLADueAt) {
+			t.Fatalf("thread %s breached at %s, before its sla_due_at %s", id,
+				evs[0].At.Format(time.RFC3339Nano), th.SLADueAt.Format(time.RFC3339Nano))
+		}
+		if id == queued.ID {
+			breachedAt = evs[0].At
+		}
+	}
+	got := e.get(queued.ID)
+	wantEqual(t, "breached queued thread status", got.Status, store.StatusQueued)
+	got = e.get(held.ID)
+	wantEqual(t, "breached held thread status", got.Status, store.StatusAssigned)
+	if l := e.locks("ana")[held.ID]; l == nil || l.Token != gh.Token || l.Fence != gh.Fence {
+		t.Fatalf("ana's lock on the breached thread = %+v, want the one she claimed", l)
+	}
+
+	// A breach is raised once.
+	res := e.sweepTimers()
+	wantEqual(t, "Breached by a second sweep", res.Breached, 0)
+	for _, id := range []string{queued.ID, held.ID} {
+		wantEqual(t, "sla.breached events after a second sweep on "+id, len(ofType(e.events(id), store.EventSLABreached)), 1)
+	}
+
+	// The answered and the closed thread were due before the queued one
+	// breached, and neither breached.
+	for _, id := range []string{answered.ID, closed.ID} {
+		th := e.get(id)
+		if th.SLADueAt == nil || !th.SLADueAt.Before(breachedAt) {
+			t.Fatalf("thread %s: sla_due_at %v not before the breach at %s", id, th.SLADueAt, breachedAt.Format(time.RFC3339Nano))
+		}
+		wantEqual(t, "sla_breached of "+id, th.SLABreached, false)
+		wantEqual(t, "priority of "+id, th.Priority, "normal")
+		wantEqual(t, "sla.breached events on "+id, len(ofType(e.events(id), store.EventSLABreached)), 0)
+	}
+	wantEqual(t, "status of the closed thread", e.get(closed.ID).Status, store.StatusClosed)
+
+	// The urgent thread now heads the queue, before the older high one.
+	wantIDs(t, "queue of care and calm", ids(e.queueAll(store.QueueParams{Teams: []string{"care", "calm"}}, 10)),
+		[]string{queued.ID, older.ID})
+	next, err := e.s.ThreadClaimNext(e.ctx, store.ClaimNextParams{AgentID: "ana", Teams: []string{"calm", "care"}, TTL: longTTL})
+	must(t, err)
+	wantEqual(t, "claim-next after the breach", next.Thread.ID, queued.ID)
+
+	wantEqual(t, "care SLA breaches", e.teamStats("care").SLABreaches, 2)
+	wantEqual(t, "calm SLA breaches", e.teamStats("calm").SLABreaches, 0)
+}
+
+func timerAutoClose(t *testing.T, e *env) {
+	e.team("care", autoClose(1))
+	e.team("calm") // no auto-close
+	e.agent("ana", []string{"care", "calm"})
+
+	// Pending, then a new message before its time: reopened, no auto-close.
+	reopened := e.pending(e.thread("twitter", "care"), "ana")
+	r := e.get(reopened.ID)
+	if r.AutoCloseAt == nil {
+		t.Fatal("auto_close_at not set on a pending thread of a team with auto-close")
+	}
+	wantTime(t, "auto_close_at", *r.AutoCloseAt, r.UpdatedAt.Add(time.Second))
+	firstAutoClose := *r.AutoCloseAt
+	e.followUp(reopened)
+	r = e.get(reopened.ID)
+	wantEqual(t, "status after a new message", r.Status, store.StatusQueued)
+	if r.AutoCloseAt != nil {
+		t.Fatalf("auto_close_at = %s after the thread reopened", r.AutoCloseAt)
+	}
+
+	// Pending, then claimed again: assigned, no auto-close.
+	reclaimed := e.pending(e.thread("instagram", "care"), "ana")
+	gr := e.claim(reclaimed.ID, "ana", longTTL)
+	if got := e.get(reclaimed.ID); got.AutoCloseAt != nil {
+		t.Fatalf("auto_close_at = %s on a claimed thread", got.AutoCloseAt)
+	}
+
+	// Pending in a team without auto-close.
+	calm := e.pending(e.thread("twitter", "calm"), "ana")
+	if got := e.get(calm.ID); got.AutoCloseAt != nil {
+		t.Fatalf("auto_close_at = %s in a team without auto-close", got.AutoCloseAt)
+	}
+
+	// Pending and left alone.
+	idle := e.pending(e.thread("facebook", "care"), "ana")
+	i := e.get(idle.ID)
+	if i.AutoCloseAt == nil {
+		t.Fatal("auto_close_at not set on a pending thread of a team with auto-close")
+	}
+	wantTime(t, "auto_close_at", *i.AutoCloseAt, i.UpdatedAt.Add(time.Second))
+	idleAt := *i.AutoCloseAt
+
+	total := e.sweepTimersUntil("the idle pending thread is closed", func() bool {
+		return e.get(idle.ID).Status == store.StatusClosed
+	})
+	wantEqual(t, "AutoClosed reported by the sweeps", total.AutoClosed, 1)
+	wantEqual(t, "Breached reported by the sweeps", total.Breached, 0)
+	i = e.get(idle.ID)
+	if i.Lock != nil || i.AutoCloseAt != nil {
+		t.Fatalf("auto-closed thread: lock %+v auto_close_at %v, want both nil", i.Lock, i.AutoCloseAt)
+	}
+	closedEvs := ofType(e.events(idle.ID), store.EventThreadClosed)
+	if len(closedEvs) != 1 {
+		t.Fatalf("thread.closed events on the auto-closed thread: %d, want 1", len(closedEvs))
+	}
+	ev := closedEvs[0]
+	wantEqual(t, "thread.closed actor", ev.Actor, store.ActorSystem)
+	wantEqual(t, "thread.closed reason", ev.Data["reason"], any("auto_close"))
+	if ev.At.Before(idleAt) {
+		t.Fatalf("auto-closed at %s, before auto_close_at %s", ev.At.Format(time.RFC3339Nano), idleAt.Format(time.RFC3339Nano))
+	}
+
+	res := e.sweepTimers()
+	wantEqual(t, "AutoClosed by a second sweep", res.AutoClosed, 0)
+	wantEqual(t, "thread.closed events after a second sweep", len(ofType(e.events(idle.ID), store.EventThreadClosed)), 1)
+
+	// The reopened thread's cancelled auto-close had come before the idle
+	// one's, yet it stays open; so do the claimed and the calm thread.
+	if !firstAutoClose.Before(idleAt) {
+		t.Fatalf("first auto_close_at %s not before %s", firstAutoClose, idleAt)
+	}
+	for _, c := range []struct{ id, status string }{
+		{reopened.ID, store.StatusQueued}, {reclaimed.ID, store.StatusAssigned}, {calm.ID, store.StatusPending},
+	} {
+		wantEqual(t, "status of "+c.id, e.get(c.id).Status, c.status)
+		wantEqual(t, "thread.closed events on "+c.id, len(ofType(e.events(c.id), store.EventThreadClosed)), 0)
+	}
+	if l := e.locks("ana")[reclaimed.ID]; l == nil || l.Token != gr.Token {
+		t.Fatalf("ana's lock on the claimed thread = %+v, want the one she claimed", l)
+	}
+
+	care, calmStats := e.teamStats("care"), e.teamStats("calm")
+	wantCounts(t, "care after the auto-close", care, 1, 1, 0)
+	wantCounts(t, "calm after the auto-close", calmStats, 0, 0, 1)
+}
