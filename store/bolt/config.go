@@ -82,11 +82,10 @@ func (s *Store) TeamDelete(ctx context.Context, id string) error {
 		if by := teamUsers(w.tx, id); by != "" {
 			return &store.InUseError{By: by}
 		}
-		// Threads still in the team's queue would be stranded.
-		if c := w.tx.Bucket(bQueue).Cursor(); true {
-			p := prefix(id)
-			if k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p) {
-				return &store.InUseError{By: "queued threads"}
+		// Open threads (queued, locked or pending) would be stranded.
+		for _, st := range []string{store.StatusQueued, store.StatusAssigned, store.StatusPending} {
+			if counter(w.tx, statusCounter(id, st)) > 0 {
+				return &store.InUseError{By: st + " threads"}
 			}
 		}
 		w.del(bTeams, []byte(id))

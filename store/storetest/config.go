@@ -15,6 +15,7 @@ var configScenarios = []scenario{
 	{"Team_CreateGetListUpdateDelete_RoundTrip", teamRoundTrip},
 	{"Config_DuplicateIDs_ErrAlreadyExists", duplicateIDs},
 	{"TeamDelete_RefusedWhileRuleFallbackOrAgentNamesIt", teamDeleteInUse},
+	{"TeamDelete_RefusedWhileOpenThreadsRemain", teamDeleteOpenThreads},
 	{"Config_MissingTeam_ErrUnknownTeam", unknownTeam},
 	{"Agent_CreateOfflineSetStatusUpdateKeepsStatus", agentLifecycle},
 	{"Rule_CreateGetListUpdateDelete_RoundTrip", ruleRoundTrip},
@@ -155,6 +156,24 @@ func teamDeleteInUse(t *testing.T, e *env) {
 	must(t, e.s.TeamDelete(ctx, "care"))
 	_, err = e.s.TeamGet(ctx, "care")
 	wantErr(t, err, store.ErrNotFound)
+}
+
+// teamDeleteOpenThreads: a team with queued, locked or pending threads
+// cannot go (they would be stranded on release); closed threads don't count.
+func teamDeleteOpenThreads(t *testing.T, e *env) {
+	ctx := e.ctx
+	e.team("care")
+	e.agent("ana", nil)
+	th := e.thread("twitter", "care")
+	wantErr(t, e.s.TeamDelete(ctx, "care"), store.ErrInUse) // queued
+	g := e.claim(th.ID, "ana", longTTL)
+	wantErr(t, e.s.TeamDelete(ctx, "care"), store.ErrInUse) // assigned
+	e.reply(th.ID, g.Token, "ana")
+	e.release(th.ID, g.Token, "ana")
+	wantErr(t, e.s.TeamDelete(ctx, "care"), store.ErrInUse) // pending
+	_, err := e.s.ThreadClose(ctx, store.LockParams{ThreadID: th.ID, Actor: "sup", Force: true})
+	must(t, err)
+	must(t, e.s.TeamDelete(ctx, "care"))
 }
 
 func unknownTeam(t *testing.T, e *env) {
