@@ -1,0 +1,301 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/inbox/connect"
+	"github.com/switchboard/switchboard/store"
+)
+
+// WebhookSecrets are the secrets of the native network webhooks, read once
+// at start (see WebhookSecretsFromEnv). An endpoint whose secret is empty is
+// not served: it answers 404.
+type WebhookSecrets struct {
+	// MetaAppSecret verifies X-Hub-Signature-256 on POST /webhooks/meta.
+	MetaAppSecret string
+	// MetaVerifyToken answers the subscription handshake, GET /webhooks/meta.
+	MetaVerifyToken string
+	// XConsumerSecret answers the CRC and verifies POST /webhooks/x.
+	XConsumerSecret string
+	// Generic maps a source (lowercase) to the secret of
+	// POST /webhooks/generic/{source}.
+	Generic map[string]string
+}
+
+// Environment variables of the webhook secrets.
+const (
+	EnvMetaAppSecret       = "SWITCHBOARD_META_APP_SECRET"
+	EnvMetaVerifyToken     = "SWITCHBOARD_META_VERIFY_TOKEN"
+	EnvXConsumerSecret     = "SWITCHBOARD_X_CONSUMER_SECRET"
+	EnvGenericSecretPrefix = "SWITCHBOARD_GENERIC_SECRET_"
+)
+
+// WebhookSecretsFromEnv reads the webhook secrets from an environment in
+// os.Environ's form: SWITCHBOARD_META_APP_SECRET,
+// SWITCHBOARD_META_VERIFY_TOKEN, SWITCHBOARD_X_CONSUMER_SECRET and every
+// SWITCHBOARD_GENERIC_SECRET_<SOURCE>, the source lowercased. Empty values
+// count as unset.
+func WebhookSecretsFromEnv(environ []string) WebhookSecrets {
+	var w WebhookSecrets
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || v == "" {
+			continue
+		}
+		switch {
+		case k == EnvMetaAppSecret:
+			w.MetaAppSecret = v
+		case k == EnvMetaVerifyToken:
+			w.MetaVerifyToken = v
+		case k == EnvXConsumerSecret:
+			w.XConsumerSecret = v
+		case strings.HasPrefix(k, EnvGenericSecretPrefix) && len(k) > len(EnvGenericSecretPrefix):
+			if w.Generic == nil {
+				w.Generic = map[string]string{}
+			}
+			w.Generic[strings.ToLower(k[len(EnvGenericSecretPrefix):])] = v
+		}
+	}
+	return w
+}
+
+// String names the configured webhooks, never a secret, so printing Deps
+// cannot leak one.
+func (w WebhookSecrets) String() string {
+	var on []string
+	if w.MetaAppSecret != "" {
+		on = append(on, "meta")
+	}
+	if w.MetaVerifyToken != "" {
+		on = append(on, "meta-handshake")
+	}
+	if w.XConsumerSecret != "" {
+		on = append(on, "x")
+	}
+	for _, src := range slices.Sorted(maps.Keys(w.Generic)) {
+		on = append(on, "generic/"+src)
+	}
+	return "webhooks[" + strings.Join(on, " ") + "]"
+}
+
+// GoString is String, for %#v.
+func (w WebhookSecrets) GoString() string { return w.String() }
+
+// LogValue is String, for slog.
+func (w WebhookSecrets) LogValue() slog.Value { return slog.StringValue(w.String()) }
+
+// errBadSignature answers 401: missing or wrong signature.
+var errBadSignature = fmt.Errorf("webhook signature missing or wrong: %w", inbox.ErrUnauthorized)
+
+// webhookBody is the raw body exactly as sent (signatures cover these
+// bytes), within the 1 MiB limit.
+func webhookBody(c *fiber.Ctx) ([]byte, error) {
+	body := c.Request().Body()
+	if len(body) > BodyLimit {
+		return nil, fiber.ErrRequestEntityTooLarge
+	}
+	return body, nil
+}
+
+// metaVerify answers Meta's subscription handshake.
+func (s *server) metaVerify(c *fiber.Ctx) error {
+	token := s.deps.Webhooks.MetaVerifyToken
+	if token == "" {
+		return fiber.ErrNotFound
+	}
+	if c.Query("hub.mode") != "subscribe" || !connect.EqualToken(c.Query("hub.verify_token"), token) {
+		return inbox.ErrForbidden
+	}
+	challenge := c.Query("hub.challenge")
+	if challenge == "" || len(challenge) > 256 {
+		return &inbox.FieldError{Field: "hub.challenge", Message: "is required (at most 256 characters)"}
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
+	return c.SendString(challenge)
+}
+
+// metaWebhook takes Facebook Page, Instagram and WhatsApp deliveries.
+func (s *server) metaWebhook(c *fiber.Ctx) error {
+	secret := s.deps.Webhooks.MetaAppSecret
+	if secret == "" {
+		return fiber.ErrNotFound
+	}
+	body, err := webhookBody(c)
+	if err != nil {
+		return err
+	}
+	if !connect.VerifyHex(c.Get(connect.MetaSignatureHeader), body, secret) {
+		return errBadSignature
+	}
+	res, err := connect.Meta(body)
+	if err != nil {
+		return err
+	}
+	return s.ingestWebhook(c, "meta", res)
+}
+
+// xCRC answers X's challenge-response check.
+func (s *server) xCRC(c *fiber.Ctx) error {
+	secret := s.deps.Webhooks.XConsumerSecret
+	if secret == "" {
+		return fiber.ErrNotFound
+	}
+	token := c.Query("crc_token")
+	if token == "" || len(token) > 1024 {
+		return &inbox.FieldError{Field: "crc_token", Message: "is required (at most 1024 characters)"}
+	}
+	return c.JSON(fiber.Map{"response_token": connect.CRCResponse(token, secret)})
+}
+
+// xWebhook takes Account Activity API deliveries.
+func (s *server) xWebhook(c *fiber.Ctx) error {
+	secret := s.deps.Webhooks.XConsumerSecret
+	if secret == "" {
+		return fiber.ErrNotFound
+	}
+	body, err := webhookBody(c)
+	if err != nil {
+		return err
+	}
+	if !connect.VerifyBase64(c.Get(connect.XSignatureHeader), body, secret) {
+		return errBadSignature
+	}
+	res, err := connect.X(body)
+	if err != nil {
+		return err
+	}
+	return s.ingestWebhook(c, "x", res)
+}
+
+// ingestWebhook ingests a verified delivery through inbox and answers 200
+// once every message is durably stored. Items that cannot be mapped or are
+// refused by validation are logged (never their text) and skipped: the
+// network would retry a non-2xx forever. Any other failure answers non-2xx
+// so the network retries; deduplication makes the retry harmless.
+func (s *server) ingestWebhook(c *fiber.Ctx, source string, res connect.Result) error {
+	log := s.log.With("webhook", source)
+	for _, d := range res.Dropped {
+		log.Warn("webhook item not ingested", "path", d.Path, "reason", d.Reason)
+	}
+	p := inbox.Principal{Role: store.RoleIngest, KeyID: "webhook:" + source}
+	var sum webhookSummary
+	for chunk := range slices.Chunk(res.Messages, inbox.MaxBatch) {
+		results, err := s.svc.IngestBatch(c.UserContext(), p, chunk)
+		if err != nil {
+			return err
+		}
+		if err := sum.add(log, chunk, results); err != nil {
+			return err
+		}
+	}
+	sum.Ignored, sum.Refused = res.Ignored, sum.Refused+len(res.Dropped)
+	return c.JSON(sum)
+}
+
+// webhookSummary is a webhook's 200 answer.
+type webhookSummary struct {
+	Stored     int `json:"stored"`
+	Duplicates int `json:"duplicates"`
+	Ignored    int `json:"ignored"`
+	Refused    int `json:"refused"`
+}
+
+// add counts the results of ingesting chunk. A message refused by
+// validation will never pass: it is logged and skipped. Any other failure
+// means it is not stored, and is returned so the network retries.
+func (sum *webhookSummary) add(log *slog.Logger, chunk []inbox.MessageInput, results []inbox.IngestResult) error {
+	for i, r := range results {
+		var fe *inbox.FieldError
+		switch {
+		case r.Err == nil && r.Duplicate:
+			sum.Duplicates++
+		case r.Err == nil:
+			sum.Stored++
+		case errors.As(r.Err, &fe):
+			sum.Refused++
+			log.Warn("webhook message refused", "network", chunk[i].Network,
+				"external_id", clipForLog(chunk[i].ExternalID), "field", fe.Field, "reason", fe.Message)
+		default:
+			return fmt.Errorf("ingest %s message: %w", chunk[i].Network, r.Err)
+		}
+	}
+	return nil
+}
+
+func clipForLog(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+// genericWebhook takes the contract's message JSON, one message or a batch,
+// signed like Meta with the source's secret.
+func (s *server) genericWebhook(c *fiber.Ctx) error {
+	source := strings.ToLower(c.Params("source"))
+	secret := s.deps.Webhooks.Generic[source]
+	if secret == "" {
+		return fiber.ErrNotFound
+	}
+	body, err := webhookBody(c)
+	if err != nil {
+		return err
+	}
+	if !connect.VerifyHex(c.Get(connect.MetaSignatureHeader), body, secret) {
+		return errBadSignature
+	}
+	items, batch, err := connect.Generic(body)
+	if errors.Is(err, connect.ErrTooManyMessages) {
+		return fiber.ErrRequestEntityTooLarge
+	}
+	if err != nil {
+		return err
+	}
+	p := inbox.Principal{Role: store.RoleIngest, KeyID: "webhook:generic:" + source}
+	if !batch {
+		res, err := s.svc.Ingest(c.UserContext(), p, items[0].Input)
+		if err != nil {
+			return err
+		}
+		status := fiber.StatusCreated
+		if res.Duplicate {
+			status = fiber.StatusOK
+		}
+		return c.Status(status).JSON(res)
+	}
+	out := make([]batchItem, len(items))
+	var inputs []inbox.MessageInput
+	var idx []int
+	for i, it := range items {
+		if it.Err != nil {
+			_, body := mapError(it.Err)
+			out[i].Error = &body
+			continue
+		}
+		inputs = append(inputs, it.Input)
+		idx = append(idx, i)
+	}
+	results, err := s.svc.IngestBatch(c.UserContext(), p, inputs)
+	if err != nil {
+		return err
+	}
+	for j, r := range results {
+		i := idx[j]
+		if r.Err != nil {
+			_, body := mapError(r.Err)
+			out[i].Error = &body
+			continue
+		}
+		dup := r.Duplicate
+		out[i] = batchItem{MessageID: r.Message.ID, ThreadID: r.Thread.ID, Duplicate: &dup}
+	}
+	return c.JSON(fiber.Map{"results": out})
+}

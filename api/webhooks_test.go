@@ -1,0 +1,745 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/store/bolt"
+)
+
+// Secrets of the test servers.
+const (
+	metaSecret   = "meta-app-secret-0123456789"
+	verifyToken  = "verify-token-abcdef"
+	xSecret      = "x-consumer-secret-9876543210"
+	shopSecret   = "generic-shop-secret-42"
+	brandX       = "2244994945"
+	fbPage       = "104123456789012"
+	igAccount    = "17841400000000001"
+	waPhoneNumID = "106540352242922"
+)
+
+// allSecrets configures every webhook, the generic one for source "shop"
+// through the environment helper main uses.
+func allSecrets() api.WebhookSecrets {
+	return api.WebhookSecretsFromEnv([]string{
+		"SWITCHBOARD_META_APP_SECRET=" + metaSecret,
+		"SWITCHBOARD_META_VERIFY_TOKEN=" + verifyToken,
+		"SWITCHBOARD_X_CONSUMER_SECRET=" + xSecret,
+		"SWITCHBOARD_GENERIC_SECRET_SHOP=" + shopSecret,
+	})
+}
+
+// syncBuffer collects log output written from the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// webhookServer is the real app over a real bbolt file with the webhook
+// secrets given, logging at debug level into logs. It takes a testing.TB so
+// fuzz targets can share one.
+type webhookServer struct {
+	*testServer
+	logs *syncBuffer
+}
+
+func newWebhookServer(tb testing.TB, secrets api.WebhookSecrets) *webhookServer {
+	tb.Helper()
+	clock := &testClock{now: t0}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	st, err := bolt.Open(filepath.Join(tb.TempDir(), "switchboard.db"), bolt.Options{Clock: clock.Now, Logger: log})
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	reg := prometheus.NewRegistry()
+	svc := inbox.New(st, inbox.Config{Clock: clock.Now, Logger: log, Metrics: inbox.NewMetrics(reg)})
+	admin, err := svc.Bootstrap(context.Background(), "")
+	if err != nil || admin == "" {
+		tb.Fatalf("bootstrap: %q, %v", admin, err)
+	}
+	app := api.New(api.Deps{Service: svc, Logger: log, Registry: reg, Version: "test-version", Webhooks: secrets})
+	t, _ := tb.(*testing.T)
+	return &webhookServer{testServer: &testServer{t: t, app: app, svc: svc, st: st, clock: clock, admin: admin}, logs: logs}
+}
+
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "webhooks", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// The signatures, computed here independently of the code under test.
+func hexSig(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+func b64Sig(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return "sha256=" + base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (s *webhookServer) postMeta(t *testing.T, body []byte) response {
+	t.Helper()
+	return s.send(t, req{method: "POST", path: "/webhooks/meta", body: body,
+		header: map[string]string{"X-Hub-Signature-256": hexSig(metaSecret, body)}})
+}
+
+func (s *webhookServer) postX(t *testing.T, body []byte) response {
+	t.Helper()
+	return s.send(t, req{method: "POST", path: "/webhooks/x", body: body,
+		header: map[string]string{"x-twitter-webhooks-signature": b64Sig(xSecret, body)}})
+}
+
+func (s *webhookServer) postGeneric(t *testing.T, source string, body []byte) response {
+	t.Helper()
+	return s.send(t, req{method: "POST", path: "/webhooks/generic/" + source, body: body,
+		header: map[string]string{"X-Hub-Signature-256": hexSig(shopSecret, body)}})
+}
+
+// summary is a webhook's 200 answer.
+type summary struct {
+	Stored     int `json:"stored"`
+	Duplicates int `json:"duplicates"`
+	Ignored    int `json:"ignored"`
+	Refused    int `json:"refused"`
+}
+
+func (r response) summary(t *testing.T) summary {
+	t.Helper()
+	var out summary
+	r.want(t, 200).decode(t, &out)
+	return out
+}
+
+// storedMsg is a stored inbound message with its thread's key, flattened for
+// comparison.
+type storedMsg struct {
+	Network, Profile, Thread, ExternalID, Kind string
+	AuthorID, Handle, Name                     string
+	Followers                                  int
+	Verified                                   bool
+	Text, Language, SentAt, Attachments        string
+}
+
+// stored lists every stored inbound message, by external id.
+func (s *webhookServer) stored(t *testing.T) []storedMsg {
+	t.Helper()
+	var out []storedMsg
+	for _, th := range s.threads(t, s.admin, "") {
+		for _, m := range s.messages(t, s.admin, th.ID) {
+			if m.Direction != "inbound" {
+				continue
+			}
+			sm := storedMsg{Network: m.Network, Profile: th.Profile, Thread: th.ExternalID, ExternalID: m.ExternalID,
+				Kind: m.Kind, Text: m.Text, Language: m.Language, SentAt: m.SentAt.UTC().Format(time.RFC3339Nano)}
+			if m.Author != nil {
+				sm.AuthorID, sm.Handle, sm.Name = m.Author.ID, m.Author.Handle, m.Author.Name
+				sm.Followers, sm.Verified = m.Author.Followers, m.Author.Verified
+			}
+			var atts []string
+			for _, a := range m.Attachments {
+				atts = append(atts, a.Type+" "+a.URL)
+			}
+			sm.Attachments = strings.Join(atts, ", ")
+			out = append(out, sm)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ExternalID < out[j].ExternalID })
+	return out
+}
+
+func wantStored(t *testing.T, got, want []storedMsg) {
+	t.Helper()
+	sort.Slice(want, func(i, j int) bool { return want[i].ExternalID < want[j].ExternalID })
+	if reflect.DeepEqual(got, want) {
+		return
+	}
+	var b strings.Builder
+	for i := range max(len(got), len(want)) {
+		var g, w storedMsg
+		if i < len(got) {
+			g = got[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		if g != w {
+			fmt.Fprintf(&b, "\n  got  %+v\n  want %+v", g, w)
+		}
+	}
+	t.Fatalf("stored messages differ (%d stored, %d wanted):%s", len(got), len(want), b.String())
+}
+
+func wantSummary(t *testing.T, got, want summary) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("webhook answer %+v, want %+v", got, want)
+	}
+}
+
+// --- handshakes ---
+
+func TestMetaWebhook_HandshakeEchoesChallengeForTheConfiguredToken(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	ok := "/webhooks/meta?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=" + verifyToken
+	r := s.do(t, "GET", ok, "", nil).want(t, 200)
+	if string(r.Body) != "1158201444" || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("handshake answered %q (%s), want the challenge as text", r.Body, r.Header.Get("Content-Type"))
+	}
+	for name, path := range map[string]string{
+		"wrong token":        "/webhooks/meta?hub.mode=subscribe&hub.challenge=1&hub.verify_token=" + verifyToken + "x",
+		"token prefix":       "/webhooks/meta?hub.mode=subscribe&hub.challenge=1&hub.verify_token=" + verifyToken[:5],
+		"no token":           "/webhooks/meta?hub.mode=subscribe&hub.challenge=1",
+		"mode not subscribe": "/webhooks/meta?hub.mode=unsubscribe&hub.challenge=1&hub.verify_token=" + verifyToken,
+		"no mode":            "/webhooks/meta?hub.challenge=1&hub.verify_token=" + verifyToken,
+	} {
+		t.Run(name, func(t *testing.T) {
+			s.do(t, "GET", path, "", nil).wantErr(t, 403, "forbidden", "")
+		})
+	}
+}
+
+func TestWebhooks_UnsetSecretAnswers404(t *testing.T) {
+	t.Parallel()
+	none := newWebhookServer(t, api.WebhookSecrets{})
+	body := []byte(`{"object": "page", "entry": []}`)
+	for _, r := range []req{
+		{method: "GET", path: "/webhooks/meta?hub.mode=subscribe&hub.challenge=1&hub.verify_token="},
+		{method: "POST", path: "/webhooks/meta", body: body, header: map[string]string{"X-Hub-Signature-256": hexSig("", body)}},
+		{method: "GET", path: "/webhooks/x?crc_token=abc"},
+		{method: "POST", path: "/webhooks/x", body: body, header: map[string]string{"x-twitter-webhooks-signature": b64Sig("", body)}},
+		{method: "POST", path: "/webhooks/generic/shop", body: body, header: map[string]string{"X-Hub-Signature-256": hexSig("", body)}},
+	} {
+		none.send(t, r).wantErr(t, 404, "not_found", "")
+	}
+	// Each endpoint depends on its own secret only.
+	onlyPost := newWebhookServer(t, api.WebhookSecrets{MetaAppSecret: metaSecret})
+	onlyPost.do(t, "GET", "/webhooks/meta?hub.mode=subscribe&hub.challenge=1&hub.verify_token=", "", nil).wantErr(t, 404, "not_found", "")
+	onlyPost.postMeta(t, body).want(t, 200)
+	onlyPost.do(t, "GET", "/webhooks/x?crc_token=abc", "", nil).wantErr(t, 404, "not_found", "")
+	// A source without a secret is unknown.
+	all := newWebhookServer(t, allSecrets())
+	all.send(t, req{method: "POST", path: "/webhooks/generic/other", body: body,
+		header: map[string]string{"X-Hub-Signature-256": hexSig(shopSecret, body)}}).wantErr(t, 404, "not_found", "")
+}
+
+func TestXWebhook_CRCAnswersHMACOfTokenKeyedByConsumerSecret(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	for _, token := range []string{"9b4507b3-9040-4669-9ca3-6b94edb50553", "a b+c/=é"} {
+		var out struct {
+			ResponseToken string `json:"response_token"`
+		}
+		s.do(t, "GET", "/webhooks/x?crc_token="+url.QueryEscape(token), "", nil).
+			want(t, 200).decode(t, &out)
+		m := hmac.New(sha256.New, []byte(xSecret)) // key: the consumer secret; message: the token
+		m.Write([]byte(token))
+		want := "sha256=" + base64.StdEncoding.EncodeToString(m.Sum(nil))
+		if out.ResponseToken != want {
+			t.Fatalf("crc_token %q: response_token %q, want %q", token, out.ResponseToken, want)
+		}
+	}
+	s.do(t, "GET", "/webhooks/x", "", nil).wantErr(t, 400, "invalid_request", "crc_token")
+}
+
+// --- signatures ---
+
+func TestWebhooks_MissingOrWrongSignatureIs401AndStoresNothing(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	meta := fixture(t, "meta_messenger_batch.json")
+	x := fixture(t, "x_tweet_create_events.json")
+	generic := fixture(t, "generic_message.json")
+	before := s.snapshot(t)
+	cases := []struct {
+		name, path, header, value string
+		body                      []byte
+	}{
+		{"meta: no header", "/webhooks/meta", "", "", meta},
+		{"meta: empty", "/webhooks/meta", "X-Hub-Signature-256", "", meta},
+		{"meta: bare hex", "/webhooks/meta", "X-Hub-Signature-256", strings.TrimPrefix(hexSig(metaSecret, meta), "sha256="), meta},
+		{"meta: sha1 prefix", "/webhooks/meta", "X-Hub-Signature-256", "sha1=" + strings.TrimPrefix(hexSig(metaSecret, meta), "sha256="), meta},
+		{"meta: other secret", "/webhooks/meta", "X-Hub-Signature-256", hexSig(metaSecret+"x", meta), meta},
+		{"meta: other body", "/webhooks/meta", "X-Hub-Signature-256", hexSig(metaSecret, append([]byte(" "), meta...)), meta},
+		{"meta: base64 digest", "/webhooks/meta", "X-Hub-Signature-256", b64Sig(metaSecret, meta), meta},
+		{"meta: not hex", "/webhooks/meta", "X-Hub-Signature-256", "sha256=zz", meta},
+		{"meta: X's header", "/webhooks/meta", "x-twitter-webhooks-signature", hexSig(metaSecret, meta), meta},
+		{"x: no header", "/webhooks/x", "", "", x},
+		{"x: hex digest", "/webhooks/x", "x-twitter-webhooks-signature", hexSig(xSecret, x), x},
+		{"x: other secret", "/webhooks/x", "x-twitter-webhooks-signature", b64Sig(metaSecret, x), x},
+		{"x: Meta's header", "/webhooks/x", "X-Hub-Signature-256", b64Sig(xSecret, x), x},
+		{"generic: no header", "/webhooks/generic/shop", "", "", generic},
+		{"generic: Meta's secret", "/webhooks/generic/shop", "X-Hub-Signature-256", hexSig(metaSecret, generic), generic},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := req{method: "POST", path: c.path, body: c.body}
+			if c.header != "" {
+				r.header = map[string]string{c.header: c.value}
+			}
+			s.send(t, r).wantErr(t, 401, "unauthorized", "")
+		})
+	}
+	s.unchanged(t, before)
+	if n := len(s.threads(t, s.admin, "")); n != 0 {
+		t.Fatalf("%d threads after unsigned deliveries", n)
+	}
+}
+
+// --- Meta mapping ---
+
+func TestMetaWebhook_MessengerBatchMapsEachMessageAndSkipsEchoes(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	got := s.postMeta(t, fixture(t, "meta_messenger_batch.json")).summary(t)
+	wantSummary(t, got, summary{Stored: 4, Ignored: 3}) // echo, read, delivery
+	wantStored(t, s.stored(t), []storedMsg{
+		{Network: "facebook", Profile: fbPage, Thread: "dm:6021234567890001", ExternalID: "m_AbC1-first-text", Kind: "dm",
+			AuthorID: "6021234567890001", Text: "Hi, my order #123 never arrived", SentAt: "2026-11-23T09:58:00.123Z"},
+		{Network: "facebook", Profile: fbPage, Thread: "dm:6021234567890001", ExternalID: "m_AbC2-photo", Kind: "dm",
+			AuthorID: "6021234567890001", SentAt: "2026-11-23T09:58:05.456Z",
+			Attachments: "image https://scontent.xx.fbcdn.net/v/t1.15752-9/photo-123.jpg"},
+		{Network: "facebook", Profile: fbPage, Thread: "dm:6021234567890002", ExternalID: "m_XyZ9-second-customer", Kind: "dm",
+			AuthorID: "6021234567890002", Text: "Do you ship to Portugal?", SentAt: "2026-11-23T09:58:30Z"},
+		{Network: "facebook", Profile: "204123456789099", Thread: "dm:6021234567890001", ExternalID: "m_Other-page", Kind: "dm",
+			AuthorID: "6021234567890001", Text: "Same question for your other page", SentAt: "2026-11-23T09:59:00Z"},
+	})
+	if n := len(s.threads(t, s.admin, "")); n != 3 {
+		t.Fatalf("%d threads, want 3 (one per customer and page)", n)
+	}
+}
+
+func TestMetaWebhook_PageCommentsThreadPerAuthorWithinPost(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	got := s.postMeta(t, fixture(t, "meta_page_feed.json")).summary(t)
+	wantSummary(t, got, summary{Stored: 4, Ignored: 3}) // the Page's own reply, an edit, a reaction
+	post := "post:" + fbPage + "_900:"
+	wantStored(t, s.stored(t), []storedMsg{
+		{Network: "facebook", Profile: fbPage, Thread: post + "7001", ExternalID: "900_5001", Kind: "comment",
+			AuthorID: "7001", Name: "Maria Souza", Text: "This product broke after two days", SentAt: "2026-11-23T09:58:00Z"},
+		{Network: "facebook", Profile: fbPage, Thread: post + "7002", ExternalID: "900_5002", Kind: "comment",
+			AuthorID: "7002", Name: "Joe Bloggs", Text: "Love it!", SentAt: "2026-11-23T09:58:10Z"},
+		{Network: "facebook", Profile: fbPage, Thread: post + "7001", ExternalID: "900_5004", Kind: "comment",
+			AuthorID: "7001", Name: "Maria Souza", Text: "Still waiting for an answer", SentAt: "2026-11-23T09:58:30Z"},
+		{Network: "facebook", Profile: fbPage, Thread: "post:" + fbPage + "_901:7004", ExternalID: fbPage + "_901", Kind: "mention",
+			AuthorID: "7004", Name: "Sam Visitor", Text: "Are you open on Sunday?", SentAt: "2026-11-23T09:59:00Z"},
+	})
+	if n := len(s.threads(t, s.admin, "")); n != 3 {
+		t.Fatalf("%d threads, want 3: two authors on one post make two threads", n)
+	}
+}
+
+func TestMetaWebhook_InstagramMessagesAndComments(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	wantSummary(t, s.postMeta(t, fixture(t, "meta_instagram_messaging.json")).summary(t),
+		summary{Stored: 2, Ignored: 2}) // echo, read
+	// The own comment is ignored; the mention names only ids, so it cannot
+	// be mapped and is reported.
+	wantSummary(t, s.postMeta(t, fixture(t, "meta_instagram_comments.json")).summary(t),
+		summary{Stored: 3, Ignored: 1, Refused: 1})
+	media := "post:17900000000000100:"
+	wantStored(t, s.stored(t), []storedMsg{
+		{Network: "instagram", Profile: igAccount, Thread: "dm:1270000000000001", ExternalID: "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDAwMDAwMDAwMDAx",
+			Kind: "dm", AuthorID: "1270000000000001", Text: "¿Tienen talla M?", SentAt: "2026-11-23T09:58:00Z"},
+		{Network: "instagram", Profile: igAccount, Thread: "dm:1270000000000002", ExternalID: "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDAwMDAwMDAwMDAz",
+			Kind: "dm", AuthorID: "1270000000000002", SentAt: "2026-11-23T09:58:10Z",
+			Attachments: "story_mention https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=17900000000000001"},
+		{Network: "instagram", Profile: igAccount, Thread: media + "1270000000000003", ExternalID: "17860000000000001", Kind: "comment",
+			AuthorID: "1270000000000003", Handle: "@ana.runs", Text: "Where can I buy these shoes?", SentAt: "2026-11-23T09:58:00Z"},
+		{Network: "instagram", Profile: igAccount, Thread: media + "1270000000000004", ExternalID: "17860000000000002", Kind: "comment",
+			AuthorID: "1270000000000004", Handle: "@bo_k", Text: "Same question", SentAt: "2026-11-23T09:58:00Z"},
+		{Network: "instagram", Profile: igAccount, Thread: media + "1270000000000003", ExternalID: "17860000000000004", Kind: "comment",
+			AuthorID: "1270000000000003", Handle: "@ana.runs", Text: "Any discount code?", SentAt: "2026-11-23T09:59:00Z"},
+	})
+	if logs := s.logs.String(); !strings.Contains(logs, "mention without text") || !strings.Contains(logs, "level=WARN") {
+		t.Fatalf("the unmapped mention was not logged:\n%s", logs)
+	}
+}
+
+func TestMetaWebhook_WhatsAppMessagesWithContactNames(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	wantSummary(t, s.postMeta(t, fixture(t, "meta_whatsapp.json")).summary(t),
+		summary{Stored: 2, Ignored: 2}) // a reaction, a status
+	wantStored(t, s.stored(t), []storedMsg{
+		{Network: "whatsapp", Profile: waPhoneNumID, Thread: "dm:16505551234",
+			ExternalID: "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=", Kind: "dm",
+			AuthorID: "16505551234", Handle: "+16505551234", Name: "Sheena Nelson",
+			Text: "Does it come in another color?", SentAt: "2026-11-23T09:58:00Z"},
+		{Network: "whatsapp", Profile: waPhoneNumID, Thread: "dm:6421555777",
+			ExternalID: "wamid.HBgLNjQyMTU1NTc3NxUCABIYFDNBMEQ5RjY0QjE1NjgzOEE3NkMzAA==", Kind: "dm",
+			AuthorID: "6421555777", Handle: "+6421555777", Name: "Kai Moana",
+			Text: "[image] This arrived scratched", SentAt: "2026-11-23T09:58:10Z"},
+	})
+}
+
+func TestMetaWebhook_UnknownObjectsFieldsAndEventsAre200AndStoreNothing(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	before := s.snapshot(t)
+	for _, body := range [][]byte{
+		fixture(t, "meta_unknown.json"),
+		fixture(t, "meta_unknown_object.json"),
+		[]byte(`{}`),
+		[]byte(`{"object": "page"}`),
+		[]byte(`{"object": "page", "entry": "not a list"}`),
+		[]byte(`{"object": "page", "entry": [{"id": "1", "messaging": [{"sender": "odd"}]}]}`),
+		[]byte(`{"object": {"nested": true}, "entry": []}`),
+	} {
+		if got := s.postMeta(t, body).summary(t); got.Stored != 0 || got.Duplicates != 0 {
+			t.Fatalf("%s: %+v", body, got)
+		}
+	}
+	got := s.postMeta(t, fixture(t, "meta_unknown.json")).summary(t)
+	wantSummary(t, got, summary{Ignored: 5}) // two fields, a postback, a reaction, a standby entry
+	s.unchanged(t, before)
+}
+
+func TestWebhooks_MalformedJSONIs400AndStoresNothing(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	before := s.snapshot(t)
+	for _, body := range [][]byte{fixture(t, "meta_malformed.json"), []byte(`[1, 2`), []byte(`"page"`), []byte(`null`), []byte(``), []byte(`[1]x`)} {
+		s.postMeta(t, body).wantErr(t, 400, "invalid_request", "body")
+	}
+	for _, body := range [][]byte{fixture(t, "x_malformed.json"), []byte(`[]`), []byte(`{"for_user_id": "1"}}`)} {
+		s.postX(t, body).wantErr(t, 400, "invalid_request", "body")
+	}
+	for _, body := range [][]byte{[]byte(`{"network": "twitter",`), []byte(`[{}]`)} {
+		s.postGeneric(t, "shop", body).wantErr(t, 400, "invalid_request", "body")
+	}
+	s.unchanged(t, before)
+}
+
+func TestMetaWebhook_BadItemsAreSkippedTheRestStoredAndNoTextLogged(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	long := strings.Repeat("ü", inbox.MaxTextRunes+5)
+	item := func(sender, mid, text string) map[string]any {
+		return map[string]any{"sender": map[string]any{"id": sender}, "recipient": map[string]any{"id": fbPage},
+			"timestamp": 1795427880000, "message": map[string]any{"mid": mid, "text": text}}
+	}
+	body, _ := json.Marshal(map[string]any{"object": "page", "entry": []any{map[string]any{"id": fbPage, "messaging": []any{
+		item("601", "m_ok", "secret plan: ask for refund"),
+		item("602", "", "text of a message without id"),
+		item("", "m_no_sender", "text of a message without sender"),
+		item("603", strings.Repeat("x", 300), "text of a message whose id is too long"),
+		item("604", "m_long", long),
+		item("605", "m_empty", ""),
+	}}}})
+	got := s.postMeta(t, body).summary(t)
+	wantSummary(t, got, summary{Stored: 2, Refused: 4})
+	msgs := s.stored(t)
+	if len(msgs) != 2 || msgs[0].ExternalID != "m_long" || msgs[1].ExternalID != "m_ok" {
+		t.Fatalf("stored %+v", msgs)
+	}
+	if n := len([]rune(msgs[0].Text)); n != inbox.MaxTextRunes {
+		t.Fatalf("an over-long text was stored with %d characters, want it cut to %d", n, inbox.MaxTextRunes)
+	}
+	logs := s.logs.String()
+	if strings.Count(logs, "level=WARN") < 4 || !strings.Contains(logs, "external_id") {
+		t.Fatalf("the skipped items were not logged:\n%s", logs)
+	}
+	for _, leak := range []string{"secret plan", "text of a message", "üüü", metaSecret, hexSig(metaSecret, body)[7:]} {
+		if strings.Contains(logs, leak) {
+			t.Fatalf("the log contains %q:\n%s", leak, logs)
+		}
+	}
+}
+
+// --- X mapping ---
+
+func TestXWebhook_TweetsThreadPerAuthorWithinConversationSkippingOwnAndRetweets(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	wantSummary(t, s.postX(t, fixture(t, "x_tweet_create_events.json")).summary(t),
+		summary{Stored: 3, Ignored: 2}) // the account's own reply, a retweet
+	wantStored(t, s.stored(t), []storedMsg{
+		{Network: "twitter", Profile: brandX, Thread: "conv:1860000000000000001:3001000001", ExternalID: "1860000000000000001",
+			Kind: "mention", AuthorID: "3001000001", Handle: "@maria_g", Name: "María García", Followers: 15200, Verified: true,
+			Text:     "@acme my order #123 arrived broken and support has not answered for three days, this is the second time this happens. Refund please.",
+			Language: "en", SentAt: "2026-11-23T09:58:00Z", Attachments: "image https://pbs.twimg.com/media/Fbroken.jpg"},
+		{Network: "twitter", Profile: brandX, Thread: "conv:1859999999999999000:3001000002", ExternalID: "1860000000000000002",
+			Kind: "comment", AuthorID: "3001000002", Handle: "@bo", Name: "Bo", Followers: 12,
+			Text: "@acme when is the sale starting?", Language: "en", SentAt: "2026-11-23T09:58:30Z"},
+		{Network: "twitter", Profile: brandX, Thread: "conv:1859999999999999000:3001000002", ExternalID: "1860000000000000005",
+			Kind: "comment", AuthorID: "3001000002", Handle: "@bo", Name: "Bo", Followers: 12,
+			Text: "@acme and will it include shoes?", SentAt: "2026-11-23T09:59:00Z"},
+	})
+	if n := len(s.threads(t, s.admin, "")); n != 2 {
+		t.Fatalf("%d threads, want 2", n)
+	}
+}
+
+func TestXWebhook_DirectMessagesThreadPerPartnerSkippingOwn(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	wantSummary(t, s.postX(t, fixture(t, "x_direct_message_events.json")).summary(t),
+		summary{Stored: 2, Ignored: 1})
+	maria := storedMsg{Network: "twitter", Profile: brandX, Thread: "dm:3001000001", Kind: "dm",
+		AuthorID: "3001000001", Handle: "@maria_g", Name: "María García", Followers: 15200, Verified: true}
+	first, second := maria, maria
+	first.ExternalID, first.Text, first.SentAt = "1860000000000000101", "Hi, I sent you a mention about my broken order", "2026-11-23T09:58:00Z"
+	second.ExternalID, second.Text, second.SentAt = "1860000000000000103", "#123 https://t.co/xyz", "2026-11-23T09:58:30Z"
+	second.Attachments = "image https://ton.twitter.com/1.1/ton/data/dm/1860000000000000103/1860000000000000950/photo.jpg"
+	wantStored(t, s.stored(t), []storedMsg{first, second})
+}
+
+func TestXWebhook_UnknownEventsAre200AndStoreNothing(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	before := s.snapshot(t)
+	wantSummary(t, s.postX(t, fixture(t, "x_unknown_events.json")).summary(t), summary{Ignored: 4})
+	wantSummary(t, s.postX(t, []byte(`{"for_user_id": "1", "user_event": {"revoke": {}}}`)).summary(t), summary{Ignored: 1})
+	s.unchanged(t, before)
+}
+
+// --- retries ---
+
+func TestWebhooks_SameDeliveryTwiceStoresOnce(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	meta := fixture(t, "meta_messenger_batch.json")
+	x := fixture(t, "x_tweet_create_events.json")
+	wantSummary(t, s.postMeta(t, meta).summary(t), summary{Stored: 4, Ignored: 3})
+	wantSummary(t, s.postX(t, x).summary(t), summary{Stored: 3, Ignored: 2})
+	first := s.stored(t)
+	threads := ids(s.threads(t, s.admin, ""))
+	wantSummary(t, s.postMeta(t, meta).summary(t), summary{Duplicates: 4, Ignored: 3})
+	wantSummary(t, s.postX(t, x).summary(t), summary{Duplicates: 3, Ignored: 2})
+	// Concurrent retries of one delivery: still one copy.
+	wa := fixture(t, "meta_whatsapp.json")
+	var wg sync.WaitGroup
+	results := make([]summary, 6)
+	for i := range results {
+		wg.Go(func() {
+			r, err := s.exchange(req{method: "POST", path: "/webhooks/meta", body: wa,
+				header: map[string]string{"X-Hub-Signature-256": hexSig(metaSecret, wa)}})
+			if err == nil && r.Status == 200 {
+				_ = json.Unmarshal(r.Body, &results[i])
+			}
+		})
+	}
+	wg.Wait()
+	stored, dups := 0, 0
+	for _, r := range results {
+		stored, dups = stored+r.Stored, dups+r.Duplicates
+	}
+	if stored != 2 || dups != 10 {
+		t.Fatalf("6 concurrent deliveries of 2 messages: %d stored, %d duplicates; want 2 and 10 (%+v)", stored, dups, results)
+	}
+	after := s.stored(t)
+	if len(after) != len(first)+2 {
+		t.Fatalf("%d messages after retries, want %d", len(after), len(first)+2)
+	}
+	for _, m := range first {
+		if !slices.Contains(after, m) {
+			t.Fatalf("message %s changed after a retry", m.ExternalID)
+		}
+	}
+	if got := ids(s.threads(t, s.admin, "")); len(got) != len(threads)+2 {
+		t.Fatalf("%d threads after retries, want %d", len(got), len(threads)+2)
+	}
+}
+
+// --- generic ---
+
+func TestGenericWebhook_SignedContractMessagesLikeTheIngestAPI(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	single := fixture(t, "generic_message.json")
+	var first, again ingestResp
+	s.postGeneric(t, "shop", single).want(t, 201).decode(t, &first)
+	if first.Duplicate || first.Thread.Network != "linkedin" || first.Thread.ExternalID != "li-post-42:u-77" ||
+		first.Thread.Profile != "acme-company-page" || first.Message.Kind != "comment" || first.Message.Author.ID != "u-77" ||
+		!slices.Contains(first.Thread.Tags, "jobs") || !first.Message.SentAt.Equal(time.Date(2026, 11, 23, 9, 58, 0, 0, time.UTC)) {
+		t.Fatalf("generic message stored as %+v", first)
+	}
+	s.postGeneric(t, "SHOP", single).want(t, 200).decode(t, &again) // sources are case-insensitive
+	if !again.Duplicate || again.Message.ID != first.Message.ID || again.Thread.ID != first.Thread.ID {
+		t.Fatalf("the same message again: %+v", again)
+	}
+
+	var br struct {
+		Results []struct {
+			MessageID string `json:"message_id"`
+			ThreadID  string `json:"thread_id"`
+		} `json:"results"`
+	}
+	r := s.postGeneric(t, "shop", fixture(t, "generic_batch.json")).want(t, 200)
+	if err := json.Unmarshal(r.Body, &br); err != nil {
+		t.Fatal(err)
+	}
+	var raw struct {
+		Results []json.RawMessage `json:"results"`
+	}
+	_ = json.Unmarshal(r.Body, &raw)
+	var bad errBody
+	_ = json.Unmarshal(raw.Results[1], &bad)
+	if len(br.Results) != 3 || br.Results[0].MessageID == "" || br.Results[2].MessageID == "" ||
+		br.Results[0].ThreadID != br.Results[2].ThreadID || br.Results[1].MessageID != "" ||
+		bad.Error.Code != "invalid_request" || bad.Error.Details["field"] != "kind" {
+		t.Fatalf("batch results %s", r.Body)
+	}
+
+	before := s.snapshot(t)
+	for field, body := range map[string]string{
+		"author.id":        `{"network": "other", "external_id": "g1", "text": "hi", "author": {"handle": "x"}}`,
+		"author.followers": `{"network": "other", "external_id": "g1", "text": "hi", "author": {"id": "u", "followers": "many"}}`,
+		"network":          `{"network": "myspace", "external_id": "g1", "text": "hi", "author": {"id": "u"}}`,
+		"sent_at":          `{"network": "other", "external_id": "g1", "text": "hi", "author": {"id": "u"}, "sent_at": "yesterday"}`,
+		"messages":         `{"messages": {"network": "other"}}`,
+	} {
+		s.postGeneric(t, "shop", []byte(body)).wantErr(t, 400, "invalid_request", field)
+	}
+	var many []any
+	for i := range inbox.MaxBatch + 1 {
+		many = append(many, map[string]any{"network": "other", "external_id": fmt.Sprint("n", i), "text": "x", "author": map[string]any{"id": "u"}})
+	}
+	manyBody, _ := json.Marshal(map[string]any{"messages": many})
+	s.postGeneric(t, "shop", manyBody).wantErr(t, 413, "payload_too_large", "")
+	s.unchanged(t, before)
+}
+
+func TestWebhooks_BodyOver1MiBIs413(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	before := s.snapshot(t)
+	big := []byte(`{"object": "page", "entry": [], "pad": "` + strings.Repeat("a", api.BodyLimit) + `"}`)
+	s.postMeta(t, big).wantErr(t, 413, "payload_too_large", "")
+	s.postX(t, big).wantErr(t, 413, "payload_too_large", "")
+	s.postGeneric(t, "shop", big).wantErr(t, 413, "payload_too_large", "")
+	s.unchanged(t, before)
+}
+
+// --- configuration ---
+
+func TestWebhookSecretsFromEnv_ReadsEveryVariableAndNeverPrintsSecrets(t *testing.T) {
+	t.Parallel()
+	w := api.WebhookSecretsFromEnv([]string{
+		"PATH=/usr/bin",
+		"SWITCHBOARD_META_APP_SECRET=app-s3cret",
+		"SWITCHBOARD_META_VERIFY_TOKEN=verify=with=equals",
+		"SWITCHBOARD_X_CONSUMER_SECRET=x-s3cret",
+		"SWITCHBOARD_GENERIC_SECRET_SHOP=shop-s3cret",
+		"SWITCHBOARD_GENERIC_SECRET_In_House=house-s3cret",
+		"SWITCHBOARD_GENERIC_SECRET_EMPTY=",
+		"SWITCHBOARD_GENERIC_SECRET_=nameless",
+	})
+	want := api.WebhookSecrets{MetaAppSecret: "app-s3cret", MetaVerifyToken: "verify=with=equals", XConsumerSecret: "x-s3cret",
+		Generic: map[string]string{"shop": "shop-s3cret", "in_house": "house-s3cret"}}
+	if !reflect.DeepEqual(w, want) {
+		t.Fatalf("secrets %#v", w.Generic)
+	}
+	if got := api.WebhookSecretsFromEnv(nil); !reflect.DeepEqual(got, api.WebhookSecrets{}) {
+		t.Fatal("an empty environment configured a webhook")
+	}
+	var logged bytes.Buffer
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "webhooks", w, "deps", api.Deps{Webhooks: w})
+	for _, out := range []string{fmt.Sprint(w), fmt.Sprintf("%+v", api.Deps{Webhooks: w}), fmt.Sprintf("%#v", w), logged.String()} {
+		if strings.Contains(out, "s3cret") || strings.Contains(out, "equals") {
+			t.Fatalf("a secret is printed: %s", out)
+		}
+	}
+	if s := w.String(); !strings.Contains(s, "generic/in_house") || !strings.Contains(s, "meta") || !strings.Contains(s, "x") {
+		t.Fatalf("String() = %q, want the configured webhooks named", s)
+	}
+}
+
+// --- fuzzing ---
+
+// FuzzWebhooks_UnsignedBodiesStoreNothing posts arbitrary bodies to every
+// webhook without a valid signature: each must be refused and nothing stored.
+func FuzzWebhooks_UnsignedBodiesStoreNothing(f *testing.F) {
+	entries, _ := os.ReadDir(filepath.Join("testdata", "webhooks"))
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("testdata", "webhooks", e.Name()))
+		if err == nil {
+			f.Add(b, "sha256=")
+		}
+	}
+	f.Add([]byte(`{"object":"page"}`), "sha256=00")
+	s := newWebhookServer(f, allSecrets())
+	f.Fuzz(func(t *testing.T, body []byte, sig string) {
+		if hmac.Equal([]byte(sig), []byte(hexSig(metaSecret, body))) || hmac.Equal([]byte(sig), []byte(hexSig(shopSecret, body))) ||
+			hmac.Equal([]byte(sig), []byte(b64Sig(xSecret, body))) {
+			t.Skip("a valid signature")
+		}
+		for _, r := range []req{
+			{method: "POST", path: "/webhooks/meta", body: body, header: map[string]string{"X-Hub-Signature-256": sig}},
+			{method: "POST", path: "/webhooks/x", body: body, header: map[string]string{"x-twitter-webhooks-signature": sig}},
+			{method: "POST", path: "/webhooks/generic/shop", body: body, header: map[string]string{"X-Hub-Signature-256": sig}},
+		} {
+			res, err := s.exchange(r)
+			if err != nil {
+				t.Skip("not a sendable request")
+			}
+			if res.Status != 401 && res.Status != 413 {
+				t.Fatalf("%s with signature %q: status %d, want 401", r.path, sig, res.Status)
+			}
+		}
+		var page list[json.RawMessage]
+		r, err := s.exchange(req{method: "GET", path: "/api/v1/threads", key: s.admin})
+		if err != nil || json.Unmarshal(r.Body, &page) != nil || len(page.Items) != 0 {
+			t.Fatalf("an unsigned body stored something: %v %s", err, r.Body)
+		}
+	})
+}
+
+var _ io.Writer = (*syncBuffer)(nil)
+
+func TestWebhooks_StoreFailureIsNot2xxSoTheNetworkRetries(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	if err := s.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s.postMeta(t, fixture(t, "meta_messenger_batch.json")).wantErr(t, 503, "unavailable", "")
+	s.postX(t, fixture(t, "x_direct_message_events.json")).wantErr(t, 503, "unavailable", "")
+}

@@ -1,0 +1,201 @@
+// Package connect maps the social networks' own webhook payloads (Meta's
+// Graph API webhooks for Facebook Pages, Instagram and WhatsApp; X's Account
+// Activity API) and the generic signed webhook to inbound messages.
+//
+// It is pure: raw bytes in, []inbox.MessageInput out. It knows nothing of
+// HTTP and stores nothing; callers verify the signature (see sign.go) and
+// ingest the result through inbox.Service.IngestBatch, which routes,
+// deduplicates on (network, external_id) and stores durably.
+//
+// Parsing is lenient inside a well-formed body: networks retry any non-2xx
+// answer, so one odd item must not make a whole delivery fail. Only a body
+// that is not a JSON object is an error (a *inbox.FieldError naming "body");
+// every item that is not a customer message (echoes, the account's own posts,
+// receipts, unknown events) is counted in Result.Ignored, and every item that
+// looks like a message but cannot be mapped is listed in Result.Dropped with
+// the reason, never with its text.
+package connect
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/store"
+)
+
+// Result is what one webhook delivery maps to.
+type Result struct {
+	// Messages are the inbound messages, in payload order.
+	Messages []inbox.MessageInput
+	// Ignored counts events that are not inbound customer messages: echoes of
+	// the brand's own messages, its own posts and comments, delivery and read
+	// receipts, statuses, unknown objects, fields and event types.
+	Ignored int
+	// Dropped lists items that look like messages but could not be mapped.
+	Dropped []Drop
+}
+
+// Drop is an item left out of a delivery, for the log.
+type Drop struct {
+	// Path locates the item in the payload, e.g. "entry[1].messaging[0]".
+	Path string
+	// Reason says why; it never contains message text.
+	Reason string
+}
+
+func (r *Result) drop(path, reason string) {
+	r.Dropped = append(r.Dropped, Drop{Path: path, Reason: reason})
+}
+
+// Thread-id prefixes: DMs are threaded per conversation, public comments and
+// mentions per author within a post or conversation.
+const (
+	dmPrefix   = "dm:"
+	postPrefix = "post:"
+	convPrefix = "conv:"
+)
+
+func dmThread(otherParty string) string { return dmPrefix + otherParty }
+
+func postThread(postID, authorID string) string { return postPrefix + postID + ":" + authorID }
+
+func errMalformed() error { return &inbox.FieldError{Field: "body", Message: "malformed JSON"} }
+
+// jsonObject reports whether body is one syntactically valid JSON object.
+func jsonObject(body []byte) bool {
+	b := bytes.TrimSpace(body)
+	return len(b) > 0 && b[0] == '{' && json.Valid(b)
+}
+
+// --- lenient JSON scalars ---
+
+// id is an identifier sent as a JSON string or number, kept as its text.
+// Graph API and X ids are numeric strings, but some payloads (app_id, X's
+// "id") carry numbers; a number is kept digit for digit, never through a
+// float64.
+type id string
+
+func (v *id) UnmarshalJSON(b []byte) error {
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		*v = ""
+		return nil
+	case len(b) > 0 && b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*v = id(strings.TrimSpace(s))
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	*v = id(n.String())
+	return nil
+}
+
+// num is an integer sent as a JSON number or a numeric string (WhatsApp and
+// X send timestamps as strings, Messenger as numbers). Anything else reads
+// as 0.
+type num int64
+
+func (v *num) UnmarshalJSON(b []byte) error {
+	*v = 0
+	s := string(b)
+	if len(b) > 0 && b[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+	}
+	s = strings.TrimSpace(s)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		*v = num(n)
+	} else if f, err := strconv.ParseFloat(s, 64); err == nil && f >= -9e18 && f <= 9e18 {
+		*v = num(f)
+	}
+	return nil
+}
+
+// unixTime reads a Unix time in seconds or milliseconds: the networks mix
+// both (Messenger timestamps are ms, WhatsApp and Page feed times seconds,
+// entry.time either). Values from 1e11 on are milliseconds: 1e11 seconds is
+// the year 5138, 1e11 milliseconds is 1973. Zero and negatives are "unknown".
+func unixTime(n num) *time.Time {
+	if n <= 0 {
+		return nil
+	}
+	var t time.Time
+	if n >= 1e11 {
+		t = time.UnixMilli(int64(n)).UTC()
+	} else {
+		t = time.Unix(int64(n), 0).UTC()
+	}
+	return &t
+}
+
+// firstTime returns the first known time.
+func firstTime(ts ...*time.Time) *time.Time {
+	for _, t := range ts {
+		if t != nil {
+			return t
+		}
+	}
+	return nil
+}
+
+// --- message helpers ---
+
+// clip keeps text within the contract's limit: a network post longer than
+// that (X allows 25,000 characters) is cut rather than lost.
+func clip(s string) string {
+	if utf8.RuneCountInString(s) <= inbox.MaxTextRunes {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:inbox.MaxTextRunes])
+}
+
+// attachments collects media by URL, keeping only those the contract
+// accepts (http(s), at most 2048 bytes, at most inbox.MaxAttachments), so an
+// odd attachment never costs the message its text.
+type attachments []store.Attachment
+
+func (as *attachments) add(typ, rawURL string) {
+	if len(*as) >= inbox.MaxAttachments || rawURL == "" || len(rawURL) > 2048 {
+		return
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return
+	}
+	typ = strings.ToLower(strings.TrimSpace(typ))
+	switch typ {
+	case "photo":
+		typ = "image"
+	case "animated_gif":
+		typ = "video"
+	case "":
+		typ = "file"
+	}
+	if len(typ) > 32 {
+		typ = typ[:32]
+	}
+	*as = append(*as, store.Attachment{Type: typ, URL: rawURL})
+}
+
+// handle prefixes a user name with "@" as the contract's examples show.
+func handle(username string) string {
+	username = strings.TrimSpace(username)
+	if username == "" || strings.HasPrefix(username, "@") {
+		return username
+	}
+	return "@" + username
+}

@@ -1,0 +1,446 @@
+package connect
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/routing"
+	"github.com/switchboard/switchboard/store"
+)
+
+func at(s string) *time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return &t
+}
+
+// brief is a message reduced to what the mapping decides.
+type brief struct {
+	Network, Profile, Thread, ExternalID, Kind, Author, Text, SentAt string
+}
+
+func briefs(ms []inbox.MessageInput) []brief {
+	out := make([]brief, len(ms))
+	for i, m := range ms {
+		sent := ""
+		if m.SentAt != nil {
+			sent = m.SentAt.Format(time.RFC3339Nano)
+		}
+		out[i] = brief{m.Network, m.Profile, m.ThreadExternalID, m.ExternalID, m.Kind, m.Author.ID, m.Text, sent}
+	}
+	return out
+}
+
+func mustMap(t *testing.T, f func([]byte) (Result, error), body string) Result {
+	t.Helper()
+	res, err := f([]byte(body))
+	if err != nil {
+		t.Fatalf("map %s: %v", body, err)
+	}
+	return res
+}
+
+func TestUnixTime_SecondsAndMillisecondsByMagnitude(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want string
+	}{
+		{`1795427880`, "2026-11-23T09:58:00Z"},
+		{`"1795427880"`, "2026-11-23T09:58:00Z"},
+		{`1795427880123`, "2026-11-23T09:58:00.123Z"},
+		{`"1795427880123"`, "2026-11-23T09:58:00.123Z"},
+		{`1.795427880e9`, "2026-11-23T09:58:00Z"},
+		{`0`, ""}, {`-5`, ""}, {`"soon"`, ""}, {`null`, ""}, {`true`, ""},
+	} {
+		var n num
+		if err := n.UnmarshalJSON([]byte(c.in)); err != nil {
+			t.Fatalf("%s: %v", c.in, err)
+		}
+		got := ""
+		if tt := unixTime(n); tt != nil {
+			got = tt.Format(time.RFC3339Nano)
+		}
+		if got != c.want {
+			t.Errorf("%s: %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestID_NumbersKeepEveryDigit(t *testing.T) {
+	for in, want := range map[string]string{
+		`1860000000000000001`:   "1860000000000000001", // beyond float64 precision
+		`"1860000000000000001"`: "1860000000000000001",
+		`" 42 "`:                "42",
+		`null`:                  "",
+	} {
+		var v id
+		if err := v.UnmarshalJSON([]byte(in)); err != nil || string(v) != want {
+			t.Errorf("%s: %q, %v; want %q", in, v, err, want)
+		}
+	}
+	var v id
+	if err := v.UnmarshalJSON([]byte(`{}`)); err == nil {
+		t.Error("an object read as an id")
+	}
+}
+
+func TestMeta_MessengerThreadsPerCustomerAndSkipsEchoes(t *testing.T) {
+	res := mustMap(t, Meta, `{"object": "page", "entry": [{"id": "P", "time": 1795427999000, "messaging": [
+		{"sender": {"id": "U1"}, "recipient": {"id": "P"}, "timestamp": 1795427880123, "message": {"mid": "m1", "text": "hi"}},
+		{"sender": {"id": "P"}, "recipient": {"id": "U1"}, "timestamp": 1795427881000, "message": {"mid": "m2", "text": "echo without the flag"}},
+		{"sender": {"id": "X"}, "recipient": {"id": "U1"}, "timestamp": 1795427881000, "message": {"mid": "m3", "text": "echo", "is_echo": true}},
+		{"sender": {"id": "U2"}, "recipient": {"id": "P"}, "message": {"mid": "m4", "text": "no timestamp"}},
+		{"sender": {"id": "U2"}, "recipient": {"id": "P"}, "message": {"mid": "m5", "text": "gone", "is_deleted": true}},
+		{"sender": {"id": "U2"}, "recipient": {"id": "P"}, "read": {"watermark": 1}}
+	]}]}`)
+	want := []brief{
+		{"facebook", "P", "dm:U1", "m1", "dm", "U1", "hi", "2026-11-23T09:58:00.123Z"},
+		{"facebook", "P", "dm:U2", "m4", "dm", "U2", "no timestamp", "2026-11-23T09:59:59Z"}, // entry.time
+	}
+	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) {
+		t.Fatalf("messages %+v\nwant %+v", got, want)
+	}
+	if res.Ignored != 4 || len(res.Dropped) != 0 {
+		t.Fatalf("ignored %d, dropped %+v", res.Ignored, res.Dropped)
+	}
+}
+
+func TestMeta_AttachmentsKeepOnlyUsableURLs(t *testing.T) {
+	var many []string
+	for range 25 {
+		many = append(many, `{"type": "image", "payload": {"url": "https://cdn.example/a.jpg"}}`)
+	}
+	res := mustMap(t, Meta, `{"object": "page", "entry": [{"id": "P", "messaging": [
+		{"sender": {"id": "U"}, "message": {"mid": "m1", "text": "t", "attachments": [
+			{"type": "image", "payload": {"url": "ftp://cdn.example/x"}},
+			{"type": "fallback", "payload": null},
+			{"type": "template", "url": "https://www.facebook.com/commerce/update/", "payload": {"template_type": "media"}},
+			{"type": "location", "payload": {"coordinates": {"lat": 1, "long": 2}}},
+			{"type": "", "payload": {"url": "https://cdn.example/file.pdf"}},
+			{"type": "video", "payload": {"url": "https://`+strings.Repeat("v", 2050)+`"}}
+		]}},
+		{"sender": {"id": "U"}, "message": {"mid": "m2", "attachments": [{"type": "image", "payload": {"url": "not a url"}}]}},
+		{"sender": {"id": "U"}, "message": {"mid": "m3", "attachments": [`+strings.Join(many, ",")+`]}}
+	]}]}`)
+	if len(res.Messages) != 2 || len(res.Dropped) != 1 || res.Dropped[0].Path != "entry[0].messaging[1]" {
+		t.Fatalf("messages %+v, dropped %+v", briefs(res.Messages), res.Dropped)
+	}
+	want := []store.Attachment{{Type: "template", URL: "https://www.facebook.com/commerce/update/"}, {Type: "file", URL: "https://cdn.example/file.pdf"}}
+	if got := res.Messages[0].Attachments; !reflect.DeepEqual([]store.Attachment(got), want) {
+		t.Fatalf("attachments %+v, want %+v", got, want)
+	}
+	if n := len(res.Messages[1].Attachments); n != inbox.MaxAttachments {
+		t.Fatalf("%d attachments kept, want at most %d", n, inbox.MaxAttachments)
+	}
+}
+
+func TestMeta_FeedAndInstagramCommentsThreadPerAuthorWithinPost(t *testing.T) {
+	res := mustMap(t, Meta, `{"object": "page", "entry": [{"id": "P", "time": 1795427000, "changes": [
+		{"field": "feed", "value": {"item": "comment", "verb": "add", "post_id": "P_1", "comment_id": "1_a", "from": {"id": "A", "name": "Ann"}, "message": "one", "created_time": 1795427880}},
+		{"field": "feed", "value": {"item": "comment", "verb": "add", "post_id": "P_1", "comment_id": "1_b", "from": {"id": "B"}, "message": "two", "created_time": "1795427881"}},
+		{"field": "feed", "value": {"item": "comment", "verb": "add", "post_id": "P_1", "comment_id": "1_c", "from": {"id": "P"}, "message": "page"}},
+		{"field": "feed", "value": {"item": "comment", "verb": "remove", "post_id": "P_1", "comment_id": "1_a", "from": {"id": "A"}}},
+		{"field": "feed", "value": {"item": "photo", "verb": "add", "post_id": "P_2", "from": {"id": "C"}, "photo": "https://cdn.example/p.jpg"}},
+		{"field": "feed", "value": {"item": "comment", "verb": "add", "post_id": "P_1", "from": {"id": "A"}, "message": "no id"}}
+	]}]}`)
+	want := []brief{
+		{"facebook", "P", "post:P_1:A", "1_a", "comment", "A", "one", "2026-11-23T09:58:00Z"},
+		{"facebook", "P", "post:P_1:B", "1_b", "comment", "B", "two", "2026-11-23T09:58:01Z"},
+		{"facebook", "P", "post:P_2:C", "P_2", "mention", "C", "", "2026-11-23T09:43:20Z"},
+	}
+	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) {
+		t.Fatalf("messages %+v\nwant %+v", got, want)
+	}
+	if res.Ignored != 2 || len(res.Dropped) != 1 || !strings.Contains(res.Dropped[0].Reason, "comment id") {
+		t.Fatalf("ignored %d, dropped %+v", res.Ignored, res.Dropped)
+	}
+
+	// The examples in Meta's Instagram docs show the change inline in the
+	// entry and the payload wrapped in an array: both are accepted.
+	res = mustMap(t, Meta, `[{"object": "instagram", "entry": [{"id": "IG", "time": 1795427880,
+		"field": "comments", "value": {"id": "c1", "text": "nice", "from": {"id": "U", "username": "ana"}, "media": {"id": "M"}}}]}]`)
+	want = []brief{{"instagram", "IG", "post:M:U", "c1", "comment", "U", "nice", "2026-11-23T09:58:00Z"}}
+	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) || res.Messages[0].Author.Handle != "@ana" {
+		t.Fatalf("messages %+v (%+v)\nwant %+v", got, res.Messages, want)
+	}
+
+	// A mention with text and author maps; one with ids only cannot.
+	res = mustMap(t, Meta, `{"object": "instagram", "entry": [{"id": "IG", "time": 1795427880, "changes": [
+		{"field": "mentions", "value": {"comment_id": "c9", "media_id": "M9"}},
+		{"field": "mentions", "value": {"comment_id": "c8", "media_id": "M8", "text": "@acme look", "from": {"id": "V", "username": "v"}}},
+		{"field": "story_insights", "value": {"media_id": "M", "reach": 17}}
+	]}]}`)
+	want = []brief{{"instagram", "IG", "post:M8:V", "c8", "mention", "V", "@acme look", "2026-11-23T09:58:00Z"}}
+	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) || len(res.Dropped) != 1 || res.Ignored != 1 {
+		t.Fatalf("messages %+v, dropped %+v, ignored %d", got, res.Dropped, res.Ignored)
+	}
+}
+
+func TestMeta_DashboardTestEventAsChange(t *testing.T) {
+	res := mustMap(t, Meta, `{"object": "page", "entry": [{"id": "P", "time": 1795427880000, "changes": [
+		{"field": "messages", "value": {"sender": {"id": "U"}, "recipient": {"id": "P"}, "timestamp": "1795427880", "message": {"mid": "m_test", "text": "test"}}}
+	]}]}`)
+	want := []brief{{"facebook", "P", "dm:U", "m_test", "dm", "U", "test", "2026-11-23T09:58:00Z"}}
+	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) {
+		t.Fatalf("messages %+v", got)
+	}
+}
+
+func TestMeta_WhatsAppMessageTypesAsText(t *testing.T) {
+	res := mustMap(t, Meta, `{"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
+		"messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550001111", "phone_number_id": "PN"},
+		"contacts": [{"profile": {"name": "Kai"}, "wa_id": "111"}],
+		"messages": [
+			{"from": "111", "id": "w1", "timestamp": "1795427880", "type": "location", "location": {"latitude": 38.7, "longitude": -9.1, "name": "Shop", "address": "Rua 1"}},
+			{"from": "111", "id": "w2", "timestamp": "1795427880", "type": "interactive", "interactive": {"type": "button_reply", "button_reply": {"id": "b", "title": "Track order"}}},
+			{"from": "111", "id": "w3", "timestamp": "1795427880", "type": "button", "button": {"text": "Yes", "payload": "Y"}},
+			{"from": "111", "id": "w4", "timestamp": "1795427880", "type": "document", "document": {"filename": "invoice.pdf", "id": "d"}},
+			{"from": "111", "id": "w5", "timestamp": "1795427880", "type": "contacts", "contacts": [{"name": {"formatted_name": "X"}}]},
+			{"from": "111", "id": "w6", "timestamp": "1795427880", "type": "unsupported", "errors": [{"code": 131051}]},
+			{"from": "222", "id": "w7", "timestamp": "1795427880", "type": "text", "text": {"body": "unknown contact"}}
+		]}}]}]}`)
+	texts := []string{}
+	for _, m := range res.Messages {
+		texts = append(texts, m.Author.Name+"|"+m.Text)
+	}
+	want := []string{"Kai|[location] Shop Rua 1 (38.7, -9.1)", "Kai|Track order", "Kai|Yes", "Kai|[document] invoice.pdf", "Kai|[contacts]", "|unknown contact"}
+	if !reflect.DeepEqual(texts, want) || res.Ignored != 1 {
+		t.Fatalf("texts %q (ignored %d), want %q", texts, res.Ignored, want)
+	}
+	res = mustMap(t, Meta, `{"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
+		"metadata": {}, "messages": [{"from": "111", "id": "w1", "type": "text", "text": {"body": "x"}}]}}]}]}`)
+	if len(res.Messages) != 0 || len(res.Dropped) != 1 || !strings.Contains(res.Dropped[0].Reason, "phone_number_id") {
+		t.Fatalf("without phone_number_id: %+v", res)
+	}
+}
+
+func TestMeta_MalformedBodiesAreErrorsUnknownShapesAreNot(t *testing.T) {
+	for _, body := range []string{``, `nul`, `null`, `"page"`, `{"object": "page"`, `[{"object": "page"}`, `42`} {
+		if _, err := Meta([]byte(body)); !isBodyError(err) {
+			t.Errorf("%q: %v, want a body FieldError", body, err)
+		}
+	}
+	for _, body := range []string{`{}`, `[]`, `[1, "x"]`, `{"object": 1}`, `{"object": "page", "entry": {}}`,
+		`{"object": "page", "entry": [1, {"messaging": "x"}, {"changes": [1]}]}`} {
+		res, err := Meta([]byte(body))
+		if err != nil || len(res.Messages) != 0 {
+			t.Errorf("%q: %+v, %v", body, res, err)
+		}
+	}
+}
+
+func isBodyError(err error) bool {
+	var fe *inbox.FieldError
+	return errors.As(err, &fe) && fe.Field == "body"
+}
+
+func TestX_TweetKindsThreadsAndOwnPosts(t *testing.T) {
+	res := mustMap(t, X, `{"for_user_id": "B", "tweet_create_events": [
+		{"id_str": "1", "text": "@brand hi", "in_reply_to_user_id_str": "B", "user": {"id_str": "U", "screen_name": "u"}, "created_at": "Mon Nov 23 09:58:00 +0000 2026"},
+		{"id_str": "2", "text": "@brand reply", "in_reply_to_status_id_str": "100", "in_reply_to_user_id_str": "B", "user": {"id_str": "U"}, "timestamp_ms": "1795427880000"},
+		{"id_str": "3", "text": "@brand @u deep reply", "conversation_id": "100", "in_reply_to_status_id_str": "2", "in_reply_to_user_id_str": "U", "user": {"id": 77}},
+		{"id_str": "4", "text": "mine", "user": {"id_str": "B"}},
+		{"id_str": "5", "full_text": "`+strings.Repeat("é", 25000)+`", "user": {"id_str": "V"}, "quoted_status": {"id_str": "100"}},
+		{"id_str": "6", "text": "RT", "retweeted_status": {"id_str": "100"}, "user": {"id_str": "V"}},
+		{"text": "no id", "user": {"id_str": "V"}}
+	]}`)
+	want := []brief{
+		{"twitter", "B", "conv:1:U", "1", "mention", "U", "@brand hi", "2026-11-23T09:58:00Z"},
+		{"twitter", "B", "conv:100:U", "2", "comment", "U", "@brand reply", "2026-11-23T09:58:00Z"},
+		{"twitter", "B", "conv:100:77", "3", "mention", "77", "@brand @u deep reply", ""},
+		{"twitter", "B", "conv:5:V", "5", "mention", "V", strings.Repeat("é", inbox.MaxTextRunes), ""},
+	}
+	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) {
+		t.Fatalf("messages %+v\nwant %+v", got, want)
+	}
+	if res.Ignored != 2 || len(res.Dropped) != 1 {
+		t.Fatalf("ignored %d, dropped %+v", res.Ignored, res.Dropped)
+	}
+
+	// Without for_user_id the account's own posts cannot be told apart.
+	res = mustMap(t, X, `{"tweet_create_events": [{"id_str": "1", "text": "x", "user": {"id_str": "U"}}]}`)
+	if len(res.Messages) != 0 || len(res.Dropped) != 1 {
+		t.Fatalf("without for_user_id: %+v", res)
+	}
+}
+
+func TestX_DirectMessagesFromOthersWithAuthorFromUsers(t *testing.T) {
+	res := mustMap(t, X, `{"for_user_id": "B", "direct_message_events": [
+		{"type": "message_create", "id": "d1", "created_timestamp": "1795427880000", "message_create": {"target": {"recipient_id": "B"}, "sender_id": "U", "message_data": {"text": "hello"}}},
+		{"type": "message_create", "id": "d2", "created_timestamp": "1795427881000", "message_create": {"target": {"recipient_id": "U"}, "sender_id": "B", "message_data": {"text": "hi back"}}},
+		{"type": "message_create", "id": "d3", "message_create": {"target": {"recipient_id": "B"}, "sender_id": "Q", "message_data": {"text": "no user entry"}}},
+		{"type": "participants_join", "id": "d4"}
+	], "users": {"U": {"id": "U", "name": "Una", "screen_name": "una", "followers_count": 7, "verified": true}}}`)
+	want := []brief{
+		{"twitter", "B", "dm:U", "d1", "dm", "U", "hello", "2026-11-23T09:58:00Z"},
+		{"twitter", "B", "dm:Q", "d3", "dm", "Q", "no user entry", ""},
+	}
+	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) || res.Ignored != 2 {
+		t.Fatalf("messages %+v (ignored %d)\nwant %+v", got, res.Ignored, want)
+	}
+	if a := res.Messages[0].Author; a != (store.Author{ID: "U", Handle: "@una", Name: "Una", Followers: 7, Verified: true}) {
+		t.Fatalf("author %+v", a)
+	}
+}
+
+func TestGeneric_SingleOrBatchWithFieldNamedErrors(t *testing.T) {
+	items, batch, err := Generic([]byte(`{"network": "other", "external_id": "g1", "text": "hi", "author": {"id": "u"}}`))
+	if err != nil || batch || len(items) != 1 || items[0].Input.ExternalID != "g1" {
+		t.Fatalf("single: %+v %v %v", items, batch, err)
+	}
+	items, batch, err = Generic([]byte(`{"messages": [{"external_id": "a"}, {"external_id": 5}, {"sent_at": "later"}]}`))
+	if err != nil || !batch || len(items) != 3 || items[0].Err != nil {
+		t.Fatalf("batch: %+v %v %v", items, batch, err)
+	}
+	for i, field := range map[int]string{1: "external_id", 2: "sent_at"} {
+		var fe *inbox.FieldError
+		if !errors.As(items[i].Err, &fe) || fe.Field != field {
+			t.Errorf("item %d: %v, want a %s error", i, items[i].Err, field)
+		}
+	}
+	for body, field := range map[string]string{
+		`{"author": {"followers": "many"}}`: "author.followers",
+		`{"messages": "x"}`:                 "messages",
+		`{"messages": null}`:                "messages",
+		`[]`:                                "body",
+		`{"text": `:                         "body",
+	} {
+		var fe *inbox.FieldError
+		if _, _, err := Generic([]byte(body)); !errors.As(err, &fe) || fe.Field != field {
+			t.Errorf("%s: %v, want a %s error", body, err, field)
+		}
+	}
+	many := `{"messages": [` + strings.TrimSuffix(strings.Repeat(`{},`, inbox.MaxBatch+1), ",") + `]}`
+	if _, _, err := Generic([]byte(many)); !errors.Is(err, ErrTooManyMessages) {
+		t.Fatalf("%d messages: %v", inbox.MaxBatch+1, err)
+	}
+}
+
+func TestSignatures(t *testing.T) {
+	body := []byte(`{"object":"page","entry":[]}`)
+	// Computed outside Go: python3 hmac.new(b"meta-secret", body, sha256).hexdigest()
+	const metaSig = "sha256=c85cd075d7390cfd477f58b73c953366209f6712aa74b05ba29c1b26c4ec8f95"
+	if !VerifyHex(metaSig, body, "meta-secret") || SignHex(body, "meta-secret") != metaSig {
+		t.Fatal("the known Meta signature does not verify")
+	}
+	for _, bad := range []string{"", "sha256=", metaSig[7:], "sha1=" + metaSig[7:], metaSig + "00", metaSig[:len(metaSig)-1] + "0", "sha256=zz"} {
+		if VerifyHex(bad, body, "meta-secret") {
+			t.Errorf("%q verified", bad)
+		}
+	}
+	if VerifyHex(SignHex(body, ""), body, "") {
+		t.Error("an empty secret verified")
+	}
+	// X's example consumer secret and crc_token from its CRC documentation;
+	// the answer computed with python3 hmac/base64.
+	const secret, token = "z3ZX4v7mAAUGykl3EcmkqbartmuW8VFOOzCloLx9Q45P0hLrFu", "9b4507b3-9040-4669-9ca3-6b94edb50553"
+	if got := CRCResponse(token, secret); got != "sha256=Cytd4Sq+NvEcV3MMrXxWJGJx5A+y/lXzzU2Maartkx8=" {
+		t.Fatalf("CRC response %q", got)
+	}
+	xs := SignBase64(body, secret)
+	if !VerifyBase64(xs, body, secret) || VerifyBase64(xs, append(body, ' '), secret) || VerifyBase64(SignHex(body, secret), body, secret) {
+		t.Fatal("X signature check")
+	}
+	if !EqualToken("tok", "tok") || EqualToken("tok", "tok2") || EqualToken("", "") || EqualToken("x", "") {
+		t.Fatal("EqualToken")
+	}
+}
+
+// checkMessages asserts what every mapped message must satisfy whatever the
+// input: the fields ingest requires, the contract's limits, no invented
+// network or kind.
+func checkMessages(t *testing.T, res Result) {
+	t.Helper()
+	for _, m := range res.Messages {
+		if !slices.Contains(routing.Networks, m.Network) || !slices.Contains(routing.Kinds, m.Kind) ||
+			m.ExternalID == "" || m.Author.ID == "" || m.ThreadExternalID == "" ||
+			(m.Text == "" && len(m.Attachments) == 0) || utf8.RuneCountInString(m.Text) > inbox.MaxTextRunes ||
+			len(m.Attachments) > inbox.MaxAttachments {
+			t.Fatalf("unusable message %+v", m)
+		}
+		for _, a := range m.Attachments {
+			u, err := url.Parse(a.URL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || a.Type == "" {
+				t.Fatalf("unusable attachment %+v", a)
+			}
+		}
+	}
+}
+
+func FuzzMeta(f *testing.F) {
+	for _, s := range []string{
+		`{"object":"page","entry":[{"id":"P","messaging":[{"sender":{"id":"U"},"message":{"mid":"m","text":"t"}}]}]}`,
+		`{"object":"instagram","entry":[{"id":"I","changes":[{"field":"comments","value":{"id":"c","text":"t","from":{"id":"U"},"media":{"id":"M"}}}]}]}`,
+		`{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"P"},"messages":[{"from":"1","id":"w","type":"text","text":{"body":"t"}}]}}]}]}`,
+		`[{"object":"page","entry":[{"id":"P","changes":[{"field":"feed","value":{"item":"comment","verb":"add","post_id":"p","comment_id":"c","from":{"id":"U"},"message":"m"}}]}]}]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		res, err := Meta(body)
+		if err != nil && !isBodyError(err) {
+			t.Fatalf("error %v", err)
+		}
+		checkMessages(t, res)
+	})
+}
+
+func FuzzX(f *testing.F) {
+	for _, s := range []string{
+		`{"for_user_id":"B","tweet_create_events":[{"id_str":"1","text":"t","user":{"id_str":"U"}}]}`,
+		`{"for_user_id":"B","direct_message_events":[{"type":"message_create","id":"d","message_create":{"sender_id":"U","message_data":{"text":"t"}}}],"users":{"U":{"id":"U"}}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		res, err := X(body)
+		if err != nil && !isBodyError(err) {
+			t.Fatalf("error %v", err)
+		}
+		checkMessages(t, res)
+	})
+}
+
+func FuzzGeneric(f *testing.F) {
+	f.Add([]byte(`{"network":"other","external_id":"g","text":"t","author":{"id":"u"}}`))
+	f.Add([]byte(`{"messages":[{"network":"other"},{"sent_at":5}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		items, _, err := Generic(body)
+		var fe *inbox.FieldError
+		if err != nil && !errors.As(err, &fe) && !errors.Is(err, ErrTooManyMessages) {
+			t.Fatalf("error %v", err)
+		}
+		for _, it := range items {
+			if it.Err != nil && !errors.As(it.Err, &fe) {
+				t.Fatalf("item error %v", it.Err)
+			}
+		}
+	})
+}
+
+// hexHMAC is an independent HMAC for the tests' own signatures.
+func hexHMAC(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func TestVerifyHex_AgreesWithAnIndependentHMAC(t *testing.T) {
+	for _, body := range []string{"", "{}", strings.Repeat("x", 70000)} {
+		if !VerifyHex("sha256="+hexHMAC("k", []byte(body)), []byte(body), "k") {
+			t.Fatalf("body of %d bytes", len(body))
+		}
+	}
+}

@@ -1,0 +1,95 @@
+package connect
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/switchboard/switchboard/inbox"
+)
+
+// ErrTooManyMessages is returned for a generic batch over inbox.MaxBatch.
+var ErrTooManyMessages = fmt.Errorf("more than %d messages", inbox.MaxBatch)
+
+// GenericItem is one message of a generic webhook batch: the decoded input,
+// or the error that names the field it failed on.
+type GenericItem struct {
+	Input inbox.MessageInput
+	Err   error
+}
+
+// Generic decodes the generic webhook's body: the contract's message JSON
+// (as POST /api/v1/messages takes it), or {"messages": [...]} (as
+// /api/v1/messages/batch). For a single message the decoding error is
+// returned; for a batch each item carries its own, and only a malformed
+// body, a "messages" that is not an array or more than inbox.MaxBatch
+// messages fail the whole request.
+func Generic(body []byte) (items []GenericItem, batch bool, err error) {
+	if !jsonObject(body) {
+		return nil, false, errMalformed()
+	}
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(body, &probe); err != nil {
+		return nil, false, errMalformed()
+	}
+	raw, batch := probe["messages"]
+	if !batch {
+		in, err := decodeMessage(body)
+		if err != nil {
+			return nil, false, err
+		}
+		return []GenericItem{{Input: in}}, false, nil
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(raw, &list); err != nil || list == nil {
+		return nil, true, &inbox.FieldError{Field: "messages", Message: "must be an array"}
+	}
+	if len(list) > inbox.MaxBatch {
+		return nil, true, ErrTooManyMessages
+	}
+	items = make([]GenericItem, len(list))
+	for i, m := range list {
+		items[i].Input, items[i].Err = decodeMessage(m)
+	}
+	return items, true, nil
+}
+
+// decodeMessage decodes one message; a type error names its field.
+func decodeMessage(raw []byte) (inbox.MessageInput, error) {
+	var in inbox.MessageInput
+	err := json.Unmarshal(raw, &in)
+	if err == nil {
+		return in, nil
+	}
+	var te *json.UnmarshalTypeError
+	var pe *time.ParseError
+	switch {
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			field = "body"
+		}
+		return in, &inbox.FieldError{Field: field, Message: "must be " + kindName(te.Type.Kind().String())}
+	case errors.As(err, &pe), strings.Contains(err.Error(), "Time.UnmarshalJSON"):
+		return in, &inbox.FieldError{Field: "sent_at", Message: "must be an RFC 3339 time"}
+	}
+	return in, errMalformed()
+}
+
+func kindName(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "int", "int64", "uint64":
+		return "an integer"
+	case "bool":
+		return "a boolean"
+	case "slice":
+		return "an array"
+	case "struct", "map", "ptr":
+		return "an object"
+	}
+	return "of another type"
+}

@@ -1,0 +1,504 @@
+package connect
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/store"
+)
+
+// Meta maps a Graph API webhook delivery (the body Meta POSTs, already
+// verified) to inbound messages:
+//
+//   - object "page" (network facebook): entry[].messaging[] Messenger
+//     messages (kind dm, thread "dm:<PSID>"), and entry[].changes[] with
+//     field "feed": comments (item "comment", verb "add"; kind comment) and
+//     visitor posts (item "status", "post", "photo" or "video"; kind
+//     mention), threaded "post:<post_id>:<author id>".
+//   - object "instagram" (network instagram): entry[].messaging[] DMs
+//     (thread "dm:<IGSID>"), changes with field "comments" or
+//     "live_comments" (kind comment, thread "post:<media id>:<author id>"),
+//     and "mentions" when the notification carries the comment's text and
+//     author (kind mention).
+//   - object "whatsapp_business_account" (network whatsapp): changes with
+//     field "messages", value.messages[] (kind dm, thread "dm:<wa_id>").
+//
+// The profile is the entry's account: the Page id, the Instagram
+// professional account id, or the WhatsApp phone_number_id. Echoes
+// (message.is_echo, or sent by the Page or account itself) and the brand's
+// own comments and posts are ignored, as are receipts, statuses, reactions
+// and every unknown object, field or event type.
+//
+// The documentation shows some payloads wrapped in a JSON array; a top-level
+// array of such objects is accepted too.
+func Meta(body []byte) (Result, error) {
+	var res Result
+	b := bytes.TrimSpace(body)
+	if len(b) > 0 && b[0] == '[' && json.Valid(b) {
+		var envs []json.RawMessage
+		if err := json.Unmarshal(b, &envs); err != nil {
+			return res, errMalformed()
+		}
+		for i, env := range envs {
+			if !jsonObject(env) {
+				res.drop(fmt.Sprintf("[%d]", i), "not an object")
+				continue
+			}
+			metaEnvelope(&res, fmt.Sprintf("[%d].", i), env)
+		}
+		return res, nil
+	}
+	if !jsonObject(b) {
+		return res, errMalformed()
+	}
+	metaEnvelope(&res, "", b)
+	return res, nil
+}
+
+type metaEntry struct {
+	ID        id                `json:"id"`
+	Time      num               `json:"time"`
+	Messaging []json.RawMessage `json:"messaging"`
+	Changes   []json.RawMessage `json:"changes"`
+	// Some documented examples put one change inline in the entry.
+	Field string          `json:"field"`
+	Value json.RawMessage `json:"value"`
+}
+
+type metaChange struct {
+	Field string          `json:"field"`
+	Value json.RawMessage `json:"value"`
+}
+
+func metaEnvelope(res *Result, prefix string, body []byte) {
+	var env struct {
+		Object json.RawMessage `json:"object"`
+		Entry  json.RawMessage `json:"entry"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		res.drop(strings.TrimSuffix(prefix, "."), "not an object")
+		return
+	}
+	var object string
+	_ = json.Unmarshal(env.Object, &object)
+	network := map[string]string{"page": "facebook", "instagram": "instagram", "whatsapp_business_account": "whatsapp"}[object]
+	if network == "" {
+		res.Ignored++ // user, permissions, application, ... or no object at all
+		return
+	}
+	var entries []json.RawMessage
+	if len(env.Entry) > 0 && json.Unmarshal(env.Entry, &entries) != nil {
+		res.drop(prefix+"entry", "not an array")
+		return
+	}
+	for i, raw := range entries {
+		path := fmt.Sprintf("%sentry[%d]", prefix, i)
+		var e metaEntry
+		if err := json.Unmarshal(raw, &e); err != nil {
+			res.drop(path, "malformed entry")
+			continue
+		}
+		for j, m := range e.Messaging {
+			metaMessaging(res, network, e, fmt.Sprintf("%s.messaging[%d]", path, j), m)
+		}
+		changes := e.Changes
+		if len(changes) == 0 && e.Field != "" {
+			inline, _ := json.Marshal(metaChange{Field: e.Field, Value: e.Value})
+			changes = []json.RawMessage{inline}
+		}
+		for j, raw := range changes {
+			cpath := fmt.Sprintf("%s.changes[%d]", path, j)
+			var c metaChange
+			if err := json.Unmarshal(raw, &c); err != nil {
+				res.drop(cpath, "malformed change")
+				continue
+			}
+			metaChangeItem(res, network, e, cpath, c)
+		}
+		if len(e.Messaging) == 0 && len(changes) == 0 {
+			res.Ignored++ // standby, or an entry of another kind
+		}
+	}
+}
+
+// metaMessagingItem is one Messenger or Instagram messaging event.
+type metaMessagingItem struct {
+	Sender struct {
+		ID id `json:"id"`
+	} `json:"sender"`
+	Recipient struct {
+		ID id `json:"id"`
+	} `json:"recipient"`
+	Timestamp num `json:"timestamp"`
+	Message   *struct {
+		MID           string            `json:"mid"`
+		Text          string            `json:"text"`
+		IsEcho        bool              `json:"is_echo"`
+		IsDeleted     bool              `json:"is_deleted"`
+		IsUnsupported bool              `json:"is_unsupported"`
+		Attachments   []json.RawMessage `json:"attachments"`
+	} `json:"message"`
+}
+
+// metaAttachment is a messaging attachment; the URL is in payload.url (some
+// echo templates carry it at the top).
+type metaAttachment struct {
+	Type    string `json:"type"`
+	URL     string `json:"url"`
+	Payload struct {
+		URL string `json:"url"`
+	} `json:"payload"`
+}
+
+func metaMessaging(res *Result, network string, e metaEntry, path string, raw []byte) {
+	var m metaMessagingItem
+	if err := json.Unmarshal(raw, &m); err != nil {
+		res.drop(path, "malformed messaging event")
+		return
+	}
+	account := string(e.ID)
+	if account == "" {
+		account = string(m.Recipient.ID)
+	}
+	switch {
+	case m.Message == nil: // read, delivery, reaction, postback, referral, ...
+		res.Ignored++
+		return
+	case m.Message.IsEcho || (m.Sender.ID != "" && string(m.Sender.ID) == account):
+		res.Ignored++ // the brand's own message
+		return
+	case m.Message.IsDeleted || m.Message.IsUnsupported:
+		res.Ignored++
+		return
+	case m.Message.MID == "":
+		res.drop(path, "no message id")
+		return
+	case m.Sender.ID == "":
+		res.drop(path, "no sender id")
+		return
+	}
+	var atts attachments
+	for _, ra := range m.Message.Attachments {
+		var a metaAttachment
+		if json.Unmarshal(ra, &a) != nil {
+			continue
+		}
+		u := a.Payload.URL
+		if u == "" {
+			u = a.URL
+		}
+		atts.add(a.Type, u)
+	}
+	if m.Message.Text == "" && len(atts) == 0 {
+		res.drop(path, "no text nor attachment with a URL")
+		return
+	}
+	sender := string(m.Sender.ID)
+	res.Messages = append(res.Messages, inbox.MessageInput{
+		Network: network, ExternalID: m.Message.MID, ThreadExternalID: dmThread(sender),
+		Profile: account, Kind: "dm", Text: clip(m.Message.Text), Attachments: atts,
+		Author: store.Author{ID: sender},
+		SentAt: firstTime(unixTime(m.Timestamp), unixTime(e.Time)),
+	})
+}
+
+func metaChangeItem(res *Result, network string, e metaEntry, path string, c metaChange) {
+	switch {
+	case network == "facebook" && c.Field == "feed":
+		pageFeed(res, e, path, c.Value)
+	case network == "instagram" && (c.Field == "comments" || c.Field == "live_comments"):
+		igComment(res, e, path, c.Value, "comment")
+	case network == "instagram" && c.Field == "mentions":
+		igComment(res, e, path, c.Value, "mention")
+	case network == "whatsapp" && c.Field == "messages":
+		whatsApp(res, e, path, c.Value)
+	case (network == "facebook" || network == "instagram") && c.Field == "messages":
+		// The App Dashboard's "Test" button sends a messaging event as a
+		// change; real deliveries use entry[].messaging[].
+		metaMessaging(res, network, e, path+".value", c.Value)
+	default:
+		res.Ignored++
+	}
+}
+
+// pageFeedValue is a Page "feed" change.
+type pageFeedValue struct {
+	Item      string `json:"item"`
+	Verb      string `json:"verb"`
+	PostID    id     `json:"post_id"`
+	CommentID id     `json:"comment_id"`
+	From      struct {
+		ID   id     `json:"id"`
+		Name string `json:"name"`
+	} `json:"from"`
+	Message     string `json:"message"`
+	CreatedTime num    `json:"created_time"`
+	Photo       string `json:"photo"`
+	Video       string `json:"video"`
+	Link        string `json:"link"`
+}
+
+func pageFeed(res *Result, e metaEntry, path string, raw []byte) {
+	var v pageFeedValue
+	if err := json.Unmarshal(raw, &v); err != nil {
+		res.drop(path, "malformed feed change")
+		return
+	}
+	var kind string
+	var extID id
+	switch v.Item {
+	case "comment":
+		kind, extID = "comment", v.CommentID
+	case "status", "post", "photo", "video":
+		kind, extID = "mention", v.PostID // a visitor's post on the Page
+	default: // reaction, like, share, rating, ...
+		res.Ignored++
+		return
+	}
+	switch {
+	case v.Verb != "add": // edited, remove, hide, ...
+		res.Ignored++
+		return
+	case v.From.ID != "" && v.From.ID == e.ID:
+		res.Ignored++ // the Page's own comment or post
+		return
+	case extID == "":
+		res.drop(path, "no "+v.Item+" id")
+		return
+	case v.PostID == "":
+		res.drop(path, "no post_id")
+		return
+	case v.From.ID == "":
+		res.drop(path, "no author id")
+		return
+	}
+	var atts attachments
+	atts.add("image", v.Photo)
+	atts.add("video", v.Video)
+	if v.Message == "" && len(atts) == 0 {
+		res.drop(path, "no text nor attachment with a URL")
+		return
+	}
+	res.Messages = append(res.Messages, inbox.MessageInput{
+		Network: "facebook", ExternalID: string(extID), ThreadExternalID: postThread(string(v.PostID), string(v.From.ID)),
+		Profile: string(e.ID), Kind: kind, Text: clip(v.Message), Attachments: atts,
+		Author: store.Author{ID: string(v.From.ID), Name: v.From.Name},
+		SentAt: firstTime(unixTime(v.CreatedTime), unixTime(e.Time)),
+	})
+}
+
+// igCommentValue is an Instagram "comments" or "mentions" change. Mentions
+// carry comment_id and media_id; comments carry id, text, from and media.
+type igCommentValue struct {
+	ID        id     `json:"id"`
+	CommentID id     `json:"comment_id"`
+	MediaID   id     `json:"media_id"`
+	Text      string `json:"text"`
+	From      struct {
+		ID       id     `json:"id"`
+		Username string `json:"username"`
+	} `json:"from"`
+	Media struct {
+		ID id `json:"id"`
+	} `json:"media"`
+	Timestamp num `json:"timestamp"`
+}
+
+func igComment(res *Result, e metaEntry, path string, raw []byte, kind string) {
+	var v igCommentValue
+	if err := json.Unmarshal(raw, &v); err != nil {
+		res.drop(path, "malformed "+kind)
+		return
+	}
+	extID := firstID(v.ID, v.CommentID)
+	media := firstID(v.Media.ID, v.MediaID)
+	switch {
+	case v.From.ID != "" && v.From.ID == e.ID:
+		res.Ignored++ // the account's own comment
+		return
+	case kind == "mention" && (v.Text == "" || v.From.ID == ""):
+		// The mentions notification names only the comment and the media;
+		// text and author need a Graph API lookup, which needs a token.
+		res.drop(path, "mention without text or author (needs a Graph API lookup)")
+		return
+	case extID == "":
+		res.drop(path, "no comment id")
+		return
+	case v.From.ID == "":
+		res.drop(path, "no author id")
+		return
+	case media == "":
+		res.drop(path, "no media id")
+		return
+	case v.Text == "":
+		res.drop(path, "no text")
+		return
+	}
+	res.Messages = append(res.Messages, inbox.MessageInput{
+		Network: "instagram", ExternalID: string(extID), ThreadExternalID: postThread(string(media), string(v.From.ID)),
+		Profile: string(e.ID), Kind: kind, Text: clip(v.Text),
+		Author: store.Author{ID: string(v.From.ID), Handle: handle(v.From.Username)},
+		SentAt: firstTime(unixTime(v.Timestamp), unixTime(e.Time)),
+	})
+}
+
+func firstID(ids ...id) id {
+	for _, v := range ids {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// waValue is a WhatsApp Cloud API "messages" change.
+type waValue struct {
+	Metadata struct {
+		PhoneNumberID id `json:"phone_number_id"`
+	} `json:"metadata"`
+	Contacts []struct {
+		Profile struct {
+			Name string `json:"name"`
+		} `json:"profile"`
+		WaID id `json:"wa_id"`
+	} `json:"contacts"`
+	Messages []json.RawMessage `json:"messages"`
+	Statuses []json.RawMessage `json:"statuses"`
+}
+
+type waMedia struct {
+	Caption  string `json:"caption"`
+	Filename string `json:"filename"`
+}
+
+type waMessage struct {
+	From      id     `json:"from"`
+	ID        string `json:"id"`
+	Timestamp num    `json:"timestamp"`
+	Type      string `json:"type"`
+	Text      struct {
+		Body string `json:"body"`
+	} `json:"text"`
+	Image    *waMedia `json:"image"`
+	Video    *waMedia `json:"video"`
+	Audio    *waMedia `json:"audio"`
+	Document *waMedia `json:"document"`
+	Sticker  *waMedia `json:"sticker"`
+	Location *struct {
+		Name    string  `json:"name"`
+		Address string  `json:"address"`
+		Lat     float64 `json:"latitude"`
+		Long    float64 `json:"longitude"`
+	} `json:"location"`
+	Button *struct {
+		Text string `json:"text"`
+	} `json:"button"`
+	Interactive *struct {
+		ButtonReply *struct {
+			Title string `json:"title"`
+		} `json:"button_reply"`
+		ListReply *struct {
+			Title string `json:"title"`
+		} `json:"list_reply"`
+	} `json:"interactive"`
+}
+
+// text renders a WhatsApp message as text. Media come with a media id, not
+// a URL (fetching them needs a token), so they read as "[image] caption".
+func (m waMessage) text() string {
+	media := func(kind string, md *waMedia) string {
+		s := "[" + kind + "]"
+		if md != nil {
+			if md.Filename != "" {
+				s += " " + md.Filename
+			}
+			if md.Caption != "" {
+				s += " " + md.Caption
+			}
+		}
+		return s
+	}
+	switch m.Type {
+	case "text":
+		return m.Text.Body
+	case "image":
+		return media("image", m.Image)
+	case "video":
+		return media("video", m.Video)
+	case "audio":
+		return media("audio", m.Audio)
+	case "document":
+		return media("document", m.Document)
+	case "sticker":
+		return media("sticker", m.Sticker)
+	case "location":
+		if l := m.Location; l != nil {
+			return strings.Join(strings.Fields(fmt.Sprintf("[location] %s %s (%g, %g)", l.Name, l.Address, l.Lat, l.Long)), " ")
+		}
+	case "button":
+		if m.Button != nil {
+			return m.Button.Text
+		}
+	case "interactive":
+		if i := m.Interactive; i != nil && i.ButtonReply != nil {
+			return i.ButtonReply.Title
+		} else if i != nil && i.ListReply != nil {
+			return i.ListReply.Title
+		}
+	}
+	return "[" + m.Type + "]"
+}
+
+func whatsApp(res *Result, e metaEntry, path string, raw []byte) {
+	var v waValue
+	if err := json.Unmarshal(raw, &v); err != nil {
+		res.drop(path, "malformed messages change")
+		return
+	}
+	res.Ignored += len(v.Statuses) // delivery reports of the brand's messages
+	names := map[id]string{}
+	for _, c := range v.Contacts {
+		names[c.WaID] = c.Profile.Name
+	}
+	for k, rm := range v.Messages {
+		mpath := fmt.Sprintf("%s.value.messages[%d]", path, k)
+		var m waMessage
+		if err := json.Unmarshal(rm, &m); err != nil {
+			res.drop(mpath, "malformed message")
+			continue
+		}
+		switch {
+		case m.Type == "reaction" || m.Type == "system" || m.Type == "unsupported" ||
+			m.Type == "unknown" || m.Type == "request_welcome" || m.Type == "":
+			res.Ignored++
+			continue
+		case v.Metadata.PhoneNumberID == "":
+			res.drop(mpath, "no metadata.phone_number_id")
+			continue
+		case m.ID == "":
+			res.drop(mpath, "no message id")
+			continue
+		case m.From == "":
+			res.drop(mpath, "no sender")
+			continue
+		}
+		name := names[m.From]
+		if name == "" && len(v.Contacts) == 1 && v.Contacts[0].WaID == "" {
+			name = v.Contacts[0].Profile.Name
+		}
+		text := m.text()
+		if strings.TrimSpace(text) == "" {
+			res.drop(mpath, "no text")
+			continue
+		}
+		res.Messages = append(res.Messages, inbox.MessageInput{
+			Network: "whatsapp", ExternalID: m.ID, ThreadExternalID: dmThread(string(m.From)),
+			Profile: string(v.Metadata.PhoneNumberID), Kind: "dm", Text: clip(text),
+			Author: store.Author{ID: string(m.From), Handle: "+" + strings.TrimPrefix(string(m.From), "+"), Name: name},
+			SentAt: firstTime(unixTime(m.Timestamp), unixTime(e.Time)),
+		})
+	}
+}
