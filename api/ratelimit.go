@@ -14,8 +14,8 @@ type RateLimits struct {
 	PerKey float64
 	// PerIngestKey applies to ingest keys (connectors send more).
 	PerIngestKey float64
-	// PerIP applies to unauthenticated requests by client address: the
-	// session sign-in and the network webhooks.
+	// PerIP applies to sign-in attempts (POST /api/v1/session) by client
+	// address.
 	PerIP float64
 }
 
