@@ -33,7 +33,7 @@ func (s *Service) assignQueued(ctx context.Context) {
 		for _, t := range page.Items {
 			// An offer that expired or was declined goes to someone else
 			// when anyone else can take it.
-			id := s.pickAgent(ctx, sn, team, t.Network, t.AssigneeID(), now)
+			id := s.pickAgent(ctx, sn, team, t.Network, t.AssigneeID(), now, nil)
 			if id == "" {
 				continue
 			}
@@ -47,17 +47,46 @@ func (s *Service) assignQueued(ctx context.Context) {
 	}
 }
 
+// offerRound holds the offers decided in one ingest round and not stored
+// yet: the store applies a round's decisions together, so each decision
+// must count the ones made before it (load and turn) or a batch would all
+// go to one agent.
+type offerRound struct{ offers []string }
+
+func (r *offerRound) add(agentID string) {
+	if r != nil && agentID != "" {
+		r.offers = append(r.offers, agentID)
+	}
+}
+
+// count is how many offers the round made to the agent, and the position
+// of the newest one (-1 when none).
+func (r *offerRound) count(agentID string) (n, newest int) {
+	newest = -1
+	if r == nil {
+		return 0, newest
+	}
+	for i, id := range r.offers {
+		if id == agentID {
+			n, newest = n+1, i
+		}
+	}
+	return n, newest
+}
+
 // pickAgent chooses whom a push team offers a thread to: an eligible member
 // (network allowed, online, on shift, under capacity), in turn
 // (round_robin) or by fewest open locks (least_loaded). avoid is passed
-// over when someone else is eligible. "" when the team waits for claims or
-// nobody is eligible.
-func (s *Service) pickAgent(ctx context.Context, sn *snapshot, team store.Team, network, avoid string, now time.Time) string {
+// over when someone else is eligible; round (may be nil) holds offers
+// decided but not yet stored. "" when the team waits for claims or nobody
+// is eligible.
+func (s *Service) pickAgent(ctx context.Context, sn *snapshot, team store.Team, network, avoid string, now time.Time, round *offerRound) string {
 	if team.Strategy != "round_robin" && team.Strategy != "least_loaded" {
 		return ""
 	}
 	var cands []routing.Candidate
 	last, lastAt := "", time.Time{}
+	roundLast, roundNewest := "", -1
 	for _, id := range sn.members[team.ID] {
 		a := sn.agents[id]
 		if a.Status != store.AgentOnline || !sn.onShift(&a, now) ||
@@ -72,7 +101,15 @@ func (s *Service) pickAgent(ctx context.Context, sn *snapshot, team store.Team, 
 		if fresh.LastOfferedAt.After(lastAt) {
 			last, lastAt = fresh.ID, fresh.LastOfferedAt
 		}
-		cands = append(cands, routing.Candidate{ID: id, OpenLocks: fresh.OpenLocks, Capacity: fresh.Capacity, LastOfferedAt: fresh.LastOfferedAt})
+		pending, newest := round.count(id)
+		if newest > roundNewest {
+			roundLast, roundNewest = id, newest
+		}
+		cands = append(cands, routing.Candidate{ID: id, OpenLocks: fresh.OpenLocks + pending, Capacity: fresh.Capacity, LastOfferedAt: fresh.LastOfferedAt})
+	}
+	if roundLast != "" {
+		// An offer of this round is newer than any stored one.
+		last = roundLast
 	}
 	if avoid != "" {
 		others := slices.DeleteFunc(slices.Clone(cands), func(c routing.Candidate) bool { return c.ID == avoid })

@@ -244,6 +244,9 @@ func (s *Service) AgentUpdate(ctx context.Context, p Principal, a store.Agent) (
 	if err != nil {
 		return AgentView{}, unknownRef(err, "teams")
 	}
+	// New teams, networks, capacity or shifts may make the agent eligible
+	// for threads waiting in push teams.
+	s.wake()
 	return s.view(a), nil
 }
 
@@ -285,7 +288,11 @@ func (s *Service) AgentDelete(ctx context.Context, p Principal, id string) error
 	if err := p.require(store.RoleAdmin); err != nil {
 		return err
 	}
-	return s.st.AgentDelete(ctx, id, p.Actor())
+	if err := s.st.AgentDelete(ctx, id, p.Actor()); err != nil {
+		return err
+	}
+	s.wake() // its released locks wait for someone else
+	return nil
 }
 
 // AgentSetStatus: supervisors and admins set anyone's status, an agent its

@@ -84,6 +84,15 @@ func (in *MessageInput) Validate(now time.Time) error {
 			return err
 		}
 	}
+	// The stores join a thread's key parts with NUL: one inside a part
+	// would let two different threads share a key.
+	for _, f := range []struct{ name, v string }{
+		{"external_id", in.ExternalID}, {"thread_external_id", in.ThreadExternalID}, {"profile", in.Profile},
+	} {
+		if strings.IndexByte(f.v, 0) >= 0 {
+			return fieldErr(f.name, "must not contain NUL characters")
+		}
+	}
 	if in.ThreadExternalID == "" {
 		in.ThreadExternalID = in.ExternalID
 	}
@@ -130,6 +139,11 @@ func (in *MessageInput) Validate(now time.Time) error {
 		in.SentAt = &t
 	} else {
 		t := in.SentAt.UTC()
+		// An offset can carry a valid time past year 9999 (or before 0000)
+		// in UTC, which RFC 3339, and so the stores' JSON, cannot hold.
+		if y := t.Year(); y < 0 || y > 9999 {
+			return fieldErr("sent_at", "must be between years 0000 and 9999 in UTC")
+		}
 		in.SentAt = &t
 	}
 	return nil
@@ -201,6 +215,7 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 		}
 		params := make([]store.IngestParams, len(batch))
 		now := s.now()
+		round := &offerRound{}
 		for i, it := range batch {
 			t, err := s.st.ThreadByKey(ctx, it.in.Network, it.in.Profile, it.in.ThreadExternalID)
 			var thread *store.Thread
@@ -209,7 +224,8 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 			} else if !errors.Is(err, store.ErrNotFound) {
 				return nil, err
 			}
-			params[i] = s.decide(ctx, sn, thread, it, now)
+			params[i] = s.decide(ctx, sn, thread, it, now, round)
+			round.add(params[i].Route.OfferTo)
 		}
 		out, err := s.st.ThreadIngest(ctx, params)
 		if err != nil {
@@ -245,7 +261,7 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 // decide computes the routing decision for a message against the thread as
 // it is now (nil for a new thread). The store applies it atomically if the
 // thread has not changed since.
-func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it *pendingItem, now time.Time) store.IngestParams {
+func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it *pendingItem, now time.Time, round *offerRound) store.IngestParams {
 	in := it.in
 	author := in.Author
 	p := store.IngestParams{
@@ -278,7 +294,7 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 			func(id string) bool { _, ok := sn.teams[id]; return ok && sn.staffed(id, now) })
 		p.Route.Close = d.Close
 		if !d.Close {
-			p.Route.OfferTo = s.pickAgent(ctx, sn, sn.teams[p.Route.Team], in.Network, "", now)
+			p.Route.OfferTo = s.pickAgent(ctx, sn, sn.teams[p.Route.Team], in.Network, "", now, round)
 		}
 		return p
 	}
@@ -287,10 +303,10 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 	p.Route.Close = d.Close && t.Status == store.StatusClosed
 	reopen := t.Status == store.StatusPending || t.Status == store.StatusClosed
 	if reopen && !p.Route.Close {
-		if a := t.AssigneeID(); a != "" && s.offerable(ctx, sn, a, now) {
+		if a := t.AssigneeID(); a != "" && s.offerable(ctx, sn, a, now, round) {
 			p.Route.OfferTo = a
 		} else {
-			p.Route.OfferTo = s.pickAgent(ctx, sn, sn.teams[t.Team], t.Network, "", now)
+			p.Route.OfferTo = s.pickAgent(ctx, sn, sn.teams[t.Team], t.Network, "", now, round)
 		}
 	}
 	return p
@@ -298,11 +314,12 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 
 // offerable reports whether a thread may be offered to the agent: online,
 // on shift and under capacity.
-func (s *Service) offerable(ctx context.Context, sn *snapshot, id string, now time.Time) bool {
+func (s *Service) offerable(ctx context.Context, sn *snapshot, id string, now time.Time, round *offerRound) bool {
 	a, ok := sn.agents[id]
 	if !ok || a.Status != store.AgentOnline || !sn.onShift(&a, now) {
 		return false
 	}
 	fresh, err := s.st.AgentGet(ctx, id)
-	return err == nil && fresh.OpenLocks < fresh.Capacity
+	pending, _ := round.count(id)
+	return err == nil && fresh.OpenLocks+pending < fresh.Capacity
 }

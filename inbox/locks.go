@@ -221,6 +221,9 @@ func (s *Service) Reply(ctx context.Context, p Principal, threadID string, in Re
 		IdempotencyKey: idempotencyKey, Close: in.Close,
 		Message: store.Message{ID: uuid.NewString(), Kind: t.Kind, Text: in.Text, Attachments: in.Attachments}})
 	s.count("reply", err)
+	if in.Close {
+		s.wakeIf(err) // the lock ended: capacity freed
+	}
 	return res, err
 }
 

@@ -216,12 +216,15 @@ func (s *Service) deliverWebhook(ctx context.Context, id string) {
 	}
 }
 
-// backoff is exponential with full jitter in [d/2, d].
+// backoff is exponential with full jitter in [d/2, d], d = BackoffBase *
+// 2^(attempts-1) up to BackoffMax. It doubles up to the cap rather than
+// shifting, which overflows into small values for long bases.
 func (s *Service) backoff(attempts int) time.Duration {
-	d := s.cfg.Webhooks.BackoffBase << min(attempts-1, 30)
-	if d <= 0 || d > s.cfg.Webhooks.BackoffMax {
-		d = s.cfg.Webhooks.BackoffMax
+	d, limit := s.cfg.Webhooks.BackoffBase, s.cfg.Webhooks.BackoffMax
+	for i := 1; i < attempts && d < limit; i++ {
+		d *= 2
 	}
+	d = min(d, limit)
 	return d/2 + rand.N(d/2+1)
 }
 

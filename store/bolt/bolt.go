@@ -11,7 +11,8 @@
 // Bucket tree (keys are byte strings; "\x00" separates parts; times are
 // 8-byte big-endian Unix nanoseconds; seq are 8-byte big-endian counters):
 //
-//	meta/            "schema_version" -> uint64, "config_version" -> uint64
+//	meta/            "schema_version" -> uint64, "config_version" -> uint64,
+//	                 "last_offer" -> time (the newest offer's stamp, see offerStamp)
 //	teams/           team id -> Team JSON
 //	agents/          agent id -> Agent JSON
 //	keys/            key id -> keyRec JSON (with the SHA-256 of the secret)
@@ -99,6 +100,7 @@ var (
 
 	kSchemaVersion = []byte("schema_version")
 	kConfigVersion = []byte("config_version")
+	kLastOffer     = []byte("last_offer")
 )
 
 // maxGroup bounds how many write steps share one transaction.

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -164,9 +165,25 @@ func (w *wtx) offer(rec *threadRec, agentID string, ttl time.Duration, actor str
 		return err
 	}
 	w.grant(rec, agentID, ttl)
-	a.LastOfferedAt = w.now
+	a.LastOfferedAt = w.offerStamp()
 	w.put(bAgents, []byte(a.ID), a)
 	return nil
+}
+
+// offerStamp is the LastOfferedAt of an offer made now. Round robin takes
+// the agent with the newest stamp as the one whose turn it was, so stamps
+// must never tie: offers sharing a transaction (one clock reading for a
+// whole group commit) or made while the clock did not move each get a
+// nanosecond after the one before.
+func (w *wtx) offerStamp() time.Time {
+	at := w.now
+	if b := w.tx.Bucket(bMeta).Get(kLastOffer); len(b) == 8 {
+		if last := time.Unix(0, int64(binary.BigEndian.Uint64(b))).UTC(); !at.After(last) {
+			at = last.Add(time.Nanosecond)
+		}
+	}
+	w.put(bMeta, kLastOffer, timeKey(at))
+	return at
 }
 
 // checkToken refuses unless token is the thread's live lock (or force).
@@ -459,7 +476,7 @@ func (s *Store) ThreadTransfer(ctx context.Context, p store.TransferParams) (sto
 			data["to_agent"] = target.ID
 			w.event(rec, store.EventThreadTransferred, p.Actor, data)
 			w.grant(rec, target.ID, p.TTL)
-			target.LastOfferedAt = w.now
+			target.LastOfferedAt = w.offerStamp()
 			w.put(bAgents, []byte(target.ID), target)
 			w.event(rec, store.EventThreadOffered, p.Actor, map[string]any{
 				"to_agent": target.ID, "fence": rec.Lock.Fence, "expires_at": rec.Lock.ExpiresAt, "reason": "transfer"})

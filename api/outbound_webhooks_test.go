@@ -1,0 +1,456 @@
+package api_test
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/store"
+)
+
+const hookSecret = "a-secret-of-sufficient-length"
+
+// hookDelivery is one POST a receiver got.
+type hookDelivery struct {
+	Body      []byte
+	Signature string
+	ID        string
+	Event     string
+	CT        string
+	Status    int // what the receiver answered
+}
+
+func (d hookDelivery) event(t *testing.T) store.Event {
+	t.Helper()
+	var ev store.Event
+	if err := json.Unmarshal(d.Body, &ev); err != nil {
+		t.Fatalf("delivery body %q: %v", d.Body, err)
+	}
+	return ev
+}
+
+// hookReceiver is a real HTTP server on 127.0.0.1 that records every delivery
+// and fails the first `fail` of them with a 500.
+type hookReceiver struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	got  []hookDelivery
+	fail int
+}
+
+func newHookReceiver(t *testing.T, fail int) *hookReceiver {
+	t.Helper()
+	r := &hookReceiver{fail: fail}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		d := hookDelivery{Body: body, Signature: req.Header.Get("X-Switchboard-Signature"), ID: req.Header.Get("X-Switchboard-Delivery"),
+			Event: req.Header.Get("X-Switchboard-Event"), CT: req.Header.Get("Content-Type"), Status: 200}
+		if r.fail > 0 {
+			r.fail--
+			d.Status = 500
+		}
+		r.got = append(r.got, d)
+		w.WriteHeader(d.Status)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *hookReceiver) setFail(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fail = n
+}
+
+func (r *hookReceiver) all() []hookDelivery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]hookDelivery(nil), r.got...)
+}
+
+// ok is the deliveries the receiver accepted.
+func (r *hookReceiver) ok() []hookDelivery {
+	var out []hookDelivery
+	for _, d := range r.all() {
+		if d.Status == 200 {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// webhookResp is a webhook as GET /api/v1/webhooks shows it.
+type webhookResp struct {
+	ID     string             `json:"id"`
+	URL    string             `json:"url"`
+	Events []string           `json:"events"`
+	State  store.WebhookState `json:"state"`
+}
+
+func (s *opsServer) hook(t *testing.T, url string, events ...string) webhookResp {
+	t.Helper()
+	var h webhookResp
+	s.do(t, "POST", "/api/v1/webhooks", s.admin, map[string]any{"url": url, "events": events, "secret": hookSecret}).want(t, 201).decode(t, &h)
+	return h
+}
+
+func (s *opsServer) hookState(t *testing.T, id string) store.WebhookState {
+	t.Helper()
+	var h webhookResp
+	s.do(t, "GET", "/api/v1/webhooks/"+id, s.admin, nil).want(t, 200).decode(t, &h)
+	return h.State
+}
+
+// hookSign is HMAC-SHA256 computed here, independently of the server's code.
+func hookSign(body []byte) string {
+	m := hmac.New(sha256.New, []byte(hookSecret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// checkSigned checks every delivery's signature and headers.
+func checkSigned(t *testing.T, ds []hookDelivery) {
+	t.Helper()
+	for _, d := range ds {
+		if d.Signature != hookSign(d.Body) {
+			t.Fatalf("X-Switchboard-Signature %q, want %q for %s", d.Signature, hookSign(d.Body), d.Body)
+		}
+		if d.ID == "" || !strings.HasPrefix(d.CT, "application/json") {
+			t.Fatalf("delivery headers: id %q, content type %q", d.ID, d.CT)
+		}
+		if ev := d.event(t); ev.Type != d.Event || ev.ThreadID == "" || ev.At.IsZero() {
+			t.Fatalf("delivery %s body %s", d.Event, d.Body)
+		}
+		if strings.Contains(string(d.Body), hookSecret) || strings.Contains(string(d.Body), `"token"`) {
+			t.Fatalf("delivery carries a secret: %s", d.Body)
+		}
+	}
+}
+
+// outboundServer runs the loops with the steered clock deciding backoff and
+// leases: BackoffBase 10s, BackoffMax 2m, GiveUpAfter 5m, Lease 30s.
+func outboundServer(t *testing.T, o opsOptions) *opsServer {
+	t.Helper()
+	o.start = true
+	o.cfg = func(c *inbox.Config) {
+		c.Webhooks.BackoffBase, c.Webhooks.BackoffMax = 10*time.Second, 2*time.Minute
+		c.Webhooks.GiveUpAfter, c.Webhooks.Lease = 5*time.Minute, 30*time.Second
+	}
+	s := newOpsServer(t, o)
+	if o.path == "" {
+		s.team(t, map[string]any{"id": "care", "function": "care"})
+		s.rule(t, map[string]any{"id": "care", "then": map[string]any{"team": "care"}})
+		s.agent(t, map[string]any{"id": "sue", "teams": []string{"care"}})
+	}
+	return s
+}
+
+func TestOutboundWebhooks_AdminRegistersListsAndDeletes(t *testing.T) {
+	t.Parallel()
+	s := newOpsServer(t, opsOptions{})
+	s.team(t, map[string]any{"id": "care"})
+	agent := s.agent(t, map[string]any{"id": "ana", "teams": []string{"care"}})
+	sup := s.agent(t, map[string]any{"id": "sup", "role": "supervisor"})
+	ingest := s.ingestKey(t)
+	good := map[string]any{"url": "https://crm.example.com/hook", "events": []string{"thread.replied"}, "secret": hookSecret}
+	for _, key := range []string{agent, sup, ingest} {
+		s.do(t, "POST", "/api/v1/webhooks", key, good).wantErr(t, 403, "forbidden", "")
+		s.do(t, "GET", "/api/v1/webhooks", key, nil).wantErr(t, 403, "forbidden", "")
+	}
+	for _, c := range []struct {
+		name  string
+		body  map[string]any
+		field string
+	}{
+		{"not a URL", map[string]any{"url": "not a url", "events": []string{"thread.replied"}, "secret": hookSecret}, "url"},
+		{"ftp", map[string]any{"url": "ftp://crm.example.com/x", "events": []string{"thread.replied"}, "secret": hookSecret}, "url"},
+		{"no host", map[string]any{"url": "https:///x", "events": []string{"thread.replied"}, "secret": hookSecret}, "url"},
+		{"no events", map[string]any{"url": "https://crm.example.com", "events": []string{}, "secret": hookSecret}, "events"},
+		{"unknown event", map[string]any{"url": "https://crm.example.com", "events": []string{"thread.replied", "thread.exploded"}, "secret": hookSecret}, "events[1]"},
+		{"short secret", map[string]any{"url": "https://crm.example.com", "events": []string{"thread.replied"}, "secret": "short"}, "secret"},
+		{"no secret", map[string]any{"url": "https://crm.example.com", "events": []string{"thread.replied"}}, "secret"},
+		{"events not a list", map[string]any{"url": "https://crm.example.com", "events": "thread.replied", "secret": hookSecret}, "events"},
+	} {
+		s.do(t, "POST", "/api/v1/webhooks", s.admin, c.body).wantErr(t, 400, "invalid_request", c.field)
+	}
+	if got := s.do(t, "GET", "/api/v1/webhooks", s.admin, nil).want(t, 200); string(got.Body) != `{"items":[],"next_cursor":""}` {
+		t.Fatalf("webhooks after refused creates: %s", got.Body)
+	}
+
+	created := s.do(t, "POST", "/api/v1/webhooks", s.admin, good).want(t, 201)
+	var h webhookResp
+	created.decode(t, &h)
+	if h.ID == "" || h.URL != "https://crm.example.com/hook" || fmt.Sprint(h.Events) != "[thread.replied]" || h.State.Delivered != 0 {
+		t.Fatalf("created webhook = %s", created.Body)
+	}
+	var page list[webhookResp]
+	listed := s.do(t, "GET", "/api/v1/webhooks", s.admin, nil).want(t, 200)
+	listed.decode(t, &page)
+	if len(page.Items) != 1 || page.Items[0].ID != h.ID {
+		t.Fatalf("GET /webhooks = %s", listed.Body)
+	}
+	one := s.do(t, "GET", "/api/v1/webhooks/"+h.ID, s.admin, nil).want(t, 200)
+	for _, r := range []response{created, listed, one} {
+		if strings.Contains(string(r.Body), hookSecret) || strings.Contains(string(r.Body), `"secret"`) {
+			t.Fatalf("%s shows the secret: %s", r.what, r.Body)
+		}
+	}
+	s.do(t, "DELETE", "/api/v1/webhooks/"+h.ID, agent, nil).wantErr(t, 403, "forbidden", "")
+	s.do(t, "DELETE", "/api/v1/webhooks/"+h.ID, s.admin, nil).want(t, 204)
+	s.do(t, "GET", "/api/v1/webhooks/"+h.ID, s.admin, nil).wantErr(t, 404, "not_found", "")
+	s.do(t, "DELETE", "/api/v1/webhooks/"+h.ID, s.admin, nil).wantErr(t, 404, "not_found", "")
+}
+
+func TestOutboundWebhooks_DeliversSubscribedEventsSigned(t *testing.T) {
+	t.Parallel()
+	s := outboundServer(t, opsOptions{})
+	sue := s.onlineAgent(t, map[string]any{"id": "sue2", "teams": []string{"care"}})
+	rcv := newHookReceiver(t, 0)
+	h := s.hook(t, rcv.srv.URL+"/crm", "thread.created", "thread.replied")
+
+	th := s.ingest(t, msg("w-1", nil)).Thread
+	l := s.claim(t, sue, th.ID)
+	var rep replyResp
+	s.do(t, "POST", "/api/v1/threads/"+th.ID+"/replies", sue, map[string]any{"token": l.Lock.Token, "text": "hello there"}).want(t, 201).decode(t, &rep)
+	s.do(t, "POST", "/api/v1/threads/"+th.ID+"/release", sue, map[string]any{"token": l.Lock.Token}).want(t, 200)
+	// A later subscribed event: once it arrives, everything before it was
+	// delivered or skipped.
+	last := s.ingest(t, msg("w-2", nil)).Thread
+	eventually(t, "three deliveries recorded", func() bool { return s.hookState(t, h.ID).Delivered == 3 })
+
+	got := rcv.all()
+	checkSigned(t, got)
+	var types []string
+	for _, d := range got {
+		types = append(types, d.event(t).Type+" "+d.event(t).ThreadID)
+	}
+	want := []string{"thread.created " + th.ID, "thread.replied " + th.ID, "thread.created " + last.ID}
+	if fmt.Sprint(types) != fmt.Sprint(want) {
+		t.Fatalf("deliveries = %v, want %v", types, want)
+	}
+	// The body is the event as the audit trail records it.
+	for _, d := range got {
+		ev := d.event(t)
+		if logged := findEventID(s.events(t, s.admin, ev.ThreadID), ev.ID); logged == nil || logged.Type != ev.Type || !logged.At.Equal(ev.At) {
+			t.Fatalf("delivered event %d is not the logged one: %+v", ev.ID, logged)
+		}
+	}
+	if got[0].ID == got[1].ID || got[1].ID == got[2].ID {
+		t.Fatalf("two events with one delivery id: %q %q %q", got[0].ID, got[1].ID, got[2].ID)
+	}
+	// thread.replied carries the outbound message for the connector.
+	replied := got[1].event(t)
+	m, _ := replied.Data["message"].(map[string]any)
+	if m["id"] != rep.Message.ID || m["text"] != "hello there" || m["direction"] != "outbound" || m["thread_id"] != th.ID {
+		t.Fatalf("thread.replied data = %+v", replied.Data)
+	}
+	if d, _ := m["delivery"].(map[string]any); d["status"] != "pending" {
+		t.Fatalf("outbound message delivery = %+v", m["delivery"])
+	}
+	if st := s.hookState(t, h.ID); st.Delivered != 3 || st.Failed != 0 || st.LastError != "" || st.Attempts != 0 {
+		t.Fatalf("state = %+v", st)
+	}
+}
+
+func findEventID(evs []store.Event, id uint64) *store.Event {
+	for i := range evs {
+		if evs[i].ID == id {
+			return &evs[i]
+		}
+	}
+	return nil
+}
+
+// loopPasses returns after the delivery loop has run at least one whole
+// pass begun after the call: a second webhook receives a note.added
+// event, twice (the loop runs all webhooks of a pass before the next).
+func (s *opsServer) loopPasses(t *testing.T, barrier *hookReceiver, threadID string) {
+	t.Helper()
+	for range 2 {
+		n := len(barrier.ok())
+		s.do(t, "POST", "/api/v1/threads/"+threadID+"/notes", s.admin, map[string]any{"text": "barrier"}).want(t, 201)
+		eventually(t, "the barrier webhook's delivery", func() bool { return len(barrier.ok()) > n })
+	}
+}
+
+func TestOutboundWebhooks_RetriesWithGrowingBackoffThenDeliversInOrder(t *testing.T) {
+	t.Parallel()
+	s := outboundServer(t, opsOptions{})
+	rcv := newHookReceiver(t, 3)
+	h := s.hook(t, rcv.srv.URL, "thread.created")
+	barrier := newHookReceiver(t, 0)
+	s.hook(t, barrier.srv.URL, "note.added")
+
+	t1 := s.ingest(t, msg("r-1", nil)).Thread
+	t2 := s.ingest(t, msg("r-2", nil)).Thread
+	base := 10 * time.Second
+	prevGap := time.Duration(0)
+	for attempt := 1; attempt <= 3; attempt++ {
+		eventually(t, fmt.Sprintf("failed attempt %d", attempt), func() bool { return s.hookState(t, h.ID).Attempts == attempt })
+		st := s.hookState(t, h.ID)
+		if st.NextAttemptAt == nil || st.LastErrorAt == nil || !strings.Contains(st.LastError, "500") {
+			t.Fatalf("state after attempt %d = %+v", attempt, st)
+		}
+		gap := st.NextAttemptAt.Sub(*st.LastErrorAt)
+		lo, hi := base<<(attempt-1)/2, base<<(attempt-1)
+		if gap < lo || gap > hi || gap < prevGap {
+			t.Fatalf("backoff after attempt %d = %s, want %s..%s and not below %s", attempt, gap, lo, hi, prevGap)
+		}
+		prevGap = gap
+		// Nothing is retried before its time, and t2 waits behind t1.
+		s.clock.Advance(gap - time.Millisecond)
+		s.loopPasses(t, barrier, t1.ID)
+		if n := len(rcv.all()); n != attempt {
+			t.Fatalf("%d attempts before the backoff ran out, want %d", n, attempt)
+		}
+		s.clock.Advance(time.Millisecond)
+	}
+	eventually(t, "both events delivered", func() bool { return s.hookState(t, h.ID).Delivered == 2 })
+	got := rcv.all()
+	checkSigned(t, got)
+	if len(got) != 5 {
+		t.Fatalf("%d posts, want 4 for the first event and 1 for the second", len(got))
+	}
+	for i, d := range got {
+		want := t1.ID
+		if i == 4 {
+			want = t2.ID
+		}
+		if ev := d.event(t); ev.ThreadID != want || ev.Type != "thread.created" {
+			t.Fatalf("post %d = %s", i, d.Body)
+		}
+	}
+	// Retries of one event are the same delivery: same id, same body.
+	for i := 1; i < 4; i++ {
+		if got[i].ID != got[0].ID || string(got[i].Body) != string(got[0].Body) {
+			t.Fatalf("retry %d: delivery %q body %s, first %q %s", i, got[i].ID, got[i].Body, got[0].ID, got[0].Body)
+		}
+	}
+	if got[4].ID == got[0].ID {
+		t.Fatal("the second event reused the first one's delivery id")
+	}
+	if st := s.hookState(t, h.ID); st.Delivered != 2 || st.Failed != 0 || st.Attempts != 0 || st.NextAttemptAt != nil {
+		t.Fatalf("state after recovery = %+v", st)
+	}
+}
+
+func TestOutboundWebhooks_PendingDeliveriesSurviveARestart(t *testing.T) {
+	t.Parallel()
+	s := outboundServer(t, opsOptions{})
+	rcv := newHookReceiver(t, 1000)
+	h := s.hook(t, rcv.srv.URL, "thread.created")
+	t1 := s.ingest(t, msg("x-1", nil)).Thread
+	t2 := s.ingest(t, msg("x-2", nil)).Thread
+	eventually(t, "a failed attempt", func() bool { return s.hookState(t, h.ID).Attempts >= 1 })
+	s.stop()
+	failed := rcv.all()
+	rcv.setFail(0)
+
+	// The same file, a new process (a new node id): it takes over once the
+	// old process's delivery lease has run out.
+	s2 := outboundServer(t, opsOptions{path: s.path, clock: s.clock, admin: s.admin})
+	s2.clock.Advance(31 * time.Second)
+	eventually(t, "the pending events delivered after the restart", func() bool { return s2.hookState(t, h.ID).Delivered == 2 })
+	ok := rcv.ok()
+	checkSigned(t, ok)
+	if ok[0].event(t).ThreadID != t1.ID || ok[1].event(t).ThreadID != t2.ID {
+		t.Fatalf("delivered after the restart: %s, %s", ok[0].Body, ok[1].Body)
+	}
+	if ok[0].ID != failed[0].ID {
+		t.Fatalf("delivery id changed across the restart: %q then %q", failed[0].ID, ok[0].ID)
+	}
+	if st := s2.hookState(t, h.ID); st.Delivered != 2 || st.Attempts != 0 {
+		t.Fatalf("state after the restart = %+v", st)
+	}
+}
+
+func TestOutboundWebhooks_GivesUpAfterTheBoundAndShowsTheFailure(t *testing.T) {
+	t.Parallel()
+	s := outboundServer(t, opsOptions{})
+	rcv := newHookReceiver(t, 1000)
+	h := s.hook(t, rcv.srv.URL, "thread.created")
+	t1 := s.ingest(t, msg("g-1", nil)).Thread
+	t2 := s.ingest(t, msg("g-2", nil)).Thread
+	start := s.clock.Now()
+	for attempts := 1; ; attempts++ {
+		eventually(t, fmt.Sprintf("attempt %d", attempts), func() bool {
+			st := s.hookState(t, h.ID)
+			return st.Attempts == attempts || st.Failed == 1
+		})
+		st := s.hookState(t, h.ID)
+		if st.Failed == 1 {
+			break
+		}
+		if attempts > 20 {
+			t.Fatalf("still retrying after %d attempts: %+v", attempts, st)
+		}
+		s.clock.Advance(st.NextAttemptAt.Sub(s.clock.Now()))
+	}
+	st := s.hookState(t, h.ID)
+	elapsed := s.clock.Now().Sub(start)
+	if elapsed < 5*time.Minute || elapsed > 7*time.Minute {
+		t.Fatalf("gave up after %s, want just past 5m", elapsed)
+	}
+	if !strings.Contains(st.LastError, "receiver answered 500") || st.LastErrorAt == nil || st.Delivered != 0 {
+		t.Fatalf("state after giving up = %+v", st)
+	}
+	// The list shows the failure too; then delivery moves on to t2.
+	var page list[webhookResp]
+	s.do(t, "GET", "/api/v1/webhooks", s.admin, nil).want(t, 200).decode(t, &page)
+	if len(page.Items) != 1 || page.Items[0].State.Failed != 1 || page.Items[0].State.LastError == "" {
+		t.Fatalf("GET /webhooks after giving up = %+v", page.Items)
+	}
+	rcv.setFail(0)
+	s.clock.Advance(2 * time.Minute) // past any backoff of t2's first attempt
+	eventually(t, "the next event delivered", func() bool { return s.hookState(t, h.ID).Delivered == 1 })
+	if ev := rcv.ok()[0].event(t); ev.ThreadID != t2.ID {
+		t.Fatalf("delivered after giving up: %+v, want t2 (t1 was %s)", ev, t1.ID)
+	}
+	for _, d := range rcv.all() {
+		if d.event(t).ThreadID != t1.ID && d.event(t).ThreadID != t2.ID {
+			t.Fatalf("unexpected delivery %s", d.Body)
+		}
+	}
+}
+
+func TestOutboundWebhooks_TwoNodesDeliverEachEventOnceInOrder(t *testing.T) {
+	t.Parallel()
+	s := outboundServer(t, opsOptions{})
+	s.node(t, nil) // a second node's delivery loop competes for the webhook
+	rcv := newHookReceiver(t, 0)
+	h := s.hook(t, rcv.srv.URL, "thread.created")
+	var want []string
+	for i := range 8 {
+		want = append(want, s.ingest(t, msg(fmt.Sprintf("n-%d", i), nil)).Thread.ID)
+	}
+	eventually(t, "all eight delivered", func() bool { return s.hookState(t, h.ID).Delivered == 8 })
+	var got []string
+	for _, d := range rcv.all() {
+		got = append(got, d.event(t).ThreadID)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("delivered %v\nwant %v", got, want)
+	}
+}
+
+func TestOutboundWebhooks_DenyPrivateRefusesPrivateTargets(t *testing.T) {
+	t.Parallel()
+	s := newOpsServer(t, opsOptions{cfg: func(c *inbox.Config) { c.Webhooks.DenyPrivate = true }})
+	for _, u := range []string{"http://127.0.0.1:9/x", "http://10.1.2.3/", "https://[::1]/", "http://169.254.169.254/latest", "http://192.168.0.10/"} {
+		s.do(t, "POST", "/api/v1/webhooks", s.admin, map[string]any{"url": u, "events": []string{"thread.replied"}, "secret": hookSecret}).
+			wantErr(t, 400, "invalid_request", "url")
+	}
+	s.do(t, "POST", "/api/v1/webhooks", s.admin, map[string]any{"url": "https://93.184.216.34/hook", "events": []string{"thread.replied"}, "secret": hookSecret}).want(t, 201)
+}

@@ -1,0 +1,496 @@
+package api_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/inbox"
+)
+
+// pushSetup is a round_robin team "rr" and a least_loaded team "ll", each
+// reached by a rule on the message text.
+func pushSetup(t *testing.T, o opsOptions) *opsServer {
+	t.Helper()
+	s := newOpsServer(t, o)
+	s.team(t, map[string]any{"id": "rr", "strategy": "round_robin"})
+	s.team(t, map[string]any{"id": "ll", "strategy": "least_loaded"})
+	s.rule(t, map[string]any{"id": "rr", "when": map[string]any{"text_any": []string{"to-rr"}}, "then": map[string]any{"team": "rr"}})
+	s.rule(t, map[string]any{"id": "ll", "when": map[string]any{"text_any": []string{"to-ll"}}, "then": map[string]any{"team": "ll"}})
+	return s
+}
+
+// offersOf maps each agent to the threads it holds, from its own
+// GET /me/locks, checking each is a live lock with a token.
+func (s *opsServer) offersOf(t *testing.T, keys map[string]string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for id, key := range keys {
+		for _, l := range s.myLocks(t, key) {
+			if l.Lock == nil || l.Lock.Token == "" || l.Lock.AgentID != id || l.Thread.Status != "assigned" {
+				t.Fatalf("%s's lock without a token or not its own: %+v", id, l)
+			}
+			out[id] = append(out[id], l.Thread.ID)
+		}
+		slices.Sort(out[id])
+	}
+	return out
+}
+
+func TestPush_RoundRobinOffersInTurnWithoutTheClockMoving(t *testing.T) {
+	t.Parallel()
+	s := pushSetup(t, opsOptions{})
+	keys := map[string]string{}
+	for _, id := range []string{"ann", "bob", "cat"} {
+		keys[id] = s.onlineAgent(t, map[string]any{"id": id, "teams": []string{"rr"}})
+	}
+	// A burst: nine threads arrive at the same instant.
+	var order []string
+	want := map[string][]string{}
+	for i := range 9 {
+		th := s.ingest(t, msg(fmt.Sprintf("rr-%d", i), map[string]any{"text": "to-rr"})).Thread
+		if th.Status != "assigned" || th.Lock == nil {
+			t.Fatalf("thread %d not offered: %+v", i, th)
+		}
+		if th.Lock.Token != "" {
+			t.Fatalf("the ingest response shows the offer's token to the ingest key")
+		}
+		order = append(order, th.Lock.AgentID)
+		want[th.Lock.AgentID] = append(want[th.Lock.AgentID], th.ID)
+	}
+	if fmt.Sprint(order) != "[ann bob cat ann bob cat ann bob cat]" {
+		t.Fatalf("round robin order = %v", order)
+	}
+	for id := range want {
+		slices.Sort(want[id])
+	}
+	if got := s.offersOf(t, keys); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("GET /me/locks = %v, want %v", got, want)
+	}
+	for id, key := range keys {
+		for _, l := range s.myLocks(t, key) {
+			if ev := findEvent(s.events(t, s.admin, l.Thread.ID), "thread.offered"); ev == nil || ev.Data["to_agent"] != id {
+				t.Fatalf("thread.offered for %s = %+v", l.Thread.ID, ev)
+			}
+		}
+	}
+}
+
+func TestPush_RoundRobinIsFairWithinOneBatch(t *testing.T) {
+	t.Parallel()
+	s := pushSetup(t, opsOptions{})
+	keys := map[string]string{}
+	for _, id := range []string{"ann", "bob", "cat"} {
+		keys[id] = s.onlineAgent(t, map[string]any{"id": id, "teams": []string{"rr"}})
+	}
+	var batch []any
+	for i := range 9 {
+		batch = append(batch, msg(fmt.Sprintf("b-%d", i), map[string]any{"text": "to-rr"}))
+	}
+	s.do(t, "POST", "/api/v1/messages/batch", s.admin, map[string]any{"messages": batch}).want(t, 200)
+	got := s.offersOf(t, keys)
+	for _, id := range []string{"ann", "bob", "cat"} {
+		if len(got[id]) != 3 {
+			t.Fatalf("offers from one batch of nine = %v, want three each", got)
+		}
+	}
+}
+
+func TestPush_QueuedThreadsAreOfferedWhenSomeoneComesOnline(t *testing.T) {
+	t.Parallel()
+	s := pushSetup(t, opsOptions{start: true})
+	ann := s.agent(t, map[string]any{"id": "ann", "teams": []string{"rr"}, "capacity": 3})
+	bob := s.agent(t, map[string]any{"id": "bob", "teams": []string{"rr"}})
+	var ids []string
+	for i := range 4 {
+		th := s.ingest(t, msg(fmt.Sprintf("q-%d", i), map[string]any{"text": "to-rr"})).Thread
+		if th.Status != "queued" || th.Lock != nil {
+			t.Fatalf("thread with nobody online = %+v", th)
+		}
+		ids = append(ids, th.ID)
+		s.clock.Advance(time.Second) // queue order: oldest first
+	}
+	// Nobody eligible: they wait, however long.
+	s.clock.Advance(10 * time.Minute)
+	s.assignerPass(t)
+	if q := s.threads(t, s.admin, "status=queued&team=rr"); len(q) != 4 {
+		t.Fatalf("queued with nobody online = %d threads", len(q))
+	}
+
+	s.setStatus(t, ann, "ann", "online")
+	eventually(t, "ann to be offered three threads", func() bool { return len(s.myLocks(t, ann)) == 3 })
+	// At capacity ann is skipped: the fourth waits for bob.
+	if q := s.threads(t, s.admin, "status=queued&team=rr"); len(q) != 1 {
+		t.Fatalf("queued after ann took her capacity = %d threads", len(q))
+	}
+	if th := s.thread(t, s.admin, ids[3]); th.Status != "queued" {
+		t.Fatalf("the newest thread should wait, queue order: %+v", th)
+	}
+	s.setStatus(t, bob, "bob", "online")
+	eventually(t, "bob to be offered the fourth", func() bool { return len(s.myLocks(t, bob)) == 1 })
+	if l := s.myLocks(t, bob)[0]; l.Thread.ID != ids[3] || l.Lock.Token == "" {
+		t.Fatalf("bob's offer = %+v", l)
+	}
+	if got := s.myLocks(t, ann); len(got) != 3 {
+		t.Fatalf("ann holds %d", len(got))
+	}
+
+	// ann declines one: bob has room, so it goes to him, not back to her.
+	l := s.myLocks(t, ann)[0]
+	s.do(t, "POST", "/api/v1/threads/"+l.Thread.ID+"/release", ann, map[string]any{"token": l.Lock.Token}).want(t, 200)
+	eventually(t, "the declined thread to be offered again", func() bool {
+		return s.thread(t, s.admin, l.Thread.ID).Status == "assigned"
+	})
+	if th := s.thread(t, s.admin, l.Thread.ID); lockHolder(th) != "bob" {
+		t.Fatalf("declined thread offered to %q, want bob", lockHolder(th))
+	}
+}
+
+func TestPush_AgentAtCapacityIsSkipped(t *testing.T) {
+	t.Parallel()
+	s := pushSetup(t, opsOptions{})
+	s.onlineAgent(t, map[string]any{"id": "ann", "teams": []string{"rr"}, "capacity": 1})
+	s.onlineAgent(t, map[string]any{"id": "bob", "teams": []string{"rr"}})
+	var order []string
+	for i := range 4 {
+		th := s.ingest(t, msg(fmt.Sprintf("c-%d", i), map[string]any{"text": "to-rr"})).Thread
+		order = append(order, lockHolder(th))
+	}
+	if fmt.Sprint(order) != "[ann bob bob bob]" {
+		t.Fatalf("offers with ann at capacity 1 = %v", order)
+	}
+}
+
+func TestPush_LeastLoadedOffersToTheFewestOpenLocks(t *testing.T) {
+	t.Parallel()
+	s := pushSetup(t, opsOptions{})
+	s.team(t, map[string]any{"id": "work"}) // a claim team they also work
+	keys := map[string]string{}
+	for _, id := range []string{"la", "lb", "lc"} {
+		keys[id] = s.onlineAgent(t, map[string]any{"id": id, "teams": []string{"ll", "work"}})
+	}
+	s.rule(t, map[string]any{"id": "work", "when": map[string]any{"text_any": []string{"to-work"}}, "then": map[string]any{"team": "work"}})
+	// la holds two locks, lb one, lc none.
+	for i, who := range []string{"la", "la", "lb"} {
+		th := s.ingest(t, msg(fmt.Sprintf("w-%d", i), map[string]any{"text": "to-work"})).Thread
+		s.claim(t, keys[who], th.ID)
+	}
+	var order []string
+	for i := range 4 {
+		th := s.ingest(t, msg(fmt.Sprintf("l-%d", i), map[string]any{"text": "to-ll"})).Thread
+		order = append(order, lockHolder(th))
+	}
+	// lc has none; then lb and lc tie at one and lb was never offered; then
+	// lc alone has one; then all hold two and la was never offered.
+	if fmt.Sprint(order) != "[lc lb lc la]" {
+		t.Fatalf("least loaded offers = %v", order)
+	}
+	for id, want := range map[string]int{"la": 3, "lb": 2, "lc": 2} {
+		if a := s.agentView(t, id); a.OpenLocks != want {
+			t.Fatalf("%s open_locks = %d, want %d", id, a.OpenLocks, want)
+		}
+	}
+}
+
+func TestPush_UnrenewedOfferExpiresToTheNextAgent(t *testing.T) {
+	t.Parallel()
+	s := pushSetup(t, opsOptions{start: true, cfg: func(c *inbox.Config) { c.LockTTL = time.Minute }})
+	ann := s.onlineAgent(t, map[string]any{"id": "ann", "teams": []string{"rr"}})
+	bob := s.onlineAgent(t, map[string]any{"id": "bob", "teams": []string{"rr"}})
+	th := s.ingest(t, msg("x-1", map[string]any{"text": "to-rr"})).Thread
+	if lockHolder(th) != "ann" {
+		t.Fatalf("first offer to %q", lockHolder(th))
+	}
+	annToken := s.myLocks(t, ann)[0].Lock.Token
+
+	s.clock.Advance(61 * time.Second)
+	eventually(t, "the expired offer to go to bob", func() bool { return lockHolder(s.thread(t, s.admin, th.ID)) == "bob" })
+	evs := s.events(t, s.admin, th.ID)
+	if exp := eventsOf(evs, "lock.expired"); len(exp) != 1 || exp[0].Data["agent_id"] != "ann" {
+		t.Fatalf("lock.expired events = %+v", exp)
+	}
+	if offers := eventsOf(evs, "thread.offered"); len(offers) != 2 || offers[1].Data["to_agent"] != "bob" {
+		t.Fatalf("offers = %+v", offers)
+	}
+	// ann's token is dead; bob's offer is in his locks with a token.
+	s.do(t, "POST", "/api/v1/threads/"+th.ID+"/renew", ann, map[string]any{"token": annToken}).wantErr(t, 409, "lock_lost", "")
+	if l := s.myLocks(t, bob); len(l) != 1 || l[0].Thread.ID != th.ID || l[0].Lock.Token == "" {
+		t.Fatalf("bob's locks = %+v", l)
+	}
+
+	// Bob ignores it too: back to ann, not bob again.
+	s.clock.Advance(61 * time.Second)
+	eventually(t, "the second expiry to go to ann", func() bool { return lockHolder(s.thread(t, s.admin, th.ID)) == "ann" })
+
+	// With ann gone, her ignored offer goes to bob, and his, with nobody
+	// else eligible, comes back to him rather than waiting.
+	s.setStatus(t, s.admin, "ann", "offline")
+	s.clock.Advance(61 * time.Second)
+	eventually(t, "the offer to go to bob", func() bool { return lockHolder(s.thread(t, s.admin, th.ID)) == "bob" })
+	fence := s.thread(t, s.admin, th.ID).Lock.Fence
+	s.clock.Advance(61 * time.Second)
+	eventually(t, "bob, the only one eligible, to be offered it again", func() bool {
+		th := s.thread(t, s.admin, th.ID)
+		return lockHolder(th) == "bob" && th.Lock.Fence > fence
+	})
+	evs = s.events(t, s.admin, th.ID)
+	var to []string
+	for _, e := range eventsOf(evs, "thread.offered") {
+		to = append(to, e.Data["to_agent"].(string))
+	}
+	if fmt.Sprint(to) != "[ann bob ann bob bob]" || len(eventsOf(evs, "lock.expired")) != 4 {
+		t.Fatalf("offers %v, %d expiries", to, len(eventsOf(evs, "lock.expired")))
+	}
+}
+
+func TestPush_OffersRespectAgentsNetworks(t *testing.T) {
+	t.Parallel()
+	s := pushSetup(t, opsOptions{start: true})
+	s.onlineAgent(t, map[string]any{"id": "ann", "teams": []string{"rr"}, "networks": []string{"twitter"}})
+	s.onlineAgent(t, map[string]any{"id": "bob", "teams": []string{"rr"}, "networks": []string{"instagram", "twitter"}})
+	var order []string
+	for i, nw := range []string{"instagram", "instagram", "twitter", "instagram"} {
+		th := s.ingest(t, msg(fmt.Sprintf("n-%d", i), map[string]any{"text": "to-rr", "network": nw})).Thread
+		order = append(order, lockHolder(th))
+	}
+	// ann never gets instagram, even on her turn.
+	if fmt.Sprint(order) != "[bob bob ann bob]" {
+		t.Fatalf("offers by network = %v", order)
+	}
+	// A network nobody works waits queued, however often the loop runs.
+	fb := s.ingest(t, msg("n-fb", map[string]any{"text": "to-rr", "network": "facebook"})).Thread
+	s.clock.Advance(time.Minute)
+	s.assignerPass(t)
+	if th := s.thread(t, s.admin, fb.ID); th.Status != "queued" || th.Lock != nil {
+		t.Fatalf("facebook thread = %+v", th)
+	}
+}
+
+// shiftDay is Monday 09:00-17:00 UTC.
+var shiftDay = []any{map[string]any{"days": []string{"mon", "tue", "wed", "thu", "fri"}, "start": "09:00", "end": "17:00"}}
+
+func TestShifts_LastMemberOffShiftSendsNewThreadsToTheFallbackTeam(t *testing.T) {
+	t.Parallel()
+	s := newOpsServer(t, opsOptions{start: true})
+	s.team(t, map[string]any{"id": "night", "strategy": "round_robin"})
+	s.team(t, map[string]any{"id": "day", "strategy": "round_robin", "fallback_team": "night"})
+	s.rule(t, map[string]any{"id": "day", "position": 100, "then": map[string]any{"team": "day"}})
+	s.onlineAgent(t, map[string]any{"id": "dana", "teams": []string{"day"}, "shifts": shiftDay})
+	nico := s.onlineAgent(t, map[string]any{"id": "nico", "teams": []string{"night"}}) // always on shift
+
+	th := s.ingest(t, msg("s-1", nil)).Thread // Monday 10:00
+	if th.Team != "day" || lockHolder(th) != "dana" {
+		t.Fatalf("thread during dana's shift = team %s, lock %q", th.Team, lockHolder(th))
+	}
+	s.clock.Advance(7*time.Hour + time.Minute) // Monday 17:01
+	if a := s.agentView(t, "dana"); a.OnShift {
+		t.Fatal("dana on shift at 17:01")
+	}
+	th = s.ingest(t, msg("s-2", nil)).Thread
+	if th.Team != "night" || lockHolder(th) != "nico" {
+		t.Fatalf("thread after dana's shift = team %s, lock %q", th.Team, lockHolder(th))
+	}
+	if ev := findEvent(s.events(t, s.admin, th.ID), "thread.routed"); ev == nil || ev.Data["ruled_team"] != "day" || ev.Data["team"] != "night" {
+		t.Fatalf("thread.routed = %+v", ev)
+	}
+	if l := s.myLocks(t, nico); len(l) != 1 || l[0].Thread.ID != th.ID {
+		t.Fatalf("nico's locks = %+v", l)
+	}
+}
+
+func TestShifts_ShiftStartMakesAMemberEligibleWithoutRestart(t *testing.T) {
+	t.Parallel()
+	s := newOpsServer(t, opsOptions{start: true})
+	s.team(t, map[string]any{"id": "early", "strategy": "round_robin"})
+	s.rule(t, map[string]any{"id": "early", "position": 100, "then": map[string]any{"team": "early"}})
+	eve := s.onlineAgent(t, map[string]any{"id": "eve", "teams": []string{"early"}, "shifts": shiftDay})
+	s.clock.Advance(22 * time.Hour) // Tuesday 08:00: before eve's shift
+	th := s.ingest(t, msg("e-1", nil)).Thread
+	if th.Team != "early" || th.Status != "queued" {
+		t.Fatalf("thread before the shift = %+v", th)
+	}
+	// Loops run, but nobody is on shift yet.
+	s.clock.Advance(59 * time.Minute) // 08:59
+	if a := s.agentView(t, "eve"); a.OnShift || a.Status != "online" {
+		t.Fatalf("eve at 08:59 = %+v", a.AgentView)
+	}
+	second := s.ingest(t, msg("e-2", nil)).Thread
+	if second.Status != "queued" {
+		t.Fatalf("second thread before the shift = %+v", second)
+	}
+	if l := s.myLocks(t, eve); len(l) != 0 {
+		t.Fatalf("eve offered before her shift: %+v", l)
+	}
+	s.clock.Advance(time.Minute) // 09:00
+	eventually(t, "eve to be offered both threads when her shift starts", func() bool { return len(s.myLocks(t, eve)) == 2 })
+	if th := s.thread(t, s.admin, th.ID); th.Status != "assigned" || lockHolder(th) != "eve" {
+		t.Fatalf("after the shift started = %+v", th)
+	}
+}
+
+func TestPresence_IdleAgentDropsToAwayAndGetsNoOffers(t *testing.T) {
+	t.Parallel()
+	s := newOpsServer(t, opsOptions{start: true, cfg: func(c *inbox.Config) { c.PresenceTTL = 300 * time.Millisecond },
+		deps: func(d *api.Deps) { d.Heartbeat = 20 * time.Millisecond }})
+	base := s.listen(t)
+	s.team(t, map[string]any{"id": "solo", "strategy": "round_robin"})
+	s.team(t, map[string]any{"id": "rr", "strategy": "round_robin"})
+	s.rule(t, map[string]any{"id": "solo", "when": map[string]any{"text_any": []string{"to-solo"}}, "then": map[string]any{"team": "solo"}})
+	s.rule(t, map[string]any{"id": "rr", "position": 100, "then": map[string]any{"team": "rr"}})
+	s.onlineAgent(t, map[string]any{"id": "idle", "teams": []string{"rr", "solo"}})
+	busy := s.onlineAgent(t, map[string]any{"id": "busy", "teams": []string{"rr"}})
+	streamer := s.onlineAgent(t, map[string]any{"id": "streamer", "teams": []string{"rr"}})
+
+	// streamer holds an event stream and makes no request; its heartbeats
+	// are its sign of life.
+	st, resp := openStream(t, base, streamer, "", "")
+	if st == nil {
+		t.Fatalf("stream refused: %s", refusedStatus(resp))
+	}
+	// Step the clock 100ms at a time, 1s in all: busy makes a request each
+	// step; each step waits until the presence loop has flushed the
+	// sightings made at the new time.
+	for range 10 {
+		s.do(t, "GET", "/api/v1/me", busy, nil).want(t, 200)
+		s.clock.Advance(100 * time.Millisecond)
+		now := s.clock.Now()
+		eventually(t, "busy and streamer to be seen at the new time", func() bool {
+			return !s.agentView(t, "busy").LastSeenAt.Before(now) && !s.agentView(t, "streamer").LastSeenAt.Before(now)
+		})
+	}
+	eventually(t, "idle to drop to away", func() bool { return s.agentView(t, "idle").Status == "away" })
+	for _, id := range []string{"busy", "streamer"} {
+		if a := s.agentView(t, id); a.Status != "online" {
+			t.Fatalf("%s, active, is %s", id, a.Status)
+		}
+	}
+	// Nothing is offered to the away agent: not in a team of its own, not
+	// in turn with others.
+	solo := s.ingest(t, msg("p-solo", map[string]any{"text": "to-solo"})).Thread
+	if solo.Status != "queued" || solo.Lock != nil {
+		t.Fatalf("thread for an away agent's team = %+v", solo)
+	}
+	for i := range 4 {
+		th := s.ingest(t, msg(fmt.Sprintf("p-%d", i), nil)).Thread
+		if h := lockHolder(th); h != "busy" && h != "streamer" {
+			t.Fatalf("thread %d offered to %q", i, h)
+		}
+	}
+	s.assignerPass(t)
+	if th := s.thread(t, s.admin, solo.ID); th.Status != "queued" {
+		t.Fatalf("solo thread after the loops ran = %+v", th)
+	}
+	if ev := findEvent(s.events(t, s.admin, solo.ID), "thread.offered"); ev != nil {
+		t.Fatalf("offered to an away agent: %+v", ev)
+	}
+}
+
+func TestPush_FreedCapacityIsOfferedAtOnce(t *testing.T) {
+	t.Parallel()
+	// The loops' own ticks are an hour apart: only a nudge from the step
+	// that made someone eligible can offer the waiting threads.
+	s := pushSetup(t, opsOptions{start: true, cfg: func(c *inbox.Config) { c.SweepInterval = time.Hour }})
+	ann := s.onlineAgent(t, map[string]any{"id": "ann", "teams": []string{"rr"}, "capacity": 1})
+	var ids []string
+	for i := range 4 {
+		ids = append(ids, s.ingest(t, msg(fmt.Sprintf("f-%d", i), map[string]any{"text": "to-rr"})).Thread.ID)
+		s.clock.Advance(time.Second)
+	}
+	holds := func(id string) func() bool {
+		return func() bool { l := s.myLocks(t, ann); return len(l) == 1 && l[0].Thread.ID == id }
+	}
+	if !holds(ids[0])() {
+		t.Fatalf("ann's locks = %+v", s.myLocks(t, ann))
+	}
+	// Answered and closed: her capacity is free for the next one.
+	l := s.myLocks(t, ann)[0]
+	s.do(t, "POST", "/api/v1/threads/"+ids[0]+"/replies", ann, map[string]any{"token": l.Lock.Token, "text": "done", "close": true}).want(t, 201)
+	eventually(t, "the next thread offered after a reply that closed", holds(ids[1]))
+	// Closed without a reply.
+	l = s.myLocks(t, ann)[0]
+	s.do(t, "POST", "/api/v1/threads/"+ids[1]+"/close", ann, map[string]any{"token": l.Lock.Token}).want(t, 200)
+	eventually(t, "the next thread offered after a close", holds(ids[2]))
+	// More capacity given by an admin.
+	s.do(t, "PUT", "/api/v1/agents/ann", s.admin, map[string]any{"teams": []string{"rr"}, "capacity": 2}).want(t, 200)
+	eventually(t, "the last thread offered after the capacity grew", func() bool { return len(s.myLocks(t, ann)) == 2 })
+	if th := s.thread(t, s.admin, ids[3]); lockHolder(th) != "ann" {
+		t.Fatalf("last thread = %+v", th)
+	}
+}
+
+func TestPresence_ProfileUpdateKeepsTheLastSighting(t *testing.T) {
+	t.Parallel()
+	s := newOpsServer(t, opsOptions{start: true, cfg: func(c *inbox.Config) { c.PresenceTTL = 300 * time.Millisecond }})
+	s.team(t, map[string]any{"id": "care"})
+	ana := s.onlineAgent(t, map[string]any{"id": "ana", "teams": []string{"care"}})
+	s.agent(t, map[string]any{"id": "control", "teams": []string{"care"}})
+	s.setStatus(t, s.admin, "control", "online") // by an admin: control itself is never seen
+	s.clock.Advance(200 * time.Millisecond)
+	s.do(t, "GET", "/api/v1/me", ana, nil).want(t, 200)
+	seen := s.clock.Now()
+	eventually(t, "ana's request to be recorded", func() bool { return s.agentView(t, "ana").LastSeenAt.Equal(seen) })
+	// An admin edits her profile: that is not her going quiet.
+	s.do(t, "PUT", "/api/v1/agents/ana", s.admin, map[string]any{"teams": []string{"care"}, "capacity": 7}).want(t, 200)
+	if a := s.agentView(t, "ana"); !a.LastSeenAt.Equal(seen) || a.Status != "online" || a.Capacity != 7 {
+		t.Fatalf("after the profile update: status %s, last_seen_at %s, want %s", a.Status, a.LastSeenAt, seen)
+	}
+	// 400ms after going online, 200ms after her last request: control,
+	// never seen, drops to away in the same sweep that keeps ana online.
+	s.clock.Advance(200 * time.Millisecond)
+	eventually(t, "control to drop to away", func() bool { return s.agentView(t, "control").Status == "away" })
+	if a := s.agentView(t, "ana"); a.Status != "online" {
+		t.Fatalf("ana, seen 200ms ago, is %s", a.Status)
+	}
+}
+
+func TestPush_RoundRobinTakesTurnsAcrossNodes(t *testing.T) {
+	t.Parallel()
+	a := pushSetup(t, opsOptions{start: true})
+	b := a.node(t, nil)
+	for _, id := range []string{"ann", "bob", "cat"} {
+		a.onlineAgent(t, map[string]any{"id": id, "teams": []string{"rr"}})
+	}
+	var order []string
+	for i := range 6 {
+		node := a
+		if i%2 == 1 {
+			node = b
+		}
+		th := node.ingest(t, msg(fmt.Sprintf("n-%d", i), map[string]any{"text": "to-rr"})).Thread
+		order = append(order, lockHolder(th))
+	}
+	if fmt.Sprint(order) != "[ann bob cat ann bob cat]" {
+		t.Fatalf("offers from two nodes = %v", order)
+	}
+	// Threads queued while nobody was online are offered once each, though
+	// both nodes' assigners race for them.
+	for _, id := range []string{"ann", "bob", "cat"} {
+		a.setStatus(t, a.admin, id, "offline")
+	}
+	var queued []string
+	for i := range 6 {
+		queued = append(queued, a.ingest(t, msg(fmt.Sprintf("q-%d", i), map[string]any{"text": "to-rr"})).Thread.ID)
+	}
+	for _, id := range []string{"ann", "bob", "cat"} {
+		b.setStatus(t, a.admin, id, "online")
+	}
+	eventually(t, "the queued threads offered", func() bool { return len(a.threads(t, a.admin, "status=queued&team=rr")) == 0 })
+	for _, id := range queued {
+		if offers := eventsOf(a.events(t, a.admin, id), "thread.offered"); len(offers) != 1 {
+			t.Fatalf("thread offered %d times: %+v", len(offers), offers)
+		}
+	}
+	total := 0
+	for _, id := range []string{"ann", "bob", "cat"} {
+		n := a.agentView(t, id).OpenLocks
+		if n > 5 {
+			t.Fatalf("%s holds %d, over its capacity", id, n)
+		}
+		total += n
+	}
+	if total != 12 {
+		t.Fatalf("%d locks held, want 12", total)
+	}
+}
