@@ -105,8 +105,10 @@ func New(st store.Store, cfg Config) *Service {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	return &Service{st: st, cfg: cfg, log: cfg.Logger.With("component", "inbox"), metrics: cfg.Metrics,
+	s := &Service{st: st, cfg: cfg, log: cfg.Logger.With("component", "inbox"), metrics: cfg.Metrics,
 		presence: presence{seen: map[string]struct{}{}}, nudge: make(chan struct{}, 1), stop: make(chan struct{})}
+	s.registerStoreMetrics()
+	return s
 }
 
 // Store returns the service's store.

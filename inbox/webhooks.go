@@ -192,6 +192,7 @@ func (s *Service) deliverWebhook(ctx context.Context, id string) {
 		now = s.now()
 		changed = true
 		if err == nil {
+			s.metrics.Webhooks.WithLabelValues("delivered").Inc()
 			st.Cursor, st.Delivered, st.Attempts = ev.ID, st.Delivered+1, 0
 			st.FirstFailureAt, st.NextAttemptAt, st.LastDeliveredAt = nil, nil, &now
 			continue
@@ -199,6 +200,7 @@ func (s *Service) deliverWebhook(ctx context.Context, id string) {
 		if ctx.Err() != nil {
 			return
 		}
+		s.metrics.Webhooks.WithLabelValues("failed").Inc()
 		st.Attempts++
 		st.LastError, st.LastErrorAt = err.Error(), &now
 		if st.FirstFailureAt == nil {
@@ -206,6 +208,7 @@ func (s *Service) deliverWebhook(ctx context.Context, id string) {
 		}
 		if now.Sub(*st.FirstFailureAt) >= s.cfg.Webhooks.GiveUpAfter {
 			s.log.Warn("webhook gave up on an event", "webhook", id, "event", ev.ID, "attempts", st.Attempts)
+			s.metrics.Webhooks.WithLabelValues("given_up").Inc()
 			st.Cursor, st.Failed, st.Attempts = ev.ID, st.Failed+1, 0
 			st.FirstFailureAt, st.NextAttemptAt = nil, nil
 			continue
