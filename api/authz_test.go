@@ -128,6 +128,9 @@ func authzRoutes() []cell {
 		{"PUT", "/api/v1/rules/{rule}", obj(map[string]any{"position": 2, "then": map[string]any{"team": "care"}}), [5]int{403, 403, 403, 403, 200}},
 		{"DELETE", "/api/v1/rules/{rule}", nil, [5]int{403, 403, 403, 403, 204}},
 
+		{"POST", "/api/v1/config", obj(map[string]any{"teams": []any{map[string]any{"id": "from-config"}}}), [5]int{403, 403, 403, 403, 200}},
+		{"GET", "/api/v1/config", nil, [5]int{403, 403, 403, 403, 200}},
+
 		{"GET", "/api/v1/threads", nil, [5]int{403, 200, 200, 200, 200}},
 		{"GET", "/api/v1/threads/{thread}", nil, [5]int{403, 404, 200, 200, 200}},
 		{"GET", "/api/v1/threads/{othernet}", nil, [5]int{403, 404, 404, 200, 200}},

@@ -97,3 +97,23 @@ func (s *server) savedReplyDelete(c *fiber.Ctx) error {
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
+
+func (s *server) configApply(c *fiber.Ctx) error {
+	var doc inbox.ConfigDoc
+	if err := decode(c, &doc); err != nil {
+		return err
+	}
+	res, err := s.svc.Apply(c.UserContext(), principal(c), doc)
+	if err != nil {
+		return err
+	}
+	return c.JSON(res)
+}
+
+func (s *server) configExport(c *fiber.Ctx) error {
+	doc, err := s.svc.Export(c.UserContext(), principal(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(doc)
+}

@@ -65,6 +65,8 @@ func (s *server) routes(app *fiber.App) {
 	v1.Get("/rules/:id", s.ruleGet)
 	v1.Put("/rules/:id", s.ruleUpdate)
 	v1.Delete("/rules/:id", s.ruleDelete)
+	v1.Post("/config", s.configApply) // configuration as code: `switchboard apply -f`
+	v1.Get("/config", s.configExport)
 
 	// Threads: agents of the thread's team and network, supervisors, admins.
 	v1.Get("/threads", s.threadList)
@@ -157,7 +159,7 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 // limited: Meta and X deliver from few addresses, and a bad signature is
 // refused at the cost of one HMAC.)
 func (s *server) limitByAddress(c *fiber.Ctx) error {
-	if ok, wait := s.limits.allow("ip:"+c.IP(), s.deps.RateLimits.PerIP); !ok {
+	if ok, wait := s.limits.allow("ip:"+s.clientAddr(c), s.deps.RateLimits.PerIP); !ok {
 		return &RateLimitedError{RetryAfter: wait}
 	}
 	return c.Next()

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -21,45 +20,26 @@ import (
 func backup(args []string) error {
 	fs := flag.NewFlagSet("switchboard backup", flag.ContinueOnError)
 	to := fs.String("to", "", "file to write the backup to (required)")
-	url := fs.String("url", "http://"+env("SWITCHBOARD_ADDR", "127.0.0.1:8080"), "the running server")
-	keyFile := fs.String("key-file", "", "file holding the admin key (default: SWITCHBOARD_ADMIN_KEY)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after")
+	var r remote
+	r.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *to == "" {
 		return errors.New("backup: --to FILE is required")
 	}
-	key := os.Getenv("SWITCHBOARD_ADMIN_KEY")
-	if *keyFile != "" {
-		b, err := os.ReadFile(*keyFile)
-		if err != nil {
-			return fmt.Errorf("backup: %w", err)
-		}
-		key = strings.TrimSpace(string(b))
-	}
-	if key == "" {
-		return errors.New("backup: set SWITCHBOARD_ADMIN_KEY or --key-file")
-	}
-	if !strings.HasPrefix(*url, "http://") && !strings.HasPrefix(*url, "https://") {
-		*url = "http://" + *url
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(*url, "/")+"/api/v1/backup", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", "/api/v1/backup", nil)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := r.do(req)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("backup: server answered %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
-	}
 	tmp := *to + ".partial"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {

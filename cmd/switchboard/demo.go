@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	_ "embed"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -22,69 +22,30 @@ type demo struct {
 	rng *rand.Rand
 }
 
-var weekdays = []string{"mon", "tue", "wed", "thu", "fri"}
+// demoConfig is the sample configuration, applied like any
+// `switchboard apply -f` file.
+//
+//go:embed demo.yaml
+var demoConfig []byte
 
-func demoTeams() []store.Team {
-	return []store.Team{
-		{ID: "engagement-twitter", Name: "Engagement · X/Twitter", Function: "engagement", Strategy: "claim", SLAFirstResponseSeconds: 3600},
-		{ID: "engagement-instagram", Name: "Engagement · Instagram", Function: "engagement", Strategy: "claim", SLAFirstResponseSeconds: 3600},
-		{ID: "care-overnight", Name: "Care · overnight", Function: "care", Strategy: "least_loaded", SLAFirstResponseSeconds: 1800},
-		{ID: "care", Name: "Customer care", Function: "care", Strategy: "claim", SLAFirstResponseSeconds: 900, FallbackTeam: "care-overnight", AutoClosePendingSeconds: 7 * 24 * 3600},
-		{ID: "sales", Name: "Sales", Function: "sales", Strategy: "round_robin", SLAFirstResponseSeconds: 1800},
-	}
+func demoDoc() (inbox.ConfigDoc, error) {
+	doc, _, err := parseConfigDoc(demoConfig)
+	return doc, err
 }
-
-func demoAgents() []store.Agent {
-	day := func(start, end string) []routing.Shift {
-		return []routing.Shift{{Days: weekdays, Start: start, End: end}}
-	}
-	return []store.Agent{
-		{ID: "ana", Name: "Ana", Teams: []string{"care"}, Capacity: 5, Timezone: "Europe/Madrid", Shifts: day("09:00", "17:00")},
-		{ID: "ben", Name: "Ben", Teams: []string{"care-overnight"}, Capacity: 5, Timezone: "America/New_York", Shifts: day("22:00", "06:00")},
-		{ID: "chen", Name: "Chen", Teams: []string{"engagement-instagram", "engagement-twitter"}, Networks: []string{"instagram", "twitter"}, Capacity: 8, Timezone: "Asia/Singapore"},
-		{ID: "dana", Name: "Dana", Teams: []string{"sales"}, Capacity: 3, Timezone: "America/Los_Angeles", Shifts: day("08:00", "18:00")},
-		{ID: "eli", Name: "Eli", Teams: []string{"triage", "engagement-twitter"}, Capacity: 5, Timezone: "UTC"},
-		{ID: "sam", Name: "Sam (supervisor)", Role: store.RoleSupervisor, Teams: []string{"care", "sales", "triage"}, Capacity: 10, Timezone: "Europe/London"},
-	}
-}
-
-func demoRules() []store.Rule {
-	yes := true
-	rule := func(r routing.Rule) store.Rule { r.Enabled = &yes; return store.Rule{Rule: r} }
-	return []store.Rule{
-		rule(routing.Rule{ID: "spam", Position: 5, When: routing.When{TextAny: []string{"free followers", "crypto giveaway", "click here"}},
-			Then: routing.Then{AddTags: []string{"spam"}, Close: true}, Stop: true}),
-		rule(routing.Rule{ID: "complaints", Position: 10, When: routing.When{TextAny: []string{"refund", "broken", "complaint", "terrible", "not working", "reembolso", "roto"}},
-			Then: routing.Then{Team: "care", AddTags: []string{"complaint"}, Priority: "high"}}),
-		rule(routing.Rule{ID: "buying-intent", Position: 20, When: routing.When{TextAny: []string{"price", "how much", "buy", "quote", "pricing", "demo"}},
-			Then: routing.Then{Team: "sales", AddTags: []string{"lead"}}}),
-		rule(routing.Rule{ID: "lead-tag", Position: 25, On: []string{"tag"}, When: routing.When{TagsAny: []string{"lead"}},
-			Then: routing.Then{Team: "sales"}}),
-		rule(routing.Rule{ID: "instagram", Position: 30, When: routing.When{Networks: []string{"instagram"}},
-			Then: routing.Then{Team: "engagement-instagram"}}),
-		rule(routing.Rule{ID: "twitter", Position: 40, When: routing.When{Networks: []string{"twitter"}},
-			Then: routing.Then{Team: "engagement-twitter"}}),
-		rule(routing.Rule{ID: "vip", Position: 50, When: routing.When{MinFollowers: ptr(10000)},
-			Then: routing.Then{AddTags: []string{"vip"}, Priority: "high"}}),
-	}
-}
-
-func ptr[T any](v T) *T { return &v }
 
 // setupDemo loads the sample configuration (keeping what exists), issues
 // fresh demo keys and prints how to try things.
 func setupDemo(ctx context.Context, svc *inbox.Service, addr string) (*demo, error) {
 	admin := inbox.Principal{Role: store.RoleAdmin, KeyID: "demo"}
-	for _, t := range demoTeams() {
-		if _, err := svc.TeamCreate(ctx, admin, t); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
-			return nil, fmt.Errorf("team %s: %w", t.ID, err)
-		}
+	doc, err := demoDoc()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := svc.Apply(ctx, admin, doc); err != nil {
+		return nil, err
 	}
 	keys := map[string]string{}
-	for _, a := range demoAgents() {
-		if _, err := svc.AgentCreate(ctx, admin, a); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
-			return nil, fmt.Errorf("agent %s: %w", a.ID, err)
-		}
+	for _, a := range doc.Agents {
 		// Fresh keys every start: the demo prints them, and a key is only
 		// ever shown when it is issued.
 		k, err := svc.AgentRotateKey(ctx, admin, a.ID)
@@ -94,11 +55,6 @@ func setupDemo(ctx context.Context, svc *inbox.Service, addr string) (*demo, err
 		keys[a.ID] = k.APIKey
 		if _, err := svc.AgentSetStatus(ctx, admin, a.ID, store.AgentOnline); err != nil {
 			return nil, err
-		}
-	}
-	for _, r := range demoRules() {
-		if _, err := svc.RuleCreate(ctx, admin, r); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
-			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
 		}
 	}
 	// One demo admin key at a time.
@@ -117,16 +73,16 @@ func setupDemo(ctx context.Context, svc *inbox.Service, addr string) (*demo, err
 	if err != nil {
 		return nil, err
 	}
-	printDemo(addr, ak.APIKey, keys)
+	printDemo(addr, ak.APIKey, doc.Agents, keys)
 	return &demo{svc: svc, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))}, nil
 }
 
-func printDemo(addr, adminKey string, keys map[string]string) {
+func printDemo(addr, adminKey string, agents []store.Agent, keys map[string]string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n=== Switchboard demo ===\nOpen http://%s/ or try, in another terminal:\n\n", addr)
 	fmt.Fprintf(&b, "export SB=http://%s\n", addr)
 	fmt.Fprintf(&b, "export ADMIN=%s\n", adminKey)
-	for _, a := range demoAgents() {
+	for _, a := range agents {
 		fmt.Fprintf(&b, "export %s=%s\n", strings.ToUpper(a.ID), keys[a.ID])
 	}
 	b.WriteString(`

@@ -5,6 +5,7 @@
 //	switchboard [serve] [flags]   run the server (default)
 //	switchboard -demo             run with sample teams, agents, rules and a simulated feed
 //	switchboard backup --to FILE  copy the running server's bbolt store, consistently
+//	switchboard apply -f FILE     create or update teams, agents, rules, saved replies from YAML
 package main
 
 import (
@@ -28,6 +29,7 @@ import (
 	"github.com/switchboard/switchboard/inbox"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/bolt"
+	redisstore "github.com/switchboard/switchboard/store/redis"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -46,6 +48,8 @@ type config struct {
 	secureCookies bool
 	shutdownWait  time.Duration
 
+	configFile string
+
 	webhookDenyPrivate bool
 	webhookGiveUp      time.Duration
 
@@ -63,6 +67,8 @@ func main() {
 			args = args[1:]
 		case "backup":
 			cmd, args = backup, args[1:]
+		case "apply":
+			cmd, args = apply, args[1:]
 		}
 	}
 	if err := cmd(args); err != nil {
@@ -108,15 +114,16 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.lockTTL, "lock-ttl", envDuration("SWITCHBOARD_LOCK_TTL", 120*time.Second), "default lock lease (SWITCHBOARD_LOCK_TTL)")
 	fs.DurationVar(&c.presenceTTL, "presence-ttl", envDuration("SWITCHBOARD_PRESENCE_TTL", 5*time.Minute), "idle time before an agent drops to away (SWITCHBOARD_PRESENCE_TTL)")
 	fs.StringVar(&c.defaultTeam, "default-team", env("SWITCHBOARD_DEFAULT_TEAM", "triage"), "team for threads no rule routes (SWITCHBOARD_DEFAULT_TEAM)")
+	fs.StringVar(&c.configFile, "config", env("SWITCHBOARD_CONFIG", ""), "apply this YAML file (teams, agents, rules, saved_replies) at start (SWITCHBOARD_CONFIG)")
 	fs.BoolVar(&c.demo, "demo", false, "load sample teams, agents, rules and a simulated feed")
 	fs.DurationVar(&c.demoRate, "demo-interval", 3*time.Second, "time between simulated messages with -demo")
 	fs.StringVar(&c.logLevel, "log-level", env("SWITCHBOARD_LOG_LEVEL", "info"), "debug, info, warn or error (SWITCHBOARD_LOG_LEVEL)")
 	fs.BoolVar(&c.secureCookies, "secure-cookies", env("SWITCHBOARD_SECURE_COOKIES", "") == "true", "mark the session cookie Secure (serve behind TLS)")
 	fs.BoolVar(&c.webhookDenyPrivate, "webhook-deny-private", env("SWITCHBOARD_WEBHOOK_DENY_PRIVATE", "") == "true", "refuse outbound webhooks to private and loopback addresses (SWITCHBOARD_WEBHOOK_DENY_PRIVATE=true)")
 	fs.DurationVar(&c.webhookGiveUp, "webhook-give-up", envDuration("SWITCHBOARD_WEBHOOK_GIVE_UP", 24*time.Hour), "how long one event is retried before it counts as failed (SWITCHBOARD_WEBHOOK_GIVE_UP)")
-	fs.Float64Var(&c.rateLimit, "rate-limit", envFloat("SWITCHBOARD_RATE_LIMIT", 50), "requests per second per person or admin key, burst twice that; 0 = off (SWITCHBOARD_RATE_LIMIT)")
-	fs.Float64Var(&c.ingestRateLimit, "ingest-rate-limit", envFloat("SWITCHBOARD_INGEST_RATE_LIMIT", 2000), "requests per second per ingest key; 0 = off (SWITCHBOARD_INGEST_RATE_LIMIT)")
-	fs.Float64Var(&c.ipRateLimit, "ip-rate-limit", envFloat("SWITCHBOARD_IP_RATE_LIMIT", 20), "sign-in attempts per second per client address; 0 = off (SWITCHBOARD_IP_RATE_LIMIT)")
+	fs.Float64Var(&c.rateLimit, "rate-limit", envFloat("SWITCHBOARD_RATE_LIMIT", api.DefaultRateLimits.PerKey), "requests per second per person or admin key, burst twice that; 0 = off (SWITCHBOARD_RATE_LIMIT)")
+	fs.Float64Var(&c.ingestRateLimit, "ingest-rate-limit", envFloat("SWITCHBOARD_INGEST_RATE_LIMIT", api.DefaultRateLimits.PerIngestKey), "requests per second per ingest key; 0 = off (SWITCHBOARD_INGEST_RATE_LIMIT)")
+	fs.Float64Var(&c.ipRateLimit, "ip-rate-limit", envFloat("SWITCHBOARD_IP_RATE_LIMIT", api.DefaultRateLimits.PerIP), "sign-in attempts per second per client address; 0 = off (SWITCHBOARD_IP_RATE_LIMIT)")
 	fs.StringVar(&c.trustProxy, "trust-proxy", env("SWITCHBOARD_TRUST_PROXY", ""), "comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed (SWITCHBOARD_TRUST_PROXY)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", env("SWITCHBOARD_METRICS_ADDR", ""), "serve /metrics on this separate, private address instead of --addr (SWITCHBOARD_METRICS_ADDR)")
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for requests in flight")
@@ -157,7 +164,9 @@ func openStore(c config, log *slog.Logger) (store.Store, error) {
 	case c.storeURL == "" || c.storeURL == "bolt":
 		return bolt.Open(c.data, bolt.Options{Logger: log.With("component", "bolt")})
 	case strings.HasPrefix(c.storeURL, "redis://"), strings.HasPrefix(c.storeURL, "rediss://"):
-		return nil, errors.New("the redis store is not available in this build yet")
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		return redisstore.Open(ctx, c.storeURL, redisstore.Options{Logger: log.With("component", "redis")})
 	}
 	return nil, fmt.Errorf("--store %q: want bolt or redis://host:port/db", c.storeURL)
 }
@@ -202,6 +211,19 @@ func run(args []string) error {
 	if adminKey != "" {
 		// The one time a key is ever written out.
 		fmt.Fprintf(os.Stderr, "\nswitchboard: generated the admin key (shown once, keep it safe):\n\n    %s\n\n", adminKey)
+	}
+
+	if c.configFile != "" {
+		doc, _, err := readConfigDoc(c.configFile)
+		if err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+		res, err := svc.Apply(ctx, inbox.Principal{Role: store.RoleAdmin, KeyID: "config-file"}, doc)
+		if err != nil {
+			return fmt.Errorf("--config %s: %w", c.configFile, err)
+		}
+		// New agents' keys are not printed: issue them with rotate-key.
+		log.Info("configuration applied", "file", c.configFile, "created", len(res.Created), "updated", len(res.Updated), "unchanged", len(res.Unchanged))
 	}
 
 	svc.Start(ctx)

@@ -1,0 +1,101 @@
+package api_test
+
+import (
+	"testing"
+
+	"github.com/switchboard/switchboard/inbox"
+)
+
+func applyDoc() map[string]any {
+	return map[string]any{
+		"teams": []any{
+			map[string]any{"id": "care", "function": "care", "sla_first_response_seconds": 900, "fallback_team": "night"},
+			map[string]any{"id": "night", "function": "care", "fallback_team": "care"},
+		},
+		"agents": []any{
+			map[string]any{"id": "ana", "teams": []string{"care"}, "timezone": "Europe/Madrid",
+				"shifts": []any{map[string]any{"days": []string{"mon"}, "start": "09:00", "end": "17:00"}}},
+		},
+		"rules": []any{
+			map[string]any{"id": "complaints", "position": 10, "when": map[string]any{"text_any": []string{"refund"}},
+				"then": map[string]any{"team": "care", "priority": "high"}},
+		},
+		"saved_replies": []any{map[string]any{"id": "hello", "title": "Hello", "text": "Hi {{author.name}}", "teams": []string{"care"}}},
+	}
+}
+
+func TestConfigApply_CreatesThenChangesNothing(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	var res inbox.ApplyResult
+	s.do(t, "POST", "/api/v1/config", s.admin, applyDoc()).want(t, 200).decode(t, &res)
+	if len(res.Created) != 5 || len(res.Updated) != 0 || len(res.Unchanged) != 0 {
+		t.Fatalf("first apply: %+v", res)
+	}
+	if res.AgentKeys["ana"] == "" {
+		t.Fatalf("first apply returned no key for the new agent: %+v", res)
+	}
+	s.do(t, "GET", "/api/v1/me", res.AgentKeys["ana"], nil).want(t, 200)
+	// Teams naming each other as fallback both exist with their fallbacks.
+	var team struct {
+		FallbackTeam string `json:"fallback_team"`
+	}
+	s.do(t, "GET", "/api/v1/teams/night", s.admin, nil).want(t, 200).decode(t, &team)
+	if team.FallbackTeam != "care" {
+		t.Fatalf("night fallback = %q", team.FallbackTeam)
+	}
+
+	// Again: nothing changes, no new key.
+	s.do(t, "POST", "/api/v1/config", s.admin, applyDoc()).want(t, 200).decode(t, &res)
+	if len(res.Created) != 0 || len(res.Updated) != 0 || len(res.Unchanged) != 5 || len(res.AgentKeys) != 0 {
+		t.Fatalf("second apply: %+v", res)
+	}
+	// One field changed: that item is updated; the agent keeps its status.
+	s.setStatus(t, s.admin, "ana", "online")
+	doc := applyDoc()
+	doc["agents"].([]any)[0].(map[string]any)["capacity"] = 9
+	s.do(t, "POST", "/api/v1/config", s.admin, doc).want(t, 200).decode(t, &res)
+	if len(res.Updated) != 1 || res.Updated[0] != "agent/ana" {
+		t.Fatalf("third apply: %+v", res)
+	}
+	var ana agentResp
+	s.do(t, "GET", "/api/v1/agents/ana", s.admin, nil).want(t, 200).decode(t, &ana)
+	if ana.Capacity != 9 || ana.Status != "online" {
+		t.Fatalf("ana after apply: capacity %d status %s", ana.Capacity, ana.Status)
+	}
+	// Export gives back a document that applies without changes.
+	var exported map[string]any
+	s.do(t, "GET", "/api/v1/config", s.admin, nil).want(t, 200).decode(t, &exported)
+	s.do(t, "POST", "/api/v1/config", s.admin, exported).want(t, 200).decode(t, &res)
+	if len(res.Created) != 0 || len(res.Updated) != 0 {
+		t.Fatalf("re-applying the export changed things: %+v", res)
+	}
+}
+
+func TestConfigApply_BadDocumentChangesNothing(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, field string
+		mutate      func(map[string]any)
+	}{
+		{"bad strategy", "teams[1].strategy", func(d map[string]any) { d["teams"].([]any)[1].(map[string]any)["strategy"] = "lottery" }},
+		{"bad shift", "agents[0].shifts[0].start", func(d map[string]any) {
+			d["agents"].([]any)[0].(map[string]any)["shifts"] = []any{map[string]any{"days": []string{"mon"}, "start": "25:00", "end": "17:00"}}
+		}},
+		{"unknown team", "rules[0].then.team", func(d map[string]any) {
+			d["rules"].([]any)[0].(map[string]any)["then"] = map[string]any{"team": "ghost"}
+		}},
+		{"saved reply without id", "saved_replies[0].id", func(d map[string]any) { delete(d["saved_replies"].([]any)[0].(map[string]any), "id") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestServer(t)
+			before := s.snapshot(t)
+			doc := applyDoc()
+			tc.mutate(doc)
+			s.do(t, "POST", "/api/v1/config", s.admin, doc).wantErr(t, 400, "invalid_request", tc.field)
+			s.unchanged(t, before)
+		})
+	}
+	s := newTestServer(t)
+	s.do(t, "POST", "/api/v1/config", s.ingestKey(t), applyDoc()).wantErr(t, 403, "forbidden", "")
+}

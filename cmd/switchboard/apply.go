@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/switchboard/switchboard/inbox"
+)
+
+// readConfigDoc reads configuration as code from a YAML (or JSON) file,
+// in the API's shapes; unknown fields are refused so typos are caught.
+func readConfigDoc(path string) (inbox.ConfigDoc, []byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return inbox.ConfigDoc{}, nil, err
+	}
+	doc, js, err := parseConfigDoc(data)
+	if err != nil {
+		return doc, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return doc, js, nil
+}
+
+// parseConfigDoc decodes YAML (or JSON) strictly and returns it as JSON too.
+func parseConfigDoc(data []byte) (inbox.ConfigDoc, []byte, error) {
+	var doc inbox.ConfigDoc
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return doc, nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	return doc, js, dec.Decode(&doc)
+}
+
+// apply is `switchboard apply -f FILE`: create or update teams, agents,
+// rules and saved replies on a running server from one YAML file.
+func apply(args []string) error {
+	fs := flag.NewFlagSet("switchboard apply", flag.ContinueOnError)
+	file := fs.String("f", "", "YAML or JSON file with teams, agents, rules, saved_replies (required)")
+	var r remote
+	r.flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *file == "" {
+		return errors.New("apply: -f FILE is required")
+	}
+	_, js, err := readConfigDoc(*file)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", "/api/v1/config", bytes.NewReader(js))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := r.do(req)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	defer resp.Body.Close()
+	var res inbox.ApplyResult
+	body, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(body, &res); err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	printApply(os.Stdout, res)
+	return nil
+}
+
+func printApply(w io.Writer, res inbox.ApplyResult) {
+	for _, line := range []struct {
+		what  string
+		names []string
+	}{{"created", res.Created}, {"updated", res.Updated}, {"unchanged", res.Unchanged}} {
+		for _, n := range line.names {
+			fmt.Fprintf(w, "%-9s %s\n", line.what, n)
+		}
+	}
+	ids := make([]string, 0, len(res.AgentKeys))
+	for id := range res.AgentKeys {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		fmt.Fprintf(w, "key for new agent %s (shown once): %s\n", id, res.AgentKeys[id])
+	}
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+)
+
+// remote is how the admin subcommands (backup, apply) reach a running
+// server: its URL and the admin key, from SWITCHBOARD_ADMIN_KEY or a file
+// (never a flag, which other users could read in the process list).
+type remote struct {
+	url, keyFile string
+}
+
+func (r *remote) flags(fs *flag.FlagSet) {
+	fs.StringVar(&r.url, "url", "http://"+env("SWITCHBOARD_ADDR", "127.0.0.1:8080"), "the running server")
+	fs.StringVar(&r.keyFile, "key-file", "", "file holding the admin key (default: SWITCHBOARD_ADMIN_KEY)")
+}
+
+func (r *remote) key() (string, error) {
+	if r.keyFile != "" {
+		b, err := os.ReadFile(r.keyFile)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	if k := os.Getenv("SWITCHBOARD_ADMIN_KEY"); k != "" {
+		return k, nil
+	}
+	return "", errors.New("set SWITCHBOARD_ADMIN_KEY or --key-file")
+}
+
+// do sends an admin request and returns the response when it is 200.
+func (r *remote) do(req *http.Request) (*http.Response, error) {
+	key, err := r.key()
+	if err != nil {
+		return nil, err
+	}
+	base := strings.TrimRight(r.url, "/")
+	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
+		base = "http://" + base
+	}
+	u, err := req.URL.Parse(base + req.URL.Path)
+	if err != nil {
+		return nil, err
+	}
+	req.URL = u
+	req.Host = u.Host
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return nil, fmt.Errorf("server answered %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	return resp, nil
+}

@@ -1,0 +1,304 @@
+package inbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+
+	"github.com/switchboard/switchboard/store"
+)
+
+// ConfigDoc is configuration as code: teams, agents, rules and saved
+// replies in one document (YAML or JSON, in the API's shapes).
+type ConfigDoc struct {
+	Teams        []store.Team       `json:"teams,omitempty"`
+	Agents       []store.Agent      `json:"agents,omitempty"`
+	Rules        []store.Rule       `json:"rules,omitempty"`
+	SavedReplies []store.SavedReply `json:"saved_replies,omitempty"`
+}
+
+// ApplyResult says what Apply did, as "kind/id" names.
+type ApplyResult struct {
+	Created   []string `json:"created"`
+	Updated   []string `json:"updated"`
+	Unchanged []string `json:"unchanged"`
+	// AgentKeys are the keys of agents created now, shown once.
+	AgentKeys map[string]string `json:"agent_keys,omitempty"`
+}
+
+func (r *ApplyResult) note(kind, id string, created, changed bool) {
+	name := kind + "/" + id
+	switch {
+	case created:
+		r.Created = append(r.Created, name)
+	case changed:
+		r.Updated = append(r.Updated, name)
+	default:
+		r.Unchanged = append(r.Unchanged, name)
+	}
+}
+
+// prefixed puts a field error under the document path of the item.
+func prefixed(path string, err error) error {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return fieldErr(path+"."+fe.Field, fe.Message)
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}
+
+// Apply creates or updates everything in the document (admin); applying
+// the same document again changes nothing. The whole document is
+// validated before anything is written. Agents' status and keys are kept;
+// new agents get a key, returned once.
+func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyResult, error) {
+	res := ApplyResult{Created: []string{}, Updated: []string{}, Unchanged: []string{}}
+	if err := p.require(store.RoleAdmin); err != nil {
+		return res, err
+	}
+	for i := range doc.Teams {
+		if err := validateTeam(&doc.Teams[i]); err != nil {
+			return res, prefixed(fmt.Sprintf("teams[%d]", i), err)
+		}
+	}
+	for i := range doc.Agents {
+		if err := validateAgent(&doc.Agents[i]); err != nil {
+			return res, prefixed(fmt.Sprintf("agents[%d]", i), err)
+		}
+	}
+	for i := range doc.Rules {
+		if err := s.validateRule(&doc.Rules[i]); err != nil {
+			return res, prefixed(fmt.Sprintf("rules[%d]", i), err)
+		}
+	}
+	for i := range doc.SavedReplies {
+		if doc.SavedReplies[i].ID == "" {
+			return res, fieldErr(fmt.Sprintf("saved_replies[%d].id", i), "is required (it makes apply idempotent)")
+		}
+		if err := validateSavedReply(&doc.SavedReplies[i]); err != nil {
+			return res, prefixed(fmt.Sprintf("saved_replies[%d]", i), err)
+		}
+	}
+
+	if err := s.checkRefs(ctx, &doc); err != nil {
+		return res, err
+	}
+
+	// Teams first, without fallbacks (they may name each other), then
+	// with them.
+	for i, t := range doc.Teams {
+		old, err := s.st.TeamGet(ctx, t.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			bare := t
+			bare.FallbackTeam = ""
+			if _, err := s.st.TeamCreate(ctx, bare); err != nil {
+				return res, prefixed(fmt.Sprintf("teams[%d]", i), err)
+			}
+			res.note("team", t.ID, true, false)
+		case err != nil:
+			return res, err
+		default:
+			res.note("team", t.ID, false, !sameTeam(old, t))
+		}
+	}
+	for i, t := range doc.Teams {
+		old, err := s.st.TeamGet(ctx, t.ID)
+		if err != nil {
+			return res, err
+		}
+		if !sameTeam(old, t) {
+			if _, err := s.st.TeamUpdate(ctx, t); err != nil {
+				return res, prefixed(fmt.Sprintf("teams[%d]", i), unknownRef(err, "fallback_team"))
+			}
+		}
+	}
+	for i, a := range doc.Agents {
+		old, err := s.st.AgentGet(ctx, a.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			k, secret := newKey(a.Role, "agent "+a.ID, a.ID)
+			if _, err := s.st.AgentCreate(ctx, a, k); err != nil {
+				return res, prefixed(fmt.Sprintf("agents[%d]", i), unknownRef(err, "teams"))
+			}
+			if res.AgentKeys == nil {
+				res.AgentKeys = map[string]string{}
+			}
+			res.AgentKeys[a.ID] = secret
+			res.note("agent", a.ID, true, false)
+		case err != nil:
+			return res, err
+		case sameAgent(old, a):
+			res.note("agent", a.ID, false, false)
+		default:
+			if _, err := s.st.AgentUpdate(ctx, a); err != nil {
+				return res, prefixed(fmt.Sprintf("agents[%d]", i), unknownRef(err, "teams"))
+			}
+			res.note("agent", a.ID, false, true)
+		}
+	}
+	for i, r := range doc.Rules {
+		old, err := s.st.RuleGet(ctx, r.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if _, err := s.st.RuleCreate(ctx, r); err != nil {
+				return res, prefixed(fmt.Sprintf("rules[%d]", i), unknownRef(err, "then.team"))
+			}
+			res.note("rule", r.ID, true, false)
+		case err != nil:
+			return res, err
+		case sameJSON(old.Rule, r.Rule):
+			res.note("rule", r.ID, false, false)
+		default:
+			if _, err := s.st.RuleUpdate(ctx, r); err != nil {
+				return res, prefixed(fmt.Sprintf("rules[%d]", i), unknownRef(err, "then.team"))
+			}
+			res.note("rule", r.ID, false, true)
+		}
+	}
+	for i, r := range doc.SavedReplies {
+		old, err := s.st.SavedReplyGet(ctx, r.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if _, err := s.st.SavedReplyCreate(ctx, r); err != nil {
+				return res, prefixed(fmt.Sprintf("saved_replies[%d]", i), unknownRef(err, "teams"))
+			}
+			res.note("saved_reply", r.ID, true, false)
+		case err != nil:
+			return res, err
+		case old.Title == r.Title && old.Text == r.Text && slices.Equal(old.Teams, r.Teams):
+			res.note("saved_reply", r.ID, false, false)
+		default:
+			if _, err := s.st.SavedReplyUpdate(ctx, r); err != nil {
+				return res, prefixed(fmt.Sprintf("saved_replies[%d]", i), unknownRef(err, "teams"))
+			}
+			res.note("saved_reply", r.ID, false, true)
+		}
+	}
+	s.wake()
+	return res, nil
+}
+
+// checkRefs refuses a document naming a team that is neither in it nor
+// stored, before anything is written.
+func (s *Service) checkRefs(ctx context.Context, doc *ConfigDoc) error {
+	stored, err := s.st.TeamList(ctx)
+	if err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, t := range stored {
+		known[t.ID] = true
+	}
+	for _, t := range doc.Teams {
+		known[t.ID] = true
+	}
+	check := func(field, team string) error {
+		if team != "" && !known[team] {
+			return fieldErr(field, "no team "+team+" in the document or the store")
+		}
+		return nil
+	}
+	for i, t := range doc.Teams {
+		if err := check(fmt.Sprintf("teams[%d].fallback_team", i), t.FallbackTeam); err != nil {
+			return err
+		}
+	}
+	for i, a := range doc.Agents {
+		for j, t := range a.Teams {
+			if err := check(fmt.Sprintf("agents[%d].teams[%d]", i, j), t); err != nil {
+				return err
+			}
+		}
+	}
+	for i, r := range doc.Rules {
+		if err := check(fmt.Sprintf("rules[%d].then.team", i), r.Then.Team); err != nil {
+			return err
+		}
+	}
+	for i, r := range doc.SavedReplies {
+		for j, t := range r.Teams {
+			if err := check(fmt.Sprintf("saved_replies[%d].teams[%d]", i, j), t); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Export returns the configuration as a document Apply accepts (admin).
+func (s *Service) Export(ctx context.Context, p Principal) (ConfigDoc, error) {
+	var doc ConfigDoc
+	if err := p.require(store.RoleAdmin); err != nil {
+		return doc, err
+	}
+	var err error
+	if doc.Teams, err = s.st.TeamList(ctx); err != nil {
+		return doc, err
+	}
+	agents, err := s.st.AgentList(ctx)
+	if err != nil {
+		return doc, err
+	}
+	for _, a := range agents {
+		doc.Agents = append(doc.Agents, store.Agent{ID: a.ID, Name: a.Name, Role: a.Role, Teams: a.Teams,
+			Networks: a.Networks, Capacity: a.Capacity, Timezone: a.Timezone, Shifts: a.Shifts, TimeOff: a.TimeOff})
+	}
+	if doc.Rules, err = s.st.RuleList(ctx); err != nil {
+		return doc, err
+	}
+	doc.SavedReplies, err = s.st.SavedReplyList(ctx)
+	return doc, err
+}
+
+func sameTeam(a, b store.Team) bool {
+	return a.Name == b.Name && a.Function == b.Function && a.Strategy == b.Strategy &&
+		a.SLAFirstResponseSeconds == b.SLAFirstResponseSeconds && a.FallbackTeam == b.FallbackTeam &&
+		a.AutoClosePendingSeconds == b.AutoClosePendingSeconds
+}
+
+func sameAgent(a, b store.Agent) bool {
+	return a.Name == b.Name && a.Role == b.Role && slices.Equal(a.Teams, b.Teams) &&
+		slices.Equal(nonNilSlice(a.Networks), nonNilSlice(b.Networks)) && a.Capacity == b.Capacity &&
+		a.Timezone == b.Timezone && sameJSON(a.Shifts, b.Shifts) && sameJSON(a.TimeOff, b.TimeOff)
+}
+
+// sameJSON compares two values as the API shows them.
+func sameJSON(a, b any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	if err1 != nil || err2 != nil {
+		return reflect.DeepEqual(a, b)
+	}
+	var va, vb any
+	json.Unmarshal(ja, &va)
+	json.Unmarshal(jb, &vb)
+	return reflect.DeepEqual(normalizeEmpty(va), normalizeEmpty(vb))
+}
+
+// normalizeEmpty treats null and empty lists alike.
+func normalizeEmpty(v any) any {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case []any:
+		if len(x) == 0 {
+			return nil
+		}
+		for i := range x {
+			x[i] = normalizeEmpty(x[i])
+		}
+	case map[string]any:
+		for k, e := range x {
+			if e = normalizeEmpty(e); e == nil {
+				delete(x, k)
+			} else {
+				x[k] = e
+			}
+		}
+	}
+	return v
+}
