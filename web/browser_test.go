@@ -1,0 +1,380 @@
+package web_test
+
+// The harness of the browser tests: a real server (api.New over a real
+// bbolt file, on a 127.0.0.1 listener, the page embedded) and Debian's
+// Chromium driven headless with chromedp. Each agent gets its own browser
+// context (its own cookies and storage), as two people at two machines.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/store/bolt"
+	"github.com/switchboard/switchboard/web"
+)
+
+// testTimeout bounds one test: server, browser and every wait in it.
+const testTimeout = 60 * time.Second
+
+// waitTimeout bounds one wait for a condition in the page.
+const waitTimeout = 10 * time.Second
+
+// --- server ---
+
+type server struct {
+	url   string
+	svc   *inbox.Service
+	admin string
+}
+
+func newServer(t *testing.T) *server { return newServerWith(t, time.Now, 0) }
+
+// newServerWith is newServer with a clock for the store and the service and
+// a default lock lease (0: the service's default).
+func newServerWith(t *testing.T, clock func() time.Time, lockTTL time.Duration) *server {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "switchboard.db"), bolt.Options{Logger: log, Clock: clock})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	svc := inbox.New(st, inbox.Config{Logger: log, Clock: clock, LockTTL: lockTTL, SweepInterval: 100 * time.Millisecond})
+	admin, err := svc.Bootstrap(context.Background(), "")
+	if err != nil || admin == "" {
+		t.Fatalf("bootstrap: %q, %v", admin, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	svc.Start(ctx)
+	// Rate limits as the server runs by default, so the page is tested
+	// within them.
+	app := api.New(api.Deps{Service: svc, Logger: log, Web: web.FS(), Heartbeat: 2 * time.Second,
+		RateLimits: api.RateLimits{PerKey: 50, PerIP: 20}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go app.Listener(ln)
+	t.Cleanup(func() {
+		cancel()
+		svc.Stop() // ends the event streams
+		app.ShutdownWithTimeout(3 * time.Second)
+		st.Close()
+	})
+	return &server{url: "http://" + ln.Addr().String(), svc: svc, admin: admin}
+}
+
+// call sends one API request with a bearer key and decodes the answer into
+// out (if not nil); it returns the status.
+func (s *server) call(t *testing.T, method, path, key string, body, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.url+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	if out != nil && len(data) > 0 && res.StatusCode < 300 {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: decode %s: %v", method, path, data, err)
+		}
+	}
+	return res.StatusCode
+}
+
+// must is call that fails the test unless the status is want.
+func (s *server) must(t *testing.T, want int, method, path, key string, body, out any) {
+	t.Helper()
+	if got := s.call(t, method, path, key, body, out); got != want {
+		t.Fatalf("%s %s: status %d, want %d", method, path, got, want)
+	}
+}
+
+func (s *server) team(t *testing.T, id, name, function string) {
+	t.Helper()
+	s.must(t, 201, "POST", "/api/v1/teams", s.admin, map[string]any{"id": id, "name": name, "function": function,
+		"strategy": "claim", "sla_first_response_seconds": 900}, nil)
+}
+
+// agent creates an online agent and returns its key.
+func (s *server) agent(t *testing.T, fields map[string]any) string {
+	t.Helper()
+	var out struct {
+		APIKey string `json:"api_key"`
+	}
+	s.must(t, 201, "POST", "/api/v1/agents", s.admin, fields, &out)
+	s.must(t, 200, "PUT", "/api/v1/agents/"+fields["id"].(string)+"/status", s.admin, map[string]any{"status": "online"}, nil)
+	return out.APIKey
+}
+
+func (s *server) rule(t *testing.T, id string, position int, when, then map[string]any) {
+	t.Helper()
+	s.must(t, 201, "POST", "/api/v1/rules", s.admin, map[string]any{"id": id, "position": position, "when": when, "then": then}, nil)
+}
+
+type msg struct {
+	Network, ExternalID, Thread, Kind, Text string
+	Author                                  map[string]any
+}
+
+// ingest posts an inbound message and returns its thread id.
+func (s *server) ingest(t *testing.T, m msg) string {
+	t.Helper()
+	if m.Network == "" {
+		m.Network = "instagram"
+	}
+	if m.Kind == "" {
+		m.Kind = "dm"
+	}
+	if m.Author == nil {
+		m.Author = map[string]any{"id": "u-" + m.ExternalID, "handle": "@maria", "name": "María"}
+	}
+	body := map[string]any{"network": m.Network, "external_id": m.ExternalID, "profile": "@acme", "kind": m.Kind,
+		"text": m.Text, "author": m.Author}
+	if m.Thread != "" {
+		body["thread_external_id"] = m.Thread
+	}
+	var out struct {
+		Thread struct {
+			ID string `json:"id"`
+		} `json:"thread"`
+	}
+	s.must(t, 201, "POST", "/api/v1/messages", s.admin, body, &out)
+	return out.Thread.ID
+}
+
+type threadView struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Lock   *struct {
+		AgentID string `json:"agent_id"`
+	} `json:"lock"`
+}
+
+func (s *server) thread(t *testing.T, id string) threadView {
+	t.Helper()
+	var out threadView
+	s.must(t, 200, "GET", "/api/v1/threads/"+id, s.admin, nil, &out)
+	return out
+}
+
+// careFixture: a care team with agents Ana and Bea, a supervisor Sam, and a
+// rule sending everything to care.
+type careFixture struct {
+	*server
+	ana, bea, sam string
+}
+
+func newCareFixture(t *testing.T) *careFixture { return newCareFixtureTTL(t, 0) }
+
+// newCareFixtureTTL is newCareFixture with a default lock lease.
+func newCareFixtureTTL(t *testing.T, lockTTL time.Duration) *careFixture {
+	t.Helper()
+	s := newServerWith(t, time.Now, lockTTL)
+	s.team(t, "care", "Customer care", "care")
+	s.team(t, "sales", "Sales", "sales")
+	s.rule(t, "to-care", 10, map[string]any{}, map[string]any{"team": "care"})
+	return &careFixture{server: s,
+		ana: s.agent(t, map[string]any{"id": "ana", "name": "Ana Ruiz", "teams": []string{"care"}}),
+		bea: s.agent(t, map[string]any{"id": "bea", "name": "Bea Costa", "teams": []string{"care"}}),
+		sam: s.agent(t, map[string]any{"id": "sam", "name": "Sam Supervisor", "role": "supervisor", "teams": []string{"care"}}),
+	}
+}
+
+// --- browser ---
+
+// chromium finds the browser: $CHROMIUM, else Debian's. Without one the
+// tests skip locally and fail in CI.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p == "" {
+			continue
+		}
+		if _, err := exec.LookPath(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium is not installed (CI=true): install the chromium package")
+	}
+	t.Skip("chromium is not installed; skipping the browser tests")
+	return ""
+}
+
+// newBrowser starts a headless Chromium for the test and returns a context
+// to open pages in. Everything under it ends with the test or after
+// testTimeout.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+	}
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, bcancel := chromedp.NewContext(actx)
+	if err := chromedp.Do(bctx); err != nil {
+		bcancel()
+		acancel()
+		cancel()
+		t.Fatalf("start chromium: %v", err)
+	}
+	t.Cleanup(func() {
+		bcancel()
+		acancel()
+		cancel()
+	})
+	return bctx
+}
+
+// page is one person's tab in a browser context of its own.
+type page struct {
+	t    *testing.T
+	ctx  context.Context
+	name string
+	url  string
+}
+
+func newPage(t *testing.T, browser context.Context, s *server, name string, width, height int64) *page {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	p := &page{t: t, ctx: ctx, name: name, url: s.url}
+	p.do(chromedp.EmulateViewport(width, height))
+	return p
+}
+
+func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, actions...); err != nil {
+		p.t.Fatalf("%s: %v%s", p.name, err, p.diagnose())
+	}
+}
+
+// eval runs JavaScript in the page.
+func eval[T any](p *page, js string) T {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		p.t.Fatalf("%s: eval %s: %v%s", p.name, js, err, p.diagnose())
+	}
+	return v
+}
+
+// waitFor polls a JavaScript condition until it is true.
+func (p *page) waitFor(what, js string) {
+	p.t.Helper()
+	_, err := chromedp.Run(p.ctx, chromedp.Poll[chromedp.Void](js,
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(waitTimeout)))
+	if err != nil {
+		p.t.Fatalf("%s: waiting for %s: %v%s", p.name, what, err, p.diagnose())
+	}
+}
+
+// waitText waits until the element's text contains want.
+func (p *page) waitText(sel, want string) {
+	p.t.Helper()
+	p.waitFor(fmt.Sprintf("%s to contain %q", sel, want),
+		fmt.Sprintf(`(document.querySelector(%q)?.textContent || '').includes(%q)`, sel, want))
+}
+
+// diagnose describes what the page shows, for failure messages.
+func (p *page) diagnose() string {
+	ctx, cancel := context.WithTimeout(p.ctx, 2*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[
+		'alert: ' + (document.querySelector('#alert')?.textContent || ''),
+		'status: ' + (document.querySelector('#status-msg')?.textContent || ''),
+		'sign-in: ' + (document.querySelector('#signin-msg')?.textContent || ''),
+		'lockbar: ' + (document.querySelector('#lockbar')?.textContent || ''),
+	].join('\n')`))
+	if err != nil {
+		return ""
+	}
+	return "\npage state:\n" + v
+}
+
+// click clicks the element once it is shown and enabled. The check and the
+// click run in one step in the page, so a re-render in between cannot make
+// the click miss.
+func (p *page) click(sel string) {
+	p.t.Helper()
+	p.waitFor("a click on "+sel, clickJS(sel))
+}
+
+func clickJS(sel string) string {
+	return fmt.Sprintf(`(() => { const el = document.querySelector(%q);
+		if (!el || el.disabled || !el.getClientRects().length) return false;
+		el.click(); return true; })()`, sel)
+}
+
+// key presses a key with nothing focused in a text field.
+func (p *page) key(k string) {
+	p.t.Helper()
+	p.do(chromedp.KeyEvent(k))
+}
+
+// signIn opens the page and signs in with key.
+func (p *page) signIn(key string) {
+	p.t.Helper()
+	p.do(chromedp.Navigate(p.url+"/"), chromedp.WaitVisible(chromedp.CSS("#key")),
+		chromedp.SendKeys(chromedp.CSS("#key"), key), chromedp.Click(chromedp.CSS("#signin-submit")))
+	p.waitFor("the inbox after sign-in", `!document.querySelector('#app').hidden && document.querySelector('#me-name').textContent !== ''`)
+	p.waitFor("the event stream", `document.querySelector('#live-state').textContent === 'Live'`)
+}
+
+// queueItem is the CSS selector of a thread in the shown queue.
+func queueItem(threadID string) string {
+	return fmt.Sprintf(`#queue-list li[data-thread=%q]`, threadID)
+}
+
+func js(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}

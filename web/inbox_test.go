@@ -1,0 +1,457 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+func TestSignIn_ShowsTheAgentAndKeepsNoKeyInThePage(t *testing.T) {
+	f := newCareFixture(t)
+	b := newBrowser(t)
+	p := newPage(t, b, f.server, "ana", 1280, 800)
+	p.signIn(f.ana)
+
+	p.waitText("#me-name", "Ana Ruiz")
+	p.waitText("#me-teams", "Customer care")
+	p.waitText("#on-shift", "On shift")
+	if v := eval[string](p, `document.querySelector('#status').value`); v != "online" {
+		t.Errorf("status switch shows %q, want online", v)
+	}
+
+	// The key is in no storage the page can reach, not in the DOM, and the
+	// session cookie is HttpOnly and SameSite=Strict.
+	leaks := eval[[]string](p, fmt.Sprintf(`(() => {
+		const key = %s, out = [];
+		for (const s of [localStorage, sessionStorage]) for (let i = 0; i < s.length; i++) {
+			const k = s.key(i); if (k.includes(key) || (s.getItem(k) || '').includes(key)) out.push('storage ' + k);
+		}
+		if (localStorage.length || sessionStorage.length) out.push('web storage is not empty');
+		if (document.cookie.includes('sb_session')) out.push('document.cookie shows sb_session');
+		if (document.documentElement.outerHTML.includes(key)) out.push('the DOM holds the key');
+		if (document.querySelector('#key').value !== '') out.push('the key field is not empty');
+		return out;
+	})()`, js(f.ana)))
+	if len(leaks) > 0 {
+		t.Errorf("the key leaks: %v", leaks)
+	}
+	cookies, err := chromedp.Run(p.ctx, chromedp.Action[[]*network.Cookie](func(ctx context.Context, tg *chromedp.Target) ([]*network.Cookie, error) {
+		r, err := cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{URLs: []string{f.url}})
+		return r.Cookies, err
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var session *network.Cookie
+	for _, c := range cookies {
+		if c.Name == "sb_session" {
+			session = c
+		}
+	}
+	if session == nil || !session.HTTPOnly || session.SameSite != network.CookieSameSiteStrict {
+		t.Errorf("session cookie %+v, want sb_session HttpOnly SameSite=Strict", session)
+	}
+
+	// The status switch changes the agent's status.
+	eval[bool](p, `(() => { const s = document.querySelector('#status'); s.value = 'away';
+		s.dispatchEvent(new Event('change')); return true; })()`)
+	p.waitText("#status-msg", "away")
+	var ana struct {
+		Status string `json:"status"`
+	}
+	f.must(t, 200, "GET", "/api/v1/agents/ana", f.admin, nil, &ana)
+	if ana.Status != "away" {
+		t.Errorf("status after the switch: %q, want away", ana.Status)
+	}
+
+	// Signing out ends the session: a reload shows the sign-in form.
+	p.click("#signout")
+	p.waitFor("the sign-in form", `!document.querySelector('#signin-view').hidden`)
+	p.do(chromedp.Reload())
+	p.waitFor("the sign-in form after reload", `!document.querySelector('#signin-view').hidden && document.querySelector('#app').hidden`)
+
+	// A wrong key is refused with a message.
+	p.do(chromedp.SendKeys(chromedp.CSS("#key"), "sbk_wrong"), chromedp.Click(chromedp.CSS("#signin-submit")))
+	p.waitText("#signin-msg", "not accepted")
+}
+
+func TestTwoAgents_RaceForOneThread_OneRepliesTheOtherSeesItLocked(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "race-1", Text: "My order #4411 arrived broken"})
+	b := newBrowser(t)
+	ana := newPage(t, b, f.server, "ana", 1280, 800)
+	bea := newPage(t, b, f.server, "bea", 1280, 800)
+	for _, p := range []*page{ana, bea} {
+		p.signIn(map[string]string{"ana": f.ana, "bea": f.bea}[p.name])
+		p.waitText(queueItem(id), "My order #4411 arrived broken")
+		// Remember if a reply box ever appears in this page.
+		eval[bool](p, `(() => { window.sawReplyBox = false;
+			new MutationObserver(() => { if (document.getElementById('reply-text')) window.sawReplyBox = true; })
+				.observe(document.body, {subtree: true, childList: true}); return true; })()`)
+	}
+
+	// Both click Claim at the same time.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, p := range []*page{ana, bea} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = chromedp.Run(p.ctx, chromedp.Evaluate[bool](clickJS(queueItem(id)+" .qclaim")))
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for _, p := range []*page{ana, bea} {
+		p.waitFor("the claim's outcome", `document.querySelector('#lockbar.held, #lockbar.locked') !== null`)
+	}
+	th := f.thread(t, id)
+	if th.Lock == nil {
+		t.Fatal("nobody holds the thread after both claimed")
+	}
+	winner, loser, winnerName := ana, bea, "Ana Ruiz"
+	if th.Lock.AgentID == "bea" {
+		winner, loser, winnerName = bea, ana, "Bea Costa"
+	}
+	winner.waitFor("the reply box", `document.querySelector('#reply-text') !== null && document.querySelector('#lockbar.held') !== null`)
+	loser.waitText("#lockbar", winnerName+" is replying")
+	loser.waitText("#alert", winnerName+" is replying")
+
+	// The winner replies; the reply shows in both conversations.
+	winner.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "So sorry! A replacement is on its way."))
+	winner.click("#reply-send")
+	winner.waitText("#conversation .msg.out", "So sorry! A replacement is on its way.")
+	loser.waitText("#conversation .msg.out", "So sorry! A replacement is on its way.")
+	loser.waitText("#lockbar", winnerName+" is replying")
+	if eval[bool](loser, `window.sawReplyBox || document.querySelector('#reply-text') !== null || document.querySelector('#reply-form') !== null`) {
+		t.Error("the loser was shown a reply box for a thread the winner holds")
+	}
+
+	var msgs struct {
+		Items []struct {
+			Direction string `json:"direction"`
+			AgentID   string `json:"agent_id"`
+			Text      string `json:"text"`
+		}
+	}
+	f.must(t, 200, "GET", "/api/v1/threads/"+id+"/messages", f.admin, nil, &msgs)
+	var out []string
+	for _, m := range msgs.Items {
+		if m.Direction == "outbound" {
+			out = append(out, m.AgentID+": "+m.Text)
+		}
+	}
+	if want := th.Lock.AgentID + ": So sorry! A replacement is on its way."; !slices.Equal(out, []string{want}) {
+		t.Errorf("outbound messages %q, want exactly [%q]", out, want)
+	}
+}
+
+func TestLive_NewMessageAppearsInTheQueueWithoutReload(t *testing.T) {
+	f := newCareFixtureTTL(t, 2*time.Second) // leases expire during the test
+	b := newBrowser(t)
+	p := newPage(t, b, f.server, "ana", 1280, 800)
+	p.signIn(f.ana)
+	p.waitText("#queue-list", "Nobody is waiting")
+
+	id := f.ingest(t, msg{ExternalID: "live-1", Network: "twitter", Kind: "mention", Text: "Is the app down?\nNothing loads",
+		Author: map[string]any{"id": "u-9", "handle": "@jonas", "name": "Jonas"}})
+	p.waitText(queueItem(id), "Is the app down?")
+	item := eval[string](p, fmt.Sprintf(`document.querySelector(%q).textContent`, queueItem(id)))
+	for _, want := range []string{"X", "Jonas", "@jonas", "waiting", "SLA"} {
+		if !strings.Contains(item, want) {
+			t.Errorf("queue item %q lacks %q", item, want)
+		}
+	}
+	if strings.Contains(item, "Nothing loads") {
+		t.Errorf("queue item %q shows more than the first line", item)
+	}
+	p.waitText(`#team-tabs [data-team="care"] .count`, "1")
+
+	// A claim elsewhere takes it off the queue, and the lease's expiry
+	// brings it back, live too.
+	f.must(t, 200, "POST", "/api/v1/threads/"+id+"/claim", f.bea, map[string]any{}, nil)
+	p.waitFor("the claimed thread to leave the queue", fmt.Sprintf(`document.querySelector(%q) === null`, queueItem(id)))
+	p.waitText(queueItem(id), "Is the app down?")
+	if th := f.thread(t, id); th.Lock != nil || th.Status != "queued" {
+		t.Errorf("after the lease: %+v, want queued and unlocked", th)
+	}
+}
+
+func TestLock_RenewsWhileTheAgentIsActive(t *testing.T) {
+	f := newCareFixtureTTL(t, 3*time.Second)
+	id := f.ingest(t, msg{ExternalID: "renew-1", Text: "Can I change my delivery address?"})
+	b := newBrowser(t)
+	p := newPage(t, b, f.server, "ana", 1280, 800)
+	p.signIn(f.ana)
+	p.click(queueItem(id) + " .qclaim") // a click is activity
+	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	var first struct {
+		Lock struct {
+			ExpiresAt time.Time `json:"expires_at"`
+		} `json:"lock"`
+	}
+	f.must(t, 200, "GET", "/api/v1/threads/"+id, f.admin, nil, &first)
+
+	// The page renews at half-life (the click was activity): wait until
+	// the lease it shows runs past two of the first.
+	p.waitFor("two renewals", fmt.Sprintf(`Date.parse(document.querySelector('#mine-list [data-until]')?.dataset.until) > %d`,
+		first.Lock.ExpiresAt.Add(3500*time.Millisecond).UnixMilli()))
+	var now struct {
+		Lock *struct {
+			AgentID   string    `json:"agent_id"`
+			ExpiresAt time.Time `json:"expires_at"`
+		} `json:"lock"`
+	}
+	f.must(t, 200, "GET", "/api/v1/threads/"+id, f.admin, nil, &now)
+	if now.Lock == nil || now.Lock.AgentID != "ana" || !now.Lock.ExpiresAt.After(first.Lock.ExpiresAt.Add(3*time.Second)) {
+		t.Fatalf("lock %+v after two leases, want ana's, renewed past %v", now.Lock, first.Lock.ExpiresAt)
+	}
+	if !eval[bool](p, `document.querySelector('#reply-text') !== null && document.querySelector('#lockbar.held') !== null`) {
+		t.Error("the reply box went away although the lock was renewed")
+	}
+}
+
+func TestThreadView_SavedReplyRetryWithOneIdempotencyKeyNoteAndLead(t *testing.T) {
+	f := newCareFixture(t)
+	f.must(t, 201, "POST", "/api/v1/saved-replies", f.admin, map[string]any{"id": "hello", "title": "Hello",
+		"text": "Hi {{author.name}} ({{author.handle}}), {{agent.name}} here.", "teams": []string{"care"}}, nil)
+	id := f.ingest(t, msg{ExternalID: "act-1", Text: "What does the pro plan cost?",
+		Author: map[string]any{"id": "u-5", "handle": "@noor", "name": "Noor"}})
+	b := newBrowser(t)
+	p := newPage(t, b, f.server, "ana", 1280, 800)
+	p.signIn(f.ana)
+	p.click(queueItem(id) + " .qclaim")
+	p.waitFor("the saved replies", `document.querySelector('#saved-reply option[value="hello"]') !== null`)
+
+	// The saved reply is filled in.
+	eval[bool](p, `(() => { const s = document.querySelector('#saved-reply'); s.value = 'hello';
+		s.dispatchEvent(new Event('change')); return true; })()`)
+	p.waitFor("the filled-in reply", `document.querySelector('#reply-text').value === 'Hi Noor (@noor), Ana Ruiz here.'`)
+
+	// The first send fails on the network; the retry reuses its
+	// Idempotency-Key, and one reply goes out.
+	eval[bool](p, `(() => {
+		const orig = window.fetch; window.replyKeys = []; let failed = false;
+		window.fetch = (url, init) => {
+			if (String(url).endsWith('/replies')) {
+				window.replyKeys.push(init.headers['Idempotency-Key']);
+				if (!failed) { failed = true; return orig(url, init).then(() => { throw new TypeError('network down'); }); }
+			}
+			return orig(url, init);
+		};
+		return true; })()`)
+	p.click("#reply-send")
+	p.waitText("#alert", "Your reply was not sent")
+	p.click("#reply-send")
+	p.waitFor("the retry", `window.replyKeys.length === 2`)
+	p.waitText("#status-msg", "Reply sent.")
+	p.waitText("#conversation .msg.out", "Hi Noor (@noor), Ana Ruiz here.")
+	keys := eval[[]string](p, `window.replyKeys`)
+	if len(keys) != 2 || keys[0] != keys[1] || !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(keys[0]) {
+		t.Errorf("Idempotency-Keys %q, want one UUID sent twice", keys)
+	}
+	var msgs struct {
+		Items []struct {
+			Direction string `json:"direction"`
+		} `json:"items"`
+	}
+	f.must(t, 200, "GET", "/api/v1/threads/"+id+"/messages", f.admin, nil, &msgs)
+	if n := len(msgs.Items); n != 2 {
+		t.Errorf("%d messages after a retried reply, want 2 (one in, one out)", n)
+	}
+
+	// A note, a tag, the audit trail.
+	p.do(chromedp.SendKeys(chromedp.CSS("#note-text"), "Asked about pricing; sales should follow up."))
+	p.click("#note-add")
+	p.waitText(".note-list", "Asked about pricing")
+	p.do(chromedp.SendKeys(chromedp.CSS("#tag-input"), "pricing"))
+	p.click("#act-tag")
+	p.waitText(".thread-head .tags", "pricing")
+	p.click(".audit summary")
+	p.waitText(".audit-list", "Claimed by Ana Ruiz")
+	p.waitText(".audit-list", "Reply sent by Ana Ruiz")
+
+	// Hand to sales as a lead: the thread leaves Ana's teams.
+	p.click("#act-lead")
+	p.waitText("#status-msg", "no longer in your teams")
+	var th struct {
+		Team string   `json:"team"`
+		Tags []string `json:"tags"`
+	}
+	f.must(t, 200, "GET", "/api/v1/threads/"+id, f.admin, nil, &th)
+	if th.Team != "sales" || !slices.Contains(th.Tags, "lead") {
+		t.Errorf("after the hand-off: team %q tags %v, want sales with lead", th.Team, th.Tags)
+	}
+	p.waitFor("the thread view to close", `document.querySelector('#thread-body').hidden`)
+}
+
+func TestClaimNext_ByKeyboardShortcut_ThenRelease(t *testing.T) {
+	f := newCareFixture(t)
+	b := newBrowser(t)
+	p := newPage(t, b, f.server, "ana", 1280, 800)
+	p.signIn(f.ana)
+
+	p.key("n")
+	p.waitText("#status-msg", "Nothing to claim")
+
+	id := f.ingest(t, msg{ExternalID: "kb-1", Text: "How much is the premium plan?"})
+	p.waitText(queueItem(id), "premium plan")
+	p.key("n")
+	p.waitFor("the claimed thread with a reply box", `document.querySelector('#lockbar.held') !== null && document.activeElement?.id === 'reply-text'`)
+	p.waitText("#mine-list", "María")
+	if th := f.thread(t, id); th.Lock == nil || th.Lock.AgentID != "ana" {
+		t.Fatalf("after N: lock %+v, want ana's", th.Lock)
+	}
+
+	// A reload recovers the held lock (the token is kept only in memory
+	// and comes back from GET /api/v1/me/locks) and reopens the thread.
+	p.do(chromedp.Reload())
+	p.waitFor("the recovered lock", `document.querySelector('#lockbar.held') !== null && document.querySelector('#reply-text') !== null`)
+	if n := eval[int](p, `localStorage.length + sessionStorage.length`); n != 0 {
+		t.Errorf("web storage holds %d items, want none", n)
+	}
+
+	// Esc leaves the reply box; U releases.
+	p.do(chromedp.Focus(chromedp.CSS("#reply-text")), chromedp.KeyEvent(kb.Escape))
+	p.key("u")
+	p.waitFor("the release", `document.querySelector('#reply-text') === null && document.querySelector('#lockbar.free') !== null`)
+	p.waitText("#status-msg", "Released")
+	p.waitText(queueItem(id), "premium plan")
+	if th := f.thread(t, id); th.Lock != nil || th.Status != "queued" {
+		t.Errorf("after U: %+v, want queued and unlocked", th)
+	}
+}
+
+func TestLostLock_SupervisorUnlocks(t *testing.T) {
+	f := newCareFixture(t)
+	id1 := f.ingest(t, msg{ExternalID: "lost-1", Text: "Where is my refund?", Author: map[string]any{"id": "u-1", "name": "Li"}})
+	id2 := f.ingest(t, msg{ExternalID: "lost-2", Text: "Still waiting for an answer", Author: map[string]any{"id": "u-2", "name": "Omar"}})
+	b := newBrowser(t)
+
+	t.Run("the page hears of it", func(t *testing.T) {
+		p := newPage(t, b, f.server, "bea", 1280, 800)
+		p.signIn(f.bea)
+		p.click(queueItem(id2) + " .qclaim")
+		p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+		f.must(t, 200, "POST", "/api/v1/threads/"+id2+"/unlock", f.sam, nil, nil)
+		p.waitText("#alert", "You no longer hold this thread")
+		p.waitText("#alert", "Sam Supervisor broke your lock")
+		p.waitFor("the reply box to go", `document.querySelector('#reply-text') === null`)
+	})
+
+	t.Run("the reply is refused", func(t *testing.T) {
+		// The event stream is blocked, so the page learns of the lost lock
+		// only from the reply's 409 lock_lost; the dropped stream shows.
+		p := newPage(t, b, f.server, "ana", 1280, 800)
+		p.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+				return err
+			}
+			_, err := cdp.Call(ctx, tg, network.SetBlockedURLs, network.SetBlockedURLsParams{
+				URLPatterns: []*network.BlockPattern{{URLPattern: f.url + "/api/v1/events*", Block: true}}})
+			return err
+		}))
+		p.do(chromedp.Navigate(p.url+"/"), chromedp.WaitVisible(chromedp.CSS("#key")),
+			chromedp.SendKeys(chromedp.CSS("#key"), f.ana), chromedp.Click(chromedp.CSS("#signin-submit")))
+		p.waitFor("the reconnecting banner", `!document.querySelector('#conn-banner').hidden`)
+		p.waitText("#conn-banner", "reconnecting")
+		p.click(queueItem(id1) + " .qclaim")
+		p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+
+		f.must(t, 200, "POST", "/api/v1/threads/"+id1+"/unlock", f.sam, nil, nil)
+		p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Refund sent today"))
+		p.click("#reply-send")
+		p.waitText("#alert", "You no longer hold this thread")
+		p.waitFor("the reply box to go", `document.querySelector('#reply-text') === null`)
+		var msgs struct {
+			Items []struct{ Direction string }
+		}
+		f.must(t, 200, "GET", "/api/v1/threads/"+id1+"/messages", f.admin, nil, &msgs)
+		for _, m := range msgs.Items {
+			if m.Direction == "outbound" {
+				t.Error("a reply went out through a lost lock")
+			}
+		}
+	})
+}
+
+func TestRevokedKey_BackToSignInWithAMessage(t *testing.T) {
+	f := newCareFixture(t)
+	b := newBrowser(t)
+	p := newPage(t, b, f.server, "ana", 1280, 800)
+	p.signIn(f.ana)
+	f.must(t, 200, "POST", "/api/v1/agents/ana/rotate-key", f.admin, nil, nil)
+	p.key("n")
+	p.waitFor("the sign-in form", `!document.querySelector('#signin-view').hidden && document.querySelector('#app').hidden`)
+	p.waitText("#signin-msg", "revoked")
+}
+
+func TestSupervisor_SeesAllTeamsWithCounts(t *testing.T) {
+	f := newCareFixture(t)
+	f.team(t, "engagement-twitter", "Engagement · X", "engagement")
+	f.rule(t, "twitter", 5, map[string]any{"networks": []string{"twitter"}}, map[string]any{"team": "engagement-twitter"})
+	f.rule(t, "leads", 1, map[string]any{"text_any": []string{"price"}}, map[string]any{"team": "sales", "add_tags": []string{"lead"}})
+	for i, m := range []msg{
+		{Text: "broken again"}, {Text: "refund please"}, {Text: "no answer yet"},
+		{Network: "twitter", Text: "love it"}, {Network: "twitter", Text: "hello"},
+		{Text: "what is the price?"},
+	} {
+		m.ExternalID = fmt.Sprintf("sup-%d", i)
+		f.ingest(t, m)
+	}
+	b := newBrowser(t)
+	p := newPage(t, b, f.server, "sam", 1280, 800)
+	p.signIn(f.sam)
+	p.waitFor("the overview", `!document.querySelector('#overview').hidden`)
+	want := map[string]string{"care": "3", "engagement-twitter": "2", "sales": "1", "triage": "0"}
+	for team, n := range want {
+		p.waitText(fmt.Sprintf(`#overview-rows tr[data-team=%q] .queued`, team), n)
+		p.waitText(fmt.Sprintf(`#team-tabs [data-team=%q] .count`, team), n)
+	}
+	rows := eval[int](p, `document.querySelectorAll('#overview-rows tr').length`)
+	if rows != len(want) {
+		t.Errorf("overview has %d rows, want %d teams", rows, len(want))
+	}
+	p.waitFor("an oldest wait", `/\ds/.test(document.querySelector('#overview-rows tr[data-team="care"] .oldest').textContent)`)
+
+	// Counts follow the live stream.
+	f.ingest(t, msg{ExternalID: "sup-live", Text: "one more"})
+	p.waitText(`#overview-rows tr[data-team="care"] .queued`, "4")
+}
+
+func TestPhoneWidth_OneColumnWithoutHorizontalScrolling(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "phone-1", Text: "Averyveryverylongwordwithoutanyspacesthatcouldpushthelayoutwiderthanthescreen " + strings.Repeat("and more text ", 20)})
+	b := newBrowser(t)
+	p := newPage(t, b, f.server, "ana", 390, 844)
+	p.signIn(f.ana)
+	p.waitText(queueItem(id), "Averyvery")
+	noOverflow := `document.documentElement.scrollWidth <= window.innerWidth`
+	if !eval[bool](p, noOverflow) {
+		t.Errorf("queue view overflows: scrollWidth %d > innerWidth %d",
+			eval[int](p, `document.documentElement.scrollWidth`), eval[int](p, `window.innerWidth`))
+	}
+	p.click(queueItem(id) + " .qclaim")
+	p.waitFor("the thread alone on screen", `document.querySelector('#reply-text') !== null && getComputedStyle(document.querySelector('#queues')).display === 'none'`)
+	if !eval[bool](p, noOverflow) {
+		t.Errorf("thread view overflows: scrollWidth %d > innerWidth %d",
+			eval[int](p, `document.documentElement.scrollWidth`), eval[int](p, `window.innerWidth`))
+	}
+	p.click("#thread .back")
+	p.waitFor("the queues again", `getComputedStyle(document.querySelector('#queues')).display !== 'none' && getComputedStyle(document.querySelector('#thread')).display === 'none'`)
+}

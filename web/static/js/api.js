@@ -1,0 +1,82 @@
+// The HTTP client of the page: JSON in and out under /api/v1, the session
+// cookie for authentication (sent by the browser; the page never sees it),
+// and the contract's error shape turned into ApiError.
+
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details || {};
+  }
+}
+
+let unauthorized = () => {};
+
+// onUnauthorized sets what happens when a request answers 401: the session
+// ended or the key was revoked.
+export function onUnauthorized(fn) {
+  unauthorized = fn;
+}
+
+// skew is the server's clock minus ours, from the Date header, so that lock
+// and SLA countdowns hold when the two clocks differ. The header has whole
+// seconds, so skews under two seconds are ignored.
+let skew = 0;
+
+export function now() {
+  return Date.now() + skew;
+}
+
+function noteDate(res) {
+  const d = Date.parse(res.headers.get('Date') || '');
+  if (Number.isNaN(d)) return;
+  const s = d + 500 - Date.now();
+  skew = Math.abs(s) > 2000 ? s : 0;
+}
+
+// api sends one request. A 401 calls the unauthorized handler unless
+// opts.quiet401 is set (the sign-in form handles its own).
+export async function api(method, path, body, opts = {}) {
+  const init = { method, headers: { Accept: 'application/json', ...(opts.headers || {}) }, credentials: 'same-origin', cache: 'no-store' };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch('/api/v1' + path, init);
+  } catch {
+    throw new ApiError(0, 'network', 'The server cannot be reached. Check your connection and try again.');
+  }
+  noteDate(res);
+  const text = await res.text().catch(() => '');
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (res.ok) return res.status === 204 ? null : data;
+  const e = (data && data.error) || {};
+  const err = new ApiError(res.status, e.code || `http_${res.status}`, e.message || res.statusText || 'request failed', e.details);
+  if (res.status === 429) err.retryAfter = Number(res.headers.get('Retry-After')) || 1;
+  if (res.status === 401 && !opts.quiet401) unauthorized(err);
+  throw err;
+}
+
+// all follows next_cursor and returns every item (at most pages pages).
+export async function all(path, pages = 10) {
+  const sep = path.includes('?') ? '&' : '?';
+  let items = [];
+  let cursor = '';
+  for (let i = 0; i < pages; i++) {
+    const page = await api('GET', `${path}${sep}limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    items = items.concat(page.items || []);
+    if (!page.next_cursor) break;
+    cursor = page.next_cursor;
+  }
+  return items;
+}

@@ -1,0 +1,576 @@
+// The agents' inbox page: sign-in, the header, queues (and the supervisors'
+// overview), the live event stream, keyboard shortcuts. The thread view is
+// in thread.js.
+
+import { api, onUnauthorized, now } from './api.js';
+import { connect } from './live.js';
+import { h, $, $$, clear, networkBadge, priorityBadge, since, slaBadge, tick, countdown } from './dom.js';
+import { state, hooks, nameOf, isPerson, canSupervise, grantFrom } from './state.js';
+import * as thread from './thread.js';
+
+let live = null;
+let timers = [];
+
+// --- messages to people ---
+
+function showAlert(msg) {
+  $('#alert').textContent = msg || '';
+  $('#alert-dismiss').hidden = !msg;
+}
+
+let infoTimer = 0;
+function showInfo(msg) {
+  $('#status-msg').textContent = msg || '';
+  clearTimeout(infoTimer);
+  if (msg) infoTimer = setTimeout(() => { $('#status-msg').textContent = ''; }, 10000);
+}
+
+function teamName(id) {
+  const t = state.teams.get(id);
+  return t ? t.name : id;
+}
+
+function authorName(t) {
+  const a = (t && t.author) || {};
+  return a.name || a.handle || a.id || 'customer';
+}
+
+// --- session ---
+
+async function boot() {
+  $('#signin').addEventListener('submit', signIn);
+  $('#signout').addEventListener('click', signOut);
+  $('#status').addEventListener('change', setStatus);
+  $('#alert-dismiss').addEventListener('click', () => showAlert(''));
+  $('#claim-next').addEventListener('click', () => thread.claimNext(state.selected));
+  document.addEventListener('keydown', shortcut);
+  addEventListener('hashchange', () => {
+    if (!state.me) return;
+    const id = threadInHash();
+    if (id && id !== state.openId) thread.openThread(id);
+    else if (!id && state.openId) thread.closeThread();
+  });
+  for (const type of ['keydown', 'pointerdown', 'pointermove', 'wheel', 'touchstart', 'focusin']) {
+    addEventListener(type, () => { state.lastActivity = Date.now(); }, { passive: true, capture: true });
+  }
+  onUnauthorized(() => endSession('Your session has ended or your key was revoked. Sign in again.'));
+  Object.assign(hooks, {
+    refreshQueues, renderMine, alert: showAlert, info: showInfo, markOpen, focusQueue,
+    openThread: thread.openThread, lose: thread.lose,
+  });
+  try {
+    const me = await api('GET', '/me', undefined, { quiet401: true });
+    await startSession(me);
+  } catch (e) {
+    showSignIn(e.status === 401 ? '' : `The server could not be reached (${thread.describe(e)}) Reload the page to try again.`);
+  }
+}
+
+function showSignIn(msg) {
+  $('#app').hidden = true;
+  $('#who').hidden = true;
+  $('#controls').hidden = true;
+  $('#shortcuts').hidden = true;
+  $('#conn-banner').hidden = true;
+  $('#signin-view').hidden = false;
+  $('#signin-msg').textContent = msg || '';
+  document.body.classList.remove('thread-open');
+  $('#key').focus();
+}
+
+async function signIn(ev) {
+  ev.preventDefault();
+  const input = $('#key');
+  const btn = $('#signin-submit');
+  // The key goes into the request body and nowhere else: the field is
+  // emptied at once and the body object is dropped after the request.
+  let body = { key: input.value.trim() };
+  input.value = '';
+  if (!body.key) {
+    $('#signin-msg').textContent = 'Enter your agent key.';
+    return;
+  }
+  btn.disabled = true;
+  $('#signin-msg').textContent = '';
+  try {
+    const me = await api('POST', '/session', body, { quiet401: true });
+    body = null;
+    await startSession(me);
+  } catch (e) {
+    body = null;
+    $('#signin-msg').textContent = e.status === 401
+      ? 'That key was not accepted. Check it and try again.'
+      : e.status === 400 ? 'Enter your agent key.' : thread.describe(e);
+    input.focus();
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+async function signOut() {
+  try {
+    await api('DELETE', '/session', undefined, { quiet401: true });
+  } catch (e) {
+    if (e.status !== 401) {
+      showAlert(`Signing out failed: ${thread.describe(e)}`);
+      return;
+    }
+  }
+  endSession('You are signed out.');
+}
+
+function endSession(msg) {
+  if (!state.me) return;
+  if (live) live.close();
+  live = null;
+  for (const t of timers) clearInterval(t);
+  timers = [];
+  thread.closeThread();
+  state.me = null;
+  state.held.clear(); // tokens are gone with the session
+  state.drafts.clear();
+  state.queues.clear();
+  state.savedReplies.clear();
+  state.people.clear();
+  state.stats = null;
+  showAlert('');
+  showSignIn(msg);
+}
+
+async function startSession(me) {
+  if (!me || me.role === 'ingest') {
+    await api('DELETE', '/session', undefined, { quiet401: true }).catch(() => {});
+    showSignIn('That is a connector (ingest) key. Sign in with an agent or supervisor key.');
+    return;
+  }
+  state.me = me;
+  const [teams, people, locks] = await Promise.all([
+    api('GET', '/teams?limit=500').then((p) => p.items || []),
+    api('GET', '/me/colleagues').then((p) => p.items || []).catch(() => []),
+    isPerson() ? api('GET', '/me/locks').then((p) => p.items || []) : [],
+  ]);
+  state.teams = new Map(teams.map((t) => [t.id, t]));
+  state.people = new Map(people.map((p) => [p.id, p.name]));
+  if (me.id) state.people.set(me.id, me.name || me.id);
+  state.tabs = canSupervise() ? teams.map((t) => t.id) : (me.teams || []).filter((id) => state.teams.has(id));
+  state.selected = state.tabs[0] || '';
+  state.held.clear();
+  for (const l of locks) state.held.set(l.thread.id, grantFrom(l.lock, l.thread, now()));
+
+  $('#signin-view').hidden = true;
+  $('#app').hidden = false;
+  $('#who').hidden = false;
+  $('#controls').hidden = false;
+  $('#shortcuts').hidden = false;
+  $('#signin-msg').textContent = '';
+  renderHeader();
+  renderTabs();
+  renderQueue();
+  renderMine();
+  $('#overview').hidden = !canSupervise();
+  $('#app').classList.toggle('with-overview', canSupervise());
+  $('#claim-next').hidden = !isPerson();
+
+  live = connect({ onEvent, onState: liveState, check: () => api('GET', '/me') });
+  timers.push(setInterval(everySecond, 1000));
+  if (canSupervise()) timers.push(setInterval(loadStats, 30000));
+  if (isPerson()) timers.push(setInterval(refreshMe, 60000)); // status and shift change by themselves
+  await Promise.all([loadQueues(), canSupervise() ? loadStats() : null]);
+  const id = threadInHash();
+  if (id) await thread.openThread(id, '');
+}
+
+// threadInHash is the thread id in the address (#t/<id>): a link to a
+// thread, and what a reload reopens. It holds no secret.
+function threadInHash() {
+  const m = /^#t\/([\w-]+)$/.exec(location.hash);
+  return m ? m[1] : '';
+}
+
+// --- header ---
+
+function renderHeader() {
+  const me = state.me;
+  $('#me-name').textContent = me.name || (me.role === 'admin' ? 'Admin key' : me.id);
+  $('#me-role').textContent = { supervisor: 'Supervisor', agent: 'Agent', admin: 'Admin' }[me.role] || me.role;
+  $('#me-teams').textContent = me.role === 'admin' ? 'all teams'
+    : (me.teams || []).map(teamName).join(', ') || 'none';
+  $('#status-wrap').hidden = !isPerson();
+  if (isPerson()) $('#status').value = me.status || 'offline';
+  const shift = $('#on-shift');
+  shift.hidden = !isPerson();
+  shift.textContent = me.on_shift ? 'On shift' : 'Off shift';
+  shift.className = `badge ${me.on_shift ? 'on' : 'off'}`;
+}
+
+async function refreshMe() {
+  try {
+    const me = await api('GET', '/me');
+    if (!state.me || me.id !== state.me.id) return;
+    state.me = { ...state.me, ...me };
+    if (document.activeElement !== $('#status')) renderHeader();
+  } catch {
+    // a 401 ends the session; anything else waits for the next round
+  }
+}
+
+async function setStatus(e) {
+  const sel = e.target;
+  const prev = state.me.status;
+  try {
+    const a = await api('PUT', `/agents/${encodeURIComponent(state.me.id)}/status`, { status: sel.value });
+    state.me = { ...state.me, ...a };
+    renderHeader();
+    showInfo(`Your status is now ${sel.value}.`);
+  } catch (err) {
+    sel.value = prev;
+    if (err.status !== 401) showAlert(`Your status was not changed: ${thread.describe(err)}`);
+  }
+}
+
+// --- queues ---
+
+let qTimer = 0;
+let qRunning = false;
+let qAgain = false;
+
+function refreshQueues() {
+  clearTimeout(qTimer);
+  qTimer = setTimeout(loadQueues, 200);
+}
+
+async function loadQueues() {
+  if (!state.me) return;
+  if (qRunning) {
+    qAgain = true;
+    return;
+  }
+  qRunning = true;
+  try {
+    const failed = [];
+    await Promise.all(state.tabs.map(async (id) => {
+      try {
+        const p = await api('GET', `/queue?team=${encodeURIComponent(id)}&limit=100`);
+        state.queues.set(id, { items: p.items || [], more: Boolean(p.next_cursor) });
+      } catch (e) {
+        if (e.status !== 401) failed.push(`${teamName(id)}: ${thread.describe(e)}`);
+      }
+    }));
+    if (!state.me) return;
+    if (failed.length) showAlert(`Some queues could not be loaded. ${failed.join(' ')}`);
+    renderTabs();
+    renderQueue();
+  } finally {
+    qRunning = false;
+    if (qAgain) {
+      qAgain = false;
+      refreshQueues();
+    }
+  }
+}
+
+function selectTeam(id) {
+  state.selected = id;
+  renderTabs();
+  renderQueue();
+}
+
+function renderTabs() {
+  const ul = $('#team-tabs');
+  const focused = document.activeElement && ul.contains(document.activeElement) ? document.activeElement.dataset.team : null;
+  clear(ul);
+  for (const id of state.tabs) {
+    const q = state.queues.get(id);
+    const n = q ? `${q.items.length}${q.more ? '+' : ''}` : '…';
+    ul.append(h('li', {},
+      h('button', { type: 'button', class: 'tab', 'aria-pressed': String(id === state.selected), dataset: { team: id }, onclick: () => selectTeam(id) },
+        teamName(id), ' ', h('span', { class: 'count' }, n), h('span', { class: 'visually-hidden' }, ' waiting'))));
+  }
+  if (focused) ul.querySelector(`[data-team="${CSS.escape(focused)}"]`)?.focus();
+  if (!state.tabs.length) ul.append(h('li', { class: 'none' }, 'You are in no team yet. Ask an admin to add you to one.'));
+  $('#claim-next').textContent = '';
+  $('#claim-next').append(`Claim next${state.selected ? ` in ${teamName(state.selected)}` : ''} `, h('kbd', {}, 'N'));
+}
+
+function renderQueue() {
+  const list = $('#queue-list');
+  const active = document.activeElement;
+  const keep = active && list.contains(active) ? { id: active.closest('li')?.dataset.thread, cls: active.className } : null;
+  clear(list);
+  const q = state.queues.get(state.selected);
+  if (!state.selected) return;
+  list.setAttribute('aria-label', `${teamName(state.selected)} queue`);
+  if (!q) list.append(h('li', { class: 'none' }, 'Loading…'));
+  else if (!q.items.length) list.append(h('li', { class: 'none' }, 'Nobody is waiting in this queue.'));
+  else for (const t of q.items) list.append(queueItem(t));
+  if (q && q.more) list.append(h('li', { class: 'none' }, 'More threads are waiting than shown here; claim next takes them in order.'));
+  if (keep && keep.id) {
+    const el = list.querySelector(`li[data-thread="${CSS.escape(keep.id)}"] .${keep.cls.split(' ')[0]}`);
+    if (el) el.focus();
+    else list.querySelector('.qopen')?.focus();
+  }
+  tick(list);
+}
+
+function queueItem(t) {
+  const a = t.author || {};
+  const name = authorName(t);
+  return h('li', { class: 'qitem', dataset: { thread: t.id }, 'aria-current': t.id === state.openId ? 'true' : false },
+    h('button', { type: 'button', class: 'qopen', onclick: () => thread.openThread(t.id) },
+      h('span', { class: 'qline' }, networkBadge(t.network), ' ', t.priority !== 'normal' ? [priorityBadge(t.priority), ' '] : null,
+        h('strong', { class: 'author' }, name), a.handle && a.handle !== name ? h('span', { class: 'handle' }, ` ${a.handle}`) : null),
+      h('span', { class: 'preview' }, t.preview || (t.preview === '' ? '(attachment)' : '')),
+      h('span', { class: 'qline small' }, since(t.waiting_since), ' ', slaBadge(t),
+        (t.tags || []).map((tag) => [' ', h('span', { class: 'tag' }, tag)]))),
+    isPerson() ? h('button', { type: 'button', class: 'qclaim', 'aria-label': `Claim the thread of ${name}`, onclick: () => thread.claim(t.id) }, 'Claim') : null);
+}
+
+function markOpen() {
+  for (const li of $$('#queue-list li[data-thread], #mine-list li[data-thread]')) {
+    if (li.dataset.thread === state.openId) li.setAttribute('aria-current', 'true');
+    else li.removeAttribute('aria-current');
+  }
+}
+
+function focusQueue() {
+  ($('#queue-list .qopen') || $('#claim-next') || $('#inbox-h')).focus();
+}
+
+// --- your threads ---
+
+function renderMine() {
+  const sec = $('#mine');
+  sec.hidden = !isPerson();
+  const ul = clear($('#mine-list'));
+  if (!isPerson()) return;
+  if (!state.held.size) {
+    ul.append(h('li', { class: 'none' }, 'You hold no threads. Claim one from a queue.'));
+    return;
+  }
+  for (const [id, held] of state.held) {
+    const t = held.thread || {};
+    ul.append(h('li', { dataset: { thread: id }, 'aria-current': id === state.openId ? 'true' : false },
+      h('button', { type: 'button', class: 'mine-open', onclick: () => thread.openThread(id, 'reply') },
+        networkBadge(t.network), ' ', h('strong', {}, authorName(t)), ' ',
+        h('span', { class: 'lock-left' }, h('span', { dataset: { until: new Date(held.expiresAt).toISOString() } }, countdown(held.expiresAt - now())),
+          ' left'))));
+  }
+}
+
+async function recoverLocks() {
+  if (!isPerson()) return;
+  let page;
+  try {
+    page = await api('GET', '/me/locks');
+  } catch {
+    return;
+  }
+  const fresh = [];
+  for (const l of page.items || []) {
+    const cur = state.held.get(l.thread.id);
+    if (!cur || cur.fence !== Number(l.lock.fence)) {
+      state.held.set(l.thread.id, grantFrom(l.lock, l.thread, now()));
+      fresh.push(l.thread);
+    }
+  }
+  renderMine();
+  if (fresh.length) {
+    showInfo(`A thread is waiting for you: ${fresh.map(authorName).join(', ')}.`);
+    if (fresh.some((t) => t.id === state.openId)) thread.refresh();
+  }
+}
+
+// --- supervisors' overview ---
+
+let statsTimer = 0;
+function refreshStatsSoon() {
+  clearTimeout(statsTimer);
+  statsTimer = setTimeout(loadStats, 1000);
+}
+
+async function loadStats() {
+  if (!canSupervise()) return;
+  try {
+    state.stats = await api('GET', '/stats');
+    state.statsAt = Date.now();
+  } catch (e) {
+    if (e.status !== 401) showAlert(`Team statistics could not be loaded: ${thread.describe(e)}`);
+    return;
+  }
+  renderOverview();
+}
+
+function renderOverview() {
+  const body = clear($('#overview-rows'));
+  const byTeam = new Map((state.stats.teams || []).map((s) => [s.team, s]));
+  const ids = [...new Set([...state.teams.keys(), ...byTeam.keys()])].sort();
+  for (const id of ids) {
+    const s = byTeam.get(id) || { queued: 0, assigned: 0, oldest_wait_seconds: 0, on_shift_agents: 0, sla_breaches: 0 };
+    body.append(h('tr', { dataset: { team: id } },
+      h('th', { scope: 'row' }, h('button', { type: 'button', class: 'link', onclick: () => selectTeam(id) }, teamName(id))),
+      h('td', { class: 'queued' }, String(s.queued)),
+      h('td', { class: 'assigned' }, String(s.assigned)),
+      h('td', { class: 'oldest', dataset: { waitbase: String(s.queued ? s.oldest_wait_seconds : 0), at: String(state.statsAt) } }, '—'),
+      h('td', {}, String(s.on_shift_agents)),
+      h('td', { class: s.sla_breaches ? 'breach' : '' }, String(s.sla_breaches))));
+  }
+  tick(body);
+}
+
+// --- live ---
+
+let openTimer = 0;
+function refreshOpenSoon() {
+  clearTimeout(openTimer);
+  openTimer = setTimeout(() => thread.refresh(), 150);
+}
+
+function onEvent(ev) {
+  if (!state.me) return;
+  refreshQueues();
+  if (canSupervise()) refreshStatsSoon();
+  const id = ev.thread_id;
+  const d = ev.data || {};
+  const me = state.me.id;
+  if (state.held.has(id)) heldEvent(ev);
+  else if (isPerson() && ((d.to_agent === me || ev.agent_id === me) || (ev.type === 'thread.claimed' && d.agent_id === me))) {
+    recoverLocks(); // an offer to us, or a claim from another window
+  }
+  if (id === state.openId) refreshOpenSoon();
+}
+
+// heldEvent reacts at once to an event on a thread this page holds: any
+// sign that the lock ended takes the reply box away before anything else.
+function heldEvent(ev) {
+  const id = ev.thread_id;
+  const held = state.held.get(id);
+  const d = ev.data || {};
+  const me = state.me.id;
+  const fence = d.fence === undefined ? null : Number(d.fence);
+  switch (ev.type) {
+    case 'thread.claimed':
+    case 'thread.offered':
+      if (fence !== null && fence > held.fence) {
+        const who = d.agent_id || d.to_agent;
+        if (who === me) {
+          state.held.delete(id);
+          recoverLocks();
+        } else thread.lose(id, `${nameOf(who)} holds it now.`);
+      }
+      break;
+    case 'lock.expired':
+      if (fence === null || fence === held.fence) thread.lose(id, 'Your lock expired and the thread went back to its queue.');
+      break;
+    case 'thread.unlocked':
+      thread.lose(id, `${nameOf(ev.actor)} broke your lock.`);
+      break;
+    case 'thread.assigned':
+      thread.lose(id, `${nameOf(ev.actor)} assigned it to ${nameOf(d.agent_id || d.to_agent)}.`);
+      break;
+    case 'thread.released':
+    case 'thread.closed':
+    case 'thread.transferred':
+      if (ev.actor === me) {
+        // Our own step (from this window or another): no news to anyone.
+        state.held.delete(id);
+        renderMine();
+        if (state.openId === id) thread.render();
+      } else {
+        const what = { 'thread.released': 'released it', 'thread.closed': 'closed it', 'thread.transferred': 'handed it over' }[ev.type];
+        thread.lose(id, `${nameOf(ev.actor)} ${what}.`);
+      }
+      break;
+    default:
+  }
+}
+
+function liveState(s, wasDown) {
+  const badge = $('#live-state');
+  if (s === 'open') {
+    $('#conn-banner').hidden = true;
+    badge.textContent = 'Live';
+    badge.className = 'badge live';
+    if (wasDown) {
+      showInfo('Reconnected. Live updates are back.');
+      resync();
+    }
+  } else {
+    $('#conn-banner').hidden = false;
+    badge.textContent = 'Offline';
+    badge.className = 'badge live down';
+  }
+}
+
+// resync reloads what may have changed while the stream was down.
+async function resync() {
+  refreshQueues();
+  if (canSupervise()) refreshStatsSoon();
+  await recoverLocks();
+  await Promise.all([...state.held.keys()].map(async (id) => {
+    try {
+      thread.checkHeld(await api('GET', `/threads/${id}`));
+    } catch (e) {
+      if (e.code === 'not_found') thread.lose(id, 'It is no longer in your teams.');
+    }
+  }));
+  if (state.openId) thread.refresh();
+}
+
+function everySecond() {
+  tick(document);
+  thread.renewDue();
+}
+
+// --- keyboard ---
+
+function shortcut(e) {
+  if (!state.me) return;
+  const t = e.target;
+  const typing = t instanceof HTMLElement && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName));
+  if (typing) {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && t.id === 'reply-text') {
+      e.preventDefault();
+      $('#reply-form').requestSubmit();
+    } else if (e.key === 'Escape' && t.tagName !== 'SELECT') {
+      t.blur();
+      ($('#thread-h') || $('#inbox-h')).focus();
+    }
+    return;
+  }
+  if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+  switch (e.key.toLowerCase()) {
+    case 'n':
+      if (!isPerson()) return;
+      e.preventDefault();
+      thread.claimNext(state.selected);
+      break;
+    case 'c':
+      if (!$('#claim-this')) return;
+      e.preventDefault();
+      $('#claim-this').click();
+      break;
+    case 'r':
+      if (!$('#reply-text')) return;
+      e.preventDefault();
+      $('#reply-text').focus();
+      break;
+    case 'u':
+      if (!state.openId || !state.held.has(state.openId)) return;
+      e.preventDefault();
+      thread.release();
+      break;
+    case 'j':
+    case 'k': {
+      const items = $$('#queue-list .qopen');
+      if (!items.length) return;
+      e.preventDefault();
+      const i = items.indexOf(document.activeElement);
+      const next = e.key.toLowerCase() === 'j' ? Math.min(i + 1, items.length - 1) : Math.max(i - 1, 0);
+      items[i < 0 ? 0 : next].focus();
+      break;
+    }
+    default:
+  }
+}
+
+boot();

@@ -1,0 +1,63 @@
+// The page's state, in memory only. Lock tokens live here (state.held) and
+// nowhere else: not in localStorage, sessionStorage, cookies or the URL.
+// A reload recovers them from GET /api/v1/me/locks.
+
+export const state = {
+  me: null, // GET /api/v1/me
+  people: new Map(), // agent id -> name (GET /api/v1/me/colleagues)
+  teams: new Map(), // team id -> team
+  tabs: [], // team ids with a queue tab
+  selected: '', // selected team tab
+  queues: new Map(), // team id -> {items, more}
+  stats: null, // GET /api/v1/stats, for supervisors
+  statsAt: 0,
+  // held: thread id -> {token, fence, expiresAt (ms), lease (ms), thread,
+  // renewing}
+  held: new Map(),
+  openId: '',
+  open: null, // {thread, messages, notes, events}
+  savedReplies: new Map(), // team id -> [saved reply]
+  drafts: new Map(), // thread id -> {text, key (Idempotency-Key), close}
+  lastActivity: Date.now(),
+};
+
+// hooks let the modules call each other without import cycles; app.js
+// fills them in.
+export const hooks = {
+  refreshQueues: () => {},
+  renderMine: () => {},
+  openThread: () => {},
+  lose: () => {},
+  alert: () => {},
+  info: () => {},
+  markOpen: () => {},
+  focusQueue: () => {},
+};
+
+export function nameOf(id) {
+  if (!id) return 'someone';
+  if (id === 'system') return 'Switchboard';
+  if (id.startsWith('key:')) return 'an API key';
+  return state.people.get(id) || id;
+}
+
+export function isPerson() {
+  return Boolean(state.me && state.me.id);
+}
+
+export function canSupervise() {
+  return Boolean(state.me && (state.me.role === 'supervisor' || state.me.role === 'admin'));
+}
+
+// grantFrom turns a lock grant from the server into a held entry.
+export function grantFrom(lock, thread, serverNow) {
+  const expiresAt = Date.parse(lock.expires_at);
+  return {
+    token: lock.token,
+    fence: Number(lock.fence),
+    expiresAt,
+    lease: Math.max(expiresAt - serverNow, 10000),
+    thread,
+    renewing: false,
+  };
+}

@@ -1,0 +1,648 @@
+// The thread view: conversation, lock, reply box, hand-off buttons, notes
+// and audit trail. The reply box is shown only while this page holds the
+// thread's lock (a token in state.held whose fence is the thread's current
+// lock), so two browsers never both show one for the same thread.
+
+import { api, all, now } from './api.js';
+import {
+  h, $, clear, networkBadge, networkName, priorityBadge, tagList, slaBadge, timeEl, clock, countdown,
+  uuid, safeURL, tick,
+} from './dom.js';
+import { state, hooks, nameOf, isPerson, canSupervise, grantFrom } from './state.js';
+
+const LOST = 'You no longer hold this thread.';
+
+// describe turns an API error into a sentence for people.
+export function describe(e) {
+  switch (e.code) {
+    case 'lock_lost': return LOST;
+    case 'lock_held': return `${nameOf(e.details.agent_id)} is replying to this thread (locked until ${clock(e.details.expires_at)}).`;
+    case 'capacity_reached': return 'You already hold as many threads as you may (your capacity). Release one first.';
+    case 'thread_closed': return 'This thread is closed.';
+    case 'conflict': return 'The thread changed meanwhile. Try again.';
+    case 'not_found': return 'That thread is not in your teams (it may have moved to another team).';
+    case 'forbidden': return 'Your role does not allow this.';
+    case 'rate_limited': return `Too many requests. Wait ${e.retryAfter || 1} s and try again.`;
+    case 'unavailable': return 'The server cannot reach its store right now. Try again in a moment.';
+    case 'network': return e.message;
+    case 'invalid_request': return `The server refused this: ${e.message}.`;
+    case 'unauthorized': return 'Your session has ended.';
+    default: return e.message || 'Something went wrong.';
+  }
+}
+
+// holding reports whether this page may reply on the thread now.
+export function holding(id) {
+  const held = state.held.get(id);
+  if (!held || held.expiresAt <= now()) return false;
+  const t = state.open && state.open.thread.id === id ? state.open.thread : held.thread;
+  if (t && t.lock && (t.lock.agent_id !== state.me.id || Number(t.lock.fence) !== held.fence)) return false;
+  return true;
+}
+
+// lose forgets a lock this page held and says so.
+export function lose(id, reason) {
+  const held = state.held.get(id);
+  if (!held) return;
+  state.held.delete(id);
+  const who = held.thread ? ` (${authorName(held.thread)}, ${networkName(held.thread.network)})` : '';
+  hooks.alert(`${LOST}${who} ${reason || ''}`.trim());
+  hooks.renderMine();
+  if (state.openId === id) {
+    render();
+    refresh();
+  }
+}
+
+function authorName(t) {
+  const a = t.author || {};
+  return a.name || a.handle || a.id || 'customer';
+}
+
+// --- loading ---
+
+let loadSeq = 0;
+
+// openThread shows a thread; focus is 'heading', 'reply' or ''.
+export async function openThread(id, focus = 'heading') {
+  const changed = state.openId !== id;
+  state.openId = id;
+  if (changed) {
+    state.open = null;
+    document.body.classList.add('thread-open');
+    if (location.hash !== `#t/${id}`) history.replaceState(null, '', `#t/${id}`);
+    const body = $('#thread-body');
+    clear(body).append(h('p', { class: 'loading' }, 'Loading the thread…'));
+    body.hidden = false;
+    $('#thread-empty').hidden = true;
+    hooks.markOpen();
+  }
+  await refresh();
+  if (state.openId !== id || !state.open) return;
+  if (focus === 'reply' && $('#reply-text')) $('#reply-text').focus();
+  else if (focus === 'heading' && changed) $('#thread-h')?.focus();
+}
+
+export function closeThread() {
+  state.openId = '';
+  state.open = null;
+  document.body.classList.remove('thread-open');
+  history.replaceState(null, '', location.pathname);
+  clear($('#thread-body')).hidden = true;
+  $('#thread-empty').hidden = false;
+  hooks.markOpen();
+}
+
+// refresh reloads the open thread and everything shown with it.
+export async function refresh() {
+  const id = state.openId;
+  if (!id) return;
+  const seq = ++loadSeq;
+  let thread, messages, notes, events;
+  try {
+    [thread, messages, notes, events] = await Promise.all([
+      api('GET', `/threads/${id}`),
+      all(`/threads/${id}/messages`),
+      all(`/threads/${id}/notes`),
+      api('GET', `/threads/${id}/events?limit=500`).then((p) => p.items || []),
+    ]);
+  } catch (e) {
+    if (seq !== loadSeq || state.openId !== id) return;
+    if (e.code === 'not_found') {
+      state.held.delete(id);
+      hooks.renderMine();
+      closeThread();
+      hooks.info('That thread is no longer in your teams (it was handed to another team).');
+      return;
+    }
+    if (e.status !== 401) hooks.alert(`The thread could not be loaded: ${describe(e)}`);
+    return;
+  }
+  if (seq !== loadSeq || state.openId !== id) return;
+  state.open = { thread, messages, notes, events };
+  checkHeld(thread);
+  await loadSavedReplies(thread.team);
+  if (seq !== loadSeq || state.openId !== id) return;
+  render(false);
+}
+
+// checkHeld reconciles a held lock with the thread as the server shows it.
+export function checkHeld(thread) {
+  const held = state.held.get(thread.id);
+  if (!held) return;
+  const l = thread.lock;
+  if (!l) {
+    lose(thread.id, thread.status === 'closed' ? 'It was closed.' : 'The lock ended.');
+  } else if (l.agent_id !== state.me.id) {
+    lose(thread.id, `${nameOf(l.agent_id)} holds it now.`);
+  } else if (Number(l.fence) !== held.fence) {
+    lose(thread.id, 'It was claimed again in another window.');
+  } else {
+    held.thread = thread;
+    held.expiresAt = Date.parse(l.expires_at);
+  }
+}
+
+async function loadSavedReplies(team) {
+  if (!isPerson() || state.savedReplies.has(team)) return;
+  try {
+    const page = await api('GET', `/saved-replies?team=${encodeURIComponent(team)}&limit=500`);
+    state.savedReplies.set(team, page.items || []);
+  } catch {
+    state.savedReplies.set(team, []); // saved replies are a convenience
+  }
+}
+
+// --- rendering ---
+
+// render redraws the thread view, keeping what the agent typed, the focus
+// and the scroll position.
+let shown = '';
+
+export function render(force = true) {
+  const body = $('#thread-body');
+  if (!state.open) return;
+  // Redraw only when something shown changed (countdowns tick by
+  // themselves), so buttons are not replaced under the pointer.
+  const sig = JSON.stringify([state.open, holding(state.open.thread.id), (state.savedReplies.get(state.open.thread.team) || []).length,
+    [...state.people]]);
+  if (!force && sig === shown && body.firstChild && !body.querySelector('.loading')) return;
+  shown = sig;
+  const keep = {};
+  for (const el of body.querySelectorAll('textarea[id], input[id], select[id]')) {
+    keep[el.id] = el.type === 'checkbox' ? el.checked : el.value;
+  }
+  const active = document.activeElement && body.contains(document.activeElement) ? document.activeElement : null;
+  const focusId = active && active.id;
+  const sel = active && 'selectionStart' in active ? [active.selectionStart, active.selectionEnd] : null;
+  const pane = $('#thread');
+  const scroll = pane.scrollTop;
+  const convEl = $('#conversation');
+  const atBottom = convEl ? convEl.scrollHeight - convEl.scrollTop - convEl.clientHeight < 40 : true;
+
+  clear(body).append(...view(state.open));
+
+  for (const [k, v] of Object.entries(keep)) {
+    const el = document.getElementById(k);
+    if (!el || k === 'saved-reply') continue;
+    if (el.type === 'checkbox') el.checked = v;
+    else if (k !== 'reply-text') el.value = v;
+  }
+  pane.scrollTop = scroll;
+  const conv = $('#conversation');
+  if (conv && atBottom) conv.scrollTop = conv.scrollHeight;
+  if (focusId && document.getElementById(focusId)) {
+    const el = document.getElementById(focusId);
+    el.focus({ preventScroll: true });
+    if (sel && 'setSelectionRange' in el) {
+      try { el.setSelectionRange(sel[0], sel[1]); } catch { /* not a text field */ }
+    }
+  } else if (active && !document.body.contains(active)) {
+    $('#thread-h')?.focus({ preventScroll: true });
+  }
+  tick(body);
+}
+
+function view({ thread, messages, notes, events }) {
+  const mine = holding(thread.id);
+  const a = thread.author || {};
+  const team = state.teams.get(thread.team);
+  const canTag = mine || canSupervise();
+  const removeTag = canTag
+    ? (t) => h('button', { type: 'button', class: 'tag-x', 'aria-label': `Remove tag ${t}`, onclick: () => tags([], [t]) }, '×')
+    : null;
+  return [
+    h('div', { class: 'thread-head' },
+      h('button', { type: 'button', class: 'back link', onclick: () => { closeThread(); hooks.focusQueue(); } }, '← Back to queues'),
+      h('h2', { id: 'thread-h', tabindex: '-1' }, authorName(thread),
+        a.handle && a.handle !== a.name ? h('span', { class: 'handle' }, ` ${a.handle}`) : null,
+        a.verified ? h('span', { class: 'badge verified', title: 'Verified account' }, '✓ verified') : null),
+      h('p', { class: 'meta' },
+        networkBadge(thread.network), ' ', priorityBadge(thread.priority), ' ',
+        h('span', { class: `badge st-${thread.status}` }, thread.status), ' ',
+        h('span', {}, team ? team.name : thread.team), thread.kind ? ` · ${thread.kind}` : '',
+        a.followers ? ` · ${Number(a.followers).toLocaleString()} followers` : '',
+        ' ', slaBadge(thread)),
+      tagList(thread.tags, removeTag)),
+    lockBar(thread, mine),
+    h('div', { class: 'thread-grid' },
+      h('div', { class: 'thread-main' },
+        h('section', { class: 'conv-section', 'aria-labelledby': 'conv-h' },
+          h('h3', { id: 'conv-h' }, 'Conversation'),
+          h('ol', { id: 'conversation', class: 'conv', 'aria-label': 'Messages, oldest first' },
+            messages.length ? messages.map(messageView) : h('li', { class: 'none' }, 'No messages.'))),
+        mine ? composer(thread) : null),
+      h('div', { class: 'thread-side' },
+        actions(thread, mine),
+        notesView(notes),
+        auditView(events))),
+  ];
+}
+
+function lockBar(thread, mine) {
+  const l = thread.lock;
+  const held = state.held.get(thread.id);
+  if (mine) {
+    return h('div', { id: 'lockbar', class: 'lockbar held' },
+      h('p', {}, h('strong', {}, 'You are replying.'), ' Lock ',
+        h('span', { class: 'until', dataset: { until: new Date(held.expiresAt).toISOString() } }, countdown(held.expiresAt - now())),
+        ' left · renewed automatically while you are active.'));
+  }
+  if (l && l.agent_id === (state.me && state.me.id)) {
+    // Our lock, but not this page's token (e.g. another window): a claim
+    // by the same agent returns the lock it holds, token included.
+    return h('div', { id: 'lockbar', class: 'lockbar elsewhere' },
+      h('p', {}, h('strong', {}, 'You hold this thread in another window.'), ' Lock until ', clock(l.expires_at), '.'),
+      h('button', { type: 'button', id: 'claim-this', onclick: () => claim(thread.id) }, 'Work on it here ', h('kbd', {}, 'C')));
+  }
+  if (l) {
+    return h('div', { id: 'lockbar', class: 'lockbar locked' },
+      h('p', {}, h('strong', { class: 'holder' }, `${nameOf(l.agent_id)} is replying`),
+        ` — locked until ${clock(l.expires_at)} (`,
+        h('span', { class: 'until', dataset: { until: l.expires_at } }, countdown(Date.parse(l.expires_at) - now())),
+        ' left). You cannot answer this thread now.'),
+      canSupervise() ? h('button', { type: 'button', id: 'act-unlock', onclick: unlock }, 'Break the lock') : null);
+  }
+  if (thread.status === 'closed') {
+    return h('div', { id: 'lockbar', class: 'lockbar free' }, h('p', {}, 'This thread is closed. A new message from the customer reopens it.'));
+  }
+  return h('div', { id: 'lockbar', class: 'lockbar free' },
+    h('p', {}, thread.status === 'pending' ? 'Answered; waiting for the customer. Nobody holds it.' : 'Nobody is replying yet.'),
+    isPerson() ? h('button', { type: 'button', id: 'claim-this', class: 'primary', onclick: () => claim(thread.id) }, 'Claim ', h('kbd', {}, 'C')) : null);
+}
+
+function messageView(m) {
+  const inbound = m.direction === 'inbound';
+  const who = inbound ? ((m.author && (m.author.name || m.author.handle)) || 'Customer') : nameOf(m.agent_id);
+  const d = m.delivery;
+  return h('li', { class: `msg ${inbound ? 'in' : 'out'}` },
+    h('p', { class: 'msg-meta' },
+      h('span', { class: 'who' }, who), ' · ', timeEl(m.sent_at || m.received_at),
+      !inbound && d ? [' · ', h('span', { class: `delivery d-${d.status}` },
+        d.status === 'sent' ? 'Delivered' : d.status === 'failed' ? `Not delivered${d.error ? `: ${d.error}` : ''}` : 'Sending…')] : null),
+    m.text ? h('p', { class: 'text' }, m.text) : null,
+    m.attachments && m.attachments.length
+      ? h('ul', { class: 'attachments' }, m.attachments.map((at) => {
+        const url = safeURL(at.url);
+        return h('li', {}, url ? h('a', { href: url, rel: 'noopener noreferrer', target: '_blank' }, at.type || 'attachment') : (at.type || 'attachment'));
+      }))
+      : null);
+}
+
+function composer(thread) {
+  const d = draft(thread.id);
+  const saved = state.savedReplies.get(thread.team) || [];
+  const ta = h('textarea', { id: 'reply-text', name: 'text', rows: '4', maxlength: '20000', required: true,
+    'aria-describedby': 'reply-hint', oninput: (e) => { d.text = e.target.value; } });
+  ta.value = d.text;
+  return h('form', { id: 'reply-form', class: 'composer', 'aria-labelledby': 'reply-h', onsubmit: sendReply },
+    h('h3', { id: 'reply-h' }, `Reply to ${authorName(thread)}`),
+    saved.length
+      ? h('p', { class: 'row' }, h('label', { for: 'saved-reply' }, 'Saved reply'),
+        h('select', { id: 'saved-reply', onchange: insertSaved },
+          h('option', { value: '' }, 'Insert a saved reply…'),
+          saved.map((r) => h('option', { value: r.id }, r.title || r.id))))
+      : null,
+    h('label', { for: 'reply-text', class: 'visually-hidden' }, 'Your reply'),
+    ta,
+    h('p', { class: 'row' },
+      h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'reply-close', checked: d.close || false, onchange: (e) => { d.close = e.target.checked; } }), ' Close after sending'),
+      h('span', { id: 'reply-hint', class: 'hint' }, 'Ctrl+Enter sends'),
+      h('button', { type: 'submit', id: 'reply-send', class: 'primary' }, 'Send')));
+}
+
+function draft(id) {
+  let d = state.drafts.get(id);
+  if (!d) {
+    d = { text: '', key: '', close: false };
+    state.drafts.set(id, d);
+  }
+  return d;
+}
+
+// fill replaces the saved reply's placeholders.
+export function fill(text, thread) {
+  const a = thread.author || {};
+  const vals = {
+    'author.name': a.name || a.handle || '',
+    'author.handle': a.handle || '',
+    'agent.name': (state.me && state.me.name) || '',
+  };
+  return text.replace(/\{\{\s*(author\.name|author\.handle|agent\.name)\s*\}\}/g, (_, k) => vals[k]);
+}
+
+function insertSaved(e) {
+  const id = e.target.value;
+  e.target.value = '';
+  if (!id || !state.open) return;
+  const r = (state.savedReplies.get(state.open.thread.team) || []).find((x) => x.id === id);
+  if (!r) return;
+  const ta = $('#reply-text');
+  const text = fill(r.text, state.open.thread);
+  const start = ta.selectionStart ?? ta.value.length;
+  ta.value = ta.value.slice(0, start) + text + ta.value.slice(ta.selectionEnd ?? start);
+  draft(state.openId).text = ta.value;
+  ta.focus();
+  ta.setSelectionRange(start + text.length, start + text.length);
+}
+
+function actions(thread, mine) {
+  const sup = canSupervise();
+  if (!mine && !sup) return null;
+  const canRelease = mine;
+  return h('section', { class: 'actions', 'aria-labelledby': 'actions-h' },
+    h('h3', { id: 'actions-h' }, 'Actions'),
+    h('p', { class: 'buttons' },
+      canRelease ? h('button', { type: 'button', id: 'act-release', onclick: release }, 'Release ', h('kbd', {}, 'U')) : null,
+      thread.status !== 'closed' ? h('button', { type: 'button', id: 'act-close', onclick: closeIt }, 'Close') : null),
+    thread.status !== 'closed' ? h('div', { class: 'handover' },
+      h('label', { for: 'handover-note' }, 'Note for the next team (optional)'),
+      h('input', { id: 'handover-note', type: 'text', maxlength: '20000' }),
+      h('p', { class: 'buttons' },
+        h('button', { type: 'button', id: 'act-escalate', onclick: () => transfer('escalation') }, 'Escalate to care'),
+        h('button', { type: 'button', id: 'act-lead', onclick: () => transfer('lead') }, 'Hand to sales as a lead'))) : null,
+    h('form', { id: 'tag-form', class: 'tag-form', onsubmit: (e) => { e.preventDefault(); const v = $('#tag-input').value.trim(); if (v) tags(v.split(/[\s,]+/).filter(Boolean), []); } },
+      h('label', { for: 'tag-input' }, 'Add a tag'),
+      h('span', { class: 'row' }, h('input', { id: 'tag-input', type: 'text', maxlength: '64', autocomplete: 'off' }),
+        h('button', { type: 'submit', id: 'act-tag' }, 'Add'))));
+}
+
+function notesView(notes) {
+  return h('section', { class: 'notes', 'aria-labelledby': 'notes-h' },
+    h('h3', { id: 'notes-h' }, `Internal notes (${notes.length})`),
+    notes.length ? h('ol', { class: 'note-list' }, notes.map((n) => h('li', {},
+      h('p', { class: 'msg-meta' }, h('span', { class: 'who' }, nameOf(n.agent_id || n.actor)), ' · ', timeEl(n.created_at)),
+      h('p', { class: 'text' }, n.text)))) : h('p', { class: 'none' }, 'No notes yet.'),
+    h('form', { id: 'note-form', onsubmit: addNote },
+      h('label', { for: 'note-text' }, 'Add a note (never sent to the customer)'),
+      h('textarea', { id: 'note-text', rows: '2', maxlength: '20000', required: true }),
+      h('button', { type: 'submit', id: 'note-add' }, 'Add note')));
+}
+
+let auditOpen = false;
+
+function auditView(events) {
+  return h('details', { class: 'audit', open: auditOpen, ontoggle: (e) => { auditOpen = e.target.open; } },
+    h('summary', {}, `Audit trail (${events.length})`),
+    h('ol', { class: 'audit-list' }, events.map((e) => h('li', {},
+      timeEl(e.at, clock(e.at)), ' ', eventText(e)))));
+}
+
+function teamName(id) {
+  const t = state.teams.get(id);
+  return t ? t.name : id;
+}
+
+export function eventText(e) {
+  const d = e.data || {};
+  const by = nameOf(e.actor);
+  switch (e.type) {
+    case 'thread.created': return 'Thread created';
+    case 'message.received': return `Message received (${d.kind || 'message'})`;
+    case 'thread.routed': return `Routed to ${teamName(d.team)}${d.rules && d.rules.length ? ` by rule ${d.rules.join(', ')}` : ''}`;
+    case 'thread.claimed': return `Claimed by ${nameOf(d.agent_id || e.actor)}`;
+    case 'thread.offered': return `Offered to ${nameOf(d.to_agent)}`;
+    case 'thread.replied': return `Reply sent by ${by}`;
+    case 'thread.released': return `Released by ${by}${d.status ? ` (now ${d.status})` : ''}`;
+    case 'thread.transferred': return `Handed from ${teamName(d.from_team)} to ${d.to_agent ? nameOf(d.to_agent) : teamName(d.to_team)}${d.reason ? ` (${d.reason})` : ''} by ${by}`;
+    case 'thread.closed': return `Closed${d.reason ? ` (${d.reason.replace('_', ' ')})` : ''} by ${by}`;
+    case 'thread.tagged': return `Tags ${[...(d.added || []).map((t) => `+${t}`), ...(d.removed || []).map((t) => `−${t}`)].join(' ')} by ${by}`;
+    case 'thread.reopened': return `Reopened by a new message (was ${d.from})`;
+    case 'thread.assigned': return `Assigned to ${nameOf(d.agent_id || d.to_agent)} by ${by}`;
+    case 'thread.unlocked': return `Lock of ${nameOf(d.agent_id)} broken by ${by}`;
+    case 'thread.priority_changed': return `Priority ${d.from} → ${d.to}`;
+    case 'lock.expired': return `Lock of ${nameOf(d.agent_id)} expired`;
+    case 'sla.breached': return 'First-response SLA breached';
+    case 'note.added': return `Note added by ${by}`;
+    default: return `${e.type} by ${by}`;
+  }
+}
+
+// --- actions ---
+
+// busy runs one action at a time per thread, so a double click does not
+// send twice.
+const inflight = new Set();
+async function once(key, fn) {
+  if (inflight.has(key)) return;
+  inflight.add(key);
+  try {
+    await fn();
+  } finally {
+    inflight.delete(key);
+  }
+}
+
+export function claim(id) {
+  return once(`claim:${id}`, async () => {
+    try {
+      const r = await api('POST', `/threads/${id}/claim`, {});
+      state.held.set(id, grantFrom(r.lock, r.thread, now()));
+      hooks.renderMine();
+      hooks.refreshQueues();
+      hooks.info(`You claimed the thread of ${authorName(r.thread)}.`);
+      await openThread(id, 'reply');
+    } catch (e) {
+      if (e.status === 401) return;
+      hooks.alert(`Could not claim: ${describe(e)}`);
+      hooks.refreshQueues();
+      await openThread(id, 'heading');
+    }
+  });
+}
+
+export function claimNext(team) {
+  return once('claim-next', async () => {
+    try {
+      const r = await api('POST', '/queue/claim', team ? { team } : {});
+      if (!r) {
+        hooks.info(`Nothing to claim${team ? ` in ${teamName(team)}` : ''}.`);
+        return;
+      }
+      state.held.set(r.thread.id, grantFrom(r.lock, r.thread, now()));
+      hooks.renderMine();
+      hooks.refreshQueues();
+      hooks.info(`You claimed the thread of ${authorName(r.thread)}.`);
+      await openThread(r.thread.id, 'reply');
+    } catch (e) {
+      if (e.status !== 401) hooks.alert(`Could not claim the next thread: ${describe(e)}`);
+    }
+  });
+}
+
+// step runs a lock step with the held token (or, for a supervisor, none).
+async function step(path, body, done) {
+  const id = state.openId;
+  const held = state.held.get(id);
+  if (!held && !canSupervise()) {
+    hooks.alert(LOST);
+    render();
+    return;
+  }
+  await once(`step:${id}`, async () => {
+    try {
+      const r = await api('POST', `/threads/${id}/${path}`, { ...(held ? { token: held.token } : {}), ...body });
+      if (r && r.lock && r.lock.token && held) {
+        held.expiresAt = Date.parse(r.lock.expires_at);
+        held.thread = r.thread;
+      } else {
+        state.held.delete(id);
+      }
+      hooks.info(done(r));
+    } catch (e) {
+      if (e.code === 'lock_lost') lose(id, '');
+      else if (e.status !== 401) hooks.alert(`That did not work: ${describe(e)}`);
+    }
+  });
+  hooks.renderMine();
+  hooks.refreshQueues();
+  await refresh();
+}
+
+export function release() {
+  if (!state.openId || !state.held.has(state.openId)) return;
+  return step('release', {}, (r) => (r.thread.status === 'pending'
+    ? 'Released. The thread waits for the customer’s answer.'
+    : 'Released. The thread is back in its queue.'));
+}
+
+function closeIt() {
+  return step('close', {}, () => 'Thread closed.');
+}
+
+function transfer(reason) {
+  const note = ($('#handover-note')?.value || '').trim();
+  return step('transfer', { reason, ...(note ? { note } : {}) }, (r) => (reason === 'escalation'
+    ? `Escalated to ${teamName(r.thread.team)}.`
+    : `Handed to ${teamName(r.thread.team)} as a lead.`));
+}
+
+function tags(add, remove) {
+  return step('tags', { add, remove }, () => (add.length ? `Tagged ${add.join(', ')}.` : `Removed tag ${remove.join(', ')}.`))
+    .then(() => { const el = $('#tag-input'); if (el && add.length) el.value = ''; });
+}
+
+function unlock() {
+  const id = state.openId;
+  return once(`step:${id}`, async () => {
+    try {
+      await api('POST', `/threads/${id}/unlock`, {});
+      hooks.info('Lock broken. The thread is free again.');
+    } catch (e) {
+      if (e.status !== 401) hooks.alert(`Could not break the lock: ${describe(e)}`);
+    }
+  }).then(() => {
+    hooks.refreshQueues();
+    return refresh();
+  });
+}
+
+async function sendReply(ev) {
+  ev.preventDefault();
+  const id = state.openId;
+  const ta = $('#reply-text');
+  if (!holding(id)) {
+    if (state.held.has(id)) lose(id, 'Your reply was not sent.');
+    else hooks.alert(`${LOST} Your reply was not sent.`);
+    render();
+    return;
+  }
+  const held = state.held.get(id);
+  const text = ta.value;
+  if (!text.trim()) {
+    hooks.alert('Write a reply first.');
+    ta.focus();
+    return;
+  }
+  const d = draft(id);
+  d.text = text;
+  if (!d.key) d.key = uuid(); // one key per composed reply, kept for retries
+  const close = $('#reply-close').checked;
+  const btn = $('#reply-send');
+  await once(`reply:${id}`, async () => {
+    btn.disabled = true;
+    btn.textContent = 'Sending…';
+    try {
+      const r = await api('POST', `/threads/${id}/replies`, { token: held.token, text, close },
+        { headers: { 'Idempotency-Key': d.key } });
+      state.drafts.delete(id);
+      if (close) state.held.delete(id);
+      else if (r.lock && r.lock.token) {
+        held.expiresAt = Date.parse(r.lock.expires_at);
+        held.thread = r.thread;
+      } else if (r.thread) checkHeld(r.thread);
+      const el = $('#reply-text');
+      if (el) el.value = '';
+      hooks.info(close ? 'Reply sent and thread closed.' : 'Reply sent.');
+    } catch (e) {
+      if (e.code === 'lock_lost') {
+        lose(id, 'Your reply was not sent; your text is kept in case you claim it again.');
+      } else if (e.status !== 401) {
+        hooks.alert(`Your reply was not sent: ${describe(e)} Your text is kept; press Send to try again.`);
+      }
+    } finally {
+      const b = $('#reply-send');
+      if (b) {
+        b.disabled = false;
+        b.textContent = 'Send';
+      }
+    }
+  });
+  hooks.renderMine();
+  hooks.refreshQueues();
+  await refresh();
+}
+
+async function addNote(ev) {
+  ev.preventDefault();
+  const id = state.openId;
+  const ta = $('#note-text');
+  const text = ta.value;
+  if (!text.trim()) return;
+  await once(`note:${id}`, async () => {
+    try {
+      await api('POST', `/threads/${id}/notes`, { text });
+      ta.value = '';
+      hooks.info('Note added.');
+    } catch (e) {
+      if (e.status !== 401) hooks.alert(`The note was not added: ${describe(e)}`);
+    }
+  });
+  await refresh();
+}
+
+// --- renewal ---
+
+const ACTIVE_MS = 3 * 60 * 1000;
+
+// renewDue renews held locks past half their lease while the agent is
+// active; it runs every second.
+export function renewDue() {
+  const t = now();
+  for (const [id, held] of state.held) {
+    const left = held.expiresAt - t;
+    if (left <= 0) {
+      lose(id, 'Your lock expired and the thread went back to its queue.');
+      continue;
+    }
+    if (held.renewing || left > held.lease / 2) continue;
+    if (Date.now() - state.lastActivity > ACTIVE_MS) continue;
+    if (held.retryAt && Date.now() < held.retryAt) continue;
+    held.renewing = true;
+    api('POST', `/threads/${id}/renew`, { token: held.token })
+      .then((r) => {
+        const cur = state.held.get(id);
+        if (cur !== held) return;
+        held.expiresAt = Date.parse(r.lock.expires_at);
+        held.lease = Math.max(held.expiresAt - now(), held.lease);
+        held.thread = r.thread;
+        if (state.openId === id) tick($('#thread-body'));
+        hooks.renderMine();
+      })
+      .catch((e) => {
+        if (e.code === 'lock_lost') lose(id, '');
+        else held.retryAt = Date.now() + 5000;
+      })
+      .finally(() => { held.renewing = false; });
+  }
+}
