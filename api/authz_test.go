@@ -98,6 +98,7 @@ func authzRoutes() []cell {
 	return []cell{
 		{"GET", "/api/v1/me", nil, [5]int{200, 200, 200, 200, 200}},
 		{"GET", "/api/v1/me/locks", nil, [5]int{403, 200, 200, 200, 403}},
+		{"GET", "/api/v1/me/colleagues", nil, [5]int{403, 200, 200, 200, 200}},
 		{"DELETE", "/api/v1/session", nil, [5]int{204, 204, 204, 204, 204}},
 
 		{"POST", "/api/v1/messages", obj(msg("new-1", nil)), [5]int{201, 403, 403, 403, 201}},

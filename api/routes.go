@@ -105,7 +105,12 @@ func (s *server) routes(app *fiber.App) {
 	v1.Delete("/saved-replies/:id", s.savedReplyDelete)
 
 	if s.deps.Web != nil {
-		app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(s.deps.Web), Index: "index.html"}))
+		// The page is small and changes with each release: browsers check
+		// for a new version on every load instead of running stale scripts.
+		app.Use("/", func(c *fiber.Ctx) error {
+			c.Set(fiber.HeaderCacheControl, "no-cache")
+			return c.Next()
+		}, filesystem.New(filesystem.Config{Root: http.FS(s.deps.Web), Index: "index.html"}))
 	}
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 }
