@@ -1,0 +1,27 @@
+-- agent_update: replace an agent's profile; status and presence are kept.
+-- A new role is carried to the agent's keys.
+--
+-- KEYS[1]  the agent
+-- ARGV[2]  agent id
+-- ARGV[3]  agent JSON (profile)
+-- ARGV[4]  capacity
+-- ARGV[5]  teams, JSON array
+-- ARGV[6]  role
+-- Returns  {"ok", now, agent hash, open locks} | {"not_found"} | {"unknown_team"}
+
+expire_due(EXPIRE_LIMIT)
+local id = ARGV[2]
+local key = K.agent(id)
+local old = redis.call('HGET', key, 'json')
+if not old then return not_found('agent', id) end
+for _, team in ipairs(list(cjson.decode(ARGV[5]))) do
+  if team_conf(team) == nil then return fail('unknown_team', 'team ' .. team) end
+end
+if cjson.decode(old).role ~= ARGV[6] then
+  for _, kid in ipairs(redis.call('SMEMBERS', K.agentkeys(id))) do
+    redis.call('HSET', K.key(kid), 'role', ARGV[6])
+  end
+end
+redis.call('HSET', key, 'json', ARGV[3], 'capacity', ARGV[4], 'updated', istr(NOW))
+bump_config()
+return ok(NOW, redis.call('HGETALL', key), live_locks(id, ''))

@@ -1,0 +1,37 @@
+-- claim_next: lock the first queued thread of the given queues for an
+-- agent, in queue order across all of them. Each queue is a sorted set
+-- whose members sort as (priority, waiting_since, thread id), so its head is
+-- ZRANGE 0 0, O(log n); the script compares one head per queue.
+--
+-- KEYS[1]     the agent
+-- KEYS[2..n]  the queues to merge: one per (team, network) the agent works
+-- ARGV[2]     agent id
+-- ARGV[3]     lease in microseconds
+-- ARGV[4]     lock token
+-- Returns     {"ok", now, thread, grant} | {"not_found"} (agent) |
+--             {"capacity"} | {"empty"}
+
+expire_due(EXPIRE_LIMIT)
+local agent = ARGV[2]
+if not agent_exists(agent) then return not_found('agent', agent) end
+local err = check_capacity(agent, '')
+if err then return err end
+while true do
+  local best, bestkey
+  for i = 2, #KEYS do
+    local m = redis.call('ZRANGE', KEYS[i], 0, 0)[1]
+    if m and (best == nil or lt(m, best)) then best, bestkey = m, KEYS[i] end
+  end
+  if best == nil then return fail('empty', 'nothing to claim') end
+  local t = load_thread(string.sub(best, QMEMBER_ID_AT))
+  if t and in_queue(t) and qmember(t) == best and K.queue(t.team, t.network) == bestkey then
+    local before = copy(t)
+    grant(t, agent, tonumber(ARGV[3]), ARGV[4])
+    event(t, 'thread.claimed', agent, {'agent_id', agent, 'fence', t.lock_fence,
+      'expires_at', T(t.lock_exp), 'from', before.status})
+    save_thread(before, t)
+    return ok(NOW, flat(t), grant_of(t))
+  end
+  -- An entry no thread backs (save_thread never leaves one): drop it.
+  redis.call('ZREM', bestkey, best)
+end

@@ -1,0 +1,12 @@
+-- message_delivery: record a connector's delivery report on an outbound
+-- message.
+--
+-- KEYS[1]  the message
+-- ARGV[2]  message id
+-- ARGV[3]  delivery JSON
+-- Returns  {"ok", message hash} | {"not_found"}
+
+local key = K.message(ARGV[2])
+if redis.call('HGET', key, 'dir') ~= 'outbound' then return not_found('outbound message', ARGV[2]) end
+redis.call('HSET', key, 'delivery', ARGV[3])
+return ok(redis.call('HGETALL', key))

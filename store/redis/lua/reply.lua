@@ -1,0 +1,71 @@
+-- reply: send an outbound message through the lock. Only the holder of the
+-- current lock replies; an idempotency key (scoped to the actor) makes a
+-- retry return the first reply.
+--
+-- KEYS[1]  the thread
+-- KEYS[2]  the idempotency index (actor \0 key -> message id)
+-- ARGV[2]  thread id
+-- ARGV[3]  lock token
+-- ARGV[4]  actor (the agent replying)
+-- ARGV[5]  idempotency key, or ""
+-- ARGV[6]  message id
+-- ARGV[7]  message JSON, without thread_id, direction, network, agent_id,
+--          sent_at, received_at and delivery
+-- ARGV[8]  "1" to close the thread with the reply
+-- Returns  {"ok", now, repeated "0"|"1", message hash, thread, grant} |
+--          {"not_found"} | {"lock_lost"}
+
+expire_due(EXPIRE_LIMIT)
+local actor = ARGV[4]
+local idem = nil
+if ARGV[5] ~= '' then
+  idem = actor .. '\0' .. ARGV[5]
+  local mid = redis.call('HGET', K.idempotency(), idem)
+  if mid then
+    local t = load_live(redis.call('HGET', K.message(mid), 'thread'))
+    if t == nil then return not_found('thread of message', mid) end
+    local g = {}
+    if t.lock_agent == actor then g = grant_of(t) end
+    return ok(NOW, '1', redis.call('HGETALL', K.message(mid)), flat(t), g)
+  end
+end
+local t = load_live(ARGV[2])
+if t == nil then return not_found('thread', ARGV[2]) end
+local err = check_token(t, ARGV[3], false)
+if err then return err end
+if t.lock_agent ~= actor then
+  -- Only the holder replies: a token is no use to another agent, and the
+  -- reply must not go out in the holder's name.
+  return fail('lock_lost', 'thread ' .. t.id .. ' is locked by another agent')
+end
+local before = copy(t)
+local mid = ARGV[6]
+local pending = '{"status":"pending"}'
+local mj = jappend(ARGV[7], {'thread_id', t.id, 'direction', 'outbound', 'network', t.network,
+  'agent_id', t.lock_agent, 'sent_at', T(NOW), 'received_at', T(NOW)})
+redis.call('HSET', K.message(mid), 'json', mj, 'thread', t.id, 'dir', 'outbound', 'delivery', pending)
+redis.call('RPUSH', K.threadmsgs(t.id), mid)
+if idem then redis.call('HSET', K.idempotency(), idem, mid) end
+local now = NOW
+if now < t.last_in then
+  -- The clock stepped back (or an inbound was nudged past a reply of the
+  -- same run): the reply still comes after it.
+  now = t.last_in
+end
+t.last_out = now
+if t.frt == nil then
+  t.frt = now
+  redis.call('RPUSH', K.frt(t.team), string.format('%.6f', (now - t.created) / 1000000))
+  redis.call('LTRIM', K.frt(t.team), -500, -1)
+end
+redis.call('HINCRBY', K.counters(), c_replies(t.lock_agent, date(now)), 1)
+event(t, 'thread.replied', actor, {'message_id', mid, 'agent_id', t.lock_agent, 'fence', t.lock_fence,
+  'message', RAW(jappend(mj, {'delivery', RAW(pending)}))})
+if ARGV[8] == '1' then
+  local holder = t.lock_agent
+  clear_lock(t)
+  t.status, t.auto_close = 'closed', nil
+  event(t, 'thread.closed', actor, {'agent_id', holder, 'from', before.status})
+end
+save_thread(before, t)
+return ok(NOW, '0', redis.call('HGETALL', K.message(mid)), flat(t), grant_of(t))

@@ -1,0 +1,42 @@
+-- timer_sweep: raise SLA breaches (sla.breached once, priority urgent) and
+-- close pending threads whose auto-close time has come.
+--
+-- KEYS[1]  the SLA index (unanswered threads scored by sla_due_at)
+-- KEYS[2]  the auto-close index (pending threads scored by auto_close_at)
+-- ARGV[2]  most threads of each kind to handle in this run
+-- Returns  {"ok", breached, auto_closed, more "0"|"1"}
+
+expire_due(EXPIRE_LIMIT)
+local limit = tonumber(ARGV[2])
+local breached, closed = 0, 0
+local due = redis.call('ZRANGEBYSCORE', K.sladue(), '-inf', NOW, 'LIMIT', 0, limit)
+for _, id in ipairs(due) do
+  local t = load_thread(id)
+  if t == nil or not sla_active(t) then
+    redis.call('ZREM', K.sladue(), id)
+  elseif t.sla_due <= NOW then
+    local before = copy(t)
+    t.sla_breached = true
+    event(t, 'sla.breached', 'system', {'sla_due_at', T(t.sla_due), 'team', t.team})
+    raise_priority(t, 'urgent', 'system')
+    redis.call('HINCRBY', K.counters(), c_breaches(t.team), 1)
+    save_thread(before, t)
+    breached = breached + 1
+  end
+end
+local dueClose = redis.call('ZRANGEBYSCORE', K.autoclose(), '-inf', NOW, 'LIMIT', 0, limit)
+for _, id in ipairs(dueClose) do
+  local t = load_thread(id)
+  if t == nil or not autoclose_active(t) then
+    redis.call('ZREM', K.autoclose(), id)
+  elseif t.auto_close <= NOW then
+    local before = copy(t)
+    t.status, t.auto_close = 'closed', nil
+    event(t, 'thread.closed', 'system', {'reason', 'auto_close', 'from', 'pending'})
+    save_thread(before, t)
+    closed = closed + 1
+  end
+end
+local more = '0'
+if #due == limit or #dueClose == limit then more = '1' end
+return ok(breached, closed, more)

@@ -1,0 +1,565 @@
+// Package redis is Switchboard's multi-node store: every node is a
+// stateless process and all state — records, queues, locks, timers and the
+// event log — lives in one Redis (github.com/redis/go-redis/v9).
+//
+// # Atomic steps
+//
+// Every step the store contract calls atomic (ingest with its dedupe and
+// routing result, claim-next, claim, renew, reply, release, close,
+// transfer, tag, assign, unlock, lease and timer sweeps, configuration
+// writes with their reference checks, key rotation, webhook leases) is one
+// Lua script in lua/, run with EVALSHA (EVAL when the server does not have
+// it yet). A script checks everything before it writes, so a refusal
+// changes nothing, and no step reads in one round trip and writes in
+// another.
+//
+// # One clock
+//
+// The store has no clock of its own: each script reads the Redis server's
+// TIME once and uses it for leases, SLA and auto-close timers, presence and
+// every timestamp it writes, so nodes whose clocks disagree still agree on
+// when a lease ends. Reads return the server time with the data and apply
+// store.Thread.View with it, so no read shows a lock past its expires_at.
+// Every write script first expires due leases (ZRANGEBYSCORE on the lease
+// index, a bounded batch) and a thread it works on if its own lease ran
+// out, recording lock.expired exactly once however many nodes sweep.
+// Fences grow per thread (max_fence in the thread's hash, persisted like
+// everything else) and tokens come from crypto/rand in Go.
+//
+// # Keys
+//
+// All keys of one deployment start with "{prefix}:" (default "{sb}:"): one
+// hash tag, so every script touches a single slot. In Redis Cluster one
+// Switchboard deployment therefore lives in one slot — the cluster gives
+// failover, not sharding — and several deployments (tenants) spread over
+// the slots by using different prefixes (cluster=true in the URL selects
+// go-redis's cluster client; the conformance suite runs on a three-master
+// cluster in TestCluster_ConformanceOnThreeMasters). keys.go builds every
+// name; lua/lib.lua derives the same names inside scripts from ARGV[1],
+// the prefix. P is the prefix; times are integer microseconds (Unix epoch):
+//
+//	P meta                    hash: schema_version, config_version, event_seq, thread_seq,
+//	                          last_offer (the newest offer's stamp: stamps never tie)
+//	P counters                hash: status\0team\0status, breaches\0team, replies\0agent\0date -> n
+//	P team:<id>, P teams      hash {json, created, updated}; set of ids (rules, saved replies,
+//	P rule:<id>, P rules      webhooks alike: P savedreply:<id>, P webhook:<id> adds secret,
+//	                          state, lease_owner, lease_until)
+//	P agent:<id>, P agents    hash {json (profile), capacity, status, status_at, last_offered,
+//	                          last_seen, created, updated}; set of ids
+//	P key:<id>, P keys        hash {id, role, name, agent_id, hash (hex SHA-256), created}
+//	P keyhash                 hash: hex SHA-256 -> key id
+//	P agentkeys:<agent>       set of the agent's key ids
+//	P session:<hex>           hash {key_id, created, expires}, PEXPIREAT expires
+//	P thread:<id>             hash: the thread's fields (see lua/lib.lua THREAD_FIELDS),
+//	                          lock_token and max_fence included
+//	P threadkey               hash: network\0profile\0thread external id -> thread id
+//	P threadseq               zset: thread id scored by creation sequence (list order)
+//	P msg:<id>                hash {json, thread, dir, delivery}
+//	P msgkey                  hash: network\0external id -> message id (dedupe)
+//	P threadmsgs:<thread>     list of message ids, oldest first
+//	P notes:<thread>          list of note JSON, oldest first
+//	P idempotency             hash: agent\0Idempotency-Key -> message id
+//	P queue:<team>:<network>  zset, every score 0, member "<rank>|<waiting_since:17>|<thread id>"
+//	                          with rank 0 = urgent ... 3 = low: lexical order is queue order
+//	P lockexp                 zset: thread id scored by lease expiry (the sweeper's index)
+//	P agentlocks:<agent>      set of thread ids the agent holds locks on
+//	P sladue, P autoclose     zset: thread id scored by sla_due_at / auto_close_at
+//	P frt:<team>              list of recent first-response seconds (last 500)
+//	P events                  stream: entry "<event id>-0" {e: event JSON}; the audit trail
+//	P threadevents:<thread>   zset: event ids of the thread
+//
+// # Queues
+//
+// One sorted set per (team, network). Members sort byte-wise as (priority
+// rank, waiting_since, thread id), so a queue's head is ZRANGE 0 0 and
+// claim-next compares one head per queue the agent works: O(teams x
+// networks x log n), independent of how many threads wait.
+//
+// # Events
+//
+// Event ids come from HINCRBY in the writing script and are the ids of a
+// Redis stream, so EventList is XRANGE and EventWait, on any node, wakes as
+// soon as any node writes: one goroutine per Store blocks in XREAD on the
+// stream and wakes the waiters.
+//
+// # Durability
+//
+// A step is acknowledged when Redis has applied it. Run Redis with
+// appendonly yes and appendfsync always for a 2xx to mean what it means on
+// bbolt: the write is in the AOF and fsync'd before Redis answers. With
+// appendfsync everysec a crash of the Redis host (power loss, kernel
+// panic; a killed redis-server process loses nothing) can lose about the
+// last second or two of acknowledged writes; with no, whatever the kernel
+// had not written yet. Set maxmemory-policy noeviction: evicting a key
+// would silently drop a thread, a lock or part of the log. Open logs a
+// warning for either setting when it can read them. Replication to
+// replicas is asynchronous: a failover can lose acknowledged writes and
+// held locks, which is why fences, not Redis alone, guard replies.
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/switchboard/switchboard/store"
+)
+
+// SchemaVersion is the layout this code reads and writes.
+const SchemaVersion = 1
+
+// DefaultPrefix is the key prefix when none is given.
+const DefaultPrefix = "sb"
+
+// Options configure a Store.
+type Options struct {
+	// Prefix namespaces the keys ("{Prefix}:..."); it wins over a
+	// ?prefix= in the URL. Default "sb".
+	Prefix string
+	// Logger for the store's own messages. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Store is the Redis backend.
+type Store struct {
+	rdb    goredis.UniversalClient
+	k      keys
+	log    *slog.Logger
+	closed atomic.Bool
+	quit   chan struct{}
+	wg     sync.WaitGroup
+	// life orders starting the event watcher against Close.
+	life     sync.Mutex
+	watching bool
+	// watchBlock is how long the watcher's XREAD blocks (tests lengthen it
+	// to show that wake-ups do not wait for it).
+	watchBlock time.Duration
+
+	ev eventWatch
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the Redis at rawURL (redis://[user:pass@]host:port/db,
+// or rediss:// for TLS, with go-redis's query options and an optional
+// prefix=<name>), checks it answers and that the data there has this
+// build's schema. With cluster=true the URL names a Redis Cluster node
+// (more with addr=host:port) and the store uses a cluster client: all its
+// keys are in the one slot of its prefix.
+func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	u, prefix, retries, cluster, err := splitURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Prefix != "" {
+		prefix = opts.Prefix
+	}
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if strings.ContainsAny(prefix, "{}") {
+		return nil, fmt.Errorf("redis: prefix %q must not contain { or }", prefix)
+	}
+	var rdb goredis.UniversalClient
+	if cluster {
+		co, err := goredis.ParseClusterURL(u)
+		if err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+		if !retries {
+			co.MaxRetries = -1
+		}
+		// MOVED and ASK redirects are followed (MaxRedirects). go-redis
+		// also resends a command after a read timeout within that budget,
+		// so in cluster mode a step that timed out may run twice: a second
+		// claim-next would hold a thread nobody works until its lease ends.
+		rdb = goredis.NewClusterClient(co)
+	} else {
+		ro, err := goredis.ParseURL(u)
+		if err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+		if !retries {
+			// A script that timed out may have run: sending it again could
+			// claim a second thread. Callers retry at their level instead.
+			ro.MaxRetries = -1
+		}
+		rdb = goredis.NewClient(ro)
+	}
+	s := &Store{
+		rdb:  rdb,
+		k:    newKeys(prefix),
+		log:  opts.Logger,
+		quit: make(chan struct{}),
+
+		watchBlock: defaultWatchBlock,
+	}
+	s.ev.init()
+	if err := s.init(ctx); err != nil {
+		s.rdb.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// splitURL takes the prefix and cluster parameters out of the URL
+// (go-redis refuses unknown ones) and reports whether max_retries was
+// given.
+func splitURL(raw string) (rest, prefix string, retries, cluster bool, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", false, false, fmt.Errorf("redis: url: %w", err)
+	}
+	q := u.Query()
+	prefix = q.Get("prefix")
+	q.Del("prefix")
+	if c := q.Get("cluster"); c != "" {
+		if cluster, err = strconv.ParseBool(c); err != nil {
+			return "", "", false, false, fmt.Errorf("redis: url: cluster=%q: %w", c, err)
+		}
+	}
+	q.Del("cluster")
+	retries = q.Has("max_retries")
+	u.RawQuery = q.Encode()
+	return u.String(), prefix, retries, cluster, nil
+}
+
+func (s *Store) init(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return s.fail(ctx, "ping", err)
+	}
+	if err := s.rdb.HSetNX(ctx, s.k.meta(), "schema_version", SchemaVersion).Err(); err != nil {
+		return s.fail(ctx, "schema", err)
+	}
+	v, err := s.rdb.HGet(ctx, s.k.meta(), "schema_version").Int()
+	if err != nil {
+		return s.fail(ctx, "schema", err)
+	}
+	if v != SchemaVersion {
+		return fmt.Errorf("redis: data under %s has schema version %d, this build reads %d", s.k.tag(), v, SchemaVersion)
+	}
+	// Load every script once, so the first requests do not all send the
+	// full source.
+	for _, sc := range allScripts {
+		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
+			return s.fail(ctx, "load "+sc.name, err)
+		}
+	}
+	s.checkSettings(ctx)
+	return nil
+}
+
+// checkSettings warns about settings that weaken the durability or
+// integrity a 2xx promises. Managed Redis may refuse CONFIG: then nothing
+// is said.
+func (s *Store) checkSettings(ctx context.Context) {
+	cfg, err := s.rdb.ConfigGet(ctx, "*").Result()
+	if err != nil {
+		s.log.Debug("redis: cannot read the server settings", "err", err)
+		return
+	}
+	if cfg["appendonly"] != "yes" || cfg["appendfsync"] != "always" {
+		s.log.Warn("redis: acknowledged writes can be lost on a crash; run with appendonly yes and appendfsync always",
+			"appendonly", cfg["appendonly"], "appendfsync", cfg["appendfsync"])
+	}
+	if p := cfg["maxmemory-policy"]; p != "" && p != "noeviction" && cfg["maxmemory"] != "0" {
+		s.log.Warn("redis: maxmemory-policy may evict Switchboard's data; use noeviction", "maxmemory-policy", p)
+	}
+}
+
+// Prefix returns the key prefix, hash tag included ("{sb}:").
+func (s *Store) Prefix() string { return s.k.p }
+
+// Client returns the go-redis client (for tests and tools).
+func (s *Store) Client() goredis.UniversalClient { return s.rdb }
+
+// Ping reports whether Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return store.ErrUnavailable
+	}
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return s.fail(ctx, "ping", err)
+	}
+	return nil
+}
+
+// Close stops the event watcher and closes the connections.
+func (s *Store) Close() error {
+	s.life.Lock()
+	first := s.closed.CompareAndSwap(false, true)
+	s.life.Unlock()
+	if !first {
+		return nil
+	}
+	close(s.quit)
+	err := s.rdb.Close()
+	s.wg.Wait()
+	return err
+}
+
+// --- running scripts ---
+
+// keyCheck, when set (by tests), sees the keys of every script run.
+var keyCheck func(script, prefix string, keys []string)
+
+// eval runs a script with ARGV[1] = the prefix and returns what follows
+// its "ok", or the refusal it answered as an error.
+func (s *Store) eval(ctx context.Context, sc *script, keys []string, args ...any) ([]any, error) {
+	if s.closed.Load() {
+		return nil, store.ErrUnavailable
+	}
+	if keyCheck != nil {
+		keyCheck(sc.name, s.k.p, keys)
+	}
+	argv := make([]any, 0, len(args)+1)
+	argv = append(argv, s.k.p)
+	argv = append(argv, args...)
+	v, err := sc.Run(ctx, s.rdb, keys, argv...).Result()
+	if err != nil {
+		return nil, s.fail(ctx, sc.name, err)
+	}
+	res, ok := v.([]any)
+	if !ok || len(res) == 0 {
+		return nil, fmt.Errorf("redis %s: unexpected reply %T", sc.name, v)
+	}
+	code, _ := res[0].(string)
+	if code != "ok" {
+		return nil, refusal(sc.name, res)
+	}
+	return res[1:], nil
+}
+
+// refusal maps a script's {code, message, ...} to the contract's errors.
+func refusal(name string, res []any) error {
+	code, _ := res[0].(string)
+	msg := code
+	if len(res) > 1 {
+		msg = str(res[1])
+	}
+	switch code {
+	case "not_found":
+		return fmt.Errorf("%s: %w", msg, store.ErrNotFound)
+	case "already_exists":
+		return fmt.Errorf("%s: %w", msg, store.ErrAlreadyExists)
+	case "in_use":
+		by := msg
+		if len(res) > 2 {
+			by = str(res[2])
+		}
+		return &store.InUseError{By: by}
+	case "lock_held":
+		e := &store.LockHeldError{}
+		if len(res) > 3 {
+			e.AgentID = str(res[2])
+			e.ExpiresAt = usTime(num(res[3]))
+		}
+		return e
+	case "lock_lost":
+		return fmt.Errorf("%s: %w", msg, store.ErrLockLost)
+	case "capacity":
+		return fmt.Errorf("%s: %w", msg, store.ErrCapacity)
+	case "conflict":
+		return fmt.Errorf("%s: %w", msg, store.ErrConflict)
+	case "empty":
+		return store.ErrEmpty
+	case "closed":
+		return fmt.Errorf("%s: %w", msg, store.ErrClosed)
+	case "unknown_team":
+		return fmt.Errorf("%s: %w", msg, store.ErrUnknownTeam)
+	case "unknown_agent":
+		return fmt.Errorf("%s: %w", msg, store.ErrUnknownAgent)
+	}
+	return fmt.Errorf("redis %s: unexpected answer %q (%s)", name, code, msg)
+}
+
+// fail turns a client or server error into the store's: the caller's
+// context error when it ended, store.ErrUnavailable when Redis cannot be
+// reached or cannot serve now (loading, read-only, out of memory), and the
+// error itself otherwise (a script bug).
+func (s *Store) fail(ctx context.Context, op string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("redis %s: %w", op, ctxErr)
+	}
+	if errors.Is(err, goredis.ErrClosed) {
+		return fmt.Errorf("redis %s: %w", op, store.ErrUnavailable)
+	}
+	var rerr goredis.Error
+	if errors.As(err, &rerr) {
+		for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "OOM", "BUSY", "CLUSTERDOWN", "TRYAGAIN", "MISCONF"} {
+			if strings.HasPrefix(err.Error(), p) {
+				return fmt.Errorf("redis %s: %w: %w", op, store.ErrUnavailable, err)
+			}
+		}
+		return fmt.Errorf("redis %s: %w", op, err)
+	}
+	return fmt.Errorf("redis %s: %w: %w", op, store.ErrUnavailable, err)
+}
+
+// read wraps a plain command's error (redis.Nil is the caller's business).
+func (s *Store) read(ctx context.Context, op string, err error) error {
+	if err == nil || errors.Is(err, goredis.Nil) {
+		return err
+	}
+	return s.fail(ctx, op, err)
+}
+
+func (s *Store) open() error {
+	if s.closed.Load() {
+		return store.ErrUnavailable
+	}
+	return nil
+}
+
+// ConfigVersion returns the counter bumped by every configuration change.
+func (s *Store) ConfigVersion(ctx context.Context) (uint64, error) {
+	return s.metaCounter(ctx, "config_version")
+}
+
+// EventLastID is the newest event's id.
+func (s *Store) EventLastID(ctx context.Context) (uint64, error) {
+	return s.metaCounter(ctx, "event_seq")
+}
+
+func (s *Store) metaCounter(ctx context.Context, field string) (uint64, error) {
+	if err := s.open(); err != nil {
+		return 0, err
+	}
+	v, err := s.rdb.HGet(ctx, s.k.meta(), field).Uint64()
+	if errors.Is(err, goredis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, s.fail(ctx, "meta", err)
+	}
+	return v, nil
+}
+
+// --- reply decoding ---
+
+func str(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+func num(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return 0
+}
+
+func list(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+// fields turns a HGETALL reply (as a script returns it) into a map.
+func fields(v any) map[string]string {
+	l := list(v)
+	m := make(map[string]string, len(l)/2)
+	for i := 0; i+1 < len(l); i += 2 {
+		m[str(l[i])] = str(l[i+1])
+	}
+	return m
+}
+
+// usTime is a time in microseconds since the Unix epoch, in UTC.
+func usTime(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// us is t in microseconds since the Unix epoch.
+func us(t time.Time) int64 { return t.UnixMicro() }
+
+// usField parses a microseconds field; zero time when absent.
+func usField(m map[string]string, k string) time.Time {
+	v, ok := m[k]
+	if !ok || v == "" {
+		return time.Time{}
+	}
+	n, _ := strconv.ParseInt(v, 10, 64)
+	return usTime(n)
+}
+
+func usPtr(m map[string]string, k string) *time.Time {
+	if v, ok := m[k]; !ok || v == "" {
+		return nil
+	}
+	t := usField(m, k)
+	return &t
+}
+
+func intField(m map[string]string, k string) int64 {
+	n, _ := strconv.ParseInt(m[k], 10, 64)
+	return n
+}
+
+// jsonWithout encodes v as a JSON object without the named fields; scripts
+// append the fields they set (times from the server's clock, ids).
+func jsonWithout(v any, drop ...string) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	if len(drop) == 0 {
+		return string(b), nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return "", err
+	}
+	for _, k := range drop {
+		delete(m, k)
+	}
+	b, err = json.Marshal(m)
+	return string(b), err
+}
+
+func jsonString(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only called with plain data
+	}
+	return string(b)
+}
+
+// nonNil makes a nil list encode as [] rather than null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// durUS is a duration in microseconds, for ARGV.
+func durUS(d time.Duration) int64 { return d.Microseconds() }
+
+type (
+	zrange  = goredis.ZRangeBy
+	hashCmd = goredis.MapStringStringCmd
+)
+
+type timeT = time.Time

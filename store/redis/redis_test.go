@@ -1,0 +1,836 @@
+package redis
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"math/rand/v2"
+	"net"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/switchboard/switchboard/routing"
+	"github.com/switchboard/switchboard/store"
+)
+
+// testScript is lib.lua with a test body.
+func testScript(body string) *script {
+	return &script{name: "test", Script: goredis.NewScript(luaSource("lib") + "\n" + body)}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKeys_LuaMatchesGo: the key names scripts derive are the names
+// keys.go builds; the networks and the RFC 3339 formatting agree too.
+func TestKeys_LuaMatchesGo(t *testing.T) {
+	s := openStore(t, newPrefix())
+	ctx := ctxT(t)
+	k := s.k
+	want := []string{k.meta(), k.counters(), k.team("a"), k.teams(), k.agent("a"), k.agents(), k.rule("a"), k.rules(),
+		k.key("a"), k.keys(), k.keyhash(), k.agentkeys("a"), k.session("ab"), k.thread("a"), k.threadkey(),
+		k.threadseq(), k.message("a"), k.messagekey(), k.threadmsgs("a"), k.notes("a"), k.idempotency(),
+		k.queue("care", "twitter"), k.lockexp(), k.agentlocks("a"), k.sladue(), k.autoclose(), k.frt("a"),
+		k.events(), k.threadevents("a"), k.webhook("a"), k.webhooks(), k.savedreply("a"), k.savedreplies()}
+	sc := testScript(`return {K.meta(), K.counters(), K.team('a'), K.teams(), K.agent('a'), K.agents(), K.rule('a'),
+		K.rules(), K.key('a'), K.keys(), K.keyhash(), K.agentkeys('a'), K.session('ab'), K.thread('a'), K.threadkey(),
+		K.threadseq(), K.message('a'), K.messagekey(), K.threadmsgs('a'), K.notes('a'), K.idempotency(),
+		K.queue('care', 'twitter'), K.lockexp(), K.agentlocks('a'), K.sladue(), K.autoclose(), K.frt('a'),
+		K.events(), K.threadevents('a'), K.webhook('a'), K.webhooks(), K.savedreply('a'), K.savedreplies()}`)
+	got, err := sc.Run(ctx, s.rdb, []string{k.meta()}, k.p).StringSlice()
+	must(t, err)
+	if !slices.Equal(got, want) {
+		t.Fatalf("Lua keys\n%v\nwant\n%v", got, want)
+	}
+	for _, key := range want {
+		if hashTag(key) != hashTag(k.p) {
+			t.Fatalf("key %s: hash tag %q, want %q", key, hashTag(key), hashTag(k.p))
+		}
+	}
+
+	nws, err := testScript(`return NETWORKS`).Run(ctx, s.rdb, []string{k.meta()}, k.p).StringSlice()
+	must(t, err)
+	if !slices.Equal(nws, routing.Networks) {
+		t.Fatalf("Lua NETWORKS = %v, want routing.Networks %v", nws, routing.Networks)
+	}
+
+	// fmt_time against Go, around leap days, century rules and epochs.
+	var stamps []int64
+	for _, s := range []string{"1970-01-01T00:00:00Z", "1972-02-29T23:59:59.999999Z", "1999-12-31T23:59:59.5Z",
+		"2000-02-29T12:00:00Z", "2000-03-01T00:00:00Z", "2024-02-29T00:00:00.000001Z", "2026-11-22T10:00:00Z",
+		"2100-02-28T23:59:59Z", "2100-03-01T00:00:00Z", "2200-12-31T23:59:59.999999Z"} {
+		tm, err := time.Parse(time.RFC3339Nano, s)
+		must(t, err)
+		stamps = append(stamps, us(tm))
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		stamps = append(stamps, r.Int64N(us(time.Date(2250, 1, 1, 0, 0, 0, 0, time.UTC))))
+	}
+	args := []any{k.p}
+	for _, v := range stamps {
+		args = append(args, v)
+	}
+	fmts, err := testScript(`local out = {}
+		for i = 2, #ARGV do out[#out + 1] = fmt_time(tonumber(ARGV[i])) end
+		return out`).Run(ctx, s.rdb, []string{k.meta()}, args...).StringSlice()
+	must(t, err)
+	for i, v := range stamps {
+		if w := usTime(v).Format("2006-01-02T15:04:05.000000Z"); fmts[i] != w {
+			t.Fatalf("fmt_time(%d) = %s, want %s", v, fmts[i], w)
+		}
+		if p, err := time.Parse(time.RFC3339Nano, fmts[i]); err != nil || us(p) != v {
+			t.Fatalf("fmt_time(%d) = %s parses to %v (%v)", v, fmts[i], p, err)
+		}
+	}
+}
+
+// TestClock_StoreReadsNoGoClock: the store takes every time from Redis
+// TIME. Its Go code never reads the local clock, so a node whose clock is
+// wrong agrees with the others; and the times it stamps lie between two
+// readings of the server's clock.
+func TestClock_StoreReadsNoGoClock(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	must(t, err)
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, 0)
+		must(t, err)
+		ast.Inspect(file, func(n ast.Node) bool {
+			sel, ok := n.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			if x, ok := sel.X.(*ast.Ident); ok && x.Name == "time" && (sel.Sel.Name == "Now" || sel.Sel.Name == "Since" || sel.Sel.Name == "Until") {
+				t.Errorf("%s: time.%s: the store must take time from Redis TIME only", fset.Position(sel.Pos()), sel.Sel.Name)
+			}
+			return true
+		})
+	}
+
+	s := openStore(t, newPrefix())
+	ctx := ctxT(t)
+	serverNow := func() time.Time {
+		tm, err := s.rdb.Time(ctx).Result()
+		must(t, err)
+		return tm
+	}
+	_, err = s.TeamCreate(ctx, store.Team{ID: "care", Name: "Care", Function: "care", Strategy: "claim", SLAFirstResponseSeconds: 60})
+	must(t, err)
+	_, err = s.AgentCreate(ctx, store.Agent{ID: "ana", Role: store.RoleAgent, Teams: []string{"care"}, Capacity: 5}, store.Key{ID: "k", Hash: []byte("h")})
+	must(t, err)
+	t0 := serverNow()
+	res, err := s.ThreadIngest(ctx, []store.IngestParams{{Message: store.Message{ID: "m1", Network: "twitter", ExternalID: "x1", Text: "hi"},
+		Profile: "@acme", ThreadExternalID: "c1", NewThreadID: "t1", Route: store.Route{Team: "care"}}})
+	must(t, err)
+	must(t, res[0].Err)
+	g, err := s.ThreadClaim(ctx, store.ClaimParams{ThreadID: "t1", AgentID: "ana", TTL: time.Hour})
+	must(t, err)
+	t1 := serverNow()
+	th := res[0].Thread
+	for what, at := range map[string]time.Time{"created_at": th.CreatedAt, "sla_due_at - 60s": th.SLADueAt.Add(-time.Minute),
+		"expires_at - 1h": g.Lock.ExpiresAt.Add(-time.Hour)} {
+		if at.Before(t0.Truncate(time.Microsecond)) || at.After(t1) {
+			t.Fatalf("%s = %s, not between the server times %s and %s", what, at, t0, t1)
+		}
+	}
+}
+
+// TestTwoNodes_LeaseExpiresOnceWhenBothSweep: two stores on one prefix
+// (two nodes) sweep the same expired leases at once; each expiry happens
+// once, with one lock.expired.
+func TestTwoNodes_LeaseExpiresOnceWhenBothSweep(t *testing.T) {
+	prefix := newPrefix()
+	a, b := openStore(t, prefix), openStore(t, prefix)
+	ctx := ctxT(t)
+	_, err := a.TeamCreate(ctx, store.Team{ID: "care", Name: "Care", Function: "care", Strategy: "claim"})
+	must(t, err)
+	_, err = a.AgentCreate(ctx, store.Agent{ID: "ana", Role: store.RoleAgent, Teams: []string{"care"}, Capacity: 100}, store.Key{ID: "k", Hash: []byte("h")})
+	must(t, err)
+	// One ingest offers all the threads to ana with one lease, so they all
+	// run out together and only the sweeps below expire them.
+	const n = 40
+	var items []store.IngestParams
+	for i := range n {
+		items = append(items, store.IngestParams{Message: store.Message{ID: fmt.Sprintf("m%d", i), Network: "twitter", ExternalID: fmt.Sprintf("x%d", i), Text: "hi"},
+			Profile: "@acme", ThreadExternalID: fmt.Sprintf("c%d", i), NewThreadID: fmt.Sprintf("t%02d", i),
+			Route: store.Route{Team: "care", OfferTo: "ana", OfferTTL: 300 * time.Millisecond}})
+	}
+	res, err := a.ThreadIngest(ctx, items)
+	must(t, err)
+	for _, r := range res {
+		if r.Err != nil || r.Thread.Lock == nil {
+			t.Fatalf("ingest with an offer: %+v", r)
+		}
+	}
+	var swept atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	deadline := time.Now().Add(5 * time.Second)
+	for w := range 8 {
+		node := []*Store{a, b}[w%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for swept.Load() < n && time.Now().Before(deadline) {
+				k, err := node.LockSweep(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				swept.Add(int64(k))
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if got := swept.Load(); got != n {
+		t.Fatalf("sweeps on two nodes report %d expiries, want %d", got, n)
+	}
+	evs, err := b.EventList(ctx, store.EventFilter{Limit: 1000})
+	must(t, err)
+	per := map[string]int{}
+	for _, ev := range evs {
+		if ev.Type == store.EventLockExpired {
+			per[ev.ThreadID]++
+		}
+	}
+	if len(per) != n {
+		t.Fatalf("lock.expired on %d threads, want %d", len(per), n)
+	}
+	for id, c := range per {
+		if c != 1 {
+			t.Fatalf("thread %s: %d lock.expired events, want 1", id, c)
+		}
+	}
+	if k, err := a.LockSweep(ctx); err != nil || k != 0 {
+		t.Fatalf("a later sweep expired %d (%v), want 0", k, err)
+	}
+}
+
+// TestTwoNodes_EventsWrittenOnOneWakeTheOther: EventWait on node B wakes
+// promptly for an event written on node A, and B lists it.
+func TestTwoNodes_EventsWrittenOnOneWakeTheOther(t *testing.T) {
+	prefix := newPrefix()
+	a, b := openStore(t, prefix), openStore(t, prefix)
+	// B's XREAD blocks far longer than the bound below: only the event
+	// itself can wake it in time.
+	b.watchBlock = time.Minute
+	ctx := ctxT(t)
+	_, err := a.TeamCreate(ctx, store.Team{ID: "care", Name: "Care", Function: "care", Strategy: "claim"})
+	must(t, err)
+	last, err := b.EventLastID(ctx)
+	must(t, err)
+	for round := range 3 {
+		woke := make(chan time.Time, 1)
+		errc := make(chan error, 1)
+		go func() {
+			err := b.EventWait(ctx, last)
+			woke <- time.Now()
+			errc <- err
+		}()
+		time.Sleep(50 * time.Millisecond) // let B block (it must also work if it has not)
+		sent := time.Now()
+		res, err := a.ThreadIngest(ctx, []store.IngestParams{{Message: store.Message{ID: fmt.Sprintf("m%d", round), Network: "twitter",
+			ExternalID: fmt.Sprintf("x%d", round), Text: "hi"}, Profile: "@acme", ThreadExternalID: fmt.Sprintf("c%d", round),
+			NewThreadID: fmt.Sprintf("t%d", round), Route: store.Route{Team: "care"}}})
+		must(t, err)
+		must(t, res[0].Err)
+		select {
+		case at := <-woke:
+			must(t, <-errc)
+			d := at.Sub(sent)
+			if d > 5*time.Second {
+				t.Fatalf("round %d: node B woke %s after node A wrote", round, d)
+			}
+			t.Logf("round %d: node B woke %s after node A's write began", round, d.Round(time.Microsecond))
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: node B's EventWait not woken by node A's event", round)
+		}
+		evs, err := b.EventList(ctx, store.EventFilter{After: last})
+		must(t, err)
+		if len(evs) == 0 || evs[0].ThreadID != fmt.Sprintf("t%d", round) || evs[0].ID != last+1 {
+			t.Fatalf("round %d: node B lists %+v after %d", round, evs, last)
+		}
+		byThread, err := b.EventList(ctx, store.EventFilter{ThreadID: fmt.Sprintf("t%d", round)})
+		must(t, err)
+		if len(byThread) != len(evs) {
+			t.Fatalf("round %d: %d events of the thread, %d after %d", round, len(byThread), len(evs), last)
+		}
+		last = evs[len(evs)-1].ID
+	}
+	// An event above after already exists: at once.
+	ctx2, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	must(t, b.EventWait(ctx2, last-1))
+	// Closing the store ends a wait.
+	done := make(chan error, 1)
+	go func() { done <- b.EventWait(ctx, last) }()
+	time.Sleep(20 * time.Millisecond)
+	b.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("EventWait after Close = %v, want ErrUnavailable", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("EventWait still blocked after Close")
+	}
+}
+
+// TestOpen_PrefixFromURLAndOptions: ?prefix= names the namespace; the
+// option wins; a prefix with braces is refused.
+func TestOpen_PrefixFromURLAndOptions(t *testing.T) {
+	requireRedis(t)
+	ctx := ctxT(t)
+	p := newPrefix()
+	s, err := Open(ctx, "redis://"+srvAddr+"/0?prefix="+p+"&dial_timeout=2s", Options{Logger: quietLog})
+	must(t, err)
+	defer s.Close()
+	if s.Prefix() != "{"+p+"}:" {
+		t.Fatalf("prefix %q, want {%s}:", s.Prefix(), p)
+	}
+	s2, err := Open(ctx, "redis://"+srvAddr+"/0?prefix=other", Options{Prefix: p, Logger: quietLog})
+	must(t, err)
+	defer s2.Close()
+	if s2.Prefix() != "{"+p+"}:" {
+		t.Fatalf("prefix %q with Options.Prefix %s", s2.Prefix(), p)
+	}
+	d, err := Open(ctx, "redis://"+srvAddr+"/0", Options{Logger: quietLog})
+	must(t, err)
+	d.Close()
+	if d.Prefix() != "{sb}:" {
+		t.Fatalf("default prefix %q", d.Prefix())
+	}
+	if _, err := Open(ctx, "redis://"+srvAddr+"/0", Options{Prefix: "a{b}", Logger: quietLog}); err == nil {
+		t.Fatal("a prefix with braces was accepted")
+	}
+}
+
+// TestUnavailable_RedisDownThenBack: with Redis gone, calls fail fast with
+// ErrUnavailable (a 503, not a hang); when it returns, the same store works
+// again and nothing acknowledged is lost (AOF, fsync always).
+func TestUnavailable_RedisDownThenBack(t *testing.T) {
+	requireRedis(t)
+	dir := t.TempDir()
+	rs, err := startRedisServer(dir, "")
+	must(t, err)
+	defer func() { rs.kill() }()
+	_, port, _ := net.SplitHostPort(rs.addr)
+	s := openStoreURL(t, "redis://"+rs.addr+"/0?dial_timeout=500ms&read_timeout=1s", newPrefix())
+	ctx := ctxT(t)
+	_, err = s.TeamCreate(ctx, store.Team{ID: "care", Name: "Care", Function: "care", Strategy: "claim"})
+	must(t, err)
+
+	rs.kill()
+	for _, call := range []func() error{
+		func() error { _, err := s.TeamGet(ctx, "care"); return err },
+		func() error { _, err := s.ThreadGet(ctx, "t"); return err },
+		func() error { return s.Ping(ctx) },
+	} {
+		start := time.Now()
+		err := call()
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("with Redis down: %v, want ErrUnavailable", err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("with Redis down a call took %s", d)
+		}
+	}
+
+	rs, err = startRedisServer(dir, port)
+	must(t, err)
+	var tm store.Team
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if tm, err = s.TeamGet(ctx, "care"); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	must(t, err)
+	if tm.Name != "Care" {
+		t.Fatalf("team after the restart = %+v", tm)
+	}
+}
+
+// --- every key of every script in one slot, watched with MONITOR ---
+
+// monitor records the commands Redis executes for db (those run inside
+// scripts included), through MONITOR on a connection of its own.
+type monitor struct {
+	conn  net.Conn
+	mu    sync.Mutex
+	lines [][]string // args of each command
+	done  chan struct{}
+}
+
+func startMonitor(t *testing.T, addr string, db int) *monitor {
+	conn, err := net.Dial("tcp", addr)
+	must(t, err)
+	m := &monitor{conn: conn, done: make(chan struct{})}
+	_, err = conn.Write([]byte("MONITOR\r\n"))
+	must(t, err)
+	rd := bufio.NewReaderSize(conn, 1<<20)
+	line, err := rd.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "+OK") {
+		t.Fatalf("MONITOR: %q %v", line, err)
+	}
+	dbTag := "[" + strconv.Itoa(db) + " "
+	go func() {
+		defer close(m.done)
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				return
+			}
+			line = strings.TrimSuffix(strings.TrimPrefix(line, "+"), "\r\n")
+			i := strings.Index(line, "[")
+			j := strings.Index(line, "] ")
+			if i < 0 || j < i || !strings.HasPrefix(line[i:], dbTag) {
+				continue
+			}
+			args, ok := parseMonitorArgs(line[j+2:])
+			if !ok {
+				continue
+			}
+			m.mu.Lock()
+			m.lines = append(m.lines, args)
+			m.mu.Unlock()
+		}
+	}()
+	return m
+}
+
+func (m *monitor) stop() [][]string {
+	m.conn.Close()
+	<-m.done
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lines
+}
+
+// parseMonitorArgs reads MONITOR's quoted, escaped arguments.
+func parseMonitorArgs(s string) ([]string, bool) {
+	var out []string
+	for i := 0; i < len(s); {
+		if s[i] == ' ' {
+			i++
+			continue
+		}
+		if s[i] != '"' {
+			return nil, false
+		}
+		i++
+		var b strings.Builder
+		for ; i < len(s) && s[i] != '"'; i++ {
+			if s[i] != '\\' || i+1 >= len(s) {
+				b.WriteByte(s[i])
+				continue
+			}
+			i++
+			switch s[i] {
+			case 'n':
+				b.WriteByte('\n')
+			case 'r':
+				b.WriteByte('\r')
+			case 't':
+				b.WriteByte('\t')
+			case 'a':
+				b.WriteByte('\a')
+			case 'b':
+				b.WriteByte('\b')
+			case 'x':
+				if i+2 < len(s) {
+					v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+					if err == nil {
+						b.WriteByte(byte(v))
+						i += 2
+						continue
+					}
+				}
+				b.WriteByte('x')
+			default:
+				b.WriteByte(s[i])
+			}
+		}
+		i++ // closing quote
+		out = append(out, b.String())
+	}
+	return out, true
+}
+
+// TestScripts_EveryKeyInOneSlot runs every store operation on its own
+// database under MONITOR and asks Redis (COMMAND GETKEYS) which keys each
+// executed command — inside scripts too — touched: all carry the prefix's
+// hash tag, so in Redis Cluster each script is a single-slot script. It also
+// checks that the run used every script.
+func TestScripts_EveryKeyInOneSlot(t *testing.T) {
+	requireRedis(t)
+	ctx := ctxT(t)
+	const db = 1
+	mon := startMonitor(t, srvAddr, db)
+	s := openStoreURL(t, "redis://"+srvAddr+"/"+strconv.Itoa(db), newPrefix())
+	exerciseAll(t, s)
+	s.Close()
+	time.Sleep(100 * time.Millisecond) // let MONITOR catch up
+	lines := mon.stop()
+
+	bySHA := map[string]string{}
+	for _, sc := range allScripts {
+		bySHA[sc.Hash()] = sc.name
+	}
+	used := map[string]bool{}
+	tag := hashTag(s.k.p)
+	checked := 0
+	c := goredis.NewClient(&goredis.Options{Addr: srvAddr})
+	defer c.Close()
+	for _, args := range lines {
+		name := strings.ToLower(args[0])
+		if name == "evalsha" && len(args) > 1 {
+			used[bySHA[args[1]]] = true
+		}
+		if name == "script" || name == "monitor" {
+			continue
+		}
+		cmd := make([]any, len(args))
+		for i, a := range args {
+			cmd[i] = a
+		}
+		keys, err := c.CommandGetKeys(ctx, cmd...).Result()
+		if err != nil {
+			continue // a command without keys (TIME, PING, CONFIG...)
+		}
+		for _, k := range keys {
+			checked++
+			if hashTag(k) != tag {
+				t.Errorf("%s touched %q, outside the hash tag {%s}", strings.Join(args[:min(len(args), 3)], " "), k, tag)
+			}
+		}
+	}
+	if checked < 500 {
+		t.Fatalf("only %d keys seen in %d commands: is MONITOR working?", checked, len(lines))
+	}
+	var missing []string
+	for _, sc := range allScripts {
+		if !used[sc.name] {
+			missing = append(missing, sc.name)
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("scripts not exercised: %v", missing)
+	}
+	t.Logf("%d commands, %d keys, all in {%s}; %d scripts", len(lines), checked, tag, len(used))
+}
+
+// exerciseAll calls every method of the store at least once.
+func exerciseAll(t *testing.T, s *Store) {
+	ctx := ctxT(t)
+	key := func(id string) store.Key {
+		return store.Key{ID: id, Role: store.RoleAgent, Name: id, Hash: []byte("hash-" + id)}
+	}
+	_, err := s.TeamCreate(ctx, store.Team{ID: "care", Name: "Care", Function: "care", Strategy: "claim", SLAFirstResponseSeconds: 1, AutoClosePendingSeconds: 1})
+	must(t, err)
+	_, err = s.TeamCreate(ctx, store.Team{ID: "sales", Name: "Sales", Function: "sales", Strategy: "claim", FallbackTeam: "care"})
+	must(t, err)
+	_, err = s.TeamUpdate(ctx, store.Team{ID: "sales", Name: "Sales 2", Function: "sales", Strategy: "claim"})
+	must(t, err)
+	_, err = s.TeamCreate(ctx, store.Team{ID: "tmp", Name: "Tmp", Function: "other", Strategy: "claim"})
+	must(t, err)
+	_, err = s.TeamGet(ctx, "care")
+	must(t, err)
+	_, err = s.TeamList(ctx)
+	must(t, err)
+	for _, id := range []string{"ana", "bob"} {
+		_, err = s.AgentCreate(ctx, store.Agent{ID: id, Name: id, Role: store.RoleAgent, Teams: []string{"care", "sales"}, Capacity: 5}, key(id))
+		must(t, err)
+	}
+	_, err = s.AgentUpdate(ctx, store.Agent{ID: "bob", Name: "Bob", Role: store.RoleSupervisor, Teams: []string{"care", "sales"}, Capacity: 5})
+	must(t, err)
+	_, err = s.AgentSetStatus(ctx, "ana", store.AgentOnline)
+	must(t, err)
+	_, err = s.AgentGet(ctx, "ana")
+	must(t, err)
+	_, err = s.AgentList(ctx)
+	must(t, err)
+	must(t, s.AgentRotateKey(ctx, "ana", key("ana2")))
+	_, err = s.RuleCreate(ctx, store.Rule{Rule: routing.Rule{ID: "r", Position: 1, Then: routing.Then{Team: "care"}}})
+	must(t, err)
+	_, err = s.RuleUpdate(ctx, store.Rule{Rule: routing.Rule{ID: "r", Position: 2, Then: routing.Then{Team: "care"}}})
+	must(t, err)
+	_, err = s.RuleGet(ctx, "r")
+	must(t, err)
+	_, err = s.RuleList(ctx)
+	must(t, err)
+	must(t, s.RuleDelete(ctx, "r"))
+	must(t, s.TeamDelete(ctx, "tmp"))
+	_, err = s.ConfigVersion(ctx)
+	must(t, err)
+
+	_, err = s.KeyCreate(ctx, store.Key{ID: "ing", Role: store.RoleIngest, Name: "conn", Hash: []byte("ing")})
+	must(t, err)
+	_, err = s.KeyBootstrap(ctx, store.Key{ID: "adm", Role: store.RoleAdmin, Name: "admin", Hash: []byte("adm")})
+	must(t, err)
+	_, err = s.KeyByHash(ctx, []byte("ing"))
+	must(t, err)
+	_, err = s.KeyGet(ctx, "ing")
+	must(t, err)
+	_, err = s.KeyList(ctx)
+	must(t, err)
+	must(t, s.KeyDelete(ctx, "ing"))
+	must(t, s.SessionCreate(ctx, store.Session{KeyID: "adm", Hash: []byte("cookie"), ExpiresAt: time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)}))
+	_, err = s.SessionByHash(ctx, []byte("cookie"))
+	must(t, err)
+	must(t, s.SessionDelete(ctx, []byte("cookie")))
+
+	msg := func(i int, team, offer string) store.IngestParams {
+		return store.IngestParams{Message: store.Message{ID: fmt.Sprintf("m%d", i), Network: "twitter", ExternalID: fmt.Sprintf("x%d", i), Kind: "dm", Text: "hi"},
+			Profile: "@acme", ThreadExternalID: fmt.Sprintf("c%d", i), NewThreadID: fmt.Sprintf("t%d", i),
+			Route: store.Route{Team: team, OfferTo: offer, OfferTTL: time.Minute}}
+	}
+	var items []store.IngestParams
+	for i := range 8 {
+		items = append(items, msg(i, "care", ""))
+	}
+	items = append(items, msg(8, "care", "bob"))
+	res, err := s.ThreadIngest(ctx, items)
+	must(t, err)
+	for _, r := range res {
+		must(t, r.Err)
+	}
+	_, err = s.ThreadGet(ctx, "t0")
+	must(t, err)
+	_, err = s.ThreadByKey(ctx, "twitter", "@acme", "c0")
+	must(t, err)
+	_, err = s.ThreadList(ctx, store.ThreadFilter{})
+	must(t, err)
+	_, err = s.QueueList(ctx, store.QueueParams{Teams: []string{"care"}, PageParams: store.PageParams{Limit: 2}})
+	must(t, err)
+
+	next, err := s.ThreadClaimNext(ctx, store.ClaimNextParams{AgentID: "ana", Teams: []string{"care", "sales"}, TTL: time.Minute})
+	must(t, err)
+	g := next.Lock
+	_, err = s.ThreadRenew(ctx, store.LockParams{ThreadID: next.Thread.ID, Token: g.Token, TTL: time.Minute})
+	must(t, err)
+	rep, err := s.ThreadReply(ctx, store.ReplyParams{ThreadID: next.Thread.ID, Token: g.Token, Actor: "ana", IdempotencyKey: "k",
+		Message: store.Message{ID: "out1", Text: "hello"}})
+	must(t, err)
+	_, err = s.MessageDelivery(ctx, store.DeliveryParams{MessageID: rep.Message.ID, Status: "sent"})
+	must(t, err)
+	_, err = s.MessageGet(ctx, rep.Message.ID)
+	must(t, err)
+	_, err = s.MessageList(ctx, next.Thread.ID, store.PageParams{})
+	must(t, err)
+	_, err = s.ThreadRelease(ctx, store.LockParams{ThreadID: next.Thread.ID, Token: g.Token, Actor: "ana"})
+	must(t, err)
+
+	c1, err := s.ThreadClaim(ctx, store.ClaimParams{ThreadID: "t2", AgentID: "ana", TTL: time.Minute})
+	must(t, err)
+	_, err = s.ThreadTransfer(ctx, store.TransferParams{ThreadID: "t2", Token: c1.Lock.Token, Actor: "ana", AgentID: "bob", TTL: time.Minute,
+		Note: &store.Note{ID: "n1", Actor: "ana", Text: "yours"}})
+	must(t, err)
+	_, err = s.ThreadTransfer(ctx, store.TransferParams{ThreadID: "t2", Force: true, Actor: "sup", Team: "sales", AddTags: []string{"lead"}, Priority: "high"})
+	must(t, err)
+	_, err = s.ThreadTag(ctx, store.TagParams{ThreadID: "t2", Force: true, Actor: "sup", Add: []string{"vip"}, Team: "care"})
+	must(t, err)
+	_, err = s.ThreadAssign(ctx, store.AssignParams{ThreadID: "t3", AgentID: "ana", Actor: "sup", TTL: time.Minute})
+	must(t, err)
+	_, err = s.ThreadUnlock(ctx, store.UnlockParams{ThreadID: "t3", Actor: "sup"})
+	must(t, err)
+	_, err = s.ThreadClose(ctx, store.LockParams{ThreadID: "t4", Force: true, Actor: "sup"})
+	must(t, err)
+	_, err = s.NoteCreate(ctx, store.Note{ID: "n2", ThreadID: "t4", Actor: "sup", Text: "closed"})
+	must(t, err)
+	_, err = s.NoteList(ctx, "t4", store.PageParams{})
+	must(t, err)
+	_, err = s.ThreadClaim(ctx, store.ClaimParams{ThreadID: "t5", AgentID: "ana", TTL: 50 * time.Millisecond})
+	must(t, err)
+	_, err = s.LockList(ctx, "ana")
+	must(t, err)
+	time.Sleep(1100 * time.Millisecond) // past the lease, the SLA and the auto-close time
+	_, err = s.LockSweep(ctx)
+	must(t, err)
+	_, err = s.ThreadTimerSweep(ctx)
+	must(t, err)
+
+	must(t, s.AgentTouch(ctx, []string{"ana"}))
+	_, err = s.AgentPresenceSweep(ctx, time.Hour)
+	must(t, err)
+	_, err = s.Stats(ctx)
+	must(t, err)
+
+	_, err = s.WebhookCreate(ctx, store.Webhook{ID: "w", URL: "https://example.com", Events: []string{"thread.closed"}, Secret: "s"})
+	must(t, err)
+	_, err = s.WebhookGet(ctx, "w")
+	must(t, err)
+	_, err = s.WebhookList(ctx)
+	must(t, err)
+	_, err = s.WebhookLease(ctx, "w", "node-1", time.Minute)
+	must(t, err)
+	must(t, s.WebhookSaveState(ctx, "w", "node-1", store.WebhookState{Cursor: 3}))
+	must(t, s.WebhookDelete(ctx, "w"))
+
+	_, err = s.SavedReplyCreate(ctx, store.SavedReply{ID: "sr", Title: "Hi", Text: "Hello", Teams: []string{"care"}})
+	must(t, err)
+	_, err = s.SavedReplyUpdate(ctx, store.SavedReply{ID: "sr", Title: "Hi", Text: "Hello!"})
+	must(t, err)
+	_, err = s.SavedReplyGet(ctx, "sr")
+	must(t, err)
+	_, err = s.SavedReplyList(ctx)
+	must(t, err)
+	must(t, s.SavedReplyDelete(ctx, "sr"))
+
+	_, err = s.EventList(ctx, store.EventFilter{})
+	must(t, err)
+	_, err = s.EventList(ctx, store.EventFilter{ThreadID: "t0"})
+	must(t, err)
+	last, err := s.EventLastID(ctx)
+	must(t, err)
+	must(t, s.EventWait(ctx, last-1))
+	must(t, s.AgentDelete(ctx, "bob", "admin"))
+	must(t, s.Ping(ctx))
+}
+
+// --- claim-next on a very long queue ---
+
+// bulkLoad fills a queue fast, server-side: count threads of team/network,
+// waiting in id order, with the same records ingest writes (a thread hash,
+// its queue entry and the status counter).
+var bulkLoad = testScript(`
+local team, nw, first, count, pfx = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local q = K.queue(team, nw)
+for i = first, first + count - 1 do
+  local id = string.format('%s-%09d', pfx, i)
+  local t = {id = id, network = nw, profile = '@acme', external_id = id, kind = 'dm',
+    author = '{"id":"u","followers":0,"verified":false}', status = 'queued', team = team, priority = 'normal',
+    tags = {}, ws = 1000000000000000 + i, sla_breached = false, last_in = 1000000000000000 + i,
+    created = 1000000000000000 + i, updated = NOW, version = 1, max_fence = 0, seq = i}
+  redis.call('HSET', K.thread(id), unpack(flat(t)))
+  redis.call('ZADD', q, 0, qmember(t))
+end
+redis.call('HINCRBY', K.counters(), c_status(team, 'queued'), count)
+return ok()
+`)
+
+func loadQueue(t *testing.T, s *Store, team string, n int) {
+	ctx := ctxT(t)
+	// A client of its own: a batch of 5,000 threads may take a while on a
+	// loaded machine.
+	o := s.rdb.(*goredis.Client).Options()
+	c := goredis.NewClient(&goredis.Options{Addr: o.Addr, DB: o.DB, ReadTimeout: time.Minute})
+	defer c.Close()
+	const batch = 5000
+	must(t, bulkLoad.Load(ctx, c).Err()) // EVALSHA in a pipeline has no EVAL fallback
+	for first := 0; first < n; {
+		pipe := c.Pipeline()
+		for j := 0; j < 4 && first < n; j++ {
+			k := min(batch, n-first)
+			bulkLoad.Run(ctx, pipe, []string{s.k.queue(team, "twitter")}, s.k.p, team, "twitter", first, k, team)
+			first += k
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := c.ZCard(ctx, s.k.queue(team, "twitter")).Result(); err != nil || got != int64(n) {
+		t.Fatalf("queue %s holds %d (%v), want %d", team, got, err, n)
+	}
+}
+
+// TestClaimNext_MillionThreadQueue_StaysLogarithmic: claim-next from a
+// queue of N threads costs about what it costs from a queue of 1,000 (N is
+// 100,000, or 1,000,000 with -redis-big). It runs on a redis-server of its
+// own without AOF, where fsync would otherwise dominate and hide the
+// script's cost; claims from the two queues alternate so that the
+// machine's load hits both alike.
+func TestClaimNext_MillionThreadQueue_StaysLogarithmic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a 100,000-thread queue")
+	}
+	requireRedis(t)
+	big := 100_000
+	if *redisBig {
+		big = 1_000_000
+	}
+	dir := t.TempDir()
+	rs, err := startRedisServer(dir, "", "--appendonly", "no")
+	must(t, err)
+	defer rs.kill()
+	s := openStoreURL(t, "redis://"+rs.addr+"/0", newPrefix())
+	ctx := ctxT(t)
+	for _, team := range []string{"small", "big"} {
+		_, err := s.TeamCreate(ctx, store.Team{ID: team, Name: team, Function: "care", Strategy: "claim"})
+		must(t, err)
+		_, err = s.AgentCreate(ctx, store.Agent{ID: "agent-" + team, Role: store.RoleAgent, Teams: []string{team}, Capacity: 5},
+			store.Key{ID: "key-" + team, Hash: []byte(team)})
+		must(t, err)
+	}
+	start := time.Now()
+	loadQueue(t, s, "small", 1000)
+	loadQueue(t, s, "big", big)
+	t.Logf("loaded queues of 1,000 and %d threads in %s", big, time.Since(start).Round(time.Millisecond))
+
+	const rounds = 400
+	lat := map[string][]time.Duration{}
+	for i := range rounds {
+		for _, team := range []string{"small", "big"} {
+			if i%2 == 1 { // alternate which goes first
+				team = map[string]string{"small": "big", "big": "small"}[team]
+			}
+			agent := "agent-" + team
+			t0 := time.Now()
+			res, err := s.ThreadClaimNext(ctx, store.ClaimNextParams{AgentID: agent, Teams: []string{team}, TTL: time.Minute})
+			d := time.Since(t0)
+			must(t, err)
+			if want := fmt.Sprintf("%s-%09d", team, i); res.Thread.ID != want {
+				t.Fatalf("claim %d from %s: %s, want %s (queue order)", i, team, res.Thread.ID, want)
+			}
+			lat[team] = append(lat[team], d)
+			_, err = s.ThreadClose(ctx, store.LockParams{ThreadID: res.Thread.ID, Token: res.Lock.Token, Actor: agent})
+			must(t, err)
+		}
+	}
+	med := func(ds []time.Duration) time.Duration {
+		ds = slices.Clone(ds)
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		return ds[len(ds)/2]
+	}
+	p90 := func(ds []time.Duration) time.Duration {
+		ds = slices.Clone(ds)
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		return ds[len(ds)*9/10]
+	}
+	small, bigMed := med(lat["small"]), med(lat["big"])
+	t.Logf("claim-next latency: 1,000 queued: median %s p90 %s; %d queued: median %s p90 %s",
+		small, p90(lat["small"]), big, bigMed, p90(lat["big"]))
+	if bigMed > 3*small {
+		t.Fatalf("claim-next from %d threads takes %s (median), over 3x the %s from 1,000", big, bigMed, small)
+	}
+}

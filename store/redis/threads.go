@@ -1,0 +1,381 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/switchboard/switchboard/store"
+)
+
+func newToken() string {
+	b := make([]byte, 16) // 128 bits
+	rand.Read(b)          // crypto/rand never fails on Linux
+	return hex.EncodeToString(b)
+}
+
+// --- ingest ---
+
+// ingestItem is one item as lua/ingest.lua reads it.
+type ingestItem struct {
+	Network          string     `json:"network"`
+	ExternalID       string     `json:"external_id"`
+	Profile          string     `json:"profile"`
+	ThreadExternalID string     `json:"thread_external_id"`
+	NewThreadID      string     `json:"new_thread_id"`
+	ThreadVersion    int64      `json:"thread_version"`
+	Kind             string     `json:"kind"`
+	Author           string     `json:"author"`
+	MessageID        string     `json:"message_id"`
+	Tags             []string   `json:"tags"`
+	Route            ingestPath `json:"route"`
+}
+
+type ingestPath struct {
+	Team       string   `json:"team"`
+	RuledTeam  string   `json:"ruled_team"`
+	AddTags    []string `json:"add_tags"`
+	Priority   string   `json:"priority"`
+	Close      bool     `json:"close"`
+	Rules      []string `json:"rules"`
+	OfferTo    string   `json:"offer_to"`
+	OfferTTLUS int64    `json:"offer_ttl_us"`
+}
+
+// ThreadIngest stores the items in order in one script run: each with its
+// dedupe and routing result, each refused alone.
+func (s *Store) ThreadIngest(ctx context.Context, items []store.IngestParams) ([]store.IngestResult, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	args := []any{len(items)}
+	for i := range items {
+		p := &items[i]
+		m := p.Message
+		author := store.Author{}
+		if m.Author != nil {
+			author = *m.Author
+		}
+		item := ingestItem{
+			Network: m.Network, ExternalID: m.ExternalID, Profile: p.Profile, ThreadExternalID: p.ThreadExternalID,
+			NewThreadID: p.NewThreadID, ThreadVersion: p.ThreadVersion, Kind: m.Kind, Author: jsonString(author),
+			MessageID: m.ID, Tags: nonNil(p.Tags),
+			Route: ingestPath{Team: p.Route.Team, RuledTeam: p.Route.RuledTeam, AddTags: nonNil(p.Route.AddTags),
+				Priority: p.Route.Priority, Close: p.Route.Close, Rules: nonNil(p.Route.Rules),
+				OfferTo: p.Route.OfferTo, OfferTTLUS: durUS(p.Route.OfferTTL)},
+		}
+		m.Direction = store.Inbound
+		if m.Attachments == nil {
+			m.Attachments = []store.Attachment{}
+		}
+		mj, err := jsonWithout(m, "thread_id", "received_at", "delivery")
+		if err != nil {
+			return nil, fmt.Errorf("redis: encode message: %w", err)
+		}
+		args = append(args, jsonString(item), mj, newToken())
+	}
+	res, err := s.eval(ctx, scriptIngest, []string{s.k.meta(), s.k.messagekey(), s.k.threadkey()}, args...)
+	if err != nil {
+		return nil, err
+	}
+	now := usTime(num(res[0]))
+	out := make([]store.IngestResult, len(items))
+	for i := range items {
+		r := list(res[1+i])
+		if code := str(r[0]); code != "ok" {
+			out[i].Err = refusal(scriptIngest.name, r)
+			continue
+		}
+		msg, err := decodeMessage(fields(r[3]))
+		if err != nil {
+			return nil, err
+		}
+		th, err := threadOf(r[4])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = store.IngestResult{Message: msg, Thread: th.View(now), Created: str(r[1]) == "1", Duplicate: str(r[2]) == "1"}
+	}
+	return out, nil
+}
+
+// --- reads ---
+
+func (s *Store) ThreadGet(ctx context.Context, id string) (store.Thread, error) {
+	ths, now, err := s.readThreads(ctx, []string{id})
+	if err != nil {
+		return store.Thread{}, err
+	}
+	if ths[0] == nil {
+		return store.Thread{}, fmt.Errorf("thread %s: %w", id, store.ErrNotFound)
+	}
+	return ths[0].View(now), nil
+}
+
+// readThreads reads threads (nil for a missing one) and the server time.
+func (s *Store) readThreads(ctx context.Context, ids []string) ([]*threadRec, time.Time, error) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	res, err := s.eval(ctx, scriptReadThreads, []string{s.k.threadseq()}, args...)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	out := make([]*threadRec, len(ids))
+	for i := range ids {
+		if r, err := threadOf(res[1+i]); err == nil {
+			out[i] = r
+		}
+	}
+	return out, usTime(num(res[0])), nil
+}
+
+func (s *Store) ThreadByKey(ctx context.Context, network, profile, externalID string) (store.Thread, error) {
+	res, err := s.eval(ctx, scriptThreadByKey, []string{s.k.threadkey()}, threadKey(network, profile, externalID))
+	if err != nil {
+		return store.Thread{}, err
+	}
+	th, err := threadOf(res[1])
+	if err != nil {
+		return store.Thread{}, fmt.Errorf("thread: %w", store.ErrNotFound)
+	}
+	return th.View(usTime(num(res[0]))), nil
+}
+
+// threadBatch is how many threads ThreadList reads per round trip.
+const threadBatch = 200
+
+// ThreadList walks threads newest first. The cursor is the creation
+// sequence of the last thread returned, so threads created meanwhile never
+// shift later pages.
+func (s *Store) ThreadList(ctx context.Context, f store.ThreadFilter) (store.Page[store.Thread], error) {
+	var page store.Page[store.Thread]
+	if err := s.open(); err != nil {
+		return page, err
+	}
+	limit := pageLimit(f.Limit)
+	max := "+inf"
+	if f.Cursor != "" {
+		n, err := strconv.ParseUint(f.Cursor, 10, 64)
+		if err != nil {
+			return page, fmt.Errorf("cursor: %w", store.ErrNotFound)
+		}
+		max = "(" + strconv.FormatUint(n, 10)
+	}
+	var lastSeq uint64
+	for {
+		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, s.k.threadseq(), &zrange{Max: max, Min: "-inf", Count: threadBatch}).Result()
+		if err != nil {
+			return page, s.fail(ctx, "thread list", err)
+		}
+		if len(zs) == 0 {
+			return page, nil
+		}
+		ids := make([]string, len(zs))
+		for i, z := range zs {
+			ids[i] = str(z.Member)
+		}
+		max = "(" + strconv.FormatFloat(zs[len(zs)-1].Score, 'f', 0, 64)
+		recs, now, err := s.readThreads(ctx, ids)
+		if err != nil {
+			return page, err
+		}
+		for _, rec := range recs {
+			if rec == nil {
+				continue
+			}
+			t := rec.View(now)
+			if !matchThread(&t, &f) {
+				continue
+			}
+			if len(page.Items) == limit {
+				// The cursor is the last sequence returned; the next page
+				// starts just below it.
+				page.Next = strconv.FormatUint(lastSeq, 10)
+				return page, nil
+			}
+			page.Items = append(page.Items, t)
+			lastSeq = rec.Seq
+		}
+		if len(zs) < threadBatch {
+			return page, nil
+		}
+	}
+}
+
+func matchThread(t *store.Thread, f *store.ThreadFilter) bool {
+	switch {
+	case f.Status != "" && t.Status != f.Status,
+		f.Team != "" && t.Team != f.Team,
+		f.Assignee != "" && t.AssigneeID() != f.Assignee,
+		f.Network != "" && t.Network != f.Network,
+		f.Tag != "" && !t.HasTag(f.Tag),
+		f.Author != "" && t.Author.ID != f.Author && t.Author.Handle != f.Author,
+		f.Teams != nil && !slices.Contains(f.Teams, t.Team),
+		len(f.Networks) > 0 && !slices.Contains(f.Networks, t.Network):
+		return false
+	}
+	return true
+}
+
+// QueueList lists queued threads of the teams (and networks) in queue
+// order. The cursor is the queue member of the last thread returned.
+func (s *Store) QueueList(ctx context.Context, p store.QueueParams) (store.Page[store.Thread], error) {
+	var page store.Page[store.Thread]
+	cursor := ""
+	if p.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(p.Cursor)
+		if err != nil || len(b) < 21 || b[1] != '|' || b[19] != '|' {
+			return page, fmt.Errorf("cursor: %w", store.ErrNotFound)
+		}
+		cursor = string(b)
+	}
+	qs := s.k.queues(p.Teams, p.Networks)
+	if len(qs) == 0 {
+		return page, s.open()
+	}
+	res, err := s.eval(ctx, scriptQueueList, qs, cursor, pageLimit(p.Limit))
+	if err != nil {
+		return page, err
+	}
+	now := usTime(num(res[0]))
+	for _, v := range res[2:] {
+		th, err := threadOf(v)
+		if err != nil {
+			continue
+		}
+		page.Items = append(page.Items, th.View(now))
+	}
+	if next := str(res[1]); next != "" {
+		page.Next = base64.RawURLEncoding.EncodeToString([]byte(next))
+	}
+	return page, nil
+}
+
+func (s *Store) MessageGet(ctx context.Context, id string) (store.Message, error) {
+	if err := s.open(); err != nil {
+		return store.Message{}, err
+	}
+	m, err := s.rdb.HGetAll(ctx, s.k.message(id)).Result()
+	if err != nil {
+		return store.Message{}, s.fail(ctx, "message", err)
+	}
+	msg, err := decodeMessage(m)
+	if err == store.ErrNotFound {
+		return msg, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
+	}
+	return msg, err
+}
+
+// listPage reads one page of an append-only list; the cursor is the index
+// of the page's first item.
+func (s *Store) listPage(ctx context.Context, key string, p store.PageParams) ([]string, string, error) {
+	if err := s.open(); err != nil {
+		return nil, "", err
+	}
+	limit := int64(pageLimit(p.Limit))
+	var start int64
+	if p.Cursor != "" {
+		n, err := strconv.ParseInt(p.Cursor, 10, 64)
+		if err != nil || n < 0 {
+			return nil, "", fmt.Errorf("cursor: %w", store.ErrNotFound)
+		}
+		start = n
+	}
+	items, err := s.rdb.LRange(ctx, key, start, start+limit).Result()
+	if err != nil {
+		return nil, "", s.fail(ctx, "list", err)
+	}
+	next := ""
+	if int64(len(items)) > limit {
+		items = items[:limit]
+		next = strconv.FormatInt(start+limit, 10)
+	}
+	return items, next, nil
+}
+
+// MessageList lists a thread's messages oldest first.
+func (s *Store) MessageList(ctx context.Context, threadID string, p store.PageParams) (store.Page[store.Message], error) {
+	var page store.Page[store.Message]
+	ids, next, err := s.listPage(ctx, s.k.threadmsgs(threadID), p)
+	if err != nil || len(ids) == 0 {
+		return page, err
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*hashCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGetAll(ctx, s.k.message(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return page, s.fail(ctx, "messages", err)
+	}
+	for _, c := range cmds {
+		m, err := decodeMessage(c.Val())
+		if err != nil {
+			return page, err
+		}
+		page.Items = append(page.Items, m)
+	}
+	page.Next = next
+	return page, nil
+}
+
+func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (store.Message, error) {
+	d := jsonString(store.Delivery{Status: p.Status, ExternalID: p.ExternalID, Error: p.Error})
+	res, err := s.eval(ctx, scriptDelivery, []string{s.k.message(p.MessageID)}, p.MessageID, d)
+	if err != nil {
+		return store.Message{}, err
+	}
+	return decodeMessage(fields(res[0]))
+}
+
+func (s *Store) NoteCreate(ctx context.Context, n store.Note) (store.Note, error) {
+	nj, err := jsonWithout(n, "thread_id", "created_at")
+	if err != nil {
+		return n, err
+	}
+	res, err := s.eval(ctx, scriptNoteCreate, []string{s.k.thread(n.ThreadID)}, n.ThreadID, nj, n.ID, n.Actor)
+	if err != nil {
+		return n, err
+	}
+	var out store.Note
+	if err := json.Unmarshal([]byte(str(res[1])), &out); err != nil {
+		return n, fmt.Errorf("redis: decode note: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) NoteList(ctx context.Context, threadID string, p store.PageParams) (store.Page[store.Note], error) {
+	var page store.Page[store.Note]
+	items, next, err := s.listPage(ctx, s.k.notes(threadID), p)
+	if err != nil {
+		return page, err
+	}
+	for _, j := range items {
+		var n store.Note
+		if err := json.Unmarshal([]byte(j), &n); err != nil {
+			return page, fmt.Errorf("redis: decode note: %w", err)
+		}
+		page.Items = append(page.Items, n)
+	}
+	page.Next = next
+	return page, nil
+}
+
+// pageLimit clamps a page size.
+func pageLimit(n int) int {
+	switch {
+	case n <= 0:
+		return 50
+	case n > 500:
+		return 500
+	}
+	return n
+}
