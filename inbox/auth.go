@@ -55,6 +55,10 @@ func (s *Service) Bootstrap(ctx context.Context, adminKey string) (generated str
 			return "", nil
 		}
 		_, err := s.st.KeyCreate(ctx, store.Key{ID: uuid.NewString(), Role: store.RoleAdmin, Name: "admin (SWITCHBOARD_ADMIN_KEY)", Hash: h})
+		if errors.Is(err, store.ErrAlreadyExists) {
+			// Another node starting at the same moment stored it first.
+			return "", nil
+		}
 		return "", err
 	}
 	k, secret := newKey(store.RoleAdmin, "admin (generated at first start)", "")
