@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +65,12 @@ type Deps struct {
 	// MetricsElsewhere keeps /metrics off this app (it is served on a
 	// private listener by MetricsApp instead).
 	MetricsElsewhere bool
+	// ReadTimeout bounds reading one request, headers and body, from its
+	// first byte (default 15s): a client sending slowly is cut off.
+	// WriteTimeout bounds writing a response (default 30s; an event stream
+	// sets its own deadline per write). IdleTimeout closes a keep-alive
+	// connection with no new request (default 120s).
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 }
 
 type server struct {
@@ -92,6 +99,15 @@ func New(d Deps) *fiber.App {
 	if d.MaxStreamsPerKey <= 0 {
 		d.MaxStreamsPerKey = 8
 	}
+	if d.ReadTimeout <= 0 {
+		d.ReadTimeout = 15 * time.Second
+	}
+	if d.WriteTimeout <= 0 {
+		d.WriteTimeout = 30 * time.Second
+	}
+	if d.IdleTimeout <= 0 {
+		d.IdleTimeout = 120 * time.Second
+	}
 	s := &server{svc: d.Service, log: d.Logger.With("component", "http"), deps: d,
 		streams: &streams{byKey: map[string]int{}, max: d.MaxStreamsPerKey}}
 	app := fiber.New(fiber.Config{
@@ -99,9 +115,9 @@ func New(d Deps) *fiber.App {
 		Immutable:             true,
 		BodyLimit:             BatchBodyLimit,
 		ReadBufferSize:        16 << 10, // bounds request line + headers
-		ReadTimeout:           15 * time.Second,
-		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           120 * time.Second,
+		ReadTimeout:           d.ReadTimeout,
+		WriteTimeout:          d.WriteTimeout,
+		IdleTimeout:           d.IdleTimeout,
 		DisableStartupMessage: true,
 		ErrorHandler:          s.errorHandler,
 		JSONEncoder:           json.Marshal,
@@ -180,6 +196,12 @@ func (e *RateLimitedError) Error() string {
 	return "rate limit exceeded"
 }
 
+// seconds is RetryAfter in whole seconds, rounded up and at least 1: a wait
+// of half a millisecond (a budget of 2000/s) is still "retry later", not 0.
+func (e *RateLimitedError) seconds() int {
+	return max(1, int(math.Ceil(e.RetryAfter.Seconds())))
+}
+
 // mapError maps an error to a status and the contract's error body.
 func mapError(err error) (int, errorBody) {
 	var fe *inbox.FieldError
@@ -214,7 +236,7 @@ func mapError(err error) (int, errorBody) {
 	case errors.Is(err, store.ErrNotFound):
 		return 404, body("not_found", err.Error(), nil)
 	case errors.As(err, &rl):
-		return 429, body("rate_limited", rl.Error(), map[string]any{"retry_after_seconds": int(rl.RetryAfter.Seconds() + 0.999)})
+		return 429, body("rate_limited", rl.Error(), map[string]any{"retry_after_seconds": rl.seconds()})
 	case errors.Is(err, inbox.ErrNotSupported):
 		return 501, body("not_supported", err.Error(), nil)
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
@@ -246,7 +268,7 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	}
 	var rl *RateLimitedError
 	if errors.As(err, &rl) {
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(rl.RetryAfter.Seconds()+0.999)))
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(rl.seconds()))
 	}
 	return c.Status(status).JSON(body)
 }

@@ -1,18 +1,30 @@
 package api_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/routing"
+	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/bolt"
 )
 
@@ -101,4 +113,373 @@ func TestMetricsElsewhere_NotOnTheMainListener(t *testing.T) {
 	if !strings.Contains(string(r.Body), "probe_total") {
 		t.Fatalf("metrics app body: %s", short(r.Body))
 	}
+}
+
+// TestLimits_EveryDocumentedLimitAtItsDefault names each limit SECURITY.md
+// documents with its default and proves it at the default: the largest
+// value allowed passes, one more is refused with the contract's error. The
+// timeouts are shown as configured here and proven with short values over a
+// real socket in slowclients_test.go.
+func TestLimits_EveryDocumentedLimitAtItsDefault(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t) // default Deps; rate limits are off in Deps and proven below
+	ingest := s.ingestKey(t)
+	post := func(t *testing.T, m map[string]any) response {
+		t.Helper()
+		return s.do(t, "POST", "/api/v1/messages", ingest, m)
+	}
+	many := func(n int, f func(i int) any) []any {
+		out := make([]any, n)
+		for i := range out {
+			out[i] = f(i)
+		}
+		return out
+	}
+	attachment := func(int) any { return map[string]any{"type": "image", "url": "https://cdn.example/a.jpg"} }
+	tag := func(i int) any { return fmt.Sprintf("t%d", i) }
+	n := 0
+	next := func() string { n++; return fmt.Sprintf("lim-%d", n) }
+
+	cases := []struct {
+		limit, def string
+		prove      func(t *testing.T)
+	}{
+		{"request body of POST /api/v1/messages", "1 MiB", func(t *testing.T) {
+			if api.BodyLimit != 1<<20 {
+				t.Fatalf("api.BodyLimit = %d", api.BodyLimit)
+			}
+			s.do(t, "POST", "/api/v1/messages", ingest, paddedJSON(t, msg(next(), nil), api.BodyLimit)).want(t, 201)
+			s.do(t, "POST", "/api/v1/messages", ingest, paddedJSON(t, msg(next(), nil), api.BodyLimit+1)).
+				wantErr(t, 413, "payload_too_large", "")
+		}},
+		{"request body of POST /api/v1/messages/batch", "8 MiB", func(t *testing.T) {
+			if api.BatchBodyLimit != 8<<20 {
+				t.Fatalf("api.BatchBodyLimit = %d", api.BatchBodyLimit)
+			}
+			batch := map[string]any{"messages": []any{msg(next(), nil)}}
+			s.do(t, "POST", "/api/v1/messages/batch", ingest, paddedJSON(t, batch, api.BatchBodyLimit)).want(t, 200)
+			s.sendOversized(t, "/api/v1/messages/batch", ingest, paddedJSON(t, batch, api.BatchBodyLimit+1)).
+				wantErr(t, 413, "payload_too_large", "")
+		}},
+		{"messages in one batch", "500", func(t *testing.T) {
+			m := msg(next(), nil) // one message 500 times: one stored, 499 duplicates
+			var br batchResp
+			s.do(t, "POST", "/api/v1/messages/batch", ingest, map[string]any{"messages": many(inbox.MaxBatch, func(int) any { return m })}).
+				want(t, 200).decode(t, &br)
+			if len(br.Results) != 500 || br.Results[0].MessageID == "" || br.Results[499].Duplicate == nil || !*br.Results[499].Duplicate {
+				t.Fatalf("batch of 500: %d results", len(br.Results))
+			}
+			s.do(t, "POST", "/api/v1/messages/batch", ingest, map[string]any{"messages": many(inbox.MaxBatch+1, func(int) any { return m })}).
+				wantErr(t, 413, "payload_too_large", "")
+		}},
+		{"text of a message", "20000 characters", func(t *testing.T) {
+			post(t, msg(next(), map[string]any{"text": strings.Repeat("é", inbox.MaxTextRunes)})).want(t, 201)
+			post(t, msg(next(), map[string]any{"text": strings.Repeat("é", inbox.MaxTextRunes+1)})).wantErr(t, 400, "invalid_request", "text")
+		}},
+		{"tags of a message", "20", func(t *testing.T) {
+			var out ingestResp
+			post(t, msg(next(), map[string]any{"tags": many(inbox.MaxTags, tag)})).want(t, 201).decode(t, &out)
+			if len(out.Thread.Tags) != 20 {
+				t.Fatalf("thread tags %v", out.Thread.Tags)
+			}
+			post(t, msg(next(), map[string]any{"tags": many(inbox.MaxTags+1, tag)})).wantErr(t, 400, "invalid_request", "tags")
+		}},
+		{"attachments of a message", "20", func(t *testing.T) {
+			post(t, msg(next(), map[string]any{"attachments": many(inbox.MaxAttachments, attachment)})).want(t, 201)
+			post(t, msg(next(), map[string]any{"attachments": many(inbox.MaxAttachments+1, attachment)})).
+				wantErr(t, 400, "invalid_request", "attachments")
+		}},
+		{"ids, profile and author fields of a message", "256 characters, no NUL in the thread key", func(t *testing.T) {
+			for _, f := range []string{"external_id", "thread_external_id", "profile"} {
+				post(t, msg(next(), map[string]any{f: strings.Repeat("é", 256)})).want(t, 201)
+				post(t, msg(next(), map[string]any{f: strings.Repeat("é", 257)})).wantErr(t, 400, "invalid_request", f)
+				post(t, msg(next(), map[string]any{f: "a\x00b"})).wantErr(t, 400, "invalid_request", f)
+			}
+			post(t, msg(next(), map[string]any{"author": map[string]any{"id": strings.Repeat("u", 257)}})).
+				wantErr(t, 400, "invalid_request", "author.id")
+		}},
+		{"page size (?limit=)", "at most 500", func(t *testing.T) {
+			s.do(t, "GET", "/api/v1/threads?limit=500", s.admin, nil).want(t, 200)
+			s.do(t, "GET", "/api/v1/threads?limit=501", s.admin, nil).wantErr(t, 400, "invalid_request", "limit")
+		}},
+		{"items in a rule's lists", "100", func(t *testing.T) {
+			words := func(n int) []string { return strings.Fields(strings.Repeat("w ", n)) }
+			s.do(t, "POST", "/api/v1/rules", s.admin, map[string]any{"id": "list-100", "when": map[string]any{"text_any": words(100)}}).want(t, 201)
+			s.do(t, "POST", "/api/v1/rules", s.admin, map[string]any{"id": "list-101", "when": map[string]any{"text_any": words(101)}}).
+				wantErr(t, 400, "invalid_request", "when.text_any")
+		}},
+		{"a rule's text_regex", "512 characters, 1000 compiled instructions", func(t *testing.T) {
+			rule := func(id, re string) map[string]any {
+				return map[string]any{"id": id, "when": map[string]any{"text_regex": re}}
+			}
+			s.do(t, "POST", "/api/v1/rules", s.admin, rule("re-512", strings.Repeat("a", 512))).want(t, 201)
+			s.do(t, "POST", "/api/v1/rules", s.admin, rule("re-513", strings.Repeat("a", 513))).wantErr(t, 400, "invalid_request", "when.text_regex")
+			s.do(t, "POST", "/api/v1/rules", s.admin, rule("re-900", "[^z]{900}z")).want(t, 201)
+			s.do(t, "POST", "/api/v1/rules", s.admin, rule("re-1000", "[^z]{1000}z")).wantErr(t, 400, "invalid_request", "when.text_regex")
+		}},
+		{"rules", "1000", func(t *testing.T) {
+			// A store without fsync: a thousand durable writes would take
+			// seconds and prove nothing more.
+			st, err := bolt.Open(filepath.Join(t.TempDir(), "rules.db"), bolt.Options{NoSync: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			svc := inbox.New(st, inbox.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: inbox.NewMetrics(prometheus.NewRegistry())})
+			admin, err := svc.Bootstrap(context.Background(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs := &testServer{t: t, app: api.New(api.Deps{Service: svc}), svc: svc, st: st, admin: admin}
+			var wg sync.WaitGroup
+			for w := range 8 { // straight into the store, concurrently: a few group commits
+				wg.Go(func() {
+					for i := w; i < routing.MaxRules-1; i += 8 {
+						if _, err := st.RuleCreate(context.Background(), store.Rule{Rule: routing.Rule{ID: fmt.Sprintf("r%04d", i), Position: i}}); err != nil {
+							t.Errorf("rule %d: %v", i, err)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			rs.do(t, "POST", "/api/v1/rules", admin, map[string]any{"id": "r-1000"}).want(t, 201)
+			rs.do(t, "POST", "/api/v1/rules", admin, map[string]any{"id": "r-1001"}).wantErr(t, 400, "invalid_request", "")
+		}},
+		{"request line and headers", "16 KiB", func(t *testing.T) {
+			if got := s.app.Server().ReadBufferSize; got != 16<<10 {
+				t.Fatalf("ReadBufferSize = %d", got)
+			}
+			s.serveRaw(t, headersOf(s.admin, 15<<10)).want(t, 200)
+			s.serveRaw(t, headersOf(s.admin, 20<<10)).wantErr(t, 431, "headers_too_large", "")
+		}},
+		{"open event streams per key", "8", func(t *testing.T) {
+			ss := newOpsServer(t, opsOptions{}) // stops its streams before it stops serving
+			base := ss.listen(t)
+			for i := range 8 {
+				if st, resp := openStream(t, base, ss.admin, "", ""); st == nil {
+					t.Fatalf("stream %d refused: %s", i+1, refusedStatus(resp))
+				}
+			}
+			_, resp := openStream(t, base, ss.admin, "", "")
+			if body := refusedStatus(resp); resp.StatusCode != 429 || !strings.Contains(body, `"code":"rate_limited"`) {
+				t.Fatalf("ninth stream: %s", body)
+			}
+			if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 {
+				t.Fatalf("ninth stream: Retry-After %q", resp.Header.Get("Retry-After"))
+			}
+		}},
+		{"read timeout (whole request from its first byte)", "15s", func(t *testing.T) {
+			if got := s.app.Server().ReadTimeout; got != 15*time.Second {
+				t.Fatalf("ReadTimeout = %v", got)
+			}
+		}},
+		{"write timeout", "30s", func(t *testing.T) {
+			if got := s.app.Server().WriteTimeout; got != 30*time.Second {
+				t.Fatalf("WriteTimeout = %v", got)
+			}
+		}},
+		{"idle keep-alive timeout", "120s", func(t *testing.T) {
+			if got := s.app.Server().IdleTimeout; got != 120*time.Second {
+				t.Fatalf("IdleTimeout = %v", got)
+			}
+		}},
+		{"requests per person or admin key (--rate-limit)", "50/s, burst 100", func(t *testing.T) {
+			rl := newLimitedServer(t, func(d *api.Deps) { d.RateLimits = api.DefaultRateLimits })
+			proveRate(t, api.DefaultRateLimits.PerKey, 50, func() response {
+				return rl.handle(t, "GET", "/api/v1/me", rl.admin, nil)
+			})
+		}},
+		{"requests per ingest key (--ingest-rate-limit)", "2000/s, burst 4000", func(t *testing.T) {
+			rl := newLimitedServer(t, func(d *api.Deps) { d.RateLimits = api.DefaultRateLimits })
+			key := rl.ingestKey(t)
+			proveRate(t, api.DefaultRateLimits.PerIngestKey, 2000, func() response {
+				return rl.handle(t, "GET", "/api/v1/me", key, nil)
+			})
+		}},
+		{"sign-in attempts per client address (--ip-rate-limit)", "20/s, burst 40", func(t *testing.T) {
+			rl := newLimitedServer(t, func(d *api.Deps) { d.RateLimits = api.DefaultRateLimits })
+			proveRate(t, api.DefaultRateLimits.PerIP, 20, func() response {
+				return rl.handle(t, "POST", "/api/v1/session", "", []byte(`{"key": "sbk_guess"}`))
+			})
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.limit+" = "+c.def, c.prove)
+	}
+}
+
+// proveRate sends requests from a few goroutines back to back until the
+// first 429 and checks that the budget let through is the documented one:
+// the burst of twice the rate at once, plus what the rate refilled while
+// the requests were sent.
+func proveRate(t *testing.T, rate, documented float64, send func() response) {
+	t.Helper()
+	if rate != documented {
+		t.Fatalf("default rate %v, documented %v", rate, documented)
+	}
+	const workers = 4
+	burst := int(2 * rate)
+	var (
+		passed  atomic.Int64
+		refused atomic.Bool
+		mu      sync.Mutex
+		first   *response
+		bad     []string
+	)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for !refused.Load() && time.Since(start) < 30*time.Second {
+				r := send()
+				switch {
+				case r.Status == 429:
+					mu.Lock()
+					if first == nil {
+						first = &r
+					}
+					mu.Unlock()
+					refused.Store(true)
+				case r.Status >= 500 || r.Status == 0:
+					mu.Lock()
+					bad = append(bad, fmt.Sprintf("status %d: %s", r.Status, short(r.Body)))
+					mu.Unlock()
+					refused.Store(true)
+				default:
+					passed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if len(bad) > 0 {
+		t.Fatalf("unexpected answers: %v", bad)
+	}
+	if first == nil {
+		t.Fatalf("no 429 after %d requests in %v: this machine cannot send over %v/s from %d goroutines", passed.Load(), elapsed, rate, workers)
+	}
+	first.wantErr(t, 429, "rate_limited", "")
+	if ra, err := strconv.Atoi(first.Header.Get("Retry-After")); err != nil || ra < 1 {
+		t.Fatalf("Retry-After %q", first.Header.Get("Retry-After"))
+	}
+	n := int(passed.Load())
+	if n < burst || n > burst+int(rate*elapsed.Seconds())+workers {
+		t.Fatalf("%d requests passed in %v, want a burst of %d plus at most %v/s", n, elapsed, burst, rate)
+	}
+	t.Logf("%d requests passed in %v before the first refusal", n, elapsed)
+}
+
+// handle runs one request through the app's handler in this goroutine,
+// from the peer 192.0.2.1 with no connection (header is name, value...):
+// the rate rows send thousands, and app.Test's
+// per-request connection and goroutine would make a slow (race-enabled)
+// run fall behind a budget of 2000/s.
+func (s *testServer) handle(t *testing.T, method, path, key string, body []byte, header ...string) response {
+	t.Helper()
+	var fr fasthttp.Request
+	for i := 0; i+1 < len(header); i += 2 {
+		fr.Header.Set(header[i], header[i+1])
+	}
+	fr.Header.SetMethod(method)
+	fr.SetRequestURI(path)
+	fr.Header.Set("Host", "test")
+	if key != "" {
+		fr.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != nil {
+		fr.Header.SetContentType("application/json")
+		fr.SetBody(body)
+	}
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&fr, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 40000}, nil) // the peer: 192.0.2.1
+	s.app.Handler()(&ctx)
+	h := http.Header{}
+	if ra := ctx.Response.Header.Peek("Retry-After"); ra != nil {
+		h.Set("Retry-After", string(ra))
+	}
+	return response{Status: ctx.Response.StatusCode(), Header: h, Body: append([]byte(nil), ctx.Response.Body()...),
+		what: method + " " + path}
+}
+
+// paddedJSON encodes v and pads it with trailing spaces to exactly size
+// bytes (JSON allows whitespace after the value).
+func paddedJSON(t *testing.T, v any, size int) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil || len(b) > size {
+		t.Fatalf("paddedJSON: %d bytes, %v", len(b), err)
+	}
+	return append(b, bytes.Repeat([]byte(" "), size-len(b))...)
+}
+
+// headersOf is a raw GET /api/v1/me whose request line and headers take
+// about size bytes.
+func headersOf(key string, size int) []byte {
+	head := "GET /api/v1/me HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer " + key + "\r\n"
+	pad := size - len(head) - len("X-Pad: \r\n\r\n")
+	return []byte(head + "X-Pad: " + strings.Repeat("p", pad) + "\r\n\r\n")
+}
+
+// serveRaw serves one raw request on an in-memory connection and reads the
+// response, as sendOversized does: app.Test returns the connection's read
+// error instead of the response the server wrote for it.
+func (s *testServer) serveRaw(t *testing.T, raw []byte) response {
+	t.Helper()
+	s.do(t, "GET", "/healthz", "", nil).want(t, 200) // the route tree is built
+	conn := &memConn{}
+	conn.r.Write(raw)
+	_ = s.app.Server().ServeConn(conn)
+	res, err := http.ReadResponse(bufio.NewReader(&conn.w), nil)
+	if err != nil {
+		t.Fatalf("raw request: read response: %v (wrote %q)", err, short(conn.w.Bytes()))
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	return response{Status: res.StatusCode, Header: res.Header, Body: data, what: "raw request"}
+}
+
+// TestRateLimit_SignInBehindAProxyKeysOnTheAddressTheProxySaw: behind a
+// trusted proxy that appends to X-Forwarded-For (nginx's
+// $proxy_add_x_forwarded_for, most load balancers), the client writes the
+// left of the header and the proxy the right. Sign-in attempts are counted
+// against the right-most address that is not a trusted proxy, so a client
+// cannot get a fresh budget per request by sending its own header.
+func TestRateLimit_SignInBehindAProxyKeysOnTheAddressTheProxySaw(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		trusted []string
+		chain   string // what the proxies in front of the peer appended after the client
+	}{
+		{"one trusted proxy", []string{"192.0.2.1"}, ""},
+		{"a chain of trusted proxies", []string{"192.0.2.0/24", "198.51.100.7"}, ", 198.51.100.7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newLimitedServer(t, func(d *api.Deps) { d.RateLimits = api.RateLimits{PerIP: 1}; d.TrustedProxies = tc.trusted })
+			signIn := func(xff string) int {
+				return s.handle(t, "POST", "/api/v1/session", "", []byte(`{"key": "sbk_guess"}`), "X-Forwarded-For", xff).Status
+			}
+			var codes []int
+			for i := range 4 { // the client forges a new left part each time
+				codes = append(codes, signIn(fmt.Sprintf("10.9.8.%d, 203.0.113.7", i)+tc.chain))
+			}
+			if fmt.Sprint(codes) != "[401 401 429 429]" {
+				t.Fatalf("sign-in statuses %v, want [401 401 429 429]", codes)
+			}
+			if code := signIn("203.0.113.8" + tc.chain); code != 401 {
+				t.Fatalf("another client behind the same proxy: %d, want its own budget", code)
+			}
+		})
+	}
+	t.Run("no trusted proxy: the header is ignored", func(t *testing.T) {
+		s := newLimitedServer(t, func(d *api.Deps) { d.RateLimits = api.RateLimits{PerIP: 1} })
+		var codes []int
+		for i := range 3 {
+			codes = append(codes, s.handle(t, "POST", "/api/v1/session", "", []byte(`{"key": "x"}`), "X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i)).Status)
+		}
+		if fmt.Sprint(codes) != "[401 401 429]" {
+			t.Fatalf("sign-in statuses %v, want [401 401 429]", codes)
+		}
+	})
 }

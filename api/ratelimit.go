@@ -1,9 +1,12 @@
 package api
 
 import (
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"golang.org/x/time/rate"
 )
 
@@ -18,6 +21,10 @@ type RateLimits struct {
 	// address.
 	PerIP float64
 }
+
+// DefaultRateLimits are the budgets the server runs with unless flags set
+// others (--rate-limit, --ingest-rate-limit, --ip-rate-limit).
+var DefaultRateLimits = RateLimits{PerKey: 50, PerIngestKey: 2000, PerIP: 20}
 
 // limiters hands out one token bucket per caller and forgets idle ones.
 type limiters struct {
@@ -40,9 +47,12 @@ func (ls *limiters) allow(caller string, perSecond float64) (bool, time.Duration
 	if perSecond <= 0 {
 		return true, 0
 	}
-	now := time.Now()
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	// Read the clock under the lock: a bucket given an earlier time after
+	// a later one refills the difference twice, and concurrent requests
+	// would get more than the budget.
+	now := time.Now()
 	if ls.buckets == nil {
 		ls.buckets = map[string]*bucket{}
 	}
@@ -66,4 +76,43 @@ func (ls *limiters) allow(caller string, perSecond float64) (bool, time.Duration
 		return false, d
 	}
 	return true, 0
+}
+
+// clientAddr is the address a caller's budget is kept under: the peer, or,
+// for a request from a trusted proxy, the right-most X-Forwarded-For entry
+// that is not a trusted proxy. Each proxy appends the address it saw, and
+// whatever a client sends in the header itself stays to the left, so a
+// client cannot pick a fresh budget per request (Fiber's c.IP() returns the
+// header as sent).
+func (s *server) clientAddr(c *fiber.Ctx) string {
+	peer := c.Context().RemoteIP().String()
+	if len(s.deps.TrustedProxies) == 0 || !c.IsProxyTrusted() {
+		return peer
+	}
+	hops := strings.Split(c.Get(fiber.HeaderXForwardedFor), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		if hop := strings.TrimSpace(hops[i]); hop != "" && !isTrustedProxy(hop, s.deps.TrustedProxies) {
+			return hop
+		}
+	}
+	return peer
+}
+
+// isTrustedProxy reports whether addr is one of the trusted IPs or inside
+// one of the trusted CIDRs.
+func isTrustedProxy(addr string, trusted []string) bool {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, t := range trusted {
+		if p, err := netip.ParsePrefix(t); err == nil && p.Contains(ip) {
+			return true
+		}
+		if a, err := netip.ParseAddr(t); err == nil && a.Unmap() == ip {
+			return true
+		}
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package routing
 import (
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,13 @@ const (
 	MaxTagLen      = 64   // characters of a tag
 	MaxSlugLen     = 64   // characters of an id slug
 )
+
+// MaxRegexProgram bounds the compiled size of when.text_regex, in
+// regexp/syntax instructions. Matching is linear in the text but costs up to
+// one step per instruction per byte of text, and counted repetition
+// multiplies a short pattern ("[^z]{1000}" is 12 characters and about 1000
+// instructions), so the length cap alone does not bound the cost.
+const MaxRegexProgram = 1000
 
 // ValidSlug reports whether s is an id slug: [a-z0-9][a-z0-9-]{0,63}.
 func ValidSlug(s string) bool {
@@ -114,9 +122,36 @@ func ValidateTimeOff(field string, offs []TimeOff) error {
 
 // ValidateRule checks a rule as the contract defines it. It does not check
 // that then.team exists: that needs the store.
+//
+// New rules also get a bound on the pattern's compiled size
+// (MaxRegexProgram); Compile does not apply it, so rules stored before the
+// bound existed keep routing.
 func ValidateRule(r Rule) error {
-	_, err := compileRule(r)
-	return err
+	if _, err := compileRule(r); err != nil {
+		return err
+	}
+	return checkRegexProgram(r.When.TextRegex)
+}
+
+// checkRegexProgram refuses a pattern that compiles (as compileRule
+// compiles it) to more than MaxRegexProgram instructions.
+func checkRegexProgram(pattern string) error {
+	if pattern == "" {
+		return nil
+	}
+	re, err := syntax.Parse("(?i)"+pattern, syntax.Perl)
+	if err != nil {
+		return nil // compileRule has refused it already
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return nil
+	}
+	if n := len(prog.Inst); n > MaxRegexProgram {
+		return fieldErr("when.text_regex", fmt.Sprintf("too complex: compiles to %d steps, at most %d; "+
+			"counted repetitions such as {1000} multiply the pattern", n, MaxRegexProgram))
+	}
+	return nil
 }
 
 // span is a parsed shift: a weekday bitmask (bit i = time.Weekday(i)) and
