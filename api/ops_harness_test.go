@@ -380,6 +380,18 @@ func (ev sseEvent) thread(t *testing.T) string {
 	return id
 }
 
+// quietGoroutines is the baseline for the leak tests: the fewest
+// goroutines seen over a short while (some come and go on their own, such
+// as connection workers of tests that just ended).
+func quietGoroutines() int {
+	least := runtime.NumGoroutine()
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		runtime.GC()
+		least = min(least, runtime.NumGoroutine())
+	}
+	return least
+}
+
 // settle waits until the number of goroutines is at most limit, and
 // returns the last count.
 func settle(t *testing.T, what string, limit int) int {

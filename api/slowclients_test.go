@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -120,7 +119,7 @@ func TestSlowClients_SlowlorisIsCutOffByTheReadTimeoutWhileOthersAreServed(t *te
 	if code, _ := timedGet(t, client, base, "/api/v1/me", s.admin); code != 200 {
 		t.Fatalf("GET /api/v1/me: %d", code)
 	}
-	baseline := settle(t, "before the slow clients", runtime.NumGoroutine())
+	baseline := quietGoroutines()
 
 	// 200 connections: half send the request line and headers a byte at a
 	// time and never finish them; half send complete headers promising a
@@ -207,7 +206,7 @@ func TestSlowClients_IdleKeepAliveConnectionsAreClosedAfterTheIdleTimeout(t *tes
 	if code, _ := timedGet(t, client, "http://"+addr, "/healthz", ""); code != 200 {
 		t.Fatalf("GET /healthz: %d", code)
 	}
-	baseline := settle(t, "before the idle connections", runtime.NumGoroutine())
+	baseline := quietGoroutines()
 
 	const n = 50
 	conns := make([]*rawConn, n)
@@ -254,7 +253,7 @@ func TestSlowClients_ClientThatNeverReadsALargeResponseIsCutOffByTheWriteTimeout
 	if code, _ := timedGet(t, client, "http://"+addr, "/healthz", ""); code != 200 {
 		t.Fatalf("GET /healthz: %d", code)
 	}
-	baseline := settle(t, "before the client that never reads", runtime.NumGoroutine())
+	baseline := quietGoroutines()
 
 	// It asks for the backup (a read transaction held while it streams)
 	// and reads nothing.

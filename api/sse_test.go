@@ -317,7 +317,7 @@ func TestEvents_HeartbeatsAndResumeFromLastEventID(t *testing.T) {
 func TestEvents_ClosedClientsLeaveNoGoroutines(t *testing.T) {
 	s := newStreamSetup(t, func(d *api.Deps) { d.MaxStreamsPerKey = 50 })
 	s.do(t, "GET", "/healthz", "", nil).want(t, 200)
-	baseline := settle(t, "before any stream", runtime.NumGoroutine())
+	baseline := quietGoroutines()
 
 	var sts []*sseStream
 	for i := range 20 {
@@ -378,7 +378,7 @@ func TestEvents_ClientThatStopsReadingIsDropped(t *testing.T) {
 		t.Fatalf("stream refused: %s", refusedStatus(resp))
 	}
 	s.do(t, "GET", "/healthz", "", nil).want(t, 200)
-	baseline := settle(t, "before the slow client", runtime.NumGoroutine())
+	baseline := quietGoroutines()
 
 	// The slow client sends its request and never reads a byte.
 	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {

@@ -332,8 +332,11 @@ func (s *Service) scope(ctx context.Context, p Principal) (scope, error) {
 		return scope{}, nil
 	case store.RoleAgent:
 		a, err := s.st.AgentGet(ctx, p.AgentID)
-		if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
 			return scope{}, ErrUnauthorized
+		}
+		if err != nil {
+			return scope{}, err // the store is unreachable: not the key's fault
 		}
 		return scope{teams: nonNilSlice(a.Teams), networks: a.Networks}, nil
 	}

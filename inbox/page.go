@@ -2,6 +2,7 @@ package inbox
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -95,8 +96,11 @@ func (s *Service) Colleagues(ctx context.Context, p Principal) ([]Colleague, err
 	case store.RoleAdmin, store.RoleSupervisor:
 	case store.RoleAgent:
 		me, err := s.st.AgentGet(ctx, p.AgentID)
-		if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, ErrUnauthorized
+		}
+		if err != nil {
+			return nil, err
 		}
 		mine = me.Teams
 	default:

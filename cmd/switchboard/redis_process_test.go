@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -33,50 +30,7 @@ var (
 // test skips, unless CI=true.
 func startRedisForProcs(t *testing.T) string {
 	t.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server is not installed; CI must run the multi-node Redis test")
-		}
-		t.Skip("redis-server is not installed (with CI=true this fails)")
-	}
-	addr := freePort(t)
-	_, port, _ := net.SplitHostPort(addr)
-	dir := t.TempDir()
-	var out bytes.Buffer
-	cmd := exec.Command(path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-		"--appendfsync", "always", "--dir", dir, "--maxmemory-policy", "noeviction", "--loglevel", "warning")
-	cmd.Stdout, cmd.Stderr = &syncWriter{w: &out}, &syncWriter{w: &out}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.SetDeadline(time.Now().Add(time.Second))
-			c.Write([]byte("PING\r\n"))
-			buf := make([]byte, 7)
-			n, _ := io.ReadFull(c, buf)
-			c.Close()
-			if string(buf[:n]) == "+PONG\r\n" {
-				return "redis://" + addr + "/0"
-			}
-		}
-		select {
-		case <-done:
-			t.Fatalf("redis-server exited: %s", out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server not answering: %s", out.String())
-		}
-	}
+	return startRedisServer(t).url()
 }
 
 // agentClient keeps connections to the nodes open for the hundreds of

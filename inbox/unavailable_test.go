@@ -1,0 +1,38 @@
+package inbox_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/bolt"
+)
+
+// agentGetFails is a store whose agent lookups fail as when Redis is down.
+type agentGetFails struct{ store.Store }
+
+func (agentGetFails) AgentGet(context.Context, string) (store.Agent, error) {
+	return store.Agent{}, store.ErrUnavailable
+}
+
+// TestScope_StoreUnreachableIsNotUnauthorized: an agent whose record cannot
+// be read because the store is unreachable gets the store's error (503),
+// not unauthorized (401).
+func TestScope_StoreUnreachableIsNotUnauthorized(t *testing.T) {
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "sb.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc := inbox.New(agentGetFails{st}, inbox.Config{})
+	p := inbox.Principal{KeyID: "k", Role: store.RoleAgent, AgentID: "ana"}
+	if _, err := svc.ThreadList(context.Background(), p, inbox.ThreadFilter{}); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("ThreadList: %v, want ErrUnavailable", err)
+	}
+	if _, err := svc.Colleagues(context.Background(), p); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Colleagues: %v, want ErrUnavailable", err)
+	}
+}
