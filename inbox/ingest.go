@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"slices"
 	"sort"
@@ -16,6 +17,10 @@ import (
 	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
 )
+
+// ingestRetryBudget bounds how long a message is decided again while its
+// thread keeps changing under concurrent writers.
+const ingestRetryBudget = 10 * time.Second
 
 // Limits on inbound messages.
 const (
@@ -190,13 +195,26 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 		}
 		todo = append(todo, &pendingItem{idx: i, in: &ins[i], messageID: uuid.NewString(), threadID: uuid.NewString()})
 	}
-	for round := 0; len(todo) > 0; round++ {
-		if round > len(ins)+8 {
-			for _, it := range todo {
-				results[it.idx].Err = fmt.Errorf("thread kept changing: %w", store.ErrConflict)
+	// A message decided against a thread that another writer changed in
+	// the meantime is decided again. Many writers on one thread all get
+	// through, one per commit; a random pause keeps them from colliding
+	// in lock-step. Only a thread changing for ingestRetryBudget fails.
+	deadline := time.Now().Add(ingestRetryBudget)
+	for attempt, conflicted := 0, false; len(todo) > 0; attempt++ {
+		if conflicted {
+			if time.Now().After(deadline) {
+				for _, it := range todo {
+					results[it.idx].Err = fmt.Errorf("thread kept changing: %w", store.ErrConflict)
+				}
+				break
 			}
-			break
+			select {
+			case <-time.After(time.Duration(rand.Int64N(int64(min(attempt, 10))*int64(time.Millisecond) + 1))):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
+		conflicted = false
 		sn, err := s.snapshot(ctx)
 		if err != nil {
 			return nil, err
@@ -215,7 +233,7 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 		}
 		params := make([]store.IngestParams, len(batch))
 		now := s.now()
-		round := &offerRound{}
+		offers := &offerRound{}
 		for i, it := range batch {
 			t, err := s.st.ThreadByKey(ctx, it.in.Network, it.in.Profile, it.in.ThreadExternalID)
 			var thread *store.Thread
@@ -224,8 +242,8 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 			} else if !errors.Is(err, store.ErrNotFound) {
 				return nil, err
 			}
-			params[i] = s.decide(ctx, sn, thread, it, now, round)
-			round.add(params[i].Route.OfferTo)
+			params[i] = s.decide(ctx, sn, thread, it, now, offers)
+			offers.add(params[i].Route.OfferTo)
 		}
 		out, err := s.st.ThreadIngest(ctx, params)
 		if err != nil {
@@ -236,6 +254,7 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 			switch {
 			case errors.Is(r.Err, store.ErrConflict):
 				later = append(later, it)
+				conflicted = true
 			case errors.Is(r.Err, store.ErrUnknownTeam):
 				// The configuration changed under us: decide again on a
 				// fresh snapshot.
