@@ -182,6 +182,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		if !retries {
 			co.MaxRetries = -1
 		}
+		if !strings.Contains(u, "dial_timeout=") {
+			co.DialTimeout = 2 * time.Second
+		}
+		co.DialerRetries = 1
 		// MOVED and ASK redirects are followed (MaxRedirects). go-redis
 		// also resends a command after a read timeout within that budget,
 		// so in cluster mode a step that timed out may run twice: a second
@@ -197,6 +201,12 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 			// claim a second thread. Callers retry at their level instead.
 			ro.MaxRetries = -1
 		}
+		// An unreachable Redis answers 503 within a few seconds, not after
+		// five slow dials (a host that drops packets waits out each one).
+		if !strings.Contains(u, "dial_timeout=") {
+			ro.DialTimeout = 2 * time.Second
+		}
+		ro.DialerRetries = 1
 		rdb = goredis.NewClient(ro)
 	}
 	s := &Store{
