@@ -284,53 +284,7 @@ func decode(c *fiber.Ctx, v any) error {
 	if len(body) == 0 {
 		return nil
 	}
-	return decodeJSON(body, v)
-}
-
-func decodeJSON(body []byte, v any) error {
-	if err := json.Unmarshal(body, v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			field := te.Field
-			if field == "" {
-				field = "body"
-			}
-			return &inbox.FieldError{Field: field, Message: "must be " + jsonKind(te.Type.Kind().String())}
-		}
-		var pe *time.ParseError
-		if errors.As(err, &pe) {
-			return &inbox.FieldError{Field: timeField(body, pe), Message: "must be an RFC 3339 time"}
-		}
-		return &inbox.FieldError{Field: "body", Message: "malformed JSON"}
-	}
-	return nil
-}
-
-func jsonKind(k string) string {
-	switch k {
-	case "string":
-		return "a string"
-	case "int", "int64", "uint64":
-		return "an integer"
-	case "bool":
-		return "a boolean"
-	case "slice":
-		return "an array"
-	case "struct", "map", "ptr":
-		return "an object"
-	}
-	return "of another type"
-}
-
-// timeField guesses which time field failed to parse (encoding/json does not
-// say); the contract's bodies have one time each.
-func timeField(body []byte, _ *time.ParseError) string {
-	for _, f := range []string{"sent_at", "time_off"} {
-		if strings.Contains(string(body), `"`+f+`"`) {
-			return f
-		}
-	}
-	return "body"
+	return inbox.DecodeJSON(body, v)
 }
 
 func pageParams(c *fiber.Ctx) (store.PageParams, error) {

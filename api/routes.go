@@ -287,7 +287,7 @@ func (s *server) ingestBatch(c *fiber.Ctx) error {
 	var idx []int
 	for i, raw := range in.Messages {
 		var m inbox.MessageInput
-		if err := decodeJSON(raw, &m); err != nil {
+		if err := inbox.DecodeJSON(raw, &m); err != nil {
 			_, body := mapError(err)
 			out[i].Error = &body
 			continue

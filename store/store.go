@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -261,6 +262,22 @@ type ThreadFilter struct {
 	Status, Team, Assignee, Network, Tag, Author string
 	Teams, Networks                              []string
 	PageParams
+}
+
+// Match reports whether the thread passes the filter (cursor aside).
+func (f *ThreadFilter) Match(t *Thread) bool {
+	switch {
+	case f.Status != "" && t.Status != f.Status,
+		f.Team != "" && t.Team != f.Team,
+		f.Assignee != "" && t.AssigneeID() != f.Assignee,
+		f.Network != "" && t.Network != f.Network,
+		f.Tag != "" && !t.HasTag(f.Tag),
+		f.Author != "" && t.Author.ID != f.Author && t.Author.Handle != f.Author,
+		f.Teams != nil && !slices.Contains(f.Teams, t.Team),
+		len(f.Networks) > 0 && !slices.Contains(f.Networks, t.Network):
+		return false
+	}
+	return true
 }
 
 // QueueParams selects queued threads of some teams, merged in queue order.

@@ -2,10 +2,7 @@ package connect
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/switchboard/switchboard/inbox"
 )
@@ -59,37 +56,5 @@ func Generic(body []byte) (items []GenericItem, batch bool, err error) {
 // decodeMessage decodes one message; a type error names its field.
 func decodeMessage(raw []byte) (inbox.MessageInput, error) {
 	var in inbox.MessageInput
-	err := json.Unmarshal(raw, &in)
-	if err == nil {
-		return in, nil
-	}
-	var te *json.UnmarshalTypeError
-	var pe *time.ParseError
-	switch {
-	case errors.As(err, &te):
-		field := te.Field
-		if field == "" {
-			field = "body"
-		}
-		return in, &inbox.FieldError{Field: field, Message: "must be " + kindName(te.Type.Kind().String())}
-	case errors.As(err, &pe), strings.Contains(err.Error(), "Time.UnmarshalJSON"):
-		return in, &inbox.FieldError{Field: "sent_at", Message: "must be an RFC 3339 time"}
-	}
-	return in, errMalformed()
-}
-
-func kindName(k string) string {
-	switch k {
-	case "string":
-		return "a string"
-	case "int", "int64", "uint64":
-		return "an integer"
-	case "bool":
-		return "a boolean"
-	case "slice":
-		return "an array"
-	case "struct", "map", "ptr":
-		return "an object"
-	}
-	return "of another type"
+	return in, inbox.DecodeJSON(raw, &in)
 }

@@ -463,7 +463,7 @@ func (s *Store) ThreadList(ctx context.Context, f store.ThreadFilter) (store.Pag
 				return err
 			}
 			t := rec.View(now)
-			if !matchThread(&t, &f) {
+			if !f.Match(&t) {
 				continue
 			}
 			if len(page.Items) == limit {
@@ -478,21 +478,6 @@ func (s *Store) ThreadList(ctx context.Context, f store.ThreadFilter) (store.Pag
 		return nil
 	})
 	return page, err
-}
-
-func matchThread(t *store.Thread, f *store.ThreadFilter) bool {
-	switch {
-	case f.Status != "" && t.Status != f.Status,
-		f.Team != "" && t.Team != f.Team,
-		f.Assignee != "" && t.AssigneeID() != f.Assignee,
-		f.Network != "" && t.Network != f.Network,
-		f.Tag != "" && !t.HasTag(f.Tag),
-		f.Author != "" && t.Author.ID != f.Author && t.Author.Handle != f.Author,
-		f.Teams != nil && !slices.Contains(f.Teams, t.Team),
-		len(f.Networks) > 0 && !slices.Contains(f.Networks, t.Network):
-		return false
-	}
-	return true
 }
 
 // QueueList lists a team's queued threads in queue order.

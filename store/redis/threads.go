@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -192,7 +191,7 @@ func (s *Store) ThreadList(ctx context.Context, f store.ThreadFilter) (store.Pag
 				continue
 			}
 			t := rec.View(now)
-			if !matchThread(&t, &f) {
+			if !f.Match(&t) {
 				continue
 			}
 			if len(page.Items) == limit {
@@ -208,21 +207,6 @@ func (s *Store) ThreadList(ctx context.Context, f store.ThreadFilter) (store.Pag
 			return page, nil
 		}
 	}
-}
-
-func matchThread(t *store.Thread, f *store.ThreadFilter) bool {
-	switch {
-	case f.Status != "" && t.Status != f.Status,
-		f.Team != "" && t.Team != f.Team,
-		f.Assignee != "" && t.AssigneeID() != f.Assignee,
-		f.Network != "" && t.Network != f.Network,
-		f.Tag != "" && !t.HasTag(f.Tag),
-		f.Author != "" && t.Author.ID != f.Author && t.Author.Handle != f.Author,
-		f.Teams != nil && !slices.Contains(f.Teams, t.Team),
-		len(f.Networks) > 0 && !slices.Contains(f.Networks, t.Network):
-		return false
-	}
-	return true
 }
 
 // QueueList lists queued threads of the teams (and networks) in queue

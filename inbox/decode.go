@@ -1,0 +1,59 @@
+package inbox
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+)
+
+// DecodeJSON decodes a JSON body into v. A value of the wrong type is a
+// FieldError naming its field; anything else malformed names "body".
+// Unknown fields are ignored, as the contract says.
+func DecodeJSON(body []byte, v any) error {
+	err := json.Unmarshal(body, v)
+	if err == nil {
+		return nil
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := te.Field
+		if field == "" {
+			field = "body"
+		}
+		return fieldErr(field, "must be "+jsonKind(te.Type.Kind().String()))
+	}
+	var pe *time.ParseError
+	if errors.As(err, &pe) || strings.Contains(err.Error(), "Time.UnmarshalJSON") {
+		return fieldErr(timeField(body), "must be an RFC 3339 time")
+	}
+	return fieldErr("body", "malformed JSON")
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "int", "int64", "uint64":
+		return "an integer"
+	case "bool":
+		return "a boolean"
+	case "slice":
+		return "an array"
+	case "struct", "map", "ptr":
+		return "an object"
+	}
+	return "of another type"
+}
+
+// timeField guesses which time field failed to parse (encoding/json does
+// not say); the contract's bodies have few: a message's sent_at, an
+// agent's time_off.
+func timeField(body []byte) string {
+	for _, f := range []string{"sent_at", "time_off"} {
+		if strings.Contains(string(body), `"`+f+`"`) {
+			return f
+		}
+	}
+	return "body"
+}
