@@ -186,6 +186,23 @@ func (w *wtx) offerStamp() time.Time {
 	return at
 }
 
+// heldThread loads a thread for a step of its lock holder (or a forced
+// one), refusing a stale token, and a decision made on another version of
+// the thread when version is not 0.
+func (w *wtx) heldThread(id, token string, force bool, version int64) (*threadRec, error) {
+	rec, err := w.thread(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkToken(rec, token, force); err != nil {
+		return nil, err
+	}
+	if version != 0 && version != rec.Version {
+		return nil, fmt.Errorf("thread %s: %w", rec.ID, store.ErrConflict)
+	}
+	return rec, nil
+}
+
 // checkToken refuses unless token is the thread's live lock (or force).
 func checkToken(rec *threadRec, token string, force bool) error {
 	if force {
@@ -284,11 +301,8 @@ func (s *Store) ThreadClaim(ctx context.Context, p store.ClaimParams) (store.Loc
 func (s *Store) ThreadRenew(ctx context.Context, p store.LockParams) (store.LockResult, error) {
 	var res store.LockResult
 	err := s.write(ctx, func(w *wtx) error {
-		rec, err := w.thread(p.ThreadID)
+		rec, err := w.heldThread(p.ThreadID, p.Token, false, 0)
 		if err != nil {
-			return err
-		}
-		if err := checkToken(rec, p.Token, false); err != nil {
 			return err
 		}
 		before := rec.clone()
@@ -324,11 +338,8 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 				return nil
 			}
 		}
-		rec, err := w.thread(p.ThreadID)
+		rec, err := w.heldThread(p.ThreadID, p.Token, false, 0)
 		if err != nil {
-			return err
-		}
-		if err := checkToken(rec, p.Token, false); err != nil {
 			return err
 		}
 		if rec.Lock.AgentID != p.Actor {
@@ -382,11 +393,8 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 func (s *Store) ThreadRelease(ctx context.Context, p store.LockParams) (store.LockResult, error) {
 	var res store.LockResult
 	err := s.write(ctx, func(w *wtx) error {
-		rec, err := w.thread(p.ThreadID)
+		rec, err := w.heldThread(p.ThreadID, p.Token, false, 0)
 		if err != nil {
-			return err
-		}
-		if err := checkToken(rec, p.Token, false); err != nil {
 			return err
 		}
 		before := rec.clone()
@@ -403,11 +411,8 @@ func (s *Store) ThreadRelease(ctx context.Context, p store.LockParams) (store.Lo
 func (s *Store) ThreadClose(ctx context.Context, p store.LockParams) (store.LockResult, error) {
 	var res store.LockResult
 	err := s.write(ctx, func(w *wtx) error {
-		rec, err := w.thread(p.ThreadID)
+		rec, err := w.heldThread(p.ThreadID, p.Token, p.Force, 0)
 		if err != nil {
-			return err
-		}
-		if err := checkToken(rec, p.Token, p.Force); err != nil {
 			return err
 		}
 		if rec.Status == store.StatusClosed {
@@ -431,15 +436,9 @@ func (s *Store) ThreadClose(ctx context.Context, p store.LockParams) (store.Lock
 func (s *Store) ThreadTransfer(ctx context.Context, p store.TransferParams) (store.LockResult, error) {
 	var res store.LockResult
 	err := s.write(ctx, func(w *wtx) error {
-		rec, err := w.thread(p.ThreadID)
+		rec, err := w.heldThread(p.ThreadID, p.Token, p.Force, p.ThreadVersion)
 		if err != nil {
 			return err
-		}
-		if err := checkToken(rec, p.Token, p.Force); err != nil {
-			return err
-		}
-		if p.ThreadVersion != 0 && p.ThreadVersion != rec.Version {
-			return fmt.Errorf("thread %s: %w", rec.ID, store.ErrConflict)
 		}
 		if p.Team != "" {
 			if err := w.checkTeams([]string{p.Team}); err != nil {
@@ -494,15 +493,9 @@ func (s *Store) ThreadTransfer(ctx context.Context, p store.TransferParams) (sto
 func (s *Store) ThreadTag(ctx context.Context, p store.TagParams) (store.LockResult, error) {
 	var res store.LockResult
 	err := s.write(ctx, func(w *wtx) error {
-		rec, err := w.thread(p.ThreadID)
+		rec, err := w.heldThread(p.ThreadID, p.Token, p.Force, p.ThreadVersion)
 		if err != nil {
 			return err
-		}
-		if err := checkToken(rec, p.Token, p.Force); err != nil {
-			return err
-		}
-		if p.ThreadVersion != 0 && p.ThreadVersion != rec.Version {
-			return fmt.Errorf("thread %s: %w", rec.ID, store.ErrConflict)
 		}
 		move := p.Team != "" && p.Team != rec.Team
 		if move {
