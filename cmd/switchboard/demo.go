@@ -136,8 +136,8 @@ func (d *demo) run(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		nw := routing.Networks[d.rng.IntN(7)]
-		kind := routing.Kinds[d.rng.IntN(3)]
+		nw := routing.Networks[d.rng.IntN(len(routing.Networks))]
+		kind := routing.Kinds[d.rng.IntN(len(routing.Kinds))]
 		author := demoAuthors[d.rng.IntN(len(demoAuthors))]
 		text := demoTexts[d.rng.IntN(len(demoTexts))]
 		if strings.Contains(text, "%d") {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -224,18 +225,109 @@ func TestKill9_AcknowledgedMessagesSurvive(t *testing.T) {
 	t.Logf("%d acknowledged messages all present after kill -9", len(acked))
 }
 
-// TestSIGTERM_ExitsCleanly stops accepting, finishes and exits 0.
-func TestSIGTERM_ExitsCleanly(t *testing.T) {
+// TestSIGTERM_DrainsInFlightRequestsAndExitsCleanly: under load, with an
+// event stream open and a request half sent, SIGTERM stops accepting new
+// connections, lets the request in flight finish (201), closes the stream,
+// and exits 0 within the shutdown bound; every acknowledged message is on
+// disk when the process starts again.
+func TestSIGTERM_DrainsInFlightRequestsAndExitsCleanly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary")
 	}
-	p := startProc(t, filepath.Join(t.TempDir(), "sb.db"))
-	if code, body, err := p.post("/api/v1/messages", message(1, 1)); err != nil || code != 201 {
-		t.Fatalf("ingest: %d %s %v", code, body, err)
+	data := filepath.Join(t.TempDir(), "sb.db")
+	p := startProc(t, data, "--shutdown-timeout", "5s")
+
+	// An event stream, which must not hold the shutdown.
+	sse, err := http.NewRequest("GET", "http://"+p.addr+"/api/v1/events", nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	sse.Header.Set("Authorization", "Bearer "+testAdminKey)
+	stream, err := (&http.Client{}).Do(sse)
+	if err != nil || stream.StatusCode != 200 {
+		t.Fatalf("event stream: %v %v", stream, err)
+	}
+	defer stream.Body.Close()
+
+	// A request in flight: headers and half the body sent.
+	body, _ := json.Marshal(message(0, 999))
+	conn, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /api/v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", testAdminKey, len(body))
+	conn.Write(body[:len(body)/2])
+
+	// Load from 16 clients.
+	var mu sync.Mutex
+	acked := map[string]map[string]any{}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				m := message(i, w)
+				code, _, err := p.post("/api/v1/messages", m)
+				if err != nil {
+					return // refused once the listener closed
+				}
+				if code == 201 {
+					mu.Lock()
+					acked[m["external_id"].(string)] = m
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 50 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	signalled := time.Now()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	// New connections are refused soon after the signal.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", p.addr, time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("still accepting connections 5s after SIGTERM")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The request in flight is finished and answered.
+	conn.Write(body[len(body)/2:])
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("the request in flight got no answer: %v", err)
+	}
+	if resp.StatusCode != 201 {
+		t.Fatalf("the request in flight: status %d", resp.StatusCode)
+	}
+	resp.Body.Close()
+	close(stop)
+	wg.Wait()
+
 	select {
 	case <-p.done:
 		if p.err != nil {
@@ -244,4 +336,18 @@ func TestSIGTERM_ExitsCleanly(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("still running 15s after SIGTERM")
 	}
+	took := time.Since(signalled)
+	if took > 10*time.Second {
+		t.Fatalf("shutdown took %v, over the 5s bound plus slack", took)
+	}
+
+	q := startProc(t, data)
+	acked[message(0, 999)["external_id"].(string)] = message(0, 999)
+	for id, m := range acked {
+		code, body, err := q.post("/api/v1/messages", m)
+		if err != nil || code != 200 {
+			t.Fatalf("acknowledged message %s after SIGTERM and restart: %d %s %v", id, code, body, err)
+		}
+	}
+	t.Logf("SIGTERM: exit 0 after %v; %d acknowledged messages all on disk", took, len(acked))
 }
