@@ -30,7 +30,8 @@
 //	queue/           team \x00 network \x00 rank \x00 waiting_since thread id -> empty
 //	                 (rank: 0 = urgent ... 3 = low, so a cursor walks queue order)
 //	lockexp/         expires_at thread id -> empty  (the lease sweeper's index)
-//	agentlocks/      agent id \x00 thread id -> empty
+//	agentlocks/      agent id \x00 thread id -> expires_at (empty in files written
+//	                 before it was kept there: then the thread's lock is read)
 //	sladue/          sla_due_at thread id -> empty  (unanswered, not yet breached)
 //	autoclose/       auto_close_at thread id -> empty  (pending threads)
 //	counters/        "status" \x00 team \x00 status, "breaches" \x00 team,
@@ -398,6 +399,9 @@ func u64(v uint64) []byte {
 }
 
 func timeKey(t time.Time) []byte { return u64(uint64(t.UnixNano())) }
+
+// timeFromKey reads what timeKey wrote.
+func timeFromKey(b []byte) time.Time { return time.Unix(0, int64(binary.BigEndian.Uint64(b))).UTC() }
 
 func key(parts ...string) []byte {
 	var b bytes.Buffer

@@ -295,17 +295,36 @@ func (s *Store) AgentRotateKey(ctx context.Context, agentID string, k store.Key)
 	})
 }
 
-// openLocks counts the agent's locks that are live at now.
+// openLocks counts the agent's locks that are live at now. Every agent
+// read and every lock step asks, so it reads the lease's end from the
+// agentlocks entry (see saveThread) instead of decoding each thread; an
+// entry written before entries carried it is checked on the thread's lock.
 func openLocks(tx *bbolt.Tx, agentID string, now time.Time) int {
 	n := 0
-	for _, tid := range agentLockThreads(tx, agentID) {
-		var rec threadRec
-		if getJSON(tx.Bucket(bThreads), []byte(tid), &rec) == nil && rec.Lock != nil &&
+	p := prefix(agentID)
+	c := tx.Bucket(bAgentLocks).Cursor()
+	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+		if len(v) == 8 {
+			if now.Before(timeFromKey(v)) {
+				n++
+			}
+			continue
+		}
+		var rec lockOnly
+		if getJSON(tx.Bucket(bThreads), k[len(p):], &rec) == nil && rec.Lock != nil &&
 			rec.Lock.AgentID == agentID && now.Before(rec.Lock.ExpiresAt) {
 			n++
 		}
 	}
 	return n
+}
+
+// lockOnly is the part of a thread record openLocks needs.
+type lockOnly struct {
+	Lock *struct {
+		AgentID   string    `json:"agent_id"`
+		ExpiresAt time.Time `json:"expires_at"`
+	} `json:"lock"`
 }
 
 func agentLockThreads(tx *bbolt.Tx, agentID string) []string {

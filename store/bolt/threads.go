@@ -102,7 +102,9 @@ func (w *wtx) saveThread(before, after *threadRec) {
 	}
 	if after.Lock != nil {
 		w.put(bLockExp, lockExpKey(&after.Thread), []byte{})
-		w.put(bAgentLocks, key(after.Lock.AgentID, after.ID), []byte{})
+		// The value is the lease's end, so counting an agent's live locks
+		// does not decode its threads.
+		w.put(bAgentLocks, key(after.Lock.AgentID, after.ID), timeKey(after.Lock.ExpiresAt))
 	}
 	if k := slaKey(&after.Thread); k != nil {
 		w.put(bSLADue, k, []byte{})

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestQuickRun runs the whole bench in --quick mode with tiny windows, so
+// the tool keeps compiling and working end to end. It is not a timed test:
+// it only checks that every phase produced its figures, that the audit
+// found no double holder and that the files and plots were written.
+func TestQuickRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the server and runs the bench end to end; skipped with -short")
+	}
+	dir := t.TempDir()
+	args := []string{"--quick", "--duration", "300ms", "--ceiling-duration", "200ms", "--warmup", "50ms",
+		"--queues", "200,2k", "--out", dir, "--plots", dir, "--work", filepath.Join(dir, "work")}
+	if _, err := exec.LookPath("redis-server"); err == nil {
+		args = append(args, "--redis-server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	if err := run(ctx, args, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\nstderr:\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"CEILINGS", "INGEST", "CLAIM", "CONTENTION", "MEMORY", "TARGETS"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("report has no %s section:\n%s", want, stdout.String())
+		}
+	}
+
+	data, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Results
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, r := range res.Rows {
+		if r.Store == "" || r.Store == "bolt" {
+			count[r.Section]++
+		}
+		if r.Section != "memory" && r.Rate <= 0 {
+			t.Errorf("%s %s %s c=%d queue=%d measured nothing (errors: %v)", r.Section, r.Store, r.Name, r.Concurrency, r.Queue, r.ErrMsgs)
+		}
+	}
+	// Ceilings at 1, 4, 16 (no-op, group commit, Batch) plus the net/http
+	// generator; ingest single and batch at 1 and 16; claim at 2 queues x 2
+	// agent counts; memory per queue.
+	for section, want := range map[string]int{"ceiling": 10, "ingest": 4, "claim": 4, "memory": 2} {
+		if count[section] != want {
+			t.Errorf("%d bolt %s rows, want %d", count[section], section, want)
+		}
+	}
+	if len(res.Contention) == 0 {
+		t.Fatal("no contention result")
+	}
+	for _, c := range res.Contention {
+		if !strings.HasPrefix(c.AuditVerdict, "ok") {
+			t.Errorf("%s contention audit: %s", c.Store, c.AuditVerdict)
+		}
+		if c.Successes == 0 {
+			t.Errorf("%s contention: no grant in the window", c.Store)
+		}
+	}
+	for _, name := range []string{"bench-ingest.png", "bench-claim.png"} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := png.Decode(f); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		f.Close()
+	}
+	for _, name := range []string{"results.csv", "table.txt"} {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s not written: %v", name, err)
+		}
+	}
+}
+
+func TestParseInts(t *testing.T) {
+	got, err := parseInts("1k, 100k,1M,7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int{1000, 100000, 1000000, 7}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("parseInts = %v, want %v", got, want)
+		}
+	}
+	for _, bad := range []string{"", "x", "-1", "0"} {
+		if _, err := parseInts(bad); err == nil {
+			t.Errorf("parseInts(%q) accepted", bad)
+		}
+	}
+}
