@@ -2,6 +2,8 @@ package routing
 
 import (
 	"fmt"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -9,7 +11,11 @@ import (
 // benchRules builds n rules that look like a large real setup: most filter
 // on networks and kinds and look for keywords, some use a regex, tags,
 // followers or a schedule, and a few match the benchmark message.
-func benchRules(tb testing.TB, n int) *RuleSet {
+func benchRules(tb testing.TB, n int) *RuleSet { return benchRuleSet(tb, n, true) }
+
+// benchRuleSet is benchRules; without regexes, the rules that would have one
+// look for the same things with text_any instead.
+func benchRuleSet(tb testing.TB, n int, regexes bool) *RuleSet {
 	words := []string{"refund", "reembolso", "broken", "cancel", "outage", "invoice", "password",
 		"delivery", "precio", "comprar", "pricing", "demo", "scam", "giveaway", "crash", "login"}
 	rules := make([]Rule, 0, n)
@@ -22,6 +28,9 @@ func benchRules(tb testing.TB, n int) *RuleSet {
 			r.Then.AddTags = []string{"kw-" + words[i%len(words)]}
 		case 1:
 			r.When.TextRegex = fmt.Sprintf(`(order|pedido)\s*#?%d\d*`, i)
+			if !regexes {
+				r.When.TextRegex, r.When.TextAny = "", []string{fmt.Sprintf("order #%d", i), fmt.Sprintf("pedido #%d", i)}
+			}
 			r.Then.Priority = "high"
 		case 2:
 			r.When.Kinds = []string{"dm", "comment"}
@@ -34,6 +43,9 @@ func benchRules(tb testing.TB, n int) *RuleSet {
 			r.Then.Priority = "urgent"
 		case 4:
 			r.When.TextRegex = `\b(help|ayuda)\b.*\b(now|ya)\b`
+			if !regexes {
+				r.When.TextRegex, r.When.TextAny = "", []string{"help now", "ayuda ya"}
+			}
 			r.When.Schedule = &Schedule{Timezone: "Europe/Madrid", Inside: ptr(false),
 				Windows: []Shift{{Days: []string{"mon", "tue", "wed", "thu", "fri"}, Start: "09:00", End: "18:00"}}}
 			r.Then.AddTags = []string{"after-hours"}
@@ -54,20 +66,50 @@ var benchFacts = Facts{
 	Tags: []string{"vip", "es"}, AuthorFollowers: 20000,
 }
 
-func benchmarkEvaluate(b *testing.B, n int) {
-	rs := benchRules(b, n)
+func benchmarkEvaluate(b *testing.B, n int, regexes bool, f Facts) {
+	rs := benchRuleSet(b, n, regexes)
 	now := utc("2026-11-23T20:00:00Z")
-	if d := rs.Evaluate("message", benchFacts, now); len(d.Matched) == 0 {
+	if d := rs.Evaluate("message", f, now); len(d.Matched) == 0 {
 		b.Fatal("benchmark message matches nothing")
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		rs.Evaluate("message", benchFacts, now)
+		rs.Evaluate("message", f, now)
 	}
 }
 
-func BenchmarkEvaluate100Rules(b *testing.B)  { benchmarkEvaluate(b, 100) }
-func BenchmarkEvaluate1000Rules(b *testing.B) { benchmarkEvaluate(b, 1000) }
+func BenchmarkEvaluate100Rules(b *testing.B)  { benchmarkEvaluate(b, 100, true, benchFacts) }
+func BenchmarkEvaluate1000Rules(b *testing.B) { benchmarkEvaluate(b, 1000, true, benchFacts) }
+
+// The same rule sets without regexes: the rules that had one look for the
+// same words with text_any.
+func BenchmarkEvaluate100RulesNoRegex(b *testing.B)  { benchmarkEvaluate(b, 100, false, benchFacts) }
+func BenchmarkEvaluate1000RulesNoRegex(b *testing.B) { benchmarkEvaluate(b, 1000, false, benchFacts) }
+
+// longFacts is the benchmark message grown to about 1 KB with more of the
+// same words (and a newline between repeats), so that the help-now regex's
+// literals are there in order and it has to run over the whole text.
+var longFacts = func() Facts {
+	f := benchFacts
+	f.Text = strings.Repeat(benchFacts.Text+"\n", 1024/len(benchFacts.Text)+1)
+	return f
+}()
+
+func BenchmarkEvaluate100Rules1KB(b *testing.B) { benchmarkEvaluate(b, 100, true, longFacts) }
+
+// BenchmarkRegex1KB is the cost of one case-insensitive regex over about 1 KB
+// of text that contains its literals but does not match it: what Evaluate pays
+// for each distinct regex its prefilter cannot rule out.
+func BenchmarkRegex1KB(b *testing.B) {
+	re := regexp.MustCompile(`(?i)\b(help|ayuda)\b.*\b(now|ya)\b`)
+	if re.MatchString(longFacts.Text) {
+		b.Fatal("matches")
+	}
+	b.SetBytes(int64(len(longFacts.Text)))
+	for b.Loop() {
+		re.MatchString(longFacts.Text)
+	}
+}
 
 func BenchmarkOnShift(b *testing.B) {
 	loc := mustLoc(b, "Europe/Madrid")

@@ -231,12 +231,18 @@ type compiledRule struct {
 	profiles  []string // folded
 	textAny   []string // folded
 	re        *regexp.Regexp
-	reIdx     int // index of re among the set's distinct regexes
 	tagsAny   []string
 	verified  *bool
 	minFollow *int
 	languages []string // folded
 	schedule  *compiledSchedule
+
+	// Set by Compile for evaluation.
+	kindMask uint32  // bit i: Kinds[i]; 0 when kinds is empty
+	textLits []int32 // textAny in the set's literal table
+	reIdx    int32   // index of re among the set's distinct regexes
+	schedIdx int32   // index of schedule among the set's distinct schedules
+	rank     int     // PriorityRank(priority)
 
 	team     string
 	addTags  []string
