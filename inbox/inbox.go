@@ -348,6 +348,13 @@ func (sc scope) sees(t *store.Thread) bool {
 		(len(sc.networks) == 0 || slices.Contains(sc.networks, t.Network))
 }
 
+// newID is the id of a new thread, message or note: a UUIDv7, time-ordered,
+// so new records land at the end of the store's B-trees (and records made
+// together sit together) instead of on a random page each. Ids are not
+// secrets (tokens and keys are crypto-random, see bolt's newToken and
+// newSecret); a v7 id tells when it was made, as the record itself does.
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
 func nonNilSlice(s []string) []string {
 	if s == nil {
 		return []string{}

@@ -12,8 +12,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
 )
@@ -193,7 +191,7 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 			s.metrics.Ingested.WithLabelValues("rejected").Inc()
 			continue
 		}
-		todo = append(todo, &pendingItem{idx: i, in: &ins[i], messageID: uuid.NewString(), threadID: uuid.NewString()})
+		todo = append(todo, &pendingItem{idx: i, in: &ins[i], messageID: newID(), threadID: newID()})
 	}
 	// A message decided against a thread that another writer changed in
 	// the meantime is decided again. Many writers on one thread all get

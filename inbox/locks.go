@@ -7,8 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
 )
@@ -219,7 +217,7 @@ func (s *Service) Reply(ctx context.Context, p Principal, threadID string, in Re
 	}
 	res, err := s.st.ThreadReply(ctx, store.ReplyParams{ThreadID: threadID, Token: in.Token, Actor: p.Actor(),
 		IdempotencyKey: idempotencyKey, Close: in.Close,
-		Message: store.Message{ID: uuid.NewString(), Kind: t.Kind, Text: in.Text, Attachments: in.Attachments}})
+		Message: store.Message{ID: newID(), Kind: t.Kind, Text: in.Text, Attachments: in.Attachments}})
 	s.count("reply", err)
 	if in.Close {
 		s.wakeIf(err) // the lock ended: capacity freed
@@ -323,7 +321,7 @@ func (s *Service) Transfer(ctx context.Context, p Principal, threadID string, in
 			}
 		}
 		if in.Note != "" {
-			tp.Note = &store.Note{ID: uuid.NewString(), ThreadID: threadID, AgentID: p.AgentID, Actor: p.Actor(), Text: in.Note}
+			tp.Note = &store.Note{ID: newID(), ThreadID: threadID, AgentID: p.AgentID, Actor: p.Actor(), Text: in.Note}
 		}
 		res, err = s.st.ThreadTransfer(ctx, tp)
 		if !errors.Is(err, store.ErrConflict) {

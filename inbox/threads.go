@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/uuid"
-
 	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
 )
@@ -113,7 +111,7 @@ func (s *Service) NoteCreate(ctx context.Context, p Principal, threadID string, 
 	if err := validateNote(in.Text); err != nil {
 		return store.Note{}, err
 	}
-	return s.st.NoteCreate(ctx, store.Note{ID: uuid.NewString(), ThreadID: threadID, AgentID: p.AgentID, Actor: p.Actor(), Text: in.Text})
+	return s.st.NoteCreate(ctx, store.Note{ID: newID(), ThreadID: threadID, AgentID: p.AgentID, Actor: p.Actor(), Text: in.Text})
 }
 
 func (s *Service) NoteList(ctx context.Context, p Principal, threadID string, pp store.PageParams) (store.Page[store.Note], error) {
