@@ -30,23 +30,49 @@ func (s *server) backup(c *fiber.Ctx) error {
 		// moves with every write, so only a client that stops reading is
 		// cut off. Headers are gone by now: a failure cuts the stream
 		// short, and the backup command's integrity check refuses the file.
-		pw := &progressWriter{w: w, extend: func() { conn.SetWriteDeadline(time.Now().Add(timeout)) }}
+		pw := &progressWriter{w: w, conn: conn, timeout: timeout, start: time.Now()}
 		if _, err := s.svc.Backup(context.Background(), p, pw); err != nil {
 			s.log.Error("backup failed", "err", err)
 			return
 		}
 		w.Flush()
+		pw.extend(0)
 	})
 	return nil
 }
 
+// streamAhead bounds how far the stream writer runs ahead of the
+// connection: fasthttp copies what it writes through a pipe of a few
+// buffers (tens of KiB each) to the socket.
+const streamAhead = 256 << 10
+
 // progressWriter extends the connection's write deadline before each write.
+// The writes land in fasthttp's pipe, up to streamAhead bytes before the
+// socket sends them, so the deadline also allows the time that backlog
+// takes at the rate the client has read so far: a slow client that keeps
+// reading gets the whole copy, one that stops is cut off.
 type progressWriter struct {
-	w      io.Writer
-	extend func()
+	w       io.Writer
+	conn    interface{ SetWriteDeadline(time.Time) error }
+	timeout time.Duration
+	start   time.Time
+	n       int64
+}
+
+func (p *progressWriter) extend(next int) {
+	now := time.Now()
+	backlog := time.Duration(0)
+	if sent := p.n - streamAhead; sent > 0 {
+		// At the client's rate so far: (streamAhead + next) bytes take
+		// elapsed * (streamAhead + next) / sent.
+		backlog = time.Duration(float64(now.Sub(p.start)) * float64(streamAhead+next) / float64(sent))
+	}
+	p.conn.SetWriteDeadline(now.Add(p.timeout + backlog))
 }
 
 func (p *progressWriter) Write(b []byte) (int, error) {
-	p.extend()
-	return p.w.Write(b)
+	p.extend(len(b))
+	n, err := p.w.Write(b)
+	p.n += int64(n)
+	return n, err
 }
