@@ -8,6 +8,15 @@
 // (an I/O or encoding error) the whole transaction is rolled back and its
 // steps are run again one transaction each, before anyone saw a result.
 //
+// Commits and the free-page list: by default bbolt writes its whole list of
+// free pages with every commit, pages that grow with the file and cost a
+// write and part of the fsync on each group commit. The store opens the file
+// with NoFreelistSync (as etcd does): commits leave the list out, Close
+// writes it once, and an Open after a crash (kill -9, power loss) rebuilds
+// it by walking the file's pages, which takes longer on a large file but
+// loses nothing: the list is derived from the tree. Options.SyncFreelist
+// restores bbolt's default.
+//
 // Bucket tree (keys are byte strings; "\x00" separates parts; times are
 // 8-byte big-endian Unix nanoseconds; seq are 8-byte big-endian counters):
 //
@@ -107,6 +116,14 @@ var (
 // maxGroup bounds how many write steps share one transaction.
 const maxGroup = 2048
 
+// appendBuckets are written mostly at their end now that ids are
+// time-ordered (UUIDv7 thread and message ids, sequence numbers): bbolt's
+// default split at 50% would leave their pages half empty, so they split
+// at 90%.
+var appendBuckets = [][]byte{bEvents, bMessages, bThreadSeq, bThreadMsgs, bThreadEvents}
+
+const appendFillPercent = 0.9
+
 // Options configure a Store.
 type Options struct {
 	// Clock returns the current time; tests may steer it. Default time.Now.
@@ -115,7 +132,21 @@ type Options struct {
 	Logger *slog.Logger
 	// NoSync turns fsync off. Only for benchmarks of the non-durable path.
 	NoSync bool
+	// SyncFreelist writes bbolt's free-page list with every commit (bbolt's
+	// default) instead of only at Close. See "Commits and the free-page
+	// list" in the package comment.
+	SyncFreelist bool
 }
+
+// mmapSize is the memory map bbolt starts with: address space, not
+// memory. Growing the map blocks every reader and the writer while it
+// remaps; starting at 1 GiB spares small and medium files any remap.
+const mmapSize = 1 << 30
+
+// allocSize is how much the file grows by once it is larger than that
+// (bbolt's default is 16 MiB); every growth is a truncate and an fsync in
+// the middle of a commit.
+const allocSize = 64 << 20
 
 // Store is the bbolt backend.
 type Store struct {
@@ -134,6 +165,10 @@ type Store struct {
 	lastEvent atomic.Uint64
 	evMu      sync.Mutex
 	evCh      chan struct{} // closed and replaced when events are committed
+
+	// cache holds decoded records as committed; only the writer goroutine
+	// uses it.
+	cache writerCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -152,10 +187,13 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("bolt: create data directory: %w", err)
 		}
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second, NoSync: opts.NoSync, FreelistType: bbolt.FreelistMapType})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second, NoSync: opts.NoSync,
+		FreelistType: bbolt.FreelistMapType, NoFreelistSync: !opts.SyncFreelist,
+		InitialMmapSize: mmapSize, NoStatistics: true})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
+	db.AllocSize = allocSize
 	s := &Store{
 		db:      db,
 		clock:   opts.Clock,
@@ -164,6 +202,7 @@ func Open(path string, opts Options) (*Store, error) {
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
 		evCh:    make(chan struct{}),
+		cache:   newWriterCache(),
 	}
 	if err := s.init(); err != nil {
 		db.Close()
@@ -216,6 +255,14 @@ func (s *Store) Close() error {
 	}
 	close(s.quit)
 	s.wg.Wait()
+	if s.db.NoFreelistSync {
+		// Commits leave the free-page list out; write it once now, so the
+		// next Open reads it instead of walking the whole file.
+		s.db.NoFreelistSync = false
+		if err := s.db.Update(func(*bbolt.Tx) error { return nil }); err != nil {
+			s.log.Warn("bolt: writing the free-page list at close failed; the next open will rebuild it", "err", err)
+		}
+	}
 	return s.db.Close()
 }
 
@@ -228,10 +275,12 @@ type op struct {
 
 // wtx is the write transaction a step runs in.
 type wtx struct {
-	tx     *bbolt.Tx
-	now    time.Time
-	s      *Store
-	events []store.Event
+	tx  *bbolt.Tx
+	now time.Time
+	s   *Store
+	// lastEvent is the id of the newest event written in this transaction
+	// (0: none).
+	lastEvent uint64
 	// expired counts the locks expireDue ended in this transaction; the
 	// first LockSweep step of the transaction takes the count.
 	expired int
@@ -325,6 +374,10 @@ func (s *Store) runTx(group []*op) error {
 	w := &wtx{s: s, now: s.clock().UTC()}
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		w.tx = tx
+		for _, name := range appendBuckets {
+			// Per transaction: bbolt does not store it.
+			tx.Bucket(name).FillPercent = appendFillPercent
+		}
 		if err := w.expireDue(); err != nil {
 			return err
 		}
@@ -340,12 +393,14 @@ func (s *Store) runTx(group []*op) error {
 		return nil
 	})
 	if err != nil {
+		// The cache may hold what the rolled-back steps read or wrote.
+		s.cache.reset()
 		s.log.Error("bolt: write transaction failed", "err", err, "steps", len(group))
 		return fmt.Errorf("bolt: write: %w", err)
 	}
 	s.commits.Add(1)
-	if len(w.events) > 0 {
-		s.lastEvent.Store(w.events[len(w.events)-1].ID)
+	if w.lastEvent > 0 {
+		s.lastEvent.Store(w.lastEvent)
 		s.evMu.Lock()
 		close(s.evCh)
 		s.evCh = make(chan struct{})
@@ -430,7 +485,9 @@ func getJSON(b *bbolt.Bucket, k []byte, v any) error {
 	return nil
 }
 
-// put stores v as JSON; a failure poisons the transaction.
+// put stores v as JSON ([]byte as it is); a failure poisons the
+// transaction. bbolt keeps k and the encoding until the commit: neither may
+// be reused.
 func (w *wtx) put(bucket []byte, k []byte, v any) {
 	if w.fatal != nil {
 		return
@@ -445,15 +502,29 @@ func (w *wtx) put(bucket []byte, k []byte, v any) {
 			return
 		}
 	}
+	w.s.cache.forget(bucket, k)
 	if err := w.tx.Bucket(bucket).Put(k, data); err != nil {
 		w.fatal = fmt.Errorf("bolt: put %s: %w", bucket, err)
 	}
+}
+
+// putEncoded stores what an encoder returned, or poisons the transaction
+// with its error.
+func (w *wtx) putEncoded(bucket []byte, k []byte, data []byte, err error) {
+	if err != nil {
+		if w.fatal == nil {
+			w.fatal = fmt.Errorf("bolt: encode %s: %w", bucket, err)
+		}
+		return
+	}
+	w.put(bucket, k, data)
 }
 
 func (w *wtx) del(bucket []byte, k []byte) {
 	if w.fatal != nil {
 		return
 	}
+	w.s.cache.forget(bucket, k)
 	if err := w.tx.Bucket(bucket).Delete(k); err != nil {
 		w.fatal = fmt.Errorf("bolt: delete %s: %w", bucket, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -118,14 +119,6 @@ func newToken() string {
 		panic(err) // crypto/rand never fails on Linux
 	}
 	return hex.EncodeToString(b)
-}
-
-func (w *wtx) agent(id string) (*store.Agent, error) {
-	var a store.Agent
-	if err := getJSON(w.tx.Bucket(bAgents), []byte(id), &a); err != nil {
-		return nil, fmt.Errorf("agent %s: %w", id, store.ErrUnknownAgent)
-	}
-	return &a, nil
 }
 
 // checkCapacity refuses when the agent already holds capacity locks, not
@@ -356,7 +349,8 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 		if m.Attachments == nil {
 			m.Attachments = []store.Attachment{}
 		}
-		w.put(bMessages, []byte(m.ID), m)
+		msgJSON, err := encodeMessage(&m)
+		w.putEncoded(bMessages, []byte(m.ID), msgJSON, err)
 		w.put(bThreadMsgs, cat(prefix(rec.ID), u64(w.seq(bThreadMsgs))), []byte(m.ID))
 		if idem != nil {
 			w.put(bIdempotency, idem, []byte(m.ID))
@@ -374,7 +368,7 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 		}
 		w.count(repliesCounter(m.AgentID, now), 1)
 		w.event(rec, store.EventThreadReplied, p.Actor, map[string]any{
-			"message_id": m.ID, "agent_id": m.AgentID, "fence": rec.Lock.Fence, "message": m})
+			"message_id": m.ID, "agent_id": m.AgentID, "fence": rec.Lock.Fence, "message": json.RawMessage(msgJSON)})
 		if p.Close {
 			holder := rec.Lock.AgentID
 			rec.Lock, rec.Status, rec.AutoCloseAt = nil, store.StatusClosed, nil

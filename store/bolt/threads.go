@@ -54,8 +54,6 @@ func getThread(tx *bbolt.Tx, id string) (*threadRec, error) {
 	return decodeThread(data)
 }
 
-func (w *wtx) thread(id string) (*threadRec, error) { return getThread(w.tx, id) }
-
 // queueKey is the thread's key in its team's queue for its network.
 func queueKey(t *store.Thread) []byte {
 	rank := byte(len(routing.Priorities) - 1 - routing.PriorityRank(t.Priority))
@@ -112,7 +110,9 @@ func (w *wtx) saveThread(before, after *threadRec) {
 	if k := autoCloseKey(&after.Thread); k != nil {
 		w.put(bAutoClose, k, []byte{})
 	}
-	w.put(bThreads, []byte(after.ID), after)
+	data, err := encodeThread(make([]byte, 0, 1024), after)
+	w.putEncoded(bThreads, []byte(after.ID), data, err)
+	w.s.cache.keepThread(after.clone())
 }
 
 // slaKey is the thread's key in the SLA timer index while it can still
@@ -144,9 +144,10 @@ func (w *wtx) event(t *threadRec, typ, actor string, data map[string]any) {
 	} else if t.Lock != nil && (typ == store.EventThreadOffered) {
 		ev.Agent = t.Lock.AgentID
 	}
-	w.put(bEvents, u64(id), ev)
+	enc, err := encodeEvent(make([]byte, 0, 320), &ev)
+	w.putEncoded(bEvents, u64(id), enc, err)
 	w.put(bThreadEvents, cat(prefix(t.ID), u64(id)), []byte{})
-	w.events = append(w.events, ev)
+	w.lastEvent = id
 }
 
 // --- leases ---
@@ -195,8 +196,7 @@ func (w *wtx) endLock(rec *threadRec) {
 
 func (w *wtx) setAutoClose(rec *threadRec) {
 	rec.AutoCloseAt = nil
-	var team store.Team
-	if getJSON(w.tx.Bucket(bTeams), []byte(rec.Team), &team) == nil && team.AutoClosePendingSeconds > 0 {
+	if team, err := w.team(rec.Team); err == nil && team.AutoClosePendingSeconds > 0 {
 		at := w.now.Add(time.Duration(team.AutoClosePendingSeconds) * time.Second)
 		rec.AutoCloseAt = &at
 	}
@@ -233,9 +233,19 @@ func (s *Store) LockSweep(ctx context.Context) (int, error) {
 
 func (s *Store) ThreadIngest(ctx context.Context, items []store.IngestParams) ([]store.IngestResult, error) {
 	results := make([]store.IngestResult, len(items))
+	// The messages are encoded here, in the caller's goroutine, so the
+	// writer only fills in the thread id and the time.
+	msgs := make([]msgParts, len(items))
+	for i := range items {
+		m := inboundMessage(items[i].Message)
+		var err error
+		if msgs[i], err = encodeMessageParts(&m); err != nil {
+			return results, fmt.Errorf("bolt: encode message %s: %w", m.ID, err)
+		}
+	}
 	err := s.write(ctx, func(w *wtx) error {
 		for i := range items {
-			results[i] = w.ingest(&items[i])
+			results[i] = w.ingest(&items[i], &msgs[i])
 			if w.fatal != nil {
 				return w.fatal
 			}
@@ -245,7 +255,17 @@ func (s *Store) ThreadIngest(ctx context.Context, items []store.IngestParams) ([
 	return results, err
 }
 
-func (w *wtx) ingest(p *store.IngestParams) store.IngestResult {
+// inboundMessage is m as ingest stores it, but for its thread id and
+// received_at.
+func inboundMessage(m store.Message) store.Message {
+	m.Direction = store.Inbound
+	if m.Attachments == nil {
+		m.Attachments = []store.Attachment{}
+	}
+	return m
+}
+
+func (w *wtx) ingest(p *store.IngestParams, enc *msgParts) store.IngestResult {
 	m := p.Message
 	// Dedupe on (network, external_id).
 	if id := w.tx.Bucket(bMessageKey).Get(key(m.Network, m.ExternalID)); id != nil {
@@ -277,8 +297,8 @@ func (w *wtx) ingest(p *store.IngestParams) store.IngestResult {
 		if p.ThreadVersion != 0 {
 			return store.IngestResult{Err: fmt.Errorf("thread gone: %w", store.ErrConflict)}
 		}
-		var team store.Team
-		if err := getJSON(w.tx.Bucket(bTeams), []byte(p.Route.Team), &team); err != nil {
+		team, err := w.team(p.Route.Team)
+		if err != nil {
 			return store.IngestResult{Err: fmt.Errorf("team %s: %w", p.Route.Team, store.ErrUnknownTeam)}
 		}
 		// A new thread takes the routed priority (normal when none); for a
@@ -304,13 +324,11 @@ func (w *wtx) ingest(p *store.IngestParams) store.IngestResult {
 		w.put(bThreadSeq, u64(rec.Seq), []byte(rec.ID))
 	}
 
+	m = inboundMessage(m)
 	m.ThreadID = rec.ID
-	m.Direction = store.Inbound
 	m.ReceivedAt = w.now
-	if m.Attachments == nil {
-		m.Attachments = []store.Attachment{}
-	}
-	w.put(bMessages, []byte(m.ID), m)
+	data, err := enc.encode(m.ThreadID, m.ReceivedAt)
+	w.putEncoded(bMessages, []byte(m.ID), data, err)
 	w.put(bMessageKey, key(m.Network, m.ExternalID), []byte(m.ID))
 	w.put(bThreadMsgs, cat(prefix(rec.ID), u64(w.seq(bThreadMsgs))), []byte(m.ID))
 	rec.LastInboundAt = w.now
