@@ -3,6 +3,8 @@ package redis
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,16 +25,78 @@ func benchStore(b *testing.B) (*Store, context.Context) {
 	return s, ctx
 }
 
+// benchText is a typical customer message, as cmd/switchboard-bench posts.
+const benchText = "Hi, my order arrived broken and I would like a refund or a replacement. " +
+	"I have been a customer for years and this is the first time it happens. Can you help me today, please?"
+
 func benchMsg(i int64) store.IngestParams {
 	id := fmt.Sprintf("%09d", i)
-	return store.IngestParams{Message: store.Message{ID: "m-" + id, Network: "twitter", ExternalID: "x-" + id, Kind: "dm", Text: "hi"},
+	return store.IngestParams{Message: store.Message{ID: "m-" + id, Network: "twitter", ExternalID: "x-" + id, Kind: "dm",
+		Text: benchText, Language: "en", Author: &store.Author{ID: "u-" + id, Handle: "@customer" + id, Name: "Bench Customer", Followers: 120}},
 		Profile: "@acme", ThreadExternalID: "c-" + id, NewThreadID: "t-" + id, Route: store.Route{Team: "care"}}
+}
+
+// serverCost reads redis-server's CPU time (main thread, microseconds) and
+// its script and command counts, to report them per operation: the
+// benchmarks' wall time includes the AOF fsync, the server's CPU does not.
+type serverCost struct {
+	cpuUS, scripts, scriptUS, cmds float64
+}
+
+func readServerCost(b *testing.B, s *Store) serverCost {
+	b.Helper()
+	ctx := context.Background()
+	var c serverCost
+	info, err := s.rdb.Info(ctx, "cpu", "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		line = strings.TrimSpace(line)
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		switch {
+		case k == "used_cpu_sys" || k == "used_cpu_user":
+			f, _ := strconv.ParseFloat(v, 64)
+			c.cpuUS += f * 1e6
+		case strings.HasPrefix(k, "cmdstat_"):
+			calls, usec := 0.0, 0.0
+			for _, kv := range strings.Split(v, ",") {
+				if n, ok := strings.CutPrefix(kv, "calls="); ok {
+					calls, _ = strconv.ParseFloat(n, 64)
+				}
+				if n, ok := strings.CutPrefix(kv, "usec="); ok {
+					usec, _ = strconv.ParseFloat(n, 64)
+				}
+			}
+			if k == "cmdstat_evalsha" || k == "cmdstat_eval" {
+				c.scripts += calls
+				c.scriptUS += usec
+			}
+			c.cmds += calls
+		}
+	}
+	return c
+}
+
+// reportServerCost reports redis-server CPU, scripts and commands per op
+// since start (the shared server: run one benchmark at a time).
+func reportServerCost(b *testing.B, s *Store, start serverCost) {
+	end := readServerCost(b, s)
+	n := float64(b.N)
+	b.ReportMetric((end.cpuUS-start.cpuUS)/n, "redis-us/op")
+	b.ReportMetric((end.scripts-start.scripts)/n, "scripts/op")
+	b.ReportMetric((end.scriptUS-start.scriptUS)/n, "script-us/op")
+	b.ReportMetric((end.cmds-start.cmds-1)/n, "cmds/op") // the INFO itself
 }
 
 func BenchmarkIngest(b *testing.B) {
 	s, ctx := benchStore(b)
 	var n atomic.Int64
 	b.SetParallelism(8)
+	start := readServerCost(b, s)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -42,6 +106,8 @@ func BenchmarkIngest(b *testing.B) {
 			}
 		}
 	})
+	b.StopTimer()
+	reportServerCost(b, s, start)
 }
 
 func BenchmarkClaimNextThenClose(b *testing.B) {
@@ -64,6 +130,7 @@ func BenchmarkClaimNextThenClose(b *testing.B) {
 	}
 	var worker atomic.Int64
 	b.SetParallelism(8)
+	start := readServerCost(b, s)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		agent := fmt.Sprintf("a%02d", worker.Add(1)%agents)
@@ -77,6 +144,8 @@ func BenchmarkClaimNextThenClose(b *testing.B) {
 			}
 		}
 	})
+	b.StopTimer()
+	reportServerCost(b, s, start)
 }
 
 func BenchmarkThreadGet(b *testing.B) {
