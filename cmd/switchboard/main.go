@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -184,6 +185,7 @@ func run(args []string) error {
 		return err
 	}
 	slog.SetDefault(log)
+	tuneGC()
 
 	st, err := openStore(c, log)
 	if err != nil {
@@ -289,4 +291,18 @@ func storeName(c config) string {
 		return "redis"
 	}
 	return "bolt:" + c.data
+}
+
+// gcPercent is the server's default GOGC. Its live heap is small (tens of
+// MiB: the data lives in the store's memory map or in Redis) while it
+// allocates per request, so Go's default of 100 collects every few
+// milliseconds under load; at 400 the heap may grow to five times the live
+// set, still small, and durable ingest gained 10-15% on two cores (see
+// BENCHMARKS.md). The GOGC environment variable, when set, wins.
+const gcPercent = 400
+
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 }
