@@ -32,10 +32,12 @@ func newWriterCache() writerCache {
 
 func (c *writerCache) reset() { *c = newWriterCache() }
 
-// forget drops the entry a put or delete of bucket/k makes stale. Threads
-// are written by saveThread only, which stores the new record itself.
+// forget drops the entry a put or delete of bucket/k makes stale.
+// saveThread, which writes threads, then stores the new record itself.
 func (c *writerCache) forget(bucket, k []byte) {
 	switch {
+	case bytes.Equal(bucket, bThreads):
+		delete(c.threads, string(k))
 	case bytes.Equal(bucket, bAgents):
 		delete(c.agents, string(k))
 	case bytes.Equal(bucket, bTeams):
