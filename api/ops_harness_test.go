@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/google/uuid"
 	"io"
 	"log/slog"
 	"net"
@@ -116,7 +117,10 @@ func newOpsServer(t *testing.T, o opsOptions) *opsServer {
 func (s *opsServer) node(t *testing.T, cfg func(*inbox.Config)) *opsServer {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// A node of its own: on Redis each process has a random id. (Two
+	// services on one bbolt file only happen in tests.)
 	c := inbox.Config{Clock: s.clock.Now, Logger: log, SweepInterval: fast, PresenceTTL: 24 * time.Hour,
+		NodeID:   uuid.NewString(),
 		Webhooks: inbox.WebhookConfig{PollInterval: fast, Timeout: 5 * time.Second}}
 	if cfg != nil {
 		cfg(&c)

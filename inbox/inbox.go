@@ -50,7 +50,7 @@ type Config struct {
 	// Webhooks configures outbound webhook delivery.
 	Webhooks WebhookConfig
 	// NodeID names this process among several sharing a store (default:
-	// random).
+	// random; embeddedNodeID on a store only one process can open).
 	NodeID  string
 	Clock   func() time.Time
 	Logger  *slog.Logger
@@ -76,6 +76,9 @@ type Service struct {
 }
 
 // New returns a service over st. Call Start to run its background loops.
+// embeddedNodeID is the node id on a store that reports Exclusive (bbolt).
+const embeddedNodeID = "embedded"
+
 func New(st store.Store, cfg Config) *Service {
 	if cfg.DefaultTeam == "" {
 		cfg.DefaultTeam = "triage"
@@ -94,6 +97,13 @@ func New(st store.Store, cfg Config) *Service {
 	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = uuid.NewString()
+		if x, ok := st.(interface{ Exclusive() bool }); ok && x.Exclusive() {
+			// No other process can use this store, so a lease held under
+			// this name was left by an earlier run of this one: after a
+			// restart, webhook deliveries resume at once instead of when
+			// the old lease runs out.
+			cfg.NodeID = embeddedNodeID
+		}
 	}
 	cfg.Webhooks.defaults()
 	if cfg.Clock == nil {

@@ -173,6 +173,11 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// Exclusive reports that no other process can use the store while this one
+// has it open: bbolt locks its file (flock). The service then keeps one node
+// id across restarts (see inbox.New).
+func (s *Store) Exclusive() bool { return true }
+
 // Open opens (creating if needed) the bbolt file at path and starts its
 // writer.
 func Open(path string, opts Options) (*Store, error) {
