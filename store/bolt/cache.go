@@ -77,30 +77,31 @@ func (w *wtx) thread(id string) (*threadRec, error) {
 
 // agent loads an agent in the write transaction (OpenLocks not set).
 func (w *wtx) agent(id string) (*store.Agent, error) {
-	if a, ok := w.s.cache.agents[id]; ok {
-		c := *a
-		return &c, nil
-	}
-	var a store.Agent
-	if err := getJSON(w.tx.Bucket(bAgents), []byte(id), &a); err != nil {
+	a, err := cached(w, w.s.cache.agents, bAgents, id)
+	if err != nil {
 		return nil, fmt.Errorf("agent %s: %w", id, store.ErrUnknownAgent)
 	}
-	c := a
-	w.s.cache.agents[id] = &c
-	return &a, nil
+	return a, nil
 }
 
 // team loads a team in the write transaction.
 func (w *wtx) team(id string) (*store.Team, error) {
-	if t, ok := w.s.cache.teams[id]; ok {
-		c := *t
+	return cached(w, w.s.cache.teams, bTeams, id)
+}
+
+// cached returns a copy of the record id of bucket, from the cache m or
+// decoded from the transaction (and then cached). Copies are shallow: steps
+// replace slices, they never change them in place.
+func cached[T any](w *wtx, m map[string]*T, bucket []byte, id string) (*T, error) {
+	if v, ok := m[id]; ok {
+		c := *v
 		return &c, nil
 	}
-	var t store.Team
-	if err := getJSON(w.tx.Bucket(bTeams), []byte(id), &t); err != nil {
+	var v T
+	if err := getJSON(w.tx.Bucket(bucket), []byte(id), &v); err != nil {
 		return nil, err
 	}
-	c := t
-	w.s.cache.teams[id] = &c
-	return &t, nil
+	c := v
+	m[id] = &c
+	return &v, nil
 }
