@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,30 +140,7 @@ func TestCrash_KillPointsKeepEveryAcknowledgedMessage(t *testing.T) {
 	}
 	now := time.Now()
 	for th, exts := range byThread {
-		// Every page of the thread's messages (a busy run puts hundreds on
-		// one thread).
-		seen := map[string]int{}
-		for cursor := ""; ; {
-			code, body, err := p.request("GET", "/api/v1/threads/"+th+"/messages?limit=500&cursor="+url.QueryEscape(cursor), testAdminKey, nil)
-			if err != nil || code != 200 {
-				t.Fatalf("messages of %s: %d %v", th, code, err)
-			}
-			var page struct {
-				Items []struct {
-					ExternalID string `json:"external_id"`
-				} `json:"items"`
-				Next string `json:"next_cursor"`
-			}
-			if err := json.Unmarshal(body, &page); err != nil {
-				t.Fatalf("messages of %s: %v", th, err)
-			}
-			for _, m := range page.Items {
-				seen[m.ExternalID]++
-			}
-			if cursor = page.Next; cursor == "" {
-				break
-			}
-		}
+		seen := inboundMessages(t, p, th)
 		for _, ext := range exts {
 			if seen[ext] != 1 {
 				t.Fatalf("acknowledged message %s is stored %d times after the kills", ext, seen[ext])

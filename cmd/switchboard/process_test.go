@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -350,4 +351,35 @@ func TestSIGTERM_DrainsInFlightRequestsAndExitsCleanly(t *testing.T) {
 		}
 	}
 	t.Logf("SIGTERM: exit 0 after %v; %d acknowledged messages all on disk", took, len(acked))
+}
+
+// inboundMessages counts the inbound messages of thread th by external id,
+// over every page.
+func inboundMessages(t *testing.T, p *proc, th string) map[string]int {
+	t.Helper()
+	seen := map[string]int{}
+	for cursor := ""; ; {
+		code, body, err := p.request("GET", "/api/v1/threads/"+th+"/messages?limit=500&cursor="+url.QueryEscape(cursor), testAdminKey, nil)
+		if err != nil || code != 200 {
+			t.Fatalf("messages of %s: %d %s %v", th, code, body, err)
+		}
+		var page struct {
+			Items []struct {
+				ExternalID string `json:"external_id"`
+				Direction  string `json:"direction"`
+			} `json:"items"`
+			Next string `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			t.Fatalf("messages of %s: %v", th, err)
+		}
+		for _, m := range page.Items {
+			if m.Direction == "inbound" {
+				seen[m.ExternalID]++
+			}
+		}
+		if cursor = page.Next; cursor == "" {
+			return seen
+		}
+	}
 }

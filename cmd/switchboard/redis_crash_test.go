@@ -9,7 +9,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -121,33 +120,9 @@ func verifyAcked(t *testing.T, p *proc, acked map[string]string) (threads, store
 	}
 	now := time.Now()
 	for th, exts := range byThread {
-		seen := map[string]int{}
-		cursor := ""
-		for {
-			code, body, err := p.request("GET", "/api/v1/threads/"+th+"/messages?limit=500&cursor="+url.QueryEscape(cursor), testAdminKey, nil)
-			if err != nil || code != 200 {
-				t.Fatalf("messages of %s: %d %s %v", th, code, body, err)
-			}
-			var page struct {
-				Items []struct {
-					ExternalID string `json:"external_id"`
-					Direction  string `json:"direction"`
-				} `json:"items"`
-				Next string `json:"next_cursor"`
-			}
-			if err := json.Unmarshal(body, &page); err != nil {
-				t.Fatalf("messages of %s: %v", th, err)
-			}
-			for _, m := range page.Items {
-				if m.Direction == "inbound" {
-					seen[m.ExternalID]++
-					stored++
-				}
-			}
-			if page.Next == "" {
-				break
-			}
-			cursor = page.Next
+		seen := inboundMessages(t, p, th)
+		for _, n := range seen {
+			stored += n
 		}
 		for ext, n := range seen {
 			if n != 1 {
