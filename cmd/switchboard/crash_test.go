@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"sync"
 	"syscall"
 	"testing"
@@ -102,20 +103,7 @@ func TestCrash_KillPointsKeepEveryAcknowledgedMessage(t *testing.T) {
 	for round := range *killRounds {
 		p := startProc(t, data)
 		if round == 0 {
-			if code, body, err := p.post("/api/v1/rules", map[string]any{"id": "all", "then": map[string]any{"team": "triage"}}); err != nil || code != 201 {
-				t.Fatalf("rule: %d %s %v", code, body, err)
-			}
-			for i := range 4 {
-				code, body, err := p.post("/api/v1/agents", map[string]any{"id": fmt.Sprintf("a%d", i), "teams": []string{"triage"}, "capacity": 3})
-				if err != nil || code != 201 {
-					t.Fatalf("agent: %d %s %v", code, body, err)
-				}
-				var a struct {
-					APIKey string `json:"api_key"`
-				}
-				json.Unmarshal(body, &a)
-				agentKeys = append(agentKeys, a.APIKey)
-			}
+			agentKeys = setupTriage(t, p, 4)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -134,16 +122,41 @@ func TestCrash_KillPointsKeepEveryAcknowledgedMessage(t *testing.T) {
 	}
 
 	p := startProc(t, data)
+	threads, _ := verifyAcked(t, p, load.acked)
+	// Fences never repeat: a new grant on every thread an agent held beats
+	// every fence granted before the kills.
+	checked := checkFencesGrow(t, p, load.fences, 300)
+	t.Logf("%d kill points: %d acknowledged messages in %d threads all stored once; %d fences checked",
+		*killRounds, len(load.acked), threads, checked)
+}
+
+// verifyAcked checks that every acknowledged message (external id ->
+// thread id) is stored exactly once in its thread, that no thread holds a
+// message twice, and that no thread shows a lock past its lease. It pages
+// through the threads' messages, however many there are.
+func verifyAcked(t *testing.T, p *proc, acked map[string]string) (threads, stored int) {
+	t.Helper()
 	byThread := map[string][]string{}
-	for ext, th := range load.acked {
+	for ext, th := range acked {
+		if th == "" {
+			t.Fatalf("message %s acknowledged without a thread id", ext)
+		}
 		byThread[th] = append(byThread[th], ext)
 	}
 	now := time.Now()
 	for th, exts := range byThread {
 		seen := inboundMessages(t, p, th)
+		for _, n := range seen {
+			stored += n
+		}
+		for ext, n := range seen {
+			if n != 1 {
+				t.Fatalf("thread %s holds message %s %d times", th, ext, n)
+			}
+		}
 		for _, ext := range exts {
 			if seen[ext] != 1 {
-				t.Fatalf("acknowledged message %s is stored %d times after the kills", ext, seen[ext])
+				t.Fatalf("acknowledged message %s is stored %d times in thread %s", ext, seen[ext], th)
 			}
 		}
 		var thread struct {
@@ -151,28 +164,45 @@ func TestCrash_KillPointsKeepEveryAcknowledgedMessage(t *testing.T) {
 				ExpiresAt time.Time `json:"expires_at"`
 			} `json:"lock"`
 		}
-		_, body, _ := p.request("GET", "/api/v1/threads/"+th, testAdminKey, nil)
+		code, body, err := p.request("GET", "/api/v1/threads/"+th, testAdminKey, nil)
+		if err != nil || code != 200 {
+			t.Fatalf("thread %s: %d %s %v", th, code, body, err)
+		}
 		json.Unmarshal(body, &thread)
 		if thread.Lock != nil && !thread.Lock.ExpiresAt.After(now) {
 			t.Fatalf("thread %s shows a lock past its lease: %s", th, body)
 		}
 	}
-	// Fences never repeat: a new grant on every thread an agent held beats
-	// every fence granted before the kills.
+	return len(byThread), stored
+}
+
+// checkFencesGrow claims (as a supervisor) threads agents held and checks
+// each new fence is above every fence granted before; at most limit
+// threads. It returns how many were checked.
+func checkFencesGrow(t *testing.T, p *proc, fences map[string]int64, limit int) int {
+	t.Helper()
 	var sup struct {
 		APIKey string `json:"api_key"`
 	}
-	_, body, _ := p.post("/api/v1/agents", map[string]any{"id": "checker", "role": "supervisor", "teams": []string{"triage"}, "capacity": 1000})
+	code, body, err := p.post("/api/v1/agents", map[string]any{"id": "fence-checker", "role": "supervisor", "teams": []string{"triage"}, "capacity": 1000})
+	if err != nil || code != 201 {
+		t.Fatalf("supervisor: %d %s %v", code, body, err)
+	}
 	json.Unmarshal(body, &sup)
+	ths := make([]string, 0, len(fences))
+	for th := range fences {
+		ths = append(ths, th)
+	}
+	sort.Strings(ths)
 	checked := 0
-	for th, fence := range load.fences {
+	for _, th := range ths {
+		if checked == limit {
+			break
+		}
 		p.request("POST", "/api/v1/threads/"+th+"/unlock", testAdminKey, nil)
 		code, body, err := p.request("POST", "/api/v1/threads/"+th+"/claim", sup.APIKey, map[string]any{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if code == 409 { // closed threads cannot be claimed; none are closed here
-			t.Fatalf("claim %s: %s", th, body)
+		if err != nil || code != 200 {
+			t.Fatalf("claim %s: %d %s %v", th, code, body, err)
 		}
 		var res struct {
 			Lock struct {
@@ -180,16 +210,41 @@ func TestCrash_KillPointsKeepEveryAcknowledgedMessage(t *testing.T) {
 			} `json:"lock"`
 		}
 		json.Unmarshal(body, &res)
-		if res.Lock.Fence <= fence {
-			t.Fatalf("thread %s: new fence %d not above %d granted before a kill", th, res.Lock.Fence, fence)
+		if res.Lock.Fence <= fences[th] {
+			t.Fatalf("thread %s: new fence %d not above %d granted before", th, res.Lock.Fence, fences[th])
 		}
 		p.request("POST", "/api/v1/threads/"+th+"/unlock", testAdminKey, nil)
-		if checked++; checked == 300 {
-			break
-		}
+		checked++
 	}
-	t.Logf("%d kill points: %d acknowledged messages in %d threads all stored once; %d fences checked",
-		*killRounds, len(load.acked), len(byThread), checked)
+	return checked
+}
+
+// setupTriage adds a rule sending everything to triage and n agents of
+// triage with capacity 3; it returns their keys.
+func setupTriage(t *testing.T, p *proc, n int) []string {
+	t.Helper()
+	if code, body, err := p.post("/api/v1/rules", map[string]any{"id": "all", "then": map[string]any{"team": "triage"}}); err != nil || code != 201 {
+		t.Fatalf("rule: %d %s %v", code, body, err)
+	}
+	var keys []string
+	for i := range n {
+		code, body, err := p.post("/api/v1/agents", map[string]any{"id": fmt.Sprintf("a%d", i), "teams": []string{"triage"}, "capacity": 3})
+		if err != nil || code != 201 {
+			t.Fatalf("agent: %d %s %v", code, body, err)
+		}
+		var a struct {
+			APIKey string `json:"api_key"`
+		}
+		json.Unmarshal(body, &a)
+		keys = append(keys, a.APIKey)
+	}
+	return keys
+}
+
+func (l *crashLoad) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acked)
 }
 
 // TestBackup_UnderLoadRestoresEveryAcknowledgedMessage takes a backup of a

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -103,123 +102,6 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// verifyAcked checks that every acknowledged message (external id ->
-// thread id) is stored exactly once in its thread, that no thread holds a
-// message twice, and that no thread shows a lock past its lease. It pages
-// through the threads' messages, however many there are.
-func verifyAcked(t *testing.T, p *proc, acked map[string]string) (threads, stored int) {
-	t.Helper()
-	byThread := map[string][]string{}
-	for ext, th := range acked {
-		if th == "" {
-			t.Fatalf("message %s acknowledged without a thread id", ext)
-		}
-		byThread[th] = append(byThread[th], ext)
-	}
-	now := time.Now()
-	for th, exts := range byThread {
-		seen := inboundMessages(t, p, th)
-		for _, n := range seen {
-			stored += n
-		}
-		for ext, n := range seen {
-			if n != 1 {
-				t.Fatalf("thread %s holds message %s %d times", th, ext, n)
-			}
-		}
-		for _, ext := range exts {
-			if seen[ext] != 1 {
-				t.Fatalf("acknowledged message %s is stored %d times in thread %s", ext, seen[ext], th)
-			}
-		}
-		var thread struct {
-			Lock *struct {
-				ExpiresAt time.Time `json:"expires_at"`
-			} `json:"lock"`
-		}
-		code, body, err := p.request("GET", "/api/v1/threads/"+th, testAdminKey, nil)
-		if err != nil || code != 200 {
-			t.Fatalf("thread %s: %d %s %v", th, code, body, err)
-		}
-		json.Unmarshal(body, &thread)
-		if thread.Lock != nil && !thread.Lock.ExpiresAt.After(now) {
-			t.Fatalf("thread %s shows a lock past its lease: %s", th, body)
-		}
-	}
-	return len(byThread), stored
-}
-
-// checkFencesGrow claims (as a supervisor) threads agents held and checks
-// each new fence is above every fence granted before; at most limit
-// threads. It returns how many were checked.
-func checkFencesGrow(t *testing.T, p *proc, fences map[string]int64, limit int) int {
-	t.Helper()
-	var sup struct {
-		APIKey string `json:"api_key"`
-	}
-	code, body, err := p.post("/api/v1/agents", map[string]any{"id": "fence-checker", "role": "supervisor", "teams": []string{"triage"}, "capacity": 1000})
-	if err != nil || code != 201 {
-		t.Fatalf("supervisor: %d %s %v", code, body, err)
-	}
-	json.Unmarshal(body, &sup)
-	ths := make([]string, 0, len(fences))
-	for th := range fences {
-		ths = append(ths, th)
-	}
-	sort.Strings(ths)
-	checked := 0
-	for _, th := range ths {
-		if checked == limit {
-			break
-		}
-		p.request("POST", "/api/v1/threads/"+th+"/unlock", testAdminKey, nil)
-		code, body, err := p.request("POST", "/api/v1/threads/"+th+"/claim", sup.APIKey, map[string]any{})
-		if err != nil || code != 200 {
-			t.Fatalf("claim %s: %d %s %v", th, code, body, err)
-		}
-		var res struct {
-			Lock struct {
-				Fence int64 `json:"fence"`
-			} `json:"lock"`
-		}
-		json.Unmarshal(body, &res)
-		if res.Lock.Fence <= fences[th] {
-			t.Fatalf("thread %s: new fence %d not above %d granted before", th, res.Lock.Fence, fences[th])
-		}
-		p.request("POST", "/api/v1/threads/"+th+"/unlock", testAdminKey, nil)
-		checked++
-	}
-	return checked
-}
-
-// setupTriage adds a rule sending everything to triage and n agents of
-// triage with capacity 3; it returns their keys.
-func setupTriage(t *testing.T, p *proc, n int) []string {
-	t.Helper()
-	if code, body, err := p.post("/api/v1/rules", map[string]any{"id": "all", "then": map[string]any{"team": "triage"}}); err != nil || code != 201 {
-		t.Fatalf("rule: %d %s %v", code, body, err)
-	}
-	var keys []string
-	for i := range n {
-		code, body, err := p.post("/api/v1/agents", map[string]any{"id": fmt.Sprintf("a%d", i), "teams": []string{"triage"}, "capacity": 3})
-		if err != nil || code != 201 {
-			t.Fatalf("agent: %d %s %v", code, body, err)
-		}
-		var a struct {
-			APIKey string `json:"api_key"`
-		}
-		json.Unmarshal(body, &a)
-		keys = append(keys, a.APIKey)
-	}
-	return keys
-}
-
-func (l *crashLoad) count() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.acked)
 }
 
 // TestCrash_Redis_KillPointsKeepEveryAcknowledgedMessage is the bbolt crash
