@@ -39,14 +39,7 @@ func (s *Store) TeamGet(ctx context.Context, id string) (store.Team, error) {
 }
 
 func (s *Store) TeamList(ctx context.Context) ([]store.Team, error) {
-	var out []store.Team
-	err := s.recordList(ctx, s.k.teams(), s.k.team, func(m map[string]string) error {
-		var t store.Team
-		c, u, err := decodeRecord(m, &t)
-		t.CreatedAt, t.UpdatedAt = c, u
-		out = append(out, t)
-		return err
-	})
+	out, err := listRecords(ctx, s, s.k.teams(), s.k.team, func(t *store.Team) (*timeT, *timeT) { return &t.CreatedAt, &t.UpdatedAt })
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, err
 }
@@ -102,6 +95,21 @@ func (s *Store) recordList(ctx context.Context, set string, key func(string) str
 		}
 	}
 	return nil
+}
+
+// listRecords reads every {json, created, updated} record of set (teams,
+// rules, saved replies); times points a record at its two time fields.
+func listRecords[T any](ctx context.Context, s *Store, set string, key func(string) string, times func(*T) (created, updated *timeT)) ([]T, error) {
+	var out []T
+	err := s.recordList(ctx, set, key, func(m map[string]string) error {
+		var v T
+		c, u, err := decodeRecord(m, &v)
+		created, updated := times(&v)
+		*created, *updated = c, u
+		out = append(out, v)
+		return err
+	})
+	return out, err
 }
 
 // --- agents ---
@@ -237,14 +245,7 @@ func (s *Store) RuleGet(ctx context.Context, id string) (store.Rule, error) {
 
 // RuleList returns the rules in evaluation order (position, then id).
 func (s *Store) RuleList(ctx context.Context) ([]store.Rule, error) {
-	var out []store.Rule
-	err := s.recordList(ctx, s.k.rules(), s.k.rule, func(m map[string]string) error {
-		var r store.Rule
-		c, u, err := decodeRecord(m, &r)
-		r.CreatedAt, r.UpdatedAt = c, u
-		out = append(out, r)
-		return err
-	})
+	out, err := listRecords(ctx, s, s.k.rules(), s.k.rule, func(r *store.Rule) (*timeT, *timeT) { return &r.CreatedAt, &r.UpdatedAt })
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Position != out[j].Position {
 			return out[i].Position < out[j].Position

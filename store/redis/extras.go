@@ -132,14 +132,7 @@ func (s *Store) SavedReplyGet(ctx context.Context, id string) (store.SavedReply,
 }
 
 func (s *Store) SavedReplyList(ctx context.Context) ([]store.SavedReply, error) {
-	var out []store.SavedReply
-	err := s.recordList(ctx, s.k.savedreplies(), s.k.savedreply, func(m map[string]string) error {
-		var r store.SavedReply
-		c, u, err := decodeRecord(m, &r)
-		r.CreatedAt, r.UpdatedAt = c, u
-		out = append(out, r)
-		return err
-	})
+	out, err := listRecords(ctx, s, s.k.savedreplies(), s.k.savedreply, func(r *store.SavedReply) (*timeT, *timeT) { return &r.CreatedAt, &r.UpdatedAt })
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, err
 }

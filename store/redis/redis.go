@@ -173,19 +173,27 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if strings.ContainsAny(prefix, "{}") {
 		return nil, fmt.Errorf("redis: prefix %q must not contain { or }", prefix)
 	}
+	// limit applies what both kinds of client share. A script that timed
+	// out may have run: sending it again could claim a second thread, so
+	// commands are not resent (callers retry at their level instead). An
+	// unreachable Redis answers 503 within a few seconds, not after five
+	// slow dials (a host that drops packets waits out each one).
+	limit := func(maxRetries *int, dialTimeout *time.Duration, dialerRetries *int) {
+		if !retries {
+			*maxRetries = -1
+		}
+		if !strings.Contains(u, "dial_timeout=") {
+			*dialTimeout = 2 * time.Second
+		}
+		*dialerRetries = 1
+	}
 	var rdb goredis.UniversalClient
 	if cluster {
 		co, err := goredis.ParseClusterURL(u)
 		if err != nil {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
-		if !retries {
-			co.MaxRetries = -1
-		}
-		if !strings.Contains(u, "dial_timeout=") {
-			co.DialTimeout = 2 * time.Second
-		}
-		co.DialerRetries = 1
+		limit(&co.MaxRetries, &co.DialTimeout, &co.DialerRetries)
 		// MOVED and ASK redirects are followed (MaxRedirects). go-redis
 		// also resends a command after a read timeout within that budget,
 		// so in cluster mode a step that timed out may run twice: a second
@@ -196,17 +204,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
-		if !retries {
-			// A script that timed out may have run: sending it again could
-			// claim a second thread. Callers retry at their level instead.
-			ro.MaxRetries = -1
-		}
-		// An unreachable Redis answers 503 within a few seconds, not after
-		// five slow dials (a host that drops packets waits out each one).
-		if !strings.Contains(u, "dial_timeout=") {
-			ro.DialTimeout = 2 * time.Second
-		}
-		ro.DialerRetries = 1
+		limit(&ro.MaxRetries, &ro.DialTimeout, &ro.DialerRetries)
 		rdb = goredis.NewClient(ro)
 	}
 	s := &Store{
