@@ -255,6 +255,18 @@ type PageParams struct {
 	Limit  int
 }
 
+// PageLimit is the page size a backend serves for a requested limit: 50
+// when unset, at most 500 (the contract's default and maximum).
+func PageLimit(n int) int {
+	switch {
+	case n <= 0:
+		return 50
+	case n > 500:
+		return 500
+	}
+	return n
+}
+
 // ThreadFilter selects threads for ThreadList. Empty fields match all.
 // Teams and Networks restrict visibility (an agent's teams and networks);
 // nil means no restriction.

@@ -563,14 +563,3 @@ func (s *Store) ConfigVersion(ctx context.Context) (uint64, error) {
 	})
 	return v, err
 }
-
-// page clamps a page size.
-func pageLimit(n int) int {
-	switch {
-	case n <= 0:
-		return 50
-	case n > 500:
-		return 500
-	}
-	return n
-}

@@ -452,7 +452,7 @@ func (s *Store) ThreadByKey(ctx context.Context, network, profile, externalID st
 // shift later pages.
 func (s *Store) ThreadList(ctx context.Context, f store.ThreadFilter) (store.Page[store.Thread], error) {
 	var page store.Page[store.Thread]
-	limit := pageLimit(f.Limit)
+	limit := store.PageLimit(f.Limit)
 	var start uint64
 	if f.Cursor != "" {
 		n, err := strconv.ParseUint(f.Cursor, 10, 64)
@@ -509,7 +509,7 @@ func (s *Store) QueueList(ctx context.Context, p store.QueueParams) (store.Page[
 		}
 	}
 	var page store.Page[store.Thread]
-	limit := pageLimit(p.Limit)
+	limit := store.PageLimit(p.Limit)
 	after := []byte(nil)
 	if p.Cursor != "" {
 		b, err := decodeCursor(p.Cursor)
@@ -567,7 +567,7 @@ func (s *Store) MessageList(ctx context.Context, threadID string, p store.PagePa
 // walkChildren pages through parent \x00 seq keys oldest first, calling fn
 // with each value.
 func walkChildren(b *bbolt.Bucket, parent string, p store.PageParams, next *string, fn func(v []byte) error) error {
-	limit := pageLimit(p.Limit)
+	limit := store.PageLimit(p.Limit)
 	pfx := prefix(parent)
 	seek := pfx
 	if p.Cursor != "" {

@@ -159,7 +159,7 @@ func (s *Store) ThreadList(ctx context.Context, f store.ThreadFilter) (store.Pag
 	if err := s.open(); err != nil {
 		return page, err
 	}
-	limit := pageLimit(f.Limit)
+	limit := store.PageLimit(f.Limit)
 	max := "+inf"
 	if f.Cursor != "" {
 		n, err := strconv.ParseUint(f.Cursor, 10, 64)
@@ -225,7 +225,7 @@ func (s *Store) QueueList(ctx context.Context, p store.QueueParams) (store.Page[
 	if len(qs) == 0 {
 		return page, s.open()
 	}
-	res, err := s.eval(ctx, scriptQueueList, qs, cursor, pageLimit(p.Limit))
+	res, err := s.eval(ctx, scriptQueueList, qs, cursor, store.PageLimit(p.Limit))
 	if err != nil {
 		return page, err
 	}
@@ -264,7 +264,7 @@ func (s *Store) listPage(ctx context.Context, key string, p store.PageParams) ([
 	if err := s.open(); err != nil {
 		return nil, "", err
 	}
-	limit := int64(pageLimit(p.Limit))
+	limit := int64(store.PageLimit(p.Limit))
 	var start int64
 	if p.Cursor != "" {
 		n, err := strconv.ParseInt(p.Cursor, 10, 64)
@@ -351,15 +351,4 @@ func (s *Store) NoteList(ctx context.Context, threadID string, p store.PageParam
 	}
 	page.Next = next
 	return page, nil
-}
-
-// pageLimit clamps a page size.
-func pageLimit(n int) int {
-	switch {
-	case n <= 0:
-		return 50
-	case n > 500:
-		return 500
-	}
-	return n
 }
