@@ -97,7 +97,7 @@ func New(st store.Store, cfg Config) *Service {
 	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = uuid.NewString()
-		if x, ok := st.(interface{ Exclusive() bool }); ok && x.Exclusive() {
+		if x, ok := st.(store.Exclusiver); ok && x.Exclusive() {
 			// No other process can use this store, so a lease held under
 			// this name was left by an earlier run of this one: after a
 			// restart, webhook deliveries resume at once instead of when

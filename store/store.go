@@ -197,6 +197,12 @@ type Backuper interface {
 	Backup(ctx context.Context, w io.Writer) (int64, error)
 }
 
+// Exclusiver is implemented by stores only one process can open at a time
+// (bbolt locks its file); Exclusive reports it.
+type Exclusiver interface {
+	Exclusive() bool
+}
+
 // IngestParams is one inbound message with the routing decision inbox
 // computed for it against the thread as it was at ThreadVersion.
 type IngestParams struct {

@@ -171,7 +171,10 @@ type Store struct {
 	cache writerCache
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store      = (*Store)(nil)
+	_ store.Exclusiver = (*Store)(nil)
+)
 
 // Exclusive reports that no other process can use the store while this one
 // has it open: bbolt locks its file (flock). The service then keeps one node
