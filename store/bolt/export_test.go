@@ -58,3 +58,19 @@ func (s *Store) TestHas(name string) bool {
 	})
 	return has
 }
+
+// TestCloseThenFail closes thread id in a write step (through the writer's
+// cache, as every step does) and then fails the step midway.
+func (s *Store) TestCloseThenFail(ctx context.Context, id string) error {
+	return s.write(ctx, func(w *wtx) error {
+		rec, err := w.thread(id)
+		if err != nil {
+			return err
+		}
+		before := rec.clone()
+		rec.Status = "closed"
+		w.saveThread(before, rec)
+		w.fatal = ErrTestStep
+		return ErrTestStep
+	})
+}
