@@ -337,17 +337,26 @@ type scope struct {
 }
 
 func (s *Service) scope(ctx context.Context, p Principal) (scope, error) {
+	if p.Role != store.RoleAgent {
+		return personScope(p, store.Agent{})
+	}
+	a, err := s.st.AgentGet(ctx, p.AgentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return scope{}, ErrUnauthorized
+	}
+	if err != nil {
+		return scope{}, err // the store is unreachable: not the key's fault
+	}
+	return personScope(p, a)
+}
+
+// personScope is the scope of p, given its agent record a (read by
+// person; ignored for the roles that see everything).
+func personScope(p Principal, a store.Agent) (scope, error) {
 	switch p.Role {
 	case store.RoleAdmin, store.RoleSupervisor:
 		return scope{}, nil
 	case store.RoleAgent:
-		a, err := s.st.AgentGet(ctx, p.AgentID)
-		if errors.Is(err, store.ErrNotFound) {
-			return scope{}, ErrUnauthorized
-		}
-		if err != nil {
-			return scope{}, err // the store is unreachable: not the key's fault
-		}
 		return scope{teams: nonNilSlice(a.Teams), networks: a.Networks}, nil
 	}
 	return scope{}, ErrForbidden

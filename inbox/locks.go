@@ -49,6 +49,20 @@ func (s *Service) person(ctx context.Context, p Principal) (store.Agent, error) 
 	return a, err
 }
 
+// personThread is person followed by a read of a thread the caller sees,
+// with the scope taken from the agent record person read.
+func (s *Service) personThread(ctx context.Context, p Principal, threadID string) (store.Thread, error) {
+	a, err := s.person(ctx, p)
+	if err != nil {
+		return store.Thread{}, err
+	}
+	sc, err := personScope(p, a)
+	if err != nil {
+		return store.Thread{}, err
+	}
+	return s.threadIn(ctx, sc, threadID)
+}
+
 func (s *Service) count(step string, err error) {
 	outcome := "ok"
 	switch {
@@ -108,7 +122,7 @@ func (s *Service) Claim(ctx context.Context, p Principal, threadID string, in Cl
 	if err != nil {
 		return store.LockResult{}, err
 	}
-	sc, err := s.scope(ctx, p)
+	sc, err := personScope(p, a)
 	if err != nil {
 		return store.LockResult{}, err
 	}
@@ -126,10 +140,7 @@ type TokenInput struct {
 // holderThread checks the caller may see the thread and that a token is
 // given; the store checks the token itself atomically.
 func (s *Service) holderThread(ctx context.Context, p Principal, threadID, token string) (store.Thread, error) {
-	if _, err := s.person(ctx, p); err != nil {
-		return store.Thread{}, err
-	}
-	t, _, err := s.visibleThread(ctx, p, threadID)
+	t, err := s.personThread(ctx, p, threadID)
 	if err != nil {
 		return t, err
 	}
@@ -196,7 +207,8 @@ type ReplyInput struct {
 // Reply sends a reply through the lock. A repeated idempotencyKey returns
 // the first reply.
 func (s *Service) Reply(ctx context.Context, p Principal, threadID string, in ReplyInput, idempotencyKey string) (store.ReplyResult, error) {
-	if _, err := s.person(ctx, p); err != nil {
+	a, err := s.person(ctx, p)
+	if err != nil {
 		return store.ReplyResult{}, err
 	}
 	if in.Token == "" {
@@ -211,7 +223,11 @@ func (s *Service) Reply(ctx context.Context, p Principal, threadID string, in Re
 	if len(idempotencyKey) > 200 {
 		return store.ReplyResult{}, fieldErr("Idempotency-Key", "must be at most 200 characters")
 	}
-	t, _, err := s.visibleThread(ctx, p, threadID)
+	sc, err := personScope(p, a)
+	if err != nil {
+		return store.ReplyResult{}, err
+	}
+	t, err := s.threadIn(ctx, sc, threadID)
 	if err != nil {
 		return store.ReplyResult{}, err
 	}

@@ -18,14 +18,20 @@ func (s *Service) visibleThread(ctx context.Context, p Principal, id string) (st
 	if err != nil {
 		return store.Thread{}, sc, err
 	}
+	t, err := s.threadIn(ctx, sc, id)
+	return t, sc, err
+}
+
+// threadIn reads a thread the scope sees: ErrNotFound when it does not.
+func (s *Service) threadIn(ctx context.Context, sc scope, id string) (store.Thread, error) {
 	t, err := s.st.ThreadGet(ctx, id)
 	if err != nil {
-		return store.Thread{}, sc, err
+		return store.Thread{}, err
 	}
 	if !sc.sees(&t) {
-		return store.Thread{}, sc, fmt.Errorf("thread %s: %w", id, store.ErrNotFound)
+		return store.Thread{}, fmt.Errorf("thread %s: %w", id, store.ErrNotFound)
 	}
-	return t, sc, nil
+	return t, nil
 }
 
 // ThreadFilter is GET /api/v1/threads's query.
