@@ -17,7 +17,13 @@ import (
 // does. RunParallel uses GOMAXPROCS x -cpu clients.
 
 func benchStore(b *testing.B) (*Store, context.Context) {
-	s := openStore(b, newPrefix())
+	return benchStoreOpts(b, false)
+}
+
+// benchStoreOpts is benchStore with each step sent as an EVAL script
+// (evalOnly) instead of an FCALL of the library.
+func benchStoreOpts(b *testing.B, evalOnly bool) (*Store, context.Context) {
+	s := openStoreOpts(b, "redis://"+srvAddr+"/0", Options{Prefix: newPrefix(), Logger: quietLog, evalOnly: evalOnly})
 	ctx := context.Background()
 	if _, err := s.TeamCreate(ctx, store.Team{ID: "care", Name: "Care", Function: "care", Strategy: "claim"}); err != nil {
 		b.Fatal(err)
@@ -71,7 +77,7 @@ func readServerCost(b *testing.B, s *Store) serverCost {
 					usec, _ = strconv.ParseFloat(n, 64)
 				}
 			}
-			if k == "cmdstat_evalsha" || k == "cmdstat_eval" {
+			if k == "cmdstat_evalsha" || k == "cmdstat_eval" || k == "cmdstat_fcall" {
 				c.scripts += calls
 				c.scriptUS += usec
 			}
@@ -92,22 +98,28 @@ func reportServerCost(b *testing.B, s *Store, start serverCost) {
 	b.ReportMetric((end.cmds-start.cmds-1)/n, "cmds/op") // the INFO itself
 }
 
+// BenchmarkIngest stores new-thread messages, each step an FCALL of the
+// library or (steps=eval) an EVAL script, as on Redis 6.
 func BenchmarkIngest(b *testing.B) {
-	s, ctx := benchStore(b)
 	var n atomic.Int64
-	b.SetParallelism(8)
-	start := readServerCost(b, s)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			res, err := s.ThreadIngest(ctx, []store.IngestParams{benchMsg(n.Add(1))})
-			if err != nil || res[0].Err != nil {
-				b.Fatal(err, res)
-			}
-		}
-	})
-	b.StopTimer()
-	reportServerCost(b, s, start)
+	for _, mode := range []string{"fcall", "eval"} {
+		b.Run("steps="+mode, func(b *testing.B) {
+			s, ctx := benchStoreOpts(b, mode == "eval")
+			b.SetParallelism(8)
+			start := readServerCost(b, s)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					res, err := s.ThreadIngest(ctx, []store.IngestParams{benchMsg(n.Add(1))})
+					if err != nil || res[0].Err != nil {
+						b.Fatal(err, res)
+					}
+				}
+			})
+			b.StopTimer()
+			reportServerCost(b, s, start)
+		})
+	}
 }
 
 func BenchmarkClaimNextThenClose(b *testing.B) {

@@ -200,10 +200,15 @@ func openStore(t testing.TB, prefix string) *Store {
 
 func openStoreURL(t testing.TB, url, prefix string) *Store {
 	t.Helper()
+	return openStoreOpts(t, url, Options{Prefix: prefix, Logger: quietLog})
+}
+
+func openStoreOpts(t testing.TB, url string, opts Options) *Store {
+	t.Helper()
 	requireRedis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := Open(ctx, url, Options{Prefix: prefix, Logger: quietLog})
+	s, err := Open(ctx, url, opts)
 	if err != nil {
 		t.Fatalf("open %s: %v", url, err)
 	}
@@ -230,6 +235,30 @@ func harness() storetest.Harness {
 func TestConformance(t *testing.T) {
 	requireRedis(t)
 	storetest.Run(t, harness())
+}
+
+// TestConformance_EvalScripts runs the suite with every step sent as an
+// EVAL script, as on a server that refuses FUNCTION LOAD (Redis 6); the
+// stores of TestConformance use the function library.
+func TestConformance_EvalScripts(t *testing.T) {
+	requireRedis(t)
+	open := func(t *testing.T, prefix string) store.Store {
+		s := openStoreOpts(t, "redis://"+srvAddr+"/0", Options{Prefix: prefix, Logger: quietLog, evalOnly: true})
+		if s.fcall {
+			t.Fatal("evalOnly store uses FCALL")
+		}
+		return s
+	}
+	storetest.Run(t, storetest.Harness{
+		New: func(t *testing.T) store.Store { return open(t, newPrefix()) },
+		Reopen: func(t *testing.T, s store.Store) store.Store {
+			rs := s.(*Store)
+			if err := rs.Close(); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+			return open(t, prefixOf(rs))
+		},
+	})
 }
 
 // sortedKeys lists a map's keys in order (for messages).

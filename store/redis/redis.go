@@ -128,6 +128,10 @@ type Options struct {
 	Prefix string
 	// Logger for the store's own messages. Default slog.Default().
 	Logger *slog.Logger
+
+	// evalOnly (tests) skips the function library, as on a server that
+	// refuses it.
+	evalOnly bool
 }
 
 // Store is the Redis backend.
@@ -144,6 +148,9 @@ type Store struct {
 	// watchBlock is how long the watcher's XREAD blocks (tests lengthen it
 	// to show that wake-ups do not wait for it).
 	watchBlock time.Duration
+	// fcall: the server has the step library (see scripts.go); steps are
+	// FCALLs of its functions instead of EVALSHA. Set by init.
+	fcall bool
 
 	ev eventWatch
 }
@@ -216,7 +223,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		watchBlock: defaultWatchBlock,
 	}
 	s.ev.init()
-	if err := s.init(ctx); err != nil {
+	if err := s.init(ctx, opts.evalOnly); err != nil {
 		s.rdb.Close()
 		return nil, err
 	}
@@ -245,7 +252,7 @@ func splitURL(raw string) (rest, prefix string, retries, cluster bool, err error
 	return u.String(), prefix, retries, cluster, nil
 }
 
-func (s *Store) init(ctx context.Context) error {
+func (s *Store) init(ctx context.Context, evalOnly bool) error {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		return s.fail(ctx, "ping", err)
 	}
@@ -259,15 +266,46 @@ func (s *Store) init(ctx context.Context) error {
 	if v != SchemaVersion {
 		return fmt.Errorf("redis: data under %s has schema version %d, this build reads %d", s.k.tag(), v, SchemaVersion)
 	}
-	// Load every script once, so the first requests do not all send the
-	// full source.
-	for _, sc := range allScripts {
-		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
-			return s.fail(ctx, "load "+sc.name, err)
+	// Load the step library; where the server refuses it, load every EVAL
+	// script once instead, so the first requests do not all send the full
+	// source.
+	if !evalOnly {
+		err := s.loadLibrary(ctx)
+		var rerr goredis.Error
+		switch {
+		case err == nil:
+			s.fcall = true
+		case !errors.As(err, &rerr):
+			return s.fail(ctx, "function load", err)
+		default:
+			s.log.Info("redis: the server refuses FUNCTION LOAD; running each step as an EVAL script", "err", err)
+		}
+	}
+	if !s.fcall {
+		for _, sc := range allScripts {
+			if err := sc.Load(ctx, s.rdb).Err(); err != nil {
+				return s.fail(ctx, "load "+sc.name, err)
+			}
 		}
 	}
 	s.checkSettings(ctx)
 	return nil
+}
+
+// loadLibrary loads the step library on the server, on every master of a
+// cluster. A server that has it already is fine.
+func (s *Store) loadLibrary(ctx context.Context) error {
+	load := func(ctx context.Context, c goredis.Cmdable) error {
+		err := c.FunctionLoad(ctx, library).Err()
+		if err != nil && strings.Contains(err.Error(), "already exists") {
+			return nil
+		}
+		return err
+	}
+	if cc, ok := s.rdb.(*goredis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error { return load(ctx, c) })
+	}
+	return load(ctx, s.rdb)
 }
 
 // checkSettings warns about settings that weaken the durability or
@@ -336,7 +374,7 @@ func (s *Store) eval(ctx context.Context, sc *script, keys []string, args ...any
 	argv := make([]any, 0, len(args)+1)
 	argv = append(argv, s.k.p)
 	argv = append(argv, args...)
-	v, err := sc.Run(ctx, s.rdb, keys, argv...).Result()
+	v, err := s.run(ctx, sc, keys, argv)
 	if err != nil {
 		return nil, s.fail(ctx, sc.name, err)
 	}
@@ -349,6 +387,23 @@ func (s *Store) eval(ctx context.Context, sc *script, keys []string, args ...any
 		return nil, refusal(sc.name, res)
 	}
 	return res[1:], nil
+}
+
+// run sends one step: an FCALL of its function, or its EVAL script.
+func (s *Store) run(ctx context.Context, sc *script, keys []string, argv []any) (any, error) {
+	if !s.fcall {
+		return sc.Run(ctx, s.rdb, keys, argv...).Result()
+	}
+	v, err := s.rdb.FCall(ctx, sc.fn, keys, argv...).Result()
+	if err != nil && strings.HasPrefix(err.Error(), "ERR Function not found") {
+		// The server lost the library (FUNCTION FLUSH) or never had it (a
+		// node added to the cluster): nothing ran. Load it and try again.
+		if lerr := s.loadLibrary(ctx); lerr != nil {
+			return nil, lerr
+		}
+		v, err = s.rdb.FCall(ctx, sc.fn, keys, argv...).Result()
+	}
+	return v, err
 }
 
 // refusal maps a script's {code, message, ...} to the contract's errors.

@@ -28,7 +28,7 @@ import (
 
 // testScript is lib.lua with a test body.
 func testScript(body string) *script {
-	return &script{name: "test", Script: goredis.NewScript(luaSource("lib") + "\n" + body)}
+	return &script{name: "test", Script: goredis.NewScript(luaSource("lib") + "\n" + callStart + body)}
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -503,9 +503,13 @@ func TestScripts_EveryKeyInOneSlot(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // let MONITOR catch up
 	lines := mon.stop()
 
-	bySHA := map[string]string{}
+	if !s.fcall {
+		t.Fatal("the store runs EVAL scripts on a server with functions")
+	}
+	byName := map[string]string{} // EVALSHA's hash or FCALL's function -> script
 	for _, sc := range allScripts {
-		bySHA[sc.Hash()] = sc.name
+		byName[sc.Hash()] = sc.name
+		byName[sc.fn] = sc.name
 	}
 	used := map[string]bool{}
 	tag := hashTag(s.k.p)
@@ -514,10 +518,10 @@ func TestScripts_EveryKeyInOneSlot(t *testing.T) {
 	defer c.Close()
 	for _, args := range lines {
 		name := strings.ToLower(args[0])
-		if name == "evalsha" && len(args) > 1 {
-			used[bySHA[args[1]]] = true
+		if (name == "evalsha" || name == "fcall") && len(args) > 1 {
+			used[byName[args[1]]] = true
 		}
-		if name == "script" || name == "monitor" {
+		if name == "script" || name == "monitor" || name == "function" {
 			continue
 		}
 		cmd := make([]any, len(args))
@@ -832,5 +836,47 @@ func TestClaimNext_MillionThreadQueue_StaysLogarithmic(t *testing.T) {
 		small, p90(lat["small"]), big, bigMed, p90(lat["big"]))
 	if bigMed > 3*small {
 		t.Fatalf("claim-next from %d threads takes %s (median), over 3x the %s from 1,000", big, bigMed, small)
+	}
+}
+
+// TestFunctions_LibraryLoadedOnceAndReloadedWhenLost: on Redis 7 the steps
+// are FCALLs of one library. A second node finds it loaded; when the
+// server loses it (FUNCTION FLUSH), the next step loads it again and runs
+// once, its effect written exactly once.
+func TestFunctions_LibraryLoadedOnceAndReloadedWhenLost(t *testing.T) {
+	requireRedis(t)
+	rs, err := startRedisServer(t.TempDir(), "")
+	must(t, err)
+	defer rs.kill()
+	url := "redis://" + rs.addr + "/0"
+	prefix := newPrefix()
+	a, b := openStoreURL(t, url, prefix), openStoreURL(t, url, prefix)
+	if !a.fcall || !b.fcall {
+		t.Fatalf("fcall: %v, %v; want both on Redis 7", a.fcall, b.fcall)
+	}
+	ctx := ctxT(t)
+	c := goredis.NewClient(&goredis.Options{Addr: rs.addr})
+	defer c.Close()
+	libs, err := c.FunctionList(ctx, goredis.FunctionListQuery{}).Result()
+	must(t, err)
+	if len(libs) != 1 || !strings.HasPrefix(libs[0].Name, "switchboard_") || len(libs[0].Functions) != len(allScripts) {
+		t.Fatalf("libraries after two opens: %+v", libs)
+	}
+
+	must(t, c.FunctionFlush(ctx).Err())
+	_, err = b.TeamCreate(ctx, store.Team{ID: "care", Name: "Care", Function: "care", Strategy: "claim"})
+	must(t, err)
+	libs, err = c.FunctionList(ctx, goredis.FunctionListQuery{}).Result()
+	must(t, err)
+	if len(libs) != 1 {
+		t.Fatalf("libraries after the step: %d, want the one reloaded", len(libs))
+	}
+	teams, err := a.TeamList(ctx)
+	must(t, err)
+	if len(teams) != 1 || teams[0].ID != "care" {
+		t.Fatalf("teams after the reloaded step: %+v", teams)
+	}
+	if _, err := a.TeamCreate(ctx, store.Team{ID: "care", Name: "Care", Function: "care", Strategy: "claim"}); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("second create: %v, want ErrAlreadyExists", err)
 	}
 }

@@ -1,5 +1,10 @@
--- lib.lua: helpers shared by every script. scripts.go prepends this file
--- to each script, so every script is one self-contained EVAL body.
+-- lib.lua: helpers shared by every script. scripts.go builds two forms
+-- from it: one Redis function library (lib.lua once, then each script as
+-- the body of a registered function: FUNCTION LOAD once, FCALL per step),
+-- and for servers without functions (Redis < 7) one EVAL body per script,
+-- this file's needed blocks followed by the script. Either way a script
+-- starts with begin(KEYS, ARGV); nothing here runs Redis commands when it
+-- is loaded.
 --
 -- Conventions for every script:
 --   ARGV[1]  the deployment's key prefix "{tag}:"; every key a script
@@ -14,20 +19,26 @@
 -- double until the year 2255). Lua compares strings with strcoll, which
 -- follows the server's locale, so byte order is done by hand (lt).
 
-local P = ARGV[1]
-if type(P) ~= 'string' or string.sub(P, 1, 1) ~= '{' or string.sub(P, -2) ~= '}:' then
-  return redis.error_reply('switchboard: ARGV[1] must be the key prefix {tag}:')
-end
-for i = 1, #KEYS do
-  if string.sub(KEYS[i], 1, #P) ~= P then
-    return redis.error_reply('switchboard: key outside the prefix: ' .. KEYS[i])
-  end
-end
+-- P is the key prefix, NOW the server clock, CALL counts calls (for
+-- per-call caches); begin sets them at the start of every call.
+local P, NOW, CALL = nil, nil, 0
 
-local NOW
-do
+-- begin checks ARGV[1] (the prefix) and that every key lies under it, and
+-- reads the clock. It returns an error reply to return, or nil.
+local function begin(keys, argv)
+  P = argv[1]
+  CALL = CALL + 1
+  if type(P) ~= 'string' or string.sub(P, 1, 1) ~= '{' or string.sub(P, -2) ~= '}:' then
+    return redis.error_reply('switchboard: ARGV[1] must be the key prefix {tag}:')
+  end
+  for i = 1, #keys do
+    if string.sub(keys[i], 1, #P) ~= P then
+      return redis.error_reply('switchboard: key outside the prefix: ' .. keys[i])
+    end
+  end
   local t = redis.call('TIME')
   NOW = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  return nil
 end
 
 -- Keys (keep in step with keys.go; TestKeys_LuaMatchesGo checks).
@@ -178,9 +189,11 @@ local function fail(code, msg, ...) return {code, msg or code, ...} end
 
 -- --- configuration records ---
 
-local team_cache = {}
+-- team_cache holds the teams read in this call (a library outlives calls).
+local team_cache, team_cache_call = {}, 0
 local function team_conf(id)
   if id == nil or id == '' then return nil end
+  if team_cache_call ~= CALL then team_cache, team_cache_call = {}, CALL end
   local c = team_cache[id]
   if c == nil then
     local j = redis.call('HGET', K.team(id), 'json')
