@@ -12,7 +12,6 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/storetest"
 )
 
@@ -90,14 +89,14 @@ func TestCluster_ConformanceOnThreeMasters(t *testing.T) {
 		t.Skip("starts a three-node Redis Cluster")
 	}
 	url := startCluster(t)
-	open := func(t *testing.T, prefix string) store.Store { return openStoreURL(t, url, prefix) }
+	open := func(t *testing.T, prefix string) *Store { return openStoreURL(t, url, prefix) }
 	// The prefixes land on every node.
 	c := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: []string{strings.TrimPrefix(strings.Split(url, "/0")[0], "redis://")}})
 	defer c.Close()
 	nodes := map[string]bool{}
 	for range 30 {
 		p := newPrefix()
-		s := open(t, p).(*Store)
+		s := open(t, p)
 		n, err := c.MasterForKey(context.Background(), s.k.meta())
 		must(t, err)
 		nodes[n.Options().Addr] = true
@@ -106,12 +105,5 @@ func TestCluster_ConformanceOnThreeMasters(t *testing.T) {
 		t.Fatalf("30 prefixes all on %v", nodes)
 	}
 	t.Logf("30 prefixes spread over %d of 3 masters", len(nodes))
-	storetest.Run(t, storetest.Harness{
-		New: func(t *testing.T) store.Store { return open(t, newPrefix()) },
-		Reopen: func(t *testing.T, s store.Store) store.Store {
-			rs := s.(*Store)
-			must(t, rs.Close())
-			return open(t, prefixOf(rs))
-		},
-	})
+	storetest.Run(t, harnessOf(open))
 }

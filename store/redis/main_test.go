@@ -220,14 +220,20 @@ func openStoreOpts(t testing.TB, url string, opts Options) *Store {
 func prefixOf(s *Store) string { return strings.TrimSuffix(strings.TrimPrefix(s.k.p, "{"), "}:") }
 
 func harness() storetest.Harness {
+	return harnessOf(func(t *testing.T, prefix string) *Store { return openStore(t, prefix) })
+}
+
+// harnessOf is the conformance harness over stores that open opens; a
+// reopened store has the same prefix.
+func harnessOf(open func(t *testing.T, prefix string) *Store) storetest.Harness {
 	return storetest.Harness{
-		New: func(t *testing.T) store.Store { return openStore(t, newPrefix()) },
+		New: func(t *testing.T) store.Store { return open(t, newPrefix()) },
 		Reopen: func(t *testing.T, s store.Store) store.Store {
 			rs := s.(*Store)
 			if err := rs.Close(); err != nil {
 				t.Fatalf("close: %v", err)
 			}
-			return openStore(t, prefixOf(rs))
+			return open(t, prefixOf(rs))
 		},
 	}
 }
@@ -242,23 +248,13 @@ func TestConformance(t *testing.T) {
 // stores of TestConformance use the function library.
 func TestConformance_EvalScripts(t *testing.T) {
 	requireRedis(t)
-	open := func(t *testing.T, prefix string) store.Store {
+	storetest.Run(t, harnessOf(func(t *testing.T, prefix string) *Store {
 		s := openStoreOpts(t, "redis://"+srvAddr+"/0", Options{Prefix: prefix, Logger: quietLog, evalOnly: true})
 		if s.fcall {
 			t.Fatal("evalOnly store uses FCALL")
 		}
 		return s
-	}
-	storetest.Run(t, storetest.Harness{
-		New: func(t *testing.T) store.Store { return open(t, newPrefix()) },
-		Reopen: func(t *testing.T, s store.Store) store.Store {
-			rs := s.(*Store)
-			if err := rs.Close(); err != nil {
-				t.Fatalf("close: %v", err)
-			}
-			return open(t, prefixOf(rs))
-		},
-	})
+	}))
 }
 
 // sortedKeys lists a map's keys in order (for messages).
