@@ -213,7 +213,7 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 			}
 		}
 		conflicted = false
-		sn, err := s.snapshot(ctx)
+		sn, err := s.ingestSnapshot(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -241,6 +241,7 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 				return nil, err
 			}
 			params[i] = s.decide(ctx, sn, thread, it, now, offers)
+			params[i].CheckConfig, params[i].ConfigVersion = true, sn.version
 			offers.add(params[i].Route.OfferTo)
 		}
 		out, err := s.st.ThreadIngest(ctx, params)
@@ -253,11 +254,12 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 			case errors.Is(r.Err, store.ErrConflict):
 				later = append(later, it)
 				conflicted = true
-			case errors.Is(r.Err, store.ErrUnknownTeam):
+			case errors.Is(r.Err, store.ErrUnknownTeam), errors.Is(r.Err, store.ErrStaleConfig):
 				// The configuration changed under us: decide again on a
 				// fresh snapshot.
 				s.snap.Store(nil)
 				later = append(later, it)
+				conflicted = true
 			case r.Err != nil:
 				results[it.idx].Err = r.Err
 			default:
@@ -273,6 +275,19 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 		todo = later
 	}
 	return results, nil
+}
+
+// ingestSnapshot is the snapshot ingest decides on: the one held, without
+// a read of the store's configuration version first (a round trip on
+// Redis). Each item carries the version it was decided on and the store
+// refuses it when the configuration has moved since (ErrStaleConfig), in
+// the same atomic step that stores it; the item is then decided again on
+// a fresh snapshot.
+func (s *Service) ingestSnapshot(ctx context.Context) (*snapshot, error) {
+	if sn := s.snap.Load(); sn != nil {
+		return sn, nil
+	}
+	return s.snapshot(ctx)
 }
 
 // decide computes the routing decision for a message against the thread as

@@ -37,6 +37,9 @@ var (
 	// does not exist.
 	ErrUnknownTeam  = errors.New("unknown team")
 	ErrUnknownAgent = errors.New("unknown agent")
+	// ErrStaleConfig: the configuration changed since the caller read the
+	// version it decided on (see IngestParams.CheckConfig).
+	ErrStaleConfig = errors.New("configuration changed")
 	// ErrUnavailable: the backend cannot be reached.
 	ErrUnavailable = errors.New("store unavailable")
 )
@@ -218,6 +221,11 @@ type IngestParams struct {
 	// Tags carried by the message itself.
 	Tags  []string
 	Route Route
+	// CheckConfig: Route was decided on configuration version
+	// ConfigVersion (see ConfigVersion); when the store's version has moved
+	// since, the item is refused with ErrStaleConfig and nothing is stored.
+	CheckConfig   bool
+	ConfigVersion uint64
 }
 
 // Route is what routing decided for a message.

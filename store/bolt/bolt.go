@@ -436,7 +436,7 @@ func (s *Store) step(o *op, w *wtx) (err error) {
 func isStepError(err error) bool {
 	for _, e := range []error{store.ErrNotFound, store.ErrAlreadyExists, store.ErrInUse,
 		store.ErrLockHeld, store.ErrLockLost, store.ErrCapacity, store.ErrConflict,
-		store.ErrEmpty, store.ErrClosed, store.ErrUnknownTeam, store.ErrUnknownAgent} {
+		store.ErrEmpty, store.ErrClosed, store.ErrUnknownTeam, store.ErrUnknownAgent, store.ErrStaleConfig} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -547,21 +547,22 @@ func (w *wtx) seq(bucket []byte) uint64 {
 }
 
 func (w *wtx) bumpConfig() {
-	meta := w.tx.Bucket(bMeta)
-	var v uint64
-	if b := meta.Get(kConfigVersion); b != nil {
-		v = binary.BigEndian.Uint64(b)
+	w.put(bMeta, kConfigVersion, u64(configVersion(w.tx)+1))
+}
+
+// configVersion reads the counter bumped by every configuration change.
+func configVersion(tx *bbolt.Tx) uint64 {
+	if b := tx.Bucket(bMeta).Get(kConfigVersion); b != nil {
+		return binary.BigEndian.Uint64(b)
 	}
-	w.put(bMeta, kConfigVersion, u64(v+1))
+	return 0
 }
 
 // ConfigVersion returns the counter bumped by every configuration change.
 func (s *Store) ConfigVersion(ctx context.Context) (uint64, error) {
 	var v uint64
 	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
-		if b := tx.Bucket(bMeta).Get(kConfigVersion); b != nil {
-			v = binary.BigEndian.Uint64(b)
-		}
+		v = configVersion(tx)
 		return nil
 	})
 	return v, err

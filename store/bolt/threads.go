@@ -266,6 +266,9 @@ func inboundMessage(m store.Message) store.Message {
 }
 
 func (w *wtx) ingest(p *store.IngestParams, enc *msgParts) store.IngestResult {
+	if v := configVersion(w.tx); p.CheckConfig && v != p.ConfigVersion {
+		return store.IngestResult{Err: fmt.Errorf("configuration version %d, decided on %d: %w", v, p.ConfigVersion, store.ErrStaleConfig)}
+	}
 	m := p.Message
 	// Dedupe on (network, external_id).
 	if id := w.tx.Bucket(bMessageKey).Get(key(m.Network, m.ExternalID)); id != nil {

@@ -445,6 +445,8 @@ func refusal(name string, res []any) error {
 		return fmt.Errorf("%s: %w", msg, store.ErrUnknownTeam)
 	case "unknown_agent":
 		return fmt.Errorf("%s: %w", msg, store.ErrUnknownAgent)
+	case "stale_config":
+		return fmt.Errorf("%s: %w", msg, store.ErrStaleConfig)
 	}
 	return fmt.Errorf("redis %s: unexpected answer %q (%s)", name, code, msg)
 }

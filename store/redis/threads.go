@@ -34,6 +34,9 @@ type ingestItem struct {
 	MessageID        string     `json:"message_id"`
 	Tags             []string   `json:"tags"`
 	Route            ingestPath `json:"route"`
+	// ConfigVersion: the configuration version routing decided on, or
+	// nil when not checked.
+	ConfigVersion *uint64 `json:"config_version"`
 }
 
 type ingestPath struct {
@@ -68,6 +71,9 @@ func (s *Store) ThreadIngest(ctx context.Context, items []store.IngestParams) ([
 			Route: ingestPath{Team: p.Route.Team, RuledTeam: p.Route.RuledTeam, AddTags: nonNil(p.Route.AddTags),
 				Priority: p.Route.Priority, Close: p.Route.Close, Rules: nonNil(p.Route.Rules),
 				OfferTo: p.Route.OfferTo, OfferTTLUS: durUS(p.Route.OfferTTL)},
+		}
+		if p.CheckConfig {
+			item.ConfigVersion = &p.ConfigVersion
 		}
 		m.Direction = store.Inbound
 		if m.Attachments == nil {

@@ -15,6 +15,7 @@ var ingestScenarios = []scenario{
 	{"Ingest_ThreadKeyedByNetworkProfileExternalID", ingestThreadKey},
 	{"Ingest_FollowUp_NeverMovesThread", ingestFollowUpStays},
 	{"Ingest_StaleThreadVersion_ConflictOnlyForThatItem", ingestConflict},
+	{"Ingest_StaleConfigVersion_RefusedNothingStored", ingestStaleConfig},
 	{"Ingest_RouteClose_ClosesNewThread", ingestRouteClose},
 	{"Ingest_FollowUp_ReopensPendingAndClosedThreads", ingestReopen},
 	{"Ingest_ClosingRule_KeepsClosedThreadClosed", ingestClosedStaysClosed},
@@ -245,6 +246,49 @@ func ingestConflict(t *testing.T, e *env) {
 	stale.ThreadVersion = after.Version
 	ok := e.ingest(stale)
 	wantEqual(t, "retried item thread", ok.Thread.ID, th.ID)
+}
+
+// ingestStaleConfig: an item decided on a configuration version the store
+// has moved past is refused, alone and whole; unchecked items and items
+// decided on the current version go through.
+func ingestStaleConfig(t *testing.T, e *env) {
+	e.team("care")
+	th := e.thread("twitter", "care")
+	v, err := e.s.ConfigVersion(e.ctx)
+	must(t, err)
+	e.team("sales") // the configuration moves on
+	now, err := e.s.ConfigVersion(e.ctx)
+	must(t, err)
+	if now == v {
+		t.Fatalf("config version stayed %d after a team was created", v)
+	}
+	checked := func(p store.IngestParams, version uint64) store.IngestParams {
+		p.CheckConfig, p.ConfigVersion = true, version
+		return p
+	}
+	staleNew := checked(e.msg("instagram", "stale-conv", "care"), v)
+	staleFollowUp := checked(e.msg("twitter", th.ExternalID, "care"), v)
+	staleFollowUp.ThreadVersion = th.Version
+	unchecked := e.msg("facebook", "unchecked-conv", "care")
+	current := checked(e.msg("tiktok", "current-conv", "care"), now)
+
+	res, err := e.s.ThreadIngest(e.ctx, []store.IngestParams{staleNew, staleFollowUp, unchecked, current})
+	must(t, err)
+	if len(res) != 4 {
+		t.Fatalf("got %d results for 4 items", len(res))
+	}
+	wantErr(t, res[0].Err, store.ErrStaleConfig)
+	wantErr(t, res[1].Err, store.ErrStaleConfig)
+	must(t, res[2].Err)
+	must(t, res[3].Err)
+	for _, p := range []store.IngestParams{staleNew, staleFollowUp} {
+		_, err = e.s.MessageGet(e.ctx, p.Message.ID)
+		wantErr(t, err, store.ErrNotFound)
+	}
+	_, err = e.s.ThreadByKey(e.ctx, "instagram", "@acme", "stale-conv")
+	wantErr(t, err, store.ErrNotFound)
+	wantEqual(t, "version of the thread a stale follow-up named", e.get(th.ID).Version, th.Version)
+	wantEqual(t, "checked item on the current version created", res[3].Created, true)
 }
 
 func ingestRouteClose(t *testing.T, e *env) {

@@ -10,14 +10,22 @@
 -- ARGV[3+3i]   item i: JSON {network, external_id, profile, thread_external_id,
 --              new_thread_id, thread_version, kind, author (JSON text),
 --              message_id, tags[], route: {team, ruled_team, add_tags[],
---              priority, close, rules[], offer_to, offer_ttl_us}}
+--              priority, close, rules[], offer_to, offer_ttl_us},
+--              config_version (null: not checked)}
 -- ARGV[4+3i]   item i: the message JSON, without thread_id and received_at
 -- ARGV[5+3i]   item i: the lock token for the route's offer
 -- Returns      {"ok", now, item_1 ... item_n}, each item
 --              {"ok", created "0"|"1", duplicate "0"|"1", message hash, thread}
---              or {code, message}.
+--              or {code, message}; stale_config when the meta hash's
+--              config_version is not the item's config_version.
 
 local function ingest_one(p, mjson, token)
+  if p.config_version ~= nil and p.config_version ~= cjson.null then
+    local v = tonumber(redis.call('HGET', KEYS[1], 'config_version') or '0')
+    if v ~= tonumber(p.config_version) then
+      return fail('stale_config', 'configuration version ' .. istr(v) .. ', decided on ' .. istr(tonumber(p.config_version)))
+    end
+  end
   local route = p.route
   local mkey = p.network .. '\0' .. p.external_id
   local old = redis.call('HGET', K.messagekey(), mkey)
