@@ -111,9 +111,13 @@ end
 
 -- --- time ---
 
+-- now_text is fmt_time(NOW) once formatted in call now_text_call.
+local now_text, now_text_call = nil, 0
+
 -- fmt_time formats microseconds as RFC 3339 UTC with six fraction digits
 -- (days to civil date after Howard Hinnant's algorithm).
 local function fmt_time(us)
+  if us == NOW and now_text_call == CALL then return now_text end
   local secs = math.floor(us / 1000000)
   local frac = us - secs * 1000000
   local days = math.floor(secs / 86400)
@@ -133,7 +137,9 @@ local function fmt_time(us)
   local m
   if mp < 10 then m = mp + 3 else m = mp - 9 end
   if m <= 2 then y = y + 1 end
-  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%06dZ', y, m, d, h, mi, s, frac)
+  local text = string.format('%04d-%02d-%02dT%02d:%02d:%02d.%06dZ', y, m, d, h, mi, s, frac)
+  if us == NOW then now_text, now_text_call = text, CALL end
+  return text
 end
 
 -- --- JSON building (cjson cannot tell an empty array from an object) ---
@@ -344,6 +350,8 @@ end
 -- --- events ---
 
 -- event records an event on thread t. data is a flat {k, v, ...} list.
+-- The entry is store.Event's JSON, built with one string.format: steps
+-- record several events each.
 local function event(t, typ, actor, data)
   local id = redis.call('HINCRBY', K.meta(), 'event_seq', 1)
   local agent = nil
@@ -351,14 +359,13 @@ local function event(t, typ, actor, data)
     if data[i] == 'to_agent' then agent = data[i + 1] end
   end
   if agent == nil and typ == 'thread.offered' and t.lock_agent then agent = t.lock_agent end
-  local kv = {'id', id, 'type', typ, 'thread_id', t.id, 'actor', actor, 'at', T(NOW),
-    'data', RAW(jobj(data)), 'team', t.team, 'network', t.network}
-  if agent and agent ~= '' then
-    kv[#kv + 1] = 'agent_id'
-    kv[#kv + 1] = agent
-  end
-  redis.call('XADD', K.events(), istr(id) .. '-0', 'e', jobj(kv))
-  redis.call('ZADD', K.threadevents(t.id), id, istr(id))
+  local tail = '}'
+  if agent and agent ~= '' then tail = ',"agent_id":' .. jstr(agent) .. '}' end
+  local sid = istr(id)
+  redis.call('XADD', K.events(), sid .. '-0', 'e', string.format(
+    '{"id":%s,"type":%s,"thread_id":%s,"actor":%s,"at":%s,"data":%s,"team":%s,"network":%s%s',
+    sid, jstr(typ), jstr(t.id), jstr(actor), jval(T(NOW)), jobj(data), jval(t.team), jval(t.network), tail))
+  redis.call('ZADD', K.threadevents(t.id), id, sid)
   return id
 end
 
