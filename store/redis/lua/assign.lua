@@ -28,5 +28,4 @@ if not only then
   event(t, 'thread.assigned', ARGV[4], data)
 end
 event(t, 'thread.offered', ARGV[4], {'to_agent', agent, 'fence', t.lock_fence, 'expires_at', T(t.lock_exp)})
-save_thread(before, t)
-return ok(NOW, flat(t))
+return ok(NOW, save_thread(before, t))

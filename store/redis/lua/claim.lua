@@ -30,5 +30,4 @@ local before = copy(t)
 grant(t, agent, tonumber(ARGV[4]), ARGV[5])
 event(t, 'thread.claimed', agent, {'agent_id', agent, 'fence', t.lock_fence,
   'expires_at', T(t.lock_exp), 'from', before.status})
-save_thread(before, t)
-return ok(NOW, flat(t), grant_of(t))
+return ok(NOW, save_thread(before, t), grant_of(t))

@@ -29,8 +29,7 @@ while true do
     grant(t, agent, tonumber(ARGV[3]), ARGV[4])
     event(t, 'thread.claimed', agent, {'agent_id', agent, 'fence', t.lock_fence,
       'expires_at', T(t.lock_exp), 'from', before.status})
-    save_thread(before, t)
-    return ok(NOW, flat(t), grant_of(t))
+    return ok(NOW, save_thread(before, t), grant_of(t))
   end
   -- An entry no thread backs (save_thread never leaves one): drop it.
   redis.call('ZREM', bestkey, best)

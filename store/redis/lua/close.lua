@@ -21,5 +21,4 @@ end
 clear_lock(t)
 t.status, t.auto_close = 'closed', nil
 event(t, 'thread.closed', ARGV[4], data)
-save_thread(before, t)
-return ok(NOW, flat(t))
+return ok(NOW, save_thread(before, t))

@@ -65,8 +65,8 @@ local function ingest_one(p, mjson, token)
   end
 
   local mid = p.message_id
-  redis.call('HSET', K.message(mid), 'json', jappend(mjson, {'thread_id', t.id, 'received_at', T(NOW)}),
-    'thread', t.id, 'dir', 'inbound')
+  local mhash = {'json', jappend(mjson, {'thread_id', t.id, 'received_at', T(NOW)}), 'thread', t.id, 'dir', 'inbound'}
+  redis.call('HSET', K.message(mid), unpack(mhash))
   redis.call('HSET', K.messagekey(), mkey, mid)
   redis.call('RPUSH', K.threadmsgs(t.id), mid)
   t.last_in = NOW
@@ -110,10 +110,10 @@ local function ingest_one(p, mjson, token)
         'expires_at', T(t.lock_exp)})
     end
   end
-  save_thread(before, t)
+  local ft = save_thread(before, t)
   local created = '0'
   if before == nil then created = '1' end
-  return {'ok', created, '0', redis.call('HGETALL', K.message(mid)), flat(t)}
+  return {'ok', created, '0', mhash, ft}
 end
 
 expire_due(EXPIRE_LIMIT)

@@ -291,8 +291,9 @@ end
 local QMEMBER_ID_AT = 21 -- where the thread id starts in a member
 
 -- save_thread writes after and moves its index entries from what before
--- had (nil for a new thread); it bumps the version and updated. Only what
--- changed is written: each write of a script is also fed to the AOF.
+-- had (nil for a new thread); it bumps the version and updated, and
+-- returns flat(after), what it stored. Only what changed is written: each
+-- write of a script is also fed to the AOF.
 local function save_thread(before, after)
   after.version = (after.version or 0) + 1
   after.updated = NOW
@@ -327,7 +328,7 @@ local function save_thread(before, after)
   local fa = flat(after)
   if before == nil then
     redis.call('HSET', K.thread(id), unpack(fa))
-    return
+    return fa
   end
   local old = {}
   local fb = flat(before)
@@ -345,6 +346,7 @@ local function save_thread(before, after)
   local gone = {}
   for f in pairs(old) do gone[#gone + 1] = f end
   if #gone > 0 then redis.call('HDEL', K.thread(id), unpack(gone)) end
+  return fa
 end
 
 -- --- events ---

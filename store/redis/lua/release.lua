@@ -16,5 +16,4 @@ local before = copy(t)
 local holder = t.lock_agent
 end_lock(t)
 event(t, 'thread.released', ARGV[4], {'agent_id', holder, 'status', t.status})
-save_thread(before, t)
-return ok(NOW, flat(t))
+return ok(NOW, save_thread(before, t))

@@ -13,5 +13,4 @@ local err = check_token(t, ARGV[3], false)
 if err then return err end
 local before = copy(t)
 t.lock_exp = NOW + tonumber(ARGV[4])
-save_thread(before, t)
-return ok(NOW, flat(t), grant_of(t))
+return ok(NOW, save_thread(before, t), grant_of(t))

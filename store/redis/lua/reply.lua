@@ -43,7 +43,8 @@ local mid = ARGV[6]
 local pending = '{"status":"pending"}'
 local mj = jappend(ARGV[7], {'thread_id', t.id, 'direction', 'outbound', 'network', t.network,
   'agent_id', t.lock_agent, 'sent_at', T(NOW), 'received_at', T(NOW)})
-redis.call('HSET', K.message(mid), 'json', mj, 'thread', t.id, 'dir', 'outbound', 'delivery', pending)
+local mhash = {'json', mj, 'thread', t.id, 'dir', 'outbound', 'delivery', pending}
+redis.call('HSET', K.message(mid), unpack(mhash))
 redis.call('RPUSH', K.threadmsgs(t.id), mid)
 if idem then redis.call('HSET', K.idempotency(), idem, mid) end
 local now = NOW
@@ -67,5 +68,5 @@ if ARGV[8] == '1' then
   t.status, t.auto_close = 'closed', nil
   event(t, 'thread.closed', actor, {'agent_id', holder, 'from', before.status})
 end
-save_thread(before, t)
-return ok(NOW, '0', redis.call('HGETALL', K.message(mid)), flat(t), grant_of(t))
+local ft = save_thread(before, t)
+return ok(NOW, '0', mhash, ft, grant_of(t))

@@ -57,5 +57,4 @@ else
   t.status, t.assignee, t.auto_close = 'queued', nil, nil
   event(t, 'thread.transferred', actor, data)
 end
-save_thread(before, t)
-return ok(NOW, flat(t))
+return ok(NOW, save_thread(before, t))
