@@ -390,12 +390,14 @@ type monitor struct {
 	mu    sync.Mutex
 	lines [][]string // args of each command
 	done  chan struct{}
+	// marks receives the argument of every ECHO it sees (see caughtUp).
+	marks chan string
 }
 
 func startMonitor(t *testing.T, addr string, db int) *monitor {
 	conn, err := net.Dial("tcp", addr)
 	must(t, err)
-	m := &monitor{conn: conn, done: make(chan struct{})}
+	m := &monitor{conn: conn, done: make(chan struct{}), marks: make(chan string, 16)}
 	_, err = conn.Write([]byte("MONITOR\r\n"))
 	must(t, err)
 	rd := bufio.NewReaderSize(conn, 1<<20)
@@ -421,12 +423,37 @@ func startMonitor(t *testing.T, addr string, db int) *monitor {
 			if !ok {
 				continue
 			}
+			if strings.EqualFold(args[0], "echo") && len(args) == 2 {
+				m.marks <- args[1]
+				continue
+			}
 			m.mu.Lock()
 			m.lines = append(m.lines, args)
 			m.mu.Unlock()
 		}
 	}()
 	return m
+}
+
+// caughtUp sends an ECHO on database db after everything before it and
+// waits until MONITOR has shown it: every earlier command is in lines.
+func (m *monitor) caughtUp(t *testing.T, addr string, db int) {
+	t.Helper()
+	c := goredis.NewClient(&goredis.Options{Addr: addr, DB: db})
+	defer c.Close()
+	mark := newPrefix()
+	must(t, c.Echo(ctxT(t), mark).Err())
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case got := <-m.marks:
+			if got == mark {
+				return
+			}
+		case <-deadline:
+			t.Fatal("MONITOR did not show the ECHO within 10 s")
+		}
+	}
 }
 
 func (m *monitor) stop() [][]string {
@@ -500,7 +527,7 @@ func TestScripts_EveryKeyInOneSlot(t *testing.T) {
 	s := openStoreURL(t, "redis://"+srvAddr+"/"+strconv.Itoa(db), newPrefix())
 	exerciseAll(t, s)
 	s.Close()
-	time.Sleep(100 * time.Millisecond) // let MONITOR catch up
+	mon.caughtUp(t, srvAddr, db)
 	lines := mon.stop()
 
 	if !s.fcall {
