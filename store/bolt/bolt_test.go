@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -520,4 +521,60 @@ func TestAgentKey_BelongsToItsAgent(t *testing.T) {
 	if _, err := s.KeyByHash(ctx, []byte("h2")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("rotated key after deleting the agent: %v", err)
 	}
+}
+
+// TestClose_WritesTheFreePageList: commits leave bbolt's free-page list out
+// of the file (NoFreelistSync), so an Open after a crash walks the whole
+// file to rebuild it; Close writes it once, so the next Open reads it. The
+// newest meta page says which: its freelist field is bbolt's "no free
+// list" marker until Close.
+func TestClose_WritesTheFreePageList(t *testing.T) {
+	t.Parallel()
+	s, path := newStore(t, bolt.Options{})
+	mustTeam(t, s, "care")
+	for i := range 20 {
+		res, err := s.ThreadIngest(context.Background(), []store.IngestParams{inbound(i, "care")})
+		if err == nil {
+			err = res[0].Err
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	const noFreelist = ^uint64(0)
+	if got := newestMetaFreelist(t, path); got != noFreelist {
+		t.Fatalf("before Close the newest meta page names free list page %d, want none (not synced)", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := newestMetaFreelist(t, path); got == noFreelist {
+		t.Fatal("after Close the newest meta page names no free list: the next Open walks the file")
+	}
+}
+
+// newestMetaFreelist reads the freelist page id of the meta page with the
+// higher transaction id. bbolt's meta page: a 16-byte page header, then
+// magic, version, page size, flags (4 bytes each), the root bucket (16),
+// freelist (8), high-water page id (8), txid (8) and checksum (8).
+func newestMetaFreelist(t *testing.T, path string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := func(off int) (freelist, txid uint64) {
+		m := b[off+16:]
+		if binary.LittleEndian.Uint32(m[0:4]) != 0xED0CDAED {
+			t.Fatalf("no bbolt meta page at offset %d", off)
+		}
+		return binary.LittleEndian.Uint64(m[32:40]), binary.LittleEndian.Uint64(m[48:56])
+	}
+	pageSize := int(binary.LittleEndian.Uint32(b[16+8 : 16+12]))
+	f0, tx0 := meta(0)
+	f1, tx1 := meta(pageSize)
+	if tx1 > tx0 {
+		return f1
+	}
+	return f0
 }
