@@ -8,8 +8,9 @@
 // routing result, claim-next, claim, renew, reply, release, close,
 // transfer, tag, assign, unlock, lease and timer sweeps, configuration
 // writes with their reference checks, key rotation, webhook leases) is one
-// Lua script in lua/, run with EVALSHA (EVAL when the server does not have
-// it yet). A script checks everything before it writes, so a refusal
+// Lua script in lua/, run as an FCALL of the store's function library on
+// Redis 7 and as EVALSHA where the server refuses FUNCTION LOAD (see
+// scripts.go). A script checks everything before it writes, so a refusal
 // changes nothing, and no step reads in one round trip and writes in
 // another.
 //

@@ -907,3 +907,25 @@ func TestFunctions_LibraryLoadedOnceAndReloadedWhenLost(t *testing.T) {
 		t.Fatalf("second create: %v, want ErrAlreadyExists", err)
 	}
 }
+
+// TestFunctions_RefusedFallsBackToEvalScripts: on a server that refuses
+// FUNCTION LOAD (here the command is disabled, as on Redis 6 or a managed
+// service that forbids it) the store runs every step as an EVAL script.
+func TestFunctions_RefusedFallsBackToEvalScripts(t *testing.T) {
+	requireRedis(t)
+	rs, err := startRedisServer(t.TempDir(), "", "--rename-command", "FUNCTION", `""`)
+	must(t, err)
+	defer rs.kill()
+	s := openStoreURL(t, "redis://"+rs.addr+"/0", newPrefix())
+	if s.fcall {
+		t.Fatal("the store uses FCALL on a server without FUNCTION")
+	}
+	ctx := ctxT(t)
+	_, err = s.TeamCreate(ctx, store.Team{ID: "care", Name: "Care", Function: "care", Strategy: "claim"})
+	must(t, err)
+	teams, err := s.TeamList(ctx)
+	must(t, err)
+	if len(teams) != 1 || teams[0].ID != "care" {
+		t.Fatalf("teams: %+v", teams)
+	}
+}

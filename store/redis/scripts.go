@@ -59,9 +59,14 @@ func luaSource(name string) string {
 const callStart = "local begin_err = begin(KEYS, ARGV)\nif begin_err then return begin_err end\n"
 
 func newScript(name string) *script {
+	return &script{name: name, Script: goredis.NewScript(evalSource(name))}
+}
+
+// evalSource is the EVAL form of a step: the blocks of lib.lua it needs,
+// then callStart and its own file.
+func evalSource(name string) string {
 	body := callStart + luaSource(name)
-	src := libFor(body) + "\n-- " + strings.Repeat("-", 70) + "\n" + body
-	return &script{name: name, Script: goredis.NewScript(src)}
+	return libFor(body) + "\n-- " + strings.Repeat("-", 70) + "\n" + body
 }
 
 // library is the function library of allScripts; buildLibrary names their

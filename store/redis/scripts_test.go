@@ -39,7 +39,7 @@ func TestScripts_CarryEveryLibDefinitionTheyUse(t *testing.T) {
 		}
 		scripts++
 		body := luaSource(name)
-		src := libFor(body) + "\n" + body
+		src := evalSource(name)
 		var code strings.Builder
 		for _, line := range strings.Split(src, "\n") {
 			line, _, _ = strings.Cut(line, "--")
