@@ -19,9 +19,12 @@
 --              or {code, message}; stale_config when the meta hash's
 --              config_version is not the item's config_version.
 
+local config_version -- read once per call, when an item asks for it
+
 local function ingest_one(p, mjson, token)
   if p.config_version ~= nil and p.config_version ~= cjson.null then
-    local v = tonumber(redis.call('HGET', KEYS[1], 'config_version') or '0')
+    config_version = config_version or tonumber(redis.call('HGET', KEYS[1], 'config_version') or '0')
+    local v = config_version
     if v ~= tonumber(p.config_version) then
       return fail('stale_config', 'configuration version ' .. istr(v) .. ', decided on ' .. istr(tonumber(p.config_version)))
     end
