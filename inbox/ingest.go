@@ -167,6 +167,13 @@ type pendingItem struct {
 	in        *MessageInput
 	messageID string
 	threadID  string
+	// lookup: read the thread before deciding. A message that names no
+	// other thread (its thread is its own external id) is decided as a new
+	// thread without a read, a round trip saved on Redis; in the rare case
+	// the thread exists already (a reply delivered before it, or a message
+	// of the same thread earlier in the batch), the store refuses the step
+	// as a conflict and the item is read and decided again.
+	lookup bool
 }
 
 func (it *pendingItem) threadKey() string {
@@ -191,7 +198,8 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 			s.metrics.Ingested.WithLabelValues("rejected").Inc()
 			continue
 		}
-		todo = append(todo, &pendingItem{idx: i, in: &ins[i], messageID: newID(), threadID: newID()})
+		todo = append(todo, &pendingItem{idx: i, in: &ins[i], messageID: newID(), threadID: newID(),
+			lookup: ins[i].ThreadExternalID != ins[i].ExternalID})
 	}
 	// A message decided against a thread that another writer changed in
 	// the meantime is decided again. Many writers on one thread all get
@@ -226,6 +234,7 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 				seen[k] = true
 				batch = append(batch, it)
 			} else {
+				it.lookup = true
 				later = append(later, it)
 			}
 		}
@@ -233,12 +242,14 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 		now := s.now()
 		offers := &offerRound{}
 		for i, it := range batch {
-			t, err := s.st.ThreadByKey(ctx, it.in.Network, it.in.Profile, it.in.ThreadExternalID)
 			var thread *store.Thread
-			if err == nil {
-				thread = &t
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return nil, err
+			if it.lookup {
+				t, err := s.st.ThreadByKey(ctx, it.in.Network, it.in.Profile, it.in.ThreadExternalID)
+				if err == nil {
+					thread = &t
+				} else if !errors.Is(err, store.ErrNotFound) {
+					return nil, err
+				}
 			}
 			params[i] = s.decide(ctx, sn, thread, it, now, offers)
 			params[i].CheckConfig, params[i].ConfigVersion = true, sn.version
@@ -252,8 +263,12 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 			it := batch[i]
 			switch {
 			case errors.Is(r.Err, store.ErrConflict):
+				// A thread decided on without a read was there already: no
+				// race, read it at once. Otherwise another writer got there
+				// first: pause.
+				conflicted = conflicted || it.lookup
+				it.lookup = true
 				later = append(later, it)
-				conflicted = true
 			case errors.Is(r.Err, store.ErrUnknownTeam), errors.Is(r.Err, store.ErrStaleConfig):
 				// The configuration changed under us: decide again on a
 				// fresh snapshot.

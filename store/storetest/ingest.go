@@ -219,21 +219,27 @@ func ingestConflict(t *testing.T, e *env) {
 	fresh := e.msg("instagram", "new-conv", "care")
 	gone := e.msg("facebook", "never-created", "care")
 	gone.ThreadVersion = 3 // decided against a thread that does not exist
+	// Decided as a new thread (version 0) without reading it, but the
+	// thread exists: refused too, not a second thread.
+	guessed := e.msg("twitter", cur.ExternalID, "care")
 	before := e.get(th.ID)
 
-	res, err := e.s.ThreadIngest(e.ctx, []store.IngestParams{stale, fresh, gone})
+	res, err := e.s.ThreadIngest(e.ctx, []store.IngestParams{stale, fresh, gone, guessed})
 	must(t, err)
-	if len(res) != 3 {
-		t.Fatalf("got %d results for 3 items", len(res))
+	if len(res) != 4 {
+		t.Fatalf("got %d results for 4 items", len(res))
 	}
 	wantErr(t, res[0].Err, store.ErrConflict)
 	must(t, res[1].Err)
 	wantEqual(t, "second item created", res[1].Created, true)
 	wantErr(t, res[2].Err, store.ErrConflict)
+	wantErr(t, res[3].Err, store.ErrConflict)
 
-	_, err = e.s.MessageGet(e.ctx, stale.Message.ID)
-	wantErr(t, err, store.ErrNotFound)
-	_, err = e.s.MessageGet(e.ctx, gone.Message.ID)
+	for _, p := range []store.IngestParams{stale, gone, guessed} {
+		_, err = e.s.MessageGet(e.ctx, p.Message.ID)
+		wantErr(t, err, store.ErrNotFound)
+	}
+	_, err = e.s.ThreadGet(e.ctx, guessed.NewThreadID)
 	wantErr(t, err, store.ErrNotFound)
 	_, err = e.s.ThreadByKey(e.ctx, "facebook", "@acme", "never-created")
 	wantErr(t, err, store.ErrNotFound)

@@ -1,0 +1,100 @@
+package inbox_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/bolt"
+)
+
+// lookupsCounted is a real store that counts ThreadByKey reads (one round
+// trip each on Redis).
+type lookupsCounted struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (s *lookupsCounted) ThreadByKey(ctx context.Context, network, profile, externalID string) (store.Thread, error) {
+	s.n.Add(1)
+	return s.Store.ThreadByKey(ctx, network, profile, externalID)
+}
+
+// TestIngest_ThreadReadOnlyWhenTheMessageNamesOne: a message that starts
+// its own thread is stored without reading the thread first; one that
+// names a thread is decided on it; and a thread's first message delivered
+// after a reply to it still joins the reply's thread (the store refuses
+// the guess, and the message is read and decided again).
+func TestIngest_ThreadReadOnlyWhenTheMessageNamesOne(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	bst, err := bolt.Open(filepath.Join(t.TempDir(), "sb.db"), bolt.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bst.Close()
+	st := &lookupsCounted{Store: bst}
+	ctx := context.Background()
+	svc := inbox.New(st, inbox.Config{Logger: quiet})
+	defer svc.Stop()
+	if _, err := svc.Bootstrap(ctx, "lookups-admin-key-0123456789"); err != nil {
+		t.Fatal(err)
+	}
+	ingest := inbox.Principal{Role: store.RoleIngest, KeyID: "ingest"}
+	msg := func(id, thread string) inbox.MessageInput {
+		return inbox.MessageInput{Network: "twitter", ExternalID: id, ThreadExternalID: thread, Profile: "@acme",
+			Kind: "mention", Text: "where is my parcel?", Author: store.Author{ID: "u-1"}}
+	}
+	step := func(in inbox.MessageInput, wantReads int64) inbox.IngestResult {
+		t.Helper()
+		before := st.n.Load()
+		res, err := svc.Ingest(ctx, ingest, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.n.Load() - before; got != wantReads {
+			t.Fatalf("%s: %d thread reads, want %d", in.ExternalID, got, wantReads)
+		}
+		return res
+	}
+
+	root := step(msg("r1", ""), 0)
+	reply := step(msg("r2", "r1"), 1)
+	if reply.Thread.ID != root.Thread.ID || reply.Thread.Version != root.Thread.Version+1 {
+		t.Fatalf("the reply went to thread %s v%d, want %s v%d", reply.Thread.ID, reply.Thread.Version, root.Thread.ID, root.Thread.Version+1)
+	}
+	// Its own thread id spelled out is the same as none.
+	if again := step(msg("r3", "r3"), 0); again.Thread.ExternalID != "r3" || again.Thread.ID == root.Thread.ID {
+		t.Fatalf("r3 went to %+v", again.Thread)
+	}
+	// A redelivered first message is a duplicate, still without a read.
+	if dup := step(msg("r1", ""), 0); !dup.Duplicate || dup.Message.ID != root.Message.ID {
+		t.Fatalf("redelivery = %+v", dup)
+	}
+
+	// The reply arrives first and opens the thread; the first message,
+	// guessed new, is refused by the store, read and joins it.
+	early := step(msg("s2", "s1"), 1)
+	late := step(msg("s1", ""), 1)
+	if late.Duplicate || late.Thread.ID != early.Thread.ID || late.Thread.Version != early.Thread.Version+1 {
+		t.Fatalf("the late first message went to %s v%d, want %s v%d", late.Thread.ID, late.Thread.Version, early.Thread.ID, early.Thread.Version+1)
+	}
+	if ts, err := bst.ThreadList(ctx, store.ThreadFilter{PageParams: store.PageParams{Limit: 100}}); err != nil || len(ts.Items) != 3 {
+		t.Fatalf("threads = %d, %v; want 3 (r1, r3, s1)", len(ts.Items), err)
+	}
+
+	// The same in one batch: the reply first, then its thread's first
+	// message, which waits for the next round and is read then.
+	before := st.n.Load()
+	res, err := svc.IngestBatch(ctx, ingest, []inbox.MessageInput{msg("b2", "b1"), msg("b1", "")})
+	if err != nil || res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("batch: %v, %+v", err, res)
+	}
+	if res[0].Thread.ID != res[1].Thread.ID || st.n.Load()-before != 2 {
+		t.Fatalf("batch: threads %s and %s, %d reads; want one thread, 2 reads", res[0].Thread.ID, res[1].Thread.ID, st.n.Load()-before)
+	}
+}
