@@ -169,6 +169,8 @@ type Store struct {
 	// cache holds decoded records as committed; only the writer goroutine
 	// uses it.
 	cache writerCache
+	// keys holds API keys decoded for authentication (any goroutine).
+	keys keyCache
 }
 
 var (

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -507,12 +509,9 @@ func (s *Store) KeyByHash(ctx context.Context, hash []byte) (store.Key, error) {
 		if id == nil {
 			return store.ErrNotFound
 		}
-		var kr keyRec
-		if err := getJSON(tx.Bucket(bKeys), id, &kr); err != nil {
-			return err
-		}
-		k = kr.key()
-		return nil
+		var err error
+		k, err = s.keys.get(tx, id)
+		return err
 	})
 	return k, err
 }
@@ -520,14 +519,50 @@ func (s *Store) KeyByHash(ctx context.Context, hash []byte) (store.Key, error) {
 func (s *Store) KeyGet(ctx context.Context, id string) (store.Key, error) {
 	var k store.Key
 	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
-		var kr keyRec
-		if err := getJSON(tx.Bucket(bKeys), []byte(id), &kr); err != nil {
-			return wrapNotFound(err, "key", id)
-		}
-		k = kr.key()
-		return nil
+		var err error
+		k, err = s.keys.get(tx, []byte(id))
+		return wrapNotFound(err, "key", id)
 	})
 	return k, err
+}
+
+// keyCache keeps API keys decoded for authentication, which reads a key on
+// every request. The record is still read in the request's transaction, so
+// a deleted key fails at once; it is decoded again only when its bytes
+// differ from the ones the cached key was decoded from.
+type keyCache struct {
+	m sync.Map // key id -> *cachedKey
+	n atomic.Int64
+}
+
+type cachedKey struct {
+	raw []byte
+	key store.Key
+}
+
+// keyCacheSize bounds the cache; past it the cache starts again empty.
+const keyCacheSize = 4096
+
+func (c *keyCache) get(tx *bbolt.Tx, id []byte) (store.Key, error) {
+	raw := tx.Bucket(bKeys).Get(id)
+	if raw == nil {
+		c.m.Delete(string(id))
+		return store.Key{}, store.ErrNotFound
+	}
+	if v, ok := c.m.Load(string(id)); ok && bytes.Equal(v.(*cachedKey).raw, raw) {
+		return v.(*cachedKey).key, nil
+	}
+	var kr keyRec
+	if err := json.Unmarshal(raw, &kr); err != nil {
+		return store.Key{}, fmt.Errorf("bolt: decode key %s: %w", id, err)
+	}
+	if c.n.Add(1) > keyCacheSize {
+		c.m.Clear()
+		c.n.Store(1)
+	}
+	// raw lives in the memory map only as long as the transaction.
+	c.m.Store(string(id), &cachedKey{raw: bytes.Clone(raw), key: kr.key()})
+	return kr.key(), nil
 }
 
 func (s *Store) KeyList(ctx context.Context) ([]store.Key, error) {
