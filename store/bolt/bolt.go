@@ -67,6 +67,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	segjson "github.com/segmentio/encoding/json"
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/switchboard/switchboard/store"
@@ -484,12 +485,19 @@ func prefix(parts ...string) []byte { return append(key(parts...), 0) }
 
 func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
+// unmarshal decodes a stored record. Records are decoded on every read
+// (threads several times per claim cycle); segmentio's decoder follows
+// encoding/json (its own tests, and TestDecode_MatchesEncodingJSON here on
+// this store's records) at about a quarter of the CPU. Everything this
+// store writes it encodes with encoding/json or codec.go.
+func unmarshal(data []byte, v any) error { return segjson.Unmarshal(data, v) }
+
 func getJSON(b *bbolt.Bucket, k []byte, v any) error {
 	data := b.Get(k)
 	if data == nil {
 		return store.ErrNotFound
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := unmarshal(data, v); err != nil {
 		return fmt.Errorf("bolt: decode %s: %w", k, err)
 	}
 	return nil

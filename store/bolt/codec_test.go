@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
 )
 
@@ -171,4 +173,66 @@ func FuzzCodec_String(f *testing.F) {
 			t.Fatalf("%q: got %s, want %s", s, got, want)
 		}
 	})
+}
+
+// TestDecode_MatchesEncodingJSON: records read back with unmarshal (the
+// store's faster decoder) are what encoding/json would decode, for random
+// threads, messages, events, agents, teams and keys as the store writes
+// them. On damaged records (cut short, a byte changed) the two may differ
+// on what they refuse (segmentio parses times itself: it takes an invalid
+// escape inside one, and refuses a comma before the fraction, which
+// time.Parse takes), but what both accept decodes the same.
+func TestDecode_MatchesEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	lenient := false
+	same := func(i int, what string, data []byte, fresh func() any) {
+		t.Helper()
+		want, got := fresh(), fresh()
+		errWant, errGot := json.Unmarshal(data, want), unmarshal(data, got)
+		if lenient && (errWant != nil || errGot != nil) {
+			return
+		}
+		if (errWant == nil) != (errGot == nil) {
+			t.Fatalf("%s %d: encoding/json says %v, unmarshal says %v\n%s", what, i, errWant, errGot, data)
+		}
+		if errWant == nil && !reflect.DeepEqual(want, got) {
+			t.Fatalf("%s %d:\n got %+v\nwant %+v\n%s", what, i, got, want, data)
+		}
+	}
+	for i := range 3000 {
+		ts := codecTimes()[:6] // years 0 and 9999 aside: encoding/json writes them, both read them
+		th, _ := encodeThread(nil, randThread(r))
+		same(i, "thread", th, func() any { return new(threadRec) })
+		m, _ := encodeMessage(randMessage(r))
+		same(i, "message", m, func() any { return new(store.Message) })
+		ev, _ := encodeEvent(nil, randEvent(r))
+		same(i, "event", ev, func() any { return new(store.Event) })
+		a := store.Agent{ID: pick(r, codecStrings), Name: pick(r, codecStrings), Role: pick(r, codecStrings),
+			Teams: randStrings(r), Networks: randStrings(r), Capacity: r.IntN(50), Timezone: pick(r, codecStrings),
+			Status: pick(r, codecStrings), CreatedAt: pick(r, ts), UpdatedAt: pick(r, ts), StatusAt: pick(r, ts),
+			LastOfferedAt: pick(r, ts), LastSeenAt: pick(r, ts)}
+		if r.IntN(2) == 0 {
+			a.Shifts = []routing.Shift{{Days: randStrings(r), Start: "09:00", End: pick(r, codecStrings)}}
+			a.TimeOff = []routing.TimeOff{{From: pick(r, ts), To: pick(r, ts)}}
+		}
+		ad, _ := json.Marshal(a)
+		same(i, "agent", ad, func() any { return new(store.Agent) })
+		tm, _ := json.Marshal(store.Team{ID: pick(r, codecStrings), Name: pick(r, codecStrings), SLAFirstResponseSeconds: r.IntN(1 << 20),
+			FallbackTeam: pick(r, codecStrings), CreatedAt: pick(r, ts)})
+		same(i, "team", tm, func() any { return new(store.Team) })
+		k, _ := json.Marshal(keyRec{Key: store.Key{ID: pick(r, codecStrings), Role: pick(r, codecStrings), AgentID: pick(r, codecStrings),
+			CreatedAt: pick(r, ts)}, HashBytes: []byte(pick(r, codecStrings))})
+		same(i, "key", k, func() any { return new(keyRec) })
+
+		// Damaged records: cut short, or a byte changed.
+		lenient = true
+		for _, d := range [][]byte{th, m, ev, ad} {
+			cut := d[:r.IntN(len(d))]
+			same(i, "cut record", cut, func() any { return new(threadRec) })
+			flip := bytes.Clone(d)
+			flip[r.IntN(len(flip))] = pick(r, []byte(`{}[]":,0x\`))
+			same(i, "changed record", flip, func() any { return new(threadRec) })
+		}
+		lenient = false
+	}
 }

@@ -3,7 +3,6 @@ package bolt
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -48,7 +47,7 @@ func (s *Store) TeamList(ctx context.Context) ([]store.Team, error) {
 	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
 		return tx.Bucket(bTeams).ForEach(func(k, v []byte) error {
 			var t store.Team
-			if err := json.Unmarshal(v, &t); err != nil {
+			if err := unmarshal(v, &t); err != nil {
 				return err
 			}
 			out = append(out, t)
@@ -101,7 +100,7 @@ func teamUsers(tx *bbolt.Tx, team string) string {
 	by := ""
 	tx.Bucket(bRules).ForEach(func(k, v []byte) error {
 		var r store.Rule
-		if json.Unmarshal(v, &r) == nil && r.Then.Team == team {
+		if unmarshal(v, &r) == nil && r.Then.Team == team {
 			by = "rule " + r.ID
 			return errStop
 		}
@@ -112,7 +111,7 @@ func teamUsers(tx *bbolt.Tx, team string) string {
 	}
 	tx.Bucket(bTeams).ForEach(func(k, v []byte) error {
 		var t store.Team
-		if json.Unmarshal(v, &t) == nil && t.FallbackTeam == team && t.ID != team {
+		if unmarshal(v, &t) == nil && t.FallbackTeam == team && t.ID != team {
 			by = "team " + t.ID + " (fallback_team)"
 			return errStop
 		}
@@ -123,7 +122,7 @@ func teamUsers(tx *bbolt.Tx, team string) string {
 	}
 	tx.Bucket(bAgents).ForEach(func(k, v []byte) error {
 		var a store.Agent
-		if json.Unmarshal(v, &a) == nil && slices.Contains(a.Teams, team) {
+		if unmarshal(v, &a) == nil && slices.Contains(a.Teams, team) {
 			by = "agent " + a.ID
 			return errStop
 		}
@@ -198,7 +197,7 @@ func (s *Store) AgentList(ctx context.Context) ([]store.Agent, error) {
 	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
 		return tx.Bucket(bAgents).ForEach(func(k, v []byte) error {
 			var a store.Agent
-			if err := json.Unmarshal(v, &a); err != nil {
+			if err := unmarshal(v, &a); err != nil {
 				return err
 			}
 			a.OpenLocks = openLocks(tx, a.ID, now)
@@ -373,7 +372,7 @@ func (s *Store) RuleList(ctx context.Context) ([]store.Rule, error) {
 	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
 		return tx.Bucket(bRules).ForEach(func(k, v []byte) error {
 			var r store.Rule
-			if err := json.Unmarshal(v, &r); err != nil {
+			if err := unmarshal(v, &r); err != nil {
 				return err
 			}
 			out = append(out, r)
@@ -452,7 +451,7 @@ func (w *wtx) forAgentKeys(agentID string, fn func(*keyRec)) {
 	var recs []*keyRec
 	w.tx.Bucket(bKeys).ForEach(func(k, v []byte) error {
 		var kr keyRec
-		if json.Unmarshal(v, &kr) == nil && kr.AgentID == agentID {
+		if unmarshal(v, &kr) == nil && kr.AgentID == agentID {
 			recs = append(recs, &kr)
 		}
 		return nil
@@ -483,7 +482,7 @@ func (s *Store) KeyBootstrap(ctx context.Context, k store.Key) (bool, error) {
 		hasAdmin := false
 		w.tx.Bucket(bKeys).ForEach(func(_, v []byte) error {
 			var kr keyRec
-			if json.Unmarshal(v, &kr) == nil && kr.Role == store.RoleAdmin {
+			if unmarshal(v, &kr) == nil && kr.Role == store.RoleAdmin {
 				hasAdmin = true
 				return errStop
 			}
@@ -553,7 +552,7 @@ func (c *keyCache) get(tx *bbolt.Tx, id []byte) (store.Key, error) {
 		return v.(*cachedKey).key, nil
 	}
 	var kr keyRec
-	if err := json.Unmarshal(raw, &kr); err != nil {
+	if err := unmarshal(raw, &kr); err != nil {
 		return store.Key{}, fmt.Errorf("bolt: decode key %s: %w", id, err)
 	}
 	if c.n.Add(1) > keyCacheSize {
@@ -570,7 +569,7 @@ func (s *Store) KeyList(ctx context.Context) ([]store.Key, error) {
 	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
 		return tx.Bucket(bKeys).ForEach(func(_, v []byte) error {
 			var kr keyRec
-			if err := json.Unmarshal(v, &kr); err != nil {
+			if err := unmarshal(v, &kr); err != nil {
 				return err
 			}
 			out = append(out, kr.key())

@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -70,7 +69,7 @@ func (s *Store) WebhookList(ctx context.Context) ([]store.Webhook, error) {
 	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
 		return tx.Bucket(bWebhooks).ForEach(func(_, v []byte) error {
 			var rec webhookRec
-			if err := json.Unmarshal(v, &rec); err != nil {
+			if err := unmarshal(v, &rec); err != nil {
 				return err
 			}
 			out = append(out, rec.webhook(false))
@@ -154,7 +153,7 @@ func (s *Store) SavedReplyList(ctx context.Context) ([]store.SavedReply, error) 
 	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
 		return tx.Bucket(bSavedReplies).ForEach(func(_, v []byte) error {
 			var r store.SavedReply
-			if err := json.Unmarshal(v, &r); err != nil {
+			if err := unmarshal(v, &r); err != nil {
 				return err
 			}
 			out = append(out, r)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"math"
 	"time"
 
@@ -136,7 +135,7 @@ func (s *Store) AgentPresenceSweep(ctx context.Context, ttl time.Duration) ([]st
 		var idle []store.Agent
 		w.tx.Bucket(bAgents).ForEach(func(_, v []byte) error {
 			var a store.Agent
-			if json.Unmarshal(v, &a) == nil && a.Status == store.AgentOnline && idleSince(&a).Add(ttl).Before(w.now) {
+			if unmarshal(v, &a) == nil && a.Status == store.AgentOnline && idleSince(&a).Add(ttl).Before(w.now) {
 				idle = append(idle, a)
 			}
 			return nil

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -37,7 +36,7 @@ func (r *threadRec) clone() *threadRec {
 
 func decodeThread(data []byte) (*threadRec, error) {
 	var rec threadRec
-	if err := json.Unmarshal(data, &rec); err != nil {
+	if err := unmarshal(data, &rec); err != nil {
 		return nil, fmt.Errorf("bolt: decode thread: %w", err)
 	}
 	if rec.Lock != nil {
@@ -636,7 +635,7 @@ func (s *Store) NoteList(ctx context.Context, threadID string, p store.PageParam
 	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
 		return walkChildren(tx.Bucket(bNotes), threadID, p, &page.Next, func(v []byte) error {
 			var n store.Note
-			if err := json.Unmarshal(v, &n); err != nil {
+			if err := unmarshal(v, &n); err != nil {
 				return err
 			}
 			page.Items = append(page.Items, n)
@@ -660,7 +659,7 @@ func (s *Store) EventList(ctx context.Context, f store.EventFilter) ([]store.Eve
 			c := events.Cursor()
 			for k, v := c.Seek(u64(f.After + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 				var ev store.Event
-				if err := json.Unmarshal(v, &ev); err != nil {
+				if err := unmarshal(v, &ev); err != nil {
 					return err
 				}
 				out = append(out, ev)
