@@ -1,0 +1,47 @@
+package inbox_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/store"
+)
+
+// TestDecodeJSON_NamesTheField: a value of the wrong type, or a time that
+// is not RFC 3339, is refused naming its field (nested fields dotted);
+// anything else malformed names the body.
+func TestDecodeJSON_NamesTheField(t *testing.T) {
+	for _, c := range []struct {
+		body, field, message string
+		into                 func() any
+	}{
+		{`{"author": {"id": "u", "followers": "many"}}`, "author.followers", "must be an integer", msgInput},
+		{`{"network": 7}`, "network", "must be a string", msgInput},
+		{`{"tags": "vip"}`, "tags", "must be an array", msgInput},
+		{`{"tags": ["vip", 7]}`, "tags[1]", "must be a string", msgInput},
+		{`{"attachments": [{"type": "image"}, {"type": "image", "url": 7}]}`, "attachments[1].url", "must be a string", msgInput},
+		{`{"author": true}`, "author", "must be an object", msgInput},
+		{`{"sent_at": "yesterday"}`, "sent_at", "must be an RFC 3339 time", msgInput},
+		{`{"sent_at": 1732267080}`, "sent_at", "must be an RFC 3339 time", msgInput},
+		{`{"time_off": [{"from": "monday", "to": "2026-11-30T00:00:00Z"}]}`, "time_off[0].from", "must be an RFC 3339 time",
+			func() any { return new(store.Agent) }},
+		{`{"network": "x", `, "body", "malformed JSON", msgInput},
+		{`{"network": "x"} trailing`, "body", "malformed JSON", msgInput},
+		{"\xff\xfe", "body", "malformed JSON", msgInput},
+		{`[1, 2]`, "body", "must be an object", msgInput},
+	} {
+		err := inbox.DecodeJSON([]byte(c.body), c.into())
+		var fe *inbox.FieldError
+		if !errors.As(err, &fe) || fe.Field != c.field || fe.Message != c.message {
+			t.Errorf("%s: %v, want %s %s", c.body, err, c.field, c.message)
+		}
+	}
+	var in inbox.MessageInput
+	if err := inbox.DecodeJSON([]byte(`{"network": "x", "sent_at": "2026-11-22T09:58:00+01:00", "unknown": 1}`), &in); err != nil ||
+		in.Network != "x" || in.SentAt == nil || in.SentAt.Hour() != 9 {
+		t.Fatalf("a good body: %v, %+v", err, in)
+	}
+}
+
+func msgInput() any { return new(inbox.MessageInput) }
