@@ -29,10 +29,6 @@ func DecodeJSON(body []byte, v any) error {
 		}
 		return fieldErr(field, "must be "+jsonKind(te.Type.Kind().String()))
 	}
-	var pe *time.ParseError
-	if errors.As(err, &pe) || strings.Contains(err.Error(), "Time.UnmarshalJSON") {
-		return fieldErr(timeField(body), "must be an RFC 3339 time")
-	}
 	return fieldErr("body", "malformed JSON")
 }
 
@@ -67,16 +63,4 @@ func jsonKind(k string) string {
 		return "an object"
 	}
 	return "of another type"
-}
-
-// timeField guesses which time field failed to parse (encoding/json does
-// not say); the contract's bodies have few: a message's sent_at, an
-// agent's time_off.
-func timeField(body []byte) string {
-	for _, f := range []string{"sent_at", "time_off"} {
-		if strings.Contains(string(body), `"`+f+`"`) {
-			return f
-		}
-	}
-	return "body"
 }
