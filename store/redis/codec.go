@@ -2,7 +2,6 @@ package redis
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -26,14 +25,14 @@ func decodeThread(m map[string]string) (*threadRec, error) {
 	t := &r.Thread
 	t.ID, t.Network, t.Profile, t.ExternalID, t.Kind = m["id"], m["network"], m["profile"], m["external_id"], m["kind"]
 	if a := m["author"]; a != "" {
-		if err := json.Unmarshal([]byte(a), &t.Author); err != nil {
+		if err := unmarshal([]byte(a), &t.Author); err != nil {
 			return nil, fmt.Errorf("redis: decode thread %s author: %w", t.ID, err)
 		}
 	}
 	t.Status, t.Team, t.Priority = m["status"], m["team"], m["priority"]
 	t.Tags = []string{}
 	if tags := m["tags"]; tags != "" {
-		if err := json.Unmarshal([]byte(tags), &t.Tags); err != nil {
+		if err := unmarshal([]byte(tags), &t.Tags); err != nil {
 			return nil, fmt.Errorf("redis: decode thread %s tags: %w", t.ID, err)
 		}
 	}
@@ -78,12 +77,12 @@ func decodeMessage(m map[string]string) (store.Message, error) {
 	if j == "" {
 		return msg, store.ErrNotFound
 	}
-	if err := json.Unmarshal([]byte(j), &msg); err != nil {
+	if err := unmarshal([]byte(j), &msg); err != nil {
 		return msg, fmt.Errorf("redis: decode message: %w", err)
 	}
 	if d := m["delivery"]; d != "" {
 		msg.Delivery = &store.Delivery{}
-		if err := json.Unmarshal([]byte(d), msg.Delivery); err != nil {
+		if err := unmarshal([]byte(d), msg.Delivery); err != nil {
 			return msg, fmt.Errorf("redis: decode delivery: %w", err)
 		}
 	}
@@ -100,7 +99,7 @@ func decodeAgent(m map[string]string, openLocks int) (store.Agent, error) {
 	if j == "" {
 		return a, store.ErrNotFound
 	}
-	if err := json.Unmarshal([]byte(j), &a); err != nil {
+	if err := unmarshal([]byte(j), &a); err != nil {
 		return a, fmt.Errorf("redis: decode agent: %w", err)
 	}
 	a.Capacity = int(intField(m, "capacity"))
@@ -129,7 +128,7 @@ func decodeRecord(m map[string]string, v any) (created, updated time.Time, err e
 	if j == "" {
 		return created, updated, store.ErrNotFound
 	}
-	if err := json.Unmarshal([]byte(j), v); err != nil {
+	if err := unmarshal([]byte(j), v); err != nil {
 		return created, updated, fmt.Errorf("redis: decode: %w", err)
 	}
 	return usField(m, "created"), usField(m, "updated"), nil

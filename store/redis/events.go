@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -59,7 +58,7 @@ func decodeEvents(msgs []goredis.XMessage) ([]store.Event, error) {
 	out := make([]store.Event, 0, len(msgs))
 	for _, m := range msgs {
 		var ev store.Event
-		if err := json.Unmarshal([]byte(str(m.Values["e"])), &ev); err != nil {
+		if err := unmarshal([]byte(str(m.Values["e"])), &ev); err != nil {
 			return nil, fmt.Errorf("redis: decode event %s: %w", m.ID, err)
 		}
 		out = append(out, ev)

@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -18,13 +17,13 @@ func decodeWebhook(m map[string]string, withSecret bool) (store.Webhook, error) 
 	if m["json"] == "" {
 		return wh, store.ErrNotFound
 	}
-	if err := json.Unmarshal([]byte(m["json"]), &wh); err != nil {
+	if err := unmarshal([]byte(m["json"]), &wh); err != nil {
 		return wh, fmt.Errorf("redis: decode webhook: %w", err)
 	}
 	wh.CreatedAt = usField(m, "created")
 	wh.State = store.WebhookState{}
 	if st := m["state"]; st != "" {
-		if err := json.Unmarshal([]byte(st), &wh.State); err != nil {
+		if err := unmarshal([]byte(st), &wh.State); err != nil {
 			return wh, fmt.Errorf("redis: decode webhook state: %w", err)
 		}
 	}

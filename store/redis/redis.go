@@ -104,7 +104,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,6 +114,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	segjson "github.com/segmentio/encoding/json"
 
 	"github.com/switchboard/switchboard/store"
 )
@@ -584,7 +587,8 @@ func intField(m map[string]string, k string) int64 {
 }
 
 // jsonWithout encodes v as a JSON object without the named fields; scripts
-// append the fields they set (times from the server's clock, ids).
+// append the fields they set (times from the server's clock, ids). The
+// object's members are rebuilt from the encoding as they are, keys sorted.
 func jsonWithout(v any, drop ...string) (string, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -594,15 +598,32 @@ func jsonWithout(v any, drop ...string) (string, error) {
 		return string(b), nil
 	}
 	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := unmarshal(b, &m); err != nil {
 		return "", err
 	}
 	for _, k := range drop {
 		delete(m, k)
 	}
-	b, err = json.Marshal(m)
-	return string(b), err
+	keys := slices.Sorted(maps.Keys(m))
+	out := make([]byte, 0, len(b))
+	out = append(out, '{')
+	for i, k := range keys {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		kb, err := json.Marshal(k)
+		if err != nil {
+			return "", err
+		}
+		out = append(append(append(out, kb...), ':'), m[k]...)
+	}
+	return string(append(out, '}')), nil
 }
+
+// unmarshal decodes what the store reads back (records, script replies):
+// segmentio's decoder follows encoding/json (see the bolt store's
+// TestDecode_MatchesEncodingJSON) at a quarter of the CPU or less.
+func unmarshal(data []byte, v any) error { return segjson.Unmarshal(data, v) }
 
 func jsonString(v any) string {
 	b, err := json.Marshal(v)

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -336,7 +335,7 @@ func (s *Store) NoteCreate(ctx context.Context, n store.Note) (store.Note, error
 		return n, err
 	}
 	var out store.Note
-	if err := json.Unmarshal([]byte(str(res[1])), &out); err != nil {
+	if err := unmarshal([]byte(str(res[1])), &out); err != nil {
 		return n, fmt.Errorf("redis: decode note: %w", err)
 	}
 	return out, nil
@@ -350,7 +349,7 @@ func (s *Store) NoteList(ctx context.Context, threadID string, p store.PageParam
 	}
 	for _, j := range items {
 		var n store.Note
-		if err := json.Unmarshal([]byte(j), &n); err != nil {
+		if err := unmarshal([]byte(j), &n); err != nil {
 			return page, fmt.Errorf("redis: decode note: %w", err)
 		}
 		page.Items = append(page.Items, n)
