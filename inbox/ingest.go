@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -238,20 +239,15 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 				later = append(later, it)
 			}
 		}
+		threads, err := s.lookupThreads(ctx, batch)
+		if err != nil {
+			return nil, err
+		}
 		params := make([]store.IngestParams, len(batch))
 		now := s.now()
 		offers := &offerRound{}
 		for i, it := range batch {
-			var thread *store.Thread
-			if it.lookup {
-				t, err := s.st.ThreadByKey(ctx, it.in.Network, it.in.Profile, it.in.ThreadExternalID)
-				if err == nil {
-					thread = &t
-				} else if !errors.Is(err, store.ErrNotFound) {
-					return nil, err
-				}
-			}
-			params[i] = s.decide(ctx, sn, thread, it, now, offers)
+			params[i] = s.decide(ctx, sn, threads[i], it, now, offers)
 			params[i].CheckConfig, params[i].ConfigVersion = true, sn.version
 			offers.add(params[i].Route.OfferTo)
 		}
@@ -290,6 +286,57 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 		todo = later
 	}
 	return results, nil
+}
+
+// lookupParallel bounds the thread reads one ingest round runs at once.
+const lookupParallel = 8
+
+// lookupThreads reads the threads of the items that need it (nil where an
+// item needs none or its thread does not exist yet). A batch's reads run
+// side by side: on Redis each is a round trip.
+func (s *Service) lookupThreads(ctx context.Context, items []*pendingItem) ([]*store.Thread, error) {
+	threads := make([]*store.Thread, len(items))
+	errs := make([]error, len(items))
+	read := func(i int) {
+		it := items[i]
+		t, err := s.st.ThreadByKey(ctx, it.in.Network, it.in.Profile, it.in.ThreadExternalID)
+		switch {
+		case err == nil:
+			threads[i] = &t
+		case !errors.Is(err, store.ErrNotFound):
+			errs[i] = err
+		}
+	}
+	var todo []int
+	for i, it := range items {
+		if it.lookup {
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) == 1 {
+		read(todo[0])
+	} else if len(todo) > 1 {
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for range min(lookupParallel, len(todo)) {
+			wg.Go(func() {
+				for i := range next {
+					read(i)
+				}
+			})
+		}
+		for _, i := range todo {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return threads, nil
 }
 
 // ingestSnapshot is the snapshot ingest decides on: the one held, without

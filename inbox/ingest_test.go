@@ -2,11 +2,13 @@ package inbox_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/inbox"
 	"github.com/switchboard/switchboard/store"
@@ -14,14 +16,27 @@ import (
 )
 
 // lookupsCounted is a real store that counts ThreadByKey reads (one round
-// trip each on Redis).
+// trip each on Redis). While pair is set, each read first waits (at most 3
+// s) for another read to meet it there, and met counts the reads that
+// did: reads one after the other never meet.
 type lookupsCounted struct {
 	store.Store
-	n atomic.Int64
+	n    atomic.Int64
+	pair atomic.Pointer[chan struct{}]
+	met  atomic.Int64
 }
 
 func (s *lookupsCounted) ThreadByKey(ctx context.Context, network, profile, externalID string) (store.Thread, error) {
 	s.n.Add(1)
+	if p := s.pair.Load(); p != nil {
+		select {
+		case *p <- struct{}{}:
+			s.met.Add(1)
+		case <-*p:
+			s.met.Add(1)
+		case <-time.After(3 * time.Second):
+		}
+	}
 	return s.Store.ThreadByKey(ctx, network, profile, externalID)
 }
 
@@ -96,5 +111,36 @@ func TestIngest_ThreadReadOnlyWhenTheMessageNamesOne(t *testing.T) {
 	}
 	if res[0].Thread.ID != res[1].Thread.ID || st.n.Load()-before != 2 {
 		t.Fatalf("batch: threads %s and %s, %d reads; want one thread, 2 reads", res[0].Thread.ID, res[1].Thread.ID, st.n.Load()-before)
+	}
+
+	// A batch of follow-ups to 12 threads, two each: the first of each is
+	// read in the first round (the reads run side by side), the second in
+	// the next; every message lands in its own thread, in order.
+	var roots []inbox.IngestResult
+	var follow []inbox.MessageInput
+	for i := range 12 {
+		roots = append(roots, step(msg(fmt.Sprintf("c%d", i), ""), 0))
+	}
+	for round := range 2 {
+		for i := range 12 {
+			follow = append(follow, msg(fmt.Sprintf("c%d-%d", i, round), fmt.Sprintf("c%d", i)))
+		}
+	}
+	before = st.n.Load()
+	pair := make(chan struct{})
+	st.pair.Store(&pair)
+	res, err = svc.IngestBatch(ctx, ingest, follow)
+	st.pair.Store(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, met := st.n.Load()-before, st.met.Load(); n != 24 || met != 24 {
+		t.Fatalf("follow-up batch: %d reads, %d of them side by side; want 24, 24", n, met)
+	}
+	for j, r := range res {
+		root := roots[j%12]
+		if r.Err != nil || r.Thread.ID != root.Thread.ID || r.Thread.Version != root.Thread.Version+1+int64(j/12) {
+			t.Fatalf("follow-up %d: %v, thread %s v%d; want %s v%d", j, r.Err, r.Thread.ID, r.Thread.Version, root.Thread.ID, root.Thread.Version+1+int64(j/12))
+		}
 	}
 }
