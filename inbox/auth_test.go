@@ -2,23 +2,17 @@ package inbox_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/switchboard/switchboard/inbox"
-	"github.com/switchboard/switchboard/store/bolt"
 )
 
 // TestBootstrap_NodesStartingTogetherShareTheAdminKey: several services
 // bootstrapping one store at once with the same SWITCHBOARD_ADMIN_KEY all
 // succeed, and the key works once.
 func TestBootstrap_NodesStartingTogetherShareTheAdminKey(t *testing.T) {
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "sb.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	const key = "shared-admin-key-0123456789"
 	var wg sync.WaitGroup
 	errs := make([]error, 8)

@@ -3,9 +3,6 @@ package inbox_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -27,13 +24,8 @@ const benchText = "Hi! My order #48213 arrived yesterday but the box was damaged
 
 func benchService(b *testing.B) *inbox.Service {
 	b.Helper()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := bolt.Open(filepath.Join(b.TempDir(), "bench.db"), bolt.Options{Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	svc := inbox.New(st, inbox.Config{Logger: quiet})
-	b.Cleanup(func() { svc.Stop(); st.Close() })
+	svc := inbox.New(openStore(b), inbox.Config{Logger: quiet})
+	b.Cleanup(svc.Stop)
 	if _, err := svc.Bootstrap(context.Background(), "bench-admin-key-0123456789"); err != nil {
 		b.Fatal(err)
 	}

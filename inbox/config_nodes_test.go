@@ -2,15 +2,11 @@ package inbox_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"testing"
 
 	"github.com/switchboard/switchboard/inbox"
 	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
-	"github.com/switchboard/switchboard/store/bolt"
 )
 
 // TestIngest_RuleAddedOnAnotherNodeRoutesTheNextMessage: a node routes
@@ -19,12 +15,7 @@ import (
 // message (the store refuses the item decided on the old configuration and
 // the node decides it again).
 func TestIngest_RuleAddedOnAnotherNodeRoutesTheNextMessage(t *testing.T) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "sb.db"), bolt.Options{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	ctx := context.Background()
 	a, b := inbox.New(st, inbox.Config{Logger: quiet}), inbox.New(st, inbox.Config{Logger: quiet})
 	defer a.Stop()

@@ -3,16 +3,12 @@ package inbox_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/switchboard/switchboard/inbox"
 	"github.com/switchboard/switchboard/store"
-	"github.com/switchboard/switchboard/store/bolt"
 )
 
 // lookupsCounted is a real store that counts ThreadByKey reads (one round
@@ -46,12 +42,7 @@ func (s *lookupsCounted) ThreadByKey(ctx context.Context, network, profile, exte
 // after a reply to it still joins the reply's thread (the store refuses
 // the guess, and the message is read and decided again).
 func TestIngest_ThreadReadOnlyWhenTheMessageNamesOne(t *testing.T) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	bst, err := bolt.Open(filepath.Join(t.TempDir(), "sb.db"), bolt.Options{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bst.Close()
+	bst := openStore(t)
 	st := &lookupsCounted{Store: bst}
 	ctx := context.Background()
 	svc := inbox.New(st, inbox.Config{Logger: quiet})

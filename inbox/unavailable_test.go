@@ -3,12 +3,10 @@ package inbox_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 
 	"github.com/switchboard/switchboard/inbox"
 	"github.com/switchboard/switchboard/store"
-	"github.com/switchboard/switchboard/store/bolt"
 )
 
 // agentGetFails is a store whose agent lookups fail as when Redis is down.
@@ -22,11 +20,7 @@ func (agentGetFails) AgentGet(context.Context, string) (store.Agent, error) {
 // be read because the store is unreachable gets the store's error (503),
 // not unauthorized (401).
 func TestScope_StoreUnreachableIsNotUnauthorized(t *testing.T) {
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "sb.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	svc := inbox.New(agentGetFails{st}, inbox.Config{})
 	p := inbox.Principal{KeyID: "k", Role: store.RoleAgent, AgentID: "ana"}
 	if _, err := svc.ThreadList(context.Background(), p, inbox.ThreadFilter{}); !errors.Is(err, store.ErrUnavailable) {

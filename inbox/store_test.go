@@ -1,0 +1,25 @@
+package inbox_test
+
+import (
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+
+	"github.com/switchboard/switchboard/store/bolt"
+)
+
+// quiet discards the logs of the services and stores tests start.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// openStore opens a bbolt store in a directory of the test's own; it is
+// closed when the test ends.
+func openStore(tb testing.TB) *bolt.Store {
+	tb.Helper()
+	st, err := bolt.Open(filepath.Join(tb.TempDir(), "sb.db"), bolt.Options{Logger: quiet})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return st
+}
