@@ -75,7 +75,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 		return Principal{}, ErrUnauthorized
 	}
 	h := hashSecret(secret)
-	k, err := s.st.KeyByHash(ctx, h)
+	k, a, err := s.st.KeyAgentByHash(ctx, h)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return Principal{}, ErrUnauthorized
@@ -85,7 +85,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 	if subtle.ConstantTimeCompare(k.Hash, h) != 1 {
 		return Principal{}, ErrUnauthorized
 	}
-	return Principal{KeyID: k.ID, Role: k.Role, AgentID: k.AgentID}, nil
+	return Principal{KeyID: k.ID, Role: k.Role, AgentID: k.AgentID, agent: a}, nil
 }
 
 // SessionCreate exchanges a key for a session cookie value.

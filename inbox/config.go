@@ -333,7 +333,7 @@ func (s *Service) Me(ctx context.Context, p Principal) (any, error) {
 	if !p.IsPerson() {
 		return map[string]string{"role": p.Role, "key_id": p.KeyID}, nil
 	}
-	a, err := s.st.AgentGet(ctx, p.AgentID)
+	a, err := s.agentOf(ctx, p)
 	if err != nil {
 		return nil, err
 	}

@@ -306,6 +306,9 @@ type Principal struct {
 	KeyID   string
 	Role    string
 	AgentID string
+	// agent is the agent's record as read with the key, when Authenticate
+	// made the principal: the request's own read of it (see agentOf).
+	agent *store.Agent
 }
 
 // Actor names the principal in the audit trail.
@@ -340,7 +343,7 @@ func (s *Service) scope(ctx context.Context, p Principal) (scope, error) {
 	if p.Role != store.RoleAgent {
 		return personScope(p, store.Agent{})
 	}
-	a, err := s.st.AgentGet(ctx, p.AgentID)
+	a, err := s.agentOf(ctx, p)
 	if errors.Is(err, store.ErrNotFound) {
 		return scope{}, ErrUnauthorized
 	}
@@ -348,6 +351,16 @@ func (s *Service) scope(ctx context.Context, p Principal) (scope, error) {
 		return scope{}, err // the store is unreachable: not the key's fault
 	}
 	return personScope(p, a)
+}
+
+// agentOf is the caller's agent record: the one read with its key when the
+// request was authenticated (one round trip for both on Redis), else a
+// fresh read.
+func (s *Service) agentOf(ctx context.Context, p Principal) (store.Agent, error) {
+	if p.agent != nil && p.agent.ID == p.AgentID {
+		return *p.agent, nil
+	}
+	return s.st.AgentGet(ctx, p.AgentID)
 }
 
 // personScope is the scope of p, given its agent record a (read by

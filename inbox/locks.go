@@ -42,7 +42,7 @@ func (s *Service) person(ctx context.Context, p Principal) (store.Agent, error) 
 	if !p.IsPerson() {
 		return store.Agent{}, fmt.Errorf("only agents and supervisors hold locks: %w", ErrForbidden)
 	}
-	a, err := s.st.AgentGet(ctx, p.AgentID)
+	a, err := s.agentOf(ctx, p)
 	if errors.Is(err, store.ErrNotFound) {
 		return a, ErrUnauthorized
 	}

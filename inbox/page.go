@@ -95,7 +95,7 @@ func (s *Service) Colleagues(ctx context.Context, p Principal) ([]Colleague, err
 	switch p.Role {
 	case store.RoleAdmin, store.RoleSupervisor:
 	case store.RoleAgent:
-		me, err := s.st.AgentGet(ctx, p.AgentID)
+		me, err := s.agentOf(ctx, p)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, ErrUnauthorized
 		}

@@ -102,6 +102,10 @@ type Store interface {
 	KeyBootstrap(ctx context.Context, k Key) (created bool, err error)
 	// KeyByHash finds a live key by the SHA-256 of its secret.
 	KeyByHash(ctx context.Context, hash []byte) (Key, error)
+	// KeyAgentByHash is KeyByHash and, for a key with an agent, that agent
+	// as AgentGet returns it (nil if it is gone), read together: what
+	// authenticating a person's request needs, in one round trip on Redis.
+	KeyAgentByHash(ctx context.Context, hash []byte) (Key, *Agent, error)
 	KeyGet(ctx context.Context, id string) (Key, error)
 	KeyList(ctx context.Context) ([]Key, error)
 	KeyDelete(ctx context.Context, id string) error

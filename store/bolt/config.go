@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -513,6 +514,32 @@ func (s *Store) KeyByHash(ctx context.Context, hash []byte) (store.Key, error) {
 		return err
 	})
 	return k, err
+}
+
+func (s *Store) KeyAgentByHash(ctx context.Context, hash []byte) (store.Key, *store.Agent, error) {
+	var k store.Key
+	var a *store.Agent
+	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
+		id := tx.Bucket(bKeyHash).Get(hash)
+		if id == nil {
+			return store.ErrNotFound
+		}
+		var err error
+		if k, err = s.keys.get(tx, id); err != nil || k.AgentID == "" {
+			return err
+		}
+		var ag store.Agent
+		switch err := getJSON(tx.Bucket(bAgents), []byte(k.AgentID), &ag); {
+		case errors.Is(err, store.ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		ag.OpenLocks = openLocks(tx, ag.ID, now)
+		a = &ag
+		return nil
+	})
+	return k, a, err
 }
 
 func (s *Store) KeyGet(ctx context.Context, id string) (store.Key, error) {

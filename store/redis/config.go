@@ -287,6 +287,26 @@ func (s *Store) KeyByHash(ctx context.Context, hash []byte) (store.Key, error) {
 	return decodeKey(fields(res[1]))
 }
 
+func (s *Store) KeyAgentByHash(ctx context.Context, hash []byte) (store.Key, *store.Agent, error) {
+	res, err := s.eval(ctx, scriptKeyRead, []string{s.k.keyhash()}, "key_agent", hex.EncodeToString(hash))
+	if err != nil {
+		return store.Key{}, nil, err
+	}
+	k, err := decodeKey(fields(res[1]))
+	if err != nil || len(res) < 3 {
+		return k, nil, err
+	}
+	l := list(res[2])
+	a, err := decodeAgent(fields(l[0]), int(num(l[1])))
+	if err == store.ErrNotFound {
+		return k, nil, nil
+	}
+	if err != nil {
+		return store.Key{}, nil, err
+	}
+	return k, &a, nil
+}
+
 func (s *Store) KeyGet(ctx context.Context, id string) (store.Key, error) {
 	if err := s.open(); err != nil {
 		return store.Key{}, err

@@ -21,6 +21,7 @@ var configScenarios = []scenario{
 	{"Rule_CreateGetListUpdateDelete_RoundTrip", ruleRoundTrip},
 	{"ConfigVersion_GrowsWithEveryChange", configVersionGrows},
 	{"Key_ByHashFindsLiveKeys_DeleteRevokesAtOnce", keyByHash},
+	{"KeyAgentByHash_TheKeyWithItsAgentAsAgentGetReadsIt", keyAgentByHash},
 	{"AgentRotateKey_RevokesOldKeys", agentRotateKey},
 	{"KeyBootstrap_CreatesOnlyWithoutAdminKey", keyBootstrap},
 	{"Session_ExpiredNotFound_DeleteEndsIt", sessions},
@@ -436,6 +437,35 @@ func keyByHash(t *testing.T, e *env) {
 	must(t, err)
 	wantKey(t, "KeyGet(k3) after k3 was created again", got, k3again)
 	_, err = e.s.KeyByHash(ctx, hash("three"))
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func keyAgentByHash(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	e.claim(e.thread("twitter", "care").ID, "ana", longTTL)
+	k, a, err := e.s.KeyAgentByHash(e.ctx, hash("secret-ana"))
+	must(t, err)
+	wantKey(t, "KeyAgentByHash(secret-ana)", k, agentKey("ana", "secret-ana"))
+	want, err := e.s.AgentGet(e.ctx, "ana")
+	must(t, err)
+	if a == nil || !reflect.DeepEqual(*a, want) || a.OpenLocks != 1 {
+		t.Fatalf("agent with the key = %+v, want %+v (one open lock)", a, want)
+	}
+
+	ingest := store.Key{ID: "ingest-1", Role: store.RoleIngest, Name: "x-connector", Hash: hash("ingest")}
+	_, err = e.s.KeyCreate(e.ctx, ingest)
+	must(t, err)
+	k, a, err = e.s.KeyAgentByHash(e.ctx, hash("ingest"))
+	must(t, err)
+	wantKey(t, "KeyAgentByHash(ingest)", k, ingest)
+	if a != nil {
+		t.Fatalf("an ingest key came with agent %+v", a)
+	}
+	_, _, err = e.s.KeyAgentByHash(e.ctx, hash("no such key"))
+	wantErr(t, err, store.ErrNotFound)
+	must(t, e.s.AgentDelete(e.ctx, "ana", "admin"))
+	_, _, err = e.s.KeyAgentByHash(e.ctx, hash("secret-ana"))
 	wantErr(t, err, store.ErrNotFound)
 }
 

@@ -11,11 +11,6 @@ for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
 if #ids == 0 then ids = redis.call('SMEMBERS', K.agents()) end
 local out = {'ok', NOW}
 for _, id in ipairs(ids) do
-  local n = 0
-  for _, tid in ipairs(redis.call('SMEMBERS', K.agentlocks(id))) do
-    local f = redis.call('HMGET', K.thread(tid), 'lock_agent', 'lock_exp')
-    if f[1] == id and tonumber(f[2]) > NOW then n = n + 1 end
-  end
-  out[#out + 1] = {redis.call('HGETALL', K.agent(id)), n}
+  out[#out + 1] = agent_read(id)
 end
 return out

@@ -514,6 +514,16 @@ end
 
 local function not_found(what, id) return fail('not_found', what .. ' ' .. tostring(id) .. ' not found') end
 
+-- agent_read returns {agent hash (empty if there is none), live locks}.
+local function agent_read(id)
+  local n = 0
+  for _, tid in ipairs(redis.call('SMEMBERS', K.agentlocks(id))) do
+    local f = redis.call('HMGET', K.thread(tid), 'lock_agent', 'lock_exp')
+    if f[1] == id and tonumber(f[2]) > NOW then n = n + 1 end
+  end
+  return {redis.call('HGETALL', K.agent(id)), n}
+end
+
 -- add_tags adds and removes tags, recording thread.tagged when something
 -- changed.
 local function add_tags(t, add, remove, actor)

@@ -1,0 +1,80 @@
+package inbox_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/store"
+)
+
+// agentReadsCounted is a real store that counts AgentGet reads of one agent.
+type agentReadsCounted struct {
+	store.Store
+	id string
+	n  atomic.Int64
+}
+
+func (s *agentReadsCounted) AgentGet(ctx context.Context, id string) (store.Agent, error) {
+	if id == s.id {
+		s.n.Add(1)
+	}
+	return s.Store.AgentGet(ctx, id)
+}
+
+// TestAuthenticate_TheAgentComesWithItsKey: a request authenticated with
+// an agent's key reads the agent's record together with the key (one round
+// trip on Redis), and claim, reply and release use that read instead of
+// reading the agent again; a principal made some other way still reads it.
+func TestAuthenticate_TheAgentComesWithItsKey(t *testing.T) {
+	st := &agentReadsCounted{Store: openStore(t), id: "ana"}
+	ctx := context.Background()
+	svc := inbox.New(st, inbox.Config{Logger: quiet})
+	defer svc.Stop()
+	if _, err := svc.Bootstrap(ctx, "agent-reads-admin-key-0123456789"); err != nil {
+		t.Fatal(err)
+	}
+	admin := inbox.Principal{Role: store.RoleAdmin, KeyID: "admin"}
+	// New threads go to the default team, triage.
+	created, err := svc.AgentCreate(ctx, admin, store.Agent{ID: "ana", Name: "Ana", Role: store.RoleAgent, Teams: []string{"triage"}, Capacity: 3, Timezone: "UTC"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingest := inbox.Principal{Role: store.RoleIngest, KeyID: "ingest"}
+	for _, id := range []string{"m1", "m2"} {
+		if _, err := svc.Ingest(ctx, ingest, inbox.MessageInput{Network: "twitter", ExternalID: id, Profile: "@acme",
+			Text: "hello", Author: store.Author{ID: "u-" + id}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := svc.AgentSetStatus(ctx, admin, "ana", store.AgentOnline); err != nil {
+		t.Fatal(err)
+	}
+
+	cycle := func(p inbox.Principal) int64 {
+		t.Helper()
+		before := st.n.Load()
+		got, err := svc.ClaimNext(ctx, p, inbox.ClaimInput{})
+		if err != nil || got.Lock == nil {
+			t.Fatalf("claim-next: %+v, %v", got, err)
+		}
+		if _, err := svc.Reply(ctx, p, got.Thread.ID, inbox.ReplyInput{Token: got.Lock.Token, Text: "on it"}, ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Release(ctx, p, got.Thread.ID, inbox.TokenInput{Token: got.Lock.Token}); err != nil {
+			t.Fatal(err)
+		}
+		return st.n.Load() - before
+	}
+	p, err := svc.Authenticate(ctx, created.APIKey)
+	if err != nil || p.AgentID != "ana" || p.Role != store.RoleAgent {
+		t.Fatalf("Authenticate: %+v, %v", p, err)
+	}
+	if n := cycle(p); n != 0 {
+		t.Fatalf("a cycle of an authenticated agent read the agent %d more times, want 0", n)
+	}
+	if n := cycle(inbox.Principal{KeyID: p.KeyID, Role: p.Role, AgentID: p.AgentID}); n != 3 {
+		t.Fatalf("a cycle of a principal without the record read the agent %d times, want 3", n)
+	}
+}
