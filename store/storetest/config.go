@@ -420,19 +420,19 @@ func keyByHash(t *testing.T, e *env) {
 	// A key deleted and its id used again, with another role, before any
 	// lookup in between: lookups by hash and by id see the new record,
 	// never the one read before.
+	createAndFind := func(k store.Key, secret string) {
+		t.Helper()
+		_, err := e.s.KeyCreate(ctx, k)
+		must(t, err)
+		got, err := e.s.KeyByHash(ctx, hash(secret))
+		must(t, err)
+		wantKey(t, "KeyByHash("+secret+") of "+k.Name, got, k)
+	}
 	k3 := store.Key{ID: "k3", Role: store.RoleIngest, Name: "first", Hash: hash("three")}
-	_, err = e.s.KeyCreate(ctx, k3)
-	must(t, err)
-	got, err = e.s.KeyByHash(ctx, hash("three"))
-	must(t, err)
-	wantKey(t, "KeyByHash(three)", got, k3)
+	createAndFind(k3, "three")
 	must(t, e.s.KeyDelete(ctx, "k3"))
 	k3again := store.Key{ID: "k3", Role: store.RoleAdmin, Name: "reissued", Hash: hash("four")}
-	_, err = e.s.KeyCreate(ctx, k3again)
-	must(t, err)
-	got, err = e.s.KeyByHash(ctx, hash("four"))
-	must(t, err)
-	wantKey(t, "KeyByHash(four) after k3 was created again", got, k3again)
+	createAndFind(k3again, "four")
 	got, err = e.s.KeyGet(ctx, "k3")
 	must(t, err)
 	wantKey(t, "KeyGet(k3) after k3 was created again", got, k3again)
