@@ -184,13 +184,21 @@ func (s *Store) AgentCreate(ctx context.Context, a store.Agent, k store.Key) (st
 func (s *Store) AgentGet(ctx context.Context, id string) (store.Agent, error) {
 	var a store.Agent
 	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
-		if err := getJSON(tx.Bucket(bAgents), []byte(id), &a); err != nil {
-			return wrapNotFound(err, "agent", id)
-		}
-		a.OpenLocks = openLocks(tx, id, now)
-		return nil
+		var err error
+		a, err = agentIn(tx, id, now)
+		return wrapNotFound(err, "agent", id)
 	})
 	return a, err
+}
+
+// agentIn reads an agent with the number of live locks it holds.
+func agentIn(tx *bbolt.Tx, id string, now time.Time) (store.Agent, error) {
+	var a store.Agent
+	if err := getJSON(tx.Bucket(bAgents), []byte(id), &a); err != nil {
+		return a, err
+	}
+	a.OpenLocks = openLocks(tx, id, now)
+	return a, nil
 }
 
 func (s *Store) AgentList(ctx context.Context) ([]store.Agent, error) {
@@ -505,12 +513,8 @@ func (s *Store) KeyBootstrap(ctx context.Context, k store.Key) (bool, error) {
 func (s *Store) KeyByHash(ctx context.Context, hash []byte) (store.Key, error) {
 	var k store.Key
 	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
-		id := tx.Bucket(bKeyHash).Get(hash)
-		if id == nil {
-			return store.ErrNotFound
-		}
 		var err error
-		k, err = s.keys.get(tx, id)
+		k, err = s.keyByHash(tx, hash)
 		return err
 	})
 	return k, err
@@ -520,26 +524,29 @@ func (s *Store) KeyAgentByHash(ctx context.Context, hash []byte) (store.Key, *st
 	var k store.Key
 	var a *store.Agent
 	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
-		id := tx.Bucket(bKeyHash).Get(hash)
-		if id == nil {
-			return store.ErrNotFound
-		}
 		var err error
-		if k, err = s.keys.get(tx, id); err != nil || k.AgentID == "" {
+		if k, err = s.keyByHash(tx, hash); err != nil || k.AgentID == "" {
 			return err
 		}
-		var ag store.Agent
-		switch err := getJSON(tx.Bucket(bAgents), []byte(k.AgentID), &ag); {
+		switch ag, err := agentIn(tx, k.AgentID, now); {
 		case errors.Is(err, store.ErrNotFound):
 			return nil
 		case err != nil:
 			return err
+		default:
+			a = &ag
+			return nil
 		}
-		ag.OpenLocks = openLocks(tx, ag.ID, now)
-		a = &ag
-		return nil
 	})
 	return k, a, err
+}
+
+func (s *Store) keyByHash(tx *bbolt.Tx, hash []byte) (store.Key, error) {
+	id := tx.Bucket(bKeyHash).Get(hash)
+	if id == nil {
+		return store.Key{}, store.ErrNotFound
+	}
+	return s.keys.get(tx, id)
 }
 
 func (s *Store) KeyGet(ctx context.Context, id string) (store.Key, error) {

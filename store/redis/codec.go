@@ -92,6 +92,12 @@ func decodeMessage(m map[string]string) (store.Message, error) {
 	return msg, nil
 }
 
+// decodeAgentRead decodes lib.lua's agent_read: {agent hash, live locks}.
+func decodeAgentRead(v any) (store.Agent, error) {
+	l := list(v)
+	return decodeAgent(fields(l[0]), int(num(l[1])))
+}
+
 // decodeAgent reads an agent hash with its live lock count.
 func decodeAgent(m map[string]string, openLocks int) (store.Agent, error) {
 	var a store.Agent

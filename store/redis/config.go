@@ -147,8 +147,7 @@ func (s *Store) agentsRead(ctx context.Context, ids ...string) ([]store.Agent, e
 	}
 	var out []store.Agent
 	for _, v := range res[1:] {
-		l := list(v)
-		a, err := decodeAgent(fields(l[0]), int(num(l[1])))
+		a, err := decodeAgentRead(v)
 		if err == store.ErrNotFound {
 			continue
 		}
@@ -296,8 +295,7 @@ func (s *Store) KeyAgentByHash(ctx context.Context, hash []byte) (store.Key, *st
 	if err != nil || len(res) < 3 {
 		return k, nil, err
 	}
-	l := list(res[2])
-	a, err := decodeAgent(fields(l[0]), int(num(l[1])))
+	a, err := decodeAgentRead(res[2])
 	if err == store.ErrNotFound {
 		return k, nil, nil
 	}
