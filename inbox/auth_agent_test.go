@@ -30,11 +30,7 @@ func (s *agentReadsCounted) AgentGet(ctx context.Context, id string) (store.Agen
 func TestAuthenticate_TheAgentComesWithItsKey(t *testing.T) {
 	st := &agentReadsCounted{Store: openStore(t), id: "ana"}
 	ctx := context.Background()
-	svc := inbox.New(st, inbox.Config{Logger: quiet})
-	defer svc.Stop()
-	if _, err := svc.Bootstrap(ctx, "agent-reads-admin-key-0123456789"); err != nil {
-		t.Fatal(err)
-	}
+	svc := bootstrapped(t, st)
 	admin := inbox.Principal{Role: store.RoleAdmin, KeyID: "admin"}
 	// New threads go to the default team, triage.
 	created, err := svc.AgentCreate(ctx, admin, store.Agent{ID: "ana", Name: "Ana", Role: store.RoleAgent, Teams: []string{"triage"}, Capacity: 3, Timezone: "UTC"})

@@ -24,12 +24,7 @@ const benchText = "Hi! My order #48213 arrived yesterday but the box was damaged
 
 func benchService(b *testing.B) *inbox.Service {
 	b.Helper()
-	svc := inbox.New(openStore(b), inbox.Config{Logger: quiet})
-	b.Cleanup(svc.Stop)
-	if _, err := svc.Bootstrap(context.Background(), "bench-admin-key-0123456789"); err != nil {
-		b.Fatal(err)
-	}
-	return svc
+	return bootstrapped(b, openStore(b))
 }
 
 func benchMessage(i int64) inbox.MessageInput {

@@ -45,11 +45,7 @@ func TestIngest_ThreadReadOnlyWhenTheMessageNamesOne(t *testing.T) {
 	bst := openStore(t)
 	st := &lookupsCounted{Store: bst}
 	ctx := context.Background()
-	svc := inbox.New(st, inbox.Config{Logger: quiet})
-	defer svc.Stop()
-	if _, err := svc.Bootstrap(ctx, "lookups-admin-key-0123456789"); err != nil {
-		t.Fatal(err)
-	}
+	svc := bootstrapped(t, st)
 	ingest := inbox.Principal{Role: store.RoleIngest, KeyID: "ingest"}
 	msg := func(id, thread string) inbox.MessageInput {
 		return inbox.MessageInput{Network: "twitter", ExternalID: id, ThreadExternalID: thread, Profile: "@acme",

@@ -1,11 +1,14 @@
 package inbox_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"testing"
 
+	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/bolt"
 )
 
@@ -22,4 +25,16 @@ func openStore(tb testing.TB) *bolt.Store {
 	}
 	tb.Cleanup(func() { st.Close() })
 	return st
+}
+
+// bootstrapped starts a service on st with an admin key, stopped when the
+// test ends.
+func bootstrapped(tb testing.TB, st store.Store) *inbox.Service {
+	tb.Helper()
+	svc := inbox.New(st, inbox.Config{Logger: quiet})
+	tb.Cleanup(svc.Stop)
+	if _, err := svc.Bootstrap(context.Background(), "test-admin-key-0123456789"); err != nil {
+		tb.Fatal(err)
+	}
+	return svc
 }
