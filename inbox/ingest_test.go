@@ -2,6 +2,7 @@ package inbox_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -129,5 +130,42 @@ func TestIngest_ThreadReadOnlyWhenTheMessageNamesOne(t *testing.T) {
 		if r.Err != nil || r.Thread.ID != root.Thread.ID || r.Thread.Version != root.Thread.Version+1+int64(j/12) {
 			t.Fatalf("follow-up %d: %v, thread %s v%d; want %s v%d", j, r.Err, r.Thread.ID, r.Thread.Version, root.Thread.ID, root.Thread.Version+1+int64(j/12))
 		}
+	}
+}
+
+// threadReadsFail is a real store whose thread reads fail as when Redis
+// is down.
+type threadReadsFail struct{ store.Store }
+
+func (threadReadsFail) ThreadByKey(context.Context, string, string, string) (store.Thread, error) {
+	return store.Thread{}, store.ErrUnavailable
+}
+
+// TestIngest_ThreadReadFailingStoresNothing: when a thread cannot be read,
+// ingest answers the store's error (503, not a 4xx) for one message or a
+// batch whose reads run side by side, and stores none of them; messages
+// that need no read still go through.
+func TestIngest_ThreadReadFailingStoresNothing(t *testing.T) {
+	bst := openStore(t)
+	svc := bootstrapped(t, threadReadsFail{bst})
+	ctx := context.Background()
+	ingest := inbox.Principal{Role: store.RoleIngest, KeyID: "ingest"}
+	msg := func(id, thread string) inbox.MessageInput {
+		return inbox.MessageInput{Network: "twitter", ExternalID: id, ThreadExternalID: thread, Profile: "@acme",
+			Text: "any news?", Author: store.Author{ID: "u-1"}}
+	}
+	if _, err := svc.Ingest(ctx, ingest, msg("f1", "conv-1")); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("one follow-up: %v, want ErrUnavailable", err)
+	}
+	if _, err := svc.IngestBatch(ctx, ingest, []inbox.MessageInput{msg("f2", "conv-2"), msg("f3", "conv-3"), msg("new-1", "")}); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("a batch of follow-ups: %v, want ErrUnavailable", err)
+	}
+	for _, conv := range []string{"conv-1", "conv-2", "conv-3", "new-1"} {
+		if _, err := bst.ThreadByKey(ctx, "twitter", "@acme", conv); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("thread %s stored after a failed read: %v", conv, err)
+		}
+	}
+	if res, err := svc.Ingest(ctx, ingest, msg("new-2", "")); err != nil || res.Thread.ExternalID != "new-2" {
+		t.Fatalf("a new conversation needs no read: %+v, %v", res, err)
 	}
 }
