@@ -5,11 +5,13 @@ import (
 	"testing"
 
 	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
 )
 
 // TestDecodeJSON_NamesTheField: a value of the wrong type, or a time that
-// is not RFC 3339, is refused naming its field (nested fields dotted);
+// is not RFC 3339, is refused naming its field (nested fields dotted,
+// named as the contract spells them whatever case the body used);
 // anything else malformed names the body.
 func TestDecodeJSON_NamesTheField(t *testing.T) {
 	for _, c := range []struct {
@@ -22,6 +24,9 @@ func TestDecodeJSON_NamesTheField(t *testing.T) {
 		{`{"tags": ["vip", 7]}`, "tags[1]", "must be a string", msgInput},
 		{`{"attachments": [{"type": "image"}, {"type": "image", "url": 7}]}`, "attachments[1].url", "must be a string", msgInput},
 		{`{"author": true}`, "author", "must be an object", msgInput},
+		{`{"Author": {"ID": 7}}`, "author.id", "must be a string", msgInput},
+		{`{"TAGS": ["vip", 7]}`, "tags[1]", "must be a string", msgInput},
+		{`{"When": {"Min_Followers": "many"}}`, "when.min_followers", "must be an integer", func() any { return new(routing.Rule) }},
 		{`{"sent_at": "yesterday"}`, "sent_at", "must be an RFC 3339 time", msgInput},
 		{`{"sent_at": 1732267080}`, "sent_at", "must be an RFC 3339 time", msgInput},
 		{`{"time_off": [{"from": "monday", "to": "2026-11-30T00:00:00Z"}]}`, "time_off[0].from", "must be an RFC 3339 time",
