@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"github.com/switchboard/switchboard/inbox"
 	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/bolt"
+	"github.com/switchboard/switchboard/store/storetest"
 )
 
 // Service-level micro-benchmarks of the two hot paths on a durable bbolt
@@ -41,7 +41,7 @@ func BenchmarkIngest(b *testing.B) {
 	svc := benchService(b)
 	var n atomic.Int64
 	b.SetParallelism(32) // x GOMAXPROCS (2) = 64 callers
-	cpu0 := processCPU()
+	cpu0 := storetest.ProcessCPU()
 	c0 := svc.Store().(*bolt.Store).Commits()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -53,7 +53,7 @@ func BenchmarkIngest(b *testing.B) {
 			}
 		}
 	})
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(storetest.ProcessCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(b.N)/float64(svc.Store().(*bolt.Store).Commits()-c0), "msgs/commit")
 }
 
@@ -90,7 +90,7 @@ func BenchmarkClaimCycle(b *testing.B) {
 			var nextAgent, nextMsg atomic.Int64
 			nextMsg.Store(int64(queue))
 			b.SetParallelism(agents / 2)
-			cpu0 := processCPU()
+			cpu0 := storetest.ProcessCPU()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				id := fmt.Sprintf("agent-%d", nextAgent.Add(1)-1)
@@ -118,15 +118,7 @@ func BenchmarkClaimCycle(b *testing.B) {
 					}
 				}
 			})
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(storetest.ProcessCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-func processCPU() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/bolt"
+	"github.com/switchboard/switchboard/store/storetest"
 )
 
 // Queue-order micro-benchmarks: claim-next and the queue listing merge the
@@ -91,8 +91,8 @@ func BenchmarkThreadClaimNext(b *testing.B) {
 			b.Run(fmt.Sprintf("queue=%d/agent=%s", n, who.agent), func(b *testing.B) {
 				st := benchQueue(b, n)
 				ctx := context.Background()
-				cpu0 := processCPU()
-				defer func() { b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op") }()
+				cpu0 := storetest.ProcessCPU()
+				defer func() { b.ReportMetric(float64(storetest.ProcessCPU()-cpu0)/float64(b.N), "cpu-ns/op") }()
 				for b.Loop() {
 					res, err := st.ThreadClaimNext(ctx, store.ClaimNextParams{AgentID: who.agent, Teams: who.teams,
 						Networks: who.networks, TTL: time.Minute})
@@ -149,8 +149,8 @@ func BenchmarkThreadIngest(b *testing.B) {
 			var n atomic.Int64
 			b.SetParallelism(32)
 			b.ResetTimer()
-			cpu0 := processCPU()
-			defer func() { b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op") }()
+			cpu0 := storetest.ProcessCPU()
+			defer func() { b.ReportMetric(float64(storetest.ProcessCPU()-cpu0)/float64(b.N), "cpu-ns/op") }()
 			b.RunParallel(func(pb *testing.PB) {
 				ctx := context.Background()
 				for pb.Next() {
@@ -174,14 +174,4 @@ func BenchmarkThreadIngest(b *testing.B) {
 			})
 		})
 	}
-}
-
-// processCPU is the user and system CPU time the process has used, in
-// nanoseconds: on a shared machine it varies less than wall time.
-func processCPU() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }
