@@ -291,7 +291,33 @@ func PageLimit(n int) int {
 type ThreadFilter struct {
 	Status, Team, Assignee, Network, Tag, Author string
 	Teams, Networks                              []string
+	// Scan bounds how many threads one page examines (0: ThreadScan).
+	Scan int
 	PageParams
+}
+
+// ThreadScan is how many threads one ThreadList page examines at most. A
+// filter that few threads match then answers a short page, even an empty
+// one, with a cursor to go on from, instead of reading every thread of a
+// large store in one request.
+const ThreadScan = 10_000
+
+// ScanCursor is the creation sequence a ThreadList page that ran out of
+// scan budget with threads left goes on below: the last thread returned
+// when the page is full, else the last one examined.
+func ScanCursor(full bool, lastReturned, lastExamined uint64) uint64 {
+	if full {
+		return lastReturned
+	}
+	return lastExamined
+}
+
+// ScanLimit is the page's bound on threads examined.
+func (f *ThreadFilter) ScanLimit() int {
+	if f.Scan > 0 {
+		return f.Scan
+	}
+	return ThreadScan
 }
 
 // Match reports whether the thread passes the filter (cursor aside).

@@ -132,6 +132,24 @@ func BenchmarkQueueList(b *testing.B) {
 	}
 }
 
+// BenchmarkThreadList_NoMatch reads the first page of a thread filter that
+// no thread matches, on 10k and 100k threads: a page examines at most
+// store.ThreadScan threads, so it costs the same on both.
+func BenchmarkThreadList_NoMatch(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprintf("threads=%d", n), func(b *testing.B) {
+			st := benchQueue(b, n)
+			ctx := context.Background()
+			for b.Loop() {
+				page, err := st.ThreadList(ctx, store.ThreadFilter{Tag: "nothing"})
+				if err != nil || len(page.Items) != 0 || (n > store.ThreadScan) != (page.Next != "") {
+					b.Fatalf("page: %d items, next %q, %v", len(page.Items), page.Next, err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkThreadIngest stores new-thread messages from 64 concurrent
 // writers through the group-commit writer, on a store already holding 10k
 // threads; ns/op is wall time per message with fsync off (the store's own

@@ -474,8 +474,14 @@ func (s *Store) ThreadList(ctx context.Context, f store.ThreadFilter) (store.Pag
 			k, v = c.Prev()
 		}
 		threads := tx.Bucket(bThreads)
-		var lastSeq uint64
-		for ; k != nil; k, v = c.Prev() {
+		var lastSeq, examined uint64
+		for scan := f.ScanLimit(); k != nil; k, v = c.Prev() {
+			if scan == 0 {
+				page.Next = strconv.FormatUint(store.ScanCursor(len(page.Items) == limit, lastSeq, examined), 10)
+				break
+			}
+			scan--
+			examined = binary.BigEndian.Uint64(k)
 			data := threads.Get(v)
 			if data == nil {
 				continue

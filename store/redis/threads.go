@@ -173,9 +173,13 @@ func (s *Store) ThreadList(ctx context.Context, f store.ThreadFilter) (store.Pag
 		}
 		max = "(" + strconv.FormatUint(n, 10)
 	}
-	var lastSeq uint64
+	var lastSeq, examined uint64
+	scan := f.ScanLimit()
 	for {
-		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, s.k.threadseq(), &zrange{Max: max, Min: "-inf", Count: threadBatch}).Result()
+		// Read no more than the scan budget needs (one past it, to learn
+		// whether threads are left).
+		count := int64(min(threadBatch, scan+1))
+		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, s.k.threadseq(), &zrange{Max: max, Min: "-inf", Count: count}).Result()
 		if err != nil {
 			return page, s.fail(ctx, "thread list", err)
 		}
@@ -191,7 +195,13 @@ func (s *Store) ThreadList(ctx context.Context, f store.ThreadFilter) (store.Pag
 		if err != nil {
 			return page, err
 		}
-		for _, rec := range recs {
+		for i, rec := range recs {
+			if scan == 0 {
+				page.Next = strconv.FormatUint(store.ScanCursor(len(page.Items) == limit, lastSeq, examined), 10)
+				return page, nil
+			}
+			scan--
+			examined = uint64(zs[i].Score)
 			if rec == nil {
 				continue
 			}
@@ -208,7 +218,7 @@ func (s *Store) ThreadList(ctx context.Context, f store.ThreadFilter) (store.Pag
 			page.Items = append(page.Items, t)
 			lastSeq = rec.Seq
 		}
-		if len(zs) < threadBatch {
+		if int64(len(zs)) < count {
 			return page, nil
 		}
 	}
