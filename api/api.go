@@ -120,7 +120,7 @@ func New(d Deps) *fiber.App {
 		IdleTimeout:           d.IdleTimeout,
 		DisableStartupMessage: true,
 		ErrorHandler:          s.errorHandler,
-		JSONEncoder:           json.Marshal,
+		JSONEncoder:           encodeJSON,
 		JSONDecoder:           json.Unmarshal,
 		// Client addresses and the scheme come from X-Forwarded-* only when
 		// the request comes from a trusted proxy.

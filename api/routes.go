@@ -219,12 +219,6 @@ func (s *server) myLocks(c *fiber.Ctx) error {
 	return list(c, lockViews(locks), "")
 }
 
-// lockView is {"thread", "lock"}, the lock only for its holder.
-type lockView struct {
-	Thread store.Thread `json:"thread"`
-	Lock   *store.Grant `json:"lock,omitempty"`
-}
-
 func lockViews(rs []store.LockResult) []lockView {
 	out := make([]lockView, len(rs))
 	for i, r := range rs {
@@ -248,7 +242,7 @@ func (s *server) ingest(c *fiber.Ctx) error {
 	if res.Duplicate {
 		status = fiber.StatusOK
 	}
-	return c.Status(status).JSON(res)
+	return c.Status(status).JSON((*ingestView)(&res))
 }
 
 type batchItem struct {
@@ -632,7 +626,7 @@ func (s *server) queue(c *fiber.Ctx) error {
 }
 
 func lockResponse(c *fiber.Ctx, r store.LockResult) error {
-	return c.JSON(lockView{Thread: r.Thread, Lock: r.Lock})
+	return c.JSON(&lockView{Thread: r.Thread, Lock: r.Lock})
 }
 
 func (s *server) claimNext(c *fiber.Ctx) error {
@@ -690,7 +684,7 @@ func (s *server) reply(c *fiber.Ctx) error {
 	if r.Repeated {
 		status = fiber.StatusOK
 	}
-	return c.Status(status).JSON(fiber.Map{"message": r.Message, "thread": r.Thread, "lock": r.Lock})
+	return c.Status(status).JSON(&replyView{Lock: r.Lock, Message: r.Message, Thread: r.Thread})
 }
 
 func (s *server) transfer(c *fiber.Ctx) error {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/jsonenc"
 )
 
 // threadRec is a Thread as stored: with its lock token, the highest fence
@@ -238,7 +239,7 @@ func (s *Store) ThreadIngest(ctx context.Context, items []store.IngestParams) ([
 	for i := range items {
 		m := inboundMessage(items[i].Message)
 		var err error
-		if msgs[i], err = encodeMessageParts(&m); err != nil {
+		if msgs[i], err = jsonenc.EncodeMessageParts(&m); err != nil {
 			return results, fmt.Errorf("bolt: encode message %s: %w", m.ID, err)
 		}
 	}
@@ -329,7 +330,7 @@ func (w *wtx) ingest(p *store.IngestParams, enc *msgParts) store.IngestResult {
 	m = inboundMessage(m)
 	m.ThreadID = rec.ID
 	m.ReceivedAt = w.now
-	data, err := enc.encode(m.ThreadID, m.ReceivedAt)
+	data, err := enc.Encode(m.ThreadID, m.ReceivedAt)
 	w.putEncoded(bMessages, []byte(m.ID), data, err)
 	w.put(bMessageKey, key(m.Network, m.ExternalID), []byte(m.ID))
 	w.put(bThreadMsgs, cat(prefix(rec.ID), u64(w.seq(bThreadMsgs))), []byte(m.ID))
