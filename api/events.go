@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -69,10 +70,14 @@ func (s *server) events(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no")
 	conn := c.Context().Conn()
+	// The connection ends with the stream, so that gone (below) is the only
+	// reader of what the client sends after its request.
+	c.Context().SetConnectionClose()
 	heartbeat, writeTimeout := s.deps.Heartbeat, s.deps.StreamWriteTimeout
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer s.streams.release(p.KeyID)
 		defer cancel()
+		gone := clientGone(conn)
 		// Each write gets its own deadline: a client that stops reading is
 		// dropped instead of holding a goroutine and a buffer forever.
 		flush := func() bool {
@@ -100,6 +105,10 @@ func (s *server) events(c *fiber.Ctx) error {
 			case <-t.C:
 				w.WriteString(": heartbeat\n\n")
 				s.svc.Seen(p.AgentID)
+			case <-gone:
+				// Closed by the client: its place in the key's streams is
+				// free now, not at the next heartbeat's failed write.
+				return
 			}
 			if !flush() {
 				return
@@ -107,4 +116,19 @@ func (s *server) events(c *fiber.Ctx) error {
 		}
 	})
 	return nil
+}
+
+// clientGone is closed when the client closes the connection (or sends
+// anything, which a stream's client never does). A client only reads an
+// event stream, so without this its going away would show only when a
+// write fails, at the next event or heartbeat.
+func clientGone(conn net.Conn) <-chan struct{} {
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		conn.SetReadDeadline(time.Time{})
+		var b [1]byte
+		conn.Read(b[:])
+	}()
+	return gone
 }

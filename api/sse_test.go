@@ -349,6 +349,28 @@ func TestEvents_ClosedClientsLeaveNoGoroutines(t *testing.T) {
 	}
 }
 
+// TestEvents_ClosedStreamFreesItsPlaceAtOnce: a client that closes its
+// stream gives its key's place back when it closes, not at the next
+// heartbeat (an hour here): reloading the page must not run into "too
+// many event streams".
+func TestEvents_ClosedStreamFreesItsPlaceAtOnce(t *testing.T) {
+	s := newStreamSetup(t, func(d *api.Deps) {
+		d.Heartbeat = time.Hour
+		d.MaxStreamsPerKey = 1
+	})
+	for range 5 {
+		var st *sseStream
+		eventually(t, "the key's one place to be free", func() bool {
+			st, _ = openStream(t, s.base, s.ana, "", "")
+			return st != nil
+		})
+		if other, resp := openStream(t, s.base, s.ana, "", ""); other != nil || resp.StatusCode != 429 {
+			t.Fatalf("a second stream while the first is open: %v", resp.Status)
+		}
+		st.close()
+	}
+}
+
 // smallBuffers makes accepted connections' send buffers small, so that a
 // client that does not read blocks the server's writes after a few
 // kilobytes instead of megabytes.
