@@ -225,11 +225,8 @@ func (w *wtx) result(rec *threadRec, withGrant bool) store.LockResult {
 func (s *Store) ThreadClaimNext(ctx context.Context, p store.ClaimNextParams) (store.LockResult, error) {
 	var res store.LockResult
 	err := s.write(ctx, func(w *wtx) error {
-		a, err := w.agent(p.AgentID)
+		a, err := w.claimant(p.AgentID)
 		if err != nil {
-			return fmt.Errorf("agent %s: %w", p.AgentID, store.ErrNotFound)
-		}
-		if err := w.checkCapacity(a, ""); err != nil {
 			return err
 		}
 		_, id := queueHeads(w.tx, p.Teams, p.Networks, nil).pop()
@@ -241,15 +238,33 @@ func (s *Store) ThreadClaimNext(ctx context.Context, p store.ClaimNextParams) (s
 			w.fatal = err
 			return err
 		}
-		before := rec.clone()
-		w.grant(rec, a.ID, p.TTL)
-		w.event(rec, store.EventThreadClaimed, a.ID, map[string]any{
-			"agent_id": a.ID, "fence": rec.Lock.Fence, "expires_at": rec.Lock.ExpiresAt, "from": before.Status})
-		w.saveThread(before, rec)
-		res = w.result(rec, true)
+		res = w.claim(rec, a.ID, p.TTL)
 		return nil
 	})
 	return res, err
+}
+
+// claimant is the agent about to claim a thread, if it has room for one
+// more.
+func (w *wtx) claimant(id string) (*store.Agent, error) {
+	a, err := w.agent(id)
+	if err != nil {
+		return nil, fmt.Errorf("agent %s: %w", id, store.ErrNotFound)
+	}
+	if err := w.checkCapacity(a, ""); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// claim locks rec for the agent and records thread.claimed.
+func (w *wtx) claim(rec *threadRec, agentID string, ttl time.Duration) store.LockResult {
+	before := rec.clone()
+	w.grant(rec, agentID, ttl)
+	w.event(rec, store.EventThreadClaimed, agentID, map[string]any{
+		"agent_id": agentID, "fence": rec.Lock.Fence, "expires_at": rec.Lock.ExpiresAt, "from": before.Status})
+	w.saveThread(before, rec)
+	return w.result(rec, true)
 }
 
 func (s *Store) ThreadClaim(ctx context.Context, p store.ClaimParams) (store.LockResult, error) {
@@ -273,19 +288,11 @@ func (s *Store) ThreadClaim(ctx context.Context, p store.ClaimParams) (store.Loc
 		if rec.Status == store.StatusClosed {
 			return fmt.Errorf("thread %s: %w", p.ThreadID, store.ErrClosed)
 		}
-		a, err := w.agent(p.AgentID)
+		a, err := w.claimant(p.AgentID)
 		if err != nil {
-			return fmt.Errorf("agent %s: %w", p.AgentID, store.ErrNotFound)
-		}
-		if err := w.checkCapacity(a, ""); err != nil {
 			return err
 		}
-		before := rec.clone()
-		w.grant(rec, a.ID, p.TTL)
-		w.event(rec, store.EventThreadClaimed, a.ID, map[string]any{
-			"agent_id": a.ID, "fence": rec.Lock.Fence, "expires_at": rec.Lock.ExpiresAt, "from": before.Status})
-		w.saveThread(before, rec)
-		res = w.result(rec, true)
+		res = w.claim(rec, a.ID, p.TTL)
 		return nil
 	})
 	return res, err
