@@ -2,9 +2,12 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -161,4 +164,42 @@ func (m *cpuMeter) add(row *Row, units int64, elapsed time.Duration) {
 		row.Extra["server_cores"] = cpu.Seconds() / elapsed.Seconds()
 		row.Extra["bench_cores"] = (m.selfEnd - m.selfStart).Seconds() / elapsed.Seconds()
 	}
+}
+
+// Probe is the time a fixed piece of single-threaded CPU work took at one
+// point of the run. This machine's speed moves between runs and within one
+// (the same server code has cost 101, 120 and 136 µs per message in three
+// runs), and the ratios to the ceilings do not show it for CPU-bound
+// figures; comparing probes does.
+type Probe struct {
+	At string  `json:"at"`
+	Ms float64 `json:"ms"`
+}
+
+// probeWork is the fixed work: JSON-encoding a message-shaped record and
+// hashing the result, the kind of work a request costs the server.
+func probeWork() {
+	rec := map[string]any{"id": "0193b2c4-aaaa-7bbb-8ccc-123456789abc", "network": "instagram",
+		"external_id": "ig-1789000123", "kind": "dm", "text": strings.Repeat("my order arrived broken ", 8),
+		"author": map[string]any{"id": "u-991", "handle": "@maria", "followers": 120}}
+	h := sha256.New()
+	for range 20000 {
+		b, _ := json.Marshal(rec)
+		h.Write(b)
+	}
+	probeSink = h.Sum(probeSink[:0])
+}
+
+var probeSink []byte
+
+// probeCPU runs the fixed work three times and returns the median, in ms.
+func probeCPU(at string) Probe {
+	var ms [3]float64
+	for i := range ms {
+		start := time.Now()
+		probeWork()
+		ms[i] = float64(time.Since(start).Microseconds()) / 1000
+	}
+	slices.Sort(ms[:])
+	return Probe{At: at, Ms: ms[1]}
 }

@@ -438,7 +438,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		b.res.Skipped = append(b.res.Skipped, "FAILED: "+err.Error())
 		fmt.Fprintf(stderr, "\r\033[KFAILED: %v\n", err)
 	}
+	probe := func(at string) {
+		p := probeCPU(at)
+		b.res.Probes = append(b.res.Probes, p)
+		fmt.Fprintf(stderr, "\r\033[Kcpu probe %s: %.0f ms\n", at, p.Ms)
+	}
 	if opt.phases["ceilings"] {
+		probe("before ceilings")
 		if err := runCeilings(ctx, b); err != nil {
 			fail(fmt.Errorf("ceilings: %w", err))
 		}
@@ -451,8 +457,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fail(ctx.Err())
 			break
 		}
+		if opt.phases[p.name] {
+			probe("before " + p.name)
+		}
 		fail(phase(p.name, p.fn))
 	}
+	probe("at the end")
 
 	b.res.Finished = time.Now().UTC()
 	b.res.computeRatios()

@@ -64,6 +64,20 @@ func TestQuickRun(t *testing.T) {
 			t.Errorf("%d bolt %s rows, want %d", count[section], section, want)
 		}
 	}
+	// The CPU probe ran before each phase and at the end, and is printed.
+	var at []string
+	for _, p := range res.Probes {
+		if p.Ms <= 0 {
+			t.Errorf("CPU probe %s: %v ms", p.At, p.Ms)
+		}
+		at = append(at, p.At)
+	}
+	if want := "before ceilings,before ingest,before claim,before contention,at the end"; strings.Join(at, ",") != want {
+		t.Errorf("CPU probes at %q, want %q", at, want)
+	}
+	if !strings.Contains(stdout.String(), "CPU probe (") {
+		t.Errorf("report has no CPU probe line")
+	}
 	if len(res.Contention) == 0 {
 		t.Fatal("no contention result")
 	}

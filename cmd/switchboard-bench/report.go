@@ -50,6 +50,7 @@ type Results struct {
 	Args       []string           `json:"args"`
 	Quick      bool               `json:"quick"`
 	Machine    Machine            `json:"machine"`
+	Probes     []Probe            `json:"cpu_probes"` // the fixed CPU work, at the start of each phase and at the end
 	ServerLog  string             `json:"server_log_level"`
 	Rows       []Row              `json:"rows"`
 	Contention []contentionResult `json:"contention"`
@@ -259,6 +260,13 @@ func (r *Results) printReport(w io.Writer) {
 	fmt.Fprintf(w, "Switchboard benchmark, run %s (%s), quick=%v\n", r.Started.UTC().Format(time.RFC3339),
 		r.Finished.Sub(r.Started).Round(time.Second), r.Quick)
 	fmt.Fprintf(w, "Machine: %s\n", r.Machine)
+	if len(r.Probes) > 0 {
+		var ps []string
+		for _, p := range r.Probes {
+			ps = append(ps, fmt.Sprintf("%.0f ms %s", p.Ms, p.At))
+		}
+		fmt.Fprintf(w, "CPU probe (the same single-threaded work each time; compare runs by it): %s\n", strings.Join(ps, ", "))
+	}
 	fmt.Fprintf(w, "Server: the switchboard binary, rate limits off, --log-level %s, over loopback; client: fasthttp, one connection per worker\n\n", r.ServerLog)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
