@@ -7,6 +7,7 @@
 package jsonenc
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -341,6 +342,20 @@ func (p *MessageParts) Encode(threadID string, receivedAt time.Time) ([]byte, er
 	b = append(b, p.Mid...)
 	b, err := AppendTime(b, receivedAt)
 	return append(b, p.Tail...), err
+}
+
+// EncodeMessageBody encodes m as json.Marshal does but without its
+// thread_id, received_at and delivery: an inbound message as a store sends
+// it to the step that files it, which adds the thread and the time.
+func EncodeMessageBody(m *store.Message) ([]byte, error) {
+	p, err := EncodeMessageParts(m)
+	if err != nil {
+		return nil, err
+	}
+	head := bytes.TrimSuffix(p.Head, []byte(`,"thread_id":`))
+	mid := bytes.TrimSuffix(p.Mid, []byte(`,"received_at":`))
+	b := make([]byte, 0, len(head)+len(mid)+1)
+	return append(append(append(b, head...), mid...), '}'), nil
 }
 
 // Message encodes m as json.Marshal does.

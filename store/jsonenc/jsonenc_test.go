@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
@@ -99,4 +100,33 @@ func FuzzAppendString(f *testing.F) {
 			t.Fatalf("%q: got %s, want %s", s, got, want)
 		}
 	})
+}
+
+// TestEncodeMessageBody_IsTheMessageWithoutThreadTimeAndDelivery: the body
+// decodes to what encoding/json writes for the message, less those three
+// members.
+func TestEncodeMessageBody_IsTheMessageWithoutThreadTimeAndDelivery(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for i := range 3000 {
+		m := storetest.RandMessage(r)
+		full, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want map[string]any
+		if err := json.Unmarshal(full, &want); err != nil {
+			t.Fatal(err)
+		}
+		delete(want, "thread_id")
+		delete(want, "received_at")
+		delete(want, "delivery")
+		body, err := jsonenc.EncodeMessageBody(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(body, &got); err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("message %d: %v\n got %s\nwant %v", i, err, body, want)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/jsonenc"
 )
 
 func newToken() string {
@@ -78,7 +79,7 @@ func (s *Store) ThreadIngest(ctx context.Context, items []store.IngestParams) ([
 		if m.Attachments == nil {
 			m.Attachments = []store.Attachment{}
 		}
-		mj, err := jsonWithout(m, "thread_id", "received_at", "delivery")
+		mj, err := jsonenc.EncodeMessageBody(&m)
 		if err != nil {
 			return nil, fmt.Errorf("redis: encode message: %w", err)
 		}
