@@ -26,26 +26,14 @@ func TestEncodeJSON_HandEncodedMatchEncodingJSON(t *testing.T) {
 			g = &store.Grant{Token: storetest.Pick(r, storetest.CodecStrings), Fence: r.Int64N(100),
 				AgentID: storetest.Pick(r, storetest.CodecStrings), ExpiresAt: storetest.Pick(r, storetest.CodecTimes()[:6])}
 		}
-		res := inbox.IngestResult{Message: *m, Thread: th, Duplicate: r.IntN(2) == 0}
-		for _, c := range []struct {
-			what string
-			v    any
-			was  any
-		}{
-			{"ingest", (*ingestView)(&res), res},
-			{"lock", &lockView{Thread: th, Lock: g}, struct {
-				Thread store.Thread `json:"thread"`
-				Lock   *store.Grant `json:"lock,omitempty"`
-			}{th, g}},
-			{"reply", &replyView{Lock: g, Message: *m, Thread: th}, fiber.Map{"message": *m, "thread": th, "lock": g}},
-		} {
+		for _, c := range answers(*m, th, g, r.IntN(2) == 0) {
 			want, err := json.Marshal(c.was)
 			if err != nil {
 				t.Fatal(err)
 			}
 			got, err := encodeJSON(c.v)
 			if err != nil || !bytes.Equal(got, want) {
-				t.Fatalf("%s %d: err %v\n got %s\nwant %s", c.what, i, err, got, want)
+				t.Fatalf("%s %d: err %v\n got %s\nwant %s", c.name, i, err, got, want)
 			}
 		}
 	}
@@ -68,19 +56,7 @@ func BenchmarkEncodeJSON(b *testing.B) {
 		Author: *m.Author, Status: store.StatusQueued, Team: "care", Priority: "high", Tags: []string{"complaint"},
 		WaitingSince: now, SLADueAt: &due, LastInboundAt: now, CreatedAt: now, UpdatedAt: now, Version: 1}
 	g := &store.Grant{Token: "0193b2c4-aaaa-7bbb-8ccc-123456789abe", Fence: 7, AgentID: "ana", ExpiresAt: due}
-	res := inbox.IngestResult{Message: m, Thread: th}
-	for _, c := range []struct {
-		name string
-		v    any
-		was  any
-	}{
-		{"ingest", (*ingestView)(&res), res},
-		{"lock", &lockView{Thread: th, Lock: g}, struct {
-			Thread store.Thread `json:"thread"`
-			Lock   *store.Grant `json:"lock,omitempty"`
-		}{th, g}},
-		{"reply", &replyView{Lock: g, Message: m, Thread: th}, fiber.Map{"message": m, "thread": th, "lock": g}},
-	} {
+	for _, c := range answers(m, th, g, false) {
 		b.Run(c.name+"/hand", func(b *testing.B) {
 			for b.Loop() {
 				if _, err := encodeJSON(c.v); err != nil {
@@ -95,5 +71,26 @@ func BenchmarkEncodeJSON(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// answer is a hand-encoded answer (v) and what encoding/json wrote for it
+// before (was).
+type answer struct {
+	name   string
+	v, was any
+}
+
+// answers are the ingest, lock and reply answers for a message, its thread
+// and a lock.
+func answers(m store.Message, th store.Thread, g *store.Grant, duplicate bool) []answer {
+	res := inbox.IngestResult{Message: m, Thread: th, Duplicate: duplicate}
+	return []answer{
+		{"ingest", (*ingestView)(&res), res},
+		{"lock", &lockView{Thread: th, Lock: g}, struct {
+			Thread store.Thread `json:"thread"`
+			Lock   *store.Grant `json:"lock,omitempty"`
+		}{th, g}},
+		{"reply", &replyView{Lock: g, Message: m, Thread: th}, fiber.Map{"message": m, "thread": th, "lock": g}},
 	}
 }
