@@ -44,10 +44,12 @@ func fieldPath(t reflect.Type, p string) string {
 			t = t.Elem()
 		}
 		switch {
-		case part != "" && strings.Trim(part, "0123456789") == "" && t != nil &&
-			(t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
+		case part != "" && strings.Trim(part, "0123456789") == "" &&
+			(t == nil || t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
 			b.WriteString("[" + part + "]")
-			t = t.Elem()
+			if t != nil {
+				t = t.Elem()
+			}
 			continue
 		case t != nil && t.Kind() == reflect.Struct:
 			part, t = structField(t, part)
