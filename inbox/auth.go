@@ -107,21 +107,16 @@ func (s *Service) AuthenticateSession(ctx context.Context, cookie string) (Princ
 	if cookie == "" || len(cookie) > 256 {
 		return Principal{}, ErrUnauthorized
 	}
-	sess, err := s.st.SessionByHash(ctx, hashSecret(cookie))
+	// The session, its key and the key's agent in one read, as Authenticate
+	// reads a key with its agent.
+	_, k, a, err := s.st.SessionKeyAgent(ctx, hashSecret(cookie))
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return Principal{}, ErrUnauthorized
 		}
 		return Principal{}, err
 	}
-	k, err := s.st.KeyGet(ctx, sess.KeyID)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return Principal{}, ErrUnauthorized
-		}
-		return Principal{}, err
-	}
-	return Principal{KeyID: k.ID, Role: k.Role, AgentID: k.AgentID}, nil
+	return Principal{KeyID: k.ID, Role: k.Role, AgentID: k.AgentID, agent: a}, nil
 }
 
 // SessionDelete ends a session.

@@ -24,9 +24,10 @@ func (s *agentReadsCounted) AgentGet(ctx context.Context, id string) (store.Agen
 }
 
 // TestAuthenticate_TheAgentComesWithItsKey: a request authenticated with
-// an agent's key reads the agent's record together with the key (one round
-// trip on Redis), and claim, reply and release use that read instead of
-// reading the agent again; a principal made some other way still reads it.
+// an agent's key, or with a session of that key, reads the agent's record
+// together with the key (one round trip on Redis), and claim, reply and
+// release use that read instead of reading the agent again; a principal
+// made some other way still reads it.
 func TestAuthenticate_TheAgentComesWithItsKey(t *testing.T) {
 	st := &agentReadsCounted{Store: openStore(t), id: "ana"}
 	ctx := context.Background()
@@ -38,7 +39,7 @@ func TestAuthenticate_TheAgentComesWithItsKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	ingest := inbox.Principal{Role: store.RoleIngest, KeyID: "ingest"}
-	for _, id := range []string{"m1", "m2"} {
+	for _, id := range []string{"m1", "m2", "m3"} {
 		if _, err := svc.Ingest(ctx, ingest, inbox.MessageInput{Network: "twitter", ExternalID: id, Profile: "@acme",
 			Text: "hello", Author: store.Author{ID: "u-" + id}}); err != nil {
 			t.Fatal(err)
@@ -72,5 +73,18 @@ func TestAuthenticate_TheAgentComesWithItsKey(t *testing.T) {
 	}
 	if n := cycle(inbox.Principal{KeyID: p.KeyID, Role: p.Role, AgentID: p.AgentID}); n != 3 {
 		t.Fatalf("a cycle of a principal without the record read the agent %d times, want 3", n)
+	}
+
+	// The web page's session brings the agent too.
+	cookie, _, err := svc.SessionCreate(ctx, created.APIKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := svc.AuthenticateSession(ctx, cookie)
+	if err != nil || sp.AgentID != "ana" || sp.Role != store.RoleAgent || sp.KeyID != p.KeyID {
+		t.Fatalf("AuthenticateSession: %+v, %v", sp, err)
+	}
+	if n := cycle(sp); n != 0 {
+		t.Fatalf("a cycle of a session's agent read the agent %d more times, want 0", n)
 	}
 }

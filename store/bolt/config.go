@@ -525,20 +525,29 @@ func (s *Store) KeyAgentByHash(ctx context.Context, hash []byte) (store.Key, *st
 	var a *store.Agent
 	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
 		var err error
-		if k, err = s.keyByHash(tx, hash); err != nil || k.AgentID == "" {
+		if k, err = s.keyByHash(tx, hash); err != nil {
 			return err
 		}
-		switch ag, err := agentIn(tx, k.AgentID, now); {
-		case errors.Is(err, store.ErrNotFound):
-			return nil
-		case err != nil:
-			return err
-		default:
-			a = &ag
-			return nil
-		}
+		a, err = keyAgent(tx, k, now)
+		return err
 	})
 	return k, a, err
+}
+
+// keyAgent is the agent of key k as AgentGet reads it, nil for a key
+// without one or whose agent is gone.
+func keyAgent(tx *bbolt.Tx, k store.Key, now time.Time) (*store.Agent, error) {
+	if k.AgentID == "" {
+		return nil, nil
+	}
+	switch a, err := agentIn(tx, k.AgentID, now); {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	default:
+		return &a, nil
+	}
 }
 
 func (s *Store) keyByHash(tx *bbolt.Tx, hash []byte) (store.Key, error) {
@@ -639,22 +648,38 @@ func (s *Store) SessionCreate(ctx context.Context, sess store.Session) error {
 	})
 }
 
-// SessionByHash finds a session that has not expired.
-func (s *Store) SessionByHash(ctx context.Context, hash []byte) (store.Session, error) {
+// SessionKeyAgent: a session that has not expired, its key and agent, in
+// one read transaction.
+func (s *Store) SessionKeyAgent(ctx context.Context, hash []byte) (store.Session, store.Key, *store.Agent, error) {
 	var sess store.Session
+	var k store.Key
+	var a *store.Agent
 	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
-		var rec sessionRec
-		if err := getJSON(tx.Bucket(bSessions), hash, &rec); err != nil {
+		var err error
+		if sess, err = sessionIn(tx, hash, now); err != nil {
 			return err
 		}
-		if !now.Before(rec.ExpiresAt) {
-			return store.ErrNotFound
+		if k, err = s.keys.get(tx, []byte(sess.KeyID)); err != nil {
+			return err
 		}
-		sess = rec.Session
-		sess.Hash = hash
-		return nil
+		a, err = keyAgent(tx, k, now)
+		return err
 	})
-	return sess, err
+	return sess, k, a, err
+}
+
+// sessionIn reads a live session by the hash of its cookie.
+func sessionIn(tx *bbolt.Tx, hash []byte, now time.Time) (store.Session, error) {
+	var rec sessionRec
+	if err := getJSON(tx.Bucket(bSessions), hash, &rec); err != nil {
+		return store.Session{}, err
+	}
+	if !now.Before(rec.ExpiresAt) {
+		return store.Session{}, store.ErrNotFound
+	}
+	sess := rec.Session
+	sess.Hash = hash
+	return sess, nil
 }
 
 func (s *Store) SessionDelete(ctx context.Context, hash []byte) error {

@@ -291,11 +291,17 @@ func (s *Store) KeyAgentByHash(ctx context.Context, hash []byte) (store.Key, *st
 	if err != nil {
 		return store.Key{}, nil, err
 	}
-	k, err := decodeKey(fields(res[1]))
-	if err != nil || len(res) < 3 {
+	return keyAgentOf(res[1:])
+}
+
+// keyAgentOf decodes a key's fields and, if the reply has it, its agent
+// (nil when the agent is gone).
+func keyAgentOf(res []any) (store.Key, *store.Agent, error) {
+	k, err := decodeKey(fields(res[0]))
+	if err != nil || len(res) < 2 {
 		return k, nil, err
 	}
-	a, err := decodeAgentRead(res[2])
+	a, err := decodeAgentRead(res[1])
 	if err == store.ErrNotFound {
 		return k, nil, nil
 	}
@@ -351,12 +357,24 @@ func (s *Store) SessionCreate(ctx context.Context, sess store.Session) error {
 	return err
 }
 
-// SessionByHash finds a session that has not expired (server time).
-func (s *Store) SessionByHash(ctx context.Context, hash []byte) (store.Session, error) {
-	res, err := s.eval(ctx, scriptKeyRead, []string{s.k.keyhash()}, "session", hex.EncodeToString(hash))
+// SessionKeyAgent: a session that has not expired (server time), its key
+// and agent, in one function call.
+func (s *Store) SessionKeyAgent(ctx context.Context, hash []byte) (store.Session, store.Key, *store.Agent, error) {
+	res, err := s.eval(ctx, scriptKeyRead, []string{s.k.keyhash()}, "session_agent", hex.EncodeToString(hash))
 	if err != nil {
-		return store.Session{}, err
+		return store.Session{}, store.Key{}, nil, err
 	}
+	sess, err := sessionOf(res, hash)
+	if err != nil {
+		return sess, store.Key{}, nil, err
+	}
+	k, a, err := keyAgentOf(res[2:])
+	return sess, k, a, err
+}
+
+// sessionOf decodes key_read's {now, session fields, ...}: the session if
+// it is still live.
+func sessionOf(res []any, hash []byte) (store.Session, error) {
 	now := usTime(num(res[0]))
 	m := fields(res[1])
 	sess := store.Session{KeyID: m["key_id"], Hash: hash, CreatedAt: usField(m, "created"), ExpiresAt: usField(m, "expires")}

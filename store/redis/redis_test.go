@@ -637,7 +637,7 @@ func exerciseAll(t *testing.T, s *Store) {
 	must(t, err)
 	must(t, s.KeyDelete(ctx, "ing"))
 	must(t, s.SessionCreate(ctx, store.Session{KeyID: "adm", Hash: []byte("cookie"), ExpiresAt: time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)}))
-	_, err = s.SessionByHash(ctx, []byte("cookie"))
+	_, _, _, err = s.SessionKeyAgent(ctx, []byte("cookie"))
 	must(t, err)
 	must(t, s.SessionDelete(ctx, []byte("cookie")))
 

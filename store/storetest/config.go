@@ -526,16 +526,38 @@ func sessions(t *testing.T, e *env) {
 	must(t, e.s.SessionCreate(ctx, store.Session{KeyID: "k", Hash: hash("cookie-live"), ExpiresAt: exp}))
 	must(t, e.s.SessionCreate(ctx, store.Session{KeyID: "k", Hash: hash("cookie-old"), ExpiresAt: time.Now().Add(-time.Minute)}))
 
-	got, err := e.s.SessionByHash(ctx, hash("cookie-live"))
+	// A live session comes with its key, and the key's agent when it has
+	// one.
+	sess, k, a, err := e.s.SessionKeyAgent(ctx, hash("cookie-live"))
 	must(t, err)
-	wantEqual(t, "session key", got.KeyID, "k")
-	wantTime(t, "session expires_at", got.ExpiresAt, exp)
-	_, err = e.s.SessionByHash(ctx, hash("cookie-old"))
-	wantErr(t, err, store.ErrNotFound)
-	_, err = e.s.SessionByHash(ctx, hash("cookie-never"))
+	wantEqual(t, "session key", sess.KeyID, "k")
+	wantTime(t, "session expires_at", sess.ExpiresAt, exp)
+	wantEqual(t, "session's key role", k.Role, store.RoleAdmin)
+	if a != nil {
+		t.Fatalf("an admin key's session came with agent %+v", a)
+	}
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	e.claim(e.thread("twitter", "care").ID, "ana", longTTL)
+	must(t, e.s.SessionCreate(ctx, store.Session{KeyID: agentKey("ana", "secret-ana").ID, Hash: hash("cookie-ana"), ExpiresAt: exp}))
+	_, k, a, err = e.s.SessionKeyAgent(ctx, hash("cookie-ana"))
+	must(t, err)
+	wantKey(t, "SessionKeyAgent(cookie-ana)", k, agentKey("ana", "secret-ana"))
+	want, err := e.s.AgentGet(ctx, "ana")
+	must(t, err)
+	if a == nil || !reflect.DeepEqual(*a, want) || a.OpenLocks != 1 {
+		t.Fatalf("agent with the session = %+v, want %+v (one open lock)", a, want)
+	}
+	for _, cookie := range []string{"cookie-old", "cookie-never"} {
+		_, _, _, err = e.s.SessionKeyAgent(ctx, hash(cookie))
+		wantErr(t, err, store.ErrNotFound)
+	}
+	// A session whose key is gone authenticates nothing.
+	must(t, e.s.AgentDelete(ctx, "ana", "admin"))
+	_, _, _, err = e.s.SessionKeyAgent(ctx, hash("cookie-ana"))
 	wantErr(t, err, store.ErrNotFound)
 
 	must(t, e.s.SessionDelete(ctx, hash("cookie-live")))
-	_, err = e.s.SessionByHash(ctx, hash("cookie-live"))
+	_, _, _, err = e.s.SessionKeyAgent(ctx, hash("cookie-live"))
 	wantErr(t, err, store.ErrNotFound)
 }
