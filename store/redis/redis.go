@@ -117,6 +117,7 @@ import (
 	segjson "github.com/segmentio/encoding/json"
 
 	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/jsonenc"
 )
 
 // SchemaVersion is the layout this code reads and writes.
@@ -611,11 +612,7 @@ func jsonWithout(v any, drop ...string) (string, error) {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		kb, err := json.Marshal(k)
-		if err != nil {
-			return "", err
-		}
-		out = append(append(append(out, kb...), ':'), m[k]...)
+		out = append(append(jsonenc.AppendString(out, k), ':'), m[k]...)
 	}
 	return string(append(out, '}')), nil
 }
