@@ -2,6 +2,7 @@ package inbox_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 
@@ -86,5 +87,82 @@ func TestAuthenticate_TheAgentComesWithItsKey(t *testing.T) {
 	}
 	if n := cycle(sp); n != 0 {
 		t.Fatalf("a cycle of a session's agent read the agent %d more times, want 0", n)
+	}
+}
+
+// threadReadsCounted is a real store that counts ThreadGet reads.
+type threadReadsCounted struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (s *threadReadsCounted) ThreadGet(ctx context.Context, id string) (store.Thread, error) {
+	s.n.Add(1)
+	return s.Store.ThreadGet(ctx, id)
+}
+
+// TestRenewRelease_NoThreadReadBeforeTheStep: renew and release leave the
+// holder's checks (the thread is visible, the lock is the caller's) to the
+// store's step instead of reading the thread first, and still answer 404,
+// 400 and 409 in that order.
+func TestRenewRelease_NoThreadReadBeforeTheStep(t *testing.T) {
+	st := &threadReadsCounted{Store: openStore(t)}
+	ctx := context.Background()
+	svc := bootstrapped(t, st)
+	admin := inbox.Principal{Role: store.RoleAdmin, KeyID: "admin"}
+	person := func(id string, teams []string) inbox.Principal {
+		t.Helper()
+		a, err := svc.AgentCreate(ctx, admin, store.Agent{ID: id, Name: id, Role: store.RoleAgent, Teams: teams, Capacity: 3, Timezone: "UTC"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := svc.Authenticate(ctx, a.APIKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ana, bob := person("ana", []string{"triage"}), person("bob", []string{"triage"})
+	if _, err := svc.TeamCreate(ctx, admin, store.Team{ID: "sales", Name: "Sales", Function: "sales", Strategy: "claim"}); err != nil {
+		t.Fatal(err)
+	}
+	cy := person("cy", []string{"sales"})
+	if _, err := svc.Ingest(ctx, inbox.Principal{Role: store.RoleIngest, KeyID: "ingest"}, inbox.MessageInput{Network: "twitter",
+		ExternalID: "m1", Profile: "@acme", Text: "hello", Author: store.Author{ID: "u"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.ClaimNext(ctx, ana, inbox.ClaimInput{})
+	if err != nil || got.Lock == nil {
+		t.Fatalf("claim-next: %+v, %v", got, err)
+	}
+	id, tok := got.Thread.ID, inbox.TokenInput{Token: got.Lock.Token}
+	before := st.n.Load()
+	for _, c := range []struct {
+		who  inbox.Principal
+		in   inbox.TokenInput
+		want error
+	}{
+		{cy, tok, store.ErrNotFound},                // not in the thread's team
+		{cy, inbox.TokenInput{}, store.ErrNotFound}, // 404 before 400
+		{bob, inbox.TokenInput{}, nil},              // 400: no token
+		{bob, tok, store.ErrLockLost},               // another agent with the token
+		{ana, inbox.TokenInput{Token: "x"}, store.ErrLockLost},
+	} {
+		for _, step := range []func(context.Context, inbox.Principal, string, inbox.TokenInput) (store.LockResult, error){svc.Renew, svc.Release} {
+			_, err := step(ctx, c.who, id, c.in)
+			var fe *inbox.FieldError
+			if c.want == nil && !(errors.As(err, &fe) && fe.Field == "token") || c.want != nil && !errors.Is(err, c.want) {
+				t.Fatalf("%s with %+v: %v, want %v (or a token field error)", c.who.AgentID, c.in, err, c.want)
+			}
+		}
+	}
+	if _, err := svc.Renew(ctx, ana, id, tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Release(ctx, ana, id, tok); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.n.Load() - before; n != 0 {
+		t.Fatalf("renew and release read the thread %d times before their steps, want 0", n)
 	}
 }

@@ -158,23 +158,41 @@ func (s *Service) Renew(ctx context.Context, p Principal, threadID string, in To
 	if err != nil {
 		return store.LockResult{}, err
 	}
-	if _, err := s.holderThread(ctx, p, threadID, in.Token); err != nil {
-		s.count("renew", err)
-		return store.LockResult{}, err
-	}
-	res, err := s.st.ThreadRenew(ctx, store.LockParams{ThreadID: threadID, Token: in.Token, Actor: p.Actor(), TTL: ttl})
+	res, err := s.holderStep(ctx, p, threadID, in.Token, func(ctx context.Context, lp store.LockParams) (store.LockResult, error) {
+		lp.TTL = ttl
+		return s.st.ThreadRenew(ctx, lp)
+	})
 	s.count("renew", err)
 	return res, err
 }
 
 func (s *Service) Release(ctx context.Context, p Principal, threadID string, in TokenInput) (store.LockResult, error) {
-	if _, err := s.holderThread(ctx, p, threadID, in.Token); err != nil {
-		s.count("release", err)
-		return store.LockResult{}, err
-	}
-	res, err := s.st.ThreadRelease(ctx, store.LockParams{ThreadID: threadID, Token: in.Token, Actor: p.Actor()})
+	res, err := s.holderStep(ctx, p, threadID, in.Token, s.st.ThreadRelease)
 	s.count("release", err)
 	s.wakeIf(err)
+	return res, err
+}
+
+// holderStep runs a step only the lock's holder may take (renew, release)
+// with the checks holderThread makes done by the step itself
+// (store.LockParams.Holder), so the thread is not read first: 404 for a
+// thread the caller may not see, then 400 without a token, then 409 for a
+// lock that is not the caller's.
+func (s *Service) holderStep(ctx context.Context, p Principal, threadID, token string,
+	step func(context.Context, store.LockParams) (store.LockResult, error)) (store.LockResult, error) {
+	a, err := s.person(ctx, p)
+	if err != nil {
+		return store.LockResult{}, err
+	}
+	sc, err := personScope(p, a)
+	if err != nil {
+		return store.LockResult{}, err
+	}
+	res, err := step(ctx, store.LockParams{ThreadID: threadID, Token: token, Actor: p.Actor(),
+		Holder: true, Teams: sc.teams, Networks: sc.networks})
+	if token == "" && errors.Is(err, store.ErrLockLost) {
+		return store.LockResult{}, fieldErr("token", "is required")
+	}
 	return res, err
 }
 

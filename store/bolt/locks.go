@@ -196,6 +196,29 @@ func (w *wtx) heldThread(id, token string, force bool, version int64) (*threadRe
 	return rec, nil
 }
 
+// heldBy is the thread of a renew or release: heldThread, and with
+// p.Holder the checks the caller would otherwise read the thread for (see
+// store.LockParams), in the order a read would make them.
+func (w *wtx) heldBy(p store.LockParams) (*threadRec, error) {
+	if !p.Holder {
+		return w.heldThread(p.ThreadID, p.Token, false, 0)
+	}
+	rec, err := w.thread(p.ThreadID)
+	if err != nil {
+		return nil, err
+	}
+	if !visible(&rec.Thread, p.Teams, p.Networks) {
+		return nil, fmt.Errorf("thread %s: %w", p.ThreadID, store.ErrNotFound)
+	}
+	if err := checkToken(rec, p.Token, false); err != nil {
+		return nil, err
+	}
+	if rec.Lock.AgentID != p.Actor {
+		return nil, fmt.Errorf("thread %s is locked by another agent: %w", rec.ID, store.ErrLockLost)
+	}
+	return rec, nil
+}
+
 // checkToken refuses unless token is the thread's live lock (or force).
 func checkToken(rec *threadRec, token string, force bool) error {
 	if force {
@@ -301,7 +324,7 @@ func (s *Store) ThreadClaim(ctx context.Context, p store.ClaimParams) (store.Loc
 func (s *Store) ThreadRenew(ctx context.Context, p store.LockParams) (store.LockResult, error) {
 	var res store.LockResult
 	err := s.write(ctx, func(w *wtx) error {
-		rec, err := w.heldThread(p.ThreadID, p.Token, false, 0)
+		rec, err := w.heldBy(p)
 		if err != nil {
 			return err
 		}
@@ -394,7 +417,7 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 func (s *Store) ThreadRelease(ctx context.Context, p store.LockParams) (store.LockResult, error) {
 	var res store.LockResult
 	err := s.write(ctx, func(w *wtx) error {
-		rec, err := w.heldThread(p.ThreadID, p.Token, false, 0)
+		rec, err := w.heldBy(p)
 		if err != nil {
 			return err
 		}

@@ -40,20 +40,38 @@ func (s *Store) ThreadClaimNext(ctx context.Context, p store.ClaimNextParams) (s
 }
 
 func (s *Store) ThreadClaim(ctx context.Context, p store.ClaimParams) (store.LockResult, error) {
-	teams := ""
-	if p.Teams != nil {
-		teams = jsonString(p.Teams)
-	}
+	teams, networks := scopeArgs(p.Teams, p.Networks)
 	res, err := s.eval(ctx, scriptClaim, []string{s.k.thread(p.ThreadID)},
-		p.ThreadID, p.AgentID, durUS(p.TTL), newToken(), teams, jsonString(nonNil(p.Networks)))
+		p.ThreadID, p.AgentID, durUS(p.TTL), newToken(), teams, networks)
 	if err != nil {
 		return store.LockResult{}, err
 	}
 	return lockResult(res, true)
 }
 
+// scopeArgs are a caller's teams (nil: all) and networks (empty: all) as
+// the steps take them: JSON arrays, "" for all teams.
+func scopeArgs(teams, networks []string) (string, string) {
+	t := ""
+	if teams != nil {
+		t = jsonString(teams)
+	}
+	return t, jsonString(nonNil(networks))
+}
+
+// holderArgs are the step arguments of store.LockParams.Holder: the flag,
+// then the caller's scope.
+func holderArgs(p store.LockParams) []any {
+	if !p.Holder {
+		return []any{"", "", "[]"}
+	}
+	teams, networks := scopeArgs(p.Teams, p.Networks)
+	return []any{"1", teams, networks}
+}
+
 func (s *Store) ThreadRenew(ctx context.Context, p store.LockParams) (store.LockResult, error) {
-	res, err := s.eval(ctx, scriptRenew, []string{s.k.thread(p.ThreadID)}, p.ThreadID, p.Token, durUS(p.TTL))
+	res, err := s.eval(ctx, scriptRenew, []string{s.k.thread(p.ThreadID)},
+		append([]any{p.ThreadID, p.Token, durUS(p.TTL), p.Actor}, holderArgs(p)...)...)
 	if err != nil {
 		return store.LockResult{}, err
 	}
@@ -91,7 +109,8 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 }
 
 func (s *Store) ThreadRelease(ctx context.Context, p store.LockParams) (store.LockResult, error) {
-	res, err := s.eval(ctx, scriptRelease, []string{s.k.thread(p.ThreadID)}, p.ThreadID, p.Token, p.Actor)
+	res, err := s.eval(ctx, scriptRelease, []string{s.k.thread(p.ThreadID)},
+		append([]any{p.ThreadID, p.Token, p.Actor}, holderArgs(p)...)...)
 	if err != nil {
 		return store.LockResult{}, err
 	}

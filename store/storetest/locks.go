@@ -19,6 +19,7 @@ var lockScenarios = []scenario{
 	{"Reply_IdempotencyKey_ReturnsFirstReply", replyIdempotent},
 	{"Reply_WithClose_ClosesAndEndsLock", replyClose},
 	{"Release_PendingAfterReply_QueuedOtherwiseKeepingWaitingSince", releaseStatus},
+	{"RenewRelease_Holder_OutsideScopeNotFound_OtherActorLockLost", holderChecks},
 	{"Close_EndsLockAndLeavesQueue", closeThread},
 	{"Transfer_ToTeam_QueuedThereWithNoteTagsAndPriorityFloor", transferTeam},
 	{"Transfer_ToAgent_OffersHigherFence_ErrCapacityWhenFull", transferAgent},
@@ -762,4 +763,48 @@ func fenceGrows(t *testing.T, e *env) {
 	must(t, err)
 	e.followUp(th, offerTo("ana", longTTL)) // reopened and offered
 	check("sticky offer on reopen")
+}
+
+// holderChecks: with LockParams.Holder, renew and release check what the
+// service would otherwise read the thread for. A thread outside the
+// caller's teams or networks is not found even with its token; a token
+// used by another actor than the lock's agent is lost; a lock that is not
+// live is lost. Without Holder the token alone decides (supervisor paths).
+func holderChecks(t *testing.T, e *env) {
+	e.team("care")
+	e.team("sales")
+	e.agent("ana", []string{"care", "sales"})
+	th := e.thread("twitter", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	held := func(actor string, teams, networks []string) store.LockParams {
+		return store.LockParams{ThreadID: th.ID, Token: g.Token, Actor: actor, TTL: longTTL,
+			Holder: true, Teams: teams, Networks: networks}
+	}
+	for _, c := range []struct {
+		name string
+		p    store.LockParams
+		want error
+	}{
+		{"outside the teams", held("ana", []string{"sales"}, nil), store.ErrNotFound},
+		{"outside the networks", held("ana", nil, []string{"instagram"}), store.ErrNotFound},
+		{"another actor with the token", held("bob", nil, nil), store.ErrLockLost},
+		{"no token", store.LockParams{ThreadID: th.ID, Actor: "ana", Holder: true, TTL: longTTL}, store.ErrLockLost},
+		{"no such thread", store.LockParams{ThreadID: "no-such-thread", Token: g.Token, Actor: "ana", Holder: true, TTL: longTTL}, store.ErrNotFound},
+	} {
+		_, err := e.s.ThreadRenew(e.ctx, c.p)
+		wantErr(t, err, c.want)
+		_, err = e.s.ThreadRelease(e.ctx, c.p)
+		wantErr(t, err, c.want)
+	}
+	// In scope, the holder renews and releases.
+	res, err := e.s.ThreadRenew(e.ctx, held("ana", []string{"care"}, []string{"twitter"}))
+	must(t, err)
+	if res.Lock == nil || res.Lock.Token != g.Token {
+		t.Fatalf("renew in scope: lock %+v", res.Lock)
+	}
+	res, err = e.s.ThreadRelease(e.ctx, held("ana", nil, nil))
+	must(t, err)
+	if res.Thread.Lock != nil || res.Thread.Status != store.StatusQueued {
+		t.Fatalf("release in scope: %+v", res.Thread)
+	}
 }

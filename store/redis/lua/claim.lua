@@ -13,9 +13,7 @@
 expire_due(EXPIRE_LIMIT)
 local t = load_live(ARGV[2])
 if t == nil then return not_found('thread', ARGV[2]) end
-local teams = nil
-if ARGV[6] ~= '' then teams = list(cjson.decode(ARGV[6])) end
-if not visible(t, teams, list(cjson.decode(ARGV[7]))) then return not_found('thread', ARGV[2]) end
+if not sees(t, ARGV[6], ARGV[7]) then return not_found('thread', ARGV[2]) end
 local agent = ARGV[3]
 if t.lock_agent then
   -- A retried claim returns the lock the agent already holds.

@@ -574,6 +574,14 @@ local function visible(t, teams, networks)
   return (teams == nil or contains(teams, t.team)) and (#networks == 0 or contains(networks, t.network))
 end
 
+-- sees is visible with the caller's teams as a JSON array ("" = all) and
+-- networks as a JSON array ([] = all), as the steps receive them.
+local function sees(t, teams_json, networks_json)
+  local teams = nil
+  if teams_json ~= '' then teams = list(cjson.decode(teams_json)) end
+  return visible(t, teams, list(cjson.decode(networks_json)))
+end
+
 -- grant_result is the {token, fence, agent, expires} a holder sees.
 local function grant_of(t)
   if t.lock_agent == nil then return {} end

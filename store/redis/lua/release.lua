@@ -5,15 +5,24 @@
 -- ARGV[2]  thread id
 -- ARGV[3]  lock token
 -- ARGV[4]  actor
+-- ARGV[5]  "1" when the caller must hold the lock itself and see the
+--          thread (store.LockParams.Holder), else ""
+-- ARGV[6]  with ARGV[5]: the caller's teams as a JSON array, or "" for all
+-- ARGV[7]  with ARGV[5]: the caller's networks as a JSON array ([] = all)
 -- Returns  {"ok", now, thread} | {"not_found"} | {"lock_lost"}
 
 expire_due(EXPIRE_LIMIT)
 local t = load_live(ARGV[2])
 if t == nil then return not_found('thread', ARGV[2]) end
+local holder = ARGV[5] == '1'
+if holder and not sees(t, ARGV[6], ARGV[7]) then return not_found('thread', ARGV[2]) end
 local err = check_token(t, ARGV[3], false)
 if err then return err end
+if holder and t.lock_agent ~= ARGV[4] then
+  return fail('lock_lost', 'thread ' .. t.id .. ' is locked by another agent')
+end
 local before = copy(t)
-local holder = t.lock_agent
+local was = t.lock_agent
 end_lock(t)
-event(t, 'thread.released', ARGV[4], {'agent_id', holder, 'status', t.status})
+event(t, 'thread.released', ARGV[4], {'agent_id', was, 'status', t.status})
 return ok(NOW, save_thread(before, t))
