@@ -101,10 +101,10 @@ func (s *threadReadsCounted) ThreadGet(ctx context.Context, id string) (store.Th
 	return s.Store.ThreadGet(ctx, id)
 }
 
-// TestRenewRelease_NoThreadReadBeforeTheStep: renew and release leave the
-// holder's checks (the thread is visible, the lock is the caller's) to the
-// store's step instead of reading the thread first, and still answer 404,
-// 400 and 409 in that order.
+// TestRenewRelease_NoThreadReadBeforeTheStep: renew, release and reply
+// leave the holder's checks (the thread is visible, the lock is the
+// caller's) to the store's step instead of reading the thread first, and
+// still answer 404, 400 and 409 in that order.
 func TestRenewRelease_NoThreadReadBeforeTheStep(t *testing.T) {
 	st := &threadReadsCounted{Store: openStore(t)}
 	ctx := context.Background()
@@ -156,13 +156,25 @@ func TestRenewRelease_NoThreadReadBeforeTheStep(t *testing.T) {
 			}
 		}
 	}
+	// Reply: 404 outside the scope, 409 for another agent, and the
+	// message takes the thread's kind.
+	if _, err := svc.Reply(ctx, cy, id, inbox.ReplyInput{Token: tok.Token, Text: "x"}, ""); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("reply outside the scope: %v", err)
+	}
+	if _, err := svc.Reply(ctx, bob, id, inbox.ReplyInput{Token: tok.Token, Text: "x"}, ""); !errors.Is(err, store.ErrLockLost) {
+		t.Fatalf("reply by another agent with the token: %v", err)
+	}
 	if _, err := svc.Renew(ctx, ana, id, tok); err != nil {
 		t.Fatal(err)
+	}
+	r, err := svc.Reply(ctx, ana, id, inbox.ReplyInput{Token: tok.Token, Text: "on it"}, "")
+	if err != nil || r.Message.Kind != got.Thread.Kind || r.Message.Kind == "" {
+		t.Fatalf("reply: %+v, %v; want the thread's kind %q", r.Message, err, got.Thread.Kind)
 	}
 	if _, err := svc.Release(ctx, ana, id, tok); err != nil {
 		t.Fatal(err)
 	}
 	if n := st.n.Load() - before; n != 0 {
-		t.Fatalf("renew and release read the thread %d times before their steps, want 0", n)
+		t.Fatalf("renew, reply and release read the thread %d times before their steps, want 0", n)
 	}
 }

@@ -245,13 +245,11 @@ func (s *Service) Reply(ctx context.Context, p Principal, threadID string, in Re
 	if err != nil {
 		return store.ReplyResult{}, err
 	}
-	t, err := s.threadIn(ctx, sc, threadID)
-	if err != nil {
-		return store.ReplyResult{}, err
-	}
+	// The step checks the caller sees the thread (404) before its lock
+	// (409), and the message takes the thread's kind: no read first.
 	res, err := s.st.ThreadReply(ctx, store.ReplyParams{ThreadID: threadID, Token: in.Token, Actor: p.Actor(),
-		IdempotencyKey: idempotencyKey, Close: in.Close,
-		Message: store.Message{ID: newID(), Kind: t.Kind, Text: in.Text, Attachments: in.Attachments}})
+		IdempotencyKey: idempotencyKey, Close: in.Close, Scoped: true, Teams: sc.teams, Networks: sc.networks,
+		Message: store.Message{ID: newID(), Text: in.Text, Attachments: in.Attachments}})
 	s.count("reply", err)
 	if in.Close {
 		s.wakeIf(err) // the lock ended: capacity freed

@@ -414,8 +414,14 @@ type ReplyParams struct {
 	// IdempotencyKey, scoped to Actor, makes a retry return the first reply.
 	IdempotencyKey string
 	Actor          string
-	Message        Message // outbound; ID set by the caller
+	Message        Message // outbound; ID set by the caller; Kind "" takes the thread's
 	Close          bool
+	// Scoped makes the step answer ErrNotFound, before anything else, for a
+	// thread outside Teams (nil: all) and Networks (empty: all): what the
+	// caller would otherwise read the thread for.
+	Scoped   bool
+	Teams    []string
+	Networks []string
 }
 
 // ReplyResult is the outbound message and the thread after it.

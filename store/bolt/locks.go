@@ -340,6 +340,15 @@ func (s *Store) ThreadRenew(ctx context.Context, p store.LockParams) (store.Lock
 func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.ReplyResult, error) {
 	var res store.ReplyResult
 	err := s.write(ctx, func(w *wtx) error {
+		if p.Scoped {
+			rec, err := w.thread(p.ThreadID)
+			if err != nil {
+				return err
+			}
+			if !visible(&rec.Thread, p.Teams, p.Networks) {
+				return fmt.Errorf("thread %s: %w", p.ThreadID, store.ErrNotFound)
+			}
+		}
 		var idem []byte
 		if p.IdempotencyKey != "" {
 			idem = key(p.Actor, p.IdempotencyKey)
@@ -372,6 +381,9 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 		}
 		before := rec.clone()
 		m := p.Message
+		if m.Kind == "" {
+			m.Kind = rec.Kind
+		}
 		m.ThreadID, m.Direction, m.Network = rec.ID, store.Outbound, rec.Network
 		m.AgentID = rec.Lock.AgentID
 		m.SentAt, m.ReceivedAt = w.now, w.now

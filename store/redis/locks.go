@@ -59,19 +59,20 @@ func scopeArgs(teams, networks []string) (string, string) {
 	return t, jsonString(nonNil(networks))
 }
 
-// holderArgs are the step arguments of store.LockParams.Holder: the flag,
+// scopedArgs are the step arguments of a scope check the step makes
+// itself (store.LockParams.Holder, store.ReplyParams.Scoped): the flag,
 // then the caller's scope.
-func holderArgs(p store.LockParams) []any {
-	if !p.Holder {
+func scopedArgs(on bool, teams, networks []string) []any {
+	if !on {
 		return []any{"", "", "[]"}
 	}
-	teams, networks := scopeArgs(p.Teams, p.Networks)
-	return []any{"1", teams, networks}
+	t, n := scopeArgs(teams, networks)
+	return []any{"1", t, n}
 }
 
 func (s *Store) ThreadRenew(ctx context.Context, p store.LockParams) (store.LockResult, error) {
 	res, err := s.eval(ctx, scriptRenew, []string{s.k.thread(p.ThreadID)},
-		append([]any{p.ThreadID, p.Token, durUS(p.TTL), p.Actor}, holderArgs(p)...)...)
+		append([]any{p.ThreadID, p.Token, durUS(p.TTL), p.Actor}, scopedArgs(p.Holder, p.Teams, p.Networks)...)...)
 	if err != nil {
 		return store.LockResult{}, err
 	}
@@ -83,12 +84,13 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 	if m.Attachments == nil {
 		m.Attachments = []store.Attachment{}
 	}
-	mj, err := jsonWithout(m, "thread_id", "direction", "network", "agent_id", "sent_at", "received_at", "delivery")
+	mj, err := jsonWithout(m, "kind", "thread_id", "direction", "network", "agent_id", "sent_at", "received_at", "delivery")
 	if err != nil {
 		return store.ReplyResult{}, fmt.Errorf("redis: encode message: %w", err)
 	}
 	res, err := s.eval(ctx, scriptReply, []string{s.k.thread(p.ThreadID), s.k.idempotency()},
-		p.ThreadID, p.Token, p.Actor, p.IdempotencyKey, m.ID, mj, boolArg(p.Close))
+		append([]any{p.ThreadID, p.Token, p.Actor, p.IdempotencyKey, m.ID, mj, boolArg(p.Close), m.Kind},
+			scopedArgs(p.Scoped, p.Teams, p.Networks)...)...)
 	if err != nil {
 		return store.ReplyResult{}, err
 	}
@@ -110,7 +112,7 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 
 func (s *Store) ThreadRelease(ctx context.Context, p store.LockParams) (store.LockResult, error) {
 	res, err := s.eval(ctx, scriptRelease, []string{s.k.thread(p.ThreadID)},
-		append([]any{p.ThreadID, p.Token, p.Actor}, holderArgs(p)...)...)
+		append([]any{p.ThreadID, p.Token, p.Actor}, scopedArgs(p.Holder, p.Teams, p.Networks)...)...)
 	if err != nil {
 		return store.LockResult{}, err
 	}

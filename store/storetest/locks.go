@@ -20,6 +20,7 @@ var lockScenarios = []scenario{
 	{"Reply_WithClose_ClosesAndEndsLock", replyClose},
 	{"Release_PendingAfterReply_QueuedOtherwiseKeepingWaitingSince", releaseStatus},
 	{"RenewRelease_Holder_OutsideScopeNotFound_OtherActorLockLost", holderChecks},
+	{"Reply_Scoped_OutsideScopeNotFound_KindFromThread", replyScoped},
 	{"Close_EndsLockAndLeavesQueue", closeThread},
 	{"Transfer_ToTeam_QueuedThereWithNoteTagsAndPriorityFloor", transferTeam},
 	{"Transfer_ToAgent_OffersHigherFence_ErrCapacityWhenFull", transferAgent},
@@ -806,5 +807,40 @@ func holderChecks(t *testing.T, e *env) {
 	must(t, err)
 	if res.Thread.Lock != nil || res.Thread.Status != store.StatusQueued {
 		t.Fatalf("release in scope: %+v", res.Thread)
+	}
+}
+
+// replyScoped: a Scoped reply is not found outside the caller's teams and
+// networks, before its token or its idempotency key are looked at; a reply
+// without a kind takes the thread's.
+func replyScoped(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	th := e.thread("twitter", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	reply := func(id string, teams, networks []string) (store.ReplyResult, error) {
+		return e.s.ThreadReply(e.ctx, store.ReplyParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", IdempotencyKey: "once",
+			Message: store.Message{ID: id, Text: "on it"}, Scoped: true, Teams: teams, Networks: networks})
+	}
+	for _, scope := range [][2][]string{{{"sales"}, nil}, {nil, {"instagram"}}} {
+		_, err := reply("r-out", scope[0], scope[1])
+		wantErr(t, err, store.ErrNotFound)
+	}
+	_, err := e.s.ThreadReply(e.ctx, store.ReplyParams{ThreadID: "no-such-thread", Token: g.Token, Actor: "ana",
+		Message: store.Message{ID: "r-none", Text: "x"}, Scoped: true})
+	wantErr(t, err, store.ErrNotFound)
+
+	res, err := reply("r-1", []string{"care"}, []string{"twitter"})
+	must(t, err)
+	wantEqual(t, "reply kind (the thread's)", res.Message.Kind, th.Kind)
+	wantEqual(t, "reply repeated", res.Repeated, false)
+	// The same idempotency key from outside the scope is still not found;
+	// from inside it returns the first reply.
+	_, err = reply("r-2", []string{"sales"}, nil)
+	wantErr(t, err, store.ErrNotFound)
+	again, err := reply("r-3", nil, nil)
+	must(t, err)
+	if !again.Repeated || again.Message.ID != "r-1" {
+		t.Fatalf("retried reply = %+v, want the first (r-1)", again.Message)
 	}
 }

@@ -9,14 +9,24 @@
 -- ARGV[4]  actor (the agent replying)
 -- ARGV[5]  idempotency key, or ""
 -- ARGV[6]  message id
--- ARGV[7]  message JSON, without thread_id, direction, network, agent_id,
---          sent_at, received_at and delivery
+-- ARGV[7]  message JSON, without kind, thread_id, direction, network,
+--          agent_id, sent_at, received_at and delivery
 -- ARGV[8]  "1" to close the thread with the reply
+-- ARGV[9]  the message's kind, or "" for the thread's
+-- ARGV[10] "1" when the caller sees only some teams and networks
+--          (store.ReplyParams.Scoped), else ""
+-- ARGV[11] with ARGV[10]: the caller's teams as a JSON array, or "" for all
+-- ARGV[12] with ARGV[10]: the caller's networks as a JSON array ([] = all)
 -- Returns  {"ok", now, repeated "0"|"1", message hash, thread, grant} |
 --          {"not_found"} | {"lock_lost"}
 
 expire_due(EXPIRE_LIMIT)
 local actor = ARGV[4]
+local t = nil
+if ARGV[10] == '1' then
+  t = load_live(ARGV[2])
+  if t == nil or not sees(t, ARGV[11], ARGV[12]) then return not_found('thread', ARGV[2]) end
+end
 local idem = nil
 if ARGV[5] ~= '' then
   idem = actor .. '\0' .. ARGV[5]
@@ -29,7 +39,7 @@ if ARGV[5] ~= '' then
     return ok(NOW, '1', redis.call('HGETALL', K.message(mid)), flat(t), g)
   end
 end
-local t = load_live(ARGV[2])
+t = t or load_live(ARGV[2])
 if t == nil then return not_found('thread', ARGV[2]) end
 local err = check_token(t, ARGV[3], false)
 if err then return err end
@@ -41,7 +51,9 @@ end
 local before = copy(t)
 local mid = ARGV[6]
 local pending = '{"status":"pending"}'
-local mj = jappend(ARGV[7], {'thread_id', t.id, 'direction', 'outbound', 'network', t.network,
+local kind = ARGV[9]
+if kind == '' then kind = t.kind end
+local mj = jappend(ARGV[7], {'kind', kind, 'thread_id', t.id, 'direction', 'outbound', 'network', t.network,
   'agent_id', t.lock_agent, 'sent_at', T(NOW), 'received_at', T(NOW)})
 local mhash = {'json', mj, 'thread', t.id, 'dir', 'outbound', 'delivery', pending}
 redis.call('HSET', K.message(mid), unpack(mhash))
