@@ -489,7 +489,7 @@ func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 // (threads several times per claim cycle); segmentio's decoder follows
 // encoding/json (its own tests, and TestDecode_MatchesEncodingJSON here on
 // this store's records) at about a quarter of the CPU. Everything this
-// store writes it encodes with encoding/json or codec.go.
+// store writes it encodes with encoding/json or package jsonenc.
 func unmarshal(data []byte, v any) error { return segjson.Unmarshal(data, v) }
 
 func getJSON(b *bbolt.Bucket, k []byte, v any) error {

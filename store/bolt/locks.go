@@ -203,20 +203,39 @@ func (w *wtx) heldBy(p store.LockParams) (*threadRec, error) {
 	if !p.Holder {
 		return w.heldThread(p.ThreadID, p.Token, false, 0)
 	}
-	rec, err := w.thread(p.ThreadID)
+	rec, err := w.seenThread(p.ThreadID, p.Teams, p.Networks)
 	if err != nil {
 		return nil, err
-	}
-	if !visible(&rec.Thread, p.Teams, p.Networks) {
-		return nil, fmt.Errorf("thread %s: %w", p.ThreadID, store.ErrNotFound)
 	}
 	if err := checkToken(rec, p.Token, false); err != nil {
 		return nil, err
 	}
-	if rec.Lock.AgentID != p.Actor {
-		return nil, fmt.Errorf("thread %s is locked by another agent: %w", rec.ID, store.ErrLockLost)
+	if err := checkHolder(rec, p.Actor); err != nil {
+		return nil, err
 	}
 	return rec, nil
+}
+
+// seenThread reads a thread for a caller who sees only teams (nil: all)
+// and networks (empty: all): any other thread is not found.
+func (w *wtx) seenThread(id string, teams, networks []string) (*threadRec, error) {
+	rec, err := w.thread(id)
+	if err != nil {
+		return nil, err
+	}
+	if !visible(&rec.Thread, teams, networks) {
+		return nil, fmt.Errorf("thread %s: %w", id, store.ErrNotFound)
+	}
+	return rec, nil
+}
+
+// checkHolder refuses unless the thread's lock is actor's: a token is no
+// use to another agent.
+func checkHolder(rec *threadRec, actor string) error {
+	if rec.Lock.AgentID != actor {
+		return fmt.Errorf("thread %s is locked by another agent: %w", rec.ID, store.ErrLockLost)
+	}
+	return nil
 }
 
 // checkToken refuses unless token is the thread's live lock (or force).
@@ -293,12 +312,9 @@ func (w *wtx) claim(rec *threadRec, agentID string, ttl time.Duration) store.Loc
 func (s *Store) ThreadClaim(ctx context.Context, p store.ClaimParams) (store.LockResult, error) {
 	var res store.LockResult
 	err := s.write(ctx, func(w *wtx) error {
-		rec, err := w.thread(p.ThreadID)
+		rec, err := w.seenThread(p.ThreadID, p.Teams, p.Networks)
 		if err != nil {
 			return err
-		}
-		if !visible(&rec.Thread, p.Teams, p.Networks) {
-			return fmt.Errorf("thread %s: %w", p.ThreadID, store.ErrNotFound)
 		}
 		if rec.Lock != nil {
 			if rec.Lock.AgentID == p.AgentID {
@@ -341,12 +357,8 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 	var res store.ReplyResult
 	err := s.write(ctx, func(w *wtx) error {
 		if p.Scoped {
-			rec, err := w.thread(p.ThreadID)
-			if err != nil {
+			if _, err := w.seenThread(p.ThreadID, p.Teams, p.Networks); err != nil {
 				return err
-			}
-			if !visible(&rec.Thread, p.Teams, p.Networks) {
-				return fmt.Errorf("thread %s: %w", p.ThreadID, store.ErrNotFound)
 			}
 		}
 		var idem []byte
@@ -374,10 +386,10 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 		if err != nil {
 			return err
 		}
-		if rec.Lock.AgentID != p.Actor {
-			// Only the holder replies: a token is no use to another agent,
-			// and the reply must not go out in the holder's name.
-			return fmt.Errorf("thread %s is locked by another agent: %w", rec.ID, store.ErrLockLost)
+		// Only the holder replies: the reply must not go out in the
+		// holder's name.
+		if err := checkHolder(rec, p.Actor); err != nil {
+			return err
 		}
 		before := rec.clone()
 		m := p.Message
