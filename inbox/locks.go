@@ -52,15 +52,21 @@ func (s *Service) person(ctx context.Context, p Principal) (store.Agent, error) 
 // personThread is person followed by a read of a thread the caller sees,
 // with the scope taken from the agent record person read.
 func (s *Service) personThread(ctx context.Context, p Principal, threadID string) (store.Thread, error) {
-	a, err := s.person(ctx, p)
-	if err != nil {
-		return store.Thread{}, err
-	}
-	sc, err := personScope(p, a)
+	sc, err := s.personScopeOf(ctx, p)
 	if err != nil {
 		return store.Thread{}, err
 	}
 	return s.threadIn(ctx, sc, threadID)
+}
+
+// personScopeOf is the scope of a caller who may hold locks: person, then
+// personScope of the record it read.
+func (s *Service) personScopeOf(ctx context.Context, p Principal) (scope, error) {
+	a, err := s.person(ctx, p)
+	if err != nil {
+		return scope{}, err
+	}
+	return personScope(p, a)
 }
 
 func (s *Service) count(step string, err error) {
@@ -180,11 +186,7 @@ func (s *Service) Release(ctx context.Context, p Principal, threadID string, in 
 // lock that is not the caller's.
 func (s *Service) holderStep(ctx context.Context, p Principal, threadID, token string,
 	step func(context.Context, store.LockParams) (store.LockResult, error)) (store.LockResult, error) {
-	a, err := s.person(ctx, p)
-	if err != nil {
-		return store.LockResult{}, err
-	}
-	sc, err := personScope(p, a)
+	sc, err := s.personScopeOf(ctx, p)
 	if err != nil {
 		return store.LockResult{}, err
 	}
