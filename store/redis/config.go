@@ -364,25 +364,15 @@ func (s *Store) SessionKeyAgent(ctx context.Context, hash []byte) (store.Session
 	if err != nil {
 		return store.Session{}, store.Key{}, nil, err
 	}
-	sess, err := sessionOf(res, hash)
-	if err != nil {
-		return sess, store.Key{}, nil, err
+	m := fields(res[1])
+	sess := store.Session{KeyID: m["key_id"], Hash: hash, CreatedAt: usField(m, "created"), ExpiresAt: usField(m, "expires")}
+	if !usTime(num(res[0])).Before(sess.ExpiresAt) {
+		return store.Session{}, store.Key{}, nil, store.ErrNotFound
 	}
 	k, a, err := keyAgentOf(res[2:])
 	return sess, k, a, err
 }
 
-// sessionOf decodes key_read's {now, session fields, ...}: the session if
-// it is still live.
-func sessionOf(res []any, hash []byte) (store.Session, error) {
-	now := usTime(num(res[0]))
-	m := fields(res[1])
-	sess := store.Session{KeyID: m["key_id"], Hash: hash, CreatedAt: usField(m, "created"), ExpiresAt: usField(m, "expires")}
-	if !now.Before(sess.ExpiresAt) {
-		return store.Session{}, store.ErrNotFound
-	}
-	return sess, nil
-}
 
 func (s *Store) SessionDelete(ctx context.Context, hash []byte) error {
 	if err := s.open(); err != nil {
