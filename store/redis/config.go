@@ -373,7 +373,6 @@ func (s *Store) SessionKeyAgent(ctx context.Context, hash []byte) (store.Session
 	return sess, k, a, err
 }
 
-
 func (s *Store) SessionDelete(ctx context.Context, hash []byte) error {
 	if err := s.open(); err != nil {
 		return err
