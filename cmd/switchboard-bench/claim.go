@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -291,8 +292,13 @@ type claimResp struct {
 }
 
 // claimLevel runs claim-next + reply + release cycles with the first n
-// agents.
-func claimLevel(ctx context.Context, b *bench, srv *server, agents []agent, fill *refiller, queue int) Row {
+// agents. With offered = 0 each agent starts its next cycle as soon as the
+// last one ends (a closed loop: the rate the server can sustain). With
+// offered > 0 cycles/s the agents share that rate on a fixed schedule
+// (each one every n/offered seconds, staggered), and claim and cycle
+// latencies count from the scheduled start, so an agent that falls behind
+// is charged for the wait (no coordinated omission).
+func claimLevel(ctx context.Context, b *bench, srv *server, agents []agent, fill *refiller, queue int, offered float64) Row {
 	cl := newClient(srv.addr, len(agents))
 	defer cl.close()
 	claimBody := []byte(`{}`)
@@ -300,16 +306,33 @@ func claimLevel(ctx context.Context, b *bench, srv *server, agents []agent, fill
 	// An agent finding the queue empty backs off (2 ms doubling to 64 ms)
 	// as a client would, so polling does not crowd out the refill.
 	backoff := make([]time.Duration, len(agents))
+	// Paced: agent w's next scheduled start.
+	next := make([]time.Time, len(agents))
+	var every time.Duration
+	label := fmt.Sprintf("%s: claim queue=%s agents=%d", srv.storeName(), human(queue), len(agents))
+	if offered > 0 {
+		every = time.Duration(float64(len(agents)) / offered * float64(time.Second))
+		label += fmt.Sprintf(" paced %.0f/s", offered)
+	}
 	queuedBefore, _ := srv.queued(benchTeam)
 	posted0 := fill.posted.Load()
 	cpu, rm, window := b.meters(srv)
 	res := runLoad(ctx, b.progress, runSpec{
-		Label: fmt.Sprintf("%s: claim queue=%s agents=%d", srv.storeName(), human(queue), len(agents)), Workers: len(agents),
+		Label: label, Workers: len(agents),
 		Warmup: b.opt.warmup, Duration: b.opt.duration, Unit: "cycle", Window: window,
 		Op: func(ctx context.Context, w int, r *recorder) bool {
 			key := agents[w].Key
 			var cr claimResp
 			t0 := time.Now()
+			if every > 0 {
+				if next[w].IsZero() {
+					next[w] = t0.Add(every * time.Duration(w) / time.Duration(len(agents)))
+				}
+				if !pause(ctx, time.Until(next[w])) {
+					return false
+				}
+				t0, next[w] = next[w], next[w].Add(every)
+			}
 			status, rb, err := cl.do("POST", "/api/v1/queue/claim", key, claimBody, &cr, false)
 			claimed := time.Since(t0)
 			switch {
@@ -319,8 +342,10 @@ func claimLevel(ctx context.Context, b *bench, srv *server, agents []agent, fill
 			case status == 204:
 				empties.Add(1)
 				r.observe("claim_empty", claimed)
-				backoff[w] = min(max(2*backoff[w], 2*time.Millisecond), 64*time.Millisecond)
-				time.Sleep(backoff[w])
+				if every == 0 {
+					backoff[w] = min(max(2*backoff[w], 2*time.Millisecond), 64*time.Millisecond)
+					time.Sleep(backoff[w])
+				}
 				return true
 			case status != 200:
 				r.fail(&statusError{method: "POST", path: "/api/v1/queue/claim", status: status, body: string(rb)})
@@ -351,7 +376,11 @@ func claimLevel(ctx context.Context, b *bench, srv *server, agents []agent, fill
 	})
 	fill.drain(ctx)
 	queuedAfter, _ := srv.queued(benchTeam)
-	row := Row{Section: "claim", Name: "claim-reply-release", Store: srv.storeName(), Concurrency: len(agents), Queue: queue,
+	section := "claim"
+	if offered > 0 {
+		section = "paced"
+	}
+	row := Row{Section: section, Name: "claim-reply-release", Store: srv.storeName(), Concurrency: len(agents), Queue: queue,
 		Rate: res.Rate(), Unit: "cycle/s", P50ms: res.Pct("claim", 0.5), P99ms: res.Pct("claim", 0.99),
 		Errors: res.Errors + fill.fails.Load(), ErrMsgs: res.ErrMsgs, Seconds: res.Elapsed.Seconds(),
 		Extra: map[string]float64{
@@ -362,6 +391,9 @@ func claimLevel(ctx context.Context, b *bench, srv *server, agents []agent, fill
 			"queued_before": float64(queuedBefore), "queued_after": float64(queuedAfter),
 			"refill_msg_per_s": float64(fill.posted.Load()-posted0) / max(res.Elapsed.Seconds(), 1e-9),
 		}}
+	if offered > 0 {
+		row.Extra["offered_cycles_per_s"] = offered
+	}
 	cpu.add(&row, res.Items, res.Elapsed)
 	rm.add(&row, res.Items)
 	if err := fill.err(); err != nil {
@@ -416,11 +448,19 @@ func claimQueue(ctx context.Context, b *bench, srv *server, info prefillInfo, n,
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		row := claimLevel(ctx, b, srv, agents[:a], fill, n)
+		row := claimLevel(ctx, b, srv, agents[:a], fill, n, 0)
 		if err := srv.alive(); err != nil {
 			return err
 		}
 		b.add(row)
+		if a == pacedAgents(b.opt.agents) && b.opt.paced > 0 && row.Rate > 0 {
+			paced := claimLevel(ctx, b, srv, agents[:a], fill, n, b.opt.paced*row.Rate)
+			if err := srv.alive(); err != nil {
+				return err
+			}
+			paced.Extra["paced_fraction"] = b.opt.paced
+			b.add(paced)
+		}
 	}
 	after := procMem(srv.pid())
 	mem := Row{Section: "memory", Name: "queue", Store: srv.storeName(), Queue: n, Unit: "MiB",
@@ -438,6 +478,30 @@ func claimQueue(ctx context.Context, b *bench, srv *server, info prefillInfo, n,
 	mem.Note = info.Method
 	b.add(mem)
 	return nil
+}
+
+// pacedAgents is the agent level that is also run paced: 100 (the level
+// the claim latency target names) when measured, else the middle level.
+func pacedAgents(levels []int) int {
+	if slices.Contains(levels, 100) {
+		return 100
+	}
+	return levels[len(levels)/2]
+}
+
+// pause waits d (nothing when d <= 0); false when ctx ended first.
+func pause(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func human(n int) string {

@@ -54,6 +54,7 @@ type options struct {
 	agents         []int
 	queues         []int
 	contAgents     int
+	paced          float64
 	contThreads    int
 	phases         map[string]bool
 	out            string
@@ -106,6 +107,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.batch, "batch", 100, "messages per batch request")
 	fs.StringVar(&agents, "agents", "10,100,500", "claim concurrencies (agents)")
 	fs.StringVar(&queues, "queues", "1k,100k,1M", "claim queue sizes (threads)")
+	fs.Float64Var(&o.paced, "paced", 0.5, "also run the 100-agent claim level (or the middle one) paced at this fraction of its measured rate (0: off)")
 	fs.IntVar(&o.contAgents, "race-agents", 200, "contention: agents")
 	fs.IntVar(&o.contThreads, "race-threads", 100, "contention: threads")
 	fs.StringVar(&phases, "phases", "ceilings,ingest,claim,contention", "phases to run")
@@ -157,6 +159,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.contAgents < 1 || o.contThreads < 1 || o.contThreads > 500 {
 		return o, errors.New("--race-agents must be positive and --race-threads 1..500")
+	}
+	if o.paced < 0 || o.paced >= 1 {
+		return o, errors.New("--paced must be 0 (off) or a fraction below 1")
 	}
 	if o.duration <= 0 || o.ceilDuration <= 0 || o.warmup < 0 {
 		return o, errors.New("durations must be positive")

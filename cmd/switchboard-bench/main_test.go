@@ -58,11 +58,26 @@ func TestQuickRun(t *testing.T) {
 	}
 	// Ceilings at 1, 4, 16 (no-op, group commit, Batch) plus the net/http
 	// generator; ingest single and batch at 1 and 16; claim at 2 queues x 2
-	// agent counts; memory per queue.
-	for section, want := range map[string]int{"ceiling": 10, "ingest": 4, "claim": 4, "memory": 2} {
+	// agent counts, and paced at 16 agents per queue; memory per queue.
+	for section, want := range map[string]int{"ceiling": 10, "ingest": 4, "claim": 4, "paced": 2, "memory": 2} {
 		if count[section] != want {
 			t.Errorf("%d bolt %s rows, want %d", count[section], section, want)
 		}
+	}
+	// A paced level offers half the rate its closed loop measured.
+	for _, p := range res.Rows {
+		if p.Section != "paced" {
+			continue
+		}
+		c := res.find("claim", p.Name, p.Store, p.Concurrency, p.Queue)
+		if c == nil {
+			t.Errorf("%s paced level at queue=%d c=%d has no closed-loop level", p.Store, p.Queue, p.Concurrency)
+		} else if off := p.Extra["offered_cycles_per_s"]; off != 0.5*c.Rate {
+			t.Errorf("%s paced level at queue=%d offered %v cycles/s, want half of %v", p.Store, p.Queue, off, c.Rate)
+		}
+	}
+	if !strings.Contains(stdout.String(), "CLAIM PACED") {
+		t.Errorf("report has no CLAIM PACED section")
 	}
 	// The CPU probe ran before each phase and at the end, and is printed.
 	var at []string
