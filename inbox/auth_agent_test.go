@@ -101,11 +101,11 @@ func (s *threadReadsCounted) ThreadGet(ctx context.Context, id string) (store.Th
 	return s.Store.ThreadGet(ctx, id)
 }
 
-// TestRenewRelease_NoThreadReadBeforeTheStep: renew, release and reply
+// TestLockSteps_NoThreadReadBeforeTheStep: renew, release, reply and close
 // leave the holder's checks (the thread is visible, the lock is the
 // caller's) to the store's step instead of reading the thread first, and
 // still answer 404, 400 and 409 in that order.
-func TestRenewRelease_NoThreadReadBeforeTheStep(t *testing.T) {
+func TestLockSteps_NoThreadReadBeforeTheStep(t *testing.T) {
 	st := &threadReadsCounted{Store: openStore(t)}
 	ctx := context.Background()
 	svc := bootstrapped(t, st)
@@ -148,7 +148,7 @@ func TestRenewRelease_NoThreadReadBeforeTheStep(t *testing.T) {
 		{bob, tok, store.ErrLockLost},               // another agent with the token
 		{ana, inbox.TokenInput{Token: "x"}, store.ErrLockLost},
 	} {
-		for _, step := range []func(context.Context, inbox.Principal, string, inbox.TokenInput) (store.LockResult, error){svc.Renew, svc.Release} {
+		for _, step := range []func(context.Context, inbox.Principal, string, inbox.TokenInput) (store.LockResult, error){svc.Renew, svc.Release, svc.Close} {
 			_, err := step(ctx, c.who, id, c.in)
 			var fe *inbox.FieldError
 			if c.want == nil && !(errors.As(err, &fe) && fe.Field == "token") || c.want != nil && !errors.Is(err, c.want) {
@@ -176,5 +176,41 @@ func TestRenewRelease_NoThreadReadBeforeTheStep(t *testing.T) {
 	}
 	if n := st.n.Load() - before; n != 0 {
 		t.Fatalf("renew, reply and release read the thread %d times before their steps, want 0", n)
+	}
+	// Close, by the holder and by an admin without a token, reads no
+	// thread either (a follow-up requeues the thread in between).
+	followUp := func(ext string) {
+		t.Helper()
+		if _, err := svc.Ingest(ctx, inbox.Principal{Role: store.RoleIngest, KeyID: "ingest"}, inbox.MessageInput{Network: "twitter",
+			ExternalID: ext, ThreadExternalID: got.Thread.ExternalID, Profile: "@acme", Text: "again", Author: store.Author{ID: "u"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closed := func(who inbox.Principal, id string, in inbox.TokenInput) error {
+		t.Helper()
+		n0 := st.n.Load()
+		res, err := svc.Close(ctx, who, id, in)
+		if n := st.n.Load() - n0; n != 0 {
+			t.Fatalf("close by %s read the thread %d times before its step, want 0", who.Actor(), n)
+		}
+		if err == nil && res.Thread.Status != store.StatusClosed {
+			t.Fatalf("close by %s: status %s", who.Actor(), res.Thread.Status)
+		}
+		return err
+	}
+	followUp("m2")
+	got, err = svc.ClaimNext(ctx, ana, inbox.ClaimInput{})
+	if err != nil || got.Lock == nil || got.Thread.ID != id {
+		t.Fatalf("claim-next again: %+v, %v", got, err)
+	}
+	if err := closed(ana, id, inbox.TokenInput{Token: got.Lock.Token}); err != nil {
+		t.Fatalf("close by the holder: %v", err)
+	}
+	followUp("m3")
+	if err := closed(admin, id, inbox.TokenInput{}); err != nil {
+		t.Fatalf("close by an admin: %v", err)
+	}
+	if err := closed(admin, "no-such-thread", inbox.TokenInput{}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("admin closing no thread: %v", err)
 	}
 }

@@ -398,10 +398,10 @@ type LockParams struct {
 	Actor    string
 	Force    bool
 	TTL      time.Duration
-	// Holder (renew and release) makes the step check what the caller
-	// would otherwise read the thread for: a thread outside Teams (nil:
-	// all) and Networks (empty: all) is ErrNotFound, and a lock that is not
-	// Actor's is ErrLockLost even with its token.
+	// Holder (renew, release and close without Force) makes the step check
+	// what the caller would otherwise read the thread for: a thread outside
+	// Teams (nil: all) and Networks (empty: all) is ErrNotFound, and a lock
+	// that is not Actor's is ErrLockLost even with its token.
 	Holder   bool
 	Teams    []string
 	Networks []string

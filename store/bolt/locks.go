@@ -196,12 +196,12 @@ func (w *wtx) heldThread(id, token string, force bool, version int64) (*threadRe
 	return rec, nil
 }
 
-// heldBy is the thread of a renew or release: heldThread, and with
+// heldBy is the thread of a renew, release or close: heldThread, and with
 // p.Holder the checks the caller would otherwise read the thread for (see
 // store.LockParams), in the order a read would make them.
 func (w *wtx) heldBy(p store.LockParams) (*threadRec, error) {
-	if !p.Holder {
-		return w.heldThread(p.ThreadID, p.Token, false, 0)
+	if !p.Holder || p.Force {
+		return w.heldThread(p.ThreadID, p.Token, p.Force, 0)
 	}
 	rec, err := w.seenThread(p.ThreadID, p.Teams, p.Networks)
 	if err != nil {
@@ -459,7 +459,7 @@ func (s *Store) ThreadRelease(ctx context.Context, p store.LockParams) (store.Lo
 func (s *Store) ThreadClose(ctx context.Context, p store.LockParams) (store.LockResult, error) {
 	var res store.LockResult
 	err := s.write(ctx, func(w *wtx) error {
-		rec, err := w.heldThread(p.ThreadID, p.Token, p.Force, 0)
+		rec, err := w.heldBy(p)
 		if err != nil {
 			return err
 		}

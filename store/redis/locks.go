@@ -120,7 +120,8 @@ func (s *Store) ThreadRelease(ctx context.Context, p store.LockParams) (store.Lo
 }
 
 func (s *Store) ThreadClose(ctx context.Context, p store.LockParams) (store.LockResult, error) {
-	res, err := s.eval(ctx, scriptClose, []string{s.k.thread(p.ThreadID)}, p.ThreadID, p.Token, p.Actor, boolArg(p.Force))
+	res, err := s.eval(ctx, scriptClose, []string{s.k.thread(p.ThreadID)},
+		append([]any{p.ThreadID, p.Token, p.Actor, boolArg(p.Force)}, scopedArgs(p.Holder, p.Teams, p.Networks)...)...)
 	if err != nil {
 		return store.LockResult{}, err
 	}

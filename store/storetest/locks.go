@@ -19,7 +19,7 @@ var lockScenarios = []scenario{
 	{"Reply_IdempotencyKey_ReturnsFirstReply", replyIdempotent},
 	{"Reply_WithClose_ClosesAndEndsLock", replyClose},
 	{"Release_PendingAfterReply_QueuedOtherwiseKeepingWaitingSince", releaseStatus},
-	{"RenewRelease_Holder_OutsideScopeNotFound_OtherActorLockLost", holderChecks},
+	{"RenewReleaseClose_Holder_OutsideScopeNotFound_OtherActorLockLost", holderChecks},
 	{"Reply_Scoped_OutsideScopeNotFound_KindFromThread", replyScoped},
 	{"Close_EndsLockAndLeavesQueue", closeThread},
 	{"Transfer_ToTeam_QueuedThereWithNoteTagsAndPriorityFloor", transferTeam},
@@ -796,6 +796,8 @@ func holderChecks(t *testing.T, e *env) {
 		wantErr(t, err, c.want)
 		_, err = e.s.ThreadRelease(e.ctx, c.p)
 		wantErr(t, err, c.want)
+		_, err = e.s.ThreadClose(e.ctx, c.p)
+		wantErr(t, err, c.want)
 	}
 	// In scope, the holder renews and releases.
 	res, err := e.s.ThreadRenew(e.ctx, held("ana", []string{"care"}, []string{"twitter"}))
@@ -807,6 +809,23 @@ func holderChecks(t *testing.T, e *env) {
 	must(t, err)
 	if res.Thread.Lock != nil || res.Thread.Status != store.StatusQueued {
 		t.Fatalf("release in scope: %+v", res.Thread)
+	}
+	// Close: the holder in scope closes; Force skips the checks (a
+	// supervisor's close without a token).
+	g = e.claim(th.ID, "ana", longTTL)
+	res, err = e.s.ThreadClose(e.ctx, store.LockParams{ThreadID: th.ID, Token: g.Token, Actor: "ana",
+		Holder: true, Teams: []string{"care"}, Networks: []string{"twitter"}})
+	must(t, err)
+	if res.Thread.Lock != nil || res.Thread.Status != store.StatusClosed {
+		t.Fatalf("close in scope: %+v", res.Thread)
+	}
+	th2 := e.thread("twitter", "care")
+	e.claim(th2.ID, "ana", longTTL)
+	res, err = e.s.ThreadClose(e.ctx, store.LockParams{ThreadID: th2.ID, Actor: "sup", Force: true,
+		Holder: true, Teams: []string{"sales"}})
+	must(t, err)
+	if res.Thread.Lock != nil || res.Thread.Status != store.StatusClosed {
+		t.Fatalf("forced close: %+v", res.Thread)
 	}
 }
 
