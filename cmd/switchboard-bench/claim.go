@@ -29,6 +29,8 @@ type prefillInfo struct {
 	Method     string  `json:"method"`
 	FileBytes  int64   `json:"file_bytes,omitempty"`  // bbolt file after the fill
 	RedisBytes int64   `json:"redis_bytes,omitempty"` // used_memory growth during the fill
+	// AOFRewriteSeconds: the AOF rewrite after a Redis fill (compactAOF).
+	AOFRewriteSeconds float64 `json:"aof_rewrite_seconds,omitempty"`
 }
 
 // prefillMessage is the i-th queued thread's first message: one thread per
@@ -175,7 +177,7 @@ func prefillHTTP(ctx context.Context, b *bench, srv *server, key string, n int) 
 		return prefillInfo{}, fmt.Errorf("prefill: %w", err)
 	}
 	return prefillInfo{Threads: n, Seconds: time.Since(start).Seconds(),
-		Method: "POST /api/v1/messages/batch, 500 per request, 8 in flight"}, ctx.Err()
+		Method: "POST /api/v1/messages/batch, 500 per request, 8 in flight, then the AOF rewritten"}, ctx.Err()
 }
 
 func containsError(body []byte) bool { return bytes.Contains(body, errorItem) }
@@ -467,6 +469,9 @@ func claimQueue(ctx context.Context, b *bench, srv *server, info prefillInfo, n,
 		Rate: after.RSS, Extra: map[string]float64{"rss_idle_mib": idle.RSS, "anon_idle_mib": idle.Anon,
 			"rss_after_mib": after.RSS, "anon_after_mib": after.Anon, "hwm_mib": after.HWM,
 			"prefill_seconds": info.Seconds}}
+	if info.AOFRewriteSeconds > 0 {
+		mem.Extra["aof_rewrite_seconds"] = info.AOFRewriteSeconds
+	}
 	if info.FileBytes > 0 {
 		mem.Extra["file_bytes"] = float64(info.FileBytes)
 		mem.Extra["bytes_per_thread"] = float64(info.FileBytes) / float64(n)

@@ -327,6 +327,12 @@ func (k redisBackend) prefilled(ctx context.Context, n int) (*server, prefillInf
 		return nil, info, err
 	}
 	info.RedisBytes = after - before
+	d, err := compactAOF(ctx, k.b.rdb)
+	if err != nil {
+		srv.stop()
+		return nil, info, err
+	}
+	info.AOFRewriteSeconds = d.Seconds()
 	return srv, info, nil
 }
 

@@ -337,13 +337,13 @@ func (r *Results) printReport(w io.Writer) {
 	}
 
 	fmt.Fprintln(w, "\nMEMORY")
-	fmt.Fprintln(tw, "store\tqueued threads\tRSS idle MiB\t(anon)\tRSS after claims MiB\t(anon)\tpeak (HWM) MiB\tbytes/thread\tstore size MiB\tprefill s\t")
+	fmt.Fprintln(tw, "store\tqueued threads\tRSS idle MiB\t(anon)\tRSS after claims MiB\t(anon)\tpeak (HWM) MiB\tbytes/thread\tstore size MiB\tprefill s\tAOF rewrite s\t")
 	for _, x := range r.Rows {
 		if x.Section == "memory" {
 			size := x.Extra["file_bytes"] + x.Extra["redis_bytes"]
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t\n", x.Store, human(x.Queue),
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%s\t\n", x.Store, human(x.Queue),
 				x.Extra["rss_idle_mib"], x.Extra["anon_idle_mib"], x.Extra["rss_after_mib"], x.Extra["anon_after_mib"],
-				x.Extra["hwm_mib"], x.Extra["bytes_per_thread"], size/(1<<20), x.Extra["prefill_seconds"])
+				x.Extra["hwm_mib"], x.Extra["bytes_per_thread"], size/(1<<20), x.Extra["prefill_seconds"], fmtSeconds(x.Extra["aof_rewrite_seconds"]))
 		}
 	}
 	tw.Flush()
@@ -434,4 +434,12 @@ func (r *Results) writeFiles(dir string) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// fmtSeconds is "-" for nothing measured.
+func fmtSeconds(v float64) string {
+	if v <= 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
 }
