@@ -330,7 +330,7 @@ func claimLevel(ctx context.Context, b *bench, srv *server, agents []agent, fill
 				if next[w].IsZero() {
 					next[w] = t0.Add(every * time.Duration(w) / time.Duration(len(agents)))
 				}
-				if !pause(ctx, time.Until(next[w])) {
+				if !pause(ctx, time.Until(next[w])) || r.stopped() {
 					return false
 				}
 				t0, next[w] = next[w], next[w].Add(every)
@@ -491,7 +491,7 @@ func pacedAgents(levels []int) int {
 	if slices.Contains(levels, 100) {
 		return 100
 	}
-	return levels[len(levels)/2]
+	return slices.Sorted(slices.Values(levels))[len(levels)/2]
 }
 
 // pause waits d (nothing when d <= 0); false when ctx ended first.

@@ -23,6 +23,9 @@ type recorder struct {
 	errs  int64
 }
 
+// stopped reports whether the run has ended (an op that waited may give up).
+func (r *recorder) stopped() bool { return r.run.stop.Load() }
+
 // measuring reports whether the op about to start falls in the window.
 func (r *recorder) measuring() bool { return r.run.measuring.Load() }
 

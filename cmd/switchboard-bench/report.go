@@ -15,10 +15,10 @@ import (
 	"time"
 )
 
-// Row is one measured figure: a ceiling, an ingest level, a claim level or
-// a memory reading.
+// Row is one measured figure: a ceiling, an ingest level, a claim level
+// (saturated or paced) or a memory reading.
 type Row struct {
-	Section     string             `json:"section"` // ceiling | ingest | claim | memory
+	Section     string             `json:"section"` // ceiling | ingest | claim | paced | memory
 	Name        string             `json:"name"`
 	Store       string             `json:"store,omitempty"`
 	Concurrency int                `json:"concurrency,omitempty"`
