@@ -149,10 +149,31 @@ func (s *server) xCRC(c *fiber.Ctx) error {
 		return fiber.ErrNotFound
 	}
 	token := c.Query("crc_token")
-	if token == "" || len(token) > 1024 {
-		return &inbox.FieldError{Field: "crc_token", Message: "is required (at most 1024 characters)"}
+	if !crcTokenOK(token) {
+		return &inbox.FieldError{Field: "crc_token", Message: "is required: at most 1024 letters, digits and + / = - _ . ~"}
 	}
 	return c.JSON(fiber.Map{"response_token": connect.CRCResponse(token, secret)})
+}
+
+// crcTokenOK keeps the challenge answer from signing anything else. X
+// signs its deliveries with the same key and encoding as the answer
+// (connect.CRCResponse), so an endpoint that answered any token would sign
+// any forged delivery for anyone who asked. X's tokens are short random
+// strings; these characters can never make a JSON body (no braces, no
+// quotes).
+func crcTokenOK(token string) bool {
+	if token == "" || len(token) > 1024 {
+		return false
+	}
+	for i := 0; i < len(token); i++ {
+		switch c := token[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '+' || c == '/' || c == '=' || c == '-' || c == '_' || c == '.' || c == '~':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // xWebhook takes Account Activity API deliveries.

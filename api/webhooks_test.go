@@ -270,7 +270,7 @@ func TestWebhooks_UnsetSecretAnswers404(t *testing.T) {
 func TestXWebhook_CRCAnswersHMACOfTokenKeyedByConsumerSecret(t *testing.T) {
 	t.Parallel()
 	s := newWebhookServer(t, allSecrets())
-	for _, token := range []string{"9b4507b3-9040-4669-9ca3-6b94edb50553", "a b+c/=é"} {
+	for _, token := range []string{"9b4507b3-9040-4669-9ca3-6b94edb50553", "NjM5YzgxYzgt+b/c=_-.~"} {
 		var out struct {
 			ResponseToken string `json:"response_token"`
 		}
@@ -284,6 +284,22 @@ func TestXWebhook_CRCAnswersHMACOfTokenKeyedByConsumerSecret(t *testing.T) {
 		}
 	}
 	s.do(t, "GET", "/webhooks/x", "", nil).wantErr(t, 400, "invalid_request", "crc_token")
+}
+
+// The CRC answer is the same HMAC, key and encoding as a delivery's
+// signature, so the endpoint must not answer a token that could be a
+// delivery: else anyone could have it sign a forged one and post it (with
+// the old check, the forged body below got a 200 and its answer, as the
+// signature, got the delivery stored).
+func TestXWebhook_CRCWillNotSignADelivery(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	forged := `{"for_user_id":"` + brandX + `","direct_message_events":[{"type":"message_create","id":"evil-1",` +
+		`"message_create":{"sender_id":"666","message_data":{"text":"FORGED: reset your password at http://evil.example"}}}]}`
+	s.do(t, "GET", "/webhooks/x?crc_token="+url.QueryEscape(forged), "", nil).wantErr(t, 400, "invalid_request", "crc_token")
+	for _, bad := range []string{"a b", "a\tb", "é", strings.Repeat("a", 1025), `"x"`, "{}", "[1]"} {
+		s.do(t, "GET", "/webhooks/x?crc_token="+url.QueryEscape(bad), "", nil).wantErr(t, 400, "invalid_request", "crc_token")
+	}
 }
 
 // --- signatures ---
