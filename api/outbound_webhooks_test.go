@@ -450,9 +450,19 @@ func TestOutboundWebhooks_TwoNodesDeliverEachEventOnceInOrder(t *testing.T) {
 func TestOutboundWebhooks_DenyPrivateRefusesPrivateTargets(t *testing.T) {
 	t.Parallel()
 	s := newOpsServer(t, opsOptions{cfg: func(c *inbox.Config) { c.Webhooks.DenyPrivate = true }})
-	for _, u := range []string{"http://127.0.0.1:9/x", "http://10.1.2.3/", "https://[::1]/", "http://169.254.169.254/latest", "http://192.168.0.10/"} {
+	for _, u := range []string{"http://127.0.0.1:9/x", "http://10.1.2.3/", "https://[::1]/", "http://169.254.169.254/latest", "http://192.168.0.10/",
+		"http://100.100.100.200/latest/meta-data/", // a cloud metadata service in shared address space
+		"http://100.64.0.1/", "http://198.18.0.1/", "http://0.1.2.3/", "http://192.0.0.8/", "http://240.0.0.1/", "http://[::ffff:10.0.0.1]/",
+		"http://[64:ff9b::a9fe:a9fe]/",  // 169.254.169.254 through NAT64
+		"http://[2002:a9fe:a9fe::1]/",   // ... through 6to4
+		"http://[64:ff9b:1::a00:1]/",    // local-use NAT64
+		"http://[2001:0:4136:e378::1]/", // Teredo
+	} {
 		s.do(t, "POST", "/api/v1/webhooks", s.admin, map[string]any{"url": u, "events": []string{"thread.replied"}, "secret": hookSecret}).
 			wantErr(t, 400, "invalid_request", "url")
 	}
-	s.do(t, "POST", "/api/v1/webhooks", s.admin, map[string]any{"url": "https://93.184.216.34/hook", "events": []string{"thread.replied"}, "secret": hookSecret}).want(t, 201)
+	// A public address, also when reached through NAT64 or 6to4.
+	for _, u := range []string{"https://93.184.216.34/hook", "https://[64:ff9b::5db8:d822]/hook", "https://[2002:5db8:d822::1]/hook"} {
+		s.do(t, "POST", "/api/v1/webhooks", s.admin, map[string]any{"url": u, "events": []string{"thread.replied"}, "secret": hookSecret}).want(t, 201)
+	}
 }

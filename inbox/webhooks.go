@@ -303,9 +303,46 @@ func (s *Service) webhookClient() *http.Client {
 	return clientAny
 }
 
+// notPublic are the ranges DenyPrivate refuses beyond netip's private,
+// loopback and link-local ones: "this network", shared address space (where
+// some clouds put their metadata service: 100.100.100.200), IETF protocol
+// assignments, benchmarking, reserved and broadcast; and the IPv6
+// transition prefixes that lead into a local IPv4 network (local-use NAT64,
+// Teredo). Well-known NAT64 and 6to4 addresses carry an IPv4 address,
+// which public checks in their place.
+var notPublic = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("2001::/32"),
+}
+
+var (
+	nat64     = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour = netip.MustParsePrefix("2002::/16")
+)
+
 func public(a netip.Addr) bool {
 	a = a.Unmap()
-	return a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() && !a.IsLinkLocalUnicast()
+	if !a.IsGlobalUnicast() || a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
+		return false
+	}
+	for _, p := range notPublic {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	b := a.As16()
+	switch {
+	case nat64.Contains(a):
+		return public(netip.AddrFrom4([4]byte(b[12:16])))
+	case sixToFour.Contains(a):
+		return public(netip.AddrFrom4([4]byte(b[2:6])))
+	}
+	return true
 }
 
 func checkPublicHost(ctx context.Context, host string) error {
