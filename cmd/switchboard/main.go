@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -169,7 +170,17 @@ func openStore(c config, log *slog.Logger) (store.Store, error) {
 		defer cancel()
 		return redisstore.Open(ctx, c.storeURL, redisstore.Options{Logger: log.With("component", "redis")})
 	}
-	return nil, fmt.Errorf("--store %q: want bolt or redis://host:port/db", c.storeURL)
+	return nil, fmt.Errorf("--store %q: want bolt or redis://host:port/db", redacted(c.storeURL))
+}
+
+// redacted is a store URL fit for a message: its password replaced, and
+// nothing of it when it does not parse (it could hold one anywhere).
+func redacted(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(an unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 func run(args []string) error {

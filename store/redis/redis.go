@@ -241,7 +241,12 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 func splitURL(raw string) (rest, prefix string, retries, cluster bool, err error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", "", false, false, fmt.Errorf("redis: url: %w", err)
+		// Not %w: a *url.Error quotes the whole URL, password included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", "", false, false, fmt.Errorf("redis: url: %v", err)
 	}
 	q := u.Query()
 	prefix = q.Get("prefix")
