@@ -387,3 +387,21 @@ func TestIngest_DeliveryReportOnOutboundReply(t *testing.T) {
 		t.Fatalf("messages = %+v", msgs)
 	}
 }
+
+// TestIngestBatch_DeepNestingIs400AndOnlyIngestKeysGetDecoded: 8 MiB of "["
+// overflowed the decoder's stack and killed the process; now it is a 400
+// naming the body, and a key that may not ingest is refused before its
+// body is decoded at all.
+func TestIngestBatch_DeepNestingIs400AndOnlyIngestKeysGetDecoded(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	ingest := s.ingestKey(t)
+	agent := s.agent(t, map[string]any{"id": "deep", "teams": []string{"triage"}})
+	bomb := []byte(`{"messages":` + strings.Repeat("[", 8<<20-20))
+	s.do(t, "POST", "/api/v1/messages/batch", ingest, bomb).wantErr(t, 400, "invalid_request", "body")
+	s.do(t, "POST", "/api/v1/messages/batch", agent, bomb).wantErr(t, 403, "forbidden", "")
+	s.do(t, "POST", "/api/v1/session", "", []byte(`{"key":"x","junk":`+strings.Repeat("[", 1<<19)+`}`)).
+		wantErr(t, 400, "invalid_request", "body")
+	// The server is still up.
+	s.do(t, "POST", "/api/v1/messages/batch", ingest, map[string]any{"messages": []any{msg("after", nil)}}).want(t, 200)
+}

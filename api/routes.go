@@ -261,6 +261,10 @@ func (b batchItem) MarshalJSON() ([]byte, error) {
 }
 
 func (s *server) ingestBatch(c *fiber.Ctx) error {
+	// The role first: only an ingest-capable key gets its 8 MiB decoded.
+	if err := principalMayIngest(principal(c)); err != nil {
+		return err
+	}
 	var in struct {
 		Messages []json.RawMessage `json:"messages"`
 	}
@@ -272,9 +276,6 @@ func (s *server) ingestBatch(c *fiber.Ctx) error {
 	}
 	if len(in.Messages) > inbox.MaxBatch {
 		return fiber.ErrRequestEntityTooLarge
-	}
-	if err := principalMayIngest(principal(c)); err != nil {
-		return err
 	}
 	out := make([]batchItem, len(in.Messages))
 	var inputs []inbox.MessageInput

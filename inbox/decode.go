@@ -10,10 +10,20 @@ import (
 	segjson "github.com/segmentio/encoding/json"
 )
 
+// MaxJSONDepth is how deeply a request body's arrays and objects may nest.
+// The contract's deepest shape is a handful of levels; the decoder
+// recurses once per level with no limit of its own, so an 8 MiB body of
+// "[" would overflow the stack and kill the process.
+const MaxJSONDepth = 64
+
 // DecodeJSON decodes a JSON body into v. A value of the wrong type is a
-// FieldError naming its field; anything else malformed names "body".
-// Unknown fields are ignored, as the contract says.
+// FieldError naming its field; anything else malformed names "body", as
+// does nesting deeper than MaxJSONDepth. Unknown fields are ignored, as the
+// contract says.
 func DecodeJSON(body []byte, v any) error {
+	if jsonDepth(body) > MaxJSONDepth {
+		return fieldErr("body", "nests arrays and objects too deeply")
+	}
 	err := segjson.Unmarshal(body, v)
 	if err == nil {
 		return nil
@@ -107,4 +117,33 @@ func jsonKind(k string) string {
 		return "an object"
 	}
 	return "of another type"
+}
+
+// jsonDepth is the deepest nesting of arrays and objects in body, not
+// counting brackets inside strings; it stops counting past MaxJSONDepth.
+func jsonDepth(body []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+			if depth > deepest {
+				if deepest = depth; deepest > MaxJSONDepth {
+					return deepest
+				}
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
 }

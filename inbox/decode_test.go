@@ -2,6 +2,7 @@ package inbox_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/switchboard/switchboard/inbox"
@@ -50,3 +51,33 @@ func TestDecodeJSON_NamesTheField(t *testing.T) {
 }
 
 func msgInput() any { return new(inbox.MessageInput) }
+
+// TestDecodeJSON_RefusesDeepNesting: the decoder recurses once per level, so
+// a body of millions of "[" overflowed the goroutine's stack (a fatal error
+// no recover catches: one request killed the process). Bodies nested
+// deeper than MaxJSONDepth are a 400 naming the body, before decoding.
+func TestDecodeJSON_RefusesDeepNesting(t *testing.T) {
+	var in inbox.MessageInput
+	deep := func(n int, open, close string) []byte {
+		return []byte(`{"text":"x","junk":` + strings.Repeat(open, n) + strings.Repeat(close, n) + `}`)
+	}
+	for _, body := range [][]byte{
+		deep(inbox.MaxJSONDepth, "[", "]"),                  // with the outer object: one too deep
+		deep(inbox.MaxJSONDepth, `{"a":`, "}"),              // objects count too
+		[]byte(`{"messages":` + strings.Repeat("[", 8<<20)), // the crash: 8 MiB of "[", unclosed
+	} {
+		err := inbox.DecodeJSON(body, &in)
+		var fe *inbox.FieldError
+		if !errors.As(err, &fe) || fe.Field != "body" || !strings.Contains(fe.Message, "deeply") {
+			t.Fatalf("%.40s...: %v, want a body error about nesting", body, err)
+		}
+	}
+	// Brackets inside strings do not count, and MaxJSONDepth levels decode.
+	ok := []byte(`{"text":"` + strings.Repeat("[{", 200) + `\"]","junk":` + strings.Repeat("[", inbox.MaxJSONDepth-1) + strings.Repeat("]", inbox.MaxJSONDepth-1) + `}`)
+	if err := inbox.DecodeJSON(ok, &in); err != nil {
+		t.Fatalf("%d levels, brackets in a string: %v", inbox.MaxJSONDepth, err)
+	}
+	if !strings.HasPrefix(in.Text, "[{[{") {
+		t.Fatalf("text %q", in.Text)
+	}
+}
