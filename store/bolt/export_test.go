@@ -74,3 +74,20 @@ func (s *Store) TestCloseThenFail(ctx context.Context, id string) error {
 		return ErrTestStep
 	})
 }
+
+// LegacyIdempotency rewrites actor's idempotency entry for (thread, k) the
+// way replies stored it before keys named their thread: actor \0 k.
+func (s *Store) LegacyIdempotency(actor, thread, k string) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bIdempotency)
+		id := b.Get(key(actor, thread, k))
+		if id == nil {
+			return errors.New("no idempotency entry")
+		}
+		id = append([]byte(nil), id...)
+		if err := b.Delete(key(actor, thread, k)); err != nil {
+			return err
+		}
+		return b.Put(key(actor, k), id)
+	})
+}

@@ -363,13 +363,23 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 		}
 		var idem []byte
 		if p.IdempotencyKey != "" {
-			idem = key(p.Actor, p.IdempotencyKey)
-			if id := w.tx.Bucket(bIdempotency).Get(idem); id != nil {
-				var m store.Message
+			// The key is the actor's for this thread: the same key on
+			// another thread is another reply, and never answers with the
+			// first thread (which the caller may no longer see). Keys
+			// written without the thread still replay on their own thread.
+			idem = key(p.Actor, p.ThreadID, p.IdempotencyKey)
+			id := w.tx.Bucket(bIdempotency).Get(idem)
+			if id == nil {
+				id = w.tx.Bucket(bIdempotency).Get(key(p.Actor, p.IdempotencyKey))
+			}
+			var m store.Message
+			if id != nil {
 				if err := getJSON(w.tx.Bucket(bMessages), id, &m); err != nil {
 					w.fatal = err
 					return err
 				}
+			}
+			if id != nil && m.ThreadID == p.ThreadID {
 				rec, err := w.thread(m.ThreadID)
 				if err != nil {
 					w.fatal = err

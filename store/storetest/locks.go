@@ -21,6 +21,7 @@ var lockScenarios = []scenario{
 	{"Release_PendingAfterReply_QueuedOtherwiseKeepingWaitingSince", releaseStatus},
 	{"RenewReleaseClose_Holder_OutsideScopeNotFound_OtherActorLockLost", holderChecks},
 	{"Reply_Scoped_OutsideScopeNotFound_KindFromThread", replyScoped},
+	{"Reply_IdempotencyKeyIsPerThread_NeverAnswersWithAnotherThread", replyIdempotencyPerThread},
 	{"Close_EndsLockAndLeavesQueue", closeThread},
 	{"Transfer_ToTeam_QueuedThereWithNoteTagsAndPriorityFloor", transferTeam},
 	{"Transfer_ToAgent_OffersHigherFence_ErrCapacityWhenFull", transferAgent},
@@ -861,5 +862,50 @@ func replyScoped(t *testing.T, e *env) {
 	must(t, err)
 	if !again.Repeated || again.Message.ID != "r-1" {
 		t.Fatalf("retried reply = %+v, want the first (r-1)", again.Message)
+	}
+}
+
+// replyIdempotencyPerThread: an idempotency key replays only on the thread
+// it was first used on. Used again on another thread it is that thread's
+// own reply (with that thread's lock), so a retry never answers with a
+// thread the caller may no longer see.
+func replyIdempotencyPerThread(t *testing.T, e *env) {
+	e.team("care")
+	e.team("sales")
+	e.agent("ana", []string{"care"})
+	t1, t2 := e.thread("twitter", "care"), e.thread("twitter", "care")
+	g1, g2 := e.claim(t1.ID, "ana", longTTL), e.claim(t2.ID, "ana", longTTL)
+	reply := func(id string, th store.Thread, token string) (store.ReplyResult, error) {
+		return e.s.ThreadReply(e.ctx, store.ReplyParams{ThreadID: th.ID, Token: token, Actor: "ana", IdempotencyKey: "k1",
+			Message: store.Message{ID: id, Text: "on it"}, Scoped: true, Teams: []string{"care"}})
+	}
+	first, err := reply("r-1", t1, g1.Token)
+	must(t, err)
+	// Another thread, a wrong token: refused, not a replay of t1's reply.
+	_, err = reply("r-2", t2, "forged")
+	wantErr(t, err, store.ErrLockLost)
+	// Another thread with its lock: a reply of its own.
+	second, err := reply("r-3", t2, g2.Token)
+	must(t, err)
+	if second.Repeated || second.Message.ID != "r-3" || second.Thread.ID != t2.ID {
+		t.Fatalf("same key on another thread: %+v repeated=%v, want a new reply on %s", second.Message, second.Repeated, t2.ID)
+	}
+	// An entry written before keys named their thread (actor \0 key)
+	// still replays on its own thread, so a retry across an upgrade sends
+	// nothing twice. Only stores that can write one check it.
+	if l, ok := e.s.(interface{ LegacyIdempotency(actor, thread, k string) error }); ok {
+		must(t, l.LegacyIdempotency("ana", t1.ID, "k1"))
+	}
+	// Each thread still replays its own.
+	for _, c := range []struct {
+		th    store.Thread
+		token string
+		want  string
+	}{{t1, g1.Token, first.Message.ID}, {t2, g2.Token, "r-3"}} {
+		again, err := reply("r-again", c.th, c.token)
+		must(t, err)
+		if !again.Repeated || again.Message.ID != c.want || again.Thread.ID != c.th.ID {
+			t.Fatalf("retry on %s: %+v repeated=%v, want %s", c.th.ID, again.Message, again.Repeated, c.want)
+		}
 	}
 }

@@ -3,7 +3,8 @@
 -- retry return the first reply.
 --
 -- KEYS[1]  the thread
--- KEYS[2]  the idempotency index (actor \0 key -> message id)
+-- KEYS[2]  the idempotency index (actor \0 thread \0 key -> message id;
+--          actor \0 key before keys named their thread)
 -- ARGV[2]  thread id
 -- ARGV[3]  lock token
 -- ARGV[4]  actor (the agent replying)
@@ -29,10 +30,14 @@ if ARGV[10] == '1' then
 end
 local idem = nil
 if ARGV[5] ~= '' then
-  idem = actor .. '\0' .. ARGV[5]
-  local mid = redis.call('HGET', K.idempotency(), idem)
-  if mid then
-    local t = load_live(redis.call('HGET', K.message(mid), 'thread'))
+  -- The key is the actor's for this thread: the same key on another thread
+  -- is another reply, and never answers with the first thread (which the
+  -- caller may no longer see). Keys written without the thread still
+  -- replay on their own thread.
+  idem = actor .. '\0' .. ARGV[2] .. '\0' .. ARGV[5]
+  local mid = redis.call('HGET', K.idempotency(), idem) or redis.call('HGET', K.idempotency(), actor .. '\0' .. ARGV[5])
+  if mid and redis.call('HGET', K.message(mid), 'thread') == ARGV[2] then
+    local t = load_live(ARGV[2])
     if t == nil then return not_found('thread of message', mid) end
     local g = {}
     if t.lock_agent == actor then g = grant_of(t) end
