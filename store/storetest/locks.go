@@ -893,7 +893,9 @@ func replyIdempotencyPerThread(t *testing.T, e *env) {
 	// An entry written before keys named their thread (actor \0 key)
 	// still replays on its own thread, so a retry across an upgrade sends
 	// nothing twice. Only stores that can write one check it.
-	if l, ok := e.s.(interface{ LegacyIdempotency(actor, thread, k string) error }); ok {
+	if l, ok := e.s.(interface {
+		LegacyIdempotency(actor, thread, k string) error
+	}); ok {
 		must(t, l.LegacyIdempotency("ana", t1.ID, "k1"))
 	}
 	// Each thread still replays its own.
