@@ -1,9 +1,13 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/web"
 )
 
 func TestAuth_MissingBadAndRevokedKeys(t *testing.T) {
@@ -153,4 +157,72 @@ func sessionCookie(t *testing.T, r response) *http.Cookie {
 	}
 	t.Fatalf("%s: no sb_session cookie in %v", r.what, r.Header.Values("Set-Cookie"))
 	return nil
+}
+
+// TestSession_FormBodiesAreRefused: a page on another site (or a sibling
+// subdomain, which SameSite counts as the same site) can send a form or a
+// preflight-free fetch, whose bodies are form-encoded, multipart or plain
+// text. With the session cookie, or to sign a browser in with someone
+// else's key, such writes are a 400 naming Content-Type and change
+// nothing; JSON, or no body, goes through, and bearer keys stay lenient.
+func TestSession_FormBodiesAreRefused(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	anaKey := s.agent(t, map[string]any{"id": "ana", "teams": []string{"triage"}})
+	login := `{"key":"` + anaKey + `"}`
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "Text/Plain; charset=utf-8"} {
+		r := s.send(t, req{method: "POST", path: "/api/v1/session", body: login, header: map[string]string{"Content-Type": ct}})
+		r.wantErr(t, 400, "invalid_request", "Content-Type")
+		if len(r.Cookies) != 0 {
+			t.Fatalf("%s sign-in set a cookie", ct)
+		}
+	}
+	cookie := sessionCookie(t, s.send(t, req{method: "POST", path: "/api/v1/session", body: login}).want(t, 200))
+	only := []*http.Cookie{{Name: cookie.Name, Value: cookie.Value}}
+	s.send(t, req{method: "PUT", path: "/api/v1/agents/ana/status", cookies: only, body: `{"status":"away"}`,
+		header: map[string]string{"Content-Type": "text/plain"}}).wantErr(t, 400, "invalid_request", "Content-Type")
+	if m := s.send(t, req{method: "GET", path: "/api/v1/me", cookies: only}).want(t, 200).obj(t); m["status"] == "away" {
+		t.Fatalf("a text/plain write with the cookie changed the status")
+	}
+	s.send(t, req{method: "PUT", path: "/api/v1/agents/ana/status", cookies: only, body: `{"status":"away"}`}).want(t, 200)
+	s.send(t, req{method: "POST", path: "/api/v1/queue/claim", cookies: only}).want(t, 204) // no body: nothing to claim
+	// A bearer key may send JSON as a form, as `curl -d` does.
+	s.send(t, req{method: "PUT", path: "/api/v1/agents/ana/status", key: anaKey, body: `{"status":"online"}`,
+		header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}).want(t, 200)
+}
+
+// TestAuth_WrongKeysSpendTheAddressBudget: guessing keys with bearer
+// headers is throttled per address like the sign-in; right keys are not.
+func TestAuth_WrongKeysSpendTheAddressBudget(t *testing.T) {
+	t.Parallel()
+	s := newLimitedServer(t, func(d *api.Deps) { d.RateLimits = api.RateLimits{PerIP: 1} })
+	codes := []int{}
+	for i := range 4 {
+		codes = append(codes, s.do(t, "GET", "/api/v1/me", "sbk_guess"+strings.Repeat("x", i), nil).Status)
+	}
+	if fmt.Sprint(codes) != "[401 401 429 429]" {
+		t.Fatalf("wrong keys: statuses %v, want [401 401 429 429]", codes)
+	}
+	s.do(t, "GET", "/api/v1/me", s.admin, nil).want(t, 200)
+}
+
+// TestWebPage_SecurityHeaders: the page runs only its own scripts, is
+// never framed (its sign-in form included), and is not sniffed.
+func TestWebPage_SecurityHeaders(t *testing.T) {
+	t.Parallel()
+	s := newLimitedServer(t, func(d *api.Deps) { d.Web = web.FS() })
+	r := s.send(t, req{method: "GET", path: "/"}).want(t, 200)
+	for h, want := range map[string]string{
+		"Content-Security-Policy": "frame-ancestors 'none'",
+		"X-Frame-Options":         "DENY",
+		"X-Content-Type-Options":  "nosniff",
+		"Referrer-Policy":         "no-referrer",
+	} {
+		if got := r.Header.Get(h); !strings.Contains(got, want) {
+			t.Errorf("%s: %q, want %q in it", h, got, want)
+		}
+	}
+	if csp := r.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") || strings.Contains(csp, "unsafe") {
+		t.Errorf("Content-Security-Policy %q: want default-src 'self' and nothing unsafe", csp)
+	}
 }

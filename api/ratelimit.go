@@ -17,8 +17,8 @@ type RateLimits struct {
 	PerKey float64
 	// PerIngestKey applies to ingest keys (connectors send more).
 	PerIngestKey float64
-	// PerIP applies to sign-in attempts (POST /api/v1/session) by client
-	// address.
+	// PerIP applies to sign-in attempts (POST /api/v1/session) and to
+	// requests with a wrong key or session cookie, by client address.
 	PerIP float64
 }
 

@@ -109,11 +109,20 @@ func (s *server) routes(app *fiber.App) {
 		// for a new version on every load instead of running stale scripts.
 		app.Use("/", func(c *fiber.Ctx) error {
 			c.Set(fiber.HeaderCacheControl, "no-cache")
+			c.Set(fiber.HeaderContentSecurityPolicy, webCSP)
+			c.Set(fiber.HeaderXFrameOptions, "DENY")
+			c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+			c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
 			return c.Next()
 		}, filesystem.New(filesystem.Config{Root: http.FS(s.deps.Web), Index: "index.html"}))
 	}
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 }
+
+// webCSP lets the page run only its own scripts and styles, talk only to
+// its own origin, and never be framed (its sign-in form included).
+const webCSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; " +
+	"form-action 'self'; frame-ancestors 'none'"
 
 func (s *server) readyz(c *fiber.Ctx) error {
 	if err := s.svc.Store().Ping(c.UserContext()); err != nil {
@@ -142,7 +151,17 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 		}
 		p, err = s.svc.Authenticate(c.UserContext(), strings.TrimSpace(key))
 	} else {
+		if err := refuseFormBody(c); err != nil {
+			return err
+		}
 		p, err = s.svc.AuthenticateSession(c.UserContext(), c.Cookies(SessionCookie))
+	}
+	if errors.Is(err, inbox.ErrUnauthorized) {
+		// A wrong key or cookie spends its address's sign-in budget, so
+		// keys cannot be guessed here faster than at the sign-in.
+		if ok, wait := s.limits.allow("ip:"+s.clientAddr(c), s.deps.RateLimits.PerIP); !ok {
+			return &RateLimitedError{RetryAfter: wait}
+		}
 	}
 	if err != nil {
 		return err
@@ -170,7 +189,31 @@ func (s *server) limitByAddress(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// refuseFormBody refuses a write whose body is of a type an HTML form (or
+// a cross-site fetch that needs no CORS preflight) can send. The API reads
+// JSON only, so this costs no client anything, and it keeps another site
+// from writing with the session cookie (SameSite=Strict already withholds
+// it cross-site, not from a sibling subdomain) or from signing a browser
+// in with the attacker's key. Bearer-key requests need none of this (no
+// browser sends the key by itself) and stay lenient: `curl -d` sends JSON
+// as a form.
+func refuseFormBody(c *fiber.Ctx) error {
+	switch c.Method() {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
+		return nil
+	}
+	ct, _, _ := strings.Cut(c.Get(fiber.HeaderContentType), ";")
+	switch strings.ToLower(strings.TrimSpace(ct)) {
+	case "application/x-www-form-urlencoded", "multipart/form-data", "text/plain":
+		return &inbox.FieldError{Field: "Content-Type", Message: "must be application/json"}
+	}
+	return nil
+}
+
 func (s *server) sessionCreate(c *fiber.Ctx) error {
+	if err := refuseFormBody(c); err != nil {
+		return err
+	}
 	var in struct {
 		Key string `json:"key"`
 	}

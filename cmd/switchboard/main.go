@@ -125,7 +125,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.webhookGiveUp, "webhook-give-up", envDuration("SWITCHBOARD_WEBHOOK_GIVE_UP", 24*time.Hour), "how long one event is retried before it counts as failed (SWITCHBOARD_WEBHOOK_GIVE_UP)")
 	fs.Float64Var(&c.rateLimit, "rate-limit", envFloat("SWITCHBOARD_RATE_LIMIT", api.DefaultRateLimits.PerKey), "requests per second per person or admin key, burst twice that; 0 = off (SWITCHBOARD_RATE_LIMIT)")
 	fs.Float64Var(&c.ingestRateLimit, "ingest-rate-limit", envFloat("SWITCHBOARD_INGEST_RATE_LIMIT", api.DefaultRateLimits.PerIngestKey), "requests per second per ingest key; 0 = off (SWITCHBOARD_INGEST_RATE_LIMIT)")
-	fs.Float64Var(&c.ipRateLimit, "ip-rate-limit", envFloat("SWITCHBOARD_IP_RATE_LIMIT", api.DefaultRateLimits.PerIP), "sign-in attempts per second per client address; 0 = off (SWITCHBOARD_IP_RATE_LIMIT)")
+	fs.Float64Var(&c.ipRateLimit, "ip-rate-limit", envFloat("SWITCHBOARD_IP_RATE_LIMIT", api.DefaultRateLimits.PerIP), "sign-in attempts (and requests with a wrong key or cookie) per second per client address; 0 = off (SWITCHBOARD_IP_RATE_LIMIT)")
 	fs.StringVar(&c.trustProxy, "trust-proxy", env("SWITCHBOARD_TRUST_PROXY", ""), "comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed (SWITCHBOARD_TRUST_PROXY)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", env("SWITCHBOARD_METRICS_ADDR", ""), "serve /metrics on this separate, private address instead of --addr (SWITCHBOARD_METRICS_ADDR)")
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for requests in flight")
