@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -78,4 +79,28 @@ func TestColleagues_AgentsSeeTeammatesAndSupervisors(t *testing.T) {
 	}
 	s.do(t, "GET", "/api/v1/me/colleagues", s.ingestKey(t), nil).wantErr(t, 403, "forbidden", "")
 	s.do(t, "GET", "/api/v1/me/colleagues", "", nil).wantErr(t, 401, "unauthorized", "")
+}
+
+// TestQueue_PreviewOfALongThreadIsItsNewestMessage: the preview reads the
+// thread's messages newest first. It used to read them oldest first and
+// stop after 2,000, so a longer thread showed a stale line, and every
+// listed thread cost up to 2,000 message reads.
+func TestQueue_PreviewOfALongThreadIsItsNewestMessage(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	ana := s.onlineAgent(t, map[string]any{"id": "ana", "teams": []string{"triage"}})
+	ingest := s.ingestKey(t)
+	const n = 2100
+	for from := 0; from < n; from += 500 {
+		var items []any
+		for i := from; i < min(from+500, n); i++ {
+			items = append(items, msg(fmt.Sprintf("long-%d", i), map[string]any{"thread_external_id": "long", "text": fmt.Sprintf("message %d", i)}))
+		}
+		s.do(t, "POST", "/api/v1/messages/batch", ingest, map[string]any{"messages": items}).want(t, 200)
+	}
+	var page list[inbox.QueueItem]
+	s.do(t, "GET", "/api/v1/queue", ana, nil).want(t, 200).decode(t, &page)
+	if len(page.Items) != 1 || page.Items[0].Preview != fmt.Sprintf("message %d", n-1) {
+		t.Fatalf("queue %+v, want one thread previewing %q", page.Items, fmt.Sprintf("message %d", n-1))
+	}
 }

@@ -16,9 +16,9 @@ import (
 // PreviewRunes bounds a queue item's preview.
 const PreviewRunes = 140
 
-// previewScan bounds how many messages of one thread are read to find its
-// latest inbound message.
-const previewScan = 2000
+// previewScan bounds how many of a thread's newest messages are read to
+// find its latest inbound one.
+const previewScan = 50
 
 // QueueItem is a queued thread as GET /api/v1/queue lists it: the thread and
 // the first line of its latest inbound message.
@@ -42,27 +42,20 @@ func (s *Service) WithPreviews(ctx context.Context, threads []store.Thread) ([]Q
 }
 
 // preview is the first non-empty line of the thread's latest inbound
-// message, cut to PreviewRunes; "" when it has only attachments.
+// message (among its previewScan newest), cut to PreviewRunes; "" when it
+// has only attachments. One read, newest first, whatever the thread's
+// length.
 func (s *Service) preview(ctx context.Context, threadID string) (string, error) {
-	var last string
-	pp := store.PageParams{Limit: 500}
-	for seen := 0; seen < previewScan; {
-		page, err := s.st.MessageList(ctx, threadID, pp)
-		if err != nil {
-			return "", err
-		}
-		for _, m := range page.Items {
-			if m.Direction == store.Inbound {
-				last = m.Text
-			}
-		}
-		seen += len(page.Items)
-		if page.Next == "" {
-			break
-		}
-		pp.Cursor = page.Next
+	msgs, err := s.st.MessageNewest(ctx, threadID, previewScan)
+	if err != nil {
+		return "", err
 	}
-	return firstLine(last, PreviewRunes), nil
+	for _, m := range msgs {
+		if m.Direction == store.Inbound {
+			return firstLine(m.Text, PreviewRunes), nil
+		}
+	}
+	return "", nil
 }
 
 func firstLine(text string, limit int) string {

@@ -131,6 +131,9 @@ type Store interface {
 
 	MessageGet(ctx context.Context, id string) (Message, error)
 	MessageList(ctx context.Context, threadID string, p PageParams) (Page[Message], error)
+	// MessageNewest returns up to n of the thread's messages, newest first
+	// (none for a thread that has none or does not exist).
+	MessageNewest(ctx context.Context, threadID string, n int) ([]Message, error)
 	// MessageDelivery records a connector's delivery report on an outbound
 	// message.
 	MessageDelivery(ctx context.Context, p DeliveryParams) (Message, error)

@@ -575,6 +575,32 @@ func (s *Store) MessageList(ctx context.Context, threadID string, p store.PagePa
 
 // walkChildren pages through parent \x00 seq keys oldest first, calling fn
 // with each value.
+func (s *Store) MessageNewest(ctx context.Context, threadID string, n int) ([]store.Message, error) {
+	var out []store.Message
+	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
+		msgs := tx.Bucket(bMessages)
+		pfx := prefix(threadID)
+		c := tx.Bucket(bThreadMsgs).Cursor()
+		// The thread's keys are its id, a 0 byte and a sequence number: the
+		// first key past them has a 1 byte there.
+		k, v := c.Seek(append(key(threadID), 1))
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		for ; k != nil && bytes.HasPrefix(k, pfx) && len(out) < n; k, v = c.Prev() {
+			var m store.Message
+			if err := getJSON(msgs, v, &m); err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
+	return out, err
+}
+
 func walkChildren(b *bbolt.Bucket, parent string, p store.PageParams, next *string, fn func(v []byte) error) error {
 	limit := store.PageLimit(p.Limit)
 	pfx := prefix(parent)

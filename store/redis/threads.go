@@ -302,6 +302,36 @@ func (s *Store) listPage(ctx context.Context, key string, p store.PageParams) ([
 }
 
 // MessageList lists a thread's messages oldest first.
+func (s *Store) MessageNewest(ctx context.Context, threadID string, n int) ([]store.Message, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	ids, err := s.rdb.LRange(ctx, s.k.threadmsgs(threadID), int64(-n), -1).Result()
+	if err != nil {
+		return nil, s.fail(ctx, "messages", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*hashCmd, len(ids))
+	for i, id := range ids {
+		cmds[len(ids)-1-i] = pipe.HGetAll(ctx, s.k.message(id)) // newest first
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, s.fail(ctx, "messages", err)
+	}
+	out := make([]store.Message, 0, len(ids))
+	for _, c := range cmds {
+		m, err := decodeMessage(c.Val())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
 func (s *Store) MessageList(ctx context.Context, threadID string, p store.PageParams) (store.Page[store.Message], error) {
 	var page store.Page[store.Message]
 	ids, next, err := s.listPage(ctx, s.k.threadmsgs(threadID), p)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ var ingestScenarios = []scenario{
 	{"Ingest_NewThread_TakesRoutePriorityOrNormal", ingestNewThreadPriority},
 	{"Ingest_FollowUp_RaisesPriorityNeverLowers", ingestPriorityFloor},
 	{"Ingest_SameNetworkExternalID_DuplicateWithSameIDs", ingestDuplicate},
+	{"MessageNewest_NewestFirstBoundedPerThread", messageNewest},
 	{"Ingest_ThreadKeyedByNetworkProfileExternalID", ingestThreadKey},
 	{"Ingest_FollowUp_NeverMovesThread", ingestFollowUpStays},
 	{"Ingest_StaleThreadVersion_ConflictOnlyForThatItem", ingestConflict},
@@ -467,4 +469,47 @@ func messageDelivery(t *testing.T, e *env) {
 	}
 	_, err = e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: "nope", Status: "failed", Error: "x"})
 	wantErr(t, err, store.ErrNotFound)
+}
+
+// messageNewest: a thread's newest messages, newest first, at most n, and
+// only that thread's (its neighbours in the store, created just before and
+// after it, are not read).
+func messageNewest(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	before := e.thread("twitter", "care")
+	th := e.thread("twitter", "care")
+	after := e.thread("twitter", "care")
+	first, err := e.s.MessageList(e.ctx, th.ID, store.PageParams{})
+	must(t, err)
+	want := []string{first.Items[0].ID}
+	for range 3 {
+		want = append(want, e.followUp(th).Message.ID)
+	}
+	g := e.claim(th.ID, "ana", longTTL)
+	want = append(want, e.reply(th.ID, g.Token, "ana").Message.ID)
+	e.followUp(before)
+	e.followUp(after)
+	slices.Reverse(want) // newest first
+
+	for _, n := range []int{1, 2, len(want), len(want) + 10} {
+		got, err := e.s.MessageNewest(e.ctx, th.ID, n)
+		must(t, err)
+		var ids []string
+		for _, m := range got {
+			ids = append(ids, m.ID)
+			if m.ThreadID != th.ID {
+				t.Fatalf("MessageNewest(%d) gave a message of thread %s", n, m.ThreadID)
+			}
+		}
+		if w := want[:min(n, len(want))]; !slices.Equal(ids, w) {
+			t.Fatalf("MessageNewest(%d) = %v, want %v", n, ids, w)
+		}
+	}
+	if got, err := e.s.MessageNewest(e.ctx, th.ID, 5); err != nil || got[0].Direction != store.Outbound || got[1].Direction != store.Inbound {
+		t.Fatalf("newest two: %+v, %v; want the reply, then the last follow-up", got[:2], err)
+	}
+	none, err := e.s.MessageNewest(e.ctx, "no-such-thread", 5)
+	must(t, err)
+	wantEqual(t, "messages of no thread", len(none), 0)
 }
