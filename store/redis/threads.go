@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -310,13 +311,32 @@ func (s *Store) MessageNewest(ctx context.Context, threadID string, n int) ([]st
 	if err != nil {
 		return nil, s.fail(ctx, "messages", err)
 	}
+	slices.Reverse(ids) // newest first
+	return s.messagesByID(ctx, ids)
+}
+
+func (s *Store) MessageList(ctx context.Context, threadID string, p store.PageParams) (store.Page[store.Message], error) {
+	var page store.Page[store.Message]
+	ids, next, err := s.listPage(ctx, s.k.threadmsgs(threadID), p)
+	if err != nil || len(ids) == 0 {
+		return page, err
+	}
+	if page.Items, err = s.messagesByID(ctx, ids); err != nil {
+		return page, err
+	}
+	page.Next = next
+	return page, nil
+}
+
+// messagesByID reads messages in one pipeline, in the order of ids.
+func (s *Store) messagesByID(ctx context.Context, ids []string) ([]store.Message, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*hashCmd, len(ids))
 	for i, id := range ids {
-		cmds[len(ids)-1-i] = pipe.HGetAll(ctx, s.k.message(id)) // newest first
+		cmds[i] = pipe.HGetAll(ctx, s.k.message(id))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, s.fail(ctx, "messages", err)
@@ -330,31 +350,6 @@ func (s *Store) MessageNewest(ctx context.Context, threadID string, n int) ([]st
 		out = append(out, m)
 	}
 	return out, nil
-}
-
-func (s *Store) MessageList(ctx context.Context, threadID string, p store.PageParams) (store.Page[store.Message], error) {
-	var page store.Page[store.Message]
-	ids, next, err := s.listPage(ctx, s.k.threadmsgs(threadID), p)
-	if err != nil || len(ids) == 0 {
-		return page, err
-	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*hashCmd, len(ids))
-	for i, id := range ids {
-		cmds[i] = pipe.HGetAll(ctx, s.k.message(id))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return page, s.fail(ctx, "messages", err)
-	}
-	for _, c := range cmds {
-		m, err := decodeMessage(c.Val())
-		if err != nil {
-			return page, err
-		}
-		page.Items = append(page.Items, m)
-	}
-	page.Next = next
-	return page, nil
 }
 
 func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (store.Message, error) {
