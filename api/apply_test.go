@@ -1,6 +1,9 @@
 package api_test
 
 import (
+	"fmt"
+	"github.com/switchboard/switchboard/routing"
+	"maps"
 	"testing"
 
 	"github.com/switchboard/switchboard/inbox"
@@ -86,6 +89,21 @@ func TestConfigApply_BadDocumentChangesNothing(t *testing.T) {
 			d["rules"].([]any)[0].(map[string]any)["then"] = map[string]any{"team": "ghost"}
 		}},
 		{"saved reply without id", "saved_replies[0].id", func(d map[string]any) { delete(d["saved_replies"].([]any)[0].(map[string]any), "id") }},
+		{"a team twice", "teams[2].id", func(d map[string]any) { d["teams"] = append(d["teams"].([]any), d["teams"].([]any)[0]) }},
+		{"an agent twice", "agents[1].id", func(d map[string]any) {
+			a := maps.Clone(d["agents"].([]any)[0].(map[string]any))
+			a["capacity"] = 9
+			d["agents"] = append(d["agents"].([]any), a)
+		}},
+		// Past routing.MaxRules the rules would not compile, and messages
+		// would be routed as if there were none.
+		{"too many rules", "rules", func(d map[string]any) {
+			rules := d["rules"].([]any)
+			for i := len(rules); i <= routing.MaxRules; i++ {
+				rules = append(rules, map[string]any{"id": fmt.Sprintf("r-%d", i), "position": i, "then": map[string]any{"add_tags": []string{"x"}}})
+			}
+			d["rules"] = rules
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newTestServer(t)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/switchboard/switchboard/routing"
 	"reflect"
 	"slices"
 
@@ -83,8 +84,26 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 		}
 	}
 
+	if err := uniqueIDs(&doc); err != nil {
+		return res, err
+	}
 	if err := s.checkRefs(ctx, &doc); err != nil {
 		return res, err
+	}
+	// The rules after this apply (the document's and those it leaves) must
+	// compile: past routing.MaxRules nothing would be routed by rules.
+	existing, err := s.st.RuleList(ctx)
+	if err != nil {
+		return res, err
+	}
+	total := len(doc.Rules)
+	for _, r := range existing {
+		if !slices.ContainsFunc(doc.Rules, func(d store.Rule) bool { return d.ID == r.ID }) {
+			total++
+		}
+	}
+	if total > routing.MaxRules {
+		return res, fieldErr("rules", fmt.Sprintf("at most %d rules in all (%d with the ones already stored)", routing.MaxRules, total))
 	}
 
 	// Teams first, without fallbacks (they may name each other), then
@@ -301,4 +320,41 @@ func normalizeEmpty(v any) any {
 		}
 	}
 	return v
+}
+
+// uniqueIDs refuses a document that names one team, agent, rule or saved
+// reply twice: the last would silently win, and applying it again would
+// rewrite both each time.
+func uniqueIDs(doc *ConfigDoc) error {
+	check := func(section string, ids []string) error {
+		seen := make(map[string]bool, len(ids))
+		for i, id := range ids {
+			if seen[id] {
+				return fieldErr(fmt.Sprintf("%s[%d].id", section, i), fmt.Sprintf("%q appears earlier in the document", id))
+			}
+			seen[id] = true
+		}
+		return nil
+	}
+	ids := func(n int, id func(int) string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = id(i)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		section string
+		ids     []string
+	}{
+		{"teams", ids(len(doc.Teams), func(i int) string { return doc.Teams[i].ID })},
+		{"agents", ids(len(doc.Agents), func(i int) string { return doc.Agents[i].ID })},
+		{"rules", ids(len(doc.Rules), func(i int) string { return doc.Rules[i].ID })},
+		{"saved_replies", ids(len(doc.SavedReplies), func(i int) string { return doc.SavedReplies[i].ID })},
+	} {
+		if err := check(c.section, c.ids); err != nil {
+			return err
+		}
+	}
+	return nil
 }
