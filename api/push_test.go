@@ -494,3 +494,26 @@ func TestPush_RoundRobinTakesTurnsAcrossNodes(t *testing.T) {
 		t.Fatalf("%d locks held, want 12", total)
 	}
 }
+
+// TestPush_AnotherNetworksQueueDoesNotHideAThread: the assigner looked at
+// the first 100 queued threads of a push team only, so 100 threads nobody
+// could take (WhatsApp, which nobody works) starved an X thread an agent
+// could take. It now looks at the head of each network's queue.
+func TestPush_AnotherNetworksQueueDoesNotHideAThread(t *testing.T) {
+	t.Parallel()
+	s := pushSetup(t, opsOptions{start: true})
+	ingest := s.ingestKey(t)
+	var items []any
+	for i := range 100 {
+		items = append(items, msg(fmt.Sprintf("wa-%d", i), map[string]any{"text": "to-rr", "network": "whatsapp"}))
+	}
+	s.do(t, "POST", "/api/v1/messages/batch", ingest, map[string]any{"messages": items}).want(t, 200)
+	s.clock.Advance(time.Second) // queue order: the X thread is the newest
+	x := s.ingest(t, msg("x-1", map[string]any{"text": "to-rr", "network": "twitter"})).Thread
+	ann := s.agent(t, map[string]any{"id": "ann", "teams": []string{"rr"}, "networks": []string{"twitter"}})
+	s.setStatus(t, ann, "ann", "online")
+	eventually(t, "ann to be offered the X thread", func() bool { return lockHolder(s.thread(t, s.admin, x.ID)) == "ann" })
+	if q := s.threads(t, s.admin, "status=queued&team=rr&network=whatsapp"); len(q) != 100 {
+		t.Fatalf("%d WhatsApp threads queued, want all 100", len(q))
+	}
+}
