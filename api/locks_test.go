@@ -588,6 +588,14 @@ func TestSupervisor_AssignAndUnlockEndTheOldLock(t *testing.T) {
 	s.do(t, "POST", "/api/v1/threads/"+id+"/unlock", s.ana, nil).wantErr(t, 403, "forbidden", "")
 	s.do(t, "POST", "/api/v1/threads/"+id+"/assign", s.sue, map[string]any{}).wantErr(t, 400, "invalid_request", "agent_id")
 	s.do(t, "POST", "/api/v1/threads/"+id+"/assign", s.sue, map[string]any{"agent_id": "ghost"}).wantErr(t, 400, "invalid_request", "agent_id")
+	// Not to someone who could not see it: they would hold a lock on a
+	// thread they get 404 for, and could not even release it.
+	s.team(t, map[string]any{"id": "sales", "function": "sales"})
+	s.agent(t, map[string]any{"id": "omar", "teams": []string{"sales"}})
+	s.agent(t, map[string]any{"id": "ivy", "teams": []string{"care"}, "networks": []string{"twitter"}})
+	before = s.snapshot(t)
+	s.do(t, "POST", "/api/v1/threads/"+id+"/assign", s.sue, map[string]any{"agent_id": "omar"}).wantErr(t, 400, "invalid_request", "agent_id")
+	s.do(t, "POST", "/api/v1/threads/"+id+"/assign", s.sue, map[string]any{"agent_id": "ivy"}).wantErr(t, 400, "invalid_request", "agent_id")
 	s.unchanged(t, before)
 
 	var lr lockResp
@@ -682,6 +690,17 @@ func TestReopen_OfferedToTheAssigneeWhenAvailable(t *testing.T) {
 	s.claim(t, day, s.ingest(t, msg("busy", nil)).Thread.ID)
 	if th := followUp("t3"); th.Status != "queued" || th.Lock != nil {
 		t.Fatalf("reopened for an assignee at capacity = %+v", th)
+	}
+
+	// Moved to another team: not offered a thread it can no longer see.
+	mover := s.onlineAgent(t, map[string]any{"id": "mover", "teams": []string{"care"}})
+	s.clock.Advance(time.Second)
+	pending(mover, "t5")
+	s.team(t, map[string]any{"id": "sales", "function": "sales"})
+	s.do(t, "PUT", "/api/v1/agents/mover", s.admin, map[string]any{"teams": []string{"sales"}}).want(t, 200)
+	s.setStatus(t, s.admin, "mover", "online")
+	if th := followUp("t5"); th.Lock != nil && th.Lock.AgentID == "mover" {
+		t.Fatalf("reopened for an assignee who left the team = %+v", th)
 	}
 
 	// Off shift: queued, though online and free.

@@ -397,7 +397,7 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 	p.Route.Close = d.Close && t.Status == store.StatusClosed
 	reopen := t.Status == store.StatusPending || t.Status == store.StatusClosed
 	if reopen && !p.Route.Close {
-		if a := t.AssigneeID(); a != "" && s.offerable(ctx, sn, a, now, round) {
+		if a := t.AssigneeID(); a != "" && s.offerable(ctx, sn, a, t, now, round) {
 			p.Route.OfferTo = a
 		} else {
 			p.Route.OfferTo = s.pickAgent(ctx, sn, sn.teams[t.Team], t.Network, "", now, round)
@@ -406,11 +406,11 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 	return p
 }
 
-// offerable reports whether a thread may be offered to the agent: online,
-// on shift and under capacity.
-func (s *Service) offerable(ctx context.Context, sn *snapshot, id string, now time.Time, round *offerRound) bool {
+// offerable reports whether thread t may be offered to the agent: still
+// working its team and network, online, on shift and under capacity.
+func (s *Service) offerable(ctx context.Context, sn *snapshot, id string, t *store.Thread, now time.Time, round *offerRound) bool {
 	a, ok := sn.agents[id]
-	if !ok || a.Status != store.AgentOnline || !sn.onShift(&a, now) {
+	if !ok || a.Status != store.AgentOnline || !sn.onShift(&a, now) || mayWork(a, t.Team, t.Network) != nil {
 		return false
 	}
 	fresh, err := s.st.AgentGet(ctx, id)

@@ -345,11 +345,8 @@ func (s *Service) Transfer(ctx context.Context, p Principal, threadID string, in
 			if !ok {
 				return res, fieldErr("agent_id", "no such agent")
 			}
-			if !slices.Contains(a.Teams, team) && a.Role != store.RoleSupervisor {
-				return res, fieldErr("agent_id", fmt.Sprintf("agent %s is not in team %s", a.ID, team))
-			}
-			if len(a.Networks) > 0 && !slices.Contains(a.Networks, t.Network) {
-				return res, fieldErr("agent_id", fmt.Sprintf("agent %s does not work %s", a.ID, t.Network))
+			if err := mayWork(a, team, t.Network); err != nil {
+				return res, err
 			}
 		}
 		if in.Note != "" {
@@ -465,7 +462,19 @@ func (s *Service) Assign(ctx context.Context, p Principal, threadID string, in A
 	if in.AgentID == "" {
 		return store.LockResult{}, fieldErr("agent_id", "is required")
 	}
-	if _, _, err := s.visibleThread(ctx, p, threadID); err != nil {
+	t, _, err := s.visibleThread(ctx, p, threadID)
+	if err != nil {
+		return store.LockResult{}, err
+	}
+	// Only to someone who may see and work the thread: anyone else would
+	// hold a lock (and spend capacity) on a thread they get 404 for.
+	a, err := s.st.AgentGet(ctx, in.AgentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.LockResult{}, fieldErr("agent_id", "no such agent")
+	} else if err != nil {
+		return store.LockResult{}, err
+	}
+	if err := mayWork(a, t.Team, t.Network); err != nil {
 		return store.LockResult{}, err
 	}
 	res, err := s.st.ThreadAssign(ctx, store.AssignParams{ThreadID: threadID, AgentID: in.AgentID, Actor: p.Actor(), TTL: s.cfg.LockTTL})
@@ -496,4 +505,17 @@ func (s *Service) MyLocks(ctx context.Context, p Principal) ([]store.LockResult,
 		return nil, err
 	}
 	return s.st.LockList(ctx, p.AgentID)
+}
+
+// mayWork is nil when agent a may hold a thread of team on network: a
+// member of the team (a supervisor works every team) whose networks, if
+// limited, include it. Else a FieldError naming agent_id.
+func mayWork(a store.Agent, team, network string) error {
+	if !slices.Contains(a.Teams, team) && a.Role != store.RoleSupervisor {
+		return fieldErr("agent_id", fmt.Sprintf("agent %s is not in team %s", a.ID, team))
+	}
+	if len(a.Networks) > 0 && !slices.Contains(a.Networks, network) {
+		return fieldErr("agent_id", fmt.Sprintf("agent %s does not work %s", a.ID, network))
+	}
+	return nil
 }
