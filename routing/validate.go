@@ -99,19 +99,31 @@ func ValidateShifts(field string, shifts []Shift) error {
 	return nil
 }
 
-// ValidateTimeOff checks a list of time-off intervals: both ends set and To
-// after From. field is the list's path ("time_off").
+// ValidateTimeOff checks a list of time-off intervals: both ends set, in
+// years 0000-9999 once in UTC, and To after From. It puts both ends in UTC
+// in place (the contract's times are UTC; an offset would be stored and
+// shown as given). field is the list's path ("time_off").
 func ValidateTimeOff(field string, offs []TimeOff) error {
 	if len(offs) > MaxListLen {
 		return fieldErr(field, fmt.Sprintf("at most %d items", MaxListLen))
 	}
-	for i, o := range offs {
+	for i := range offs {
+		o := &offs[i]
 		p := fmt.Sprintf("%s[%d]", field, i)
 		if o.From.IsZero() {
 			return fieldErr(p+".from", "required")
 		}
 		if o.To.IsZero() {
 			return fieldErr(p+".to", "required")
+		}
+		o.From, o.To = o.From.UTC(), o.To.UTC()
+		for _, end := range []struct {
+			name string
+			t    time.Time
+		}{{".from", o.From}, {".to", o.To}} {
+			if y := end.t.Year(); y < 0 || y > 9999 {
+				return fieldErr(p+end.name, "must be between years 0000 and 9999 in UTC")
+			}
 		}
 		if !o.To.After(o.From) {
 			return fieldErr(p+".to", "must be after from")

@@ -176,6 +176,7 @@ func TestValidateTimeOff_ToMustBeAfterFrom(t *testing.T) {
 		{"to equal to from", []TimeOff{{From: a, To: a}}, "time_off[0].to"},
 		{"missing from", []TimeOff{{To: b}}, "time_off[0].from"},
 		{"missing to", []TimeOff{{From: a}}, "time_off[0].to"},
+		{"past 9999 in UTC", []TimeOff{{From: a, To: mustTime(t, "9999-12-31T23:00:00-05:00")}}, "time_off[0].to"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -183,6 +184,23 @@ func TestValidateTimeOff_ToMustBeAfterFrom(t *testing.T) {
 			wantField(t, ValidateTimeOff("time_off", tc.offs), tc.field)
 		})
 	}
+	// An offset is put in UTC, the contract's zone for times.
+	offs := []TimeOff{{From: mustTime(t, "2026-12-24T00:00:00+01:00"), To: mustTime(t, "2026-12-27T00:00:00-05:00")}}
+	if err := ValidateTimeOff("time_off", offs); err != nil {
+		t.Fatal(err)
+	}
+	if got := offs[0].From.Format(time.RFC3339) + " " + offs[0].To.Format(time.RFC3339); got != "2026-12-23T23:00:00Z 2026-12-27T05:00:00Z" {
+		t.Fatalf("time off stored as %s, want both ends in UTC", got)
+	}
+}
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func TestLoadZone(t *testing.T) {
