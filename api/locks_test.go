@@ -794,3 +794,32 @@ func TestReopen_ClosedThreadReopensUnlessARuleKeepsItClosed(t *testing.T) {
 		t.Fatalf("spam reopened: %+v", th)
 	}
 }
+
+// TestReopen_ThreadOfADeletedTeamIsRoutedAgain: a team with only closed
+// threads can be deleted; a customer writing again on one of them used to
+// reopen it in the deleted team's queue, where nobody could claim it. It
+// is now routed as a new thread would be.
+func TestReopen_ThreadOfADeletedTeamIsRoutedAgain(t *testing.T) {
+	t.Parallel()
+	s := newCareSetup(t)
+	s.team(t, map[string]any{"id": "old", "function": "care"})
+	s.rule(t, map[string]any{"id": "to-old", "position": 1, "when": map[string]any{"text_any": []string{"to-old"}}, "then": map[string]any{"team": "old"}})
+	th := s.ingest(t, msg("d1", map[string]any{"thread_external_id": "conv-old", "text": "to-old please"})).Thread
+	if th.Team != "old" {
+		t.Fatalf("routed to %s, want old", th.Team)
+	}
+	s.do(t, "POST", "/api/v1/threads/"+th.ID+"/close", s.sue, map[string]any{}).want(t, 200)
+	s.do(t, "DELETE", "/api/v1/rules/to-old", s.admin, nil).want(t, 204)
+	s.do(t, "DELETE", "/api/v1/teams/old", s.admin, nil).want(t, 204)
+
+	again := s.ingest(t, msg("d2", map[string]any{"thread_external_id": "conv-old", "text": "hello again"})).Thread
+	if again.ID != th.ID || again.Team != "care" || again.Status != "queued" {
+		t.Fatalf("follow-up on a deleted team's thread = %+v, want it queued in care", again)
+	}
+	if got := s.claim(t, s.ana, th.ID); got.Lock == nil {
+		t.Fatalf("care cannot claim the moved thread: %+v", got)
+	}
+	if ev := findEvent(s.events(t, s.admin, th.ID), "thread.transferred"); ev == nil || ev.Actor != "system" {
+		t.Fatalf("thread.transferred = %+v", ev)
+	}
+}

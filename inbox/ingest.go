@@ -175,6 +175,10 @@ type pendingItem struct {
 	// of the same thread earlier in the batch), the store refuses the step
 	// as a conflict and the item is read and decided again.
 	lookup bool
+	// moveTo: the follow-up's thread is in a team that no longer exists;
+	// after the message is stored the thread moves here, routed as a new
+	// thread would be, so it does not wait in a queue nobody works.
+	moveTo string
 }
 
 func (it *pendingItem) threadKey() string {
@@ -274,6 +278,9 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 			case r.Err != nil:
 				results[it.idx].Err = r.Err
 			default:
+				if it.moveTo != "" && !r.Duplicate && r.Thread.Team != it.moveTo {
+					r.Thread = s.moveFromDeletedTeam(ctx, r.Thread, it.moveTo)
+				}
 				results[it.idx] = IngestResult{Message: r.Message, Thread: r.Thread, Duplicate: r.Duplicate}
 				outcome := "created"
 				if r.Duplicate {
@@ -286,6 +293,19 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 		todo = later
 	}
 	return results, nil
+}
+
+// moveFromDeletedTeam transfers a thread whose team was deleted to team.
+// The message is stored already; if the move fails (the thread changed
+// meanwhile) the thread stays where it is, as a supervisor would find it.
+func (s *Service) moveFromDeletedTeam(ctx context.Context, t store.Thread, team string) store.Thread {
+	res, err := s.st.ThreadTransfer(ctx, store.TransferParams{ThreadID: t.ID, Force: true, Actor: store.ActorSystem,
+		Team: team, Reason: "team_deleted", TTL: s.cfg.LockTTL, ThreadVersion: t.Version})
+	if err != nil {
+		s.log.Warn("moving a thread out of a deleted team failed", "thread", t.ID, "err", err)
+		return t
+	}
+	return res.Thread
 }
 
 // lookupParallel bounds the thread reads one ingest round runs at once.
@@ -352,6 +372,19 @@ func (s *Service) ingestSnapshot(ctx context.Context) (*snapshot, error) {
 	return s.snapshot(ctx)
 }
 
+// routedTeam is the team the rules' decision d sends a new thread to
+// (ruled; the default team when it names none that exists) and the one
+// that takes it after the fallback chain of teams nobody staffs.
+func (s *Service) routedTeam(sn *snapshot, d routing.Decision, now time.Time) (ruled, team string) {
+	ruled = d.Team
+	if _, ok := sn.teams[ruled]; !ok {
+		ruled = s.cfg.DefaultTeam
+	}
+	return ruled, routing.StaffedTeam(ruled,
+		func(id string) string { return sn.teams[id].FallbackTeam },
+		func(id string) bool { _, ok := sn.teams[id]; return ok && sn.staffed(id, now) })
+}
+
 // decide computes the routing decision for a message against the thread as
 // it is now (nil for a new thread). The store applies it atomically if the
 // thread has not changed since.
@@ -378,22 +411,19 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 	p.Route = store.Route{AddTags: d.AddTags, Priority: d.Priority, Rules: d.Matched, OfferTTL: s.cfg.LockTTL}
 
 	if t == nil {
-		team := d.Team
-		if _, ok := sn.teams[team]; !ok {
-			team = s.cfg.DefaultTeam
-		}
-		p.Route.RuledTeam = team
-		p.Route.Team = routing.StaffedTeam(team,
-			func(id string) string { return sn.teams[id].FallbackTeam },
-			func(id string) bool { _, ok := sn.teams[id]; return ok && sn.staffed(id, now) })
+		p.Route.RuledTeam, p.Route.Team = s.routedTeam(sn, d, now)
 		p.Route.Close = d.Close
 		if !d.Close {
 			p.Route.OfferTo = s.pickAgent(ctx, sn, sn.teams[p.Route.Team], in.Network, "", now, round)
 		}
 		return p
 	}
-	// A follow-up never moves the thread; a closing rule keeps a closed
-	// thread closed.
+	// A follow-up never moves the thread (unless its team was deleted:
+	// moveTo); a closing rule keeps a closed thread closed.
+	it.moveTo = ""
+	if _, ok := sn.teams[t.Team]; !ok {
+		_, it.moveTo = s.routedTeam(sn, d, now)
+	}
 	p.Route.Close = d.Close && t.Status == store.StatusClosed
 	reopen := t.Status == store.StatusPending || t.Status == store.StatusClosed
 	if reopen && !p.Route.Close {
