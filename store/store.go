@@ -399,8 +399,10 @@ type LockParams struct {
 	ThreadID string
 	Token    string
 	Actor    string
-	Force    bool
-	TTL      time.Duration
+	// Force (close only) skips the token check: a supervisor's close.
+	// Renew and release ignore it: they are the holder's alone.
+	Force bool
+	TTL   time.Duration
 	// Holder (renew, release and close without Force) makes the step check
 	// what the caller would otherwise read the thread for: a thread outside
 	// Teams (nil: all) and Networks (empty: all) is ErrNotFound, and a lock

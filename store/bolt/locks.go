@@ -338,6 +338,7 @@ func (s *Store) ThreadClaim(ctx context.Context, p store.ClaimParams) (store.Loc
 }
 
 func (s *Store) ThreadRenew(ctx context.Context, p store.LockParams) (store.LockResult, error) {
+	p.Force = false // only close is forced; renew and release are the holder's
 	var res store.LockResult
 	err := s.write(ctx, func(w *wtx) error {
 		rec, err := w.heldBy(p)
@@ -449,6 +450,7 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 }
 
 func (s *Store) ThreadRelease(ctx context.Context, p store.LockParams) (store.LockResult, error) {
+	p.Force = false // only close is forced; renew and release are the holder's
 	var res store.LockResult
 	err := s.write(ctx, func(w *wtx) error {
 		rec, err := w.heldBy(p)

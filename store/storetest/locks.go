@@ -828,6 +828,14 @@ func holderChecks(t *testing.T, e *env) {
 	if res.Thread.Lock != nil || res.Thread.Status != store.StatusClosed {
 		t.Fatalf("forced close: %+v", res.Thread)
 	}
+	// Force is close's alone: renew and release still need the lock.
+	th3 := e.thread("twitter", "care")
+	g3 := e.claim(th3.ID, "ana", longTTL)
+	_, err = e.s.ThreadRenew(e.ctx, store.LockParams{ThreadID: th3.ID, Token: "wrong", Actor: "ana", Force: true, TTL: longTTL})
+	wantErr(t, err, store.ErrLockLost)
+	e.release(th3.ID, g3.Token, "ana")
+	_, err = e.s.ThreadRelease(e.ctx, store.LockParams{ThreadID: th3.ID, Actor: "sup", Force: true})
+	wantErr(t, err, store.ErrLockLost)
 }
 
 // replyScoped: a Scoped reply is not found outside the caller's teams and
