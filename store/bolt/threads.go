@@ -366,6 +366,7 @@ func (w *wtx) ingest(p *store.IngestParams, enc *msgParts) store.IngestResult {
 		rec.Status = store.StatusQueued
 		rec.WaitingSince = w.now
 		rec.AutoCloseAt = nil
+		w.restartSLA(rec)
 		w.event(rec, store.EventThreadReopened, store.ActorSystem, map[string]any{"from": from})
 	}
 	if p.Route.OfferTo != "" && inQueue(&rec.Thread) {
@@ -377,6 +378,19 @@ func (w *wtx) ingest(p *store.IngestParams, enc *msgParts) store.IngestResult {
 	}
 	w.saveThread(before, rec)
 	return store.IngestResult{Message: m, Thread: rec.View(w.now), Created: before == nil}
+}
+
+// restartSLA gives a reopened thread that was never answered (closed by a
+// rule or a supervisor) a first-response deadline counted from now: the
+// old one ran while it was closed, and would breach it at once.
+func (w *wtx) restartSLA(rec *threadRec) {
+	if rec.FirstResponseAt != nil || rec.SLABreached {
+		return
+	}
+	if team, err := w.team(rec.Team); err == nil && team.SLAFirstResponseSeconds > 0 {
+		due := w.now.Add(time.Duration(team.SLAFirstResponseSeconds) * time.Second)
+		rec.SLADueAt = &due
+	}
 }
 
 func nonNil(s []string) []string {

@@ -14,6 +14,7 @@ var ingestScenarios = []scenario{
 	{"Ingest_FollowUp_RaisesPriorityNeverLowers", ingestPriorityFloor},
 	{"Ingest_SameNetworkExternalID_DuplicateWithSameIDs", ingestDuplicate},
 	{"MessageNewest_NewestFirstBoundedPerThread", messageNewest},
+	{"Ingest_ReopenedUnansweredThread_SLACountsFromTheReopen", ingestReopenRestartsSLA},
 	{"Ingest_ThreadKeyedByNetworkProfileExternalID", ingestThreadKey},
 	{"Ingest_FollowUp_NeverMovesThread", ingestFollowUpStays},
 	{"Ingest_StaleThreadVersion_ConflictOnlyForThatItem", ingestConflict},
@@ -512,4 +513,40 @@ func messageNewest(t *testing.T, e *env) {
 	none, err := e.s.MessageNewest(e.ctx, "no-such-thread", 5)
 	must(t, err)
 	wantEqual(t, "messages of no thread", len(none), 0)
+}
+
+// ingestReopenRestartsSLA: a thread closed without an answer and reopened
+// by the customer gets a first-response deadline counted from the reopen
+// (the old one ran out while it was closed and would breach at once); an
+// answered thread keeps its first response and no deadline.
+func ingestReopenRestartsSLA(t *testing.T, e *env) {
+	e.team("care") // first response SLA 900 s
+	e.agent("ana", []string{"care"})
+	th := e.thread("twitter", "care")
+	if th.SLADueAt == nil {
+		t.Fatal("new thread without sla_due_at")
+	}
+	_, err := e.s.ThreadClose(e.ctx, store.LockParams{ThreadID: th.ID, Actor: "sup", Force: true})
+	must(t, err)
+	again := e.followUp(th).Thread
+	wantEqual(t, "status after the follow-up", again.Status, store.StatusQueued)
+	if again.SLADueAt == nil || !again.SLADueAt.After(*th.SLADueAt) || again.SLABreached {
+		t.Fatalf("reopened: sla_due_at %v (was %v), breached %v; want a later deadline", again.SLADueAt, th.SLADueAt, again.SLABreached)
+	}
+	if d := again.SLADueAt.Sub(again.WaitingSince); d != 900*time.Second {
+		t.Fatalf("reopened: sla_due_at is %v after the reopen, want 15m", d)
+	}
+
+	// Answered, then pending, then reopened: the first response stands.
+	g := e.claim(th.ID, "ana", longTTL)
+	e.reply(th.ID, g.Token, "ana")
+	e.release(th.ID, g.Token, "ana")
+	answered := e.get(th.ID)
+	if answered.FirstResponseAt == nil {
+		t.Fatal("no first response after the reply")
+	}
+	back := e.followUp(th).Thread
+	if back.FirstResponseAt == nil || !back.FirstResponseAt.Equal(*answered.FirstResponseAt) || back.SLABreached {
+		t.Fatalf("reopened after an answer: first response %v (was %v), breached %v", back.FirstResponseAt, answered.FirstResponseAt, back.SLABreached)
+	}
 }

@@ -104,6 +104,13 @@ local function ingest_one(p, mjson, token)
     t.status = 'queued'
     t.ws = NOW
     t.auto_close = nil
+    -- Never answered (closed by a rule or a supervisor): the first-response
+    -- deadline counts from now, not from when it ran while closed.
+    if t.frt == nil and not t.sla_breached then
+      local team = team_conf(t.team)
+      local sla = team and tonumber(team.sla_first_response_seconds) or 0
+      if sla > 0 then t.sla_due = NOW + sla * 1000000 end
+    end
     event(t, 'thread.reopened', 'system', {'from', from})
   end
   if route.offer_to ~= nil and route.offer_to ~= '' and in_queue(t) then
