@@ -22,6 +22,7 @@ var lockScenarios = []scenario{
 	{"RenewReleaseClose_Holder_OutsideScopeNotFound_OtherActorLockLost", holderChecks},
 	{"Reply_Scoped_OutsideScopeNotFound_KindFromThread", replyScoped},
 	{"Reply_IdempotencyKeyIsPerThread_NeverAnswersWithAnotherThread", replyIdempotencyPerThread},
+	{"ClaimNext_ManyLeasesRunOutAtOnce_TheUrgentThreadIsNext", claimNextAfterManyExpiries},
 	{"Close_EndsLockAndLeavesQueue", closeThread},
 	{"Transfer_ToTeam_QueuedThereWithNoteTagsAndPriorityFloor", transferTeam},
 	{"Transfer_ToAgent_OffersHigherFence_ErrCapacityWhenFull", transferAgent},
@@ -918,4 +919,35 @@ func replyIdempotencyPerThread(t *testing.T, e *env) {
 			t.Fatalf("retry on %s: %+v repeated=%v, want %s", c.th.ID, again.Message, again.Repeated, c.want)
 		}
 	}
+}
+
+// claimNextAfterManyExpiries: when many leases run out at once and no
+// sweeper runs, claim-next still sees every thread whose lease is over.
+// The urgent thread here is the last of 150 to run out; a claim-next that
+// expired only the 100 oldest leases gave a normal thread instead.
+func claimNextAfterManyExpiries(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"}, capacity(1000))
+	e.agent("bob", []string{"care"})
+	const n = 150
+	var items []store.IngestParams
+	for i := range n {
+		items = append(items, e.msg("twitter", e.id("conv"), "care", func(p *store.IngestParams) {
+			if i == n-1 {
+				p.Route.Priority = "urgent"
+			}
+		}))
+	}
+	res, err := e.s.ThreadIngest(e.ctx, items)
+	must(t, err)
+	const ttl = 2 * time.Second // long enough to claim all before the first runs out
+	for _, r := range res {
+		must(t, r.Err)
+		e.claim(r.Thread.ID, "ana", ttl)
+	}
+	urgent := res[n-1].Thread.ID
+	e.waitUnlocked(urgent)
+	got, err := e.s.ThreadClaimNext(e.ctx, store.ClaimNextParams{AgentID: "bob", Teams: []string{"care"}, TTL: longTTL})
+	must(t, err)
+	wantEqual(t, "claim-next after 150 leases ran out", got.Thread.ID, urgent)
 }

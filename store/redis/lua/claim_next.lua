@@ -11,7 +11,14 @@
 -- Returns     {"ok", now, thread, grant} | {"not_found"} (agent) |
 --             {"capacity"} | {"empty"}
 
-expire_due(EXPIRE_LIMIT)
+-- Claim-next decides which thread an agent gets next, so it expires more
+-- than another step does (up to ten rounds): when many leases run out at
+-- once and the sweeper has not caught up, a thread must not wait behind
+-- its own expired lease while others are handed out.
+for _ = 1, 10 do
+  local _, more = expire_due(EXPIRE_LIMIT)
+  if not more then break end
+end
 local agent = ARGV[2]
 if not agent_exists(agent) then return not_found('agent', agent) end
 local err = check_capacity(agent, '')
