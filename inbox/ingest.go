@@ -278,7 +278,7 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 			case r.Err != nil:
 				results[it.idx].Err = r.Err
 			default:
-				if it.moveTo != "" && !r.Duplicate && r.Thread.Team != it.moveTo {
+				if it.moveTo != "" && !r.Duplicate && r.Thread.Team != it.moveTo && r.Thread.Status != store.StatusClosed {
 					r.Thread = s.moveFromDeletedTeam(ctx, r.Thread, it.moveTo)
 				}
 				results[it.idx] = IngestResult{Message: r.Message, Thread: r.Thread, Duplicate: r.Duplicate}
