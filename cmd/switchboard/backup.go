@@ -12,6 +12,8 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/switchboard/switchboard/store/bolt"
 )
 
 // backup is `switchboard backup --to FILE`: it asks the running server for
@@ -73,6 +75,9 @@ func backup(args []string) error {
 // checkBackup opens the copy and walks every page: a truncated or damaged
 // download is refused.
 func checkBackup(path string) error {
+	if err := bolt.CheckFileSize(path); err != nil {
+		return fmt.Errorf("the copy is damaged: %w", err)
+	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		return fmt.Errorf("the copy does not open: %w", err)

@@ -3,8 +3,12 @@ package main
 import (
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/switchboard/switchboard/store/bolt"
 )
 
 // A mistyped --store must not print the Redis password it holds.
@@ -23,5 +27,32 @@ func TestOpenStore_ErrorsKeepThePasswordOut(t *testing.T) {
 		if strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("--store error shows the password: %v", err)
 		}
+	}
+}
+
+// A backup cut short (the server failed after its 200) is refused, not
+// opened: reading it through bbolt's memory map faulted the process.
+func TestCheckBackup_RefusesATruncatedCopy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "full.db")
+	st, err := bolt.Open(path, bolt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkBackup(path); err != nil {
+		t.Fatalf("intact copy: %v", err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.db")
+	if err := os.WriteFile(cut, data[:3*4096], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkBackup(cut); err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("truncated copy: %v, want refused as truncated", err)
 	}
 }

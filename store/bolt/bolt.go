@@ -198,6 +198,9 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("bolt: create data directory: %w", err)
 		}
 	}
+	if err := CheckFileSize(path); err != nil {
+		return nil, fmt.Errorf("bolt: open: %w", err)
+	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second, NoSync: opts.NoSync,
 		FreelistType: bbolt.FreelistMapType, NoFreelistSync: !opts.SyncFreelist,
 		InitialMmapSize: mmapSize, NoStatistics: true})

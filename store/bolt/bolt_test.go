@@ -584,3 +584,53 @@ func newestMetaFreelist(t *testing.T, path string) uint64 {
 	}
 	return f0
 }
+
+// TestOpen_RefusesATruncatedFile: bbolt reads pages through a memory map
+// without checking the file's length, so a truncated file (an interrupted
+// backup download) faulted the process on open, past any recover. It is
+// now refused, and an intact file, or none, still opens.
+func TestOpen_RefusesATruncatedFile(t *testing.T) {
+	s, path := newStore(t, bolt.Options{})
+	for i := range 200 {
+		mustTeam(t, s, fmt.Sprintf("team-%03d", i))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// What the file must hold: its pages up to the high-water mark, as
+	// bbolt itself counts them (the file is preallocated beyond).
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var used int64
+	db.View(func(tx *bbolt.Tx) error { used = tx.Size(); return nil })
+	db.Close()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used <= 4*4096 || int64(len(data)) < used {
+		t.Fatalf("store uses %d bytes of a %d-byte file", used, len(data))
+	}
+	cut := func(size int64) string {
+		p := filepath.Join(t.TempDir(), "cut.db")
+		if err := os.WriteFile(p, data[:size], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, size := range []int64{used - 4096, used / 2, 3 * 4096} {
+		_, err := bolt.Open(cut(size), bolt.Options{})
+		if err == nil || !strings.Contains(err.Error(), "truncated") {
+			t.Fatalf("open of the file cut to %d of %d bytes: %v, want refused as truncated", size, used, err)
+		}
+	}
+	ok := open(t, cut(used), bolt.Options{})
+	if _, err := ok.TeamGet(context.Background(), "team-199"); err != nil {
+		t.Fatalf("the file cut at its high-water mark: %v", err)
+	}
+	if err := bolt.CheckFileSize(filepath.Join(t.TempDir(), "none.db")); err != nil {
+		t.Fatalf("missing file: %v", err)
+	}
+}
