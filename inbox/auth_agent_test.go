@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/inbox"
 	"github.com/switchboard/switchboard/store"
@@ -212,5 +213,32 @@ func TestLockSteps_NoThreadReadBeforeTheStep(t *testing.T) {
 	}
 	if err := closed(admin, "no-such-thread", inbox.TokenInput{}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("admin closing no thread: %v", err)
+	}
+}
+
+// TestSubscribe_ResumeIDAheadOfTheLogStartsFromTheNewest: after a restore
+// from a backup the log's ids run behind what a client last saw; resuming
+// from its Last-Event-ID skipped every new event until the ids caught up.
+func TestSubscribe_ResumeIDAheadOfTheLogStartsFromTheNewest(t *testing.T) {
+	st := openStore(t)
+	svc := bootstrapped(t, st)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	admin := inbox.Principal{Role: store.RoleAdmin, KeyID: "admin"}
+	ch, err := svc.Subscribe(ctx, admin, inbox.StreamParams{After: 1_000_000, Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Ingest(ctx, inbox.Principal{Role: store.RoleIngest, KeyID: "ingest"}, inbox.MessageInput{Network: "twitter",
+		ExternalID: "after-restore", Profile: "@acme", Text: "hello", Author: store.Author{ID: "u"}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev, ok := <-ch:
+		if !ok || ev.Type != store.EventThreadCreated {
+			t.Fatalf("first event after the resume: %+v (open %v), want thread.created", ev, ok)
+		}
+	case <-ctx.Done():
+		t.Fatal("no event reached a stream resumed past the log's newest id")
 	}
 }

@@ -35,11 +35,17 @@ func (s *Service) Subscribe(ctx context.Context, p Principal, sp StreamParams) (
 			return nil, err
 		}
 	}
+	last, err := s.st.EventLastID(ctx)
+	if err != nil {
+		return nil, err
+	}
 	cursor := sp.After
-	if !sp.Resume {
-		if cursor, err = s.st.EventLastID(ctx); err != nil {
-			return nil, err
-		}
+	if !sp.Resume || cursor > last {
+		// A resume id past the newest event means the log is not the one
+		// the client read (the store was restored from a backup): its ids
+		// will be used again, so start from the newest instead of silently
+		// skipping them.
+		cursor = last
 	}
 	visible := func(ev *store.Event) bool {
 		if sp.Team != "" && ev.Team != sp.Team {
