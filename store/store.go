@@ -416,7 +416,8 @@ type LockParams struct {
 type ReplyParams struct {
 	ThreadID string
 	Token    string
-	// IdempotencyKey, scoped to Actor, makes a retry return the first reply.
+	// IdempotencyKey, scoped to Actor and the thread, makes a retry return
+	// the first reply; the same key on another thread is another reply.
 	IdempotencyKey string
 	Actor          string
 	Message        Message // outbound; ID set by the caller; Kind "" takes the thread's

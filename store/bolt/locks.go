@@ -196,12 +196,14 @@ func (w *wtx) heldThread(id, token string, force bool, version int64) (*threadRe
 	return rec, nil
 }
 
-// heldBy is the thread of a renew, release or close: heldThread, and with
-// p.Holder the checks the caller would otherwise read the thread for (see
-// store.LockParams), in the order a read would make them.
+// heldBy is the thread of a renew, release or close by its holder:
+// heldThread, and with p.Holder the checks the caller would otherwise read
+// the thread for (see store.LockParams), in the order a read would make
+// them. p.Force is not looked at: only close is forced, and it does not
+// come here then.
 func (w *wtx) heldBy(p store.LockParams) (*threadRec, error) {
-	if !p.Holder || p.Force {
-		return w.heldThread(p.ThreadID, p.Token, p.Force, 0)
+	if !p.Holder {
+		return w.heldThread(p.ThreadID, p.Token, false, 0)
 	}
 	rec, err := w.seenThread(p.ThreadID, p.Teams, p.Networks)
 	if err != nil {
@@ -338,7 +340,6 @@ func (s *Store) ThreadClaim(ctx context.Context, p store.ClaimParams) (store.Loc
 }
 
 func (s *Store) ThreadRenew(ctx context.Context, p store.LockParams) (store.LockResult, error) {
-	p.Force = false // only close is forced; renew and release are the holder's
 	var res store.LockResult
 	err := s.write(ctx, func(w *wtx) error {
 		rec, err := w.heldBy(p)
@@ -450,7 +451,6 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 }
 
 func (s *Store) ThreadRelease(ctx context.Context, p store.LockParams) (store.LockResult, error) {
-	p.Force = false // only close is forced; renew and release are the holder's
 	var res store.LockResult
 	err := s.write(ctx, func(w *wtx) error {
 		rec, err := w.heldBy(p)
@@ -471,7 +471,13 @@ func (s *Store) ThreadRelease(ctx context.Context, p store.LockParams) (store.Lo
 func (s *Store) ThreadClose(ctx context.Context, p store.LockParams) (store.LockResult, error) {
 	var res store.LockResult
 	err := s.write(ctx, func(w *wtx) error {
-		rec, err := w.heldBy(p)
+		var rec *threadRec
+		var err error
+		if p.Force {
+			rec, err = w.thread(p.ThreadID) // a supervisor's close: any lock
+		} else {
+			rec, err = w.heldBy(p)
+		}
 		if err != nil {
 			return err
 		}

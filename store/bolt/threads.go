@@ -587,8 +587,6 @@ func (s *Store) MessageList(ctx context.Context, threadID string, p store.PagePa
 	return page, err
 }
 
-// walkChildren pages through parent \x00 seq keys oldest first, calling fn
-// with each value.
 func (s *Store) MessageNewest(ctx context.Context, threadID string, n int) ([]store.Message, error) {
 	var out []store.Message
 	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
@@ -615,6 +613,8 @@ func (s *Store) MessageNewest(ctx context.Context, threadID string, n int) ([]st
 	return out, err
 }
 
+// walkChildren pages through parent \x00 seq keys oldest first, calling fn
+// with each value.
 func walkChildren(b *bbolt.Bucket, parent string, p store.PageParams, next *string, fn func(v []byte) error) error {
 	limit := store.PageLimit(p.Limit)
 	pfx := prefix(parent)

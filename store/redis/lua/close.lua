@@ -19,8 +19,9 @@ local holder = ARGV[6] == '1' and not force
 if holder and not sees(t, ARGV[7], ARGV[8]) then return not_found('thread', ARGV[2]) end
 local err = check_token(t, ARGV[3], force)
 if err then return err end
-if holder and t.lock_agent ~= ARGV[4] then
-  return fail('lock_lost', 'thread ' .. t.id .. ' is locked by another agent')
+if holder then
+  err = check_holder(t, ARGV[4])
+  if err then return err end
 end
 if t.status == 'closed' then return ok(NOW, flat(t)) end
 local before = copy(t)

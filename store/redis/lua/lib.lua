@@ -505,6 +505,15 @@ local function check_token(t, token, force)
   return nil
 end
 
+-- check_holder refuses unless the thread's lock is actor's: a token is no
+-- use to another agent.
+local function check_holder(t, actor)
+  if t.lock_agent ~= actor then
+    return fail('lock_lost', 'thread ' .. t.id .. ' is locked by another agent')
+  end
+  return nil
+end
+
 -- load_live loads a thread for a step, expiring its lease if it ran out.
 local function load_live(id)
   local t = load_thread(id)

@@ -18,8 +18,9 @@ local holder = ARGV[5] == '1'
 if holder and not sees(t, ARGV[6], ARGV[7]) then return not_found('thread', ARGV[2]) end
 local err = check_token(t, ARGV[3], false)
 if err then return err end
-if holder and t.lock_agent ~= ARGV[4] then
-  return fail('lock_lost', 'thread ' .. t.id .. ' is locked by another agent')
+if holder then
+  err = check_holder(t, ARGV[4])
+  if err then return err end
 end
 local before = copy(t)
 local was = t.lock_agent

@@ -18,8 +18,9 @@ local holder = ARGV[6] == '1'
 if holder and not sees(t, ARGV[7], ARGV[8]) then return not_found('thread', ARGV[2]) end
 local err = check_token(t, ARGV[3], false)
 if err then return err end
-if holder and t.lock_agent ~= ARGV[5] then
-  return fail('lock_lost', 'thread ' .. t.id .. ' is locked by another agent')
+if holder then
+  err = check_holder(t, ARGV[5])
+  if err then return err end
 end
 local before = copy(t)
 t.lock_exp = NOW + tonumber(ARGV[4])

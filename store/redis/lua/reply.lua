@@ -48,11 +48,9 @@ t = t or load_live(ARGV[2])
 if t == nil then return not_found('thread', ARGV[2]) end
 local err = check_token(t, ARGV[3], false)
 if err then return err end
-if t.lock_agent ~= actor then
-  -- Only the holder replies: a token is no use to another agent, and the
-  -- reply must not go out in the holder's name.
-  return fail('lock_lost', 'thread ' .. t.id .. ' is locked by another agent')
-end
+-- Only the holder replies: the reply must not go out in the holder's name.
+err = check_holder(t, actor)
+if err then return err end
 local before = copy(t)
 local mid = ARGV[6]
 local pending = '{"status":"pending"}'
