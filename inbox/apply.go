@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/switchboard/switchboard/routing"
 	"reflect"
 	"slices"
 
+	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
 )
 
@@ -96,12 +96,11 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 	if err != nil {
 		return res, err
 	}
-	total := len(doc.Rules)
-	for _, r := range existing {
-		if !slices.ContainsFunc(doc.Rules, func(d store.Rule) bool { return d.ID == r.ID }) {
-			total++
-		}
+	ids := map[string]bool{}
+	for _, r := range slices.Concat(doc.Rules, existing) {
+		ids[r.ID] = true
 	}
+	total := len(ids)
 	if total > routing.MaxRules {
 		return res, fieldErr("rules", fmt.Sprintf("at most %d rules in all (%d with the ones already stored)", routing.MaxRules, total))
 	}
@@ -326,35 +325,27 @@ func normalizeEmpty(v any) any {
 // reply twice: the last would silently win, and applying it again would
 // rewrite both each time.
 func uniqueIDs(doc *ConfigDoc) error {
-	check := func(section string, ids []string) error {
-		seen := make(map[string]bool, len(ids))
-		for i, id := range ids {
-			if seen[id] {
-				return fieldErr(fmt.Sprintf("%s[%d].id", section, i), fmt.Sprintf("%q appears earlier in the document", id))
-			}
-			seen[id] = true
-		}
-		return nil
-	}
-	ids := func(n int, id func(int) string) []string {
-		out := make([]string, n)
-		for i := range out {
-			out[i] = id(i)
-		}
-		return out
-	}
-	for _, c := range []struct {
-		section string
-		ids     []string
-	}{
-		{"teams", ids(len(doc.Teams), func(i int) string { return doc.Teams[i].ID })},
-		{"agents", ids(len(doc.Agents), func(i int) string { return doc.Agents[i].ID })},
-		{"rules", ids(len(doc.Rules), func(i int) string { return doc.Rules[i].ID })},
-		{"saved_replies", ids(len(doc.SavedReplies), func(i int) string { return doc.SavedReplies[i].ID })},
+	for _, err := range []error{
+		unique("teams", doc.Teams, func(t store.Team) string { return t.ID }),
+		unique("agents", doc.Agents, func(a store.Agent) string { return a.ID }),
+		unique("rules", doc.Rules, func(r store.Rule) string { return r.ID }),
+		unique("saved_replies", doc.SavedReplies, func(r store.SavedReply) string { return r.ID }),
 	} {
-		if err := check(c.section, c.ids); err != nil {
+		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// unique names the first item of section whose id an earlier one has.
+func unique[T any](section string, items []T, id func(T) string) error {
+	seen := make(map[string]bool, len(items))
+	for i, it := range items {
+		if seen[id(it)] {
+			return fieldErr(fmt.Sprintf("%s[%d].id", section, i), fmt.Sprintf("%q appears earlier in the document", id(it)))
+		}
+		seen[id(it)] = true
 	}
 	return nil
 }

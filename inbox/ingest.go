@@ -143,9 +143,7 @@ func (in *MessageInput) Validate(now time.Time) error {
 		in.SentAt = &t
 	} else {
 		t := in.SentAt.UTC()
-		// An offset can carry a valid time past year 9999 (or before 0000)
-		// in UTC, which RFC 3339, and so the stores' JSON, cannot hold.
-		if y := t.Year(); y < 0 || y > 9999 {
+		if !routing.RFC3339Year(t) {
 			return fieldErr("sent_at", "must be between years 0000 and 9999 in UTC")
 		}
 		in.SentAt = &t

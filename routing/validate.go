@@ -99,6 +99,14 @@ func ValidateShifts(field string, shifts []Shift) error {
 	return nil
 }
 
+// RFC3339Year reports whether t, in UTC, is in years 0000-9999: what RFC
+// 3339, and so the stores' JSON, can hold. A time with an offset can be
+// valid as given and out of range in UTC.
+func RFC3339Year(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
+}
+
 // ValidateTimeOff checks a list of time-off intervals: both ends set, in
 // years 0000-9999 once in UTC, and To after From. It puts both ends in UTC
 // in place (the contract's times are UTC; an offset would be stored and
@@ -117,13 +125,11 @@ func ValidateTimeOff(field string, offs []TimeOff) error {
 			return fieldErr(p+".to", "required")
 		}
 		o.From, o.To = o.From.UTC(), o.To.UTC()
-		for _, end := range []struct {
-			name string
-			t    time.Time
-		}{{".from", o.From}, {".to", o.To}} {
-			if y := end.t.Year(); y < 0 || y > 9999 {
-				return fieldErr(p+end.name, "must be between years 0000 and 9999 in UTC")
-			}
+		if !RFC3339Year(o.From) {
+			return fieldErr(p+".from", "must be between years 0000 and 9999 in UTC")
+		}
+		if !RFC3339Year(o.To) {
+			return fieldErr(p+".to", "must be between years 0000 and 9999 in UTC")
 		}
 		if !o.To.After(o.From) {
 			return fieldErr(p+".to", "must be after from")
