@@ -95,6 +95,10 @@ func TestConfigApply_BadDocumentChangesNothing(t *testing.T) {
 			a["capacity"] = 9
 			d["agents"] = append(d["agents"].([]any), a)
 		}},
+		{"a rule twice", "rules[1].id", func(d map[string]any) { d["rules"] = append(d["rules"].([]any), d["rules"].([]any)[0]) }},
+		{"a saved reply twice", "saved_replies[1].id", func(d map[string]any) {
+			d["saved_replies"] = append(d["saved_replies"].([]any), d["saved_replies"].([]any)[0])
+		}},
 		// Past routing.MaxRules the rules would not compile, and messages
 		// would be routed as if there were none.
 		{"too many rules", "rules", func(d map[string]any) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/inbox"
 	"github.com/switchboard/switchboard/routing"
@@ -79,5 +80,20 @@ func TestDecodeJSON_RefusesDeepNesting(t *testing.T) {
 	}
 	if !strings.HasPrefix(in.Text, "[{[{") {
 		t.Fatalf("text %q", in.Text)
+	}
+}
+
+// sent_at with an offset that puts it past year 9999 in UTC cannot be
+// stored as RFC 3339: refused, naming sent_at.
+func TestMessageInput_SentAtPastYear9999InUTCIsRefused(t *testing.T) {
+	in := inbox.MessageInput{Network: "twitter", ExternalID: "m", Profile: "@acme", Text: "x", Author: store.Author{ID: "u"}}
+	var sent time.Time
+	if err := sent.UnmarshalText([]byte("9999-12-31T23:00:00-05:00")); err != nil {
+		t.Fatal(err)
+	}
+	in.SentAt = &sent
+	var fe *inbox.FieldError
+	if err := in.Validate(time.Now()); !errors.As(err, &fe) || fe.Field != "sent_at" {
+		t.Fatalf("Validate = %v, want a sent_at error", err)
 	}
 }

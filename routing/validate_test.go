@@ -238,3 +238,18 @@ func TestCompile_ReturnsTheRulesFieldErrorAndCapsRules(t *testing.T) {
 		t.Fatalf("1000 rules: len %d, err %v", rs.Len(), err)
 	}
 }
+
+func TestRFC3339Year_IsJudgedInUTC(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]bool{
+		"0000-01-01T00:00:00Z":      true,
+		"9999-12-31T23:59:59Z":      true,
+		"9999-12-31T18:00:00-05:00": true,  // 23:00 UTC
+		"9999-12-31T23:00:00-05:00": false, // year 10000 in UTC
+		"0000-01-01T00:30:00+01:00": false, // year -1 in UTC
+	} {
+		if got := RFC3339Year(mustTime(t, s)); got != want {
+			t.Errorf("RFC3339Year(%s) = %v, want %v", s, got, want)
+		}
+	}
+}
