@@ -54,8 +54,8 @@ type options struct {
 	agents         []int
 	queues         []int
 	contAgents     int
-	paced          float64
 	contThreads    int
+	paced          float64
 	phases         map[string]bool
 	out            string
 	plots          string

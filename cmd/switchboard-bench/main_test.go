@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image/png"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,5 +145,20 @@ func TestParseInts(t *testing.T) {
 		if _, err := parseInts(bad); err == nil {
 			t.Errorf("parseInts(%q) accepted", bad)
 		}
+	}
+}
+
+func TestParseOptions_Paced(t *testing.T) {
+	for arg, ok := range map[string]bool{"0": true, "0.5": true, "0.99": true, "1": false, "1.5": false, "-0.1": false} {
+		o, err := parseOptions([]string{"--paced", arg}, io.Discard)
+		if (err == nil) != ok {
+			t.Errorf("--paced %s: %v, want accepted %v", arg, err, ok)
+		}
+		if ok && fmt.Sprint(o.paced) != arg {
+			t.Errorf("--paced %s: %v", arg, o.paced)
+		}
+	}
+	if o, err := parseOptions(nil, io.Discard); err != nil || o.paced != 0.5 {
+		t.Errorf("default --paced %v, %v; want 0.5", o.paced, err)
 	}
 }
