@@ -46,6 +46,7 @@ type hookReceiver struct {
 	mu   sync.Mutex
 	got  []hookDelivery
 	fail int
+	slow func() // when set, runs during each delivery (under mu)
 }
 
 func newHookReceiver(t *testing.T, fail int) *hookReceiver {
@@ -62,6 +63,9 @@ func newHookReceiver(t *testing.T, fail int) *hookReceiver {
 			d.Status = 500
 		}
 		r.got = append(r.got, d)
+		if r.slow != nil {
+			r.slow()
+		}
 		w.WriteHeader(d.Status)
 	}))
 	t.Cleanup(r.srv.Close)
@@ -444,6 +448,40 @@ func TestOutboundWebhooks_TwoNodesDeliverEachEventOnceInOrder(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("delivered %v\nwant %v", got, want)
+	}
+}
+
+// A run of deliveries stops while a whole attempt still fits in its lease.
+// Without that, an attempt begun near the lease's end was still in flight
+// when the lease ran out, its progress could not be saved, and the event
+// went out a second time (from another node, at once).
+func TestOutboundWebhooks_NoAttemptOutlastsTheLease(t *testing.T) {
+	t.Parallel()
+	s := outboundServer(t, opsOptions{}) // Lease 30s, Timeout 5s
+	rcv := newHookReceiver(t, 1)
+	rcv.mu.Lock()
+	rcv.slow = func() { s.clock.Advance(4 * time.Second) } // each attempt takes 4 of its 5 s
+	rcv.mu.Unlock()
+	h := s.hook(t, rcv.srv.URL, "thread.created")
+	// The first attempt fails, so the next run starts, after the backoff,
+	// with all twelve events waiting: it would need 48 s for them.
+	s.ingest(t, msg("l-0", nil))
+	eventually(t, "the failed first attempt", func() bool { return s.hookState(t, h.ID).Attempts == 1 })
+	for i := 1; i < 12; i++ {
+		s.ingest(t, msg(fmt.Sprintf("l-%d", i), nil))
+	}
+	s.clock.Advance(10 * time.Second) // BackoffBase: past the first retry's time
+	eventually(t, "all twelve delivered", func() bool { return s.hookState(t, h.ID).Delivered == 12 })
+	ok := rcv.ok()
+	seen := map[string]bool{}
+	for _, d := range ok {
+		if seen[d.ID] {
+			t.Fatalf("delivery %s sent twice (%d accepted posts for 12 events)", d.ID, len(ok))
+		}
+		seen[d.ID] = true
+	}
+	if len(ok) != 12 {
+		t.Fatalf("%d accepted posts for 12 events", len(ok))
 	}
 }
 

@@ -47,3 +47,19 @@ func TestBackoff_GrowsExponentiallyWithJitterAndIsCapped(t *testing.T) {
 		}
 	}
 }
+
+// A lease always holds two whole attempts: a run posts only while one fits.
+func TestWebhookConfig_LeaseHoldsTwoAttempts(t *testing.T) {
+	for _, c := range []struct{ lease, timeout, want time.Duration }{
+		{0, 0, 30 * time.Second},
+		{0, 20 * time.Second, 40 * time.Second},
+		{5 * time.Second, time.Second, 5 * time.Second},
+		{5 * time.Second, 4 * time.Second, 8 * time.Second},
+	} {
+		w := WebhookConfig{Lease: c.lease, Timeout: c.timeout}
+		w.defaults()
+		if w.Lease != c.want {
+			t.Fatalf("lease %s, timeout %s: lease became %s, want %s", c.lease, c.timeout, w.Lease, c.want)
+		}
+	}
+}

@@ -64,6 +64,9 @@ func (c *WebhookConfig) defaults() {
 	if c.Lease <= 0 {
 		c.Lease = 30 * time.Second
 	}
+	// A run posts only while a whole attempt fits in its lease (see
+	// deliverWebhook), so a lease must hold at least two.
+	c.Lease = max(c.Lease, 2*c.Timeout)
 }
 
 // EventTypes are the event types a webhook may subscribe to.
@@ -152,6 +155,9 @@ func (s *Service) deliverWebhooks(ctx context.Context) {
 }
 
 func (s *Service) deliverWebhook(ctx context.Context, id string) {
+	// The lease runs from when the store granted it, which is no earlier
+	// than this reading.
+	leaseEnd := s.now().Add(s.cfg.Webhooks.Lease)
 	wh, err := s.st.WebhookLease(ctx, id, s.cfg.NodeID, s.cfg.Webhooks.Lease)
 	if err != nil {
 		return // another node delivers it, or it was deleted
@@ -181,6 +187,12 @@ func (s *Service) deliverWebhook(ctx context.Context, id string) {
 		}
 		now := s.now()
 		if st.NextAttemptAt != nil && now.Before(*st.NextAttemptAt) {
+			return
+		}
+		// An attempt that could outlast the lease could still be in flight
+		// when another node takes the webhook over and sends the same
+		// event. Stop here; the next poll leases again.
+		if leaseEnd.Sub(now) < s.cfg.Webhooks.Timeout {
 			return
 		}
 		// Save progress before a network call, so a lost lease stops us
