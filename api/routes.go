@@ -71,6 +71,7 @@ func (s *server) routes(app *fiber.App) {
 	// Threads: agents of the thread's team and network, supervisors, admins.
 	v1.Get("/threads", s.threadList)
 	v1.Get("/threads/:id", s.threadGet)
+	v1.Delete("/threads/:id", s.threadErase)
 	v1.Get("/threads/:id/messages", s.messageList)
 	v1.Get("/threads/:id/events", s.threadEvents)
 	v1.Post("/threads/:id/notes", s.noteCreate)
@@ -586,6 +587,13 @@ func (s *server) threadGet(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(t)
+}
+
+func (s *server) threadErase(c *fiber.Ctx) error {
+	if err := s.svc.ThreadErase(c.UserContext(), principal(c), c.Params("id")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (s *server) messageList(c *fiber.Ctx) error {

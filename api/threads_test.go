@@ -320,3 +320,63 @@ func TestMe_AgentAndOtherKeys(t *testing.T) {
 		t.Fatalf("new agent holds %d locks", len(locks))
 	}
 }
+
+func TestThreads_AdminErasesAThreadAndEverythingOnIt(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.team(t, map[string]any{"id": "care", "function": "care"})
+	s.rule(t, map[string]any{"id": "care", "then": map[string]any{"team": "care"}})
+	ana := s.agent(t, map[string]any{"id": "ana", "teams": []string{"care"}, "capacity": 1})
+	sue := s.agent(t, map[string]any{"id": "sue", "role": "supervisor"})
+
+	who := map[string]any{"id": "u-forget", "handle": "@forget_me"}
+	gone := s.ingest(t, msg("f-1", map[string]any{"text": "my address is 1 Main St", "author": who}))
+	s.ingest(t, msg("f-2", map[string]any{"text": "and my phone", "author": who, "thread_external_id": "f-1"}))
+	kept := s.ingest(t, msg("k-1", nil))
+	lock := s.claim(t, ana, gone.Thread.ID)
+	s.do(t, "POST", "/api/v1/threads/"+gone.Thread.ID+"/notes", ana, map[string]any{"text": "VIP"}).want(t, 201)
+	path := "/api/v1/threads/" + gone.Thread.ID
+
+	// Only an admin erases; nothing changes on a refusal.
+	s.do(t, "DELETE", path, ana, nil).wantErr(t, 403, "forbidden", "")
+	s.do(t, "DELETE", path, sue, nil).wantErr(t, 403, "forbidden", "")
+	s.thread(t, s.admin, gone.Thread.ID)
+	s.do(t, "DELETE", "/api/v1/threads/no-such-thread", s.admin, nil).wantErr(t, 404, "not_found", "")
+
+	s.do(t, "DELETE", path, s.admin, nil).want(t, 204)
+	for _, sub := range []string{"", "/messages", "/events", "/notes"} {
+		s.do(t, "GET", path+sub, s.admin, nil).wantErr(t, 404, "not_found", "")
+	}
+	s.do(t, "POST", path+"/renew", ana, map[string]any{"token": lock.Lock.Token}).wantErr(t, 404, "not_found", "")
+	s.do(t, "DELETE", path, s.admin, nil).wantErr(t, 404, "not_found", "")
+	if got := ids(s.threads(t, s.admin, "author=u-forget")); len(got) != 0 {
+		t.Fatalf("threads of the erased author: %v", got)
+	}
+	// The lock went with it: ana, at capacity 1, can claim again.
+	s.claim(t, ana, kept.Thread.ID)
+	// So did the dedupe entries: the network sending the message again
+	// starts a new thread.
+	again := s.ingest(t, msg("f-1", map[string]any{"text": "my address is 1 Main St", "author": who}))
+	if again.Duplicate || again.Thread.ID == gone.Thread.ID || again.Message.ID == gone.Message.ID {
+		t.Fatalf("the erased message sent again: %+v", again)
+	}
+
+	// The stream keeps one line about it: who erased it, and nothing of it.
+	all, err := s.st.EventList(t.Context(), store.EventFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range all {
+		if ev.ThreadID != gone.Thread.ID {
+			continue
+		}
+		n++
+		if ev.Type != store.EventThreadErased || ev.Actor == "" || len(ev.Data) != 0 {
+			t.Fatalf("event left of the erased thread: %+v", ev)
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d events left of the erased thread, want thread.erased only", n)
+	}
+}

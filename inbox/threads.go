@@ -120,6 +120,20 @@ func (s *Service) NoteCreate(ctx context.Context, p Principal, threadID string, 
 	return s.st.NoteCreate(ctx, store.Note{ID: newID(), ThreadID: threadID, AgentID: p.AgentID, Actor: p.Actor(), Text: in.Text})
 }
 
+// ThreadErase deletes a thread and everything kept about it, in any state
+// (admin only): what a customer's request to be forgotten needs. Only the
+// event thread.erased remains, saying who erased it and when.
+func (s *Service) ThreadErase(ctx context.Context, p Principal, id string) error {
+	if err := p.require(store.RoleAdmin); err != nil {
+		return err
+	}
+	if err := s.st.ThreadErase(ctx, id, p.Actor()); err != nil {
+		return err
+	}
+	s.log.Info("thread erased", "thread", id, "actor", p.Actor())
+	return nil
+}
+
 func (s *Service) NoteList(ctx context.Context, p Principal, threadID string, pp store.PageParams) (store.Page[store.Note], error) {
 	if _, _, err := s.visibleThread(ctx, p, threadID); err != nil {
 		return store.Page[store.Note]{}, err

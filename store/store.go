@@ -138,6 +138,14 @@ type Store interface {
 	// message.
 	MessageDelivery(ctx context.Context, p DeliveryParams) (Message, error)
 
+	// ThreadErase deletes a thread, in any state, and everything kept
+	// about it: its messages and their dedupe entries, notes, audit events
+	// and index entries; a lock on it ends. Only thread.erased remains, in
+	// the event log but not under the thread. ErrNotFound when there is no
+	// such thread. Idempotency entries of replies on it stay: they hold no
+	// customer data, and a replay finds no thread.
+	ThreadErase(ctx context.Context, id, actor string) error
+
 	NoteCreate(ctx context.Context, n Note) (Note, error)
 	NoteList(ctx context.Context, threadID string, p PageParams) (Page[Note], error)
 

@@ -241,6 +241,9 @@ const (
 	EventLockExpired       = "lock.expired"
 	EventSLABreached       = "sla.breached"
 	EventNoteAdded         = "note.added"
+	// EventThreadErased is the only trace an erased thread leaves: who
+	// erased it and when, with its team and network and no data.
+	EventThreadErased = "thread.erased"
 )
 
 // Event is one entry of the audit trail, also streamed to clients. ID grows

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -352,6 +353,16 @@ func TestLostLock_SupervisorUnlocks(t *testing.T) {
 		p.waitText("#alert", "You no longer hold this thread")
 		p.waitText("#alert", "Sam Supervisor broke your lock")
 		p.waitFor("the reply box to go", `document.querySelector('#reply-text') === null`)
+
+		// An admin erases a thread she holds: she hears of it, and it
+		// leaves her queue.
+		id3 := f.ingest(t, msg{ExternalID: "lost-3", Text: "Please delete my data", Author: map[string]any{"id": "u-3", "name": "Ida"}})
+		p.click(queueItem(id3) + " .qclaim")
+		p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+		f.must(t, 204, "DELETE", "/api/v1/threads/"+id3, f.admin, nil, nil)
+		p.waitText("#alert", "erased it and everything on it")
+		p.waitFor("the reply box to go", `document.querySelector('#reply-text') === null`)
+		p.waitFor("the erased thread to leave the queue", `document.querySelector(`+strconv.Quote(queueItem(id3))+`) === null`)
 	})
 
 	t.Run("the reply is refused", func(t *testing.T) {

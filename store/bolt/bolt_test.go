@@ -53,6 +53,7 @@ func harness() storetest.Harness {
 			}
 			return open(t, path.(string), bolt.Options{})
 		},
+		Dump: func(t *testing.T, s store.Store) []byte { return s.(*bolt.Store).TestDump() },
 	}
 }
 

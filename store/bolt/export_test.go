@@ -91,3 +91,18 @@ func (s *Store) LegacyIdempotency(actor, thread, k string) error {
 		return b.Put(key(actor, k), id)
 	})
 }
+
+// TestDump returns every bucket's keys and values.
+func (s *Store) TestDump() []byte {
+	var out []byte
+	s.db.View(func(tx *bbolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+			return b.ForEach(func(k, v []byte) error {
+				out = append(append(append(append(append(out, name...), ' '), k...), ' '), v...)
+				out = append(out, '\n')
+				return nil
+			})
+		})
+	})
+	return out
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -376,7 +377,9 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 			}
 			var m store.Message
 			if id != nil {
-				if err := getJSON(w.tx.Bucket(bMessages), id, &m); err != nil {
+				// The message is gone when its thread was erased: then
+				// there is nothing to replay, and no thread to reply on.
+				if err := getJSON(w.tx.Bucket(bMessages), id, &m); err != nil && !errors.Is(err, store.ErrNotFound) {
 					w.fatal = err
 					return err
 				}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -75,19 +76,7 @@ func (w *wtx) saveThread(before, after *threadRec) {
 		after.LockToken = ""
 	}
 	if before != nil {
-		if inQueue(&before.Thread) {
-			w.del(bQueue, queueKey(&before.Thread))
-		}
-		if before.Lock != nil {
-			w.del(bLockExp, lockExpKey(&before.Thread))
-			w.del(bAgentLocks, key(before.Lock.AgentID, before.ID))
-		}
-		if k := slaKey(&before.Thread); k != nil {
-			w.del(bSLADue, k)
-		}
-		if k := autoCloseKey(&before.Thread); k != nil {
-			w.del(bAutoClose, k)
-		}
+		w.unindex(before)
 		if before.Team != after.Team || before.Status != after.Status {
 			w.count(statusCounter(before.Team, before.Status), -1)
 			w.count(statusCounter(after.Team, after.Status), 1)
@@ -113,6 +102,24 @@ func (w *wtx) saveThread(before, after *threadRec) {
 	data, err := encodeThread(make([]byte, 0, 1024), after)
 	w.putEncoded(bThreads, []byte(after.ID), data, err)
 	w.s.cache.keepThread(after.clone())
+}
+
+// unindex deletes the thread's entries in the queue, lease and timer
+// indexes.
+func (w *wtx) unindex(t *threadRec) {
+	if inQueue(&t.Thread) {
+		w.del(bQueue, queueKey(&t.Thread))
+	}
+	if t.Lock != nil {
+		w.del(bLockExp, lockExpKey(&t.Thread))
+		w.del(bAgentLocks, key(t.Lock.AgentID, t.ID))
+	}
+	if k := slaKey(&t.Thread); k != nil {
+		w.del(bSLADue, k)
+	}
+	if k := autoCloseKey(&t.Thread); k != nil {
+		w.del(bAutoClose, k)
+	}
 }
 
 // slaKey is the thread's key in the SLA timer index while it can still
@@ -655,6 +662,60 @@ func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (st
 		return nil
 	})
 	return m, err
+}
+
+func (s *Store) ThreadErase(ctx context.Context, id, actor string) error {
+	return s.write(ctx, func(w *wtx) error {
+		rec, err := w.thread(id)
+		if err != nil {
+			return err
+		}
+		// Its index entries and status count go as saveThread moves them.
+		w.unindex(rec)
+		w.count(statusCounter(rec.Team, rec.Status), -1)
+		w.del(bThreads, []byte(id))
+		if k := key(rec.Network, rec.Profile, rec.ExternalID); bytes.Equal(w.tx.Bucket(bThreadKey).Get(k), []byte(id)) {
+			w.del(bThreadKey, k)
+		}
+		w.del(bThreadSeq, u64(rec.Seq))
+		msgs := w.tx.Bucket(bMessages)
+		w.dropChildren(bThreadMsgs, id, func(_, mid []byte) {
+			var m store.Message
+			if err := getJSON(msgs, mid, &m); err != nil {
+				if w.fatal == nil && !errors.Is(err, store.ErrNotFound) {
+					w.fatal = err
+				}
+				return
+			}
+			if k := key(m.Network, m.ExternalID); m.Direction == store.Inbound && bytes.Equal(w.tx.Bucket(bMessageKey).Get(k), mid) {
+				w.del(bMessageKey, k)
+			}
+			w.del(bMessages, mid)
+		})
+		w.dropChildren(bNotes, id, nil)
+		pfx := prefix(id)
+		w.dropChildren(bThreadEvents, id, func(k, _ []byte) { w.del(bEvents, k[len(pfx):]) })
+		w.event(rec, store.EventThreadErased, actor, map[string]any{})
+		w.del(bThreadEvents, cat(pfx, u64(w.lastEvent)))
+		return nil
+	})
+}
+
+// dropChildren deletes bucket's parent \x00 seq keys, calling fn (if any)
+// with each key and value first.
+func (w *wtx) dropChildren(bucket []byte, parent string, fn func(k, v []byte)) {
+	pfx := prefix(parent)
+	var keys, vals [][]byte
+	c := w.tx.Bucket(bucket).Cursor()
+	for k, v := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, v = c.Next() {
+		keys, vals = append(keys, bytes.Clone(k)), append(vals, bytes.Clone(v))
+	}
+	for i, k := range keys {
+		if fn != nil {
+			fn(k, vals[i])
+		}
+		w.del(bucket, k)
+	}
 }
 
 func (s *Store) NoteCreate(ctx context.Context, n store.Note) (store.Note, error) {

@@ -235,7 +235,57 @@ func harnessOf(open func(t *testing.T, prefix string) *Store) storetest.Harness 
 			}
 			return open(t, prefixOf(rs))
 		},
+		Dump: dump,
 	}
+}
+
+// dump returns every key under the store's prefix and its value.
+func dump(t *testing.T, st store.Store) []byte {
+	s := st.(*Store)
+	ctx := ctxT(t)
+	var out []byte
+	read := func(ctx context.Context, c *goredis.Client) error {
+		it := c.Scan(ctx, 0, s.k.p+"*", 1000).Iterator()
+		for it.Next(ctx) {
+			k := it.Val()
+			var v any
+			var err error
+			switch typ := c.Type(ctx, k).Val(); typ {
+			case "string":
+				v, err = c.Get(ctx, k).Result()
+			case "hash":
+				v, err = c.HGetAll(ctx, k).Result()
+			case "list":
+				v, err = c.LRange(ctx, k, 0, -1).Result()
+			case "set":
+				v, err = c.SMembers(ctx, k).Result()
+			case "zset":
+				v, err = c.ZRangeWithScores(ctx, k, 0, -1).Result()
+			case "stream":
+				v, err = c.XRange(ctx, k, "-", "+").Result()
+			default:
+				err = fmt.Errorf("key %s of type %s", k, typ)
+			}
+			if err != nil {
+				return err
+			}
+			out = fmt.Appendf(out, "%s %v\n", k, v)
+		}
+		return it.Err()
+	}
+	var err error
+	if cc, ok := s.rdb.(*goredis.ClusterClient); ok {
+		var mu sync.Mutex
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return read(ctx, c)
+		})
+	} else {
+		err = read(ctx, s.rdb.(*goredis.Client))
+	}
+	must(t, err)
+	return out
 }
 
 func TestConformance(t *testing.T) {

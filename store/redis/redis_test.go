@@ -745,6 +745,7 @@ func exerciseAll(t *testing.T, s *Store) {
 	last, err := s.EventLastID(ctx)
 	must(t, err)
 	must(t, s.EventWait(ctx, last-1))
+	must(t, s.ThreadErase(ctx, "t4", "admin"))
 	must(t, s.AgentDelete(ctx, "bob", "admin"))
 	must(t, s.Ping(ctx))
 }

@@ -361,6 +361,11 @@ func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (st
 	return decodeMessage(fields(res[0]))
 }
 
+func (s *Store) ThreadErase(ctx context.Context, id, actor string) error {
+	_, err := s.eval(ctx, scriptThreadErase, []string{s.k.thread(id)}, id, actor)
+	return err
+}
+
 func (s *Store) NoteCreate(ctx context.Context, n store.Note) (store.Note, error) {
 	nj, err := jsonWithout(n, "thread_id", "created_at")
 	if err != nil {

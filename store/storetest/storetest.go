@@ -31,6 +31,9 @@ type Harness struct {
 	// Reopen closes s and opens the same data again (a restart), returning
 	// the new store, which it closes when the test ends.
 	Reopen func(t *testing.T, s store.Store) store.Store
+	// Dump, when set, returns everything the store keeps, keys and values,
+	// as raw bytes: scenarios search it for what must be gone.
+	Dump func(t *testing.T, s store.Store) []byte
 }
 
 // scenario is one behaviour the suite checks.
@@ -57,6 +60,7 @@ func Run(t *testing.T, h Harness) {
 	all = append(all, statsScenarios...)
 	all = append(all, webhookScenarios...)
 	all = append(all, savedReplyScenarios...)
+	all = append(all, eraseScenarios...)
 	seen := map[string]bool{}
 	for _, sc := range all {
 		if seen[sc.name] {

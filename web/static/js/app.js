@@ -467,6 +467,9 @@ function heldEvent(ev) {
     case 'thread.assigned':
       thread.lose(id, `${nameOf(ev.actor)} assigned it to ${nameOf(d.agent_id || d.to_agent)}.`);
       break;
+    case 'thread.erased':
+      thread.lose(id, `${nameOf(ev.actor)} erased it and everything on it.`);
+      break;
     case 'thread.released':
     case 'thread.closed':
     case 'thread.transferred':

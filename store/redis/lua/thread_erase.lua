@@ -1,0 +1,45 @@
+-- thread_erase: delete a thread, in any state, and everything kept about
+-- it: its messages and their dedupe entries, notes, audit events and index
+-- entries; a lock on it ends. Only thread.erased remains, in the event log
+-- but not under the thread (see store.Store.ThreadErase).
+--
+-- KEYS[1]  the thread
+-- ARGV[2]  thread id
+-- ARGV[3]  actor
+-- Returns  {"ok", now} | {"not_found"}
+
+local t = load_thread(ARGV[2])
+if t == nil then return not_found('thread', ARGV[2]) end
+local id = t.id
+-- Its index entries and status count, as save_thread moves them.
+if in_queue(t) then redis.call('ZREM', K.queue(t.team, t.network), qmember(t)) end
+if t.lock_agent then
+  redis.call('ZREM', K.lockexp(), id)
+  redis.call('SREM', K.agentlocks(t.lock_agent), id)
+end
+redis.call('ZREM', K.sladue(), id)
+redis.call('ZREM', K.autoclose(), id)
+redis.call('HINCRBY', K.counters(), c_status(t.team, t.status), -1)
+local tkey = t.network .. '\0' .. t.profile .. '\0' .. t.external_id
+if redis.call('HGET', K.threadkey(), tkey) == id then redis.call('HDEL', K.threadkey(), tkey) end
+redis.call('ZREM', K.threadseq(), id)
+for _, mid in ipairs(redis.call('LRANGE', K.threadmsgs(id), 0, -1)) do
+  local f = redis.call('HMGET', K.message(mid), 'json', 'dir')
+  if f[1] and f[2] == 'inbound' then
+    local m = cjson.decode(f[1])
+    local mkey = m.network .. '\0' .. m.external_id
+    if redis.call('HGET', K.messagekey(), mkey) == mid then redis.call('HDEL', K.messagekey(), mkey) end
+  end
+  redis.call('DEL', K.message(mid))
+end
+-- XDEL takes many ids; a few hundred per call keep Lua's stack small.
+local evs = redis.call('ZRANGE', K.threadevents(id), 0, -1)
+for i = 1, #evs, 500 do
+  local ids = {}
+  for j = i, math.min(i + 499, #evs) do ids[#ids + 1] = evs[j] .. '-0' end
+  redis.call('XDEL', K.events(), unpack(ids))
+end
+redis.call('DEL', K.thread(id), K.threadmsgs(id), K.notes(id), K.threadevents(id))
+event(t, 'thread.erased', ARGV[3], {})
+redis.call('DEL', K.threadevents(id))
+return ok(NOW)

@@ -1,0 +1,146 @@
+package storetest
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/switchboard/switchboard/store"
+)
+
+var eraseScenarios = []scenario{
+	{"ThreadErase_LeavesOnlyItsErasedEventInEveryState", threadErase},
+}
+
+// threadErase erases a locked thread with replies, notes and tags, a
+// queued one under an SLA and a pending one waiting to auto-close, and
+// checks that no read finds anything of them, that their locks, queue
+// places and counts are gone, and that a thread beside them is untouched.
+func threadErase(t *testing.T, e *env) {
+	e.team("care", sla(900), autoClose(3600))
+	e.agent("ana", []string{"care"})
+	e.agent("bob", []string{"care"}, capacity(1))
+
+	keep := e.thread("twitter", "care")
+	keepEvents := e.events(keep.ID)
+
+	// What is personal about the three threads: the author, texts and
+	// external ids, a note, a reply. The dump must not have any of it.
+	held := e.thread("twitter", "care", msgTags("vip"), author("erase-me"))
+	e.followUp(held, author("erase-me"))
+	g := e.claim(held.ID, "bob", longTTL)
+	_, err := e.s.ThreadReply(e.ctx, store.ReplyParams{ThreadID: held.ID, Token: g.Token, Actor: "bob", IdempotencyKey: "k1",
+		Message: store.Message{ID: e.id("out"), Kind: "dm", Text: "reply-to-erase"}})
+	must(t, err)
+	_, err = e.s.NoteCreate(e.ctx, store.Note{ID: e.id("note"), ThreadID: held.ID, Actor: "bob", Text: "note-to-erase"})
+	must(t, err)
+	queued := e.thread("instagram", "care", author("erase-me"))
+	pend := e.pending(e.thread("facebook", "care", author("erase-me")), "ana")
+
+	var msgs []store.Message
+	for _, th := range []store.Thread{held, queued, pend} {
+		page, err := e.s.MessageList(e.ctx, th.ID, store.PageParams{Limit: 500})
+		must(t, err)
+		msgs = append(msgs, page.Items...)
+	}
+	wantEqual(t, "messages of the three threads", len(msgs), 6)
+	before, err := e.s.Stats(e.ctx)
+	must(t, err)
+	wantEqual(t, "queued before", before.Teams[0].Queued, 2)
+
+	for _, th := range []store.Thread{held, queued, pend} {
+		must(t, e.s.ThreadErase(e.ctx, th.ID, "admin-1"))
+	}
+
+	for _, th := range []store.Thread{held, queued, pend} {
+		_, err := e.s.ThreadGet(e.ctx, th.ID)
+		wantErr(t, err, store.ErrNotFound)
+		_, err = e.s.ThreadByKey(e.ctx, th.Network, th.Profile, th.ExternalID)
+		wantErr(t, err, store.ErrNotFound)
+		wantErr(t, e.s.ThreadErase(e.ctx, th.ID, "admin-1"), store.ErrNotFound)
+		page, err := e.s.MessageList(e.ctx, th.ID, store.PageParams{})
+		must(t, err)
+		wantEqual(t, "messages listed of "+th.ID, len(page.Items), 0)
+		newest, err := e.s.MessageNewest(e.ctx, th.ID, 10)
+		must(t, err)
+		wantEqual(t, "newest messages of "+th.ID, len(newest), 0)
+		notes, err := e.s.NoteList(e.ctx, th.ID, store.PageParams{})
+		must(t, err)
+		wantEqual(t, "notes of "+th.ID, len(notes.Items), 0)
+		wantEqual(t, "events under "+th.ID, len(e.events(th.ID)), 0)
+	}
+	personal := []string{"erase-me", "reply-to-erase", "note-to-erase", held.ExternalID, queued.ExternalID, pend.ExternalID}
+	for _, m := range msgs {
+		_, err := e.s.MessageGet(e.ctx, m.ID)
+		wantErr(t, err, store.ErrNotFound)
+		if m.Direction == store.Inbound {
+			personal = append(personal, m.Text, m.ExternalID)
+		}
+	}
+	if e.h.Dump != nil {
+		all := e.h.Dump(t, e.s)
+		if !bytes.Contains(all, []byte(keep.ExternalID)) {
+			t.Fatal("the dump does not have the kept thread: it cannot show what is gone")
+		}
+		for _, p := range personal {
+			if i := bytes.Index(all, []byte(p)); i >= 0 {
+				t.Fatalf("%q is still in the store: %q", p, all[max(0, i-200):min(len(all), i+200)])
+			}
+		}
+	}
+
+	// The log keeps one thread.erased per thread, with no data, and
+	// nothing else of them.
+	erased := map[string]bool{held.ID: true, queued.ID: true, pend.ID: true}
+	n := 0
+	for _, ev := range e.events("") {
+		if !erased[ev.ThreadID] {
+			continue
+		}
+		if ev.Type != store.EventThreadErased || ev.Actor != "admin-1" || len(ev.Data) != 0 || ev.Team != "care" || ev.Network == "" {
+			t.Fatalf("event of an erased thread: %+v", ev)
+		}
+		n++
+	}
+	wantEqual(t, "thread.erased events", n, 3)
+
+	// Lists, the queue, locks and counts no longer have them.
+	wantIDs(t, "threads listed", e.listAll(store.ThreadFilter{}, 10), []string{keep.ID})
+	q, err := e.s.QueueList(e.ctx, store.QueueParams{Teams: []string{"care"}})
+	must(t, err)
+	wantIDs(t, "queue", ids(q.Items), []string{keep.ID})
+	wantEqual(t, "bob's locks", len(e.locks("bob")), 0)
+	after, err := e.s.Stats(e.ctx)
+	must(t, err)
+	ts := after.Teams[0]
+	if ts.Queued != 1 || ts.Assigned != 0 || ts.Pending != 0 {
+		t.Fatalf("team stats after erasing = %+v, want 1 queued", ts)
+	}
+	// bob's capacity of one is free again.
+	e.claim(keep.ID, "bob", longTTL)
+
+	// A replayed reply finds no thread; a sweep finds nothing to do.
+	_, err = e.s.ThreadReply(e.ctx, store.ReplyParams{ThreadID: held.ID, Token: g.Token, Actor: "bob", IdempotencyKey: "k1",
+		Message: store.Message{ID: e.id("out"), Kind: "dm", Text: "on it"}})
+	wantErr(t, err, store.ErrNotFound)
+	tr, err := e.s.ThreadTimerSweep(e.ctx)
+	must(t, err)
+	wantEqual(t, "timer sweep", tr, store.TimerResult{})
+
+	// The same message again is new: its dedupe entry went with it.
+	again := e.msg(held.Network, held.ExternalID, "care")
+	again.Message.ExternalID = msgs[0].ExternalID
+	res := e.ingest(again)
+	if !res.Created || res.Duplicate || res.Thread.ID == held.ID {
+		t.Fatalf("the erased thread's first message again: created %v, duplicate %v, thread %s", res.Created, res.Duplicate, res.Thread.ID)
+	}
+
+	// The thread beside them kept everything.
+	got := e.events(keep.ID)
+	wantEqual(t, "events of the kept thread", len(got) >= len(keepEvents), true)
+	for i, ev := range keepEvents {
+		wantEqual(t, "kept event", got[i].ID, ev.ID)
+	}
+	page, err := e.s.MessageList(e.ctx, keep.ID, store.PageParams{})
+	must(t, err)
+	wantEqual(t, "messages of the kept thread", len(page.Items), 1)
+}
