@@ -49,6 +49,11 @@ type Config struct {
 	SessionTTL time.Duration
 	// Webhooks configures outbound webhook delivery.
 	Webhooks WebhookConfig
+	// Retention, when set, erases pending and closed threads with no
+	// activity (updated_at) for this long, with everything on them
+	// (0: keep everything). RetentionInterval is how often it looks
+	// (default 1m).
+	Retention, RetentionInterval time.Duration
 	// NodeID names this process among several sharing a store (default:
 	// random; embeddedNodeID on a store only one process can open).
 	NodeID  string
@@ -95,6 +100,9 @@ func New(st store.Store, cfg Config) *Service {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour
 	}
+	if cfg.RetentionInterval <= 0 {
+		cfg.RetentionInterval = time.Minute
+	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = uuid.NewString()
 		if x, ok := st.(store.Exclusiver); ok && x.Exclusive() {
@@ -137,6 +145,9 @@ func (s *Service) Start(ctx context.Context) {
 	s.every(ctx, s.cfg.SweepInterval, s.nudge, s.assignQueued)
 	s.every(ctx, presenceInterval(s.cfg.PresenceTTL), nil, s.presenceTick)
 	s.every(ctx, s.cfg.Webhooks.PollInterval, nil, s.deliverWebhooks)
+	if s.cfg.Retention > 0 {
+		s.every(ctx, s.cfg.RetentionInterval, nil, s.retain)
+	}
 }
 
 // Stop ends the background loops and open event streams, and waits for the
@@ -184,6 +195,57 @@ func (s *Service) sweep(ctx context.Context) {
 	}
 	if _, err := s.st.ThreadTimerSweep(ctx); err != nil && ctx.Err() == nil {
 		s.log.Warn("timer sweep failed", "err", err)
+	}
+}
+
+// retentionBatch bounds the threads one retention run erases, so a store
+// that turns retention on with years of threads works through them over
+// several runs instead of one long burst of writes.
+const retentionBatch = 1000
+
+// retain erases pending and closed threads idle for longer than Retention,
+// oldest first. Threads are walked in creation order, so the walk ends at
+// the first thread created after the cutoff: each run reads the threads
+// it erases and the old ones still being worked. The erase is at the
+// version read, so a customer writing meanwhile keeps the thread.
+func (s *Service) retain(ctx context.Context) {
+	cutoff := s.now().Add(-s.cfg.Retention)
+	var after uint64
+	erased := 0
+	for erased < retentionBatch {
+		page, next, err := s.st.ThreadOldest(ctx, after, 200)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("retention: listing threads failed", "err", err)
+			}
+			return
+		}
+		for _, t := range page {
+			if !t.CreatedAt.Before(cutoff) {
+				return
+			}
+			idle := (t.Status == store.StatusPending || t.Status == store.StatusClosed) && t.UpdatedAt.Before(cutoff)
+			if !idle {
+				continue
+			}
+			err := s.st.ThreadErase(ctx, store.EraseParams{ThreadID: t.ID, Actor: store.ActorSystem, Version: t.Version})
+			switch {
+			case err == nil:
+				erased++
+				s.metrics.Erased.WithLabelValues("retention").Inc()
+			case errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound):
+				// The customer wrote again, or another node erased it.
+			default:
+				if ctx.Err() == nil {
+					s.log.Warn("retention: erasing a thread failed", "thread", t.ID, "err", err)
+				}
+				return
+			}
+		}
+		if next == 0 {
+			return
+		}
+		after = next
 	}
 }
 

@@ -15,6 +15,8 @@ type Metrics struct {
 	// lock_lost are the lock conflicts.
 	Locks    *prometheus.CounterVec
 	Webhooks *prometheus.CounterVec
+	// Erased counts erased threads by who erased them (admin, retention).
+	Erased *prometheus.CounterVec
 
 	reg prometheus.Registerer
 }
@@ -41,6 +43,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "switchboard_webhook_deliveries_total",
 			Help: "Outbound webhook delivery attempts by result (delivered, failed, given_up).",
 		}, []string{"result"}),
+		Erased: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_threads_erased_total",
+			Help: "Threads erased with everything on them, by who erased them (admin, retention).",
+		}, []string{"by"}),
 		reg: reg,
 	}
 	// Every outcome is exported from the start (at 0), so dashboards and
@@ -51,8 +57,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"delivered", "failed", "given_up"} {
 		m.Webhooks.WithLabelValues(r)
 	}
+	for _, by := range []string{"admin", "retention"} {
+		m.Erased.WithLabelValues(by)
+	}
 	if reg != nil {
-		reg.MustRegister(m.Ingested, m.IngestSeconds, m.Locks, m.Webhooks)
+		reg.MustRegister(m.Ingested, m.IngestSeconds, m.Locks, m.Webhooks, m.Erased)
 	}
 	return m
 }

@@ -127,9 +127,10 @@ func (s *Service) ThreadErase(ctx context.Context, p Principal, id string) error
 	if err := p.require(store.RoleAdmin); err != nil {
 		return err
 	}
-	if err := s.st.ThreadErase(ctx, id, p.Actor()); err != nil {
+	if err := s.st.ThreadErase(ctx, store.EraseParams{ThreadID: id, Actor: p.Actor()}); err != nil {
 		return err
 	}
+	s.metrics.Erased.WithLabelValues("admin").Inc()
 	s.log.Info("thread erased", "thread", id, "actor", p.Actor())
 	return nil
 }

@@ -142,9 +142,14 @@ type Store interface {
 	// about it: its messages and their dedupe entries, notes, audit events
 	// and index entries; a lock on it ends. Only thread.erased remains, in
 	// the event log but not under the thread. ErrNotFound when there is no
-	// such thread. Idempotency entries of replies on it stay: they hold no
+	// such thread, ErrConflict when p.Version is set and the thread's is
+	// another. Idempotency entries of replies on it stay: they hold no
 	// customer data, and a replay finds no thread.
-	ThreadErase(ctx context.Context, id, actor string) error
+	ThreadErase(ctx context.Context, p EraseParams) error
+	// ThreadOldest lists up to limit threads in creation order, oldest
+	// first, starting after the thread numbered after (0: from the start);
+	// next numbers the last one listed, for the next call (0: none left).
+	ThreadOldest(ctx context.Context, after uint64, limit int) (threads []Thread, next uint64, err error)
 
 	NoteCreate(ctx context.Context, n Note) (Note, error)
 	NoteList(ctx context.Context, threadID string, p PageParams) (Page[Note], error)
@@ -357,6 +362,15 @@ type QueueParams struct {
 	Teams    []string
 	Networks []string // nil = all
 	PageParams
+}
+
+// EraseParams names a thread to erase (see Store.ThreadErase).
+type EraseParams struct {
+	ThreadID string
+	Actor    string
+	// Version, when not 0, erases the thread only as it was when the
+	// caller read it (retention: not if the customer wrote since).
+	Version int64
 }
 
 // DeliveryParams is a connector's report on an outbound message.

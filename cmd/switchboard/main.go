@@ -54,6 +54,7 @@ type config struct {
 
 	webhookDenyPrivate bool
 	webhookGiveUp      time.Duration
+	retentionDays      float64
 
 	rateLimit, ingestRateLimit, ipRateLimit float64
 	trustProxy                              string
@@ -123,6 +124,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.secureCookies, "secure-cookies", env("SWITCHBOARD_SECURE_COOKIES", "") == "true", "mark the session cookie Secure (serve behind TLS)")
 	fs.BoolVar(&c.webhookDenyPrivate, "webhook-deny-private", env("SWITCHBOARD_WEBHOOK_DENY_PRIVATE", "") == "true", "refuse outbound webhooks to private and loopback addresses (SWITCHBOARD_WEBHOOK_DENY_PRIVATE=true)")
 	fs.DurationVar(&c.webhookGiveUp, "webhook-give-up", envDuration("SWITCHBOARD_WEBHOOK_GIVE_UP", 24*time.Hour), "how long one event is retried before it counts as failed (SWITCHBOARD_WEBHOOK_GIVE_UP)")
+	fs.Float64Var(&c.retentionDays, "retention-days", envFloat("SWITCHBOARD_RETENTION_DAYS", 0), "erase pending and closed threads with no activity for this many days, with everything on them; 0 = keep everything (SWITCHBOARD_RETENTION_DAYS)")
 	fs.Float64Var(&c.rateLimit, "rate-limit", envFloat("SWITCHBOARD_RATE_LIMIT", api.DefaultRateLimits.PerKey), "requests per second per person or admin key, burst twice that; 0 = off (SWITCHBOARD_RATE_LIMIT)")
 	fs.Float64Var(&c.ingestRateLimit, "ingest-rate-limit", envFloat("SWITCHBOARD_INGEST_RATE_LIMIT", api.DefaultRateLimits.PerIngestKey), "requests per second per ingest key; 0 = off (SWITCHBOARD_INGEST_RATE_LIMIT)")
 	fs.Float64Var(&c.ipRateLimit, "ip-rate-limit", envFloat("SWITCHBOARD_IP_RATE_LIMIT", api.DefaultRateLimits.PerIP), "sign-in attempts (and requests with a wrong key or cookie) per second per client address; 0 = off (SWITCHBOARD_IP_RATE_LIMIT)")
@@ -146,6 +148,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if c.presenceTTL <= 0 {
 		return c, errors.New("--presence-ttl must be positive")
+	}
+	if c.retentionDays < 0 || c.retentionDays > 100*365 {
+		return c, errors.New("--retention-days must be 0 (keep everything) or a number of days up to 36500")
 	}
 	if _, _, err := net.SplitHostPort(c.addr); err != nil {
 		return c, fmt.Errorf("--addr %q: %w", c.addr, err)
@@ -212,6 +217,7 @@ func run(args []string) error {
 		Logger:      log,
 		Metrics:     inbox.NewMetrics(reg),
 		PresenceTTL: c.presenceTTL,
+		Retention:   time.Duration(c.retentionDays * float64(24*time.Hour)),
 		Webhooks:    inbox.WebhookConfig{DenyPrivate: c.webhookDenyPrivate, GiveUpAfter: c.webhookGiveUp},
 	})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

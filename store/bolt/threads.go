@@ -664,11 +664,15 @@ func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (st
 	return m, err
 }
 
-func (s *Store) ThreadErase(ctx context.Context, id, actor string) error {
+func (s *Store) ThreadErase(ctx context.Context, p store.EraseParams) error {
+	id := p.ThreadID
 	return s.write(ctx, func(w *wtx) error {
 		rec, err := w.thread(id)
 		if err != nil {
 			return err
+		}
+		if p.Version != 0 && rec.Version != p.Version {
+			return fmt.Errorf("thread %s version %d, read at %d: %w", id, rec.Version, p.Version, store.ErrConflict)
 		}
 		// Its index entries and status count go as saveThread moves them.
 		w.unindex(rec)
@@ -695,10 +699,37 @@ func (s *Store) ThreadErase(ctx context.Context, id, actor string) error {
 		w.dropChildren(bNotes, id, nil)
 		pfx := prefix(id)
 		w.dropChildren(bThreadEvents, id, func(k, _ []byte) { w.del(bEvents, k[len(pfx):]) })
-		w.event(rec, store.EventThreadErased, actor, map[string]any{})
+		w.event(rec, store.EventThreadErased, p.Actor, map[string]any{})
 		w.del(bThreadEvents, cat(pfx, u64(w.lastEvent)))
 		return nil
 	})
+}
+
+func (s *Store) ThreadOldest(ctx context.Context, after uint64, limit int) ([]store.Thread, uint64, error) {
+	var out []store.Thread
+	var next uint64
+	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
+		threads := tx.Bucket(bThreadSeq)
+		c := threads.Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil; k, v = c.Next() {
+			if len(out) == limit {
+				return nil
+			}
+			next = binary.BigEndian.Uint64(k)
+			data := tx.Bucket(bThreads).Get(v)
+			if data == nil {
+				continue
+			}
+			rec, err := decodeThread(data)
+			if err != nil {
+				return err
+			}
+			out = append(out, rec.View(now))
+		}
+		next = 0 // the end
+		return nil
+	})
+	return out, next, err
 }
 
 // dropChildren deletes bucket's parent \x00 seq keys, calling fn (if any)

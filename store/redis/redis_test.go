@@ -745,7 +745,9 @@ func exerciseAll(t *testing.T, s *Store) {
 	last, err := s.EventLastID(ctx)
 	must(t, err)
 	must(t, s.EventWait(ctx, last-1))
-	must(t, s.ThreadErase(ctx, "t4", "admin"))
+	must(t, s.ThreadErase(ctx, store.EraseParams{ThreadID: "t4", Actor: "admin"}))
+	_, _, err = s.ThreadOldest(ctx, 0, 10)
+	must(t, err)
 	must(t, s.AgentDelete(ctx, "bob", "admin"))
 	must(t, s.Ping(ctx))
 }

@@ -361,9 +361,42 @@ func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (st
 	return decodeMessage(fields(res[0]))
 }
 
-func (s *Store) ThreadErase(ctx context.Context, id, actor string) error {
-	_, err := s.eval(ctx, scriptThreadErase, []string{s.k.thread(id)}, id, actor)
+func (s *Store) ThreadErase(ctx context.Context, p store.EraseParams) error {
+	_, err := s.eval(ctx, scriptThreadErase, []string{s.k.thread(p.ThreadID)}, p.ThreadID, p.Actor, p.Version)
 	return err
+}
+
+func (s *Store) ThreadOldest(ctx context.Context, after uint64, limit int) ([]store.Thread, uint64, error) {
+	if err := s.open(); err != nil {
+		return nil, 0, err
+	}
+	zs, err := s.rdb.ZRangeByScoreWithScores(ctx, s.k.threadseq(), &zrange{
+		Min: "(" + strconv.FormatUint(after, 10), Max: "+inf", Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, 0, s.fail(ctx, "thread oldest", err)
+	}
+	if len(zs) == 0 {
+		return nil, 0, nil
+	}
+	ids := make([]string, len(zs))
+	for i, z := range zs {
+		ids[i] = str(z.Member)
+	}
+	recs, now, err := s.readThreads(ctx, ids)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []store.Thread
+	for _, rec := range recs {
+		if rec != nil { // erased since the range was read
+			out = append(out, rec.View(now))
+		}
+	}
+	var next uint64
+	if len(zs) == limit {
+		next = uint64(zs[len(zs)-1].Score)
+	}
+	return out, next, nil
 }
 
 func (s *Store) NoteCreate(ctx context.Context, n store.Note) (store.Note, error) {

@@ -9,6 +9,59 @@ import (
 
 var eraseScenarios = []scenario{
 	{"ThreadErase_LeavesOnlyItsErasedEventInEveryState", threadErase},
+	{"ThreadErase_AtAVersionRefusesAThreadThatMovedOn", threadEraseVersion},
+	{"ThreadOldest_CreationOrderInPagesSkippingErased", threadOldest},
+}
+
+// threadEraseVersion: an erase at the version the caller read (retention)
+// is refused once the thread has changed, and changes nothing.
+func threadEraseVersion(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	th := e.pending(e.thread("twitter", "care"), "ana")
+	read := e.get(th.ID)
+	e.followUp(th) // the customer writes again: reopened
+	wantErr(t, e.s.ThreadErase(e.ctx, store.EraseParams{ThreadID: th.ID, Actor: store.ActorSystem, Version: read.Version}), store.ErrConflict)
+	now := e.get(th.ID)
+	wantEqual(t, "status after the refused erase", now.Status, store.StatusQueued)
+	wantEqual(t, "thread.erased events", len(ofType(e.events(""), store.EventThreadErased)), 0)
+	must(t, e.s.ThreadErase(e.ctx, store.EraseParams{ThreadID: th.ID, Actor: store.ActorSystem, Version: now.Version}))
+	_, err := e.s.ThreadGet(e.ctx, th.ID)
+	wantErr(t, err, store.ErrNotFound)
+}
+
+// threadOldest pages through threads oldest first; an erased thread is
+// skipped and the walk ends with next 0.
+func threadOldest(t *testing.T, e *env) {
+	e.team("care")
+	var want []string
+	for range 7 {
+		want = append(want, e.thread("twitter", "care").ID)
+	}
+	must(t, e.s.ThreadErase(e.ctx, store.EraseParams{ThreadID: want[3], Actor: "admin"}))
+	want = append(want[:3], want[4:]...)
+	var got []string
+	var after uint64
+	for range 10 {
+		page, next, err := e.s.ThreadOldest(e.ctx, after, 3)
+		must(t, err)
+		if len(page) > 3 {
+			t.Fatalf("ThreadOldest returned %d threads for limit 3", len(page))
+		}
+		got = append(got, ids(page)...)
+		if next == 0 {
+			break
+		}
+		if next <= after {
+			t.Fatalf("ThreadOldest: next %d after %d", next, after)
+		}
+		after = next
+	}
+	wantIDs(t, "threads oldest first", got, want)
+	page, next, err := e.s.ThreadOldest(e.ctx, 0, 100)
+	must(t, err)
+	wantIDs(t, "one page of all", ids(page), want)
+	wantEqual(t, "next after the last page", next, uint64(0))
 }
 
 // threadErase erases a locked thread with replies, notes and tags, a
@@ -48,7 +101,7 @@ func threadErase(t *testing.T, e *env) {
 	wantEqual(t, "queued before", before.Teams[0].Queued, 2)
 
 	for _, th := range []store.Thread{held, queued, pend} {
-		must(t, e.s.ThreadErase(e.ctx, th.ID, "admin-1"))
+		must(t, e.s.ThreadErase(e.ctx, store.EraseParams{ThreadID: th.ID, Actor: "admin-1"}))
 	}
 
 	for _, th := range []store.Thread{held, queued, pend} {
@@ -56,7 +109,7 @@ func threadErase(t *testing.T, e *env) {
 		wantErr(t, err, store.ErrNotFound)
 		_, err = e.s.ThreadByKey(e.ctx, th.Network, th.Profile, th.ExternalID)
 		wantErr(t, err, store.ErrNotFound)
-		wantErr(t, e.s.ThreadErase(e.ctx, th.ID, "admin-1"), store.ErrNotFound)
+		wantErr(t, e.s.ThreadErase(e.ctx, store.EraseParams{ThreadID: th.ID, Actor: "admin-1"}), store.ErrNotFound)
 		page, err := e.s.MessageList(e.ctx, th.ID, store.PageParams{})
 		must(t, err)
 		wantEqual(t, "messages listed of "+th.ID, len(page.Items), 0)

@@ -6,10 +6,15 @@
 -- KEYS[1]  the thread
 -- ARGV[2]  thread id
 -- ARGV[3]  actor
--- Returns  {"ok", now} | {"not_found"}
+-- ARGV[4]  the thread's version as the caller read it, or 0 for any
+-- Returns  {"ok", now} | {"not_found"} | {"conflict"}
 
 local t = load_thread(ARGV[2])
 if t == nil then return not_found('thread', ARGV[2]) end
+local version = tonumber(ARGV[4]) or 0
+if version ~= 0 and t.version ~= version then
+  return fail('conflict', 'thread ' .. t.id .. ' version ' .. istr(t.version) .. ', read at ' .. istr(version))
+end
 local id = t.id
 -- Its index entries and status count, as save_thread moves them.
 if in_queue(t) then redis.call('ZREM', K.queue(t.team, t.network), qmember(t)) end
