@@ -112,7 +112,7 @@ export async function refresh() {
       state.held.delete(id);
       hooks.renderMine();
       closeThread();
-      hooks.info('That thread is no longer in your teams (it was handed to another team).');
+      hooks.info('That thread is no longer in your teams (it was handed to another team, or erased).');
       return;
     }
     if (e.status !== 401) hooks.alert(`The thread could not be loaded: ${describe(e)}`);
