@@ -76,6 +76,10 @@ type Service struct {
 	// nudge wakes the assigner when someone may have become eligible.
 	nudge chan struct{}
 
+	// retainAfter is where the next retention run goes on (see retain);
+	// only that loop uses it.
+	retainAfter uint64
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -198,32 +202,33 @@ func (s *Service) sweep(ctx context.Context) {
 	}
 }
 
-// retentionBatch bounds the threads one retention run erases, so a store
-// that turns retention on with years of threads works through them over
-// several runs instead of one long burst of writes.
-const retentionBatch = 1000
+// retentionBatch bounds the threads one retention run erases, and
+// retentionScan those it reads, so a store that turns retention on with
+// years of threads works through them over several runs instead of one
+// long burst of writes, and a large store is read a slice a run.
+const (
+	retentionBatch = 1000
+	retentionScan  = 10 * retentionBatch
+)
 
-// retain erases pending and closed threads idle for longer than Retention,
-// oldest first. Threads are walked in creation order, so the walk ends at
-// the first thread created after the cutoff: each run reads the threads
-// it erases and the old ones still being worked. The erase is at the
-// version read, so a customer writing meanwhile keeps the thread.
+// retain erases pending and closed threads idle for longer than Retention.
+// Runs walk the threads in creation order, each going on where the last
+// one stopped and starting over after the newest: a pass reads every
+// thread once, whatever the clock said when it was created. The erase is
+// at the version read, so a customer writing meanwhile keeps the thread.
 func (s *Service) retain(ctx context.Context) {
 	cutoff := s.now().Add(-s.cfg.Retention)
-	var after uint64
-	erased := 0
-	for erased < retentionBatch {
-		page, next, err := s.st.ThreadOldest(ctx, after, 200)
+	erased, read := 0, 0
+	for erased < retentionBatch && read < retentionScan {
+		page, next, err := s.st.ThreadOldest(ctx, s.retainAfter, 200)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("retention: listing threads failed", "err", err)
 			}
 			return
 		}
+		read += len(page)
 		for _, t := range page {
-			if !t.CreatedAt.Before(cutoff) {
-				return
-			}
 			idle := (t.Status == store.StatusPending || t.Status == store.StatusClosed) && t.UpdatedAt.Before(cutoff)
 			if !idle {
 				continue
@@ -242,10 +247,10 @@ func (s *Service) retain(ctx context.Context) {
 				return
 			}
 		}
+		s.retainAfter = next // 0 after the newest: the next run starts over
 		if next == 0 {
 			return
 		}
-		after = next
 	}
 }
 

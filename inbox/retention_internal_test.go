@@ -1,0 +1,132 @@
+package inbox
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/bolt"
+)
+
+// steeredClock is a clock the retention tests move.
+type steeredClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *steeredClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *steeredClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// oldestCounted counts the threads ThreadOldest returns.
+type oldestCounted struct {
+	store.Store
+	read int
+}
+
+func (s *oldestCounted) ThreadOldest(ctx context.Context, after uint64, limit int) ([]store.Thread, uint64, error) {
+	ts, next, err := s.Store.ThreadOldest(ctx, after, limit)
+	s.read += len(ts)
+	return ts, next, err
+}
+
+func retentionStore(t *testing.T, clock *steeredClock) *oldestCounted {
+	t.Helper()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "sb.db"), bolt.Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: clock.now, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.TeamCreate(context.Background(), store.Team{ID: "care", Name: "care", Function: "care", Strategy: "claim"}); err != nil {
+		t.Fatal(err)
+	}
+	return &oldestCounted{Store: st}
+}
+
+// closedThreads ingests n threads (or, at version > 0, a follow-up on each)
+// that a rule closes.
+func closedThreads(t *testing.T, st store.Store, tag string, n int, version int64) {
+	t.Helper()
+	for i := 0; i < n; i += 500 {
+		var items []store.IngestParams
+		for j := i; j < min(n, i+500); j++ {
+			id := fmt.Sprintf("%s-%d-v%d", tag, j, version)
+			items = append(items, store.IngestParams{
+				Message:          store.Message{ID: "m-" + id, Network: "twitter", ExternalID: "x-" + id, Kind: "dm", Author: &store.Author{ID: "u"}, Text: "hi"},
+				Profile:          "@acme",
+				ThreadExternalID: fmt.Sprintf("conv-%s-%d", tag, j),
+				NewThreadID:      fmt.Sprintf("t-%s-%d", tag, j),
+				ThreadVersion:    version,
+				Route:            store.Route{Team: "care", Close: true},
+			})
+		}
+		res, err := st.ThreadIngest(context.Background(), items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+		}
+	}
+}
+
+// A run reads at most retentionScan threads and the next one goes on from
+// there: long-lived conversations (created long ago, written to lately)
+// are not read again every run from the first thread.
+func TestRetain_RunsReadASliceAndGoOn(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := &steeredClock{t: t0}
+	st := retentionStore(t, clock)
+	n := retentionScan + retentionScan/4
+	closedThreads(t, st, "conv", n, 0)
+	clock.set(t0.Add(400 * 24 * time.Hour))
+	closedThreads(t, st, "conv", n, 1) // every customer wrote again: still closed, updated now
+	s := New(st, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: clock.now, Retention: 365 * 24 * time.Hour})
+	ctx := context.Background()
+
+	for run, want := range []int{retentionScan, n - retentionScan, retentionScan} {
+		st.read = 0
+		s.retain(ctx)
+		if st.read != want {
+			t.Fatalf("run %d read %d threads, want %d", run+1, st.read, want)
+		}
+	}
+	if page, _, err := st.ThreadOldest(ctx, 0, 1); err != nil || len(page) != 1 {
+		t.Fatalf("threads after the runs: %d, %v; none was idle", len(page), err)
+	}
+}
+
+// A thread created while the clock was ahead (an NTP step, a restored VM)
+// does not hide the threads after it from retention.
+func TestRetain_AThreadFromTheFutureStopsNothing(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := &steeredClock{t: t0.Add(365 * 24 * time.Hour)}
+	st := retentionStore(t, clock)
+	closedThreads(t, st, "future", 1, 0)
+	clock.set(t0)
+	closedThreads(t, st, "old", 3, 0)
+	clock.set(t0.Add(40 * 24 * time.Hour))
+	s := New(st, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: clock.now, Retention: 30 * 24 * time.Hour})
+
+	s.retain(context.Background())
+	for i := range 3 {
+		if _, err := st.ThreadGet(context.Background(), fmt.Sprintf("t-old-%d", i)); err == nil {
+			t.Fatalf("t-old-%d, closed 40 days ago with a 30-day retention, was kept", i)
+		}
+	}
+	if _, err := st.ThreadGet(context.Background(), "t-future-0"); err != nil {
+		t.Fatalf("the thread from the future: %v", err)
+	}
+}
