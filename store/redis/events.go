@@ -23,43 +23,15 @@ func (s *Store) EventList(ctx context.Context, f store.EventFilter) ([]store.Eve
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	from := strconv.FormatUint(f.After+1, 10) + "-0"
-	if f.ThreadID == "" {
-		msgs, err := s.rdb.XRangeN(ctx, s.k.events(), from, "+", int64(limit)).Result()
-		if err != nil {
-			return nil, s.fail(ctx, "events", err)
-		}
-		return decodeEvents(msgs)
-	}
-	ids, err := s.rdb.ZRangeByScore(ctx, s.k.threadevents(f.ThreadID), &zrange{
-		Min: "(" + strconv.FormatUint(f.After, 10), Max: "+inf", Count: int64(limit)}).Result()
+	res, err := s.eval(ctx, scriptEventsRead, []string{s.k.events()}, f.After, limit, f.ThreadID)
 	if err != nil {
-		return nil, s.fail(ctx, "thread events", err)
+		return nil, err
 	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*goredis.XMessageSliceCmd, len(ids))
-	for i, id := range ids {
-		cmds[i] = pipe.XRange(ctx, s.k.events(), id+"-0", id+"-0")
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, s.fail(ctx, "thread events", err)
-	}
-	var msgs []goredis.XMessage
-	for _, c := range cmds {
-		msgs = append(msgs, c.Val()...)
-	}
-	return decodeEvents(msgs)
-}
-
-func decodeEvents(msgs []goredis.XMessage) ([]store.Event, error) {
-	out := make([]store.Event, 0, len(msgs))
-	for _, m := range msgs {
+	out := make([]store.Event, 0, len(res)-1)
+	for _, v := range res[1:] { // after the server's time
 		var ev store.Event
-		if err := unmarshal([]byte(str(m.Values["e"])), &ev); err != nil {
-			return nil, fmt.Errorf("redis: decode event %s: %w", m.ID, err)
+		if err := unmarshal([]byte(str(v)), &ev); err != nil {
+			return nil, fmt.Errorf("redis: decode event: %w", err)
 		}
 		out = append(out, ev)
 	}

@@ -66,8 +66,12 @@
 //	P agentlocks:<agent>      set of thread ids the agent holds locks on
 //	P sladue, P autoclose     zset: thread id scored by sla_due_at / auto_close_at
 //	P frt:<team>              list of recent first-response seconds (last 500)
-//	P events                  stream: entry "<event id>-0" {e: event JSON}; the audit trail
-//	P threadevents:<thread>   zset: event ids of the thread
+//	P events                  stream: entry "<event id>-0" {t: thread id, r: "offset:length"
+//	                          in the thread's evlog}, the audit trail's order; {e: event
+//	                          JSON} for thread.erased (and entries written before 2026-11-24)
+//	P evlog:<thread>          string: the thread's events (JSON), one after the other
+//	P threadevents:<thread>   zset: "offset:length" in evlog (an event id, before 2026-11-24)
+//	                          scored by event id
 //
 // # Queues
 //
@@ -79,9 +83,15 @@
 // # Events
 //
 // Event ids come from HINCRBY in the writing script and are the ids of a
-// Redis stream, so EventList is XRANGE and EventWait, on any node, wakes as
-// soon as any node writes: one goroutine per Store blocks in XREAD on the
-// stream and wakes the waiters.
+// Redis stream, so EventWait, on any node, wakes as soon as any node
+// writes: one goroutine per Store blocks in XREAD on the stream and wakes
+// the waiters. The stream's entries only name their thread and where the
+// event is in the thread's event string (evlog), because XDEL does not
+// free a stream entry's bytes (they stay in its node, in RDB snapshots and
+// in a rewritten AOF) and an erased thread must leave nothing: its evlog
+// is deleted with it. A string per thread, appended to, costs far less
+// memory than a sorted set or hash of events, whose members are too long
+// for Redis's compact encodings. EventList is one script (events_read).
 //
 // # Durability
 //

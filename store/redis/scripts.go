@@ -268,6 +268,7 @@ var (
 	scriptAgentsRead  = newScript("agents_read")   // lua/agents_read.lua
 	scriptStats       = newScript("stats")         // lua/stats.lua
 	scriptKeyRead     = newScript("key_read")      // lua/key_read.lua
+	scriptEventsRead  = newScript("events_read")   // lua/events_read.lua
 )
 
 // allScripts lists every script, for tests and for preloading.
@@ -278,5 +279,5 @@ var allScripts = []*script{
 	scriptAgentUpdate, scriptAgentSetStatus, scriptAgentDelete, scriptAgentRotateKey, scriptRulePut,
 	scriptRuleDelete, scriptKeyCreate, scriptKeyDelete, scriptSessionCreate, scriptWebhook,
 	scriptSavedReply, scriptPresence, scriptReadThreads, scriptThreadByKey, scriptQueueList,
-	scriptLockList, scriptAgentsRead, scriptStats, scriptKeyRead,
+	scriptLockList, scriptAgentsRead, scriptStats, scriptKeyRead, scriptEventsRead,
 }

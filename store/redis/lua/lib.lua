@@ -72,6 +72,7 @@ function K.autoclose() return P .. 'autoclose' end
 function K.frt(team) return P .. 'frt:' .. team end
 function K.events() return P .. 'events' end
 function K.threadevents(tid) return P .. 'threadevents:' .. tid end
+function K.evlog(tid) return P .. 'evlog:' .. tid end
 function K.webhook(id) return P .. 'webhook:' .. id end
 function K.webhooks() return P .. 'webhooks' end
 function K.savedreply(id) return P .. 'savedreply:' .. id end
@@ -351,10 +352,10 @@ end
 
 -- --- events ---
 
--- event records an event on thread t. data is a flat {k, v, ...} list.
--- The entry is store.Event's JSON, built with one string.format: steps
--- record several events each.
-local function event(t, typ, actor, data)
+-- event_json numbers a new event on thread t and returns its id, the id
+-- as a string and store.Event's JSON, built with one string.format: steps
+-- record several events each. data is a flat {k, v, ...} list.
+local function event_json(t, typ, actor, data)
   local id = redis.call('HINCRBY', K.meta(), 'event_seq', 1)
   local agent = nil
   for i = 1, #data, 2 do
@@ -364,11 +365,29 @@ local function event(t, typ, actor, data)
   local tail = '}'
   if agent and agent ~= '' then tail = ',"agent_id":' .. jstr(agent) .. '}' end
   local sid = istr(id)
-  redis.call('XADD', K.events(), sid .. '-0', 'e', string.format(
+  return id, sid, string.format(
     '{"id":%s,"type":%s,"thread_id":%s,"actor":%s,"at":%s,"data":%s,"team":%s,"network":%s%s',
-    sid, jstr(typ), jstr(t.id), jstr(actor), jval(T(NOW)), jobj(data), jval(t.team), jval(t.network), tail))
-  redis.call('ZADD', K.threadevents(t.id), id, sid)
+    sid, jstr(typ), jstr(t.id), jstr(actor), jval(T(NOW)), jobj(data), jval(t.team), jval(t.network), tail)
+end
+
+-- event records an event on thread t. The event itself is appended to
+-- the thread's event string; the log's entry and the thread's event index
+-- say where it is ("offset:length"), so erasing the thread (DEL of the
+-- string) takes every byte of its events with it. (A stream entry's bytes
+-- stay in the stream's node after XDEL, until the whole node is deleted.)
+local function event(t, typ, actor, data)
+  local id, sid, json = event_json(t, typ, actor, data)
+  local ref = istr(redis.call('APPEND', K.evlog(t.id), json) - #json) .. ':' .. istr(#json)
+  redis.call('XADD', K.events(), sid .. '-0', 't', t.id, 'r', ref)
+  redis.call('ZADD', K.threadevents(t.id), id, ref)
   return id
+end
+
+-- event_at reads the event at ref ("offset:length") of thread tid's event
+-- string.
+local function event_at(tid, ref)
+  local o, n = string.match(ref, '^(%d+):(%d+)$')
+  return redis.call('GETRANGE', K.evlog(tid), o, tonumber(o) + tonumber(n) - 1)
 end
 
 -- --- locks ---

@@ -37,14 +37,19 @@ for _, mid in ipairs(redis.call('LRANGE', K.threadmsgs(id), 0, -1)) do
   end
   redis.call('DEL', K.message(mid))
 end
--- XDEL takes many ids; a few hundred per call keep Lua's stack small.
-local evs = redis.call('ZRANGE', K.threadevents(id), 0, -1)
-for i = 1, #evs, 500 do
+-- The log's entries of the thread (they hold only its id and where its
+-- event is in the thread's event string, deleted below). XDEL takes many ids; a few hundred per
+-- call keep Lua's stack small. Entries written before the events moved to
+-- the index hold the event itself: XDEL hides them, but their bytes stay
+-- in the stream's node until the whole node is deleted.
+local evs = redis.call('ZRANGE', K.threadevents(id), 0, -1, 'WITHSCORES')
+for i = 2, #evs, 1000 do
   local ids = {}
-  for j = i, math.min(i + 499, #evs) do ids[#ids + 1] = evs[j] .. '-0' end
+  for j = i, math.min(i + 998, #evs), 2 do ids[#ids + 1] = evs[j] .. '-0' end
   redis.call('XDEL', K.events(), unpack(ids))
 end
-redis.call('DEL', K.thread(id), K.threadmsgs(id), K.notes(id), K.threadevents(id))
-event(t, 'thread.erased', ARGV[3], {})
-redis.call('DEL', K.threadevents(id))
+redis.call('DEL', K.thread(id), K.threadmsgs(id), K.notes(id), K.threadevents(id), K.evlog(id))
+-- thread.erased has no data of the thread: it is kept in the log itself.
+local _, sid, json = event_json(t, 'thread.erased', ARGV[3], {})
+redis.call('XADD', K.events(), sid .. '-0', 'e', json)
 return ok(NOW)
