@@ -504,3 +504,37 @@ func TestOutboundWebhooks_DenyPrivateRefusesPrivateTargets(t *testing.T) {
 		s.do(t, "POST", "/api/v1/webhooks", s.admin, map[string]any{"url": u, "events": []string{"thread.replied"}, "secret": hookSecret}).want(t, 201)
 	}
 }
+
+// An event that failed and was then erased with its thread takes its
+// retries with it: the next event, here thread.erased itself (what lets
+// receivers erase their copies), gets its own attempts and backoff, not
+// the rest of the erased one's (review helper: it was given up after one).
+func TestOutboundWebhooks_AnErasedEventsRetriesDoNotPassToTheNext(t *testing.T) {
+	t.Parallel()
+	s := outboundServer(t, opsOptions{})
+	rcv := newHookReceiver(t, 1000) // the receiver is down
+	h := s.hook(t, rcv.srv.URL, "thread.created", "thread.erased")
+	gone := s.ingest(t, msg("w-1", nil)).Thread
+	for attempts := 1; ; attempts++ {
+		eventually(t, fmt.Sprintf("attempt %d", attempts), func() bool { return s.hookState(t, h.ID).Attempts == attempts })
+		st := s.hookState(t, h.ID)
+		if st.NextAttemptAt.Sub(*st.FirstFailureAt) >= 5*time.Minute {
+			break // thread.created's next retry is due past GiveUpAfter
+		}
+		s.clock.Advance(st.NextAttemptAt.Sub(s.clock.Now()))
+	}
+	s.do(t, "DELETE", "/api/v1/threads/"+gone.ID, s.admin, nil).want(t, 204)
+	st := s.hookState(t, h.ID)
+	s.clock.Advance(st.NextAttemptAt.Sub(s.clock.Now()))
+	eventually(t, "thread.erased attempted", func() bool {
+		st := s.hookState(t, h.ID)
+		return st.Failed == 1 || (st.Attempts == 1 && st.LastErrorAt != nil && !st.LastErrorAt.Before(s.clock.Now()))
+	})
+	st = s.hookState(t, h.ID)
+	if st.Failed != 0 || st.Attempts != 1 || st.FailingEvent == 0 {
+		t.Fatalf("after thread.erased's first attempt: %+v, want its own first failed attempt", st)
+	}
+	if last := rcv.all()[len(rcv.all())-1]; last.Event != "thread.erased" {
+		t.Fatalf("the last attempt was %s", last.Event)
+	}
+}

@@ -185,6 +185,11 @@ func (s *Service) deliverWebhook(ctx context.Context, id string) {
 			st.Cursor, changed = ev.ID, true
 			continue
 		}
+		if st.Attempts > 0 && st.FailingEvent != 0 && st.FailingEvent != ev.ID {
+			// The failing event was erased with its thread: its retries
+			// and backoff are not this event's.
+			st.Attempts, st.FailingEvent, st.FirstFailureAt, st.NextAttemptAt, changed = 0, 0, nil, nil, true
+		}
 		now := s.now()
 		if st.NextAttemptAt != nil && now.Before(*st.NextAttemptAt) {
 			return
@@ -205,7 +210,7 @@ func (s *Service) deliverWebhook(ctx context.Context, id string) {
 		changed = true
 		if err == nil {
 			s.metrics.Webhooks.WithLabelValues("delivered").Inc()
-			st.Cursor, st.Delivered, st.Attempts = ev.ID, st.Delivered+1, 0
+			st.Cursor, st.Delivered, st.Attempts, st.FailingEvent = ev.ID, st.Delivered+1, 0, 0
 			st.FirstFailureAt, st.NextAttemptAt, st.LastDeliveredAt = nil, nil, &now
 			continue
 		}
@@ -214,6 +219,7 @@ func (s *Service) deliverWebhook(ctx context.Context, id string) {
 		}
 		s.metrics.Webhooks.WithLabelValues("failed").Inc()
 		st.Attempts++
+		st.FailingEvent = ev.ID
 		st.LastError, st.LastErrorAt = err.Error(), &now
 		if st.FirstFailureAt == nil {
 			st.FirstFailureAt = &now
@@ -221,7 +227,7 @@ func (s *Service) deliverWebhook(ctx context.Context, id string) {
 		if now.Sub(*st.FirstFailureAt) >= s.cfg.Webhooks.GiveUpAfter {
 			s.log.Warn("webhook gave up on an event", "webhook", id, "event", ev.ID, "attempts", st.Attempts)
 			s.metrics.Webhooks.WithLabelValues("given_up").Inc()
-			st.Cursor, st.Failed, st.Attempts = ev.ID, st.Failed+1, 0
+			st.Cursor, st.Failed, st.Attempts, st.FailingEvent = ev.ID, st.Failed+1, 0, 0
 			st.FirstFailureAt, st.NextAttemptAt = nil, nil
 			continue
 		}

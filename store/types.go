@@ -285,7 +285,11 @@ type Webhook struct {
 type WebhookState struct {
 	Cursor uint64 `json:"cursor"`
 	// Attempts failed so far on the event after Cursor, since FirstFailureAt.
-	Attempts       int        `json:"attempts"`
+	Attempts int `json:"attempts"`
+	// FailingEvent is the event those attempts were for (0 in states
+	// saved before it was kept). When it is gone (its thread was erased),
+	// the next event starts with no attempts.
+	FailingEvent   uint64     `json:"failing_event,omitempty"`
 	FirstFailureAt *time.Time `json:"first_failure_at,omitempty"`
 	NextAttemptAt  *time.Time `json:"next_attempt_at,omitempty"`
 	Delivered      uint64     `json:"delivered"`
