@@ -709,14 +709,14 @@ func (s *Store) ThreadOldest(ctx context.Context, after uint64, limit int) ([]st
 	var out []store.Thread
 	var next uint64
 	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
-		threads := tx.Bucket(bThreadSeq)
-		c := threads.Cursor()
+		threads := tx.Bucket(bThreads)
+		c := tx.Bucket(bThreadSeq).Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil; k, v = c.Next() {
 			if len(out) == limit {
 				return nil
 			}
 			next = binary.BigEndian.Uint64(k)
-			data := tx.Bucket(bThreads).Get(v)
+			data := threads.Get(v) // nil: erased since
 			if data == nil {
 				continue
 			}
