@@ -14,6 +14,9 @@ import (
 	"github.com/switchboard/switchboard/store/bolt"
 )
 
+// discardLog drops the logs of the stores and services these tests make.
+var discardLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 // steeredClock is a clock the retention tests move.
 type steeredClock struct {
 	mu sync.Mutex
@@ -41,8 +44,7 @@ func (s *oldestCounted) ThreadOldest(ctx context.Context, after uint64, limit in
 
 func retentionStore(t *testing.T, clock *steeredClock) *oldestCounted {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "sb.db"), bolt.Options{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: clock.now, NoSync: true})
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "sb.db"), bolt.Options{Logger: discardLog, Clock: clock.now, NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +95,7 @@ func TestRetain_RunsReadASliceAndGoOn(t *testing.T) {
 	closedThreads(t, st, "conv", n, 0)
 	clock.set(t0.Add(400 * 24 * time.Hour))
 	closedThreads(t, st, "conv", n, 1) // every customer wrote again: still closed, updated now
-	s := New(st, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: clock.now, Retention: 365 * 24 * time.Hour})
+	s := New(st, Config{Logger: discardLog, Clock: clock.now, Retention: 365 * 24 * time.Hour})
 	ctx := context.Background()
 
 	for run, want := range []int{retentionScan, n - retentionScan, retentionScan} {
@@ -118,7 +120,7 @@ func TestRetain_AThreadFromTheFutureStopsNothing(t *testing.T) {
 	clock.set(t0)
 	closedThreads(t, st, "old", 3, 0)
 	clock.set(t0.Add(40 * 24 * time.Hour))
-	s := New(st, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: clock.now, Retention: 30 * 24 * time.Hour})
+	s := New(st, Config{Logger: discardLog, Clock: clock.now, Retention: 30 * 24 * time.Hour})
 
 	s.retain(context.Background())
 	for i := range 3 {
