@@ -189,14 +189,26 @@ type threadRef struct {
 	ExternalID string `json:"external_id"`
 }
 
+// threadCycles is how many times the claim levels answer one thread: a
+// released thread gets a follow-up from its customer until it has been
+// answered this often, then a new customer's thread takes its place. The
+// queue's size and a thread's history stay apart: on a 1k queue, re-opening
+// the same thousand threads made each one's history hundreds of messages
+// and events long within a level, and on bbolt every thread touched then
+// costs leaves of its own in the message and event indexes (the 1k levels
+// ran slowest for that reason, not for the queue's size).
+const threadCycles = 3
+
 // refiller keeps a claim queue at its size: each thread an agent answered
 // and released (now pending) gets a follow-up message from its customer,
-// posted in batches of up to 100 by four posters, which reopens it at the
-// queue's tail.
+// which reopens it at the queue's tail, or after threadCycles answers a
+// new thread on the same network. Posted in batches of up to 100.
 type refiller struct {
 	srv     *server
 	key     string
 	ch      chan threadRef
+	cycles  sync.Map     // thread id -> *atomic.Int32, answers so far
+	fresh   atomic.Int64 // new threads posted in place of follow-ups
 	pending atomic.Int64 // released threads not yet reopened
 	posted  atomic.Int64 // follow-ups stored
 	fails   atomic.Int64
@@ -207,17 +219,27 @@ type refiller struct {
 	lastErr error
 }
 
-func newRefiller(srv *server, key string, capacity int) *refiller {
+// newRefiller starts one poster per 25 agents, at least four: each
+// poster's batch waits its turn behind every agent's call (on Redis, one
+// call from each of 500 connections before it), so four could not keep a
+// 1k queue full for 500 agents, and the queue ran empty.
+func newRefiller(srv *server, key string, capacity, agents int) *refiller {
 	f := &refiller{srv: srv, key: key, ch: make(chan threadRef, capacity),
 		run: fmt.Sprintf("fu-%d", time.Now().UnixNano())}
-	for range 4 {
+	for range max(4, agents/25) {
 		f.wg.Add(1)
 		go f.loop()
 	}
 	return f
 }
 
-func (f *refiller) add(t threadRef) {
+// add refills the place of thread id, just released.
+func (f *refiller) add(id string, t threadRef) {
+	n, _ := f.cycles.LoadOrStore(id, new(atomic.Int32))
+	if n.(*atomic.Int32).Add(1) >= threadCycles {
+		f.cycles.Delete(id)
+		t = threadRef{Network: t.Network} // no external id: a new thread
+	}
 	f.pending.Add(1)
 	f.ch <- t
 }
@@ -249,6 +271,9 @@ func (f *refiller) loop() {
 				buf = append(buf, ',')
 			}
 			buf = messageJSON(buf, f.run, f.seq.Add(1), t.Network, t.ExternalID)
+			if t.ExternalID == "" {
+				f.fresh.Add(1)
+			}
 		}
 		buf = append(buf, "]}"...)
 		status, body, err := cl.do("POST", "/api/v1/messages/batch", f.key, buf, nil, true)
@@ -371,7 +396,7 @@ func claimLevel(ctx context.Context, b *bench, srv *server, agents []agent, fill
 			}
 			r.observe("release", time.Since(t2))
 			r.observe("cycle", time.Since(t0))
-			fill.add(cr.Thread.threadRef)
+			fill.add(id, cr.Thread.threadRef)
 			r.done(1)
 			return true
 		},
@@ -444,7 +469,7 @@ func claimQueue(ctx context.Context, b *bench, srv *server, info prefillInfo, n,
 	if queued != n {
 		return fmt.Errorf("%s: queue of %d threads expected, stats say %d", srv.storeName(), n, queued)
 	}
-	fill := newRefiller(srv, key, n+maxAgents)
+	fill := newRefiller(srv, key, n+maxAgents, maxAgents)
 	defer fill.close()
 	for _, a := range b.opt.agents {
 		if ctx.Err() != nil {
