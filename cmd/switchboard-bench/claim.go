@@ -266,13 +266,14 @@ func (f *refiller) loop() {
 			}
 		}
 		buf = append(buf[:0], `{"messages":[`...)
+		fresh := int64(0)
 		for i, t := range refs {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
 			buf = messageJSON(buf, f.run, f.seq.Add(1), t.Network, t.ExternalID)
 			if t.ExternalID == "" {
-				f.fresh.Add(1)
+				fresh++
 			}
 		}
 		buf = append(buf, "]}"...)
@@ -287,6 +288,7 @@ func (f *refiller) loop() {
 			f.errMu.Unlock()
 		} else {
 			f.posted.Add(int64(len(refs)))
+			f.fresh.Add(fresh)
 		}
 		f.pending.Add(-int64(len(refs)))
 	}
@@ -342,7 +344,7 @@ func claimLevel(ctx context.Context, b *bench, srv *server, agents []agent, fill
 		label += fmt.Sprintf(" paced %.0f/s", offered)
 	}
 	queuedBefore, _ := srv.queued(benchTeam)
-	posted0 := fill.posted.Load()
+	posted0, fresh0 := fill.posted.Load(), fill.fresh.Load()
 	cpu, rm, window := b.meters(srv)
 	res := runLoad(ctx, b.progress, runSpec{
 		Label: label, Workers: len(agents),
@@ -416,7 +418,8 @@ func claimLevel(ctx context.Context, b *bench, srv *server, agents []agent, fill
 			"claim_max_ms":  res.Pct("claim", 1),
 			"empty_claims":  float64(empties.Load()),
 			"queued_before": float64(queuedBefore), "queued_after": float64(queuedAfter),
-			"refill_msg_per_s": float64(fill.posted.Load()-posted0) / max(res.Elapsed.Seconds(), 1e-9),
+			"refill_msg_per_s":         float64(fill.posted.Load()-posted0) / max(res.Elapsed.Seconds(), 1e-9),
+			"refill_new_threads_per_s": float64(fill.fresh.Load()-fresh0) / max(res.Elapsed.Seconds(), 1e-9),
 		}}
 	if offered > 0 {
 		row.Extra["offered_cycles_per_s"] = offered

@@ -162,3 +162,26 @@ func TestParseOptions_Paced(t *testing.T) {
 		t.Errorf("default --paced %v, %v; want 0.5", o.paced, err)
 	}
 }
+
+// TestRefill_AThreadIsAnsweredAtMostThreeTimes: the claim levels reopen a
+// released thread with a follow-up until it has been answered threadCycles
+// times, and then refill its place with a new thread, so that a small queue
+// does not mean long histories.
+func TestRefill_AThreadIsAnsweredAtMostThreeTimes(t *testing.T) {
+	f := &refiller{ch: make(chan threadRef, 10)}
+	ref := threadRef{Network: "instagram", Profile: "@acme", ExternalID: "pre-7"}
+	for i := 1; i <= 2*threadCycles; i++ {
+		f.add("t-7", ref)
+		got := <-f.ch
+		want := ref
+		if i%threadCycles == 0 {
+			want = threadRef{Network: "instagram"}
+		}
+		if got != want {
+			t.Fatalf("answer %d: refill %+v, want %+v", i, got, want)
+		}
+	}
+	if n := f.pending.Load(); n != 2*threadCycles {
+		t.Fatalf("%d refills pending, want %d", n, 2*threadCycles)
+	}
+}
