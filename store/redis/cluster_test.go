@@ -7,11 +7,13 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/storetest"
 )
 
@@ -105,5 +107,73 @@ func TestCluster_ConformanceOnThreeMasters(t *testing.T) {
 		t.Fatalf("30 prefixes all on %v", nodes)
 	}
 	t.Logf("30 prefixes spread over %d of 3 masters", len(nodes))
+	t.Run("AStepWhoseReplyIsLostIsNotSentAgain", func(t *testing.T) { stepSentOnce(t, open(t, newPrefix())) })
 	storetest.Run(t, harnessOf(open))
 }
+
+// stepSentOnce: a step whose reply is lost (a read timeout, a dropped
+// connection) may have run, so the store must not send it again. go-redis's
+// cluster client resends such a command up to MaxRedirects times; a resent
+// claim-next would claim a thread per attempt. Each master's client here
+// runs the command on the real cluster and then reports it lost.
+func stepSentOnce(t *testing.T, s *Store) {
+	ctx := ctxT(t)
+	_, err := s.TeamCreate(ctx, store.Team{ID: "care", Name: "Care", Function: "care", Strategy: "claim"})
+	must(t, err)
+	_, err = s.AgentCreate(ctx, store.Agent{ID: "ana", Name: "Ana", Role: store.RoleAgent, Teams: []string{"care"}, Capacity: 5},
+		store.Key{ID: "key-ana", Role: store.RoleAgent, AgentID: "ana", Hash: []byte("ana-secret-hash-0123456789abcdef")})
+	must(t, err)
+	for i := range 5 {
+		ext := fmt.Sprintf("conv-%d", i)
+		res, err := s.ThreadIngest(ctx, []store.IngestParams{{
+			Message: store.Message{ID: fmt.Sprintf("m-%d", i), Network: "twitter", ExternalID: ext, Kind: "dm", Text: "hi"},
+			Profile: "@acme", ThreadExternalID: ext, NewThreadID: fmt.Sprintf("t-%d", i), Route: store.Route{Team: "care"},
+		}})
+		must(t, err)
+		must(t, res[0].Err)
+	}
+	var lose atomic.Bool
+	must(t, s.rdb.(*goredis.ClusterClient).ForEachShard(ctx, func(_ context.Context, c *goredis.Client) error {
+		c.AddHook(lostReply{lose: &lose})
+		return nil
+	}))
+	lose.Store(true)
+	_, err = s.ThreadClaimNext(ctx, store.ClaimNextParams{AgentID: "ana", Teams: []string{"care"}, TTL: time.Minute})
+	lose.Store(false)
+	if err == nil {
+		t.Fatal("claim-next whose reply was lost succeeded")
+	}
+	locks, err := s.LockList(ctx, "ana")
+	must(t, err)
+	if len(locks) != 1 {
+		t.Fatalf("one claim-next sent, and ana holds %d threads: the step was sent again", len(locks))
+	}
+}
+
+// lostReply lets a command run and then reports its reply lost, as a read
+// timeout does, while lose is set.
+type lostReply struct{ lose *atomic.Bool }
+
+func (lostReply) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h lostReply) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		err := next(ctx, cmd)
+		if err == nil && h.lose.Load() && cmd.Name() == "fcall" {
+			err = replyTimeout{}
+			cmd.SetErr(err)
+		}
+		return err
+	}
+}
+
+func (lostReply) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+
+// replyTimeout is a read timeout, as net.Conn reports one.
+type replyTimeout struct{}
+
+func (replyTimeout) Error() string   { return "i/o timeout (injected)" }
+func (replyTimeout) Timeout() bool   { return true }
+func (replyTimeout) Temporary() bool { return true }

@@ -217,9 +217,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		}
 		limit(&co.MaxRetries, &co.DialTimeout, &co.DialerRetries)
 		// MOVED and ASK redirects are followed (MaxRedirects). go-redis
-		// also resends a command after a read timeout within that budget,
-		// so in cluster mode a step that timed out may run twice: a second
-		// claim-next would hold a thread nobody works until its lease ends.
+		// also resends a command after a read timeout within that budget;
+		// steps opt out (send).
 		rdb = goredis.NewClusterClient(co)
 	} else {
 		ro, err := goredis.ParseURL(u)
@@ -412,19 +411,49 @@ func (s *Store) eval(ctx context.Context, sc *script, keys []string, args ...any
 // run sends one step: an FCALL of its function, or its EVAL script.
 func (s *Store) run(ctx context.Context, sc *script, keys []string, argv []any) (any, error) {
 	if !s.fcall {
-		return sc.Run(ctx, s.rdb, keys, argv...).Result()
+		v, err := s.send(ctx, "evalsha", sc.Hash(), keys, argv)
+		if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			// Not in the server's script cache: nothing ran.
+			v, err = s.send(ctx, "eval", sc.src, keys, argv)
+		}
+		return v, err
 	}
-	v, err := s.rdb.FCall(ctx, sc.fn, keys, argv...).Result()
+	v, err := s.send(ctx, "fcall", sc.fn, keys, argv)
 	if err != nil && strings.HasPrefix(err.Error(), "ERR Function not found") {
 		// The server lost the library (FUNCTION FLUSH) or never had it (a
 		// node added to the cluster): nothing ran. Load it and try again.
 		if lerr := s.loadLibrary(ctx); lerr != nil {
 			return nil, lerr
 		}
-		v, err = s.rdb.FCall(ctx, sc.fn, keys, argv...).Result()
+		v, err = s.send(ctx, "fcall", sc.fn, keys, argv)
 	}
 	return v, err
 }
+
+// send sends a step's command (fcall, evalsha or eval) once. A step that
+// timed out may have run, so it is never resent: go-redis's cluster client
+// resends a command after a read timeout or a dropped connection (the
+// standalone client does not, with MaxRetries -1), and a resent claim-next
+// holds a second thread nobody works until its lease ends, a resent reply
+// posts the agent's answer twice. Callers retry at their level instead.
+// MOVED and ASK redirects are still followed: the node that answers them
+// ran nothing.
+func (s *Store) send(ctx context.Context, verb, name string, keys []string, argv []any) (any, error) {
+	args := make([]any, 0, 3+len(keys)+len(argv))
+	args = append(args, verb, name, len(keys))
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	args = append(args, argv...)
+	cmd := sentOnce{goredis.NewCmd(ctx, args...)}
+	_ = s.rdb.Process(ctx, cmd)
+	return cmd.Result()
+}
+
+// sentOnce is a command go-redis must not send again.
+type sentOnce struct{ *goredis.Cmd }
+
+func (sentOnce) NoRetry() bool { return true }
 
 // refusal maps a script's {code, message, ...} to the contract's errors.
 func refusal(name string, res []any) error {

@@ -931,4 +931,15 @@ func TestFunctions_RefusedFallsBackToEvalScripts(t *testing.T) {
 	if len(teams) != 1 || teams[0].ID != "care" {
 		t.Fatalf("teams: %+v", teams)
 	}
+	// A server that lost its script cache (SCRIPT FLUSH, a restart, a
+	// failover) answers EVALSHA with NOSCRIPT: nothing ran, and the step is
+	// sent again with its source.
+	c := goredis.NewClient(&goredis.Options{Addr: rs.addr})
+	defer c.Close()
+	must(t, c.ScriptFlush(ctx).Err())
+	_, err = s.TeamCreate(ctx, store.Team{ID: "sales", Name: "Sales", Function: "sales", Strategy: "claim"})
+	must(t, err)
+	if teams, err = s.TeamList(ctx); err != nil || len(teams) != 2 {
+		t.Fatalf("teams after the script cache was flushed: %+v, %v", teams, err)
+	}
 }

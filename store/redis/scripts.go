@@ -44,6 +44,7 @@ var luaFiles embed.FS
 type script struct {
 	name string
 	fn   string
+	src  string // the EVAL form, sent when the server has not cached it
 	*goredis.Script
 }
 
@@ -59,7 +60,8 @@ func luaSource(name string) string {
 const callStart = "local begin_err = begin(KEYS, ARGV)\nif begin_err then return begin_err end\n"
 
 func newScript(name string) *script {
-	return &script{name: name, Script: goredis.NewScript(evalSource(name))}
+	src := evalSource(name)
+	return &script{name: name, src: src, Script: goredis.NewScript(src)}
 }
 
 // evalSource is the EVAL form of a step: the blocks of lib.lua it needs,
