@@ -5,6 +5,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,13 +14,13 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
 
 	"github.com/switchboard/switchboard/inbox"
 	"github.com/switchboard/switchboard/store"
@@ -128,6 +129,13 @@ func New(d Deps) *fiber.App {
 		TrustedProxies:          d.TrustedProxies,
 		ProxyHeader:             proxyHeader(d.TrustedProxies),
 	})
+	// Fiber has one body limit, the batch endpoint's; every other route's
+	// is applied as soon as a request's headers are in, so a larger body is
+	// refused (413) before it is read, not buffered (up to 8 MiB per
+	// connection) and then refused.
+	app.Server().HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+		return fasthttp.RequestConfig{MaxRequestBodySize: bodyLimit(h.RequestURI())}
+	}
 	if d.Registry != nil {
 		s.httpDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "switchboard_http_request_seconds",
@@ -275,12 +283,21 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 
 // --- decoding ---
 
+// bodyLimit is the largest body a request for uri may send: BatchBodyLimit
+// on the batch endpoint, BodyLimit everywhere else.
+func bodyLimit(uri []byte) int {
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		uri = uri[:i]
+	}
+	if bytes.HasSuffix(uri, []byte("/batch")) {
+		return BatchBodyLimit
+	}
+	return BodyLimit
+}
+
 // decode reads a JSON body into v; a type error names the field.
 func decode(c *fiber.Ctx, v any) error {
 	body := c.Body()
-	if len(body) > BodyLimit && !strings.HasSuffix(c.Path(), "/batch") {
-		return fiber.ErrRequestEntityTooLarge
-	}
 	if len(body) == 0 {
 		return nil
 	}

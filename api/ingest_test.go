@@ -329,7 +329,7 @@ func TestIngest_RefusedRequestsStoreNothing(t *testing.T) {
 	}
 	s.do(t, "POST", "/api/v1/messages/batch", ingest, map[string]any{"messages": many}).wantErr(t, 413, "payload_too_large", "")
 	huge := bytes.Repeat([]byte("x"), 8<<20)
-	s.sendOversized(t, "/api/v1/messages/batch", ingest,
+	s.do(t, "POST", "/api/v1/messages/batch", ingest,
 		[]byte(`{"messages": [{"network": "instagram", "external_id": "h1", "author": {"id": "u"}, "text": "`+string(huge)+`"}]}`)).
 		wantErr(t, 413, "payload_too_large", "")
 	s.do(t, "POST", "/api/v1/messages/batch", ingest, `{"messages": `).wantErr(t, 400, "invalid_request", "body")

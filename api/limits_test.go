@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -158,7 +157,7 @@ func TestLimits_EveryDocumentedLimitAtItsDefault(t *testing.T) {
 			}
 			batch := map[string]any{"messages": []any{msg(next(), nil)}}
 			s.do(t, "POST", "/api/v1/messages/batch", ingest, paddedJSON(t, batch, api.BatchBodyLimit)).want(t, 200)
-			s.sendOversized(t, "/api/v1/messages/batch", ingest, paddedJSON(t, batch, api.BatchBodyLimit+1)).
+			s.do(t, "POST", "/api/v1/messages/batch", ingest, paddedJSON(t, batch, api.BatchBodyLimit+1)).
 				wantErr(t, 413, "payload_too_large", "")
 		}},
 		{"messages in one batch", "500", func(t *testing.T) {
@@ -421,22 +420,14 @@ func headersOf(key string, size int) []byte {
 	return []byte(head + "X-Pad: " + strings.Repeat("p", pad) + "\r\n\r\n")
 }
 
-// serveRaw serves one raw request on an in-memory connection and reads the
-// response, as sendOversized does: app.Test returns the connection's read
-// error instead of the response the server wrote for it.
+// serveRaw serves one raw request (see exchangeRaw).
 func (s *testServer) serveRaw(t *testing.T, raw []byte) response {
 	t.Helper()
-	s.do(t, "GET", "/healthz", "", nil).want(t, 200) // the route tree is built
-	conn := &memConn{}
-	conn.r.Write(raw)
-	_ = s.app.Server().ServeConn(conn)
-	res, err := http.ReadResponse(bufio.NewReader(&conn.w), nil)
+	res, err := s.exchangeRaw(raw, "raw request")
 	if err != nil {
-		t.Fatalf("raw request: read response: %v (wrote %q)", err, short(conn.w.Bytes()))
+		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	return response{Status: res.StatusCode, Header: res.Header, Body: data, what: "raw request"}
+	return res
 }
 
 // TestRateLimit_SignInBehindAProxyKeysOnTheAddressTheProxySaw: behind a

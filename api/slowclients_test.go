@@ -198,6 +198,26 @@ func TestSlowClients_SlowlorisIsCutOffByTheReadTimeoutWhileOthersAreServed(t *te
 	settle(t, "after the slow clients were cut off", baseline+3)
 }
 
+// TestSlowClients_ABodyOverTheLimitIsRefusedBeforeItIsRead: a request whose
+// Content-Length is over its route's limit is answered 413 as soon as its
+// headers are in. The server used to read every body up to the batch
+// endpoint's 8 MiB first, so a client could make it buffer that much per
+// connection on any route; here the body never comes, and the answer must
+// not wait for it (the read timeout is far longer than the test's bound).
+func TestSlowClients_ABodyOverTheLimitIsRefusedBeforeItIsRead(t *testing.T) {
+	s, addr := slowServer(t, func(d *api.Deps) { d.ReadTimeout = time.Minute })
+	for _, path := range []string{"/api/v1/messages", "/api/v1/threads/t-1/notes?x=/batch"} {
+		c := dialRaw(t, addr, nil)
+		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer %s\r\n"+
+			"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n{", path, s.admin, api.BodyLimit+1)
+		go c.drain()
+		c.waitClosed(t, 10*time.Second)
+		if got := c.received(); !strings.HasPrefix(got, "HTTP/1.1 413") || !strings.Contains(got, `"code":"payload_too_large"`) {
+			t.Fatalf("POST %s with a body over the limit got %q", path, got)
+		}
+	}
+}
+
 func TestSlowClients_IdleKeepAliveConnectionsAreClosedAfterTheIdleTimeout(t *testing.T) {
 	const idle = time.Second
 	// The read timeout is long: what closes them is the idle timeout.
