@@ -95,7 +95,6 @@ func (w WebhookSecrets) LogValue() slog.Value { return slog.StringValue(w.String
 // errBadSignature answers 401: missing or wrong signature.
 var errBadSignature = fmt.Errorf("webhook signature missing or wrong: %w", inbox.ErrUnauthorized)
 
-
 // metaVerify answers Meta's subscription handshake.
 func (s *server) metaVerify(c *fiber.Ctx) error {
 	token := s.deps.Webhooks.MetaVerifyToken
