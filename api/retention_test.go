@@ -24,6 +24,8 @@ func TestRetention_ErasesOnlyIdleFinishedThreads(t *testing.T) {
 
 	closed := s.ingest(t, msg("closed", nil)).Thread.ID
 	s.do(t, "POST", "/api/v1/threads/"+closed+"/close", s.admin, map[string]any{}).want(t, 200)
+	noted := s.ingest(t, msg("noted", nil)).Thread.ID // closed now, a note in 20 days
+	s.do(t, "POST", "/api/v1/threads/"+noted+"/close", s.admin, map[string]any{}).want(t, 200)
 	pending := s.ingest(t, msg("pending", nil)).Thread.ID
 	s.replyAndRelease(t, ana, pending)
 	unanswered := s.ingest(t, msg("unanswered", nil)).Thread.ID
@@ -31,6 +33,7 @@ func TestRetention_ErasesOnlyIdleFinishedThreads(t *testing.T) {
 
 	s.clock.Advance(20 * 24 * time.Hour)
 	s.do(t, "POST", "/api/v1/threads/"+recent+"/close", s.admin, map[string]any{}).want(t, 200)
+	s.do(t, "POST", "/api/v1/threads/"+noted+"/notes", s.admin, map[string]any{"text": "customer called"}).want(t, 201)
 	s.clock.Advance(11 * 24 * time.Hour) // 31 days on
 	young := s.ingest(t, msg("young", nil)).Thread.ID
 	s.do(t, "POST", "/api/v1/threads/"+young+"/close", s.admin, map[string]any{}).want(t, 200)
@@ -39,7 +42,8 @@ func TestRetention_ErasesOnlyIdleFinishedThreads(t *testing.T) {
 		return s.do(t, "GET", "/api/v1/threads/"+closed, s.admin, nil).Status == 404 &&
 			s.do(t, "GET", "/api/v1/threads/"+pending, s.admin, nil).Status == 404
 	})
-	for _, id := range []string{unanswered, recent, young} {
+	// noted was created before pending: the walk that erased pending read it.
+	for _, id := range []string{noted, unanswered, recent, young} {
 		s.thread(t, s.admin, id)
 	}
 	all, err := s.st.EventList(t.Context(), store.EventFilter{Limit: 1000})

@@ -756,7 +756,11 @@ func (s *Store) NoteCreate(ctx context.Context, n store.Note) (store.Note, error
 			return err
 		}
 		n.CreatedAt = w.now
+		// A note is activity on the thread: it moves updated_at (retention
+		// keeps the thread) and the version.
+		before := rec.clone()
 		w.putNote(rec, n)
+		w.saveThread(before, rec)
 		return nil
 	})
 	return n, err

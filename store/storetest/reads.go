@@ -192,6 +192,11 @@ func notes(t *testing.T, e *env) {
 	if n1.CreatedAt.IsZero() {
 		t.Fatal("NoteCreate: CreatedAt not set")
 	}
+	// A note is activity on its thread (retention counts from updated_at).
+	if got := e.get(th.ID); got.Version != th.Version+1 || !got.UpdatedAt.Equal(n1.CreatedAt) {
+		t.Fatalf("after a note: version %d, updated_at %v; want %d and the note's %v",
+			got.Version, got.UpdatedAt, th.Version+1, n1.CreatedAt)
+	}
 	_, err = e.s.NoteCreate(e.ctx, store.Note{ID: "n2", ThreadID: th.ID, Actor: "sup", Text: "second"})
 	must(t, err)
 	_, err = e.s.NoteCreate(e.ctx, store.Note{ID: "n3", ThreadID: other.ID, Actor: "sup", Text: "elsewhere"})

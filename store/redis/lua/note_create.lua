@@ -1,4 +1,6 @@
 -- note_create: store an internal note on a thread and record note.added.
+-- A note is activity on the thread: it moves updated_at (retention keeps
+-- the thread) and the version.
 --
 -- KEYS[1]  the thread
 -- ARGV[2]  thread id
@@ -10,4 +12,7 @@
 expire_due(EXPIRE_LIMIT)
 local t = load_live(ARGV[2])
 if t == nil then return not_found('thread', ARGV[2]) end
-return ok(NOW, put_note(t, ARGV[3], ARGV[4], ARGV[5]))
+local before = copy(t)
+local note = put_note(t, ARGV[3], ARGV[4], ARGV[5])
+save_thread(before, t)
+return ok(NOW, note)
