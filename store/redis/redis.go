@@ -446,7 +446,9 @@ func (s *Store) send(ctx context.Context, verb, name string, keys []string, argv
 	}
 	args = append(args, argv...)
 	cmd := sentOnce{goredis.NewCmd(ctx, args...)}
-	_ = s.rdb.Process(ctx, cmd)
+	if err := s.rdb.Process(ctx, cmd); err != nil {
+		return nil, err
+	}
 	return cmd.Result()
 }
 
