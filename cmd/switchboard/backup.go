@@ -18,11 +18,14 @@ import (
 
 // backup is `switchboard backup --to FILE`: it asks the running server for
 // a consistent copy of its bbolt store (one read transaction's snapshot,
-// taken while writes go on), checks the copy, and moves it into place.
+// taken while writes go on), checks the copy, compacts it, and moves it
+// into place.
 func backup(args []string) error {
 	fs := flag.NewFlagSet("switchboard backup", flag.ContinueOnError)
 	to := fs.String("to", "", "file to write the backup to (required)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after")
+	compact := fs.Bool("compact", true, "keep only live data: the server's copy has its free pages too, "+
+		"with the old bytes of erased threads (needs room for the copy twice)")
 	var r remote
 	r.flags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -57,6 +60,9 @@ func backup(args []string) error {
 	if err == nil {
 		err = checkBackup(tmp)
 	}
+	if err == nil && *compact {
+		err = compactBackup(tmp)
+	}
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("backup: %w", err)
@@ -68,8 +74,42 @@ func backup(args []string) error {
 		d.Sync()
 		d.Close()
 	}
+	if fi, err := os.Stat(*to); err == nil {
+		n = fi.Size()
+	}
 	fmt.Fprintf(os.Stderr, "switchboard: backup of %d bytes written to %s\n", n, *to)
 	return nil
+}
+
+// compactBackup rewrites the checked copy at path with its live keys only
+// (bbolt.Compact: buckets, keys, values and sequences), leaving free pages
+// and their old bytes behind, and checks the result.
+func compactBackup(path string) error {
+	out := path + ".compact"
+	defer os.Remove(out)
+	src, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := bbolt.Open(out, 0o600, &bbolt.Options{Timeout: time.Second, NoSync: true})
+	if err != nil {
+		return err
+	}
+	err = bbolt.Compact(dst, src, 64<<20)
+	if err == nil {
+		err = dst.Sync()
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("compacting the copy: %w", err)
+	}
+	if err := checkBackup(out); err != nil {
+		return err
+	}
+	return os.Rename(out, path)
 }
 
 // checkBackup opens the copy and walks every page: a truncated or damaged
