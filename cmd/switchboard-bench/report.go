@@ -300,7 +300,7 @@ func (r *Results) printReport(w io.Writer) {
 	}
 	tw.Flush()
 
-	fmt.Fprintln(w, "\nCLAIM (cycle = claim-next + reply + release; queue kept full by follow-ups)")
+	fmt.Fprintln(w, "\nCLAIM (cycle = claim-next + reply + release; queue kept full by follow-ups, a new thread after three answers)")
 	fmt.Fprintln(tw, "store\tqueue\tagents\tcycles/s\tclaim p50\tclaim p99\tcycle p50\tcycle p99\tqueued before/after\tempty\terrors\tserver CPU us/cycle\tredis scripts/cmds/CPU per cycle\twrites vs gc\twrites vs EVALSHA\treq vs no-op\t")
 	for _, x := range r.Rows {
 		if x.Section == "claim" {
