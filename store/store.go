@@ -434,6 +434,11 @@ type LockParams struct {
 	Networks []string
 }
 
+// IdempotencyTTL is how long a reply's Idempotency-Key is kept: a retry
+// within it returns the first reply. After it the stores forget the key
+// (bbolt at its next timer sweep), so the index does not grow for ever.
+const IdempotencyTTL = 7 * 24 * time.Hour
+
 // ReplyParams sends an outbound message through the lock.
 type ReplyParams struct {
 	ThreadID string

@@ -35,7 +35,11 @@
 //	messagekey/      network \x00 external id -> message id
 //	threadmsgs/      thread id \x00 seq -> message id
 //	notes/           thread id \x00 seq -> Note JSON
-//	idempotency/     agent id \x00 Idempotency-Key -> message id
+//	idempotency/     agent id \x00 thread id \x00 Idempotency-Key -> message id
+//	                 (agent id \x00 Idempotency-Key in files written before)
+//	idempotencyexp/  expires_at idempotency key -> empty  (the timer sweep drops
+//	                 both after store.IdempotencyTTL; keys written before it
+//	                 was kept stay)
 //	queue/           team \x00 network \x00 rank \x00 waiting_since thread id -> empty
 //	                 (rank: 0 = urgent ... 3 = low, so a cursor walks queue order)
 //	lockexp/         expires_at thread id -> empty  (the lease sweeper's index)
@@ -92,6 +96,7 @@ var (
 	bThreadMsgs   = []byte("threadmsgs")
 	bNotes        = []byte("notes")
 	bIdempotency  = []byte("idempotency")
+	bIdemExp      = []byte("idempotencyexp")
 	bQueue        = []byte("queue")
 	bLockExp      = []byte("lockexp")
 	bAgentLocks   = []byte("agentlocks")
@@ -106,7 +111,7 @@ var (
 
 	allBuckets = [][]byte{bMeta, bTeams, bAgents, bKeys, bKeyHash, bSessions, bRules,
 		bThreads, bThreadKey, bThreadSeq, bMessages, bMessageKey, bThreadMsgs, bNotes,
-		bIdempotency, bQueue, bLockExp, bAgentLocks, bEvents, bThreadEvents,
+		bIdempotency, bIdemExp, bQueue, bLockExp, bAgentLocks, bEvents, bThreadEvents,
 		bSLADue, bAutoClose, bCounters, bFRT, bWebhooks, bSavedReplies}
 
 	kSchemaVersion = []byte("schema_version")

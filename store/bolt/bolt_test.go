@@ -686,3 +686,51 @@ func TestAppendBuckets_PagesStayPacked(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestIdempotencyKey_ExpiresAfterItsTTL: a reply's Idempotency-Key replays
+// the first reply until store.IdempotencyTTL has passed; the timer sweep
+// then drops it (the index does not grow for ever), and the same key makes
+// a new reply.
+func TestIdempotencyKey_ExpiresAfterItsTTL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newClock()
+	s, _ := newStore(t, bolt.Options{Clock: c.Now})
+	mustTeam(t, s, "care")
+	mustAgent(t, s, "ana", "care")
+	res, err := s.ThreadIngest(ctx, []store.IngestParams{inbound(1, "care")})
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res[0].Err)
+	}
+	id := res[0].Thread.ID
+	g, err := s.ThreadClaim(ctx, store.ClaimParams{ThreadID: id, AgentID: "ana", TTL: 2 * store.IdempotencyTTL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := func(msgID string) store.ReplyResult {
+		t.Helper()
+		r, err := s.ThreadReply(ctx, store.ReplyParams{ThreadID: id, Token: g.Lock.Token, Actor: "ana", IdempotencyKey: "k1",
+			Message: store.Message{ID: msgID, Text: "on it"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := reply("r-1"); r.Repeated {
+		t.Fatal("first reply repeated")
+	}
+	c.Advance(store.IdempotencyTTL - time.Second)
+	if _, err := s.ThreadTimerSweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := reply("r-2"); !r.Repeated || r.Message.ID != "r-1" {
+		t.Fatalf("a retry within the TTL: %s repeated=%v, want r-1 repeated", r.Message.ID, r.Repeated)
+	}
+	c.Advance(time.Second)
+	if _, err := s.ThreadTimerSweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := reply("r-3"); r.Repeated || r.Message.ID != "r-3" {
+		t.Fatalf("the key after its TTL and a sweep: %s repeated=%v, want the new r-3", r.Message.ID, r.Repeated)
+	}
+}

@@ -423,6 +423,7 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 		w.put(bThreadMsgs, cat(prefix(rec.ID), u64(w.seq(bThreadMsgs))), []byte(m.ID))
 		if idem != nil {
 			w.put(bIdempotency, idem, []byte(m.ID))
+			w.put(bIdemExp, cat(timeKey(w.now.Add(store.IdempotencyTTL)), idem), []byte{})
 		}
 		now := w.now
 		if now.Before(rec.LastInboundAt) {

@@ -61,13 +61,18 @@ func due(tx *bbolt.Tx, bucket []byte, now time.Time) []string {
 	return ids
 }
 
-// ThreadTimerSweep raises SLA breaches and closes pending threads whose
-// auto-close time has come.
+// idemSweep bounds how many expired idempotency keys one sweep drops.
+const idemSweep = 1000
+
+// ThreadTimerSweep raises SLA breaches, closes pending threads whose
+// auto-close time has come, and drops expired idempotency keys.
 func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error) {
 	var res store.TimerResult
 	pending := false
 	s.view(func(tx *bbolt.Tx, now time.Time) error {
-		pending = len(due(tx, bSLADue, now)) > 0 || len(due(tx, bAutoClose, now)) > 0
+		k, _ := tx.Bucket(bIdemExp).Cursor().First()
+		pending = len(due(tx, bSLADue, now)) > 0 || len(due(tx, bAutoClose, now)) > 0 ||
+			k != nil && bytes.Compare(k[:8], timeKey(now)) <= 0
 		return nil
 	})
 	if !pending {
@@ -75,6 +80,7 @@ func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error)
 	}
 	err := s.write(ctx, func(w *wtx) error {
 		res = store.TimerResult{}
+		w.expireIdempotency(idemSweep)
 		for _, id := range due(w.tx, bSLADue, w.now) {
 			rec, err := w.thread(id)
 			if err != nil {
@@ -110,6 +116,20 @@ func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error)
 		return nil
 	})
 	return res, err
+}
+
+// expireIdempotency drops up to max idempotency keys past their time.
+func (w *wtx) expireIdempotency(max int) {
+	limit := timeKey(w.now)
+	var gone [][]byte
+	c := w.tx.Bucket(bIdemExp).Cursor()
+	for k, _ := c.First(); k != nil && len(gone) < max && bytes.Compare(k[:8], limit) <= 0; k, _ = c.Next() {
+		gone = append(gone, bytes.Clone(k))
+	}
+	for _, k := range gone {
+		w.del(bIdempotency, k[8:])
+		w.del(bIdemExp, k)
+	}
 }
 
 // --- presence ---

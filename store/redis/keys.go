@@ -41,6 +41,7 @@ func (k keys) messagekey() string            { return k.p + "msgkey" }
 func (k keys) threadmsgs(tid string) string  { return k.p + "threadmsgs:" + tid }
 func (k keys) notes(tid string) string       { return k.p + "notes:" + tid }
 func (k keys) idempotency() string           { return k.p + "idempotency" }
+func (k keys) idem(key string) string        { return k.p + "idem:" + key }
 func (k keys) queue(team, network string) string {
 	return k.p + "queue:" + team + ":" + network
 }

@@ -59,7 +59,9 @@
 //	P msgkey                  hash: network\0external id -> message id (dedupe)
 //	P threadmsgs:<thread>     list of message ids, oldest first
 //	P notes:<thread>          list of note JSON, oldest first
-//	P idempotency             hash: agent\0thread\0Idempotency-Key -> message id (agent\0key before 2026-11-23)
+//	P idem:<agent\0thread\0key> string: message id, expiring after store.IdempotencyTTL
+//	P idempotency             hash: agent\0thread\0Idempotency-Key -> message id, as kept
+//	                          before 2026-11-24, without expiry (agent\0key before 2026-11-23); read only
 //	P queue:<team>:<network>  zset, every score 0, member "<rank>|<waiting_since:17>|<thread id>"
 //	                          with rank 0 = urgent ... 3 = low: lexical order is queue order
 //	P lockexp                 zset: thread id scored by lease expiry (the sweeper's index)

@@ -52,12 +52,12 @@ func TestKeys_LuaMatchesGo(t *testing.T) {
 	k := s.k
 	want := []string{k.meta(), k.counters(), k.team("a"), k.teams(), k.agent("a"), k.agents(), k.rule("a"), k.rules(),
 		k.key("a"), k.keys(), k.keyhash(), k.agentkeys("a"), k.session("ab"), k.thread("a"), k.threadkey(),
-		k.threadseq(), k.message("a"), k.messagekey(), k.threadmsgs("a"), k.notes("a"), k.idempotency(),
+		k.threadseq(), k.message("a"), k.messagekey(), k.threadmsgs("a"), k.notes("a"), k.idempotency(), k.idem("a"),
 		k.queue("care", "twitter"), k.lockexp(), k.agentlocks("a"), k.sladue(), k.autoclose(), k.frt("a"),
 		k.events(), k.threadevents("a"), k.evlog("a"), k.webhook("a"), k.webhooks(), k.savedreply("a"), k.savedreplies()}
 	sc := testScript(`return {K.meta(), K.counters(), K.team('a'), K.teams(), K.agent('a'), K.agents(), K.rule('a'),
 		K.rules(), K.key('a'), K.keys(), K.keyhash(), K.agentkeys('a'), K.session('ab'), K.thread('a'), K.threadkey(),
-		K.threadseq(), K.message('a'), K.messagekey(), K.threadmsgs('a'), K.notes('a'), K.idempotency(),
+		K.threadseq(), K.message('a'), K.messagekey(), K.threadmsgs('a'), K.notes('a'), K.idempotency(), K.idem('a'),
 		K.queue('care', 'twitter'), K.lockexp(), K.agentlocks('a'), K.sladue(), K.autoclose(), K.frt('a'),
 		K.events(), K.threadevents('a'), K.evlog('a'), K.webhook('a'), K.webhooks(), K.savedreply('a'), K.savedreplies()}`)
 	got, err := sc.Run(ctx, s.rdb, []string{k.meta()}, k.p).StringSlice()
@@ -941,5 +941,53 @@ func TestFunctions_RefusedFallsBackToEvalScripts(t *testing.T) {
 	must(t, err)
 	if teams, err = s.TeamList(ctx); err != nil || len(teams) != 2 {
 		t.Fatalf("teams after the script cache was flushed: %+v, %v", teams, err)
+	}
+}
+
+// TestReply_IdempotencyKeyExpires: a reply's Idempotency-Key is a key of
+// its own that Redis expires after store.IdempotencyTTL (the old hash of
+// keys kept them for ever, and grew with every reply); once it is gone the
+// same key makes a new reply.
+func TestReply_IdempotencyKeyExpires(t *testing.T) {
+	s := openStore(t, newPrefix())
+	ctx := ctxT(t)
+	_, err := s.TeamCreate(ctx, store.Team{ID: "care", Name: "care", Function: "care", Strategy: "claim"})
+	must(t, err)
+	res, err := s.ThreadIngest(ctx, []store.IngestParams{{
+		Message: store.Message{ID: "m-1", Network: "twitter", ExternalID: "x-1", Kind: "dm", Author: &store.Author{ID: "u"}, Text: "hi"},
+		Profile: "@acme", ThreadExternalID: "c-1", NewThreadID: "t-1", Route: store.Route{Team: "care"}}})
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res)
+	}
+	_, err = s.AgentCreate(ctx, store.Agent{ID: "ana", Name: "ana", Role: store.RoleAgent, Teams: []string{"care"}, Capacity: 5},
+		store.Key{ID: "k-ana", Role: store.RoleAgent, Name: "ana", AgentID: "ana", Hash: []byte("0123456789abcdef0123456789abcdef")})
+	must(t, err)
+	g, err := s.ThreadClaim(ctx, store.ClaimParams{ThreadID: "t-1", AgentID: "ana", TTL: time.Minute})
+	must(t, err)
+	reply := func(msgID string) store.ReplyResult {
+		t.Helper()
+		r, err := s.ThreadReply(ctx, store.ReplyParams{ThreadID: "t-1", Token: g.Lock.Token, Actor: "ana", IdempotencyKey: "k1",
+			Message: store.Message{ID: msgID, Text: "on it"}})
+		must(t, err)
+		return r
+	}
+	if r := reply("r-1"); r.Repeated {
+		t.Fatal("first reply repeated")
+	}
+	key := s.k.idem("ana\x00t-1\x00k1")
+	ttl, err := s.rdb.PTTL(ctx, key).Result()
+	must(t, err)
+	if ttl <= store.IdempotencyTTL-time.Minute || ttl > store.IdempotencyTTL {
+		t.Fatalf("the key's TTL is %v, want store.IdempotencyTTL (%v)", ttl, store.IdempotencyTTL)
+	}
+	if n, err := s.rdb.Exists(ctx, s.k.idempotency()).Result(); err != nil || n != 0 {
+		t.Fatalf("the old hash of keys exists (%d, %v): new keys must not go there", n, err)
+	}
+	if r := reply("r-2"); !r.Repeated || r.Message.ID != "r-1" {
+		t.Fatalf("a retry: %s repeated=%v, want r-1 repeated", r.Message.ID, r.Repeated)
+	}
+	must(t, s.rdb.Del(ctx, key).Err()) // as Redis does when the TTL ends
+	if r := reply("r-3"); r.Repeated || r.Message.ID != "r-3" {
+		t.Fatalf("the key after it expired: %s repeated=%v, want the new r-3", r.Message.ID, r.Repeated)
 	}
 }

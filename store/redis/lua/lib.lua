@@ -64,6 +64,7 @@ function K.messagekey() return P .. 'msgkey' end
 function K.threadmsgs(tid) return P .. 'threadmsgs:' .. tid end
 function K.notes(tid) return P .. 'notes:' .. tid end
 function K.idempotency() return P .. 'idempotency' end
+function K.idem(k) return P .. 'idem:' .. k end
 function K.queue(team, network) return P .. 'queue:' .. team .. ':' .. network end
 function K.lockexp() return P .. 'lockexp' end
 function K.agentlocks(agent) return P .. 'agentlocks:' .. agent end
@@ -451,6 +452,9 @@ local function expire_due(limit)
 end
 
 local EXPIRE_LIMIT = 100
+-- IDEM_TTL_MS is store.IdempotencyTTL: how long a reply's idempotency key
+-- is kept (TestReply_IdempotencyKeyExpires checks that they agree).
+local IDEM_TTL_MS = 7 * 24 * 3600 * 1000
 
 -- live_locks counts the agent's live locks, not counting one on except; a
 -- lock of the agent whose lease ran out is expired on the way.

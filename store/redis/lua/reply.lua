@@ -3,8 +3,10 @@
 -- retry return the first reply.
 --
 -- KEYS[1]  the thread
--- KEYS[2]  the idempotency index (actor \0 thread \0 key -> message id;
---          actor \0 key before keys named their thread)
+-- KEYS[2]  the idempotency hash of keys written before they expired
+--          (actor \0 thread \0 key -> message id; actor \0 key before keys
+--          named their thread); new keys are strings of their own, K.idem,
+--          that expire after IDEM_TTL_MS
 -- ARGV[2]  thread id
 -- ARGV[3]  lock token
 -- ARGV[4]  actor (the agent replying)
@@ -35,7 +37,8 @@ if ARGV[5] ~= '' then
   -- caller may no longer see). Keys written without the thread still
   -- replay on their own thread.
   idem = actor .. '\0' .. ARGV[2] .. '\0' .. ARGV[5]
-  local mid = redis.call('HGET', K.idempotency(), idem) or redis.call('HGET', K.idempotency(), actor .. '\0' .. ARGV[5])
+  local mid = redis.call('GET', K.idem(idem)) or redis.call('HGET', K.idempotency(), idem) or
+    redis.call('HGET', K.idempotency(), actor .. '\0' .. ARGV[5])
   if mid and redis.call('HGET', K.message(mid), 'thread') == ARGV[2] then
     local t = load_live(ARGV[2])
     if t == nil then return not_found('thread of message', mid) end
@@ -61,7 +64,7 @@ local mj = jappend(ARGV[7], {'kind', kind, 'thread_id', t.id, 'direction', 'outb
 local mhash = {'json', mj, 'thread', t.id, 'dir', 'outbound', 'delivery', pending}
 redis.call('HSET', K.message(mid), unpack(mhash))
 redis.call('RPUSH', K.threadmsgs(t.id), mid)
-if idem then redis.call('HSET', K.idempotency(), idem, mid) end
+if idem then redis.call('SET', K.idem(idem), mid, 'PX', IDEM_TTL_MS) end
 local now = NOW
 if now < t.last_in then
   -- The clock stepped back (or an inbound was nudged past a reply of the
