@@ -223,6 +223,21 @@ func mustAgent(t *testing.T, s *bolt.Store, id string, teams ...string) {
 	}
 }
 
+// steeredThread opens a store on a steered clock with team care, agent ana
+// and one queued thread, and returns the thread's id.
+func steeredThread(t *testing.T) (*bolt.Store, *clock, string) {
+	t.Helper()
+	c := newClock()
+	s, _ := newStore(t, bolt.Options{Clock: c.Now})
+	mustTeam(t, s, "care")
+	mustAgent(t, s, "ana", "care")
+	res, err := s.ThreadIngest(context.Background(), []store.IngestParams{inbound(1, "care")})
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res[0].Err)
+	}
+	return s, c, res[0].Thread.ID
+}
+
 // A step that panics or fails after writing something fails alone: the
 // other steps of its group commit, and its own writes are rolled back.
 func TestWriter_FailingStepsDoNotLoseTheirGroup(t *testing.T) {
@@ -395,15 +410,7 @@ func TestLockSweep_SweepsSharingACommitCountOnce(t *testing.T) {
 func TestExpiry_SteeredClock(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c := newClock()
-	s, _ := newStore(t, bolt.Options{Clock: c.Now})
-	mustTeam(t, s, "care")
-	mustAgent(t, s, "ana", "care")
-	res, err := s.ThreadIngest(ctx, []store.IngestParams{inbound(1, "care")})
-	if err != nil || res[0].Err != nil {
-		t.Fatal(err, res[0].Err)
-	}
-	id := res[0].Thread.ID
+	s, c, id := steeredThread(t)
 	g, err := s.ThreadClaim(ctx, store.ClaimParams{ThreadID: id, AgentID: "ana", TTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -694,15 +701,7 @@ func TestAppendBuckets_PagesStayPacked(t *testing.T) {
 func TestIdempotencyKey_ExpiresAfterItsTTL(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c := newClock()
-	s, _ := newStore(t, bolt.Options{Clock: c.Now})
-	mustTeam(t, s, "care")
-	mustAgent(t, s, "ana", "care")
-	res, err := s.ThreadIngest(ctx, []store.IngestParams{inbound(1, "care")})
-	if err != nil || res[0].Err != nil {
-		t.Fatal(err, res[0].Err)
-	}
-	id := res[0].Thread.ID
+	s, c, id := steeredThread(t)
 	g, err := s.ThreadClaim(ctx, store.ClaimParams{ThreadID: id, AgentID: "ana", TTL: 2 * store.IdempotencyTTL})
 	if err != nil {
 		t.Fatal(err)

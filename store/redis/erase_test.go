@@ -128,13 +128,7 @@ func TestEvents_EntriesOfTheOldFormatAreReadAndErased(t *testing.T) {
 	requireRedis(t)
 	s := openStore(t, newPrefix())
 	ctx := ctxT(t)
-	_, err := s.TeamCreate(ctx, store.Team{ID: "care", Name: "care", Function: "care", Strategy: "claim"})
-	must(t, err)
-	res, err := s.ThreadIngest(ctx, []store.IngestParams{{
-		Message: store.Message{ID: "m-1", Network: "twitter", ExternalID: "x-1", Kind: "dm", Author: &store.Author{ID: "u"}, Text: "hi"},
-		Profile: "@acme", ThreadExternalID: "c-1", NewThreadID: "t-1", Route: store.Route{Team: "care"}}})
-	must(t, err)
-	must(t, res[0].Err)
+	careThread(t, s)
 	old, err := oldEvent.Run(ctx, s.rdb, []string{s.k.meta()}, s.k.p, "t-1", "note-old").Text()
 	must(t, err)
 	_, err = s.NoteCreate(ctx, store.Note{ID: "note-new", ThreadID: "t-1", Actor: "ana", Text: "x"})

@@ -951,15 +951,8 @@ func TestFunctions_RefusedFallsBackToEvalScripts(t *testing.T) {
 func TestReply_IdempotencyKeyExpires(t *testing.T) {
 	s := openStore(t, newPrefix())
 	ctx := ctxT(t)
-	_, err := s.TeamCreate(ctx, store.Team{ID: "care", Name: "care", Function: "care", Strategy: "claim"})
-	must(t, err)
-	res, err := s.ThreadIngest(ctx, []store.IngestParams{{
-		Message: store.Message{ID: "m-1", Network: "twitter", ExternalID: "x-1", Kind: "dm", Author: &store.Author{ID: "u"}, Text: "hi"},
-		Profile: "@acme", ThreadExternalID: "c-1", NewThreadID: "t-1", Route: store.Route{Team: "care"}}})
-	if err != nil || res[0].Err != nil {
-		t.Fatal(err, res)
-	}
-	_, err = s.AgentCreate(ctx, store.Agent{ID: "ana", Name: "ana", Role: store.RoleAgent, Teams: []string{"care"}, Capacity: 5},
+	careThread(t, s)
+	_, err := s.AgentCreate(ctx, store.Agent{ID: "ana", Name: "ana", Role: store.RoleAgent, Teams: []string{"care"}, Capacity: 5},
 		store.Key{ID: "k-ana", Role: store.RoleAgent, Name: "ana", AgentID: "ana", Hash: []byte("0123456789abcdef0123456789abcdef")})
 	must(t, err)
 	g, err := s.ThreadClaim(ctx, store.ClaimParams{ThreadID: "t-1", AgentID: "ana", TTL: time.Minute})
@@ -990,4 +983,17 @@ func TestReply_IdempotencyKeyExpires(t *testing.T) {
 	if r := reply("r-3"); r.Repeated || r.Message.ID != "r-3" {
 		t.Fatalf("the key after it expired: %s repeated=%v, want the new r-3", r.Message.ID, r.Repeated)
 	}
+}
+
+// careThread creates team care and its queued thread t-1 (message m-1).
+func careThread(t *testing.T, s *Store) {
+	t.Helper()
+	ctx := ctxT(t)
+	_, err := s.TeamCreate(ctx, store.Team{ID: "care", Name: "care", Function: "care", Strategy: "claim"})
+	must(t, err)
+	res, err := s.ThreadIngest(ctx, []store.IngestParams{{
+		Message: store.Message{ID: "m-1", Network: "twitter", ExternalID: "x-1", Kind: "dm", Author: &store.Author{ID: "u"}, Text: "hi"},
+		Profile: "@acme", ThreadExternalID: "c-1", NewThreadID: "t-1", Route: store.Route{Team: "care"}}})
+	must(t, err)
+	must(t, res[0].Err)
 }
