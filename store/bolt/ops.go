@@ -64,15 +64,20 @@ func due(tx *bbolt.Tx, bucket []byte, now time.Time) []string {
 // idemSweep bounds how many expired idempotency keys one sweep drops.
 const idemSweep = 1000
 
+// anyDue reports whether bucket, keyed by a time first, has an entry due
+// at now: the first key tells.
+func anyDue(tx *bbolt.Tx, bucket []byte, now time.Time) bool {
+	k, _ := tx.Bucket(bucket).Cursor().First()
+	return k != nil && bytes.Compare(k[:8], timeKey(now)) <= 0
+}
+
 // ThreadTimerSweep raises SLA breaches, closes pending threads whose
 // auto-close time has come, and drops expired idempotency keys.
 func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error) {
 	var res store.TimerResult
 	pending := false
 	s.view(func(tx *bbolt.Tx, now time.Time) error {
-		k, _ := tx.Bucket(bIdemExp).Cursor().First()
-		pending = len(due(tx, bSLADue, now)) > 0 || len(due(tx, bAutoClose, now)) > 0 ||
-			k != nil && bytes.Compare(k[:8], timeKey(now)) <= 0
+		pending = anyDue(tx, bSLADue, now) || anyDue(tx, bAutoClose, now) || anyDue(tx, bIdemExp, now)
 		return nil
 	})
 	if !pending {
