@@ -89,8 +89,8 @@ func (s *Store) ThreadReply(ctx context.Context, p store.ReplyParams) (store.Rep
 		return store.ReplyResult{}, fmt.Errorf("redis: encode message: %w", err)
 	}
 	res, err := s.eval(ctx, scriptReply, []string{s.k.thread(p.ThreadID), s.k.idempotency()},
-		append([]any{p.ThreadID, p.Token, p.Actor, p.IdempotencyKey, m.ID, mj, boolArg(p.Close), m.Kind},
-			scopedArgs(p.Scoped, p.Teams, p.Networks)...)...)
+		append(append([]any{p.ThreadID, p.Token, p.Actor, p.IdempotencyKey, m.ID, mj, boolArg(p.Close), m.Kind},
+			scopedArgs(p.Scoped, p.Teams, p.Networks)...), store.IdempotencyTTL.Milliseconds())...)
 	if err != nil {
 		return store.ReplyResult{}, err
 	}

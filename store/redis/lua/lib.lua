@@ -452,9 +452,6 @@ local function expire_due(limit)
 end
 
 local EXPIRE_LIMIT = 100
--- IDEM_TTL_MS is store.IdempotencyTTL: how long a reply's idempotency key
--- is kept (TestReply_IdempotencyKeyExpires checks that they agree).
-local IDEM_TTL_MS = 7 * 24 * 3600 * 1000
 
 -- live_locks counts the agent's live locks, not counting one on except; a
 -- lock of the agent whose lease ran out is expired on the way.

@@ -6,7 +6,7 @@
 -- KEYS[2]  the idempotency hash of keys written before they expired
 --          (actor \0 thread \0 key -> message id; actor \0 key before keys
 --          named their thread); new keys are strings of their own, K.idem,
---          that expire after IDEM_TTL_MS
+--          that expire after ARGV[13]
 -- ARGV[2]  thread id
 -- ARGV[3]  lock token
 -- ARGV[4]  actor (the agent replying)
@@ -20,6 +20,7 @@
 --          (store.ReplyParams.Scoped), else ""
 -- ARGV[11] with ARGV[10]: the caller's teams as a JSON array, or "" for all
 -- ARGV[12] with ARGV[10]: the caller's networks as a JSON array ([] = all)
+-- ARGV[13] how long an idempotency key is kept, in ms (store.IdempotencyTTL)
 -- Returns  {"ok", now, repeated "0"|"1", message hash, thread, grant} |
 --          {"not_found"} | {"lock_lost"}
 
@@ -64,7 +65,7 @@ local mj = jappend(ARGV[7], {'kind', kind, 'thread_id', t.id, 'direction', 'outb
 local mhash = {'json', mj, 'thread', t.id, 'dir', 'outbound', 'delivery', pending}
 redis.call('HSET', K.message(mid), unpack(mhash))
 redis.call('RPUSH', K.threadmsgs(t.id), mid)
-if idem then redis.call('SET', K.idem(idem), mid, 'PX', IDEM_TTL_MS) end
+if idem then redis.call('SET', K.idem(idem), mid, 'PX', ARGV[13]) end
 local now = NOW
 if now < t.last_in then
   -- The clock stepped back (or an inbound was nudged past a reply of the
