@@ -299,3 +299,49 @@ func TestSlowClients_ClientThatNeverReadsALargeResponseIsCutOffByTheWriteTimeout
 	// The store is still writable: the backup's read transaction ended.
 	s.ingest(t, msg("after-stuck-backup", nil))
 }
+
+// A chunked body has no length to refuse it by: the limit must stop it at
+// the chunk that crosses it, not after the client has sent (or failed to
+// send) the rest. The body's end never comes, so only that answers in time.
+func TestSlowClients_AChunkedBodyIsStoppedAtItsRoutesLimit(t *testing.T) {
+	s, addr := slowServer(t, func(d *api.Deps) { d.ReadTimeout = time.Minute })
+	chunk := strings.Repeat(" ", 64<<10)
+	send := func(path string, size int, end bool) *rawConn {
+		c := dialRaw(t, addr, nil)
+		w := bufio.NewWriter(c)
+		fmt.Fprintf(w, "POST %s HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer %s\r\n"+
+			"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n", path, s.admin)
+		for sent := 0; sent < size; sent += len(chunk) {
+			fmt.Fprintf(w, "%x\r\n%s\r\n", len(chunk), chunk)
+		}
+		if end {
+			fmt.Fprintf(w, "0\r\n\r\n")
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		return c
+	}
+
+	// Exactly the limit, then one more chunk's header that never gets its data.
+	c := send("/api/v1/messages", api.BodyLimit, false)
+	fmt.Fprintf(c, "1\r\n")
+	go c.drain()
+	c.waitClosed(t, 10*time.Second)
+	if got := c.received(); !strings.HasPrefix(got, "HTTP/1.1 413") || !strings.Contains(got, `"code":"payload_too_large"`) {
+		t.Fatalf("a chunked body over the limit got %q", got)
+	}
+
+	// The same body, ended, is within the batch route's limit: read whole and
+	// judged as JSON, not refused for its size.
+	c = send("/api/v1/messages/batch", api.BodyLimit+len(chunk), true)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("a chunked batch body under its limit: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || !strings.Contains(string(body), `"code":"invalid_request"`) {
+		t.Fatalf("a chunked batch body under its limit got %d %s", resp.StatusCode, body)
+	}
+}
