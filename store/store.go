@@ -143,7 +143,9 @@ type Store interface {
 	// and index entries; a lock on it ends. Only thread.erased remains, in
 	// the event log but not under the thread. ErrNotFound when there is no
 	// such thread, ErrConflict when p.Version is set and the thread's is
-	// another. Idempotency entries of replies on it stay: they hold no
+	// another. Like every write, it first ends a lease that ran out (which
+	// moves the version on), so a version read while such a lease was still
+	// in place is refused. Idempotency entries of replies on it stay: they hold no
 	// customer data, and a replay finds no thread.
 	ThreadErase(ctx context.Context, p EraseParams) error
 	// ThreadOldest lists up to limit threads in creation order, oldest

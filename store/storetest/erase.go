@@ -10,6 +10,7 @@ import (
 var eraseScenarios = []scenario{
 	{"ThreadErase_LeavesOnlyItsErasedEventInEveryState", threadErase},
 	{"ThreadErase_AtAVersionRefusesAThreadThatMovedOn", threadEraseVersion},
+	{"ThreadErase_EndsALeaseThatRanOutFirst", threadEraseExpiredLease},
 	{"ThreadOldest_CreationOrderInPagesSkippingErased", threadOldest},
 }
 
@@ -28,6 +29,27 @@ func threadEraseVersion(t *testing.T, e *env) {
 	must(t, e.s.ThreadErase(e.ctx, store.EraseParams{ThreadID: th.ID, Actor: store.ActorSystem, Version: now.Version}))
 	_, err := e.s.ThreadGet(e.ctx, th.ID)
 	wantErr(t, err, store.ErrNotFound)
+}
+
+// threadEraseExpiredLease: an erase is a write like any other, so it first
+// ends a lease that ran out (lock.expired, the version moves on), whether or
+// not a sweep got there first (the suite runs no sweeper). An erase at the
+// version read before that is refused; read again, it goes through, and the
+// agent is left holding nothing.
+func threadEraseExpiredLease(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	th := e.thread("twitter", "care")
+	e.claim(th.ID, "ana", shortTTL)
+	read := e.waitUnlocked(th.ID)
+	wantErr(t, e.s.ThreadErase(e.ctx, store.EraseParams{ThreadID: th.ID, Actor: store.ActorSystem, Version: read.Version}), store.ErrConflict)
+	now := e.get(th.ID)
+	wantEqual(t, "version after the lease was ended", now.Version, read.Version+1)
+	wantEqual(t, "lock.expired events", len(ofType(e.events(th.ID), store.EventLockExpired)), 1)
+	must(t, e.s.ThreadErase(e.ctx, store.EraseParams{ThreadID: th.ID, Actor: store.ActorSystem, Version: now.Version}))
+	_, err := e.s.ThreadGet(e.ctx, th.ID)
+	wantErr(t, err, store.ErrNotFound)
+	wantEqual(t, "locks ana holds", len(e.locks("ana")), 0)
 }
 
 // threadOldest pages through threads oldest first; an erased thread is

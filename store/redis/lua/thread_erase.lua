@@ -8,8 +8,12 @@
 -- ARGV[3]  actor
 -- ARGV[4]  the thread's version as the caller read it, or 0 for any
 -- Returns  {"ok", now} | {"not_found"} | {"conflict"}
+--
+-- Like every step, it first ends leases that ran out, this thread's too: a
+-- version read before that is refused, as on bbolt.
 
-local t = load_thread(ARGV[2])
+expire_due(EXPIRE_LIMIT)
+local t = load_live(ARGV[2])
 if t == nil then return not_found('thread', ARGV[2]) end
 local version = tonumber(ARGV[4]) or 0
 if version ~= 0 and t.version ~= version then
