@@ -66,4 +66,19 @@ func TestRetention_ErasesOnlyIdleFinishedThreads(t *testing.T) {
 	if !strings.Contains(body, `switchboard_threads_erased_total{by="retention"} 2`+"\n") {
 		t.Fatalf("/metrics lacks 2 erased by retention")
 	}
+
+	// Another 30 days on, the erased threads' last trace leaves the log too.
+	s.clock.Advance(31 * 24 * time.Hour)
+	eventually(t, "the old thread.erased events trimmed", func() bool {
+		all, err := s.st.EventList(t.Context(), store.EventFilter{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range all {
+			if ev.ThreadID == closed || ev.ThreadID == pending {
+				return false
+			}
+		}
+		return true
+	})
 }

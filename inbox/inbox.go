@@ -216,8 +216,12 @@ const (
 // one stopped and starting over after the newest: a pass reads every
 // thread once, whatever the clock said when it was created. The erase is
 // at the version read, so a customer writing meanwhile keeps the thread.
+// thread.erased events older than Retention leave the event log too.
 func (s *Service) retain(ctx context.Context) {
 	cutoff := s.now().Add(-s.cfg.Retention)
+	if _, err := s.st.EventTrimErased(ctx, cutoff, retentionBatch); err != nil && ctx.Err() == nil {
+		s.log.Warn("retention: trimming thread.erased events failed", "err", err)
+	}
 	erased, read := 0, 0
 	for erased < retentionBatch && read < retentionScan {
 		page, next, err := s.st.ThreadOldest(ctx, s.retainAfter, 200)

@@ -152,6 +152,12 @@ type Store interface {
 	// first, starting after the thread numbered after (0: from the start);
 	// next numbers the last one listed, for the next call (0: none left).
 	ThreadOldest(ctx context.Context, after uint64, limit int) (threads []Thread, next uint64, err error)
+	// EventTrimErased removes from the event log up to limit thread.erased
+	// events recorded at or before until, oldest first, and returns how
+	// many it removed. Retention calls it, so that an erased thread's last
+	// trace goes after the retention period too. (Events recorded before
+	// the store kept an index of them stay.)
+	EventTrimErased(ctx context.Context, until time.Time, limit int) (int, error)
 
 	NoteCreate(ctx context.Context, n Note) (Note, error)
 	NoteList(ctx context.Context, threadID string, p PageParams) (Page[Note], error)

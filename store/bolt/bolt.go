@@ -52,6 +52,8 @@
 //	frt/             team \x00 seq -> float64 seconds (recent first-response times)
 //	events/          event id -> Event JSON (NextSequence numbers events)
 //	threadevents/    thread id \x00 event id -> empty
+//	erasedevents/    at event id -> empty  (thread.erased events, which no
+//	                 thread lists any more; retention trims them by age)
 //	webhooks/        webhook id -> webhookRec JSON (secret, state, delivery lease)
 //	savedreplies/    saved reply id -> SavedReply JSON
 package bolt
@@ -102,6 +104,7 @@ var (
 	bAgentLocks   = []byte("agentlocks")
 	bEvents       = []byte("events")
 	bThreadEvents = []byte("threadevents")
+	bErasedEvents = []byte("erasedevents")
 	bSLADue       = []byte("sladue")
 	bAutoClose    = []byte("autoclose")
 	bCounters     = []byte("counters")
@@ -111,7 +114,7 @@ var (
 
 	allBuckets = [][]byte{bMeta, bTeams, bAgents, bKeys, bKeyHash, bSessions, bRules,
 		bThreads, bThreadKey, bThreadSeq, bMessages, bMessageKey, bThreadMsgs, bNotes,
-		bIdempotency, bIdemExp, bQueue, bLockExp, bAgentLocks, bEvents, bThreadEvents,
+		bIdempotency, bIdemExp, bQueue, bLockExp, bAgentLocks, bEvents, bThreadEvents, bErasedEvents,
 		bSLADue, bAutoClose, bCounters, bFRT, bWebhooks, bSavedReplies}
 
 	kSchemaVersion = []byte("schema_version")

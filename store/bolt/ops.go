@@ -85,7 +85,7 @@ func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error)
 	}
 	err := s.write(ctx, func(w *wtx) error {
 		res = store.TimerResult{}
-		w.expireIdempotency(idemSweep)
+		w.dropIndexed(bIdemExp, bIdempotency, w.now, idemSweep)
 		for _, id := range due(w.tx, bSLADue, w.now) {
 			rec, err := w.thread(id)
 			if err != nil {
@@ -123,18 +123,21 @@ func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error)
 	return res, err
 }
 
-// expireIdempotency drops up to max idempotency keys past their time.
-func (w *wtx) expireIdempotency(max int) {
-	limit := timeKey(w.now)
+// dropIndexed deletes up to max entries of index, keyed by a time and then
+// a key of target, whose time is at or before until: each entry and the
+// target's record under its key. It returns how many it deleted.
+func (w *wtx) dropIndexed(index, target []byte, until time.Time, max int) int {
+	limit := timeKey(until)
 	var gone [][]byte
-	c := w.tx.Bucket(bIdemExp).Cursor()
+	c := w.tx.Bucket(index).Cursor()
 	for k, _ := c.First(); k != nil && len(gone) < max && bytes.Compare(k[:8], limit) <= 0; k, _ = c.Next() {
 		gone = append(gone, bytes.Clone(k))
 	}
 	for _, k := range gone {
-		w.del(bIdempotency, k[8:])
-		w.del(bIdemExp, k)
+		w.del(target, k[8:])
+		w.del(index, k)
 	}
+	return len(gone)
 }
 
 // --- presence ---

@@ -701,8 +701,18 @@ func (s *Store) ThreadErase(ctx context.Context, p store.EraseParams) error {
 		w.dropChildren(bThreadEvents, id, func(k, _ []byte) { w.del(bEvents, k[len(pfx):]) })
 		w.event(rec, store.EventThreadErased, p.Actor, map[string]any{})
 		w.del(bThreadEvents, cat(pfx, u64(w.lastEvent)))
+		w.put(bErasedEvents, cat(timeKey(w.now), u64(w.lastEvent)), []byte{})
 		return nil
 	})
+}
+
+func (s *Store) EventTrimErased(ctx context.Context, until time.Time, limit int) (int, error) {
+	n := 0
+	err := s.write(ctx, func(w *wtx) error {
+		n = w.dropIndexed(bErasedEvents, bEvents, until, limit)
+		return nil
+	})
+	return n, err
 }
 
 func (s *Store) ThreadOldest(ctx context.Context, after uint64, limit int) ([]store.Thread, uint64, error) {

@@ -53,6 +53,7 @@ func (k keys) frt(team string) string         { return k.p + "frt:" + team }
 func (k keys) events() string                 { return k.p + "events" }
 func (k keys) threadevents(tid string) string { return k.p + "threadevents:" + tid }
 func (k keys) evlog(tid string) string        { return k.p + "evlog:" + tid }
+func (k keys) erasedevents() string           { return k.p + "erasedevents" }
 func (k keys) webhook(id string) string       { return k.p + "webhook:" + id }
 func (k keys) webhooks() string               { return k.p + "webhooks" }
 func (k keys) savedreply(id string) string    { return k.p + "savedreply:" + id }

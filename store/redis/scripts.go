@@ -241,6 +241,7 @@ var (
 	scriptTimerSweep     = newScript("timer_sweep")      // lua/timer_sweep.lua
 	scriptNoteCreate     = newScript("note_create")      // lua/note_create.lua
 	scriptThreadErase    = newScript("thread_erase")     // lua/thread_erase.lua
+	scriptTrimErased     = newScript("trim_erased")      // lua/trim_erased.lua
 	scriptDelivery       = newScript("message_delivery") // lua/message_delivery.lua
 	scriptTeamPut        = newScript("team_put")         // lua/team_put.lua
 	scriptTeamDelete     = newScript("team_delete")      // lua/team_delete.lua
@@ -277,7 +278,7 @@ var (
 var allScripts = []*script{
 	scriptIngest, scriptClaimNext, scriptClaim, scriptRenew, scriptReply, scriptRelease, scriptClose,
 	scriptTransfer, scriptTag, scriptAssign, scriptUnlock, scriptLockSweep, scriptTimerSweep,
-	scriptNoteCreate, scriptThreadErase, scriptDelivery, scriptTeamPut, scriptTeamDelete, scriptAgentCreate,
+	scriptNoteCreate, scriptThreadErase, scriptTrimErased, scriptDelivery, scriptTeamPut, scriptTeamDelete, scriptAgentCreate,
 	scriptAgentUpdate, scriptAgentSetStatus, scriptAgentDelete, scriptAgentRotateKey, scriptRulePut,
 	scriptRuleDelete, scriptKeyCreate, scriptKeyDelete, scriptSessionCreate, scriptWebhook,
 	scriptSavedReply, scriptPresence, scriptReadThreads, scriptThreadByKey, scriptQueueList,

@@ -366,6 +366,27 @@ func (s *Store) ThreadErase(ctx context.Context, p store.EraseParams) error {
 	return err
 }
 
+// trimBatch bounds the events one trim script run removes (XDEL and ZREM
+// take them all as arguments).
+const trimBatch = 500
+
+func (s *Store) EventTrimErased(ctx context.Context, until time.Time, limit int) (int, error) {
+	total := 0
+	for total < limit {
+		want := min(limit-total, trimBatch)
+		res, err := s.eval(ctx, scriptTrimErased, []string{s.k.erasedevents()}, until.UnixMicro(), want)
+		if err != nil {
+			return total, err
+		}
+		n := int(num(res[0]))
+		total += n
+		if n < want {
+			break
+		}
+	}
+	return total, nil
+}
+
 func (s *Store) ThreadOldest(ctx context.Context, after uint64, limit int) ([]store.Thread, uint64, error) {
 	if err := s.open(); err != nil {
 		return nil, 0, err

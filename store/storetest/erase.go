@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"bytes"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/store"
 )
@@ -12,6 +14,7 @@ var eraseScenarios = []scenario{
 	{"ThreadErase_AtAVersionRefusesAThreadThatMovedOn", threadEraseVersion},
 	{"ThreadErase_EndsALeaseThatRanOutFirst", threadEraseExpiredLease},
 	{"ThreadOldest_CreationOrderInPagesSkippingErased", threadOldest},
+	{"EventTrimErased_OldestFirstUpToTheTime", eventTrimErased},
 }
 
 // threadEraseVersion: an erase at the version the caller read (retention)
@@ -50,6 +53,70 @@ func threadEraseExpiredLease(t *testing.T, e *env) {
 	_, err := e.s.ThreadGet(e.ctx, th.ID)
 	wantErr(t, err, store.ErrNotFound)
 	wantEqual(t, "locks ana holds", len(e.locks("ana")), 0)
+}
+
+// eventTrimErased: the thread.erased events recorded at or before a time
+// leave the log, oldest first and at most limit a call; a later one, and
+// every event of a live thread, stay.
+func eventTrimErased(t *testing.T, e *env) {
+	e.team("care")
+	kept := e.thread("twitter", "care")
+	e.followUp(kept)
+	keptEvents := e.events(kept.ID)
+	// erase erases new threads until one's thread.erased is recorded after
+	// prev (clocks tick finely, but two erasures may share a tick).
+	erase := func(prev time.Time) store.Event {
+		t.Helper()
+		for range 100 {
+			th := e.thread("twitter", "care")
+			must(t, e.s.ThreadErase(e.ctx, store.EraseParams{ThreadID: th.ID, Actor: "admin-1"}))
+			evs := e.events("")
+			last := evs[len(evs)-1]
+			wantEqual(t, "newest event", last.Type, store.EventThreadErased)
+			if last.At.After(prev) {
+				return last
+			}
+		}
+		t.Fatalf("100 erasures recorded at %v", prev)
+		return store.Event{}
+	}
+	first := erase(time.Time{})
+	second := erase(first.At)
+	third := erase(second.At)
+	late := erase(third.At)
+	erasedIDs := func() []uint64 {
+		var ids []uint64
+		for _, ev := range ofType(e.events(""), store.EventThreadErased) {
+			ids = append(ids, ev.ID)
+		}
+		return ids
+	}
+	allMarks := erasedIDs()
+
+	n, err := e.s.EventTrimErased(e.ctx, third.At, 2)
+	must(t, err)
+	wantEqual(t, "trimmed with limit 2", n, 2)
+	// Others erased while looking for a later tick may be older than first.
+	left := erasedIDs()
+	wantEqual(t, "thread.erased events left", len(left), len(allMarks)-2)
+	if !slices.Contains(left, third.ID) || !slices.Contains(left, late.ID) {
+		t.Fatalf("trimmed a newer event before an older one: left %v of %v", left, allMarks)
+	}
+	for {
+		n, err := e.s.EventTrimErased(e.ctx, third.At, 2)
+		must(t, err)
+		if n == 0 {
+			break
+		}
+	}
+	if left := erasedIDs(); !slices.Equal(left, []uint64{late.ID}) {
+		t.Fatalf("thread.erased events left %v, want only the late one %d", left, late.ID)
+	}
+	wantEqual(t, "events of the live thread", len(e.events(kept.ID)), len(keptEvents))
+	n, err = e.s.EventTrimErased(e.ctx, late.At, 10)
+	must(t, err)
+	wantEqual(t, "the last one trimmed", n, 1)
+	wantEqual(t, "thread.erased events left", len(erasedIDs()), 0)
 }
 
 // threadOldest pages through threads oldest first; an erased thread is

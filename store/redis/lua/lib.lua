@@ -74,6 +74,7 @@ function K.frt(team) return P .. 'frt:' .. team end
 function K.events() return P .. 'events' end
 function K.threadevents(tid) return P .. 'threadevents:' .. tid end
 function K.evlog(tid) return P .. 'evlog:' .. tid end
+function K.erasedevents() return P .. 'erasedevents' end
 function K.webhook(id) return P .. 'webhook:' .. id end
 function K.webhooks() return P .. 'webhooks' end
 function K.savedreply(id) return P .. 'savedreply:' .. id end

@@ -54,6 +54,8 @@ for i = 2, #evs, 1000 do
 end
 redis.call('DEL', K.thread(id), K.threadmsgs(id), K.notes(id), K.threadevents(id), K.evlog(id))
 -- thread.erased has no data of the thread: it is kept in the log itself.
+-- Indexed by time, so that retention can trim it when its time is up.
 local _, sid, json = event_json(t, 'thread.erased', ARGV[3], {})
 redis.call('XADD', K.events(), sid .. '-0', 'e', json)
+redis.call('ZADD', K.erasedevents(), NOW, sid .. '-0')
 return ok(NOW)
