@@ -707,6 +707,14 @@ func (s *Store) ThreadErase(ctx context.Context, p store.EraseParams) error {
 }
 
 func (s *Store) EventTrimErased(ctx context.Context, until time.Time, limit int) (int, error) {
+	due := false
+	s.view(func(tx *bbolt.Tx, _ time.Time) error {
+		due = anyDue(tx, bErasedEvents, until)
+		return nil
+	})
+	if !due {
+		return 0, nil // no write, no fsync
+	}
 	n := 0
 	err := s.write(ctx, func(w *wtx) error {
 		n = w.dropIndexed(bErasedEvents, bEvents, until, limit)
