@@ -283,13 +283,18 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 
 // --- decoding ---
 
+// batchPath is the one route with the larger body limit.
+var batchPath = []byte("/api/v1/messages/batch")
+
 // bodyLimit is the largest body a request for uri may send: BatchBodyLimit
-// on the batch endpoint, BodyLimit everywhere else.
+// on the batch endpoint, BodyLimit everywhere else (a team or webhook whose
+// id is "batch" included). It matches the path as the router does: with
+// or without a trailing slash, in any case.
 func bodyLimit(uri []byte) int {
 	if i := bytes.IndexByte(uri, '?'); i >= 0 {
 		uri = uri[:i]
 	}
-	if bytes.HasSuffix(uri, []byte("/batch")) {
+	if bytes.EqualFold(bytes.TrimSuffix(uri, []byte("/")), batchPath) {
 		return BatchBodyLimit
 	}
 	return BodyLimit
