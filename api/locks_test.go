@@ -106,6 +106,11 @@ func TestQueue_UrgentFirstThenOldest(t *testing.T) {
 		t.Fatalf("204 with a body: %s", r.Body)
 	}
 	s.do(t, "POST", "/api/v1/queue/claim", s.bob, map[string]any{"team": "triage"}).wantErr(t, 404, "not_found", "")
+	// A supervisor may claim from any team, but not from one that does not
+	// exist: that is a 404 as on GET /queue, not an empty queue.
+	s.do(t, "POST", "/api/v1/queue/claim", s.sue, map[string]any{"team": "nosuch"}).wantErr(t, 404, "not_found", "")
+	s.do(t, "GET", "/api/v1/queue?team=nosuch", s.sue, nil).wantErr(t, 404, "not_found", "")
+	s.do(t, "POST", "/api/v1/queue/claim", s.sue, map[string]any{"team": "triage"}).want(t, 204)
 }
 
 func TestClaim_RacingAgentsGetOneLock(t *testing.T) {

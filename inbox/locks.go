@@ -111,6 +111,12 @@ func (s *Service) ClaimNext(ctx context.Context, p Principal, in ClaimInput) (st
 		if a.Role != store.RoleSupervisor && !slices.Contains(a.Teams, in.Team) {
 			return store.LockResult{}, fmt.Errorf("team %s: %w", in.Team, store.ErrNotFound)
 		}
+		if a.Role == store.RoleSupervisor {
+			// A team that does not exist is a 404, not an empty queue.
+			if _, err := s.st.TeamGet(ctx, in.Team); err != nil {
+				return store.LockResult{}, err
+			}
+		}
 		teams = []string{in.Team}
 	}
 	res, err := s.st.ThreadClaimNext(ctx, store.ClaimNextParams{AgentID: a.ID, Teams: teams, Networks: a.Networks, TTL: ttl})
