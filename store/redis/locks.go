@@ -32,7 +32,7 @@ func lockResult(res []any, withGrant bool) (store.LockResult, error) {
 
 func (s *Store) ThreadClaimNext(ctx context.Context, p store.ClaimNextParams) (store.LockResult, error) {
 	keys := append([]string{s.k.agent(p.AgentID)}, s.k.queues(p.Teams, p.Networks)...)
-	res, err := s.eval(ctx, scriptClaimNext, keys, p.AgentID, durUS(p.TTL), newToken())
+	res, err := s.evalSwept(ctx, scriptClaimNext, keys, p.AgentID, durUS(p.TTL), newToken())
 	if err != nil {
 		return store.LockResult{}, err
 	}
@@ -250,8 +250,9 @@ func (s *Store) AgentPresenceSweep(ctx context.Context, ttl time.Duration) ([]st
 	if err != nil {
 		return nil, err
 	}
+	away, _ := res[0].([]any)
 	var ids []string
-	for _, v := range res {
+	for _, v := range away {
 		ids = append(ids, str(v))
 	}
 	return ids, nil

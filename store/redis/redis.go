@@ -460,6 +460,24 @@ type sentOnce struct{ *goredis.Cmd }
 func (sentOnce) NoRetry() bool { return true }
 
 // refusal maps a script's {code, message, ...} to the contract's errors.
+// errSweepFirst: the step found more expired leases than it expires itself
+// and wants them expired before it decides (see evalSwept).
+var errSweepFirst = errors.New("redis: expired leases to sweep first")
+
+// evalSwept runs a step that must see every expired lease expired: when
+// the step asks for it, the leases are swept and the step runs again.
+func (s *Store) evalSwept(ctx context.Context, sc *script, keys []string, args ...any) ([]any, error) {
+	for {
+		res, err := s.eval(ctx, sc, keys, args...)
+		if !errors.Is(err, errSweepFirst) {
+			return res, err
+		}
+		if _, err := s.LockSweep(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
 func refusal(name string, res []any) error {
 	code, _ := res[0].(string)
 	msg := code
@@ -500,6 +518,8 @@ func refusal(name string, res []any) error {
 		return fmt.Errorf("%s: %w", msg, store.ErrUnknownAgent)
 	case "stale_config":
 		return fmt.Errorf("%s: %w", msg, store.ErrStaleConfig)
+	case "sweep_first":
+		return errSweepFirst
 	}
 	return fmt.Errorf("redis %s: unexpected answer %q (%s)", name, code, msg)
 }

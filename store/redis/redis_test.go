@@ -999,3 +999,48 @@ func careThread(t *testing.T, s *Store) {
 	must(t, err)
 	must(t, res[0].Err)
 }
+
+// TestPresenceSweep_ManyAgentsAtOnce: more agents go away in one sweep than
+// Lua can return as separate results; the sweep reports every one of them
+// (it used to fail after setting them all away, so none was reported).
+func TestPresenceSweep_ManyAgentsAtOnce(t *testing.T) {
+	ctx := ctxT(t)
+	s := openStore(t, newPrefix())
+	const n = 9000
+	ids := make(chan string)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range ids {
+				_, err := s.AgentCreate(ctx, store.Agent{ID: id, Name: id, Role: store.RoleAgent, Capacity: 1, Timezone: "UTC"},
+					store.Key{ID: "k-" + id, Role: store.RoleAgent, Name: id, AgentID: id, Hash: []byte("hash-" + id)})
+				if err == nil {
+					_, err = s.AgentSetStatus(ctx, id, store.AgentOnline)
+				}
+				if err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	for i := range n {
+		ids <- fmt.Sprintf("a%05d", i)
+	}
+	close(ids)
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	away, err := s.AgentPresenceSweep(ctx, time.Microsecond)
+	must(t, err)
+	if len(away) != n || !slices.IsSorted(away) || away[0] != "a00000" {
+		t.Fatalf("the sweep reported %d agents away (first %v), want all %d, sorted", len(away), away[:min(len(away), 1)], n)
+	}
+	again, err := s.AgentPresenceSweep(ctx, time.Microsecond)
+	must(t, err)
+	if len(again) != 0 {
+		t.Fatalf("a second sweep reported %d more", len(again))
+	}
+}

@@ -242,7 +242,7 @@ func (s *Store) QueueList(ctx context.Context, p store.QueueParams) (store.Page[
 	if len(qs) == 0 {
 		return page, s.open()
 	}
-	res, err := s.eval(ctx, scriptQueueList, qs, cursor, store.PageLimit(p.Limit))
+	res, err := s.evalSwept(ctx, scriptQueueList, qs, cursor, store.PageLimit(p.Limit))
 	if err != nil {
 		return page, err
 	}

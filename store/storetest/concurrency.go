@@ -17,6 +17,7 @@ var concurrencyScenarios = []scenario{
 	{"Concurrency_IngestRaceOnOneThread_OneThreadAllMessages", ingestRace},
 	{"StaleToken_RefusedAfterExpiryAssignUnlockTransfer", staleTokens},
 	{"Expiry_VisibleWithoutSweeper", expiryWithoutSweeper},
+	{"Expiry_ManyLeasesAtOnceWithoutSweeper", expiryManyWithoutSweeper},
 	{"Expiry_ReleaseRacingExpiry_ExactlyOneWins", releaseRacingExpiry},
 	{"Expiry_ReplyRacingExpiry_NeverBothWin", replyRacingExpiry},
 	{"LockSweep_CountsEachExpiryOnce", lockSweepOnce},
@@ -379,6 +380,72 @@ func staleTokens(t *testing.T, e *env) {
 	e.release(th.ID, g.Token, "ana")
 	e.claim(th.ID, "ana", longTTL)
 	staleAttempts(t, e, "release and re-claim", th.ID, g.Token, "ana")
+}
+
+// expiryManyWithoutSweeper: more leases run out at once than one step
+// expires in passing, and no sweeper runs. Claim-next still hands out the
+// most urgent thread, though its lease was the last to run out, and the
+// queue lists every thread whose offer ran out.
+func expiryManyWithoutSweeper(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("bob", []string{"care"})
+	// offer offers n new threads (then one more with last) and returns
+	// the id of the one offered last.
+	// Every step expires some due leases in passing: the agents are made
+	// first, and the lease is long enough for all offers to be made before
+	// the first one runs out.
+	const ttl = 2 * time.Second
+	offer := func(n int, last ...func(*store.IngestParams)) (lastID string) {
+		t.Helper()
+		// One agent per 100 offers (and the last) keeps them within capacity.
+		var agents []string
+		for range (n + 99) / 100 {
+			agents = append(agents, e.agent(e.id("a"), []string{"care"}, capacity(101)).ID)
+		}
+		for i := 0; i < n; i += 100 {
+			agent := agents[i/100]
+			var batch []store.IngestParams
+			for range min(100, n-i) {
+				batch = append(batch, e.msg("twitter", e.id("conv"), "care", offerTo(agent, ttl)))
+			}
+			if i+100 >= n && len(last) > 0 {
+				batch = append(batch, e.msg("twitter", e.id("conv"), "care", append(last, offerTo(agent, ttl))...))
+			}
+			res, err := e.s.ThreadIngest(e.ctx, batch)
+			must(t, err)
+			for _, r := range res {
+				must(t, r.Err)
+				if r.Thread.Lock == nil {
+					t.Fatalf("thread %s not offered", r.Thread.ID)
+				}
+				lastID = r.Thread.ID
+			}
+		}
+		return lastID
+	}
+	queued := func() int {
+		t.Helper()
+		n, cursor := 0, ""
+		for {
+			page, err := e.s.QueueList(e.ctx, store.QueueParams{Teams: []string{"care"}, PageParams: store.PageParams{Cursor: cursor, Limit: 500}})
+			must(t, err)
+			n += len(page.Items)
+			if cursor = page.Next; cursor == "" {
+				return n
+			}
+		}
+	}
+	urgent := offer(1100, func(ip *store.IngestParams) { ip.Route.Priority = "urgent" })
+	e.waitUnlocked(urgent)
+	res, err := e.s.ThreadClaimNext(e.ctx, store.ClaimNextParams{AgentID: "bob", Teams: []string{"care"}, TTL: longTTL})
+	must(t, err)
+	wantEqual(t, "claim-next after 1,101 leases ran out", res.Thread.ID, urgent)
+
+	// Everything is swept now; a second wave, for the queue's list.
+	e.release(urgent, res.Lock.Token, "bob")
+	before := queued()
+	e.waitUnlocked(offer(150))
+	wantEqual(t, "queued after 150 more offers ran out", queued(), before+150)
 }
 
 func expiryWithoutSweeper(t *testing.T, e *env) {

@@ -9,16 +9,21 @@
 -- ARGV[3]     lease in microseconds
 -- ARGV[4]     lock token
 -- Returns     {"ok", now, thread, grant} | {"not_found"} (agent) |
---             {"capacity"} | {"empty"}
+--             {"capacity"} | {"empty"} | {"sweep_first"}
 
 -- Claim-next decides which thread an agent gets next, so it expires more
 -- than another step does (up to ten rounds): when many leases run out at
 -- once and the sweeper has not caught up, a thread must not wait behind
--- its own expired lease while others are handed out.
+-- its own expired lease while others are handed out. More than that is
+-- left to a sweep (which runs in scripts of its own, so no one script
+-- blocks Redis for long): "sweep_first" asks the caller to sweep and call
+-- again. Only expiries have been written then, as any step writes them.
+local more = false
 for _ = 1, 10 do
-  local _, more = expire_due(EXPIRE_LIMIT)
+  _, more = expire_due(EXPIRE_LIMIT)
   if not more then break end
 end
+if more then return {'sweep_first'} end
 local agent = ARGV[2]
 if not agent_exists(agent) then return not_found('agent', agent) end
 local err = check_capacity(agent, '')

@@ -5,7 +5,8 @@
 -- ARGV[2]  "touch" or "sweep"
 -- touch:   ARGV[3..] agent ids
 -- sweep:   ARGV[3] idle time in microseconds
--- Returns  {"ok"} (touch) | {"ok", ids set away...} (sweep)
+-- Returns  {"ok"} (touch) | {"ok", {ids set away...}} (sweep: one nested
+--          array, as the ids may be more than Lua's stack takes as results)
 
 if ARGV[2] == 'touch' then
   for i = 3, #ARGV do
@@ -29,4 +30,4 @@ for _, id in ipairs(redis.call('SMEMBERS', K.agents())) do
 end
 if #away > 0 then bump_config() end
 table.sort(away, lt)
-return ok(unpack(away))
+return {'ok', away}

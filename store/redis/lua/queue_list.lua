@@ -6,9 +6,12 @@
 -- KEYS[1..n]  the queues, one per (team, network)
 -- ARGV[2]     cursor: the member of the last thread returned, or ""
 -- ARGV[3]     page size
--- Returns     {"ok", now, next cursor or "", thread hash...}
+-- Returns     {"ok", now, next cursor or "", thread hash...} |
+--             {"sweep_first"} (more leases are due than one run expires:
+--             the caller sweeps and calls again; see claim_next.lua)
 
-expire_due(EXPIRE_LIMIT)
+local _, more = expire_due(EXPIRE_LIMIT)
+if more then return {'sweep_first'} end
 local limit = tonumber(ARGV[3])
 local from = '-'
 if ARGV[2] ~= '' then from = '(' .. ARGV[2] end
