@@ -7,13 +7,16 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -322,6 +325,54 @@ func pageParams(c *fiber.Ctx) (store.PageParams, error) {
 		pp.Limit = n
 	}
 	return pp, nil
+}
+
+// listPaged serves a list the service returns whole (configuration
+// records, the caller's locks, colleagues) in the contract's pages. key
+// gives each item a string that sorts in the list's order and ends in its
+// id; the cursor is the last key served, so that a record created or
+// deleted between two pages neither repeats nor hides another.
+func listPaged[T any](c *fiber.Ctx, items []T, key func(T) string) error {
+	pp, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	after := ""
+	if pp.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(pp.Cursor)
+		if err != nil || len(b) == 0 {
+			return &inbox.FieldError{Field: "cursor", Message: "malformed"}
+		}
+		after = string(b)
+	}
+	byKey := func(a T, k string) int { return strings.Compare(key(a), k) }
+	items = slices.Clone(items) // the service's slice may be shared
+	slices.SortFunc(items, func(a, b T) int { return byKey(a, key(b)) })
+	from := 0
+	if after != "" {
+		i, found := slices.BinarySearchFunc(items, after, byKey)
+		if found {
+			i++
+		}
+		from = i
+	}
+	to := min(from+store.PageLimit(pp.Limit), len(items))
+	next := ""
+	if to < len(items) {
+		next = base64.RawURLEncoding.EncodeToString([]byte(key(items[to-1])))
+	}
+	return list(c, items[from:to], next)
+}
+
+// createdKey orders by creation, then id (keys, webhooks).
+func createdKey(at time.Time, id string) string {
+	return at.UTC().Format("2006-01-02T15:04:05.000000000") + "\x00" + id
+}
+
+// positionKey orders rules as they are evaluated: position (0 or more),
+// then id.
+func positionKey(pos int, id string) string {
+	return fmt.Sprintf("%020d\x00%s", pos, id)
 }
 
 // list is the contract's list shape.

@@ -32,7 +32,7 @@ func (s *server) webhookList(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return list(c, hooks, "")
+	return listPaged(c, hooks, func(w store.Webhook) string { return createdKey(w.CreatedAt, w.ID) })
 }
 
 func (s *server) webhookGet(c *fiber.Ctx) error {
@@ -67,7 +67,8 @@ func (s *server) savedReplyList(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return list(c, rs, "")
+	// By title, as the page's picker shows them.
+	return listPaged(c, rs, func(r store.SavedReply) string { return r.Title + "\x00" + r.ID })
 }
 
 func (s *server) savedReplyGet(c *fiber.Ctx) error {

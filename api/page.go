@@ -1,6 +1,10 @@
 package api
 
-import "github.com/gofiber/fiber/v2"
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/switchboard/switchboard/inbox"
+)
 
 // colleagues serves GET /api/v1/me/colleagues: ids and names of the people
 // the caller works with, so the inbox page can say who holds a lock.
@@ -9,5 +13,5 @@ func (s *server) colleagues(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return list(c, people, "")
+	return listPaged(c, people, func(p inbox.Colleague) string { return p.ID })
 }

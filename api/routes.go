@@ -260,7 +260,7 @@ func (s *server) myLocks(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return list(c, lockViews(locks), "")
+	return listPaged(c, lockViews(locks), func(l lockView) string { return l.Thread.ID })
 }
 
 func lockViews(rs []store.LockResult) []lockView {
@@ -389,7 +389,7 @@ func (s *server) keyList(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return list(c, keys, "")
+	return listPaged(c, keys, func(k store.Key) string { return createdKey(k.CreatedAt, k.ID) })
 }
 
 func (s *server) keyDelete(c *fiber.Ctx) error {
@@ -416,7 +416,7 @@ func (s *server) teamList(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return list(c, teams, "")
+	return listPaged(c, teams, func(t store.Team) string { return t.ID })
 }
 
 func (s *server) teamGet(c *fiber.Ctx) error {
@@ -464,7 +464,7 @@ func (s *server) agentList(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return list(c, agents, "")
+	return listPaged(c, agents, func(a inbox.AgentView) string { return a.ID })
 }
 
 func (s *server) agentGet(c *fiber.Ctx) error {
@@ -534,7 +534,7 @@ func (s *server) ruleList(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return list(c, rules, "")
+	return listPaged(c, rules, func(r store.Rule) string { return positionKey(r.Position, r.ID) })
 }
 
 func (s *server) ruleGet(c *fiber.Ctx) error {

@@ -2,7 +2,7 @@
 // overview), the live event stream, keyboard shortcuts. The thread view is
 // in thread.js.
 
-import { api, onUnauthorized, now } from './api.js';
+import { api, all, onUnauthorized, now } from './api.js';
 import { connect } from './live.js';
 import { h, $, $$, clear, networkBadge, priorityBadge, since, slaBadge, tick, countdown } from './dom.js';
 import { state, hooks, nameOf, isPerson, canSupervise, grantFrom } from './state.js';
@@ -145,9 +145,9 @@ async function startSession(me) {
   }
   state.me = me;
   const [teams, people, locks] = await Promise.all([
-    api('GET', '/teams?limit=500').then((p) => p.items || []),
-    api('GET', '/me/colleagues').then((p) => p.items || []).catch(() => []),
-    isPerson() ? api('GET', '/me/locks').then((p) => p.items || []) : [],
+    all('/teams'),
+    all('/me/colleagues').catch(() => []),
+    isPerson() ? all('/me/locks') : [],
   ]);
   state.teams = new Map(teams.map((t) => [t.id, t]));
   state.people = new Map(people.map((p) => [p.id, p.name]));
@@ -359,14 +359,14 @@ function renderMine() {
 
 async function recoverLocks() {
   if (!isPerson()) return;
-  let page;
+  let locks;
   try {
-    page = await api('GET', '/me/locks');
+    locks = await all('/me/locks');
   } catch {
     return;
   }
   const fresh = [];
-  for (const l of page.items || []) {
+  for (const l of locks) {
     const cur = state.held.get(l.thread.id);
     if (!cur || cur.fence !== Number(l.lock.fence)) {
       state.held.set(l.thread.id, grantFrom(l.lock, l.thread, now()));

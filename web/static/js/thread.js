@@ -146,8 +146,7 @@ export function checkHeld(thread) {
 async function loadSavedReplies(team) {
   if (!isPerson() || state.savedReplies.has(team)) return;
   try {
-    const page = await api('GET', `/saved-replies?team=${encodeURIComponent(team)}&limit=500`);
-    state.savedReplies.set(team, page.items || []);
+    state.savedReplies.set(team, await all(`/saved-replies?team=${encodeURIComponent(team)}`));
   } catch {
     state.savedReplies.set(team, []); // saved replies are a convenience
   }
