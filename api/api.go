@@ -156,9 +156,11 @@ func New(d Deps) *fiber.App {
 // route pattern, never the query string, a key or a body.
 func (s *server) recoverAndLog(c *fiber.Ctx) (err error) {
 	start := time.Now()
+	note := &requestNote{level: slog.LevelInfo}
+	c.Locals(requestNoteKey{}, note)
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("panic in handler", "panic", fmt.Sprint(r), "route", c.Route().Path)
+			note.add(slog.LevelError, "panic", fmt.Sprint(r))
 			err = fiber.ErrInternalServerError
 		}
 		if err != nil {
@@ -172,13 +174,37 @@ func (s *server) recoverAndLog(c *fiber.Ctx) (err error) {
 		if s.httpDur != nil {
 			s.httpDur.WithLabelValues(c.Method(), route, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
 		}
-		s.log.Info("request", "method", c.Method(), "route", route, "status", status,
-			"ms", time.Since(start).Milliseconds())
+		attrs := []any{"method", c.Method(), "route", route, "status", status, "ms", time.Since(start).Milliseconds()}
+		s.log.Log(context.Background(), note.level, "request", append(attrs, note.attrs...)...)
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), s.deps.RequestTimeout)
 	defer cancel()
 	c.SetUserContext(ctx)
 	return c.Next()
+}
+
+// requestNote is what a request's handling wants said on the request's log
+// line (the process logs one line per request at most), and at what level.
+type requestNote struct {
+	level slog.Level
+	attrs []any
+}
+
+type requestNoteKey struct{}
+
+func (n *requestNote) add(level slog.Level, attrs ...any) {
+	n.level = max(n.level, level)
+	n.attrs = append(n.attrs, attrs...)
+}
+
+// noteOnRequestLine adds attrs to c's log line, raising it to level; false
+// when c gets no such line (an error answered before the middleware ran).
+func noteOnRequestLine(c *fiber.Ctx, level slog.Level, attrs ...any) bool {
+	n, ok := c.Locals(requestNoteKey{}).(*requestNote)
+	if ok {
+		n.add(level, attrs...)
+	}
+	return ok
 }
 
 // --- errors ---
@@ -274,7 +300,7 @@ func mapError(err error) (int, errorBody) {
 
 func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	status, body := mapError(err)
-	if status == 500 {
+	if status == 500 && !noteOnRequestLine(c, slog.LevelError, "err", err.Error()) {
 		s.log.Error("internal error", "route", c.Route().Path, "err", err)
 	}
 	var rl *RateLimitedError

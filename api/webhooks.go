@@ -182,13 +182,14 @@ func (s *server) xWebhook(c *fiber.Ctx) error {
 
 // ingestWebhook ingests a verified delivery through inbox and answers 200
 // once every message is durably stored. Items that cannot be mapped or are
-// refused by validation are logged (never their text) and skipped: the
-// network would retry a non-2xx forever. Any other failure answers non-2xx
-// so the network retries; deduplication makes the retry harmless.
+// refused by validation are skipped, and said on the request's log line
+// (where, and why; never their text): the network would retry a non-2xx
+// forever. Any other failure answers non-2xx so the network retries;
+// deduplication makes the retry harmless.
 func (s *server) ingestWebhook(c *fiber.Ctx, source string, res connect.Result) error {
-	log := s.log.With("webhook", source)
+	var skipped []string
 	for _, d := range res.Dropped {
-		log.Warn("webhook item not ingested", "path", d.Path, "reason", d.Reason)
+		skipped = append(skipped, d.Path+": "+d.Reason)
 	}
 	p := inbox.Principal{Role: store.RoleIngest, KeyID: "webhook:" + source}
 	var sum webhookSummary
@@ -197,13 +198,20 @@ func (s *server) ingestWebhook(c *fiber.Ctx, source string, res connect.Result) 
 		if err != nil {
 			return err
 		}
-		if err := sum.add(log, chunk, results); err != nil {
+		if skipped, err = sum.add(skipped, chunk, results); err != nil {
 			return err
 		}
 	}
 	sum.Ignored, sum.Refused = res.Ignored, sum.Refused+len(res.Dropped)
+	if len(skipped) > 0 {
+		// The first few are enough to find the cause.
+		noteOnRequestLine(c, slog.LevelWarn, "webhook", source, "skipped", len(skipped), "why", skipped[:min(len(skipped), maxSkippedLogged)])
+	}
 	return c.JSON(sum)
 }
+
+// maxSkippedLogged bounds the skipped items a log line describes.
+const maxSkippedLogged = 5
 
 // webhookSummary is a webhook's 200 answer.
 type webhookSummary struct {
@@ -214,9 +222,10 @@ type webhookSummary struct {
 }
 
 // add counts the results of ingesting chunk. A message refused by
-// validation will never pass: it is logged and skipped. Any other failure
-// means it is not stored, and is returned so the network retries.
-func (sum *webhookSummary) add(log *slog.Logger, chunk []inbox.MessageInput, results []inbox.IngestResult) error {
+// validation will never pass: it is skipped, and why is added to skipped.
+// Any other failure means it is not stored, and is returned so the network
+// retries.
+func (sum *webhookSummary) add(skipped []string, chunk []inbox.MessageInput, results []inbox.IngestResult) ([]string, error) {
 	for i, r := range results {
 		var fe *inbox.FieldError
 		switch {
@@ -226,13 +235,13 @@ func (sum *webhookSummary) add(log *slog.Logger, chunk []inbox.MessageInput, res
 			sum.Stored++
 		case errors.As(r.Err, &fe):
 			sum.Refused++
-			log.Warn("webhook message refused", "network", chunk[i].Network,
-				"external_id", clipForLog(chunk[i].ExternalID), "field", fe.Field, "reason", fe.Message)
+			skipped = append(skipped, fmt.Sprintf("%s message %s: %s %s",
+				chunk[i].Network, clipForLog(chunk[i].ExternalID), fe.Field, fe.Message))
 		default:
-			return fmt.Errorf("ingest %s message: %w", chunk[i].Network, r.Err)
+			return skipped, fmt.Errorf("ingest %s message: %w", chunk[i].Network, r.Err)
 		}
 	}
-	return nil
+	return skipped, nil
 }
 
 func clipForLog(s string) string {
