@@ -95,18 +95,18 @@ func (w WebhookSecrets) LogValue() slog.Value { return slog.StringValue(w.String
 // errBadSignature answers 401: missing or wrong signature.
 var errBadSignature = fmt.Errorf("webhook signature missing or wrong: %w", inbox.ErrUnauthorized)
 
-// metaVerify answers Meta's subscription handshake.
+// metaVerify answers Meta's subscription handshake: 200 with the challenge,
+// or 403 for anything else (the contract's two answers), a handshake
+// without a challenge (or with one too long to be Meta's) included.
 func (s *server) metaVerify(c *fiber.Ctx) error {
 	token := s.deps.Webhooks.MetaVerifyToken
 	if token == "" {
 		return fiber.ErrNotFound
 	}
-	if c.Query("hub.mode") != "subscribe" || !connect.EqualToken(c.Query("hub.verify_token"), token) {
-		return inbox.ErrForbidden
-	}
 	challenge := c.Query("hub.challenge")
-	if challenge == "" || len(challenge) > 256 {
-		return &inbox.FieldError{Field: "hub.challenge", Message: "is required (at most 256 characters)"}
+	if c.Query("hub.mode") != "subscribe" || !connect.EqualToken(c.Query("hub.verify_token"), token) ||
+		challenge == "" || len(challenge) > 256 {
+		return inbox.ErrForbidden
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
 	return c.SendString(challenge)

@@ -236,6 +236,8 @@ func TestMetaWebhook_HandshakeEchoesChallengeForTheConfiguredToken(t *testing.T)
 		"no token":           "/webhooks/meta?hub.mode=subscribe&hub.challenge=1",
 		"mode not subscribe": "/webhooks/meta?hub.mode=unsubscribe&hub.challenge=1&hub.verify_token=" + verifyToken,
 		"no mode":            "/webhooks/meta?hub.challenge=1&hub.verify_token=" + verifyToken,
+		"no challenge":       "/webhooks/meta?hub.mode=subscribe&hub.verify_token=" + verifyToken,
+		"challenge too long": "/webhooks/meta?hub.mode=subscribe&hub.challenge=" + strings.Repeat("1", 257) + "&hub.verify_token=" + verifyToken,
 	} {
 		t.Run(name, func(t *testing.T) {
 			s.do(t, "GET", path, "", nil).wantErr(t, 403, "forbidden", "")
