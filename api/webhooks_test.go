@@ -52,36 +52,18 @@ func allSecrets() api.WebhookSecrets {
 	})
 }
 
-// syncBuffer collects log output written from the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // webhookServer is the real app over a real bbolt file with the webhook
 // secrets given, logging at debug level into logs. It takes a testing.TB so
 // fuzz targets can share one.
 type webhookServer struct {
 	*testServer
-	logs *syncBuffer
+	logs *lockedBuffer
 }
 
 func newWebhookServer(tb testing.TB, secrets api.WebhookSecrets) *webhookServer {
 	tb.Helper()
 	clock := &testClock{now: t0}
-	logs := &syncBuffer{}
+	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	st, err := bolt.Open(filepath.Join(tb.TempDir(), "switchboard.db"), bolt.Options{Clock: clock.Now, Logger: log})
 	if err != nil {
@@ -759,7 +741,7 @@ func FuzzWebhooks_UnsignedBodiesStoreNothing(f *testing.F) {
 	})
 }
 
-var _ io.Writer = (*syncBuffer)(nil)
+var _ io.Writer = (*lockedBuffer)(nil)
 
 func TestWebhooks_StoreFailureIsNot2xxSoTheNetworkRetries(t *testing.T) {
 	t.Parallel()
