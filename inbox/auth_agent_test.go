@@ -242,3 +242,70 @@ func TestSubscribe_ResumeIDAheadOfTheLogStartsFromTheNewest(t *testing.T) {
 		t.Fatal("no event reached a stream resumed past the log's newest id")
 	}
 }
+
+// countingStore counts EventList calls of the real store it wraps.
+type countingStore struct {
+	store.Store
+	lists atomic.Int64
+}
+
+func (c *countingStore) EventList(ctx context.Context, f store.EventFilter) ([]store.Event, error) {
+	c.lists.Add(1)
+	return c.Store.EventList(ctx, f)
+}
+
+// TestSubscribe_NewestEventDeletedIsNotWaitedFor: when the newest events of
+// the log are gone (an erased thread's marker trimmed by retention), a
+// stream resumed before them reads the log once and waits for the next
+// event; it used to read it again and again until one came, a core's worth.
+func TestSubscribe_NewestEventDeletedIsNotWaitedFor(t *testing.T) {
+	st := &countingStore{Store: openStore(t)}
+	svc := bootstrapped(t, st)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ingest := func(ext string) store.Thread {
+		t.Helper()
+		res, err := svc.Ingest(ctx, inbox.Principal{Role: store.RoleIngest, KeyID: "ingest"}, inbox.MessageInput{Network: "twitter",
+			ExternalID: ext, Profile: "@acme", Text: "hello", Author: store.Author{ID: "u"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Thread
+	}
+	ingest("kept")
+	resumeAt, err := st.EventLastID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := ingest("gone")
+	if err := st.ThreadErase(ctx, store.EraseParams{ThreadID: gone.ID, Actor: "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.EventTrimErased(ctx, time.Now().Add(time.Hour), 10); err != nil || n != 1 {
+		t.Fatalf("trimmed %d, %v", n, err)
+	}
+	if evs, _ := st.EventList(ctx, store.EventFilter{After: resumeAt}); len(evs) != 0 {
+		t.Fatalf("the log still has %d events after %d", len(evs), resumeAt)
+	}
+
+	admin := inbox.Principal{Role: store.RoleAdmin, KeyID: "admin"}
+	ch, err := svc.Subscribe(ctx, admin, inbox.StreamParams{After: resumeAt, Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := st.lists.Load()
+	next := ingest("next")
+	select {
+	case ev := <-ch:
+		if ev.ThreadID != next.ID {
+			t.Fatalf("first event after the resume: %+v, want one of %s", ev, next.ID)
+		}
+	case <-ctx.Done():
+		t.Fatal("no event reached the stream")
+	}
+	// The stream read the log at most twice before the new event (once if
+	// it was already waiting) and once for it.
+	if n := st.lists.Load() - before; n > 3 {
+		t.Fatalf("the stream read the log %d times while nothing new was in it", n)
+	}
+}

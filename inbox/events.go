@@ -69,7 +69,15 @@ func (s *Service) Subscribe(ctx context.Context, p Principal, sp StreamParams) (
 	go func() {
 		defer cancel()
 		defer close(ch)
-		for {
+		for ctx.Err() == nil {
+			// Read before the list: every event up to upTo is in it unless
+			// it is full. Ids of events deleted since they were written
+			// (erased threads', trimmed markers) are then passed over, not
+			// waited for: the newest id may be one the log no longer has.
+			upTo, err := s.st.EventLastID(ctx)
+			if err != nil {
+				return
+			}
 			evs, err := s.st.EventList(ctx, store.EventFilter{After: cursor, Limit: 500})
 			if err != nil {
 				return
@@ -88,6 +96,7 @@ func (s *Service) Subscribe(ctx context.Context, p Principal, sp StreamParams) (
 			if len(evs) == 500 {
 				continue
 			}
+			cursor = max(cursor, upTo)
 			if err := s.st.EventWait(ctx, cursor); err != nil {
 				return
 			}
