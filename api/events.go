@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,11 +41,24 @@ func (st *streams) release(key string) {
 	}
 }
 
+// reauthenticator authenticates c's caller again, later, from a copy of
+// its credentials (the request's buffers are reused once the handler
+// returns), the way authenticate did.
+func (s *server) reauthenticator(c *fiber.Ctx) func(context.Context) (inbox.Principal, error) {
+	if h := c.Get(fiber.HeaderAuthorization); h != "" {
+		_, key, _ := strings.Cut(h, " ")
+		key = strings.Clone(strings.TrimSpace(key))
+		return func(ctx context.Context) (inbox.Principal, error) { return s.svc.Authenticate(ctx, key) }
+	}
+	cookie := strings.Clone(c.Cookies(SessionCookie))
+	return func(ctx context.Context) (inbox.Principal, error) { return s.svc.AuthenticateSession(ctx, cookie) }
+}
+
 // events serves GET /api/v1/events as Server-Sent Events: the events the
 // caller may see, heartbeats, and resume from Last-Event-ID.
 func (s *server) events(c *fiber.Ctx) error {
 	p := principal(c)
-	sp := inbox.StreamParams{Team: c.Query("team")}
+	sp := inbox.StreamParams{Team: c.Query("team"), Recheck: s.reauthenticator(c), RecheckEvery: s.deps.Heartbeat}
 	last := c.Get("Last-Event-ID")
 	if last == "" {
 		last = c.Query("last_event_id")

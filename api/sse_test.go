@@ -498,3 +498,45 @@ func TestEvents_StoppingTheServiceEndsOpenStreams(t *testing.T) {
 		t.Fatal("the stream outlived the service")
 	}
 }
+
+// TestEvents_StreamEndsWhenTheCallerWouldSeeOtherwise: an open stream is
+// checked again at each heartbeat. It ends when the agent's teams change
+// (a reconnect gets the new view) or its key is rotated (a reconnect gets
+// 401); a stream whose caller is unchanged goes on.
+func TestEvents_StreamEndsWhenTheCallerWouldSeeOtherwise(t *testing.T) {
+	t.Parallel()
+	s := newStreamSetup(t, nil)
+	ended := func(st *sseStream, why string) {
+		t.Helper()
+		select {
+		case <-st.done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the stream outlived %s", why)
+		}
+	}
+	ana, resp := openStream(t, s.base, s.ana, "", "")
+	if ana == nil {
+		t.Fatalf("stream refused: %s", refusedStatus(resp))
+	}
+	ben, resp := openStream(t, s.base, s.ben, "", "")
+	if ben == nil {
+		t.Fatalf("stream refused: %s", refusedStatus(resp))
+	}
+	sup, resp := openStream(t, s.base, s.sup, "", "")
+	if sup == nil {
+		t.Fatalf("stream refused: %s", refusedStatus(resp))
+	}
+	defer sup.close()
+
+	s.do(t, "PUT", "/api/v1/agents/ana", s.admin, map[string]any{"teams": []string{"beta"}}).want(t, 200)
+	ended(ana, "a change of the agent's teams")
+	s.do(t, "POST", "/api/v1/agents/ben/rotate-key", s.admin, nil).want(t, 200)
+	ended(ben, "the rotation of the agent's key")
+	if st, resp := openStream(t, s.base, s.ben, "", ""); st != nil || resp.StatusCode != 401 {
+		t.Fatalf("a stream with the rotated key: %v %v", st, resp)
+	}
+
+	// The supervisor's view did not change: its stream is still there.
+	th := s.ingest(t, msg("beta after the changes", map[string]any{"text": "beta"})).Thread
+	sup.readUntil(t, th.ID, "thread.routed")
+}

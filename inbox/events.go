@@ -2,8 +2,10 @@ package inbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/switchboard/switchboard/store"
 )
@@ -16,6 +18,14 @@ type StreamParams struct {
 	// the stream starts at the newest event.
 	After  uint64
 	Resume bool
+	// Recheck, when set, authenticates the caller again (its key or
+	// session), every RecheckEvery. The stream ends when the caller is no
+	// longer let in (key revoked or rotated, session ended, agent deleted)
+	// or would now see other threads (its role, teams or networks changed):
+	// an open stream never shows more than a new request would. A client
+	// reconnects with Last-Event-ID and gets its new view, or a 401.
+	Recheck      func(context.Context) (Principal, error)
+	RecheckEvery time.Duration
 }
 
 // Subscribe streams the events the caller may see: those of threads in its
@@ -60,10 +70,25 @@ func (s *Service) Subscribe(ctx context.Context, p Principal, sp StreamParams) (
 	ch := make(chan store.Event)
 	ctx, cancel := context.WithCancel(ctx)
 	go func() {
-		select {
-		case <-s.stop:
-			cancel()
-		case <-ctx.Done():
+		var tick <-chan time.Time
+		if sp.Recheck != nil && sp.RecheckEvery > 0 {
+			t := time.NewTicker(sp.RecheckEvery)
+			defer t.Stop()
+			tick = t.C
+		}
+		for {
+			select {
+			case <-s.stop:
+				cancel()
+				return
+			case <-ctx.Done():
+				return
+			case <-tick:
+				if !s.sameView(ctx, p, sc, sp.Recheck) {
+					cancel()
+					return
+				}
+			}
 		}
 	}()
 	go func() {
@@ -103,4 +128,23 @@ func (s *Service) Subscribe(ctx context.Context, p Principal, sp StreamParams) (
 		}
 	}()
 	return ch, nil
+}
+
+// sameView reports whether the caller, authenticated again, still gets in
+// and sees what it saw (sc). A store that cannot be reached is not the
+// caller's fault: the stream goes on and is checked at the next tick.
+func (s *Service) sameView(ctx context.Context, p Principal, sc scope, recheck func(context.Context) (Principal, error)) bool {
+	now, err := recheck(ctx)
+	if err == nil && (now.KeyID != p.KeyID || now.Role != p.Role || now.AgentID != p.AgentID) {
+		return false
+	}
+	var nsc scope
+	if err == nil {
+		nsc, err = s.scope(ctx, now)
+	}
+	if err != nil {
+		return !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrForbidden)
+	}
+	return slices.Equal(nsc.teams, sc.teams) && (nsc.teams == nil) == (sc.teams == nil) &&
+		slices.Equal(nsc.networks, sc.networks)
 }
