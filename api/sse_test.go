@@ -540,3 +540,27 @@ func TestEvents_StreamEndsWhenTheCallerWouldSeeOtherwise(t *testing.T) {
 	th := s.ingest(t, msg("beta after the changes", map[string]any{"text": "beta"})).Thread
 	sup.readUntil(t, th.ID, "thread.routed")
 }
+
+// TestEvents_AThreadLeavingATeamIsNewsToItAndToItsHolder: the transfer's
+// event belongs to the new team, but the agent whose lock it ended and the
+// team it left see it too, at once (the page takes the reply box away).
+func TestEvents_AThreadLeavingATeamIsNewsToItAndToItsHolder(t *testing.T) {
+	t.Parallel()
+	s := newStreamSetup(t, nil)
+	th := s.ingest(t, msg("alpha to move", map[string]any{"text": "alpha"})).Thread
+	s.do(t, "POST", "/api/v1/threads/"+th.ID+"/claim", s.ana, map[string]any{}).want(t, 200)
+	var streams []*sseStream
+	for _, key := range []string{s.ana, s.ben} {
+		st, resp := openStream(t, s.base, key, "", "")
+		if st == nil {
+			t.Fatalf("stream refused: %s", refusedStatus(resp))
+		}
+		defer st.close()
+		streams = append(streams, st)
+	}
+	s.do(t, "POST", "/api/v1/threads/"+th.ID+"/transfer", s.sup, map[string]any{"team": "beta"}).want(t, 200)
+	// ana, who held it, in the team it left; ben, in the team it went to.
+	for _, st := range streams {
+		st.readUntil(t, th.ID, "thread.transferred")
+	}
+}

@@ -57,15 +57,28 @@ func (s *Service) Subscribe(ctx context.Context, p Principal, sp StreamParams) (
 		// skipping them.
 		cursor = last
 	}
+	sees := func(team, network string) bool {
+		return (sp.Team == "" || team == sp.Team) &&
+			(sc.teams == nil || slices.Contains(sc.teams, team)) &&
+			(len(sc.networks) == 0 || slices.Contains(sc.networks, network))
+	}
 	visible := func(ev *store.Event) bool {
-		if sp.Team != "" && ev.Team != sp.Team {
-			return false
-		}
-		if p.AgentID != "" && ev.Agent == p.AgentID {
+		if p.AgentID != "" && ev.Agent == p.AgentID && (sp.Team == "" || ev.Team == sp.Team) {
 			return true
 		}
-		return (sc.teams == nil || slices.Contains(sc.teams, ev.Team)) &&
-			(len(sc.networks) == 0 || slices.Contains(sc.networks, ev.Network))
+		if ev.Type == store.EventThreadTransferred {
+			// A thread leaving a team is news there too, and to the agent
+			// who held it: the event itself is recorded in the new team.
+			fromTeam, _ := ev.Data["from_team"].(string)
+			if from, _ := ev.Data["from_agent"].(string); p.AgentID != "" && from == p.AgentID &&
+				(sp.Team == "" || sp.Team == fromTeam || sp.Team == ev.Team) {
+				return true
+			}
+			if fromTeam != "" && sees(fromTeam, ev.Network) {
+				return true
+			}
+		}
+		return sees(ev.Team, ev.Network)
 	}
 	ch := make(chan store.Event)
 	ctx, cancel := context.WithCancel(ctx)
