@@ -564,3 +564,33 @@ func TestEvents_AThreadLeavingATeamIsNewsToItAndToItsHolder(t *testing.T) {
 		st.readUntil(t, th.ID, "thread.transferred")
 	}
 }
+
+// TestEvents_ResumingReplaysOnlyThreadsTheCallerStillSees: a stream resumed
+// with Last-Event-ID replays older events, but not those of a thread that
+// has since moved where the caller cannot see it (its messages and replies
+// included), though each was visible when it happened.
+func TestEvents_ResumingReplaysOnlyThreadsTheCallerStillSees(t *testing.T) {
+	t.Parallel()
+	s := newStreamSetup(t, nil)
+	from, err := s.st.EventLastID(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := s.ingest(t, msg("alpha, moved later", map[string]any{"text": "alpha secret"})).Thread
+	stays := s.ingest(t, msg("alpha, stays", map[string]any{"text": "alpha"})).Thread
+	s.do(t, "POST", "/api/v1/threads/"+moved.ID+"/transfer", s.sup, map[string]any{"team": "beta"}).want(t, 200)
+
+	st, resp := openStream(t, s.base, s.ana, "", strconv.FormatUint(from, 10))
+	if st == nil {
+		t.Fatalf("stream refused: %s", refusedStatus(resp))
+	}
+	defer st.close()
+	got := st.readUntil(t, stays.ID, "thread.routed")
+	last := s.ingest(t, msg("alpha, after", map[string]any{"text": "alpha"})).Thread
+	got = append(got, st.readUntil(t, last.ID, "thread.routed")...)
+	for _, ev := range got {
+		if ev.thread(t) == moved.ID {
+			t.Fatalf("the resumed stream replayed %s of a thread now in another team", ev.Event)
+		}
+	}
+}

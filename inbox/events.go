@@ -80,6 +80,28 @@ func (s *Service) Subscribe(ctx context.Context, p Principal, sp StreamParams) (
 		}
 		return sees(ev.Team, ev.Network)
 	}
+	// A resumed stream replays events written before it opened (ids up to
+	// last). Each was visible when it happened, but its thread may have
+	// moved since to a team or network the caller does not see: replayed,
+	// an event shows only if its thread is still the caller's to see (or
+	// is gone: only its erased marker is left). Threads are read once.
+	seen := map[string]bool{}
+	stillSeen := func(ctx context.Context, ev *store.Event) bool {
+		if ev.ThreadID == "" || sc.teams == nil && len(sc.networks) == 0 {
+			return true
+		}
+		ok, known := seen[ev.ThreadID]
+		if !known {
+			t, err := s.st.ThreadGet(ctx, ev.ThreadID)
+			ok = errors.Is(err, store.ErrNotFound) ||
+				err == nil && (sc.sees(&t) || p.AgentID != "" && t.Lock != nil && t.Lock.AgentID == p.AgentID)
+			if len(seen) >= 10_000 { // a long replay: keep the memory bounded
+				clear(seen)
+			}
+			seen[ev.ThreadID] = ok
+		}
+		return ok
+	}
 	ch := make(chan store.Event)
 	ctx, cancel := context.WithCancel(ctx)
 	go func() {
@@ -122,7 +144,7 @@ func (s *Service) Subscribe(ctx context.Context, p Principal, sp StreamParams) (
 			}
 			for _, ev := range evs {
 				cursor = ev.ID
-				if !visible(&ev) {
+				if !visible(&ev) || (ev.ID <= last && !stillSeen(ctx, &ev)) {
 					continue
 				}
 				select {
