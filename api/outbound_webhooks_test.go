@@ -148,9 +148,13 @@ func checkSigned(t *testing.T, ds []hookDelivery) {
 func outboundServer(t *testing.T, o opsOptions) *opsServer {
 	t.Helper()
 	o.start = true
+	more := o.cfg
 	o.cfg = func(c *inbox.Config) {
 		c.Webhooks.BackoffBase, c.Webhooks.BackoffMax = 10*time.Second, 2*time.Minute
 		c.Webhooks.GiveUpAfter, c.Webhooks.Lease = 5*time.Minute, 30*time.Second
+		if more != nil {
+			more(c)
+		}
 	}
 	s := newOpsServer(t, o)
 	if o.path == "" {
@@ -540,5 +544,43 @@ func TestOutboundWebhooks_AnErasedEventsRetriesDoNotPassToTheNext(t *testing.T) 
 	}
 	if last := rcv.all()[len(rcv.all())-1]; last.Event != "thread.erased" {
 		t.Fatalf("the last attempt was %s", last.Event)
+	}
+}
+
+// TestOutboundWebhooks_ASlowReceiverHoldsUpOnlyItsOwnWebhook: while one
+// receiver takes its time over a delivery (here: until the test ends), the
+// other webhooks' events keep going out.
+func TestOutboundWebhooks_ASlowReceiverHoldsUpOnlyItsOwnWebhook(t *testing.T) {
+	t.Parallel()
+	// A minute's timeout: longer than any wait below, so only independent
+	// deliveries pass.
+	s := outboundServer(t, opsOptions{cfg: func(c *inbox.Config) { c.Webhooks.Timeout, c.Webhooks.Lease = time.Minute, 5*time.Minute }})
+	slow := newHookReceiver(t, 0)
+	stuck, release := make(chan struct{}, 1), make(chan struct{})
+	slow.slow = func() {
+		select {
+		case stuck <- struct{}{}:
+		default:
+		}
+		<-release
+	}
+	t.Cleanup(func() { close(release) }) // before the receiver closes
+	fast := newHookReceiver(t, 0)
+	s.hook(t, slow.srv.URL, "thread.created")
+	s.hook(t, fast.srv.URL, "thread.created")
+
+	first := s.ingest(t, msg("s-1", nil)).Thread
+	select {
+	case <-stuck:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the slow receiver got nothing")
+	}
+	eventually(t, "the first event at the fast receiver", func() bool { return len(fast.ok()) == 1 })
+	// The slow receiver still holds its first delivery: the next event must
+	// not wait for it.
+	second := s.ingest(t, msg("s-2", nil)).Thread
+	eventually(t, "the second event at the fast receiver", func() bool { return len(fast.ok()) == 2 })
+	if got := []string{fast.ok()[0].event(t).ThreadID, fast.ok()[1].event(t).ThreadID}; got[0] != first.ID || got[1] != second.ID {
+		t.Fatalf("fast receiver got %v, want %s then %s", got, first.ID, second.ID)
 	}
 }

@@ -80,6 +80,9 @@ type Service struct {
 	// only that loop uses it.
 	retainAfter uint64
 
+	// delivering holds the ids of webhooks whose delivery is under way.
+	delivering sync.Map
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }

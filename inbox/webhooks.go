@@ -138,20 +138,41 @@ func (s *Service) WebhookDelete(ctx context.Context, p Principal, id string) err
 // deliverWebhooks moves every webhook's delivery forward. Each webhook is
 // leased to one node at a time; its events go out in order, each retried
 // with exponential backoff until delivered or given up.
+//
+// Webhooks are delivered independently: a pass starts each one not still
+// busy from an earlier pass, and waits for them at most a poll interval, so
+// a slow or hanging receiver holds up only its own webhook.
 func (s *Service) deliverWebhooks(ctx context.Context) {
 	hooks, err := s.st.WebhookList(ctx)
 	if err != nil || len(hooks) == 0 {
 		return
 	}
-	var wg sync.WaitGroup
+	done := make(chan struct{}, len(hooks))
+	started := 0
 	for _, h := range hooks {
-		wg.Add(1)
+		if _, busy := s.delivering.LoadOrStore(h.ID, true); busy {
+			continue
+		}
+		started++
+		s.wg.Add(1) // Stop waits for it
 		go func() {
-			defer wg.Done()
+			defer s.wg.Done()
 			s.deliverWebhook(ctx, h.ID)
+			s.delivering.Delete(h.ID)
+			done <- struct{}{}
 		}()
 	}
-	wg.Wait()
+	wait := time.NewTimer(s.cfg.Webhooks.PollInterval)
+	defer wait.Stop()
+	for ; started > 0; started-- {
+		select {
+		case <-done:
+		case <-wait.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 func (s *Service) deliverWebhook(ctx context.Context, id string) {
@@ -309,8 +330,10 @@ func (s *Service) webhookClient() *http.Client {
 					return nil
 				}
 			}
+			// No response-header timeout of its own: each attempt's context
+			// carries the configured Timeout, the one bound.
 			t := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 4, IdleConnTimeout: 60 * time.Second,
-				TLSHandshakeTimeout: 5 * time.Second, ResponseHeaderTimeout: 10 * time.Second}
+				TLSHandshakeTimeout: 5 * time.Second}
 			return &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		}
 		clientPub, clientAny = mk(true), mk(false)
