@@ -828,3 +828,24 @@ func TestReopen_ThreadOfADeletedTeamIsRoutedAgain(t *testing.T) {
 		t.Fatalf("thread.transferred = %+v", ev)
 	}
 }
+
+// TestTags_ATagRuleThatClosesClosesTheThread: `then.close: true` closes the
+// thread at once on the tag event too (spam marked by hand); the holder's
+// lock ends.
+func TestTags_ATagRuleThatClosesClosesTheThread(t *testing.T) {
+	t.Parallel()
+	s := newCareSetup(t)
+	s.rule(t, map[string]any{"id": "spam-close", "on": []string{"tag"}, "when": map[string]any{"tags_any": []string{"spam"}},
+		"then": map[string]any{"close": true, "add_tags": []string{"auto-closed"}}})
+	id := s.ingest(t, msg("spam-1", nil)).Thread.ID
+	lock := s.claim(t, s.ana, id).Lock
+	var lr lockResp
+	s.do(t, "POST", "/api/v1/threads/"+id+"/tags", s.ana, map[string]any{"token": lock.Token, "add": []string{"spam"}}).want(t, 200).decode(t, &lr)
+	if lr.Thread.Status != "closed" || lr.Thread.Lock != nil || lr.Lock != nil || strings.Join(lr.Thread.Tags, ",") != "spam,auto-closed" {
+		t.Fatalf("tagged spam = %+v", lr)
+	}
+	if ev := findEvent(s.events(t, s.sue, id), "thread.closed"); ev == nil || ev.Data["reason"] != "rule" {
+		t.Fatalf("thread.closed = %+v", ev)
+	}
+	s.step(t, s.ana, id, "renew", lock.Token).wantErr(t, 409, "lock_lost", "")
+}

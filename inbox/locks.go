@@ -440,7 +440,7 @@ func (s *Service) Tag(ctx context.Context, p Principal, threadID string, in TagI
 		if len(added) > 0 {
 			d := s.tagRules(sn, &t, in.Add, in.Remove)
 			tp.Add = append(tp.Add, d.AddTags...)
-			tp.Priority, tp.Rules = d.Priority, d.Matched
+			tp.Priority, tp.Rules, tp.Close = d.Priority, d.Matched, d.Close
 			if d.Team != "" && d.Team != t.Team {
 				tp.Team = d.Team
 			}

@@ -502,6 +502,7 @@ type TagParams struct {
 	Remove   []string
 	Priority string // floor from tag rules
 	Team     string // a tag rule's team: the thread moves there, a lock ends
+	Close    bool   // a tag rule closes the thread (after any move): a lock ends
 	Rules    []string
 	// ThreadVersion is the version the tag rules were evaluated against.
 	ThreadVersion int64

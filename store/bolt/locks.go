@@ -588,6 +588,14 @@ func (s *Store) ThreadTag(ctx context.Context, p store.TagParams) (store.LockRes
 			}
 			w.event(rec, store.EventThreadTransferred, p.Actor, data)
 		}
+		if p.Close && rec.Status != store.StatusClosed {
+			data := map[string]any{"from": rec.Status, "reason": "rule", "rules": nonNil(p.Rules)}
+			if rec.Lock != nil {
+				data["agent_id"] = rec.Lock.AgentID
+			}
+			rec.Lock, rec.Status, rec.AutoCloseAt = nil, store.StatusClosed, nil
+			w.event(rec, store.EventThreadClosed, p.Actor, data)
+		}
 		w.saveThread(before, rec)
 		res = w.result(rec, rec.Lock != nil && !p.Force)
 		return nil

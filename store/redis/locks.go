@@ -149,7 +149,7 @@ func (s *Store) ThreadTransfer(ctx context.Context, p store.TransferParams) (sto
 func (s *Store) ThreadTag(ctx context.Context, p store.TagParams) (store.LockResult, error) {
 	res, err := s.eval(ctx, scriptTag, []string{s.k.thread(p.ThreadID)},
 		p.ThreadID, p.Token, boolArg(p.Force), p.Actor, jsonString(nonNil(p.Add)), jsonString(nonNil(p.Remove)),
-		p.Priority, p.Team, jsonString(nonNil(p.Rules)), p.ThreadVersion)
+		p.Priority, p.Team, jsonString(nonNil(p.Rules)), p.ThreadVersion, boolArg(p.Close))
 	if err != nil {
 		return store.LockResult{}, err
 	}

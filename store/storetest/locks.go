@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ var lockScenarios = []scenario{
 	{"Transfer_ToTeam_QueuedThereWithNoteTagsAndPriorityFloor", transferTeam},
 	{"Transfer_ToAgent_OffersHigherFence_ErrCapacityWhenFull", transferAgent},
 	{"Tag_AddRemoveKeepsLock_TeamMoveEndsIt", tagThread},
+	{"Tag_ARuleThatClosesEndsTheLock", tagClose},
 	{"Assign_BreaksOldLockWithHigherFence", assignBreaks},
 	{"Assign_OnlyIfQueued_ErrConflictWhenNotQueued", assignOnlyIfQueued},
 	{"Unlock_BreaksLock", unlock},
@@ -477,6 +479,33 @@ func transferAgent(t *testing.T, e *env) {
 	must(t, err)
 	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: th2.ID, Token: g2.Token, Actor: "ana", AgentID: "ghost", TTL: longTTL})
 	wantErr(t, err, store.ErrUnknownAgent)
+}
+
+// tagClose: a tag rule that closes (spam) closes the thread in the same
+// step as the tags, and the lock on it ends; once closed, it stays so.
+func tagClose(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	th := e.thread("twitter", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	res, err := e.s.ThreadTag(e.ctx, store.TagParams{ThreadID: th.ID, Token: g.Token, Actor: "ana",
+		Add: []string{"spam", "auto-closed"}, Close: true, Rules: []string{"spam-close"}})
+	must(t, err)
+	if res.Thread.Status != store.StatusClosed || res.Thread.Lock != nil || res.Lock != nil {
+		t.Fatalf("after a closing tag rule: status %s, lock %+v, grant %+v", res.Thread.Status, res.Thread.Lock, res.Lock)
+	}
+	got := e.get(th.ID)
+	wantEqual(t, "status", got.Status, store.StatusClosed)
+	wantEqual(t, "tags", strings.Join(got.Tags, ","), "spam,auto-closed")
+	wantEqual(t, "locks ana holds", len(e.locks("ana")), 0)
+	closed := ofType(e.events(th.ID), store.EventThreadClosed)
+	if len(closed) != 1 || closed[0].Data["reason"] != "rule" || closed[0].Data["agent_id"] != "ana" || closed[0].Data["from"] != store.StatusAssigned {
+		t.Fatalf("thread.closed events: %+v", closed)
+	}
+	// A supervisor's tag with the same rule on the closed thread changes no status.
+	_, err = e.s.ThreadTag(e.ctx, store.TagParams{ThreadID: th.ID, Force: true, Actor: "sup", Add: []string{"spam2"}, Close: true})
+	must(t, err)
+	wantEqual(t, "thread.closed events", len(ofType(e.events(th.ID), store.EventThreadClosed)), 1)
 }
 
 func tagThread(t *testing.T, e *env) {

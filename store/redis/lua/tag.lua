@@ -12,6 +12,7 @@
 -- ARGV[9]   team, or ""
 -- ARGV[10]  ids of the rules that decided, JSON array
 -- ARGV[11]  thread version the rules were evaluated on (0 = any)
+-- ARGV[12]  "1" when a tag rule closes the thread (after any move)
 -- Returns   {"ok", now, thread, grant} | {"not_found"} | {"lock_lost"} |
 --           {"conflict"} | {"unknown_team"}
 
@@ -37,6 +38,13 @@ if move then
   t.assignee, t.auto_close = nil, nil
   if t.status ~= 'closed' then t.status = 'queued' end
   event(t, 'thread.transferred', actor, data)
+end
+if ARGV[12] == '1' and t.status ~= 'closed' then
+  local data = {'from', t.status, 'reason', 'rule', 'rules', list(cjson.decode(ARGV[10]))}
+  if t.lock_agent then data[#data + 1], data[#data + 2] = 'agent_id', t.lock_agent end
+  clear_lock(t)
+  t.status, t.auto_close = 'closed', nil
+  event(t, 'thread.closed', actor, data)
 end
 save_thread(before, t)
 local g = {}
