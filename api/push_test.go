@@ -517,3 +517,32 @@ func TestPush_AnotherNetworksQueueDoesNotHideAThread(t *testing.T) {
 		t.Fatalf("%d WhatsApp threads queued, want all 100", len(q))
 	}
 }
+
+// TestPush_RoundRobinGivesEveryMemberATurnWhenAnotherTeamSharesOne: ann
+// is also the only member of another round_robin team, whose threads
+// alternate with rr's. rr's turn still reaches bob and cat in their turn,
+// and ann, offered the other team's threads meanwhile, gets fewer of rr's
+// (it used to be ann, then bob for ever: cat never got one).
+func TestPush_RoundRobinGivesEveryMemberATurnWhenAnotherTeamSharesOne(t *testing.T) {
+	t.Parallel()
+	s := pushSetup(t, opsOptions{})
+	s.team(t, map[string]any{"id": "rr2", "strategy": "round_robin"})
+	s.rule(t, map[string]any{"id": "rr2", "when": map[string]any{"text_any": []string{"second-team"}}, "then": map[string]any{"team": "rr2"}})
+	s.onlineAgent(t, map[string]any{"id": "ann", "teams": []string{"rr", "rr2"}, "capacity": 100})
+	s.onlineAgent(t, map[string]any{"id": "bob", "teams": []string{"rr"}, "capacity": 100})
+	s.onlineAgent(t, map[string]any{"id": "cat", "teams": []string{"rr"}, "capacity": 100})
+	counts := map[string]int{}
+	for i := range 12 {
+		th := s.ingest(t, msg(fmt.Sprintf("rr-%d", i), map[string]any{"text": "to-rr"})).Thread
+		if th.Lock == nil {
+			t.Fatalf("thread %d not offered: %+v", i, th)
+		}
+		counts[th.Lock.AgentID]++
+		if th2 := s.ingest(t, msg(fmt.Sprintf("rr2-%d", i), map[string]any{"text": "second-team"})).Thread; th2.Team != "rr2" || th2.Lock == nil || th2.Lock.AgentID != "ann" {
+			t.Fatalf("rr2's thread %d: %+v", i, th2)
+		}
+	}
+	if counts["bob"] < 4 || counts["cat"] < 4 {
+		t.Fatalf("rr's twelve threads went %v: bob and cat each want a fair share", counts)
+	}
+}

@@ -92,8 +92,8 @@ func (s *Service) pickAgent(ctx context.Context, sn *snapshot, team store.Team, 
 		return ""
 	}
 	var cands []routing.Candidate
-	last, lastAt := "", time.Time{}
-	roundLast, roundNewest := "", -1
+	var inRound []int // each candidate's newest offer in this round, -1 for none
+	var newestStored time.Time
 	for _, id := range sn.members[team.ID] {
 		a := sn.agents[id]
 		if a.Status != store.AgentOnline || !sn.onShift(&a, now) ||
@@ -105,25 +105,26 @@ func (s *Service) pickAgent(ctx context.Context, sn *snapshot, team store.Team, 
 		if err != nil {
 			continue
 		}
-		if fresh.LastOfferedAt.After(lastAt) {
-			last, lastAt = fresh.ID, fresh.LastOfferedAt
+		if fresh.LastOfferedAt.After(newestStored) {
+			newestStored = fresh.LastOfferedAt
 		}
 		pending, newest := round.count(id)
-		if newest > roundNewest {
-			roundLast, roundNewest = id, newest
-		}
+		inRound = append(inRound, newest)
 		cands = append(cands, routing.Candidate{ID: id, OpenLocks: fresh.OpenLocks + pending, Capacity: fresh.Capacity, LastOfferedAt: fresh.LastOfferedAt})
 	}
-	if roundLast != "" {
-		// An offer of this round is newer than any stored one.
-		last = roundLast
+	for i, newest := range inRound {
+		if newest >= 0 {
+			// An offer of this round is newer than any stored one, and
+			// later ones newer still.
+			cands[i].LastOfferedAt = newestStored.Add(time.Duration(newest + 1))
+		}
 	}
 	if avoid != "" {
 		others := slices.DeleteFunc(slices.Clone(cands), func(c routing.Candidate) bool { return c.ID == avoid })
-		if id, ok := routing.Pick(team.Strategy, others, last); ok {
+		if id, ok := routing.Pick(team.Strategy, others); ok {
 			return id
 		}
 	}
-	id, _ := routing.Pick(team.Strategy, cands, last)
+	id, _ := routing.Pick(team.Strategy, cands)
 	return id
 }

@@ -138,15 +138,14 @@ func BenchmarkPick(b *testing.B) {
 	}
 	b.Run("round_robin", func(b *testing.B) {
 		b.ReportAllocs()
-		last := ""
 		for b.Loop() {
-			last, _ = Pick(StrategyRoundRobin, cands, last)
+			Pick(StrategyRoundRobin, cands)
 		}
 	})
 	b.Run("least_loaded", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			Pick(StrategyLeastLoaded, cands, "")
+			Pick(StrategyLeastLoaded, cands)
 		}
 	})
 }

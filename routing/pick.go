@@ -20,34 +20,30 @@ type Candidate struct {
 }
 
 // Pick chooses whom to offer a thread to among the candidates with
-// OpenLocks < Capacity.
-//
-//   - round_robin: the first candidate by ID after lastID (the agent the team
-//     last offered a thread to), wrapping around to the smallest ID.
+// OpenLocks < Capacity:
+//   - round_robin: the one offered a thread least recently (never offered
+//     first), then the smallest ID. With the same candidates every time that
+//     is a rotation in ID order; when who is eligible changes from thread to
+//     thread (networks, shifts, another team's offers to a shared member),
+//     nobody eligible waits behind others who were offered more recently,
+//     as a fixed "next after the last one" order would let happen.
 //   - least_loaded: the fewest open locks; ties go to the oldest
 //     LastOfferedAt (never offered counts as oldest), then the smallest ID.
 //
 // It returns "", false for an unknown strategy or when nobody is eligible.
 // cands is not modified.
-func Pick(strategy string, cands []Candidate, lastID string) (string, bool) {
+func Pick(strategy string, cands []Candidate) (string, bool) {
 	var best *Candidate
 	switch strategy {
 	case StrategyRoundRobin:
-		var first *Candidate // smallest ID overall, for wrapping around
 		for i := range cands {
 			c := &cands[i]
 			if c.OpenLocks >= c.Capacity {
 				continue
 			}
-			if first == nil || c.ID < first.ID {
-				first = c
-			}
-			if c.ID > lastID && (best == nil || c.ID < best.ID) {
+			if best == nil || lessRecent(c, best) {
 				best = c
 			}
-		}
-		if best == nil {
-			best = first
 		}
 	case StrategyLeastLoaded:
 		for i := range cands {
@@ -70,6 +66,12 @@ func lessLoaded(a, b *Candidate) bool {
 	if a.OpenLocks != b.OpenLocks {
 		return a.OpenLocks < b.OpenLocks
 	}
+	return lessRecent(a, b)
+}
+
+// lessRecent: a was offered a thread before b (never counts as first),
+// then by ID.
+func lessRecent(a, b *Candidate) bool {
 	if !a.LastOfferedAt.Equal(b.LastOfferedAt) {
 		return a.LastOfferedAt.Before(b.LastOfferedAt)
 	}
