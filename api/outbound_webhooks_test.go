@@ -499,6 +499,11 @@ func TestOutboundWebhooks_DenyPrivateRefusesPrivateTargets(t *testing.T) {
 		"http://[2002:a9fe:a9fe::1]/",   // ... through 6to4
 		"http://[64:ff9b:1::a00:1]/",    // local-use NAT64
 		"http://[2001:0:4136:e378::1]/", // Teredo
+		"http://[::127.0.0.1]/",         // IPv4-compatible
+		"http://[::ffff:0:7f00:1]/",     // IPv4-translated
+		"http://[fec0::1]/",             // site-local
+		"http://[2001:db8::1]/",         // documentation
+		"http://[100::1]/",              // discard-only
 	} {
 		s.do(t, "POST", "/api/v1/webhooks", s.admin, map[string]any{"url": u, "events": []string{"thread.replied"}, "secret": hookSecret}).
 			wantErr(t, 400, "invalid_request", "url")

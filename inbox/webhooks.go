@@ -349,8 +349,11 @@ func (s *Service) webhookClient() *http.Client {
 // some clouds put their metadata service: 100.100.100.200), IETF protocol
 // assignments, benchmarking, reserved and broadcast; and the IPv6
 // transition prefixes that lead into a local IPv4 network (local-use NAT64,
-// Teredo). Well-known NAT64 and 6to4 addresses carry an IPv4 address,
-// which public checks in their place.
+// Teredo); IPv4-compatible and IPv4-translated IPv6 (::a.b.c.d,
+// ::ffff:0:a.b.c.d), which some stacks route to the IPv4 address; and the
+// IPv6 ranges never routed publicly: site-local (fec0::/10), discard-only
+// and documentation. Well-known NAT64 and 6to4 addresses carry an IPv4
+// address, which public checks in their place.
 var notPublic = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("100.64.0.0/10"),
@@ -359,6 +362,11 @@ var notPublic = []netip.Prefix{
 	netip.MustParsePrefix("240.0.0.0/4"),
 	netip.MustParsePrefix("64:ff9b:1::/48"),
 	netip.MustParsePrefix("2001::/32"),
+	netip.MustParsePrefix("::/96"),
+	netip.MustParsePrefix("::ffff:0:0:0/96"),
+	netip.MustParsePrefix("fec0::/10"),
+	netip.MustParsePrefix("100::/64"),
+	netip.MustParsePrefix("2001:db8::/32"),
 }
 
 var (
