@@ -57,11 +57,7 @@ func (s *Service) Subscribe(ctx context.Context, p Principal, sp StreamParams) (
 		// skipping them.
 		cursor = last
 	}
-	sees := func(team, network string) bool {
-		return (sp.Team == "" || team == sp.Team) &&
-			(sc.teams == nil || slices.Contains(sc.teams, team)) &&
-			(len(sc.networks) == 0 || slices.Contains(sc.networks, network))
-	}
+	sees := func(team, network string) bool { return (sp.Team == "" || team == sp.Team) && sc.allows(team, network) }
 	visible := func(ev *store.Event) bool {
 		if p.AgentID != "" && ev.Agent == p.AgentID && (sp.Team == "" || ev.Team == sp.Team) {
 			return true

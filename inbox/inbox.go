@@ -449,9 +449,12 @@ func personScope(p Principal, a store.Agent) (scope, error) {
 	return scope{}, ErrForbidden
 }
 
-func (sc scope) sees(t *store.Thread) bool {
-	return (sc.teams == nil || slices.Contains(sc.teams, t.Team)) &&
-		(len(sc.networks) == 0 || slices.Contains(sc.networks, t.Network))
+func (sc scope) sees(t *store.Thread) bool { return sc.allows(t.Team, t.Network) }
+
+// allows reports whether threads of team on network are in the scope.
+func (sc scope) allows(team, network string) bool {
+	return (sc.teams == nil || slices.Contains(sc.teams, team)) &&
+		(len(sc.networks) == 0 || slices.Contains(sc.networks, network))
 }
 
 // newID is the id of a new thread, message or note: a UUIDv7, time-ordered,
