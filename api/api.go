@@ -373,23 +373,35 @@ func listPaged[T any](c *fiber.Ctx, items []T, key func(T) string) error {
 		}
 		after = string(b)
 	}
-	byKey := func(a T, k string) int { return strings.Compare(key(a), k) }
-	items = slices.Clone(items) // the service's slice may be shared
-	slices.SortFunc(items, func(a, b T) int { return byKey(a, key(b)) })
+	// Each key once (not per comparison); the service's slice may be
+	// shared, so it is not sorted in place.
+	type keyed struct {
+		key  string
+		item T
+	}
+	all := make([]keyed, len(items))
+	for i, it := range items {
+		all[i] = keyed{key(it), it}
+	}
+	slices.SortFunc(all, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
 	from := 0
 	if after != "" {
-		i, found := slices.BinarySearchFunc(items, after, byKey)
+		i, found := slices.BinarySearchFunc(all, after, func(k keyed, after string) int { return strings.Compare(k.key, after) })
 		if found {
 			i++
 		}
 		from = i
 	}
-	to := min(from+store.PageLimit(pp.Limit), len(items))
+	to := min(from+store.PageLimit(pp.Limit), len(all))
 	next := ""
-	if to < len(items) {
-		next = base64.RawURLEncoding.EncodeToString([]byte(key(items[to-1])))
+	if to < len(all) {
+		next = base64.RawURLEncoding.EncodeToString([]byte(all[to-1].key))
 	}
-	return list(c, items[from:to], next)
+	page := make([]T, 0, to-from)
+	for _, k := range all[from:to] {
+		page = append(page, k.item)
+	}
+	return list(c, page, next)
 }
 
 // createdKey orders by creation, then id (keys, webhooks).
