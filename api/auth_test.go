@@ -127,7 +127,8 @@ func TestSessions_CookieAuthenticatesLikeTheKey(t *testing.T) {
 	s.send(t, req{method: "GET", path: "/api/v1/keys", cookies: only}).wantErr(t, 403, "forbidden", "")
 
 	// DELETE ends it; the cookie is then refused.
-	r = s.send(t, req{method: "DELETE", path: "/api/v1/session", cookies: only}).want(t, 204)
+	r = s.send(t, req{method: "DELETE", path: "/api/v1/session", cookies: only,
+		header: map[string]string{"Content-Type": "application/json"}}).want(t, 204)
 	s.send(t, req{method: "GET", path: "/api/v1/me", cookies: only}).wantErr(t, 401, "unauthorized", "")
 
 	// Revoking the key (here by rotation) kills its sessions.
@@ -159,36 +160,55 @@ func sessionCookie(t *testing.T, r response) *http.Cookie {
 	return nil
 }
 
-// TestSession_FormBodiesAreRefused: a page on another site (or a sibling
-// subdomain, which SameSite counts as the same site) can send a form or a
-// preflight-free fetch, whose bodies are form-encoded, multipart or plain
-// text. With the session cookie, or to sign a browser in with someone
-// else's key, such writes are a 400 naming Content-Type and change
-// nothing; JSON, or no body, goes through, and bearer keys stay lenient.
-func TestSession_FormBodiesAreRefused(t *testing.T) {
+// TestSession_WritesMustSayTheyAreJSON: a page on another site (or a
+// sibling subdomain, or another port, which SameSite counts as the same
+// site) can send a form or a preflight-free fetch: form-encoded,
+// multipart, plain text, any other type (a no-cors fetch of a Blob), or
+// no type at all, with or without a body. With the session cookie, or to
+// sign a browser in with someone else's key, every such write is a 400
+// naming Content-Type and changes nothing; a write labelled JSON (which
+// cross-site needs a preflight) goes through, with a body or without.
+// Bearer keys stay lenient, and no credential at all is still a 401.
+func TestSession_WritesMustSayTheyAreJSON(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t)
 	anaKey := s.agent(t, map[string]any{"id": "ana", "teams": []string{"triage"}})
+	s.ingest(t, msg("m-1", nil))
 	login := `{"key":"` + anaKey + `"}`
-	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "Text/Plain; charset=utf-8"} {
+	refused := []string{"text/plain", "application/x-www-form-urlencoded", "Text/Plain; charset=utf-8",
+		"application/octet-stream", "application/json-patch+json", ""}
+	for _, ct := range refused {
 		r := s.send(t, req{method: "POST", path: "/api/v1/session", body: login, header: map[string]string{"Content-Type": ct}})
 		r.wantErr(t, 400, "invalid_request", "Content-Type")
 		if len(r.Cookies) != 0 {
-			t.Fatalf("%s sign-in set a cookie", ct)
+			t.Fatalf("a sign-in labelled %q set a cookie", ct)
 		}
 	}
 	cookie := sessionCookie(t, s.send(t, req{method: "POST", path: "/api/v1/session", body: login}).want(t, 200))
 	only := []*http.Cookie{{Name: cookie.Name, Value: cookie.Value}}
-	s.send(t, req{method: "PUT", path: "/api/v1/agents/ana/status", cookies: only, body: `{"status":"away"}`,
-		header: map[string]string{"Content-Type": "text/plain"}}).wantErr(t, 400, "invalid_request", "Content-Type")
+	for _, ct := range refused {
+		s.send(t, req{method: "PUT", path: "/api/v1/agents/ana/status", cookies: only, body: `{"status":"away"}`,
+			header: map[string]string{"Content-Type": ct}}).wantErr(t, 400, "invalid_request", "Content-Type")
+	}
 	if m := s.send(t, req{method: "GET", path: "/api/v1/me", cookies: only}).want(t, 200).obj(t); m["status"] == "away" {
-		t.Fatalf("a text/plain write with the cookie changed the status")
+		t.Fatalf("a write with the cookie not labelled JSON changed the status")
+	}
+	// No body and no label: what a cross-site POST needs to take a thread.
+	s.send(t, req{method: "POST", path: "/api/v1/queue/claim", cookies: only}).wantErr(t, 400, "invalid_request", "Content-Type")
+	var locks list[lockResp]
+	s.send(t, req{method: "GET", path: "/api/v1/me/locks", cookies: only}).want(t, 200).decode(t, &locks)
+	if len(locks.Items) != 0 {
+		t.Fatalf("an unlabelled claim with the cookie took %d threads", len(locks.Items))
 	}
 	s.send(t, req{method: "PUT", path: "/api/v1/agents/ana/status", cookies: only, body: `{"status":"away"}`}).want(t, 200)
-	s.send(t, req{method: "POST", path: "/api/v1/queue/claim", cookies: only}).want(t, 204) // no body: nothing to claim
-	// A bearer key may send JSON as a form, as `curl -d` does.
+	json := map[string]string{"Content-Type": "application/json; charset=utf-8"}
+	s.send(t, req{method: "POST", path: "/api/v1/queue/claim", cookies: only, header: json}).want(t, 200)
+	// A bearer key may send JSON as a form, as `curl -d` does, or no label.
 	s.send(t, req{method: "PUT", path: "/api/v1/agents/ana/status", key: anaKey, body: `{"status":"online"}`,
 		header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}).want(t, 200)
+	s.send(t, req{method: "POST", path: "/api/v1/queue/claim", key: anaKey}).want(t, 204)
+	// Neither key nor cookie: unauthenticated, whatever the label.
+	s.send(t, req{method: "POST", path: "/api/v1/queue/claim"}).wantErr(t, 401, "unauthorized", "")
 }
 
 // TestAuth_WrongKeysSpendTheAddressBudget: guessing keys with bearer

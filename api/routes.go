@@ -152,10 +152,13 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 		}
 		p, err = s.svc.Authenticate(c.UserContext(), strings.TrimSpace(key))
 	} else {
-		if err := refuseFormBody(c); err != nil {
-			return err
+		cookie := c.Cookies(SessionCookie)
+		if cookie != "" {
+			if err := requireJSONType(c); err != nil {
+				return err
+			}
 		}
-		p, err = s.svc.AuthenticateSession(c.UserContext(), c.Cookies(SessionCookie))
+		p, err = s.svc.AuthenticateSession(c.UserContext(), cookie)
 	}
 	if errors.Is(err, inbox.ErrUnauthorized) {
 		// A wrong key or cookie spends its address's sign-in budget, so
@@ -190,29 +193,32 @@ func (s *server) limitByAddress(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// refuseFormBody refuses a write whose body is of a type an HTML form (or
-// a cross-site fetch that needs no CORS preflight) can send. The API reads
-// JSON only, so this costs no client anything, and it keeps another site
-// from writing with the session cookie (SameSite=Strict already withholds
-// it cross-site, not from a sibling subdomain) or from signing a browser
-// in with the attacker's key. Bearer-key requests need none of this (no
-// browser sends the key by itself) and stay lenient: `curl -d` sends JSON
-// as a form.
-func refuseFormBody(c *fiber.Ctx) error {
+// requireJSONType refuses a write that does not say its body is JSON.
+// Only a script can label a request application/json, and a script on
+// another origin that does so needs a CORS preflight, which this server
+// never grants; a form or a preflight-free fetch (no-cors, a Blob body)
+// sends text/plain, form-encoded, multipart, some other type or none. So
+// requiring the label keeps another site from writing with the session
+// cookie (SameSite=Strict withholds it cross-site, not from a sibling
+// subdomain or another port) or from signing a browser in with the
+// attacker's key. A write with no body is held to it too: a cross-site
+// POST needs no body to claim or release. The page labels every write.
+// Bearer-key requests need none of this (no browser sends the key by
+// itself) and stay lenient: `curl -d` labels JSON as a form.
+func requireJSONType(c *fiber.Ctx) error {
 	switch c.Method() {
 	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
 		return nil
 	}
 	ct, _, _ := strings.Cut(c.Get(fiber.HeaderContentType), ";")
-	switch strings.ToLower(strings.TrimSpace(ct)) {
-	case "application/x-www-form-urlencoded", "multipart/form-data", "text/plain":
+	if !strings.EqualFold(strings.TrimSpace(ct), fiber.MIMEApplicationJSON) {
 		return &inbox.FieldError{Field: "Content-Type", Message: "must be application/json"}
 	}
 	return nil
 }
 
 func (s *server) sessionCreate(c *fiber.Ctx) error {
-	if err := refuseFormBody(c); err != nil {
+	if err := requireJSONType(c); err != nil {
 		return err
 	}
 	var in struct {

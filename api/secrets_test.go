@@ -89,8 +89,9 @@ func TestLogs_NeverHoldKeysTokensCookiesSecretsOrMessageText(t *testing.T) {
 	r := s.send(t, req{method: "POST", path: "/api/v1/session", body: map[string]any{"key": ana}}).want(t, 200)
 	cookie := sessionCookie(t, r)
 	secrets["session cookie"] = cookie.Value
-	asAna := func(method, path string, body any) response {
-		return s.send(t, req{method: method, path: path, body: body, cookies: []*http.Cookie{cookie}})
+	asAna := func(method, path string, body any) response { // as the page sends: every write labelled JSON
+		return s.send(t, req{method: method, path: path, body: body, cookies: []*http.Cookie{cookie},
+			header: map[string]string{"Content-Type": "application/json"}})
 	}
 	asAna("GET", "/api/v1/me", nil).want(t, 200)
 

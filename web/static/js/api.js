@@ -39,10 +39,11 @@ function noteDate(res) {
 // opts.quiet401 is set (the sign-in form handles its own).
 export async function api(method, path, body, opts = {}) {
   const init = { method, headers: { Accept: 'application/json', ...(opts.headers || {}) }, credentials: 'same-origin', cache: 'no-store' };
-  if (body !== undefined) {
-    init.headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
+  // Every write says it is JSON, with a body or without: the server
+  // refuses a write with the session cookie that does not (another site
+  // cannot send the label without a CORS preflight).
+  if (method !== 'GET' && method !== 'HEAD') init.headers['Content-Type'] = 'application/json';
+  if (body !== undefined) init.body = JSON.stringify(body);
   let res;
   try {
     res = await fetch('/api/v1' + path, init);
