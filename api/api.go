@@ -132,12 +132,12 @@ func New(d Deps) *fiber.App {
 		TrustedProxies:          d.TrustedProxies,
 		ProxyHeader:             proxyHeader(d.TrustedProxies),
 	})
-	// Fiber has one body limit, the batch endpoint's; every other route's
-	// is applied as soon as a request's headers are in, so a larger body is
+	// Fiber has one body limit, the batch endpoint's; each request's own
+	// is applied as soon as its headers are in, so a larger body is
 	// refused (413) before it is read, not buffered (up to 8 MiB per
 	// connection) and then refused.
 	app.Server().HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-		return fasthttp.RequestConfig{MaxRequestBodySize: bodyLimit(h.RequestURI())}
+		return fasthttp.RequestConfig{MaxRequestBodySize: s.bodyLimit(h)}
 	}
 	if d.Registry != nil {
 		s.httpDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -317,18 +317,32 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 // batchPath is the one route with the larger body limit.
 var batchPath = []byte("/api/v1/messages/batch")
 
-// bodyLimit is the largest body a request for uri may send: BatchBodyLimit
-// on the batch endpoint, BodyLimit everywhere else (a team or webhook whose
-// id is "batch" included). It matches the path as the router does: with
-// or without a trailing slash, in any case.
-func bodyLimit(uri []byte) int {
+// bodyLimit is the largest body a request may send: BatchBodyLimit on the
+// batch endpoint with a key that may ingest, BodyLimit everywhere else (a
+// team or webhook whose id is "batch" included). The key is checked here,
+// before the body is read, because the body is read before any handler
+// runs: otherwise anyone, with no key at all, could make the server hold
+// 8 MiB per connection. The path is matched as the router does: with or
+// without a trailing slash, in any case. A batch request is thus
+// authenticated twice; batches are few and large.
+func (s *server) bodyLimit(h *fasthttp.RequestHeader) int {
+	uri := h.RequestURI()
 	if i := bytes.IndexByte(uri, '?'); i >= 0 {
 		uri = uri[:i]
 	}
-	if bytes.EqualFold(bytes.TrimSuffix(uri, []byte("/")), batchPath) {
-		return BatchBodyLimit
+	if !bytes.EqualFold(bytes.TrimSuffix(uri, []byte("/")), batchPath) {
+		return BodyLimit
 	}
-	return BodyLimit
+	scheme, key, ok := strings.Cut(string(h.Peek(fiber.HeaderAuthorization)), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return BodyLimit
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if p, err := s.svc.Authenticate(ctx, strings.TrimSpace(key)); err != nil || principalMayIngest(p) != nil {
+		return BodyLimit
+	}
+	return BatchBodyLimit
 }
 
 // decode reads a JSON body into v; a type error names the field.

@@ -206,16 +206,30 @@ func TestSlowClients_SlowlorisIsCutOffByTheReadTimeoutWhileOthersAreServed(t *te
 // not wait for it (the read timeout is far longer than the test's bound).
 func TestSlowClients_ABodyOverTheLimitIsRefusedBeforeItIsRead(t *testing.T) {
 	s, addr := slowServer(t, func(d *api.Deps) { d.ReadTimeout = time.Minute })
+	ana := s.agent(t, map[string]any{"id": "ana", "teams": []string{"triage"}})
 	// Only the batch endpoint has the larger limit: not a team whose id is
-	// "batch", nor a query that ends in it.
-	for _, path := range []string{"/api/v1/messages", "/api/v1/threads/t-1/notes?x=/batch", "/api/v1/teams/batch"} {
+	// "batch", nor a query that ends in it. And only for a key that may
+	// ingest: without one, nobody can make the server hold 8 MiB.
+	for _, tc := range []struct{ path, auth string }{
+		{"/api/v1/messages", "Bearer " + s.admin},
+		{"/api/v1/threads/t-1/notes?x=/batch", "Bearer " + s.admin},
+		{"/api/v1/teams/batch", "Bearer " + s.admin},
+		{"/api/v1/messages/batch", ""},
+		{"/api/v1/messages/batch", "Bearer sbk_not-a-key"},
+		{"/api/v1/messages/batch", "Basic " + s.admin},
+		{"/api/v1/messages/batch", "Bearer " + ana}, // an agent may not ingest
+	} {
 		c := dialRaw(t, addr, nil)
-		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer %s\r\n"+
-			"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n{", path, s.admin, api.BodyLimit+1)
+		auth := ""
+		if tc.auth != "" {
+			auth = "Authorization: " + tc.auth + "\r\n"
+		}
+		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: test\r\n%s"+
+			"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n{", tc.path, auth, api.BodyLimit+1)
 		go c.drain()
 		c.waitClosed(t, 10*time.Second)
 		if got := c.received(); !strings.HasPrefix(got, "HTTP/1.1 413") || !strings.Contains(got, `"code":"payload_too_large"`) {
-			t.Fatalf("POST %s with a body over the limit got %q", path, got)
+			t.Fatalf("POST %s (%.12s) with a body over the limit got %q", tc.path, tc.auth, got)
 		}
 	}
 }
