@@ -56,6 +56,10 @@ type Deps struct {
 	Webhooks WebhookSecrets
 	// Heartbeat is the event stream's keep-alive interval (default 15s).
 	Heartbeat time.Duration
+	// StreamFresh bounds how long ago an event stream's caller was last
+	// authenticated when an event is sent to it (default one second; see
+	// inbox.StreamParams.Fresh).
+	StreamFresh time.Duration
 	// StreamWriteTimeout drops an event stream whose client stops reading
 	// (default 30s).
 	StreamWriteTimeout time.Duration

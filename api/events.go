@@ -58,7 +58,8 @@ func (s *server) reauthenticator(c *fiber.Ctx) func(context.Context) (inbox.Prin
 // caller may see, heartbeats, and resume from Last-Event-ID.
 func (s *server) events(c *fiber.Ctx) error {
 	p := principal(c)
-	sp := inbox.StreamParams{Team: c.Query("team"), Recheck: s.reauthenticator(c), RecheckEvery: s.deps.Heartbeat}
+	sp := inbox.StreamParams{Team: c.Query("team"), Recheck: s.reauthenticator(c), RecheckEvery: s.deps.Heartbeat,
+		Fresh: s.deps.StreamFresh}
 	last := c.Get("Last-Event-ID")
 	if last == "" {
 		last = c.Query("last_event_id")

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -539,6 +540,56 @@ func TestEvents_StreamEndsWhenTheCallerWouldSeeOtherwise(t *testing.T) {
 	// The supervisor's view did not change: its stream is still there.
 	th := s.ingest(t, msg("beta after the changes", map[string]any{"text": "beta"})).Thread
 	sup.readUntil(t, th.ID, "thread.routed")
+}
+
+// TestEvents_NoNewsAfterTheCallerLostIt: between two heartbeats, a stream
+// whose key was rotated, or whose agent's teams changed, is checked again
+// before it sends its next event: it ends without sending any event
+// written after the change. The heartbeat here is an hour, so only that
+// check can end it; events may be sent only as long as the last check is
+// at most StreamFresh old (a nanosecond here, a second by default).
+func TestEvents_NoNewsAfterTheCallerLostIt(t *testing.T) {
+	t.Parallel()
+	s := newStreamSetup(t, func(d *api.Deps) { d.Heartbeat = time.Hour; d.StreamFresh = time.Nanosecond })
+	ana, resp := openStream(t, s.base, s.ana, "", "")
+	if ana == nil {
+		t.Fatalf("stream refused: %s", refusedStatus(resp))
+	}
+	ben, resp := openStream(t, s.base, s.ben, "", "")
+	if ben == nil {
+		t.Fatalf("stream refused: %s", refusedStatus(resp))
+	}
+	sup, resp := openStream(t, s.base, s.sup, "", "")
+	if sup == nil {
+		t.Fatalf("stream refused: %s", refusedStatus(resp))
+	}
+	// Both get news while they may.
+	before := s.ingest(t, msg("alpha and beta before", map[string]any{"text": "alpha"})).Thread
+	ana.readUntil(t, before.ID, "thread.routed")
+	before = s.ingest(t, msg("beta before", map[string]any{"text": "beta"})).Thread
+	ben.readUntil(t, before.ID, "thread.routed")
+
+	s.do(t, "PUT", "/api/v1/agents/ana", s.admin, map[string]any{"teams": []string{"beta"}}).want(t, 200)
+	s.do(t, "POST", "/api/v1/agents/ben/rotate-key", s.admin, nil).want(t, 200)
+	alpha := s.ingest(t, msg("alpha after", map[string]any{"text": "alpha secret"})).Thread
+	beta := s.ingest(t, msg("beta after", map[string]any{"text": "beta secret"})).Thread
+	sup.readUntil(t, beta.ID, "thread.routed") // both written and fanned out
+	for _, c := range []struct {
+		st     *sseStream
+		who    string
+		thread string
+	}{{ana, "ana, moved to beta", alpha.ID}, {ben, "ben, whose key was rotated", beta.ID}} {
+		select {
+		case <-c.st.done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the stream outlived the change", c.who)
+		}
+		for len(c.st.events) > 0 {
+			if ev := <-c.st.events; bytes.Contains(ev.Data, []byte(c.thread)) {
+				t.Fatalf("%s got %s on a thread written after the change: %s", c.who, ev.Event, ev.Data)
+			}
+		}
+	}
 }
 
 // TestEvents_AThreadLeavingATeamIsNewsToItAndToItsHolder: the transfer's

@@ -26,7 +26,16 @@ type StreamParams struct {
 	// reconnects with Last-Event-ID and gets its new view, or a 401.
 	Recheck      func(context.Context) (Principal, error)
 	RecheckEvery time.Duration
+	// Fresh bounds how long ago the caller was last checked when an event
+	// is sent (default one second): a stream with events to send checks
+	// again first when its check is older, so a revoked key or a narrowed
+	// view gets at most that much more news. An idle stream is checked
+	// every RecheckEvery.
+	Fresh time.Duration
 }
+
+// defaultFresh is StreamParams.Fresh's default.
+const defaultFresh = time.Second
 
 // Subscribe streams the events the caller may see: those of threads in its
 // teams and networks, and offers made to it. The stream reads the store's
@@ -122,9 +131,14 @@ func (s *Service) Subscribe(ctx context.Context, p Principal, sp StreamParams) (
 			}
 		}
 	}()
+	fresh := sp.Fresh
+	if fresh <= 0 {
+		fresh = defaultFresh
+	}
 	go func() {
 		defer cancel()
 		defer close(ch)
+		checked := time.Now() // the caller was authenticated for this request
 		for ctx.Err() == nil {
 			// Read before the list: every event up to upTo is in it unless
 			// it is full. Ids of events deleted since they were written
@@ -142,6 +156,12 @@ func (s *Service) Subscribe(ctx context.Context, p Principal, sp StreamParams) (
 				cursor = ev.ID
 				if !visible(&ev) || (ev.ID <= last && !stillSeen(ctx, &ev)) {
 					continue
+				}
+				if sp.Recheck != nil && time.Since(checked) > fresh {
+					if !s.sameView(ctx, p, sc, sp.Recheck) {
+						return
+					}
+					checked = time.Now()
 				}
 				select {
 				case ch <- ev:
