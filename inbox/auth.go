@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -37,6 +38,9 @@ func newKey(role, name, agentID string) (store.Key, string) {
 	return store.Key{ID: uuid.NewString(), Role: role, Name: name, AgentID: agentID, Hash: hashSecret(secret)}, secret
 }
 
+// envKeyName names the key SWITCHBOARD_ADMIN_KEY is stored as.
+const envKeyName = "admin (SWITCHBOARD_ADMIN_KEY)"
+
 // Bootstrap prepares a store for use: the default team exists, and an admin
 // key exists. With adminKey set, that key is stored (once) as an admin key;
 // otherwise, on first start only, a key is generated and returned so the
@@ -51,10 +55,13 @@ func (s *Service) Bootstrap(ctx context.Context, adminKey string) (generated str
 			return "", errors.New("SWITCHBOARD_ADMIN_KEY must be at least 16 characters")
 		}
 		h := hashSecret(adminKey)
-		if _, err := s.st.KeyByHash(ctx, h); err == nil {
+		if k, err := s.st.KeyByHash(ctx, h); err == nil {
+			if k.Role == store.RoleRevoked {
+				return "", errors.New("SWITCHBOARD_ADMIN_KEY was revoked (DELETE /api/v1/keys): start with a new value")
+			}
 			return "", nil
 		}
-		_, err := s.st.KeyCreate(ctx, store.Key{ID: uuid.NewString(), Role: store.RoleAdmin, Name: "admin (SWITCHBOARD_ADMIN_KEY)", Hash: h})
+		_, err := s.st.KeyCreate(ctx, store.Key{ID: uuid.NewString(), Role: store.RoleAdmin, Name: envKeyName, Hash: h})
 		if errors.Is(err, store.ErrAlreadyExists) {
 			// Another node starting at the same moment stored it first.
 			return "", nil
@@ -82,7 +89,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 		}
 		return Principal{}, err
 	}
-	if subtle.ConstantTimeCompare(k.Hash, h) != 1 {
+	if subtle.ConstantTimeCompare(k.Hash, h) != 1 || k.Role == store.RoleRevoked {
 		return Principal{}, ErrUnauthorized
 	}
 	return Principal{KeyID: k.ID, Role: k.Role, AgentID: k.AgentID, agent: a}, nil
@@ -170,13 +177,50 @@ func (s *Service) KeyList(ctx context.Context, p Principal) ([]store.Key, error)
 	if err := p.require(store.RoleAdmin); err != nil {
 		return nil, err
 	}
-	return s.st.KeyList(ctx)
+	keys, err := s.st.KeyList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(keys, func(k store.Key) bool { return k.Role == store.RoleRevoked }), nil
 }
 
-// KeyDelete revokes a key at once.
+// KeyDelete revokes a key at once. SWITCHBOARD_ADMIN_KEY's leaves a
+// tombstone, so that a node started again with the old environment
+// refuses to start instead of bringing the revoked key back.
 func (s *Service) KeyDelete(ctx context.Context, p Principal, id string) error {
 	if err := p.require(store.RoleAdmin); err != nil {
 		return err
 	}
-	return s.st.KeyDelete(ctx, id)
+	k, err := s.st.KeyGet(ctx, id)
+	if err != nil {
+		return err
+	}
+	if k.Role == store.RoleRevoked {
+		return fmt.Errorf("key %s: %w", id, store.ErrNotFound)
+	}
+	if err := s.st.KeyDelete(ctx, id); err != nil {
+		return err
+	}
+	if k.Name != envKeyName {
+		return nil
+	}
+	for range 3 {
+		_, err = s.st.KeyCreate(ctx, store.Key{ID: uuid.NewString(), Role: store.RoleRevoked, Name: "revoked " + envKeyName, Hash: k.Hash})
+		if !errors.Is(err, store.ErrAlreadyExists) {
+			return err
+		}
+		// A node starting meanwhile stored the key again: revoke that too.
+		again, gerr := s.st.KeyByHash(ctx, k.Hash)
+		switch {
+		case gerr == nil && again.Role == store.RoleRevoked:
+			return nil
+		case gerr == nil:
+			if derr := s.st.KeyDelete(ctx, again.ID); derr != nil && !errors.Is(derr, store.ErrNotFound) {
+				return derr
+			}
+		case !errors.Is(gerr, store.ErrNotFound):
+			return gerr
+		}
+	}
+	return err
 }

@@ -2,10 +2,13 @@ package inbox_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/store"
 )
 
 // TestBootstrap_NodesStartingTogetherShareTheAdminKey: several services
@@ -40,5 +43,67 @@ func TestBootstrap_NodesStartingTogetherShareTheAdminKey(t *testing.T) {
 	}
 	if len(keys) != 1 {
 		t.Fatalf("%d admin keys stored, want 1", len(keys))
+	}
+}
+
+// TestBootstrap_ARevokedAdminKeyStaysRevoked: deleting the key that
+// SWITCHBOARD_ADMIN_KEY stored revokes it for good. A start with the old
+// environment (Bootstrap again, on the same store) refuses to start
+// instead of storing the key anew, and the key stays refused; the
+// tombstone is no key: not listed, not deletable. A new value works.
+func TestBootstrap_ARevokedAdminKeyStaysRevoked(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	const old, next = "old-admin-key-0123456789", "new-admin-key-0123456789"
+	svc := inbox.New(st, inbox.Config{})
+	if _, err := svc.Bootstrap(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Bootstrap(ctx, next); err != nil { // the documented order: a new value first
+		t.Fatal(err)
+	}
+	admin, err := svc.Authenticate(ctx, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := svc.KeyList(ctx, admin)
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("keys before: %v %v", keys, err)
+	}
+	oldP, err := svc.Authenticate(ctx, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.KeyDelete(ctx, admin, oldP.KeyID); err != nil {
+		t.Fatal(err)
+	}
+	for start := range 2 {
+		if _, err := inbox.New(st, inbox.Config{}).Bootstrap(ctx, old); err == nil || !strings.Contains(err.Error(), "revoked") {
+			t.Fatalf("start %d with the revoked key: %v, want a refusal", start, err)
+		}
+		if p, err := svc.Authenticate(ctx, old); !errors.Is(err, inbox.ErrUnauthorized) {
+			t.Fatalf("start %d: the revoked key authenticates: %+v %v", start, p, err)
+		}
+		if _, _, err := svc.SessionCreate(ctx, old); !errors.Is(err, inbox.ErrUnauthorized) {
+			t.Fatalf("start %d: the revoked key signs in: %v", start, err)
+		}
+	}
+	keys, err = svc.KeyList(ctx, admin)
+	if err != nil || len(keys) != 1 || keys[0].ID != admin.KeyID {
+		t.Fatalf("keys after: %+v %v, want only the new admin key", keys, err)
+	}
+	all, err := st.KeyList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range all {
+		if k.Role == store.RoleRevoked {
+			if err := svc.KeyDelete(ctx, admin, k.ID); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("deleting the tombstone: %v", err)
+			}
+		}
+	}
+	if _, err := inbox.New(st, inbox.Config{}).Bootstrap(ctx, next); err != nil {
+		t.Fatalf("a start with the new key: %v", err)
 	}
 }

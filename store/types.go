@@ -21,6 +21,10 @@ const (
 	RoleSupervisor = "supervisor"
 	RoleAgent      = "agent"
 	RoleIngest     = "ingest"
+	// RoleRevoked marks a tombstone, not a key: the hash of a revoked
+	// secret that must not be stored again. SWITCHBOARD_ADMIN_KEY's is
+	// kept so, since every start would otherwise store it anew.
+	RoleRevoked = "revoked"
 )
 
 // Agent statuses.
