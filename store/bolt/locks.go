@@ -531,6 +531,7 @@ func (s *Store) ThreadTransfer(ctx context.Context, p store.TransferParams) (sto
 		} else if rec.Assignee != nil {
 			data["from_agent"] = *rec.Assignee
 		}
+		moved := p.Team != "" && p.Team != rec.Team
 		if p.Team != "" {
 			rec.Team = p.Team
 		}
@@ -552,6 +553,9 @@ func (s *Store) ThreadTransfer(ctx context.Context, p store.TransferParams) (sto
 		} else {
 			rec.Status, rec.Assignee, rec.AutoCloseAt = store.StatusQueued, nil, nil
 			w.event(rec, store.EventThreadTransferred, p.Actor, data)
+		}
+		if moved {
+			w.movedSLA(rec)
 		}
 		w.saveThread(before, rec)
 		res = w.result(rec, false)
@@ -586,6 +590,7 @@ func (s *Store) ThreadTag(ctx context.Context, p store.TagParams) (store.LockRes
 			if rec.Status != store.StatusClosed {
 				rec.Status = store.StatusQueued
 			}
+			w.movedSLA(rec)
 			w.event(rec, store.EventThreadTransferred, p.Actor, data)
 		}
 		if p.Close && rec.Status != store.StatusClosed {

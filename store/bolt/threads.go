@@ -394,10 +394,31 @@ func (w *wtx) restartSLA(rec *threadRec) {
 	if rec.FirstResponseAt != nil || rec.SLABreached {
 		return
 	}
-	if team, err := w.team(rec.Team); err == nil && team.SLAFirstResponseSeconds > 0 {
-		due := w.now.Add(time.Duration(team.SLAFirstResponseSeconds) * time.Second)
+	if due, ok := w.slaFromNow(rec.Team); ok {
 		rec.SLADueAt = &due
 	}
+}
+
+// movedSLA gives a thread moved unanswered to another team (an
+// escalation to care, a lead to sales) that team's first-response
+// deadline, counted from the move, unless the one it has is sooner.
+func (w *wtx) movedSLA(rec *threadRec) {
+	if rec.FirstResponseAt != nil || rec.SLABreached || rec.Status == store.StatusClosed {
+		return
+	}
+	if due, ok := w.slaFromNow(rec.Team); ok && (rec.SLADueAt == nil || due.Before(*rec.SLADueAt)) {
+		rec.SLADueAt = &due
+	}
+}
+
+// slaFromNow is a first-response deadline counted from now in team, if
+// the team has one.
+func (w *wtx) slaFromNow(team string) (time.Time, bool) {
+	t, err := w.team(team)
+	if err != nil || t.SLAFirstResponseSeconds <= 0 {
+		return time.Time{}, false
+	}
+	return w.now.Add(time.Duration(t.SLAFirstResponseSeconds) * time.Second), true
 }
 
 func nonNil(s []string) []string {

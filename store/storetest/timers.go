@@ -10,6 +10,80 @@ import (
 var timerScenarios = []scenario{
 	{"TimerSweep_SLA_BreachesUnansweredOnceRaisesToUrgent", timerSLABreach},
 	{"TimerSweep_AutoClose_ClosesIdlePendingNotReopenedOrClaimed", timerAutoClose},
+	{"SLA_AThreadMovedUnansweredGetsItsNewTeamsDeadline", timerSLAMoved},
+}
+
+// timerSLAMoved: a thread escalated (transferred) or moved by a tag rule,
+// unanswered, to a team with a first-response SLA is due by that team's
+// deadline counted from the move, unless the one it had is sooner; an
+// answered thread gets none; and the deadline is swept like any other.
+func timerSLAMoved(t *testing.T, e *env) {
+	e.team("triage", sla(0))
+	e.team("care", sla(900))
+	e.team("calm", sla(3600))
+	e.team("urgent", sla(1))
+	e.agent("ana", []string{"triage", "care", "calm", "urgent"})
+	movedAt := func(id string) time.Time {
+		t.Helper()
+		evs := ofType(e.events(id), store.EventThreadTransferred)
+		if len(evs) == 0 {
+			t.Fatalf("thread %s: no thread.transferred event", id)
+		}
+		return evs[len(evs)-1].At
+	}
+	wantDue := func(what, id string, want time.Time) {
+		t.Helper()
+		th := e.get(id)
+		if th.SLADueAt == nil {
+			t.Fatalf("%s: sla_due_at not set", what)
+		}
+		wantTime(t, what+": sla_due_at", *th.SLADueAt, want)
+	}
+
+	// Escalated by its holder, to a team queue.
+	escalated := e.thread("twitter", "triage")
+	if e.get(escalated.ID).SLADueAt != nil {
+		t.Fatal("sla_due_at set in a team without an SLA")
+	}
+	g := e.claim(escalated.ID, "ana", longTTL)
+	_, err := e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: escalated.ID, Token: g.Token, Actor: "ana", Team: "care", Reason: "escalation"})
+	must(t, err)
+	wantDue("escalated to care", escalated.ID, movedAt(escalated.ID).Add(900*time.Second))
+
+	// Moved by a supervisor to a team and an agent at once.
+	handed := e.thread("twitter", "triage")
+	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: handed.ID, Force: true, Actor: "sup", Team: "care", AgentID: "ana", TTL: longTTL})
+	must(t, err)
+	wantDue("handed to ana in care", handed.ID, movedAt(handed.ID).Add(900*time.Second))
+
+	// Moved by a tag rule.
+	tagged := e.thread("twitter", "triage")
+	_, err = e.s.ThreadTag(e.ctx, store.TagParams{ThreadID: tagged.ID, Force: true, Actor: "sup", Add: []string{"complaint"}, Team: "care", Rules: []string{"r"}})
+	must(t, err)
+	wantDue("moved to care by a tag rule", tagged.ID, movedAt(tagged.ID).Add(900*time.Second))
+
+	// A sooner deadline is kept: care's 15 minutes, not calm's hour.
+	careDue := *e.get(escalated.ID).SLADueAt
+	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: escalated.ID, Force: true, Actor: "sup", Team: "calm"})
+	must(t, err)
+	wantDue("escalated on to calm", escalated.ID, careDue)
+
+	// Answered first: no deadline.
+	answered := e.thread("twitter", "triage")
+	ga := e.claim(answered.ID, "ana", longTTL)
+	e.reply(answered.ID, ga.Token, "ana")
+	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: answered.ID, Token: ga.Token, Actor: "ana", Team: "care"})
+	must(t, err)
+	if th := e.get(answered.ID); th.SLADueAt != nil {
+		t.Fatalf("an answered thread moved to care got sla_due_at %s", th.SLADueAt)
+	}
+
+	// The new deadline is swept: moved to a one-second team, it breaches.
+	late := e.thread("twitter", "triage")
+	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: late.ID, Force: true, Actor: "sup", Team: "urgent"})
+	must(t, err)
+	e.sweepTimersUntil("the thread moved to a one-second SLA is breached", func() bool { return e.get(late.ID).SLABreached })
+	wantEqual(t, "breaches in the team it moved to", e.teamStats("urgent").SLABreaches, 1)
 }
 
 // sweepTimersUntil calls ThreadTimerSweep every 10 ms until cond holds (at

@@ -280,6 +280,18 @@ local function copy(t)
 end
 
 local function in_queue(t) return t.status == 'queued' and t.lock_agent == nil end
+-- moved_sla gives a thread moved unanswered to another team (an
+-- escalation to care, a lead to sales) that team's first-response
+-- deadline, counted from the move, unless the one it has is sooner.
+local function moved_sla(t)
+  if t.frt ~= nil or t.sla_breached or t.status == 'closed' then return end
+  local team = team_conf(t.team)
+  local sla = team and tonumber(team.sla_first_response_seconds) or 0
+  if sla <= 0 then return end
+  local due = NOW + sla * 1000000
+  if t.sla_due == nil or due < t.sla_due then t.sla_due = due end
+end
+
 local function sla_active(t)
   return t.sla_due ~= nil and t.frt == nil and not t.sla_breached and t.status ~= 'closed'
 end

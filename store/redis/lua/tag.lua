@@ -37,6 +37,7 @@ if move then
   clear_lock(t)
   t.assignee, t.auto_close = nil, nil
   if t.status ~= 'closed' then t.status = 'queued' end
+  moved_sla(t)
   event(t, 'thread.transferred', actor, data)
 end
 if ARGV[12] == '1' and t.status ~= 'closed' then

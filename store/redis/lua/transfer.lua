@@ -40,6 +40,7 @@ if t.lock_agent then
 elseif t.assignee then
   data[#data + 1], data[#data + 2] = 'from_agent', t.assignee
 end
+local moved = team ~= '' and team ~= t.team
 if team ~= '' then t.team = team end
 data[#data + 1], data[#data + 2] = 'to_team', t.team
 if ARGV[14] ~= '' then put_note(t, ARGV[14], ARGV[15], actor) end
@@ -57,4 +58,5 @@ else
   t.status, t.assignee, t.auto_close = 'queued', nil, nil
   event(t, 'thread.transferred', actor, data)
 end
+if moved then moved_sla(t) end
 return ok(NOW, save_thread(before, t))
