@@ -1,8 +1,11 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
@@ -190,6 +193,57 @@ func TestLive_NewMessageAppearsInTheQueueWithoutReload(t *testing.T) {
 	p.waitText(queueItem(id), "Is the app down?")
 	if th := f.thread(t, id); th.Lock != nil || th.Status != "queued" {
 		t.Errorf("after the lease: %+v, want queued and unlocked", th)
+	}
+}
+
+// TestLive_TheQueueKeepsUpWhileEventsKeepComing: on a busy team, events
+// arrive more often than the page's refresh delay (every new thread brings
+// three). The queue must refresh while they keep coming, not only once
+// they stop.
+func TestLive_TheQueueKeepsUpWhileEventsKeepComing(t *testing.T) {
+	f := newCareFixture(t)
+	b := newBrowser(t)
+	p := newPage(t, b, f.server, "ana", 1280, 800)
+	p.signIn(f.ana)
+	p.waitText("#queue-list", "Nobody is waiting")
+
+	stop, posted := make(chan struct{}), make(chan int, 1)
+	go func() { // a message every 60 ms until told to stop, for at most twice the wait
+		n := 0
+		defer func() { posted <- n }()
+		tick := time.NewTicker(60 * time.Millisecond)
+		defer tick.Stop()
+		deadline := time.After(2 * waitTimeout)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-deadline:
+				return
+			case <-tick.C:
+			}
+			body, _ := json.Marshal(map[string]any{"network": "instagram", "external_id": fmt.Sprintf("busy-%d", n),
+				"profile": "@acme", "kind": "dm", "text": "Hello?", "author": map[string]any{"id": fmt.Sprintf("u-busy-%d", n)}})
+			req, _ := http.NewRequest("POST", f.url+"/api/v1/messages", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+f.admin)
+			if res, err := http.DefaultClient.Do(req); err == nil {
+				res.Body.Close()
+				if res.StatusCode == 201 {
+					n++
+				}
+			}
+		}
+	}()
+	p.waitFor("the queue to show threads while messages keep coming", `document.querySelectorAll('#queue-list li[data-thread]').length > 0`)
+	select {
+	case n := <-posted:
+		t.Fatalf("the messages stopped (%d posted) before the queue showed one", n)
+	default:
+	}
+	close(stop)
+	if n := <-posted; n < 2 {
+		t.Fatalf("only %d messages posted", n)
 	}
 }
 
@@ -399,6 +453,59 @@ func TestLostLock_SupervisorUnlocks(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestLock_AssignedToItsHolderAgainKeepsTheReplyBox: a supervisor who
+// assigns a thread to the agent already holding it replaces her lock with
+// a new one. The page takes the new lock: no "you no longer hold" alert,
+// the reply box stays, and the reply goes out.
+func TestLock_AssignedToItsHolderAgainKeepsTheReplyBox(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "again-1", Text: "My parcel never came", Author: map[string]any{"id": "u-1", "name": "Li"}})
+	b := newBrowser(t)
+	p := newPage(t, b, f.server, "bea", 1280, 800)
+	p.signIn(f.bea)
+	p.click(queueItem(id) + " .qclaim")
+	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	f.must(t, 200, "POST", "/api/v1/threads/"+id+"/assign", f.sam, map[string]any{"agent_id": "bea"}, nil)
+	p.waitText("#status-msg", "A thread is waiting for you: Li")
+	if alert := eval[string](p, `document.querySelector('#alert').textContent`); strings.Contains(alert, "no longer hold") {
+		t.Fatalf("assigned to her again, the page says %q", alert)
+	}
+	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "It ships again today"))
+	p.click("#reply-send")
+	p.waitText("#conversation .msg.out", "It ships again today")
+}
+
+// TestQueue_AFailedLoadsAlertGoesWhenALoadSucceeds: while the queue cannot
+// be loaded the page says so; once a load succeeds the alert goes.
+func TestQueue_AFailedLoadsAlertGoesWhenALoadSucceeds(t *testing.T) {
+	f := newCareFixture(t)
+	b := newBrowser(t)
+	p := newPage(t, b, f.server, "ana", 1280, 800)
+	p.signIn(f.ana)
+	p.waitText("#queue-list", "Nobody is waiting")
+	block := func(patterns ...string) {
+		p.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+				return err
+			}
+			bp := []*network.BlockPattern{}
+			for _, pat := range patterns {
+				bp = append(bp, &network.BlockPattern{URLPattern: pat, Block: true})
+			}
+			_, err := cdp.Call(ctx, tg, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: bp})
+			return err
+		}))
+	}
+	block(f.url + "/api/v1/queue*")
+	f.ingest(t, msg{ExternalID: "blocked-1", Text: "Anyone there?"})
+	p.waitText("#alert", "Some queues could not be loaded")
+	block()
+	id := f.ingest(t, msg{ExternalID: "blocked-2", Text: "Hello again"})
+	p.waitText(queueItem(id), "Hello again")
+	p.waitFor("the alert to go", `document.querySelector('#alert').textContent === ''`)
 }
 
 func TestRevokedKey_BackToSignInWithAMessage(t *testing.T) {

@@ -233,10 +233,17 @@ async function setStatus(e) {
 let qTimer = 0;
 let qRunning = false;
 let qAgain = false;
+let queueAlert = ''; // the alert a failed load showed
 
+// refreshQueues loads the queues shortly: at most 200 ms after the first
+// change not yet loaded. A pending load takes in every change before it,
+// so changes arriving steadily (a busy team's events) do not put it off.
 function refreshQueues() {
-  clearTimeout(qTimer);
-  qTimer = setTimeout(loadQueues, 200);
+  if (qTimer) return;
+  qTimer = setTimeout(() => {
+    qTimer = 0;
+    loadQueues();
+  }, 200);
 }
 
 async function loadQueues() {
@@ -257,7 +264,14 @@ async function loadQueues() {
       }
     }));
     if (!state.me) return;
-    if (failed.length) showAlert(`Some queues could not be loaded. ${failed.join(' ')}`);
+    if (failed.length) {
+      queueAlert = `Some queues could not be loaded. ${failed.join(' ')}`;
+      showAlert(queueAlert);
+    } else if (queueAlert) {
+      // Loaded again: the alert about the failed load is out of date.
+      if ($('#alert').textContent === queueAlert) showAlert('');
+      queueAlert = '';
+    }
     renderTabs();
     renderQueue();
   } finally {
@@ -383,9 +397,12 @@ async function recoverLocks() {
 // --- supervisors' overview ---
 
 let statsTimer = 0;
-function refreshStatsSoon() {
-  clearTimeout(statsTimer);
-  statsTimer = setTimeout(loadStats, 1000);
+function refreshStatsSoon() { // at most a second after a change, as refreshQueues
+  if (statsTimer) return;
+  statsTimer = setTimeout(() => {
+    statsTimer = 0;
+    loadStats();
+  }, 1000);
 }
 
 async function loadStats() {
@@ -465,7 +482,11 @@ function heldEvent(ev) {
       thread.lose(id, `${nameOf(ev.actor)} broke your lock.`);
       break;
     case 'thread.assigned':
-      thread.lose(id, `${nameOf(ev.actor)} assigned it to ${nameOf(d.agent_id || d.to_agent)}.`);
+      if ((d.agent_id || d.to_agent) === me) {
+        // Assigned to us again: a new lock replaces ours.
+        state.held.delete(id);
+        recoverLocks();
+      } else thread.lose(id, `${nameOf(ev.actor)} assigned it to ${nameOf(d.agent_id || d.to_agent)}.`);
       break;
     case 'thread.erased':
       thread.lose(id, `${nameOf(ev.actor)} erased it and everything on it.`);
