@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestParseFlags_RetentionDays(t *testing.T) {
 	c, err := parseFlags(nil)
@@ -18,5 +22,60 @@ func TestParseFlags_RetentionDays(t *testing.T) {
 		if _, err := parseFlags([]string{"--retention-days", bad}); err == nil {
 			t.Fatalf("--retention-days %s accepted", bad)
 		}
+	}
+}
+
+// TestParseFlags_TheEnvironmentIsParsedLikeFlags: every setting with an
+// environment variable reads it with the flag's own parser, so yes/no
+// settings take what Go's flags take ("1", "true", "TRUE"...), a bad
+// value stops the start naming the variable (it is not ignored, leaving
+// the default), and a flag given wins. Values no setting may take are
+// refused whichever way they come.
+func TestParseFlags_TheEnvironmentIsParsedLikeFlags(t *testing.T) {
+	t.Setenv("SWITCHBOARD_SECURE_COOKIES", "1")
+	t.Setenv("SWITCHBOARD_WEBHOOK_DENY_PRIVATE", "TRUE")
+	t.Setenv("SWITCHBOARD_LOCK_TTL", "45s")
+	t.Setenv("SWITCHBOARD_RATE_LIMIT", "7.5")
+	t.Setenv("SWITCHBOARD_DEFAULT_TEAM", "inbox")
+	c, err := parseFlags(nil)
+	if err != nil || !c.secureCookies || !c.webhookDenyPrivate || c.lockTTL != 45*time.Second || c.rateLimit != 7.5 || c.defaultTeam != "inbox" {
+		t.Fatalf("from the environment: %+v, %v", c, err)
+	}
+	if c, err = parseFlags([]string{"--secure-cookies=false", "--lock-ttl", "1m"}); err != nil || c.secureCookies || c.lockTTL != time.Minute {
+		t.Fatalf("flags over the environment: %+v, %v", c, err)
+	}
+	t.Setenv("SWITCHBOARD_SECURE_COOKIES", "")
+	t.Setenv("SWITCHBOARD_WEBHOOK_DENY_PRIVATE", "")
+	t.Setenv("SWITCHBOARD_LOCK_TTL", "")
+	t.Setenv("SWITCHBOARD_RATE_LIMIT", "")
+	t.Setenv("SWITCHBOARD_DEFAULT_TEAM", "")
+
+	for env, bad := range map[string]string{
+		"SWITCHBOARD_SECURE_COOKIES":       "yes",
+		"SWITCHBOARD_WEBHOOK_DENY_PRIVATE": "on",
+		"SWITCHBOARD_RETENTION_DAYS":       "365d",
+		"SWITCHBOARD_LOCK_TTL":             "2 minutes",
+		"SWITCHBOARD_RATE_LIMIT":           "fast",
+		"SWITCHBOARD_WEBHOOK_GIVE_UP":      "1 day",
+	} {
+		t.Run(env, func(t *testing.T) {
+			t.Setenv(env, bad)
+			if _, err := parseFlags(nil); err == nil || !strings.Contains(err.Error(), env) {
+				t.Fatalf("%s=%q: %v, want an error naming it", env, bad, err)
+			}
+		})
+	}
+	for _, args := range [][]string{
+		{"--rate-limit", "-1"}, {"--ingest-rate-limit", "-0.5"}, {"--ip-rate-limit", "-3"},
+		{"--webhook-give-up", "-1s"}, {"--webhook-give-up", "0s"}, {"--shutdown-timeout", "-1s"},
+		{"--trust-proxy", "127.0.0.1/33"}, {"--trust-proxy", "10.0.0.1,proxy.local"},
+		{"--default-team", "Bad Team/x"}, {"--default-team", "UPPER"},
+	} {
+		if _, err := parseFlags(args); err == nil {
+			t.Fatalf("%v accepted", args)
+		}
+	}
+	if c, err := parseFlags([]string{"--trust-proxy", "10.0.0.1, 192.168.0.0/16,::1", "--rate-limit", "0"}); err != nil || c.rateLimit != 0 {
+		t.Fatalf("good proxies and a rate limit of 0 (off): %+v, %v", c, err)
 	}
 }

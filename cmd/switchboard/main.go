@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/bolt"
 	redisstore "github.com/switchboard/switchboard/store/redis"
@@ -88,49 +88,50 @@ func env(name, def string) string {
 	return def
 }
 
-func envFloat(name string, def float64) float64 {
-	if v := os.Getenv(name); v != "" {
-		if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 {
-			return f
-		}
-		fmt.Fprintf(os.Stderr, "switchboard: ignoring %s=%q: not a non-negative number\n", name, v)
-	}
-	return def
-}
-
-func envDuration(name string, def time.Duration) time.Duration {
-	if v := os.Getenv(name); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			return d
-		}
-		fmt.Fprintf(os.Stderr, "switchboard: ignoring %s=%q: not a duration\n", name, v)
-	}
-	return def
+// envFlags names the environment variable of each flag that has one.
+var envFlags = map[string]string{
+	"addr": "SWITCHBOARD_ADDR", "data": "SWITCHBOARD_DATA", "store": "SWITCHBOARD_STORE",
+	"lock-ttl": "SWITCHBOARD_LOCK_TTL", "presence-ttl": "SWITCHBOARD_PRESENCE_TTL",
+	"default-team": "SWITCHBOARD_DEFAULT_TEAM", "config": "SWITCHBOARD_CONFIG", "log-level": "SWITCHBOARD_LOG_LEVEL",
+	"secure-cookies": "SWITCHBOARD_SECURE_COOKIES", "webhook-deny-private": "SWITCHBOARD_WEBHOOK_DENY_PRIVATE",
+	"webhook-give-up": "SWITCHBOARD_WEBHOOK_GIVE_UP", "retention-days": "SWITCHBOARD_RETENTION_DAYS",
+	"rate-limit": "SWITCHBOARD_RATE_LIMIT", "ingest-rate-limit": "SWITCHBOARD_INGEST_RATE_LIMIT",
+	"ip-rate-limit": "SWITCHBOARD_IP_RATE_LIMIT", "trust-proxy": "SWITCHBOARD_TRUST_PROXY",
+	"metrics-addr": "SWITCHBOARD_METRICS_ADDR",
 }
 
 func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
-	fs.StringVar(&c.addr, "addr", env("SWITCHBOARD_ADDR", "127.0.0.1:8080"), "listen address (SWITCHBOARD_ADDR)")
-	fs.StringVar(&c.data, "data", env("SWITCHBOARD_DATA", ""), "bbolt data file (SWITCHBOARD_DATA; default ./data/switchboard.db, ./data/demo.db with -demo)")
-	fs.StringVar(&c.storeURL, "store", env("SWITCHBOARD_STORE", "bolt"), "store: bolt, or redis://host:port/db (SWITCHBOARD_STORE)")
-	fs.DurationVar(&c.lockTTL, "lock-ttl", envDuration("SWITCHBOARD_LOCK_TTL", 120*time.Second), "default lock lease (SWITCHBOARD_LOCK_TTL)")
-	fs.DurationVar(&c.presenceTTL, "presence-ttl", envDuration("SWITCHBOARD_PRESENCE_TTL", 5*time.Minute), "idle time before an agent drops to away (SWITCHBOARD_PRESENCE_TTL)")
-	fs.StringVar(&c.defaultTeam, "default-team", env("SWITCHBOARD_DEFAULT_TEAM", "triage"), "team for threads no rule routes (SWITCHBOARD_DEFAULT_TEAM)")
-	fs.StringVar(&c.configFile, "config", env("SWITCHBOARD_CONFIG", ""), "apply this YAML file (teams, agents, rules, saved_replies) at start (SWITCHBOARD_CONFIG)")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address (SWITCHBOARD_ADDR)")
+	fs.StringVar(&c.data, "data", "", "bbolt data file (SWITCHBOARD_DATA; default ./data/switchboard.db, ./data/demo.db with -demo)")
+	fs.StringVar(&c.storeURL, "store", "bolt", "store: bolt, or redis://host:port/db (SWITCHBOARD_STORE)")
+	fs.DurationVar(&c.lockTTL, "lock-ttl", 120*time.Second, "default lock lease (SWITCHBOARD_LOCK_TTL)")
+	fs.DurationVar(&c.presenceTTL, "presence-ttl", 5*time.Minute, "idle time before an agent drops to away (SWITCHBOARD_PRESENCE_TTL)")
+	fs.StringVar(&c.defaultTeam, "default-team", "triage", "team for threads no rule routes (SWITCHBOARD_DEFAULT_TEAM)")
+	fs.StringVar(&c.configFile, "config", "", "apply this YAML file (teams, agents, rules, saved_replies) at start (SWITCHBOARD_CONFIG)")
 	fs.BoolVar(&c.demo, "demo", false, "load sample teams, agents, rules and a simulated feed")
 	fs.DurationVar(&c.demoRate, "demo-interval", 3*time.Second, "time between simulated messages with -demo")
-	fs.StringVar(&c.logLevel, "log-level", env("SWITCHBOARD_LOG_LEVEL", "info"), "debug, info, warn or error (SWITCHBOARD_LOG_LEVEL)")
-	fs.BoolVar(&c.secureCookies, "secure-cookies", env("SWITCHBOARD_SECURE_COOKIES", "") == "true", "mark the session cookie Secure (serve behind TLS)")
-	fs.BoolVar(&c.webhookDenyPrivate, "webhook-deny-private", env("SWITCHBOARD_WEBHOOK_DENY_PRIVATE", "") == "true", "refuse outbound webhooks to private and loopback addresses (SWITCHBOARD_WEBHOOK_DENY_PRIVATE=true)")
-	fs.DurationVar(&c.webhookGiveUp, "webhook-give-up", envDuration("SWITCHBOARD_WEBHOOK_GIVE_UP", 24*time.Hour), "how long one event is retried before it counts as failed (SWITCHBOARD_WEBHOOK_GIVE_UP)")
-	fs.Float64Var(&c.retentionDays, "retention-days", envFloat("SWITCHBOARD_RETENTION_DAYS", 0), "erase pending and closed threads with no activity for this many days, with everything on them; 0 = keep everything (SWITCHBOARD_RETENTION_DAYS)")
-	fs.Float64Var(&c.rateLimit, "rate-limit", envFloat("SWITCHBOARD_RATE_LIMIT", api.DefaultRateLimits.PerKey), "requests per second per person or admin key, burst twice that; 0 = off (SWITCHBOARD_RATE_LIMIT)")
-	fs.Float64Var(&c.ingestRateLimit, "ingest-rate-limit", envFloat("SWITCHBOARD_INGEST_RATE_LIMIT", api.DefaultRateLimits.PerIngestKey), "requests per second per ingest key; 0 = off (SWITCHBOARD_INGEST_RATE_LIMIT)")
-	fs.Float64Var(&c.ipRateLimit, "ip-rate-limit", envFloat("SWITCHBOARD_IP_RATE_LIMIT", api.DefaultRateLimits.PerIP), "sign-in attempts (and requests with a wrong key or cookie) per second per client address; 0 = off (SWITCHBOARD_IP_RATE_LIMIT)")
-	fs.StringVar(&c.trustProxy, "trust-proxy", env("SWITCHBOARD_TRUST_PROXY", ""), "comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed (SWITCHBOARD_TRUST_PROXY)")
-	fs.StringVar(&c.metricsAddr, "metrics-addr", env("SWITCHBOARD_METRICS_ADDR", ""), "serve /metrics on this separate, private address instead of --addr (SWITCHBOARD_METRICS_ADDR)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (SWITCHBOARD_LOG_LEVEL)")
+	fs.BoolVar(&c.secureCookies, "secure-cookies", false, "mark the session cookie Secure (serve behind TLS) (SWITCHBOARD_SECURE_COOKIES=true)")
+	fs.BoolVar(&c.webhookDenyPrivate, "webhook-deny-private", false, "refuse outbound webhooks to private and loopback addresses (SWITCHBOARD_WEBHOOK_DENY_PRIVATE=true)")
+	fs.DurationVar(&c.webhookGiveUp, "webhook-give-up", 24*time.Hour, "how long one event is retried before it counts as failed (SWITCHBOARD_WEBHOOK_GIVE_UP)")
+	fs.Float64Var(&c.retentionDays, "retention-days", 0, "erase pending and closed threads with no activity for this many days, with everything on them; 0 = keep everything (SWITCHBOARD_RETENTION_DAYS)")
+	fs.Float64Var(&c.rateLimit, "rate-limit", api.DefaultRateLimits.PerKey, "requests per second per person or admin key, burst twice that; 0 = off (SWITCHBOARD_RATE_LIMIT)")
+	fs.Float64Var(&c.ingestRateLimit, "ingest-rate-limit", api.DefaultRateLimits.PerIngestKey, "requests per second per ingest key; 0 = off (SWITCHBOARD_INGEST_RATE_LIMIT)")
+	fs.Float64Var(&c.ipRateLimit, "ip-rate-limit", api.DefaultRateLimits.PerIP, "sign-in attempts (and requests with a wrong key or cookie) per second per client address; 0 = off (SWITCHBOARD_IP_RATE_LIMIT)")
+	fs.StringVar(&c.trustProxy, "trust-proxy", "", "comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed (SWITCHBOARD_TRUST_PROXY)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics on this separate, private address instead of --addr (SWITCHBOARD_METRICS_ADDR)")
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for requests in flight")
+	// The environment is parsed by the flags' own parsers, so a bad value
+	// there stops the start as a bad flag does; flags given win.
+	for name, ev := range envFlags {
+		if v := os.Getenv(ev); v != "" {
+			if err := fs.Set(name, v); err != nil {
+				return c, fmt.Errorf("%s=%q: %w", ev, v, err)
+			}
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -154,6 +155,30 @@ func parseFlags(args []string) (config, error) {
 	}
 	if _, _, err := net.SplitHostPort(c.addr); err != nil {
 		return c, fmt.Errorf("--addr %q: %w", c.addr, err)
+	}
+	for name, v := range map[string]float64{"--rate-limit": c.rateLimit, "--ingest-rate-limit": c.ingestRateLimit, "--ip-rate-limit": c.ipRateLimit} {
+		if v < 0 {
+			return c, fmt.Errorf("%s must be 0 (off) or a positive number of requests per second", name)
+		}
+	}
+	if c.webhookGiveUp <= 0 {
+		return c, errors.New("--webhook-give-up must be positive")
+	}
+	if c.shutdownWait < 0 {
+		return c, errors.New("--shutdown-timeout must not be negative")
+	}
+	if c.demoRate <= 0 {
+		return c, errors.New("--demo-interval must be positive")
+	}
+	if !routing.ValidSlug(c.defaultTeam) {
+		return c, fmt.Errorf("--default-team %q: must be a team id ([a-z0-9][a-z0-9-]{0,63})", c.defaultTeam)
+	}
+	for _, p := range splitList(c.trustProxy) {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				return c, fmt.Errorf("--trust-proxy %q: not an IP address or CIDR", p)
+			}
+		}
 	}
 	return c, nil
 }
