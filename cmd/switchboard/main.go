@@ -72,6 +72,8 @@ func main() {
 			cmd, args = backup, args[1:]
 		case "apply":
 			cmd, args = apply, args[1:]
+		case "forget":
+			cmd, args = forget, args[1:]
 		}
 	}
 	if err := cmd(args); err != nil {

@@ -38,6 +38,20 @@ func (r *remote) key() (string, error) {
 
 // do sends an admin request and returns the response when it is 200.
 func (r *remote) do(req *http.Request) (*http.Response, error) {
+	resp, err := r.send(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return nil, &statusError{code: resp.StatusCode, body: string(body)}
+	}
+	return resp, nil
+}
+
+// send sends an admin request to the server, whatever it answers.
+func (r *remote) send(req *http.Request) (*http.Response, error) {
 	key, err := r.key()
 	if err != nil {
 		return nil, err
@@ -46,21 +60,22 @@ func (r *remote) do(req *http.Request) (*http.Response, error) {
 	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
 		base = "http://" + base
 	}
-	u, err := req.URL.Parse(base + req.URL.Path)
+	u, err := req.URL.Parse(base + req.URL.RequestURI())
 	if err != nil {
 		return nil, err
 	}
 	req.URL = u
 	req.Host = u.Host
 	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("server answered %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	return resp, nil
+	return http.DefaultClient.Do(req)
+}
+
+// statusError is a server's answer other than the one wanted.
+type statusError struct {
+	code int
+	body string
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("server answered %d: %s", e.code, strings.TrimSpace(e.body))
 }

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// forget is `switchboard forget --author ID`: a customer's right to be
+// forgotten on a running server. It finds the customer's threads (GET
+// /api/v1/threads?author=, every page), erases each (DELETE
+// /api/v1/threads/{id}), waiting out rate limits, and searches again until
+// none is left, so a thread that arrived meanwhile goes too. Any other
+// failure stops it with an error: it never reports success with threads
+// left.
+func forget(args []string) error {
+	fs := flag.NewFlagSet("switchboard forget", flag.ContinueOnError)
+	author := fs.String("author", "", "the customer's author id or handle, as GET /api/v1/threads?author= takes it (required)")
+	timeout := fs.Duration("timeout", 30*time.Minute, "give up after")
+	var r remote
+	r.flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *author == "" {
+		return errors.New("forget: --author is required")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	erased := 0
+	for range 10 {
+		ids, err := r.threadIDs(ctx, *author)
+		if err != nil {
+			return fmt.Errorf("forget: finding the threads: %w", err)
+		}
+		if len(ids) == 0 {
+			fmt.Printf("erased %d threads of %s; none is left\n", erased, *author)
+			return nil
+		}
+		for _, id := range ids {
+			if err := r.erase(ctx, id); err != nil {
+				return fmt.Errorf("forget: erasing thread %s (%d erased so far): %w", id, erased, err)
+			}
+			erased++
+		}
+	}
+	return fmt.Errorf("forget: %d threads erased, and the customer's threads keep coming: run it again", erased)
+}
+
+// threadIDs lists the ids of every thread of author, following next_cursor.
+func (r *remote) threadIDs(ctx context.Context, author string) ([]string, error) {
+	var ids []string
+	cursor := ""
+	for {
+		q := url.Values{"author": {author}, "limit": {"500"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		resp, err := r.patient(ctx, "GET", "/api/v1/threads?"+q.Encode())
+		if err != nil {
+			return nil, err
+		}
+		var page struct {
+			Items []struct {
+				ID string `json:"id"`
+			} `json:"items"`
+			NextCursor string `json:"next_cursor"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range page.Items {
+			ids = append(ids, t.ID)
+		}
+		if page.NextCursor == "" {
+			return ids, nil
+		}
+		cursor = page.NextCursor
+	}
+}
+
+// erase erases one thread; one already gone counts as erased.
+func (r *remote) erase(ctx context.Context, id string) error {
+	resp, err := r.patient(ctx, "DELETE", "/api/v1/threads/"+url.PathEscape(id))
+	var se *statusError
+	if errors.As(err, &se) && se.code == http.StatusNotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// patient sends a request without a body, and again after Retry-After
+// while the server answers 429 (rate limited) or 503 (store unreachable),
+// until ctx ends. It returns the response when it is 2xx.
+func (r *remote) patient(ctx context.Context, method, path string) (*http.Response, error) {
+	for {
+		req, err := http.NewRequestWithContext(ctx, method, path, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := r.send(req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode/100 == 2 {
+			return resp, nil
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+			return nil, &statusError{code: resp.StatusCode, body: string(body)}
+		}
+		wait := time.Second
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			wait = time.Duration(s) * time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}

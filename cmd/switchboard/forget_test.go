@@ -1,0 +1,96 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestForget_ErasesEveryThreadOfTheCustomer: `switchboard forget` erases
+// every thread of one customer and no one else's, through the server's
+// rate limit (the admin key may send 5 requests a second here; it sends
+// about 30, and waits out each 429), and says how many. A wrong key or a missing --author fails with a message, at once.
+func TestForget_ErasesEveryThreadOfTheCustomer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	p := startProc(t, filepath.Join(t.TempDir(), "forget.db"), "--rate-limit", "5")
+	var ingest, sup struct {
+		APIKey string `json:"api_key"`
+	}
+	for _, c := range []struct {
+		path string
+		body map[string]any
+		out  any
+	}{
+		{"/api/v1/keys", map[string]any{"role": "ingest", "name": "connector"}, &ingest},
+		{"/api/v1/agents", map[string]any{"id": "sam", "role": "supervisor"}, &sup},
+	} {
+		code, body, err := p.post(c.path, c.body)
+		if err != nil || code != 201 || json.Unmarshal(body, c.out) != nil {
+			t.Fatalf("POST %s: %d %s %v", c.path, code, body, err)
+		}
+	}
+	post := func(ext, author string) {
+		t.Helper()
+		code, body, err := p.request("POST", "/api/v1/messages", ingest.APIKey, map[string]any{"network": "twitter", "external_id": ext,
+			"kind": "mention", "author": map[string]any{"id": author, "handle": "@" + author}, "text": "about my order"})
+		if err != nil || code != 201 {
+			t.Fatalf("ingest %s: %d %s %v", ext, code, body, err)
+		}
+	}
+	for i := range 25 {
+		post(fmt.Sprintf("gone-%d", i), "u-gone")
+	}
+	for i := range 3 {
+		post(fmt.Sprintf("kept-%d", i), "u-kept")
+	}
+	count := func(author string) int {
+		t.Helper()
+		n := 0
+		for cursor := ""; ; {
+			code, body, err := p.request("GET", "/api/v1/threads?limit=10&author="+author+"&cursor="+cursor, sup.APIKey, nil)
+			var page struct {
+				Items      []json.RawMessage `json:"items"`
+				NextCursor string            `json:"next_cursor"`
+			}
+			if err != nil || code != 200 || json.Unmarshal(body, &page) != nil {
+				t.Fatalf("threads of %s: %d %s %v", author, code, body, err)
+			}
+			n += len(page.Items)
+			if cursor = page.NextCursor; cursor == "" {
+				return n
+			}
+		}
+	}
+	if n := count("u-gone"); n != 25 {
+		t.Fatalf("%d threads of u-gone before, want 25", n)
+	}
+
+	forget := func(key string, args ...string) (string, error) {
+		cmd := exec.Command(binary(t), append([]string{"forget", "--url", "http://" + p.addr}, args...)...)
+		cmd.Env = append(os.Environ(), "SWITCHBOARD_ADMIN_KEY="+key)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := forget("sbk_wrong-key", "--author", "u-gone"); err == nil || !strings.Contains(out, "401") {
+		t.Fatalf("with a wrong key: %v %s", err, out)
+	}
+	if out, err := forget(testAdminKey); err == nil || !strings.Contains(out, "--author") {
+		t.Fatalf("without --author: %v %s", err, out)
+	}
+	out, err := forget(testAdminKey, "--author", "u-gone")
+	if err != nil || !strings.Contains(out, "erased 25 threads") {
+		t.Fatalf("switchboard forget: %v\n%s", err, out)
+	}
+	if n := count("u-gone"); n != 0 {
+		t.Fatalf("%d threads of u-gone left", n)
+	}
+	if n := count("u-kept"); n != 3 {
+		t.Fatalf("%d threads of u-kept, want the 3 untouched", n)
+	}
+}
