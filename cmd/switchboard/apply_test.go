@@ -67,7 +67,7 @@ func TestApply_CLIIsIdempotentAndConfigFlagAppliesAtStart(t *testing.T) {
 	}
 
 	// --config at start.
-	q := startProc(t, filepath.Join(dir, "b.db"), "--config", file)
+	q := startProc(t, filepath.Join(dir, "b.db"), "--config", file, "--log-level", "info")
 	code, body, err := q.request("GET", "/api/v1/teams/night", testAdminKey, nil)
 	if err != nil || code != 200 {
 		t.Fatalf("team from --config: %d %s %v", code, body, err)
@@ -76,5 +76,12 @@ func TestApply_CLIIsIdempotentAndConfigFlagAppliesAtStart(t *testing.T) {
 	json.Unmarshal(body, &team)
 	if team["function"] != "care" {
 		t.Fatalf("team from --config: %s", body)
+	}
+	// The new agent's key is not logged, but the line says how to get one.
+	q.cmd.Process.Kill()
+	<-q.done
+	logs := q.stderr.String()
+	if !strings.Contains(logs, "new_agents=1") || !strings.Contains(logs, "rotate-key") || strings.Contains(logs, "sbk_") {
+		t.Fatalf("the log of --config with a new agent:\n%s", logs)
 	}
 }

@@ -268,8 +268,13 @@ func run(args []string) error {
 		if err != nil {
 			return fmt.Errorf("--config %s: %w", c.configFile, err)
 		}
-		// New agents' keys are not printed: issue them with rotate-key.
-		log.Info("configuration applied", "file", c.configFile, "created", len(res.Created), "updated", len(res.Updated), "unchanged", len(res.Unchanged))
+		// New agents' keys are not printed (a log is no place for them):
+		// the line says how to issue them.
+		attrs := []any{"file", c.configFile, "created", len(res.Created), "updated", len(res.Updated), "unchanged", len(res.Unchanged)}
+		if n := len(res.AgentKeys); n > 0 {
+			attrs = append(attrs, "new_agents", n, "their_keys", "not shown here: POST /api/v1/agents/{id}/rotate-key, or create agents with `switchboard apply -f`, which prints them")
+		}
+		log.Info("configuration applied", attrs...)
 	}
 
 	svc.Start(ctx)

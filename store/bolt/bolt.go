@@ -75,6 +75,7 @@ import (
 
 	segjson "github.com/segmentio/encoding/json"
 	bbolt "go.etcd.io/bbolt"
+	bberrors "go.etcd.io/bbolt/errors"
 
 	"github.com/switchboard/switchboard/store"
 )
@@ -214,6 +215,9 @@ func Open(path string, opts Options) (*Store, error) {
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second, NoSync: opts.NoSync,
 		FreelistType: bbolt.FreelistMapType, NoFreelistSync: !opts.SyncFreelist,
 		InitialMmapSize: mmapSize, NoStatistics: true})
+	if errors.Is(err, bberrors.ErrTimeout) {
+		return nil, fmt.Errorf("bolt: open %s: another process has it open (one process per data file; run several against Redis): %w", path, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}

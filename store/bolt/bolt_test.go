@@ -733,3 +733,15 @@ func TestIdempotencyKey_ExpiresAfterItsTTL(t *testing.T) {
 		t.Fatalf("the key after its TTL and a sweep: %s repeated=%v, want the new r-3", r.Message.ID, r.Repeated)
 	}
 }
+
+// TestOpen_ASecondProcessIsToldTheFileIsInUse: bbolt locks its file; a
+// second opener (another process, or here another open in this one: the
+// lock is per open file) is refused after the timeout with a message that
+// says why, not only "timeout".
+func TestOpen_ASecondProcessIsToldTheFileIsInUse(t *testing.T) {
+	_, path := newStore(t, bolt.Options{})
+	_, err := bolt.Open(path, bolt.Options{})
+	if err == nil || !strings.Contains(err.Error(), "another process has it open") {
+		t.Fatalf("a second open: %v", err)
+	}
+}
