@@ -103,6 +103,9 @@ func compactBackup(path string) error {
 	if cerr := dst.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = trimToPages(out)
+	}
 	if err != nil {
 		return fmt.Errorf("compacting the copy: %w", err)
 	}
@@ -110,6 +113,36 @@ func compactBackup(path string) error {
 		return err
 	}
 	return os.Rename(out, path)
+}
+
+// trimToPages cuts the file at path to the pages bbolt uses: bbolt grows
+// its file in steps (16 MiB past the first ones), so a fresh file holds up
+// to a step of zeros past its last page, which a backup need not keep.
+func trimToPages(path string) error {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	var size int64
+	err = db.View(func(tx *bbolt.Tx) error { size = tx.Size(); return nil })
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Truncate(path, size); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // checkBackup opens the copy and walks every page: a truncated or damaged
