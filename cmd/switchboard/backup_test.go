@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	bbolt "go.etcd.io/bbolt"
 )
 
 // TestBackup_LeavesErasedThreadsBehind: the server's copy of its bbolt file
@@ -76,10 +78,20 @@ func TestBackup_LeavesErasedThreadsBehind(t *testing.T) {
 	if bytes.Contains(clean, []byte(private)) {
 		t.Fatal("the backup holds text of erased threads")
 	}
-	// Live data only: smaller than the page copy (bbolt's file growth
-	// step, zeros past the last page, is not kept either).
+	// Live data only: smaller than the page copy, and nothing past its
+	// last page (bbolt grows a file in steps of up to 16 MiB of zeros).
 	if len(clean) >= len(raw) {
 		t.Fatalf("the compacted backup has %d bytes, the page copy %d", len(clean), len(raw))
+	}
+	db, err := bbolt.Open(filepath.Join(dir, "clean.db"), 0o600, &bbolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pages int64
+	db.View(func(tx *bbolt.Tx) error { pages = tx.Size(); return nil })
+	db.Close()
+	if int64(len(clean)) != pages {
+		t.Fatalf("the compacted backup has %d bytes for %d bytes of pages", len(clean), pages)
 	}
 
 	restored := startProc(t, filepath.Join(dir, "clean.db"))
