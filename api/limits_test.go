@@ -463,6 +463,25 @@ func TestRateLimit_SignInBehindAProxyKeysOnTheAddressTheProxySaw(t *testing.T) {
 			}
 		})
 	}
+	t.Run("IPv6 clients are counted per /64", func(t *testing.T) {
+		s := newLimitedServer(t, func(d *api.Deps) { d.RateLimits = api.RateLimits{PerIP: 1}; d.TrustedProxies = []string{"192.0.2.1"} })
+		signIn := func(xff string) int {
+			return s.handle(t, "POST", "/api/v1/session", "", []byte(`{"key": "sbk_guess"}`), "X-Forwarded-For", xff).Status
+		}
+		var codes []int
+		for i := range 4 { // a new address of the same /64 each time
+			codes = append(codes, signIn(fmt.Sprintf("2001:db8:1:2::%x", i+1)))
+		}
+		if fmt.Sprint(codes) != "[401 401 429 429]" {
+			t.Fatalf("sign-in statuses %v, want [401 401 429 429]", codes)
+		}
+		if code := signIn("2001:db8:1:3::1"); code != 401 {
+			t.Fatalf("a client in another /64: %d, want its own budget", code)
+		}
+		if code := signIn("::ffff:203.0.113.9"); code != 401 {
+			t.Fatalf("an IPv4 client written as IPv6: %d, want its own budget", code)
+		}
+	})
 	t.Run("no trusted proxy: the header is ignored", func(t *testing.T) {
 		s := newLimitedServer(t, func(d *api.Deps) { d.RateLimits = api.RateLimits{PerIP: 1} })
 		var codes []int

@@ -84,6 +84,23 @@ func (ls *limiters) allow(caller string, perSecond float64) (bool, time.Duration
 // whatever a client sends in the header itself stays to the left, so a
 // client cannot pick a fresh budget per request (Fiber's c.IP() returns the
 // header as sent).
+// addrBudget is the key of the client's per-address budget: its address,
+// or for IPv6 its /64, which one subscriber usually has whole (a budget
+// per address would give such a client 2^64 of them).
+func (s *server) addrBudget(c *fiber.Ctx) string {
+	addr := s.clientAddr(c)
+	a, err := netip.ParseAddr(addr)
+	switch {
+	case err != nil:
+		return "ip:" + addr
+	case a.Is4In6():
+		return "ip:" + a.Unmap().String()
+	case a.Is6():
+		return "ip:" + netip.PrefixFrom(a, 64).Masked().String()
+	}
+	return "ip:" + a.String()
+}
+
 func (s *server) clientAddr(c *fiber.Ctx) string {
 	peer := c.Context().RemoteIP().String()
 	if len(s.deps.TrustedProxies) == 0 || !c.IsProxyTrusted() {

@@ -163,7 +163,7 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 	if errors.Is(err, inbox.ErrUnauthorized) {
 		// A wrong key or cookie spends its address's sign-in budget, so
 		// keys cannot be guessed here faster than at the sign-in.
-		if ok, wait := s.limits.allow("ip:"+s.clientAddr(c), s.deps.RateLimits.PerIP); !ok {
+		if ok, wait := s.limits.allow(s.addrBudget(c), s.deps.RateLimits.PerIP); !ok {
 			return &RateLimitedError{RetryAfter: wait}
 		}
 	}
@@ -187,7 +187,7 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 // limited: Meta and X deliver from few addresses, and a bad signature is
 // refused at the cost of one HMAC.)
 func (s *server) limitByAddress(c *fiber.Ctx) error {
-	if ok, wait := s.limits.allow("ip:"+s.clientAddr(c), s.deps.RateLimits.PerIP); !ok {
+	if ok, wait := s.limits.allow(s.addrBudget(c), s.deps.RateLimits.PerIP); !ok {
 		return &RateLimitedError{RetryAfter: wait}
 	}
 	return c.Next()
