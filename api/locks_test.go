@@ -775,7 +775,12 @@ func TestOffers_PushTeamsOfferNewThreads(t *testing.T) {
 	}
 }
 
-func TestReopen_ClosedThreadReopensUnlessARuleKeepsItClosed(t *testing.T) {
+// TestReopen_ClosedThreadReopensWhateverTheRulesSay: a message on a closed
+// thread reopens it. A follow-up runs the rules for tags and priority
+// only, so one that matches a closing rule reopens it too (tagged): the
+// customer a supervisor closed on is never silently lost, and the spam
+// thread a rule closed comes back, tagged spam, for a person to judge.
+func TestReopen_ClosedThreadReopensWhateverTheRulesSay(t *testing.T) {
 	t.Parallel()
 	s := newCareSetup(t)
 	s.rule(t, map[string]any{"id": "spam", "when": map[string]any{"text_any": []string{"spam"}},
@@ -795,8 +800,14 @@ func TestReopen_ClosedThreadReopensUnlessARuleKeepsItClosed(t *testing.T) {
 		t.Fatalf("spam = %+v", spam)
 	}
 	s.ingest(t, msg("s2", map[string]any{"thread_external_id": "s1", "text": "more spam"}))
-	if th := s.thread(t, s.admin, spam.ID); th.Status != "closed" {
-		t.Fatalf("spam reopened: %+v", th)
+	if th := s.thread(t, s.admin, spam.ID); th.Status != "queued" || !slices.Contains(th.Tags, "spam") {
+		t.Fatalf("spam after a follow-up = %+v, want it queued, tagged spam", th)
+	}
+	// Closed by a person, then a message that happens to match the rule.
+	s.do(t, "POST", "/api/v1/threads/"+id+"/close", s.sue, map[string]any{}).want(t, 200)
+	s.ingest(t, msg("c1-c", map[string]any{"thread_external_id": "c1", "text": "is this spam? my order is late"}))
+	if th := s.thread(t, s.admin, id); th.Status != "queued" {
+		t.Fatalf("closed thread after a follow-up matching the closing rule = %+v", th)
 	}
 }
 

@@ -417,14 +417,14 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 		return p
 	}
 	// A follow-up never moves the thread (unless its team was deleted:
-	// moveTo); a closing rule keeps a closed thread closed.
+	// moveTo) and never closes it: the contract runs the message rules
+	// for tags and priority only, and a message on a pending or closed
+	// thread reopens it, whoever closed it.
 	it.moveTo = ""
 	if _, ok := sn.teams[t.Team]; !ok {
 		_, it.moveTo = s.routedTeam(sn, d, now)
 	}
-	p.Route.Close = d.Close && t.Status == store.StatusClosed
-	reopen := t.Status == store.StatusPending || t.Status == store.StatusClosed
-	if reopen && !p.Route.Close {
+	if t.Status == store.StatusPending || t.Status == store.StatusClosed {
 		if a := t.AssigneeID(); a != "" && s.offerable(ctx, sn, a, t, now, round) {
 			p.Route.OfferTo = a
 		} else {

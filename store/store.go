@@ -272,8 +272,10 @@ type Route struct {
 	// Priority is a floor: the thread's priority is raised to it, never
 	// lowered. Empty means normal for new threads.
 	Priority string
-	Close    bool
-	Rules    []string // ids of matching rules, for the audit
+	// Close closes a new thread at once (a rule's then.close); on an
+	// existing thread it is ignored: a message reopens a closed thread.
+	Close bool
+	Rules []string // ids of matching rules, for the audit
 	// OfferTo offers the thread to this agent if it is queued after the
 	// message (push assignment or sticky reopen). The store checks the
 	// agent's capacity atomically; when it is full the thread stays queued.

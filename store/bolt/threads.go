@@ -366,8 +366,6 @@ func (w *wtx) ingest(p *store.IngestParams, enc *msgParts) store.IngestResult {
 	case before == nil && p.Route.Close:
 		rec.Status = store.StatusClosed
 		w.event(rec, store.EventThreadClosed, store.ActorSystem, map[string]any{"reason": "rule", "rules": nonNil(p.Route.Rules)})
-	case before != nil && rec.Status == store.StatusClosed && p.Route.Close:
-		// A rule that closes keeps a closed thread closed (spam stays shut).
 	case before != nil && (rec.Status == store.StatusPending || rec.Status == store.StatusClosed):
 		from := rec.Status
 		rec.Status = store.StatusQueued

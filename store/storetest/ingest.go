@@ -21,7 +21,7 @@ var ingestScenarios = []scenario{
 	{"Ingest_StaleConfigVersion_RefusedNothingStored", ingestStaleConfig},
 	{"Ingest_RouteClose_ClosesNewThread", ingestRouteClose},
 	{"Ingest_FollowUp_ReopensPendingAndClosedThreads", ingestReopen},
-	{"Ingest_ClosingRule_KeepsClosedThreadClosed", ingestClosedStaysClosed},
+	{"Ingest_CloseOnAFollowUp_IgnoredTheThreadReopens", ingestCloseOnAFollowUpIsIgnored},
 	{"Ingest_FollowUpOnAssignedThread_KeepsLock", ingestAssignedKeepsLock},
 	{"Ingest_OfferTo_GrantsLockOnlyWithinCapacity", ingestOffer},
 	{"Ingest_MissingTeam_ErrUnknownTeamNothingStored", ingestUnknownTeam},
@@ -365,13 +365,16 @@ func ingestReopen(t *testing.T, e *env) {
 	wantEqual(t, "thread.reopened events on queued", len(ofType(e.events(th3.ID), store.EventThreadReopened)), 0)
 }
 
-func ingestClosedStaysClosed(t *testing.T, e *env) {
+// ingestCloseOnAFollowUpIsIgnored: Route.Close closes a new thread; on a
+// follow-up it is ignored, and the closed thread reopens like any other.
+func ingestCloseOnAFollowUpIsIgnored(t *testing.T, e *env) {
 	e.team("care")
 	th := e.thread("twitter", "care", closeRoute)
+	wantEqual(t, "status of the new thread", th.Status, store.StatusClosed)
 	res := e.followUp(th, closeRoute)
-	wantEqual(t, "status after closing follow-up", res.Thread.Status, store.StatusClosed)
-	wantEqual(t, "stored status", e.get(th.ID).Status, store.StatusClosed)
-	wantEqual(t, "thread.reopened events", len(ofType(e.events(th.ID), store.EventThreadReopened)), 0)
+	wantEqual(t, "status after the follow-up", res.Thread.Status, store.StatusQueued)
+	wantEqual(t, "stored status", e.get(th.ID).Status, store.StatusQueued)
+	wantEqual(t, "thread.reopened events", len(ofType(e.events(th.ID), store.EventThreadReopened)), 1)
 	msgs, err := e.s.MessageList(e.ctx, th.ID, store.PageParams{})
 	must(t, err)
 	wantEqual(t, "messages stored", len(msgs.Items), 2)

@@ -97,8 +97,6 @@ local function ingest_one(p, mjson, token)
   if before == nil and route.close == true then
     t.status = 'closed'
     event(t, 'thread.closed', 'system', {'reason', 'rule', 'rules', list(route.rules)})
-  elseif before ~= nil and t.status == 'closed' and route.close == true then
-    -- A rule that closes keeps a closed thread closed (spam stays shut).
   elseif before ~= nil and (t.status == 'pending' or t.status == 'closed') then
     local from = t.status
     t.status = 'queued'
