@@ -166,6 +166,7 @@ type Store interface {
 	// and records its event in the same step.
 	ThreadClaimNext(ctx context.Context, p ClaimNextParams) (LockResult, error)
 	ThreadClaim(ctx context.Context, p ClaimParams) (LockResult, error)
+	// ThreadRenew extends the lease to now + p.TTL; it never shortens it.
 	ThreadRenew(ctx context.Context, p LockParams) (LockResult, error)
 	ThreadReply(ctx context.Context, p ReplyParams) (ReplyResult, error)
 	ThreadRelease(ctx context.Context, p LockParams) (LockResult, error)

@@ -348,7 +348,9 @@ func (s *Store) ThreadRenew(ctx context.Context, p store.LockParams) (store.Lock
 			return err
 		}
 		before := rec.clone()
-		rec.Lock.ExpiresAt = w.now.Add(p.TTL)
+		if exp := w.now.Add(p.TTL); exp.After(rec.Lock.ExpiresAt) { // a renewal extends, never shortens
+			rec.Lock.ExpiresAt = exp
+		}
 		w.saveThread(before, rec)
 		res = w.result(rec, true)
 		return nil

@@ -179,6 +179,13 @@ func renew(t *testing.T, e *env) {
 	_, err = e.s.ThreadRenew(e.ctx, store.LockParams{ThreadID: th.ID, Token: "", Actor: "ana", TTL: longTTL})
 	wantErr(t, err, store.ErrLockLost)
 	wantTime(t, "expires_at after refused renew", e.get(th.ID).Lock.ExpiresAt, res.Lock.ExpiresAt)
+
+	// A renewal with a shorter lease than is left extends nothing and
+	// shortens nothing.
+	short, err := e.s.ThreadRenew(e.ctx, store.LockParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", TTL: time.Minute})
+	must(t, err)
+	wantTime(t, "expires_at after a shorter renewal", short.Lock.ExpiresAt, res.Lock.ExpiresAt)
+	wantTime(t, "stored expires_at after a shorter renewal", e.get(th.ID).Lock.ExpiresAt, res.Lock.ExpiresAt)
 }
 
 func outbound(e *env, threadID string) []store.Message {

@@ -1,4 +1,5 @@
--- renew: extend the lease of the lock the token names.
+-- renew: extend the lease of the lock the token names (never shorten it:
+-- the lease ends at the later of its end and now + the lease given).
 --
 -- KEYS[1]  the thread
 -- ARGV[2]  thread id
@@ -23,5 +24,5 @@ if holder then
   if err then return err end
 end
 local before = copy(t)
-t.lock_exp = NOW + tonumber(ARGV[4])
+t.lock_exp = math.max(t.lock_exp, NOW + tonumber(ARGV[4]))
 return ok(NOW, save_thread(before, t), grant_of(t))
