@@ -282,6 +282,8 @@ func mapError(err error) (int, errorBody) {
 		return 429, body("rate_limited", rl.Error(), map[string]any{"retry_after_seconds": rl.seconds()})
 	case errors.Is(err, inbox.ErrNotSupported):
 		return 501, body("not_supported", err.Error(), nil)
+	case errors.Is(err, inbox.ErrBusy):
+		return 503, body("unavailable", "the thread kept changing under other writers; nothing was stored, send it again", nil)
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return 503, body("unavailable", "the store cannot be reached", nil)
 	case errors.As(err, &fErr):
@@ -312,6 +314,9 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	var rl *RateLimitedError
 	if errors.As(err, &rl) {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(rl.seconds()))
+	}
+	if errors.Is(err, inbox.ErrBusy) {
+		c.Set(fiber.HeaderRetryAfter, "1")
 	}
 	return c.Status(status).JSON(body)
 }

@@ -83,6 +83,10 @@ type Service struct {
 	// delivering holds the ids of webhooks whose delivery is under way.
 	delivering sync.Map
 
+	// ingestStripes serialise, within this node, the retries of messages
+	// whose thread changed under them (see IngestBatch).
+	ingestStripes [64]sync.Mutex
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"net/url"
 	"slices"
@@ -205,15 +206,21 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 			lookup: ins[i].ThreadExternalID != ins[i].ExternalID})
 	}
 	// A message decided against a thread that another writer changed in
-	// the meantime is decided again. Many writers on one thread all get
-	// through, one per commit; a random pause keeps them from colliding
-	// in lock-step. Only a thread changing for ingestRetryBudget fails.
+	// the meantime is decided again. After a conflict the rest of the
+	// request goes one message at a time, each decided and stored under
+	// its thread's stripe lock: the node's writers to one busy thread take
+	// turns instead of colliding (on Redis each try is two round trips,
+	// and hundreds of writers retrying at once let almost none through).
+	// Writers on other nodes still collide; a random pause keeps them from
+	// doing so in lock-step. Only a thread changing for ingestRetryBudget
+	// fails, as a 503: try again.
 	deadline := time.Now().Add(ingestRetryBudget)
+	serial := false
 	for attempt, conflicted := 0, false; len(todo) > 0; attempt++ {
 		if conflicted {
 			if time.Now().After(deadline) {
 				for _, it := range todo {
-					results[it.idx].Err = fmt.Errorf("thread kept changing: %w", store.ErrConflict)
+					results[it.idx].Err = ErrBusy
 				}
 				break
 			}
@@ -222,6 +229,7 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
+			serial = true
 		}
 		conflicted = false
 		sn, err := s.ingestSnapshot(ctx)
@@ -233,16 +241,23 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 		var batch, later []*pendingItem
 		seen := map[string]bool{}
 		for _, it := range todo {
-			if k := it.threadKey(); !seen[k] {
+			if k := it.threadKey(); !seen[k] && (!serial || len(batch) == 0) {
 				seen[k] = true
 				batch = append(batch, it)
 			} else {
-				it.lookup = true
+				it.lookup = it.lookup || seen[k]
 				later = append(later, it)
 			}
 		}
+		unlock := func() {}
+		if serial {
+			mu := &s.ingestStripes[stripe(batch[0].threadKey(), len(s.ingestStripes))]
+			mu.Lock()
+			unlock = mu.Unlock
+		}
 		threads, err := s.lookupThreads(ctx, batch)
 		if err != nil {
+			unlock()
 			return nil, err
 		}
 		params := make([]store.IngestParams, len(batch))
@@ -254,6 +269,7 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 			offers.add(params[i].Route.OfferTo)
 		}
 		out, err := s.st.ThreadIngest(ctx, params)
+		unlock()
 		if err != nil {
 			return nil, err
 		}
@@ -291,6 +307,17 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 		todo = later
 	}
 	return results, nil
+}
+
+// ErrBusy: a message's thread kept changing under concurrent writers for
+// the whole retry budget. Nothing was stored; sending it again is safe.
+var ErrBusy = fmt.Errorf("the thread kept changing under other writers; try again: %w", store.ErrUnavailable)
+
+// stripe maps key to one of n stripes.
+func stripe(key string, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(n))
 }
 
 // moveFromDeletedTeam transfers a thread whose team was deleted to team.
