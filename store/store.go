@@ -171,6 +171,8 @@ type Store interface {
 	ThreadReply(ctx context.Context, p ReplyParams) (ReplyResult, error)
 	ThreadRelease(ctx context.Context, p LockParams) (LockResult, error)
 	ThreadClose(ctx context.Context, p LockParams) (LockResult, error)
+	// ThreadTransfer's and ThreadAssign's results carry the new lock only
+	// when it is the actor's own (a transfer or assignment to oneself).
 	ThreadTransfer(ctx context.Context, p TransferParams) (LockResult, error)
 	ThreadTag(ctx context.Context, p TagParams) (LockResult, error)
 	// ThreadAssign offers the thread to an agent (a lock granted by the

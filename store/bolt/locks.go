@@ -560,7 +560,7 @@ func (s *Store) ThreadTransfer(ctx context.Context, p store.TransferParams) (sto
 			w.movedSLA(rec)
 		}
 		w.saveThread(before, rec)
-		res = w.result(rec, false)
+		res = w.result(rec, target != nil && target.ID == p.Actor) // the caller's own new lock
 		return nil
 	})
 	return res, err
@@ -637,7 +637,7 @@ func (s *Store) ThreadAssign(ctx context.Context, p store.AssignParams) (store.L
 		w.event(rec, store.EventThreadOffered, p.Actor, map[string]any{
 			"to_agent": p.AgentID, "fence": rec.Lock.Fence, "expires_at": rec.Lock.ExpiresAt})
 		w.saveThread(before, rec)
-		res = w.result(rec, false)
+		res = w.result(rec, p.AgentID == p.Actor) // the caller's own new lock
 		return nil
 	})
 	return res, err

@@ -143,7 +143,7 @@ func (s *Store) ThreadTransfer(ctx context.Context, p store.TransferParams) (sto
 	if err != nil {
 		return store.LockResult{}, err
 	}
-	return lockResult(res, false)
+	return lockResult(res, p.AgentID != "" && p.AgentID == p.Actor) // the caller's own new lock
 }
 
 func (s *Store) ThreadTag(ctx context.Context, p store.TagParams) (store.LockResult, error) {
@@ -162,7 +162,7 @@ func (s *Store) ThreadAssign(ctx context.Context, p store.AssignParams) (store.L
 	if err != nil {
 		return store.LockResult{}, err
 	}
-	return lockResult(res, false)
+	return lockResult(res, p.AgentID == p.Actor) // the caller's own new lock
 }
 
 func (s *Store) ThreadUnlock(ctx context.Context, p store.UnlockParams) (store.LockResult, error) {

@@ -456,6 +456,9 @@ func transferAgent(t *testing.T, e *env) {
 	res, err := e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", AgentID: "bob", TTL: longTTL})
 	must(t, err)
 	wantEqual(t, "result status", res.Thread.Status, store.StatusAssigned)
+	if res.Lock != nil {
+		t.Fatalf("ana's transfer to bob answered bob's lock %+v", res.Lock)
+	}
 	got := e.get(th.ID)
 	if got.Status != store.StatusAssigned || assignee(got) != "bob" || got.Lock == nil || got.Lock.AgentID != "bob" || got.Team != "care" {
 		t.Fatalf("after transfer to bob: %+v", got)
@@ -486,6 +489,35 @@ func transferAgent(t *testing.T, e *env) {
 	must(t, err)
 	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: th2.ID, Token: g2.Token, Actor: "ana", AgentID: "ghost", TTL: longTTL})
 	wantErr(t, err, store.ErrUnknownAgent)
+
+	// To herself (into another team, say): the answer carries her new
+	// lock, the only way she learns its token; the old one is dead.
+	e.team("vip")
+	e.agent("cy", []string{"care", "vip"})
+	th3 := e.thread("twitter", "care")
+	g3 := e.claim(th3.ID, "cy", longTTL)
+	self, err := e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: th3.ID, Token: g3.Token, Actor: "cy", Team: "vip", AgentID: "cy", TTL: longTTL})
+	must(t, err)
+	if self.Lock == nil || self.Lock.AgentID != "cy" || self.Lock.Fence <= g3.Fence || self.Lock.Token == g3.Token {
+		t.Fatalf("cy's transfer to herself answered lock %+v, want her new one", self.Lock)
+	}
+	e.reply(th3.ID, self.Lock.Token, "cy")
+	// A supervisor who assigns a thread to himself gets his lock too; one
+	// who assigns it to someone else does not.
+	e.agent("sup", []string{"care"})
+	th4 := e.thread("twitter", "care")
+	mine, err := e.s.ThreadAssign(e.ctx, store.AssignParams{ThreadID: th4.ID, AgentID: "sup", Actor: "sup", TTL: longTTL})
+	must(t, err)
+	if mine.Lock == nil || mine.Lock.AgentID != "sup" {
+		t.Fatalf("an assignment to oneself answered lock %+v", mine.Lock)
+	}
+	e.reply(th4.ID, mine.Lock.Token, "sup")
+	th5 := e.thread("twitter", "care")
+	theirs, err := e.s.ThreadAssign(e.ctx, store.AssignParams{ThreadID: th5.ID, AgentID: "cy", Actor: "sup", TTL: longTTL})
+	must(t, err)
+	if theirs.Lock != nil {
+		t.Fatalf("an assignment to cy answered her lock %+v to the supervisor", theirs.Lock)
+	}
 }
 
 // tagClose: a tag rule that closes (spam) closes the thread in the same

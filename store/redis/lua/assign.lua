@@ -9,7 +9,7 @@
 -- ARGV[5]  lease in microseconds
 -- ARGV[6]  "1" for only-if-queued
 -- ARGV[7]  lock token
--- Returns  {"ok", now, thread} | {"not_found"} | {"closed"} | {"conflict"} |
+-- Returns  {"ok", now, thread, grant} | {"not_found"} | {"closed"} | {"conflict"} |
 --          {"unknown_agent"} | {"capacity"}
 
 expire_due(EXPIRE_LIMIT)
@@ -28,4 +28,4 @@ if not only then
   event(t, 'thread.assigned', ARGV[4], data)
 end
 event(t, 'thread.offered', ARGV[4], {'to_agent', agent, 'fence', t.lock_fence, 'expires_at', T(t.lock_exp)})
-return ok(NOW, save_thread(before, t))
+return ok(NOW, save_thread(before, t), grant_of(t))

@@ -16,7 +16,7 @@
 -- ARGV[13]  thread version the decision was made on (0 = any)
 -- ARGV[14]  note JSON without thread_id and created_at, or ""
 -- ARGV[15]  note id
--- Returns   {"ok", now, thread} | {"not_found"} | {"lock_lost"} |
+-- Returns   {"ok", now, thread, grant} | {"not_found"} | {"lock_lost"} |
 --           {"conflict"} | {"unknown_team"} | {"unknown_agent"} | {"capacity"}
 
 expire_due(EXPIRE_LIMIT)
@@ -59,4 +59,4 @@ else
   event(t, 'thread.transferred', actor, data)
 end
 if moved then moved_sla(t) end
-return ok(NOW, save_thread(before, t))
+return ok(NOW, save_thread(before, t), grant_of(t))
