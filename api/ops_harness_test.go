@@ -289,6 +289,16 @@ func openStream(t *testing.T, base, key, query, lastID string) (*sseStream, *htt
 	return s, resp
 }
 
+// mustStream is openStream for a stream that must open.
+func mustStream(t *testing.T, base, key, query, lastID string) *sseStream {
+	t.Helper()
+	st, resp := openStream(t, base, key, query, lastID)
+	if st == nil {
+		t.Fatalf("stream refused: %s", refusedStatus(resp))
+	}
+	return st
+}
+
 // read parses the stream: "id:", "event:", "data:" fields ended by a blank
 // line; comment lines (": heartbeat") count as heartbeats.
 func (s *sseStream) read(t *testing.T) {

@@ -345,10 +345,7 @@ func TestPresence_IdleAgentDropsToAwayAndGetsNoOffers(t *testing.T) {
 
 	// streamer holds an event stream and makes no request; its heartbeats
 	// are its sign of life.
-	st, resp := openStream(t, base, streamer, "", "")
-	if st == nil {
-		t.Fatalf("stream refused: %s", refusedStatus(resp))
-	}
+	mustStream(t, base, streamer, "", "") // open until the test ends
 	// Step the clock 100ms at a time, 1s in all: busy makes a request each
 	// step; each step waits until the presence loop has flushed the
 	// sightings made at the new time.

@@ -267,10 +267,7 @@ func TestEvents_StreamRefusals(t *testing.T) {
 func TestEvents_HeartbeatsAndResumeFromLastEventID(t *testing.T) {
 	t.Parallel()
 	s := newStreamSetup(t, nil)
-	st, resp := openStream(t, s.base, s.ana, "", "")
-	if st == nil {
-		t.Fatalf("stream refused: %s", refusedStatus(resp))
-	}
+	st := mustStream(t, s.base, s.ana, "", "")
 	for i := range 3 {
 		select {
 		case <-st.heartbeats:
@@ -295,10 +292,7 @@ func TestEvents_HeartbeatsAndResumeFromLastEventID(t *testing.T) {
 		t.Fatalf("only %d events missed", len(missed))
 	}
 
-	st, resp = openStream(t, s.base, s.ana, "", strconv.FormatUint(last, 10))
-	if st == nil {
-		t.Fatalf("resumed stream refused: %s", refusedStatus(resp))
-	}
+	st = mustStream(t, s.base, s.ana, "", strconv.FormatUint(last, 10))
 	var got []sseEvent
 	for range missed {
 		got = append(got, st.next(t))
@@ -405,10 +399,7 @@ func TestEvents_ClientThatStopsReadingIsDropped(t *testing.T) {
 	slow := s.onlineAgent(t, map[string]any{"id": "slow", "teams": []string{"alpha"}})
 	base := s.listenOn(t, func(l net.Listener) net.Listener { return smallBuffers{l} })
 
-	reader, resp := openStream(t, base, ana, "", "")
-	if reader == nil {
-		t.Fatalf("stream refused: %s", refusedStatus(resp))
-	}
+	reader := mustStream(t, base, ana, "", "")
 	s.do(t, "GET", "/healthz", "", nil).want(t, 200)
 	baseline := quietGoroutines()
 
@@ -488,10 +479,7 @@ func TestEvents_ClientThatStopsReadingIsDropped(t *testing.T) {
 func TestEvents_StoppingTheServiceEndsOpenStreams(t *testing.T) {
 	t.Parallel()
 	s := newStreamSetup(t, func(d *api.Deps) { d.Heartbeat = time.Hour })
-	st, resp := openStream(t, s.base, s.ana, "", "")
-	if st == nil {
-		t.Fatalf("stream refused: %s", refusedStatus(resp))
-	}
+	st := mustStream(t, s.base, s.ana, "", "")
 	s.svc.Stop()
 	select {
 	case <-st.done:
@@ -515,18 +503,9 @@ func TestEvents_StreamEndsWhenTheCallerWouldSeeOtherwise(t *testing.T) {
 			t.Fatalf("the stream outlived %s", why)
 		}
 	}
-	ana, resp := openStream(t, s.base, s.ana, "", "")
-	if ana == nil {
-		t.Fatalf("stream refused: %s", refusedStatus(resp))
-	}
-	ben, resp := openStream(t, s.base, s.ben, "", "")
-	if ben == nil {
-		t.Fatalf("stream refused: %s", refusedStatus(resp))
-	}
-	sup, resp := openStream(t, s.base, s.sup, "", "")
-	if sup == nil {
-		t.Fatalf("stream refused: %s", refusedStatus(resp))
-	}
+	ana := mustStream(t, s.base, s.ana, "", "")
+	ben := mustStream(t, s.base, s.ben, "", "")
+	sup := mustStream(t, s.base, s.sup, "", "")
 	defer sup.close()
 
 	s.do(t, "PUT", "/api/v1/agents/ana", s.admin, map[string]any{"teams": []string{"beta"}}).want(t, 200)
@@ -551,18 +530,9 @@ func TestEvents_StreamEndsWhenTheCallerWouldSeeOtherwise(t *testing.T) {
 func TestEvents_NoNewsAfterTheCallerLostIt(t *testing.T) {
 	t.Parallel()
 	s := newStreamSetup(t, func(d *api.Deps) { d.Heartbeat = time.Hour; d.StreamFresh = time.Nanosecond })
-	ana, resp := openStream(t, s.base, s.ana, "", "")
-	if ana == nil {
-		t.Fatalf("stream refused: %s", refusedStatus(resp))
-	}
-	ben, resp := openStream(t, s.base, s.ben, "", "")
-	if ben == nil {
-		t.Fatalf("stream refused: %s", refusedStatus(resp))
-	}
-	sup, resp := openStream(t, s.base, s.sup, "", "")
-	if sup == nil {
-		t.Fatalf("stream refused: %s", refusedStatus(resp))
-	}
+	ana := mustStream(t, s.base, s.ana, "", "")
+	ben := mustStream(t, s.base, s.ben, "", "")
+	sup := mustStream(t, s.base, s.sup, "", "")
 	// Both get news while they may.
 	before := s.ingest(t, msg("alpha and beta before", map[string]any{"text": "alpha"})).Thread
 	ana.readUntil(t, before.ID, "thread.routed")
@@ -602,10 +572,7 @@ func TestEvents_AThreadLeavingATeamIsNewsToItAndToItsHolder(t *testing.T) {
 	s.do(t, "POST", "/api/v1/threads/"+th.ID+"/claim", s.ana, map[string]any{}).want(t, 200)
 	var streams []*sseStream
 	for _, key := range []string{s.ana, s.ben} {
-		st, resp := openStream(t, s.base, key, "", "")
-		if st == nil {
-			t.Fatalf("stream refused: %s", refusedStatus(resp))
-		}
+		st := mustStream(t, s.base, key, "", "")
 		defer st.close()
 		streams = append(streams, st)
 	}
@@ -631,10 +598,7 @@ func TestEvents_ResumingReplaysOnlyThreadsTheCallerStillSees(t *testing.T) {
 	stays := s.ingest(t, msg("alpha, stays", map[string]any{"text": "alpha"})).Thread
 	s.do(t, "POST", "/api/v1/threads/"+moved.ID+"/transfer", s.sup, map[string]any{"team": "beta"}).want(t, 200)
 
-	st, resp := openStream(t, s.base, s.ana, "", strconv.FormatUint(from, 10))
-	if st == nil {
-		t.Fatalf("stream refused: %s", refusedStatus(resp))
-	}
+	st := mustStream(t, s.base, s.ana, "", strconv.FormatUint(from, 10))
 	defer st.close()
 	got := st.readUntil(t, stays.ID, "thread.routed")
 	last := s.ingest(t, msg("alpha, after", map[string]any{"text": "alpha"})).Thread

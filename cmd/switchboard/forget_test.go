@@ -51,21 +51,7 @@ func TestForget_ErasesEveryThreadOfTheCustomer(t *testing.T) {
 	}
 	count := func(author string) int {
 		t.Helper()
-		n := 0
-		for cursor := ""; ; {
-			code, body, err := p.request("GET", "/api/v1/threads?limit=10&author="+author+"&cursor="+cursor, sup.APIKey, nil)
-			var page struct {
-				Items      []json.RawMessage `json:"items"`
-				NextCursor string            `json:"next_cursor"`
-			}
-			if err != nil || code != 200 || json.Unmarshal(body, &page) != nil {
-				t.Fatalf("threads of %s: %d %s %v", author, code, body, err)
-			}
-			n += len(page.Items)
-			if cursor = page.NextCursor; cursor == "" {
-				return n
-			}
-		}
+		return p.countItems(t, "/api/v1/threads?limit=10&author="+author, sup.APIKey)
 	}
 	if n := count("u-gone"); n != 25 {
 		t.Fatalf("%d threads of u-gone before, want 25", n)

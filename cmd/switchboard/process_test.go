@@ -124,6 +124,27 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 
 var client = &http.Client{Timeout: 10 * time.Second}
 
+// countItems reads a list (path has its query, limit included) as key,
+// following next_cursor, and counts its items.
+func (p *proc) countItems(t *testing.T, path, key string) int {
+	t.Helper()
+	n := 0
+	for cursor := ""; ; {
+		code, body, err := p.request("GET", path+"&cursor="+cursor, key, nil)
+		var page struct {
+			Items      []json.RawMessage `json:"items"`
+			NextCursor string            `json:"next_cursor"`
+		}
+		if err != nil || code != 200 || json.Unmarshal(body, &page) != nil {
+			t.Fatalf("GET %s: %d %s %v", path, code, body, err)
+		}
+		n += len(page.Items)
+		if cursor = page.NextCursor; cursor == "" {
+			return n
+		}
+	}
+}
+
 func (p *proc) post(path string, body any) (int, []byte, error) {
 	return p.request("POST", path, testAdminKey, body)
 }

@@ -55,22 +55,7 @@ func TestRedis_ABurstOnOneThreadAllGetsIn(t *testing.T) {
 			t.Fatalf("message %d went to thread %s, the others to %s", i, res.Thread.ID, thread)
 		}
 	}
-	count := 0
-	for cursor := ""; ; {
-		code, body, err := p.api("GET", "/api/v1/threads/"+thread+"/messages?limit=500&cursor="+cursor, testAdminKey, nil)
-		var page struct {
-			Items      []json.RawMessage `json:"items"`
-			NextCursor string            `json:"next_cursor"`
-		}
-		if err != nil || code != 200 || json.Unmarshal(body, &page) != nil {
-			t.Fatalf("messages: %d %s %v", code, body, err)
-		}
-		count += len(page.Items)
-		if cursor = page.NextCursor; cursor == "" {
-			break
-		}
-	}
-	if count != n {
+	if count := p.countItems(t, "/api/v1/threads/"+thread+"/messages?limit=500", testAdminKey); count != n {
 		t.Fatalf("the thread has %d messages, want %d", count, n)
 	}
 }
