@@ -13,7 +13,7 @@ import (
 	"sort"
 	"time"
 
-	"sigs.k8s.io/yaml"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/switchboard/switchboard/inbox"
 )
@@ -33,9 +33,19 @@ func readConfigDoc(path string) (inbox.ConfigDoc, []byte, error) {
 }
 
 // parseConfigDoc decodes YAML (or JSON) strictly and returns it as JSON too.
+// The YAML is read as YAML 1.2 (yaml.v3): `on`, `no`, `yes` and `off` are
+// strings, as a rule's `on:` field and the language code `no` need, not the
+// booleans YAML 1.1 made of them.
 func parseConfigDoc(data []byte) (inbox.ConfigDoc, []byte, error) {
 	var doc inbox.ConfigDoc
-	js, err := yaml.YAMLToJSON(data)
+	var tree any
+	if err := yaml.Unmarshal(data, &tree); err != nil {
+		return doc, nil, err
+	}
+	if tree == nil {
+		tree = map[string]any{}
+	}
+	js, err := json.Marshal(tree)
 	if err != nil {
 		return doc, nil, err
 	}

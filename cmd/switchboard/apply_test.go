@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -83,5 +84,38 @@ func TestApply_CLIIsIdempotentAndConfigFlagAppliesAtStart(t *testing.T) {
 	logs := q.stderr.String()
 	if !strings.Contains(logs, "new_agents=1") || !strings.Contains(logs, "rotate-key") || strings.Contains(logs, "sbk_") {
 		t.Fatalf("the log of --config with a new agent:\n%s", logs)
+	}
+}
+
+// TestParseConfigDoc_OnNoAndYesAreStrings: the configuration file is read
+// as YAML 1.2. Under YAML 1.1 a rule's plain `on:` key, the Norwegian
+// language code `no` and a keyword `yes` were booleans, so the contract's
+// own field could not be written without quotes. Unknown fields are still
+// refused, and JSON is still YAML.
+func TestParseConfigDoc_OnNoAndYesAreStrings(t *testing.T) {
+	doc, _, err := parseConfigDoc([]byte(`
+rules:
+  - id: norsk
+    position: 5
+    on: [message]
+    when: {languages: [no, sv], text_any: [yes, off]}
+    then: {team: nordic}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := doc.Rules[0]
+	if !slices.Equal(r.On, []string{"message"}) || !slices.Equal(r.When.Languages, []string{"no", "sv"}) ||
+		!slices.Equal(r.When.TextAny, []string{"yes", "off"}) || r.Position != 5 {
+		t.Fatalf("rule read as %+v", r)
+	}
+	if _, _, err := parseConfigDoc([]byte("rules:\n  - {id: x, onn: [message]}\n")); err == nil || !strings.Contains(err.Error(), "onn") {
+		t.Fatalf("an unknown field: %v", err)
+	}
+	if doc, _, err := parseConfigDoc([]byte(`{"teams": [{"id": "care", "function": "care"}]}`)); err != nil || doc.Teams[0].ID != "care" {
+		t.Fatalf("JSON: %+v %v", doc, err)
+	}
+	if doc, _, err := parseConfigDoc(nil); err != nil || len(doc.Teams) != 0 {
+		t.Fatalf("an empty file: %+v %v", doc, err)
 	}
 }
