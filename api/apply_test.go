@@ -73,6 +73,17 @@ func TestConfigApply_CreatesThenChangesNothing(t *testing.T) {
 	if len(res.Created) != 0 || len(res.Updated) != 0 {
 		t.Fatalf("re-applying the export changed things: %+v", res)
 	}
+	// Supervisors read configuration, the whole of it too; agents do not,
+	// and only admins write it.
+	sup := s.agent(t, map[string]any{"id": "sup", "role": "supervisor"})
+	var bySup map[string]any
+	s.do(t, "GET", "/api/v1/config", sup, nil).want(t, 200).decode(t, &bySup)
+	if len(bySup["teams"].([]any)) != len(exported["teams"].([]any)) {
+		t.Fatalf("the supervisor's export: %v", bySup)
+	}
+	s.do(t, "POST", "/api/v1/config", sup, exported).wantErr(t, 403, "forbidden", "")
+	bea := s.agent(t, map[string]any{"id": "bea", "teams": []string{"care"}})
+	s.do(t, "GET", "/api/v1/config", bea, nil).wantErr(t, 403, "forbidden", "")
 }
 
 func TestConfigApply_BadDocumentChangesNothing(t *testing.T) {

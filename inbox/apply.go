@@ -247,10 +247,12 @@ func (s *Service) checkRefs(ctx context.Context, doc *ConfigDoc) error {
 	return nil
 }
 
-// Export returns the configuration as a document Apply accepts (admin).
+// Export returns the configuration as a document Apply accepts. Admins
+// and supervisors read it: supervisors read configuration (it holds no
+// key or webhook secret), admins write it.
 func (s *Service) Export(ctx context.Context, p Principal) (ConfigDoc, error) {
 	var doc ConfigDoc
-	if err := p.require(store.RoleAdmin); err != nil {
+	if err := p.require(store.RoleAdmin, store.RoleSupervisor); err != nil {
 		return doc, err
 	}
 	var err error
