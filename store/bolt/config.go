@@ -235,12 +235,43 @@ func (s *Store) AgentUpdate(ctx context.Context, a store.Agent) (store.Agent, er
 				w.put(bKeys, []byte(kr.ID), kr)
 			})
 		}
-		a.OpenLocks = openLocks(w.tx, a.ID, w.now)
 		w.put(bAgents, []byte(a.ID), a)
+		if a.Role == store.RoleAgent {
+			// Its locks on threads it may no longer work (teams or networks
+			// narrowed, a supervisor made an agent) end: it could not use
+			// them, and nobody else could claim the thread.
+			teams := nonNil(a.Teams)
+			if err := w.endAgentLocks(a.ID, store.ActorSystem, "agent_updated", func(t *store.Thread) bool {
+				return visible(t, teams, a.Networks)
+			}); err != nil {
+				return err
+			}
+		}
+		a.OpenLocks = openLocks(w.tx, a.ID, w.now)
 		w.bumpConfig()
 		return nil
 	})
 	return a, err
+}
+
+// endAgentLocks releases the agent's locks on the threads keep refuses,
+// recording why.
+func (w *wtx) endAgentLocks(agentID, actor, reason string, keep func(*store.Thread) bool) error {
+	for _, tid := range agentLockThreads(w.tx, agentID) {
+		rec, err := w.thread(tid)
+		if err != nil {
+			w.fatal = err
+			return err
+		}
+		if rec.Lock == nil || rec.Lock.AgentID != agentID || keep(&rec.Thread) {
+			continue
+		}
+		before := rec.clone()
+		w.endLock(rec)
+		w.event(rec, store.EventThreadReleased, actor, map[string]any{"agent_id": agentID, "status": rec.Status, "reason": reason})
+		w.saveThread(before, rec)
+	}
+	return nil
 }
 
 func (s *Store) AgentSetStatus(ctx context.Context, id, status string) (store.Agent, error) {
@@ -265,19 +296,8 @@ func (s *Store) AgentDelete(ctx context.Context, id, actor string) error {
 		if w.tx.Bucket(bAgents).Get([]byte(id)) == nil {
 			return fmt.Errorf("agent %s: %w", id, store.ErrNotFound)
 		}
-		for _, tid := range agentLockThreads(w.tx, id) {
-			rec, err := w.thread(tid)
-			if err != nil {
-				w.fatal = err
-				return err
-			}
-			if rec.Lock == nil || rec.Lock.AgentID != id {
-				continue
-			}
-			before := rec.clone()
-			w.endLock(rec)
-			w.event(rec, store.EventThreadReleased, actor, map[string]any{"agent_id": id, "status": rec.Status, "reason": "agent_deleted"})
-			w.saveThread(before, rec)
+		if err := w.endAgentLocks(id, actor, "agent_deleted", func(*store.Thread) bool { return false }); err != nil {
+			return err
 		}
 		w.forAgentKeys(id, func(kr *keyRec) { w.deleteKey(kr) })
 		w.del(bAgents, []byte(id))

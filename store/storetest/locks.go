@@ -33,6 +33,7 @@ var lockScenarios = []scenario{
 	{"Assign_OnlyIfQueued_ErrConflictWhenNotQueued", assignOnlyIfQueued},
 	{"Unlock_BreaksLock", unlock},
 	{"AgentDelete_ReleasesLocksAndRevokesKeys", agentDelete},
+	{"AgentUpdate_EndsLocksOnThreadsNoLongerItsToWork", agentUpdateEndsLocks},
 	{"LockList_LiveLocksWithTokens", lockList},
 	{"Fence_EveryGrantHigherThanAnyEarlier", fenceGrows},
 }
@@ -1018,4 +1019,52 @@ func claimNextAfterManyExpiries(t *testing.T, e *env) {
 	got, err := e.s.ThreadClaimNext(e.ctx, store.ClaimNextParams{AgentID: "bob", Teams: []string{"care"}, TTL: longTTL})
 	must(t, err)
 	wantEqual(t, "claim-next after 150 leases ran out", got.Thread.ID, urgent)
+}
+
+// agentUpdateEndsLocks: an agent moved out of a team, or limited to fewer
+// networks, or a supervisor made an agent, loses its locks on threads it
+// may no longer work (it could not use them, and nobody else could claim
+// the thread): they are released, with the reason. Locks it may still use
+// stay, with their fence.
+func agentUpdateEndsLocks(t *testing.T, e *env) {
+	e.team("care")
+	e.team("sales")
+	ana := e.agent("ana", []string{"care", "sales"})
+	sup := e.agent("sup", nil, func(a *store.Agent) { a.Role = store.RoleSupervisor })
+	kept := e.thread("twitter", "care")
+	otherTeam := e.thread("twitter", "sales")
+	otherNetwork := e.thread("instagram", "care")
+	gKept := e.claim(kept.ID, "ana", longTTL)
+	e.claim(otherTeam.ID, "ana", longTTL)
+	e.claim(otherNetwork.ID, "ana", longTTL)
+	supHeld := e.thread("facebook", "sales")
+	e.claim(supHeld.ID, "sup", longTTL)
+
+	ana.Teams, ana.Networks = []string{"care"}, []string{"twitter"}
+	got, err := e.s.AgentUpdate(e.ctx, ana)
+	must(t, err)
+	wantEqual(t, "ana's open locks after the update", got.OpenLocks, 1)
+	locks := e.locks("ana")
+	if l := locks[kept.ID]; len(locks) != 1 || l == nil || l.Fence != gKept.Fence {
+		t.Fatalf("ana's locks after the update = %+v, want only %s's", locks, kept.ID)
+	}
+	for _, id := range []string{otherTeam.ID, otherNetwork.ID} {
+		th := e.get(id)
+		if th.Lock != nil || th.Status != store.StatusQueued {
+			t.Fatalf("thread %s after ana left its scope: status %s lock %+v", id, th.Status, th.Lock)
+		}
+		rel := ofType(e.events(id), store.EventThreadReleased)
+		if len(rel) != 1 || rel[0].Data["reason"] != "agent_updated" || rel[0].Data["agent_id"] != "ana" {
+			t.Fatalf("thread %s: thread.released events %+v", id, rel)
+		}
+	}
+	// A supervisor works every team: an update that keeps the role keeps
+	// the lock; made an agent of no team, it ends.
+	_, err = e.s.AgentUpdate(e.ctx, sup)
+	must(t, err)
+	wantEqual(t, "the supervisor's locks", len(e.locks("sup")), 1)
+	sup.Role = store.RoleAgent
+	_, err = e.s.AgentUpdate(e.ctx, sup)
+	must(t, err)
+	wantEqual(t, "locks of the supervisor made an agent of no team", len(e.locks("sup")), 0)
 }

@@ -1,5 +1,7 @@
 -- agent_update: replace an agent's profile; status and presence are kept.
--- A new role is carried to the agent's keys.
+-- A new role is carried to the agent's keys. An agent's locks on threads
+-- it may no longer work (teams or networks narrowed, a supervisor made an
+-- agent) end.
 --
 -- KEYS[1]  the agent
 -- ARGV[2]  agent id
@@ -23,5 +25,9 @@ if cjson.decode(old).role ~= ARGV[6] then
   end
 end
 redis.call('HSET', key, 'json', ARGV[3], 'capacity', ARGV[4], 'updated', istr(NOW))
+if ARGV[6] == 'agent' then
+  local teams, networks = list(cjson.decode(ARGV[5])), list(cjson.decode(ARGV[3]).networks)
+  end_agent_locks(id, 'system', 'agent_updated', function(t) return visible(t, teams, networks) end)
+end
 bump_config()
 return ok(NOW, redis.call('HGETALL', key), live_locks(id, ''))

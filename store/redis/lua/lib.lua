@@ -624,6 +624,20 @@ local function sees(t, teams_json, networks_json)
   return visible(t, teams, list(cjson.decode(networks_json)))
 end
 
+-- end_agent_locks releases the agent's locks on the threads keep refuses
+-- (keep nil: all of them), recording why.
+local function end_agent_locks(id, actor, reason, keep)
+  for _, tid in ipairs(redis.call('SMEMBERS', K.agentlocks(id))) do
+    local t = load_live(tid)
+    if t and t.lock_agent == id and not (keep and keep(t)) then
+      local before = copy(t)
+      end_lock(t)
+      event(t, 'thread.released', actor, {'agent_id', id, 'status', t.status, 'reason', reason})
+      save_thread(before, t)
+    end
+  end
+end
+
 -- grant_result is the {token, fence, agent, expires} a holder sees.
 local function grant_of(t)
   if t.lock_agent == nil then return {} end
