@@ -70,7 +70,7 @@ type Store interface {
 	TeamGet(ctx context.Context, id string) (Team, error)
 	TeamList(ctx context.Context) ([]Team, error)
 	TeamUpdate(ctx context.Context, t Team) (Team, error)
-	// TeamDelete refuses with an *InUseError while a rule, another team's
+	// TeamDelete refuses with an *InUseError while a rule, a saved reply, another team's
 	// fallback_team or an agent names the team.
 	TeamDelete(ctx context.Context, id string) error
 

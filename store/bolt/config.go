@@ -96,7 +96,8 @@ func (s *Store) TeamDelete(ctx context.Context, id string) error {
 	})
 }
 
-// teamUsers names the first rule, team or agent that refers to team.
+// teamUsers names the first rule, team, agent or saved reply that refers
+// to team.
 func teamUsers(tx *bbolt.Tx, team string) string {
 	by := ""
 	tx.Bucket(bRules).ForEach(func(k, v []byte) error {
@@ -125,6 +126,19 @@ func teamUsers(tx *bbolt.Tx, team string) string {
 		var a store.Agent
 		if unmarshal(v, &a) == nil && slices.Contains(a.Teams, team) {
 			by = "agent " + a.ID
+			return errStop
+		}
+		return nil
+	})
+	if by != "" {
+		return by
+	}
+	// A saved reply for the team alone would be seen by no agent, and an
+	// export naming the team could not be applied again.
+	tx.Bucket(bSavedReplies).ForEach(func(k, v []byte) error {
+		var r store.SavedReply
+		if unmarshal(v, &r) == nil && slices.Contains(r.Teams, team) {
+			by = "saved reply " + r.ID
 			return errStop
 		}
 		return nil

@@ -14,7 +14,7 @@ import (
 var configScenarios = []scenario{
 	{"Team_CreateGetListUpdateDelete_RoundTrip", teamRoundTrip},
 	{"Config_DuplicateIDs_ErrAlreadyExists", duplicateIDs},
-	{"TeamDelete_RefusedWhileRuleFallbackOrAgentNamesIt", teamDeleteInUse},
+	{"TeamDelete_RefusedWhileRuleFallbackAgentOrSavedReplyNamesIt", teamDeleteInUse},
 	{"TeamDelete_RefusedWhileOpenThreadsRemain", teamDeleteOpenThreads},
 	{"Config_MissingTeam_ErrUnknownTeam", unknownTeam},
 	{"Agent_CreateOfflineSetStatusUpdateKeepsStatus", agentLifecycle},
@@ -150,6 +150,16 @@ func teamDeleteInUse(t *testing.T, e *env) {
 	wantErr(t, e.s.TeamDelete(ctx, "care"), store.ErrInUse)
 	_, err = e.s.AgentUpdate(ctx, store.Agent{ID: "ana", Name: "Ana", Role: store.RoleAgent, Teams: []string{"night"}, Capacity: 5})
 	must(t, err)
+
+	// A saved reply's teams.
+	_, err = e.s.SavedReplyCreate(ctx, store.SavedReply{ID: "hello", Title: "Hello", Text: "Hi", Teams: []string{"night", "care"}})
+	must(t, err)
+	err = e.s.TeamDelete(ctx, "care")
+	wantErr(t, err, store.ErrInUse)
+	if !errors.As(err, &inUse) || inUse.By != "saved reply hello" {
+		t.Fatalf("TeamDelete error %v, want in use by saved reply hello", err)
+	}
+	must(t, e.s.SavedReplyDelete(ctx, "hello"))
 
 	// Still there after every refusal; deleted once nothing names it.
 	_, err = e.s.TeamGet(ctx, "care")

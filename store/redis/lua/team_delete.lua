@@ -1,5 +1,6 @@
 -- team_delete: delete a team unless a rule, another team's fallback_team,
--- an agent or an open (queued, assigned or pending) thread refers to it.
+-- an agent, a saved reply or an open (queued, assigned or pending) thread
+-- refers to it.
 --
 -- KEYS[1]  the team
 -- ARGV[2]  team id
@@ -28,6 +29,10 @@ end
 for _, aid in ipairs(sorted(redis.call('SMEMBERS', K.agents()))) do
   local j = redis.call('HGET', K.agent(aid), 'json')
   if j and contains(list(cjson.decode(j).teams), id) then return in_use('agent ' .. aid) end
+end
+for _, sid in ipairs(sorted(redis.call('SMEMBERS', K.savedreplies()))) do
+  local j = redis.call('HGET', K.savedreply(sid), 'json')
+  if j and contains(list(cjson.decode(j).teams), id) then return in_use('saved reply ' .. sid) end
 end
 -- Open threads would be stranded.
 for _, st in ipairs({'queued', 'assigned', 'pending'}) do
