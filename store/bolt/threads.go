@@ -392,6 +392,7 @@ func (w *wtx) restartSLA(rec *threadRec) {
 	if rec.FirstResponseAt != nil || rec.SLABreached {
 		return
 	}
+	rec.SLADueAt = nil // a team without an SLA (or deleted) sets none
 	if due, ok := w.slaFromNow(rec.Team); ok {
 		rec.SLADueAt = &due
 	}

@@ -11,6 +11,38 @@ var timerScenarios = []scenario{
 	{"TimerSweep_SLA_BreachesUnansweredOnceRaisesToUrgent", timerSLABreach},
 	{"TimerSweep_AutoClose_ClosesIdlePendingNotReopenedOrClaimed", timerAutoClose},
 	{"SLA_AThreadMovedUnansweredGetsItsNewTeamsDeadline", timerSLAMoved},
+	{"SLA_AReopenedThreadOfADeletedTeamKeepsNoOldDeadline", timerSLADeletedTeam},
+}
+
+// timerSLADeletedTeam: a thread closed unanswered in a team that is then
+// deleted, reopened by the customer, has no deadline of the gone team's
+// (it would breach at once); moved on to a team with an SLA, it gets that
+// team's from the move. A team without an SLA likewise leaves none.
+func timerSLADeletedTeam(t *testing.T, e *env) {
+	e.team("gone", sla(60))
+	e.team("care", sla(900))
+	th := e.thread("twitter", "gone", closeRoute)
+	if e.get(th.ID).SLADueAt == nil {
+		t.Fatal("no sla_due_at in a team with an SLA")
+	}
+	must(t, e.s.TeamDelete(e.ctx, "gone"))
+	e.followUp(th)
+	if got := e.get(th.ID); got.Status != store.StatusQueued || got.SLADueAt != nil {
+		t.Fatalf("reopened in a deleted team: status %s sla_due_at %v, want queued with none", got.Status, got.SLADueAt)
+	}
+	_, err := e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: th.ID, Force: true, Actor: store.ActorSystem, Team: "care"})
+	must(t, err)
+	evs := ofType(e.events(th.ID), store.EventThreadTransferred)
+	wantTime(t, "sla_due_at after the move to care", *e.get(th.ID).SLADueAt, evs[len(evs)-1].At.Add(900*time.Second))
+
+	// Closed unanswered in a team whose SLA was then taken away.
+	th2 := e.thread("twitter", "care", closeRoute)
+	_, err = e.s.TeamUpdate(e.ctx, store.Team{ID: "care", Name: "Team care", Function: "care", Strategy: "claim"})
+	must(t, err)
+	e.followUp(th2)
+	if got := e.get(th2.ID); got.SLADueAt != nil {
+		t.Fatalf("reopened in a team without an SLA: sla_due_at %v", got.SLADueAt)
+	}
 }
 
 // timerSLAMoved: a thread escalated (transferred) or moved by a tag rule,

@@ -107,6 +107,7 @@ local function ingest_one(p, mjson, token)
     if t.frt == nil and not t.sla_breached then
       local team = team_conf(t.team)
       local sla = team and tonumber(team.sla_first_response_seconds) or 0
+      t.sla_due = nil -- a team without an SLA (or deleted) sets none
       if sla > 0 then t.sla_due = NOW + sla * 1000000 end
     end
     event(t, 'thread.reopened', 'system', {'from', from})
