@@ -512,6 +512,11 @@ func (s *Store) ThreadTransfer(ctx context.Context, p store.TransferParams) (sto
 		if err != nil {
 			return err
 		}
+		if rec.Status == store.StatusClosed {
+			// As assign: a closed thread is reopened by its customer, not
+			// moved (which queued or locked it without a reopen).
+			return fmt.Errorf("thread %s: %w", rec.ID, store.ErrClosed)
+		}
 		if p.Team != "" {
 			if err := w.checkTeams([]string{p.Team}); err != nil {
 				return err

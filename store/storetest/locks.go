@@ -446,6 +446,17 @@ func transferTeam(t *testing.T, e *env) {
 	if got := e.get(th3.ID); got.Team != "sales" || got.Lock != nil {
 		t.Fatalf("after forced transfer: team %s lock %+v", got.Team, got.Lock)
 	}
+
+	// A closed thread is not moved, as it is not assigned: its customer
+	// reopens it.
+	closed := e.thread("twitter", "care", closeRoute)
+	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: closed.ID, Force: true, Actor: "sup", Team: "sales"})
+	wantErr(t, err, store.ErrClosed)
+	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: closed.ID, Force: true, Actor: "sup", AgentID: "ana", TTL: longTTL})
+	wantErr(t, err, store.ErrClosed)
+	if got := e.get(closed.ID); got.Status != store.StatusClosed || got.Team != "care" || got.Lock != nil {
+		t.Fatalf("closed thread after refused transfers: %+v", got)
+	}
 }
 
 func transferAgent(t *testing.T, e *env) {
