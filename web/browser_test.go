@@ -290,6 +290,15 @@ func newPage(t *testing.T, browser context.Context, s *server, name string, widt
 	return p
 }
 
+// signedIn opens a browser of its own with one page, signed in as name with
+// key.
+func signedIn(t *testing.T, s *server, name, key string) *page {
+	t.Helper()
+	p := newPage(t, newBrowser(t), s, name, 1280, 800)
+	p.signIn(key)
+	return p
+}
+
 func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
 	p.t.Helper()
 	if err := chromedp.Do(p.ctx, actions...); err != nil {

@@ -22,9 +22,7 @@ import (
 
 func TestSignIn_ShowsTheAgentAndKeepsNoKeyInThePage(t *testing.T) {
 	f := newCareFixture(t)
-	b := newBrowser(t)
-	p := newPage(t, b, f.server, "ana", 1280, 800)
-	p.signIn(f.ana)
+	p := signedIn(t, f.server, "ana", f.ana)
 
 	p.waitText("#me-name", "Ana Ruiz")
 	p.waitText("#me-teams", "Customer care")
@@ -167,9 +165,7 @@ func TestTwoAgents_RaceForOneThread_OneRepliesTheOtherSeesItLocked(t *testing.T)
 
 func TestLive_NewMessageAppearsInTheQueueWithoutReload(t *testing.T) {
 	f := newCareFixtureTTL(t, 2*time.Second) // leases expire during the test
-	b := newBrowser(t)
-	p := newPage(t, b, f.server, "ana", 1280, 800)
-	p.signIn(f.ana)
+	p := signedIn(t, f.server, "ana", f.ana)
 	p.waitText("#queue-list", "Nobody is waiting")
 
 	id := f.ingest(t, msg{ExternalID: "live-1", Network: "twitter", Kind: "mention", Text: "Is the app down?\nNothing loads",
@@ -202,9 +198,7 @@ func TestLive_NewMessageAppearsInTheQueueWithoutReload(t *testing.T) {
 // they stop.
 func TestLive_TheQueueKeepsUpWhileEventsKeepComing(t *testing.T) {
 	f := newCareFixture(t)
-	b := newBrowser(t)
-	p := newPage(t, b, f.server, "ana", 1280, 800)
-	p.signIn(f.ana)
+	p := signedIn(t, f.server, "ana", f.ana)
 	p.waitText("#queue-list", "Nobody is waiting")
 
 	stop, posted := make(chan struct{}), make(chan int, 1)
@@ -250,9 +244,7 @@ func TestLive_TheQueueKeepsUpWhileEventsKeepComing(t *testing.T) {
 func TestLock_RenewsWhileTheAgentIsActive(t *testing.T) {
 	f := newCareFixtureTTL(t, 3*time.Second)
 	id := f.ingest(t, msg{ExternalID: "renew-1", Text: "Can I change my delivery address?"})
-	b := newBrowser(t)
-	p := newPage(t, b, f.server, "ana", 1280, 800)
-	p.signIn(f.ana)
+	p := signedIn(t, f.server, "ana", f.ana)
 	p.click(queueItem(id) + " .qclaim") // a click is activity
 	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
 	var first struct {
@@ -287,9 +279,7 @@ func TestThreadView_SavedReplyRetryWithOneIdempotencyKeyNoteAndLead(t *testing.T
 		"text": "Hi {{author.name}} ({{author.handle}}), {{agent.name}} here.", "teams": []string{"care"}}, nil)
 	id := f.ingest(t, msg{ExternalID: "act-1", Text: "What does the pro plan cost?",
 		Author: map[string]any{"id": "u-5", "handle": "@noor", "name": "Noor"}})
-	b := newBrowser(t)
-	p := newPage(t, b, f.server, "ana", 1280, 800)
-	p.signIn(f.ana)
+	p := signedIn(t, f.server, "ana", f.ana)
 	p.click(queueItem(id) + " .qclaim")
 	p.waitFor("the saved replies", `document.querySelector('#saved-reply option[value="hello"]') !== null`)
 
@@ -357,9 +347,7 @@ func TestThreadView_SavedReplyRetryWithOneIdempotencyKeyNoteAndLead(t *testing.T
 
 func TestClaimNext_ByKeyboardShortcut_ThenRelease(t *testing.T) {
 	f := newCareFixture(t)
-	b := newBrowser(t)
-	p := newPage(t, b, f.server, "ana", 1280, 800)
-	p.signIn(f.ana)
+	p := signedIn(t, f.server, "ana", f.ana)
 
 	p.key("n")
 	p.waitText("#status-msg", "Nothing to claim")
@@ -462,9 +450,7 @@ func TestLostLock_SupervisorUnlocks(t *testing.T) {
 func TestLock_AssignedToItsHolderAgainKeepsTheReplyBox(t *testing.T) {
 	f := newCareFixture(t)
 	id := f.ingest(t, msg{ExternalID: "again-1", Text: "My parcel never came", Author: map[string]any{"id": "u-1", "name": "Li"}})
-	b := newBrowser(t)
-	p := newPage(t, b, f.server, "bea", 1280, 800)
-	p.signIn(f.bea)
+	p := signedIn(t, f.server, "bea", f.bea)
 	p.click(queueItem(id) + " .qclaim")
 	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
 	f.must(t, 200, "POST", "/api/v1/threads/"+id+"/assign", f.sam, map[string]any{"agent_id": "bea"}, nil)
@@ -482,9 +468,7 @@ func TestLock_AssignedToItsHolderAgainKeepsTheReplyBox(t *testing.T) {
 // be loaded the page says so; once a load succeeds the alert goes.
 func TestQueue_AFailedLoadsAlertGoesWhenALoadSucceeds(t *testing.T) {
 	f := newCareFixture(t)
-	b := newBrowser(t)
-	p := newPage(t, b, f.server, "ana", 1280, 800)
-	p.signIn(f.ana)
+	p := signedIn(t, f.server, "ana", f.ana)
 	p.waitText("#queue-list", "Nobody is waiting")
 	block := func(patterns ...string) {
 		p.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
@@ -510,9 +494,7 @@ func TestQueue_AFailedLoadsAlertGoesWhenALoadSucceeds(t *testing.T) {
 
 func TestRevokedKey_BackToSignInWithAMessage(t *testing.T) {
 	f := newCareFixture(t)
-	b := newBrowser(t)
-	p := newPage(t, b, f.server, "ana", 1280, 800)
-	p.signIn(f.ana)
+	p := signedIn(t, f.server, "ana", f.ana)
 	f.must(t, 200, "POST", "/api/v1/agents/ana/rotate-key", f.admin, nil, nil)
 	p.key("n")
 	p.waitFor("the sign-in form", `!document.querySelector('#signin-view').hidden && document.querySelector('#app').hidden`)
@@ -532,9 +514,7 @@ func TestSupervisor_SeesAllTeamsWithCounts(t *testing.T) {
 		m.ExternalID = fmt.Sprintf("sup-%d", i)
 		f.ingest(t, m)
 	}
-	b := newBrowser(t)
-	p := newPage(t, b, f.server, "sam", 1280, 800)
-	p.signIn(f.sam)
+	p := signedIn(t, f.server, "sam", f.sam)
 	p.waitFor("the overview", `!document.querySelector('#overview').hidden`)
 	want := map[string]string{"care": "3", "engagement-twitter": "2", "sales": "1", "triage": "0"}
 	for team, n := range want {
