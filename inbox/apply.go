@@ -106,21 +106,28 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 	}
 
 	// Teams first, without fallbacks (they may name each other), then
-	// with them.
+	// with them. A create refused as already existing means another node
+	// applies the same file at the same moment (several nodes started with
+	// --config): the record is read again and compared instead.
 	for i, t := range doc.Teams {
-		old, err := s.st.TeamGet(ctx, t.ID)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			bare := t
-			bare.FallbackTeam = ""
-			if _, err := s.st.TeamCreate(ctx, bare); err != nil {
-				return res, prefixed(fmt.Sprintf("teams[%d]", i), err)
+		for retry := true; ; retry = false {
+			old, err := s.st.TeamGet(ctx, t.ID)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				bare := t
+				bare.FallbackTeam = ""
+				if _, err := s.st.TeamCreate(ctx, bare); errors.Is(err, store.ErrAlreadyExists) && retry {
+					continue
+				} else if err != nil {
+					return res, prefixed(fmt.Sprintf("teams[%d]", i), err)
+				}
+				res.note("team", t.ID, true, false)
+			case err != nil:
+				return res, err
+			default:
+				res.note("team", t.ID, false, !sameTeam(old, t))
 			}
-			res.note("team", t.ID, true, false)
-		case err != nil:
-			return res, err
-		default:
-			res.note("team", t.ID, false, !sameTeam(old, t))
+			break
 		}
 	}
 	for i, t := range doc.Teams {
@@ -135,65 +142,80 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 		}
 	}
 	for i, a := range doc.Agents {
-		old, err := s.st.AgentGet(ctx, a.ID)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			k, secret := newKey(a.Role, "agent "+a.ID, a.ID)
-			if _, err := s.st.AgentCreate(ctx, a, k); err != nil {
-				return res, prefixed(fmt.Sprintf("agents[%d]", i), unknownRef(err, "teams"))
+		for retry := true; ; retry = false {
+			old, err := s.st.AgentGet(ctx, a.ID)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				k, secret := newKey(a.Role, "agent "+a.ID, a.ID)
+				if _, err := s.st.AgentCreate(ctx, a, k); errors.Is(err, store.ErrAlreadyExists) && retry {
+					continue
+				} else if err != nil {
+					return res, prefixed(fmt.Sprintf("agents[%d]", i), unknownRef(err, "teams"))
+				}
+				if res.AgentKeys == nil {
+					res.AgentKeys = map[string]string{}
+				}
+				res.AgentKeys[a.ID] = secret
+				res.note("agent", a.ID, true, false)
+			case err != nil:
+				return res, err
+			case sameAgent(old, a):
+				res.note("agent", a.ID, false, false)
+			default:
+				if _, err := s.st.AgentUpdate(ctx, a); err != nil {
+					return res, prefixed(fmt.Sprintf("agents[%d]", i), unknownRef(err, "teams"))
+				}
+				res.note("agent", a.ID, false, true)
 			}
-			if res.AgentKeys == nil {
-				res.AgentKeys = map[string]string{}
-			}
-			res.AgentKeys[a.ID] = secret
-			res.note("agent", a.ID, true, false)
-		case err != nil:
-			return res, err
-		case sameAgent(old, a):
-			res.note("agent", a.ID, false, false)
-		default:
-			if _, err := s.st.AgentUpdate(ctx, a); err != nil {
-				return res, prefixed(fmt.Sprintf("agents[%d]", i), unknownRef(err, "teams"))
-			}
-			res.note("agent", a.ID, false, true)
+			break
 		}
 	}
 	for i, r := range doc.Rules {
-		old, err := s.st.RuleGet(ctx, r.ID)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			if _, err := s.st.RuleCreate(ctx, r); err != nil {
-				return res, prefixed(fmt.Sprintf("rules[%d]", i), unknownRef(err, "then.team"))
+		for retry := true; ; retry = false {
+			old, err := s.st.RuleGet(ctx, r.ID)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				if _, err := s.st.RuleCreate(ctx, r); errors.Is(err, store.ErrAlreadyExists) && retry {
+					continue
+				} else if err != nil {
+					return res, prefixed(fmt.Sprintf("rules[%d]", i), unknownRef(err, "then.team"))
+				}
+				res.note("rule", r.ID, true, false)
+			case err != nil:
+				return res, err
+			case sameJSON(old.Rule, r.Rule):
+				res.note("rule", r.ID, false, false)
+			default:
+				if _, err := s.st.RuleUpdate(ctx, r); err != nil {
+					return res, prefixed(fmt.Sprintf("rules[%d]", i), unknownRef(err, "then.team"))
+				}
+				res.note("rule", r.ID, false, true)
 			}
-			res.note("rule", r.ID, true, false)
-		case err != nil:
-			return res, err
-		case sameJSON(old.Rule, r.Rule):
-			res.note("rule", r.ID, false, false)
-		default:
-			if _, err := s.st.RuleUpdate(ctx, r); err != nil {
-				return res, prefixed(fmt.Sprintf("rules[%d]", i), unknownRef(err, "then.team"))
-			}
-			res.note("rule", r.ID, false, true)
+			break
 		}
 	}
 	for i, r := range doc.SavedReplies {
-		old, err := s.st.SavedReplyGet(ctx, r.ID)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			if _, err := s.st.SavedReplyCreate(ctx, r); err != nil {
-				return res, prefixed(fmt.Sprintf("saved_replies[%d]", i), unknownRef(err, "teams"))
+		for retry := true; ; retry = false {
+			old, err := s.st.SavedReplyGet(ctx, r.ID)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				if _, err := s.st.SavedReplyCreate(ctx, r); errors.Is(err, store.ErrAlreadyExists) && retry {
+					continue
+				} else if err != nil {
+					return res, prefixed(fmt.Sprintf("saved_replies[%d]", i), unknownRef(err, "teams"))
+				}
+				res.note("saved_reply", r.ID, true, false)
+			case err != nil:
+				return res, err
+			case old.Title == r.Title && old.Text == r.Text && slices.Equal(old.Teams, r.Teams):
+				res.note("saved_reply", r.ID, false, false)
+			default:
+				if _, err := s.st.SavedReplyUpdate(ctx, r); err != nil {
+					return res, prefixed(fmt.Sprintf("saved_replies[%d]", i), unknownRef(err, "teams"))
+				}
+				res.note("saved_reply", r.ID, false, true)
 			}
-			res.note("saved_reply", r.ID, true, false)
-		case err != nil:
-			return res, err
-		case old.Title == r.Title && old.Text == r.Text && slices.Equal(old.Teams, r.Teams):
-			res.note("saved_reply", r.ID, false, false)
-		default:
-			if _, err := s.st.SavedReplyUpdate(ctx, r); err != nil {
-				return res, prefixed(fmt.Sprintf("saved_replies[%d]", i), unknownRef(err, "teams"))
-			}
-			res.note("saved_reply", r.ID, false, true)
+			break
 		}
 	}
 	s.wake()

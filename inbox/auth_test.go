@@ -3,11 +3,13 @@ package inbox_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
 )
 
@@ -105,5 +107,42 @@ func TestBootstrap_ARevokedAdminKeyStaysRevoked(t *testing.T) {
 	}
 	if _, err := inbox.New(st, inbox.Config{}).Bootstrap(ctx, next); err != nil {
 		t.Fatalf("a start with the new key: %v", err)
+	}
+}
+
+// TestApply_NodesStartingTogetherWithOneFile: several nodes started at
+// once with the same --config each apply the whole file to one store. A
+// create another node made first is not an error: the record is compared
+// instead, and every node starts. Each record exists once.
+func TestApply_NodesStartingTogetherWithOneFile(t *testing.T) {
+	st := openStore(t)
+	var doc inbox.ConfigDoc
+	for i := range 20 {
+		id := fmt.Sprintf("team-%02d", i)
+		doc.Teams = append(doc.Teams, store.Team{ID: id, Function: "care"})
+		doc.Agents = append(doc.Agents, store.Agent{ID: "agent-" + id, Teams: []string{id}})
+		doc.Rules = append(doc.Rules, store.Rule{Rule: routing.Rule{ID: "rule-" + id, Position: i,
+			When: routing.When{TextAny: []string{id}}, Then: routing.Then{Team: id}}})
+		doc.SavedReplies = append(doc.SavedReplies, store.SavedReply{ID: "reply-" + id, Title: "Hi", Text: "Hi", Teams: []string{id}})
+	}
+	admin := inbox.Principal{Role: store.RoleAdmin, KeyID: "config-file"}
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = inbox.New(st, inbox.Config{}).Apply(context.Background(), admin, doc)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
+	}
+	res, err := inbox.New(st, inbox.Config{}).Apply(context.Background(), admin, doc)
+	if err != nil || len(res.Created) != 0 || len(res.Updated) != 0 || len(res.Unchanged) != 80 {
+		t.Fatalf("applying the file once more: %+v %v, want 80 unchanged", res, err)
 	}
 }
