@@ -116,14 +116,17 @@ func TestBootstrap_ARevokedAdminKeyStaysRevoked(t *testing.T) {
 // instead, and every node starts. Each record exists once.
 func TestApply_NodesStartingTogetherWithOneFile(t *testing.T) {
 	st := openStore(t)
-	var doc inbox.ConfigDoc
-	for i := range 20 {
-		id := fmt.Sprintf("team-%02d", i)
-		doc.Teams = append(doc.Teams, store.Team{ID: id, Function: "care"})
-		doc.Agents = append(doc.Agents, store.Agent{ID: "agent-" + id, Teams: []string{id}})
-		doc.Rules = append(doc.Rules, store.Rule{Rule: routing.Rule{ID: "rule-" + id, Position: i,
-			When: routing.When{TextAny: []string{id}}, Then: routing.Then{Team: id}}})
-		doc.SavedReplies = append(doc.SavedReplies, store.SavedReply{ID: "reply-" + id, Title: "Hi", Text: "Hi", Teams: []string{id}})
+	file := func() inbox.ConfigDoc { // each node reads the file itself
+		var doc inbox.ConfigDoc
+		for i := range 20 {
+			id := fmt.Sprintf("team-%02d", i)
+			doc.Teams = append(doc.Teams, store.Team{ID: id, Function: "care"})
+			doc.Agents = append(doc.Agents, store.Agent{ID: "agent-" + id, Teams: []string{id}})
+			doc.Rules = append(doc.Rules, store.Rule{Rule: routing.Rule{ID: "rule-" + id, Position: i,
+				When: routing.When{TextAny: []string{id}}, Then: routing.Then{Team: id}}})
+			doc.SavedReplies = append(doc.SavedReplies, store.SavedReply{ID: "reply-" + id, Title: "Hi", Text: "Hi", Teams: []string{id}})
+		}
+		return doc
 	}
 	admin := inbox.Principal{Role: store.RoleAdmin, KeyID: "config-file"}
 	var wg sync.WaitGroup
@@ -132,7 +135,7 @@ func TestApply_NodesStartingTogetherWithOneFile(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = inbox.New(st, inbox.Config{}).Apply(context.Background(), admin, doc)
+			_, errs[i] = inbox.New(st, inbox.Config{}).Apply(context.Background(), admin, file())
 		}()
 	}
 	wg.Wait()
@@ -141,7 +144,7 @@ func TestApply_NodesStartingTogetherWithOneFile(t *testing.T) {
 			t.Fatalf("node %d: %v", i, err)
 		}
 	}
-	res, err := inbox.New(st, inbox.Config{}).Apply(context.Background(), admin, doc)
+	res, err := inbox.New(st, inbox.Config{}).Apply(context.Background(), admin, file())
 	if err != nil || len(res.Created) != 0 || len(res.Updated) != 0 || len(res.Unchanged) != 80 {
 		t.Fatalf("applying the file once more: %+v %v, want 80 unchanged", res, err)
 	}
