@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -257,6 +258,15 @@ func TestOutboundWebhooks_DeliversSubscribedEventsSigned(t *testing.T) {
 	}
 	if got[0].ID == got[1].ID || got[1].ID == got[2].ID {
 		t.Fatalf("two events with one delivery id: %q %q %q", got[0].ID, got[1].ID, got[2].ID)
+	}
+	// The id names the webhook, the event and its time: a Redis that lost
+	// writes hands event ids out again, and a new event must not be
+	// dropped as a repeat of the old one with its id.
+	for _, d := range got {
+		ev := d.event(t)
+		if want := fmt.Sprintf("%s-%d-%s", h.ID, ev.ID, strconv.FormatInt(ev.At.UnixMicro(), 36)); d.ID != want {
+			t.Fatalf("delivery id %q, want %q", d.ID, want)
+		}
 	}
 	// thread.replied carries the outbound message for the connector.
 	replied := got[1].event(t)

@@ -309,3 +309,43 @@ func TestSubscribe_NewestEventDeletedIsNotWaitedFor(t *testing.T) {
 		t.Fatalf("the stream read the log %d times while nothing new was in it", n)
 	}
 }
+
+// aheadStore is a store whose EventWait says there is something newer than
+// any cursor while its log has nothing more: what a Redis that went back
+// in time looks like until its watcher notices.
+type aheadStore struct{ countingStore }
+
+func (a *aheadStore) EventWait(ctx context.Context, after uint64) error { return ctx.Err() }
+
+// TestSubscribe_AWaitThatFindsNothingPausesBeforeReadingAgain: a stream
+// whose waits keep ending with nothing new to read pauses, growing to a
+// second, instead of reading the log again at once, for ever (a core per
+// stream). An event written meanwhile still arrives.
+func TestSubscribe_AWaitThatFindsNothingPausesBeforeReadingAgain(t *testing.T) {
+	st := &aheadStore{countingStore{Store: openStore(t)}}
+	svc := bootstrapped(t, st)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ch, err := svc.Subscribe(ctx, inbox.Principal{Role: store.RoleAdmin, KeyID: "admin"}, inbox.StreamParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := st.lists.Load()
+	time.Sleep(2 * time.Second) // what is measured: reads in two seconds
+	if n := st.lists.Load() - start; n > 15 {
+		t.Fatalf("the stream read the log %d times in 2 s with nothing new in it", n)
+	}
+	res, err := svc.Ingest(ctx, inbox.Principal{Role: store.RoleIngest, KeyID: "ingest"}, inbox.MessageInput{Network: "twitter",
+		ExternalID: "later", Profile: "@acme", Text: "hello", Author: store.Author{ID: "u"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-ch:
+		if ev.ThreadID != res.Thread.ID {
+			t.Fatalf("event %+v, want one of %s", ev, res.Thread.ID)
+		}
+	case <-ctx.Done():
+		t.Fatal("the event written meanwhile never arrived")
+	}
+}

@@ -139,6 +139,7 @@ func (s *Service) Subscribe(ctx context.Context, p Principal, sp StreamParams) (
 		defer cancel()
 		defer close(ch)
 		checked := time.Now() // the caller was authenticated for this request
+		idle := time.Duration(0)
 		for ctx.Err() == nil {
 			// Read before the list: every event up to upTo is in it unless
 			// it is full. Ids of events deleted since they were written
@@ -171,6 +172,20 @@ func (s *Service) Subscribe(ctx context.Context, p Principal, sp StreamParams) (
 			}
 			if len(evs) == 500 {
 				continue
+			}
+			// A wait that ended with nothing to read means the store's
+			// newest id and its log disagree (a Redis that went back in
+			// time, until its watcher notices): pause, growing to a second,
+			// rather than read again at once, for ever.
+			if len(evs) == 0 && upTo <= cursor {
+				idle = min(max(2*idle, 10*time.Millisecond), time.Second)
+				select {
+				case <-time.After(idle):
+				case <-ctx.Done():
+					return
+				}
+			} else {
+				idle = 0
 			}
 			cursor = max(cursor, upTo)
 			if err := s.st.EventWait(ctx, cursor); err != nil {

@@ -294,8 +294,11 @@ func (s *Service) post(ctx context.Context, wh *store.Webhook, ev *store.Event) 
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Switchboard-Webhooks/1")
 	req.Header.Set("X-Switchboard-Signature", Sign(wh.Secret, body))
-	// The same id on every retry and from every node: receivers drop repeats.
-	req.Header.Set("X-Switchboard-Delivery", wh.ID+"-"+strconv.FormatUint(ev.ID, 10))
+	// The same id on every retry and from every node: receivers drop
+	// repeats. The event's time is part of it: a Redis that lost writes
+	// hands event ids out again, and a new event under an old id would be
+	// dropped as a repeat.
+	req.Header.Set("X-Switchboard-Delivery", wh.ID+"-"+strconv.FormatUint(ev.ID, 10)+"-"+strconv.FormatInt(ev.At.UnixMicro(), 36))
 	req.Header.Set("X-Switchboard-Event", ev.Type)
 	resp, err := s.webhookClient().Do(req)
 	if err != nil {

@@ -67,6 +67,19 @@ func (w *eventWatch) publish(last uint64) {
 	w.ch = make(chan struct{})
 }
 
+// rewind lowers last: Redis went back in time (a failover to a replica
+// behind, a restore, a crash under appendfsync everysec) and hands out
+// event ids again. Waiters past it wait for the ids to come again.
+func (w *eventWatch) rewind(last uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if last < w.last {
+		w.last = last
+		close(w.ch)
+		w.ch = make(chan struct{})
+	}
+}
+
 // startWatch starts the watcher once; false when the store is closed.
 func (s *Store) startWatch() bool {
 	s.life.Lock()
@@ -128,6 +141,14 @@ func (s *Store) watch() {
 			Block:   s.watchBlock,
 		}).Result()
 		if errors.Is(err, goredis.Nil) {
+			// Quiet: check that the log has not gone back in time. If it
+			// has, XREAD after the old newest id would miss the ids handed
+			// out again, and waiters would wake for events not there.
+			if v, err := s.EventLastID(ctx); err == nil && v < last {
+				s.log.Warn("the event log went back in time (Redis lost writes): following it from its newest event", "was", last, "now", v)
+				last = v
+				s.ev.rewind(last)
+			}
 			continue
 		}
 		if err != nil {

@@ -1044,3 +1044,66 @@ func TestPresenceSweep_ManyAgentsAtOnce(t *testing.T) {
 		t.Fatalf("a second sweep reported %d more", len(again))
 	}
 }
+
+// TestEventWait_ALogThatWentBackInTimeIsFollowedAgain: a Redis that loses
+// writes (a failover to a replica behind, a restore, a crash under
+// appendfsync everysec) takes its event counter back and hands ids out
+// again. The watcher notices at its next quiet XREAD: a wait at the log's
+// newest id then waits (it returned at once, so every event stream read
+// the log in a loop), and the next event, under a reused id, wakes it.
+func TestEventWait_ALogThatWentBackInTimeIsFollowedAgain(t *testing.T) {
+	s := openStore(t, newPrefix())
+	s.watchBlock = 100 * time.Millisecond
+	ctx := ctxT(t)
+	careThread(t, s)
+	ingest := func(n int) {
+		t.Helper()
+		res, err := s.ThreadIngest(ctx, []store.IngestParams{{Message: store.Message{ID: fmt.Sprintf("m-%d", n), Network: "twitter",
+			ExternalID: fmt.Sprintf("x-%d", n), Kind: "dm", Author: &store.Author{ID: "u"}, Text: "hi"}, Profile: "@acme",
+			ThreadExternalID: fmt.Sprintf("c-%d", n), NewThreadID: fmt.Sprintf("t-%d", n), Route: store.Route{Team: "care"}}})
+		must(t, err)
+		must(t, res[0].Err)
+	}
+	kept, err := s.EventLastID(ctx)
+	must(t, err)
+	ingest(2)
+	lost, err := s.EventLastID(ctx)
+	must(t, err)
+	must(t, s.EventWait(ctx, lost-1)) // the watcher has seen the newest id
+
+	// Redis goes back to before thread t-2: its counter and stream entries.
+	must(t, s.rdb.HSet(ctx, s.k.meta(), "event_seq", kept).Err())
+	for id := kept + 1; id <= lost; id++ {
+		must(t, s.rdb.XDel(ctx, s.k.events(), fmt.Sprintf("%d-0", id)).Err())
+	}
+	must(t, s.rdb.Do(ctx, "XSETID", s.k.events(), fmt.Sprintf("%d-0", kept)).Err())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if last, _, _ := s.ev.state(); last == kept {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the watcher still knows %d as the newest event, the log %d", lost, kept)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := s.EventWait(short, kept); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a wait at the newest id ended with %v before any event", err)
+	}
+	woke := make(chan error, 1)
+	go func() { woke <- s.EventWait(ctx, kept) }()
+	ingest(3) // its events take the ids t-2's had
+	select {
+	case err := <-woke:
+		must(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("an event under a reused id did not wake the wait")
+	}
+	evs, err := s.EventList(ctx, store.EventFilter{After: kept})
+	must(t, err)
+	if len(evs) == 0 || evs[0].ID != kept+1 || evs[0].ThreadID != "t-3" {
+		t.Fatalf("events after %d: %+v", kept, evs)
+	}
+}
