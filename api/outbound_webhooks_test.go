@@ -465,6 +465,23 @@ func TestOutboundWebhooks_TwoNodesDeliverEachEventOnceInOrder(t *testing.T) {
 	}
 }
 
+// TestOutboundWebhooks_ANodeThatStopsHandsItsLeaseOn: the node delivering
+// a webhook stops (a rolling restart); another node delivers the next
+// event at its next poll, not after the 30 s lease (the clock here never
+// gets there).
+func TestOutboundWebhooks_ANodeThatStopsHandsItsLeaseOn(t *testing.T) {
+	t.Parallel()
+	s := outboundServer(t, opsOptions{})
+	rcv := newHookReceiver(t, 0)
+	h := s.hook(t, rcv.srv.URL, "thread.created")
+	s.ingest(t, msg("before the restart", nil))
+	eventually(t, "the first node delivered", func() bool { return s.hookState(t, h.ID).Delivered == 1 })
+	s.svc.Stop()
+	s.node(t, nil)
+	s.ingest(t, msg("after the restart", nil))
+	eventually(t, "the other node delivered", func() bool { return s.hookState(t, h.ID).Delivered == 2 })
+}
+
 // A run of deliveries stops while a whole attempt still fits in its lease.
 // Without that, an attempt begun near the lease's end was still in flight
 // when the lease ran out, its progress could not be saved, and the event

@@ -80,8 +80,10 @@ type Service struct {
 	// only that loop uses it.
 	retainAfter uint64
 
-	// delivering holds the ids of webhooks whose delivery is under way.
+	// delivering holds the ids of webhooks whose delivery is under way;
+	// leased, those this node has leased (released at Stop).
 	delivering sync.Map
+	leased     sync.Map
 
 	// ingestStripes serialise, within this node, the retries of messages
 	// whose thread changed under them (see IngestBatch).
@@ -170,6 +172,7 @@ func (s *Service) Stop() {
 		close(s.stop)
 	}
 	s.wg.Wait()
+	s.releaseWebhooks()
 }
 
 // every runs fn every interval, or sooner when wake fires, until Stop.

@@ -175,6 +175,20 @@ func (s *Service) deliverWebhooks(ctx context.Context) {
 	}
 }
 
+// releaseWebhooks ends this node's webhook leases once its deliveries have
+// stopped (a lease of no time), so that another node delivers at its next
+// poll rather than after the lease: a rolling restart does not pause the
+// webhooks for a lease each.
+func (s *Service) releaseWebhooks() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s.leased.Range(func(id, _ any) bool {
+		s.st.WebhookLease(ctx, id.(string), s.cfg.NodeID, 0) // refused if another node has it now
+		s.leased.Delete(id)
+		return ctx.Err() == nil
+	})
+}
+
 func (s *Service) deliverWebhook(ctx context.Context, id string) {
 	// The lease runs from when the store granted it, which is no earlier
 	// than this reading.
@@ -183,6 +197,7 @@ func (s *Service) deliverWebhook(ctx context.Context, id string) {
 	if err != nil {
 		return // another node delivers it, or it was deleted
 	}
+	s.leased.Store(id, true)
 	st := wh.State
 	evs, err := s.st.EventList(ctx, store.EventFilter{After: st.Cursor, Limit: 100})
 	if err != nil || len(evs) == 0 {

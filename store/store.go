@@ -204,7 +204,8 @@ type Store interface {
 	WebhookList(ctx context.Context) ([]Webhook, error)
 	WebhookDelete(ctx context.Context, id string) error
 	// WebhookLease gives owner the right to deliver the webhook for ttl
-	// (renewing its own lease); ErrLockHeld while another owner has it.
+	// (renewing its own lease; a ttl of 0 releases it); ErrLockHeld while
+	// another owner has it.
 	WebhookLease(ctx context.Context, id, owner string, ttl time.Duration) (Webhook, error)
 	// WebhookSaveState stores delivery progress; ErrLockLost unless owner
 	// holds the lease.

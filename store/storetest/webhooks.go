@@ -203,6 +203,18 @@ func webhookLease(t *testing.T, e *env) {
 	must(t, e.s.WebhookSaveState(e.ctx, "wh", "node-b", st2))
 	wantState(t, "state after B's save", e.webhookGet("wh").State, st2)
 
+	// A lease of no time releases it (a node that stops): A gets it at
+	// once, and B's saves are refused; A gives it back the same way.
+	_, err = e.s.WebhookLease(e.ctx, "wh", "node-b", 0)
+	must(t, err)
+	_, err = e.s.WebhookLease(e.ctx, "wh", "node-a", longTTL)
+	must(t, err)
+	wantErr(t, e.s.WebhookSaveState(e.ctx, "wh", "node-b", st2), store.ErrLockLost)
+	_, err = e.s.WebhookLease(e.ctx, "wh", "node-a", 0)
+	must(t, err)
+	_, err = e.s.WebhookLease(e.ctx, "wh", "node-b", longTTL)
+	must(t, err)
+
 	// Once B's lease runs out, B's saves are refused too.
 	_, err = e.s.WebhookLease(e.ctx, "wh", "node-b", shortTTL)
 	must(t, err)
