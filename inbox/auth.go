@@ -101,7 +101,7 @@ func (s *Service) SessionCreate(ctx context.Context, secret string) (cookie stri
 		return "", p, err
 	}
 	cookie = newSecret("sbs_")
-	sess := store.Session{KeyID: p.KeyID, Hash: hashSecret(cookie), ExpiresAt: s.now().Add(s.cfg.SessionTTL)}
+	sess := store.Session{KeyID: p.KeyID, Hash: hashSecret(cookie), TTL: s.cfg.SessionTTL} // on the store's clock
 	if err := s.st.SessionCreate(ctx, sess); err != nil {
 		return "", p, err
 	}

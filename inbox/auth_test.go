@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/inbox"
 	"github.com/switchboard/switchboard/routing"
@@ -147,5 +148,25 @@ func TestApply_NodesStartingTogetherWithOneFile(t *testing.T) {
 	res, err := inbox.New(st, inbox.Config{}).Apply(context.Background(), admin, file())
 	if err != nil || len(res.Created) != 0 || len(res.Updated) != 0 || len(res.Unchanged) != 80 {
 		t.Fatalf("applying the file once more: %+v %v, want 80 unchanged", res, err)
+	}
+}
+
+// TestSession_ANodeWhoseClockIsBehindIssuesWorkingSessions: a session's
+// life is counted on the store's clock (Redis: its TIME), not on the node's.
+// A node a day behind issued sessions that had ended before they began.
+func TestSession_ANodeWhoseClockIsBehindIssuesWorkingSessions(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	const key = "admin-key-0123456789abcdef"
+	if _, err := inbox.New(st, inbox.Config{}).Bootstrap(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	behind := inbox.New(st, inbox.Config{Clock: func() time.Time { return time.Now().Add(-24 * time.Hour) }})
+	cookie, _, err := behind.SessionCreate(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := behind.AuthenticateSession(ctx, cookie); err != nil || p.Role != store.RoleAdmin {
+		t.Fatalf("the session a node a day behind issued: %+v %v", p, err)
 	}
 }

@@ -88,6 +88,11 @@ type Session struct {
 	Hash      []byte    `json:"-"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// TTL, when set, has the store count the session's life on its own
+	// clock (Redis: its TIME): CreatedAt is then now, ExpiresAt now + TTL.
+	// A node whose clock is off cannot issue a session that is already
+	// over, or one that lasts hours too long.
+	TTL time.Duration `json:"-"`
 }
 
 // Rule is a routing rule with its bookkeeping times.

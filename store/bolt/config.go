@@ -674,6 +674,9 @@ type sessionRec struct {
 
 func (s *Store) SessionCreate(ctx context.Context, sess store.Session) error {
 	return s.write(ctx, func(w *wtx) error {
+		if sess.TTL > 0 {
+			sess.CreatedAt, sess.ExpiresAt = w.now, w.now.Add(sess.TTL)
+		}
 		if sess.CreatedAt.IsZero() {
 			sess.CreatedAt = w.now
 		}

@@ -352,8 +352,12 @@ func (s *Store) SessionCreate(ctx context.Context, sess store.Session) error {
 	if !sess.CreatedAt.IsZero() {
 		created = fmt.Sprint(us(sess.CreatedAt))
 	}
+	ttl := ""
+	if sess.TTL > 0 {
+		ttl = fmt.Sprint(durUS(sess.TTL))
+	}
 	_, err := s.eval(ctx, scriptSessionCreate, []string{s.k.session(hex.EncodeToString(sess.Hash))},
-		sess.KeyID, created, us(sess.ExpiresAt))
+		sess.KeyID, created, us(sess.ExpiresAt), ttl)
 	return err
 }
 

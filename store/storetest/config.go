@@ -562,6 +562,15 @@ func sessions(t *testing.T, e *env) {
 		_, _, _, err = e.s.SessionKeyAgent(ctx, hash(cookie))
 		wantErr(t, err, store.ErrNotFound)
 	}
+	// With a TTL the store counts the session's life on its own clock,
+	// whatever ExpiresAt says (a node whose clock is a day behind).
+	before := time.Now()
+	must(t, e.s.SessionCreate(ctx, store.Session{KeyID: "k", Hash: hash("cookie-ttl"), TTL: time.Hour, ExpiresAt: before.Add(-24 * time.Hour)}))
+	after := time.Now()
+	sess, _, _, err = e.s.SessionKeyAgent(ctx, hash("cookie-ttl"))
+	must(t, err)
+	within(t, "expires_at of a session with a TTL", sess.ExpiresAt, before.Add(time.Hour), after.Add(time.Hour))
+	within(t, "created_at of a session with a TTL", sess.CreatedAt, before, after)
 	// A session whose key is gone authenticates nothing.
 	must(t, e.s.AgentDelete(ctx, "ana", "admin"))
 	_, _, _, err = e.s.SessionKeyAgent(ctx, hash("cookie-ana"))
