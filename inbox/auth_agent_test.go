@@ -349,3 +349,49 @@ func TestSubscribe_AWaitThatFindsNothingPausesBeforeReadingAgain(t *testing.T) {
 		t.Fatal("the event written meanwhile never arrived")
 	}
 }
+
+// panicky conflicts on its first and third ThreadIngest and panics on its
+// second, as a bug would while a thread's stripe is held.
+type panicky struct {
+	store.Store
+	n atomic.Int32
+}
+
+func (p *panicky) ThreadIngest(ctx context.Context, ps []store.IngestParams) ([]store.IngestResult, error) {
+	switch p.n.Add(1) {
+	case 1, 3:
+		out := make([]store.IngestResult, len(ps))
+		for i := range out {
+			out[i].Err = store.ErrConflict
+		}
+		return out, nil
+	case 2:
+		panic("a bug while the stripe is held")
+	}
+	return p.Store.ThreadIngest(ctx, ps)
+}
+
+// TestIngest_APanicUnderTheStripeLockReleasesIt: a round that panics while
+// it holds its thread's stripe (the API turns the panic into a 500) gives
+// the stripe back, so the thread's next message is not blocked for ever.
+func TestIngest_APanicUnderTheStripeLockReleasesIt(t *testing.T) {
+	st := &panicky{Store: openStore(t)}
+	svc := bootstrapped(t, st)
+	ing := inbox.Principal{Role: store.RoleIngest, KeyID: "ingest"}
+	in := inbox.MessageInput{Network: "twitter", ExternalID: "m1", ThreadExternalID: "conv", Profile: "@acme", Text: "hi", Author: store.Author{ID: "u"}}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the store's panic did not come through")
+			}
+		}()
+		svc.IngestBatch(context.Background(), ing, []inbox.MessageInput{in})
+	}()
+	in.ExternalID = "m2"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := svc.IngestBatch(ctx, ing, []inbox.MessageInput{in})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("the thread's next message: %v %+v", err, res)
+	}
+}

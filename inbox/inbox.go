@@ -87,7 +87,7 @@ type Service struct {
 
 	// ingestStripes serialise, within this node, the retries of messages
 	// whose thread changed under them (see IngestBatch).
-	ingestStripes [64]sync.Mutex
+	ingestStripes [64]chan struct{} // a one-slot semaphore each
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -138,6 +138,9 @@ func New(st store.Store, cfg Config) *Service {
 	}
 	s := &Service{st: st, cfg: cfg, log: cfg.Logger.With("component", "inbox"), metrics: cfg.Metrics,
 		presence: presence{seen: map[string]struct{}{}}, nudge: make(chan struct{}, 1), stop: make(chan struct{})}
+	for i := range s.ingestStripes {
+		s.ingestStripes[i] = make(chan struct{}, 1)
+	}
 	s.registerStoreMetrics()
 	return s
 }

@@ -249,27 +249,11 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 				later = append(later, it)
 			}
 		}
-		unlock := func() {}
+		stripe := -1
 		if serial {
-			mu := &s.ingestStripes[stripe(batch[0].threadKey(), len(s.ingestStripes))]
-			mu.Lock()
-			unlock = mu.Unlock
+			stripe = stripeOf(batch[0].threadKey(), len(s.ingestStripes))
 		}
-		threads, err := s.lookupThreads(ctx, batch)
-		if err != nil {
-			unlock()
-			return nil, err
-		}
-		params := make([]store.IngestParams, len(batch))
-		now := s.now()
-		offers := &offerRound{}
-		for i, it := range batch {
-			params[i] = s.decide(ctx, sn, threads[i], it, now, offers)
-			params[i].CheckConfig, params[i].ConfigVersion = true, sn.version
-			offers.add(params[i].Route.OfferTo)
-		}
-		out, err := s.st.ThreadIngest(ctx, params)
-		unlock()
+		out, err := s.ingestRound(ctx, sn, batch, stripe)
 		if err != nil {
 			return nil, err
 		}
@@ -313,8 +297,35 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 // the whole retry budget. Nothing was stored; sending it again is safe.
 var ErrBusy = fmt.Errorf("the thread kept changing under other writers; try again: %w", store.ErrUnavailable)
 
-// stripe maps key to one of n stripes.
-func stripe(key string, n int) int {
+// ingestRound decides batch against the threads as they are now and
+// stores it, holding stripe (-1: none) throughout. The stripe is taken
+// unless ctx ends first, and given back however the round ends.
+func (s *Service) ingestRound(ctx context.Context, sn *snapshot, batch []*pendingItem, stripe int) ([]store.IngestResult, error) {
+	if stripe >= 0 {
+		select {
+		case s.ingestStripes[stripe] <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		defer func() { <-s.ingestStripes[stripe] }()
+	}
+	threads, err := s.lookupThreads(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	params := make([]store.IngestParams, len(batch))
+	now := s.now()
+	offers := &offerRound{}
+	for i, it := range batch {
+		params[i] = s.decide(ctx, sn, threads[i], it, now, offers)
+		params[i].CheckConfig, params[i].ConfigVersion = true, sn.version
+		offers.add(params[i].Route.OfferTo)
+	}
+	return s.st.ThreadIngest(ctx, params)
+}
+
+// stripeOf maps key to one of n stripes.
+func stripeOf(key string, n int) int {
 	h := fnv.New32a()
 	h.Write([]byte(key))
 	return int(h.Sum32() % uint32(n))
