@@ -67,6 +67,7 @@ func TestParseFlags_TheEnvironmentIsParsedLikeFlags(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"--rate-limit", "-1"}, {"--ingest-rate-limit", "-0.5"}, {"--ip-rate-limit", "-3"},
+		{"--ip-rate-limit", "NaN"}, {"--rate-limit", "+Inf"}, {"--retention-days", "NaN"},
 		{"--webhook-give-up", "-1s"}, {"--webhook-give-up", "0s"}, {"--shutdown-timeout", "-1s"},
 		{"--trust-proxy", "127.0.0.1/33"}, {"--trust-proxy", "10.0.0.1,proxy.local"},
 		{"--default-team", "Bad Team/x"}, {"--default-team", "UPPER"},

@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -152,14 +153,14 @@ func parseFlags(args []string) (config, error) {
 	if c.presenceTTL <= 0 {
 		return c, errors.New("--presence-ttl must be positive")
 	}
-	if c.retentionDays < 0 || c.retentionDays > 100*365 {
+	if !(c.retentionDays >= 0 && c.retentionDays <= 100*365) { // NaN too
 		return c, errors.New("--retention-days must be 0 (keep everything) or a number of days up to 36500")
 	}
 	if _, _, err := net.SplitHostPort(c.addr); err != nil {
 		return c, fmt.Errorf("--addr %q: %w", c.addr, err)
 	}
 	for name, v := range map[string]float64{"--rate-limit": c.rateLimit, "--ingest-rate-limit": c.ingestRateLimit, "--ip-rate-limit": c.ipRateLimit} {
-		if v < 0 {
+		if !(v >= 0) || math.IsInf(v, 1) { // NaN and infinity too
 			return c, fmt.Errorf("%s must be 0 (off) or a positive number of requests per second", name)
 		}
 	}
