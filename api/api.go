@@ -308,6 +308,16 @@ func mapError(err error) (int, errorBody) {
 
 func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	status, body := mapError(err)
+	if status == fiber.StatusRequestEntityTooLarge {
+		// Refused before any middleware: the batch endpoint's limit was
+		// judged by the key (see bodyLimit), so the refusal says the key is
+		// not one that may ingest. It spends the address's budget, as a
+		// wrong key does, or keys could be tried here without limit.
+		if ok, wait := s.limits.allow(s.addrBudget(c), s.deps.RateLimits.PerIP); !ok {
+			err = &RateLimitedError{RetryAfter: wait}
+			status, body = mapError(err)
+		}
+	}
 	if status == 500 && !noteOnRequestLine(c, slog.LevelError, "err", err.Error()) {
 		s.log.Error("internal error", "route", c.Route().Path, "err", err)
 	}

@@ -234,6 +234,31 @@ func TestSlowClients_ABodyOverTheLimitIsRefusedBeforeItIsRead(t *testing.T) {
 	}
 }
 
+// TestSlowClients_KeysTriedThroughTheBodyLimitSpendTheAddressBudget: the
+// batch endpoint's 8 MiB is granted by the key, checked before the body is
+// read, so a 413 there says the key is no ingest key. Each such refusal
+// spends the address's budget, as a wrong key does elsewhere: keys cannot
+// be tried through it without limit.
+func TestSlowClients_KeysTriedThroughTheBodyLimitSpendTheAddressBudget(t *testing.T) {
+	_, addr := slowServer(t, func(d *api.Deps) { d.ReadTimeout = time.Minute; d.RateLimits = api.RateLimits{PerIP: 1} })
+	var codes []string
+	for i := range 4 {
+		c := dialRaw(t, addr, nil)
+		fmt.Fprintf(c, "POST /api/v1/messages/batch HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer sbk_guess-%d\r\n"+
+			"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n{", i, 2<<20)
+		go c.drain()
+		c.waitClosed(t, 10*time.Second)
+		got := c.received()
+		if len(got) < 12 {
+			t.Fatalf("guess %d: %q", i, got)
+		}
+		codes = append(codes, got[9:12])
+	}
+	if fmt.Sprint(codes) != "[413 413 429 429]" {
+		t.Fatalf("statuses %v, want [413 413 429 429] (a burst of two, then the budget is spent)", codes)
+	}
+}
+
 func TestSlowClients_IdleKeepAliveConnectionsAreClosedAfterTheIdleTimeout(t *testing.T) {
 	const idle = time.Second
 	// The read timeout is long: what closes them is the idle timeout.
