@@ -44,6 +44,9 @@ func (r *ApplyResult) note(kind, id string, created, changed bool) {
 
 // prefixed puts a field error under the document path of the item.
 func prefixed(path string, err error) error {
+	if err == nil {
+		return nil
+	}
 	var fe *FieldError
 	if errors.As(err, &fe) {
 		return fieldErr(path+"."+fe.Field, fe.Message)
@@ -106,29 +109,21 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 	}
 
 	// Teams first, without fallbacks (they may name each other), then
-	// with them. A create refused as already existing means another node
-	// applies the same file at the same moment (several nodes started with
-	// --config): the record is read again and compared instead.
+	// with them (the loop after this one updates them).
 	for i, t := range doc.Teams {
-		for retry := true; ; retry = false {
-			old, err := s.st.TeamGet(ctx, t.ID)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
+		created, changed, err := upsert(func() (store.Team, error) { return s.st.TeamGet(ctx, t.ID) },
+			func() error {
 				bare := t
 				bare.FallbackTeam = ""
-				if _, err := s.st.TeamCreate(ctx, bare); errors.Is(err, store.ErrAlreadyExists) && retry {
-					continue
-				} else if err != nil {
-					return res, prefixed(fmt.Sprintf("teams[%d]", i), err)
-				}
-				res.note("team", t.ID, true, false)
-			case err != nil:
-				return res, err
-			default:
-				res.note("team", t.ID, false, !sameTeam(old, t))
-			}
-			break
+				_, err := s.st.TeamCreate(ctx, bare)
+				return prefixed(fmt.Sprintf("teams[%d]", i), err)
+			},
+			func(old store.Team) bool { return sameTeam(old, t) },
+			func() error { return nil })
+		if err != nil {
+			return res, err
 		}
+		res.note("team", t.ID, created, changed)
 	}
 	for i, t := range doc.Teams {
 		old, err := s.st.TeamGet(ctx, t.ID)
@@ -142,81 +137,49 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 		}
 	}
 	for i, a := range doc.Agents {
-		for retry := true; ; retry = false {
-			old, err := s.st.AgentGet(ctx, a.ID)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
+		at := fmt.Sprintf("agents[%d]", i)
+		created, changed, err := upsert(func() (store.Agent, error) { return s.st.AgentGet(ctx, a.ID) },
+			func() error {
 				k, secret := newKey(a.Role, "agent "+a.ID, a.ID)
-				if _, err := s.st.AgentCreate(ctx, a, k); errors.Is(err, store.ErrAlreadyExists) && retry {
-					continue
-				} else if err != nil {
-					return res, prefixed(fmt.Sprintf("agents[%d]", i), unknownRef(err, "teams"))
+				if _, err := s.st.AgentCreate(ctx, a, k); err != nil {
+					return prefixed(at, unknownRef(err, "teams"))
 				}
 				if res.AgentKeys == nil {
 					res.AgentKeys = map[string]string{}
 				}
 				res.AgentKeys[a.ID] = secret
-				res.note("agent", a.ID, true, false)
-			case err != nil:
-				return res, err
-			case sameAgent(old, a):
-				res.note("agent", a.ID, false, false)
-			default:
-				if _, err := s.st.AgentUpdate(ctx, a); err != nil {
-					return res, prefixed(fmt.Sprintf("agents[%d]", i), unknownRef(err, "teams"))
-				}
-				res.note("agent", a.ID, false, true)
-			}
-			break
+				return nil
+			},
+			func(old store.Agent) bool { return sameAgent(old, a) },
+			func() error { _, err := s.st.AgentUpdate(ctx, a); return prefixed(at, unknownRef(err, "teams")) })
+		if err != nil {
+			return res, err
 		}
+		res.note("agent", a.ID, created, changed)
 	}
 	for i, r := range doc.Rules {
-		for retry := true; ; retry = false {
-			old, err := s.st.RuleGet(ctx, r.ID)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-				if _, err := s.st.RuleCreate(ctx, r); errors.Is(err, store.ErrAlreadyExists) && retry {
-					continue
-				} else if err != nil {
-					return res, prefixed(fmt.Sprintf("rules[%d]", i), unknownRef(err, "then.team"))
-				}
-				res.note("rule", r.ID, true, false)
-			case err != nil:
-				return res, err
-			case sameJSON(old.Rule, r.Rule):
-				res.note("rule", r.ID, false, false)
-			default:
-				if _, err := s.st.RuleUpdate(ctx, r); err != nil {
-					return res, prefixed(fmt.Sprintf("rules[%d]", i), unknownRef(err, "then.team"))
-				}
-				res.note("rule", r.ID, false, true)
-			}
-			break
+		at := fmt.Sprintf("rules[%d]", i)
+		created, changed, err := upsert(func() (store.Rule, error) { return s.st.RuleGet(ctx, r.ID) },
+			func() error { _, err := s.st.RuleCreate(ctx, r); return prefixed(at, unknownRef(err, "then.team")) },
+			func(old store.Rule) bool { return sameJSON(old.Rule, r.Rule) },
+			func() error { _, err := s.st.RuleUpdate(ctx, r); return prefixed(at, unknownRef(err, "then.team")) })
+		if err != nil {
+			return res, err
 		}
+		res.note("rule", r.ID, created, changed)
 	}
 	for i, r := range doc.SavedReplies {
-		for retry := true; ; retry = false {
-			old, err := s.st.SavedReplyGet(ctx, r.ID)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-				if _, err := s.st.SavedReplyCreate(ctx, r); errors.Is(err, store.ErrAlreadyExists) && retry {
-					continue
-				} else if err != nil {
-					return res, prefixed(fmt.Sprintf("saved_replies[%d]", i), unknownRef(err, "teams"))
-				}
-				res.note("saved_reply", r.ID, true, false)
-			case err != nil:
-				return res, err
-			case old.Title == r.Title && old.Text == r.Text && slices.Equal(old.Teams, r.Teams):
-				res.note("saved_reply", r.ID, false, false)
-			default:
-				if _, err := s.st.SavedReplyUpdate(ctx, r); err != nil {
-					return res, prefixed(fmt.Sprintf("saved_replies[%d]", i), unknownRef(err, "teams"))
-				}
-				res.note("saved_reply", r.ID, false, true)
-			}
-			break
+		at := fmt.Sprintf("saved_replies[%d]", i)
+		created, changed, err := upsert(func() (store.SavedReply, error) { return s.st.SavedReplyGet(ctx, r.ID) },
+			func() error { _, err := s.st.SavedReplyCreate(ctx, r); return prefixed(at, unknownRef(err, "teams")) },
+			func(old store.SavedReply) bool {
+				return old.Title == r.Title && old.Text == r.Text && slices.Equal(old.Teams, r.Teams)
+			},
+			func() error { _, err := s.st.SavedReplyUpdate(ctx, r); return prefixed(at, unknownRef(err, "teams")) })
+		if err != nil {
+			return res, err
 		}
+		res.note("saved_reply", r.ID, created, changed)
 	}
 	s.wake()
 	return res, nil
@@ -267,6 +230,30 @@ func (s *Service) checkRefs(ctx context.Context, doc *ConfigDoc) error {
 		}
 	}
 	return nil
+}
+
+// upsert stores one record of a document: created when get finds none,
+// updated when it differs from the stored one (same is false), else left
+// as it is. A create refused as already existing means another node
+// applies the same file at the same moment (several nodes started with
+// --config): the record is read again and compared instead.
+func upsert[T any](get func() (T, error), create func() error, same func(T) bool, update func() error) (created, changed bool, err error) {
+	for retry := true; ; retry = false {
+		old, err := get()
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			err := create()
+			if errors.Is(err, store.ErrAlreadyExists) && retry {
+				continue
+			}
+			return err == nil, false, err
+		case err != nil:
+			return false, false, err
+		case same(old):
+			return false, false, nil
+		}
+		return false, true, update()
+	}
 }
 
 // Export returns the configuration as a document Apply accepts. Admins
