@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 
 	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/inbox/connect"
 	"github.com/switchboard/switchboard/store"
 )
 
@@ -327,20 +328,29 @@ func (s *server) ingestBatch(c *fiber.Ctx) error {
 	if len(in.Messages) > inbox.MaxBatch {
 		return fiber.ErrRequestEntityTooLarge
 	}
-	out := make([]batchItem, len(in.Messages))
+	items := make([]connect.GenericItem, len(in.Messages))
+	for i, raw := range in.Messages {
+		items[i].Err = inbox.DecodeJSON(raw, &items[i].Input)
+	}
+	return s.answerBatch(c, principal(c), items)
+}
+
+// answerBatch ingests the items that decoded and answers one result per
+// item, in order: the item's own error, or its message and thread.
+func (s *server) answerBatch(c *fiber.Ctx, p inbox.Principal, items []connect.GenericItem) error {
+	out := make([]batchItem, len(items))
 	var inputs []inbox.MessageInput
 	var idx []int
-	for i, raw := range in.Messages {
-		var m inbox.MessageInput
-		if err := inbox.DecodeJSON(raw, &m); err != nil {
-			_, body := mapError(err)
+	for i, it := range items {
+		if it.Err != nil {
+			_, body := mapError(it.Err)
 			out[i].Error = &body
 			continue
 		}
-		inputs = append(inputs, m)
+		inputs = append(inputs, it.Input)
 		idx = append(idx, i)
 	}
-	results, err := s.svc.IngestBatch(c.UserContext(), principal(c), inputs)
+	results, err := s.svc.IngestBatch(c.UserContext(), p, inputs)
 	if err != nil {
 		return err
 	}

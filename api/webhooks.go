@@ -282,31 +282,5 @@ func (s *server) genericWebhook(c *fiber.Ctx) error {
 		}
 		return c.Status(status).JSON(res)
 	}
-	out := make([]batchItem, len(items))
-	var inputs []inbox.MessageInput
-	var idx []int
-	for i, it := range items {
-		if it.Err != nil {
-			_, body := mapError(it.Err)
-			out[i].Error = &body
-			continue
-		}
-		inputs = append(inputs, it.Input)
-		idx = append(idx, i)
-	}
-	results, err := s.svc.IngestBatch(c.UserContext(), p, inputs)
-	if err != nil {
-		return err
-	}
-	for j, r := range results {
-		i := idx[j]
-		if r.Err != nil {
-			_, body := mapError(r.Err)
-			out[i].Error = &body
-			continue
-		}
-		dup := r.Duplicate
-		out[i] = batchItem{MessageID: r.Message.ID, ThreadID: r.Thread.ID, Duplicate: &dup}
-	}
-	return c.JSON(fiber.Map{"results": out})
+	return s.answerBatch(c, p, items)
 }
