@@ -25,6 +25,7 @@ var configScenarios = []scenario{
 	{"AgentRotateKey_RevokesOldKeys", agentRotateKey},
 	{"KeyBootstrap_CreatesOnlyWithoutAdminKey", keyBootstrap},
 	{"Session_ExpiredNotFound_DeleteEndsIt", sessions},
+	{"Errors_ReadTheSameOnEveryStore", errorTexts},
 	{"Ping_Reachable", func(t *testing.T, e *env) { must(t, e.s.Ping(e.ctx)) }},
 }
 
@@ -579,4 +580,36 @@ func sessions(t *testing.T, e *env) {
 	must(t, e.s.SessionDelete(ctx, hash("cookie-live")))
 	_, _, _, err = e.s.SessionKeyAgent(ctx, hash("cookie-live"))
 	wantErr(t, err, store.ErrNotFound)
+}
+
+// errorTexts: a refusal's message reaches the caller, so every store words
+// it the same way.
+func errorTexts(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	th := e.thread("twitter", "care")
+	msgs, err := e.s.MessageList(e.ctx, th.ID, store.PageParams{})
+	must(t, err)
+	in := msgs.Items
+	_, err = e.s.ThreadClose(e.ctx, store.LockParams{ThreadID: th.ID, Actor: "sam", Force: true})
+	must(t, err)
+	errDelete := e.s.TeamDelete(e.ctx, "nope")
+	_, errClaim := e.s.ThreadClaim(e.ctx, store.ClaimParams{ThreadID: "th-nope", AgentID: "ana", TTL: time.Minute})
+	_, errClosed := e.s.ThreadClaim(e.ctx, store.ClaimParams{ThreadID: th.ID, AgentID: "ana", TTL: time.Minute})
+	_, errMissing := e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: "m-nope", Status: "sent"})
+	_, errInbound := e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: in[0].ID, Status: "sent"})
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{errDelete, "team nope: not found"},
+		{errClaim, "thread th-nope: not found"},
+		{errClosed, "thread " + th.ID + ": thread closed"},
+		{errMissing, "message m-nope: not found"},
+		{errInbound, "message " + in[0].ID + " is inbound: not found"},
+	} {
+		if c.err == nil || c.err.Error() != c.want {
+			t.Errorf("error %v, want %q", c.err, c.want)
+		}
+	}
 }

@@ -15,7 +15,7 @@
 expire_due(EXPIRE_LIMIT)
 local t = load_live(ARGV[2])
 if t == nil then return not_found('thread', ARGV[2]) end
-if t.status == 'closed' then return fail('closed', 'thread ' .. t.id .. ' is closed') end
+if t.status == 'closed' then return fail('closed', 'thread ' .. t.id) end
 local only = ARGV[6] == '1'
 if only and not in_queue(t) then return fail('conflict', 'thread ' .. t.id .. ' is no longer queued') end
 local before = copy(t)

@@ -20,7 +20,7 @@ if t.lock_agent then
   if t.lock_agent == agent then return ok(NOW, flat(t), grant_of(t)) end
   return fail('lock_held', 'thread ' .. t.id .. ' is locked', t.lock_agent, istr(t.lock_exp))
 end
-if t.status == 'closed' then return fail('closed', 'thread ' .. t.id .. ' is closed') end
+if t.status == 'closed' then return fail('closed', 'thread ' .. t.id) end
 if not agent_exists(agent) then return not_found('agent', agent) end
 local err = check_capacity(agent, '')
 if err then return err end

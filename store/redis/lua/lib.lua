@@ -554,7 +554,9 @@ local function load_live(id)
   return t
 end
 
-local function not_found(what, id) return fail('not_found', what .. ' ' .. tostring(id) .. ' not found') end
+-- not_found says what is missing the way the bbolt store does ("team x"; the
+-- Go side adds ": not found").
+local function not_found(what, id) return fail('not_found', what .. ' ' .. tostring(id)) end
 
 -- agent_read returns {agent hash (empty if there is none), live locks}.
 local function agent_read(id)

@@ -7,6 +7,8 @@
 -- Returns  {"ok", message hash} | {"not_found"}
 
 local key = K.message(ARGV[2])
-if redis.call('HGET', key, 'dir') ~= 'outbound' then return not_found('outbound message', ARGV[2]) end
+local dir = redis.call('HGET', key, 'dir')
+if not dir then return not_found('message', ARGV[2]) end
+if dir ~= 'outbound' then return not_found('message', ARGV[2] .. ' is inbound') end
 redis.call('HSET', key, 'delivery', ARGV[3])
 return ok(redis.call('HGETALL', key))

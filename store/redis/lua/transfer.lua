@@ -24,7 +24,7 @@ local t = load_live(ARGV[2])
 if t == nil then return not_found('thread', ARGV[2]) end
 local err = check_token(t, ARGV[3], ARGV[4] == '1')
 if err then return err end
-if t.status == 'closed' then return fail('closed', 'thread ' .. t.id .. ' is closed') end
+if t.status == 'closed' then return fail('closed', 'thread ' .. t.id) end
 local version = tonumber(ARGV[13]) or 0
 if version ~= 0 and version ~= t.version then return fail('conflict', 'thread ' .. t.id .. ' changed') end
 local actor, team, agent = ARGV[5], ARGV[6], ARGV[7]
