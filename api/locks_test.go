@@ -319,7 +319,7 @@ func TestLocks_TTLBoundsAndCapacity(t *testing.T) {
 	b := s.ingest(t, msg("b", nil)).Thread.ID
 
 	before := s.snapshot(t)
-	for _, ttl := range []any{9, 3601, -1} {
+	for _, ttl := range []any{0, 9, 3601, -1} {
 		s.do(t, "POST", "/api/v1/threads/"+a+"/claim", s.ana, map[string]any{"ttl_seconds": ttl}).wantErr(t, 400, "invalid_request", "ttl_seconds")
 		s.do(t, "POST", "/api/v1/queue/claim", s.ana, map[string]any{"ttl_seconds": ttl}).wantErr(t, 400, "invalid_request", "ttl_seconds")
 	}

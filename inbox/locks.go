@@ -24,17 +24,17 @@ const maxRetries = 5
 // ClaimInput is the body of a claim: an optional team and lease.
 type ClaimInput struct {
 	Team       string `json:"team"`
-	TTLSeconds int    `json:"ttl_seconds"`
+	TTLSeconds *int   `json:"ttl_seconds"` // nil: --lock-ttl
 }
 
-func (s *Service) ttl(seconds int) (time.Duration, error) {
-	if seconds == 0 {
+func (s *Service) ttl(asked *int) (time.Duration, error) {
+	if asked == nil {
 		return s.cfg.LockTTL, nil
 	}
-	if seconds < MinTTLSeconds || seconds > MaxTTLSeconds {
+	if seconds := *asked; seconds < MinTTLSeconds || seconds > MaxTTLSeconds {
 		return 0, fieldErr("ttl_seconds", fmt.Sprintf("must be between %d and %d", MinTTLSeconds, MaxTTLSeconds))
 	}
-	return time.Duration(seconds) * time.Second, nil
+	return time.Duration(*asked) * time.Second, nil
 }
 
 // person returns the agent behind a principal; only people hold locks.
@@ -146,7 +146,7 @@ func (s *Service) Claim(ctx context.Context, p Principal, threadID string, in Cl
 // TokenInput names a lock by its token.
 type TokenInput struct {
 	Token      string `json:"token"`
-	TTLSeconds int    `json:"ttl_seconds"`
+	TTLSeconds *int   `json:"ttl_seconds"` // nil: --lock-ttl
 }
 
 // holderThread checks the caller may see the thread and that a token is
