@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/switchboard/switchboard/api"
@@ -304,6 +306,23 @@ func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
 	if err := chromedp.Do(p.ctx, actions...); err != nil {
 		p.t.Fatalf("%s: %v%s", p.name, err, p.diagnose())
 	}
+}
+
+// block makes the browser refuse requests to URLs matching the patterns
+// (`*` is a wildcard); no pattern lifts the block.
+func (p *page) block(patterns ...string) {
+	p.t.Helper()
+	p.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		bp := []*network.BlockPattern{}
+		for _, pat := range patterns {
+			bp = append(bp, &network.BlockPattern{URLPattern: pat, Block: true})
+		}
+		_, err := cdp.Call(ctx, tg, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: bp})
+		return err
+	}))
 }
 
 // eval runs JavaScript in the page.

@@ -411,14 +411,7 @@ func TestLostLock_SupervisorUnlocks(t *testing.T) {
 		// The event stream is blocked, so the page learns of the lost lock
 		// only from the reply's 409 lock_lost; the dropped stream shows.
 		p := newPage(t, b, f.server, "ana", 1280, 800)
-		p.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
-				return err
-			}
-			_, err := cdp.Call(ctx, tg, network.SetBlockedURLs, network.SetBlockedURLsParams{
-				URLPatterns: []*network.BlockPattern{{URLPattern: f.url + "/api/v1/events*", Block: true}}})
-			return err
-		}))
+		p.block(f.url + "/api/v1/events*")
 		p.do(chromedp.Navigate(p.url+"/"), chromedp.WaitVisible(chromedp.CSS("#key")),
 			chromedp.SendKeys(chromedp.CSS("#key"), f.ana), chromedp.Click(chromedp.CSS("#signin-submit")))
 		p.waitFor("the reconnecting banner", `!document.querySelector('#conn-banner').hidden`)
@@ -453,6 +446,9 @@ func TestLock_AssignedToItsHolderAgainKeepsTheReplyBox(t *testing.T) {
 	p := signedIn(t, f.server, "bea", f.bea)
 	p.click(queueItem(id) + " .qclaim")
 	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	// The thread's own reload is held back, so the view still shows the old
+	// lock when she sends: the new lock must count, not the stale view.
+	p.block(f.url + "/api/v1/threads/" + id)
 	f.must(t, 200, "POST", "/api/v1/threads/"+id+"/assign", f.sam, map[string]any{"agent_id": "bea"}, nil)
 	p.waitText("#status-msg", "A thread is waiting for you: Li")
 	if alert := eval[string](p, `document.querySelector('#alert').textContent`); strings.Contains(alert, "no longer hold") {
@@ -461,7 +457,14 @@ func TestLock_AssignedToItsHolderAgainKeepsTheReplyBox(t *testing.T) {
 	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
 	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "It ships again today"))
 	p.click("#reply-send")
-	p.waitText("#conversation .msg.out", "It ships again today")
+	p.waitText("#status-msg", "Reply sent.")
+	var msgs struct {
+		Items []struct{ Direction, Text string }
+	}
+	f.must(t, 200, "GET", "/api/v1/threads/"+id+"/messages", f.sam, nil, &msgs)
+	if last := msgs.Items[len(msgs.Items)-1]; last.Direction != "outbound" || last.Text != "It ships again today" {
+		t.Fatalf("the thread's last message is %+v, want her reply", last)
+	}
 }
 
 // TestQueue_AFailedLoadsAlertGoesWhenALoadSucceeds: while the queue cannot
@@ -470,23 +473,10 @@ func TestQueue_AFailedLoadsAlertGoesWhenALoadSucceeds(t *testing.T) {
 	f := newCareFixture(t)
 	p := signedIn(t, f.server, "ana", f.ana)
 	p.waitText("#queue-list", "Nobody is waiting")
-	block := func(patterns ...string) {
-		p.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
-				return err
-			}
-			bp := []*network.BlockPattern{}
-			for _, pat := range patterns {
-				bp = append(bp, &network.BlockPattern{URLPattern: pat, Block: true})
-			}
-			_, err := cdp.Call(ctx, tg, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: bp})
-			return err
-		}))
-	}
-	block(f.url + "/api/v1/queue*")
+	p.block(f.url + "/api/v1/queue*")
 	f.ingest(t, msg{ExternalID: "blocked-1", Text: "Anyone there?"})
 	p.waitText("#alert", "Some queues could not be loaded")
-	block()
+	p.block()
 	id := f.ingest(t, msg{ExternalID: "blocked-2", Text: "Hello again"})
 	p.waitText(queueItem(id), "Hello again")
 	p.waitFor("the alert to go", `document.querySelector('#alert').textContent === ''`)

@@ -35,8 +35,10 @@ export function describe(e) {
 export function holding(id) {
   const held = state.held.get(id);
   if (!held || held.expiresAt <= now()) return false;
+  // A lock newer than ours in what we last read ends ours; an older one
+  // is only a read from before our grant (fences grow with every grant).
   const t = state.open && state.open.thread.id === id ? state.open.thread : held.thread;
-  if (t && t.lock && (t.lock.agent_id !== state.me.id || Number(t.lock.fence) !== held.fence)) return false;
+  if (t && t.lock && Number(t.lock.fence) > held.fence) return false;
   return true;
 }
 
