@@ -23,6 +23,9 @@ func TestTeams_CRUDRoundTrip(t *testing.T) {
 	}
 	s.team(t, map[string]any{"id": "care-overnight", "function": "care"})
 
+	if raw := s.do(t, "GET", "/api/v1/teams/care", s.admin, nil).want(t, 200).obj(t); raw["fallback_team"] != "" {
+		t.Fatalf("a team without a fallback has fallback_team %v, want \"\"", raw["fallback_team"])
+	}
 	var got store.Team
 	s.do(t, "GET", "/api/v1/teams/care", s.admin, nil).want(t, 200).decode(t, &got)
 	if got.Name != "Customer care" || got.SLAFirstResponseSeconds != 900 {

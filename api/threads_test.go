@@ -167,6 +167,19 @@ func TestThreads_DetailMessagesEventsNotes(t *testing.T) {
 	if !msgs[0].ReceivedAt.Before(msgs[1].SentAt) || !msgs[1].SentAt.Before(msgs[2].ReceivedAt) {
 		t.Fatalf("messages not oldest first: %v %v %v", msgs[0].ReceivedAt, msgs[1].SentAt, msgs[2].ReceivedAt)
 	}
+	var rawMsgs list[map[string]any]
+	s.do(t, "GET", "/api/v1/threads/"+id+"/messages", ana, nil).want(t, 200).decode(t, &rawMsgs)
+	for i, m := range rawMsgs.Items { // every field the contract lists, on both directions
+		for _, f := range []string{"id", "thread_id", "direction", "network", "external_id", "kind", "author",
+			"agent_id", "text", "attachments", "sent_at", "received_at"} {
+			if _, ok := m[f]; !ok {
+				t.Fatalf("message %d lacks %q: %v", i, f, m)
+			}
+		}
+	}
+	if d, _ := rawMsgs.Items[1]["delivery"].(map[string]any); d == nil || d["external_id"] != "" || d["error"] != "" {
+		t.Fatalf("reply's delivery = %v, want status, external_id and error", rawMsgs.Items[1]["delivery"])
+	}
 	var page list[store.Message]
 	s.do(t, "GET", "/api/v1/threads/"+id+"/messages?limit=2", ana, nil).want(t, 200).decode(t, &page)
 	if len(page.Items) != 2 || page.NextCursor == "" {

@@ -41,7 +41,7 @@ type Team struct {
 	Function                string    `json:"function"` // engagement | care | sales | other
 	Strategy                string    `json:"strategy"` // claim | round_robin | least_loaded
 	SLAFirstResponseSeconds int       `json:"sla_first_response_seconds"`
-	FallbackTeam            string    `json:"fallback_team,omitempty"`
+	FallbackTeam            string    `json:"fallback_team"`
 	AutoClosePendingSeconds int       `json:"auto_close_pending_seconds"`
 	CreatedAt               time.Time `json:"created_at"`
 	UpdatedAt               time.Time `json:"updated_at"`
@@ -199,8 +199,8 @@ const (
 // Delivery is an outbound message's delivery state reported by a connector.
 type Delivery struct {
 	Status     string `json:"status"` // pending | sent | failed
-	ExternalID string `json:"external_id,omitempty"`
-	Error      string `json:"error,omitempty"`
+	ExternalID string `json:"external_id"`
+	Error      string `json:"error"`
 }
 
 // Message is one inbound or outbound message of a thread.
@@ -211,8 +211,8 @@ type Message struct {
 	Network     string       `json:"network"`
 	ExternalID  string       `json:"external_id"`
 	Kind        string       `json:"kind"`
-	Author      *Author      `json:"author,omitempty"`
-	AgentID     string       `json:"agent_id,omitempty"`
+	Author      *Author      `json:"author"`   // null on outbound
+	AgentID     string       `json:"agent_id"` // "" on inbound
 	Text        string       `json:"text"`
 	Attachments []Attachment `json:"attachments"`
 	Language    string       `json:"language,omitempty"`

@@ -279,14 +279,14 @@ func EncodeMessageParts(m *store.Message) (MessageParts, error) {
 	e.Str(m.ExternalID)
 	e.Raw(`,"kind":`)
 	e.Str(m.Kind)
+	e.Raw(`,"author":`)
 	if m.Author != nil {
-		e.Raw(`,"author":`)
 		e.author(m.Author)
+	} else {
+		e.Raw(`null`)
 	}
-	if m.AgentID != "" {
-		e.Raw(`,"agent_id":`)
-		e.Str(m.AgentID)
-	}
+	e.Raw(`,"agent_id":`)
+	e.Str(m.AgentID)
 	e.Raw(`,"text":`)
 	e.Str(m.Text)
 	e.Raw(`,"attachments":`)
@@ -317,14 +317,10 @@ func EncodeMessageParts(m *store.Message) (MessageParts, error) {
 	if d := m.Delivery; d != nil {
 		e.Raw(`,"delivery":{"status":`)
 		e.Str(d.Status)
-		if d.ExternalID != "" {
-			e.Raw(`,"external_id":`)
-			e.Str(d.ExternalID)
-		}
-		if d.Error != "" {
-			e.Raw(`,"error":`)
-			e.Str(d.Error)
-		}
+		e.Raw(`,"external_id":`)
+		e.Str(d.ExternalID)
+		e.Raw(`,"error":`)
+		e.Str(d.Error)
 		e.Raw(`}`)
 	}
 	e.Raw(`}`)
