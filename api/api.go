@@ -364,9 +364,14 @@ func (s *server) bodyLimit(h *fasthttp.RequestHeader) int {
 	return BatchBodyLimit
 }
 
-// decode reads a JSON body into v; a type error names the field.
+// decode reads a JSON body into v; a type error names the field. The body
+// is read as sent: a compressed one is refused, since Fiber's Ctx.Body
+// would inflate it with no limit (a 1 MiB gzip body is 1 GiB of JSON).
 func decode(c *fiber.Ctx, v any) error {
-	body := c.Body()
+	if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
+		return &inbox.FieldError{Field: "Content-Encoding", Message: "is not supported; send the body uncompressed"}
+	}
+	body := c.Request().Body()
 	if len(body) == 0 {
 		return nil
 	}

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -492,4 +493,27 @@ func TestRateLimit_SignInBehindAProxyKeysOnTheAddressTheProxySaw(t *testing.T) {
 			t.Fatalf("sign-in statuses %v, want [401 401 429]", codes)
 		}
 	})
+}
+
+// TestLimits_ACompressedBodyIsRefusedNotInflated: Fiber inflates a gzip body
+// when asked for it, with no limit of its own, so 1 MiB on the wire could be
+// a gigabyte in memory. A body must come uncompressed; a compressed one is
+// refused with the header named and stores nothing.
+func TestLimits_ACompressedBodyIsRefusedNotInflated(t *testing.T) {
+	s := newTestServer(t)
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	_, _ = w.Write([]byte(`{"id": "zipped", "function": "care"}`))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := s.snapshot(t)
+	for _, enc := range []string{"gzip", "deflate", "br"} {
+		s.send(t, req{method: "POST", path: "/api/v1/teams", key: s.admin, body: gz.Bytes(),
+			header: map[string]string{"Content-Encoding": enc, "Content-Type": "application/json"}}).
+			wantErr(t, 400, "invalid_request", "Content-Encoding")
+	}
+	s.unchanged(t, before)
+	s.send(t, req{method: "POST", path: "/api/v1/teams", key: s.admin, body: []byte(`{"id": "plain", "function": "care"}`),
+		header: map[string]string{"Content-Encoding": "identity", "Content-Type": "application/json"}}).want(t, 201)
 }
