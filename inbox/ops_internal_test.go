@@ -1,9 +1,15 @@
 package inbox
 
 import (
+	"context"
 	"math"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/store"
 )
 
 func TestOfferRound_CountsOffersAndTheNewest(t *testing.T) {
@@ -61,5 +67,36 @@ func TestWebhookConfig_LeaseHoldsTwoAttempts(t *testing.T) {
 		if w.Lease != c.want {
 			t.Fatalf("lease %s, timeout %s: lease became %s, want %s", c.lease, c.timeout, w.Lease, c.want)
 		}
+	}
+}
+
+// TestDeliverWebhook_ARunGoesOnPastOnePage: one delivery run reads page
+// after page while its lease lasts. It read one page of events per poll,
+// the ones the webhook skips included, so a busy inbox (three events per
+// new thread) left every webhook further behind each second.
+func TestDeliverWebhook_ARunGoesOnPastOnePage(t *testing.T) {
+	clock := &steeredClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	st := retentionStore(t, clock)
+	var mu sync.Mutex
+	got := 0
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got++
+		mu.Unlock()
+	}))
+	t.Cleanup(rcv.Close)
+	ctx := context.Background()
+	wh, err := st.WebhookCreate(ctx, store.Webhook{ID: "wh-crm", URL: rcv.URL, Events: []string{store.EventThreadCreated}, Secret: "0123456789abcdef"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const threads = 3 * webhookPage // several events each, so many pages
+	closedThreads(t, st, "busy", threads, 0)
+	s := New(st, Config{Logger: discardLog, Clock: clock.now})
+	s.deliverWebhook(ctx, wh.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	if got != threads {
+		t.Fatalf("one run delivered %d thread.created events of %d", got, threads)
 	}
 }

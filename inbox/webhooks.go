@@ -199,10 +199,6 @@ func (s *Service) deliverWebhook(ctx context.Context, id string) {
 	}
 	s.leased.Store(id, true)
 	st := wh.State
-	evs, err := s.st.EventList(ctx, store.EventFilter{After: st.Cursor, Limit: 100})
-	if err != nil || len(evs) == 0 {
-		return
-	}
 	changed := false
 	save := func() bool {
 		if !changed {
@@ -216,62 +212,77 @@ func (s *Service) deliverWebhook(ctx context.Context, id string) {
 		return err == nil
 	}
 	defer save()
-	for _, ev := range evs {
-		if !slices.Contains(wh.Events, ev.Type) {
-			st.Cursor, changed = ev.ID, true
-			continue
-		}
-		if st.Attempts > 0 && st.FailingEvent != 0 && st.FailingEvent != ev.ID {
-			// The failing event was erased with its thread: its retries
-			// and backoff are not this event's.
-			st.Attempts, st.FailingEvent, st.FirstFailureAt, st.NextAttemptAt, changed = 0, 0, nil, nil, true
-		}
-		now := s.now()
-		if st.NextAttemptAt != nil && now.Before(*st.NextAttemptAt) {
+	// Page after page while the lease lasts: a busy inbox writes hundreds
+	// of events a second, most of them of types the webhook skips, and one
+	// page per poll left a connector's replies further behind every second.
+	for {
+		evs, err := s.st.EventList(ctx, store.EventFilter{After: st.Cursor, Limit: webhookPage})
+		if err != nil || len(evs) == 0 {
 			return
 		}
-		// An attempt that could outlast the lease could still be in flight
-		// when another node takes the webhook over and sends the same
-		// event. Stop here; the next poll leases again.
-		if leaseEnd.Sub(now) < s.cfg.Webhooks.Timeout {
+		for _, ev := range evs {
+			if !slices.Contains(wh.Events, ev.Type) {
+				st.Cursor, changed = ev.ID, true
+				continue
+			}
+			if st.Attempts > 0 && st.FailingEvent != 0 && st.FailingEvent != ev.ID {
+				// The failing event was erased with its thread: its retries
+				// and backoff are not this event's.
+				st.Attempts, st.FailingEvent, st.FirstFailureAt, st.NextAttemptAt, changed = 0, 0, nil, nil, true
+			}
+			now := s.now()
+			if st.NextAttemptAt != nil && now.Before(*st.NextAttemptAt) {
+				return
+			}
+			// An attempt that could outlast the lease could still be in flight
+			// when another node takes the webhook over and sends the same
+			// event. Stop here; the next poll leases again.
+			if leaseEnd.Sub(now) < s.cfg.Webhooks.Timeout {
+				return
+			}
+			// Save progress before a network call, so a lost lease stops us
+			// before we send on someone else's turn.
+			if !save() {
+				return
+			}
+			err := s.post(ctx, &wh, &ev)
+			now = s.now()
+			changed = true
+			if err == nil {
+				s.metrics.Webhooks.WithLabelValues("delivered").Inc()
+				st.Cursor, st.Delivered, st.Attempts, st.FailingEvent = ev.ID, st.Delivered+1, 0, 0
+				st.FirstFailureAt, st.NextAttemptAt, st.LastDeliveredAt = nil, nil, &now
+				continue
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			s.metrics.Webhooks.WithLabelValues("failed").Inc()
+			st.Attempts++
+			st.FailingEvent = ev.ID
+			st.LastError, st.LastErrorAt = err.Error(), &now
+			if st.FirstFailureAt == nil {
+				st.FirstFailureAt = &now
+			}
+			if now.Sub(*st.FirstFailureAt) >= s.cfg.Webhooks.GiveUpAfter {
+				s.log.Warn("webhook gave up on an event", "webhook", id, "event", ev.ID, "attempts", st.Attempts)
+				s.metrics.Webhooks.WithLabelValues("given_up").Inc()
+				st.Cursor, st.Failed, st.Attempts, st.FailingEvent = ev.ID, st.Failed+1, 0, 0
+				st.FirstFailureAt, st.NextAttemptAt = nil, nil
+				continue
+			}
+			next := now.Add(s.backoff(st.Attempts))
+			st.NextAttemptAt = &next
 			return
 		}
-		// Save progress before a network call, so a lost lease stops us
-		// before we send on someone else's turn.
-		if !save() {
+		if len(evs) < webhookPage || ctx.Err() != nil || leaseEnd.Sub(s.now()) < s.cfg.Webhooks.Timeout {
 			return
 		}
-		err := s.post(ctx, &wh, &ev)
-		now = s.now()
-		changed = true
-		if err == nil {
-			s.metrics.Webhooks.WithLabelValues("delivered").Inc()
-			st.Cursor, st.Delivered, st.Attempts, st.FailingEvent = ev.ID, st.Delivered+1, 0, 0
-			st.FirstFailureAt, st.NextAttemptAt, st.LastDeliveredAt = nil, nil, &now
-			continue
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		s.metrics.Webhooks.WithLabelValues("failed").Inc()
-		st.Attempts++
-		st.FailingEvent = ev.ID
-		st.LastError, st.LastErrorAt = err.Error(), &now
-		if st.FirstFailureAt == nil {
-			st.FirstFailureAt = &now
-		}
-		if now.Sub(*st.FirstFailureAt) >= s.cfg.Webhooks.GiveUpAfter {
-			s.log.Warn("webhook gave up on an event", "webhook", id, "event", ev.ID, "attempts", st.Attempts)
-			s.metrics.Webhooks.WithLabelValues("given_up").Inc()
-			st.Cursor, st.Failed, st.Attempts, st.FailingEvent = ev.ID, st.Failed+1, 0, 0
-			st.FirstFailureAt, st.NextAttemptAt = nil, nil
-			continue
-		}
-		next := now.Add(s.backoff(st.Attempts))
-		st.NextAttemptAt = &next
-		return
 	}
 }
+
+// webhookPage is how many events a delivery run reads at a time.
+const webhookPage = 200
 
 // backoff is exponential with full jitter in [d/2, d], d = BackoffBase *
 // 2^(attempts-1) up to BackoffMax. It doubles up to the cap rather than
