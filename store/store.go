@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -363,12 +364,19 @@ func (f *ThreadFilter) Match(t *Thread) bool {
 		f.Assignee != "" && t.AssigneeID() != f.Assignee,
 		f.Network != "" && t.Network != f.Network,
 		f.Tag != "" && !t.HasTag(f.Tag),
-		f.Author != "" && t.Author.ID != f.Author && t.Author.Handle != f.Author,
+		f.Author != "" && t.Author.ID != f.Author && !SameHandle(t.Author.Handle, f.Author),
 		f.Teams != nil && !slices.Contains(f.Teams, t.Team),
 		len(f.Networks) > 0 && !slices.Contains(f.Networks, t.Network):
 		return false
 	}
 	return true
+}
+
+// SameHandle reports whether two handles name one account: networks'
+// handles ignore case (@Maria is @maria), and the "@" is optional.
+func SameHandle(a, b string) bool {
+	a, b = strings.TrimPrefix(a, "@"), strings.TrimPrefix(b, "@")
+	return a != "" && strings.EqualFold(a, b)
 }
 
 // QueueParams selects queued threads of some teams, merged in queue order.

@@ -22,7 +22,8 @@ import (
 // left.
 func forget(args []string) error {
 	fs := flag.NewFlagSet("switchboard forget", flag.ContinueOnError)
-	author := fs.String("author", "", "the customer's author id or handle, as GET /api/v1/threads?author= takes it (required)")
+	author := fs.String("author", "", "the customer's author id, or handle in any case, as GET /api/v1/threads?author= takes it (required)")
+	network := fs.String("network", "", "only the threads on this network (a handle names different people on different networks)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after")
 	var r remote
 	r.flags(fs)
@@ -36,9 +37,15 @@ func forget(args []string) error {
 	defer cancel()
 	erased := 0
 	for range 10 {
-		ids, err := r.threadIDs(ctx, *author)
+		ids, err := r.threadIDs(ctx, *author, *network)
 		if err != nil {
 			return fmt.Errorf("forget: finding the threads: %w", err)
+		}
+		if len(ids) == 0 && erased == 0 {
+			// Not an error (the customer may have written nothing), but
+			// not an all-clear either if the id was mistyped.
+			fmt.Printf("no thread of %s was found: nothing erased (ids must match exactly; handles in any case)\n", *author)
+			return nil
 		}
 		if len(ids) == 0 {
 			fmt.Printf("erased %d threads of %s; none is left\n", erased, *author)
@@ -54,12 +61,16 @@ func forget(args []string) error {
 	return fmt.Errorf("forget: %d threads erased, and the customer's threads keep coming: run it again", erased)
 }
 
-// threadIDs lists the ids of every thread of author, following next_cursor.
-func (r *remote) threadIDs(ctx context.Context, author string) ([]string, error) {
+// threadIDs lists the ids of every thread of author (on network, if not
+// empty), following next_cursor.
+func (r *remote) threadIDs(ctx context.Context, author, network string) ([]string, error) {
 	var ids []string
 	cursor := ""
 	for {
 		q := url.Values{"author": {author}, "limit": {"500"}}
+		if network != "" {
+			q.Set("network", network)
+		}
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}

@@ -35,9 +35,13 @@ func TestForget_ErasesEveryThreadOfTheCustomer(t *testing.T) {
 			t.Fatalf("POST %s: %d %s %v", c.path, code, body, err)
 		}
 	}
-	post := func(ext, author string) {
+	post := func(ext, author string, network ...string) {
 		t.Helper()
-		code, body, err := p.request("POST", "/api/v1/messages", ingest.APIKey, map[string]any{"network": "twitter", "external_id": ext,
+		net := "twitter"
+		if len(network) > 0 {
+			net = network[0]
+		}
+		code, body, err := p.request("POST", "/api/v1/messages", ingest.APIKey, map[string]any{"network": net, "external_id": ext,
 			"kind": "mention", "author": map[string]any{"id": author, "handle": "@" + author}, "text": "about my order"})
 		if err != nil || code != 201 {
 			t.Fatalf("ingest %s: %d %s %v", ext, code, body, err)
@@ -49,12 +53,13 @@ func TestForget_ErasesEveryThreadOfTheCustomer(t *testing.T) {
 	for i := range 3 {
 		post(fmt.Sprintf("kept-%d", i), "u-kept")
 	}
+	post("namesake-1", "u-gone", "instagram")
 	count := func(author string) int {
 		t.Helper()
 		return p.countItems(t, "/api/v1/threads?limit=10&author="+author, sup.APIKey)
 	}
-	if n := count("u-gone"); n != 25 {
-		t.Fatalf("%d threads of u-gone before, want 25", n)
+	if n := count("u-gone"); n != 26 {
+		t.Fatalf("%d threads of u-gone before, want 26", n)
 	}
 
 	forget := func(key string, args ...string) (string, error) {
@@ -69,9 +74,20 @@ func TestForget_ErasesEveryThreadOfTheCustomer(t *testing.T) {
 	if out, err := forget(testAdminKey); err == nil || !strings.Contains(out, "--author") {
 		t.Fatalf("without --author: %v %s", err, out)
 	}
-	out, err := forget(testAdminKey, "--author", "u-gone")
+	if out, err := forget(testAdminKey, "--author", "u-typo"); err != nil || !strings.Contains(out, "no thread of u-typo was found") {
+		t.Fatalf("a customer with no thread: %v %s", err, out)
+	}
+	// The handle in another case names the same account; --network keeps
+	// the namesake on another network.
+	out, err := forget(testAdminKey, "--author", "@U-GONE", "--network", "twitter")
 	if err != nil || !strings.Contains(out, "erased 25 threads") {
 		t.Fatalf("switchboard forget: %v\n%s", err, out)
+	}
+	if n := count("u-gone"); n != 1 {
+		t.Fatalf("%d threads of u-gone left, want the one on instagram", n)
+	}
+	if out, err := forget(testAdminKey, "--author", "u-gone"); err != nil || !strings.Contains(out, "erased 1 threads") {
+		t.Fatalf("switchboard forget on every network: %v\n%s", err, out)
 	}
 	if n := count("u-gone"); n != 0 {
 		t.Fatalf("%d threads of u-gone left", n)
