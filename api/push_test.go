@@ -148,6 +148,37 @@ func TestPush_QueuedThreadsAreOfferedWhenSomeoneComesOnline(t *testing.T) {
 	}
 }
 
+// TestPush_OffersFollowQueueOrderAcrossNetworksAndTeams: the thread offered
+// first is the most urgent, then the oldest, whatever its network or push
+// team. The offers went network by network in a fixed order (X before
+// WhatsApp) and team by team in id order.
+func TestPush_OffersFollowQueueOrderAcrossNetworksAndTeams(t *testing.T) {
+	t.Parallel()
+	s := pushSetup(t, opsOptions{start: true})
+	s.rule(t, map[string]any{"id": "urgent", "when": map[string]any{"text_any": []string{"outage"}}, "then": map[string]any{"priority": "urgent"}})
+	cy := s.agent(t, map[string]any{"id": "cy", "teams": []string{"ll", "rr"}, "capacity": 1})
+	older := s.ingest(t, msg("o-1", map[string]any{"text": "to-ll please", "network": "whatsapp"})).Thread
+	s.clock.Advance(time.Second)
+	s.ingest(t, msg("o-2", map[string]any{"text": "to-rr hello", "network": "twitter"}))
+	s.clock.Advance(time.Second)
+	urgent := s.ingest(t, msg("o-3", map[string]any{"text": "to-rr outage!", "network": "whatsapp"})).Thread
+	if urgent.Priority != "urgent" || urgent.Status != "queued" || older.Status != "queued" {
+		t.Fatalf("threads before anyone is online: %+v, %+v", urgent, older)
+	}
+
+	s.setStatus(t, cy, "cy", "online")
+	eventually(t, "cy to be offered a thread", func() bool { return len(s.myLocks(t, cy)) == 1 })
+	l := s.myLocks(t, cy)[0]
+	if l.Thread.ID != urgent.ID {
+		t.Fatalf("cy was offered %s (%s, %s), want the urgent WhatsApp thread", l.Thread.ID, l.Thread.Network, l.Thread.Priority)
+	}
+	s.do(t, "POST", "/api/v1/threads/"+l.Thread.ID+"/close", cy, map[string]any{"token": l.Lock.Token}).want(t, 200)
+	eventually(t, "cy to be offered the next", func() bool { return len(s.myLocks(t, cy)) == 1 })
+	if l := s.myLocks(t, cy)[0]; l.Thread.ID != older.ID {
+		t.Fatalf("then cy was offered %s (%s in %s), want the older thread", l.Thread.ID, l.Thread.Network, l.Thread.Team)
+	}
+}
+
 func TestPush_AgentAtCapacityIsSkipped(t *testing.T) {
 	t.Parallel()
 	s := pushSetup(t, opsOptions{})

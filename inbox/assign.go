@@ -22,34 +22,47 @@ func (s *Service) assignQueued(ctx context.Context) {
 		return
 	}
 	now := s.now()
+	// The head of every push team's queue on every network, merged in
+	// queue order, so the most urgent and oldest thread is offered first
+	// whatever its network or team. Network by network, because who may
+	// take a thread depends on its network: the head of one network's
+	// queue must not hide another's (100 waiting WhatsApp threads nobody
+	// can take would starve the X thread an agent could).
+	var heads []store.Thread
 	for _, team := range sn.ordered {
 		if team.Strategy != "round_robin" && team.Strategy != "least_loaded" {
 			continue
 		}
-		// Network by network: who may take a thread depends on its
-		// network, so the head of one network's queue must not hide
-		// another's (100 waiting WhatsApp threads nobody can take would
-		// starve the X thread an agent could).
 		for _, network := range routing.Networks {
 			page, err := s.st.QueueList(ctx, store.QueueParams{Teams: []string{team.ID}, Networks: []string{network},
 				PageParams: store.PageParams{Limit: 100}})
 			if err != nil {
 				return
 			}
-			for _, t := range page.Items {
-				// An offer that expired or was declined goes to someone
-				// else when anyone else can take it.
-				id := s.pickAgent(ctx, sn, team, t.Network, t.AssigneeID(), now, nil)
-				if id == "" {
-					break // nobody can take this network's threads now
-				}
-				_, err := s.st.ThreadAssign(ctx, store.AssignParams{ThreadID: t.ID, AgentID: id, Actor: store.ActorSystem,
-					TTL: s.cfg.LockTTL, OnlyIfQueued: true})
-				if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrCapacity) &&
-					!errors.Is(err, store.ErrClosed) && ctx.Err() == nil {
-					s.log.Warn("push offer failed", "team", team.ID, "err", err)
-				}
-			}
+			heads = append(heads, page.Items...)
+		}
+	}
+	slices.SortFunc(heads, func(a, b store.Thread) int { return store.QueueCompare(&a, &b) })
+	type queue struct{ team, network string }
+	nobody := map[queue]bool{} // queues nobody can take a thread of now
+	for _, t := range heads {
+		q := queue{t.Team, t.Network}
+		team, ok := sn.teams[t.Team]
+		if !ok || nobody[q] {
+			continue
+		}
+		// An offer that expired or was declined goes to someone else when
+		// anyone else can take it.
+		id := s.pickAgent(ctx, sn, team, t.Network, t.AssigneeID(), now, nil)
+		if id == "" {
+			nobody[q] = true
+			continue
+		}
+		_, err := s.st.ThreadAssign(ctx, store.AssignParams{ThreadID: t.ID, AgentID: id, Actor: store.ActorSystem,
+			TTL: s.cfg.LockTTL, OnlyIfQueued: true})
+		if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrCapacity) &&
+			!errors.Is(err, store.ErrClosed) && ctx.Err() == nil {
+			s.log.Warn("push offer failed", "team", team.ID, "err", err)
 		}
 	}
 }

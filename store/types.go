@@ -1,6 +1,7 @@
 package store
 
 import (
+	"strings"
 	"time"
 
 	"github.com/switchboard/switchboard/routing"
@@ -347,4 +348,16 @@ type AgentStats struct {
 type TimerResult struct {
 	Breached   int // threads that passed sla_due_at unanswered
 	AutoClosed int // pending threads closed after the team's auto_close_pending_seconds
+}
+
+// QueueCompare orders threads as a queue serves them: priority (urgent
+// first), then waiting_since (oldest first), then id.
+func QueueCompare(a, b *Thread) int {
+	if ra, rb := routing.PriorityRank(a.Priority), routing.PriorityRank(b.Priority); ra != rb {
+		return rb - ra
+	}
+	if c := a.WaitingSince.Compare(b.WaitingSince); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
 }

@@ -3,7 +3,6 @@ package storetest
 import (
 	"testing"
 
-	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
 )
 
@@ -93,15 +92,7 @@ func queueListOrder(t *testing.T, e *env) {
 }
 
 // queueLess is the queue order: priority (urgent first), waiting_since, id.
-func queueLess(a, b store.Thread) bool {
-	if ra, rb := routing.PriorityRank(a.Priority), routing.PriorityRank(b.Priority); ra != rb {
-		return ra > rb
-	}
-	if !a.WaitingSince.Equal(b.WaitingSince) {
-		return a.WaitingSince.Before(b.WaitingSince)
-	}
-	return a.ID < b.ID
-}
+func queueLess(a, b store.Thread) bool { return store.QueueCompare(&a, &b) < 0 }
 
 func queueListTieBreak(t *testing.T, e *env) {
 	e.team("care")
