@@ -358,6 +358,18 @@ func compileRule(r Rule) (*compiledRule, error) {
 	if w.MinFollowers != nil && *w.MinFollowers < 0 {
 		return nil, fieldErr("when.min_followers", "must be 0 or more")
 	}
+	// A tag change has no message: such a condition could never match it,
+	// and a rule that silently never fires is worse than a refusal.
+	if slices.Contains(r.On, "tag") {
+		for _, c := range []struct {
+			field string
+			set   bool
+		}{{"when.text_any", len(w.TextAny) > 0}, {"when.text_regex", w.TextRegex != ""}, {"when.languages", len(w.Languages) > 0}} {
+			if c.set {
+				return nil, fieldErr(c.field, `needs a message: a rule "on" tag changes cannot test it (run it on "message" only)`)
+			}
+		}
+	}
 	c := &compiledRule{
 		id:        r.ID,
 		position:  r.Position,

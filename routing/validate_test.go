@@ -71,6 +71,12 @@ func TestValidateRule_NamesTheOffendingField(t *testing.T) {
 		{"regex of 512 chars is valid", func(r *Rule) { r.When.TextRegex = strings.Repeat("a", 512) }, ""},
 		{"regex over 512 chars", func(r *Rule) { r.When.TextRegex = strings.Repeat("a", 513) }, "when.text_regex"},
 		{"uppercase tag in tags_any", func(r *Rule) { r.When.TagsAny = []string{"vip", "VIP"} }, "when.tags_any[1]"},
+		{"tag rule testing text", func(r *Rule) { r.On, r.When.TextRegex = []string{"tag"}, "" }, "when.text_any"},
+		{"message and tag rule testing a regex", func(r *Rule) {
+			r.On, r.When.TextAny, r.When.TextRegex = []string{"message", "tag"}, nil, "refund"
+		}, "when.text_regex"},
+		{"tag rule testing languages", func(r *Rule) { r.On, r.When.TextAny, r.When.TextRegex, r.When.Languages = []string{"tag"}, nil, "", []string{"en"} }, "when.languages"},
+		{"tag rule without text conditions is valid", func(r *Rule) { r.On, r.When.TextAny, r.When.TextRegex, r.When.Languages = []string{"tag"}, nil, "", nil }, ""},
 		{"negative min_followers", func(r *Rule) { r.When.MinFollowers = ptr(-1) }, "when.min_followers"},
 		{"zero min_followers is valid", func(r *Rule) { r.When.MinFollowers = ptr(0) }, ""},
 		{"empty language", func(r *Rule) { r.When.Languages = []string{"es", ""} }, "when.languages[1]"},
