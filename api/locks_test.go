@@ -859,4 +859,17 @@ func TestTags_ATagRuleThatClosesClosesTheThread(t *testing.T) {
 		t.Fatalf("thread.closed = %+v", ev)
 	}
 	s.step(t, s.ana, id, "renew", lock.Token).wantErr(t, 409, "lock_lost", "")
+
+	// The same rule on a lead transfer, which runs the tag rules too.
+	s.rule(t, map[string]any{"id": "lead-close", "on": []string{"tag"}, "when": map[string]any{"tags_any": []string{"lead"}},
+		"then": map[string]any{"close": true, "add_tags": []string{"auto-closed"}}})
+	id = s.ingest(t, msg("lead-close-1", nil)).Thread.ID
+	lock = s.claim(t, s.ana, id).Lock
+	s.do(t, "POST", "/api/v1/threads/"+id+"/transfer", s.ana, map[string]any{"token": lock.Token, "reason": "lead", "team": "care"}).want(t, 200).decode(t, &lr)
+	if lr.Thread.Status != "closed" || lr.Thread.Lock != nil || lr.Lock != nil || strings.Join(lr.Thread.Tags, ",") != "lead,auto-closed" {
+		t.Fatalf("lead transfer a tag rule closes = %+v", lr)
+	}
+	if ev := findEvent(s.events(t, s.sue, id), "thread.closed"); ev == nil || ev.Data["reason"] != "rule" {
+		t.Fatalf("thread.closed = %+v", ev)
+	}
 }

@@ -327,10 +327,12 @@ func (s *Service) Transfer(ctx context.Context, p Principal, threadID string, in
 			}
 		case ReasonLead:
 			tp.AddTags = []string{"lead"}
-			d := s.tagRules(sn, &t, tp.AddTags, nil)
-			tp.AddTags = append(tp.AddTags, d.AddTags...)
-			tp.Priority = d.Priority
-			ruled = d.Team
+			if !t.HasTag("lead") { // tag rules run once per change
+				d := s.tagRules(sn, &t, tp.AddTags, nil)
+				tp.AddTags = append(tp.AddTags, d.AddTags...)
+				tp.Priority, tp.Close, tp.Rules = d.Priority, d.Close, d.Matched
+				ruled = d.Team
+			}
 			if tp.Team == "" && tp.AgentID == "" {
 				if tp.Team = ruled; tp.Team == "" {
 					if tp.Team = sn.firstTeam("sales"); tp.Team == "" {

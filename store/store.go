@@ -502,6 +502,10 @@ type TransferParams struct {
 	Priority string
 	AddTags  []string
 	TTL      time.Duration // for the offer to AgentID
+	// Close: a tag rule the transfer ran (reason lead) closes the thread
+	// once moved; no offer is made. Rules are the matching rules' ids.
+	Close bool
+	Rules []string
 	// ThreadVersion guards tag-rule decisions made against the thread.
 	ThreadVersion int64
 }

@@ -523,7 +523,7 @@ func (s *Store) ThreadTransfer(ctx context.Context, p store.TransferParams) (sto
 			}
 		}
 		var target *store.Agent
-		if p.AgentID != "" {
+		if p.AgentID != "" && !p.Close {
 			if target, err = w.agent(p.AgentID); err != nil {
 				return err
 			}
@@ -533,8 +533,10 @@ func (s *Store) ThreadTransfer(ctx context.Context, p store.TransferParams) (sto
 		}
 		before := rec.clone()
 		data := map[string]any{"from_team": rec.Team, "reason": p.Reason}
+		closed := map[string]any{"from": rec.Status, "reason": "rule", "rules": nonNil(p.Rules)}
 		if rec.Lock != nil {
 			data["from_agent"] = rec.Lock.AgentID
+			closed["agent_id"] = rec.Lock.AgentID
 		} else if rec.Assignee != nil {
 			data["from_agent"] = *rec.Assignee
 		}
@@ -563,6 +565,10 @@ func (s *Store) ThreadTransfer(ctx context.Context, p store.TransferParams) (sto
 		}
 		if moved {
 			w.movedSLA(rec)
+		}
+		if p.Close {
+			rec.Status, rec.AutoCloseAt = store.StatusClosed, nil
+			w.event(rec, store.EventThreadClosed, p.Actor, closed)
 		}
 		w.saveThread(before, rec)
 		res = w.result(rec, target != nil && target.ID == p.Actor) // the caller's own new lock

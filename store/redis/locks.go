@@ -139,11 +139,12 @@ func (s *Store) ThreadTransfer(ctx context.Context, p store.TransferParams) (sto
 	}
 	res, err := s.eval(ctx, scriptTransfer, []string{s.k.thread(p.ThreadID)},
 		p.ThreadID, p.Token, boolArg(p.Force), p.Actor, p.Team, p.AgentID, p.Reason, p.Priority,
-		jsonString(nonNil(p.AddTags)), durUS(p.TTL), newToken(), p.ThreadVersion, note, noteID)
+		jsonString(nonNil(p.AddTags)), durUS(p.TTL), newToken(), p.ThreadVersion, note, noteID,
+		boolArg(p.Close), jsonString(nonNil(p.Rules)))
 	if err != nil {
 		return store.LockResult{}, err
 	}
-	return lockResult(res, p.AgentID != "" && p.AgentID == p.Actor) // the caller's own new lock
+	return lockResult(res, p.AgentID != "" && p.AgentID == p.Actor && !p.Close) // the caller's own new lock
 }
 
 func (s *Store) ThreadTag(ctx context.Context, p store.TagParams) (store.LockResult, error) {

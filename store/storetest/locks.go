@@ -27,6 +27,7 @@ var lockScenarios = []scenario{
 	{"Close_EndsLockAndLeavesQueue", closeThread},
 	{"Transfer_ToTeam_QueuedThereWithNoteTagsAndPriorityFloor", transferTeam},
 	{"Transfer_ToAgent_OffersHigherFence_ErrCapacityWhenFull", transferAgent},
+	{"Transfer_ATagRuleThatClosesClosesOnceMoved", transferClose},
 	{"Tag_AddRemoveKeepsLock_TeamMoveEndsIt", tagThread},
 	{"Tag_ARuleThatClosesEndsTheLock", tagClose},
 	{"Assign_BreaksOldLockWithHigherFence", assignBreaks},
@@ -456,6 +457,32 @@ func transferTeam(t *testing.T, e *env) {
 	wantErr(t, err, store.ErrClosed)
 	if got := e.get(closed.ID); got.Status != store.StatusClosed || got.Team != "care" || got.Lock != nil {
 		t.Fatalf("closed thread after refused transfers: %+v", got)
+	}
+}
+
+// transferClose: a lead transfer whose tag rules close the thread moves it,
+// then closes it, and offers it to nobody.
+func transferClose(t *testing.T, e *env) {
+	e.team("care")
+	e.team("sales")
+	e.agent("ana", []string{"care", "sales"})
+	e.agent("bob", []string{"sales"}, capacity(1))
+	th := e.thread("twitter", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	res, err := e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", Team: "sales",
+		AgentID: "bob", Reason: "lead", AddTags: []string{"lead", "auto-closed"}, Close: true, Rules: []string{"lead-close"}, TTL: longTTL})
+	must(t, err)
+	got := e.get(th.ID)
+	if res.Lock != nil || got.Status != store.StatusClosed || got.Lock != nil || got.Team != "sales" || !got.HasTag("auto-closed") {
+		t.Fatalf("after a transfer a rule closes: %+v (answered lock %+v)", got, res.Lock)
+	}
+	wantEqual(t, "bob's locks", len(e.locks("bob")), 0)
+	wantEqual(t, "ana's locks", len(e.locks("ana")), 0)
+	evs := e.events(th.ID)
+	closed := ofType(evs, store.EventThreadClosed)
+	if len(closed) != 1 || closed[0].Data["reason"] != "rule" || closed[0].Data["agent_id"] != "ana" ||
+		len(ofType(evs, store.EventThreadOffered)) != 0 || len(ofType(evs, store.EventThreadTransferred)) != 1 {
+		t.Fatalf("events %v, closed %+v", types(evs), closed)
 	}
 }
 

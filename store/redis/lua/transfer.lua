@@ -16,6 +16,8 @@
 -- ARGV[13]  thread version the decision was made on (0 = any)
 -- ARGV[14]  note JSON without thread_id and created_at, or ""
 -- ARGV[15]  note id
+-- ARGV[16]  "1" when a tag rule closes the thread once moved (no offer)
+-- ARGV[17]  ids of the matching tag rules, JSON array
 -- Returns   {"ok", now, thread, grant} | {"not_found"} | {"lock_lost"} | {"closed"} |
 --           {"conflict"} | {"unknown_team"} | {"unknown_agent"} | {"capacity"}
 
@@ -28,6 +30,8 @@ if t.status == 'closed' then return fail('closed', 'thread ' .. t.id) end
 local version = tonumber(ARGV[13]) or 0
 if version ~= 0 and version ~= t.version then return fail('conflict', 'thread ' .. t.id .. ' changed') end
 local actor, team, agent = ARGV[5], ARGV[6], ARGV[7]
+local close = ARGV[16] == '1'
+if close then agent = '' end
 if team ~= '' and team_conf(team) == nil then return fail('unknown_team', 'team ' .. team) end
 if agent ~= '' then
   if not agent_exists(agent) then return fail('unknown_agent', 'agent ' .. agent) end
@@ -36,8 +40,10 @@ if agent ~= '' then
 end
 local before = copy(t)
 local data = {'from_team', t.team, 'reason', ARGV[8]}
+local closed = {'from', t.status, 'reason', 'rule', 'rules', list(cjson.decode(ARGV[17]))}
 if t.lock_agent then
   data[#data + 1], data[#data + 2] = 'from_agent', t.lock_agent
+  closed[#closed + 1], closed[#closed + 2] = 'agent_id', t.lock_agent
 elseif t.assignee then
   data[#data + 1], data[#data + 2] = 'from_agent', t.assignee
 end
@@ -60,4 +66,8 @@ else
   event(t, 'thread.transferred', actor, data)
 end
 if moved then moved_sla(t) end
+if close then
+  t.status, t.auto_close = 'closed', nil
+  event(t, 'thread.closed', actor, closed)
+end
 return ok(NOW, save_thread(before, t), grant_of(t))
