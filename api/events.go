@@ -99,11 +99,11 @@ func (s *server) events(c *fiber.Ctx) error {
 			conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 			return w.Flush() == nil
 		}
+		defer s.svc.Streaming(p.AgentID)() // a sign of life while it lasts
 		fmt.Fprintf(w, "retry: 3000\n: connected\n\n")
 		if !flush() {
 			return
 		}
-		s.svc.Seen(p.AgentID)
 		t := time.NewTicker(heartbeat)
 		defer t.Stop()
 		for {
@@ -119,7 +119,6 @@ func (s *server) events(c *fiber.Ctx) error {
 				fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, data)
 			case <-t.C:
 				w.WriteString(": heartbeat\n\n")
-				s.svc.Seen(p.AgentID)
 			case <-gone:
 				// Closed by the client: its place in the key's streams is
 				// free now, not at the next heartbeat's failed write.

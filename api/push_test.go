@@ -364,7 +364,7 @@ func TestShifts_ShiftStartMakesAMemberEligibleWithoutRestart(t *testing.T) {
 func TestPresence_IdleAgentDropsToAwayAndGetsNoOffers(t *testing.T) {
 	t.Parallel()
 	s := newOpsServer(t, opsOptions{start: true, cfg: func(c *inbox.Config) { c.PresenceTTL = 300 * time.Millisecond },
-		deps: func(d *api.Deps) { d.Heartbeat = 20 * time.Millisecond }})
+		deps: func(d *api.Deps) { d.Heartbeat = time.Hour }})
 	base := s.listen(t)
 	s.team(t, map[string]any{"id": "solo", "strategy": "round_robin"})
 	s.team(t, map[string]any{"id": "rr", "strategy": "round_robin"})
@@ -374,8 +374,9 @@ func TestPresence_IdleAgentDropsToAwayAndGetsNoOffers(t *testing.T) {
 	busy := s.onlineAgent(t, map[string]any{"id": "busy", "teams": []string{"rr"}})
 	streamer := s.onlineAgent(t, map[string]any{"id": "streamer", "teams": []string{"rr"}})
 
-	// streamer holds an event stream and makes no request; its heartbeats
-	// are its sign of life.
+	// streamer holds an event stream and makes no request: the open stream
+	// is its sign of life, though its heartbeat (an hour) is far longer
+	// than the presence TTL.
 	mustStream(t, base, streamer, "", "") // open until the test ends
 	// Step the clock 100ms at a time, 1s in all: busy makes a request each
 	// step; each step waits until the presence loop has flushed the

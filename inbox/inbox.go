@@ -137,7 +137,7 @@ func New(st store.Store, cfg Config) *Service {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	s := &Service{st: st, cfg: cfg, log: cfg.Logger.With("component", "inbox"), metrics: cfg.Metrics,
-		presence: presence{seen: map[string]struct{}{}}, nudge: make(chan struct{}, 1), stop: make(chan struct{})}
+		presence: presence{seen: map[string]struct{}{}, streams: map[string]int{}}, nudge: make(chan struct{}, 1), stop: make(chan struct{})}
 	for i := range s.ingestStripes {
 		s.ingestStripes[i] = make(chan struct{}, 1)
 	}

@@ -9,8 +9,9 @@ import (
 // presence collects the agents seen since the last flush. Recording a
 // request is a map insert; the store is written once per interval.
 type presence struct {
-	mu   sync.Mutex
-	seen map[string]struct{}
+	mu      sync.Mutex
+	seen    map[string]struct{}
+	streams map[string]int // agent -> open event streams on this node
 }
 
 // presenceInterval is how often sightings are flushed and idle agents
@@ -30,6 +31,25 @@ func (s *Service) Seen(agentID string) {
 	s.presence.mu.Unlock()
 }
 
+// Streaming records an open event stream of the agent until the returned
+// func is called: each tick counts it as seen, however short
+// --presence-ttl is against the stream's heartbeat.
+func (s *Service) Streaming(agentID string) (done func()) {
+	if agentID == "" {
+		return func() {}
+	}
+	s.presence.mu.Lock()
+	s.presence.streams[agentID]++
+	s.presence.mu.Unlock()
+	return sync.OnceFunc(func() {
+		s.presence.mu.Lock()
+		defer s.presence.mu.Unlock()
+		if s.presence.streams[agentID]--; s.presence.streams[agentID] <= 0 {
+			delete(s.presence.streams, agentID)
+		}
+	})
+}
+
 // presenceTick flushes sightings and drops agents idle for PresenceTTL
 // from online to away, so nothing is offered to a closed laptop.
 func (s *Service) presenceTick(ctx context.Context) {
@@ -37,6 +57,11 @@ func (s *Service) presenceTick(ctx context.Context) {
 	ids := make([]string, 0, len(s.presence.seen))
 	for id := range s.presence.seen {
 		ids = append(ids, id)
+	}
+	for id := range s.presence.streams {
+		if _, ok := s.presence.seen[id]; !ok {
+			ids = append(ids, id)
+		}
 	}
 	clear(s.presence.seen)
 	s.presence.mu.Unlock()
