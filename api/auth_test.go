@@ -129,6 +129,11 @@ func TestSessions_CookieAuthenticatesLikeTheKey(t *testing.T) {
 	// DELETE ends it; the cookie is then refused.
 	r = s.send(t, req{method: "DELETE", path: "/api/v1/session", cookies: only,
 		header: map[string]string{"Content-Type": "application/json"}}).want(t, 204)
+	// ... and tells the browser to drop it, not keep an empty one.
+	if len(r.Cookies) != 1 || r.Cookies[0].Name != api.SessionCookie || r.Cookies[0].Value != "" ||
+		!(r.Cookies[0].MaxAge < 0 || !r.Cookies[0].Expires.IsZero() && r.Cookies[0].Expires.Before(t0)) {
+		t.Fatalf("sign-out's cookie = %+v, want it expired", r.Cookies)
+	}
 	s.send(t, req{method: "GET", path: "/api/v1/me", cookies: only}).wantErr(t, 401, "unauthorized", "")
 
 	// Revoking the key (here by rotation) kills its sessions.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
@@ -249,8 +250,11 @@ func (s *server) sessionDelete(c *fiber.Ctx) error {
 	if err := s.svc.SessionDelete(c.UserContext(), c.Cookies(SessionCookie)); err != nil {
 		return err
 	}
+	// An expiry in the past: Fiber drops a negative MaxAge, which left the
+	// browser an empty session cookie.
 	c.Cookie(&fiber.Cookie{Name: SessionCookie, Value: "", Path: "/", HTTPOnly: true,
-		SameSite: fiber.CookieSameSiteStrictMode, Secure: s.deps.SecureCookies, MaxAge: -1})
+		SameSite: fiber.CookieSameSiteStrictMode, Secure: s.deps.SecureCookies || c.Protocol() == "https",
+		Expires: time.Unix(0, 0)})
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
