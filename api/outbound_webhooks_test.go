@@ -432,14 +432,22 @@ func TestOutboundWebhooks_GivesUpAfterTheBoundAndShowsTheFailure(t *testing.T) {
 	if len(page.Items) != 1 || page.Items[0].State.Failed != 1 || page.Items[0].State.LastError == "" {
 		t.Fatalf("GET /webhooks after giving up = %+v", page.Items)
 	}
+	// An event is retried for the bound from when it happened, not from
+	// its own first attempt: t2, as old as t1, is given up at its first
+	// failure, so a dead receiver does not hold the backlog for a bound
+	// per event (a day each by default).
+	eventually(t, "t2 given up at its first failure", func() bool { return s.hookState(t, h.ID).Failed == 2 })
+	if got := s.clock.Now().Sub(start); got != elapsed {
+		t.Fatalf("the clock moved %s", got-elapsed)
+	}
 	rcv.setFail(0)
-	s.clock.Advance(2 * time.Minute) // past any backoff of t2's first attempt
+	t3 := s.ingest(t, msg("g-3", nil)).Thread
 	eventually(t, "the next event delivered", func() bool { return s.hookState(t, h.ID).Delivered == 1 })
-	if ev := rcv.ok()[0].event(t); ev.ThreadID != t2.ID {
-		t.Fatalf("delivered after giving up: %+v, want t2 (t1 was %s)", ev, t1.ID)
+	if ev := rcv.ok()[0].event(t); ev.ThreadID != t3.ID {
+		t.Fatalf("delivered after giving up: %+v, want t3 (t1 was %s, t2 %s)", ev, t1.ID, t2.ID)
 	}
 	for _, d := range rcv.all() {
-		if d.event(t).ThreadID != t1.ID && d.event(t).ThreadID != t2.ID {
+		if id := d.event(t).ThreadID; id != t1.ID && id != t2.ID && id != t3.ID {
 			t.Fatalf("unexpected delivery %s", d.Body)
 		}
 	}

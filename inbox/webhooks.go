@@ -264,7 +264,9 @@ func (s *Service) deliverWebhook(ctx context.Context, id string) {
 			if st.FirstFailureAt == nil {
 				st.FirstFailureAt = &now
 			}
-			if now.Sub(*st.FirstFailureAt) >= s.cfg.Webhooks.GiveUpAfter {
+			// Retried for GiveUpAfter from when it happened: a dead
+			// receiver does not hold the backlog a whole bound per event.
+			if now.Sub(ev.At) >= s.cfg.Webhooks.GiveUpAfter {
 				s.log.Warn("webhook gave up on an event", "webhook", id, "event", ev.ID, "attempts", st.Attempts)
 				s.metrics.Webhooks.WithLabelValues("given_up").Inc()
 				st.Cursor, st.Failed, st.Attempts, st.FailingEvent = ev.ID, st.Failed+1, 0, 0

@@ -118,7 +118,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (SWITCHBOARD_LOG_LEVEL)")
 	fs.BoolVar(&c.secureCookies, "secure-cookies", false, "mark the session cookie Secure (serve behind TLS) (SWITCHBOARD_SECURE_COOKIES=true)")
 	fs.BoolVar(&c.webhookDenyPrivate, "webhook-deny-private", false, "refuse outbound webhooks to private and loopback addresses (SWITCHBOARD_WEBHOOK_DENY_PRIVATE=true)")
-	fs.DurationVar(&c.webhookGiveUp, "webhook-give-up", 24*time.Hour, "how long one event is retried before it counts as failed (SWITCHBOARD_WEBHOOK_GIVE_UP)")
+	fs.DurationVar(&c.webhookGiveUp, "webhook-give-up", 24*time.Hour, "how long after it happened an event is still retried; then it counts as failed (SWITCHBOARD_WEBHOOK_GIVE_UP)")
 	fs.Float64Var(&c.retentionDays, "retention-days", 0, "erase pending and closed threads with no activity for this many days, with everything on them; 0 = keep everything (SWITCHBOARD_RETENTION_DAYS)")
 	fs.Float64Var(&c.rateLimit, "rate-limit", api.DefaultRateLimits.PerKey, "requests per second per person or admin key, burst twice that; 0 = off (SWITCHBOARD_RATE_LIMIT)")
 	fs.Float64Var(&c.ingestRateLimit, "ingest-rate-limit", api.DefaultRateLimits.PerIngestKey, "requests per second per ingest key; 0 = off (SWITCHBOARD_INGEST_RATE_LIMIT)")
