@@ -407,10 +407,10 @@ func TestOutboundWebhooks_GivesUpAfterTheBoundAndShowsTheFailure(t *testing.T) {
 	for attempts := 1; ; attempts++ {
 		eventually(t, fmt.Sprintf("attempt %d", attempts), func() bool {
 			st := s.hookState(t, h.ID)
-			return st.Attempts == attempts || st.Failed == 1
+			return st.Attempts == attempts || st.Failed > 0
 		})
 		st := s.hookState(t, h.ID)
-		if st.Failed == 1 {
+		if st.Failed > 0 { // t1 given up (and t2, as old, may be already)
 			break
 		}
 		if attempts > 20 {
@@ -429,7 +429,7 @@ func TestOutboundWebhooks_GivesUpAfterTheBoundAndShowsTheFailure(t *testing.T) {
 	// The list shows the failure too; then delivery moves on to t2.
 	var page list[webhookResp]
 	s.do(t, "GET", "/api/v1/webhooks", s.admin, nil).want(t, 200).decode(t, &page)
-	if len(page.Items) != 1 || page.Items[0].State.Failed != 1 || page.Items[0].State.LastError == "" {
+	if len(page.Items) != 1 || page.Items[0].State.Failed == 0 || page.Items[0].State.LastError == "" {
 		t.Fatalf("GET /webhooks after giving up = %+v", page.Items)
 	}
 	// An event is retried for the bound from when it happened, not from

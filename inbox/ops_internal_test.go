@@ -100,3 +100,43 @@ func TestDeliverWebhook_ARunGoesOnPastOnePage(t *testing.T) {
 		t.Fatalf("one run delivered %d thread.created events of %d", got, threads)
 	}
 }
+
+// leaseCounted counts webhook leases: each is a durable write.
+type leaseCounted struct {
+	store.Store
+	mu     sync.Mutex
+	leases int
+}
+
+func (s *leaseCounted) WebhookLease(ctx context.Context, id, node string, ttl time.Duration) (store.Webhook, error) {
+	s.mu.Lock()
+	s.leases++
+	s.mu.Unlock()
+	return s.Store.WebhookLease(ctx, id, node, ttl)
+}
+
+// TestDeliverWebhooks_NoLeaseWithoutNews: a poll that finds no event past a
+// webhook's cursor leases nothing. It leased every webhook every second, an
+// fsync'd write each on bbolt, on an idle inbox too.
+func TestDeliverWebhooks_NoLeaseWithoutNews(t *testing.T) {
+	clock := &steeredClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	st := &leaseCounted{Store: retentionStore(t, clock)}
+	rcv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(rcv.Close)
+	ctx := context.Background()
+	if _, err := st.WebhookCreate(ctx, store.Webhook{ID: "wh-crm", URL: rcv.URL, Events: []string{store.EventThreadCreated}, Secret: "0123456789abcdef"}); err != nil {
+		t.Fatal(err)
+	}
+	s := New(st, Config{Logger: discardLog, Clock: clock.now})
+	leases := func() int { st.mu.Lock(); defer st.mu.Unlock(); return st.leases }
+	s.deliverWebhooks(ctx)
+	if n := leases(); n != 0 {
+		t.Fatalf("%d leases with no event at all", n)
+	}
+	closedThreads(t, st, "news", 1, 0)
+	s.deliverWebhooks(ctx)
+	s.deliverWebhooks(ctx) // the first delivered it all: nothing new now
+	if n := leases(); n != 1 {
+		t.Fatalf("%d leases for one batch of news, want 1", n)
+	}
+}

@@ -147,9 +147,16 @@ func (s *Service) deliverWebhooks(ctx context.Context) {
 	if err != nil || len(hooks) == 0 {
 		return
 	}
+	last, err := s.st.EventLastID(ctx)
+	if err != nil {
+		return
+	}
 	done := make(chan struct{}, len(hooks))
 	started := 0
 	for _, h := range hooks {
+		if h.State.Cursor >= last {
+			continue // nothing new: no lease (a durable write) for nothing
+		}
 		if _, busy := s.delivering.LoadOrStore(h.ID, true); busy {
 			continue
 		}
