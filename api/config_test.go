@@ -117,6 +117,8 @@ func TestConfig_ValidationNamesTheField(t *testing.T) {
 		{"team unknown strategy", "POST", "/api/v1/teams", map[string]any{"id": "x", "strategy": "random"}, "strategy"},
 		{"team unknown fallback", "POST", "/api/v1/teams", map[string]any{"id": "x", "fallback_team": "ghost"}, "fallback_team"},
 		{"team PUT unknown fallback", "PUT", "/api/v1/teams/care", map[string]any{"function": "care", "fallback_team": "ghost"}, "fallback_team"},
+		{"team falls back to itself", "POST", "/api/v1/teams", map[string]any{"id": "x", "fallback_team": "x"}, "fallback_team"},
+		{"team PUT falls back to itself", "PUT", "/api/v1/teams/care", map[string]any{"function": "care", "fallback_team": "care"}, "fallback_team"},
 		{"team PUT unknown function", "PUT", "/api/v1/teams/care", map[string]any{"function": "nope"}, "function"},
 		{"team wrong type", "POST", "/api/v1/teams", map[string]any{"id": "x", "sla_first_response_seconds": "soon"}, "sla_first_response_seconds"},
 

@@ -78,6 +78,9 @@ func validateTeam(t *store.Team) error {
 	if t.FallbackTeam != "" && !routing.ValidSlug(t.FallbackTeam) {
 		return fieldErr("fallback_team", "must be a team id")
 	}
+	if t.FallbackTeam == t.ID && t.ID != "" {
+		return fieldErr("fallback_team", "must be another team")
+	}
 	return nil
 }
 

@@ -402,11 +402,12 @@ func compileRule(r Rule) (*compiledRule, error) {
 		if utf8.RuneCountInString(w.TextRegex) > MaxRegexLen {
 			return nil, fieldErr("when.text_regex", fmt.Sprintf("at most %d characters", MaxRegexLen))
 		}
-		re, err := regexp.Compile("(?i)" + w.TextRegex)
-		if err != nil {
+		// Checked as written, so the error quotes the admin's pattern, not
+		// the (?i) added to it.
+		if _, err := regexp.Compile(w.TextRegex); err != nil {
 			return nil, fieldErr("when.text_regex", "invalid regular expression: "+strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		}
-		c.re = re
+		c.re = regexp.MustCompile("(?i)" + w.TextRegex)
 	}
 	if s := w.Schedule; s != nil {
 		loc, err := LoadZone("when.schedule.timezone", s.Timezone)

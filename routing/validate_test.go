@@ -118,6 +118,15 @@ func TestValidateRule_NamesTheOffendingField(t *testing.T) {
 	}
 }
 
+// TestValidateRule_ARegexErrorQuotesThePatternAsWritten: the pattern is
+// compiled with (?i) in front, which the admin never wrote.
+func TestValidateRule_ARegexErrorQuotesThePatternAsWritten(t *testing.T) {
+	err := ValidateRule(Rule{ID: "r", When: When{TextRegex: `order(\d+`}})
+	if err == nil || strings.Contains(err.Error(), "(?i)") || !strings.Contains(err.Error(), "`order(\\d+`") {
+		t.Fatalf("error %v, want the pattern as written", err)
+	}
+}
+
 func TestValidSlugAndValidTag(t *testing.T) {
 	t.Parallel()
 	slugs := map[string]bool{
