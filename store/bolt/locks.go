@@ -188,6 +188,7 @@ func (w *wtx) heldThread(id, token string, force bool, version int64) (*threadRe
 	if err != nil {
 		return nil, err
 	}
+	w.breachIfDue(rec)
 	if err := checkToken(rec, token, force); err != nil {
 		return nil, err
 	}
@@ -226,6 +227,7 @@ func (w *wtx) seenThread(id string, teams, networks []string) (*threadRec, error
 	if err != nil {
 		return nil, err
 	}
+	w.breachIfDue(rec)
 	if !visible(&rec.Thread, teams, networks) {
 		return nil, fmt.Errorf("thread %s: %w", id, store.ErrNotFound)
 	}
@@ -480,7 +482,9 @@ func (s *Store) ThreadClose(ctx context.Context, p store.LockParams) (store.Lock
 		var rec *threadRec
 		var err error
 		if p.Force {
-			rec, err = w.thread(p.ThreadID) // a supervisor's close: any lock
+			if rec, err = w.thread(p.ThreadID); err == nil { // a supervisor's close: any lock
+				w.breachIfDue(rec)
+			}
 		} else {
 			rec, err = w.heldBy(p)
 		}

@@ -92,16 +92,9 @@ func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error)
 				w.fatal = err
 				return err
 			}
-			if slaKey(&rec.Thread) == nil || rec.SLADueAt.After(w.now) {
-				continue
+			if w.breachIfDue(rec) {
+				res.Breached++
 			}
-			before := rec.clone()
-			rec.SLABreached = true
-			w.event(rec, store.EventSLABreached, store.ActorSystem, map[string]any{"sla_due_at": rec.SLADueAt, "team": rec.Team})
-			w.raisePriority(rec, "urgent", store.ActorSystem)
-			w.count(breachCounter(rec.Team), 1)
-			w.saveThread(before, rec)
-			res.Breached++
 		}
 		for _, id := range due(w.tx, bAutoClose, w.now) {
 			rec, err := w.thread(id)

@@ -122,6 +122,24 @@ func (w *wtx) unindex(t *threadRec) {
 	}
 }
 
+// breachIfDue records a passed first-response deadline: sla.breached once,
+// priority urgent, the team's breach counted. The steps that answer or
+// close a thread call it (through heldThread and seenThread) before they
+// do, so a reply after the deadline but before the sweep still counts as
+// late.
+func (w *wtx) breachIfDue(rec *threadRec) bool {
+	if slaKey(&rec.Thread) == nil || rec.SLADueAt.After(w.now) {
+		return false
+	}
+	before := rec.clone()
+	rec.SLABreached = true
+	w.event(rec, store.EventSLABreached, store.ActorSystem, map[string]any{"sla_due_at": rec.SLADueAt, "team": rec.Team})
+	w.raisePriority(rec, "urgent", store.ActorSystem)
+	w.count(breachCounter(rec.Team), 1)
+	w.saveThread(before, rec)
+	return true
+}
+
 // slaKey is the thread's key in the SLA timer index while it can still
 // breach: unanswered, not breached, not closed.
 func slaKey(t *store.Thread) []byte {
@@ -405,7 +423,10 @@ func (w *wtx) movedSLA(rec *threadRec) {
 	if rec.FirstResponseAt != nil || rec.SLABreached || rec.Status == store.StatusClosed {
 		return
 	}
-	if due, ok := w.slaFromNow(rec.Team); ok && (rec.SLADueAt == nil || due.Before(*rec.SLADueAt)) {
+	due, ok := w.slaFromNow(rec.Team)
+	if !ok {
+		rec.SLADueAt = nil // a team without an SLA (or deleted) sets none
+	} else if rec.SLADueAt == nil || due.Before(*rec.SLADueAt) {
 		rec.SLADueAt = &due
 	}
 }

@@ -12,6 +12,34 @@ var timerScenarios = []scenario{
 	{"TimerSweep_AutoClose_ClosesIdlePendingNotReopenedOrClaimed", timerAutoClose},
 	{"SLA_AThreadMovedUnansweredGetsItsNewTeamsDeadline", timerSLAMoved},
 	{"SLA_AReopenedThreadOfADeletedTeamKeepsNoOldDeadline", timerSLADeletedTeam},
+	{"SLA_AnAnswerOrCloseAfterTheDeadlineIsABreachBeforeAnySweep", timerSLALateAnswer},
+}
+
+// timerSLALateAnswer: a reply or a close that comes after the deadline, but
+// before a sweep has seen it pass, records the breach first (once); the
+// sweep then finds nothing. Breaches were only ever the sweep's, so a late
+// answer inside the sweep's interval never counted.
+func timerSLALateAnswer(t *testing.T, e *env) {
+	e.team("fast", sla(1))
+	e.agent("ana", []string{"fast"})
+	replied := e.thread("twitter", "fast")
+	closed := e.thread("twitter", "fast")
+	g := e.claim(replied.ID, "ana", longTTL)
+	fireAt(e.get(closed.ID).SLADueAt.Add(20 * time.Millisecond))
+	e.reply(replied.ID, g.Token, "ana")
+	_, err := e.s.ThreadClose(e.ctx, store.LockParams{ThreadID: closed.ID, Actor: "sup", Force: true})
+	must(t, err)
+	for _, id := range []string{replied.ID, closed.ID} {
+		got := e.get(id)
+		evs := types(e.events(id))
+		if !got.SLABreached || got.Priority != "urgent" || len(ofType(e.events(id), store.EventSLABreached)) != 1 {
+			t.Fatalf("answered or closed late: breached %v, priority %s, events %v", got.SLABreached, got.Priority, evs)
+		}
+	}
+	wantEqual(t, "breaches counted", e.teamStats("fast").SLABreaches, 2)
+	res, err := e.s.ThreadTimerSweep(e.ctx)
+	must(t, err)
+	wantEqual(t, "breaches the sweep found after", res.Breached, 0)
 }
 
 // timerSLADeletedTeam: a thread closed unanswered in a team that is then
@@ -93,6 +121,13 @@ func timerSLAMoved(t *testing.T, e *env) {
 	_, err = e.s.ThreadTag(e.ctx, store.TagParams{ThreadID: tagged.ID, Force: true, Actor: "sup", Add: []string{"complaint"}, Team: "care", Rules: []string{"r"}})
 	must(t, err)
 	wantDue("moved to care by a tag rule", tagged.ID, movedAt(tagged.ID).Add(900*time.Second))
+
+	// Moved on to a team without an SLA: no deadline there.
+	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: handed.ID, Force: true, Actor: "sup", Team: "triage"})
+	must(t, err)
+	if th := e.get(handed.ID); th.SLADueAt != nil {
+		t.Fatalf("moved to a team without an SLA, sla_due_at %s", th.SLADueAt)
+	}
 
 	// A sooner deadline is kept: care's 15 minutes, not calm's hour.
 	careDue := *e.get(escalated.ID).SLADueAt

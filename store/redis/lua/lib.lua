@@ -287,7 +287,10 @@ local function moved_sla(t)
   if t.frt ~= nil or t.sla_breached or t.status == 'closed' then return end
   local team = team_conf(t.team)
   local sla = team and tonumber(team.sla_first_response_seconds) or 0
-  if sla <= 0 then return end
+  if sla <= 0 then
+    t.sla_due = nil -- a team without an SLA sets no deadline
+    return
+  end
   local due = NOW + sla * 1000000
   if t.sla_due == nil or due < t.sla_due then t.sla_due = due end
 end
@@ -446,6 +449,30 @@ local function expire_thread(t)
   return true
 end
 
+-- raise_priority raises the priority to floor, never lowering it.
+local function raise_priority(t, floor, actor)
+  if floor and rank(floor) > rank(t.priority) then
+    local from = t.priority
+    t.priority = floor
+    event(t, 'thread.priority_changed', actor, {'from', from, 'to', floor})
+  end
+end
+
+-- breach_thread records a passed first-response deadline: sla.breached
+-- once, priority urgent, the team's breach counted. Steps call it (through
+-- load_live) before they answer or close a thread, so a reply after the
+-- deadline but before the sweep still counts as late.
+local function breach_thread(t)
+  if not sla_active(t) or t.sla_due > NOW then return false end
+  local before = copy(t)
+  t.sla_breached = true
+  event(t, 'sla.breached', 'system', {'sla_due_at', T(t.sla_due), 'team', t.team})
+  raise_priority(t, 'urgent', 'system')
+  redis.call('HINCRBY', K.counters(), c_breaches(t.team), 1)
+  save_thread(before, t)
+  return true
+end
+
 -- expire_due expires up to limit leases that have run out, oldest first,
 -- and returns how many it expired and whether more are due.
 local function expire_due(limit)
@@ -547,10 +574,14 @@ local function check_holder(t, actor)
   return nil
 end
 
--- load_live loads a thread for a step, expiring its lease if it ran out.
+-- load_live loads a thread for a step, expiring its lease if it ran out
+-- and breaching its SLA if the deadline passed.
 local function load_live(id)
   local t = load_thread(id)
-  if t then expire_thread(t) end
+  if t then
+    expire_thread(t)
+    breach_thread(t)
+  end
   return t
 end
 
@@ -593,15 +624,6 @@ local function add_tags(t, add, remove, actor)
     event(t, 'thread.tagged', actor, {'added', added, 'removed', removed, 'tags', t.tags})
   end
   return added
-end
-
--- raise_priority raises the priority to floor, never lowering it.
-local function raise_priority(t, floor, actor)
-  if floor and rank(floor) > rank(t.priority) then
-    local from = t.priority
-    t.priority = floor
-    event(t, 'thread.priority_changed', actor, {'from', from, 'to', floor})
-  end
 end
 
 -- put_note stores an internal note (Go's JSON without thread_id and

@@ -14,13 +14,7 @@ for _, id in ipairs(due) do
   local t = load_thread(id)
   if t == nil or not sla_active(t) then
     redis.call('ZREM', K.sladue(), id)
-  elseif t.sla_due <= NOW then
-    local before = copy(t)
-    t.sla_breached = true
-    event(t, 'sla.breached', 'system', {'sla_due_at', T(t.sla_due), 'team', t.team})
-    raise_priority(t, 'urgent', 'system')
-    redis.call('HINCRBY', K.counters(), c_breaches(t.team), 1)
-    save_thread(before, t)
+  elseif breach_thread(t) then
     breached = breached + 1
   end
 end
