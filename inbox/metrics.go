@@ -96,10 +96,7 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descThreads, prometheus.GaugeValue, float64(t.Queued), t.Team, "queued")
 		ch <- prometheus.MustNewConstMetric(descThreads, prometheus.GaugeValue, float64(t.Assigned), t.Team, "assigned")
 		ch <- prometheus.MustNewConstMetric(descThreads, prometheus.GaugeValue, float64(t.Pending), t.Team, "pending")
-		wait := 0.0
-		if t.OldestWaitingSince != nil {
-			wait = max(0, now.Sub(*t.OldestWaitingSince).Seconds())
-		}
+		wait := oldestWait(&st, &t, now)
 		ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, wait, t.Team)
 		ch <- prometheus.MustNewConstMetric(descBreaches, prometheus.CounterValue, float64(t.SLABreaches), t.Team)
 	}

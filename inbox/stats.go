@@ -5,6 +5,9 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/switchboard/switchboard/store"
 )
 
 // TeamStats is one team's line in GET /api/v1/stats.
@@ -52,9 +55,7 @@ func (s *Service) Stats(ctx context.Context, p Principal) (Stats, error) {
 	out := Stats{Teams: []TeamStats{}, Agents: []AgentStats{}}
 	for _, t := range raw.Teams {
 		ts := TeamStats{Team: t.Team, Queued: t.Queued, Assigned: t.Assigned, Pending: t.Pending, SLABreaches: t.SLABreaches}
-		if t.OldestWaitingSince != nil {
-			ts.OldestWaitSeconds = math.Max(0, now.Sub(*t.OldestWaitingSince).Seconds())
-		}
+		ts.OldestWaitSeconds = oldestWait(&raw, &t, now)
 		for _, id := range sn.members[t.Team] {
 			a := sn.agents[id]
 			if sn.onShift(&a, now) {
@@ -87,4 +88,18 @@ func percentile(sample []float64, q float64) *float64 {
 	i := int(math.Ceil(q*float64(len(s)))) - 1
 	v := s[max(i, 0)]
 	return &v
+}
+
+// oldestWait is how long the team's oldest queued thread has waited, by
+// the store's clock (the one that stamped waiting_since; Redis TIME on
+// Redis) when it gave one, so a node whose clock is off does not skew it.
+func oldestWait(st *store.Stats, t *store.TeamStats, nodeNow time.Time) float64 {
+	if t.OldestWaitingSince == nil {
+		return 0
+	}
+	now := st.Now
+	if now.IsZero() {
+		now = nodeNow
+	}
+	return math.Max(0, now.Sub(*t.OldestWaitingSince).Seconds())
 }

@@ -324,6 +324,9 @@ type SavedReply struct {
 type Stats struct {
 	Teams  []TeamStats
 	Agents []AgentStats
+	// Now is the store's clock when it counted (Redis TIME on Redis), for
+	// the waits: a node whose clock is off would measure them wrongly.
+	Now time.Time
 }
 
 // TeamStats counts a team's threads.

@@ -193,6 +193,7 @@ func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
 	}
 	var st store.Stats
 	err := s.view(func(tx *bbolt.Tx, now time.Time) error {
+		st.Now = now
 		err := tx.Bucket(bTeams).ForEach(func(k, _ []byte) error {
 			team := string(k)
 			ts := store.TeamStats{Team: team,

@@ -151,6 +151,7 @@ func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
 	if err != nil {
 		return st, err
 	}
+	st.Now = usTime(num(res[0]))
 	agents := false
 	for _, v := range res[1:] {
 		if str(v) == "agents" {
