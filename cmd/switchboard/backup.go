@@ -34,6 +34,10 @@ func backup(args []string) error {
 	if *to == "" {
 		return errors.New("backup: --to FILE is required")
 	}
+	// Before asking for a snapshot: the folder must be there to write it.
+	if dir := filepath.Dir(*to); !isDir(dir) {
+		return fmt.Errorf("backup: folder %s does not exist (mkdir -p %s)", dir, dir)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, "GET", "/api/v1/backup", nil)
@@ -165,4 +169,9 @@ func checkBackup(path string) error {
 		}
 		return nil
 	})
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }

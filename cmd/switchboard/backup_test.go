@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	bbolt "go.etcd.io/bbolt"
@@ -69,6 +70,12 @@ func TestBackup_LeavesErasedThreadsBehind(t *testing.T) {
 			t.Fatal(err)
 		}
 		return data
+	}
+	// A folder that is not there is said before anything is asked for.
+	cmd := exec.Command(binary(t), "backup", "--to", filepath.Join(dir, "missing", "b.db"), "--url", "http://"+p.addr)
+	cmd.Env = append(os.Environ(), "SWITCHBOARD_ADMIN_KEY="+testAdminKey)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "folder "+filepath.Join(dir, "missing")+" does not exist") {
+		t.Fatalf("a backup into a missing folder: %v\n%s", err, out)
 	}
 	if raw := backup("raw.db", "--compact=false"); !bytes.Contains(raw, []byte(private)) {
 		t.Fatal("the page copy (--compact=false) holds no old bytes either: the test shows nothing")

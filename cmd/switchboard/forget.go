@@ -35,6 +35,13 @@ func forget(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
+	// Only the admin sees every thread: with another key the search would
+	// find only some, and "nothing found" would be a false all-clear.
+	if role, err := r.role(ctx); err != nil {
+		return fmt.Errorf("forget: %w", err)
+	} else if role != "admin" {
+		return fmt.Errorf("forget: needs the admin key; this is a %s key, which sees only some threads", role)
+	}
 	erased := 0
 	for range 10 {
 		ids, err := r.threadIDs(ctx, *author, *network)
@@ -59,6 +66,22 @@ func forget(args []string) error {
 		}
 	}
 	return fmt.Errorf("forget: %d threads erased, and the customer's threads keep coming: run it again", erased)
+}
+
+// role is the role of the key in use (GET /api/v1/me).
+func (r *remote) role(ctx context.Context) (string, error) {
+	resp, err := r.patient(ctx, "GET", "/api/v1/me")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var me struct {
+		Role string `json:"role"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&me); err != nil {
+		return "", err
+	}
+	return me.Role, nil
 }
 
 // threadIDs lists the ids of every thread of author (on network, if not
@@ -132,7 +155,7 @@ func (r *remote) patient(ctx context.Context, method, path string) (*http.Respon
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
-			return nil, &statusError{code: resp.StatusCode, body: string(body)}
+			return nil, &statusError{url: r.url, code: resp.StatusCode, body: string(body)}
 		}
 		wait := time.Second
 		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {

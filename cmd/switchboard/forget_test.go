@@ -68,11 +68,16 @@ func TestForget_ErasesEveryThreadOfTheCustomer(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	if out, err := forget("sbk_wrong-key", "--author", "u-gone"); err == nil || !strings.Contains(out, "401") {
+	if out, err := forget("sbk_wrong-key", "--author", "u-gone"); err == nil || !strings.Contains(out, "401") || !strings.Contains(out, p.addr) {
 		t.Fatalf("with a wrong key: %v %s", err, out)
 	}
 	if out, err := forget(testAdminKey); err == nil || !strings.Contains(out, "--author") {
 		t.Fatalf("without --author: %v %s", err, out)
+	}
+	// A supervisor sees every thread but is not the admin; an agent would
+	// see only some, and "nothing found" would be a false all-clear.
+	if out, err := forget(sup.APIKey, "--author", "u-gone"); err == nil || !strings.Contains(out, "needs the admin key") {
+		t.Fatalf("with a supervisor's key: %v %s", err, out)
 	}
 	if out, err := forget(testAdminKey, "--author", "u-typo"); err != nil || !strings.Contains(out, "no thread of u-typo was found") {
 		t.Fatalf("a customer with no thread: %v %s", err, out)

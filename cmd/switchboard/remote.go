@@ -45,7 +45,7 @@ func (r *remote) do(req *http.Request) (*http.Response, error) {
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, &statusError{code: resp.StatusCode, body: string(body)}
+		return nil, &statusError{url: r.url, code: resp.StatusCode, body: string(body)}
 	}
 	return resp, nil
 }
@@ -72,10 +72,11 @@ func (r *remote) send(req *http.Request) (*http.Response, error) {
 
 // statusError is a server's answer other than the one wanted.
 type statusError struct {
+	url  string // which server: a 401 from the wrong one says so
 	code int
 	body string
 }
 
 func (e *statusError) Error() string {
-	return fmt.Sprintf("server answered %d: %s", e.code, strings.TrimSpace(e.body))
+	return fmt.Sprintf("server at %s answered %d: %s", e.url, e.code, strings.TrimSpace(e.body))
 }
