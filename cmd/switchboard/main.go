@@ -231,6 +231,21 @@ func run(args []string) error {
 	slog.SetDefault(log)
 	tuneGC()
 
+	// Listen first: a port that is taken stops the start before the data
+	// file is made and before the one showing of a generated admin key.
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("--addr %s (SWITCHBOARD_ADDR): %w", c.addr, err)
+	}
+	defer ln.Close()
+	var mln net.Listener
+	if c.metricsAddr != "" {
+		if mln, err = net.Listen("tcp", c.metricsAddr); err != nil {
+			return fmt.Errorf("--metrics-addr %s (SWITCHBOARD_METRICS_ADDR): %w", c.metricsAddr, err)
+		}
+		defer mln.Close()
+	}
+
 	st, err := openStore(c, log)
 	if err != nil {
 		return err
@@ -285,19 +300,11 @@ func run(args []string) error {
 		SecureCookies: c.secureCookies, Webhooks: api.WebhookSecretsFromEnv(os.Environ()),
 		RateLimits:     api.RateLimits{PerKey: c.rateLimit, PerIngestKey: c.ingestRateLimit, PerIP: c.ipRateLimit},
 		TrustedProxies: splitList(c.trustProxy), MetricsElsewhere: c.metricsAddr != ""})
-	if c.metricsAddr != "" {
-		mln, err := net.Listen("tcp", c.metricsAddr)
-		if err != nil {
-			return fmt.Errorf("--metrics-addr: %w", err)
-		}
+	if mln != nil {
 		metrics := api.MetricsApp(reg)
 		go metrics.Listener(mln)
 		defer metrics.ShutdownWithTimeout(time.Second)
 		log.Info("metrics listening", "addr", mln.Addr().String())
-	}
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		return err
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "store", storeName(c), "version", version)
 

@@ -404,3 +404,30 @@ func inboundMessages(t *testing.T, p *proc, th string) map[string]int {
 		}
 	}
 }
+
+// TestStart_ATakenPortStopsItBeforeTheDataFileAndTheKey: the port is taken
+// before anything is stored. It used to make the data file and generate
+// (and show, the one time) the admin key, and only then fail to listen.
+func TestStart_ATakenPortStopsItBeforeTheDataFileAndTheKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	data := filepath.Join(t.TempDir(), "sb.db")
+	cmd := exec.Command(binary(t), "--addr", taken.Addr().String(), "--data", data)
+	cmd.Env = append(os.Environ(), "SWITCHBOARD_ADMIN_KEY=")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !bytes.Contains(out, []byte("--addr "+taken.Addr().String())) || !bytes.Contains(out, []byte("address already in use")) {
+		t.Fatalf("start on a taken port: %v\n%s", err, out)
+	}
+	if bytes.Contains(out, []byte("generated the admin key")) {
+		t.Fatalf("a start that failed showed the admin key:\n%s", out)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Fatalf("a start that failed made the data file (%v)", err)
+	}
+}
