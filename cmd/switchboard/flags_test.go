@@ -60,10 +60,25 @@ func TestParseFlags_TheEnvironmentIsParsedLikeFlags(t *testing.T) {
 	} {
 		t.Run(env, func(t *testing.T) {
 			t.Setenv(env, bad)
-			if _, err := parseFlags(nil); err == nil || !strings.Contains(err.Error(), env) {
-				t.Fatalf("%s=%q: %v, want an error naming it", env, bad, err)
+			if _, err := parseFlags(nil); err == nil || !strings.Contains(err.Error(), env) || !strings.Contains(err.Error(), "(want ") {
+				t.Fatalf("%s=%q: %v, want an error naming it and what it takes", env, bad, err)
 			}
 		})
+	}
+	// A flag given wins and its variable is not read, bad or not; a value
+	// refused after parsing names where it came from.
+	t.Setenv("SWITCHBOARD_LOCK_TTL", "5")
+	if c, err := parseFlags([]string{"--lock-ttl", "10s"}); err != nil || c.lockTTL != 10*time.Second {
+		t.Fatalf("a bad variable under a good flag: %+v, %v", c, err)
+	}
+	t.Setenv("SWITCHBOARD_LOCK_TTL", "")
+	t.Setenv("SWITCHBOARD_LOG_LEVEL", "verbose")
+	if _, err := parseFlags(nil); err == nil || !strings.HasPrefix(err.Error(), "SWITCHBOARD_LOG_LEVEL ") {
+		t.Fatalf("a log level from the environment: %v, want an error naming the variable", err)
+	}
+	t.Setenv("SWITCHBOARD_LOG_LEVEL", "")
+	if _, err := parseFlags([]string{"--lock-ttl", "5"}); err == nil || !strings.Contains(err.Error(), "want a duration") {
+		t.Fatalf("--lock-ttl 5: %v, want a hint at the unit", err)
 	}
 	for _, args := range [][]string{
 		{"--rate-limit", "-1"}, {"--ingest-rate-limit", "-0.5"}, {"--ip-rate-limit", "-3"},

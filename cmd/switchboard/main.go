@@ -13,12 +13,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
 	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -77,7 +79,9 @@ func main() {
 			cmd, args = forget, args[1:]
 		}
 	}
-	if err := cmd(args); err != nil {
+	if err := cmd(args); errors.Is(err, flag.ErrHelp) {
+		return // -h: the usage is out
+	} else if err != nil {
 		fmt.Fprintln(os.Stderr, "switchboard:", err)
 		os.Exit(1)
 	}
@@ -126,17 +130,40 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.trustProxy, "trust-proxy", "", "comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed (SWITCHBOARD_TRUST_PROXY)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics on this separate, private address instead of --addr (SWITCHBOARD_METRICS_ADDR)")
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for requests in flight")
+	fs.SetOutput(io.Discard) // errors are printed once, by main, with a hint
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(os.Stderr)
+			fmt.Fprint(os.Stderr, usage)
+			fs.PrintDefaults()
+			return c, err
+		}
+		name := ""
+		if m := flagInError.FindStringSubmatch(err.Error()); m != nil {
+			name = m[1]
+		}
+		return c, fmt.Errorf("%w%s", err, expects(fs, name))
+	}
 	// The environment is parsed by the flags' own parsers, so a bad value
-	// there stops the start as a bad flag does; flags given win.
+	// there stops the start as a bad flag does; a flag given wins and its
+	// variable is not read.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	fromEnv := map[string]bool{}
 	for name, ev := range envFlags {
-		if v := os.Getenv(ev); v != "" {
+		if v := os.Getenv(ev); v != "" && !given[name] {
 			if err := fs.Set(name, v); err != nil {
-				return c, fmt.Errorf("%s=%q: %w", ev, v, err)
+				return c, fmt.Errorf("%s=%q: %w%s", ev, v, err, expects(fs, name))
 			}
+			fromEnv[name] = true
 		}
 	}
-	if err := fs.Parse(args); err != nil {
-		return c, err
+	// src names a setting as the operator gave it.
+	src := func(name string) string {
+		if fromEnv[name] {
+			return envFlags[name]
+		}
+		return "--" + name
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unknown argument %q", fs.Arg(0))
@@ -148,42 +175,82 @@ func parseFlags(args []string) (config, error) {
 		}
 	}
 	if c.lockTTL <= 0 {
-		return c, errors.New("--lock-ttl must be positive")
+		return c, errors.New(src("lock-ttl") + " must be positive")
 	}
 	if c.presenceTTL <= 0 {
-		return c, errors.New("--presence-ttl must be positive")
+		return c, errors.New(src("presence-ttl") + " must be positive")
 	}
 	if !(c.retentionDays >= 0 && c.retentionDays <= 100*365) { // NaN too
-		return c, errors.New("--retention-days must be 0 (keep everything) or a number of days up to 36500")
+		return c, errors.New(src("retention-days") + " must be 0 (keep everything) or a number of days up to 36500")
 	}
 	if _, _, err := net.SplitHostPort(c.addr); err != nil {
-		return c, fmt.Errorf("--addr %q: %w", c.addr, err)
+		return c, fmt.Errorf("%s %q: %w", src("addr"), c.addr, err)
 	}
-	for name, v := range map[string]float64{"--rate-limit": c.rateLimit, "--ingest-rate-limit": c.ingestRateLimit, "--ip-rate-limit": c.ipRateLimit} {
+	for name, v := range map[string]float64{"rate-limit": c.rateLimit, "ingest-rate-limit": c.ingestRateLimit, "ip-rate-limit": c.ipRateLimit} {
 		if !(v >= 0) || math.IsInf(v, 1) { // NaN and infinity too
-			return c, fmt.Errorf("%s must be 0 (off) or a positive number of requests per second", name)
+			return c, fmt.Errorf("%s must be 0 (off) or a positive number of requests per second", src(name))
 		}
 	}
 	if c.webhookGiveUp <= 0 {
-		return c, errors.New("--webhook-give-up must be positive")
+		return c, errors.New(src("webhook-give-up") + " must be positive")
 	}
 	if c.shutdownWait < 0 {
-		return c, errors.New("--shutdown-timeout must not be negative")
+		return c, errors.New(src("shutdown-timeout") + " must not be negative")
 	}
 	if c.demoRate <= 0 {
 		return c, errors.New("--demo-interval must be positive")
 	}
 	if !routing.ValidSlug(c.defaultTeam) {
-		return c, fmt.Errorf("--default-team %q: must be a team id ([a-z0-9][a-z0-9-]{0,63})", c.defaultTeam)
+		return c, fmt.Errorf("%s %q: must be a team id ([a-z0-9][a-z0-9-]{0,63})", src("default-team"), c.defaultTeam)
 	}
 	for _, p := range splitList(c.trustProxy) {
 		if net.ParseIP(p) == nil {
 			if _, _, err := net.ParseCIDR(p); err != nil {
-				return c, fmt.Errorf("--trust-proxy %q: not an IP address or CIDR", p)
+				return c, fmt.Errorf("%s %q: not an IP address or CIDR", src("trust-proxy"), p)
 			}
 		}
 	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return c, fmt.Errorf("%s %q: want debug, info, warn or error", src("log-level"), c.logLevel)
+	}
 	return c, nil
+}
+
+// flagInError finds the flag a flag package error is about ("invalid value
+// "5" for flag -lock-ttl: ...").
+var flagInError = regexp.MustCompile(`for (?:flag )?-([a-z][a-z0-9-]*)`)
+
+// usage heads -h.
+const usage = `Usage:
+  switchboard [serve] [flags]          run the server (flags below; each also read from its SWITCHBOARD_ variable)
+  switchboard apply -f FILE [--url U]  apply a configuration file to a running server
+  switchboard backup --to FILE         copy a running server's bbolt store
+  switchboard forget --author ID       erase a customer's threads on a running server
+Each subcommand takes -h.
+
+Flags:
+`
+
+// expects says what a flag's value must look like, for its parse errors.
+func expects(fs *flag.FlagSet, name string) string {
+	f := fs.Lookup(name)
+	if f == nil {
+		return ""
+	}
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return ""
+	}
+	switch g.Get().(type) {
+	case time.Duration:
+		return " (want a duration with its unit, such as 90s, 5m or 24h)"
+	case bool:
+		return " (want true or false, 1 or 0; as a flag, --" + name + "=false)"
+	case float64, int:
+		return " (want a number)"
+	}
+	return ""
 }
 
 func newLogger(level string) (*slog.Logger, error) {
