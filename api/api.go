@@ -259,9 +259,17 @@ func mapError(err error) (int, errorBody) {
 	case errors.As(err, &fe):
 		return 400, body("invalid_request", fe.Error(), map[string]any{"field": fe.Field})
 	case errors.Is(err, inbox.ErrUnauthorized):
-		return 401, body("unauthorized", "missing, unknown or revoked key", nil)
+		msg := "missing, unknown or revoked key"
+		if err != inbox.ErrUnauthorized { // it says why (a webhook's signature)
+			msg = strings.TrimSuffix(err.Error(), ": "+inbox.ErrUnauthorized.Error())
+		}
+		return 401, body("unauthorized", msg, nil)
 	case errors.Is(err, inbox.ErrForbidden):
-		return 403, body("forbidden", "the key's role does not allow this", nil)
+		msg := "the key's role does not allow this"
+		if err != inbox.ErrForbidden { // it says why
+			msg = strings.TrimSuffix(err.Error(), ": "+inbox.ErrForbidden.Error())
+		}
+		return 403, body("forbidden", msg, nil)
 	case errors.As(err, &held):
 		return 409, body("lock_held", held.Error(), map[string]any{"agent_id": held.AgentID, "expires_at": held.ExpiresAt.UTC()})
 	case errors.Is(err, store.ErrLockLost):

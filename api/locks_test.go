@@ -873,3 +873,15 @@ func TestTags_ATagRuleThatClosesClosesTheThread(t *testing.T) {
 		t.Fatalf("thread.closed = %+v", ev)
 	}
 }
+
+// TestLocks_AnAdminKeyIsToldWhyItCannotClaim: a lock is a person's; the 403
+// says so instead of only "the key's role does not allow this".
+func TestLocks_AnAdminKeyIsToldWhyItCannotClaim(t *testing.T) {
+	t.Parallel()
+	s := newCareSetup(t)
+	id := s.ingest(t, msg("admin-claim", nil)).Thread.ID
+	e := s.do(t, "POST", "/api/v1/threads/"+id+"/claim", s.admin, map[string]any{}).wantErr(t, 403, "forbidden", "")
+	if !strings.Contains(e.Error.Message, "only people hold locks") || strings.HasSuffix(e.Error.Message, "forbidden") {
+		t.Fatalf("message %q", e.Error.Message)
+	}
+}

@@ -30,6 +30,23 @@ type WebhookSecrets struct {
 	Generic map[string]string
 }
 
+// Endpoints lists the native webhook endpoints these secrets turn on, for
+// the start's log (the secrets themselves are never logged).
+func (w WebhookSecrets) Endpoints() []string {
+	var on []string
+	if w.MetaAppSecret != "" || w.MetaVerifyToken != "" {
+		on = append(on, "/webhooks/meta")
+	}
+	if w.XConsumerSecret != "" {
+		on = append(on, "/webhooks/x")
+	}
+	for source := range w.Generic {
+		on = append(on, "/webhooks/generic/"+source)
+	}
+	slices.Sort(on)
+	return on
+}
+
 // Environment variables of the webhook secrets.
 const (
 	EnvMetaAppSecret       = "SWITCHBOARD_META_APP_SECRET"
@@ -106,7 +123,7 @@ func (s *server) metaVerify(c *fiber.Ctx) error {
 	challenge := c.Query("hub.challenge")
 	if c.Query("hub.mode") != "subscribe" || !connect.EqualToken(c.Query("hub.verify_token"), token) ||
 		challenge == "" || len(challenge) > 256 {
-		return inbox.ErrForbidden
+		return fmt.Errorf("not a subscription handshake with the verify token: %w", inbox.ErrForbidden)
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
 	return c.SendString(challenge)

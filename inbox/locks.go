@@ -40,7 +40,7 @@ func (s *Service) ttl(asked *int) (time.Duration, error) {
 // person returns the agent behind a principal; only people hold locks.
 func (s *Service) person(ctx context.Context, p Principal) (store.Agent, error) {
 	if !p.IsPerson() {
-		return store.Agent{}, fmt.Errorf("only agents and supervisors hold locks: %w", ErrForbidden)
+		return store.Agent{}, fmt.Errorf("only people hold locks: use an agent's or a supervisor's key, not an %s key: %w", p.Role, ErrForbidden)
 	}
 	a, err := s.agentOf(ctx, p)
 	if errors.Is(err, store.ErrNotFound) {

@@ -363,8 +363,12 @@ func run(args []string) error {
 	svc.Start(ctx)
 	defer svc.Stop()
 
+	hooks := api.WebhookSecretsFromEnv(os.Environ())
+	if on := hooks.Endpoints(); len(on) > 0 {
+		log.Info("native webhooks on", "endpoints", strings.Join(on, " "))
+	}
 	app := api.New(api.Deps{Service: svc, Logger: log, Registry: reg, Version: version, Web: webFS(),
-		SecureCookies: c.secureCookies, Webhooks: api.WebhookSecretsFromEnv(os.Environ()),
+		SecureCookies: c.secureCookies, Webhooks: hooks,
 		RateLimits:     api.RateLimits{PerKey: c.rateLimit, PerIngestKey: c.ingestRateLimit, PerIP: c.ipRateLimit},
 		TrustedProxies: splitList(c.trustProxy), MetricsElsewhere: c.metricsAddr != ""})
 	if mln != nil {
