@@ -184,6 +184,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	// The client's own messages (a pool that cannot dial, a dropped
+	// pub/sub) in the process's structured log, not as bare lines beside
+	// it. The client logs addresses, never a password or a value.
+	goredis.SetLogger(clientLog{opts.Logger})
 	u, prefix, retries, cluster, err := splitURL(rawURL)
 	if err != nil {
 		return nil, err
@@ -715,3 +719,10 @@ type (
 )
 
 type timeT = time.Time
+
+// clientLog writes go-redis's messages to a slog logger, as warnings.
+type clientLog struct{ log *slog.Logger }
+
+func (l clientLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", "detail", strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "))
+}
