@@ -111,8 +111,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.contAgents, "race-agents", 200, "contention: agents")
 	fs.IntVar(&o.contThreads, "race-threads", 100, "contention: threads")
 	fs.StringVar(&phases, "phases", "ceilings,ingest,claim,contention", "phases to run")
-	fs.StringVar(&o.out, "out", "docs/bench", "directory for results.json, results.csv and table.txt")
-	fs.StringVar(&o.plots, "plots", "docs", "directory for bench-ingest.png and bench-claim.png (\"\" = none)")
+	fs.StringVar(&o.out, "out", "docs/bench", "directory for results.json, results.csv and table.txt (--quick: a temporary folder)")
+	fs.StringVar(&o.plots, "plots", "docs", "directory for bench-ingest.png and bench-claim.png (\"\" = none; --quick: with --out)")
 	fs.StringVar(&o.work, "work", "", "directory for data files (default: a new directory under $TMPDIR; must be a real disk for fsync to count)")
 	fs.StringVar(&o.serverBin, "server-bin", "", "switchboard binary to test (default: go build ./cmd/switchboard)")
 	fs.StringVar(&o.serverLogLevel, "server-log-level", "warn", "the server's --log-level (info logs a line per request)")
@@ -143,6 +143,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		def("queues", func() { queues = "500,5k" })
 		def("race-agents", func() { o.contAgents = 20 })
 		def("race-threads", func() { o.contThreads = 10 })
+		// A quick run's figures are not the committed ones: they go to a
+		// folder of their own, not over docs/.
+		def("out", func() { o.out = filepath.Join(os.TempDir(), "switchboard-bench-quick") })
+		def("plots", func() { o.plots = o.out })
 	}
 	var err error
 	if o.clients, err = parseInts(clients); err != nil {

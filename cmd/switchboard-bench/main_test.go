@@ -148,6 +148,21 @@ func TestParseInts(t *testing.T) {
 	}
 }
 
+// TestParseOptions_AQuickRunWritesOutsideDocs: a quick run's figures do not
+// overwrite the committed ones in docs/ unless told to.
+func TestParseOptions_AQuickRunWritesOutsideDocs(t *testing.T) {
+	o, err := parseOptions([]string{"--quick"}, io.Discard)
+	if err != nil || strings.HasPrefix(o.out, "docs") || strings.HasPrefix(o.plots, "docs") || o.out == "" {
+		t.Fatalf("--quick writes to %q and %q (%v)", o.out, o.plots, err)
+	}
+	if o, err := parseOptions([]string{"--quick", "--out", "here", "--plots", ""}, io.Discard); err != nil || o.out != "here" || o.plots != "" {
+		t.Fatalf("--quick with --out and --plots: %q %q (%v)", o.out, o.plots, err)
+	}
+	if o, err := parseOptions(nil, io.Discard); err != nil || o.out != "docs/bench" || o.plots != "docs" {
+		t.Fatalf("a full run writes to %q and %q (%v)", o.out, o.plots, err)
+	}
+}
+
 func TestParseOptions_Paced(t *testing.T) {
 	for arg, ok := range map[string]bool{"0": true, "0.5": true, "0.99": true, "1": false, "1.5": false, "-0.1": false} {
 		o, err := parseOptions([]string{"--paced", arg}, io.Discard)
