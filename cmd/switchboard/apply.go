@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -51,7 +53,26 @@ func parseConfigDoc(data []byte) (inbox.ConfigDoc, []byte, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
-	return doc, js, dec.Decode(&doc)
+	if err := dec.Decode(&doc); err != nil {
+		return doc, js, configError(data, err)
+	}
+	return doc, js, nil
+}
+
+// configError words a decoding error for the file's author: the file is
+// YAML (or JSON), so no "json:", and an unknown field with its line.
+func configError(data []byte, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	var field string
+	if _, scanErr := fmt.Sscanf(msg, "unknown field %q", &field); scanErr == nil {
+		for i, line := range strings.Split(string(data), "\n") {
+			if k := strings.TrimLeft(line, " -{,\t"); strings.HasPrefix(k, field+":") || strings.HasPrefix(k, strconv.Quote(field)+":") ||
+				strings.Contains(line, " "+field+":") || strings.Contains(line, "{"+field+":") || strings.Contains(line, strconv.Quote(field)+":") {
+				return fmt.Errorf("line %d: unknown field %q", i+1, field)
+			}
+		}
+	}
+	return errors.New(msg)
 }
 
 // apply is `switchboard apply -f FILE`: create or update teams, agents,

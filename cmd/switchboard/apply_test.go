@@ -109,8 +109,14 @@ rules:
 		!slices.Equal(r.When.TextAny, []string{"yes", "off"}) || r.Position != 5 {
 		t.Fatalf("rule read as %+v", r)
 	}
-	if _, _, err := parseConfigDoc([]byte("rules:\n  - {id: x, onn: [message]}\n")); err == nil || !strings.Contains(err.Error(), "onn") {
-		t.Fatalf("an unknown field: %v", err)
+	if _, _, err := parseConfigDoc([]byte("rules:\n  - {id: x, onn: [message]}\n")); err == nil || err.Error() != `line 2: unknown field "onn"` {
+		t.Fatalf("an unknown field: %v, want its line", err)
+	}
+	if _, _, err := parseConfigDoc([]byte("teams:\n  - id: care\n    functon: care\n")); err == nil || err.Error() != `line 3: unknown field "functon"` {
+		t.Fatalf("an unknown field in block style: %v, want its line", err)
+	}
+	if _, _, err := parseConfigDoc([]byte("teams:\n  - {id: care, capacity: lots}\n")); err == nil || strings.HasPrefix(err.Error(), "json:") {
+		t.Fatalf("a YAML file's error: %v, want no json: prefix", err)
 	}
 	if doc, _, err := parseConfigDoc([]byte(`{"teams": [{"id": "care", "function": "care"}]}`)); err != nil || doc.Teams[0].ID != "care" {
 		t.Fatalf("JSON: %+v %v", doc, err)
