@@ -69,6 +69,18 @@ func TestConfigApply_CreatesThenChangesNothing(t *testing.T) {
 	// Export gives back a document that applies without changes.
 	var exported map[string]any
 	s.do(t, "GET", "/api/v1/config", s.admin, nil).want(t, 200).decode(t, &exported)
+	// Agents come out as configuration: nothing of the running system.
+	for _, a := range exported["agents"].([]any) {
+		agent := a.(map[string]any)
+		for _, f := range []string{"status", "created_at", "updated_at", "status_at", "open_locks"} {
+			if _, ok := agent[f]; ok {
+				t.Fatalf("exported agent has %q: %v", f, agent)
+			}
+		}
+		if agent["networks"] == nil {
+			t.Fatalf("exported agent's networks are null, want []: %v", agent)
+		}
+	}
 	s.do(t, "POST", "/api/v1/config", s.admin, exported).want(t, 200).decode(t, &res)
 	if len(res.Created) != 0 || len(res.Updated) != 0 {
 		t.Fatalf("re-applying the export changed things: %+v", res)

@@ -21,6 +21,34 @@ type ConfigDoc struct {
 	SavedReplies []store.SavedReply `json:"saved_replies,omitempty"`
 }
 
+// MarshalJSON writes agents with their configuration only: status, times
+// and lock counts belong to the running system, and an export read back
+// by `switchboard apply` or shown to an admin should not carry them.
+func (d ConfigDoc) MarshalJSON() ([]byte, error) {
+	type agentConfig struct {
+		ID       string            `json:"id"`
+		Name     string            `json:"name"`
+		Role     string            `json:"role"`
+		Teams    []string          `json:"teams"`
+		Networks []string          `json:"networks"`
+		Capacity int               `json:"capacity"`
+		Timezone string            `json:"timezone"`
+		Shifts   []routing.Shift   `json:"shifts"`
+		TimeOff  []routing.TimeOff `json:"time_off"`
+	}
+	type plain ConfigDoc
+	out := struct {
+		plain
+		Agents []agentConfig `json:"agents,omitempty"`
+	}{plain: plain(d)}
+	for _, a := range d.Agents {
+		out.Agents = append(out.Agents, agentConfig{ID: a.ID, Name: a.Name, Role: a.Role, Teams: nonNilSlice(a.Teams),
+			Networks: nonNilSlice(a.Networks), Capacity: a.Capacity, Timezone: a.Timezone,
+			Shifts: nonNilSlice(a.Shifts), TimeOff: nonNilSlice(a.TimeOff)})
+	}
+	return json.Marshal(out)
+}
+
 // ApplyResult says what Apply did, as "kind/id" names.
 type ApplyResult struct {
 	Created   []string `json:"created"`

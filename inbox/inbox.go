@@ -474,9 +474,9 @@ func (sc scope) allows(team, network string) bool {
 // newSecret); a v7 id tells when it was made, as the record itself does.
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
-func nonNilSlice(s []string) []string {
+func nonNilSlice[T any](s []T) []T {
 	if s == nil {
-		return []string{}
+		return []T{}
 	}
 	return s
 }
