@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"time"
 
@@ -20,7 +21,7 @@ func (s *server) backup(c *fiber.Ctx) error {
 		return inbox.ErrForbidden
 	}
 	if !s.svc.CanBackup() {
-		return inbox.ErrNotSupported
+		return fmt.Errorf("the server cannot copy this store: with Redis, back up Redis itself (its AOF or RDB files): %w", inbox.ErrNotSupported)
 	}
 	c.Set(fiber.HeaderContentType, "application/octet-stream")
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="switchboard-backup.db"`)
