@@ -381,7 +381,7 @@ func (g gen) rules(n int, allowRegex bool) []Rule {
 		if i > 0 && g.r.IntN(6) == 0 {
 			r.When.TextRegex = rules[g.r.IntN(i)].When.TextRegex
 		}
-		if slices.Contains(r.On, "tag") { // a tag change has no text to test
+		if slices.Equal(r.On, []string{"tag"}) { // refused on writes: nothing to test
 			r.When.TextAny, r.When.TextRegex, r.When.Languages = nil, "", nil
 		}
 		rules[i] = r

@@ -148,6 +148,20 @@ func ValidateRule(r Rule) error {
 	if _, err := compileRule(r); err != nil {
 		return err
 	}
+	// A rule only on tag changes has no message to test: it could never
+	// fire, and a rule that silently never fires is worse than a refusal.
+	// Checked on writes only: a stored rule must still load (one that does
+	// not compile would stop routing by every rule).
+	if w := r.When; slices.Contains(r.On, "tag") && !slices.Contains(r.On, "message") {
+		for _, c := range []struct {
+			field string
+			set   bool
+		}{{"when.text_any", len(w.TextAny) > 0}, {"when.text_regex", w.TextRegex != ""}, {"when.languages", len(w.Languages) > 0}} {
+			if c.set {
+				return fieldErr(c.field, `needs a message: a rule only "on" tag changes cannot test it`)
+			}
+		}
+	}
 	return checkRegexProgram(r.When.TextRegex)
 }
 
@@ -357,18 +371,6 @@ func compileRule(r Rule) (*compiledRule, error) {
 	}
 	if w.MinFollowers != nil && *w.MinFollowers < 0 {
 		return nil, fieldErr("when.min_followers", "must be 0 or more")
-	}
-	// A tag change has no message: such a condition could never match it,
-	// and a rule that silently never fires is worse than a refusal.
-	if slices.Contains(r.On, "tag") {
-		for _, c := range []struct {
-			field string
-			set   bool
-		}{{"when.text_any", len(w.TextAny) > 0}, {"when.text_regex", w.TextRegex != ""}, {"when.languages", len(w.Languages) > 0}} {
-			if c.set {
-				return nil, fieldErr(c.field, `needs a message: a rule "on" tag changes cannot test it (run it on "message" only)`)
-			}
-		}
 	}
 	c := &compiledRule{
 		id:        r.ID,

@@ -72,9 +72,10 @@ func TestValidateRule_NamesTheOffendingField(t *testing.T) {
 		{"regex over 512 chars", func(r *Rule) { r.When.TextRegex = strings.Repeat("a", 513) }, "when.text_regex"},
 		{"uppercase tag in tags_any", func(r *Rule) { r.When.TagsAny = []string{"vip", "VIP"} }, "when.tags_any[1]"},
 		{"tag rule testing text", func(r *Rule) { r.On, r.When.TextRegex = []string{"tag"}, "" }, "when.text_any"},
-		{"message and tag rule testing a regex", func(r *Rule) {
+		{"message and tag rule testing a regex is valid (its message half can match)", func(r *Rule) {
 			r.On, r.When.TextAny, r.When.TextRegex = []string{"message", "tag"}, nil, "refund"
-		}, "when.text_regex"},
+		}, ""},
+		{"tag rule testing a regex", func(r *Rule) { r.On, r.When.TextAny, r.When.TextRegex = []string{"tag"}, nil, "refund" }, "when.text_regex"},
 		{"tag rule testing languages", func(r *Rule) { r.On, r.When.TextAny, r.When.TextRegex, r.When.Languages = []string{"tag"}, nil, "", []string{"en"} }, "when.languages"},
 		{"tag rule without text conditions is valid", func(r *Rule) { r.On, r.When.TextAny, r.When.TextRegex, r.When.Languages = []string{"tag"}, nil, "", nil }, ""},
 		{"negative min_followers", func(r *Rule) { r.When.MinFollowers = ptr(-1) }, "when.min_followers"},
@@ -251,6 +252,16 @@ func TestCompile_ReturnsTheRulesFieldErrorAndCapsRules(t *testing.T) {
 	rs, err := Compile(rules[:MaxRules])
 	if err != nil || rs.Len() != MaxRules {
 		t.Fatalf("1000 rules: len %d, err %v", rs.Len(), err)
+	}
+	// A rule stored before writes refused text on tag rules still loads:
+	// one rule that does not compile stops routing by every rule.
+	old := validRule()
+	old.On = []string{"tag"}
+	if err := ValidateRule(old); err == nil {
+		t.Fatal("a tag rule testing text was accepted on write")
+	}
+	if _, err := Compile([]Rule{validRule(), func() Rule { r := old; r.ID = "old"; return r }()}); err != nil {
+		t.Fatalf("a stored tag rule testing text does not load: %v", err)
 	}
 }
 
