@@ -408,3 +408,33 @@ func TestIngestBatch_DeepNestingIs400AndOnlyIngestKeysGetDecoded(t *testing.T) {
 	// The server is still up.
 	s.do(t, "POST", "/api/v1/messages/batch", ingest, map[string]any{"messages": []any{msg("after", nil)}}).want(t, 200)
 }
+
+// TestIngestBatch_IdsThatAreNotUTF8AreRefusedItemByItem: the decoder makes
+// U+FFFD of bytes that are not UTF-8 and of lone surrogate escapes, so two
+// such ids would be one, and the second message dropped as a duplicate.
+// They are refused, each item on its own: the rest of the batch is stored.
+func TestIngestBatch_IdsThatAreNotUTF8AreRefusedItemByItem(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	item := func(id string) string {
+		return `{"network":"twitter","external_id":"` + id + `","kind":"dm","text":"hi","author":{"id":"u-1"}}`
+	}
+	body := []byte(`{"messages":[` + item("ok-1") + `,` + item("bad-\xff") + `,` + item(`bad-\ud800`) + `,` + item(`bad-\ud801`) + `]}`)
+	var res struct {
+		Results []map[string]any `json:"results"`
+	}
+	s.send(t, req{method: "POST", path: "/api/v1/messages/batch", key: s.admin, body: body,
+		header: map[string]string{"Content-Type": "application/json"}}).want(t, 200).decode(t, &res)
+	if len(res.Results) != 4 || res.Results[0]["message_id"] == nil {
+		t.Fatalf("results %v", res.Results)
+	}
+	for i, r := range res.Results[1:] {
+		e, _ := r["error"].(map[string]any)
+		if d, _ := e["details"].(map[string]any); e["code"] != "invalid_request" || d["field"] != "external_id" {
+			t.Fatalf("item %d: %v, want a 400 naming external_id", i+1, r)
+		}
+	}
+	if n := len(s.threads(t, s.admin, "")); n != 1 {
+		t.Fatalf("%d threads, want the one good item's", n)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	segjson "github.com/segmentio/encoding/json"
 )
@@ -22,11 +21,6 @@ const MaxJSONDepth = 64
 // does nesting deeper than MaxJSONDepth. Unknown fields are ignored, as the
 // contract says.
 func DecodeJSON(body []byte, v any) error {
-	// The decoder would turn bad bytes into U+FFFD, and two ids differing
-	// only there into one: the second message a "duplicate", dropped.
-	if !utf8.Valid(body) {
-		return fieldErr("body", "is not valid UTF-8")
-	}
 	if jsonDepth(body) > MaxJSONDepth {
 		return fieldErr("body", "nests arrays and objects too deeply")
 	}

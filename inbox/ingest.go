@@ -90,12 +90,19 @@ func (in *MessageInput) Validate(now time.Time) error {
 		}
 	}
 	// The stores join a thread's key parts with NUL: one inside a part
-	// would let two different threads share a key.
+	// would let two different threads share a key. U+FFFD is what the
+	// decoder makes of bytes that are not UTF-8 and of lone surrogate
+	// escapes (\ud800): two ids differing only there would be one, and the
+	// second message dropped as a duplicate.
 	for _, f := range []struct{ name, v string }{
 		{"external_id", in.ExternalID}, {"thread_external_id", in.ThreadExternalID}, {"profile", in.Profile},
+		{"author.id", in.Author.ID},
 	} {
 		if strings.IndexByte(f.v, 0) >= 0 {
 			return fieldErr(f.name, "must not contain NUL characters")
+		}
+		if strings.ContainsRune(f.v, utf8.RuneError) {
+			return fieldErr(f.name, "must be valid UTF-8 (no U+FFFD, no lone surrogate escapes)")
 		}
 	}
 	if in.ThreadExternalID == "" {
