@@ -139,4 +139,18 @@ func TestDeliverWebhooks_NoLeaseWithoutNews(t *testing.T) {
 	if n := leases(); n != 1 {
 		t.Fatalf("%d leases for one batch of news, want 1", n)
 	}
+
+	// A webhook backing off after a failure is not leased until its next
+	// attempt is due.
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) }))
+	t.Cleanup(failing.Close)
+	if _, err := st.WebhookCreate(ctx, store.Webhook{ID: "wh-down", URL: failing.URL, Events: []string{store.EventThreadCreated}, Secret: "0123456789abcdef"}); err != nil {
+		t.Fatal(err)
+	}
+	closedThreads(t, st, "more", 1, 0)
+	s.deliverWebhooks(ctx) // both leased: crm delivers, down fails and backs off
+	s.deliverWebhooks(ctx) // the clock has not moved: down's next attempt is not due
+	if n := leases(); n != 3 {
+		t.Fatalf("%d leases, want 3 (none for the webhook backing off)", n)
+	}
 }

@@ -151,11 +151,12 @@ func (s *Service) deliverWebhooks(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	now := s.now()
 	done := make(chan struct{}, len(hooks))
 	started := 0
 	for _, h := range hooks {
-		if h.State.Cursor >= last {
-			continue // nothing new: no lease (a durable write) for nothing
+		if h.State.Cursor >= last || s.backingOff(ctx, &h.State, now) {
+			continue // nothing new, or backing off: no lease (a durable write) for nothing
 		}
 		if _, busy := s.delivering.LoadOrStore(h.ID, true); busy {
 			continue
@@ -180,6 +181,17 @@ func (s *Service) deliverWebhooks(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// backingOff reports whether a webhook waits out a backoff on the event it
+// failed: its next attempt is not due and that event is still the next to
+// send (an erased one takes its backoff with it).
+func (s *Service) backingOff(ctx context.Context, st *store.WebhookState, now time.Time) bool {
+	if st.NextAttemptAt == nil || !now.Before(*st.NextAttemptAt) {
+		return false
+	}
+	next, err := s.st.EventList(ctx, store.EventFilter{After: st.Cursor, Limit: 1})
+	return err == nil && len(next) == 1 && next[0].ID == st.FailingEvent
 }
 
 // releaseWebhooks ends this node's webhook leases once its deliveries have

@@ -65,11 +65,21 @@ func configError(data []byte, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "json: ")
 	var field string
 	if _, scanErr := fmt.Sscanf(msg, "unknown field %q", &field); scanErr == nil {
+		// The line, when the name is on one line only (a name that is a
+		// good key elsewhere would point at the wrong place).
+		found := 0
 		for i, line := range strings.Split(string(data), "\n") {
-			if k := strings.TrimLeft(line, " -{,\t"); strings.HasPrefix(k, field+":") || strings.HasPrefix(k, strconv.Quote(field)+":") ||
+			k := strings.TrimLeft(line, " -{,\t")
+			if strings.HasPrefix(k, field+":") || strings.HasPrefix(k, strconv.Quote(field)+":") ||
 				strings.Contains(line, " "+field+":") || strings.Contains(line, "{"+field+":") || strings.Contains(line, strconv.Quote(field)+":") {
-				return fmt.Errorf("line %d: unknown field %q", i+1, field)
+				if found != 0 {
+					return fmt.Errorf("unknown field %q", field)
+				}
+				found = i + 1
 			}
+		}
+		if found != 0 {
+			return fmt.Errorf("line %d: unknown field %q", found, field)
 		}
 	}
 	return errors.New(msg)

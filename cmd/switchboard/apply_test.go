@@ -115,6 +115,10 @@ rules:
 	if _, _, err := parseConfigDoc([]byte("teams:\n  - id: care\n    functon: care\n")); err == nil || err.Error() != `line 3: unknown field "functon"` {
 		t.Fatalf("an unknown field in block style: %v, want its line", err)
 	}
+	// A misplaced good key: its line would be a guess, so none is given.
+	if _, _, err := parseConfigDoc([]byte("teams:\n  - {id: care}\nrules:\n  - {id: r, then: {teams: [care]}}\n")); err == nil || err.Error() != `unknown field "teams"` {
+		t.Fatalf("a good key in the wrong place: %v", err)
+	}
 	if _, _, err := parseConfigDoc([]byte("teams:\n  - {id: care, capacity: lots}\n")); err == nil || strings.HasPrefix(err.Error(), "json:") {
 		t.Fatalf("a YAML file's error: %v, want no json: prefix", err)
 	}

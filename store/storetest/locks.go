@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -232,6 +233,23 @@ func replyToken(t *testing.T, e *env) {
 	must(t, err)
 	if stored.Direction != store.Outbound || stored.Delivery == nil || stored.Delivery.Status != "pending" {
 		t.Fatalf("stored reply = %+v", stored)
+	}
+	// The thread.replied event (what webhooks and streams carry) holds the
+	// message in the shape reads give: every delivery field, on every store.
+	repliedEvs := ofType(e.events(th.ID), store.EventThreadReplied)
+	if len(repliedEvs) != 1 {
+		t.Fatalf("%d thread.replied events", len(repliedEvs))
+	}
+	raw, err := json.Marshal(repliedEvs[0].Data["message"])
+	must(t, err)
+	var shape struct {
+		Delivery map[string]any `json:"delivery"`
+	}
+	must(t, json.Unmarshal(raw, &shape))
+	for _, f := range []string{"status", "external_id", "error"} {
+		if _, ok := shape.Delivery[f]; !ok {
+			t.Fatalf("thread.replied's message delivery lacks %q: %s", f, raw)
+		}
 	}
 	if res.Lock == nil || res.Lock.Token != g.Token {
 		t.Fatalf("reply kept grant = %+v, want the holder's lock", res.Lock)

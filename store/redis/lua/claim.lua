@@ -11,7 +11,7 @@
 --          agent, expires} | {"closed"} | {"capacity"}
 
 expire_due(EXPIRE_LIMIT)
-local t = load_live(ARGV[2])
+local t = load_step(ARGV[2])
 if t == nil then return not_found('thread', ARGV[2]) end
 if not sees(t, ARGV[6], ARGV[7]) then return not_found('thread', ARGV[2]) end
 local agent = ARGV[3]

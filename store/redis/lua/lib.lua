@@ -459,9 +459,8 @@ local function raise_priority(t, floor, actor)
 end
 
 -- breach_thread records a passed first-response deadline: sla.breached
--- once, priority urgent, the team's breach counted. Steps call it (through
--- load_live) before they answer or close a thread, so a reply after the
--- deadline but before the sweep still counts as late.
+-- once, priority urgent, the team's breach counted (the sweep, and the lock
+-- steps through load_step).
 local function breach_thread(t)
   if not sla_active(t) or t.sla_due > NOW then return false end
   local before = copy(t)
@@ -574,14 +573,20 @@ local function check_holder(t, actor)
   return nil
 end
 
--- load_live loads a thread for a step, expiring its lease if it ran out
--- and breaching its SLA if the deadline passed.
+-- load_live loads a thread for a step, expiring its lease if it ran out.
 local function load_live(id)
   local t = load_thread(id)
-  if t then
-    expire_thread(t)
-    breach_thread(t)
-  end
+  if t then expire_thread(t) end
+  return t
+end
+
+-- load_step is load_live for the lock steps (claim, renew, release, reply,
+-- close, transfer, tag), which also breach a passed SLA deadline first, as
+-- the bbolt store's do: an answer after the deadline counts as late even
+-- before the sweep has seen it.
+local function load_step(id)
+  local t = load_live(id)
+  if t then breach_thread(t) end
   return t
 end
 

@@ -13,7 +13,7 @@
 -- Returns  {"ok", now, thread, grant} | {"not_found"} | {"lock_lost"}
 
 expire_due(EXPIRE_LIMIT)
-local t = load_live(ARGV[2])
+local t = load_step(ARGV[2])
 if t == nil then return not_found('thread', ARGV[2]) end
 local holder = ARGV[6] == '1'
 if holder and not sees(t, ARGV[7], ARGV[8]) then return not_found('thread', ARGV[2]) end

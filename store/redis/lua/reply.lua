@@ -28,7 +28,7 @@ expire_due(EXPIRE_LIMIT)
 local actor = ARGV[4]
 local t = nil
 if ARGV[10] == '1' then
-  t = load_live(ARGV[2])
+  t = load_step(ARGV[2])
   if t == nil or not sees(t, ARGV[11], ARGV[12]) then return not_found('thread', ARGV[2]) end
 end
 local idem = nil
@@ -48,7 +48,7 @@ if ARGV[5] ~= '' then
     return ok(NOW, '1', redis.call('HGETALL', K.message(mid)), flat(t), g)
   end
 end
-t = t or load_live(ARGV[2])
+t = t or load_step(ARGV[2])
 if t == nil then return not_found('thread', ARGV[2]) end
 local err = check_token(t, ARGV[3], false)
 if err then return err end
@@ -57,7 +57,7 @@ err = check_holder(t, actor)
 if err then return err end
 local before = copy(t)
 local mid = ARGV[6]
-local pending = '{"status":"pending"}'
+local pending = '{"status":"pending","external_id":"","error":""}'
 local kind = ARGV[9]
 if kind == '' then kind = t.kind end
 local mj = jappend(ARGV[7], {'kind', kind, 'thread_id', t.id, 'direction', 'outbound', 'network', t.network,

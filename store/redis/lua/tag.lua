@@ -17,7 +17,7 @@
 --           {"conflict"} | {"unknown_team"}
 
 expire_due(EXPIRE_LIMIT)
-local t = load_live(ARGV[2])
+local t = load_step(ARGV[2])
 if t == nil then return not_found('thread', ARGV[2]) end
 local force = ARGV[4] == '1'
 local err = check_token(t, ARGV[3], force)

@@ -22,7 +22,7 @@
 --           {"conflict"} | {"unknown_team"} | {"unknown_agent"} | {"capacity"}
 
 expire_due(EXPIRE_LIMIT)
-local t = load_live(ARGV[2])
+local t = load_step(ARGV[2])
 if t == nil then return not_found('thread', ARGV[2]) end
 local err = check_token(t, ARGV[3], ARGV[4] == '1')
 if err then return err end
