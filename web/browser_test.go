@@ -22,6 +22,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	cdpage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/switchboard/switchboard/api"
@@ -321,6 +322,16 @@ func (p *page) block(patterns ...string) {
 			bp = append(bp, &network.BlockPattern{URLPattern: pat, Block: true})
 		}
 		_, err := cdp.Call(ctx, tg, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: bp})
+		return err
+	}))
+}
+
+// onNewDocument runs src in every document the page loads from now on,
+// before the page's own scripts.
+func (p *page) onNewDocument(src string) {
+	p.t.Helper()
+	p.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, cdpage.AddScriptToEvaluateOnNewDocument, cdpage.AddScriptToEvaluateOnNewDocumentParams{Source: src})
 		return err
 	}))
 }

@@ -200,9 +200,39 @@ func TestLive_TheQueueKeepsUpWhileEventsKeepComing(t *testing.T) {
 	f := newCareFixture(t)
 	p := signedIn(t, f.server, "ana", f.ana)
 	p.waitText("#queue-list", "Nobody is waiting")
+	stop := f.postEvery(t, func(n int) map[string]any {
+		return map[string]any{"network": "instagram", "external_id": fmt.Sprintf("busy-%d", n),
+			"profile": "@acme", "kind": "dm", "text": "Hello?", "author": map[string]any{"id": fmt.Sprintf("u-busy-%d", n)}}
+	})
+	p.waitFor("the queue to show threads while messages keep coming", `document.querySelectorAll('#queue-list li[data-thread]').length > 0`)
+	stop()
+}
 
-	stop, posted := make(chan struct{}), make(chan int, 1)
-	go func() { // a message every 60 ms until told to stop, for at most twice the wait
+// TestLive_TheOpenThreadKeepsUpWhileItsMessagesKeepComing: a customer
+// writing many messages fast into the thread an agent has open: it showed
+// none of them until they stopped (the reload was a debounce the events
+// kept putting off).
+func TestLive_TheOpenThreadKeepsUpWhileItsMessagesKeepComing(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "flood-0", Thread: "flood", Text: "first"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.do(chromedp.Navigate(f.url + "/#t/" + id))
+	p.waitFor("the thread", `document.querySelectorAll('#conversation .msg').length === 1`)
+	stop := f.postEvery(t, func(n int) map[string]any {
+		return map[string]any{"network": "instagram", "external_id": fmt.Sprintf("flood-%d", n+1), "thread_external_id": "flood",
+			"profile": "@acme", "kind": "dm", "text": "and another thing", "author": map[string]any{"id": "u-flood"}}
+	})
+	p.waitFor("the conversation to grow while messages keep coming", `document.querySelectorAll('#conversation .msg').length > 2`)
+	stop()
+}
+
+// postEvery posts the messages body(0), body(1), ... every 60 ms (at most
+// for twice the wait) until the returned stop is called, which fails the
+// test if they had stopped already, or if fewer than two went in.
+func (s *server) postEvery(t *testing.T, body func(n int) map[string]any) (stop func()) {
+	t.Helper()
+	quit, posted := make(chan struct{}), make(chan int, 1)
+	go func() {
 		n := 0
 		defer func() { posted <- n }()
 		tick := time.NewTicker(60 * time.Millisecond)
@@ -210,17 +240,16 @@ func TestLive_TheQueueKeepsUpWhileEventsKeepComing(t *testing.T) {
 		deadline := time.After(2 * waitTimeout)
 		for {
 			select {
-			case <-stop:
+			case <-quit:
 				return
 			case <-deadline:
 				return
 			case <-tick.C:
 			}
-			body, _ := json.Marshal(map[string]any{"network": "instagram", "external_id": fmt.Sprintf("busy-%d", n),
-				"profile": "@acme", "kind": "dm", "text": "Hello?", "author": map[string]any{"id": fmt.Sprintf("u-busy-%d", n)}})
-			req, _ := http.NewRequest("POST", f.url+"/api/v1/messages", bytes.NewReader(body))
+			b, _ := json.Marshal(body(n))
+			req, _ := http.NewRequest("POST", s.url+"/api/v1/messages", bytes.NewReader(b))
 			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+f.admin)
+			req.Header.Set("Authorization", "Bearer "+s.admin)
 			if res, err := http.DefaultClient.Do(req); err == nil {
 				res.Body.Close()
 				if res.StatusCode == 201 {
@@ -229,15 +258,17 @@ func TestLive_TheQueueKeepsUpWhileEventsKeepComing(t *testing.T) {
 			}
 		}
 	}()
-	p.waitFor("the queue to show threads while messages keep coming", `document.querySelectorAll('#queue-list li[data-thread]').length > 0`)
-	select {
-	case n := <-posted:
-		t.Fatalf("the messages stopped (%d posted) before the queue showed one", n)
-	default:
-	}
-	close(stop)
-	if n := <-posted; n < 2 {
-		t.Fatalf("only %d messages posted", n)
+	return func() {
+		t.Helper()
+		select {
+		case n := <-posted:
+			t.Fatalf("the messages stopped (%d posted) before the page showed them", n)
+		default:
+		}
+		close(quit)
+		if n := <-posted; n < 2 {
+			t.Fatalf("only %d messages posted", n)
+		}
 	}
 }
 
@@ -271,6 +302,30 @@ func TestLock_RenewsWhileTheAgentIsActive(t *testing.T) {
 	if !eval[bool](p, `document.querySelector('#reply-text') !== null && document.querySelector('#lockbar.held') !== null`) {
 		t.Error("the reply box went away although the lock was renewed")
 	}
+	// The lock bar counts down the renewed lease, not the first one (it
+	// showed "0:00 left" while the lock was held).
+	p.waitFor("the lock bar to show the renewed lease",
+		`document.querySelector('#lockbar.held .until')?.dataset.until === document.querySelector('#mine-list [data-until]')?.dataset.until`)
+}
+
+// TestLock_AColleaguesRenewedLockIsShownRenewed: a renewal sends no event,
+// so the page reads the thread again when the lock it shows has run out;
+// it showed the holder's first lease at "0:00 left" for as long as they
+// kept renewing.
+func TestLock_AColleaguesRenewedLockIsShownRenewed(t *testing.T) {
+	f := newCareFixtureTTL(t, 3*time.Second)
+	id := f.ingest(t, msg{ExternalID: "renewed-1", Text: "Where is my order?"})
+	b := newBrowser(t)
+	bea := newPage(t, b, f.server, "bea", 1280, 800)
+	bea.signIn(f.bea)
+	bea.click(queueItem(id) + " .qclaim") // a click is activity: bea renews
+	bea.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	ana := newPage(t, b, f.server, "ana", 1280, 800)
+	ana.signIn(f.ana)
+	ana.do(chromedp.Navigate(f.url + "/#t/" + id))
+	ana.waitText("#lockbar", "Bea Costa is replying")
+	first := eval[string](ana, `document.querySelector('#lockbar.locked .until').dataset.until`)
+	ana.waitFor("the lock shown renewed", fmt.Sprintf(`Date.parse(document.querySelector('#lockbar.locked .until')?.dataset.until) > Date.parse(%q) + 1000`, first))
 }
 
 func TestThreadView_SavedReplyRetryWithOneIdempotencyKeyNoteAndLead(t *testing.T) {
@@ -542,4 +597,82 @@ func TestPhoneWidth_OneColumnWithoutHorizontalScrolling(t *testing.T) {
 	}
 	p.click("#thread .back")
 	p.waitFor("the queues again", `getComputedStyle(document.querySelector('#queues')).display !== 'none' && getComputedStyle(document.querySelector('#thread')).display === 'none'`)
+}
+
+// TestOverview_TheOldestWaitIsCountedByTheServersClock: with the
+// browser's clock ten minutes behind, the supervisors' "oldest wait" said
+// 10m for a thread queued just now (its base was read on the browser's
+// clock, its ticks on the server's).
+func TestOverview_TheOldestWaitIsCountedByTheServersClock(t *testing.T) {
+	f := newCareFixture(t)
+	f.ingest(t, msg{ExternalID: "skew-1", Text: "Hello?"})
+	p := newPage(t, newBrowser(t), f.server, "sam", 1280, 800)
+	p.onNewDocument(`(() => { const real = Date.now; Date.now = () => real.call(Date) - 600000; })()`)
+	p.signIn(f.sam)
+	p.waitFor("the care row of the overview", `!!document.querySelector('#overview-rows tr[data-team="care"] .oldest')`)
+	p.waitFor("the oldest wait to show", `/\d/.test(document.querySelector('#overview-rows tr[data-team="care"] .oldest').textContent)`)
+	if got := eval[string](p, `document.querySelector('#overview-rows tr[data-team="care"] .oldest').textContent`); strings.Contains(got, "m") {
+		t.Fatalf("oldest wait %q for a thread queued seconds ago", got)
+	}
+}
+
+// TestPhone_ALongNameWrapsInsteadOfWideningThePage: names come from the
+// networks; a 48-character one without a space made a phone's page 650 px
+// wide, the reply box and Send off screen.
+func TestPhone_ALongNameWrapsInsteadOfWideningThePage(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "long-1", Text: "Hi", Author: map[string]any{"id": "u-long", "name": "Customer_Service_Complaints_Department_2024_XYZ",
+		"handle": "@Customer_Service_Complaints_Dept_2024"}})
+	p := newPage(t, newBrowser(t), f.server, "ana", 360, 740)
+	p.signIn(f.ana)
+	p.waitFor("the queue item", fmt.Sprintf(`!!document.querySelector(%q)`, queueItem(id)))
+	if w := eval[int](p, `document.documentElement.scrollWidth`); w > 360 {
+		t.Fatalf("the queue is %d px wide at 360", w)
+	}
+	p.click(queueItem(id) + " .qclaim")
+	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	if w := eval[int](p, `document.documentElement.scrollWidth`); w > 360 {
+		t.Fatalf("the thread is %d px wide at 360", w)
+	}
+}
+
+// TestHandOver_ToATeamOfOthersKeepsTheConfirmationAndFocus: handing a
+// thread to sales takes it off the page of a care agent; the confirmation
+// stays and focus goes back to the queue (the reload's 404 replaced the
+// message and focus was lost on the page's body).
+func TestHandOver_ToATeamOfOthersKeepsTheConfirmationAndFocus(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "lead-1", Text: "How much for 500 units?"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.click(queueItem(id) + " .qclaim")
+	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.click("#act-lead")
+	p.waitText("#status-msg", "Handed to Sales as a lead.")
+	p.waitFor("the thread to close", `document.querySelector('#thread-body').hidden`)
+	if el := eval[string](p, `document.activeElement.tagName`); el == "BODY" {
+		t.Fatal("focus was lost on the page's body")
+	}
+	if got := eval[string](p, `document.querySelector('#status-msg').textContent`); !strings.Contains(got, "Handed to Sales") {
+		t.Fatalf("status %q", got)
+	}
+}
+
+// TestRTL_MessagesAndRepliesRunInTheirOwnDirection: Arabic text was laid
+// out left to right, with punctuation and numbers at the wrong end.
+func TestRTL_MessagesAndRepliesRunInTheirOwnDirection(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "rtl-1", Text: "مرحبا، طلبي وصل مكسورا! رقم الطلب 4411."})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.waitFor("the queue item", fmt.Sprintf(`!!document.querySelector(%q)`, queueItem(id)))
+	if d := eval[string](p, `getComputedStyle(document.querySelector('#queue-list .preview')).direction`); d != "rtl" {
+		t.Fatalf("the preview runs %s", d)
+	}
+	p.click(queueItem(id) + " .qclaim")
+	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	if d := eval[string](p, `getComputedStyle(document.querySelector('#conversation .msg .text')).direction`); d != "rtl" {
+		t.Fatalf("the message runs %s", d)
+	}
+	if d := eval[string](p, `document.querySelector('#reply-text').dir`); d != "auto" {
+		t.Fatalf("the reply box's dir is %q, want auto", d)
+	}
 }

@@ -333,7 +333,7 @@ function queueItem(t) {
     h('button', { type: 'button', class: 'qopen', onclick: () => thread.openThread(t.id) },
       h('span', { class: 'qline' }, networkBadge(t.network), ' ', t.priority !== 'normal' ? [priorityBadge(t.priority), ' '] : null,
         h('strong', { class: 'author' }, name), a.handle && a.handle !== name ? h('span', { class: 'handle' }, ` ${a.handle}`) : null),
-      h('span', { class: 'preview' }, t.preview || (t.preview === '' ? '(attachment)' : '')),
+      h('span', { class: 'preview', dir: 'auto' }, t.preview || (t.preview === '' ? '(attachment)' : '')),
       h('span', { class: 'qline small' }, since(t.waiting_since), ' ', slaBadge(t),
         (t.tags || []).map((tag) => [' ', h('span', { class: 'tag' }, tag)]))),
     isPerson() ? h('button', { type: 'button', class: 'qclaim', 'aria-label': `Claim the thread of ${name}`, onclick: () => thread.claim(t.id) }, 'Claim') : null);
@@ -409,7 +409,7 @@ async function loadStats() {
   if (!canSupervise()) return;
   try {
     state.stats = await api('GET', '/stats');
-    state.statsAt = Date.now();
+    state.statsAt = now(); // the server's clock, as tick() reads it
   } catch (e) {
     if (e.status !== 401) showAlert(`Team statistics could not be loaded: ${thread.describe(e)}`);
     return;
@@ -437,9 +437,14 @@ function renderOverview() {
 // --- live ---
 
 let openTimer = 0;
+// refreshOpenSoon reloads the open thread at most every 150 ms: a throttle,
+// not a debounce, which a busy thread's events kept putting off.
 function refreshOpenSoon() {
-  clearTimeout(openTimer);
-  openTimer = setTimeout(() => thread.refresh(), 150);
+  if (openTimer) return;
+  openTimer = setTimeout(() => {
+    openTimer = 0;
+    thread.refresh();
+  }, 150);
 }
 
 function onEvent(ev) {

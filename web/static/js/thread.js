@@ -281,7 +281,7 @@ function messageView(m) {
       h('span', { class: 'who' }, who), ' · ', timeEl(m.sent_at || m.received_at),
       !inbound && d ? [' · ', h('span', { class: `delivery d-${d.status}` },
         d.status === 'sent' ? 'Delivered' : d.status === 'failed' ? `Not delivered${d.error ? `: ${d.error}` : ''}` : 'Sending…')] : null),
-    m.text ? h('p', { class: 'text' }, m.text) : null,
+    m.text ? h('p', { class: 'text', dir: 'auto' }, m.text) : null,
     m.attachments && m.attachments.length
       ? h('ul', { class: 'attachments' }, m.attachments.map((at) => {
         const url = safeURL(at.url);
@@ -293,7 +293,7 @@ function messageView(m) {
 function composer(thread) {
   const d = draft(thread.id);
   const saved = state.savedReplies.get(thread.team) || [];
-  const ta = h('textarea', { id: 'reply-text', name: 'text', rows: '4', maxlength: '20000', required: true,
+  const ta = h('textarea', { id: 'reply-text', dir: 'auto', name: 'text', rows: '4', maxlength: '20000', required: true,
     'aria-describedby': 'reply-hint', oninput: (e) => { d.text = e.target.value; } });
   ta.value = d.text;
   return h('form', { id: 'reply-form', class: 'composer', 'aria-labelledby': 'reply-h', onsubmit: sendReply },
@@ -373,10 +373,10 @@ function notesView(notes) {
     h('h3', { id: 'notes-h' }, `Internal notes (${notes.length})`),
     notes.length ? h('ol', { class: 'note-list' }, notes.map((n) => h('li', {},
       h('p', { class: 'msg-meta' }, h('span', { class: 'who' }, nameOf(n.agent_id || n.actor)), ' · ', timeEl(n.created_at)),
-      h('p', { class: 'text' }, n.text)))) : h('p', { class: 'none' }, 'No notes yet.'),
+      h('p', { class: 'text', dir: 'auto' }, n.text)))) : h('p', { class: 'none' }, 'No notes yet.'),
     h('form', { id: 'note-form', onsubmit: addNote },
       h('label', { for: 'note-text' }, 'Add a note (never sent to the customer)'),
-      h('textarea', { id: 'note-text', rows: '2', maxlength: '20000', required: true }),
+      h('textarea', { id: 'note-text', dir: 'auto', rows: '2', maxlength: '20000', required: true }),
       h('button', { type: 'submit', id: 'note-add' }, 'Add note')));
 }
 
@@ -480,6 +480,7 @@ async function step(path, body, done) {
     render();
     return;
   }
+  let handedOff = false;
   await once(`step:${id}`, async () => {
     try {
       const r = await api('POST', `/threads/${id}/${path}`, { ...(held ? { token: held.token } : {}), ...body });
@@ -489,6 +490,14 @@ async function step(path, body, done) {
       } else {
         state.held.delete(id);
       }
+      if (r && r.thread && !canSupervise() && !(state.me.teams || []).includes(r.thread.team)) {
+        // Handed to a team of others: the thread leaves this page, the
+        // confirmation stays, and focus goes back to the queue.
+        closeThread();
+        hooks.info(done(r));
+        handedOff = true;
+        return;
+      }
       hooks.info(done(r));
     } catch (e) {
       if (e.code === 'lock_lost') lose(id, '');
@@ -497,6 +506,10 @@ async function step(path, body, done) {
   });
   hooks.renderMine();
   hooks.refreshQueues();
+  if (handedOff) {
+    hooks.focusQueue();
+    return;
+  }
   await refresh();
 }
 
@@ -618,8 +631,17 @@ const ACTIVE_MS = 3 * 60 * 1000;
 
 // renewDue renews held locks past half their lease while the agent is
 // active; it runs every second.
+let staleLockAt = 0;
+
 export function renewDue() {
   const t = now();
+  // Someone else's lock shown past its end: they renewed (no event says so)
+  // or it expired; read the thread again, at most every few seconds.
+  const other = $('#lockbar.locked .until');
+  if (other && Date.parse(other.dataset.until) < t - 1000 && Date.now() - staleLockAt > 3000) {
+    staleLockAt = Date.now();
+    refresh();
+  }
   for (const [id, held] of state.held) {
     const left = held.expiresAt - t;
     if (left <= 0) {
@@ -637,7 +659,12 @@ export function renewDue() {
         held.expiresAt = Date.parse(r.lock.expires_at);
         held.lease = Math.max(held.expiresAt - now(), held.lease);
         held.thread = r.thread;
-        if (state.openId === id) tick($('#thread-body'));
+        if (state.openId === id) {
+          // The lock bar was drawn with the old lease: give it the new one.
+          const until = $('#lockbar.held .until');
+          if (until) until.dataset.until = new Date(held.expiresAt).toISOString();
+          tick($('#thread-body'));
+        }
         hooks.renderMine();
       })
       .catch((e) => {
