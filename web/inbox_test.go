@@ -388,7 +388,7 @@ func TestThreadView_SavedReplyRetryWithOneIdempotencyKeyNoteAndLead(t *testing.T
 
 	// Hand to sales as a lead: the thread leaves Ana's teams.
 	p.click("#act-lead")
-	p.waitText("#status-msg", "no longer in your teams")
+	p.waitText("#status-msg", "Handed to Sales as a lead.")
 	var th struct {
 		Team string   `json:"team"`
 		Tags []string `json:"tags"`
