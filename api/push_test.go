@@ -179,6 +179,36 @@ func TestPush_OffersFollowQueueOrderAcrossNetworksAndTeams(t *testing.T) {
 	}
 }
 
+// TestPush_ANewThreadDoesNotTakeARoomOlderThreadsWaitFor: an agent who
+// has just freed a place is offered what waits in the queue first (by the
+// assigner, in queue order), not a thread that comes in meanwhile. Ingest
+// offered the new thread at once, ahead of older, even urgent, ones.
+func TestPush_ANewThreadDoesNotTakeARoomOlderThreadsWaitFor(t *testing.T) {
+	t.Parallel()
+	s := pushSetup(t, opsOptions{}) // no loops: nothing offers but ingest
+	s.rule(t, map[string]any{"id": "urgent", "when": map[string]any{"text_any": []string{"outage"}}, "then": map[string]any{"priority": "urgent"}})
+	cy := s.onlineAgent(t, map[string]any{"id": "cy", "teams": []string{"rr"}, "capacity": 1})
+	first := s.ingest(t, msg("room-1", map[string]any{"text": "to-rr hello"})).Thread
+	if lockHolder(first) != "cy" {
+		t.Fatalf("the first thread was not offered to cy: %+v", first)
+	}
+	waiting := s.ingest(t, msg("room-2", map[string]any{"text": "to-rr outage!"})).Thread
+	if waiting.Status != "queued" {
+		t.Fatalf("with cy full the urgent thread is %s", waiting.Status)
+	}
+	l := s.myLocks(t, cy)[0]
+	s.do(t, "POST", "/api/v1/threads/"+l.Thread.ID+"/close", cy, map[string]any{"token": l.Lock.Token}).want(t, 200)
+	late := s.ingest(t, msg("room-3", map[string]any{"text": "to-rr hi again"})).Thread
+	if late.Status != "queued" || late.Lock != nil {
+		t.Fatalf("the new thread took cy's room ahead of the urgent one waiting: %+v", late)
+	}
+	// The urgent one is hers to take; the new one waits its turn.
+	s.do(t, "POST", "/api/v1/threads/"+waiting.ID+"/claim", cy, map[string]any{}).want(t, 200)
+	if q := s.threads(t, s.admin, "status=queued&team=rr"); len(q) != 1 || q[0].ID != late.ID {
+		t.Fatalf("queued after cy took the urgent one: %+v", q)
+	}
+}
+
 func TestPush_AgentAtCapacityIsSkipped(t *testing.T) {
 	t.Parallel()
 	s := pushSetup(t, opsOptions{})

@@ -458,6 +458,10 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 		p.Route.Close = d.Close
 		if !d.Close {
 			p.Route.OfferTo = s.pickAgent(ctx, sn, sn.teams[p.Route.Team], in.Network, "", now, round)
+			if p.Route.OfferTo != "" && s.queuedAhead(ctx, p.Route.Team, in.Network, routing.MaxPriority("normal", d.Priority)) {
+				p.Route.OfferTo = "" // queued behind them; the assigner offers in queue order
+				s.wake()
+			}
 		}
 		return p
 	}
@@ -474,9 +478,23 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 			p.Route.OfferTo = a
 		} else {
 			p.Route.OfferTo = s.pickAgent(ctx, sn, sn.teams[t.Team], t.Network, "", now, round)
+			if p.Route.OfferTo != "" && s.queuedAhead(ctx, t.Team, t.Network, routing.MaxPriority(t.Priority, d.Priority)) {
+				p.Route.OfferTo = ""
+				s.wake()
+			}
 		}
 	}
 	return p
+}
+
+// queuedAhead reports whether the team's queue on the network holds a
+// thread at the priority or above: it waited longer, so an agent with
+// room is offered it first (by the assigner, in queue order), not a
+// thread that has just come in.
+func (s *Service) queuedAhead(ctx context.Context, team, network, priority string) bool {
+	page, err := s.st.QueueList(ctx, store.QueueParams{Teams: []string{team}, Networks: []string{network},
+		PageParams: store.PageParams{Limit: 1}})
+	return err == nil && len(page.Items) > 0 && routing.PriorityRank(page.Items[0].Priority) >= routing.PriorityRank(priority)
 }
 
 // offerable reports whether thread t may be offered to the agent: still
