@@ -155,3 +155,30 @@ func TestLogs_NeverHoldKeysTokensCookiesSecretsOrMessageText(t *testing.T) {
 		}
 	}
 }
+
+// TestLogs_AnEraseIsOneLine: the contract's one line per request at most;
+// an admin's erase also logged "thread erased" (the thread.erased event
+// already says who erased it and when).
+func TestLogs_AnEraseIsOneLine(t *testing.T) {
+	t.Parallel()
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "switchboard.db"), bolt.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	svc := inbox.New(st, inbox.Config{Logger: log, Metrics: inbox.NewMetrics(prometheus.NewRegistry())})
+	t.Cleanup(svc.Stop)
+	admin, err := svc.Bootstrap(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &testServer{t: t, app: api.New(api.Deps{Service: svc, Logger: log}), svc: svc, st: st, admin: admin}
+	id := s.ingest(t, msg("erase-log", nil)).Thread.ID
+	before := strings.Count(logs.String(), "\n")
+	s.do(t, "DELETE", "/api/v1/threads/"+id, s.admin, nil).want(t, 204)
+	if n := strings.Count(logs.String(), "\n") - before; n != 1 {
+		t.Fatalf("an erase logged %d lines, want the request's one:\n%s", n, logs.String())
+	}
+}
