@@ -202,10 +202,25 @@ func TestPush_ANewThreadDoesNotTakeARoomOlderThreadsWaitFor(t *testing.T) {
 	if late.Status != "queued" || late.Lock != nil {
 		t.Fatalf("the new thread took cy's room ahead of the urgent one waiting: %+v", late)
 	}
+	// Low threads queue the same way: a new low one waits behind an older.
+	s.rule(t, map[string]any{"id": "low", "when": map[string]any{"text_any": []string{"fyi"}}, "then": map[string]any{"priority": "low"}})
 	// The urgent one is hers to take; the new one waits its turn.
 	s.do(t, "POST", "/api/v1/threads/"+waiting.ID+"/claim", cy, map[string]any{}).want(t, 200)
 	if q := s.threads(t, s.admin, "status=queued&team=rr"); len(q) != 1 || q[0].ID != late.ID {
 		t.Fatalf("queued after cy took the urgent one: %+v", q)
+	}
+	l = s.myLocks(t, cy)[0]
+	s.do(t, "POST", "/api/v1/threads/"+l.Thread.ID+"/close", cy, map[string]any{"token": l.Lock.Token}).want(t, 200)
+	s.do(t, "POST", "/api/v1/threads/"+late.ID+"/close", s.admin, map[string]any{}).want(t, 200)
+	lowFirst := s.ingest(t, msg("room-4", map[string]any{"text": "to-rr fyi one"})).Thread
+	lowWaiting := s.ingest(t, msg("room-5", map[string]any{"text": "to-rr fyi two"})).Thread
+	if lockHolder(lowFirst) != "cy" || lowWaiting.Status != "queued" || lowWaiting.Priority != "low" {
+		t.Fatalf("low threads: %+v, %+v", lowFirst, lowWaiting)
+	}
+	l = s.myLocks(t, cy)[0]
+	s.do(t, "POST", "/api/v1/threads/"+l.Thread.ID+"/close", cy, map[string]any{"token": l.Lock.Token}).want(t, 200)
+	if lowLate := s.ingest(t, msg("room-6", map[string]any{"text": "to-rr fyi three"})).Thread; lowLate.Status != "queued" {
+		t.Fatalf("a new low thread took cy's room ahead of the older low one: %+v", lowLate)
 	}
 }
 

@@ -71,7 +71,17 @@ func (s *Service) assignQueued(ctx context.Context) {
 // yet: the store applies a round's decisions together, so each decision
 // must count the ones made before it (load and turn) or a batch would all
 // go to one agent.
-type offerRound struct{ offers []string }
+type offerRound struct {
+	offers []string
+	wake   bool // threads were left to the assigner: wake it once they are stored
+}
+
+// wakeAfter asks for the assigner once the round is stored.
+func (r *offerRound) wakeAfter() {
+	if r != nil {
+		r.wake = true
+	}
+}
 
 func (r *offerRound) add(agentID string) {
 	if r != nil && agentID != "" {

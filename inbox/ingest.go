@@ -328,7 +328,11 @@ func (s *Service) ingestRound(ctx context.Context, sn *snapshot, batch []*pendin
 		params[i].CheckConfig, params[i].ConfigVersion = true, sn.version
 		offers.add(params[i].Route.OfferTo)
 	}
-	return s.st.ThreadIngest(ctx, params)
+	res, err := s.st.ThreadIngest(ctx, params)
+	if offers.wake {
+		s.wake() // now that the threads left to the assigner are stored
+	}
+	return res, err
 }
 
 // stripeOf maps key to one of n stripes.
@@ -458,9 +462,13 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 		p.Route.Close = d.Close
 		if !d.Close {
 			p.Route.OfferTo = s.pickAgent(ctx, sn, sn.teams[p.Route.Team], in.Network, "", now, round)
-			if p.Route.OfferTo != "" && s.queuedAhead(ctx, p.Route.Team, in.Network, routing.MaxPriority("normal", d.Priority)) {
+			priority := d.Priority // as the store gives a new thread its priority
+			if routing.PriorityRank(priority) < 0 {
+				priority = "normal"
+			}
+			if p.Route.OfferTo != "" && s.queuedAhead(ctx, p.Route.Team, in.Network, priority) {
 				p.Route.OfferTo = "" // queued behind them; the assigner offers in queue order
-				s.wake()
+				round.wakeAfter()
 			}
 		}
 		return p
@@ -480,7 +488,7 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 			p.Route.OfferTo = s.pickAgent(ctx, sn, sn.teams[t.Team], t.Network, "", now, round)
 			if p.Route.OfferTo != "" && s.queuedAhead(ctx, t.Team, t.Network, routing.MaxPriority(t.Priority, d.Priority)) {
 				p.Route.OfferTo = ""
-				s.wake()
+				round.wakeAfter()
 			}
 		}
 	}

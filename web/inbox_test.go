@@ -226,6 +226,32 @@ func TestLive_TheOpenThreadKeepsUpWhileItsMessagesKeepComing(t *testing.T) {
 	stop()
 }
 
+// slowFetch delays the page's answers to URLs matching a pattern by some
+// milliseconds (a fetch wrapper installed before the page's scripts).
+const slowFetch = `(() => { const f = window.fetch; window.fetch = async (u, o) => {
+  const r = await f(u, o);
+  if (String(u).match(/%s/)) await new Promise((res) => setTimeout(res, %d));
+  return r; }; })()`
+
+// TestLive_TheOpenThreadKeepsUpWhenItsLoadsAreSlow: with loads slower than
+// the events coming in, each new load superseded the last before it
+// landed, and the conversation never grew; loads now run one at a time.
+func TestLive_TheOpenThreadKeepsUpWhenItsLoadsAreSlow(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "slow-0", Thread: "slow", Text: "first"})
+	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
+	p.onNewDocument(fmt.Sprintf(slowFetch, `events.limit=500`, 400))
+	p.signIn(f.ana)
+	p.do(chromedp.Navigate(f.url + "/#t/" + id))
+	p.waitFor("the thread", `document.querySelectorAll('#conversation .msg').length === 1`)
+	stop := f.postEvery(t, func(n int) map[string]any {
+		return map[string]any{"network": "instagram", "external_id": fmt.Sprintf("slow-%d", n+1), "thread_external_id": "slow",
+			"profile": "@acme", "kind": "dm", "text": "and another thing", "author": map[string]any{"id": "u-slow"}}
+	})
+	p.waitFor("the conversation to grow while messages keep coming", `document.querySelectorAll('#conversation .msg').length > 2`)
+	stop()
+}
+
 // postEvery posts the messages body(0), body(1), ... every 60 ms (at most
 // for twice the wait) until the returned stop is called, which fails the
 // test if they had stopped already, or if fewer than two went in.
@@ -654,6 +680,26 @@ func TestHandOver_ToATeamOfOthersKeepsTheConfirmationAndFocus(t *testing.T) {
 	}
 	if got := eval[string](p, `document.querySelector('#status-msg').textContent`); !strings.Contains(got, "Handed to Sales") {
 		t.Fatalf("status %q", got)
+	}
+}
+
+// TestHandOver_TheThreadOpenedMeanwhileStaysOpen: the hand-over's answer
+// closed whatever thread was open when it came, not the one handed over.
+func TestHandOver_TheThreadOpenedMeanwhileStaysOpen(t *testing.T) {
+	f := newCareFixture(t)
+	a := f.ingest(t, msg{ExternalID: "lead-a", Thread: "ta", Text: "How much for 500 units?"})
+	b := f.ingest(t, msg{ExternalID: "other-b", Thread: "tb", Text: "Where is my order?", Author: map[string]any{"id": "u-b", "name": "Bob B"}})
+	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
+	p.onNewDocument(fmt.Sprintf(slowFetch, `/transfer`, 1500))
+	p.signIn(f.ana)
+	p.click(queueItem(a) + " .qclaim")
+	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.click("#act-lead")
+	p.click(queueItem(b) + " .qopen")
+	p.waitText("#thread-h", "Bob B")
+	p.waitText("#status-msg", "Handed to Sales as a lead.")
+	if hidden := eval[bool](p, `document.querySelector('#thread-body').hidden`); hidden || !strings.HasSuffix(eval[string](p, `location.hash`), b) {
+		t.Fatalf("the thread opened while the hand-over was under way was closed (hash %q)", eval[string](p, `location.hash`))
 	}
 }
 

@@ -95,8 +95,31 @@ export function closeThread() {
   hooks.markOpen();
 }
 
-// refresh reloads the open thread and everything shown with it.
-export async function refresh() {
+// refresh reloads the open thread and everything shown with it. One load
+// at a time: a call while one is under way asks for one more after it,
+// so a burst of events gets loads that finish, not loads that each
+// supersede the last before it lands.
+let loading = null;
+let loadAgain = false;
+export function refresh() {
+  if (loading) {
+    loadAgain = true;
+    return loading;
+  }
+  loading = (async () => {
+    try {
+      do {
+        loadAgain = false;
+        await load();
+      } while (loadAgain && state.openId);
+    } finally {
+      loading = null;
+    }
+  })();
+  return loading;
+}
+
+async function load() {
   const id = state.openId;
   if (!id) return;
   const seq = ++loadSeq;
@@ -491,11 +514,14 @@ async function step(path, body, done) {
         state.held.delete(id);
       }
       if (r && r.thread && !canSupervise() && !(state.me.teams || []).includes(r.thread.team)) {
-        // Handed to a team of others: the thread leaves this page, the
-        // confirmation stays, and focus goes back to the queue.
-        closeThread();
+        // Handed to a team of others: the thread leaves this page (if it is
+        // still the one open), the confirmation stays, and focus goes back
+        // to the queue.
         hooks.info(done(r));
-        handedOff = true;
+        if (state.openId === id) {
+          closeThread();
+          handedOff = true;
+        }
         return;
       }
       hooks.info(done(r));
@@ -507,10 +533,10 @@ async function step(path, body, done) {
   hooks.renderMine();
   hooks.refreshQueues();
   if (handedOff) {
-    hooks.focusQueue();
+    if (!state.openId) hooks.focusQueue();
     return;
   }
-  await refresh();
+  if (state.openId === id) await refresh();
 }
 
 export function release() {
