@@ -382,7 +382,7 @@ func TestThreadView_SavedReplyRetryWithOneIdempotencyKeyNoteAndLead(t *testing.T
 		};
 		return true; })()`)
 	p.click("#reply-send")
-	p.waitText("#alert", "Your reply was not sent")
+	p.waitText("#alert", "Your reply may not have been sent")
 	p.click("#reply-send")
 	p.waitFor("the retry", `window.replyKeys.length === 2`)
 	p.waitText("#status-msg", "Reply sent.")
@@ -700,6 +700,55 @@ func TestHandOver_TheThreadOpenedMeanwhileStaysOpen(t *testing.T) {
 	p.waitText("#status-msg", "Handed to Sales as a lead.")
 	if hidden := eval[bool](p, `document.querySelector('#thread-body').hidden`); hidden || !strings.HasSuffix(eval[string](p, `location.hash`), b) {
 		t.Fatalf("the thread opened while the hand-over was under way was closed (hash %q)", eval[string](p, `location.hash`))
+	}
+}
+
+// TestReply_AnEditAfterAnUncertainSendIsNotLost: a send that failed on the
+// network had reached the server; the agent edited the text and sent
+// again with the same key, the server answered with the first text, and
+// the page said "Reply sent." and threw the edit away.
+func TestReply_AnEditAfterAnUncertainSendIsNotLost(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "edit-1", Text: "Is it in stock?"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.click(queueItem(id) + " .qclaim")
+	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	eval[bool](p, `(() => {
+		const orig = window.fetch; window.replyKeys = []; let failed = false;
+		window.fetch = (url, init) => {
+			if (String(url).endsWith('/replies')) {
+				window.replyKeys.push(init.headers['Idempotency-Key']);
+				if (!failed) { failed = true; return orig(url, init).then(() => { throw new TypeError('network down'); }); }
+			}
+			return orig(url, init);
+		};
+		return true; })()`)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Yes, it is"))
+	p.click("#reply-send")
+	p.waitText("#alert", "may not have been sent")
+	p.do(chromedp.SetValue(chromedp.CSS("#reply-text"), "Yes, it is, and it ships today"))
+	p.click("#reply-send")
+	p.waitText("#alert", "this edited text was not sent")
+	if v := eval[string](p, `document.querySelector('#reply-text').value`); v != "Yes, it is, and it ships today" {
+		t.Fatalf("the reply box holds %q, want the edit kept", v)
+	}
+	p.click("#reply-send") // under a new key: another reply
+	p.waitText("#status-msg", "Reply sent.")
+	var msgs struct {
+		Items []struct{ Direction, Text string }
+	}
+	f.must(t, 200, "GET", "/api/v1/threads/"+id+"/messages", f.admin, nil, &msgs)
+	var out []string
+	for _, m := range msgs.Items {
+		if m.Direction == "outbound" {
+			out = append(out, m.Text)
+		}
+	}
+	if strings.Join(out, "|") != "Yes, it is|Yes, it is, and it ships today" {
+		t.Fatalf("replies sent: %q", out)
+	}
+	if keys := eval[[]string](p, `window.replyKeys`); len(keys) != 3 || keys[0] != keys[1] || keys[2] == keys[1] {
+		t.Fatalf("Idempotency-Keys %q, want the first twice, then a new one", keys)
 	}
 }
 

@@ -605,20 +605,28 @@ async function sendReply(ev) {
     try {
       const r = await api('POST', `/threads/${id}/replies`, { token: held.token, text, close },
         { headers: { 'Idempotency-Key': d.key } });
-      state.drafts.delete(id);
       if (close) state.held.delete(id);
       else if (r.lock && r.lock.token) {
         held.expiresAt = Date.parse(r.lock.expires_at);
         held.thread = r.thread;
       } else if (r.thread) checkHeld(r.thread);
-      const el = $('#reply-text');
-      if (el) el.value = '';
-      hooks.info(close ? 'Reply sent and thread closed.' : 'Reply sent.');
+      if (r.message && typeof r.message.text === 'string' && r.message.text !== text) {
+        // The server answered with the reply its key first sent: an earlier
+        // send that seemed to fail had gone out, as first written. The
+        // edit did not; it stays, under a new key, to send as another reply.
+        d.key = '';
+        hooks.alert('Your earlier send had gone out after all, as first written; this edited text was not sent. It is kept: press Send to send it as another reply.');
+      } else {
+        state.drafts.delete(id);
+        const el = $('#reply-text');
+        if (el) el.value = '';
+        hooks.info(close ? 'Reply sent and thread closed.' : 'Reply sent.');
+      }
     } catch (e) {
       if (e.code === 'lock_lost') {
         lose(id, 'Your reply was not sent; your text is kept in case you claim it again.');
       } else if (e.status !== 401) {
-        hooks.alert(`Your reply was not sent: ${describe(e)} Your text is kept; press Send to try again.`);
+        hooks.alert(`Your reply may not have been sent: ${describe(e)} Your text is kept; press Send to try again (it will not go out twice).`);
       }
     } finally {
       const b = $('#reply-send');
