@@ -27,11 +27,16 @@ func TestHealth_ProbesVersionAndMetrics(t *testing.T) {
 	s.ingest(t, msg("m1", nil))
 	s.do(t, "POST", "/api/v1/messages", s.admin, msg("m1", nil)).want(t, 200)
 	s.do(t, "POST", "/api/v1/messages", s.admin, msg("m2", map[string]any{"network": "myspace"})).want(t, 400)
+	// Refused before the service sees them: a body that does not decode,
+	// and a batch item that does not.
+	s.do(t, "POST", "/api/v1/messages", s.admin, msg("m3", map[string]any{"kind": 5})).want(t, 400)
+	s.do(t, "POST", "/api/v1/messages/batch", s.admin, map[string]any{"messages": []any{
+		msg("m4", map[string]any{"text": []int{1}}), msg("m5", nil)}}).want(t, 200)
 	body := string(s.do(t, "GET", "/metrics", "", nil).want(t, 200).Body)
 	for _, line := range []string{
-		`switchboard_messages_ingested_total{outcome="created"} 1`,
+		`switchboard_messages_ingested_total{outcome="created"} 2`,
 		`switchboard_messages_ingested_total{outcome="duplicate"} 1`,
-		`switchboard_messages_ingested_total{outcome="rejected"} 1`,
+		`switchboard_messages_ingested_total{outcome="rejected"} 3`,
 		`switchboard_http_request_seconds_count{method="POST",route="/api/v1/messages",status="201"} 1`,
 	} {
 		if !strings.Contains(body, line) {

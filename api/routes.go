@@ -287,6 +287,9 @@ func lockViews(rs []store.LockResult) []lockView {
 func (s *server) ingest(c *fiber.Ctx) error {
 	var in inbox.MessageInput
 	if err := decode(c, &in); err != nil {
+		if principalMayIngest(principal(c)) == nil {
+			s.svc.Rejected(1) // a message refused, as one that fails validation is
+		}
 		return err
 	}
 	res, err := s.svc.Ingest(c.UserContext(), principal(c), in)
@@ -358,6 +361,7 @@ func (s *server) answerBatch(c *fiber.Ctx, p inbox.Principal, items []connect.Ge
 	if err != nil {
 		return err
 	}
+	s.svc.Rejected(len(items) - len(inputs)) // the items refused before the service saw them
 	for j, r := range results {
 		i := idx[j]
 		if r.Err != nil {

@@ -300,6 +300,15 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 	return results, nil
 }
 
+// Rejected counts n inbound messages refused before they reached the
+// service (a body or batch item that did not decode), in the same counter
+// as those that fail validation.
+func (s *Service) Rejected(n int) {
+	if n > 0 {
+		s.metrics.Ingested.WithLabelValues("rejected").Add(float64(n))
+	}
+}
+
 // ErrBusy: a message's thread kept changing under concurrent writers for
 // the whole retry budget. Nothing was stored; sending it again is safe.
 var ErrBusy = fmt.Errorf("the thread kept changing under other writers; try again: %w", store.ErrUnavailable)
