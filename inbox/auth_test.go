@@ -20,21 +20,10 @@ import (
 func TestBootstrap_NodesStartingTogetherShareTheAdminKey(t *testing.T) {
 	st := openStore(t)
 	const key = "shared-admin-key-0123456789"
-	var wg sync.WaitGroup
-	errs := make([]error, 8)
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = inbox.New(st, inbox.Config{}).Bootstrap(context.Background(), key)
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("node %d: %v", i, err)
-		}
-	}
+	onNodesAtOnce(t, st, func(svc *inbox.Service) error {
+		_, err := svc.Bootstrap(context.Background(), key)
+		return err
+	})
 	svc := inbox.New(st, inbox.Config{})
 	p, err := svc.Authenticate(context.Background(), key)
 	if err != nil || p.Role != "admin" {
@@ -130,21 +119,10 @@ func TestApply_NodesStartingTogetherWithOneFile(t *testing.T) {
 		return doc
 	}
 	admin := inbox.Principal{Role: store.RoleAdmin, KeyID: "config-file"}
-	var wg sync.WaitGroup
-	errs := make([]error, 8)
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = inbox.New(st, inbox.Config{}).Apply(context.Background(), admin, file())
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("node %d: %v", i, err)
-		}
-	}
+	onNodesAtOnce(t, st, func(svc *inbox.Service) error {
+		_, err := svc.Apply(context.Background(), admin, file())
+		return err
+	})
 	res, err := inbox.New(st, inbox.Config{}).Apply(context.Background(), admin, file())
 	if err != nil || len(res.Created) != 0 || len(res.Updated) != 0 || len(res.Unchanged) != 80 {
 		t.Fatalf("applying the file once more: %+v %v, want 80 unchanged", res, err)
@@ -168,5 +146,22 @@ func TestSession_ANodeWhoseClockIsBehindIssuesWorkingSessions(t *testing.T) {
 	}
 	if p, err := behind.AuthenticateSession(ctx, cookie); err != nil || p.Role != store.RoleAdmin {
 		t.Fatalf("the session a node a day behind issued: %+v %v", p, err)
+	}
+}
+
+// onNodesAtOnce runs step on eight services of st at once, as eight nodes
+// starting together would, and fails the test on any node's error.
+func onNodesAtOnce(t *testing.T, st store.Store, step func(*inbox.Service) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() { errs[i] = step(inbox.New(st, inbox.Config{})) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
 	}
 }

@@ -76,8 +76,12 @@ func TestValidateRule_NamesTheOffendingField(t *testing.T) {
 			r.On, r.When.TextAny, r.When.TextRegex = []string{"message", "tag"}, nil, "refund"
 		}, ""},
 		{"tag rule testing a regex", func(r *Rule) { r.On, r.When.TextAny, r.When.TextRegex = []string{"tag"}, nil, "refund" }, "when.text_regex"},
-		{"tag rule testing languages", func(r *Rule) { r.On, r.When.TextAny, r.When.TextRegex, r.When.Languages = []string{"tag"}, nil, "", []string{"en"} }, "when.languages"},
-		{"tag rule without text conditions is valid", func(r *Rule) { r.On, r.When.TextAny, r.When.TextRegex, r.When.Languages = []string{"tag"}, nil, "", nil }, ""},
+		{"tag rule testing languages", func(r *Rule) {
+			r.On, r.When.TextAny, r.When.TextRegex, r.When.Languages = []string{"tag"}, nil, "", []string{"en"}
+		}, "when.languages"},
+		{"tag rule without text conditions is valid", func(r *Rule) {
+			r.On, r.When.TextAny, r.When.TextRegex, r.When.Languages = []string{"tag"}, nil, "", nil
+		}, ""},
 		{"negative min_followers", func(r *Rule) { r.When.MinFollowers = ptr(-1) }, "when.min_followers"},
 		{"zero min_followers is valid", func(r *Rule) { r.When.MinFollowers = ptr(0) }, ""},
 		{"empty language", func(r *Rule) { r.When.Languages = []string{"es", ""} }, "when.languages[1]"},
