@@ -226,6 +226,23 @@ func TestLive_TheOpenThreadKeepsUpWhileItsMessagesKeepComing(t *testing.T) {
 	stop()
 }
 
+// firstReplyLostOnTheWayBack makes the page's first reply reach the server
+// and then fail as if the network dropped the answer; window.replyKeys
+// records the Idempotency-Key of every reply sent.
+func firstReplyLostOnTheWayBack(p *page) {
+	p.t.Helper()
+	eval[bool](p, `(() => {
+		const orig = window.fetch; window.replyKeys = []; let failed = false;
+		window.fetch = (url, init) => {
+			if (String(url).endsWith('/replies')) {
+				window.replyKeys.push(init.headers['Idempotency-Key']);
+				if (!failed) { failed = true; return orig(url, init).then(() => { throw new TypeError('network down'); }); }
+			}
+			return orig(url, init);
+		};
+		return true; })()`)
+}
+
 // slowFetch delays the page's answers to URLs matching a pattern by some
 // milliseconds (a fetch wrapper installed before the page's scripts).
 const slowFetch = `(() => { const f = window.fetch; window.fetch = async (u, o) => {
@@ -371,16 +388,7 @@ func TestThreadView_SavedReplyRetryWithOneIdempotencyKeyNoteAndLead(t *testing.T
 
 	// The first send fails on the network; the retry reuses its
 	// Idempotency-Key, and one reply goes out.
-	eval[bool](p, `(() => {
-		const orig = window.fetch; window.replyKeys = []; let failed = false;
-		window.fetch = (url, init) => {
-			if (String(url).endsWith('/replies')) {
-				window.replyKeys.push(init.headers['Idempotency-Key']);
-				if (!failed) { failed = true; return orig(url, init).then(() => { throw new TypeError('network down'); }); }
-			}
-			return orig(url, init);
-		};
-		return true; })()`)
+	firstReplyLostOnTheWayBack(p)
 	p.click("#reply-send")
 	p.waitText("#alert", "Your reply may not have been sent")
 	p.click("#reply-send")
@@ -713,16 +721,7 @@ func TestReply_AnEditAfterAnUncertainSendIsNotLost(t *testing.T) {
 	p := signedIn(t, f.server, "ana", f.ana)
 	p.click(queueItem(id) + " .qclaim")
 	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
-	eval[bool](p, `(() => {
-		const orig = window.fetch; window.replyKeys = []; let failed = false;
-		window.fetch = (url, init) => {
-			if (String(url).endsWith('/replies')) {
-				window.replyKeys.push(init.headers['Idempotency-Key']);
-				if (!failed) { failed = true; return orig(url, init).then(() => { throw new TypeError('network down'); }); }
-			}
-			return orig(url, init);
-		};
-		return true; })()`)
+	firstReplyLostOnTheWayBack(p)
 	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Yes, it is"))
 	p.click("#reply-send")
 	p.waitText("#alert", "may not have been sent")
