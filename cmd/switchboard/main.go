@@ -51,6 +51,7 @@ type config struct {
 	demo          bool
 	demoRate      time.Duration
 	logLevel      string
+	level         slog.Level // logLevel, parsed
 	secureCookies bool
 	shutdownWait  time.Duration
 
@@ -211,8 +212,7 @@ func parseFlags(args []string) (config, error) {
 			}
 		}
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+	if err := c.level.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return c, fmt.Errorf("%s %q: want debug, info, warn or error", src("log-level"), c.logLevel)
 	}
 	return c, nil
@@ -254,12 +254,8 @@ func expects(fs *flag.FlagSet, name string) string {
 	return ""
 }
 
-func newLogger(level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: %w", level, err)
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+func newLogger(level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
 func openStore(c config, log *slog.Logger) (store.Store, error) {
@@ -292,10 +288,7 @@ func run(args []string) error {
 		}
 		return err
 	}
-	log, err := newLogger(c.logLevel)
-	if err != nil {
-		return err
-	}
+	log := newLogger(c.level)
 	slog.SetDefault(log)
 	tuneGC()
 
