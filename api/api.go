@@ -259,17 +259,9 @@ func mapError(err error) (int, errorBody) {
 	case errors.As(err, &fe):
 		return 400, body("invalid_request", fe.Error(), map[string]any{"field": fe.Field})
 	case errors.Is(err, inbox.ErrUnauthorized):
-		msg := "missing, unknown or revoked key"
-		if err != inbox.ErrUnauthorized { // it says why (a webhook's signature)
-			msg = strings.TrimSuffix(err.Error(), ": "+inbox.ErrUnauthorized.Error())
-		}
-		return 401, body("unauthorized", msg, nil)
+		return 401, body("unauthorized", reason(err, inbox.ErrUnauthorized, "missing, unknown or revoked key"), nil)
 	case errors.Is(err, inbox.ErrForbidden):
-		msg := "the key's role does not allow this"
-		if err != inbox.ErrForbidden { // it says why
-			msg = strings.TrimSuffix(err.Error(), ": "+inbox.ErrForbidden.Error())
-		}
-		return 403, body("forbidden", msg, nil)
+		return 403, body("forbidden", reason(err, inbox.ErrForbidden, "the key's role does not allow this"), nil)
 	case errors.As(err, &held):
 		return 409, body("lock_held", held.Error(), map[string]any{"agent_id": held.AgentID, "expires_at": held.ExpiresAt.UTC()})
 	case errors.Is(err, store.ErrLockLost):
@@ -370,6 +362,15 @@ func (s *server) bodyLimit(h *fasthttp.RequestHeader) int {
 		return BodyLimit
 	}
 	return BatchBodyLimit
+}
+
+// reason is what a refusal wrapping sentinel says of itself (a webhook's
+// signature, an admin's claim), or plain when it is the bare sentinel.
+func reason(err, sentinel error, plain string) string {
+	if err == sentinel {
+		return plain
+	}
+	return strings.TrimSuffix(err.Error(), ": "+sentinel.Error())
 }
 
 // decode reads a JSON body into v; a type error names the field. The body
