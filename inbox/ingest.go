@@ -470,15 +470,12 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 		p.Route.RuledTeam, p.Route.Team = s.routedTeam(sn, d, now)
 		p.Route.Close = d.Close
 		if !d.Close {
-			p.Route.OfferTo = s.pickAgent(ctx, sn, sn.teams[p.Route.Team], in.Network, "", now, round)
 			priority := d.Priority // as the store gives a new thread its priority
 			if routing.PriorityRank(priority) < 0 {
 				priority = "normal"
 			}
-			if p.Route.OfferTo != "" && s.queuedAhead(ctx, p.Route.Team, in.Network, priority) {
-				p.Route.OfferTo = "" // queued behind them; the assigner offers in queue order
-				round.wakeAfter()
-			}
+			p.Route.OfferTo = s.unlessQueuedAhead(ctx, round,
+				s.pickAgent(ctx, sn, sn.teams[p.Route.Team], in.Network, "", now, round), p.Route.Team, in.Network, priority)
 		}
 		return p
 	}
@@ -494,24 +491,29 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 		if a := t.AssigneeID(); a != "" && s.offerable(ctx, sn, a, t, now, round) {
 			p.Route.OfferTo = a
 		} else {
-			p.Route.OfferTo = s.pickAgent(ctx, sn, sn.teams[t.Team], t.Network, "", now, round)
-			if p.Route.OfferTo != "" && s.queuedAhead(ctx, t.Team, t.Network, routing.MaxPriority(t.Priority, d.Priority)) {
-				p.Route.OfferTo = ""
-				round.wakeAfter()
-			}
+			p.Route.OfferTo = s.unlessQueuedAhead(ctx, round,
+				s.pickAgent(ctx, sn, sn.teams[t.Team], t.Network, "", now, round), t.Team, t.Network, routing.MaxPriority(t.Priority, d.Priority))
 		}
 	}
 	return p
 }
 
-// queuedAhead reports whether the team's queue on the network holds a
-// thread at the priority or above: it waited longer, so an agent with
-// room is offered it first (by the assigner, in queue order), not a
-// thread that has just come in.
-func (s *Service) queuedAhead(ctx context.Context, team, network, priority string) bool {
+// unlessQueuedAhead is the agent to offer a thread of that priority to,
+// or "" when the team's queue on the network holds a thread at the
+// priority or above: it waited longer, so the agent with room is offered
+// it first (by the assigner, woken once the round is stored, in queue
+// order), not a thread that has just come in.
+func (s *Service) unlessQueuedAhead(ctx context.Context, round *offerRound, offer, team, network, priority string) string {
+	if offer == "" {
+		return ""
+	}
 	page, err := s.st.QueueList(ctx, store.QueueParams{Teams: []string{team}, Networks: []string{network},
 		PageParams: store.PageParams{Limit: 1}})
-	return err == nil && len(page.Items) > 0 && routing.PriorityRank(page.Items[0].Priority) >= routing.PriorityRank(priority)
+	if err == nil && len(page.Items) > 0 && routing.PriorityRank(page.Items[0].Priority) >= routing.PriorityRank(priority) {
+		round.wakeAfter()
+		return ""
+	}
+	return offer
 }
 
 // offerable reports whether thread t may be offered to the agent: still
