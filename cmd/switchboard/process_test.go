@@ -431,3 +431,21 @@ func TestStart_ATakenPortStopsItBeforeTheDataFileAndTheKey(t *testing.T) {
 		t.Fatalf("a start that failed made the data file (%v)", err)
 	}
 }
+
+// TestHelp_ListsTheSubcommandsAndExitsZero: -h is a request, not an error
+// ("flag: help requested", exit 1, before), for the server and for each
+// subcommand.
+func TestHelp_ListsTheSubcommandsAndExitsZero(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	for _, args := range [][]string{{"-h"}, {"serve", "-h"}, {"apply", "-h"}, {"backup", "-h"}, {"forget", "-h"}} {
+		out, err := exec.Command(binary(t), args...).CombinedOutput()
+		if err != nil || bytes.Contains(out, []byte("help requested")) {
+			t.Fatalf("switchboard %v: %v\n%s", args, err, out)
+		}
+		if args[0] == "-h" && !bytes.Contains(out, []byte("switchboard forget --author")) {
+			t.Fatalf("switchboard -h does not list the subcommands:\n%s", out)
+		}
+	}
+}
