@@ -427,10 +427,12 @@ func TestPresence_IdleAgentDropsToAwayAndGetsNoOffers(t *testing.T) {
 	// step; each step waits until the presence loop has flushed the
 	// sightings made at the new time.
 	for range 10 {
-		s.do(t, "GET", "/api/v1/me", busy, nil).want(t, 200)
 		s.clock.Advance(100 * time.Millisecond)
 		now := s.clock.Now()
+		// busy's request is made again while waiting: a flush between the
+		// request and the clock's step stamps the old time.
 		eventually(t, "busy and streamer to be seen at the new time", func() bool {
+			s.do(t, "GET", "/api/v1/me", busy, nil).want(t, 200)
 			return !s.agentView(t, "busy").LastSeenAt.Before(now) && !s.agentView(t, "streamer").LastSeenAt.Before(now)
 		})
 	}

@@ -725,8 +725,11 @@ func TestReply_AnEditAfterAnUncertainSendIsNotLost(t *testing.T) {
 	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Yes, it is"))
 	p.click("#reply-send")
 	p.waitText("#alert", "may not have been sent")
-	p.do(chromedp.SetValue(chromedp.CSS("#reply-text"), "Yes, it is, and it ships today"))
-	p.click("#reply-send")
+	// Edit and send in one go: the reload after the failed send redraws
+	// the reply box (from the draft, which the input event updates).
+	eval[bool](p, `(() => { const ta = document.querySelector('#reply-text');
+		ta.value = 'Yes, it is, and it ships today'; ta.dispatchEvent(new Event('input', { bubbles: true }));
+		document.querySelector('#reply-send').click(); return true; })()`)
 	p.waitText("#alert", "this edited text was not sent")
 	if v := eval[string](p, `document.querySelector('#reply-text').value`); v != "Yes, it is, and it ships today" {
 		t.Fatalf("the reply box holds %q, want the edit kept", v)
