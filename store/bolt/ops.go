@@ -106,6 +106,13 @@ func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error)
 				continue
 			}
 			before := rec.clone()
+			if team, err := w.team(rec.Team); err != nil || team.AutoClosePendingSeconds <= 0 {
+				// The team has turned auto-close off since: the thread
+				// stays pending.
+				rec.AutoCloseAt = nil
+				w.saveThread(before, rec)
+				continue
+			}
 			rec.Status, rec.AutoCloseAt = store.StatusClosed, nil
 			w.event(rec, store.EventThreadClosed, store.ActorSystem, map[string]any{"reason": "auto_close", "from": store.StatusPending})
 			w.saveThread(before, rec)

@@ -126,12 +126,18 @@ func (w *wtx) unindex(t *threadRec) {
 // priority urgent, the team's breach counted. The steps that answer or
 // close a thread call it (through heldThread and seenThread) before they
 // do, so a reply after the deadline but before the sweep still counts as
-// late.
+// late. A deadline whose team has since turned its SLA off is dropped
+// instead: no breach for a team without an SLA.
 func (w *wtx) breachIfDue(rec *threadRec) bool {
 	if slaKey(&rec.Thread) == nil || rec.SLADueAt.After(w.now) {
 		return false
 	}
 	before := rec.clone()
+	if team, err := w.team(rec.Team); err != nil || team.SLAFirstResponseSeconds <= 0 {
+		rec.SLADueAt = nil
+		w.saveThread(before, rec)
+		return false
+	}
 	rec.SLABreached = true
 	w.event(rec, store.EventSLABreached, store.ActorSystem, map[string]any{"sla_due_at": rec.SLADueAt, "team": rec.Team})
 	w.raisePriority(rec, "urgent", store.ActorSystem)

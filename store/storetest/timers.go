@@ -13,6 +13,53 @@ var timerScenarios = []scenario{
 	{"SLA_AThreadMovedUnansweredGetsItsNewTeamsDeadline", timerSLAMoved},
 	{"SLA_AReopenedThreadOfADeletedTeamKeepsNoOldDeadline", timerSLADeletedTeam},
 	{"SLA_AnAnswerOrCloseAfterTheDeadlineIsABreachBeforeAnySweep", timerSLALateAnswer},
+	{"Timers_ATeamThatTurnsItsSLAAndAutoCloseOffBreachesAndClosesNothingMore", timerSettingsOff},
+}
+
+// timerSettingsOff: a team that turns its SLA and its auto-close off has
+// no more breaches and no more automatic closes, for the threads that got
+// their deadlines before as well: neither the sweep nor a late answer
+// breaches, and a pending thread stays pending. The deadlines were
+// stamped on the threads and acted on whatever the team said by then.
+func timerSettingsOff(t *testing.T, e *env) {
+	e.team("care", sla(1), autoClose(1))
+	e.agent("ana", []string{"care"})
+	queued := e.thread("twitter", "care")
+	held := e.thread("instagram", "care")
+	g := e.claim(held.ID, "ana", longTTL)
+	pending := e.pending(e.thread("facebook", "care"), "ana")
+	last := *e.get(queued.ID).SLADueAt
+	for _, at := range []*time.Time{e.get(held.ID).SLADueAt, e.get(pending.ID).AutoCloseAt} {
+		if at == nil {
+			t.Fatal("no deadline stamped in a team with an SLA and auto-close")
+		}
+		if at.After(last) {
+			last = *at
+		}
+	}
+	team, err := e.s.TeamGet(e.ctx, "care")
+	must(t, err)
+	team.SLAFirstResponseSeconds, team.AutoClosePendingSeconds = 0, 0
+	_, err = e.s.TeamUpdate(e.ctx, team)
+	must(t, err)
+
+	fireAt(last.Add(20 * time.Millisecond))
+	e.reply(held.ID, g.Token, "ana")
+	res, err := e.s.ThreadTimerSweep(e.ctx)
+	must(t, err)
+	wantEqual(t, "breaches the sweep found", res.Breached, 0)
+	wantEqual(t, "threads the sweep closed", res.AutoClosed, 0)
+	for _, id := range []string{queued.ID, held.ID} {
+		got := e.get(id)
+		if got.SLABreached || got.Priority == "urgent" || got.SLADueAt != nil || len(ofType(e.events(id), store.EventSLABreached)) != 0 {
+			t.Fatalf("a thread of a team that turned its SLA off: breached %v, priority %s, sla_due_at %v, events %v",
+				got.SLABreached, got.Priority, got.SLADueAt, types(e.events(id)))
+		}
+	}
+	if got := e.get(pending.ID); got.Status != store.StatusPending || got.AutoCloseAt != nil {
+		t.Fatalf("a pending thread of a team that turned auto-close off: status %s, auto_close_at %v", got.Status, got.AutoCloseAt)
+	}
+	wantEqual(t, "breaches counted", e.teamStats("care").SLABreaches, 0)
 }
 
 // timerSLALateAnswer: a reply or a close that comes after the deadline, but

@@ -460,10 +460,17 @@ end
 
 -- breach_thread records a passed first-response deadline: sla.breached
 -- once, priority urgent, the team's breach counted (the sweep, and the lock
--- steps through load_step).
+-- steps through load_step). A deadline whose team has since turned its
+-- SLA off is dropped instead: no breach for a team without an SLA.
 local function breach_thread(t)
   if not sla_active(t) or t.sla_due > NOW then return false end
   local before = copy(t)
+  local team = team_conf(t.team)
+  if not team or tonumber(team.sla_first_response_seconds or 0) <= 0 then
+    t.sla_due = nil
+    save_thread(before, t)
+    return false
+  end
   t.sla_breached = true
   event(t, 'sla.breached', 'system', {'sla_due_at', T(t.sla_due), 'team', t.team})
   raise_priority(t, 'urgent', 'system')

@@ -25,10 +25,17 @@ for _, id in ipairs(dueClose) do
     redis.call('ZREM', K.autoclose(), id)
   elseif t.auto_close <= NOW then
     local before = copy(t)
-    t.status, t.auto_close = 'closed', nil
-    event(t, 'thread.closed', 'system', {'reason', 'auto_close', 'from', 'pending'})
-    save_thread(before, t)
-    closed = closed + 1
+    local team = team_conf(t.team)
+    if not team or tonumber(team.auto_close_pending_seconds or 0) <= 0 then
+      -- The team has turned auto-close off since: the thread stays pending.
+      t.auto_close = nil
+      save_thread(before, t)
+    else
+      t.status, t.auto_close = 'closed', nil
+      event(t, 'thread.closed', 'system', {'reason', 'auto_close', 'from', 'pending'})
+      save_thread(before, t)
+      closed = closed + 1
+    end
   end
 end
 local more = '0'
