@@ -284,6 +284,8 @@ func mapError(err error) (int, errorBody) {
 		return 501, body("not_supported", err.Error(), nil)
 	case errors.Is(err, inbox.ErrBusy):
 		return 503, body("unavailable", "the thread kept changing under other writers; nothing was stored, send it again", nil)
+	case errors.Is(err, store.ErrCannotWrite):
+		return 503, body("unavailable", "the store cannot write its data (disk full or failing); nothing was stored, try again later", nil)
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return 503, body("unavailable", "the store cannot be reached", nil)
 	case errors.As(err, &fErr):
@@ -325,7 +327,7 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	if errors.As(err, &rl) {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(rl.seconds()))
 	}
-	if errors.Is(err, inbox.ErrBusy) {
+	if errors.Is(err, inbox.ErrBusy) || errors.Is(err, store.ErrCannotWrite) {
 		c.Set(fiber.HeaderRetryAfter, "1")
 	}
 	return c.Status(status).JSON(body)

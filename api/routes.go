@@ -129,6 +129,9 @@ const webCSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; bas
 
 func (s *server) readyz(c *fiber.Ctx) error {
 	if err := s.svc.Store().Ping(c.UserContext()); err != nil {
+		if errors.Is(err, store.ErrCannotWrite) {
+			return store.ErrCannotWrite
+		}
 		return store.ErrUnavailable
 	}
 	return c.JSON(fiber.Map{"status": "ready"})

@@ -60,9 +60,12 @@ func (s *Service) assignQueued(ctx context.Context) {
 		}
 		_, err := s.st.ThreadAssign(ctx, store.AssignParams{ThreadID: t.ID, AgentID: id, Actor: store.ActorSystem,
 			TTL: s.cfg.LockTTL, OnlyIfQueued: true})
+		if errors.Is(err, store.ErrCannotWrite) {
+			return // no other offer would be stored either; the store has said why
+		}
 		if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrCapacity) &&
-			!errors.Is(err, store.ErrClosed) && ctx.Err() == nil {
-			s.log.Warn("push offer failed", "team", team.ID, "err", err)
+			!errors.Is(err, store.ErrClosed) {
+			s.loopFailed(ctx, "push offer failed", err, "team", team.ID)
 		}
 	}
 }

@@ -199,20 +199,26 @@ func (s *Service) every(ctx context.Context, interval time.Duration, wake <-chan
 	}()
 }
 
+// loopFailed logs a background step's failure, unless it is the store's
+// refusal to write, which the store logs itself, once.
+func (s *Service) loopFailed(ctx context.Context, msg string, err error, attrs ...any) {
+	if err == nil || ctx.Err() != nil || errors.Is(err, store.ErrCannotWrite) {
+		return
+	}
+	s.log.Warn(msg, append(attrs, "err", err)...)
+}
+
 // sweep expires leases and runs SLA and auto-close timers. Reads and
 // writes apply lease expiry themselves; the sweep makes expiries happen
 // (and lock.expired appear) even when nobody touches the thread.
 func (s *Service) sweep(ctx context.Context) {
 	n, err := s.st.LockSweep(ctx)
-	if err != nil && ctx.Err() == nil {
-		s.log.Warn("lease sweep failed", "err", err)
-	}
+	s.loopFailed(ctx, "lease sweep failed", err)
 	if n > 0 {
 		s.wake()
 	}
-	if _, err := s.st.ThreadTimerSweep(ctx); err != nil && ctx.Err() == nil {
-		s.log.Warn("timer sweep failed", "err", err)
-	}
+	_, err = s.st.ThreadTimerSweep(ctx)
+	s.loopFailed(ctx, "timer sweep failed", err)
 }
 
 // retentionBatch bounds the threads one retention run erases, and

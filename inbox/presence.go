@@ -66,14 +66,10 @@ func (s *Service) presenceTick(ctx context.Context) {
 	clear(s.presence.seen)
 	s.presence.mu.Unlock()
 	if len(ids) > 0 {
-		if err := s.st.AgentTouch(ctx, ids); err != nil && ctx.Err() == nil {
-			s.log.Warn("presence flush failed", "err", err)
-		}
+		s.loopFailed(ctx, "presence flush failed", s.st.AgentTouch(ctx, ids))
 	}
 	away, err := s.st.AgentPresenceSweep(ctx, s.cfg.PresenceTTL)
-	if err != nil && ctx.Err() == nil {
-		s.log.Warn("presence sweep failed", "err", err)
-	}
+	s.loopFailed(ctx, "presence sweep failed", err)
 	for _, id := range away {
 		s.log.Info("agent idle, now away", "agent", id)
 	}

@@ -43,6 +43,9 @@ var (
 	ErrStaleConfig = errors.New("configuration changed")
 	// ErrUnavailable: the backend cannot be reached.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrCannotWrite: the backend is there but cannot write (a full disk,
+	// an I/O error); nothing was stored. It matches ErrUnavailable.
+	ErrCannotWrite = fmt.Errorf("the store cannot write its data (disk full or failing): %w", ErrUnavailable)
 )
 
 // LockHeldError says who holds a lock; it matches ErrLockHeld.

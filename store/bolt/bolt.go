@@ -3,10 +3,20 @@
 // Every write goes through one writer goroutine that commits everything
 // pending in a single transaction as soon as the previous commit ends (group
 // commit with no fixed delay); each caller is answered after the fsync that
-// covers its write. A write step is a function that either returns an error
-// having changed nothing, or changes what it must; when a step fails midway
-// (an I/O or encoding error) the whole transaction is rolled back and its
-// steps are run again one transaction each, before anyone saw a result.
+// covers its write. A write step is a function that either refuses (a
+// contract error) having changed nothing but what was due regardless (an
+// SLA breach it found passed), or changes what it must; when a step fails
+// midway (an I/O or encoding error) the whole transaction is rolled back
+// and its steps are run again one transaction each, before anyone saw a
+// result.
+//
+// A commit the file refuses (a full disk, an I/O error) fails its whole
+// group at once with store.ErrCannotWrite, without the one-by-one reruns:
+// they would fail the same way, each paying a rollback that, without the
+// free-page list (below), walks the whole file. The writer then refuses
+// every step for a second (failBackoff) before it tries the file again,
+// logs the failure once and the recovery once, and Ping reports the store
+// unready until a commit succeeds.
 //
 // Commits and the free-page list: by default bbolt writes its whole list of
 // free pages with every commit, pages that grow with the file and cost a
@@ -173,7 +183,11 @@ type Store struct {
 	wg      sync.WaitGroup
 	closed  atomic.Bool
 
-	commits   atomic.Uint64 // transactions committed by the writer
+	commits atomic.Uint64 // transactions committed by the writer
+	// failing is set while commits fail on the file; the rest of the
+	// failure's state is the writer's own.
+	failing   atomic.Bool
+	fail      writeFailure
 	lastEvent atomic.Uint64
 	evMu      sync.Mutex
 	evCh      chan struct{} // closed and replaced when events are committed
@@ -268,10 +282,18 @@ func (s *Store) Commits() uint64 { return s.commits.Load() }
 // DB exposes the bbolt handle for backups (a read transaction's WriteTo).
 func (s *Store) DB() *bbolt.DB { return s.db }
 
-// Ping reports whether the store is open.
+// Ping reports whether the store is open and, after commits failed on the
+// file, whether it can write again: it then writes a probe (a page of its
+// own), which clears the failure if it commits.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.closed.Load() {
 		return store.ErrUnavailable
+	}
+	if s.failing.Load() {
+		return s.write(ctx, func(w *wtx) error {
+			w.put(bMeta, []byte("write_probe"), timeKey(w.now))
+			return nil
+		})
 	}
 	return s.db.View(func(tx *bbolt.Tx) error { return nil })
 }
@@ -381,25 +403,91 @@ func (s *Store) writer() {
 }
 
 // commit runs a group of steps in one transaction; if one fails midway it
-// runs each step alone.
+// runs each step alone. A commit the file refuses fails the steps not yet
+// committed, and while the writer backs off it refuses steps unrun.
 func (s *Store) commit(group []*op) {
-	err := s.runTx(group)
-	if err != nil && len(group) > 1 {
+	defer func() {
 		for _, o := range group {
-			if err := s.runTx([]*op{o}); err != nil {
+			close(o.done)
+		}
+	}()
+	refuse := func(ops []*op) {
+		for _, o := range ops {
+			o.err = store.ErrCannotWrite
+		}
+	}
+	if s.failing.Load() && time.Now().Before(s.fail.retryAt) {
+		refuse(group)
+		return
+	}
+	err := s.runTx(group)
+	switch {
+	case err == nil:
+		s.wrote()
+	case errors.Is(err, store.ErrCannotWrite):
+		s.commitFailed(err)
+		refuse(group)
+	case len(group) > 1:
+		for i, o := range group {
+			err := s.runTx([]*op{o})
+			if errors.Is(err, store.ErrCannotWrite) {
+				s.commitFailed(err)
+				refuse(group[i:])
+				return
+			}
+			if err != nil {
 				o.err = err
+			} else {
+				s.wrote()
 			}
 		}
-	} else if err != nil {
+	default:
 		group[0].err = err
 	}
-	for _, o := range group {
-		close(o.done)
+}
+
+// failBackoff is how long the writer refuses steps after a commit the file
+// refused, before it tries again.
+const failBackoff = time.Second
+
+// failReminder is how often a failure that lasts is logged again.
+const failReminder = time.Minute
+
+// writeFailure is the writer's record of commits the file refuses.
+type writeFailure struct {
+	since, retryAt, logged time.Time
+	failed                 int
+}
+
+// commitFailed records a commit the file refused: the first of a run, and
+// one a minute after, is logged.
+func (s *Store) commitFailed(err error) {
+	now := time.Now()
+	f := &s.fail
+	f.retryAt = now.Add(failBackoff)
+	f.failed++
+	if !s.failing.Swap(true) {
+		f.since, f.logged, f.failed = now, now, 1
+		s.log.Error("bolt: the data file cannot be written; writes are refused until it can (is the disk full?)",
+			"err", err, "retry_every", failBackoff)
+	} else if now.Sub(f.logged) >= failReminder {
+		f.logged = now
+		s.log.Error("bolt: the data file still cannot be written", "err", err, "for", now.Sub(f.since).Round(time.Second),
+			"failed_commits", f.failed)
+	}
+}
+
+// wrote ends a run of refused commits, if one was under way.
+func (s *Store) wrote() {
+	if s.failing.Swap(false) {
+		s.log.Info("bolt: the data file can be written again", "after", time.Since(s.fail.since).Round(time.Millisecond),
+			"failed_commits", s.fail.failed)
 	}
 }
 
 func (s *Store) runTx(group []*op) error {
 	w := &wtx{s: s, now: s.clock().UTC()}
+	stepsDone := false
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		w.tx = tx
 		for _, name := range appendBuckets {
@@ -418,11 +506,16 @@ func (s *Store) runTx(group []*op) error {
 				return o.err
 			}
 		}
+		stepsDone = true
 		return nil
 	})
 	if err != nil {
 		// The cache may hold what the rolled-back steps read or wrote.
 		s.cache.reset()
+		if stepsDone {
+			// The steps ran; the commit failed on the file.
+			return fmt.Errorf("bolt: commit: %w: %w", store.ErrCannotWrite, err)
+		}
 		s.log.Error("bolt: write transaction failed", "err", err, "steps", len(group))
 		return fmt.Errorf("bolt: write: %w", err)
 	}
