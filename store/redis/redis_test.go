@@ -1107,3 +1107,65 @@ func TestEventWait_ALogThatWentBackInTimeIsFollowedAgain(t *testing.T) {
 		t.Fatalf("events after %d: %+v", kept, evs)
 	}
 }
+
+// TestFunctions_ReadsRunWhenRedisIsFull: Redis at maxmemory (noeviction)
+// refuses every function that may write, and before the reads were
+// flagged no-writes it refused them too, key lookups included: every
+// request answered 503, a supervisor could not even see the threads.
+// Writes are still refused whole, with nothing of them stored, and work
+// again once memory is raised.
+func TestFunctions_ReadsRunWhenRedisIsFull(t *testing.T) {
+	requireRedis(t)
+	rs, err := startRedisServer(t.TempDir(), "")
+	must(t, err)
+	defer rs.kill()
+	s := openStoreURL(t, "redis://"+rs.addr+"/0", newPrefix())
+	if !s.fcall {
+		t.Skip("the reads are flagged in the function library, which needs Redis 7")
+	}
+	ctx := ctxT(t)
+	careThread(t, s)
+	hash := []byte("0123456789abcdef0123456789abcdef")
+	_, err = s.AgentCreate(ctx, store.Agent{ID: "ana", Name: "ana", Role: store.RoleAgent, Teams: []string{"care"}, Capacity: 5},
+		store.Key{ID: "k-ana", Role: store.RoleAgent, Name: "ana", AgentID: "ana", Hash: hash})
+	must(t, err)
+	c := goredis.NewClient(&goredis.Options{Addr: rs.addr})
+	defer c.Close()
+	must(t, c.ConfigSet(ctx, "maxmemory", "1").Err()) // any use is over it
+	defer c.ConfigSet(context.Background(), "maxmemory", "0")
+
+	if _, _, err := s.KeyAgentByHash(ctx, hash); err != nil {
+		t.Fatalf("key lookup with Redis full: %v", err)
+	}
+	if th, err := s.ThreadGet(ctx, "t-1"); err != nil || th.Team != "care" {
+		t.Fatalf("thread read with Redis full: %+v %v", th, err)
+	}
+	if _, err := s.ThreadByKey(ctx, "twitter", "@acme", "c-1"); err != nil {
+		t.Fatalf("thread by key with Redis full: %v", err)
+	}
+	if evs, err := s.EventList(ctx, store.EventFilter{ThreadID: "t-1"}); err != nil || len(evs) == 0 {
+		t.Fatalf("events with Redis full: %d %v", len(evs), err)
+	}
+	if _, err := s.LockList(ctx, "ana"); err != nil {
+		t.Fatalf("an agent's locks with Redis full: %v", err)
+	}
+	if agents, err := s.AgentList(ctx); err != nil || len(agents) != 1 {
+		t.Fatalf("agents with Redis full: %+v %v", agents, err)
+	}
+
+	second := []store.IngestParams{{
+		Message: store.Message{ID: "m-2", Network: "twitter", ExternalID: "x-2", Kind: "dm", Author: &store.Author{ID: "u2"}, Text: "hi"},
+		Profile: "@acme", ThreadExternalID: "c-2", NewThreadID: "t-2", Route: store.Route{Team: "care"}}}
+	if _, err := s.ThreadIngest(ctx, second); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("ingest with Redis full: %v, want ErrUnavailable", err)
+	}
+	if _, err := s.ThreadGet(ctx, "t-2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the refused ingest's thread: %v, want not found", err)
+	}
+	must(t, c.ConfigSet(ctx, "maxmemory", "0").Err())
+	res, err := s.ThreadIngest(ctx, second)
+	if err == nil {
+		err = res[0].Err
+	}
+	must(t, err)
+}

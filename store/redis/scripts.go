@@ -45,6 +45,10 @@ type script struct {
 	name string
 	fn   string
 	src  string // the EVAL form, sent when the server has not cached it
+	// readOnly marks a step that writes nothing: its function is flagged
+	// no-writes, so it still runs when Redis is at maxmemory and refuses
+	// every function that may write (keys are read, threads shown).
+	readOnly bool
 	*goredis.Script
 }
 
@@ -82,8 +86,12 @@ func buildLibrary(scripts []*script) string {
 	var b strings.Builder
 	b.WriteString(luaSource("lib"))
 	for _, sc := range scripts {
-		fmt.Fprintf(&b, "\n-- %s\nredis.register_function('sb_VERSION_%s', function(KEYS, ARGV)\n%s%s\nend)\n",
-			strings.Repeat("-", 70), sc.name, callStart, luaSource(sc.name))
+		flags := ""
+		if sc.readOnly {
+			flags = ", flags = {'no-writes'}"
+		}
+		fmt.Fprintf(&b, "\n-- %s\nredis.register_function{function_name = 'sb_VERSION_%s', callback = function(KEYS, ARGV)\n%s%s\nend%s}\n",
+			strings.Repeat("-", 70), sc.name, callStart, luaSource(sc.name), flags)
 	}
 	sum := sha1.Sum([]byte(b.String()))
 	version := hex.EncodeToString(sum[:6])
@@ -261,18 +269,23 @@ var (
 )
 
 // Reads that need the server's clock or a consistent snapshot. They write
-// nothing, except queue_list, which expires due leases first so that
-// threads whose lock ran out are listed.
+// nothing (readOnly), except queue_list and stats, which expire due leases
+// first so that threads whose lock ran out count as released.
 var (
-	scriptReadThreads = newScript("read_threads")  // lua/read_threads.lua
-	scriptThreadByKey = newScript("thread_by_key") // lua/thread_by_key.lua
-	scriptQueueList   = newScript("queue_list")    // lua/queue_list.lua
-	scriptLockList    = newScript("lock_list")     // lua/lock_list.lua
-	scriptAgentsRead  = newScript("agents_read")   // lua/agents_read.lua
-	scriptStats       = newScript("stats")         // lua/stats.lua
-	scriptKeyRead     = newScript("key_read")      // lua/key_read.lua
-	scriptEventsRead  = newScript("events_read")   // lua/events_read.lua
+	scriptReadThreads = readOnly(newScript("read_threads"))  // lua/read_threads.lua
+	scriptThreadByKey = readOnly(newScript("thread_by_key")) // lua/thread_by_key.lua
+	scriptQueueList   = newScript("queue_list")              // lua/queue_list.lua
+	scriptLockList    = readOnly(newScript("lock_list"))     // lua/lock_list.lua
+	scriptAgentsRead  = readOnly(newScript("agents_read"))   // lua/agents_read.lua
+	scriptStats       = newScript("stats")                   // lua/stats.lua
+	scriptKeyRead     = readOnly(newScript("key_read"))      // lua/key_read.lua
+	scriptEventsRead  = readOnly(newScript("events_read"))   // lua/events_read.lua
 )
+
+func readOnly(sc *script) *script {
+	sc.readOnly = true
+	return sc
+}
 
 // allScripts lists every script, for tests and for preloading.
 var allScripts = []*script{
