@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/switchboard/switchboard/routing"
 	"maps"
+	"slices"
 	"testing"
 
 	"github.com/switchboard/switchboard/inbox"
@@ -53,6 +54,13 @@ func TestConfigApply_CreatesThenChangesNothing(t *testing.T) {
 	if len(res.Created) != 0 || len(res.Updated) != 0 || len(res.Unchanged) != 5 || len(res.AgentKeys) != 0 {
 		t.Fatalf("second apply: %+v", res)
 	}
+	// What the store has and the file does not is kept, and said.
+	s.team(t, map[string]any{"id": "vip"})
+	s.do(t, "POST", "/api/v1/config", s.admin, applyDoc()).want(t, 200).decode(t, &res)
+	if !slices.Contains(res.Kept, "team/vip") || slices.Contains(res.Kept, "team/care") || slices.Contains(res.Kept, "agent/ana") {
+		t.Fatalf("apply of a file without team vip: kept %v, want team/vip and none of the file's", res.Kept)
+	}
+	s.do(t, "GET", "/api/v1/teams/vip", s.admin, nil).want(t, 200)
 	// One field changed: that item is updated; the agent keeps its status.
 	s.setStatus(t, s.admin, "ana", "online")
 	doc := applyDoc()

@@ -54,6 +54,9 @@ type ApplyResult struct {
 	Created   []string `json:"created"`
 	Updated   []string `json:"updated"`
 	Unchanged []string `json:"unchanged"`
+	// Kept lists what the store has and the document does not: apply
+	// removes nothing, and says what it left.
+	Kept []string `json:"kept"`
 	// AgentKeys are the keys of agents created now, shown once.
 	AgentKeys map[string]string `json:"agent_keys,omitempty"`
 }
@@ -87,7 +90,7 @@ func prefixed(path string, err error) error {
 // validated before anything is written. Agents' status and keys are kept;
 // new agents get a key, returned once.
 func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyResult, error) {
-	res := ApplyResult{Created: []string{}, Updated: []string{}, Unchanged: []string{}}
+	res := ApplyResult{Created: []string{}, Updated: []string{}, Unchanged: []string{}, Kept: []string{}}
 	if err := p.require(store.RoleAdmin); err != nil {
 		return res, err
 	}
@@ -210,7 +213,50 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 		res.note("saved_reply", r.ID, created, changed)
 	}
 	s.wake()
-	return res, nil
+	kept, err := s.notInDoc(ctx, &doc)
+	res.Kept = append(res.Kept, kept...)
+	return res, err
+}
+
+// notInDoc lists the teams, agents, rules and saved replies stored and not
+// in doc, as kind/id.
+func (s *Service) notInDoc(ctx context.Context, doc *ConfigDoc) ([]string, error) {
+	teams, err := s.st.TeamList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	agents, err := s.st.AgentList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := s.st.RuleList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	replies, err := s.st.SavedReplyList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Concat(
+		missing("team", teams, doc.Teams, func(t store.Team) string { return t.ID }),
+		missing("agent", agents, doc.Agents, func(a store.Agent) string { return a.ID }),
+		missing("rule", rules, doc.Rules, func(r store.Rule) string { return r.ID }),
+		missing("saved_reply", replies, doc.SavedReplies, func(r store.SavedReply) string { return r.ID })), nil
+}
+
+// missing lists as kind/id what is stored and not in the document.
+func missing[T any](kind string, stored, inDoc []T, id func(T) string) []string {
+	have := map[string]bool{}
+	for _, v := range inDoc {
+		have[id(v)] = true
+	}
+	var out []string
+	for _, v := range stored {
+		if !have[id(v)] {
+			out = append(out, kind+"/"+id(v))
+		}
+	}
+	return out
 }
 
 // checkRefs refuses a document naming a team that is neither in it nor

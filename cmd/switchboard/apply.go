@@ -132,6 +132,9 @@ func printApply(w io.Writer, res inbox.ApplyResult) {
 			fmt.Fprintf(w, "%-9s %s\n", line.what, n)
 		}
 	}
+	for _, n := range res.Kept {
+		fmt.Fprintf(w, "%-9s %s (stored, not in the file: apply removes nothing)\n", "kept", n)
+	}
 	ids := make([]string, 0, len(res.AgentKeys))
 	for id := range res.AgentKeys {
 		ids = append(ids, id)

@@ -57,6 +57,10 @@ func TestApply_CLIIsIdempotentAndConfigFlagAppliesAtStart(t *testing.T) {
 	if strings.Contains(second, "created") || strings.Contains(second, "updated") || strings.Count(second, "unchanged") != 5 {
 		t.Fatalf("second apply changed things:\n%s", second)
 	}
+	// The default team is stored and not in the file: kept, and said.
+	if !strings.Contains(second, "kept      team/triage (stored, not in the file") {
+		t.Fatalf("apply does not say it kept the default team:\n%s", second)
+	}
 
 	// A typo is refused before anything is sent.
 	bad := filepath.Join(dir, "bad.yaml")
