@@ -213,35 +213,23 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 		res.note("saved_reply", r.ID, created, changed)
 	}
 	s.wake()
-	kept, err := s.notInDoc(ctx, &doc)
+	kept, err := s.notInDoc(ctx, p, &doc)
 	res.Kept = append(res.Kept, kept...)
 	return res, err
 }
 
 // notInDoc lists the teams, agents, rules and saved replies stored and not
 // in doc, as kind/id.
-func (s *Service) notInDoc(ctx context.Context, doc *ConfigDoc) ([]string, error) {
-	teams, err := s.st.TeamList(ctx)
-	if err != nil {
-		return nil, err
-	}
-	agents, err := s.st.AgentList(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rules, err := s.st.RuleList(ctx)
-	if err != nil {
-		return nil, err
-	}
-	replies, err := s.st.SavedReplyList(ctx)
+func (s *Service) notInDoc(ctx context.Context, p Principal, doc *ConfigDoc) ([]string, error) {
+	stored, err := s.Export(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	return slices.Concat(
-		missing("team", teams, doc.Teams, func(t store.Team) string { return t.ID }),
-		missing("agent", agents, doc.Agents, func(a store.Agent) string { return a.ID }),
-		missing("rule", rules, doc.Rules, func(r store.Rule) string { return r.ID }),
-		missing("saved_reply", replies, doc.SavedReplies, func(r store.SavedReply) string { return r.ID })), nil
+		missing("team", stored.Teams, doc.Teams, func(t store.Team) string { return t.ID }),
+		missing("agent", stored.Agents, doc.Agents, func(a store.Agent) string { return a.ID }),
+		missing("rule", stored.Rules, doc.Rules, func(r store.Rule) string { return r.ID }),
+		missing("saved_reply", stored.SavedReplies, doc.SavedReplies, func(r store.SavedReply) string { return r.ID })), nil
 }
 
 // missing lists as kind/id what is stored and not in the document.
