@@ -56,7 +56,9 @@ type Config struct {
 	Retention, RetentionInterval time.Duration
 	// NodeID names this process among several sharing a store (default:
 	// random; embeddedNodeID on a store only one process can open).
-	NodeID  string
+	NodeID string
+	// Clock is the node's time for shifts, retention, webhook backoff
+	// and presence (default store.SteadyNow: it never steps back).
 	Clock   func() time.Time
 	Logger  *slog.Logger
 	Metrics *Metrics
@@ -128,7 +130,7 @@ func New(st store.Store, cfg Config) *Service {
 	}
 	cfg.Webhooks.defaults()
 	if cfg.Clock == nil {
-		cfg.Clock = time.Now
+		cfg.Clock = store.SteadyNow
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -148,7 +148,8 @@ const appendFillPercent = 0.9
 
 // Options configure a Store.
 type Options struct {
-	// Clock returns the current time; tests may steer it. Default time.Now.
+	// Clock returns the current time; tests may steer it. Default
+	// store.SteadyNow (the wall clock, never stepping back).
 	Clock func() time.Time
 	// Logger for the store's own messages. Default slog.Default().
 	Logger *slog.Logger
@@ -213,7 +214,7 @@ func (s *Store) Exclusive() bool { return true }
 // writer.
 func Open(path string, opts Options) (*Store, error) {
 	if opts.Clock == nil {
-		opts.Clock = time.Now
+		opts.Clock = store.SteadyNow
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
