@@ -406,7 +406,7 @@ func TestShifts_ShiftStartMakesAMemberEligibleWithoutRestart(t *testing.T) {
 	}
 }
 
-func TestPresence_IdleAgentDropsToAwayAndGetsNoOffers(t *testing.T) {
+func TestPresence_IdleAgentDropsToAwayGetsNoOffersAndComesBack(t *testing.T) {
 	t.Parallel()
 	s := newOpsServer(t, opsOptions{start: true, cfg: func(c *inbox.Config) { c.PresenceTTL = 300 * time.Millisecond },
 		deps: func(d *api.Deps) { d.Heartbeat = time.Hour }})
@@ -415,7 +415,7 @@ func TestPresence_IdleAgentDropsToAwayAndGetsNoOffers(t *testing.T) {
 	s.team(t, map[string]any{"id": "rr", "strategy": "round_robin"})
 	s.rule(t, map[string]any{"id": "solo", "when": map[string]any{"text_any": []string{"to-solo"}}, "then": map[string]any{"team": "solo"}})
 	s.rule(t, map[string]any{"id": "rr", "position": 100, "then": map[string]any{"team": "rr"}})
-	s.onlineAgent(t, map[string]any{"id": "idle", "teams": []string{"rr", "solo"}})
+	idle := s.onlineAgent(t, map[string]any{"id": "idle", "teams": []string{"rr", "solo"}})
 	busy := s.onlineAgent(t, map[string]any{"id": "busy", "teams": []string{"rr"}})
 	streamer := s.onlineAgent(t, map[string]any{"id": "streamer", "teams": []string{"rr"}})
 
@@ -461,6 +461,13 @@ func TestPresence_IdleAgentDropsToAwayAndGetsNoOffers(t *testing.T) {
 	if ev := findEvent(s.events(t, s.admin, solo.ID), "thread.offered"); ev != nil {
 		t.Fatalf("offered to an away agent: %+v", ev)
 	}
+	// The agent is back (a request): online again, and the thread that
+	// waited for it is offered.
+	s.do(t, "GET", "/api/v1/me", idle, nil).want(t, 200)
+	eventually(t, "the agent back from idleness to be online", func() bool { return s.agentView(t, "idle").Status == "online" })
+	eventually(t, "the waiting thread to be offered to the agent back", func() bool {
+		return lockHolder(s.thread(t, s.admin, solo.ID)) == "idle"
+	})
 }
 
 func TestPush_FreedCapacityIsOfferedAtOnce(t *testing.T) {

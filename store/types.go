@@ -71,6 +71,9 @@ type Agent struct {
 	// LastSeenAt is when the agent last made a request or held an event
 	// stream (recorded coarsely, see AgentTouch).
 	LastSeenAt time.Time `json:"last_seen_at,omitzero"`
+	// IdleAway is set when the presence sweep, not the agent, set them
+	// away: their next sign of life (AgentTouch) sets them online again.
+	IdleAway bool `json:"idle_away,omitempty"`
 }
 
 // Key is an API key. The key itself is never stored, only its SHA-256.

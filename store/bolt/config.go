@@ -240,7 +240,7 @@ func (s *Store) AgentUpdate(ctx context.Context, a store.Agent) (store.Agent, er
 		if err := w.checkTeams(a.Teams); err != nil {
 			return err
 		}
-		a.Status, a.StatusAt, a.LastOfferedAt, a.LastSeenAt = old.Status, old.StatusAt, old.LastOfferedAt, old.LastSeenAt
+		a.Status, a.StatusAt, a.LastOfferedAt, a.LastSeenAt, a.IdleAway = old.Status, old.StatusAt, old.LastOfferedAt, old.LastSeenAt, old.IdleAway
 		a.CreatedAt, a.UpdatedAt = old.CreatedAt, w.now
 		if a.Role != old.Role {
 			// The role lives on the agent's keys too.
@@ -294,8 +294,9 @@ func (s *Store) AgentSetStatus(ctx context.Context, id, status string) (store.Ag
 		if err := wrapNotFound(getJSON(w.tx.Bucket(bAgents), []byte(id), &a), "agent", id); err != nil {
 			return err
 		}
-		if a.Status != status {
-			a.Status, a.StatusAt = status, w.now
+		if a.Status != status || a.IdleAway {
+			// The agent's own choice: an away stays until they change it.
+			a.Status, a.StatusAt, a.IdleAway = status, w.now, false
 			w.put(bAgents, []byte(id), a)
 			w.bumpConfig()
 		}

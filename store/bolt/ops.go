@@ -150,6 +150,11 @@ func (s *Store) AgentTouch(ctx context.Context, ids []string) error {
 				continue
 			}
 			a.LastSeenAt = w.now
+			if a.Status == store.AgentAway && a.IdleAway {
+				// Back from idleness: online again.
+				a.Status, a.StatusAt, a.IdleAway = store.AgentOnline, w.now, false
+				w.bumpConfig()
+			}
 			w.put(bAgents, []byte(id), a)
 		}
 		return nil
@@ -169,7 +174,7 @@ func (s *Store) AgentPresenceSweep(ctx context.Context, ttl time.Duration) ([]st
 			return nil
 		})
 		for _, a := range idle {
-			a.Status, a.StatusAt = store.AgentAway, w.now
+			a.Status, a.StatusAt, a.IdleAway = store.AgentAway, w.now, true
 			w.put(bAgents, []byte(a.ID), a)
 			ids = append(ids, a.ID)
 		}

@@ -113,6 +113,7 @@ func decodeAgent(m map[string]string, openLocks int) (store.Agent, error) {
 	a.StatusAt = usField(m, "status_at")
 	a.LastOfferedAt = usField(m, "last_offered")
 	a.LastSeenAt = usField(m, "last_seen")
+	a.IdleAway = m["idle_away"] == "1"
 	a.CreatedAt = usField(m, "created")
 	a.UpdatedAt = usField(m, "updated")
 	a.OpenLocks = openLocks
@@ -122,7 +123,7 @@ func decodeAgent(m map[string]string, openLocks int) (store.Agent, error) {
 // agentProfile is the agent JSON the store keeps: what the store sets
 // (status, presence, times, open locks) lives in fields of its own.
 func agentProfile(a store.Agent) (string, error) {
-	a.Status, a.OpenLocks = "", 0
+	a.Status, a.OpenLocks, a.IdleAway = "", 0, false
 	a.StatusAt, a.CreatedAt, a.UpdatedAt, a.LastOfferedAt, a.LastSeenAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	return jsonWithout(a, "status", "open_locks", "status_at", "created_at", "updated_at")
 }

@@ -46,7 +46,8 @@
 //	P rule:<id>, P rules      webhooks alike: P savedreply:<id>, P webhook:<id> adds secret,
 //	                          state, lease_owner, lease_until)
 //	P agent:<id>, P agents    hash {json (profile), capacity, status, status_at, last_offered,
-//	                          last_seen, created, updated}; set of ids
+//	                          last_seen, idle_away ("1" while away by the presence
+//	                          sweep), created, updated}; set of ids
 //	P key:<id>, P keys        hash {id, role, name, agent_id, hash (hex SHA-256), created}
 //	P keyhash                 hash: hex SHA-256 -> key id
 //	P agentkeys:<agent>       set of the agent's key ids

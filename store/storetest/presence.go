@@ -10,6 +10,48 @@ import (
 
 var presenceScenarios = []scenario{
 	{"Presence_SweepSetsIdleOnlineAgentsAway", presenceSweep},
+	{"Presence_AnAgentSweptAwayIsOnlineAgainAtTheirNextSignOfLife", presenceBack},
+}
+
+// presenceBack: the sweep's away is the system's guess (a closed laptop),
+// so the agent's next sign of life (a request, an event stream) sets them
+// online again; an away they chose themselves stays, whatever they do.
+func presenceBack(t *testing.T, e *env) {
+	e.team("care")
+	for _, id := range []string{"bob", "dan", "eve"} {
+		e.agent(id, []string{"care"})
+		e.setStatus(id, store.AgentOnline)
+	}
+	e.setStatus("dan", store.AgentAway)
+	var gone []string
+	eventually(t, "bob and eve are swept away", func() bool {
+		gone = append(gone, e.sweepPresence(time.Now())...)
+		return len(gone) == 2
+	})
+	for _, id := range []string{"bob", "eve"} {
+		if a := e.getAgent(id); a.Status != store.AgentAway || !a.IdleAway {
+			t.Fatalf("%s after the sweep: status %s, idle_away %v", id, a.Status, a.IdleAway)
+		}
+	}
+	// eve chooses away herself: no longer the sweep's.
+	e.setStatus("eve", store.AgentAway)
+	wantEqual(t, "eve's idle_away after she set away herself", e.getAgent("eve").IdleAway, false)
+
+	cv, err := e.s.ConfigVersion(e.ctx)
+	must(t, err)
+	must(t, e.s.AgentTouch(e.ctx, []string{"bob", "dan", "eve"}))
+	bob := e.getAgent("bob")
+	if bob.Status != store.AgentOnline || bob.IdleAway || !bob.StatusAt.Equal(bob.LastSeenAt) {
+		t.Fatalf("bob after a sign of life: status %s, idle_away %v, status_at %s, last_seen_at %s",
+			bob.Status, bob.IdleAway, bob.StatusAt, bob.LastSeenAt)
+	}
+	wantEqual(t, "dan's status after a sign of life", e.getAgent("dan").Status, store.AgentAway)
+	wantEqual(t, "eve's status after a sign of life", e.getAgent("eve").Status, store.AgentAway)
+	cv2, err := e.s.ConfigVersion(e.ctx)
+	must(t, err)
+	if cv2 <= cv {
+		t.Fatalf("config version %d after bob came back online, want above %d (routing must see him)", cv2, cv)
+	}
 }
 
 // presenceTTL is how long an online agent may go unseen in these scenarios.
@@ -70,8 +112,8 @@ func presenceSweep(t *testing.T, e *env) {
 	must(t, err)
 	wantIDs(t, "swept with a one-minute ttl", swept, nil)
 
-	// AgentTouch records last_seen_at and changes no status; unknown ids
-	// are no error and create nothing.
+	// AgentTouch records last_seen_at and changes no status set by hand;
+	// unknown ids are no error and create nothing.
 	before := time.Now()
 	must(t, e.s.AgentTouch(e.ctx, []string{"ana", "eve", "cat"}))
 	after := time.Now()

@@ -1,5 +1,6 @@
--- presence: record that agents were seen now ("touch"), or set online
--- agents not seen for a while to away ("sweep").
+-- presence: record that agents were seen now ("touch"; one the sweep set
+-- away is online again), or set online agents not seen for a while to away
+-- ("sweep").
 --
 -- KEYS[1]  the agent set
 -- ARGV[2]  "touch" or "sweep"
@@ -9,11 +10,21 @@
 --          array, as the ids may be more than Lua's stack takes as results)
 
 if ARGV[2] == 'touch' then
+  local back = false
   for i = 3, #ARGV do
-    if redis.call('EXISTS', K.agent(ARGV[i])) == 1 then
-      redis.call('HSET', K.agent(ARGV[i]), 'last_seen', istr(NOW))
+    local key = K.agent(ARGV[i])
+    local f = redis.call('HMGET', key, 'status', 'idle_away')
+    if f[1] then
+      redis.call('HSET', key, 'last_seen', istr(NOW))
+      if f[1] == 'away' and f[2] == '1' then
+        -- Back from idleness: online again.
+        redis.call('HSET', key, 'status', 'online', 'status_at', istr(NOW))
+        redis.call('HDEL', key, 'idle_away')
+        back = true
+      end
     end
   end
+  if back then bump_config() end
   return ok()
 end
 local ttl = tonumber(ARGV[3])
@@ -23,7 +34,7 @@ for _, id in ipairs(redis.call('SMEMBERS', K.agents())) do
   if f[1] == 'online' then
     local since = math.max(tonumber(f[2] or '0'), tonumber(f[3] or '0'))
     if since + ttl < NOW then
-      redis.call('HSET', K.agent(id), 'status', 'away', 'status_at', istr(NOW))
+      redis.call('HSET', K.agent(id), 'status', 'away', 'status_at', istr(NOW), 'idle_away', '1')
       away[#away + 1] = id
     end
   end
