@@ -773,3 +773,60 @@ func TestRTL_MessagesAndRepliesRunInTheirOwnDirection(t *testing.T) {
 		t.Fatalf("the reply box's dir is %q, want auto", d)
 	}
 }
+
+// queueRequests records, in window.queueReqs, each queue request the page
+// makes: its team and when (performance.now()).
+const queueRequests = `(() => {
+	const orig = window.fetch; window.queueReqs = [];
+	window.fetch = (url, init) => {
+		const m = /\/queue\?team=([^&]+)/.exec(String(url));
+		if (m) window.queueReqs.push({ team: decodeURIComponent(m[1]), at: performance.now() });
+		return orig(url, init);
+	};
+})()`
+
+// TestLive_QueuesAreReloadedOnceASecondAndOnlyOnScreen: while events keep
+// coming, a page reloads the queue on screen at most about once a second,
+// leaves the other tabs for later, and does not redraw a queue that has not
+// changed. It reloaded every tab within 200 ms of every event and redrew
+// the list each time: a team of pages multiplied each event into a load the
+// server could not carry, a supervisor with many teams hit their own rate
+// limit, and clicks on a queue item were lost to the redraws.
+func TestLive_QueuesAreReloadedOnceASecondAndOnlyOnScreen(t *testing.T) {
+	f := newCareFixture(t)
+	f.rule(t, "to-sales", 5, map[string]any{"text_any": []string{"buy"}}, map[string]any{"team": "sales"})
+	f.ingest(t, msg{ExternalID: "waiting", Thread: "waiting", Text: "hello"})
+	p := newPage(t, newBrowser(t), f.server, "sam", 1280, 800)
+	p.onNewDocument(queueRequests)
+	p.signIn(f.sam)
+	p.waitFor("the care queue on screen", `document.querySelectorAll('#queue-list li[data-thread]').length === 1 && document.querySelector('#team-tabs [data-team="care"]').getAttribute('aria-pressed') === 'true'`)
+	eval[bool](p, `(window.marked = document.querySelector('#queue-list li[data-thread]'), window.start = performance.now(), true)`)
+
+	// Messages for sales, off screen: events the supervisor's page follows,
+	// none of which changes the care queue.
+	stop := f.postEvery(t, func(n int) map[string]any {
+		return map[string]any{"network": "instagram", "external_id": fmt.Sprintf("buy-%d", n),
+			"profile": "@acme", "kind": "dm", "text": "I want to buy", "author": map[string]any{"id": fmt.Sprintf("u-buy-%d", n)}}
+	})
+	p.waitFor("four reloads of the care queue while the events come",
+		`window.queueReqs.filter((r) => r.team === 'care' && r.at > window.start).length >= 4`)
+	stop()
+	type counts struct{ Care, Sales, Elapsed float64 }
+	c := eval[counts](p, `(() => {
+		const since = window.queueReqs.filter((r) => r.at > window.start);
+		return { care: since.filter((r) => r.team === 'care').length, sales: since.filter((r) => r.team === 'sales').length,
+			elapsed: performance.now() - window.start };
+	})()`)
+	if c.Care > c.Elapsed/1000+2 {
+		t.Fatalf("the queue on screen was loaded %v times in %.1f s, want about once a second at most", c.Care, c.Elapsed/1000)
+	}
+	if c.Sales > 1 {
+		t.Fatalf("the queue off screen was loaded %v times in %.1f s of events, want it left for later", c.Sales, c.Elapsed/1000)
+	}
+	if !eval[bool](p, `window.marked === document.querySelector('#queue-list li[data-thread]')`) {
+		t.Fatal("the care queue was redrawn though nothing in it changed")
+	}
+	// Selected, the stale tab is loaded at once.
+	p.click(`#team-tabs [data-team="sales"]`)
+	p.waitFor("the sales queue", `document.querySelectorAll('#queue-list li[data-thread]').length > 0`)
+}

@@ -175,6 +175,7 @@ async function startSession(me) {
   timers.push(setInterval(everySecond, 1000));
   if (canSupervise()) timers.push(setInterval(loadStats, 30000));
   if (isPerson()) timers.push(setInterval(refreshMe, 60000)); // status and shift change by themselves
+  timers.push(setInterval(loadStaleQueues, staleEvery));
   await Promise.all([loadQueues(), canSupervise() ? loadStats() : null]);
   const id = threadInHash();
   if (id) await thread.openThread(id, '');
@@ -233,33 +234,55 @@ async function setStatus(e) {
 let qTimer = 0;
 let qRunning = false;
 let qAgain = false;
+let qLast = 0; // when the last load started
 let queueAlert = ''; // the alert a failed load showed
+const qStale = new Set(); // tabs whose queue may have changed since loaded
 
-// refreshQueues loads the queues shortly: at most 200 ms after the first
-// change not yet loaded. A pending load takes in every change before it,
-// so changes arriving steadily (a busy team's events) do not put it off.
+// Queues follow events at most once a second, and only the tab on screen:
+// every page reloading every tab within 200 ms of each event made the
+// server's load grow with agents x tabs x events (and a supervisor with
+// many teams ran into their own rate limit). The other tabs are marked
+// stale, loaded when selected, and every staleEvery for their counts.
+const queueEvery = 1000;
+const staleEvery = 15000;
+
+// refreshQueues loads the queue on screen: at once after a quiet second,
+// else a second after the last load began. A pending load takes in every
+// change before it, so changes arriving steadily do not put it off.
 function refreshQueues() {
+  for (const id of state.tabs) qStale.add(id);
   if (qTimer) return;
   qTimer = setTimeout(() => {
     qTimer = 0;
-    loadQueues();
-  }, 200);
+    loadQueues([state.selected]);
+  }, Math.max(0, qLast + queueEvery - Date.now()));
 }
 
-async function loadQueues() {
+function loadStaleQueues() {
+  const ids = state.tabs.filter((id) => qStale.has(id) && id !== state.selected);
+  if (ids.length) loadQueues(ids);
+}
+
+async function loadQueues(ids = state.tabs) {
   if (!state.me) return;
   if (qRunning) {
     qAgain = true;
     return;
   }
   qRunning = true;
+  qLast = Date.now();
   try {
     const failed = [];
-    await Promise.all(state.tabs.map(async (id) => {
+    let changed = false;
+    await Promise.all(ids.filter(Boolean).map(async (id) => {
+      qStale.delete(id);
       try {
         const p = await api('GET', `/queue?team=${encodeURIComponent(id)}&limit=100`);
-        state.queues.set(id, { items: p.items || [], more: Boolean(p.next_cursor) });
+        const q = { items: p.items || [], more: Boolean(p.next_cursor) };
+        if (JSON.stringify(q) !== JSON.stringify(state.queues.get(id))) changed = true;
+        state.queues.set(id, q);
       } catch (e) {
+        qStale.add(id);
         if (e.status !== 401) failed.push(`${teamName(id)}: ${thread.describe(e)}`);
       }
     }));
@@ -272,8 +295,12 @@ async function loadQueues() {
       if ($('#alert').textContent === queueAlert) showAlert('');
       queueAlert = '';
     }
-    renderTabs();
-    renderQueue();
+    // Redrawn only when something changed, so an item is not replaced
+    // under the pointer between press and release.
+    if (changed) {
+      renderTabs();
+      renderQueue();
+    }
   } finally {
     qRunning = false;
     if (qAgain) {
@@ -287,6 +314,7 @@ function selectTeam(id) {
   state.selected = id;
   renderTabs();
   renderQueue();
+  if (qStale.has(id) || !state.queues.has(id)) loadQueues([id]);
 }
 
 function renderTabs() {
