@@ -830,3 +830,25 @@ func TestLive_QueuesAreReloadedOnceASecondAndOnlyOnScreen(t *testing.T) {
 	p.click(`#team-tabs [data-team="sales"]`)
 	p.waitFor("the sales queue", `document.querySelectorAll('#queue-list li[data-thread]').length > 0`)
 }
+
+// TestReply_TheBoxIsNotReplacedWhileTheCustomerWrites: a new message from
+// the customer redraws the conversation around the reply box, not the box:
+// it was rebuilt with each message, so the agent's undo history (and an
+// input method's composition) was lost while they typed.
+func TestReply_TheBoxIsNotReplacedWhileTheCustomerWrites(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "typing-0", Thread: "typing", Text: "My parcel is late"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.click(queueItem(id) + " .qclaim")
+	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null && document.querySelectorAll('#conversation .msg').length === 1`)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Sorry to hear"))
+	eval[bool](p, `(window.box = document.querySelector('#reply-text'), true)`)
+	f.ingest(t, msg{ExternalID: "typing-1", Thread: "typing", Text: "It was due on Monday"})
+	p.waitFor("the customer's new message", `document.querySelectorAll('#conversation .msg').length === 2`)
+	if !eval[bool](p, `window.box === document.querySelector('#reply-text') && document.activeElement === window.box && window.box.value === 'Sorry to hear'`) {
+		t.Fatal("the reply box was replaced (or lost its text or focus) when the customer's message came in")
+	}
+	// It is still the thread's box: what is typed on goes out.
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), ", Noor."), chromedp.Click(chromedp.CSS("#reply-send")))
+	p.waitFor("the reply", `[...document.querySelectorAll('#conversation .msg.out')].some((m) => m.textContent.includes('Sorry to hear, Noor.'))`)
+}

@@ -203,8 +203,22 @@ export function render(force = true) {
   const scroll = pane.scrollTop;
   const convEl = $('#conversation');
   const atBottom = convEl ? convEl.scrollHeight - convEl.scrollTop - convEl.clientHeight < 40 : true;
+  const convScroll = convEl ? convEl.scrollTop : 0;
 
-  clear(body).append(...view(state.open));
+  const parts = view(state.open);
+  const form = body.querySelector('#reply-form');
+  const fresh = parts[2].querySelector('#reply-form');
+  if (form && fresh && form.dataset.key === fresh.dataset.key) {
+    // The reply box stays the element the agent is typing in (its undo
+    // history, an input method's composition); the rest is redrawn
+    // around it.
+    body.querySelector('.thread-head').replaceWith(parts[0]);
+    body.querySelector('#lockbar').replaceWith(parts[1]);
+    body.querySelector('.conv-section').replaceWith(parts[2].querySelector('.conv-section'));
+    body.querySelector('.thread-side').replaceWith(parts[2].querySelector('.thread-side'));
+  } else {
+    clear(body).append(...parts);
+  }
 
   for (const [k, v] of Object.entries(keep)) {
     const el = document.getElementById(k);
@@ -215,7 +229,10 @@ export function render(force = true) {
   pane.scrollTop = scroll;
   const conv = $('#conversation');
   if (conv && atBottom) conv.scrollTop = conv.scrollHeight;
-  if (focusId && document.getElementById(focusId)) {
+  else if (conv) conv.scrollTop = convScroll; // reading an older message
+  if (active && document.body.contains(active)) {
+    // Still there (the reply box): its focus and selection are its own.
+  } else if (focusId && document.getElementById(focusId)) {
     const el = document.getElementById(focusId);
     el.focus({ preventScroll: true });
     if (sel && 'setSelectionRange' in el) {
@@ -319,7 +336,10 @@ function composer(thread) {
   const ta = h('textarea', { id: 'reply-text', dir: 'auto', name: 'text', rows: '4', maxlength: '20000', required: true,
     'aria-describedby': 'reply-hint', oninput: (e) => { d.text = e.target.value; } });
   ta.value = d.text;
-  return h('form', { id: 'reply-form', class: 'composer', 'aria-labelledby': 'reply-h', onsubmit: sendReply },
+  // What the box shows besides the draft: a render keeps the box as it is
+  // while this is the same.
+  const key = JSON.stringify([thread.id, authorName(thread), saved.map((r) => [r.id, r.title])]);
+  return h('form', { id: 'reply-form', class: 'composer', 'aria-labelledby': 'reply-h', onsubmit: sendReply, dataset: { key } },
     h('h3', { id: 'reply-h' }, `Reply to ${authorName(thread)}`),
     saved.length
       ? h('p', { class: 'row' }, h('label', { for: 'saved-reply' }, 'Saved reply'),
