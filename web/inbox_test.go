@@ -852,3 +852,25 @@ func TestReply_TheBoxIsNotReplacedWhileTheCustomerWrites(t *testing.T) {
 	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), ", Noor."), chromedp.Click(chromedp.CSS("#reply-send")))
 	p.waitFor("the reply", `[...document.querySelectorAll('#conversation .msg.out')].some((m) => m.textContent.includes('Sorry to hear, Noor.'))`)
 }
+
+// TestThread_TheAuditTrailOfALongThreadEndsWithItsNewestEvent: a thread
+// with more than 500 events showed its first 500 ("Audit trail (500)"),
+// without the claim that had just happened; the page now follows the
+// list's pages.
+func TestThread_TheAuditTrailOfALongThreadEndsWithItsNewestEvent(t *testing.T) {
+	f := newCareFixture(t)
+	for b := range 2 {
+		var batch []map[string]any
+		for i := range 300 {
+			batch = append(batch, map[string]any{"network": "instagram", "external_id": fmt.Sprintf("long-%d-%d", b, i),
+				"thread_external_id": "long", "profile": "@acme", "kind": "dm", "text": "and another thing",
+				"author": map[string]any{"id": "u-long"}})
+		}
+		f.must(t, 200, "POST", "/api/v1/messages/batch", f.admin, map[string]any{"messages": batch}, nil)
+	}
+	id := f.ingest(t, msg{ExternalID: "long-last", Thread: "long", Text: "hello?"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.click(queueItem(id) + " .qclaim")
+	p.waitFor("the claim at the end of the audit trail",
+		`document.querySelectorAll('.audit-list li').length > 600 && document.querySelector('.audit-list li:last-child')?.textContent.includes('Claimed by Ana Ruiz')`)
+}

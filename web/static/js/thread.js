@@ -129,7 +129,7 @@ async function load() {
       api('GET', `/threads/${id}`),
       all(`/threads/${id}/messages`),
       all(`/threads/${id}/notes`),
-      api('GET', `/threads/${id}/events?limit=500`).then((p) => p.items || []),
+      all(`/threads/${id}/events`),
     ]);
   } catch (e) {
     if (seq !== loadSeq || state.openId !== id) return;
