@@ -874,3 +874,24 @@ func TestThread_TheAuditTrailOfALongThreadEndsWithItsNewestEvent(t *testing.T) {
 	p.waitFor("the claim at the end of the audit trail",
 		`document.querySelectorAll('.audit-list li').length > 600 && document.querySelector('.audit-list li:last-child')?.textContent.includes('Claimed by Ana Ruiz')`)
 }
+
+// TestThread_AConversationLongerThanThePageShowsSaysSo: the page reads
+// at most 5,000 messages of a thread, oldest first; past that the newest
+// (the ones to answer) were missing with no sign of it.
+func TestThread_AConversationLongerThanThePageShowsSaysSo(t *testing.T) {
+	f := newCareFixture(t)
+	for b := range 10 {
+		var batch []map[string]any
+		for i := range 500 {
+			batch = append(batch, map[string]any{"network": "instagram", "external_id": fmt.Sprintf("huge-%d-%d", b, i),
+				"thread_external_id": "huge", "profile": "@acme", "kind": "dm", "text": "and another thing",
+				"author": map[string]any{"id": "u-huge"}})
+		}
+		f.must(t, 200, "POST", "/api/v1/messages/batch", f.admin, map[string]any{"messages": batch}, nil)
+	}
+	id := f.ingest(t, msg{ExternalID: "huge-last", Thread: "huge", Text: "the newest"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.click(queueItem(id) + " .qopen")
+	p.waitFor("the conversation and a note that it goes on",
+		`document.querySelectorAll('#conversation .msg').length === 5000 && document.querySelector('#conversation li[role="note"]')?.textContent.includes('the newest are not')`)
+}

@@ -68,7 +68,8 @@ export async function api(method, path, body, opts = {}) {
   throw err;
 }
 
-// all follows next_cursor and returns every item (at most pages pages).
+// all follows next_cursor and returns every item (at most pages pages);
+// the array's more is true when items were left after the last page read.
 export async function all(path, pages = 10) {
   const sep = path.includes('?') ? '&' : '?';
   let items = [];
@@ -76,8 +77,9 @@ export async function all(path, pages = 10) {
   for (let i = 0; i < pages; i++) {
     const page = await api('GET', `${path}${sep}limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
     items = items.concat(page.items || []);
-    if (!page.next_cursor) break;
-    cursor = page.next_cursor;
+    cursor = page.next_cursor || '';
+    if (!cursor) break;
   }
+  items.more = Boolean(cursor);
   return items;
 }
