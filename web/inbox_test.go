@@ -895,3 +895,25 @@ func TestThread_AConversationLongerThanThePageShowsSaysSo(t *testing.T) {
 	p.waitFor("the conversation and a note that it goes on",
 		`document.querySelectorAll('#conversation .msg').length === 5000 && document.querySelector('#conversation li[role="note"]')?.textContent.includes('the newest are not')`)
 }
+
+// TestReply_WhatIsTypedAfterASentReplyIsKeptAsTheDraft: the reply box
+// stays across redraws, so after a reply went out (its draft done with) the
+// text typed next must go to a new draft: it went to the old one, and
+// opening another thread and coming back showed an empty box.
+func TestReply_WhatIsTypedAfterASentReplyIsKeptAsTheDraft(t *testing.T) {
+	f := newCareFixture(t)
+	a := f.ingest(t, msg{ExternalID: "draft-a", Thread: "draft-a", Text: "first thread"})
+	b := f.ingest(t, msg{ExternalID: "draft-b", Thread: "draft-b", Text: "second thread"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.click(queueItem(a) + " .qclaim")
+	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "one"))
+	p.click("#reply-send")
+	p.waitText("#status-msg", "Reply sent.")
+	p.waitFor("the reply shown", `document.querySelectorAll('#conversation .msg.out').length === 1`)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "second draft"))
+	p.click(queueItem(b) + " .qopen")
+	p.waitFor("the other thread", `document.querySelector('#thread-h')?.textContent.includes('second thread') || (document.querySelector('#conversation')?.textContent.includes('second thread') && !document.querySelector('#reply-text'))`)
+	p.click(`#mine-list li[data-thread="` + a + `"] .mine-open`)
+	p.waitFor("the draft back in the reply box", `document.querySelector('#reply-text')?.value === 'second draft'`)
+}

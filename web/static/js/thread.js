@@ -334,8 +334,10 @@ function messageView(m) {
 function composer(thread) {
   const d = draft(thread.id);
   const saved = state.savedReplies.get(thread.team) || [];
+  // The box outlives a sent reply's draft (a render keeps it): what is
+  // typed goes to the thread's draft of the moment, not the one it began with.
   const ta = h('textarea', { id: 'reply-text', dir: 'auto', name: 'text', rows: '4', maxlength: '20000', required: true,
-    'aria-describedby': 'reply-hint', oninput: (e) => { d.text = e.target.value; } });
+    'aria-describedby': 'reply-hint', oninput: (e) => { draft(thread.id).text = e.target.value; } });
   ta.value = d.text;
   // What the box shows besides the draft: a render keeps the box as it is
   // while this is the same.
@@ -351,7 +353,7 @@ function composer(thread) {
     h('label', { for: 'reply-text', class: 'visually-hidden' }, 'Your reply'),
     ta,
     h('p', { class: 'row' },
-      h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'reply-close', checked: d.close || false, onchange: (e) => { d.close = e.target.checked; } }), ' Close after sending'),
+      h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'reply-close', checked: d.close || false, onchange: (e) => { draft(thread.id).close = e.target.checked; } }), ' Close after sending'),
       h('span', { id: 'reply-hint', class: 'hint' }, 'Ctrl+Enter sends'),
       h('button', { type: 'submit', id: 'reply-send', class: 'primary' }, 'Send')));
 }
