@@ -96,14 +96,14 @@ func TestDiskFull_WritesGet503AndTheNodeIsUnreadyUntilItCanWriteAgain(t *testing
 	}
 
 	prlimit("unlimited")
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		code, body, _ := p.request("GET", "/readyz", "", nil)
 		if code == 200 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/readyz 10 s after the disk has room again: %d %s", code, body)
+			t.Fatalf("/readyz 20 s after the disk has room again: %d %s", code, body)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -15,8 +15,9 @@
 // they would fail the same way, each paying a rollback that, without the
 // free-page list (below), walks the whole file. The writer then refuses
 // every step for a second (failBackoff) before it tries the file again,
-// logs the failure once and the recovery once, and Ping reports the store
-// unready until a commit succeeds.
+// logs the outage's start and end at most once a minute each, and Ping
+// reports the store unready until a probe write commits and no commit has
+// been refused for a few seconds (readyAfter).
 //
 // Commits and the free-page list: by default bbolt writes its whole list of
 // free pages with every commit, pages that grow with the file and cost a
@@ -283,18 +284,29 @@ func (s *Store) Commits() uint64 { return s.commits.Load() }
 // DB exposes the bbolt handle for backups (a read transaction's WriteTo).
 func (s *Store) DB() *bbolt.DB { return s.db }
 
-// Ping reports whether the store is open and, after commits failed on the
-// file, whether it can write again: it then writes a probe (a page of its
-// own), which clears the failure if it commits.
+// probeSize is the size of Ping's probe write: a message's worth of new
+// pages, which a file that cannot grow has no room for, where a small
+// write may still fit in pages freed before.
+const probeSize = 64 << 10
+
+// Ping reports whether the store is open and can write. After commits
+// failed on the file it writes a probe, which ends the failure if it
+// commits; the store is reported ready readyAfter the last refused commit.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.closed.Load() {
 		return store.ErrUnavailable
 	}
 	if s.failing.Load() {
-		return s.write(ctx, func(w *wtx) error {
-			w.put(bMeta, []byte("write_probe"), timeKey(w.now))
+		err := s.write(ctx, func(w *wtx) error {
+			w.put(bMeta, []byte("write_probe"), bytes.Repeat(timeKey(w.now), probeSize/8))
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+	}
+	if last := s.fail.last.Load(); last != 0 && time.Since(time.Unix(0, last)) < readyAfter {
+		return store.ErrCannotWrite
 	}
 	return s.db.View(func(tx *bbolt.Tx) error { return nil })
 }
@@ -451,38 +463,59 @@ func (s *Store) commit(group []*op) {
 // refused, before it tries again.
 const failBackoff = time.Second
 
-// failReminder is how often a failure that lasts is logged again.
-const failReminder = time.Minute
+// failLogEvery bounds how often an outage is logged: its start at once,
+// then at most once a minute whether it lasts or comes and goes (a small
+// write can fit in freed pages while larger ones still fail).
+const failLogEvery = time.Minute
 
-// writeFailure is the writer's record of commits the file refuses.
+// readyAfter is how long after the last refused commit Ping still reports
+// the store unready, so readiness does not flap while writes come and go.
+const readyAfter = 5 * time.Second
+
+// writeFailure is the writer's record of commits the file refuses (last,
+// in Unix nanoseconds, is read by Ping too).
 type writeFailure struct {
-	since, retryAt, logged time.Time
-	failed                 int
+	since, retryAt, logged, recoveredLogged time.Time
+	failed                                  int
+	last                                    atomic.Int64
 }
 
-// commitFailed records a commit the file refused: the first of a run, and
-// one a minute after, is logged.
+// commitFailed records a commit the file refused, and logs it when
+// failLogEvery allows.
 func (s *Store) commitFailed(err error) {
 	now := time.Now()
 	f := &s.fail
 	f.retryAt = now.Add(failBackoff)
+	f.last.Store(now.UnixNano())
+	started := !s.failing.Swap(true)
+	if started {
+		f.since, f.failed = now, 0
+	}
 	f.failed++
-	if !s.failing.Swap(true) {
-		f.since, f.logged, f.failed = now, now, 1
+	if !f.logged.IsZero() && now.Sub(f.logged) < failLogEvery {
+		return
+	}
+	f.logged = now
+	if started {
 		s.log.Error("bolt: the data file cannot be written; writes are refused until it can (is the disk full?)",
 			"err", err, "retry_every", failBackoff)
-	} else if now.Sub(f.logged) >= failReminder {
-		f.logged = now
-		s.log.Error("bolt: the data file still cannot be written", "err", err, "for", now.Sub(f.since).Round(time.Second),
-			"failed_commits", f.failed)
+	} else {
+		s.log.Error("bolt: the data file still cannot be written", "err", err,
+			"for", now.Sub(f.since).Round(time.Second), "failed_commits", f.failed)
 	}
 }
 
-// wrote ends a run of refused commits, if one was under way.
+// wrote notes a commit that succeeded: the end of a run of refused ones,
+// if one was under way, logged when failLogEvery allows.
 func (s *Store) wrote() {
-	if s.failing.Swap(false) {
-		s.log.Info("bolt: the data file can be written again", "after", time.Since(s.fail.since).Round(time.Millisecond),
-			"failed_commits", s.fail.failed)
+	if !s.failing.Swap(false) {
+		return
+	}
+	f := &s.fail
+	if now := time.Now(); now.Sub(f.recoveredLogged) >= failLogEvery {
+		f.recoveredLogged = now
+		s.log.Info("bolt: the data file can be written again", "after", now.Sub(f.since).Round(time.Millisecond),
+			"failed_commits", f.failed)
 	}
 }
 
