@@ -213,9 +213,11 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 		res.note("saved_reply", r.ID, created, changed)
 	}
 	s.wake()
-	kept, err := s.notInDoc(ctx, p, &doc)
-	res.Kept = append(res.Kept, kept...)
-	return res, err
+	// What was kept is said if it can be read: the apply itself is done.
+	if kept, err := s.notInDoc(ctx, p, &doc); err == nil {
+		res.Kept = append(res.Kept, kept...)
+	}
+	return res, nil
 }
 
 // notInDoc lists the teams, agents, rules and saved replies stored and not

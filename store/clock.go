@@ -13,7 +13,7 @@ import (
 // resumed virtual machine) is followed at once, as before. After a step
 // back, times run ahead of the wall clock by the step until the process
 // restarts.
-var SteadyNow = newSteadyClock(func() time.Time { return time.Now().Round(0) }, monotonic()).Now
+var SteadyNow = newSteadyClock(systemClock()).Now
 
 // steadyResync is how far the wall clock may run ahead before the steady
 // clock follows it: forward steps, not the jitter between two readings.
@@ -21,9 +21,11 @@ const steadyResync = time.Second
 
 // steadyClock follows a wall clock forward and ignores its steps back.
 type steadyClock struct {
-	wall    func() time.Time     // the wall clock
-	elapsed func() time.Duration // time since some start, never stepped
-	anchor  atomic.Pointer[steadyAnchor]
+	// read returns the wall clock and the time elapsed since some start
+	// (never stepped), from one reading: a pause between two separate
+	// readings would look like a step forward.
+	read   func() (wall time.Time, elapsed time.Duration)
+	anchor atomic.Pointer[steadyAnchor]
 }
 
 // steadyAnchor ties a wall time to an elapsed reading.
@@ -32,22 +34,28 @@ type steadyAnchor struct {
 	at   time.Duration
 }
 
-func newSteadyClock(wall func() time.Time, elapsed func() time.Duration) *steadyClock {
-	c := &steadyClock{wall: wall, elapsed: elapsed}
-	c.anchor.Store(&steadyAnchor{wall: wall(), at: elapsed()})
+func newSteadyClock(read func() (time.Time, time.Duration)) *steadyClock {
+	c := &steadyClock{read: read}
+	w, e := read()
+	c.anchor.Store(&steadyAnchor{wall: w, at: e})
 	return c
 }
 
-func monotonic() func() time.Duration {
+// systemClock reads the wall clock and the monotonic clock from one
+// time.Now.
+func systemClock() func() (time.Time, time.Duration) {
 	start := time.Now()
-	return func() time.Duration { return time.Since(start) }
+	return func() (time.Time, time.Duration) {
+		now := time.Now()
+		return now.Round(0), now.Sub(start)
+	}
 }
 
 // Now is the anchor's wall time plus the time elapsed since it, or the
 // wall clock when that has stepped ahead (which becomes the new anchor).
 func (c *steadyClock) Now() time.Time {
 	a := c.anchor.Load()
-	e, w := c.elapsed(), c.wall()
+	w, e := c.read()
 	t := a.wall.Add(e - a.at)
 	if w.Sub(t) > steadyResync {
 		c.anchor.CompareAndSwap(a, &steadyAnchor{wall: w, at: e})

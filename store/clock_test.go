@@ -13,7 +13,7 @@ import (
 func TestSteadyClock_IgnoresStepsBackFollowsStepsForward(t *testing.T) {
 	start := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 	wall, elapsed := start, time.Duration(0)
-	c := newSteadyClock(func() time.Time { return wall }, func() time.Duration { return elapsed })
+	c := newSteadyClock(func() (time.Time, time.Duration) { return wall, elapsed })
 	pass := func(d time.Duration) { wall, elapsed = wall.Add(d), elapsed+d }
 	want := func(what string, got, want time.Time) {
 		t.Helper()

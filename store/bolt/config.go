@@ -186,7 +186,7 @@ func (s *Store) AgentCreate(ctx context.Context, a store.Agent, k store.Key) (st
 		}
 		a.Status, a.StatusAt = store.AgentOffline, w.now
 		a.CreatedAt, a.UpdatedAt = w.now, w.now
-		a.OpenLocks = 0
+		a.OpenLocks, a.IdleAway, a.LastSeenAt, a.LastOfferedAt = 0, false, time.Time{}, time.Time{} // the store's to set
 		w.put(bAgents, []byte(a.ID), a)
 		w.putKey(k)
 		w.bumpConfig()

@@ -132,6 +132,7 @@ func (s *Store) AgentCreate(ctx context.Context, a store.Agent, k store.Key) (st
 	}
 	now := usTime(num(res[0]))
 	a.Status, a.StatusAt, a.CreatedAt, a.UpdatedAt, a.OpenLocks = store.AgentOffline, now, now, now, 0
+	a.IdleAway, a.LastSeenAt, a.LastOfferedAt = false, timeT{}, timeT{} // the store's to set
 	return a, nil
 }
 

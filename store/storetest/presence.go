@@ -18,6 +18,13 @@ var presenceScenarios = []scenario{
 // online again; an away they chose themselves stays, whatever they do.
 func presenceBack(t *testing.T, e *env) {
 	e.team("care")
+	// What the store sets is not taken from the caller.
+	made, err := e.s.AgentCreate(e.ctx, store.Agent{ID: "zed", Name: "zed", Role: store.RoleAgent, Teams: []string{"care"},
+		Capacity: 1, IdleAway: true, LastSeenAt: time.Now()}, store.Key{ID: "k-zed", Role: store.RoleAgent, Hash: []byte("zed-0123456789abcdef0123456789ab")})
+	must(t, err)
+	if got := e.getAgent("zed"); got.IdleAway || !got.LastSeenAt.IsZero() || made.IdleAway {
+		t.Fatalf("an agent created with idle_away and last_seen_at given: %+v", got)
+	}
 	for _, id := range []string{"bob", "dan", "eve"} {
 		e.agent(id, []string{"care"})
 		e.setStatus(id, store.AgentOnline)

@@ -258,8 +258,10 @@ function refreshQueues() {
   }, Math.max(0, qLast + queueEvery - Date.now()));
 }
 
+// loadStaleQueues loads the tabs changed since loaded: those off screen,
+// and the one on screen if its last load failed.
 function loadStaleQueues() {
-  const ids = state.tabs.filter((id) => qStale.has(id) && id !== state.selected);
+  const ids = state.tabs.filter((id) => qStale.has(id));
   if (ids.length) loadQueues(ids);
 }
 
