@@ -254,6 +254,9 @@ const (
 	EventLockExpired       = "lock.expired"
 	EventSLABreached       = "sla.breached"
 	EventNoteAdded         = "note.added"
+	// EventMessageDelivery: a connector reported whether an outbound
+	// message reached the network (data: message_id, status, error).
+	EventMessageDelivery = "message.delivery"
 	// EventThreadErased is the only trace an erased thread leaves: who
 	// erased it and when, with its team and network and no data.
 	EventThreadErased = "thread.erased"

@@ -917,3 +917,36 @@ func TestReply_WhatIsTypedAfterASentReplyIsKeptAsTheDraft(t *testing.T) {
 	p.click(`#mine-list li[data-thread="` + a + `"] .mine-open`)
 	p.waitFor("the draft back in the reply box", `document.querySelector('#reply-text')?.value === 'second draft'`)
 }
+
+// TestThread_ANewMessageAndAFailedDeliveryAreAnnounced: the customer
+// writing again in the open thread is said in the page's polite status
+// region, and a reply the connector could not deliver is shown and said as
+// an alert. The page never learned of a failed delivery (no event was
+// sent for it), and said nothing of a new message, so an agent with a
+// screen reader, typing, missed both.
+func TestThread_ANewMessageAndAFailedDeliveryAreAnnounced(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "say-0", Thread: "say", Text: "Where is my parcel?"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.click(queueItem(id) + " .qclaim")
+	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "On its way"), chromedp.Click(chromedp.CSS("#reply-send")))
+	p.waitFor("the reply, not yet delivered", `document.querySelector('#conversation .msg.out .delivery')?.textContent === 'Sending…'`)
+
+	f.ingest(t, msg{ExternalID: "say-1", Thread: "say", Text: "Thanks!"})
+	p.waitText("#status-msg", "New message from")
+
+	var th struct {
+		Items []struct{ ID, Direction string } `json:"items"`
+	}
+	f.must(t, 200, "GET", "/api/v1/threads/"+id+"/messages", f.admin, nil, &th)
+	out := ""
+	for _, m := range th.Items {
+		if m.Direction == "outbound" {
+			out = m.ID
+		}
+	}
+	f.must(t, 200, "POST", "/api/v1/messages/"+out+"/delivery", f.admin, map[string]any{"status": "failed", "error": "blocked by the user"}, nil)
+	p.waitFor("the failed delivery shown", `document.querySelector('#conversation .msg.out .delivery')?.textContent === 'Not delivered: blocked by the user'`)
+	p.waitText("#alert", "was not delivered: blocked by the user")
+}

@@ -704,11 +704,34 @@ func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (st
 		if m.Direction != store.Outbound {
 			return fmt.Errorf("message %s is inbound: %w", p.MessageID, store.ErrNotFound)
 		}
-		m.Delivery = &store.Delivery{Status: p.Status, ExternalID: p.ExternalID, Error: p.Error}
+		d := &store.Delivery{Status: p.Status, ExternalID: p.ExternalID, Error: p.Error}
+		if m.Delivery != nil && *m.Delivery == *d {
+			return nil // a repeated report
+		}
+		m.Delivery = d
 		w.put(bMessages, []byte(m.ID), m)
+		// Its thread's event, so the page and webhooks learn of it.
+		rec, err := w.thread(m.ThreadID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			w.fatal = err
+			return err
+		}
+		w.event(rec, store.EventMessageDelivery, store.ActorSystem, deliveryData(m.ID, d))
 		return nil
 	})
 	return m, err
+}
+
+// deliveryData is a message.delivery event's data.
+func deliveryData(messageID string, d *store.Delivery) map[string]any {
+	data := map[string]any{"message_id": messageID, "status": d.Status}
+	if d.Error != "" {
+		data["error"] = d.Error
+	}
+	return data
 }
 
 func (s *Store) ThreadErase(ctx context.Context, p store.EraseParams) error {

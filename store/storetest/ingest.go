@@ -473,6 +473,18 @@ func messageDelivery(t *testing.T, e *env) {
 	}
 	_, err = e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: "nope", Status: "failed", Error: "x"})
 	wantErr(t, err, store.ErrNotFound)
+
+	// Each report that changes something is an event of the thread (the
+	// page learns of a failed delivery from it); a repeated one is not.
+	_, err = e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: out.Message.ID, Status: "sent", ExternalID: "tw-123"})
+	must(t, err)
+	_, err = e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: out.Message.ID, Status: "failed", Error: "blocked by the user"})
+	must(t, err)
+	evs := ofType(e.events(th.ID), store.EventMessageDelivery)
+	if len(evs) != 2 || evs[0].Data["status"] != "sent" || evs[1].Data["status"] != "failed" ||
+		evs[1].Data["error"] != "blocked by the user" || evs[1].Data["message_id"] != out.Message.ID || evs[1].Team != "care" {
+		t.Fatalf("message.delivery events: %+v", evs)
+	}
 }
 
 // messageNewest: a thread's newest messages, newest first, at most n, and

@@ -144,11 +144,31 @@ async function load() {
     return;
   }
   if (seq !== loadSeq || state.openId !== id) return;
+  announceNew(state.open, messages);
   state.open = { thread, messages, notes, events };
   checkHeld(thread);
   await loadSavedReplies(thread.team);
   if (seq !== loadSeq || state.openId !== id) return;
   render(false);
+}
+
+// announceNew says (politely, for screen readers too) that the customer
+// wrote again in the thread open on screen, and (assertively) that a reply
+// of it was not delivered.
+function announceNew(before, messages) {
+  if (!before || before.thread.id !== state.openId) return;
+  const inbound = (ms) => ms.filter((m) => m.direction === 'inbound').length;
+  const added = inbound(messages) - inbound(before.messages);
+  if (added > 0) {
+    const last = messages.filter((m) => m.direction === 'inbound').pop();
+    const who = (last.author && (last.author.name || last.author.handle)) || 'The customer';
+    hooks.info(added === 1 ? `New message from ${who}.` : `${added} new messages from ${who}.`);
+  }
+  const failedBefore = new Set(before.messages.filter((m) => m.delivery && m.delivery.status === 'failed').map((m) => m.id));
+  const failed = messages.find((m) => m.delivery && m.delivery.status === 'failed' && !failedBefore.has(m.id));
+  if (failed) {
+    hooks.alert(`A reply in this thread was not delivered${failed.delivery.error ? `: ${failed.delivery.error}` : ''}. Send it again or answer another way.`);
+  }
 }
 
 // checkHeld reconciles a held lock with the thread as the server shows it.
@@ -461,6 +481,8 @@ export function eventText(e) {
     case 'lock.expired': return `Lock of ${nameOf(d.agent_id)} expired`;
     case 'sla.breached': return 'First-response SLA breached';
     case 'note.added': return `Note added by ${by}`;
+    case 'message.delivery': return d.status === 'failed' ? `Reply not delivered${d.error ? `: ${d.error}` : ''}`
+      : d.status === 'sent' ? 'Reply delivered' : `Reply ${d.status}`;
     default: return `${e.type} by ${by}`;
   }
 }
