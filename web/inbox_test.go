@@ -395,6 +395,10 @@ func TestThreadView_SavedReplyRetryWithOneIdempotencyKeyNoteAndLead(t *testing.T
 	p.waitFor("the retry", `window.replyKeys.length === 2`)
 	p.waitText("#status-msg", "Reply sent.")
 	p.waitText("#conversation .msg.out", "Hi Noor (@noor), Ana Ruiz here.")
+	// The failed try's alert went with the retry that worked.
+	if a := eval[string](p, `document.querySelector('#alert').textContent`); strings.Contains(a, "may not have been sent") {
+		t.Errorf("after the retry was sent, the alert still says %q", a)
+	}
 	keys := eval[[]string](p, `window.replyKeys`)
 	if len(keys) != 2 || keys[0] != keys[1] || !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(keys[0]) {
 		t.Errorf("Idempotency-Keys %q, want one UUID sent twice", keys)
@@ -949,4 +953,105 @@ func TestThread_ANewMessageAndAFailedDeliveryAreAnnounced(t *testing.T) {
 	f.must(t, 200, "POST", "/api/v1/messages/"+out+"/delivery", f.admin, map[string]any{"status": "failed", "error": "blocked by the user"}, nil)
 	p.waitFor("the failed delivery shown", `document.querySelector('#conversation .msg.out .delivery')?.textContent === 'Not delivered: blocked by the user'`)
 	p.waitText("#alert", "was not delivered: blocked by the user")
+}
+
+// TestLock_AnIdleAgentIsWarnedBeforeTheLockEndsAndCanKeepIt: the page
+// renews a lock only while the agent is active (keys, clicks, focus), and
+// someone reading with a screen reader sends none: the lock ended without
+// a word before. Now, 30 s before its end, an alert says so, and "Keep the
+// lock" renews it.
+func TestLock_AnIdleAgentIsWarnedBeforeTheLockEndsAndCanKeepIt(t *testing.T) {
+	f := newCareFixtureTTL(t, 31*time.Second)
+	id := f.ingest(t, msg{ExternalID: "idle-1", Text: "Hello?"})
+	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
+	p.onNewDocument(`window.switchboardActiveMs = 500`) // idle after half a second
+	p.signIn(f.ana)
+	p.click(queueItem(id) + " .qclaim")
+	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	var first struct {
+		Lock struct {
+			ExpiresAt time.Time `json:"expires_at"`
+		} `json:"lock"`
+	}
+	f.must(t, 200, "GET", "/api/v1/threads/"+id, f.admin, nil, &first)
+	p.waitText("#alert", "Keep the lock")
+	p.do(chromedp.Click(chromedp.CSS("#keep-lock")))
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		var now struct {
+			Lock *struct {
+				ExpiresAt time.Time `json:"expires_at"`
+			} `json:"lock"`
+		}
+		f.must(t, 200, "GET", "/api/v1/threads/"+id, f.admin, nil, &now)
+		if now.Lock != nil && now.Lock.ExpiresAt.After(first.Lock.ExpiresAt) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lock %+v after Keep the lock, want renewed past %v", now.Lock, first.Lock.ExpiresAt)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestKeyboard_FocusStaysWhereTheAgentWorks: with only a keyboard, the
+// focus is never dropped to the top of the page: after signing in it is on
+// the inbox (and the sign-in is said), after Send (a button disabled while
+// sending) it is back in the reply box, and a redraw of "Your threads" (a
+// renewal) keeps it on the thread it was on.
+func TestKeyboard_FocusStaysWhereTheAgentWorks(t *testing.T) {
+	f := newCareFixtureTTL(t, 3*time.Second) // renewed, and "Your threads" redrawn, every 1.5 s
+	id := f.ingest(t, msg{ExternalID: "kb-1", Text: "Is it in stock?"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	if got := eval[string](p, `document.activeElement.id`); got != "inbox-h" {
+		t.Errorf("after signing in the focus is on %q, want the inbox heading", got)
+	}
+	p.waitText("#status-msg", "Signed in as Ana Ruiz")
+
+	p.click(queueItem(id) + " .qclaim")
+	p.waitFor("the reply box", `document.activeElement?.id === 'reply-text'`)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Yes, it is"), chromedp.Focus(chromedp.CSS("#reply-send")), chromedp.KeyEvent(kb.Enter))
+	p.waitText("#status-msg", "Reply sent.")
+	p.waitFor("the focus back in the reply box", `document.activeElement?.id === 'reply-text'`)
+
+	p.do(chromedp.Focus(chromedp.CSS(`#mine-list li[data-thread="` + id + `"] .mine-open`)))
+	eval[bool](p, `(window.mineButton = document.activeElement, true)`)
+	p.waitFor("a redraw of Your threads", `window.mineButton !== document.querySelector('#mine-list .mine-open')`)
+	if !eval[bool](p, `document.activeElement === document.querySelector('#mine-list li[data-thread="`+id+`"] .mine-open')`) {
+		t.Fatalf("after Your threads was redrawn the focus is on %s", eval[string](p, `document.activeElement.outerHTML.slice(0, 80)`))
+	}
+}
+
+// TestStatus_ArrowingThroughTheSwitchSetsOnlyTheChoice: arrow keys on the
+// closed status switch change its value option by option; each change set
+// the status (away, then offline), changing who gets threads on the way.
+func TestStatus_ArrowingThroughTheSwitchSetsOnlyTheChoice(t *testing.T) {
+	f := newCareFixture(t)
+	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
+	p.onNewDocument(`(() => { const orig = window.fetch; window.statusPuts = [];
+		window.fetch = (url, init) => { if (String(url).endsWith('/status')) window.statusPuts.push(init.body); return orig(url, init); }; })()`)
+	p.signIn(f.ana)
+	eval[bool](p, `(() => { const s = document.querySelector('#status');
+		for (const v of ['away', 'offline']) { s.value = v; s.dispatchEvent(new Event('change')); } return true; })()`)
+	p.waitText("#status-msg", "Your status is now offline")
+	if puts := eval[[]string](p, `window.statusPuts`); len(puts) != 1 || !strings.Contains(puts[0], "offline") {
+		t.Fatalf("status requests %q, want one, for offline", puts)
+	}
+}
+
+// TestOverview_ARedrawKeepsTheFocusOnItsTeam: the supervisors' overview is
+// redrawn as events come; the focus on a team's row went to the page's top
+// each time.
+func TestOverview_ARedrawKeepsTheFocusOnItsTeam(t *testing.T) {
+	f := newCareFixture(t)
+	p := signedIn(t, f.server, "sam", f.sam)
+	p.waitFor("the overview", `document.querySelector('#overview-rows tr[data-team="sales"] button') !== null`)
+	p.do(chromedp.Focus(chromedp.CSS(`#overview-rows tr[data-team="sales"] button`)))
+	eval[bool](p, `(window.salesButton = document.activeElement, true)`)
+	f.ingest(t, msg{ExternalID: "ov-1", Text: "Hello"})
+	p.waitFor("the overview redrawn with the new thread", `window.salesButton !== document.querySelector('#overview-rows tr[data-team="sales"] button') &&
+		document.querySelector('#overview-rows tr[data-team="care"] .queued').textContent === '1'`)
+	if !eval[bool](p, `document.activeElement === document.querySelector('#overview-rows tr[data-team="sales"] button')`) {
+		t.Fatalf("after the overview was redrawn the focus is on %s", eval[string](p, `document.activeElement.outerHTML.slice(0, 80)`))
+	}
 }

@@ -40,7 +40,8 @@ function authorName(t) {
 async function boot() {
   $('#signin').addEventListener('submit', signIn);
   $('#signout').addEventListener('click', signOut);
-  $('#status').addEventListener('change', setStatus);
+  $('#status').addEventListener('change', setStatusSoon);
+  $('#status').addEventListener('blur', () => { if (statusTimer) setStatusSoon(0); });
   $('#alert-dismiss').addEventListener('click', () => showAlert(''));
   $('#claim-next').addEventListener('click', () => thread.claimNext(state.selected));
   document.addEventListener('keydown', shortcut);
@@ -96,6 +97,11 @@ async function signIn(ev) {
     const me = await api('POST', '/session', body, { quiet401: true });
     body = null;
     await startSession(me);
+    if (state.me) {
+      // The sign-in form is gone: focus and say where the agent is now.
+      if (!state.openId) $('#inbox-h').focus();
+      showInfo(`Signed in as ${state.me.name || state.me.id}.`);
+    }
   } catch (e) {
     body = null;
     $('#signin-msg').textContent = e.status === 401
@@ -215,8 +221,22 @@ async function refreshMe() {
   }
 }
 
-async function setStatus(e) {
-  const sel = e.target;
+// setStatusSoon sets the status chosen a moment ago, or at once (delay 0,
+// and when the switch loses focus): arrow keys on the closed switch change
+// its value one option at a time, and each would have changed who gets
+// threads (away, then offline) on its way.
+let statusTimer = 0;
+function setStatusSoon(delay = 800) {
+  clearTimeout(statusTimer);
+  statusTimer = setTimeout(() => {
+    statusTimer = 0;
+    setStatus();
+  }, typeof delay === 'number' ? delay : 800);
+}
+
+async function setStatus() {
+  const sel = $('#status');
+  if (sel.value === state.me.status && !state.me.idle_away) return; // an away of idleness becomes the agent's own
   const prev = state.me.status;
   try {
     const a = await api('PUT', `/agents/${encodeURIComponent(state.me.id)}/status`, { status: sel.value });
@@ -385,6 +405,7 @@ function focusQueue() {
 function renderMine() {
   const sec = $('#mine');
   sec.hidden = !isPerson();
+  const focused = focusedRow($('#mine-list'), 'thread');
   const ul = clear($('#mine-list'));
   if (!isPerson()) return;
   if (!state.held.size) {
@@ -399,6 +420,7 @@ function renderMine() {
         h('span', { class: 'lock-left' }, h('span', { dataset: { until: new Date(held.expiresAt).toISOString() } }, countdown(held.expiresAt - now())),
           ' left'))));
   }
+  refocusRow(ul, 'thread', focused);
 }
 
 async function recoverLocks() {
@@ -447,7 +469,21 @@ async function loadStats() {
   renderOverview();
 }
 
+// focusedRow is the key (the attr data attribute) of the row of list
+// holding the focus, so a redraw can give it back (a redraw dropped the
+// focus to the page's top).
+function focusedRow(list, attr) {
+  const a = document.activeElement;
+  const row = a && list.contains(a) ? a.closest(`[data-${attr}]`) : null;
+  return row ? row.getAttribute(`data-${attr}`) : null;
+}
+
+function refocusRow(list, attr, key) {
+  if (key !== null) list.querySelector(`[data-${attr}="${CSS.escape(key)}"] button`)?.focus();
+}
+
 function renderOverview() {
+  const focused = focusedRow($('#overview-rows'), 'team');
   const body = clear($('#overview-rows'));
   const byTeam = new Map((state.stats.teams || []).map((s) => [s.team, s]));
   const ids = [...new Set([...state.teams.keys(), ...byTeam.keys()])].sort();
@@ -461,6 +497,7 @@ function renderOverview() {
       h('td', {}, String(s.on_shift_agents)),
       h('td', { class: s.sla_breaches ? 'breach' : '' }, String(s.sla_breaches))));
   }
+  refocusRow(body, 'team', focused);
   tick(body);
 }
 

@@ -270,7 +270,7 @@ function view({ thread, messages, notes, events }) {
   const team = state.teams.get(thread.team);
   const canTag = mine || canSupervise();
   const removeTag = canTag
-    ? (t) => h('button', { type: 'button', class: 'tag-x', 'aria-label': `Remove tag ${t}`, onclick: () => tags([], [t]) }, '×')
+    ? (t) => h('button', { type: 'button', class: 'tag-x', id: `tag-x-${t}`, 'aria-label': `Remove tag ${t}`, onclick: () => tags([], [t]) }, '×')
     : null;
   return [
     h('div', { class: 'thread-head' },
@@ -308,7 +308,8 @@ function lockBar(thread, mine) {
     return h('div', { id: 'lockbar', class: 'lockbar held' },
       h('p', {}, h('strong', {}, 'You are replying.'), ' Lock ',
         h('span', { class: 'until', dataset: { until: new Date(held.expiresAt).toISOString() } }, countdown(held.expiresAt - now())),
-        ' left · renewed automatically while you are active.'));
+        ' left · renewed automatically while you are active.'),
+      h('button', { type: 'button', id: 'keep-lock', onclick: () => keepLock(thread.id) }, 'Keep the lock'));
   }
   if (l && l.agent_id === (state.me && state.me.id)) {
     // Our lock, but not this page's token (e.g. another window): a claim
@@ -450,7 +451,7 @@ let auditOpen = false;
 
 function auditView(events) {
   return h('details', { class: 'audit', open: auditOpen, ontoggle: (e) => { auditOpen = e.target.open; } },
-    h('summary', {}, `Audit trail (${events.length})`),
+    h('summary', { id: 'audit-summary' }, `Audit trail (${events.length})`),
     h('ol', { class: 'audit-list' }, events.map((e) => h('li', {},
       timeEl(e.at, clock(e.at)), ' ', eventText(e)))));
 }
@@ -665,6 +666,8 @@ async function sendReply(ev) {
         state.drafts.delete(id);
         const el = $('#reply-text');
         if (el) el.value = '';
+        // An earlier try's "may not have been sent" is out of date now.
+        if ($('#alert').textContent.startsWith('Your reply may not have been sent')) hooks.alert('');
         hooks.info(close ? 'Reply sent and thread closed.' : 'Reply sent.');
       }
     } catch (e) {
@@ -678,6 +681,11 @@ async function sendReply(ev) {
       if (b) {
         b.disabled = false;
         b.textContent = 'Send';
+      }
+      // Send disabled while sending dropped the focus to the page's top:
+      // back to the reply box, or the heading if the box is gone.
+      if (!document.activeElement || document.activeElement === document.body) {
+        ($('#reply-text') || $('#thread-h'))?.focus();
       }
     }
   });
@@ -706,7 +714,22 @@ async function addNote(ev) {
 
 // --- renewal ---
 
-const ACTIVE_MS = 3 * 60 * 1000;
+// ACTIVE_MS is how long after the agent's last key, click or focus the
+// page still counts them active (window.switchboardActiveMs sets it, for
+// tests).
+const ACTIVE_MS = Number(globalThis.switchboardActiveMs) || 3 * 60 * 1000;
+
+// WARN_MS is how long before a lock the page will not renew (the agent is
+// idle) ends that the agent is told, with a way to keep it: reading with a
+// screen reader sends the page no keys.
+const WARN_MS = 30 * 1000;
+
+// keepLock renews a held lock now: the agent's answer to the warning.
+function keepLock(id) {
+  state.lastActivity = Date.now();
+  const held = state.held.get(id);
+  if (held) renew(id, held);
+}
 
 // renewDue renews held locks past half their lease while the agent is
 // active; it runs every second.
@@ -727,29 +750,43 @@ export function renewDue() {
       lose(id, 'Your lock expired and the thread went back to its queue.');
       continue;
     }
-    if (held.renewing || left > held.lease / 2) continue;
-    if (Date.now() - state.lastActivity > ACTIVE_MS) continue;
+    if (held.renewing) continue;
+    if (Date.now() - state.lastActivity > ACTIVE_MS) {
+      if (left <= WARN_MS && held.warned !== held.expiresAt) {
+        held.warned = held.expiresAt;
+        hooks.alert(`Your lock on the thread of ${authorName(held.thread || {})} ends in ${Math.ceil(left / 1000)} seconds. ` +
+          'Choose “Keep the lock” (in the thread) to keep working on it.');
+      }
+      continue;
+    }
+    if (left > held.lease / 2) continue;
     if (held.retryAt && Date.now() < held.retryAt) continue;
-    held.renewing = true;
-    api('POST', `/threads/${id}/renew`, { token: held.token })
-      .then((r) => {
-        const cur = state.held.get(id);
-        if (cur !== held) return;
-        held.expiresAt = Date.parse(r.lock.expires_at);
-        held.lease = Math.max(held.expiresAt - now(), held.lease);
-        held.thread = r.thread;
-        if (state.openId === id) {
-          // The lock bar was drawn with the old lease: give it the new one.
-          const until = $('#lockbar.held .until');
-          if (until) until.dataset.until = new Date(held.expiresAt).toISOString();
-          tick($('#thread-body'));
-        }
-        hooks.renderMine();
-      })
-      .catch((e) => {
-        if (e.code === 'lock_lost') lose(id, '');
-        else held.retryAt = Date.now() + 5000;
-      })
-      .finally(() => { held.renewing = false; });
+    renew(id, held);
   }
+}
+
+// renew extends a held lock by its lease.
+function renew(id, held) {
+  if (held.renewing) return;
+  held.renewing = true;
+  api('POST', `/threads/${id}/renew`, { token: held.token })
+    .then((r) => {
+      const cur = state.held.get(id);
+      if (cur !== held) return;
+      held.expiresAt = Date.parse(r.lock.expires_at);
+      held.lease = Math.max(held.expiresAt - now(), held.lease);
+      held.thread = r.thread;
+      if (state.openId === id) {
+        // The lock bar was drawn with the old lease: give it the new one.
+        const until = $('#lockbar.held .until');
+        if (until) until.dataset.until = new Date(held.expiresAt).toISOString();
+        tick($('#thread-body'));
+      }
+      hooks.renderMine();
+    })
+    .catch((e) => {
+      if (e.code === 'lock_lost') lose(id, '');
+      else held.retryAt = Date.now() + 5000;
+    })
+    .finally(() => { held.renewing = false; });
 }
