@@ -1055,3 +1055,37 @@ func TestOverview_ARedrawKeepsTheFocusOnItsTeam(t *testing.T) {
 		t.Fatalf("after the overview was redrawn the focus is on %s", eval[string](p, `document.activeElement.outerHTML.slice(0, 80)`))
 	}
 }
+
+// TestKeyboard_SingleKeyShortcutsCanBeTurnedOff: a speech-input user's
+// words, or a stray key, must not claim or release threads: the one-letter
+// shortcuts can be turned off, and stay off in this browser.
+func TestKeyboard_SingleKeyShortcutsCanBeTurnedOff(t *testing.T) {
+	f := newCareFixture(t)
+	f.ingest(t, msg{ExternalID: "sk-1", Thread: "sk-1", Text: "Hello"})
+	f.ingest(t, msg{ExternalID: "sk-2", Thread: "sk-2", Text: "Hello again"})
+	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
+	p.onNewDocument(`(() => { const orig = window.fetch; window.claims = 0;
+		window.fetch = (url, init) => { if (String(url).includes('/claim')) window.claims++; return orig(url, init); }; })()`)
+	p.signIn(f.ana)
+	p.click("#single-keys")
+	p.waitText("#status-msg", "Single-key shortcuts are off")
+	p.do(chromedp.Reload())
+	p.waitFor("the inbox again", `!document.querySelector('#app').hidden && document.querySelectorAll('#queue-list li[data-thread]').length === 2`)
+	if eval[bool](p, `document.querySelector('#single-keys').checked`) {
+		t.Fatal("the setting did not stay off across a reload")
+	}
+	p.do(chromedp.Focus(chromedp.CSS("#inbox-h")), chromedp.KeyEvent("n"))
+	if n := eval[int](p, `window.claims`); n != 0 {
+		t.Fatalf("N with the shortcuts off sent %d claims", n)
+	}
+	p.do(chromedp.Click(chromedp.CSS("#single-keys"))) // on again: N claims
+	p.do(chromedp.Focus(chromedp.CSS("#inbox-h")), chromedp.KeyEvent("n"))
+	p.waitFor("the claim by N", `document.querySelector('#lockbar.held') !== null`)
+	var mine struct {
+		Items []any `json:"items"`
+	}
+	f.must(t, 200, "GET", "/api/v1/me/locks", f.ana, nil, &mine)
+	if len(mine.Items) != 1 {
+		t.Fatalf("ana holds %d threads, want the one N claimed once the shortcuts were on (not one more while they were off)", len(mine.Items))
+	}
+}

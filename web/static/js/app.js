@@ -45,6 +45,8 @@ async function boot() {
   $('#alert-dismiss').addEventListener('click', () => showAlert(''));
   $('#claim-next').addEventListener('click', () => thread.claimNext(state.selected));
   document.addEventListener('keydown', shortcut);
+  $('#single-keys').checked = singleKeys;
+  $('#single-keys').addEventListener('change', setSingleKeys);
   addEventListener('hashchange', () => {
     if (!state.me) return;
     const id = threadInHash();
@@ -619,6 +621,17 @@ function everySecond() {
 
 // --- keyboard ---
 
+// singleKeys: the one-letter shortcuts are on (a setting kept in this
+// browser): speech input and stray keys can set them off by mistake, so
+// they can be turned off.
+let singleKeys = localStorage.getItem('switchboard.singleKeys') !== 'off';
+
+function setSingleKeys(e) {
+  singleKeys = e.target.checked;
+  localStorage.setItem('switchboard.singleKeys', singleKeys ? 'on' : 'off');
+  showInfo(singleKeys ? 'Single-key shortcuts are on.' : 'Single-key shortcuts are off.');
+}
+
 function shortcut(e) {
   if (!state.me) return;
   const t = e.target;
@@ -633,7 +646,7 @@ function shortcut(e) {
     }
     return;
   }
-  if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+  if (e.ctrlKey || e.metaKey || e.altKey || e.repeat || !singleKeys) return;
   switch (e.key.toLowerCase()) {
     case 'n':
       if (!isPerson()) return;
