@@ -1089,3 +1089,20 @@ func TestKeyboard_SingleKeyShortcutsCanBeTurnedOff(t *testing.T) {
 		t.Fatalf("ana holds %d threads, want the one N claimed once the shortcuts were on (not one more while they were off)", len(mine.Items))
 	}
 }
+
+// TestTabs_FollowTheAgentsTeamsWithoutAReload: an agent an admin moves
+// from one team to another gets the new team's tab, and loses the old
+// one's, when they come back to the page (and each minute), not only on a
+// reload.
+func TestTabs_FollowTheAgentsTeamsWithoutAReload(t *testing.T) {
+	f := newCareFixture(t)
+	f.ingest(t, msg{ExternalID: "tab-1", Text: "I want to buy"})
+	f.must(t, 200, "PUT", "/api/v1/rules/to-care", f.admin, map[string]any{"position": 10, "when": map[string]any{}, "then": map[string]any{"team": "sales"}}, nil)
+	f.ingest(t, msg{ExternalID: "tab-2", Thread: "tab-2", Text: "A price list?"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.waitFor("the care tab only", `[...document.querySelectorAll('#team-tabs [data-team]')].map((b) => b.dataset.team).join() === 'care'`)
+	f.must(t, 200, "PUT", "/api/v1/agents/ana", f.admin, map[string]any{"name": "Ana Ruiz", "teams": []string{"sales"}}, nil)
+	eval[bool](p, `(window.dispatchEvent(new Event('focus')), true)`)
+	p.waitFor("the sales tab shown with its queue, the care tab gone",
+		`[...document.querySelectorAll('#team-tabs [data-team]')].map((b) => b.dataset.team).join() === 'sales' && document.querySelector('#team-tabs [data-team="sales"]').getAttribute('aria-pressed') === 'true' && document.querySelector('#queue-list').textContent.includes('A price list?')`)
+}

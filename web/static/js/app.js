@@ -45,6 +45,7 @@ async function boot() {
   $('#alert-dismiss').addEventListener('click', () => showAlert(''));
   $('#claim-next').addEventListener('click', () => thread.claimNext(state.selected));
   document.addEventListener('keydown', shortcut);
+  addEventListener('focus', refreshMeSoon);
   $('#single-keys').checked = singleKeys;
   $('#single-keys').addEventListener('change', setSingleKeys);
   addEventListener('hashchange', () => {
@@ -182,7 +183,7 @@ async function startSession(me) {
   live = connect({ onEvent, onState: liveState, check: () => api('GET', '/me') });
   timers.push(setInterval(everySecond, 1000));
   if (canSupervise()) timers.push(setInterval(loadStats, 30000));
-  if (isPerson()) timers.push(setInterval(refreshMe, 60000)); // status and shift change by themselves
+  timers.push(setInterval(refreshMe, 60000)); // status, shift and teams change by themselves
   timers.push(setInterval(loadStaleQueues, staleEvery));
   await Promise.all([loadQueues(), canSupervise() ? loadStats() : null]);
   const id = threadInHash();
@@ -216,11 +217,40 @@ async function refreshMe() {
   try {
     const me = await api('GET', '/me');
     if (!state.me || me.id !== state.me.id) return;
+    const teamsBefore = JSON.stringify(state.me.teams || []);
     state.me = { ...state.me, ...me };
     if (document.activeElement !== $('#status')) renderHeader();
+    if (canSupervise() || JSON.stringify(me.teams || []) !== teamsBefore) await retab();
   } catch {
     // a 401 ends the session; anything else waits for the next round
   }
+}
+
+// retab follows the teams: an agent added to a team or taken out of one
+// (or, for supervisors, a team created or deleted) gets their tabs without
+// a reload.
+async function retab() {
+  const teams = await all('/teams');
+  if (!state.me) return;
+  state.teams = new Map(teams.map((t) => [t.id, t]));
+  const tabs = canSupervise() ? teams.map((t) => t.id) : (state.me.teams || []).filter((id) => state.teams.has(id));
+  if (JSON.stringify(tabs) === JSON.stringify(state.tabs)) return;
+  const added = tabs.filter((id) => !state.tabs.includes(id));
+  state.tabs = tabs;
+  if (!tabs.includes(state.selected)) state.selected = tabs[0] || '';
+  renderHeader();
+  renderTabs();
+  renderQueue();
+  if (added.length) loadQueues(added);
+}
+
+// refreshMeSoon reads the agent again when they come back to the page, at
+// most every 5 s.
+let meAt = 0;
+function refreshMeSoon() {
+  if (!state.me || Date.now() - meAt < 5000) return;
+  meAt = Date.now();
+  refreshMe();
 }
 
 // setStatusSoon sets the status chosen a moment ago, or at once (delay 0,
