@@ -961,7 +961,7 @@ func TestThread_ANewMessageAndAFailedDeliveryAreAnnounced(t *testing.T) {
 // a word before. Now, 30 s before its end, an alert says so, and "Keep the
 // lock" renews it.
 func TestLock_AnIdleAgentIsWarnedBeforeTheLockEndsAndCanKeepIt(t *testing.T) {
-	f := newCareFixtureTTL(t, 31*time.Second)
+	f := newCareFixtureTTL(t, 35*time.Second) // warned 5 s after a grant
 	id := f.ingest(t, msg{ExternalID: "idle-1", Text: "Hello?"})
 	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
 	p.onNewDocument(`window.switchboardActiveMs = 500`) // idle after half a second
@@ -992,6 +992,8 @@ func TestLock_AnIdleAgentIsWarnedBeforeTheLockEndsAndCanKeepIt(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Renewed: the warning is out of date (the next comes 5 s on).
+	p.waitFor("the warning gone", `!document.querySelector('#alert').textContent.includes('ends in')`)
 }
 
 // TestKeyboard_FocusStaysWhereTheAgentWorks: with only a keyboard, the
@@ -1105,4 +1107,52 @@ func TestTabs_FollowTheAgentsTeamsWithoutAReload(t *testing.T) {
 	eval[bool](p, `(window.dispatchEvent(new Event('focus')), true)`)
 	p.waitFor("the sales tab shown with its queue, the care tab gone",
 		`[...document.querySelectorAll('#team-tabs [data-team]')].map((b) => b.dataset.team).join() === 'sales' && document.querySelector('#team-tabs [data-team="sales"]').getAttribute('aria-pressed') === 'true' && document.querySelector('#queue-list').textContent.includes('A price list?')`)
+}
+
+// TestStatus_AChoiceJustBeforeLeavingIsStillSet: the status switch waits a
+// moment before it sets a choice (arrow keys pass through options); one
+// made just before the page closes must still go out.
+func TestStatus_AChoiceJustBeforeLeavingIsStillSet(t *testing.T) {
+	f := newCareFixture(t)
+	p := signedIn(t, f.server, "ana", f.ana)
+	eval[bool](p, `(() => { const s = document.querySelector('#status'); s.value = 'offline'; s.dispatchEvent(new Event('change')); return true; })()`)
+	p.do(chromedp.Navigate("about:blank"))
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		var ana struct {
+			Status string `json:"status"`
+		}
+		f.must(t, 200, "GET", "/api/v1/agents/ana", f.admin, nil, &ana)
+		if ana.Status == "offline" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ana is %q after choosing offline and leaving the page", ana.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestReply_ASlowSendLeavesTheNextThreadsBoxAlone: a reply still on its way
+// when the agent opens another held thread and types there: its success
+// emptied whatever reply box was open, the other thread's.
+func TestReply_ASlowSendLeavesTheNextThreadsBoxAlone(t *testing.T) {
+	f := newCareFixture(t)
+	a := f.ingest(t, msg{ExternalID: "slow-a", Thread: "slow-a", Text: "first thread"})
+	b := f.ingest(t, msg{ExternalID: "slow-b", Thread: "slow-b", Text: "second thread"})
+	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
+	p.onNewDocument(fmt.Sprintf(slowFetch, `replies$`, 1500))
+	p.signIn(f.ana)
+	p.click(queueItem(b) + " .qclaim")
+	p.waitFor("b's reply box", `document.querySelector('#reply-text') !== null`)
+	p.click(queueItem(a) + " .qclaim")
+	p.waitFor("a's reply box", `document.querySelector('#reply-text') !== null && document.querySelector('#conversation').textContent.includes('first thread')`)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "for a"), chromedp.Click(chromedp.CSS("#reply-send")))
+	p.click(`#mine-list li[data-thread="` + b + `"] .mine-open`)
+	p.waitFor("b's reply box", `document.querySelector('#reply-text') !== null && document.querySelector('#conversation').textContent.includes('second thread')`)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "for b"))
+	p.waitText("#status-msg", "Reply sent.")
+	if v := eval[string](p, `document.querySelector('#reply-text').value`); v != "for b" {
+		t.Fatalf("b's reply box holds %q after a's reply went out, want what was typed in it", v)
+	}
 }

@@ -67,6 +67,7 @@
 //	                 thread lists any more; retention trims them by age)
 //	webhooks/        webhook id -> webhookRec JSON (secret, state, delivery lease)
 //	savedreplies/    saved reply id -> SavedReply JSON
+//	writeprobe/      "probe" -> 64 KiB (Ping's write after a full disk; only then)
 package bolt
 
 import (
@@ -123,6 +124,9 @@ var (
 	bFRT          = []byte("frt")
 	bWebhooks     = []byte("webhooks")
 	bSavedReplies = []byte("savedreplies")
+	// bWriteProbe is made by the first Ping after the file refused a
+	// commit (see Ping), and not by init.
+	bWriteProbe = []byte("writeprobe")
 
 	allBuckets = [][]byte{bMeta, bTeams, bAgents, bKeys, bKeyHash, bSessions, bRules,
 		bThreads, bThreadKey, bThreadSeq, bMessages, bMessageKey, bThreadMsgs, bNotes,
@@ -298,14 +302,24 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	if s.failing.Load() {
 		err := s.write(ctx, func(w *wtx) error {
-			w.put(bMeta, []byte("write_probe"), bytes.Repeat(timeKey(w.now), probeSize/8))
+			// A bucket of its own: in meta, the probe's pages would be
+			// rewritten with every offer and configuration change after.
+			b, err := w.tx.CreateBucketIfNotExists(bWriteProbe)
+			if err != nil {
+				w.fatal = err
+				return err
+			}
+			if err := b.Put([]byte("probe"), bytes.Repeat(timeKey(w.now), probeSize/8)); err != nil {
+				w.fatal = err
+				return err
+			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
 	}
-	if last := s.fail.last.Load(); last != 0 && time.Since(time.Unix(0, last)) < readyAfter {
+	if last := s.fail.last.Load(); last != 0 && time.Since(procStart)-time.Duration(last) < readyAfter {
 		return store.ErrCannotWrite
 	}
 	return s.db.View(func(tx *bbolt.Tx) error { return nil })
@@ -472,8 +486,11 @@ const failLogEvery = time.Minute
 // the store unready, so readiness does not flap while writes come and go.
 const readyAfter = 5 * time.Second
 
+// procStart anchors monotonic times kept as integers.
+var procStart = time.Now()
+
 // writeFailure is the writer's record of commits the file refuses (last,
-// in Unix nanoseconds, is read by Ping too).
+// the time since procStart of the last one, is read by Ping too).
 type writeFailure struct {
 	since, retryAt, logged, recoveredLogged time.Time
 	failed                                  int
@@ -486,7 +503,7 @@ func (s *Store) commitFailed(err error) {
 	now := time.Now()
 	f := &s.fail
 	f.retryAt = now.Add(failBackoff)
-	f.last.Store(now.UnixNano())
+	f.last.Store(int64(time.Since(procStart)))
 	started := !s.failing.Swap(true)
 	if started {
 		f.since, f.failed = now, 0

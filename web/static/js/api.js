@@ -44,6 +44,7 @@ export async function api(method, path, body, opts = {}) {
   // cannot send the label without a CORS preflight).
   if (method !== 'GET' && method !== 'HEAD') init.headers['Content-Type'] = 'application/json';
   if (body !== undefined) init.body = JSON.stringify(body);
+  if (opts.keepalive) init.keepalive = true; // goes out even as the page closes
   let res;
   try {
     res = await fetch('/api/v1' + path, init);

@@ -42,6 +42,8 @@ async function boot() {
   $('#signout').addEventListener('click', signOut);
   $('#status').addEventListener('change', setStatusSoon);
   $('#status').addEventListener('blur', () => { if (statusTimer) setStatusSoon(0); });
+  // A status chosen just before the page closes is still set.
+  addEventListener('pagehide', () => flushStatus({ keepalive: true }));
   $('#alert-dismiss').addEventListener('click', () => showAlert(''));
   $('#claim-next').addEventListener('click', () => thread.claimNext(state.selected));
   document.addEventListener('keydown', shortcut);
@@ -102,7 +104,7 @@ async function signIn(ev) {
     await startSession(me);
     if (state.me) {
       // The sign-in form is gone: focus and say where the agent is now.
-      if (!state.openId) $('#inbox-h').focus();
+      ((state.openId && $('#thread-h')) || $('#inbox-h')).focus();
       showInfo(`Signed in as ${state.me.name || state.me.id}.`);
     }
   } catch (e) {
@@ -117,6 +119,7 @@ async function signIn(ev) {
 }
 
 async function signOut() {
+  await flushStatus();
   try {
     await api('DELETE', '/session', undefined, { quiet401: true });
   } catch (e) {
@@ -130,6 +133,8 @@ async function signOut() {
 
 function endSession(msg) {
   if (!state.me) return;
+  clearTimeout(statusTimer);
+  statusTimer = 0;
   if (live) live.close();
   live = null;
   for (const t of timers) clearInterval(t);
@@ -266,12 +271,22 @@ function setStatusSoon(delay = 800) {
   }, typeof delay === 'number' ? delay : 800);
 }
 
-async function setStatus() {
+// flushStatus sets a status chosen and not yet sent, now.
+function flushStatus(opts) {
+  if (!statusTimer) return null;
+  clearTimeout(statusTimer);
+  statusTimer = 0;
+  return setStatus(opts);
+}
+
+async function setStatus(opts = {}) {
   const sel = $('#status');
+  if (!state.me) return;
   if (sel.value === state.me.status && !state.me.idle_away) return; // an away of idleness becomes the agent's own
   const prev = state.me.status;
   try {
-    const a = await api('PUT', `/agents/${encodeURIComponent(state.me.id)}/status`, { status: sel.value });
+    const a = await api('PUT', `/agents/${encodeURIComponent(state.me.id)}/status`, { status: sel.value }, opts);
+    if (!state.me) return;
     state.me = { ...state.me, ...a };
     renderHeader();
     showInfo(`Your status is now ${sel.value}.`);

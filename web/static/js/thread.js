@@ -664,7 +664,7 @@ async function sendReply(ev) {
         hooks.alert('Your earlier send had gone out after all, as first written; this edited text was not sent. It is kept: press Send to send it as another reply.');
       } else {
         state.drafts.delete(id);
-        const el = $('#reply-text');
+        const el = state.openId === id ? $('#reply-text') : null; // another thread's box may be open by now
         if (el) el.value = '';
         // An earlier try's "may not have been sent" is out of date now.
         if ($('#alert').textContent.startsWith('Your reply may not have been sent')) hooks.alert('');
@@ -684,7 +684,7 @@ async function sendReply(ev) {
       }
       // Send disabled while sending dropped the focus to the page's top:
       // back to the reply box, or the heading if the box is gone.
-      if (!document.activeElement || document.activeElement === document.body) {
+      if (state.openId === id && (!document.activeElement || document.activeElement === document.body)) {
         ($('#reply-text') || $('#thread-h'))?.focus();
       }
     }
@@ -754,8 +754,9 @@ export function renewDue() {
     if (Date.now() - state.lastActivity > ACTIVE_MS) {
       if (left <= WARN_MS && held.warned !== held.expiresAt) {
         held.warned = held.expiresAt;
-        hooks.alert(`Your lock on the thread of ${authorName(held.thread || {})} ends in ${Math.ceil(left / 1000)} seconds. ` +
-          'Choose “Keep the lock” (in the thread) to keep working on it.');
+        held.warning = `Your lock on the thread of ${authorName(held.thread || {})} ends in ${Math.ceil(left / 1000)} seconds. ` +
+          'Choose “Keep the lock” (in the thread) to keep working on it.';
+        hooks.alert(held.warning);
       }
       continue;
     }
@@ -776,6 +777,9 @@ function renew(id, held) {
       held.expiresAt = Date.parse(r.lock.expires_at);
       held.lease = Math.max(held.expiresAt - now(), held.lease);
       held.thread = r.thread;
+      // The warning that the lock was ending is out of date now.
+      if (held.warning && $('#alert').textContent === held.warning) hooks.alert('');
+      held.warning = '';
       if (state.openId === id) {
         // The lock bar was drawn with the old lease: give it the new one.
         const until = $('#lockbar.held .until');
