@@ -327,8 +327,8 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	if errors.As(err, &rl) {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(rl.seconds()))
 	}
-	if errors.Is(err, inbox.ErrBusy) || errors.Is(err, store.ErrCannotWrite) {
-		c.Set(fiber.HeaderRetryAfter, "1")
+	if status == fiber.StatusServiceUnavailable {
+		c.Set(fiber.HeaderRetryAfter, "1") // every 503 says when to try again
 	}
 	return c.Status(status).JSON(body)
 }

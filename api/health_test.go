@@ -48,6 +48,9 @@ func TestHealth_ProbesVersionAndMetrics(t *testing.T) {
 	s.do(t, "GET", "/nope", "", nil).wantErr(t, 404, "not_found", "")
 	// The store gone: not ready.
 	s.st.Close()
+	if r := s.do(t, "GET", "/readyz", "", nil); r.Header.Get("Retry-After") != "1" {
+		t.Errorf("/readyz with the store gone: Retry-After %q, want 1", r.Header.Get("Retry-After"))
+	}
 	s.do(t, "GET", "/readyz", "", nil).wantErr(t, 503, "unavailable", "")
 	s.do(t, "GET", "/healthz", "", nil).want(t, 200)
 }

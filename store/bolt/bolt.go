@@ -426,6 +426,9 @@ func (s *Store) writer() {
 			}
 		}
 		s.commit(group)
+		// The slots past the next group's length would keep these steps,
+		// their requests' messages with them, alive until overwritten.
+		clear(group)
 	}
 }
 

@@ -106,3 +106,12 @@ func (s *Store) TestDump() []byte {
 	})
 	return out
 }
+
+// WriteHolding runs a step that changes nothing and whose closure holds
+// keep, as an ingest step holds its request's messages.
+func (s *Store) WriteHolding(ctx context.Context, keep any) error {
+	return s.write(ctx, func(w *wtx) error {
+		_ = keep
+		return nil
+	})
+}

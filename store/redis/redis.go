@@ -158,6 +158,8 @@ type Store struct {
 	k      keys
 	log    *slog.Logger
 	closed atomic.Bool
+	// answered: the last step sent got Redis's answer (Ping takes it).
+	answered atomic.Bool
 	quit   chan struct{}
 	wg     sync.WaitGroup
 	// life orders starting the event watcher against Close.
@@ -363,6 +365,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	if s.closed.Load() {
 		return store.ErrUnavailable
 	}
+	// A step answered since the last Ping says Redis is there: under load
+	// a PING would wait for a connection behind the requests, and a
+	// readiness probe with a short timeout would take every node out at
+	// once.
+	if s.answered.Swap(false) {
+		return nil
+	}
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		return s.fail(ctx, "ping", err)
 	}
@@ -453,10 +462,21 @@ func (s *Store) send(ctx context.Context, verb, name string, keys []string, argv
 	}
 	args = append(args, argv...)
 	cmd := sentOnce{goredis.NewCmd(ctx, args...)}
-	if err := s.rdb.Process(ctx, cmd); err != nil {
+	err := s.rdb.Process(ctx, cmd)
+	// Redis answered (a script's error reply is an answer), or not: the
+	// next Ping asks Redis itself.
+	s.answered.Store(err == nil || isRedisReply(err))
+	if err != nil {
 		return nil, err
 	}
 	return cmd.Result()
+}
+
+// isRedisReply reports whether err is Redis's own answer (a script's error
+// reply), which says the server is there.
+func isRedisReply(err error) bool {
+	var rerr goredis.Error
+	return errors.As(err, &rerr)
 }
 
 // sentOnce is a command go-redis must not send again.

@@ -1169,3 +1169,35 @@ func TestFunctions_ReadsRunWhenRedisIsFull(t *testing.T) {
 	}
 	must(t, err)
 }
+
+// TestPing_DoesNotWaitBehindRequests: under load every connection of the
+// pool is taken by requests, and a PING for /readyz waited behind them
+// (1-2 s at 5,000 connections): a readiness probe with a short timeout took
+// every node out at once. A step answered since the last Ping says Redis is
+// there; with none, Ping asks Redis.
+func TestPing_DoesNotWaitBehindRequests(t *testing.T) {
+	requireRedis(t)
+	prefix := newPrefix()
+	s := openStoreURL(t, "redis://"+srvAddr+"/0?pool_size=1&pool_timeout=3s", prefix)
+	ctx := ctxT(t)
+	careThread(t, s) // steps Redis answered
+	busy := make(chan error, 1)
+	go func() { busy <- s.rdb.Do(ctx, "BLPOP", "{"+prefix+"}:nothing", 2).Err() }() // the pool's one connection, for 2 s
+	for deadline := time.Now().Add(5 * time.Second); s.rdb.PoolStats().IdleConns != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the pool's connection was not taken")
+		}
+	}
+	start := time.Now()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("Ping took %s behind a busy pool", d)
+	}
+	<-busy
+	// Nothing answered since: the next Ping asks Redis.
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
