@@ -160,8 +160,8 @@ type Store struct {
 	closed atomic.Bool
 	// answered: the last step sent got Redis's answer (Ping takes it).
 	answered atomic.Bool
-	quit   chan struct{}
-	wg     sync.WaitGroup
+	quit     chan struct{}
+	wg       sync.WaitGroup
 	// life orders starting the event watcher against Close.
 	life     sync.Mutex
 	watching bool
