@@ -1156,3 +1156,23 @@ func TestReply_ASlowSendLeavesTheNextThreadsBoxAlone(t *testing.T) {
 		t.Fatalf("b's reply box holds %q after a's reply went out, want what was typed in it", v)
 	}
 }
+
+// TestTabs_ARedrawKeepsAStatusBeingChosen: the tabs redrawn for a change
+// of teams while the agent is choosing a status (the switch waits a moment
+// before it sets it) put the old status back, and the choice was lost.
+func TestTabs_ARedrawKeepsAStatusBeingChosen(t *testing.T) {
+	f := newCareFixture(t)
+	p := signedIn(t, f.server, "ana", f.ana)
+	f.must(t, 200, "PUT", "/api/v1/agents/ana", f.admin, map[string]any{"name": "Ana Ruiz", "teams": []string{"care", "sales"}}, nil)
+	eval[bool](p, `(() => { const s = document.querySelector('#status'); s.focus(); s.value = 'offline'; s.dispatchEvent(new Event('change'));
+		window.dispatchEvent(new Event('focus')); return true; })()`)
+	p.waitFor("the sales tab", `document.querySelector('#team-tabs [data-team="sales"]') !== null`)
+	p.waitText("#status-msg", "Your status is now offline")
+	var ana struct {
+		Status string `json:"status"`
+	}
+	f.must(t, 200, "GET", "/api/v1/agents/ana", f.admin, nil, &ana)
+	if ana.Status != "offline" {
+		t.Fatalf("ana is %q after choosing offline while the tabs changed", ana.Status)
+	}
+}

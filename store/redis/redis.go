@@ -158,10 +158,13 @@ type Store struct {
 	k      keys
 	log    *slog.Logger
 	closed atomic.Bool
-	// answered: the last step sent got Redis's answer (Ping takes it).
-	answered atomic.Bool
-	quit     chan struct{}
-	wg       sync.WaitGroup
+	// answered counts the steps Redis answered, pinged is the count the
+	// last Ping saw, and stepFailed says the latest step failed (see Ping).
+	answered   atomic.Uint64
+	pinged     atomic.Uint64
+	stepFailed atomic.Bool
+	quit       chan struct{}
+	wg         sync.WaitGroup
 	// life orders starting the event watcher against Close.
 	life     sync.Mutex
 	watching bool
@@ -365,11 +368,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	if s.closed.Load() {
 		return store.ErrUnavailable
 	}
-	// A step answered since the last Ping says Redis is there: under load
-	// a PING would wait for a connection behind the requests, and a
-	// readiness probe with a short timeout would take every node out at
-	// once.
-	if s.answered.Swap(false) {
+	// Steps answered since the last Ping, the latest too, say Redis is
+	// there: under load a PING would wait for a connection behind the
+	// requests, and a readiness probe with a short timeout would take every
+	// node out at once.
+	if n := s.answered.Load(); !s.stepFailed.Load() && s.pinged.Swap(n) != n {
 		return nil
 	}
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
@@ -463,20 +466,16 @@ func (s *Store) send(ctx context.Context, verb, name string, keys []string, argv
 	args = append(args, argv...)
 	cmd := sentOnce{goredis.NewCmd(ctx, args...)}
 	err := s.rdb.Process(ctx, cmd)
-	// Redis answered (a script's error reply is an answer), or not: the
-	// next Ping asks Redis itself.
-	s.answered.Store(err == nil || isRedisReply(err))
+	// An error (a transport error, or Redis busy, loading, out of memory):
+	// the next Ping asks Redis itself.
+	if err == nil {
+		s.answered.Add(1)
+	}
+	s.stepFailed.Store(err != nil)
 	if err != nil {
 		return nil, err
 	}
 	return cmd.Result()
-}
-
-// isRedisReply reports whether err is Redis's own answer (a script's error
-// reply), which says the server is there.
-func isRedisReply(err error) bool {
-	var rerr goredis.Error
-	return errors.As(err, &rerr)
 }
 
 // sentOnce is a command go-redis must not send again.

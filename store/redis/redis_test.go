@@ -1201,3 +1201,43 @@ func TestPing_DoesNotWaitBehindRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPing_NotReadyWhileRedisRefusesSteps: Redis busy with a script (or
+// loading, or out of memory) answers every step with an error, a 503 for
+// the client: that answer must not make Ping say ready.
+func TestPing_NotReadyWhileRedisRefusesSteps(t *testing.T) {
+	requireRedis(t)
+	rs, err := startRedisServer(t.TempDir(), "", "--busy-reply-threshold", "100")
+	must(t, err)
+	defer rs.kill()
+	s := openStoreURL(t, "redis://"+rs.addr+"/0", newPrefix())
+	ctx := ctxT(t)
+	careThread(t, s)
+	c := goredis.NewClient(&goredis.Options{Addr: rs.addr, MaxRetries: -1})
+	defer c.Close()
+	busy := goredis.NewClient(&goredis.Options{Addr: rs.addr, MaxRetries: -1, ReadTimeout: -1})
+	defer busy.Close()
+	go busy.Eval(context.Background(), "while true do end", nil)
+	defer func() {
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if err := c.ScriptKill(context.Background()).Err(); err == nil || strings.HasPrefix(err.Error(), "NOTBUSY") {
+				return
+			}
+		}
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if err := c.Ping(ctx).Err(); err != nil && strings.HasPrefix(err.Error(), "BUSY") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Redis never answered BUSY")
+		}
+	}
+	_, err = s.TeamCreate(ctx, store.Team{ID: "sales", Name: "sales", Function: "sales", Strategy: "claim"})
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("a step with Redis busy: %v, want ErrUnavailable", err)
+	}
+	if err := s.Ping(ctx); err == nil {
+		t.Fatal("Ping says ready while Redis answers every step BUSY")
+	}
+}

@@ -243,10 +243,12 @@ async function retab() {
   const added = tabs.filter((id) => !state.tabs.includes(id));
   state.tabs = tabs;
   if (!tabs.includes(state.selected)) state.selected = tabs[0] || '';
-  renderHeader();
+  // Not over a status the agent is choosing (see setStatusSoon).
+  if (document.activeElement !== $('#status') && !statusTimer) renderHeader();
   renderTabs();
   renderQueue();
-  if (added.length) loadQueues(added);
+  const load = qStale.has(state.selected) && !added.includes(state.selected) ? [...added, state.selected] : added;
+  if (load.length) loadQueues(load);
 }
 
 // refreshMeSoon reads the agent again when they come back to the page, at
