@@ -857,21 +857,28 @@ func TestReply_TheBoxIsNotReplacedWhileTheCustomerWrites(t *testing.T) {
 	p.waitFor("the reply", `[...document.querySelectorAll('#conversation .msg.out')].some((m) => m.textContent.includes('Sorry to hear, Noor.'))`)
 }
 
+// longThread posts n messages of one customer into the conversation
+// thread (as the fixture's msg does), in batches of 500.
+func (s *server) longThread(t *testing.T, thread string, n int) {
+	t.Helper()
+	for start := 0; start < n; start += 500 {
+		var batch []map[string]any
+		for i := start; i < min(start+500, n); i++ {
+			batch = append(batch, map[string]any{"network": "instagram", "external_id": fmt.Sprintf("%s-%d", thread, i),
+				"thread_external_id": thread, "profile": "@acme", "kind": "dm", "text": "and another thing",
+				"author": map[string]any{"id": "u-" + thread}})
+		}
+		s.must(t, 200, "POST", "/api/v1/messages/batch", s.admin, map[string]any{"messages": batch}, nil)
+	}
+}
+
 // TestThread_TheAuditTrailOfALongThreadEndsWithItsNewestEvent: a thread
 // with more than 500 events showed its first 500 ("Audit trail (500)"),
 // without the claim that had just happened; the page now follows the
 // list's pages.
 func TestThread_TheAuditTrailOfALongThreadEndsWithItsNewestEvent(t *testing.T) {
 	f := newCareFixture(t)
-	for b := range 2 {
-		var batch []map[string]any
-		for i := range 300 {
-			batch = append(batch, map[string]any{"network": "instagram", "external_id": fmt.Sprintf("long-%d-%d", b, i),
-				"thread_external_id": "long", "profile": "@acme", "kind": "dm", "text": "and another thing",
-				"author": map[string]any{"id": "u-long"}})
-		}
-		f.must(t, 200, "POST", "/api/v1/messages/batch", f.admin, map[string]any{"messages": batch}, nil)
-	}
+	f.longThread(t, "long", 600)
 	id := f.ingest(t, msg{ExternalID: "long-last", Thread: "long", Text: "hello?"})
 	p := signedIn(t, f.server, "ana", f.ana)
 	p.click(queueItem(id) + " .qclaim")
@@ -884,15 +891,7 @@ func TestThread_TheAuditTrailOfALongThreadEndsWithItsNewestEvent(t *testing.T) {
 // (the ones to answer) were missing with no sign of it.
 func TestThread_AConversationLongerThanThePageShowsSaysSo(t *testing.T) {
 	f := newCareFixture(t)
-	for b := range 10 {
-		var batch []map[string]any
-		for i := range 500 {
-			batch = append(batch, map[string]any{"network": "instagram", "external_id": fmt.Sprintf("huge-%d-%d", b, i),
-				"thread_external_id": "huge", "profile": "@acme", "kind": "dm", "text": "and another thing",
-				"author": map[string]any{"id": "u-huge"}})
-		}
-		f.must(t, 200, "POST", "/api/v1/messages/batch", f.admin, map[string]any{"messages": batch}, nil)
-	}
+	f.longThread(t, "huge", 5000)
 	id := f.ingest(t, msg{ExternalID: "huge-last", Thread: "huge", Text: "the newest"})
 	p := signedIn(t, f.server, "ana", f.ana)
 	p.click(queueItem(id) + " .qopen")
