@@ -326,6 +326,11 @@ func (s *server) ingestBatch(c *fiber.Ctx) error {
 	if err := principalMayIngest(principal(c)); err != nil {
 		return err
 	}
+	done, err := s.admitBatch(c)
+	if err != nil {
+		return err
+	}
+	defer done()
 	var in struct {
 		Messages []json.RawMessage `json:"messages"`
 	}
@@ -343,6 +348,18 @@ func (s *server) ingestBatch(c *fiber.Ctx) error {
 		items[i].Err = inbox.DecodeJSON(raw, &items[i].Input)
 	}
 	return s.answerBatch(c, principal(c), items)
+}
+
+// admitBatch waits for room in the batch budget for this request's body,
+// before it is decoded (see DefaultBatchBudget); done gives the room back.
+func (s *server) admitBatch(c *fiber.Ctx) (done func(), err error) {
+	n := min(max(int64(len(c.Body())), 1), DefaultBatchBudget)
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.deps.BatchWait)
+	defer cancel()
+	if err := s.deps.BatchBudget.Acquire(ctx, n); err != nil {
+		return nil, errBatchesBusy
+	}
+	return func() { s.deps.BatchBudget.Release(n) }, nil
 }
 
 // answerBatch ingests the items that decoded and answers one result per
