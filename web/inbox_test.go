@@ -1175,3 +1175,40 @@ func TestTabs_ARedrawKeepsAStatusBeingChosen(t *testing.T) {
 		t.Fatalf("ana is %q after choosing offline while the tabs changed", ana.Status)
 	}
 }
+
+// TestThread_ThePageTitleNamesTheOpenThread: a screen reader says the
+// page's title when the agent switches tabs or windows; it said
+// "Switchboard inbox" whatever thread was open.
+func TestThread_ThePageTitleNamesTheOpenThread(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "title-1", Text: "Hello"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.click(queueItem(id) + " .qopen")
+	p.waitFor("the title", `document.title === 'María · Switchboard inbox'`)
+	eval[bool](p, `(document.querySelector('.back').click(), true)`) // "Back to queues" (shown at phone width)
+	p.waitFor("the title back", `document.title === 'Switchboard inbox'`)
+}
+
+// TestReply_ASentReplyLeavesAnotherThreadsFailureAlertAlone: the alert
+// that a reply may not have been sent is about its thread; a reply going
+// out in another thread cleared it, and the agent forgot the first.
+func TestReply_ASentReplyLeavesAnotherThreadsFailureAlertAlone(t *testing.T) {
+	f := newCareFixture(t)
+	a := f.ingest(t, msg{ExternalID: "alert-a", Thread: "alert-a", Text: "first thread"})
+	b := f.ingest(t, msg{ExternalID: "alert-b", Thread: "alert-b", Text: "second thread"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.click(queueItem(b) + " .qclaim")
+	p.waitFor("b's reply box", `document.querySelector('#reply-text') !== null`)
+	p.click(queueItem(a) + " .qclaim")
+	p.waitFor("a's reply box", `document.querySelector('#reply-text') !== null && document.querySelector('#conversation').textContent.includes('first thread')`)
+	firstReplyLostOnTheWayBack(p)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "for a"), chromedp.Click(chromedp.CSS("#reply-send")))
+	p.waitText("#alert", "Your reply may not have been sent")
+	p.click(`#mine-list li[data-thread="` + b + `"] .mine-open`)
+	p.waitFor("b's reply box", `document.querySelector('#reply-text') !== null && document.querySelector('#conversation').textContent.includes('second thread')`)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "for b"), chromedp.Click(chromedp.CSS("#reply-send")))
+	p.waitText("#status-msg", "Reply sent.")
+	if a := eval[string](p, `document.querySelector('#alert').textContent`); !strings.Contains(a, "may not have been sent") {
+		t.Fatalf("after b's reply went out the alert about a's says %q", a)
+	}
+}

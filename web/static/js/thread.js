@@ -88,6 +88,7 @@ export async function openThread(id, focus = 'heading') {
 export function closeThread() {
   state.openId = '';
   state.open = null;
+  document.title = 'Switchboard inbox';
   document.body.classList.remove('thread-open');
   history.replaceState(null, '', location.pathname);
   clear($('#thread-body')).hidden = true;
@@ -146,6 +147,7 @@ async function load() {
   if (seq !== loadSeq || state.openId !== id) return;
   announceNew(state.open, messages);
   state.open = { thread, messages, notes, events };
+  document.title = `${authorName(thread)} · Switchboard inbox`; // says which thread the tab holds
   checkHeld(thread);
   await loadSavedReplies(thread.team);
   if (seq !== loadSeq || state.openId !== id) return;
@@ -623,6 +625,9 @@ function unlock() {
   });
 }
 
+// uncertainFor is the thread the "may not have been sent" alert is about.
+let uncertainFor = '';
+
 async function sendReply(ev) {
   ev.preventDefault();
   const id = state.openId;
@@ -666,8 +671,9 @@ async function sendReply(ev) {
         state.drafts.delete(id);
         const el = state.openId === id ? $('#reply-text') : null; // another thread's box may be open by now
         if (el) el.value = '';
-        // An earlier try's "may not have been sent" is out of date now.
-        if ($('#alert').textContent.startsWith('Your reply may not have been sent')) hooks.alert('');
+        // An earlier try's "may not have been sent" is out of date now, if
+        // it was about this thread.
+        if (uncertainFor === id && $('#alert').textContent.startsWith('Your reply may not have been sent')) hooks.alert('');
         hooks.info(close ? 'Reply sent and thread closed.' : 'Reply sent.');
       }
     } catch (e) {
@@ -675,6 +681,7 @@ async function sendReply(ev) {
         lose(id, 'Your reply was not sent; your text is kept in case you claim it again.');
       } else if (e.status !== 401) {
         hooks.alert(`Your reply may not have been sent: ${describe(e)} Your text is kept; press Send to try again (it will not go out twice).`);
+        uncertainFor = id;
       }
     } finally {
       const b = $('#reply-send');
