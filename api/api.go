@@ -81,8 +81,9 @@ type Deps struct {
 	// connection with no new request (default 120s).
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// BatchBudget bounds the bytes of batch bodies being decoded and stored
-	// at once (default DefaultBatchBudget); a batch waits up to BatchWait
-	// (default 10s) for room, then answers 503 with nothing stored.
+	// at once (default DefaultBatchBudget; one given must be of that size,
+	// the most a batch weighs); a batch waits up to BatchWait (default 10s)
+	// for room, then answers 503 with nothing stored.
 	BatchBudget *semaphore.Weighted
 	BatchWait   time.Duration
 }
@@ -96,7 +97,7 @@ type Deps struct {
 const DefaultBatchBudget = 4 << 20
 
 // errBatchesBusy: a batch waited BatchWait for room and was not taken.
-var errBatchesBusy = fmt.Errorf("too many batches are being stored at once; nothing of this one was stored, send it again: %w", store.ErrUnavailable)
+var errBatchesBusy = errors.New("too many batches are being stored at once; nothing of this one was stored, send it again")
 
 type server struct {
 	svc     *inbox.Service

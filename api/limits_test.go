@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -517,6 +518,29 @@ func TestLimits_ACompressedBodyIsRefusedNotInflated(t *testing.T) {
 	s.unchanged(t, before)
 	s.send(t, req{method: "POST", path: "/api/v1/teams", key: s.admin, body: []byte(`{"id": "plain", "function": "care"}`),
 		header: map[string]string{"Content-Encoding": "identity", "Content-Type": "application/json"}}).want(t, 201)
+
+	// The batch route too, where the body's size is weighed before it is
+	// decoded (weighing it once inflated it): 64 MiB of JSON in 64 KiB.
+	gz.Reset()
+	w = gzip.NewWriter(&gz)
+	_, _ = w.Write([]byte(`{"messages": [`))
+	spaces := bytes.Repeat([]byte(" "), 1<<20)
+	for range 64 {
+		_, _ = w.Write(spaces)
+	}
+	_, _ = w.Write([]byte(`]}`))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	s.send(t, req{method: "POST", path: "/api/v1/messages/batch", key: s.admin, body: gz.Bytes(),
+		header: map[string]string{"Content-Encoding": "gzip", "Content-Type": "application/json"}}).
+		wantErr(t, 400, "invalid_request", "Content-Encoding")
+	runtime.ReadMemStats(&m1)
+	if grew := m1.TotalAlloc - m0.TotalAlloc; grew > 32<<20 {
+		t.Fatalf("a %d-byte gzip body to the batch route allocated %d MiB: it was inflated", gz.Len(), grew>>20)
+	}
 }
 
 // TestLimits_BatchesWaitForRoomAndAreRefusedWhenItDoesNotCome: batches are

@@ -353,7 +353,9 @@ func (s *server) ingestBatch(c *fiber.Ctx) error {
 // admitBatch waits for room in the batch budget for this request's body,
 // before it is decoded (see DefaultBatchBudget); done gives the room back.
 func (s *server) admitBatch(c *fiber.Ctx) (done func(), err error) {
-	n := min(max(int64(len(c.Body())), 1), DefaultBatchBudget)
+	// The raw length: Ctx.Body would inflate a compressed body first,
+	// which decode refuses unread.
+	n := min(max(int64(len(c.Request().Body())), 1), DefaultBatchBudget)
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.deps.BatchWait)
 	defer cancel()
 	if err := s.deps.BatchBudget.Acquire(ctx, n); err != nil {
