@@ -778,13 +778,13 @@ func TestRTL_MessagesAndRepliesRunInTheirOwnDirection(t *testing.T) {
 	}
 }
 
-// queueRequests records, in window.queueReqs, each queue request the page
-// makes: its team and when (performance.now()).
-const queueRequests = `(() => {
-	const orig = window.fetch; window.queueReqs = [];
+// recordRequests (a pattern for fmt) records, in window.requests, each
+// request the page makes whose URL matches the regular expression: its URL,
+// body and time (performance.now()).
+const recordRequests = `(() => {
+	const orig = window.fetch, match = new RegExp(%q); window.requests = [];
 	window.fetch = (url, init) => {
-		const m = /\/queue\?team=([^&]+)/.exec(String(url));
-		if (m) window.queueReqs.push({ team: decodeURIComponent(m[1]), at: performance.now() });
+		if (match.test(String(url))) window.requests.push({ url: String(url), body: init && init.body, at: performance.now() });
 		return orig(url, init);
 	};
 })()`
@@ -801,7 +801,7 @@ func TestLive_QueuesAreReloadedOnceASecondAndOnlyOnScreen(t *testing.T) {
 	f.rule(t, "to-sales", 5, map[string]any{"text_any": []string{"buy"}}, map[string]any{"team": "sales"})
 	f.ingest(t, msg{ExternalID: "waiting", Thread: "waiting", Text: "hello"})
 	p := newPage(t, newBrowser(t), f.server, "sam", 1280, 800)
-	p.onNewDocument(queueRequests)
+	p.onNewDocument(fmt.Sprintf(recordRequests, `/queue\?team=`))
 	p.signIn(f.sam)
 	p.waitFor("the care queue on screen", `document.querySelectorAll('#queue-list li[data-thread]').length === 1 && document.querySelector('#team-tabs [data-team="care"]').getAttribute('aria-pressed') === 'true'`)
 	eval[bool](p, `(window.marked = document.querySelector('#queue-list li[data-thread]'), window.start = performance.now(), true)`)
@@ -813,12 +813,12 @@ func TestLive_QueuesAreReloadedOnceASecondAndOnlyOnScreen(t *testing.T) {
 			"profile": "@acme", "kind": "dm", "text": "I want to buy", "author": map[string]any{"id": fmt.Sprintf("u-buy-%d", n)}}
 	})
 	p.waitFor("four reloads of the care queue while the events come",
-		`window.queueReqs.filter((r) => r.team === 'care' && r.at > window.start).length >= 4`)
+		`window.requests.filter((r) => r.url.includes('team=care&') && r.at > window.start).length >= 4`)
 	stop()
 	type counts struct{ Care, Sales, Elapsed float64 }
 	c := eval[counts](p, `(() => {
-		const since = window.queueReqs.filter((r) => r.at > window.start);
-		return { care: since.filter((r) => r.team === 'care').length, sales: since.filter((r) => r.team === 'sales').length,
+		const since = window.requests.filter((r) => r.at > window.start);
+		return { care: since.filter((r) => r.url.includes('team=care&')).length, sales: since.filter((r) => r.url.includes('team=sales&')).length,
 			elapsed: performance.now() - window.start };
 	})()`)
 	if c.Care > c.Elapsed/1000+2 {
@@ -1029,13 +1029,12 @@ func TestKeyboard_FocusStaysWhereTheAgentWorks(t *testing.T) {
 func TestStatus_ArrowingThroughTheSwitchSetsOnlyTheChoice(t *testing.T) {
 	f := newCareFixture(t)
 	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
-	p.onNewDocument(`(() => { const orig = window.fetch; window.statusPuts = [];
-		window.fetch = (url, init) => { if (String(url).endsWith('/status')) window.statusPuts.push(init.body); return orig(url, init); }; })()`)
+	p.onNewDocument(fmt.Sprintf(recordRequests, `/status$`))
 	p.signIn(f.ana)
 	eval[bool](p, `(() => { const s = document.querySelector('#status');
 		for (const v of ['away', 'offline']) { s.value = v; s.dispatchEvent(new Event('change')); } return true; })()`)
 	p.waitText("#status-msg", "Your status is now offline")
-	if puts := eval[[]string](p, `window.statusPuts`); len(puts) != 1 || !strings.Contains(puts[0], "offline") {
+	if puts := eval[[]string](p, `window.requests.map((r) => r.body)`); len(puts) != 1 || !strings.Contains(puts[0], "offline") {
 		t.Fatalf("status requests %q, want one, for offline", puts)
 	}
 }
@@ -1065,8 +1064,7 @@ func TestKeyboard_SingleKeyShortcutsCanBeTurnedOff(t *testing.T) {
 	f.ingest(t, msg{ExternalID: "sk-1", Thread: "sk-1", Text: "Hello"})
 	f.ingest(t, msg{ExternalID: "sk-2", Thread: "sk-2", Text: "Hello again"})
 	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
-	p.onNewDocument(`(() => { const orig = window.fetch; window.claims = 0;
-		window.fetch = (url, init) => { if (String(url).includes('/claim')) window.claims++; return orig(url, init); }; })()`)
+	p.onNewDocument(fmt.Sprintf(recordRequests, `/claim`))
 	p.signIn(f.ana)
 	p.click("#single-keys")
 	p.waitText("#status-msg", "Single-key shortcuts are off")
@@ -1076,7 +1074,7 @@ func TestKeyboard_SingleKeyShortcutsCanBeTurnedOff(t *testing.T) {
 		t.Fatal("the setting did not stay off across a reload")
 	}
 	p.do(chromedp.Focus(chromedp.CSS("#inbox-h")), chromedp.KeyEvent("n"))
-	if n := eval[int](p, `window.claims`); n != 0 {
+	if n := eval[int](p, `window.requests.length`); n != 0 {
 		t.Fatalf("N with the shortcuts off sent %d claims", n)
 	}
 	p.do(chromedp.Click(chromedp.CSS("#single-keys"))) // on again: N claims
