@@ -40,8 +40,8 @@ function authorName(t) {
 async function boot() {
   $('#signin').addEventListener('submit', signIn);
   $('#signout').addEventListener('click', signOut);
-  $('#status').addEventListener('change', setStatusSoon);
-  $('#status').addEventListener('blur', () => { if (statusTimer) setStatusSoon(0); });
+  $('#status').addEventListener('change', () => setStatusSoon());
+  $('#status').addEventListener('blur', () => flushStatus());
   // A status chosen just before the page closes is still set.
   addEventListener('pagehide', () => flushStatus({ keepalive: true }));
   $('#alert-dismiss').addEventListener('click', () => showAlert(''));
@@ -166,7 +166,7 @@ async function startSession(me) {
   state.teams = new Map(teams.map((t) => [t.id, t]));
   state.people = new Map(people.map((p) => [p.id, p.name]));
   if (me.id) state.people.set(me.id, me.name || me.id);
-  state.tabs = canSupervise() ? teams.map((t) => t.id) : (me.teams || []).filter((id) => state.teams.has(id));
+  state.tabs = tabsOf(teams);
   state.selected = state.tabs[0] || '';
   state.held.clear();
   for (const l of locks) state.held.set(l.thread.id, grantFrom(l.lock, l.thread, now()));
@@ -231,6 +231,13 @@ async function refreshMe() {
   }
 }
 
+// tabsOf is the teams with a tab: every team for supervisors and admins,
+// the agent's own (that exist) for agents.
+function tabsOf(teams) {
+  const ids = new Set(teams.map((t) => t.id));
+  return canSupervise() ? [...ids] : (state.me.teams || []).filter((id) => ids.has(id));
+}
+
 // retab follows the teams: an agent added to a team or taken out of one
 // (or, for supervisors, a team created or deleted) gets their tabs without
 // a reload.
@@ -238,7 +245,7 @@ async function retab() {
   const teams = await all('/teams');
   if (!state.me) return;
   state.teams = new Map(teams.map((t) => [t.id, t]));
-  const tabs = canSupervise() ? teams.map((t) => t.id) : (state.me.teams || []).filter((id) => state.teams.has(id));
+  const tabs = tabsOf(teams);
   if (JSON.stringify(tabs) === JSON.stringify(state.tabs)) return;
   const added = tabs.filter((id) => !state.tabs.includes(id));
   state.tabs = tabs;
@@ -260,17 +267,17 @@ function refreshMeSoon() {
   refreshMe();
 }
 
-// setStatusSoon sets the status chosen a moment ago, or at once (delay 0,
-// and when the switch loses focus): arrow keys on the closed switch change
-// its value one option at a time, and each would have changed who gets
-// threads (away, then offline) on its way.
+// setStatusSoon sets the status chosen a moment ago (or at once when the
+// switch loses focus, see flushStatus): arrow keys on the closed switch
+// change its value one option at a time, and each would have changed who
+// gets threads (away, then offline) on its way.
 let statusTimer = 0;
-function setStatusSoon(delay = 800) {
+function setStatusSoon() {
   clearTimeout(statusTimer);
   statusTimer = setTimeout(() => {
     statusTimer = 0;
     setStatus();
-  }, typeof delay === 'number' ? delay : 800);
+  }, 800);
 }
 
 // flushStatus sets a status chosen and not yet sent, now.

@@ -759,8 +759,7 @@ export function renewDue() {
     }
     if (held.renewing) continue;
     if (Date.now() - state.lastActivity > ACTIVE_MS) {
-      if (left <= WARN_MS && held.warned !== held.expiresAt) {
-        held.warned = held.expiresAt;
+      if (left <= WARN_MS && !held.warning) { // once per lease: a renewal clears it
         held.warning = `Your lock on the thread of ${authorName(held.thread || {})} ends in ${Math.ceil(left / 1000)} seconds. ` +
           'Choose “Keep the lock” (in the thread) to keep working on it.';
         hooks.alert(held.warning);
