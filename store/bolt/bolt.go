@@ -305,21 +305,19 @@ func (s *Store) Ping(ctx context.Context) error {
 			// A bucket of its own: in meta, the probe's pages would be
 			// rewritten with every offer and configuration change after.
 			b, err := w.tx.CreateBucketIfNotExists(bWriteProbe)
+			if err == nil {
+				err = b.Put([]byte("probe"), bytes.Repeat(timeKey(w.now), probeSize/8))
+			}
 			if err != nil {
 				w.fatal = err
-				return err
 			}
-			if err := b.Put([]byte("probe"), bytes.Repeat(timeKey(w.now), probeSize/8)); err != nil {
-				w.fatal = err
-				return err
-			}
-			return nil
+			return err
 		})
 		if err != nil {
 			return err
 		}
 	}
-	if last := s.fail.last.Load(); last != 0 && time.Since(procStart)-time.Duration(last) < readyAfter {
+	if last := s.fail.last.Load(); last != nil && time.Since(*last) < readyAfter {
 		return store.ErrCannotWrite
 	}
 	return s.db.View(func(tx *bbolt.Tx) error { return nil })
@@ -489,15 +487,12 @@ const failLogEvery = time.Minute
 // the store unready, so readiness does not flap while writes come and go.
 const readyAfter = 5 * time.Second
 
-// procStart anchors monotonic times kept as integers.
-var procStart = time.Now()
-
 // writeFailure is the writer's record of commits the file refuses (last,
-// the time since procStart of the last one, is read by Ping too).
+// the time of the last one, is read by Ping too).
 type writeFailure struct {
 	since, retryAt, logged, recoveredLogged time.Time
 	failed                                  int
-	last                                    atomic.Int64
+	last                                    atomic.Pointer[time.Time]
 }
 
 // commitFailed records a commit the file refused, and logs it when
@@ -506,7 +501,7 @@ func (s *Store) commitFailed(err error) {
 	now := time.Now()
 	f := &s.fail
 	f.retryAt = now.Add(failBackoff)
-	f.last.Store(int64(time.Since(procStart)))
+	f.last.Store(&now) // with its monotonic reading: a clock step does not move readyAfter
 	started := !s.failing.Swap(true)
 	if started {
 		f.since, f.failed = now, 0
