@@ -569,4 +569,15 @@ func TestLimits_BatchesWaitForRoomAndAreRefusedWhenItDoesNotCome(t *testing.T) {
 	if n := len(s.threads(t, s.admin, "")); n != 2 {
 		t.Fatalf("%d threads after the batch had room, want 2", n)
 	}
+
+	// A batch larger than the whole budget (under the 8 MiB limit) weighs
+	// the whole budget, and goes through when it has it.
+	var big []any
+	for i := range 500 {
+		big = append(big, msg(fmt.Sprintf("big-%d", i), map[string]any{"text": strings.Repeat("long complaint ", 700)}))
+	}
+	s.do(t, "POST", "/api/v1/messages/batch", s.admin, map[string]any{"messages": big}).want(t, 200)
+	if n := len(s.threads(t, s.admin, "?limit=500")); n != 502 {
+		t.Fatalf("%d threads after a batch over the budget, want 502", n)
+	}
 }
