@@ -136,14 +136,26 @@ func (s *server) metaWebhook(c *fiber.Ctx) error {
 		return fiber.ErrNotFound
 	}
 	body := c.Request().Body() // exactly as sent: the signature covers these bytes
-	if !connect.VerifyHex(c.Get(connect.MetaSignatureHeader), body, secret) {
-		return errBadSignature
+	done, err := s.admitSigned(c, connect.VerifyHex(c.Get(connect.MetaSignatureHeader), body, secret))
+	if err != nil {
+		return err
 	}
+	defer done()
 	res, err := connect.Meta(body)
 	if err != nil {
 		return err
 	}
 	return s.ingestWebhook(c, "meta", res)
+}
+
+// admitSigned refuses a delivery without a good signature, then waits for
+// room for its body in the batch budget, as a batch does (admitBatch): a
+// delivery carries many messages too.
+func (s *server) admitSigned(c *fiber.Ctx, signed bool) (done func(), err error) {
+	if !signed {
+		return nil, errBadSignature
+	}
+	return s.admitBatch(c)
 }
 
 // xCRC answers X's challenge-response check.
@@ -187,9 +199,11 @@ func (s *server) xWebhook(c *fiber.Ctx) error {
 		return fiber.ErrNotFound
 	}
 	body := c.Request().Body() // exactly as sent: the signature covers these bytes
-	if !connect.VerifyBase64(c.Get(connect.XSignatureHeader), body, secret) {
-		return errBadSignature
+	done, err := s.admitSigned(c, connect.VerifyBase64(c.Get(connect.XSignatureHeader), body, secret))
+	if err != nil {
+		return err
 	}
+	defer done()
 	res, err := connect.X(body)
 	if err != nil {
 		return err
@@ -277,9 +291,11 @@ func (s *server) genericWebhook(c *fiber.Ctx) error {
 		return fiber.ErrNotFound
 	}
 	body := c.Request().Body() // exactly as sent: the signature covers these bytes
-	if !connect.VerifyHex(c.Get(connect.MetaSignatureHeader), body, secret) {
-		return errBadSignature
+	done, err := s.admitSigned(c, connect.VerifyHex(c.Get(connect.MetaSignatureHeader), body, secret))
+	if err != nil {
+		return err
 	}
+	defer done()
 	items, batch, err := connect.Generic(body)
 	if errors.Is(err, connect.ErrTooManyMessages) {
 		return fiber.ErrRequestEntityTooLarge

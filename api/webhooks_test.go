@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/inbox"
@@ -60,7 +61,7 @@ type webhookServer struct {
 	logs *lockedBuffer
 }
 
-func newWebhookServer(tb testing.TB, secrets api.WebhookSecrets) *webhookServer {
+func newWebhookServer(tb testing.TB, secrets api.WebhookSecrets, opts ...func(*api.Deps)) *webhookServer {
 	tb.Helper()
 	clock := &testClock{now: t0}
 	logs := &lockedBuffer{}
@@ -76,7 +77,11 @@ func newWebhookServer(tb testing.TB, secrets api.WebhookSecrets) *webhookServer 
 	if err != nil || admin == "" {
 		tb.Fatalf("bootstrap: %q, %v", admin, err)
 	}
-	app := api.New(api.Deps{Service: svc, Logger: log, Registry: reg, Version: "test-version", Webhooks: secrets})
+	deps := api.Deps{Service: svc, Logger: log, Registry: reg, Version: "test-version", Webhooks: secrets}
+	for _, o := range opts {
+		o(&deps)
+	}
+	app := api.New(deps)
 	t, _ := tb.(*testing.T)
 	return &webhookServer{testServer: &testServer{t: t, app: app, svc: svc, st: st, clock: clock, admin: admin}, logs: logs}
 }
@@ -600,6 +605,40 @@ func TestWebhooks_SameDeliveryTwiceStoresOnce(t *testing.T) {
 	if got := ids(s.threads(t, s.admin, "")); len(got) != len(threads)+2 {
 		t.Fatalf("%d threads after retries, want %d", len(got), len(threads)+2)
 	}
+}
+
+// TestWebhooks_DeliveriesShareTheBatchBudget: a delivery carries many
+// messages, as a batch does, so it waits for room in the same budget of
+// bytes; without room it answers 503 with Retry-After (the network
+// retries) and stores nothing. A delivery with a bad signature is refused
+// at once, without waiting for room it would never use.
+func TestWebhooks_DeliveriesShareTheBatchBudget(t *testing.T) {
+	t.Parallel()
+	budget := semaphore.NewWeighted(api.DefaultBatchBudget)
+	s := newWebhookServer(t, allSecrets(), func(d *api.Deps) { d.BatchBudget, d.BatchWait = budget, 50*time.Millisecond })
+	if err := budget.Acquire(context.Background(), api.DefaultBatchBudget); err != nil { // batches use it all
+		t.Fatal(err)
+	}
+	meta, x, generic := fixture(t, "meta_messenger_batch.json"), fixture(t, "x_tweet_create_events.json"), fixture(t, "generic_batch.json")
+	before := s.snapshot(t)
+	for name, r := range map[string]response{"meta": s.postMeta(t, meta), "x": s.postX(t, x), "generic": s.postGeneric(t, "shop", generic)} {
+		if r.wantErr(t, 503, "unavailable", ""); r.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s: a delivery without room has no Retry-After", name)
+		}
+	}
+	// Had it waited for room first, it would have had none: 503.
+	s.send(t, req{method: "POST", path: "/webhooks/meta", body: meta,
+		header: map[string]string{"X-Hub-Signature-256": hexSig(metaSecret+"x", meta)}}).wantErr(t, 401, "unauthorized", "")
+	s.unchanged(t, before)
+
+	budget.Release(api.DefaultBatchBudget)
+	if got := s.postMeta(t, meta).summary(t); got.Stored == 0 {
+		t.Fatalf("a delivery with room stored nothing: %+v", got)
+	}
+	if got := s.postX(t, x).summary(t); got.Stored == 0 {
+		t.Fatalf("an X delivery with room stored nothing: %+v", got)
+	}
+	s.postGeneric(t, "shop", generic).want(t, 200)
 }
 
 // --- generic ---
