@@ -7,9 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -23,7 +26,7 @@ import (
 func forget(args []string) error {
 	fs := flag.NewFlagSet("switchboard forget", flag.ContinueOnError)
 	author := fs.String("author", "", "the customer's author id, or handle in any case, as GET /api/v1/threads?author= takes it (required)")
-	network := fs.String("network", "", "only the threads on this network (a handle names different people on different networks)")
+	network := fs.String("network", "", "only the threads on this network; required when the author has threads on several (a handle or id names different people on different networks)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after")
 	var r remote
 	r.flags(fs)
@@ -44,9 +47,15 @@ func forget(args []string) error {
 	}
 	erased := 0
 	for range 10 {
-		ids, err := r.threadIDs(ctx, *author, *network)
+		ids, networks, err := r.threadIDs(ctx, *author, *network)
 		if err != nil {
 			return fmt.Errorf("forget: finding the threads: %w", err)
+		}
+		if len(networks) > 1 && *network == "" && erased == 0 {
+			// An id or handle names different people on different
+			// networks, and an erase cannot be undone.
+			return fmt.Errorf("forget: %s has threads on several networks (%s); a handle or id may name someone else on another network: "+
+				"nothing erased; run it once per network that is this customer's, with --network", *author, countsOf(networks))
 		}
 		if len(ids) == 0 && erased == 0 {
 			// Not an error (the customer may have written nothing), but
@@ -84,10 +93,19 @@ func (r *remote) role(ctx context.Context) (string, error) {
 	return me.Role, nil
 }
 
+// countsOf says "instagram: 1, twitter: 25".
+func countsOf(m map[string]int) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, k+": "+strconv.Itoa(m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // threadIDs lists the ids of every thread of author (on network, if not
-// empty), following next_cursor.
-func (r *remote) threadIDs(ctx context.Context, author, network string) ([]string, error) {
-	var ids []string
+// empty), following next_cursor, and how many are on each network.
+func (r *remote) threadIDs(ctx context.Context, author, network string) (ids []string, networks map[string]int, err error) {
+	networks = map[string]int{}
 	cursor := ""
 	for {
 		q := url.Values{"author": {author}, "limit": {"500"}}
@@ -99,24 +117,26 @@ func (r *remote) threadIDs(ctx context.Context, author, network string) ([]strin
 		}
 		resp, err := r.patient(ctx, "GET", "/api/v1/threads?"+q.Encode())
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		var page struct {
 			Items []struct {
-				ID string `json:"id"`
+				ID      string `json:"id"`
+				Network string `json:"network"`
 			} `json:"items"`
 			NextCursor string `json:"next_cursor"`
 		}
 		err = json.NewDecoder(resp.Body).Decode(&page)
 		resp.Body.Close()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, t := range page.Items {
 			ids = append(ids, t.ID)
+			networks[t.Network]++
 		}
 		if page.NextCursor == "" {
-			return ids, nil
+			return ids, networks, nil
 		}
 		cursor = page.NextCursor
 	}

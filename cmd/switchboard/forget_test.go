@@ -82,6 +82,16 @@ func TestForget_ErasesEveryThreadOfTheCustomer(t *testing.T) {
 	if out, err := forget(testAdminKey, "--author", "u-typo"); err != nil || !strings.Contains(out, "no thread of u-typo was found") {
 		t.Fatalf("a customer with no thread: %v %s", err, out)
 	}
+	// The same id on two networks may be two people, and an erase cannot
+	// be undone: without --network nothing is erased, and the networks
+	// are named.
+	if out, err := forget(testAdminKey, "--author", "u-gone"); err == nil ||
+		!strings.Contains(out, "instagram: 1, twitter: 25") || !strings.Contains(out, "--network") {
+		t.Fatalf("an author on two networks without --network: %v %s", err, out)
+	}
+	if n := count("u-gone"); n != 26 {
+		t.Fatalf("%d threads of u-gone after a refused forget, want 26", n)
+	}
 	// The handle in another case names the same account; --network keeps
 	// the namesake on another network.
 	out, err := forget(testAdminKey, "--author", "@U-GONE", "--network", "twitter")
@@ -92,7 +102,7 @@ func TestForget_ErasesEveryThreadOfTheCustomer(t *testing.T) {
 		t.Fatalf("%d threads of u-gone left, want the one on instagram", n)
 	}
 	if out, err := forget(testAdminKey, "--author", "u-gone"); err != nil || !strings.Contains(out, "erased 1 threads") {
-		t.Fatalf("switchboard forget on every network: %v\n%s", err, out)
+		t.Fatalf("switchboard forget of an author left on one network: %v\n%s", err, out)
 	}
 	if n := count("u-gone"); n != 0 {
 		t.Fatalf("%d threads of u-gone left", n)
