@@ -899,6 +899,37 @@ func TestThread_AConversationLongerThanThePageShowsSaysSo(t *testing.T) {
 		`document.querySelectorAll('#conversation .msg').length === 5000 && document.querySelector('#conversation li[role="note"]')?.textContent.includes('the newest are not')`)
 }
 
+// TestThread_ALongThreadThatGrowsIsReadFromItsLastPage: each new message
+// reloaded the whole open thread, page after page, so a conversation of
+// thousands of messages cost the agent's page (and the server) more with
+// every message. Now the lists are read again only from their last page
+// (paging is stable while items arrive).
+func TestThread_ALongThreadThatGrowsIsReadFromItsLastPage(t *testing.T) {
+	f := newCareFixture(t)
+	f.longThread(t, "grows", 1200)
+	id := f.ingest(t, msg{ExternalID: "grows-last", Thread: "grows", Text: "still there?"})
+	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
+	p.onNewDocument(fmt.Sprintf(recordRequests, `/threads/`+id+`/(messages|events)\?`))
+	p.signIn(f.ana)
+	p.click(queueItem(id) + " .qopen")
+	p.waitFor("the whole conversation", `document.querySelectorAll('#conversation .msg').length === 1201`)
+	eval[bool](p, `(window.start = performance.now(), true)`)
+
+	f.ingest(t, msg{ExternalID: "grows-new", Thread: "grows", Text: "hello again"})
+	p.waitFor("the new message at the end", `document.querySelectorAll('#conversation .msg').length === 1202 && document.querySelector('#conversation .msg:last-of-type')?.textContent.includes('hello again')`)
+	type read struct{ Requests, FromStart float64 }
+	got := eval[read](p, `(() => {
+		const since = window.requests.filter((r) => r.at > window.start);
+		return { requests: since.length, fromStart: since.filter((r) => !r.url.includes('cursor=')).length };
+	})()`)
+	if got.Requests == 0 || got.FromStart > 0 {
+		t.Fatalf("after one new message the page read %v pages of messages and events, %v of them from the start; want only their last pages", got.Requests, got.FromStart)
+	}
+	if n := eval[float64](p, `document.querySelectorAll('.audit-list li').length`); n < 1202 {
+		t.Fatalf("the audit trail shows %v events after the new message, want all of them (at least 1202)", n)
+	}
+}
+
 // TestReply_WhatIsTypedAfterASentReplyIsKeptAsTheDraft: the reply box
 // stays across redraws, so after a reply went out (its draft done with) the
 // text typed next must go to a new draft: it went to the old one, and

@@ -69,18 +69,24 @@ export async function api(method, path, body, opts = {}) {
   throw err;
 }
 
-// all follows next_cursor and returns every item (at most pages pages);
-// the array's more is true when items were left after the last page read.
-export async function all(path, pages = 10) {
+// all follows next_cursor and returns every item (at most pages pages of
+// 500); the array's more is true when items were left after the last page
+// read. Given from, an earlier answer for the same list, it reads only from
+// where from's last page began (paging is stable while items arrive), so a
+// long thread that grows by one message costs one page, not all of them.
+export async function all(path, pages = 10, from = null) {
+  if (from && from.more) return from; // what is shown stops where it did
   const sep = path.includes('?') ? '&' : '?';
-  let items = [];
-  let cursor = '';
-  for (let i = 0; i < pages; i++) {
+  let items = from ? from.slice(0, from.tail.start) : [];
+  let cursor = from ? from.tail.cursor : '';
+  let tail;
+  do {
+    tail = { cursor, start: items.length };
     const page = await api('GET', `${path}${sep}limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
     items = items.concat(page.items || []);
     cursor = page.next_cursor || '';
-    if (!cursor) break;
-  }
+  } while (cursor && items.length < pages * 500);
   items.more = Boolean(cursor);
+  items.tail = tail;
   return items;
 }

@@ -124,13 +124,16 @@ async function load() {
   const id = state.openId;
   if (!id) return;
   const seq = ++loadSeq;
+  // The lists only grow: what is shown already is read again from its
+  // last page on.
+  const shown = state.open && state.open.thread.id === id ? state.open : {};
   let thread, messages, notes, events;
   try {
     [thread, messages, notes, events] = await Promise.all([
       api('GET', `/threads/${id}`),
-      all(`/threads/${id}/messages`),
-      all(`/threads/${id}/notes`),
-      all(`/threads/${id}/events`),
+      all(`/threads/${id}/messages`, 10, shown.messages),
+      all(`/threads/${id}/notes`, 10, shown.notes),
+      all(`/threads/${id}/events`, 10, shown.events),
     ]);
   } catch (e) {
     if (seq !== loadSeq || state.openId !== id) return;
