@@ -514,20 +514,20 @@ func TestMetaWebhook_BadItemsAreSkippedTheRestStoredAndNoTextLogged(t *testing.T
 
 // --- X mapping ---
 
-func TestXWebhook_TweetsThreadPerAuthorWithinConversationSkippingOwnAndRetweets(t *testing.T) {
+func TestXWebhook_TweetsThreadPerAuthorSkippingOwnAndRetweets(t *testing.T) {
 	t.Parallel()
 	s := newWebhookServer(t, allSecrets())
 	wantSummary(t, s.postX(t, fixture(t, "x_tweet_create_events.json")).summary(t),
 		summary{Stored: 3, Ignored: 2}) // the account's own reply, a retweet
 	wantStored(t, s.stored(t), []storedMsg{
-		{Network: "twitter", Profile: brandX, Thread: "conv:1860000000000000001:3001000001", ExternalID: "1860000000000000001",
+		{Network: "twitter", Profile: brandX, Thread: "author:3001000001", ExternalID: "1860000000000000001",
 			Kind: "mention", AuthorID: "3001000001", Handle: "@maria_g", Name: "María García", Followers: 15200, Verified: true,
 			Text:     "@acme my order #123 arrived broken and support has not answered for three days, this is the second time this happens. Refund please.",
 			Language: "en", SentAt: "2026-11-23T09:58:00Z", Attachments: "image https://pbs.twimg.com/media/Fbroken.jpg"},
-		{Network: "twitter", Profile: brandX, Thread: "conv:1859999999999999000:3001000002", ExternalID: "1860000000000000002",
+		{Network: "twitter", Profile: brandX, Thread: "author:3001000002", ExternalID: "1860000000000000002",
 			Kind: "comment", AuthorID: "3001000002", Handle: "@bo", Name: "Bo", Followers: 12,
 			Text: "@acme when is the sale starting?", Language: "en", SentAt: "2026-11-23T09:58:30Z"},
-		{Network: "twitter", Profile: brandX, Thread: "conv:1859999999999999000:3001000002", ExternalID: "1860000000000000005",
+		{Network: "twitter", Profile: brandX, Thread: "author:3001000002", ExternalID: "1860000000000000005",
 			Kind: "comment", AuthorID: "3001000002", Handle: "@bo", Name: "Bo", Followers: 12,
 			Text: "@acme and will it include shoes?", SentAt: "2026-11-23T09:59:00Z"},
 	})

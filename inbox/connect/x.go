@@ -176,9 +176,16 @@ func xTweetEvent(res *Result, forUser, path string, raw []byte) {
 		res.drop(path, "no text")
 		return
 	}
-	root := string(firstID(t.ConversationIDStr, t.ConversationID, t.InReplyToStatusIDStr))
-	if root == "" {
-		root = tweetID
+	// A conversation id names the conversation: its posts are one thread
+	// per author. The Account Activity API's (v1.1) posts carry none, and
+	// the post a reply answers changes at every turn of a back-and-forth
+	// with the account (the customer answers the brand's reply, not the
+	// first post), so threading by it opened a thread per turn, each for
+	// another agent to pick up. Without one, a customer's posts to the
+	// account are one thread, as their DMs are.
+	thread := authorPrefix + author.ID
+	if conv := string(firstID(t.ConversationIDStr, t.ConversationID)); conv != "" {
+		thread = convPrefix + conv + ":" + author.ID
 	}
 	// A reply to one of the account's posts is a comment on it; anything
 	// else naming the account (a post starting with @account sets
@@ -199,7 +206,7 @@ func xTweetEvent(res *Result, forUser, path string, raw []byte) {
 		lang = ""
 	}
 	res.Messages = append(res.Messages, inbox.MessageInput{
-		Network: "twitter", ExternalID: tweetID, ThreadExternalID: convPrefix + root + ":" + author.ID,
+		Network: "twitter", ExternalID: tweetID, ThreadExternalID: thread,
 		Profile: forUser, Kind: kind, Text: clip(text), Attachments: atts, Author: author,
 		Language: lang, SentAt: sentAt,
 	})
