@@ -447,7 +447,7 @@ func TestMetaWebhook_UnknownObjectsFieldsAndEventsAre200AndStoreNothing(t *testi
 		}
 	}
 	got := s.postMeta(t, fixture(t, "meta_unknown.json")).summary(t)
-	wantSummary(t, got, summary{Ignored: 5}) // two fields, a postback, a reaction, a standby entry
+	wantSummary(t, got, summary{Ignored: 5}) // two fields, a read receipt, a reaction, a standby entry
 	s.unchanged(t, before)
 }
 

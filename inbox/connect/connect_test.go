@@ -117,6 +117,42 @@ func TestMeta_MessengerThreadsPerCustomerAndSkipsEchoes(t *testing.T) {
 	}
 }
 
+// TestMeta_MessengerTapsUnsupportedMessagesAndStoryReplies: a tap on a
+// button the page offered ("Talk to a person") and a message the network
+// would not pass on were dropped, though each is the customer writing; a
+// reply to a story lost which story it answered.
+func TestMeta_MessengerTapsUnsupportedMessagesAndStoryReplies(t *testing.T) {
+	res := mustMap(t, Meta, `{"object": "instagram", "entry": [{"id": "IG", "time": 1795427999000, "messaging": [
+		{"sender": {"id": "U1"}, "recipient": {"id": "IG"}, "timestamp": 1795427880000, "postback": {"mid": "pb1", "title": "Talk to a person", "payload": "HUMAN"}},
+		{"sender": {"id": "U2"}, "recipient": {"id": "IG"}, "timestamp": 1795427881000, "postback": {"title": "Get Started", "payload": "START"}},
+		{"sender": {"id": "U2"}, "recipient": {"id": "IG"}, "timestamp": 1795427882000, "postback": {"mid": "pb3", "payload": "NO_TITLE"}},
+		{"sender": {"id": "U3"}, "recipient": {"id": "IG"}, "timestamp": 1795427883000, "message": {"mid": "m4", "is_unsupported": true}},
+		{"sender": {"id": "U3"}, "recipient": {"id": "IG"}, "timestamp": 1795427884000, "message": {"mid": "m5", "text": "is this still on sale?",
+			"reply_to": {"story": {"url": "https://lookaside.fbsbx.com/story/1", "id": "s1"}}}}
+	]}]}`)
+	want := []brief{
+		{"instagram", "IG", "dm:U1", "pb1", "dm", "U1", "Talk to a person", "2026-11-23T09:58:00Z"},
+		{"instagram", "IG", "dm:U2", "postback:U2:1795427881000", "dm", "U2", "Get Started", "2026-11-23T09:58:01Z"},
+		{"instagram", "IG", "dm:U3", "m4", "dm", "U3", unsupportedText, "2026-11-23T09:58:03Z"},
+		{"instagram", "IG", "dm:U3", "m5", "dm", "U3", "is this still on sale?", "2026-11-23T09:58:04Z"},
+	}
+	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) {
+		t.Fatalf("messages %+v\nwant %+v", got, want)
+	}
+	if res.Ignored != 1 || len(res.Dropped) != 0 {
+		t.Fatalf("ignored %d (want the tap without a title), dropped %+v", res.Ignored, res.Dropped)
+	}
+	if a := res.Messages[3].Attachments; len(a) != 1 || a[0].Type != "story" || a[0].URL != "https://lookaside.fbsbx.com/story/1" {
+		t.Fatalf("a story reply's attachments %+v, want the story", a)
+	}
+	// Meta retries a delivery: the same tap is the same message.
+	again := mustMap(t, Meta, `{"object": "instagram", "entry": [{"id": "IG", "messaging": [
+		{"sender": {"id": "U2"}, "recipient": {"id": "IG"}, "timestamp": 1795427881000, "postback": {"title": "Get Started", "payload": "START"}}]}]}`)
+	if len(again.Messages) != 1 || again.Messages[0].ExternalID != res.Messages[1].ExternalID {
+		t.Fatalf("the same tap again: %+v", again.Messages)
+	}
+}
+
 func TestMeta_AttachmentsKeepOnlyUsableURLs(t *testing.T) {
 	var many []string
 	for range 25 {
@@ -209,13 +245,23 @@ func TestMeta_WhatsAppMessageTypesAsText(t *testing.T) {
 			{"from": "111", "id": "w4", "timestamp": "1795427880", "type": "document", "document": {"filename": "invoice.pdf", "id": "d"}},
 			{"from": "111", "id": "w5", "timestamp": "1795427880", "type": "contacts", "contacts": [{"name": {"formatted_name": "X"}}]},
 			{"from": "111", "id": "w6", "timestamp": "1795427880", "type": "unsupported", "errors": [{"code": 131051}]},
-			{"from": "222", "id": "w7", "timestamp": "1795427880", "type": "text", "text": {"body": "unknown contact"}}
+			{"from": "222", "id": "w7", "timestamp": "1795427880", "type": "text", "text": {"body": "unknown contact"}},
+			{"from": "111", "id": "w8", "timestamp": "1795427880", "type": "order", "order": {"catalog_id": "C", "text": "please ship fast",
+				"product_items": [{"product_retailer_id": "SKU-9", "quantity": "2", "item_price": 12.5, "currency": "EUR"}, {"product_retailer_id": "SKU-1", "quantity": 1, "item_price": "3", "currency": "EUR"}]}},
+			{"from": "111", "id": "w9", "timestamp": "1795427880", "type": "interactive", "interactive": {"type": "nfm_reply",
+				"nfm_reply": {"name": "flow", "body": "Sent", "response_json": "{\"order_no\": \"123\", \"flow_token\": \"t\", \"reason\": \"broken\"}"}}},
+			{"from": "111", "id": "w10", "timestamp": "1795427880", "type": "reaction", "reaction": {"message_id": "w1", "emoji": "👍"}}
 		]}}]}]}`)
 	texts := []string{}
 	for _, m := range res.Messages {
 		texts = append(texts, m.Author.Name+"|"+m.Text)
 	}
-	want := []string{"Kai|[location] Shop Rua 1 (38.7, -9.1)", "Kai|Track order", "Kai|Yes", "Kai|[document] invoice.pdf", "Kai|[contacts]", "|unknown contact"}
+	// An unsupported message (a first message from a click-to-WhatsApp
+	// ad, often) was dropped: nobody saw that the customer wrote. Orders
+	// and Flow answers read as what the customer chose.
+	want := []string{"Kai|[location] Shop Rua 1 (38.7, -9.1)", "Kai|Track order", "Kai|Yes", "Kai|[document] invoice.pdf", "Kai|[contacts]",
+		"Kai|" + unsupportedText, "|unknown contact", "Kai|[order] 2 × SKU-9 12.5 EUR; 1 × SKU-1 3 EUR; please ship fast",
+		"Kai|[form] order_no: 123, reason: broken"}
 	if !reflect.DeepEqual(texts, want) || res.Ignored != 1 {
 		t.Fatalf("texts %q (ignored %d), want %q", texts, res.Ignored, want)
 	}
@@ -285,6 +331,18 @@ func TestX_TweetKindsThreadsAndOwnPosts(t *testing.T) {
 	}
 	if len(res.Messages) != 3 || res.Ignored != 1 {
 		t.Fatalf("a back-and-forth: %d messages, %d ignored; want the customer's 3, the account's 1 ignored", len(res.Messages), res.Ignored)
+	}
+
+	// Posts of someone the account has blocked queue nothing.
+	res = mustMap(t, X, `{"for_user_id": "B", "user_has_blocked": "true", "tweet_create_events": [
+		{"id_str": "2001", "text": "@brand you again", "user": {"id_str": "666"}}]}`)
+	if len(res.Messages) != 0 || res.Ignored != 1 {
+		t.Fatalf("a blocked user's post: %+v", res)
+	}
+	res = mustMap(t, X, `{"for_user_id": "B", "user_has_blocked": false, "tweet_create_events": [
+		{"id_str": "2002", "text": "@brand hi", "user": {"id_str": "667"}}]}`)
+	if len(res.Messages) != 1 {
+		t.Fatalf("user_has_blocked false: %+v", res)
 	}
 
 	// Without for_user_id the account's own posts cannot be told apart.

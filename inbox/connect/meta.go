@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/switchboard/switchboard/inbox"
@@ -132,16 +134,34 @@ type metaMessagingItem struct {
 	Recipient struct {
 		ID id `json:"id"`
 	} `json:"recipient"`
-	Timestamp num `json:"timestamp"`
-	Message   *struct {
-		MID           string            `json:"mid"`
-		Text          string            `json:"text"`
-		IsEcho        bool              `json:"is_echo"`
-		IsDeleted     bool              `json:"is_deleted"`
-		IsUnsupported bool              `json:"is_unsupported"`
-		Attachments   []json.RawMessage `json:"attachments"`
-	} `json:"message"`
+	Timestamp num          `json:"timestamp"`
+	Message   *metaMessage `json:"message"`
+	// Postback is a tap on a button the brand's page offered ("Talk to a
+	// person", an ice breaker): often the customer's first word.
+	Postback *struct {
+		MID   string `json:"mid"`
+		Title string `json:"title"`
+	} `json:"postback"`
 }
+
+type metaMessage struct {
+	MID           string            `json:"mid"`
+	Text          string            `json:"text"`
+	IsEcho        bool              `json:"is_echo"`
+	IsDeleted     bool              `json:"is_deleted"`
+	IsUnsupported bool              `json:"is_unsupported"`
+	Attachments   []json.RawMessage `json:"attachments"`
+	ReplyTo       *struct {
+		Story *struct {
+			URL string `json:"url"`
+		} `json:"story"`
+	} `json:"reply_to"`
+}
+
+// unsupportedText stands for a message the network did not pass on (a
+// kind its API cannot show): the customer wrote, and someone should ask
+// them to send it again, rather than nobody seeing that they wrote.
+const unsupportedText = "[unsupported message: the network did not pass it on; ask the customer to send it again]"
 
 // metaAttachment is a messaging attachment; the URL is in payload.url (some
 // echo templates carry it at the top).
@@ -163,14 +183,23 @@ func metaMessaging(res *Result, network string, e metaEntry, path string, raw []
 	if account == "" {
 		account = string(m.Recipient.ID)
 	}
+	if pb := m.Postback; m.Message == nil && pb != nil && pb.Title != "" {
+		mid := pb.MID
+		if mid == "" && m.Timestamp > 0 && m.Sender.ID != "" {
+			// A "Get Started" tap may come without one: the tap's sender
+			// and time name it, the same on Meta's retries.
+			mid = fmt.Sprintf("postback:%s:%d", m.Sender.ID, m.Timestamp)
+		}
+		m.Message = &metaMessage{MID: mid, Text: pb.Title}
+	}
 	switch {
-	case m.Message == nil: // read, delivery, reaction, postback, referral, ...
+	case m.Message == nil: // read, delivery, reaction, referral, ...
 		res.Ignored++
 		return
 	case m.Message.IsEcho || (m.Sender.ID != "" && string(m.Sender.ID) == account):
 		res.Ignored++ // the brand's own message
 		return
-	case m.Message.IsDeleted || m.Message.IsUnsupported:
+	case m.Message.IsDeleted:
 		res.Ignored++
 		return
 	case m.Message.MID == "":
@@ -191,6 +220,12 @@ func metaMessaging(res *Result, network string, e metaEntry, path string, raw []
 			u = a.URL
 		}
 		atts.add(a.Type, u)
+	}
+	if r := m.Message.ReplyTo; r != nil && r.Story != nil {
+		atts.add("story", r.Story.URL) // the story the customer answers
+	}
+	if m.Message.IsUnsupported && m.Message.Text == "" {
+		m.Message.Text = unsupportedText
 	}
 	if m.Message.Text == "" && len(atts) == 0 {
 		res.drop(path, "no text nor attachment with a URL")
@@ -403,7 +438,21 @@ type waMessage struct {
 		ListReply *struct {
 			Title string `json:"title"`
 		} `json:"list_reply"`
+		// NFMReply is a WhatsApp Flow's answers, a JSON object in a string.
+		NFMReply *struct {
+			Body         string `json:"body"`
+			ResponseJSON string `json:"response_json"`
+		} `json:"nfm_reply"`
 	} `json:"interactive"`
+	Order *struct {
+		Text         string `json:"text"`
+		ProductItems []struct {
+			ProductRetailerID string `json:"product_retailer_id"`
+			Quantity          id     `json:"quantity"`
+			ItemPrice         id     `json:"item_price"`
+			Currency          string `json:"currency"`
+		} `json:"product_items"`
+	} `json:"order"`
 }
 
 // text renders a WhatsApp message as text. Media come with a media id, not
@@ -447,9 +496,40 @@ func (m waMessage) text() string {
 			return i.ButtonReply.Title
 		} else if i != nil && i.ListReply != nil {
 			return i.ListReply.Title
+		} else if i != nil && i.NFMReply != nil {
+			return "[form] " + flowAnswers(i.NFMReply.ResponseJSON, i.NFMReply.Body)
 		}
+	case "order":
+		if o := m.Order; o != nil {
+			parts := []string{"[order]"}
+			for _, it := range o.ProductItems {
+				parts = append(parts, strings.TrimSpace(fmt.Sprintf("%s × %s %s %s;", it.Quantity, it.ProductRetailerID, it.ItemPrice, it.Currency)))
+			}
+			if o.Text != "" {
+				parts = append(parts, o.Text)
+			}
+			return strings.TrimSuffix(strings.Join(parts, " "), ";")
+		}
+	case "unsupported", "unknown":
+		return unsupportedText
 	}
 	return "[" + m.Type + "]"
+}
+
+// flowAnswers renders a Flow's answers as "field: value, ..." in field
+// order (its flow_token, Meta's bookkeeping, left out), or else body.
+func flowAnswers(responseJSON, body string) string {
+	var answers map[string]any
+	if json.Unmarshal([]byte(responseJSON), &answers) != nil || len(answers) == 0 {
+		return body
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(answers)) {
+		if k != "flow_token" {
+			parts = append(parts, fmt.Sprintf("%s: %v", k, answers[k]))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func whatsApp(res *Result, e metaEntry, path string, raw []byte) {
@@ -471,8 +551,7 @@ func whatsApp(res *Result, e metaEntry, path string, raw []byte) {
 			continue
 		}
 		switch {
-		case m.Type == "reaction" || m.Type == "system" || m.Type == "unsupported" ||
-			m.Type == "unknown" || m.Type == "request_welcome" || m.Type == "":
+		case m.Type == "reaction" || m.Type == "system" || m.Type == "request_welcome" || m.Type == "":
 			res.Ignored++
 			continue
 		case v.Metadata.PhoneNumberID == "":

@@ -41,6 +41,12 @@ func X(body []byte) (Result, error) {
 	if raw, ok := env["users"]; ok {
 		_ = json.Unmarshal(raw, &users)
 	}
+	// X marks posts of people the account has blocked (true, or "true"):
+	// the brand chose not to hear from them, so they queue nothing.
+	blocked := false
+	if raw, ok := env["user_has_blocked"]; ok {
+		blocked = strings.Trim(string(raw), `"`) == "true"
+	}
 	for key, raw := range env {
 		switch {
 		case key == "tweet_create_events" || key == "direct_message_events":
@@ -70,7 +76,9 @@ func X(body []byte) (Result, error) {
 				res.drop(path, "no for_user_id")
 				continue
 			}
-			if key == "tweet_create_events" {
+			if key == "tweet_create_events" && blocked {
+				res.Ignored++
+			} else if key == "tweet_create_events" {
 				xTweetEvent(&res, string(forUser), path, ev)
 			} else {
 				xDMEvent(&res, string(forUser), users, path, ev)
