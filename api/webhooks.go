@@ -233,6 +233,21 @@ func (s *server) ingestWebhook(c *fiber.Ctx, source string, res connect.Result) 
 			return err
 		}
 	}
+	for _, f := range res.Failed {
+		_, err := s.svc.DeliveryFailed(c.UserContext(), p, f.Network, f.ExternalID, f.Error)
+		var fe *inbox.FieldError
+		switch {
+		case err == nil:
+			sum.Failed++
+		case errors.Is(err, store.ErrNotFound):
+			res.Ignored++ // not a reply reported through Switchboard
+		case errors.As(err, &fe):
+			sum.Refused++
+			skipped = append(skipped, fmt.Sprintf("%s: %s %s", f.Path, fe.Field, fe.Message))
+		default:
+			return fmt.Errorf("record a failed %s delivery: %w", f.Network, err)
+		}
+	}
 	sum.Ignored, sum.Refused = res.Ignored, sum.Refused+len(res.Dropped)
 	if len(skipped) > 0 {
 		// The first few are enough to find the cause.
@@ -250,6 +265,9 @@ type webhookSummary struct {
 	Duplicates int `json:"duplicates"`
 	Ignored    int `json:"ignored"`
 	Refused    int `json:"refused"`
+	// Failed counts the network's reports that a reply was not delivered,
+	// recorded on the reply (its delivery shows failed, with why).
+	Failed int `json:"failed"`
 }
 
 // add counts the results of ingesting chunk. A message refused by

@@ -27,6 +27,7 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/bolt"
 )
 
@@ -132,6 +133,7 @@ type summary struct {
 	Duplicates int `json:"duplicates"`
 	Ignored    int `json:"ignored"`
 	Refused    int `json:"refused"`
+	Failed     int `json:"failed"`
 }
 
 func (r response) summary(t *testing.T) summary {
@@ -427,6 +429,60 @@ func TestMetaWebhook_WhatsAppMessagesWithContactNames(t *testing.T) {
 			AuthorID: "6421555777", Handle: "+6421555777", Name: "Kai Moana",
 			Text: "[image] This arrived scratched", SentAt: "2026-11-23T09:58:10Z"},
 	})
+}
+
+// TestMetaWebhook_WhatsAppFailedStatusMarksTheReplyNotDelivered: WhatsApp
+// says after the fact that a reply was not delivered (the customer's
+// 24-hour window had closed, say), by the id it gave the reply. That was
+// counted as ignored, and the agent saw the reply as sent.
+func TestMetaWebhook_WhatsAppFailedStatusMarksTheReplyNotDelivered(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	s.team(t, map[string]any{"id": "care", "function": "care"})
+	s.rule(t, map[string]any{"id": "all-to-care", "position": 100, "then": map[string]any{"team": "care"}})
+	ana := s.onlineAgent(t, map[string]any{"id": "ana", "teams": []string{"care"}})
+	wantSummary(t, s.postMeta(t, fixture(t, "meta_whatsapp.json")).summary(t), summary{Stored: 2, Ignored: 2})
+	th := s.threads(t, s.admin, "?network=whatsapp")[0]
+	l := s.claim(t, ana, th.ID)
+	var rr struct {
+		Message store.Message `json:"message"`
+	}
+	s.reply(t, ana, th.ID, l.Lock.Token, "Yes, in blue").want(t, 201).decode(t, &rr)
+	// The connector sent it and says which id WhatsApp gave it.
+	s.do(t, "POST", "/api/v1/messages/"+rr.Message.ID+"/delivery", s.admin,
+		map[string]any{"status": "sent", "external_id": "wamid.reply-1"}).want(t, 200)
+
+	status := func(id, st string) []byte {
+		return []byte(`{"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
+			"messaging_product": "whatsapp", "metadata": {"phone_number_id": "` + waPhoneNumID + `"},
+			"statuses": [{"id": "` + id + `", "status": "` + st + `", "timestamp": "1795427990", "recipient_id": "16505551234",
+				"errors": [{"code": 131047, "title": "Re-engagement message", "message": "Re-engagement message",
+					"error_data": {"details": "Message failed to send because more than 24 hours have passed since the customer last replied to this number."}}]}]}}]}]}`)
+	}
+	// Read and delivered reports, and a failure of a message sent outside
+	// Switchboard, change nothing.
+	before := s.snapshot(t)
+	wantSummary(t, s.postMeta(t, status("wamid.reply-1", "read")).summary(t), summary{Ignored: 1})
+	wantSummary(t, s.postMeta(t, status("wamid.elsewhere", "failed")).summary(t), summary{Ignored: 1})
+	s.unchanged(t, before)
+
+	wantSummary(t, s.postMeta(t, status("wamid.reply-1", "failed")).summary(t), summary{Failed: 1})
+	var got store.Message
+	for _, m := range s.messages(t, s.admin, th.ID) {
+		if m.ID == rr.Message.ID {
+			got = m
+		}
+	}
+	want := "Re-engagement message: Message failed to send because more than 24 hours have passed since the customer last replied to this number. (131047)"
+	if got.Delivery == nil || got.Delivery.Status != "failed" || got.Delivery.Error != want || got.Delivery.ExternalID != "wamid.reply-1" {
+		t.Fatalf("the reply's delivery after WhatsApp's failed status: %+v", got.Delivery)
+	}
+	// Meta retries a delivery: the same report again is no new event.
+	n := len(s.events(t, s.admin, th.ID))
+	wantSummary(t, s.postMeta(t, status("wamid.reply-1", "failed")).summary(t), summary{Failed: 1})
+	if m := len(s.events(t, s.admin, th.ID)); m != n {
+		t.Fatalf("a repeated failed status added %d events", m-n)
+	}
 }
 
 func TestMetaWebhook_UnknownObjectsFieldsAndEventsAre200AndStoreNothing(t *testing.T) {

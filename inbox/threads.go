@@ -193,3 +193,23 @@ func (s *Service) MessageDelivery(ctx context.Context, p Principal, messageID st
 	}
 	return s.st.MessageDelivery(ctx, store.DeliveryParams{MessageID: messageID, Status: in.Status, ExternalID: in.ExternalID, Error: in.Error})
 }
+
+// DeliveryFailed records a network's own report that a reply it knows as
+// externalID was not delivered: the reply a connector reported sent under
+// that id. ErrNotFound when no reply was reported under it (one sent
+// outside Switchboard, or a report that came first).
+func (s *Service) DeliveryFailed(ctx context.Context, p Principal, network, externalID, why string) (store.Message, error) {
+	if err := p.require(store.RoleIngest, store.RoleAdmin); err != nil {
+		return store.Message{}, err
+	}
+	if externalID == "" {
+		return store.Message{}, fieldErr("external_id", "is required")
+	}
+	if err := checkLen("external_id", externalID, maxIDLen); err != nil {
+		return store.Message{}, err
+	}
+	if err := checkLen("error", why, 2000); err != nil {
+		return store.Message{}, err
+	}
+	return s.st.MessageDelivery(ctx, store.DeliveryParams{Network: network, Status: "failed", ExternalID: externalID, Error: why})
+}

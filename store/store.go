@@ -139,7 +139,9 @@ type Store interface {
 	// (none for a thread that has none or does not exist).
 	MessageNewest(ctx context.Context, threadID string, n int) ([]Message, error)
 	// MessageDelivery records a connector's delivery report on an outbound
-	// message.
+	// message, found by its id or by the network's id for it (the
+	// delivery's external_id an earlier report recorded). ErrNotFound
+	// when there is none; a repeated report changes nothing.
 	MessageDelivery(ctx context.Context, p DeliveryParams) (Message, error)
 
 	// ThreadErase deletes a thread, in any state, and everything kept
@@ -398,9 +400,13 @@ type EraseParams struct {
 	Version int64
 }
 
-// DeliveryParams is a connector's report on an outbound message.
+// DeliveryParams is a connector's report on an outbound message: the
+// message is MessageID, or, when that is empty, the outbound message whose
+// delivery the network named ExternalID on Network (a network's own
+// delivery webhook knows only its id).
 type DeliveryParams struct {
 	MessageID  string
+	Network    string
 	Status     string
 	ExternalID string
 	Error      string

@@ -39,6 +39,18 @@ type Result struct {
 	Ignored int
 	// Dropped lists items that look like messages but could not be mapped.
 	Dropped []Drop
+	// Failed are the network's reports that a reply of the brand was not
+	// delivered (WhatsApp statuses "failed"), by the network's id for it.
+	Failed []FailedDelivery
+}
+
+// FailedDelivery is a network's report that an outbound message, which it
+// knows as ExternalID, was not delivered, and why.
+type FailedDelivery struct {
+	Path       string
+	Network    string
+	ExternalID string
+	Error      string
 }
 
 // Drop is an item left out of a delivery, for the log.
@@ -157,12 +169,13 @@ func firstTime(ts ...*time.Time) *time.Time {
 
 // clip keeps text within the contract's limit: a network post longer than
 // that (X allows 25,000 characters) is cut rather than lost.
-func clip(s string) string {
-	if utf8.RuneCountInString(s) <= inbox.MaxTextRunes {
+func clip(s string) string { return clipRunes(s, inbox.MaxTextRunes) }
+
+func clipRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
-	r := []rune(s)
-	return string(r[:inbox.MaxTextRunes])
+	return string([]rune(s)[:n])
 }
 
 // attachments collects media by URL, keeping only those the contract

@@ -532,13 +532,54 @@ func flowAnswers(responseJSON, body string) string {
 	return strings.Join(parts, ", ")
 }
 
+// waStatus reads a delivery report of one of the brand's messages: a
+// failed one is kept (the reply never reached the customer: the 24-hour
+// window had closed, the number is not on WhatsApp, ...); sent, delivered
+// and read change nothing the agent needs.
+func waStatus(res *Result, path string, raw []byte) {
+	var st struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+		Errors []struct {
+			Code      num    `json:"code"`
+			Title     string `json:"title"`
+			Message   string `json:"message"`
+			ErrorData struct {
+				Details string `json:"details"`
+			} `json:"error_data"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(raw, &st) != nil || st.Status != "failed" || st.ID == "" {
+		res.Ignored++
+		return
+	}
+	why := "WhatsApp did not deliver it"
+	if len(st.Errors) > 0 {
+		e := st.Errors[0]
+		if t := strings.TrimSpace(e.Title); t != "" {
+			why = t
+		}
+		if d := strings.TrimSpace(e.ErrorData.Details); d != "" && d != why {
+			why += ": " + d
+		} else if m := strings.TrimSpace(e.Message); m != "" && m != why {
+			why += ": " + m
+		}
+		if e.Code != 0 {
+			why = fmt.Sprintf("%s (%d)", why, e.Code)
+		}
+	}
+	res.Failed = append(res.Failed, FailedDelivery{Path: path, Network: "whatsapp", ExternalID: st.ID, Error: clipRunes(why, 2000)})
+}
+
 func whatsApp(res *Result, e metaEntry, path string, raw []byte) {
 	var v waValue
 	if err := json.Unmarshal(raw, &v); err != nil {
 		res.drop(path, "malformed messages change")
 		return
 	}
-	res.Ignored += len(v.Statuses) // delivery reports of the brand's messages
+	for k, rs := range v.Statuses {
+		waStatus(res, fmt.Sprintf("%s.value.statuses[%d]", path, k), rs)
+	}
 	names := map[id]string{}
 	for _, c := range v.Contacts {
 		names[c.WaID] = c.Profile.Name

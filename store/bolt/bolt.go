@@ -44,6 +44,7 @@
 //	threadseq/       seq -> thread id (list order; NextSequence numbers threads)
 //	messages/        message id -> Message JSON
 //	messagekey/      network \x00 external id -> message id
+//	outboundkey/     network \x00 delivery external id -> outbound message id
 //	threadmsgs/      thread id \x00 seq -> message id
 //	notes/           thread id \x00 seq -> Note JSON
 //	idempotency/     agent id \x00 thread id \x00 Idempotency-Key -> message id
@@ -108,6 +109,7 @@ var (
 	bThreadSeq    = []byte("threadseq")
 	bMessages     = []byte("messages")
 	bMessageKey   = []byte("messagekey")
+	bOutboundKey  = []byte("outboundkey")
 	bThreadMsgs   = []byte("threadmsgs")
 	bNotes        = []byte("notes")
 	bIdempotency  = []byte("idempotency")
@@ -129,7 +131,7 @@ var (
 	bWriteProbe = []byte("writeprobe")
 
 	allBuckets = [][]byte{bMeta, bTeams, bAgents, bKeys, bKeyHash, bSessions, bRules,
-		bThreads, bThreadKey, bThreadSeq, bMessages, bMessageKey, bThreadMsgs, bNotes,
+		bThreads, bThreadKey, bThreadSeq, bMessages, bMessageKey, bOutboundKey, bThreadMsgs, bNotes,
 		bIdempotency, bIdemExp, bQueue, bLockExp, bAgentLocks, bEvents, bThreadEvents, bErasedEvents,
 		bSLADue, bAutoClose, bCounters, bFRT, bWebhooks, bSavedReplies}
 

@@ -698,17 +698,31 @@ func walkChildren(b *bbolt.Bucket, parent string, p store.PageParams, next *stri
 func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (store.Message, error) {
 	var m store.Message
 	err := s.write(ctx, func(w *wtx) error {
-		if err := getJSON(w.tx.Bucket(bMessages), []byte(p.MessageID), &m); err != nil {
-			return wrapNotFound(err, "message", p.MessageID)
+		id := p.MessageID
+		if id == "" {
+			v := w.tx.Bucket(bOutboundKey).Get(key(p.Network, p.ExternalID))
+			if v == nil {
+				return fmt.Errorf("no reply delivered as %s on %s: %w", p.ExternalID, p.Network, store.ErrNotFound)
+			}
+			id = string(v)
+		}
+		if err := getJSON(w.tx.Bucket(bMessages), []byte(id), &m); err != nil {
+			return wrapNotFound(err, "message", id)
 		}
 		if m.Direction != store.Outbound {
-			return fmt.Errorf("message %s is inbound: %w", p.MessageID, store.ErrNotFound)
+			return fmt.Errorf("message %s is inbound: %w", id, store.ErrNotFound)
 		}
 		d := &store.Delivery{Status: p.Status, ExternalID: p.ExternalID, Error: p.Error}
 		if m.Delivery != nil && *m.Delivery == *d {
 			return nil // a repeated report
 		}
+		if m.Delivery != nil && m.Delivery.ExternalID != d.ExternalID {
+			w.unindexDelivered(m)
+		}
 		m.Delivery = d
+		if d.ExternalID != "" {
+			w.put(bOutboundKey, key(m.Network, d.ExternalID), []byte(m.ID))
+		}
 		w.put(bMessages, []byte(m.ID), m)
 		// Its thread's event, so the page and webhooks learn of it.
 		rec, err := w.thread(m.ThreadID)
@@ -723,6 +737,17 @@ func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (st
 		return nil
 	})
 	return m, err
+}
+
+// unindexDelivered drops the entry that finds outbound message m by the
+// network's id for it, if it is m's.
+func (w *wtx) unindexDelivered(m store.Message) {
+	if m.Delivery == nil || m.Delivery.ExternalID == "" {
+		return
+	}
+	if k := key(m.Network, m.Delivery.ExternalID); bytes.Equal(w.tx.Bucket(bOutboundKey).Get(k), []byte(m.ID)) {
+		w.del(bOutboundKey, k)
+	}
 }
 
 // deliveryData is a message.delivery event's data.
@@ -764,6 +789,7 @@ func (s *Store) ThreadErase(ctx context.Context, p store.EraseParams) error {
 			if k := key(m.Network, m.ExternalID); m.Direction == store.Inbound && bytes.Equal(w.tx.Bucket(bMessageKey).Get(k), mid) {
 				w.del(bMessageKey, k)
 			}
+			w.unindexDelivered(m)
 			w.del(bMessages, mid)
 		})
 		w.dropChildren(bNotes, id, nil)

@@ -38,6 +38,7 @@ func (k keys) threadkey() string             { return k.p + "threadkey" }
 func (k keys) threadseq() string             { return k.p + "threadseq" }
 func (k keys) message(id string) string      { return k.p + "msg:" + id }
 func (k keys) messagekey() string            { return k.p + "msgkey" }
+func (k keys) outboundkey() string           { return k.p + "outkey" }
 func (k keys) threadmsgs(tid string) string  { return k.p + "threadmsgs:" + tid }
 func (k keys) notes(tid string) string       { return k.p + "notes:" + tid }
 func (k keys) idempotency() string           { return k.p + "idempotency" }

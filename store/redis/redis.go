@@ -58,6 +58,7 @@
 //	P threadseq               zset: thread id scored by creation sequence (list order)
 //	P msg:<id>                hash {json, thread, dir, delivery}
 //	P msgkey                  hash: network\0external id -> message id (dedupe)
+//	P outkey                  hash: network\0delivery external id -> outbound message id
 //	P threadmsgs:<thread>     list of message ids, oldest first
 //	P notes:<thread>          list of note JSON, oldest first
 //	P idem:<agent\0thread\0key> string: message id, expiring after store.IdempotencyTTL

@@ -354,7 +354,11 @@ func (s *Store) messagesByID(ctx context.Context, ids []string) ([]store.Message
 
 func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (store.Message, error) {
 	d := jsonString(store.Delivery{Status: p.Status, ExternalID: p.ExternalID, Error: p.Error})
-	res, err := s.eval(ctx, scriptDelivery, []string{s.k.message(p.MessageID)}, p.MessageID, d)
+	k := s.k.outboundkey()
+	if p.MessageID != "" {
+		k = s.k.message(p.MessageID)
+	}
+	res, err := s.eval(ctx, scriptDelivery, []string{k}, p.MessageID, d, p.Network, p.ExternalID)
 	if err != nil {
 		return store.Message{}, err
 	}

@@ -170,8 +170,10 @@ func threadErase(t *testing.T, e *env) {
 	held := e.thread("twitter", "care", msgTags("vip"), author("erase-me"))
 	e.followUp(held, author("erase-me"))
 	g := e.claim(held.ID, "bob", longTTL)
-	_, err := e.s.ThreadReply(e.ctx, store.ReplyParams{ThreadID: held.ID, Token: g.Token, Actor: "bob", IdempotencyKey: "k1",
+	reply, err := e.s.ThreadReply(e.ctx, store.ReplyParams{ThreadID: held.ID, Token: g.Token, Actor: "bob", IdempotencyKey: "k1",
 		Message: store.Message{ID: e.id("out"), Kind: "dm", Text: "reply-to-erase"}})
+	must(t, err)
+	_, err = e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: reply.Message.ID, Status: "sent", ExternalID: "delivered-as-erase-me"})
 	must(t, err)
 	_, err = e.s.NoteCreate(e.ctx, store.Note{ID: e.id("note"), ThreadID: held.ID, Actor: "bob", Text: "note-to-erase"})
 	must(t, err)
@@ -210,7 +212,9 @@ func threadErase(t *testing.T, e *env) {
 		wantEqual(t, "notes of "+th.ID, len(notes.Items), 0)
 		wantEqual(t, "events under "+th.ID, len(e.events(th.ID)), 0)
 	}
-	personal := []string{"erase-me", "reply-to-erase", "note-to-erase", held.ExternalID, queued.ExternalID, pend.ExternalID}
+	_, err = e.s.MessageDelivery(e.ctx, store.DeliveryParams{Network: held.Network, ExternalID: "delivered-as-erase-me", Status: "failed"})
+	wantErr(t, err, store.ErrNotFound)
+	personal := []string{"erase-me", "reply-to-erase", "note-to-erase", "delivered-as-erase-me", held.ExternalID, queued.ExternalID, pend.ExternalID}
 	for _, m := range msgs {
 		_, err := e.s.MessageGet(e.ctx, m.ID)
 		wantErr(t, err, store.ErrNotFound)

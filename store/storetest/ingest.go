@@ -26,6 +26,7 @@ var ingestScenarios = []scenario{
 	{"Ingest_OfferTo_GrantsLockOnlyWithinCapacity", ingestOffer},
 	{"Ingest_MissingTeam_ErrUnknownTeamNothingStored", ingestUnknownTeam},
 	{"MessageDelivery_RecordsReportOnOutbound", messageDelivery},
+	{"MessageDelivery_FindsTheReplyByTheNetworksIDForIt", messageDeliveryByNetworkID},
 }
 
 func ingestNewThread(t *testing.T, e *env) {
@@ -485,6 +486,58 @@ func messageDelivery(t *testing.T, e *env) {
 		evs[1].Data["error"] != "blocked by the user" || evs[1].Data["message_id"] != out.Message.ID || evs[1].Team != "care" {
 		t.Fatalf("message.delivery events: %+v", evs)
 	}
+}
+
+// messageDeliveryByNetworkID: a network's own delivery report (WhatsApp's
+// failed status) names the reply by the id the network gave it, which the
+// connector's report recorded; only the reply's current id finds it, on
+// its own network, and never an inbound message.
+func messageDeliveryByNetworkID(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	th := e.thread("whatsapp", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	out := e.reply(th.ID, g.Token, "ana")
+	other := e.reply(th.ID, g.Token, "ana")
+	byNetworkID := func(network, ext string) (store.Message, error) {
+		return e.s.MessageDelivery(e.ctx, store.DeliveryParams{Network: network, ExternalID: ext, Status: "failed", Error: "Re-engagement message (131047)"})
+	}
+	_, err := byNetworkID("whatsapp", "wamid.1")
+	wantErr(t, err, store.ErrNotFound) // not reported yet
+
+	_, err = e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: out.Message.ID, Status: "sent", ExternalID: "wamid.0"})
+	must(t, err)
+	_, err = e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: out.Message.ID, Status: "sent", ExternalID: "wamid.1"})
+	must(t, err)
+	_, err = e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: other.Message.ID, Status: "sent", ExternalID: "wamid.2"})
+	must(t, err)
+	_, err = byNetworkID("whatsapp", "wamid.0")
+	wantErr(t, err, store.ErrNotFound) // the id it had before
+	_, err = byNetworkID("twitter", "wamid.1")
+	wantErr(t, err, store.ErrNotFound) // another network's
+	in, err := e.s.MessageList(e.ctx, th.ID, store.PageParams{Limit: 1})
+	must(t, err)
+	_, err = byNetworkID("whatsapp", in.Items[0].ExternalID)
+	wantErr(t, err, store.ErrNotFound) // an inbound message's
+
+	m, err := byNetworkID("whatsapp", "wamid.1")
+	must(t, err)
+	if m.ID != out.Message.ID || m.Delivery == nil || *m.Delivery != (store.Delivery{Status: "failed", ExternalID: "wamid.1", Error: "Re-engagement message (131047)"}) {
+		t.Fatalf("the reply found by the network's id: %+v %+v", m, m.Delivery)
+	}
+	got, err := e.s.MessageGet(e.ctx, other.Message.ID)
+	must(t, err)
+	if got.Delivery == nil || got.Delivery.Status != "sent" {
+		t.Fatalf("the other reply's delivery = %+v, want it untouched", got.Delivery)
+	}
+	evs := ofType(e.events(th.ID), store.EventMessageDelivery)
+	if last := evs[len(evs)-1]; last.Data["status"] != "failed" || last.Data["message_id"] != out.Message.ID || last.Data["error"] != "Re-engagement message (131047)" {
+		t.Fatalf("the last message.delivery event: %+v", last)
+	}
+	// The same report again (WhatsApp retries) changes nothing more.
+	_, err = byNetworkID("whatsapp", "wamid.1")
+	must(t, err)
+	wantEqual(t, "message.delivery events after a repeated report", len(ofType(e.events(th.ID), store.EventMessageDelivery)), len(evs))
 }
 
 // messageNewest: a thread's newest messages, newest first, at most n, and

@@ -61,6 +61,7 @@ function K.threadkey() return P .. 'threadkey' end
 function K.threadseq() return P .. 'threadseq' end
 function K.message(id) return P .. 'msg:' .. id end
 function K.messagekey() return P .. 'msgkey' end
+function K.outboundkey() return P .. 'outkey' end
 function K.threadmsgs(tid) return P .. 'threadmsgs:' .. tid end
 function K.notes(tid) return P .. 'notes:' .. tid end
 function K.idempotency() return P .. 'idempotency' end

@@ -1,22 +1,38 @@
 -- message_delivery: record a connector's delivery report on an outbound
 -- message, with a message.delivery event on its thread when it changed.
+-- The message is named by its id, or (id empty) by the network's id for
+-- it, which an earlier report recorded in outkey.
 --
--- KEYS[1]  the message
--- ARGV[2]  message id
+-- KEYS[1]  the message, or outkey when it is found there
+-- ARGV[2]  message id, or ''
 -- ARGV[3]  delivery JSON
+-- ARGV[4]  network (when ARGV[2] is '')
+-- ARGV[5]  the delivery's external id
 -- Returns  {"ok", message hash} | {"not_found"}
 
-local key = K.message(ARGV[2])
-local f = redis.call('HMGET', key, 'dir', 'delivery', 'thread')
-if not f[1] then return not_found('message', ARGV[2]) end
-if f[1] ~= 'outbound' then return not_found('message', ARGV[2] .. ' is inbound') end
+local mid = ARGV[2]
+if mid == '' then
+  mid = redis.call('HGET', K.outboundkey(), ARGV[4] .. '\0' .. ARGV[5])
+  if not mid then return not_found('reply delivered as', ARGV[5] .. ' on ' .. ARGV[4]) end
+end
+local key = K.message(mid)
+local f = redis.call('HMGET', key, 'dir', 'delivery', 'thread', 'json')
+if not f[1] then return not_found('message', mid) end
+if f[1] ~= 'outbound' then return not_found('message', mid .. ' is inbound') end
 if f[2] ~= ARGV[3] then -- not a repeated report
+  local network = cjson.decode(f[4]).network
+  local old = f[2] and cjson.decode(f[2]).external_id or ''
+  if type(old) == 'string' and old ~= '' and old ~= ARGV[5] then
+    local okey = network .. '\0' .. old
+    if redis.call('HGET', K.outboundkey(), okey) == mid then redis.call('HDEL', K.outboundkey(), okey) end
+  end
+  if ARGV[5] ~= '' then redis.call('HSET', K.outboundkey(), network .. '\0' .. ARGV[5], mid) end
   redis.call('HSET', key, 'delivery', ARGV[3])
   -- Its thread's event, so the page and webhooks learn of it.
   local t = load_thread(f[3])
   if t then
     local d = cjson.decode(ARGV[3])
-    local data = {'message_id', ARGV[2], 'status', d.status}
+    local data = {'message_id', mid, 'status', d.status}
     if type(d.error) == 'string' and d.error ~= '' then
       data[#data + 1], data[#data + 2] = 'error', d.error
     end

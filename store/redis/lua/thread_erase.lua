@@ -33,11 +33,17 @@ local tkey = t.network .. '\0' .. t.profile .. '\0' .. t.external_id
 if redis.call('HGET', K.threadkey(), tkey) == id then redis.call('HDEL', K.threadkey(), tkey) end
 redis.call('ZREM', K.threadseq(), id)
 for _, mid in ipairs(redis.call('LRANGE', K.threadmsgs(id), 0, -1)) do
-  local f = redis.call('HMGET', K.message(mid), 'json', 'dir')
+  local f = redis.call('HMGET', K.message(mid), 'json', 'dir', 'delivery')
   if f[1] and f[2] == 'inbound' then
     local m = cjson.decode(f[1])
     local mkey = m.network .. '\0' .. m.external_id
     if redis.call('HGET', K.messagekey(), mkey) == mid then redis.call('HDEL', K.messagekey(), mkey) end
+  elseif f[1] and f[3] then
+    local ext = cjson.decode(f[3]).external_id
+    if type(ext) == 'string' and ext ~= '' then
+      local okey = cjson.decode(f[1]).network .. '\0' .. ext
+      if redis.call('HGET', K.outboundkey(), okey) == mid then redis.call('HDEL', K.outboundkey(), okey) end
+    end
   end
   redis.call('DEL', K.message(mid))
 end
