@@ -250,7 +250,9 @@ func TestMeta_WhatsAppMessageTypesAsText(t *testing.T) {
 				"product_items": [{"product_retailer_id": "SKU-9", "quantity": "2", "item_price": 12.5, "currency": "EUR"}, {"product_retailer_id": "SKU-1", "quantity": 1, "item_price": "3", "currency": "EUR"}]}},
 			{"from": "111", "id": "w9", "timestamp": "1795427880", "type": "interactive", "interactive": {"type": "nfm_reply",
 				"nfm_reply": {"name": "flow", "body": "Sent", "response_json": "{\"order_no\": \"123\", \"flow_token\": \"t\", \"reason\": \"broken\"}"}}},
-			{"from": "111", "id": "w10", "timestamp": "1795427880", "type": "reaction", "reaction": {"message_id": "w1", "emoji": "👍"}}
+			{"from": "111", "id": "w10", "timestamp": "1795427880", "type": "reaction", "reaction": {"message_id": "w1", "emoji": "👍"}},
+			{"from": "111", "id": "w11", "timestamp": "1795427880", "type": "system", "system": {"body": "Kai changed from 111 to 999", "wa_id": "999", "type": "user_changed_number"}},
+			{"from": "111", "id": "w12", "timestamp": "1795427880", "type": "system", "system": {"type": "customer_identity_changed"}}
 		]}}]}]}`)
 	texts := []string{}
 	for _, m := range res.Messages {
@@ -261,8 +263,8 @@ func TestMeta_WhatsAppMessageTypesAsText(t *testing.T) {
 	// and Flow answers read as what the customer chose.
 	want := []string{"Kai|[location] Shop Rua 1 (38.7, -9.1)", "Kai|Track order", "Kai|Yes", "Kai|[document] invoice.pdf", "Kai|[contacts]",
 		"Kai|" + unsupportedText, "|unknown contact", "Kai|[order] 2 × SKU-9 12.5 EUR; 1 × SKU-1 3 EUR; please ship fast",
-		"Kai|[form] order_no: 123, reason: broken"}
-	if !reflect.DeepEqual(texts, want) || res.Ignored != 1 {
+		"Kai|[form] order_no: 123, reason: broken", "Kai|[WhatsApp] Kai changed from 111 to 999"}
+	if !reflect.DeepEqual(texts, want) || res.Ignored != 2 {
 		t.Fatalf("texts %q (ignored %d), want %q", texts, res.Ignored, want)
 	}
 	res = mustMap(t, Meta, `{"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {

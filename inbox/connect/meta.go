@@ -444,6 +444,11 @@ type waMessage struct {
 			ResponseJSON string `json:"response_json"`
 		} `json:"nfm_reply"`
 	} `json:"interactive"`
+	// System is WhatsApp's own notice in a conversation, e.g. "Kai
+	// changed from +1 650 555 1234 to +1 650 555 9999".
+	System *struct {
+		Body string `json:"body"`
+	} `json:"system"`
 	Order *struct {
 		Text         string `json:"text"`
 		ProductItems []struct {
@@ -512,6 +517,11 @@ func (m waMessage) text() string {
 		}
 	case "unsupported", "unknown":
 		return unsupportedText
+	case "system":
+		if m.System != nil && strings.TrimSpace(m.System.Body) != "" {
+			return "[WhatsApp] " + m.System.Body
+		}
+		return ""
 	}
 	return "[" + m.Type + "]"
 }
@@ -592,7 +602,8 @@ func whatsApp(res *Result, e metaEntry, path string, raw []byte) {
 			continue
 		}
 		switch {
-		case m.Type == "reaction" || m.Type == "system" || m.Type == "request_welcome" || m.Type == "":
+		case m.Type == "reaction" || m.Type == "request_welcome" || m.Type == "" ||
+			(m.Type == "system" && m.text() == ""):
 			res.Ignored++
 			continue
 		case v.Metadata.PhoneNumberID == "":
