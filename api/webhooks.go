@@ -233,22 +233,19 @@ func (s *server) ingestWebhook(c *fiber.Ctx, source string, res connect.Result) 
 			return err
 		}
 	}
+	for _, d := range res.Deleted {
+		_, err := s.svc.MessageDeleted(c.UserContext(), p, d.Network, d.ExternalID)
+		if skipped, err = sum.notice(skipped, d.Path, err, &sum.Deleted); err != nil {
+			return fmt.Errorf("delete a %s message: %w", d.Network, err)
+		}
+	}
 	for _, f := range res.Failed {
 		_, err := s.svc.DeliveryFailed(c.UserContext(), p, f.Network, f.ExternalID, f.Error)
-		var fe *inbox.FieldError
-		switch {
-		case err == nil:
-			sum.Failed++
-		case errors.Is(err, store.ErrNotFound):
-			res.Ignored++ // not a reply reported through Switchboard
-		case errors.As(err, &fe):
-			sum.Refused++
-			skipped = append(skipped, fmt.Sprintf("%s: %s %s", f.Path, fe.Field, fe.Message))
-		default:
+		if skipped, err = sum.notice(skipped, f.Path, err, &sum.Failed); err != nil {
 			return fmt.Errorf("record a failed %s delivery: %w", f.Network, err)
 		}
 	}
-	sum.Ignored, sum.Refused = res.Ignored, sum.Refused+len(res.Dropped)
+	sum.Ignored, sum.Refused = sum.Ignored+res.Ignored, sum.Refused+len(res.Dropped)
 	if len(skipped) > 0 {
 		// The first few are enough to find the cause.
 		noteOnRequestLine(c, slog.LevelWarn, "webhook", source, "skipped", len(skipped), "why", skipped[:min(len(skipped), maxSkippedLogged)])
@@ -265,9 +262,33 @@ type webhookSummary struct {
 	Duplicates int `json:"duplicates"`
 	Ignored    int `json:"ignored"`
 	Refused    int `json:"refused"`
+	// Deleted counts customers' messages emptied because their authors
+	// deleted them on the network.
+	Deleted int `json:"deleted"`
 	// Failed counts the network's reports that a reply was not delivered,
 	// recorded on the reply (its delivery shows failed, with why).
 	Failed int `json:"failed"`
+}
+
+// notice counts in *n a network's notice about a message stored before (a
+// deletion, a failed delivery) that was applied. One about a message
+// Switchboard does not have is ignored; one validation refuses is skipped,
+// and why is added to skipped. Any other failure is returned so the
+// network retries.
+func (sum *webhookSummary) notice(skipped []string, path string, err error, n *int) ([]string, error) {
+	var fe *inbox.FieldError
+	switch {
+	case err == nil:
+		*n++
+	case errors.Is(err, store.ErrNotFound):
+		sum.Ignored++
+	case errors.As(err, &fe):
+		sum.Refused++
+		skipped = append(skipped, fmt.Sprintf("%s: %s %s", path, fe.Field, fe.Message))
+	default:
+		return skipped, err
+	}
+	return skipped, nil
 }
 
 // add counts the results of ingesting chunk. A message refused by

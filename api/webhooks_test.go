@@ -133,6 +133,7 @@ type summary struct {
 	Duplicates int `json:"duplicates"`
 	Ignored    int `json:"ignored"`
 	Refused    int `json:"refused"`
+	Deleted    int `json:"deleted"`
 	Failed     int `json:"failed"`
 }
 
@@ -442,7 +443,7 @@ func TestMetaWebhook_WhatsAppFailedStatusMarksTheReplyNotDelivered(t *testing.T)
 	s.rule(t, map[string]any{"id": "all-to-care", "position": 100, "then": map[string]any{"team": "care"}})
 	ana := s.onlineAgent(t, map[string]any{"id": "ana", "teams": []string{"care"}})
 	wantSummary(t, s.postMeta(t, fixture(t, "meta_whatsapp.json")).summary(t), summary{Stored: 2, Ignored: 2})
-	th := s.threads(t, s.admin, "?network=whatsapp")[0]
+	th := s.threads(t, s.admin, "network=whatsapp")[0]
 	l := s.claim(t, ana, th.ID)
 	var rr struct {
 		Message store.Message `json:"message"`
@@ -589,6 +590,35 @@ func TestXWebhook_TweetsThreadPerAuthorSkippingOwnAndRetweets(t *testing.T) {
 	})
 	if n := len(s.threads(t, s.admin, "")); n != 2 {
 		t.Fatalf("%d threads, want 2", n)
+	}
+}
+
+// TestXWebhook_ADeletedPostIsEmptiedHere: X's terms require that a post
+// its author deleted is deleted by whoever stored it; the deletion was
+// counted as ignored and the text stayed in the inbox.
+func TestXWebhook_ADeletedPostIsEmptiedHere(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	s.postX(t, fixture(t, "x_tweet_create_events.json")).summary(t)
+	del := func(id string) []byte {
+		return []byte(`{"for_user_id": "` + brandX + `", "tweet_delete_events": [{"status": {"id": "` + id + `", "user_id": "3001000001"}, "timestamp_ms": "1795428000000"}]}`)
+	}
+	before := s.snapshot(t)
+	wantSummary(t, s.postX(t, del("1860000000000009999")).summary(t), summary{Ignored: 1}) // never stored
+	s.unchanged(t, before)
+
+	wantSummary(t, s.postX(t, del("1860000000000000001")).summary(t), summary{Deleted: 1})
+	for _, m := range s.stored(t) {
+		if m.ExternalID == "1860000000000000001" && (m.Text != store.DeletedText || m.Attachments != "") {
+			t.Fatalf("the deleted post is stored as %+v", m)
+		}
+		if m.ExternalID != "1860000000000000001" && m.Text == store.DeletedText {
+			t.Fatalf("another post was emptied: %+v", m)
+		}
+	}
+	th := s.threads(t, s.admin, "author=3001000001")[0]
+	if evs := s.events(t, s.admin, th.ID); evs[len(evs)-1].Type != store.EventMessageDeleted {
+		t.Fatalf("the thread's last event is %s, want message.deleted: %+v", evs[len(evs)-1].Type, evs)
 	}
 }
 

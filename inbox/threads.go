@@ -194,6 +194,23 @@ func (s *Service) MessageDelivery(ctx context.Context, p Principal, messageID st
 	return s.st.MessageDelivery(ctx, store.DeliveryParams{MessageID: messageID, Status: in.Status, ExternalID: in.ExternalID, Error: in.Error})
 }
 
+// MessageDeleted empties a customer's message that its author deleted on
+// the network (X's tweet_delete_events, Meta's unsent messages and removed
+// comments), found by the network's id for it: what they took back is not
+// kept (X's terms require it). ErrNotFound when Switchboard never stored it.
+func (s *Service) MessageDeleted(ctx context.Context, p Principal, network, externalID string) (store.Message, error) {
+	if err := p.require(store.RoleIngest, store.RoleAdmin); err != nil {
+		return store.Message{}, err
+	}
+	if externalID == "" {
+		return store.Message{}, fieldErr("external_id", "is required")
+	}
+	if err := checkLen("external_id", externalID, maxIDLen); err != nil {
+		return store.Message{}, err
+	}
+	return s.st.MessageDelete(ctx, network, externalID)
+}
+
 // DeliveryFailed records a network's own report that a reply it knows as
 // externalID was not delivered: the reply a connector reported sent under
 // that id. ErrNotFound when no reply was reported under it (one sent

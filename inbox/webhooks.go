@@ -75,7 +75,7 @@ var EventTypes = []string{
 	store.EventThreadOffered, store.EventThreadReplied, store.EventThreadReleased, store.EventThreadTransferred,
 	store.EventThreadClosed, store.EventThreadTagged, store.EventThreadReopened, store.EventThreadAssigned,
 	store.EventThreadUnlocked, store.EventPriorityChanged, store.EventLockExpired, store.EventSLABreached,
-	store.EventNoteAdded, store.EventThreadErased, store.EventMessageDelivery,
+	store.EventNoteAdded, store.EventThreadErased, store.EventMessageDelivery, store.EventMessageDeleted,
 }
 
 // WebhookInput registers a webhook.

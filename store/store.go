@@ -143,6 +143,13 @@ type Store interface {
 	// delivery's external_id an earlier report recorded). ErrNotFound
 	// when there is none; a repeated report changes nothing.
 	MessageDelivery(ctx context.Context, p DeliveryParams) (Message, error)
+	// MessageDelete empties an inbound message its author deleted on the
+	// network, found by the network's id for it: its text becomes
+	// DeletedText, its attachments go, with a message.deleted event on its
+	// thread. The message stays, so the conversation keeps its turns and a
+	// replayed delivery of it is still a duplicate. ErrNotFound when there
+	// is no such inbound message; deleting it again changes nothing.
+	MessageDelete(ctx context.Context, network, externalID string) (Message, error)
 
 	// ThreadErase deletes a thread, in any state, and everything kept
 	// about it: its messages and their dedupe entries, notes, audit events

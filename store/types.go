@@ -207,6 +207,10 @@ type Delivery struct {
 	Error      string `json:"error"`
 }
 
+// DeletedText is the text of an inbound message its author deleted on the
+// network (see Store.MessageDelete).
+const DeletedText = "[deleted by the customer]"
+
 // Message is one inbound or outbound message of a thread.
 type Message struct {
 	ID          string       `json:"id"`
@@ -257,6 +261,9 @@ const (
 	// EventMessageDelivery: a connector reported whether an outbound
 	// message reached the network (data: message_id, status, error).
 	EventMessageDelivery = "message.delivery"
+	// EventMessageDeleted: the customer deleted an inbound message on the
+	// network, and its text and attachments are gone (data: message_id).
+	EventMessageDeleted = "message.deleted"
 	// EventThreadErased is the only trace an erased thread leaves: who
 	// erased it and when, with its team and network and no data.
 	EventThreadErased = "thread.erased"

@@ -18,6 +18,9 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/store"
 )
 
 func TestSignIn_ShowsTheAgentAndKeepsNoKeyInThePage(t *testing.T) {
@@ -928,6 +931,13 @@ func TestThread_ALongThreadThatGrowsIsReadFromItsLastPage(t *testing.T) {
 	if n := eval[float64](p, `document.querySelectorAll('.audit-list li').length`); n < 1202 {
 		t.Fatalf("the audit trail shows %v events after the new message, want all of them (at least 1202)", n)
 	}
+
+	// A message long before the last page changes (its customer deleted
+	// it on the network): that one is read again too.
+	if _, err := f.svc.MessageDeleted(context.Background(), inbox.Principal{Role: store.RoleIngest}, "instagram", "grows-0"); err != nil {
+		t.Fatal(err)
+	}
+	p.waitFor("the first message emptied", `document.querySelector('#conversation .msg')?.textContent.includes(`+js(store.DeletedText)+`)`)
 }
 
 // TestReply_WhatIsTypedAfterASentReplyIsKeptAsTheDraft: the reply box

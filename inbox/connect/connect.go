@@ -39,9 +39,19 @@ type Result struct {
 	Ignored int
 	// Dropped lists items that look like messages but could not be mapped.
 	Dropped []Drop
+	// Deleted are customers' messages their authors deleted on the
+	// network, by the network's id for them.
+	Deleted []Deletion
 	// Failed are the network's reports that a reply of the brand was not
 	// delivered (WhatsApp statuses "failed"), by the network's id for it.
 	Failed []FailedDelivery
+}
+
+// Deletion is a message its author deleted on the network.
+type Deletion struct {
+	Path       string
+	Network    string
+	ExternalID string
 }
 
 // FailedDelivery is a network's report that an outbound message, which it

@@ -112,8 +112,10 @@ func TestMeta_MessengerThreadsPerCustomerAndSkipsEchoes(t *testing.T) {
 	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) {
 		t.Fatalf("messages %+v\nwant %+v", got, want)
 	}
-	if res.Ignored != 4 || len(res.Dropped) != 0 {
-		t.Fatalf("ignored %d, dropped %+v", res.Ignored, res.Dropped)
+	// An unsent message is a deletion: what it said is not kept.
+	if res.Ignored != 3 || len(res.Dropped) != 0 ||
+		!reflect.DeepEqual(res.Deleted, []Deletion{{Path: "entry[0].messaging[4]", Network: "facebook", ExternalID: "m5"}}) {
+		t.Fatalf("ignored %d, dropped %+v, deleted %+v", res.Ignored, res.Dropped, res.Deleted)
 	}
 }
 
@@ -199,8 +201,10 @@ func TestMeta_FeedAndInstagramCommentsThreadPerAuthorWithinPost(t *testing.T) {
 	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) {
 		t.Fatalf("messages %+v\nwant %+v", got, want)
 	}
-	if res.Ignored != 2 || len(res.Dropped) != 1 || !strings.Contains(res.Dropped[0].Reason, "comment id") {
-		t.Fatalf("ignored %d, dropped %+v", res.Ignored, res.Dropped)
+	// A removed comment is a deletion: what it said is not kept.
+	if res.Ignored != 1 || len(res.Dropped) != 1 || !strings.Contains(res.Dropped[0].Reason, "comment id") ||
+		!reflect.DeepEqual(res.Deleted, []Deletion{{Path: "entry[0].changes[3]", Network: "facebook", ExternalID: "1_a"}}) {
+		t.Fatalf("ignored %d, dropped %+v, deleted %+v", res.Ignored, res.Dropped, res.Deleted)
 	}
 
 	// The examples in Meta's Instagram docs show the change inline in the
@@ -345,6 +349,14 @@ func TestX_TweetKindsThreadsAndOwnPosts(t *testing.T) {
 		{"id_str": "2002", "text": "@brand hi", "user": {"id_str": "667"}}]}`)
 	if len(res.Messages) != 1 {
 		t.Fatalf("user_has_blocked false: %+v", res)
+	}
+
+	// Deleted posts: X's terms require they go here too.
+	res = mustMap(t, X, `{"for_user_id": "B", "tweet_delete_events": [
+		{"status": {"id": "1003", "user_id": "111"}, "timestamp_ms": "1795427990000"}, {"status": {}}]}`)
+	if !reflect.DeepEqual(res.Deleted, []Deletion{{Path: "tweet_delete_events[0]", Network: "twitter", ExternalID: "1003"}}) ||
+		len(res.Dropped) != 1 || res.Ignored != 0 {
+		t.Fatalf("tweet_delete_events: %+v", res)
 	}
 
 	// Without for_user_id the account's own posts cannot be told apart.

@@ -199,6 +199,10 @@ func metaMessaging(res *Result, network string, e metaEntry, path string, raw []
 	case m.Message.IsEcho || (m.Sender.ID != "" && string(m.Sender.ID) == account):
 		res.Ignored++ // the brand's own message
 		return
+	case m.Message.IsDeleted && m.Message.MID != "":
+		// Unsent by the customer: what it said is not kept either.
+		res.Deleted = append(res.Deleted, Deletion{Path: path, Network: network, ExternalID: m.Message.MID})
+		return
 	case m.Message.IsDeleted:
 		res.Ignored++
 		return
@@ -294,7 +298,11 @@ func pageFeed(res *Result, e metaEntry, path string, raw []byte) {
 		return
 	}
 	switch {
-	case v.Verb != "add": // edited, remove, hide, ...
+	case v.Verb == "remove" && extID != "":
+		// Deleted on Facebook: what it said is not kept either.
+		res.Deleted = append(res.Deleted, Deletion{Path: path, Network: "facebook", ExternalID: string(extID)})
+		return
+	case v.Verb != "add": // edited, hide, ...
 		res.Ignored++
 		return
 	case v.From.ID != "" && v.From.ID == e.ID:

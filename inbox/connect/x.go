@@ -50,6 +50,8 @@ func X(body []byte) (Result, error) {
 	for key, raw := range env {
 		switch {
 		case key == "tweet_create_events" || key == "direct_message_events":
+		case key == "tweet_delete_events":
+			xDeletes(&res, raw)
 		case strings.HasSuffix(key, "_events") || key == "user_event":
 			var events []json.RawMessage
 			if json.Unmarshal(raw, &events) == nil {
@@ -86,6 +88,27 @@ func X(body []byte) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// xDeletes reads tweet_delete_events: posts their authors deleted, which X's
+// terms require be deleted here too.
+func xDeletes(res *Result, raw json.RawMessage) {
+	var events []struct {
+		Status struct {
+			ID id `json:"id"`
+		} `json:"status"`
+	}
+	if json.Unmarshal(raw, &events) != nil {
+		res.drop("tweet_delete_events", "not an array of deletions")
+		return
+	}
+	for i, ev := range events {
+		if ev.Status.ID == "" {
+			res.drop(fmt.Sprintf("tweet_delete_events[%d]", i), "no status.id")
+			continue
+		}
+		res.Deleted = append(res.Deleted, Deletion{Path: fmt.Sprintf("tweet_delete_events[%d]", i), Network: "twitter", ExternalID: string(ev.Status.ID)})
+	}
 }
 
 type xUser struct {

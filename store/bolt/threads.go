@@ -739,6 +739,36 @@ func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (st
 	return m, err
 }
 
+func (s *Store) MessageDelete(ctx context.Context, network, externalID string) (store.Message, error) {
+	var m store.Message
+	err := s.write(ctx, func(w *wtx) error {
+		id := w.tx.Bucket(bMessageKey).Get(key(network, externalID))
+		if id == nil {
+			return fmt.Errorf("message %s on %s: %w", externalID, network, store.ErrNotFound)
+		}
+		if err := getJSON(w.tx.Bucket(bMessages), id, &m); err != nil {
+			return wrapNotFound(err, "message", string(id))
+		}
+		if m.Text == store.DeletedText && len(m.Attachments) == 0 {
+			return nil // deleted before
+		}
+		m.Text, m.Attachments = store.DeletedText, []store.Attachment{}
+		msgJSON, err := encodeMessage(&m)
+		w.putEncoded(bMessages, id, msgJSON, err)
+		rec, err := w.thread(m.ThreadID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			w.fatal = err
+			return err
+		}
+		w.event(rec, store.EventMessageDeleted, store.ActorSystem, map[string]any{"message_id": m.ID})
+		return nil
+	})
+	return m, err
+}
+
 // unindexDelivered drops the entry that finds outbound message m by the
 // network's id for it, if it is m's.
 func (w *wtx) unindexDelivered(m store.Message) {

@@ -5,10 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/jsonenc"
@@ -363,6 +366,44 @@ func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (st
 		return store.Message{}, err
 	}
 	return decodeMessage(fields(res[0]))
+}
+
+func (s *Store) MessageDelete(ctx context.Context, network, externalID string) (store.Message, error) {
+	if err := s.open(); err != nil {
+		return store.Message{}, err
+	}
+	// The new JSON is made here from the JSON read (Lua's cjson would
+	// write the empty attachments as an object); the script writes it only
+	// if the message is still as read.
+	for attempt := 0; ; attempt++ {
+		id, err := s.rdb.HGet(ctx, s.k.messagekey(), network+"\x00"+externalID).Result()
+		if errors.Is(err, goredis.Nil) {
+			return store.Message{}, fmt.Errorf("message %s on %s: %w", externalID, network, store.ErrNotFound)
+		}
+		if err != nil {
+			return store.Message{}, s.fail(ctx, "message", err)
+		}
+		h, err := s.rdb.HGetAll(ctx, s.k.message(id)).Result()
+		if err != nil {
+			return store.Message{}, s.fail(ctx, "message", err)
+		}
+		m, err := decodeMessage(h)
+		if errors.Is(err, store.ErrNotFound) {
+			return m, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
+		}
+		if err != nil || (m.Text == store.DeletedText && len(m.Attachments) == 0) {
+			return m, err
+		}
+		m.Text, m.Attachments = store.DeletedText, []store.Attachment{}
+		res, err := s.eval(ctx, scriptMessageDelete, []string{s.k.message(id)}, id, h["json"], jsonString(m))
+		if errors.Is(err, store.ErrConflict) && attempt < 10 {
+			continue // changed meanwhile (deleted by another node): read it again
+		}
+		if err != nil {
+			return store.Message{}, err
+		}
+		return decodeMessage(fields(res[0]))
+	}
 }
 
 func (s *Store) ThreadErase(ctx context.Context, p store.EraseParams) error {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ var ingestScenarios = []scenario{
 	{"Ingest_MissingTeam_ErrUnknownTeamNothingStored", ingestUnknownTeam},
 	{"MessageDelivery_RecordsReportOnOutbound", messageDelivery},
 	{"MessageDelivery_FindsTheReplyByTheNetworksIDForIt", messageDeliveryByNetworkID},
+	{"MessageDelete_EmptiesTheCustomersMessageAndKeepsItsPlace", messageDelete},
 }
 
 func ingestNewThread(t *testing.T, e *env) {
@@ -538,6 +540,65 @@ func messageDeliveryByNetworkID(t *testing.T, e *env) {
 	_, err = byNetworkID("whatsapp", "wamid.1")
 	must(t, err)
 	wantEqual(t, "message.delivery events after a repeated report", len(ofType(e.events(th.ID), store.EventMessageDelivery)), len(evs))
+}
+
+// messageDelete: a message its author deleted on the network loses its
+// text and attachments, in place (the conversation keeps its turns), with
+// an event; the store keeps nothing of what it said, and a replayed
+// delivery of it is still a duplicate.
+func messageDelete(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	first := e.ingest(e.msg("twitter", "conv-del", "care", func(p *store.IngestParams) {
+		p.Message.Text = "delete-me-text"
+		p.Message.Attachments = []store.Attachment{{Type: "image", URL: "https://example.com/delete-me.jpg"}}
+	}))
+	th := first.Thread
+	kept := e.followUp(th)
+	g := e.claim(th.ID, "ana", longTTL)
+	out := e.reply(th.ID, g.Token, "ana")
+
+	_, err := e.s.MessageDelete(e.ctx, "twitter", "no-such-post")
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.MessageDelete(e.ctx, "instagram", first.Message.ExternalID)
+	wantErr(t, err, store.ErrNotFound) // another network's
+	_, err = e.s.MessageDelete(e.ctx, "twitter", out.Message.ExternalID)
+	wantErr(t, err, store.ErrNotFound) // a reply is the brand's, not the customer's
+
+	m, err := e.s.MessageDelete(e.ctx, "twitter", first.Message.ExternalID)
+	must(t, err)
+	if m.ID != first.Message.ID || m.Text != store.DeletedText || len(m.Attachments) != 0 || m.Author == nil || m.Author.ID != first.Message.Author.ID {
+		t.Fatalf("the deleted message: %+v", m)
+	}
+	page, err := e.s.MessageList(e.ctx, th.ID, store.PageParams{})
+	must(t, err)
+	if len(page.Items) != 3 || page.Items[0].ID != first.Message.ID || page.Items[0].Text != store.DeletedText ||
+		page.Items[0].Attachments == nil || len(page.Items[0].Attachments) != 0 || page.Items[1].Text != kept.Message.Text {
+		t.Fatalf("the conversation after a deletion: %+v", page.Items)
+	}
+	evs := ofType(e.events(th.ID), store.EventMessageDeleted)
+	if len(evs) != 1 || evs[0].Data["message_id"] != first.Message.ID || evs[0].Team != "care" {
+		t.Fatalf("message.deleted events: %+v", evs)
+	}
+	// Again (the network retries): nothing more.
+	_, err = e.s.MessageDelete(e.ctx, "twitter", first.Message.ExternalID)
+	must(t, err)
+	wantEqual(t, "message.deleted events after deleting again", len(ofType(e.events(th.ID), store.EventMessageDeleted)), 1)
+	// A replay of the deleted post is a duplicate, not the text again.
+	again := e.msg("twitter", "conv-del", "", func(p *store.IngestParams) { p.Message.ExternalID = first.Message.ExternalID })
+	again.Profile = th.Profile
+	res, err := e.s.ThreadIngest(e.ctx, []store.IngestParams{again})
+	must(t, err)
+	if !res[0].Duplicate || res[0].Message.Text != store.DeletedText {
+		t.Fatalf("the deleted post delivered again: %+v", res[0])
+	}
+	if e.h.Dump != nil {
+		for _, gone := range []string{"delete-me-text", "delete-me.jpg"} {
+			if all := e.h.Dump(t, e.s); bytes.Contains(all, []byte(gone)) {
+				t.Fatalf("%q is still in the store after the deletion", gone)
+			}
+		}
+	}
 }
 
 // messageNewest: a thread's newest messages, newest first, at most n, and

@@ -581,7 +581,10 @@ function onEvent(ev) {
   else if (isPerson() && ((d.to_agent === me || ev.agent_id === me) || (ev.type === 'thread.claimed' && d.agent_id === me))) {
     recoverLocks(); // an offer to us, or a claim from another window
   }
-  if (id === state.openId) refreshOpenSoon();
+  if (id === state.openId) {
+    if (ev.type === 'message.deleted' || ev.type === 'message.delivery') thread.messageChanged(d.message_id);
+    refreshOpenSoon();
+  }
 }
 
 // heldEvent reacts at once to an event on a thread this page holds: any

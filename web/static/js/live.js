@@ -8,7 +8,7 @@ export const EVENT_TYPES = [
   'message.received', 'thread.created', 'thread.routed', 'thread.claimed', 'thread.offered',
   'thread.replied', 'thread.released', 'thread.transferred', 'thread.closed', 'thread.tagged',
   'thread.reopened', 'thread.assigned', 'thread.unlocked', 'thread.priority_changed',
-  'lock.expired', 'sla.breached', 'note.added', 'thread.erased', 'message.delivery',
+  'lock.expired', 'sla.breached', 'note.added', 'thread.erased', 'message.delivery', 'message.deleted',
 ];
 
 // connect opens the stream. onEvent gets each event's JSON; onState gets

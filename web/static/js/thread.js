@@ -125,8 +125,9 @@ async function load() {
   if (!id) return;
   const seq = ++loadSeq;
   // The lists only grow: what is shown already is read again from its
-  // last page on.
-  const shown = state.open && state.open.thread.id === id ? state.open : {};
+  // last page on, unless a message shown before that changed (see
+  // messageChanged).
+  const shown = state.open && state.open.thread.id === id && !state.open.stale ? state.open : {};
   let thread, messages, notes, events;
   try {
     [thread, messages, notes, events] = await Promise.all([
@@ -155,6 +156,15 @@ async function load() {
   await loadSavedReplies(thread.team);
   if (seq !== loadSeq || state.openId !== id) return;
   render(false);
+}
+
+// messageChanged notes that a message of the open thread changed (its
+// delivery, or its customer deleted it): when it is not on the last page
+// read, the next load reads the whole conversation again.
+export function messageChanged(messageId) {
+  const o = state.open;
+  if (!o || !messageId) return;
+  if (!o.messages.slice(o.messages.tail ? o.messages.tail.start : 0).some((m) => m.id === messageId)) o.stale = true;
 }
 
 // announceNew says (politely, for screen readers too) that the customer
@@ -489,6 +499,7 @@ export function eventText(e) {
     case 'note.added': return `Note added by ${by}`;
     case 'message.delivery': return d.status === 'failed' ? `Reply not delivered${d.error ? `: ${d.error}` : ''}`
       : d.status === 'sent' ? 'Reply delivered' : `Reply ${d.status}`;
+    case 'message.deleted': return 'A message deleted by the customer on the network (its text is gone here too)';
     default: return `${e.type} by ${by}`;
   }
 }
