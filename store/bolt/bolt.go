@@ -38,6 +38,9 @@
 //	keys/            key id -> keyRec JSON (with the SHA-256 of the secret)
 //	keyhash/         sha256(secret) -> key id
 //	sessions/        sha256(cookie) -> sessionRec JSON
+//	sessionexp/      expires_at sha256(cookie) -> empty  (the timer sweep drops
+//	                 both when the session ends; indexed at open for files
+//	                 written before)
 //	rules/           rule id -> Rule JSON
 //	threads/         thread id -> threadRec JSON (lock token, fence, seq)
 //	threadkey/       network \x00 profile \x00 thread external id -> thread id
@@ -103,6 +106,7 @@ var (
 	bKeys         = []byte("keys")
 	bKeyHash      = []byte("keyhash")
 	bSessions     = []byte("sessions")
+	bSessionExp   = []byte("sessionexp")
 	bRules        = []byte("rules")
 	bThreads      = []byte("threads")
 	bThreadKey    = []byte("threadkey")
@@ -130,7 +134,7 @@ var (
 	// commit (see Ping), and not by init.
 	bWriteProbe = []byte("writeprobe")
 
-	allBuckets = [][]byte{bMeta, bTeams, bAgents, bKeys, bKeyHash, bSessions, bRules,
+	allBuckets = [][]byte{bMeta, bTeams, bAgents, bKeys, bKeyHash, bSessions, bSessionExp, bRules,
 		bThreads, bThreadKey, bThreadSeq, bMessages, bMessageKey, bOutboundKey, bThreadMsgs, bNotes,
 		bIdempotency, bIdemExp, bQueue, bLockExp, bAgentLocks, bEvents, bThreadEvents, bErasedEvents,
 		bSLADue, bAutoClose, bCounters, bFRT, bWebhooks, bSavedReplies}
@@ -279,7 +283,7 @@ func (s *Store) init() error {
 			return err
 		}
 		s.lastEvent.Store(tx.Bucket(bEvents).Sequence())
-		return nil
+		return indexSessions(tx)
 	})
 }
 

@@ -789,3 +789,54 @@ func TestWriter_LetsGoOfFinishedSteps(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSessions_AFileWrittenBeforeTheirIndexHasItsEndedSessionsSwept: files
+// written before sessionexp kept every session but those signed out;
+// opened now, their sessions are indexed once, and the ended ones swept.
+func TestSessions_AFileWrittenBeforeTheirIndexHasItsEndedSessionsSwept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "switchboard.db")
+	s, err := bolt.Open(path, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 50 {
+		sess := store.Session{KeyID: "k", Hash: []byte(fmt.Sprintf("ended-%02d", i)), ExpiresAt: time.Now().Add(-time.Minute)}
+		if i == 0 {
+			sess.Hash, sess.ExpiresAt = []byte("live"), time.Now().Add(time.Hour)
+		}
+		if err := s.SessionCreate(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	count := func(bucket string) int {
+		t.Helper()
+		db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		n := 0
+		db.Update(func(tx *bbolt.Tx) error {
+			if bucket == "" { // as a file of before: no index
+				return tx.DeleteBucket([]byte("sessionexp"))
+			}
+			n = tx.Bucket([]byte(bucket)).Stats().KeyN
+			return nil
+		})
+		return n
+	}
+	count("")
+	s = open(t, path, bolt.Options{})
+	if _, err := s.ThreadTimerSweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if n := count("sessions"); n != 1 {
+		t.Fatalf("%d sessions in the file after the sweep, want the live one", n)
+	}
+	if n := count("sessionexp"); n != 1 {
+		t.Fatalf("%d entries in the session index, want the live one's", n)
+	}
+}

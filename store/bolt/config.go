@@ -682,7 +682,25 @@ func (s *Store) SessionCreate(ctx context.Context, sess store.Session) error {
 			sess.CreatedAt = w.now
 		}
 		w.put(bSessions, sess.Hash, sessionRec{sess})
+		w.put(bSessionExp, cat(timeKey(sess.ExpiresAt), sess.Hash), []byte{})
 		return nil
+	})
+}
+
+// indexSessions indexes by expiry the sessions of a file written before
+// sessionexp existed, whose sessions were never removed but by signing
+// out: once, when the index is empty and sessions are not.
+func indexSessions(tx *bbolt.Tx) error {
+	exp := tx.Bucket(bSessionExp)
+	if k, _ := exp.Cursor().First(); k != nil {
+		return nil
+	}
+	return tx.Bucket(bSessions).ForEach(func(hash, v []byte) error {
+		var rec sessionRec
+		if err := unmarshal(v, &rec); err != nil {
+			return nil // unreadable: sessionIn refuses it anyway
+		}
+		return exp.Put(cat(timeKey(rec.ExpiresAt), hash), []byte{})
 	})
 }
 
@@ -722,6 +740,10 @@ func sessionIn(tx *bbolt.Tx, hash []byte, now time.Time) (store.Session, error) 
 
 func (s *Store) SessionDelete(ctx context.Context, hash []byte) error {
 	return s.write(ctx, func(w *wtx) error {
+		var rec sessionRec
+		if getJSON(w.tx.Bucket(bSessions), hash, &rec) == nil {
+			w.del(bSessionExp, cat(timeKey(rec.ExpiresAt), hash))
+		}
 		w.del(bSessions, hash)
 		return nil
 	})

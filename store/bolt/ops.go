@@ -72,12 +72,13 @@ func anyDue(tx *bbolt.Tx, bucket []byte, now time.Time) bool {
 }
 
 // ThreadTimerSweep raises SLA breaches, closes pending threads whose
-// auto-close time has come, and drops expired idempotency keys.
+// auto-close time has come, and drops expired idempotency keys and
+// sessions.
 func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error) {
 	var res store.TimerResult
 	pending := false
 	s.view(func(tx *bbolt.Tx, now time.Time) error {
-		pending = anyDue(tx, bSLADue, now) || anyDue(tx, bAutoClose, now) || anyDue(tx, bIdemExp, now)
+		pending = anyDue(tx, bSLADue, now) || anyDue(tx, bAutoClose, now) || anyDue(tx, bIdemExp, now) || anyDue(tx, bSessionExp, now)
 		return nil
 	})
 	if !pending {
@@ -86,6 +87,7 @@ func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error)
 	err := s.write(ctx, func(w *wtx) error {
 		res = store.TimerResult{}
 		w.dropIndexed(bIdemExp, bIdempotency, w.now, idemSweep)
+		w.dropIndexed(bSessionExp, bSessions, w.now, idemSweep)
 		for _, id := range due(w.tx, bSLADue, w.now) {
 			rec, err := w.thread(id)
 			if err != nil {

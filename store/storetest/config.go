@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"reflect"
 	"testing"
@@ -580,6 +581,25 @@ func sessions(t *testing.T, e *env) {
 	must(t, e.s.SessionDelete(ctx, hash("cookie-live")))
 	_, _, _, err = e.s.SessionKeyAgent(ctx, hash("cookie-live"))
 	wantErr(t, err, store.ErrNotFound)
+
+	// Ended sessions leave the store: on bbolt every session ever signed
+	// in stayed in the file unless its browser signed out.
+	if e.h.Dump != nil {
+		_, err = e.s.ThreadTimerSweep(ctx)
+		must(t, err)
+		all := e.h.Dump(t, e.s)
+		has := func(cookie string) bool { // as bytes (bbolt) or hex (Redis)
+			return bytes.Contains(all, hash(cookie)) || bytes.Contains(all, []byte(hex.EncodeToString(hash(cookie))))
+		}
+		for _, cookie := range []string{"cookie-old", "cookie-live"} {
+			if has(cookie) {
+				t.Fatalf("session %s is still in the store after it ended", cookie)
+			}
+		}
+		if !has("cookie-ttl") {
+			t.Fatal("the dump does not have the live session: it cannot show what is gone")
+		}
+	}
 }
 
 // errorTexts: a refusal's message reaches the caller, so every store words
