@@ -201,8 +201,11 @@ type Store struct {
 	failing   atomic.Bool
 	fail      writeFailure
 	lastEvent atomic.Uint64
-	evMu      sync.Mutex
-	evCh      chan struct{} // closed and replaced when events are committed
+	// repliesDay is the UTC day (days since 1970) whose older reply counts
+	// the timer sweep dropped last.
+	repliesDay atomic.Int64
+	evMu       sync.Mutex
+	evCh       chan struct{} // closed and replaced when events are committed
 
 	// cache holds decoded records as committed; only the writer goroutine
 	// uses it.

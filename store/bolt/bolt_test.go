@@ -840,3 +840,52 @@ func TestSessions_AFileWrittenBeforeTheirIndexHasItsEndedSessionsSwept(t *testin
 		t.Fatalf("%d entries in the session index, want the live one's", n)
 	}
 }
+
+// TestReplyCounts_OlderDaysAreDroppedByTheTimerSweep: an agent's replies
+// are counted per day and only today's is read; the counts of every day
+// before stayed in the file, one more per agent every day.
+func TestReplyCounts_OlderDaysAreDroppedByTheTimerSweep(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC).UnixNano())
+	s := open(t, filepath.Join(t.TempDir(), "switchboard.db"), bolt.Options{Clock: func() time.Time { return time.Unix(0, now.Load()).UTC() }})
+	ctx := context.Background()
+	if _, err := s.TeamCreate(ctx, store.Team{ID: "care", Name: "Care", Function: "care", Strategy: "claim"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AgentCreate(ctx, store.Agent{ID: "ana", Role: store.RoleAgent, Teams: []string{"care"}, Capacity: 5}, store.Key{ID: "k", Hash: []byte("h")}); err != nil {
+		t.Fatal(err)
+	}
+	replyOn := func(day int) {
+		t.Helper()
+		now.Store(time.Date(2026, 11, day, 12, 0, 0, 0, time.UTC).UnixNano())
+		id := fmt.Sprintf("t-%d", day)
+		res, err := s.ThreadIngest(ctx, []store.IngestParams{{Message: store.Message{ID: "m-" + id, Network: "twitter", ExternalID: "x-" + id, Text: "hi"},
+			Profile: "@acme", ThreadExternalID: id, NewThreadID: id, Route: store.Route{Team: "care"}}})
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res)
+		}
+		g, err := s.ThreadClaim(ctx, store.ClaimParams{ThreadID: id, AgentID: "ana", TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ThreadReply(ctx, store.ReplyParams{ThreadID: id, Token: g.Lock.Token, Actor: "ana", Message: store.Message{ID: "r-" + id, Text: "on it"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ThreadTimerSweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, day := range []int{20, 21, 22, 23} {
+		replyOn(day)
+	}
+	dump := string(s.TestDump())
+	for day, want := range map[string]bool{"2026-11-20": false, "2026-11-21": false, "2026-11-22": true, "2026-11-23": true} {
+		if got := strings.Contains(dump, "replies\x00ana\x00"+day); got != want {
+			t.Errorf("ana's reply count of %s in the file: %v, want %v", day, got, want)
+		}
+	}
+	st, err := s.Stats(ctx)
+	if err != nil || len(st.Agents) != 1 || st.Agents[0].RepliesToday != 1 {
+		t.Fatalf("stats: %+v, %v; want ana with 1 reply today", st.Agents, err)
+	}
+}

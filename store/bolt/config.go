@@ -91,6 +91,15 @@ func (s *Store) TeamDelete(ctx context.Context, id string) error {
 			}
 		}
 		w.del(bTeams, []byte(id))
+		// Its counts and samples go too (they outlived it, and a team made
+		// again with its id inherited them). The count of closed threads
+		// stays while they do: retention erasing them counts it down.
+		for _, st := range []string{store.StatusQueued, store.StatusAssigned, store.StatusPending} {
+			w.del(bCounters, statusCounter(id, st))
+		}
+		w.del(bCounters, breachCounter(id))
+		w.del(bCounters, frtCounter(id))
+		w.dropChildren(bFRT, id, nil)
 		w.bumpConfig()
 		return nil
 	})
@@ -316,6 +325,7 @@ func (s *Store) AgentDelete(ctx context.Context, id, actor string) error {
 		}
 		w.forAgentKeys(id, func(kr *keyRec) { w.deleteKey(kr) })
 		w.del(bAgents, []byte(id))
+		w.dropChildren(bCounters, string(key("replies", id)), nil)
 		w.bumpConfig()
 		return nil
 	})

@@ -32,6 +32,26 @@ func counter(tx *bbolt.Tx, k []byte) int64 {
 	return 0
 }
 
+// utcDay numbers t's UTC day (days since 1970).
+func utcDay(t time.Time) int64 { return t.Unix() / 86400 }
+
+// dropOldReplyCounts drops agents' reply counts of days before yesterday:
+// only today's is read, and there was one more per agent every day.
+func (w *wtx) dropOldReplyCounts() {
+	oldest := w.now.UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+	pfx := prefix("replies")
+	var old [][]byte
+	c := w.tx.Bucket(bCounters).Cursor()
+	for k, _ := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, _ = c.Next() {
+		if i := bytes.LastIndexByte(k, 0); i >= 0 && string(k[i+1:]) < oldest {
+			old = append(old, bytes.Clone(k))
+		}
+	}
+	for _, k := range old {
+		w.del(bCounters, k)
+	}
+}
+
 func (w *wtx) count(k []byte, delta int64) {
 	w.put(bCounters, k, u64(uint64(counter(w.tx, k)+delta)))
 }
@@ -78,7 +98,8 @@ func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error)
 	var res store.TimerResult
 	pending := false
 	s.view(func(tx *bbolt.Tx, now time.Time) error {
-		pending = anyDue(tx, bSLADue, now) || anyDue(tx, bAutoClose, now) || anyDue(tx, bIdemExp, now) || anyDue(tx, bSessionExp, now)
+		pending = anyDue(tx, bSLADue, now) || anyDue(tx, bAutoClose, now) || anyDue(tx, bIdemExp, now) || anyDue(tx, bSessionExp, now) ||
+			s.repliesDay.Load() != utcDay(now)
 		return nil
 	})
 	if !pending {
@@ -88,6 +109,10 @@ func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error)
 		res = store.TimerResult{}
 		w.dropIndexed(bIdemExp, bIdempotency, w.now, idemSweep)
 		w.dropIndexed(bSessionExp, bSessions, w.now, idemSweep)
+		if day := utcDay(w.now); s.repliesDay.Load() != day {
+			w.dropOldReplyCounts()
+			s.repliesDay.Store(day)
+		}
 		for _, id := range due(w.tx, bSLADue, w.now) {
 			rec, err := w.thread(id)
 			if err != nil {

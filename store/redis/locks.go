@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/switchboard/switchboard/store"
@@ -219,6 +220,7 @@ func (s *Store) LockSweep(ctx context.Context) (int, error) {
 // auto-close time has come, in batches.
 func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error) {
 	var r store.TimerResult
+	today := ""
 	for {
 		res, err := s.eval(ctx, scriptTimerSweep, []string{s.k.sladue(), s.k.autoclose()}, sweepBatch)
 		if err != nil {
@@ -226,10 +228,52 @@ func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error)
 		}
 		r.Breached += int(num(res[0]))
 		r.AutoClosed += int(num(res[1]))
+		today = str(res[3])
 		if str(res[2]) != "1" {
-			return r, nil
+			break
 		}
 	}
+	if s.repliesDay.Load() != today {
+		if err := s.dropOldReplyCounts(ctx, today); err != nil {
+			return r, err
+		}
+		s.repliesDay.Store(today)
+	}
+	return r, nil
+}
+
+// dropOldReplyCounts drops agents' reply counts of days before yesterday
+// (today is the server's date): only today's is read, and there was one
+// more per agent every day. Any node may do it; a day's counts are never
+// written again once it is over.
+func (s *Store) dropOldReplyCounts(ctx context.Context, today string) error {
+	day, err := time.Parse(time.DateOnly, today)
+	if err != nil {
+		return fmt.Errorf("redis: timer_sweep's date %q: %w", today, err)
+	}
+	oldest := day.AddDate(0, 0, -1).Format(time.DateOnly)
+	it := s.rdb.HScan(ctx, s.k.counters(), 0, "replies\x00*", 1000).Iterator()
+	var old []string
+	for it.Next(ctx) {
+		f := it.Val()
+		if !it.Next(ctx) { // fields and values alternate
+			break
+		}
+		if i := strings.LastIndexByte(f, 0); i >= 0 && f[i+1:] < oldest {
+			old = append(old, f)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return s.fail(ctx, "counters", err)
+	}
+	for len(old) > 0 {
+		n := min(len(old), 1000)
+		if err := s.rdb.HDel(ctx, s.k.counters(), old[:n]...).Err(); err != nil {
+			return s.fail(ctx, "counters", err)
+		}
+		old = old[n:]
+	}
+	return nil
 }
 
 // AgentTouch records that the agents were seen now (server time).

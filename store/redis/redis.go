@@ -159,6 +159,9 @@ type Store struct {
 	k      keys
 	log    *slog.Logger
 	closed atomic.Bool
+	// repliesDay is the server's date (YYYY-MM-DD) whose older reply
+	// counts this node dropped last (see ThreadTimerSweep).
+	repliesDay atomic.Value // string
 	// answered counts the steps Redis answered, pinged is the count the
 	// last Ping saw, and stepFailed says the latest step failed (see Ping).
 	answered   atomic.Uint64

@@ -1241,3 +1241,24 @@ func TestPing_NotReadyWhileRedisRefusesSteps(t *testing.T) {
 		t.Fatal("Ping says ready while Redis answers every step BUSY")
 	}
 }
+
+// TestReplyCounts_OlderDaysAreDroppedByTheTimerSweep: an agent's replies
+// are counted per day and only today's is read; the counts of every day
+// before stayed, one more per agent every day.
+func TestReplyCounts_OlderDaysAreDroppedByTheTimerSweep(t *testing.T) {
+	s := openStore(t, newPrefix())
+	ctx := ctxT(t)
+	now, err := s.rdb.Time(ctx).Result()
+	must(t, err)
+	day := func(d int) string { return "replies\x00ana\x00" + now.UTC().AddDate(0, 0, d).Format(time.DateOnly) }
+	must(t, s.rdb.HSet(ctx, s.k.counters(), day(-30), 4, day(-2), 7, day(-1), 2, day(0), 3, "status\x00care\x00closed", 9).Err())
+	if _, err := s.ThreadTimerSweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	left, err := s.rdb.HKeys(ctx, s.k.counters()).Result()
+	must(t, err)
+	slices.Sort(left)
+	if want := []string{day(-1), day(0), "status\x00care\x00closed"}; !slices.Equal(left, want) {
+		t.Fatalf("counters after the sweep: %q, want %q", left, want)
+	}
+}

@@ -26,6 +26,7 @@ var configScenarios = []scenario{
 	{"AgentRotateKey_RevokesOldKeys", agentRotateKey},
 	{"KeyBootstrap_CreatesOnlyWithoutAdminKey", keyBootstrap},
 	{"Session_ExpiredNotFound_DeleteEndsIt", sessions},
+	{"Delete_ATeamOrAgentMadeAgainWithItsIDStartsWithNoCounts", deletedCounts},
 	{"Errors_ReadTheSameOnEveryStore", errorTexts},
 	{"Ping_Reachable", func(t *testing.T, e *env) { must(t, e.s.Ping(e.ctx)) }},
 }
@@ -599,6 +600,49 @@ func sessions(t *testing.T, e *env) {
 		if !has("cookie-ttl") {
 			t.Fatal("the dump does not have the live session: it cannot show what is gone")
 		}
+	}
+}
+
+// deletedCounts: a deleted team's first-response samples and breach count,
+// and a deleted agent's reply counts, go with them. They stayed (growing
+// with every team and agent ever made), and a team or agent made again
+// with the same id took them over.
+func deletedCounts(t *testing.T, e *env) {
+	e.team("gone")
+	e.agent("ana", []string{"gone"})
+	th := e.thread("twitter", "gone")
+	g := e.claim(th.ID, "ana", longTTL)
+	e.reply(th.ID, g.Token, "ana")
+	_, err := e.s.ThreadClose(e.ctx, store.LockParams{ThreadID: th.ID, Token: g.Token, Actor: "ana"})
+	must(t, err)
+	stats := func() (store.TeamStats, store.AgentStats) {
+		st, err := e.s.Stats(e.ctx)
+		must(t, err)
+		var ts store.TeamStats
+		var as store.AgentStats
+		for _, x := range st.Teams {
+			if x.Team == "gone" {
+				ts = x
+			}
+		}
+		for _, x := range st.Agents {
+			if x.AgentID == "ana" {
+				as = x
+			}
+		}
+		return ts, as
+	}
+	ts, as := stats()
+	if len(ts.FirstResponseSeconds) != 1 || as.RepliesToday != 1 {
+		t.Fatalf("before: team %+v, agent %+v; want one first response and one reply", ts, as)
+	}
+	must(t, e.s.AgentDelete(e.ctx, "ana", "admin"))
+	must(t, e.s.TeamDelete(e.ctx, "gone"))
+	e.team("gone")
+	e.agent("ana", []string{"gone"})
+	ts, as = stats()
+	if len(ts.FirstResponseSeconds) != 0 || ts.SLABreaches != 0 || as.RepliesToday != 0 {
+		t.Fatalf("made again: team %+v, agent %+v; want no first responses, breaches or replies", ts, as)
 	}
 }
 

@@ -40,7 +40,11 @@ for _, st in ipairs({'queued', 'assigned', 'pending'}) do
     return in_use(st .. ' threads')
   end
 end
-redis.call('DEL', K.team(id))
+redis.call('DEL', K.team(id), K.frt(id))
 redis.call('SREM', K.teams(), id)
+-- Its counts go too (a team made again with its id inherited them). The
+-- count of closed threads stays while they do: retention erasing them
+-- counts it down.
+redis.call('HDEL', K.counters(), c_status(id, 'queued'), c_status(id, 'assigned'), c_status(id, 'pending'), c_breaches(id))
 bump_config()
 return ok()

@@ -4,7 +4,7 @@
 -- KEYS[1]  the SLA index (unanswered threads scored by sla_due_at)
 -- KEYS[2]  the auto-close index (pending threads scored by auto_close_at)
 -- ARGV[2]  most threads of each kind to handle in this run
--- Returns  {"ok", breached, auto_closed, more "0"|"1"}
+-- Returns  {"ok", breached, auto_closed, more "0"|"1", the server's date}
 
 expire_due(EXPIRE_LIMIT)
 local limit = tonumber(ARGV[2])
@@ -40,4 +40,4 @@ for _, id in ipairs(dueClose) do
 end
 local more = '0'
 if #due == limit or #dueClose == limit then more = '1' end
-return ok(breached, closed, more)
+return ok(breached, closed, more, date(NOW))
