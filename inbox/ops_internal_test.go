@@ -2,9 +2,11 @@ package inbox
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -152,5 +154,48 @@ func TestDeliverWebhooks_NoLeaseWithoutNews(t *testing.T) {
 	s.deliverWebhooks(ctx) // the clock has not moved: down's next attempt is not due
 	if n := leases(); n != 3 {
 		t.Fatalf("%d leases, want 3 (none for the webhook backing off)", n)
+	}
+}
+
+// TestDeliverWebhooks_ForgetsTheLeasesOfDeletedWebhooks: the node keeps the
+// webhooks it leased, to end the leases when it stops; a deleted webhook
+// stayed there for good, one more for every webhook ever made.
+func TestDeliverWebhooks_ForgetsTheLeasesOfDeletedWebhooks(t *testing.T) {
+	clock := &steeredClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	st := retentionStore(t, clock)
+	rcv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(rcv.Close)
+	ctx := context.Background()
+	s := New(st, Config{Logger: discardLog, Clock: clock.now})
+	leased := func() (ids []string) {
+		s.leased.Range(func(id, _ any) bool { ids = append(ids, id.(string)); return true })
+		slices.Sort(ids)
+		return ids
+	}
+	for round := range 3 {
+		for i := range 5 {
+			id := fmt.Sprintf("wh-%d-%d", round, i)
+			if _, err := st.WebhookCreate(ctx, store.Webhook{ID: id, URL: rcv.URL, Events: []string{store.EventThreadCreated}, Secret: "0123456789abcdef"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		closedThreads(t, st, fmt.Sprintf("news-%d", round), 1, 0)
+		s.deliverWebhooks(ctx)
+		if n := len(leased()); n != 5 {
+			t.Fatalf("round %d: %d webhooks leased, want the 5 of this round", round, n)
+		}
+		for i := range 5 {
+			if err := st.WebhookDelete(ctx, fmt.Sprintf("wh-%d-%d", round, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := st.WebhookCreate(ctx, store.Webhook{ID: "wh-kept", URL: rcv.URL, Events: []string{store.EventThreadCreated}, Secret: "0123456789abcdef"}); err != nil {
+		t.Fatal(err)
+	}
+	closedThreads(t, st, "last", 1, 0)
+	s.deliverWebhooks(ctx)
+	if got := leased(); !slices.Equal(got, []string{"wh-kept"}) {
+		t.Fatalf("leased after the others were deleted: %q, want only wh-kept", got)
 	}
 }

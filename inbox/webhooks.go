@@ -144,7 +144,18 @@ func (s *Service) WebhookDelete(ctx context.Context, p Principal, id string) err
 // a slow or hanging receiver holds up only its own webhook.
 func (s *Service) deliverWebhooks(ctx context.Context) {
 	hooks, err := s.st.WebhookList(ctx)
-	if err != nil || len(hooks) == 0 {
+	if err != nil {
+		return
+	}
+	// The leases of webhooks deleted since are not this node's to end any
+	// more (the map grew by every webhook ever delivered).
+	s.leased.Range(func(id, _ any) bool {
+		if !slices.ContainsFunc(hooks, func(h store.Webhook) bool { return h.ID == id }) {
+			s.leased.Delete(id)
+		}
+		return true
+	})
+	if len(hooks) == 0 {
 		return
 	}
 	last, err := s.st.EventLastID(ctx)
@@ -225,7 +236,8 @@ func (s *Service) deliverWebhook(ctx context.Context, id string) {
 		}
 		changed = false
 		err := s.st.WebhookSaveState(ctx, id, s.cfg.NodeID, st)
-		if err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrLockLost) {
+		// Deleted meanwhile, or leased by another node: nothing to say.
+		if err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrLockLost) && !errors.Is(err, store.ErrNotFound) {
 			s.log.Warn("webhook state not saved", "webhook", id, "err", err)
 		}
 		return err == nil
