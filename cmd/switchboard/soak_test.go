@@ -161,6 +161,7 @@ func TestSoak_IngestAndClaimsHoldSteady(t *testing.T) {
 	warm := min(d/3, time.Minute)
 	win := min(d/4, time.Minute)
 	var rssWarm, rssEnd procMemory
+	var anon []int64 // KiB, one a second
 	wg.Go(func() {
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
@@ -180,6 +181,7 @@ func TestSoak_IngestAndClaimsHoldSteady(t *testing.T) {
 				rssWarm = m
 			}
 			rssEnd = m
+			anon = append(anon, m.anon)
 			mu.Unlock()
 		}
 	})
@@ -220,6 +222,11 @@ func TestSoak_IngestAndClaimsHoldSteady(t *testing.T) {
 	}
 	t.Logf("memory at %v: VmRSS %d KiB, RssAnon %d KiB; at the end: VmRSS %d KiB, RssAnon %d KiB",
 		warm, rssWarm.rss, rssWarm.anon, rssEnd.rss, rssEnd.anon)
+	var series []string
+	for i := 0; i < len(anon); i += max(1, len(anon)/12) {
+		series = append(series, fmt.Sprintf("%ds %d MiB", i+1, anon[i]>>10))
+	}
+	t.Logf("RssAnon: %s", strings.Join(series, ", "))
 
 	if len(failures) > 0 {
 		t.Errorf("%d 5xx or transport errors, first: %s", len(failures), strings.Join(failures, "; "))

@@ -228,6 +228,29 @@ func TestMeta_FeedAndInstagramCommentsThreadPerAuthorWithinPost(t *testing.T) {
 	}
 }
 
+// TestMeta_PageReviewsThreadPerReviewer: a review of the Page (its ratings
+// field) is a customer speaking in public, to be answered like a comment;
+// it was ignored.
+func TestMeta_PageReviewsThreadPerReviewer(t *testing.T) {
+	res := mustMap(t, Meta, `{"object": "page", "entry": [{"id": "P", "time": 1795427000, "changes": [
+		{"field": "ratings", "value": {"item": "rating", "verb": "add", "reviewer_id": "R1", "reviewer_name": "Ria", "rating": 2, "review_text": "Slow delivery", "open_graph_story_id": "S1", "created_time": 1795427880}},
+		{"field": "ratings", "value": {"item": "rating", "verb": "add", "reviewer_id": "R2", "recommendation_type": "negative", "created_time": "1795427881"}},
+		{"field": "ratings", "value": {"item": "rating", "verb": "edit", "reviewer_id": "R1", "review_text": "Slow delivery, rude staff", "open_graph_story_id": "S1"}},
+		{"field": "ratings", "value": {"item": "rating", "verb": "remove", "reviewer_id": "R3", "open_graph_story_id": "S3"}},
+		{"field": "ratings", "value": {"item": "rating", "verb": "add", "reviewer_id": "R4"}}
+	]}]}`)
+	want := []brief{
+		{"facebook", "P", "review:R1", "S1", "review", "R1", "[2★] Slow delivery", "2026-11-23T09:58:00Z"},
+		{"facebook", "P", "review:R2", "rating:R2", "review", "R2", "[does not recommend]", "2026-11-23T09:58:01Z"},
+	}
+	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) || res.Messages[0].Author.Name != "Ria" {
+		t.Fatalf("messages %+v\nwant %+v", got, want)
+	}
+	if res.Ignored != 1 || len(res.Dropped) != 1 || !reflect.DeepEqual(res.Deleted, []Deletion{{Path: "entry[0].changes[3]", Network: "facebook", ExternalID: "S3"}}) {
+		t.Fatalf("ignored %d (the edit), dropped %+v (the empty one), deleted %+v", res.Ignored, res.Dropped, res.Deleted)
+	}
+}
+
 func TestMeta_DashboardTestEventAsChange(t *testing.T) {
 	res := mustMap(t, Meta, `{"object": "page", "entry": [{"id": "P", "time": 1795427880000, "changes": [
 		{"field": "messages", "value": {"sender": {"id": "U"}, "recipient": {"id": "P"}, "timestamp": "1795427880", "message": {"mid": "m_test", "text": "test"}}}

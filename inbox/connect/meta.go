@@ -248,6 +248,8 @@ func metaChangeItem(res *Result, network string, e metaEntry, path string, c met
 	switch {
 	case network == "facebook" && c.Field == "feed":
 		pageFeed(res, e, path, c.Value)
+	case network == "facebook" && c.Field == "ratings":
+		pageRating(res, e, path, c.Value)
 	case network == "instagram" && (c.Field == "comments" || c.Field == "live_comments"):
 		igComment(res, e, path, c.Value, "comment")
 	case network == "instagram" && c.Field == "mentions":
@@ -329,6 +331,63 @@ func pageFeed(res *Result, e metaEntry, path string, raw []byte) {
 		Network: "facebook", ExternalID: string(extID), ThreadExternalID: postThread(string(v.PostID), string(v.From.ID)),
 		Profile: string(e.ID), Kind: kind, Text: clip(v.Message), Attachments: atts,
 		Author: store.Author{ID: string(v.From.ID), Name: v.From.Name},
+		SentAt: firstTime(unixTime(v.CreatedTime), unixTime(e.Time)),
+	})
+}
+
+// pageRating maps a Page "ratings" change, a review (recommendation) of
+// the Page: a thread per reviewer, kind review. The stars or the
+// recommendation lead the text, so a review without words still says
+// something.
+func pageRating(res *Result, e metaEntry, path string, raw []byte) {
+	var v struct {
+		Item               string `json:"item"`
+		Verb               string `json:"verb"`
+		ReviewerID         id     `json:"reviewer_id"`
+		ReviewerName       string `json:"reviewer_name"`
+		Rating             num    `json:"rating"`
+		ReviewText         string `json:"review_text"`
+		RecommendationType string `json:"recommendation_type"`
+		StoryID            id     `json:"open_graph_story_id"`
+		CreatedTime        num    `json:"created_time"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		res.drop(path, "malformed ratings change")
+		return
+	}
+	extID := string(v.StoryID)
+	if extID == "" && v.ReviewerID != "" {
+		extID = "rating:" + string(v.ReviewerID) // one review per reviewer and Page
+	}
+	switch {
+	case v.Verb == "remove" && extID != "":
+		res.Deleted = append(res.Deleted, Deletion{Path: path, Network: "facebook", ExternalID: extID})
+		return
+	case v.Verb != "add" || (v.Item != "" && v.Item != "rating"): // edited, hidden, ...
+		res.Ignored++
+		return
+	case v.ReviewerID == "":
+		res.drop(path, "no reviewer_id")
+		return
+	}
+	var lead string
+	switch {
+	case v.Rating > 0:
+		lead = fmt.Sprintf("[%d★]", v.Rating)
+	case v.RecommendationType == "positive":
+		lead = "[recommends]"
+	case v.RecommendationType == "negative":
+		lead = "[does not recommend]"
+	}
+	text := strings.TrimSpace(lead + " " + v.ReviewText)
+	if text == "" {
+		res.drop(path, "no rating, recommendation nor text")
+		return
+	}
+	res.Messages = append(res.Messages, inbox.MessageInput{
+		Network: "facebook", ExternalID: extID, ThreadExternalID: "review:" + string(v.ReviewerID),
+		Profile: string(e.ID), Kind: "review", Text: clip(text),
+		Author: store.Author{ID: string(v.ReviewerID), Name: v.ReviewerName},
 		SentAt: firstTime(unixTime(v.CreatedTime), unixTime(e.Time)),
 	})
 }
