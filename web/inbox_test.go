@@ -995,6 +995,39 @@ func TestThread_ANewMessageAndAFailedDeliveryAreAnnounced(t *testing.T) {
 	p.waitText("#alert", "was not delivered: blocked by the user")
 }
 
+// TestReply_AFailedDeliveryIsSaidAfterTheAgentMovedOn: an agent answers
+// and closes the thread, opens the next one, and the first reply then
+// fails. Only the thread on screen said so, and the agent had moved on:
+// the customer was left without an answer and nobody knew.
+func TestReply_AFailedDeliveryIsSaidAfterTheAgentMovedOn(t *testing.T) {
+	f := newCareFixture(t)
+	first := f.ingest(t, msg{ExternalID: "moved-0", Thread: "moved-0", Text: "Where is my parcel?",
+		Author: map[string]any{"id": "u-lena", "handle": "@lena", "name": "Lena"}})
+	next := f.ingest(t, msg{ExternalID: "moved-1", Thread: "moved-1", Text: "Next question"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.click(queueItem(first) + " .qclaim")
+	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "On its way"))
+	p.click("#reply-close")
+	p.click("#reply-send")
+	p.waitText("#status-msg", "Reply sent and thread closed.")
+	p.click(queueItem(next) + " .qopen")
+	p.waitFor("the next thread", `document.querySelector('#conversation')?.textContent.includes('Next question')`)
+
+	var th struct {
+		Items []struct{ ID, Direction string } `json:"items"`
+	}
+	f.must(t, 200, "GET", "/api/v1/threads/"+first+"/messages", f.admin, nil, &th)
+	out := ""
+	for _, m := range th.Items {
+		if m.Direction == "outbound" {
+			out = m.ID
+		}
+	}
+	f.must(t, 200, "POST", "/api/v1/messages/"+out+"/delivery", f.admin, map[string]any{"status": "failed", "error": "blocked by the user"}, nil)
+	p.waitText("#alert", "Your reply to Lena was not delivered: blocked by the user")
+}
+
 // TestLock_AnIdleAgentIsWarnedBeforeTheLockEndsAndCanKeepIt: the page
 // renews a lock only while the agent is active (keys, clicks, focus), and
 // someone reading with a screen reader sends none: the lock ended without

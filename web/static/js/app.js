@@ -584,6 +584,11 @@ function onEvent(ev) {
   if (id === state.openId) {
     if (ev.type === 'message.deleted' || ev.type === 'message.delivery') thread.messageChanged(d.message_id);
     refreshOpenSoon();
+  } else if (ev.type === 'message.delivery' && d.status === 'failed' && state.sent.has(d.message_id)) {
+    // A reply this page sent, in a thread no longer on screen (released,
+    // closed, or another one opened since): the open thread says its own.
+    const { to } = state.sent.get(d.message_id);
+    showAlert(`Your reply to ${to} was not delivered${d.error ? `: ${d.error}` : ''}. Open that thread to answer another way.`);
   }
 }
 

@@ -18,6 +18,9 @@ export const state = {
   open: null, // {thread, messages, notes, events}
   savedReplies: new Map(), // team id -> [saved reply]
   drafts: new Map(), // thread id -> {text, key (Idempotency-Key), close}
+  // sent: reply message id -> {to}, the last replies this page
+  // sent, so a failed delivery is said wherever the agent is by then.
+  sent: new Map(),
   lastActivity: Date.now(),
 };
 

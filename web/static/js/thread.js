@@ -670,6 +670,10 @@ async function sendReply(ev) {
     try {
       const r = await api('POST', `/threads/${id}/replies`, { token: held.token, text, close },
         { headers: { 'Idempotency-Key': d.key } });
+      if (r.message) {
+        state.sent.set(r.message.id, { to: authorName(held.thread || r.thread) });
+        if (state.sent.size > 200) state.sent.delete(state.sent.keys().next().value); // the oldest
+      }
       if (close) state.held.delete(id);
       else if (r.lock && r.lock.token) {
         held.expiresAt = Date.parse(r.lock.expires_at);
