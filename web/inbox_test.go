@@ -940,6 +940,29 @@ func TestThread_ALongThreadThatGrowsIsReadFromItsLastPage(t *testing.T) {
 	p.waitFor("the first message emptied", `document.querySelector('#conversation .msg')?.textContent.includes(`+js(store.DeletedText)+`)`)
 }
 
+// TestThread_AMessageChangedDuringALoadIsReadAgain: a message deleted
+// while the thread was loading (the deletion's mark was on the lists the
+// load then replaced) kept its text on screen.
+func TestThread_AMessageChangedDuringALoadIsReadAgain(t *testing.T) {
+	f := newCareFixture(t)
+	f.longThread(t, "during", 600)
+	id := f.ingest(t, msg{ExternalID: "during-last", Thread: "during", Text: "still there?"})
+	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
+	p.onNewDocument(fmt.Sprintf(slowFetch, `messages.limit=500.*cursor=`, 1500))
+	p.onNewDocument(fmt.Sprintf(recordRequests, `/threads/`+id+`/messages\?`))
+	p.signIn(f.ana)
+	p.click(queueItem(id) + " .qopen")
+	p.waitFor("the whole conversation", `document.querySelectorAll('#conversation .msg').length === 601`)
+	eval[bool](p, `(window.start = performance.now(), true)`)
+
+	f.ingest(t, msg{ExternalID: "during-new", Thread: "during", Text: "hello again"})
+	p.waitFor("a load under way", `window.requests.some((r) => r.at > window.start)`)
+	if _, err := f.svc.MessageDeleted(context.Background(), inbox.Principal{Role: store.RoleIngest}, "instagram", "during-0"); err != nil {
+		t.Fatal(err)
+	}
+	p.waitFor("the first message emptied", `document.querySelector('#conversation .msg')?.textContent.includes(`+js(store.DeletedText)+`)`)
+}
+
 // TestReply_WhatIsTypedAfterASentReplyIsKeptAsTheDraft: the reply box
 // stays across redraws, so after a reply went out (its draft done with) the
 // text typed next must go to a new draft: it went to the old one, and

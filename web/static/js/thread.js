@@ -126,8 +126,10 @@ async function load() {
   const seq = ++loadSeq;
   // The lists only grow: what is shown already is read again from its
   // last page on, unless a message shown before that changed (see
-  // messageChanged).
-  const shown = state.open && state.open.thread.id === id && !state.open.stale ? state.open : {};
+  // messageChanged; a change during this load marks the next one).
+  const whole = rereadWhole === id;
+  rereadWhole = '';
+  const shown = state.open && state.open.thread.id === id && !whole ? state.open : {};
   let thread, messages, notes, events;
   try {
     [thread, messages, notes, events] = await Promise.all([
@@ -137,6 +139,7 @@ async function load() {
       all(`/threads/${id}/events`, 10, shown.events),
     ]);
   } catch (e) {
+    if (whole && !rereadWhole) rereadWhole = id;
     if (seq !== loadSeq || state.openId !== id) return;
     if (e.code === 'not_found') {
       state.held.delete(id);
@@ -161,10 +164,11 @@ async function load() {
 // messageChanged notes that a message of the open thread changed (its
 // delivery, or its customer deleted it): when it is not on the last page
 // read, the next load reads the whole conversation again.
+let rereadWhole = ''; // the thread whose next load reads its lists whole
 export function messageChanged(messageId) {
   const o = state.open;
   if (!o || !messageId) return;
-  if (!o.messages.slice(o.messages.tail ? o.messages.tail.start : 0).some((m) => m.id === messageId)) o.stale = true;
+  if (!o.messages.slice(o.messages.tail ? o.messages.tail.start : 0).some((m) => m.id === messageId)) rereadWhole = state.openId;
 }
 
 // announceNew says (politely, for screen readers too) that the customer
