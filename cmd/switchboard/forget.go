@@ -51,11 +51,19 @@ func forget(args []string) error {
 		if err != nil {
 			return fmt.Errorf("forget: finding the threads: %w", err)
 		}
-		if len(networks) > 1 && *network == "" && erased == 0 {
+		if len(networks) > 1 && *network == "" {
 			// An id or handle names different people on different
 			// networks, and an erase cannot be undone.
 			return fmt.Errorf("forget: %s has threads on several networks (%s); a handle or id may name someone else on another network: "+
 				"nothing erased; run it once per network that is this customer's, with --network", *author, countsOf(networks))
+		}
+		if *network == "" {
+			// One network: the later searches stay on it (they look for
+			// threads that arrived meanwhile), so a namesake elsewhere who
+			// writes meanwhile is not erased.
+			for n := range networks {
+				*network = n
+			}
 		}
 		if len(ids) == 0 && erased == 0 {
 			// Not an error (the customer may have written nothing), but

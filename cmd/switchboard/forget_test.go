@@ -3,10 +3,15 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -109,5 +114,48 @@ func TestForget_ErasesEveryThreadOfTheCustomer(t *testing.T) {
 	}
 	if n := count("u-kept"); n != 3 {
 		t.Fatalf("%d threads of u-kept, want the 3 untouched", n)
+	}
+}
+
+// TestForget_ANamesakeWhoWritesDuringTheRunIsLeftAlone: forget searches
+// again until nothing is left, and those later searches had no network:
+// the namesake of a customer found on one network, writing on another
+// while the erase ran, was erased too. A proxy in front of the real server
+// posts the namesake's message as the first thread is erased.
+func TestForget_ANamesakeWhoWritesDuringTheRunIsLeftAlone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	p := startProc(t, filepath.Join(t.TempDir(), "forget.db"))
+	post := func(ext, network string) {
+		t.Helper()
+		code, body, err := p.request("POST", "/api/v1/messages", testAdminKey, map[string]any{"network": network, "external_id": ext,
+			"kind": "mention", "author": map[string]any{"id": "u-maria", "handle": "@maria"}, "text": "about my order"})
+		if err != nil || code != 201 {
+			t.Fatalf("ingest %s: %d %s %v", ext, code, body, err)
+		}
+	}
+	post("tw-1", "twitter")
+	target, err := url.Parse("http://" + p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "DELETE" {
+			once.Do(func() { post("ig-1", "instagram") }) // the namesake writes now
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	cmd := exec.Command(binary(t), "forget", "--url", front.URL, "--author", "@maria")
+	cmd.Env = append(os.Environ(), "SWITCHBOARD_ADMIN_KEY="+testAdminKey)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "erased 1 threads") {
+		t.Fatalf("switchboard forget: %v\n%s", err, out)
+	}
+	if n := p.countItems(t, "/api/v1/threads?network=instagram&author=u-maria", testAdminKey); n != 1 {
+		t.Fatalf("%d threads of the namesake on instagram left, want 1", n)
 	}
 }
