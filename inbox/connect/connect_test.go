@@ -237,7 +237,8 @@ func TestMeta_PageReviewsThreadPerReviewer(t *testing.T) {
 		{"field": "ratings", "value": {"item": "rating", "verb": "add", "reviewer_id": "R2", "recommendation_type": "negative", "created_time": "1795427881"}},
 		{"field": "ratings", "value": {"item": "rating", "verb": "edit", "reviewer_id": "R1", "review_text": "Slow delivery, rude staff", "open_graph_story_id": "S1"}},
 		{"field": "ratings", "value": {"item": "rating", "verb": "remove", "reviewer_id": "R3", "open_graph_story_id": "S3"}},
-		{"field": "ratings", "value": {"item": "rating", "verb": "add", "reviewer_id": "R4"}}
+		{"field": "ratings", "value": {"item": "rating", "verb": "add", "reviewer_id": "R4"}},
+		{"field": "ratings", "value": {"item": "comment", "verb": "remove", "reviewer_id": "R5", "open_graph_story_id": "S1", "comment_id": "C1"}}
 	]}]}`)
 	want := []brief{
 		{"facebook", "P", "review:R1", "S1", "review", "R1", "[2★] Slow delivery", "2026-11-23T09:58:00Z"},
@@ -246,8 +247,8 @@ func TestMeta_PageReviewsThreadPerReviewer(t *testing.T) {
 	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) || res.Messages[0].Author.Name != "Ria" {
 		t.Fatalf("messages %+v\nwant %+v", got, want)
 	}
-	if res.Ignored != 1 || len(res.Dropped) != 1 || !reflect.DeepEqual(res.Deleted, []Deletion{{Path: "entry[0].changes[3]", Network: "facebook", ExternalID: "S3"}}) {
-		t.Fatalf("ignored %d (the edit), dropped %+v (the empty one), deleted %+v", res.Ignored, res.Dropped, res.Deleted)
+	if res.Ignored != 2 || len(res.Dropped) != 1 || !reflect.DeepEqual(res.Deleted, []Deletion{{Path: "entry[0].changes[3]", Network: "facebook", ExternalID: "S3"}}) {
+		t.Fatalf("ignored %d (the edit, the removed comment on a review), dropped %+v (the empty one), deleted %+v", res.Ignored, res.Dropped, res.Deleted)
 	}
 }
 

@@ -360,10 +360,13 @@ func pageRating(res *Result, e metaEntry, path string, raw []byte) {
 		extID = "rating:" + string(v.ReviewerID) // one review per reviewer and Page
 	}
 	switch {
+	case v.Item != "" && v.Item != "rating": // a comment on a review, ...
+		res.Ignored++
+		return
 	case v.Verb == "remove" && extID != "":
 		res.Deleted = append(res.Deleted, Deletion{Path: path, Network: "facebook", ExternalID: extID})
 		return
-	case v.Verb != "add" || (v.Item != "" && v.Item != "rating"): // edited, hidden, ...
+	case v.Verb != "add": // edited, hidden, ...
 		res.Ignored++
 		return
 	case v.ReviewerID == "":
