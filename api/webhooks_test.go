@@ -571,25 +571,75 @@ func TestMetaWebhook_BadItemsAreSkippedTheRestStoredAndNoTextLogged(t *testing.T
 
 // --- X mapping ---
 
-func TestXWebhook_TweetsThreadPerAuthorSkippingOwnAndRetweets(t *testing.T) {
+func TestXWebhook_TweetsThreadPerAuthorWithinConversationSkippingOwnAndRetweets(t *testing.T) {
 	t.Parallel()
 	s := newWebhookServer(t, allSecrets())
 	wantSummary(t, s.postX(t, fixture(t, "x_tweet_create_events.json")).summary(t),
 		summary{Stored: 3, Ignored: 2}) // the account's own reply, a retweet
 	wantStored(t, s.stored(t), []storedMsg{
-		{Network: "twitter", Profile: brandX, Thread: "author:3001000001", ExternalID: "1860000000000000001",
+		{Network: "twitter", Profile: brandX, Thread: "conv:1860000000000000001:3001000001", ExternalID: "1860000000000000001",
 			Kind: "mention", AuthorID: "3001000001", Handle: "@maria_g", Name: "María García", Followers: 15200, Verified: true,
 			Text:     "@acme my order #123 arrived broken and support has not answered for three days, this is the second time this happens. Refund please.",
 			Language: "en", SentAt: "2026-11-23T09:58:00Z", Attachments: "image https://pbs.twimg.com/media/Fbroken.jpg"},
-		{Network: "twitter", Profile: brandX, Thread: "author:3001000002", ExternalID: "1860000000000000002",
+		{Network: "twitter", Profile: brandX, Thread: "conv:1859999999999999000:3001000002", ExternalID: "1860000000000000002",
 			Kind: "comment", AuthorID: "3001000002", Handle: "@bo", Name: "Bo", Followers: 12,
 			Text: "@acme when is the sale starting?", Language: "en", SentAt: "2026-11-23T09:58:30Z"},
-		{Network: "twitter", Profile: brandX, Thread: "author:3001000002", ExternalID: "1860000000000000005",
+		{Network: "twitter", Profile: brandX, Thread: "conv:1859999999999999000:3001000002", ExternalID: "1860000000000000005",
 			Kind: "comment", AuthorID: "3001000002", Handle: "@bo", Name: "Bo", Followers: 12,
 			Text: "@acme and will it include shoes?", SentAt: "2026-11-23T09:59:00Z"},
 	})
 	if n := len(s.threads(t, s.admin, "")); n != 2 {
 		t.Fatalf("%d threads, want 2", n)
+	}
+}
+
+// TestXWebhook_ABackAndForthWithTheBrandStaysInOneThread: X's posts name
+// only the post they answer, and a customer answers the brand's reply, not
+// their first post: each turn opened a thread of its own, for another agent
+// to pick up. A reply whose delivery reported its post id now takes the
+// customer's answer to it into its thread; someone else answering it
+// stays in their own.
+func TestXWebhook_ABackAndForthWithTheBrandStaysInOneThread(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	s.team(t, map[string]any{"id": "care", "function": "care"})
+	s.rule(t, map[string]any{"id": "all-to-care", "position": 100, "then": map[string]any{"team": "care"}})
+	ana := s.onlineAgent(t, map[string]any{"id": "ana", "teams": []string{"care"}})
+	tweet := func(id, author, answers string) {
+		t.Helper()
+		reply := ""
+		if answers != "" {
+			reply = `"in_reply_to_status_id_str": "` + answers + `", `
+		}
+		body := `{"for_user_id": "` + brandX + `", "tweet_create_events": [{"id_str": "` + id + `", "text": "@acme about my order", ` + reply +
+			`"in_reply_to_user_id_str": "` + brandX + `", "user": {"id_str": "` + author + `", "screen_name": "c` + author + `"}}]}`
+		if got := s.postX(t, []byte(body)).summary(t); got.Stored != 1 {
+			t.Fatalf("post %s: %+v", id, got)
+		}
+	}
+	tweet("1001", "111", "")
+	first := s.threads(t, s.admin, "")
+	l := s.claim(t, ana, first[0].ID)
+	var rr struct {
+		Message store.Message `json:"message"`
+	}
+	s.reply(t, ana, first[0].ID, l.Lock.Token, "Sorry! Which order?").want(t, 201).decode(t, &rr)
+	s.do(t, "POST", "/api/v1/messages/"+rr.Message.ID+"/delivery", s.admin,
+		map[string]any{"status": "sent", "external_id": "1002"}).want(t, 200) // the connector posted it as 1002
+
+	tweet("1003", "111", "1002") // the customer answers the brand's reply
+	tweet("1004", "111", "1003") // and adds to it
+	tweet("1005", "222", "1002") // someone else answers the brand's reply
+	threads := s.threads(t, s.admin, "")
+	if len(threads) != 2 {
+		t.Fatalf("%d threads, want the customer's and the other person's", len(threads))
+	}
+	var ids []string
+	for _, m := range s.messages(t, s.admin, first[0].ID) {
+		ids = append(ids, m.ExternalID)
+	}
+	if !slices.Equal(ids, []string{"1001", "", "1003", "1004"}) {
+		t.Fatalf("the customer's thread holds %q, want 1001, the reply, 1003, 1004", ids)
 	}
 }
 

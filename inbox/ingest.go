@@ -44,6 +44,14 @@ type MessageInput struct {
 	Language         string             `json:"language"`
 	SentAt           *time.Time         `json:"sent_at"`
 	Tags             []string           `json:"tags"`
+	// InReplyTo is the network's id of the message this one answers (an
+	// addition to the contract). When Switchboard has that message, a
+	// customer's or a reply whose delivery reported that id, in a thread
+	// of the same author on the same network and profile, this one joins
+	// that thread whatever thread_external_id says: on X, whose posts name
+	// only the post they answer, a customer answering the brand's reply
+	// stays in the thread. Another customer answering stays in their own.
+	InReplyTo string `json:"in_reply_to,omitempty"`
 }
 
 // IngestResult is the outcome of one inbound message.
@@ -80,7 +88,7 @@ func (in *MessageInput) Validate(now time.Time) error {
 		name, v string
 		max     int
 	}{
-		{"external_id", in.ExternalID, maxIDLen}, {"thread_external_id", in.ThreadExternalID, maxIDLen},
+		{"external_id", in.ExternalID, maxIDLen}, {"thread_external_id", in.ThreadExternalID, maxIDLen}, {"in_reply_to", in.InReplyTo, maxIDLen},
 		{"profile", in.Profile, maxIDLen}, {"author.id", in.Author.ID, maxIDLen},
 		{"author.handle", in.Author.Handle, maxIDLen}, {"author.name", in.Author.Name, maxIDLen},
 		{"language", in.Language, 16}, {"text", in.Text, MaxTextRunes},
@@ -96,7 +104,7 @@ func (in *MessageInput) Validate(now time.Time) error {
 	// second message dropped as a duplicate.
 	for _, f := range []struct{ name, v string }{
 		{"external_id", in.ExternalID}, {"thread_external_id", in.ThreadExternalID}, {"profile", in.Profile},
-		{"author.id", in.Author.ID},
+		{"author.id", in.Author.ID}, {"in_reply_to", in.InReplyTo},
 	} {
 		if strings.IndexByte(f.v, 0) >= 0 {
 			return fieldErr(f.name, "must not contain NUL characters")
@@ -159,6 +167,33 @@ func (in *MessageInput) Validate(now time.Time) error {
 	return nil
 }
 
+// joinAnswered puts a message that names the message it answers
+// (in_reply_to) in that message's thread, when Switchboard has it on the
+// same network and profile and the thread is the same author's.
+func (s *Service) joinAnswered(ctx context.Context, in *MessageInput) error {
+	if in.InReplyTo == "" {
+		return nil
+	}
+	m, err := s.st.MessageByExternalID(ctx, in.Network, in.InReplyTo)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	t, err := s.st.ThreadGet(ctx, m.ThreadID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // erased meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	if t.Profile == in.Profile && t.Author.ID == in.Author.ID {
+		in.ThreadExternalID = t.ExternalID
+	}
+	return nil
+}
+
 // Ingest stores and routes one inbound message.
 func (s *Service) Ingest(ctx context.Context, p Principal, in MessageInput) (IngestResult, error) {
 	res, err := s.IngestBatch(ctx, p, []MessageInput{in})
@@ -207,6 +242,10 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 		if err := ins[i].Validate(now); err != nil {
 			results[i].Err = err
 			s.metrics.Ingested.WithLabelValues("rejected").Inc()
+			continue
+		}
+		if err := s.joinAnswered(ctx, &ins[i]); err != nil {
+			results[i].Err = err
 			continue
 		}
 		todo = append(todo, &pendingItem{idx: i, in: &ins[i], messageID: newID(), threadID: newID(),

@@ -143,6 +143,10 @@ type Store interface {
 	// delivery's external_id an earlier report recorded). ErrNotFound
 	// when there is none; a repeated report changes nothing.
 	MessageDelivery(ctx context.Context, p DeliveryParams) (Message, error)
+	// MessageByExternalID finds a message by the network's id for it: an
+	// inbound message's external_id, or the external_id a delivery report
+	// recorded for a reply. ErrNotFound when there is none.
+	MessageByExternalID(ctx context.Context, network, externalID string) (Message, error)
 	// MessageDelete empties an inbound message its author deleted on the
 	// network, found by the network's id for it: its text becomes
 	// DeletedText, its attachments go, with a message.deleted event on its

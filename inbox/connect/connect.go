@@ -76,13 +76,11 @@ func (r *Result) drop(path, reason string) {
 }
 
 // Thread-id prefixes: DMs are threaded per conversation, public comments and
-// mentions per author within a post or conversation, or per author when
-// the payload names no conversation (X's v1.1 posts).
+// mentions per author within a post or conversation.
 const (
-	dmPrefix     = "dm:"
-	postPrefix   = "post:"
-	convPrefix   = "conv:"
-	authorPrefix = "author:"
+	dmPrefix   = "dm:"
+	postPrefix = "post:"
+	convPrefix = "conv:"
 )
 
 func dmThread(otherParty string) string { return dmPrefix + otherParty }

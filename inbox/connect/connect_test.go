@@ -333,10 +333,10 @@ func TestX_TweetKindsThreadsAndOwnPosts(t *testing.T) {
 		{"text": "no id", "user": {"id_str": "V"}}
 	]}`)
 	want := []brief{
-		{"twitter", "B", "author:U", "1", "mention", "U", "@brand hi", "2026-11-23T09:58:00Z"},
-		{"twitter", "B", "author:U", "2", "comment", "U", "@brand reply", "2026-11-23T09:58:00Z"},
+		{"twitter", "B", "conv:1:U", "1", "mention", "U", "@brand hi", "2026-11-23T09:58:00Z"},
+		{"twitter", "B", "conv:100:U", "2", "comment", "U", "@brand reply", "2026-11-23T09:58:00Z"},
 		{"twitter", "B", "conv:100:77", "3", "mention", "77", "@brand @u deep reply", ""},
-		{"twitter", "B", "author:V", "5", "mention", "V", strings.Repeat("é", inbox.MaxTextRunes), ""},
+		{"twitter", "B", "conv:5:V", "5", "mention", "V", strings.Repeat("é", inbox.MaxTextRunes), ""},
 	}
 	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) {
 		t.Fatalf("messages %+v\nwant %+v", got, want)
@@ -346,17 +346,18 @@ func TestX_TweetKindsThreadsAndOwnPosts(t *testing.T) {
 	}
 
 	// A back-and-forth with the account in v1.1 posts (no conversation id):
-	// the customer answers the brand's reply, then their own post. Threaded
-	// by the post answered, each turn opened a thread of its own.
+	// the customer answers the brand's reply, then their own post. Each
+	// names the post it answers, for ingest to find its thread by.
 	res = mustMap(t, X, `{"for_user_id": "B", "tweet_create_events": [
 		{"id_str": "1001", "text": "@brand my order arrived broken", "in_reply_to_user_id_str": "B", "user": {"id_str": "111"}},
 		{"id_str": "1002", "text": "@cust sorry! DM us", "in_reply_to_status_id_str": "1001", "in_reply_to_user_id_str": "111", "user": {"id_str": "B"}},
 		{"id_str": "1003", "text": "@brand done", "in_reply_to_status_id_str": "1002", "in_reply_to_user_id_str": "B", "user": {"id_str": "111"}},
 		{"id_str": "1004", "text": "@brand hello?", "in_reply_to_status_id_str": "1003", "in_reply_to_user_id_str": "111", "user": {"id_str": "111"}}
 	]}`)
+	answers := map[string]string{"1001": "", "1003": "1002", "1004": "1003"}
 	for _, m := range res.Messages {
-		if m.ThreadExternalID != "author:111" {
-			t.Fatalf("post %s of one back-and-forth threaded as %q, want author:111 like the rest", m.ExternalID, m.ThreadExternalID)
+		if m.InReplyTo != answers[m.ExternalID] {
+			t.Fatalf("post %s answers %q, want %q", m.ExternalID, m.InReplyTo, answers[m.ExternalID])
 		}
 	}
 	if len(res.Messages) != 3 || res.Ignored != 1 {

@@ -207,17 +207,19 @@ func xTweetEvent(res *Result, forUser, path string, raw []byte) {
 		res.drop(path, "no text")
 		return
 	}
-	// A conversation id names the conversation: its posts are one thread
-	// per author. The Account Activity API's (v1.1) posts carry none, and
-	// the post a reply answers changes at every turn of a back-and-forth
-	// with the account (the customer answers the brand's reply, not the
-	// first post), so threading by it opened a thread per turn, each for
-	// another agent to pick up. Without one, a customer's posts to the
-	// account are one thread, as their DMs are.
-	thread := authorPrefix + author.ID
-	if conv := string(firstID(t.ConversationIDStr, t.ConversationID)); conv != "" {
-		thread = convPrefix + conv + ":" + author.ID
+	// Posts are threaded per author within a conversation: its id when the
+	// post has one, else the post it answers, else its own. The Account
+	// Activity API's (v1.1) posts name no conversation, and the post a
+	// reply answers changes at every turn of a back-and-forth (the customer
+	// answers the brand's reply, not their first post): in_reply_to lets
+	// ingest put the reply in the thread of the post it answers when
+	// Switchboard has it (the brand's reply, by the id its delivery report
+	// gave), instead of a thread per turn.
+	root := string(firstID(t.ConversationIDStr, t.ConversationID, t.InReplyToStatusIDStr))
+	if root == "" {
+		root = tweetID
 	}
+	thread := convPrefix + root + ":" + author.ID
 	// A reply to one of the account's posts is a comment on it; anything
 	// else naming the account (a post starting with @account sets
 	// in_reply_to_user_id without a status) is a mention.
@@ -237,7 +239,7 @@ func xTweetEvent(res *Result, forUser, path string, raw []byte) {
 		lang = ""
 	}
 	res.Messages = append(res.Messages, inbox.MessageInput{
-		Network: "twitter", ExternalID: tweetID, ThreadExternalID: thread,
+		Network: "twitter", ExternalID: tweetID, ThreadExternalID: thread, InReplyTo: string(t.InReplyToStatusIDStr),
 		Profile: forUser, Kind: kind, Text: clip(text), Attachments: atts, Author: author,
 		Language: lang, SentAt: sentAt,
 	})

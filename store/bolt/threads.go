@@ -739,6 +739,22 @@ func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (st
 	return m, err
 }
 
+func (s *Store) MessageByExternalID(ctx context.Context, network, externalID string) (store.Message, error) {
+	var m store.Message
+	err := s.view(func(tx *bbolt.Tx, _ time.Time) error {
+		k := key(network, externalID)
+		id := tx.Bucket(bMessageKey).Get(k)
+		if id == nil {
+			id = tx.Bucket(bOutboundKey).Get(k)
+		}
+		if id == nil {
+			return fmt.Errorf("message %s on %s: %w", externalID, network, store.ErrNotFound)
+		}
+		return wrapNotFound(getJSON(tx.Bucket(bMessages), id, &m), "message", string(id))
+	})
+	return m, err
+}
+
 func (s *Store) MessageDelete(ctx context.Context, network, externalID string) (store.Message, error) {
 	var m store.Message
 	err := s.write(ctx, func(w *wtx) error {

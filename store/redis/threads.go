@@ -368,6 +368,24 @@ func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (st
 	return decodeMessage(fields(res[0]))
 }
 
+func (s *Store) MessageByExternalID(ctx context.Context, network, externalID string) (store.Message, error) {
+	if err := s.open(); err != nil {
+		return store.Message{}, err
+	}
+	k := network + "\x00" + externalID
+	id, err := s.rdb.HGet(ctx, s.k.messagekey(), k).Result()
+	if errors.Is(err, goredis.Nil) {
+		id, err = s.rdb.HGet(ctx, s.k.outboundkey(), k).Result()
+	}
+	if errors.Is(err, goredis.Nil) {
+		return store.Message{}, fmt.Errorf("message %s on %s: %w", externalID, network, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Message{}, s.fail(ctx, "message", err)
+	}
+	return s.MessageGet(ctx, id)
+}
+
 func (s *Store) MessageDelete(ctx context.Context, network, externalID string) (store.Message, error) {
 	if err := s.open(); err != nil {
 		return store.Message{}, err

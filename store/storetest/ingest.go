@@ -540,6 +540,23 @@ func messageDeliveryByNetworkID(t *testing.T, e *env) {
 	_, err = byNetworkID("whatsapp", "wamid.1")
 	must(t, err)
 	wantEqual(t, "message.delivery events after a repeated report", len(ofType(e.events(th.ID), store.EventMessageDelivery)), len(evs))
+
+	// MessageByExternalID finds a customer's message and a reply alike by
+	// the network's id for them (ingest joins a message answering either
+	// to its thread).
+	for ext, want := range map[string]string{in.Items[0].ExternalID: in.Items[0].ID, "wamid.1": out.Message.ID, "wamid.2": other.Message.ID} {
+		m, err := e.s.MessageByExternalID(e.ctx, "whatsapp", ext)
+		must(t, err)
+		if m.ID != want || m.ThreadID != th.ID {
+			t.Fatalf("MessageByExternalID(%s) = %s in %s, want %s in %s", ext, m.ID, m.ThreadID, want, th.ID)
+		}
+	}
+	for _, ext := range []string{"wamid.0", "nope"} {
+		_, err = e.s.MessageByExternalID(e.ctx, "whatsapp", ext)
+		wantErr(t, err, store.ErrNotFound)
+	}
+	_, err = e.s.MessageByExternalID(e.ctx, "twitter", "wamid.1")
+	wantErr(t, err, store.ErrNotFound)
 }
 
 // messageDelete: a message its author deleted on the network loses its
