@@ -716,6 +716,9 @@ func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (st
 		if m.Delivery != nil && *m.Delivery == *d {
 			return nil // a repeated report
 		}
+		if old := m.Delivery; old != nil && old.Status == "failed" && d.Status == "sent" && d.ExternalID != "" && d.ExternalID == old.ExternalID {
+			return nil // a late "sent" for what the network since said failed
+		}
 		if m.Delivery != nil && m.Delivery.ExternalID != d.ExternalID {
 			w.unindexDelivered(m)
 		}

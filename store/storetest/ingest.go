@@ -541,6 +541,14 @@ func messageDeliveryByNetworkID(t *testing.T, e *env) {
 	must(t, err)
 	wantEqual(t, "message.delivery events after a repeated report", len(ofType(e.events(th.ID), store.EventMessageDelivery)), len(evs))
 
+	// A connector's late "sent" for that id (a retried report) does not
+	// undo what the network said since.
+	_, err = e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: out.Message.ID, Status: "sent", ExternalID: "wamid.1"})
+	must(t, err)
+	if got, err := e.s.MessageGet(e.ctx, out.Message.ID); err != nil || got.Delivery == nil || got.Delivery.Status != "failed" {
+		t.Fatalf("after a late sent report: %+v, %v; want failed", got.Delivery, err)
+	}
+
 	// MessageByExternalID finds a customer's message and a reply alike by
 	// the network's id for them (ingest joins a message answering either
 	// to its thread).

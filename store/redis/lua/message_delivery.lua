@@ -19,9 +19,13 @@ local key = K.message(mid)
 local f = redis.call('HMGET', key, 'dir', 'delivery', 'thread', 'json')
 if not f[1] then return not_found('message', mid) end
 if f[1] ~= 'outbound' then return not_found('message', mid .. ' is inbound') end
-if f[2] ~= ARGV[3] then -- not a repeated report
+local prev = f[2] and cjson.decode(f[2]) or {}
+local d = cjson.decode(ARGV[3])
+-- Not a repeated report, nor a late "sent" for what the network since said
+-- failed.
+if f[2] ~= ARGV[3] and not (prev.status == 'failed' and d.status == 'sent' and ARGV[5] ~= '' and prev.external_id == ARGV[5]) then
   local network = cjson.decode(f[4]).network
-  local old = f[2] and cjson.decode(f[2]).external_id or ''
+  local old = prev.external_id or ''
   if type(old) == 'string' and old ~= '' and old ~= ARGV[5] then
     local okey = network .. '\0' .. old
     if redis.call('HGET', K.outboundkey(), okey) == mid then redis.call('HDEL', K.outboundkey(), okey) end
@@ -31,7 +35,6 @@ if f[2] ~= ARGV[3] then -- not a repeated report
   -- Its thread's event, so the page and webhooks learn of it.
   local t = load_thread(f[3])
   if t then
-    local d = cjson.decode(ARGV[3])
     local data = {'message_id', mid, 'status', d.status}
     if type(d.error) == 'string' and d.error ~= '' then
       data[#data + 1], data[#data + 2] = 'error', d.error
