@@ -1279,7 +1279,8 @@ func TestThread_ThePageTitleNamesTheOpenThread(t *testing.T) {
 	id := f.ingest(t, msg{ExternalID: "title-1", Text: "Hello"})
 	p := signedIn(t, f.server, "ana", f.ana)
 	p.click(queueItem(id) + " .qopen")
-	p.waitFor("the title", `document.title === 'María · Switchboard inbox'`)
+	// The title is set as the thread is read, before it is drawn.
+	p.waitFor("the title and the thread", `document.title === 'María · Switchboard inbox' && document.querySelector('.back') !== null`)
 	eval[bool](p, `(document.querySelector('.back').click(), true)`) // "Back to queues" (shown at phone width)
 	p.waitFor("the title back", `document.title === 'Switchboard inbox'`)
 }
