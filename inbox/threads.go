@@ -199,16 +199,22 @@ func (s *Service) MessageDelivery(ctx context.Context, p Principal, messageID st
 // comments), found by the network's id for it: what they took back is not
 // kept (X's terms require it). ErrNotFound when Switchboard never stored it.
 func (s *Service) MessageDeleted(ctx context.Context, p Principal, network, externalID string) (store.Message, error) {
-	if err := p.require(store.RoleIngest, store.RoleAdmin); err != nil {
-		return store.Message{}, err
-	}
-	if externalID == "" {
-		return store.Message{}, fieldErr("external_id", "is required")
-	}
-	if err := checkLen("external_id", externalID, maxIDLen); err != nil {
+	if err := networkNotice(p, externalID); err != nil {
 		return store.Message{}, err
 	}
 	return s.st.MessageDelete(ctx, network, externalID)
+}
+
+// networkNotice checks a network's notice about a message stored before:
+// from an ingest key (a webhook's), naming the message by the network's id.
+func networkNotice(p Principal, externalID string) error {
+	if err := p.require(store.RoleIngest, store.RoleAdmin); err != nil {
+		return err
+	}
+	if externalID == "" {
+		return fieldErr("external_id", "is required")
+	}
+	return checkLen("external_id", externalID, maxIDLen)
 }
 
 // DeliveryFailed records a network's own report that a reply it knows as
@@ -216,13 +222,7 @@ func (s *Service) MessageDeleted(ctx context.Context, p Principal, network, exte
 // that id. ErrNotFound when no reply was reported under it (one sent
 // outside Switchboard, or a report that came first).
 func (s *Service) DeliveryFailed(ctx context.Context, p Principal, network, externalID, why string) (store.Message, error) {
-	if err := p.require(store.RoleIngest, store.RoleAdmin); err != nil {
-		return store.Message{}, err
-	}
-	if externalID == "" {
-		return store.Message{}, fieldErr("external_id", "is required")
-	}
-	if err := checkLen("external_id", externalID, maxIDLen); err != nil {
+	if err := networkNotice(p, externalID); err != nil {
 		return store.Message{}, err
 	}
 	if err := checkLen("error", why, 2000); err != nil {

@@ -1003,19 +1003,26 @@ func TestThread_ANewMessageAndAFailedDeliveryAreAnnounced(t *testing.T) {
 	f.ingest(t, msg{ExternalID: "say-1", Thread: "say", Text: "Thanks!"})
 	p.waitText("#status-msg", "New message from")
 
+	f.replyFailed(t, id, "blocked by the user")
+	p.waitFor("the failed delivery shown", `document.querySelector('#conversation .msg.out .delivery')?.textContent === 'Not delivered: blocked by the user'`)
+	p.waitText("#alert", "was not delivered: blocked by the user")
+}
+
+// replyFailed reports, as a connector does, that the thread's reply was
+// not delivered.
+func (s *server) replyFailed(t *testing.T, threadID, why string) {
+	t.Helper()
 	var th struct {
 		Items []struct{ ID, Direction string } `json:"items"`
 	}
-	f.must(t, 200, "GET", "/api/v1/threads/"+id+"/messages", f.admin, nil, &th)
+	s.must(t, 200, "GET", "/api/v1/threads/"+threadID+"/messages", s.admin, nil, &th)
 	out := ""
 	for _, m := range th.Items {
 		if m.Direction == "outbound" {
 			out = m.ID
 		}
 	}
-	f.must(t, 200, "POST", "/api/v1/messages/"+out+"/delivery", f.admin, map[string]any{"status": "failed", "error": "blocked by the user"}, nil)
-	p.waitFor("the failed delivery shown", `document.querySelector('#conversation .msg.out .delivery')?.textContent === 'Not delivered: blocked by the user'`)
-	p.waitText("#alert", "was not delivered: blocked by the user")
+	s.must(t, 200, "POST", "/api/v1/messages/"+out+"/delivery", s.admin, map[string]any{"status": "failed", "error": why}, nil)
 }
 
 // TestReply_AFailedDeliveryIsSaidAfterTheAgentMovedOn: an agent answers
@@ -1037,17 +1044,7 @@ func TestReply_AFailedDeliveryIsSaidAfterTheAgentMovedOn(t *testing.T) {
 	p.click(queueItem(next) + " .qopen")
 	p.waitFor("the next thread", `document.querySelector('#conversation')?.textContent.includes('Next question')`)
 
-	var th struct {
-		Items []struct{ ID, Direction string } `json:"items"`
-	}
-	f.must(t, 200, "GET", "/api/v1/threads/"+first+"/messages", f.admin, nil, &th)
-	out := ""
-	for _, m := range th.Items {
-		if m.Direction == "outbound" {
-			out = m.ID
-		}
-	}
-	f.must(t, 200, "POST", "/api/v1/messages/"+out+"/delivery", f.admin, map[string]any{"status": "failed", "error": "blocked by the user"}, nil)
+	f.replyFailed(t, first, "blocked by the user")
 	p.waitText("#alert", "Your reply to Lena was not delivered: blocked by the user")
 }
 
