@@ -727,19 +727,24 @@ func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (st
 			w.put(bOutboundKey, key(m.Network, d.ExternalID), []byte(m.ID))
 		}
 		w.put(bMessages, []byte(m.ID), m)
-		// Its thread's event, so the page and webhooks learn of it.
-		rec, err := w.thread(m.ThreadID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			w.fatal = err
-			return err
-		}
-		w.event(rec, store.EventMessageDelivery, store.ActorSystem, deliveryData(m.ID, d))
-		return nil
+		return w.messageEvent(&m, store.EventMessageDelivery, deliveryData(m.ID, d))
 	})
 	return m, err
+}
+
+// messageEvent writes the event of a change to message m on its thread, so
+// the page and webhooks learn of it.
+func (w *wtx) messageEvent(m *store.Message, typ string, data map[string]any) error {
+	rec, err := w.thread(m.ThreadID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		w.fatal = err
+		return err
+	}
+	w.event(rec, typ, store.ActorSystem, data)
+	return nil
 }
 
 func (s *Store) MessageByExternalID(ctx context.Context, network, externalID string) (store.Message, error) {
@@ -774,16 +779,7 @@ func (s *Store) MessageDelete(ctx context.Context, network, externalID string) (
 		m.Text, m.Attachments = store.DeletedText, []store.Attachment{}
 		msgJSON, err := encodeMessage(&m)
 		w.putEncoded(bMessages, id, msgJSON, err)
-		rec, err := w.thread(m.ThreadID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			w.fatal = err
-			return err
-		}
-		w.event(rec, store.EventMessageDeleted, store.ActorSystem, map[string]any{"message_id": m.ID})
-		return nil
+		return w.messageEvent(&m, store.EventMessageDeleted, map[string]any{"message_id": m.ID})
 	})
 	return m, err
 }
