@@ -22,30 +22,40 @@ import (
 // These tests run the real binary: built once per test run, started on a
 // free loopback port, killed with real signals.
 
+// build is a binary built once per test run.
+type build struct {
+	once  sync.Once
+	flags []string
+	path  string
+	err   error
+}
+
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	raceBuild  = &build{flags: []string{"-race"}}
+	plainBuild = &build{} // as it runs in production: memory is measured on it
 )
 
-func binary(t *testing.T) string {
+// binary is the server built with the race detector, as the tests run.
+func binary(t *testing.T) string { return raceBuild.binary(t) }
+
+func (b *build) binary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "switchboard-bin-")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "switchboard")
-		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
+		b.path = filepath.Join(dir, "switchboard")
+		out, err := exec.Command("go", append(append([]string{"build"}, b.flags...), "-o", b.path, ".")...).CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			b.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return binPath
+	return b.path
 }
 
 func freePort(t *testing.T) string {
@@ -72,10 +82,16 @@ type proc struct {
 
 func startProc(t *testing.T, data string, extra ...string) *proc {
 	t.Helper()
+	return startBinary(t, binary(t), data, extra...)
+}
+
+// startBinary is startProc of the binary at bin.
+func startBinary(t *testing.T, bin, data string, extra ...string) *proc {
+	t.Helper()
 	addr := freePort(t)
 	// Tests load the server far beyond a person's request budget.
 	args := append([]string{"--addr", addr, "--data", data, "--log-level", "warn", "--rate-limit", "0", "--ingest-rate-limit", "0"}, extra...)
-	cmd := exec.Command(binary(t), args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "SWITCHBOARD_ADMIN_KEY="+testAdminKey)
 	var stderr bytes.Buffer
 	cmd.Stderr = &syncWriter{w: &stderr}
