@@ -1268,6 +1268,26 @@ func TestTabs_ARedrawKeepsAStatusBeingChosen(t *testing.T) {
 	}
 }
 
+// TestQueue_TheOpenThreadsButtonIsTheCurrentOne: aria-current was on the
+// list item, and a screen reader on the button the agent tabs to did not
+// say which thread was open.
+func TestQueue_TheOpenThreadsButtonIsTheCurrentOne(t *testing.T) {
+	f := newCareFixture(t)
+	a := f.ingest(t, msg{ExternalID: "cur-a", Thread: "cur-a", Text: "first"})
+	b := f.ingest(t, msg{ExternalID: "cur-b", Thread: "cur-b", Text: "second"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	current := func(id string) string {
+		return `document.querySelector('` + queueItem(id) + ` .qopen')?.getAttribute('aria-current') === 'true' && document.querySelectorAll('[aria-current]').length === 1`
+	}
+	p.click(queueItem(a) + " .qopen")
+	p.waitFor("the first thread's button current", current(a))
+	p.click(queueItem(b) + " .qopen")
+	p.waitFor("the second thread's button current, alone", current(b))
+	if eval[bool](p, `getComputedStyle(document.querySelector('`+queueItem(b)+`')).boxShadow === 'none'`) {
+		t.Fatal("the open thread's item is not marked on screen")
+	}
+}
+
 // TestThread_ThePageTitleNamesTheOpenThread: a screen reader says the
 // page's title when the agent switches tabs or windows; it said
 // "Switchboard inbox" whatever thread was open.

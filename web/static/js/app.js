@@ -435,8 +435,8 @@ function renderQueue() {
 function queueItem(t) {
   const a = t.author || {};
   const name = authorName(t);
-  return h('li', { class: 'qitem', dataset: { thread: t.id }, 'aria-current': t.id === state.openId ? 'true' : false },
-    h('button', { type: 'button', class: 'qopen', onclick: () => thread.openThread(t.id) },
+  return h('li', { class: 'qitem', dataset: { thread: t.id } },
+    h('button', { type: 'button', class: 'qopen', 'aria-current': t.id === state.openId ? 'true' : false, onclick: () => thread.openThread(t.id) },
       h('span', { class: 'qline' }, networkBadge(t.network), ' ', t.priority !== 'normal' ? [priorityBadge(t.priority), ' '] : null,
         h('strong', { class: 'author' }, name), a.handle && a.handle !== name ? h('span', { class: 'handle' }, ` ${a.handle}`) : null),
       h('span', { class: 'preview', dir: 'auto' }, t.preview || (t.preview === '' ? '(attachment)' : '')),
@@ -445,10 +445,12 @@ function queueItem(t) {
     isPerson() ? h('button', { type: 'button', class: 'qclaim', 'aria-label': `Claim the thread of ${name}`, onclick: () => thread.claim(t.id) }, 'Claim') : null);
 }
 
+// markOpen marks the button that opened the thread on screen as current:
+// the button, where focus is, so a screen reader says it.
 function markOpen() {
-  for (const li of $$('#queue-list li[data-thread], #mine-list li[data-thread]')) {
-    if (li.dataset.thread === state.openId) li.setAttribute('aria-current', 'true');
-    else li.removeAttribute('aria-current');
+  for (const b of $$('#queue-list li[data-thread] .qopen, #mine-list li[data-thread] .mine-open')) {
+    if (b.closest('li').dataset.thread === state.openId) b.setAttribute('aria-current', 'true');
+    else b.removeAttribute('aria-current');
   }
 }
 
@@ -470,8 +472,8 @@ function renderMine() {
   }
   for (const [id, held] of state.held) {
     const t = held.thread || {};
-    ul.append(h('li', { dataset: { thread: id }, 'aria-current': id === state.openId ? 'true' : false },
-      h('button', { type: 'button', class: 'mine-open', onclick: () => thread.openThread(id, 'reply') },
+    ul.append(h('li', { dataset: { thread: id } },
+      h('button', { type: 'button', class: 'mine-open', 'aria-current': id === state.openId ? 'true' : false, onclick: () => thread.openThread(id, 'reply') },
         networkBadge(t.network), ' ', h('strong', {}, authorName(t)), ' ',
         h('span', { class: 'lock-left' }, h('span', { dataset: { until: new Date(held.expiresAt).toISOString() } }, countdown(held.expiresAt - now())),
           ' left'))));
