@@ -1048,6 +1048,55 @@ func TestReply_AFailedDeliveryIsSaidAfterTheAgentMovedOn(t *testing.T) {
 	p.waitText("#alert", "Your reply to Lena was not delivered: blocked by the user")
 }
 
+// TestReply_TheNextPersonSignedInIsNotToldOfTheLastOnesReplies: the page
+// remembers the replies it sent, to say when one fails; the next person
+// signed in on the same page was told of the last one's, with the names of
+// the customers they had answered.
+func TestReply_TheNextPersonSignedInIsNotToldOfTheLastOnesReplies(t *testing.T) {
+	f := newCareFixture(t)
+	first := f.ingest(t, msg{ExternalID: "next-0", Thread: "next-0", Text: "Where is my parcel?",
+		Author: map[string]any{"id": "u-lena", "handle": "@lena", "name": "Lena"}})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.click(queueItem(first) + " .qclaim")
+	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "On its way"))
+	p.click("#reply-close")
+	p.click("#reply-send")
+	p.waitText("#status-msg", "Reply sent and thread closed.")
+	p.click("#signout")
+	p.waitFor("the sign-in form", `!document.querySelector('#signin-view').hidden`)
+	p.do(chromedp.SendKeys(chromedp.CSS("#key"), f.sam), chromedp.Click(chromedp.CSS("#signin-submit"))) // no reload
+	p.waitFor("Sam's inbox", `document.querySelector('#me-name').textContent.includes('Sam') && document.querySelector('#live-state').textContent === 'Live'`)
+
+	f.replyFailed(t, first, "blocked by the user")
+	// Events come in order: once a later message shows, the failure's
+	// event has been handled.
+	later := f.ingest(t, msg{ExternalID: "next-1", Thread: "next-1", Text: "later"})
+	p.waitFor("the later message in the queue", `document.querySelector('`+queueItem(later)+`') !== null`)
+	if a := eval[string](p, `document.querySelector('#alert').textContent`); strings.Contains(a, "Your reply") {
+		t.Fatalf("Sam was told of Ana's reply: %q", a)
+	}
+}
+
+// TestThread_AMessageChangedDuringItsFirstLoadIsReadAgain: the thread was
+// not on screen yet, so the change was not marked, and its first load
+// kept the old text.
+func TestThread_AMessageChangedDuringItsFirstLoadIsReadAgain(t *testing.T) {
+	f := newCareFixture(t)
+	f.longThread(t, "first", 600)
+	id := f.ingest(t, msg{ExternalID: "first-last", Thread: "first", Text: "still there?"})
+	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
+	p.onNewDocument(fmt.Sprintf(slowFetch, `messages.limit=500.*cursor=`, 1500))
+	p.onNewDocument(fmt.Sprintf(recordRequests, `/threads/`+id+`/messages\?.*cursor=`))
+	p.signIn(f.ana)
+	p.click(queueItem(id) + " .qopen")
+	p.waitFor("the first load under way", `window.requests.length > 0`)
+	if _, err := f.svc.MessageDeleted(context.Background(), inbox.Principal{Role: store.RoleIngest}, "instagram", "first-0"); err != nil {
+		t.Fatal(err)
+	}
+	p.waitFor("the first message emptied", `document.querySelector('#conversation .msg')?.textContent.includes(`+js(store.DeletedText)+`)`)
+}
+
 // TestLock_AnIdleAgentIsWarnedBeforeTheLockEndsAndCanKeepIt: the page
 // renews a lock only while the agent is active (keys, clicks, focus), and
 // someone reading with a screen reader sends none: the lock ended without

@@ -143,6 +143,7 @@ function endSession(msg) {
   state.me = null;
   state.held.clear(); // tokens are gone with the session
   state.drafts.clear();
+  state.sent.clear(); // the next person signed in did not send them
   state.queues.clear();
   state.savedReplies.clear();
   state.people.clear();

@@ -167,8 +167,10 @@ async function load() {
 let rereadWhole = ''; // the thread whose next load reads its lists whole
 export function messageChanged(messageId) {
   const o = state.open;
-  if (!o || !messageId) return;
-  if (!o.messages.slice(o.messages.tail ? o.messages.tail.start : 0).some((m) => m.id === messageId)) rereadWhole = state.openId;
+  if (!messageId) return;
+  // Not shown yet (its first load is under way), or shown before the last
+  // page read.
+  if (!o || !o.messages.slice(o.messages.tail ? o.messages.tail.start : 0).some((m) => m.id === messageId)) rereadWhole = state.openId;
 }
 
 // announceNew says (politely, for screen readers too) that the customer
