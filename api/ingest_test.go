@@ -438,3 +438,34 @@ func TestIngestBatch_IdsThatAreNotUTF8AreRefusedItemByItem(t *testing.T) {
 		t.Fatalf("%d threads, want the one good item's", n)
 	}
 }
+
+// TestIngest_InReplyToJoinsTheAnsweredMessagesThread: a message naming the
+// message it answers (in_reply_to) joins that message's thread when it is
+// the same author's, also when the answered message is earlier in the same
+// batch (a chain in one request was split across two threads); another
+// author answering stays in a thread of their own.
+func TestIngest_InReplyToJoinsTheAnsweredMessagesThread(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	author := map[string]any{"id": "u-lena", "handle": "@lena"}
+	first := s.ingest(t, msg("tw-1", map[string]any{"network": "twitter", "thread_external_id": "conv:tw-1:u-lena", "author": author}))
+	s.do(t, "POST", "/api/v1/messages/batch", s.admin, map[string]any{"messages": []any{
+		msg("tw-2", map[string]any{"network": "twitter", "thread_external_id": "conv:tw-1:u-lena", "in_reply_to": "tw-1", "author": author}),
+		msg("tw-3", map[string]any{"network": "twitter", "thread_external_id": "conv:tw-2:u-lena", "in_reply_to": "tw-2", "author": author}),
+		msg("tw-4", map[string]any{"network": "twitter", "thread_external_id": "conv:tw-3:u-lena", "in_reply_to": "tw-3", "author": author}),
+		msg("tw-5", map[string]any{"network": "twitter", "thread_external_id": "conv:tw-3:u-other", "in_reply_to": "tw-3"}),
+	}}).want(t, 200)
+	var ids []string
+	for _, m := range s.messages(t, s.admin, first.Thread.ID) {
+		ids = append(ids, m.ExternalID)
+	}
+	if !slices.Equal(ids, []string{"tw-1", "tw-2", "tw-3", "tw-4"}) {
+		t.Fatalf("the first thread holds %q, want the chain tw-1..tw-4", ids)
+	}
+	if n := len(s.threads(t, s.admin, "network=twitter")); n != 2 {
+		t.Fatalf("%d threads, want the chain's and the other author's", n)
+	}
+	// in_reply_to is checked like the other ids.
+	s.do(t, "POST", "/api/v1/messages", s.admin, msg("tw-6", map[string]any{"in_reply_to": strings.Repeat("x", 257)})).
+		wantErr(t, 400, "invalid_request", "in_reply_to")
+}

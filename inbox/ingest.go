@@ -169,9 +169,16 @@ func (in *MessageInput) Validate(now time.Time) error {
 
 // joinAnswered puts a message that names the message it answers
 // (in_reply_to) in that message's thread, when Switchboard has it on the
-// same network and profile and the thread is the same author's.
-func (s *Service) joinAnswered(ctx context.Context, in *MessageInput) error {
+// same network and profile and the thread is the same author's. The
+// message answered may be earlier in the same batch, not stored yet.
+func (s *Service) joinAnswered(ctx context.Context, in *MessageInput, earlier map[string]*MessageInput) error {
 	if in.InReplyTo == "" {
+		return nil
+	}
+	if e := earlier[in.Network+"\x00"+in.InReplyTo]; e != nil {
+		if e.Profile == in.Profile && e.Author.ID == in.Author.ID {
+			in.ThreadExternalID = e.ThreadExternalID
+		}
 		return nil
 	}
 	m, err := s.st.MessageByExternalID(ctx, in.Network, in.InReplyTo)
@@ -238,16 +245,18 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 	results := make([]IngestResult, len(ins))
 	now := s.now()
 	var todo []*pendingItem
+	earlier := map[string]*MessageInput{} // network \x00 external id -> an item before in this batch
 	for i := range ins {
 		if err := ins[i].Validate(now); err != nil {
 			results[i].Err = err
 			s.metrics.Ingested.WithLabelValues("rejected").Inc()
 			continue
 		}
-		if err := s.joinAnswered(ctx, &ins[i]); err != nil {
+		if err := s.joinAnswered(ctx, &ins[i], earlier); err != nil {
 			results[i].Err = err
 			continue
 		}
+		earlier[ins[i].Network+"\x00"+ins[i].ExternalID] = &ins[i]
 		todo = append(todo, &pendingItem{idx: i, in: &ins[i], messageID: newID(), threadID: newID(),
 			lookup: ins[i].ThreadExternalID != ins[i].ExternalID})
 	}
