@@ -1025,22 +1025,30 @@ func (s *server) replyFailed(t *testing.T, threadID, why string) {
 	s.must(t, 200, "POST", "/api/v1/messages/"+out+"/delivery", s.admin, map[string]any{"status": "failed", "error": why}, nil)
 }
 
+// anaAnswersLenaAndCloses signs Ana in, and has her claim Lena's new
+// thread, answer it and close it; it returns Ana's page and the thread.
+func (f *careFixture) anaAnswersLenaAndCloses(t *testing.T) (*page, string) {
+	t.Helper()
+	id := f.ingest(t, msg{ExternalID: "lena-0", Thread: "lena-0", Text: "Where is my parcel?",
+		Author: map[string]any{"id": "u-lena", "handle": "@lena", "name": "Lena"}})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.click(queueItem(id) + " .qclaim")
+	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "On its way"))
+	p.click("#reply-close")
+	p.click("#reply-send")
+	p.waitText("#status-msg", "Reply sent and thread closed.")
+	return p, id
+}
+
 // TestReply_AFailedDeliveryIsSaidAfterTheAgentMovedOn: an agent answers
 // and closes the thread, opens the next one, and the first reply then
 // fails. Only the thread on screen said so, and the agent had moved on:
 // the customer was left without an answer and nobody knew.
 func TestReply_AFailedDeliveryIsSaidAfterTheAgentMovedOn(t *testing.T) {
 	f := newCareFixture(t)
-	first := f.ingest(t, msg{ExternalID: "moved-0", Thread: "moved-0", Text: "Where is my parcel?",
-		Author: map[string]any{"id": "u-lena", "handle": "@lena", "name": "Lena"}})
 	next := f.ingest(t, msg{ExternalID: "moved-1", Thread: "moved-1", Text: "Next question"})
-	p := signedIn(t, f.server, "ana", f.ana)
-	p.click(queueItem(first) + " .qclaim")
-	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
-	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "On its way"))
-	p.click("#reply-close")
-	p.click("#reply-send")
-	p.waitText("#status-msg", "Reply sent and thread closed.")
+	p, first := f.anaAnswersLenaAndCloses(t)
 	p.click(queueItem(next) + " .qopen")
 	p.waitFor("the next thread", `document.querySelector('#conversation')?.textContent.includes('Next question')`)
 
@@ -1054,15 +1062,7 @@ func TestReply_AFailedDeliveryIsSaidAfterTheAgentMovedOn(t *testing.T) {
 // the customers they had answered.
 func TestReply_TheNextPersonSignedInIsNotToldOfTheLastOnesReplies(t *testing.T) {
 	f := newCareFixture(t)
-	first := f.ingest(t, msg{ExternalID: "next-0", Thread: "next-0", Text: "Where is my parcel?",
-		Author: map[string]any{"id": "u-lena", "handle": "@lena", "name": "Lena"}})
-	p := signedIn(t, f.server, "ana", f.ana)
-	p.click(queueItem(first) + " .qclaim")
-	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
-	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "On its way"))
-	p.click("#reply-close")
-	p.click("#reply-send")
-	p.waitText("#status-msg", "Reply sent and thread closed.")
+	p, first := f.anaAnswersLenaAndCloses(t)
 	p.click("#signout")
 	p.waitFor("the sign-in form", `!document.querySelector('#signin-view').hidden`)
 	p.do(chromedp.SendKeys(chromedp.CSS("#key"), f.sam), chromedp.Click(chromedp.CSS("#signin-submit"))) // no reload
