@@ -29,6 +29,8 @@ const (
 	MaxTags        = 20
 	MaxAttachments = 20
 	maxIDLen       = 256
+	// MaxDeliveryError bounds the reason a delivery report gives.
+	MaxDeliveryError = 2000
 )
 
 // MessageInput is an inbound message as the contract defines it.

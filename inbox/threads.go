@@ -188,7 +188,7 @@ func (s *Service) MessageDelivery(ctx context.Context, p Principal, messageID st
 	if err := checkLen("external_id", in.ExternalID, maxIDLen); err != nil {
 		return store.Message{}, err
 	}
-	if err := checkLen("error", in.Error, 2000); err != nil {
+	if err := checkLen("error", in.Error, MaxDeliveryError); err != nil {
 		return store.Message{}, err
 	}
 	return s.st.MessageDelivery(ctx, store.DeliveryParams{MessageID: messageID, Status: in.Status, ExternalID: in.ExternalID, Error: in.Error})
@@ -225,7 +225,7 @@ func (s *Service) DeliveryFailed(ctx context.Context, p Principal, network, exte
 	if err := networkNotice(p, externalID); err != nil {
 		return store.Message{}, err
 	}
-	if err := checkLen("error", why, 2000); err != nil {
+	if err := checkLen("error", why, MaxDeliveryError); err != nil {
 		return store.Message{}, err
 	}
 	return s.st.MessageDelivery(ctx, store.DeliveryParams{Network: network, Status: "failed", ExternalID: externalID, Error: why})

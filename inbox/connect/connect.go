@@ -75,6 +75,10 @@ func (r *Result) drop(path, reason string) {
 	r.Dropped = append(r.Dropped, Drop{Path: path, Reason: reason})
 }
 
+func (r *Result) deleted(path, network, externalID string) {
+	r.Deleted = append(r.Deleted, Deletion{Path: path, Network: network, ExternalID: externalID})
+}
+
 // Thread-id prefixes: DMs are threaded per conversation, public comments and
 // mentions per author within a post or conversation.
 const (

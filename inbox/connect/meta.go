@@ -201,7 +201,7 @@ func metaMessaging(res *Result, network string, e metaEntry, path string, raw []
 		return
 	case m.Message.IsDeleted && m.Message.MID != "":
 		// Unsent by the customer: what it said is not kept either.
-		res.Deleted = append(res.Deleted, Deletion{Path: path, Network: network, ExternalID: m.Message.MID})
+		res.deleted(path, network, m.Message.MID)
 		return
 	case m.Message.IsDeleted:
 		res.Ignored++
@@ -302,7 +302,7 @@ func pageFeed(res *Result, e metaEntry, path string, raw []byte) {
 	switch {
 	case v.Verb == "remove" && extID != "":
 		// Deleted on Facebook: what it said is not kept either.
-		res.Deleted = append(res.Deleted, Deletion{Path: path, Network: "facebook", ExternalID: string(extID)})
+		res.deleted(path, "facebook", string(extID))
 		return
 	case v.Verb != "add": // edited, hide, ...
 		res.Ignored++
@@ -364,7 +364,7 @@ func pageRating(res *Result, e metaEntry, path string, raw []byte) {
 		res.Ignored++
 		return
 	case v.Verb == "remove" && extID != "":
-		res.Deleted = append(res.Deleted, Deletion{Path: path, Network: "facebook", ExternalID: extID})
+		res.deleted(path, "facebook", extID)
 		return
 	case v.Verb != "add": // edited, hidden, ...
 		res.Ignored++
@@ -648,7 +648,7 @@ func waStatus(res *Result, path string, raw []byte) {
 			why = fmt.Sprintf("%s (%d)", why, e.Code)
 		}
 	}
-	res.Failed = append(res.Failed, FailedDelivery{Path: path, Network: "whatsapp", ExternalID: st.ID, Error: clipRunes(why, 2000)})
+	res.Failed = append(res.Failed, FailedDelivery{Path: path, Network: "whatsapp", ExternalID: st.ID, Error: clipRunes(why, inbox.MaxDeliveryError)})
 }
 
 func whatsApp(res *Result, e metaEntry, path string, raw []byte) {

@@ -103,11 +103,12 @@ func xDeletes(res *Result, raw json.RawMessage) {
 		return
 	}
 	for i, ev := range events {
+		path := fmt.Sprintf("tweet_delete_events[%d]", i)
 		if ev.Status.ID == "" {
-			res.drop(fmt.Sprintf("tweet_delete_events[%d]", i), "no status.id")
+			res.drop(path, "no status.id")
 			continue
 		}
-		res.Deleted = append(res.Deleted, Deletion{Path: fmt.Sprintf("tweet_delete_events[%d]", i), Network: "twitter", ExternalID: string(ev.Status.ID)})
+		res.deleted(path, "twitter", string(ev.Status.ID))
 	}
 }
 
