@@ -372,18 +372,26 @@ func (s *Store) MessageByExternalID(ctx context.Context, network, externalID str
 	if err := s.open(); err != nil {
 		return store.Message{}, err
 	}
-	k := network + "\x00" + externalID
-	id, err := s.rdb.HGet(ctx, s.k.messagekey(), k).Result()
-	if errors.Is(err, goredis.Nil) {
-		id, err = s.rdb.HGet(ctx, s.k.outboundkey(), k).Result()
-	}
-	if errors.Is(err, goredis.Nil) {
-		return store.Message{}, fmt.Errorf("message %s on %s: %w", externalID, network, store.ErrNotFound)
-	}
+	id, err := s.messageID(ctx, network, externalID, s.k.messagekey(), s.k.outboundkey())
 	if err != nil {
-		return store.Message{}, s.fail(ctx, "message", err)
+		return store.Message{}, err
 	}
 	return s.MessageGet(ctx, id)
+}
+
+// messageID finds a message's id by the network's id for it in the first
+// of the indexes (msgkey, outkey) that has it.
+func (s *Store) messageID(ctx context.Context, network, externalID string, indexes ...string) (string, error) {
+	for _, index := range indexes {
+		id, err := s.rdb.HGet(ctx, index, network+"\x00"+externalID).Result()
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, goredis.Nil) {
+			return "", s.fail(ctx, "message", err)
+		}
+	}
+	return "", fmt.Errorf("message %s on %s: %w", externalID, network, store.ErrNotFound)
 }
 
 func (s *Store) MessageDelete(ctx context.Context, network, externalID string) (store.Message, error) {
@@ -394,12 +402,9 @@ func (s *Store) MessageDelete(ctx context.Context, network, externalID string) (
 	// write the empty attachments as an object); the script writes it only
 	// if the message is still as read.
 	for attempt := 0; ; attempt++ {
-		id, err := s.rdb.HGet(ctx, s.k.messagekey(), network+"\x00"+externalID).Result()
-		if errors.Is(err, goredis.Nil) {
-			return store.Message{}, fmt.Errorf("message %s on %s: %w", externalID, network, store.ErrNotFound)
-		}
+		id, err := s.messageID(ctx, network, externalID, s.k.messagekey())
 		if err != nil {
-			return store.Message{}, s.fail(ctx, "message", err)
+			return store.Message{}, err
 		}
 		h, err := s.rdb.HGetAll(ctx, s.k.message(id)).Result()
 		if err != nil {
