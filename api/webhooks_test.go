@@ -593,6 +593,27 @@ func TestXWebhook_TweetsThreadPerAuthorWithinConversationSkippingOwnAndRetweets(
 	}
 }
 
+// TestWebhooks_ANoticeWithAnIDTooLongIsRefusedAndChangesNothing: a
+// deletion or a failed status naming a message by an id longer than any
+// stored one is refused like a message would be (counted, logged without
+// text), and the network is not asked to retry it.
+func TestWebhooks_ANoticeWithAnIDTooLongIsRefusedAndChangesNothing(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	s.postX(t, fixture(t, "x_tweet_create_events.json")).summary(t)
+	before := s.snapshot(t)
+	long := strings.Repeat("9", 300)
+	wantSummary(t, s.postX(t, []byte(`{"for_user_id": "`+brandX+`", "tweet_delete_events": [{"status": {"id": "`+long+`"}}]}`)).summary(t),
+		summary{Refused: 1})
+	wantSummary(t, s.postMeta(t, []byte(`{"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
+		"metadata": {"phone_number_id": "`+waPhoneNumID+`"}, "statuses": [{"id": "`+long+`", "status": "failed"}]}}]}]}`)).summary(t),
+		summary{Refused: 1})
+	s.unchanged(t, before)
+	if logs := s.logs.String(); !strings.Contains(logs, "tweet_delete_events[0]: external_id must be at most") {
+		t.Fatalf("the refused deletion was not logged with where and why:\n%s", logs)
+	}
+}
+
 // TestXWebhook_ABackAndForthWithTheBrandStaysInOneThread: X's posts name
 // only the post they answer, and a customer answers the brand's reply, not
 // their first post: each turn opened a thread of its own, for another agent
