@@ -233,6 +233,12 @@ func (s *server) ingestWebhook(c *fiber.Ctx, source string, res connect.Result) 
 			return err
 		}
 	}
+	for _, ed := range res.Edited {
+		_, err := s.svc.MessageEdited(c.UserContext(), p, ed.Network, ed.ExternalID, ed.Text, ed.At)
+		if skipped, err = sum.notice(skipped, ed.Path, err, &sum.Edited); err != nil {
+			return fmt.Errorf("edit a %s message: %w", ed.Network, err)
+		}
+	}
 	for _, d := range res.Deleted {
 		_, err := s.svc.MessageDeleted(c.UserContext(), p, d.Network, d.ExternalID)
 		if skipped, err = sum.notice(skipped, d.Path, err, &sum.Deleted); err != nil {
@@ -265,13 +271,16 @@ type webhookSummary struct {
 	// Deleted counts customers' messages emptied because their authors
 	// deleted them on the network.
 	Deleted int `json:"deleted"`
+	// Edited counts customers' messages given the text their authors
+	// edited them to on the network.
+	Edited int `json:"edited"`
 	// Failed counts the network's reports that a reply was not delivered,
 	// recorded on the reply (its delivery shows failed, with why).
 	Failed int `json:"failed"`
 }
 
 // notice counts in *n a network's notice about a message stored before (a
-// deletion, a failed delivery) that was applied. One about a message
+// deletion, an edit, a failed delivery) that was applied. One about a message
 // Switchboard does not have is ignored; one validation refuses is skipped,
 // and why is added to skipped. Any other failure is returned so the
 // network retries.

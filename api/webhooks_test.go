@@ -134,6 +134,7 @@ type summary struct {
 	Ignored    int `json:"ignored"`
 	Refused    int `json:"refused"`
 	Deleted    int `json:"deleted"`
+	Edited     int `json:"edited"`
 	Failed     int `json:"failed"`
 }
 
@@ -370,11 +371,11 @@ func TestMetaWebhook_PageCommentsThreadPerAuthorWithinPost(t *testing.T) {
 	t.Parallel()
 	s := newWebhookServer(t, allSecrets())
 	got := s.postMeta(t, fixture(t, "meta_page_feed.json")).summary(t)
-	wantSummary(t, got, summary{Stored: 4, Ignored: 3}) // the Page's own reply, an edit, a reaction
+	wantSummary(t, got, summary{Stored: 4, Ignored: 2, Edited: 1}) // the Page's own reply, a reaction; Maria's edit
 	post := "post:" + fbPage + "_900:"
 	wantStored(t, s.stored(t), []storedMsg{
 		{Network: "facebook", Profile: fbPage, Thread: post + "7001", ExternalID: "900_5001", Kind: "comment",
-			AuthorID: "7001", Name: "Maria Souza", Text: "This product broke after two days", SentAt: "2026-11-23T09:58:00Z"},
+			AuthorID: "7001", Name: "Maria Souza", Text: "This product broke after two days!!", SentAt: "2026-11-23T09:58:00Z"},
 		{Network: "facebook", Profile: fbPage, Thread: post + "7002", ExternalID: "900_5002", Kind: "comment",
 			AuthorID: "7002", Name: "Joe Bloggs", Text: "Love it!", SentAt: "2026-11-23T09:58:10Z"},
 		{Network: "facebook", Profile: fbPage, Thread: post + "7001", ExternalID: "900_5004", Kind: "comment",
@@ -690,6 +691,46 @@ func TestXWebhook_ADeletedPostIsEmptiedHere(t *testing.T) {
 	th := s.threads(t, s.admin, "author=3001000001")[0]
 	if evs := s.events(t, s.admin, th.ID); evs[len(evs)-1].Type != store.EventMessageDeleted {
 		t.Fatalf("the thread's last event is %s, want message.deleted: %+v", evs[len(evs)-1].Type, evs)
+	}
+}
+
+// TestMetaWebhook_AnEditedMessageShowsItsNewText: a Messenger customer's
+// edit was ignored, and the agent answered the text as first sent.
+func TestMetaWebhook_AnEditedMessageShowsItsNewText(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	s.postMeta(t, fixture(t, "meta_messenger_batch.json")).summary(t)
+	edit := func(mid, text string, ms int64) []byte {
+		return []byte(fmt.Sprintf(`{"object": "page", "entry": [{"id": %q, "time": %d, "messaging": [{"sender": {"id": "6021234567890001"},
+			"recipient": {"id": %q}, "timestamp": %d, "message_edit": {"mid": %q, "text": %q, "num_edit": 1}}]}]}`, fbPage, ms, fbPage, ms, mid, text))
+	}
+	before := s.snapshot(t)
+	wantSummary(t, s.postMeta(t, edit("m_never-stored", "x", 1795428000000)).summary(t), summary{Ignored: 1})
+	s.unchanged(t, before)
+
+	wantSummary(t, s.postMeta(t, edit("m_AbC1-first-text", "Hi, my order #124 never arrived", 1795428000000)).summary(t), summary{Edited: 1})
+	// Meta retries, and an older edit comes late: nothing changes.
+	wantSummary(t, s.postMeta(t, edit("m_AbC1-first-text", "Hi, my order #124 never arrived", 1795428000000)).summary(t), summary{Edited: 1})
+	s.postMeta(t, edit("m_AbC1-first-text", "Hi, my order #12", 1795427999000)).summary(t)
+	var th store.Thread
+	var msgs []store.Message
+	for _, th = range s.threads(t, s.admin, "author=6021234567890001") {
+		if msgs = s.messages(t, s.admin, th.ID); msgs[0].ExternalID == "m_AbC1-first-text" {
+			break
+		}
+	}
+	if m := msgs[0]; m.ExternalID != "m_AbC1-first-text" || m.Text != "Hi, my order #124 never arrived" || m.EditedAt == nil ||
+		!m.EditedAt.Equal(time.UnixMilli(1795428000000)) {
+		t.Fatalf("the edited message: %+v", m)
+	}
+	edits := 0
+	for _, ev := range s.events(t, s.admin, th.ID) {
+		if ev.Type == store.EventMessageEdited {
+			edits++
+		}
+	}
+	if edits != 1 {
+		t.Fatalf("%d message.edited events, want 1", edits)
 	}
 }
 

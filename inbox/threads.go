@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
@@ -203,6 +204,29 @@ func (s *Service) MessageDeleted(ctx context.Context, p Principal, network, exte
 		return store.Message{}, err
 	}
 	return s.st.MessageDelete(ctx, network, externalID)
+}
+
+// MessageEdited gives a customer's message that its author edited on the
+// network (Messenger's and Instagram's message_edit, edited Facebook
+// comments and reviews), found by the network's id for it, the edited text.
+// at is when it was edited (now when zero): edits apply in that order, so
+// a replay or an edit overtaken by a later one changes nothing, nor does
+// an edit of a deleted message. ErrNotFound when Switchboard never stored
+// it.
+func (s *Service) MessageEdited(ctx context.Context, p Principal, network, externalID, text string, at time.Time) (store.Message, error) {
+	if err := networkNotice(p, externalID); err != nil {
+		return store.Message{}, err
+	}
+	if strings.TrimSpace(text) == "" {
+		return store.Message{}, fieldErr("text", "is required")
+	}
+	if err := checkLen("text", text, MaxTextRunes); err != nil {
+		return store.Message{}, err
+	}
+	if at.IsZero() {
+		at = s.now()
+	}
+	return s.st.MessageEdit(ctx, store.EditParams{Network: network, ExternalID: externalID, Text: text, At: at.UTC()})
 }
 
 // networkNotice checks a network's notice about a message stored before:

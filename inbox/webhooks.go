@@ -76,6 +76,7 @@ var EventTypes = []string{
 	store.EventThreadClosed, store.EventThreadTagged, store.EventThreadReopened, store.EventThreadAssigned,
 	store.EventThreadUnlocked, store.EventPriorityChanged, store.EventLockExpired, store.EventSLABreached,
 	store.EventNoteAdded, store.EventThreadErased, store.EventMessageDelivery, store.EventMessageDeleted,
+	store.EventMessageEdited,
 }
 
 // WebhookInput registers a webhook.

@@ -154,6 +154,14 @@ type Store interface {
 	// replayed delivery of it is still a duplicate. ErrNotFound when there
 	// is no such inbound message; deleting it again changes nothing.
 	MessageDelete(ctx context.Context, network, externalID string) (Message, error)
+	// MessageEdit gives an inbound message its author edited on the network,
+	// found by the network's id for it, the edited text, with EditedAt
+	// set to at and a message.edited event on its thread; its attachments
+	// stay. An edit no later than the last one applied (a replay, or one
+	// overtaken by a later edit), an edit of a deleted message and one to
+	// the same text change nothing. ErrNotFound when there is no such
+	// inbound message.
+	MessageEdit(ctx context.Context, p EditParams) (Message, error)
 
 	// ThreadErase deletes a thread, in any state, and everything kept
 	// about it: its messages and their dedupe entries, notes, audit events
@@ -421,6 +429,29 @@ type DeliveryParams struct {
 	Status     string
 	ExternalID string
 	Error      string
+}
+
+// EditParams is an edit its author made on the network to an inbound
+// message, which the network knows as ExternalID on Network: its Text
+// now, and when it was edited (At orders edits; see Store.MessageEdit).
+type EditParams struct {
+	Network    string
+	ExternalID string
+	Text       string
+	At         time.Time
+}
+
+// Apply gives m, the inbound message p edits, p's text, and reports
+// whether m changed: not when m was deleted, when an edit as late or
+// later was applied before, or when the text is the same.
+func (p EditParams) Apply(m *Message) bool {
+	if m.Text == DeletedText && len(m.Attachments) == 0 ||
+		m.EditedAt != nil && !p.At.After(*m.EditedAt) || m.Text == p.Text {
+		return false
+	}
+	at := p.At
+	m.Text, m.EditedAt = p.Text, &at
+	return true
 }
 
 // EventFilter selects events with an id above After, oldest first.

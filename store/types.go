@@ -211,6 +211,17 @@ type Delivery struct {
 // network (see Store.MessageDelete).
 const DeletedText = "[deleted by the customer]"
 
+// DeletedMessage empties m, an inbound message its author deleted on the
+// network: its text becomes DeletedText and its attachments go. It
+// reports whether m changed (it had not been deleted before).
+func DeletedMessage(m *Message) bool {
+	if m.Text == DeletedText && len(m.Attachments) == 0 {
+		return false
+	}
+	m.Text, m.Attachments = DeletedText, []Attachment{}
+	return true
+}
+
 // Message is one inbound or outbound message of a thread.
 type Message struct {
 	ID          string       `json:"id"`
@@ -227,6 +238,9 @@ type Message struct {
 	SentAt      time.Time    `json:"sent_at"`
 	ReceivedAt  time.Time    `json:"received_at"`
 	Delivery    *Delivery    `json:"delivery,omitempty"`
+	// EditedAt is when its author last edited an inbound message on the
+	// network (see Store.MessageEdit); nil when never.
+	EditedAt *time.Time `json:"edited_at,omitempty"`
 }
 
 // Note is an internal note on a thread, never sent to the customer.
@@ -264,6 +278,9 @@ const (
 	// EventMessageDeleted: the customer deleted an inbound message on the
 	// network, and its text and attachments are gone (data: message_id).
 	EventMessageDeleted = "message.deleted"
+	// EventMessageEdited: the customer edited an inbound message on the
+	// network; the message has the new text. Data: message_id.
+	EventMessageEdited = "message.edited"
 	// EventThreadErased is the only trace an erased thread leaves: who
 	// erased it and when, with its team and network and no data.
 	EventThreadErased = "thread.erased"

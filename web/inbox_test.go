@@ -938,6 +938,11 @@ func TestThread_ALongThreadThatGrowsIsReadFromItsLastPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitFor("the first message emptied", `document.querySelector('#conversation .msg')?.textContent.includes(`+js(store.DeletedText)+`)`)
+	// Or edited it.
+	if _, err := f.svc.MessageEdited(context.Background(), inbox.Principal{Role: store.RoleIngest}, "instagram", "grows-1", "edited long ago", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	p.waitFor("the second message edited", `document.querySelectorAll('#conversation .msg')[1]?.textContent.includes('edited long ago')`)
 }
 
 // TestThread_AMessageChangedDuringALoadIsReadAgain: a message deleted
@@ -1006,6 +1011,22 @@ func TestThread_ANewMessageAndAFailedDeliveryAreAnnounced(t *testing.T) {
 	f.replyFailed(t, id, "blocked by the user")
 	p.waitFor("the failed delivery shown", `document.querySelector('#conversation .msg.out .delivery')?.textContent === 'Not delivered: blocked by the user'`)
 	p.waitText("#alert", "was not delivered: blocked by the user")
+}
+
+// TestThread_AnEditedMessageShowsItsNewTextMarkedEdited: the customer
+// edited a message while the agent had the thread open; the page kept the
+// first text.
+func TestThread_AnEditedMessageShowsItsNewTextMarkedEdited(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "edit-0", Thread: "edit", Text: "My order is #123"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.click(queueItem(id) + " .qopen")
+	p.waitFor("the message", `document.querySelector('#conversation .msg.in .text')?.textContent === 'My order is #123'`)
+	if _, err := f.svc.MessageEdited(context.Background(), inbox.Principal{Role: store.RoleIngest}, "instagram", "edit-0", "My order is #124", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	p.waitFor("the new text, marked edited", `document.querySelector('#conversation .msg.in .text')?.textContent === 'My order is #124' &&
+		document.querySelector('#conversation .msg.in .edited')?.textContent === 'edited'`)
 }
 
 // replyFailed reports, as a connector does, that the thread's reply was

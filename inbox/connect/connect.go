@@ -42,6 +42,9 @@ type Result struct {
 	// Deleted are customers' messages their authors deleted on the
 	// network, by the network's id for them.
 	Deleted []Deletion
+	// Edited are customers' messages their authors edited on the network,
+	// by the network's id for them, with the edited text.
+	Edited []Edit
 	// Failed are the network's reports that a reply of the brand was not
 	// delivered (WhatsApp statuses "failed"), by the network's id for it.
 	Failed []FailedDelivery
@@ -52,6 +55,16 @@ type Deletion struct {
 	Path       string
 	Network    string
 	ExternalID string
+}
+
+// Edit is a message its author edited on the network: its Text now, and
+// when it was edited (zero when the network did not say).
+type Edit struct {
+	Path       string
+	Network    string
+	ExternalID string
+	Text       string
+	At         time.Time
 }
 
 // FailedDelivery is a network's report that an outbound message, which it
@@ -77,6 +90,20 @@ func (r *Result) drop(path, reason string) {
 
 func (r *Result) deleted(path, network, externalID string) {
 	r.Deleted = append(r.Deleted, Deletion{Path: path, Network: network, ExternalID: externalID})
+}
+
+// edited notes an edit of the message the network knows as externalID,
+// made at the first known of times; one with no text is dropped.
+func (r *Result) edited(path, network, externalID, text string, times ...*time.Time) {
+	if strings.TrimSpace(text) == "" {
+		r.drop(path, "edit with no text")
+		return
+	}
+	var at time.Time
+	if t := firstTime(times...); t != nil {
+		at = *t
+	}
+	r.Edited = append(r.Edited, Edit{Path: path, Network: network, ExternalID: externalID, Text: clip(text), At: at})
 }
 
 // Thread-id prefixes: DMs are threaded per conversation, public comments and

@@ -103,7 +103,10 @@ func TestMeta_MessengerThreadsPerCustomerAndSkipsEchoes(t *testing.T) {
 		{"sender": {"id": "X"}, "recipient": {"id": "U1"}, "timestamp": 1795427881000, "message": {"mid": "m3", "text": "echo", "is_echo": true}},
 		{"sender": {"id": "U2"}, "recipient": {"id": "P"}, "message": {"mid": "m4", "text": "no timestamp"}},
 		{"sender": {"id": "U2"}, "recipient": {"id": "P"}, "message": {"mid": "m5", "text": "gone", "is_deleted": true}},
-		{"sender": {"id": "U2"}, "recipient": {"id": "P"}, "read": {"watermark": 1}}
+		{"sender": {"id": "U2"}, "recipient": {"id": "P"}, "read": {"watermark": 1}},
+		{"sender": {"id": "U1"}, "recipient": {"id": "P"}, "timestamp": 1795427890500, "message_edit": {"mid": "m1", "text": "hi, order 7", "num_edit": 1}},
+		{"sender": {"id": "U1"}, "recipient": {"id": "P"}, "message_edit": {"mid": "m0", "text": "", "num_edit": 2}},
+		{"sender": {"id": "U1"}, "recipient": {"id": "P"}, "message_edit": {"text": "no id"}}
 	]}]}`)
 	want := []brief{
 		{"facebook", "P", "dm:U1", "m1", "dm", "U1", "hi", "2026-11-23T09:58:00.123Z"},
@@ -113,9 +116,16 @@ func TestMeta_MessengerThreadsPerCustomerAndSkipsEchoes(t *testing.T) {
 		t.Fatalf("messages %+v\nwant %+v", got, want)
 	}
 	// An unsent message is a deletion: what it said is not kept.
-	if res.Ignored != 3 || len(res.Dropped) != 0 ||
+	if res.Ignored != 3 || len(res.Dropped) != 2 ||
 		!reflect.DeepEqual(res.Deleted, []Deletion{{Path: "entry[0].messaging[4]", Network: "facebook", ExternalID: "m5"}}) {
 		t.Fatalf("ignored %d, dropped %+v, deleted %+v", res.Ignored, res.Dropped, res.Deleted)
+	}
+	// An edit names the message and brings its whole new text, made at the
+	// event's time; one without text or id cannot be applied.
+	wantEdits := []Edit{{Path: "entry[0].messaging[6]", Network: "facebook", ExternalID: "m1", Text: "hi, order 7",
+		At: time.Date(2026, 11, 23, 9, 58, 10, 500_000_000, time.UTC)}}
+	if !reflect.DeepEqual(res.Edited, wantEdits) || res.Dropped[0].Path != "entry[0].messaging[7]" || res.Dropped[1].Path != "entry[0].messaging[8]" {
+		t.Fatalf("edits %+v, dropped %+v\nwant edits %+v", res.Edited, res.Dropped, wantEdits)
 	}
 }
 
@@ -191,7 +201,8 @@ func TestMeta_FeedAndInstagramCommentsThreadPerAuthorWithinPost(t *testing.T) {
 		{"field": "feed", "value": {"item": "comment", "verb": "add", "post_id": "P_1", "comment_id": "1_c", "from": {"id": "P"}, "message": "page"}},
 		{"field": "feed", "value": {"item": "comment", "verb": "remove", "post_id": "P_1", "comment_id": "1_a", "from": {"id": "A"}}},
 		{"field": "feed", "value": {"item": "photo", "verb": "add", "post_id": "P_2", "from": {"id": "C"}, "photo": "https://cdn.example/p.jpg"}},
-		{"field": "feed", "value": {"item": "comment", "verb": "add", "post_id": "P_1", "from": {"id": "A"}, "message": "no id"}}
+		{"field": "feed", "value": {"item": "comment", "verb": "add", "post_id": "P_1", "from": {"id": "A"}, "message": "no id"}},
+		{"field": "feed", "value": {"item": "comment", "verb": "edited", "post_id": "P_1", "comment_id": "1_b", "from": {"id": "B"}, "message": "two, edited", "created_time": 1795427881}}
 	]}]}`)
 	want := []brief{
 		{"facebook", "P", "post:P_1:A", "1_a", "comment", "A", "one", "2026-11-23T09:58:00Z"},
@@ -201,10 +212,12 @@ func TestMeta_FeedAndInstagramCommentsThreadPerAuthorWithinPost(t *testing.T) {
 	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) {
 		t.Fatalf("messages %+v\nwant %+v", got, want)
 	}
-	// A removed comment is a deletion: what it said is not kept.
+	// A removed comment is a deletion: what it said is not kept; an edited
+	// one takes its new text.
 	if res.Ignored != 1 || len(res.Dropped) != 1 || !strings.Contains(res.Dropped[0].Reason, "comment id") ||
-		!reflect.DeepEqual(res.Deleted, []Deletion{{Path: "entry[0].changes[3]", Network: "facebook", ExternalID: "1_a"}}) {
-		t.Fatalf("ignored %d, dropped %+v, deleted %+v", res.Ignored, res.Dropped, res.Deleted)
+		!reflect.DeepEqual(res.Deleted, []Deletion{{Path: "entry[0].changes[3]", Network: "facebook", ExternalID: "1_a"}}) ||
+		!reflect.DeepEqual(res.Edited, []Edit{{Path: "entry[0].changes[6]", Network: "facebook", ExternalID: "1_b", Text: "two, edited", At: time.Date(2026, 11, 23, 9, 43, 20, 0, time.UTC)}}) {
+		t.Fatalf("ignored %d, dropped %+v, deleted %+v, edited %+v", res.Ignored, res.Dropped, res.Deleted, res.Edited)
 	}
 
 	// The examples in Meta's Instagram docs show the change inline in the
@@ -247,8 +260,14 @@ func TestMeta_PageReviewsThreadPerReviewer(t *testing.T) {
 	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) || res.Messages[0].Author.Name != "Ria" {
 		t.Fatalf("messages %+v\nwant %+v", got, want)
 	}
-	if res.Ignored != 2 || len(res.Dropped) != 1 || !reflect.DeepEqual(res.Deleted, []Deletion{{Path: "entry[0].changes[3]", Network: "facebook", ExternalID: "S3"}}) {
-		t.Fatalf("ignored %d (the edit, the removed comment on a review), dropped %+v (the empty one), deleted %+v", res.Ignored, res.Dropped, res.Deleted)
+	if res.Ignored != 1 || len(res.Dropped) != 1 || !reflect.DeepEqual(res.Deleted, []Deletion{{Path: "entry[0].changes[3]", Network: "facebook", ExternalID: "S3"}}) {
+		t.Fatalf("ignored %d (the removed comment on a review), dropped %+v (the empty one), deleted %+v", res.Ignored, res.Dropped, res.Deleted)
+	}
+	// An edited review takes its new words (and stars, when sent).
+	wantEdits := []Edit{{Path: "entry[0].changes[2]", Network: "facebook", ExternalID: "S1", Text: "Slow delivery, rude staff",
+		At: time.Date(2026, 11, 23, 9, 43, 20, 0, time.UTC)}}
+	if !reflect.DeepEqual(res.Edited, wantEdits) {
+		t.Fatalf("edits %+v\nwant %+v", res.Edited, wantEdits)
 	}
 }
 

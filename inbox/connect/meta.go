@@ -136,6 +136,12 @@ type metaMessagingItem struct {
 	} `json:"recipient"`
 	Timestamp num          `json:"timestamp"`
 	Message   *metaMessage `json:"message"`
+	// MessageEdit is the customer's edit of a message sent before: its
+	// whole new text.
+	MessageEdit *struct {
+		MID  string `json:"mid"`
+		Text string `json:"text"`
+	} `json:"message_edit"`
 	// Postback is a tap on a button the brand's page offered ("Talk to a
 	// person", an ice breaker): often the customer's first word.
 	Postback *struct {
@@ -191,6 +197,17 @@ func metaMessaging(res *Result, network string, e metaEntry, path string, raw []
 			mid = fmt.Sprintf("postback:%s:%d", m.Sender.ID, m.Timestamp)
 		}
 		m.Message = &metaMessage{MID: mid, Text: pb.Title}
+	}
+	if ed := m.MessageEdit; m.Message == nil && ed != nil {
+		switch {
+		case m.Sender.ID != "" && string(m.Sender.ID) == account:
+			res.Ignored++ // the brand's own message
+		case ed.MID == "":
+			res.drop(path, "no message id")
+		default:
+			res.edited(path, network, ed.MID, ed.Text, unixTime(m.Timestamp), unixTime(e.Time))
+		}
+		return
 	}
 	switch {
 	case m.Message == nil: // read, delivery, reaction, referral, ...
@@ -304,11 +321,14 @@ func pageFeed(res *Result, e metaEntry, path string, raw []byte) {
 		// Deleted on Facebook: what it said is not kept either.
 		res.deleted(path, "facebook", string(extID))
 		return
-	case v.Verb != "add": // edited, hide, ...
-		res.Ignored++
-		return
 	case v.From.ID != "" && v.From.ID == e.ID:
 		res.Ignored++ // the Page's own comment or post
+		return
+	case edited(v.Verb) && extID != "" && v.Message != "":
+		res.edited(path, "facebook", string(extID), v.Message, unixTime(e.Time))
+		return
+	case v.Verb != "add": // hide, a photo changed, ...
+		res.Ignored++
 		return
 	case extID == "":
 		res.drop(path, "no "+v.Item+" id")
@@ -334,6 +354,9 @@ func pageFeed(res *Result, e metaEntry, path string, raw []byte) {
 		SentAt: firstTime(unixTime(v.CreatedTime), unixTime(e.Time)),
 	})
 }
+
+// edited reports whether a feed or ratings change's verb is an edit.
+func edited(verb string) bool { return verb == "edited" || verb == "edit" }
 
 // pageRating maps a Page "ratings" change, a review (recommendation) of
 // the Page: a thread per reviewer, kind review. The stars or the
@@ -366,7 +389,7 @@ func pageRating(res *Result, e metaEntry, path string, raw []byte) {
 	case v.Verb == "remove" && extID != "":
 		res.deleted(path, "facebook", extID)
 		return
-	case v.Verb != "add": // edited, hidden, ...
+	case v.Verb != "add" && !edited(v.Verb): // hidden, ...
 		res.Ignored++
 		return
 	case v.ReviewerID == "":
@@ -383,8 +406,12 @@ func pageRating(res *Result, e metaEntry, path string, raw []byte) {
 		lead = "[does not recommend]"
 	}
 	text := strings.TrimSpace(lead + " " + v.ReviewText)
-	if text == "" {
+	switch {
+	case text == "":
 		res.drop(path, "no rating, recommendation nor text")
+		return
+	case edited(v.Verb):
+		res.edited(path, "facebook", extID, text, unixTime(e.Time))
 		return
 	}
 	res.Messages = append(res.Messages, inbox.MessageInput{

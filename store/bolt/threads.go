@@ -764,6 +764,17 @@ func (s *Store) MessageByExternalID(ctx context.Context, network, externalID str
 }
 
 func (s *Store) MessageDelete(ctx context.Context, network, externalID string) (store.Message, error) {
+	return s.rewriteInbound(ctx, network, externalID, store.EventMessageDeleted, store.DeletedMessage)
+}
+
+func (s *Store) MessageEdit(ctx context.Context, p store.EditParams) (store.Message, error) {
+	return s.rewriteInbound(ctx, p.Network, p.ExternalID, store.EventMessageEdited, p.Apply)
+}
+
+// rewriteInbound changes the inbound message the network knows as
+// externalID by change, with an event of type typ on its thread, when
+// change reports that it changed it.
+func (s *Store) rewriteInbound(ctx context.Context, network, externalID, typ string, change func(*store.Message) bool) (store.Message, error) {
 	var m store.Message
 	err := s.write(ctx, func(w *wtx) error {
 		id := w.tx.Bucket(bMessageKey).Get(key(network, externalID))
@@ -773,13 +784,12 @@ func (s *Store) MessageDelete(ctx context.Context, network, externalID string) (
 		if err := getJSON(w.tx.Bucket(bMessages), id, &m); err != nil {
 			return wrapNotFound(err, "message", string(id))
 		}
-		if m.Text == store.DeletedText && len(m.Attachments) == 0 {
-			return nil // deleted before
+		if !change(&m) {
+			return nil
 		}
-		m.Text, m.Attachments = store.DeletedText, []store.Attachment{}
 		msgJSON, err := encodeMessage(&m)
 		w.putEncoded(bMessages, id, msgJSON, err)
-		return w.messageEvent(&m, store.EventMessageDeleted, map[string]any{"message_id": m.ID})
+		return w.messageEvent(&m, typ, map[string]any{"message_id": m.ID})
 	})
 	return m, err
 }

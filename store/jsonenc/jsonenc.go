@@ -323,6 +323,10 @@ func EncodeMessageParts(m *store.Message) (MessageParts, error) {
 		e.Str(d.Error)
 		e.Raw(`}`)
 	}
+	if m.EditedAt != nil {
+		e.Raw(`,"edited_at":`)
+		e.Time(*m.EditedAt)
+	}
 	e.Raw(`}`)
 	if e.Err != nil {
 		return MessageParts{}, e.Err
@@ -341,8 +345,9 @@ func (p *MessageParts) Encode(threadID string, receivedAt time.Time) ([]byte, er
 }
 
 // EncodeMessageBody encodes m as json.Marshal does but without its
-// thread_id, received_at and delivery: an inbound message as a store sends
-// it to the step that files it, which adds the thread and the time.
+// thread_id, received_at, delivery and edited_at: an inbound message as a
+// store sends it to the step that files it, which adds the thread and the
+// time.
 func EncodeMessageBody(m *store.Message) ([]byte, error) {
 	p, err := EncodeMessageParts(m)
 	if err != nil {

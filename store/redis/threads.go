@@ -395,6 +395,17 @@ func (s *Store) messageID(ctx context.Context, network, externalID string, index
 }
 
 func (s *Store) MessageDelete(ctx context.Context, network, externalID string) (store.Message, error) {
+	return s.rewriteInbound(ctx, network, externalID, store.EventMessageDeleted, store.DeletedMessage)
+}
+
+func (s *Store) MessageEdit(ctx context.Context, p store.EditParams) (store.Message, error) {
+	return s.rewriteInbound(ctx, p.Network, p.ExternalID, store.EventMessageEdited, p.Apply)
+}
+
+// rewriteInbound changes the inbound message the network knows as
+// externalID by change, with an event of type typ on its thread, when
+// change reports that it changed it.
+func (s *Store) rewriteInbound(ctx context.Context, network, externalID, typ string, change func(*store.Message) bool) (store.Message, error) {
 	if err := s.open(); err != nil {
 		return store.Message{}, err
 	}
@@ -414,13 +425,12 @@ func (s *Store) MessageDelete(ctx context.Context, network, externalID string) (
 		if errors.Is(err, store.ErrNotFound) {
 			return m, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
 		}
-		if err != nil || (m.Text == store.DeletedText && len(m.Attachments) == 0) {
+		if err != nil || !change(&m) {
 			return m, err
 		}
-		m.Text, m.Attachments = store.DeletedText, []store.Attachment{}
-		res, err := s.eval(ctx, scriptMessageDelete, []string{s.k.message(id)}, id, h["json"], jsonString(m))
+		res, err := s.eval(ctx, scriptMessageRewrite, []string{s.k.message(id)}, id, h["json"], jsonString(m), typ)
 		if errors.Is(err, store.ErrConflict) && attempt < 10 {
-			continue // changed meanwhile (deleted by another node): read it again
+			continue // changed meanwhile (by another node): read it again
 		}
 		if err != nil {
 			return store.Message{}, err

@@ -29,6 +29,7 @@ var ingestScenarios = []scenario{
 	{"MessageDelivery_RecordsReportOnOutbound", messageDelivery},
 	{"MessageDelivery_FindsTheReplyByTheNetworksIDForIt", messageDeliveryByNetworkID},
 	{"MessageDelete_EmptiesTheCustomersMessageAndKeepsItsPlace", messageDelete},
+	{"MessageEdit_TheLatestEditWinsAndADeletionStays", messageEdit},
 }
 
 func ingestNewThread(t *testing.T, e *env) {
@@ -624,6 +625,72 @@ func messageDelete(t *testing.T, e *env) {
 			}
 		}
 	}
+}
+
+// messageEdit: a message its author edited on the network takes the
+// edited text in place, keeping its attachments, with an event; edits are
+// ordered by when they were made, so a replay or an edit overtaken by a
+// later one changes nothing, and a deleted message stays deleted.
+func messageEdit(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	first := e.ingest(e.msg("facebook", "dm-edit", "care", func(p *store.IngestParams) {
+		p.Message.Text = "my order is 123"
+		p.Message.Attachments = []store.Attachment{{Type: "image", URL: "https://example.com/receipt.jpg"}}
+	}))
+	th := first.Thread
+	g := e.claim(th.ID, "ana", longTTL)
+	out := e.reply(th.ID, g.Token, "ana")
+	at := first.Message.ReceivedAt.Add(time.Minute)
+	edit := func(ext, text string, at time.Time) (store.Message, error) {
+		return e.s.MessageEdit(e.ctx, store.EditParams{Network: "facebook", ExternalID: ext, Text: text, At: at})
+	}
+
+	_, err := edit("no-such-message", "x", at)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.MessageEdit(e.ctx, store.EditParams{Network: "instagram", ExternalID: first.Message.ExternalID, Text: "x", At: at})
+	wantErr(t, err, store.ErrNotFound) // another network's
+	_, err = edit(out.Message.ExternalID, "x", at)
+	wantErr(t, err, store.ErrNotFound) // a reply is the brand's
+
+	m, err := edit(first.Message.ExternalID, "my order is 124", at)
+	must(t, err)
+	if m.ID != first.Message.ID || m.Text != "my order is 124" || m.EditedAt == nil || !m.EditedAt.Equal(at) ||
+		len(m.Attachments) != 1 || m.Attachments[0].URL != "https://example.com/receipt.jpg" {
+		t.Fatalf("the edited message: %+v", m)
+	}
+	edited := func() []store.Event { return ofType(e.events(th.ID), store.EventMessageEdited) }
+	if evs := edited(); len(evs) != 1 || evs[0].Data["message_id"] != first.Message.ID || evs[0].Team != "care" {
+		t.Fatalf("message.edited events: %+v", evs)
+	}
+	// A replay, and an earlier edit arriving late, change nothing.
+	for _, late := range []time.Time{at, at.Add(-time.Second)} {
+		m, err = edit(first.Message.ExternalID, "my order is 12", late)
+		must(t, err)
+		if m.Text != "my order is 124" || !m.EditedAt.Equal(at) {
+			t.Fatalf("after an edit made at %v, no later than the last: %+v", late, m)
+		}
+	}
+	wantEqual(t, "message.edited events after a replay and an earlier edit", len(edited()), 1)
+	// A later edit applies; the list shows it in place.
+	later := at.Add(time.Second)
+	_, err = edit(first.Message.ExternalID, "my order is 125", later)
+	must(t, err)
+	page, err := e.s.MessageList(e.ctx, th.ID, store.PageParams{})
+	must(t, err)
+	if len(page.Items) != 2 || page.Items[0].ID != first.Message.ID || page.Items[0].Text != "my order is 125" ||
+		page.Items[0].EditedAt == nil || !page.Items[0].EditedAt.Equal(later) {
+		t.Fatalf("the conversation after two edits: %+v", page.Items)
+	}
+	// Once deleted, an edit delivered late does not bring text back.
+	_, err = e.s.MessageDelete(e.ctx, "facebook", first.Message.ExternalID)
+	must(t, err)
+	m, err = edit(first.Message.ExternalID, "my order is 126", later.Add(time.Second))
+	must(t, err)
+	if m.Text != store.DeletedText {
+		t.Fatalf("an edit after the deletion: %+v", m)
+	}
+	wantEqual(t, "message.edited events in all", len(edited()), 2)
 }
 
 // messageNewest: a thread's newest messages, newest first, at most n, and

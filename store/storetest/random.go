@@ -86,6 +86,7 @@ func RandMessage(r *rand.Rand) *store.Message {
 	if r.IntN(2) == 0 {
 		m.Delivery = &store.Delivery{Status: s(), ExternalID: s(), Error: s()}
 	}
+	m.EditedAt = Maybe(r, Pick(r, ts))
 	return m
 }
 

@@ -585,7 +585,7 @@ function onEvent(ev) {
     recoverLocks(); // an offer to us, or a claim from another window
   }
   if (id === state.openId) {
-    if (ev.type === 'message.deleted' || ev.type === 'message.delivery') thread.messageChanged(d.message_id);
+    if (ev.type === 'message.deleted' || ev.type === 'message.edited' || ev.type === 'message.delivery') thread.messageChanged(d.message_id);
     refreshOpenSoon();
   } else if (ev.type === 'message.delivery' && d.status === 'failed' && state.sent.has(d.message_id)) {
     // A reply this page sent, in a thread no longer on screen (released,

@@ -9,6 +9,7 @@ export const EVENT_TYPES = [
   'thread.replied', 'thread.released', 'thread.transferred', 'thread.closed', 'thread.tagged',
   'thread.reopened', 'thread.assigned', 'thread.unlocked', 'thread.priority_changed',
   'lock.expired', 'sla.breached', 'note.added', 'thread.erased', 'message.delivery', 'message.deleted',
+  'message.edited',
 ];
 
 // connect opens the stream. onEvent gets each event's JSON; onState gets

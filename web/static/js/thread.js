@@ -362,6 +362,7 @@ function messageView(m) {
   return h('li', { class: `msg ${inbound ? 'in' : 'out'}` },
     h('p', { class: 'msg-meta' },
       h('span', { class: 'who' }, who), ' · ', timeEl(m.sent_at || m.received_at),
+      m.edited_at ? [' · ', h('span', { class: 'edited', title: `Edited ${clock(m.edited_at)}` }, 'edited')] : null,
       !inbound && d ? [' · ', h('span', { class: `delivery d-${d.status}` },
         d.status === 'sent' ? 'Delivered' : d.status === 'failed' ? `Not delivered${d.error ? `: ${d.error}` : ''}` : 'Sending…')] : null),
     m.text ? h('p', { class: 'text', dir: 'auto' }, m.text) : null,
@@ -506,6 +507,7 @@ export function eventText(e) {
     case 'message.delivery': return d.status === 'failed' ? `Reply not delivered${d.error ? `: ${d.error}` : ''}`
       : d.status === 'sent' ? 'Reply delivered' : `Reply ${d.status}`;
     case 'message.deleted': return 'A message deleted by the customer on the network (its text is gone here too)';
+    case 'message.edited': return 'A message edited by the customer on the network (its new text is shown)';
     default: return `${e.type} by ${by}`;
   }
 }
