@@ -440,7 +440,7 @@ func (r *compiledRule) matches(e *evalState) bool {
 		if len(r.profiles) > 0 && !containsBytes(r.profiles, e.profile) {
 			return false
 		}
-		if len(r.languages) > 0 && !containsBytes(r.languages, e.language) {
+		if len(r.languages) > 0 && !slices.ContainsFunc(r.languages, func(l string) bool { return languageMatches(l, e.language) }) {
 			return false
 		}
 	}
@@ -457,6 +457,15 @@ func (r *compiledRule) matches(e *evalState) bool {
 		return false
 	}
 	return true
+}
+
+// languageMatches reports whether a message in language lang (folded) is
+// in rule language l (folded): the same tag, or one of its subtags, so
+// that "pt" takes "pt-BR" (and Meta's "pt_BR"), while "pt-BR" takes only
+// "pt-BR" and its own subtags.
+func languageMatches(l string, lang []byte) bool {
+	return len(lang) >= len(l) && string(lang[:len(l)]) == l &&
+		(len(lang) == len(l) || lang[len(l)] == '-' || lang[len(l)] == '_')
 }
 
 func containsBytes(list []string, b []byte) bool {

@@ -90,6 +90,11 @@ func TestEvaluate_EachConditionMatchesAndFails(t *testing.T) {
 
 		{"language any case", When{Languages: []string{"pt", "ES"}}, nil, monday10, true},
 		{"language not listed", When{Languages: []string{"en"}}, nil, monday10, false},
+		{"language with a region", When{Languages: []string{"pt"}}, func(f *Facts) { f.Language = "pt-BR" }, monday10, true},
+		{"language with a region, Meta's way", When{Languages: []string{"PT"}}, func(f *Facts) { f.Language = "pt_br" }, monday10, true},
+		{"language: another that begins alike", When{Languages: []string{"pt"}}, func(f *Facts) { f.Language = "ptb" }, monday10, false},
+		{"language: a region, another region", When{Languages: []string{"pt-BR"}}, func(f *Facts) { f.Language = "pt-PT" }, monday10, false},
+		{"language: a region, no region", When{Languages: []string{"pt-BR"}}, func(f *Facts) { f.Language = "pt" }, monday10, false},
 
 		{"schedule inside, inside", When{Schedule: &Schedule{
 			Windows: []Shift{{Days: []string{"mon"}, Start: "09:00", End: "17:00"}}}}, nil, monday10, true},
