@@ -580,6 +580,19 @@ func TestTags_RunTagRulesAndMayMoveTheThread(t *testing.T) {
 	if strings.Join(lr.Thread.Tags, ",") != "billing" {
 		t.Fatalf("tags after remove = %v", lr.Thread.Tags)
 	}
+	// The rule reacts to billing being added, not to every later change
+	// while the thread carries it: a supervisor's move stays, and a lead
+	// goes to sales.
+	s.do(t, "POST", "/api/v1/threads/"+id+"/transfer", s.sue, map[string]any{"team": "care"}).want(t, 200)
+	s.do(t, "POST", "/api/v1/threads/"+id+"/tags", s.sue, map[string]any{"add": []string{"refund"}}).want(t, 200).decode(t, &lr)
+	if lr.Thread.Team != "care" || lr.Thread.HasTag("finance") {
+		t.Fatalf("after another tag, the thread = %+v", lr.Thread)
+	}
+	s.team(t, map[string]any{"id": "sales", "function": "sales"})
+	s.do(t, "POST", "/api/v1/threads/"+id+"/transfer", s.sue, map[string]any{"reason": "lead"}).want(t, 200).decode(t, &lr)
+	if lr.Thread.Team != "sales" {
+		t.Fatalf("a lead on a thread tagged billing went to %s, want sales", lr.Thread.Team)
+	}
 }
 
 func TestSupervisor_AssignAndUnlockEndTheOldLock(t *testing.T) {

@@ -328,7 +328,7 @@ func (s *Service) Transfer(ctx context.Context, p Principal, threadID string, in
 		case ReasonLead:
 			tp.AddTags = []string{"lead"}
 			if !t.HasTag("lead") { // tag rules run once per change
-				d := s.tagRules(sn, &t, tp.AddTags, nil)
+				d := s.tagRules(sn, &t, tp.AddTags)
 				tp.AddTags = append(tp.AddTags, d.AddTags...)
 				tp.Priority, tp.Close, tp.Rules = d.Priority, d.Close, d.Matched
 				ruled = d.Team
@@ -376,18 +376,15 @@ func (s *Service) Transfer(ctx context.Context, p Principal, threadID string, in
 	return res, err
 }
 
-// tagRules runs the tag rules over the thread as it would be after adding
-// and removing tags.
-func (s *Service) tagRules(sn *snapshot, t *store.Thread, add, remove []string) routing.Decision {
-	tags := slices.Clone(t.Tags)
-	for _, a := range add {
-		if !slices.Contains(tags, a) {
-			tags = append(tags, a)
-		}
-	}
-	tags = slices.DeleteFunc(tags, func(x string) bool { return slices.Contains(remove, x) && !slices.Contains(add, x) })
+// tagRules runs the tag rules over the thread for a change that adds
+// tags it did not have. A rule's tags_any is tested against those tags
+// only: a rule reacts to the tag it names being added, not to any later
+// change while the thread still carries it (which would pull the thread
+// back to the rule's team after a supervisor moved it, or take a lead
+// from sales).
+func (s *Service) tagRules(sn *snapshot, t *store.Thread, added []string) routing.Decision {
 	return sn.rules.Evaluate("tag", routing.Facts{Network: t.Network, Kind: t.Kind, Profile: t.Profile,
-		Tags: tags, AuthorVerified: t.Author.Verified, AuthorFollowers: t.Author.Followers}, s.now())
+		Tags: added, AuthorVerified: t.Author.Verified, AuthorFollowers: t.Author.Followers}, s.now())
 }
 
 // TagInput adds and removes tags.
@@ -440,7 +437,7 @@ func (s *Service) Tag(ctx context.Context, p Principal, threadID string, in TagI
 			}
 		}
 		if len(added) > 0 {
-			d := s.tagRules(sn, &t, in.Add, in.Remove)
+			d := s.tagRules(sn, &t, added)
 			tp.Add = append(tp.Add, d.AddTags...)
 			tp.Priority, tp.Rules, tp.Close = d.Priority, d.Matched, d.Close
 			if d.Team != "" && d.Team != t.Team {
