@@ -304,6 +304,16 @@ func TestRules_CRUDRoundTrip(t *testing.T) {
 		t.Fatalf("created rule = %+v", r)
 	}
 	s.do(t, "POST", "/api/v1/rules", s.admin, map[string]any{"id": "ig-complaints"}).wantErr(t, 409, "already_exists", "")
+	// Defaults are shown as the contract shows them.
+	raw := s.do(t, "POST", "/api/v1/rules", s.admin, map[string]any{"id": "hours",
+		"when": map[string]any{"schedule": map[string]any{"timezone": "UTC", "windows": []any{map[string]any{"days": []string{"mon"}, "start": "09:00", "end": "17:00"}}}},
+	}).want(t, 201).obj(t)
+	then, _ := raw["then"].(map[string]any)
+	sched, _ := raw["when"].(map[string]any)["schedule"].(map[string]any)
+	if then["close"] != false || sched["inside"] != true {
+		t.Fatalf("a rule with defaults = %v", raw)
+	}
+	s.do(t, "DELETE", "/api/v1/rules/hours", s.admin, nil).want(t, 204)
 
 	var got store.Rule
 	s.do(t, "GET", "/api/v1/rules/ig-complaints", s.admin, nil).want(t, 200).decode(t, &got)

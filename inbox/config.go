@@ -361,6 +361,10 @@ func (s *Service) validateRule(r *store.Rule) error {
 		t := true
 		r.Enabled = &t
 	}
+	if sc := r.When.Schedule; sc != nil && sc.Inside == nil {
+		t := true
+		sc.Inside = &t // shown as the contract shows it
+	}
 	if len(r.On) == 0 {
 		r.On = []string{"message"}
 	}

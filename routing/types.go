@@ -81,7 +81,7 @@ type Then struct {
 	Team     string   `json:"team,omitempty"`
 	AddTags  []string `json:"add_tags,omitempty"`
 	Priority string   `json:"priority,omitempty"`
-	Close    bool     `json:"close,omitempty"`
+	Close    bool     `json:"close"`
 }
 
 // Rule is one routing rule as the contract defines it.
