@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -314,6 +315,31 @@ func TestRules_CRUDRoundTrip(t *testing.T) {
 		t.Fatalf("a rule with defaults = %v", raw)
 	}
 	s.do(t, "DELETE", "/api/v1/rules/hours", s.admin, nil).want(t, 204)
+	// A misspelt condition is ignored, as the contract says of unknown
+	// fields, but the answer says so, and that the rule now matches
+	// every message.
+	var warned struct {
+		Warnings []string `json:"warnings"`
+	}
+	s.do(t, "POST", "/api/v1/rules", s.admin, map[string]any{"id": "typo", "position": 99,
+		"when": map[string]any{"network": []string{"whatsapp"}, "Kinds": []string{"dm"}}, "then": map[string]any{"team": "care", "tag": "x"}},
+	).want(t, 201).decode(t, &warned)
+	if want := []string{"then.tag is not a rule field and was ignored", "when.network is not a rule field and was ignored"}; !slices.Equal(warned.Warnings, want) {
+		t.Fatalf("warnings %q, want %q", warned.Warnings, want)
+	}
+	s.do(t, "PUT", "/api/v1/rules/typo", s.admin, map[string]any{"position": 99, "when": map[string]any{"network": []string{"whatsapp"}},
+		"then": map[string]any{"team": "care"}}).want(t, 200).decode(t, &warned)
+	if want := []string{"when.network is not a rule field and was ignored", "when has no condition left, so this rule matches every message"}; !slices.Equal(warned.Warnings, want) {
+		t.Fatalf("warnings %q, want %q", warned.Warnings, want)
+	}
+	warned.Warnings = nil
+	s.do(t, "PUT", "/api/v1/rules/typo", s.admin, map[string]any{"position": 99, "when": map[string]any{"Networks": []string{"whatsapp"},
+		"schedule": map[string]any{"timezone": "UTC", "windows": []any{map[string]any{"days": []string{"mon"}, "start": "09:00", "end": "17:00"}}}},
+		"then": map[string]any{"team": "care"}}).want(t, 200).decode(t, &warned)
+	if warned.Warnings != nil {
+		t.Fatalf("warnings %q for a rule with no unknown field", warned.Warnings)
+	}
+	s.do(t, "DELETE", "/api/v1/rules/typo", s.admin, nil).want(t, 204)
 
 	var got store.Rule
 	s.do(t, "GET", "/api/v1/rules/ig-complaints", s.admin, nil).want(t, 200).decode(t, &got)

@@ -572,7 +572,7 @@ func (s *server) ruleCreate(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(r)
+	return c.Status(fiber.StatusCreated).JSON(ruleResponse{r, ruleWarnings(c.Body(), r)})
 }
 
 func (s *server) ruleList(c *fiber.Ctx) error {
@@ -601,7 +601,7 @@ func (s *server) ruleUpdate(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(r)
+	return c.JSON(ruleResponse{r, ruleWarnings(c.Body(), r)})
 }
 
 func (s *server) ruleDelete(c *fiber.Ctx) error {

@@ -1,0 +1,96 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/switchboard/switchboard/store"
+)
+
+// ruleResponse is a rule as written, with what in the request was not
+// understood: the contract ignores unknown fields, but a misspelt
+// condition ("network" for "networks") leaves a when that matches every
+// message, so the answer says so.
+type ruleResponse struct {
+	store.Rule
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// ruleWarnings lists the members of a rule's JSON body that no field of a
+// rule reads, by path ("when.network"), and says when the when they leave
+// matches everything.
+func ruleWarnings(body []byte, r store.Rule) []string {
+	var raw any
+	if json.Unmarshal(body, &raw) != nil {
+		return nil
+	}
+	var unknown []string
+	unknownMembers(raw, reflect.TypeFor[store.Rule](), "", &unknown)
+	var out []string
+	for _, path := range unknown {
+		out = append(out, fmt.Sprintf("%s is not a rule field and was ignored", path))
+	}
+	if reflect.ValueOf(r.When).IsZero() && slices.ContainsFunc(unknown, func(p string) bool { return strings.HasPrefix(p, "when.") }) {
+		out = append(out, "when has no condition left, so this rule matches every message")
+	}
+	return out
+}
+
+// unknownMembers appends to out the path of every member of v, a decoded
+// JSON value, that type t (a struct, or a pointer or slice of one) has no
+// field for, by their json names; embedded structs count as their fields.
+func unknownMembers(v any, t reflect.Type, path string, out *[]string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch x := v.(type) {
+	case []any:
+		if t.Kind() == reflect.Slice {
+			for i, e := range x {
+				unknownMembers(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), out)
+			}
+		}
+	case map[string]any:
+		if t.Kind() != reflect.Struct {
+			return
+		}
+		fields := map[string]reflect.Type{}
+		jsonFields(t, fields)
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if ft, ok := fields[strings.ToLower(k)]; ok { // keys match fields in any case
+				unknownMembers(x[k], ft, p, out)
+			} else {
+				*out = append(*out, p)
+			}
+		}
+	}
+}
+
+// jsonFields maps the json names (lower-cased) of struct type t's fields to
+// their types.
+func jsonFields(t reflect.Type, into map[string]reflect.Type) {
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-" || !f.IsExported():
+		case f.Anonymous && name == "":
+			jsonFields(f.Type, into)
+		case name == "":
+			into[strings.ToLower(f.Name)] = f.Type
+		default:
+			into[strings.ToLower(name)] = f.Type
+		}
+	}
+}
