@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -27,6 +28,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/inbox/connect"
 	"github.com/switchboard/switchboard/store"
 )
 
@@ -34,6 +36,15 @@ import (
 const (
 	BodyLimit      = 1 << 20 // 1 MiB
 	BatchBodyLimit = 8 << 20 // 8 MiB
+	// MetaBodyLimit is the largest Meta delivery taken. Meta batches many
+	// changes into one delivery and escapes non-ASCII text as \uXXXX,
+	// so a busy hour in Greek passes 1 MiB; one refused with 413 is
+	// refused on every retry, until Meta gives up on the webhook.
+	MetaBodyLimit = 4 << 20
+	// LargeWebhookBudget bounds the bytes of Meta deliveries over
+	// BodyLimit read within one ReadTimeout: their bodies are read before
+	// the signature can be checked, so anyone may send one.
+	LargeWebhookBudget = 16 << 20
 )
 
 // SessionCookie is the browser session's cookie name.
@@ -106,6 +117,7 @@ type server struct {
 	httpDur *prometheus.HistogramVec
 	streams *streams
 	limits  limiters
+	large   byteWindow // Meta deliveries over BodyLimit being read
 }
 
 // New builds the Fiber app without listening, so tests can call app.Test.
@@ -361,8 +373,12 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 
 // --- decoding ---
 
-// batchPath is the one route with the larger body limit.
-var batchPath = []byte("/api/v1/messages/batch")
+// batchPath is the route with the larger body limit for ingest keys;
+// metaPath takes Meta's larger deliveries (see MetaBodyLimit).
+var (
+	batchPath = []byte("/api/v1/messages/batch")
+	metaPath  = []byte("/webhooks/meta")
+)
 
 // bodyLimit is the largest body a request may send: BatchBodyLimit on the
 // batch endpoint with a key that may ingest, BodyLimit everywhere else (a
@@ -377,7 +393,11 @@ func (s *server) bodyLimit(h *fasthttp.RequestHeader) int {
 	if i := bytes.IndexByte(uri, '?'); i >= 0 {
 		uri = uri[:i]
 	}
-	if !bytes.EqualFold(bytes.TrimSuffix(uri, []byte("/")), batchPath) {
+	uri = bytes.TrimSuffix(uri, []byte("/"))
+	if bytes.EqualFold(uri, metaPath) {
+		return s.metaBodyLimit(h)
+	}
+	if !bytes.EqualFold(uri, batchPath) {
 		return BodyLimit
 	}
 	scheme, key, ok := strings.Cut(string(h.Peek(fiber.HeaderAuthorization)), " ")
@@ -390,6 +410,48 @@ func (s *server) bodyLimit(h *fasthttp.RequestHeader) int {
 		return BodyLimit
 	}
 	return BatchBodyLimit
+}
+
+// metaBodyLimit is a Meta delivery's limit: up to MetaBodyLimit for one
+// that says how long it is, names a signature, and finds room in the
+// window of large bodies (its length is held there for a ReadTimeout, by
+// when its body has been read); BodyLimit otherwise.
+func (s *server) metaBodyLimit(h *fasthttp.RequestHeader) int {
+	n := h.ContentLength()
+	if n <= BodyLimit || n > MetaBodyLimit || s.deps.Webhooks.MetaAppSecret == "" ||
+		len(h.Peek(connect.MetaSignatureHeader)) == 0 ||
+		!s.large.reserve(int64(n), LargeWebhookBudget, time.Now(), s.deps.ReadTimeout) {
+		return BodyLimit
+	}
+	return n
+}
+
+// byteWindow holds byte counts for a while, within a bound.
+type byteWindow struct {
+	mu   sync.Mutex
+	held []heldBytes
+}
+
+type heldBytes struct {
+	n     int64
+	until time.Time
+}
+
+// reserve holds n bytes until now+hold if the bytes held until after now
+// and n come to at most max.
+func (w *byteWindow) reserve(n, max int64, now time.Time, hold time.Duration) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.held = slices.DeleteFunc(w.held, func(b heldBytes) bool { return !b.until.After(now) })
+	total := n
+	for _, b := range w.held {
+		total += b.n
+	}
+	if total > max {
+		return false
+	}
+	w.held = append(w.held, heldBytes{n, now.Add(hold)})
+	return true
 }
 
 // reason is what a refusal wrapping sentinel says of itself (a webhook's

@@ -4,10 +4,62 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/inbox/connect"
 	"github.com/switchboard/switchboard/store"
 )
+
+// TestMetaBodyLimit_LargeDeliveriesShareABoundedWindow: Meta deliveries
+// over 1 MiB are taken (up to MetaBodyLimit), but since anyone can send
+// one before its signature is checked, those being read within a read
+// timeout are bounded together.
+func TestMetaBodyLimit_LargeDeliveriesShareABoundedWindow(t *testing.T) {
+	s := &server{deps: Deps{Webhooks: WebhookSecrets{MetaAppSecret: "s"}, ReadTimeout: time.Hour}}
+	header := func(n int, signed bool) *fasthttp.RequestHeader {
+		var h fasthttp.RequestHeader
+		h.SetMethod("POST")
+		h.SetRequestURI("/webhooks/meta/")
+		h.SetContentLength(n)
+		if signed {
+			h.Set(connect.MetaSignatureHeader, "sha256=00")
+		}
+		return &h
+	}
+	for _, c := range []struct {
+		n      int
+		signed bool
+		want   int
+	}{
+		{BodyLimit / 2, true, BodyLimit},
+		{MetaBodyLimit + 1, true, BodyLimit},
+		{MetaBodyLimit, false, BodyLimit}, // names no signature
+	} {
+		if got := s.bodyLimit(header(c.n, c.signed)); got != c.want {
+			t.Fatalf("a delivery of %d bytes (signed %v): limit %d, want %d", c.n, c.signed, got, c.want)
+		}
+	}
+	for i := range LargeWebhookBudget / MetaBodyLimit {
+		if got := s.bodyLimit(header(MetaBodyLimit, true)); got != MetaBodyLimit {
+			t.Fatalf("large delivery %d: limit %d, want %d", i, got, MetaBodyLimit)
+		}
+	}
+	if got := s.bodyLimit(header(BodyLimit+1, true)); got != BodyLimit {
+		t.Fatalf("with the window full, a large delivery's limit is %d, want %d", got, BodyLimit)
+	}
+	// Once the bodies held have had their read timeout, there is room again.
+	if !s.large.reserve(MetaBodyLimit, LargeWebhookBudget, time.Now().Add(time.Hour), time.Hour) {
+		t.Fatal("no room after the read timeout")
+	}
+	// Not without the app secret: the path answers 404 then.
+	s = &server{deps: Deps{ReadTimeout: time.Hour}}
+	if got := s.bodyLimit(header(BodyLimit+1, true)); got != BodyLimit {
+		t.Fatalf("with no Meta secret, a large delivery's limit is %d", got)
+	}
+}
 
 func TestWebhookSummary_OnlyValidationRefusalsAreSkipped(t *testing.T) {
 	chunk := []inbox.MessageInput{{Network: "facebook", ExternalID: "a"}, {Network: "facebook", ExternalID: "b"}, {Network: "facebook", ExternalID: "c"}}

@@ -903,10 +903,33 @@ func TestWebhooks_BodyOver1MiBIs413(t *testing.T) {
 	s := newWebhookServer(t, allSecrets())
 	before := s.snapshot(t)
 	big := []byte(`{"object": "page", "entry": [], "pad": "` + strings.Repeat("a", api.BodyLimit) + `"}`)
-	s.postMeta(t, big).wantErr(t, 413, "payload_too_large", "")
 	s.postX(t, big).wantErr(t, 413, "payload_too_large", "")
 	s.postGeneric(t, "shop", big).wantErr(t, 413, "payload_too_large", "")
+	s.send(t, req{method: "POST", path: "/webhooks/meta", body: big}).wantErr(t, 413, "payload_too_large", "") // names no signature
+	huge := []byte(`{"object": "page", "entry": [], "pad": "` + strings.Repeat("a", api.MetaBodyLimit) + `"}`)
+	s.postMeta(t, huge).wantErr(t, 413, "payload_too_large", "")
 	s.unchanged(t, before)
+}
+
+// TestMetaWebhook_ADeliveryOver1MiBIsTaken: Meta escapes non-ASCII text
+// as \uXXXX, so a delivery of a few hundred messages in Greek passes
+// 1 MiB; it got 413 on every retry, and Meta gives up on such a webhook.
+func TestMetaWebhook_ADeliveryOver1MiBIsTaken(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	greek := strings.Repeat(`\u03b1\u03b2\u03b3 `, 1000) // 21 KB as sent, 4,000 characters
+	var items []string
+	for i := range 100 {
+		items = append(items, fmt.Sprintf(`{"sender": {"id": "U%d"}, "recipient": {"id": %q}, "timestamp": 1795427880123, "message": {"mid": "m_big_%d", "text": "%s"}}`, i, fbPage, i, greek))
+	}
+	body := []byte(fmt.Sprintf(`{"object": "page", "entry": [{"id": %q, "time": 1795427999000, "messaging": [%s]}]}`, fbPage, strings.Join(items, ",")))
+	if len(body) <= api.BodyLimit {
+		t.Fatalf("the delivery is %d bytes, want over %d", len(body), api.BodyLimit)
+	}
+	wantSummary(t, s.postMeta(t, body).summary(t), summary{Stored: 100})
+	if m := s.stored(t)[0]; !strings.HasPrefix(m.Text, "αβγ αβγ") {
+		t.Fatalf("stored text %.20q", m.Text)
+	}
 }
 
 // --- configuration ---
