@@ -85,6 +85,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,8 +97,15 @@ import (
 	"github.com/switchboard/switchboard/store"
 )
 
-// SchemaVersion is the layout this code reads and writes.
-const SchemaVersion = 1
+// SchemaVersion is the layout this code reads and writes. A file of an
+// earlier version is brought up to it at open (see migrate); builds that
+// read an earlier one refuse a file of this one, rather than misread
+// what they do not know of (an idempotency key's form, an index).
+//
+//	1  the first layout
+//	2  outboundkey holds every reply a delivery report named (filled at
+//	   open for the reports made before it existed)
+const SchemaVersion = 2
 
 var (
 	bMeta         = []byte("meta")
@@ -279,14 +287,54 @@ func (s *Store) init() error {
 		}
 		meta := tx.Bucket(bMeta)
 		if v := meta.Get(kSchemaVersion); v != nil {
-			if got := binary.BigEndian.Uint64(v); got != SchemaVersion {
-				return fmt.Errorf("bolt: data file has schema version %d, this build reads %d", got, SchemaVersion)
+			got := binary.BigEndian.Uint64(v)
+			if got < 1 || got > SchemaVersion {
+				return fmt.Errorf("bolt: data file has schema version %d, this build reads 1 to %d", got, SchemaVersion)
 			}
-		} else if err := meta.Put(kSchemaVersion, u64(SchemaVersion)); err != nil {
+			if got < SchemaVersion {
+				if err := migrate(tx, got); err != nil {
+					return fmt.Errorf("bolt: bring data file from schema version %d to %d: %w", got, SchemaVersion, err)
+				}
+				s.log.Info("bolt: data file brought up to date", "schema_version_was", got, "schema_version", SchemaVersion)
+			}
+		}
+		if err := meta.Put(kSchemaVersion, u64(SchemaVersion)); err != nil {
 			return err
 		}
 		s.lastEvent.Store(tx.Bucket(bEvents).Sequence())
 		return indexSessions(tx)
+	})
+}
+
+// migrate brings a file of schema version from up to SchemaVersion, in the
+// open's transaction.
+func migrate(tx *bbolt.Tx, from uint64) error {
+	if from < 2 {
+		if err := indexDelivered(tx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// indexDelivered fills outboundkey for the replies whose delivery reports
+// came before it existed, so a network's later word on them (WhatsApp's
+// "failed") finds them.
+func indexDelivered(tx *bbolt.Tx) error {
+	idx := tx.Bucket(bOutboundKey)
+	outbound := []byte(`"direction":"outbound"`)
+	return tx.Bucket(bMessages).ForEach(func(id, v []byte) error {
+		if !bytes.Contains(v, outbound) {
+			return nil
+		}
+		var m store.Message
+		if unmarshal(v, &m) != nil || m.Delivery == nil || m.Delivery.ExternalID == "" {
+			return nil
+		}
+		if k := key(m.Network, m.Delivery.ExternalID); idx.Get(k) == nil {
+			return idx.Put(k, slices.Clone(id))
+		}
+		return nil
 	})
 }
 

@@ -3,6 +3,7 @@ package bolt_test
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -179,6 +180,63 @@ func TestOpen_RefusesOtherSchemaVersion(t *testing.T) {
 	db.View(func(tx *bbolt.Tx) error {
 		if got := binary.BigEndian.Uint64(tx.Bucket([]byte("meta")).Get([]byte("schema_version"))); got != bolt.SchemaVersion+1 {
 			t.Fatalf("schema version after refused open = %d", got)
+		}
+		return nil
+	})
+}
+
+// TestOpen_AFileOfSchema1IsBroughtUpToDate: a file of the first layout
+// opens, its delivered replies are indexed by the network's id for them
+// (before, a WhatsApp "failed" status for a reply reported before the
+// upgrade was ignored), and it is marked as of this layout, which the
+// builds that read only the first refuse.
+func TestOpen_AFileOfSchema1IsBroughtUpToDate(t *testing.T) {
+	s, path := newStore(t, bolt.Options{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := store.Message{ID: "out-1", ThreadID: "t-1", Direction: store.Outbound, Network: "whatsapp", Text: "hi",
+		Delivery: &store.Delivery{Status: "sent", ExternalID: "wamid.OUT1"}}
+	inbound := store.Message{ID: "in-1", ThreadID: "t-1", Direction: store.Inbound, Network: "whatsapp", ExternalID: "wamid.IN1",
+		Delivery: &store.Delivery{Status: "sent", ExternalID: "wamid.NOT-A-REPLY"}}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, m := range []store.Message{reply, inbound} {
+			v, _ := json.Marshal(m)
+			if err := tx.Bucket([]byte("messages")).Put([]byte(m.ID), v); err != nil {
+				return err
+			}
+		}
+		v := make([]byte, 8)
+		binary.BigEndian.PutUint64(v, 1)
+		return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path, bolt.Options{})
+	m, err := s.MessageByExternalID(context.Background(), "whatsapp", "wamid.OUT1")
+	if err != nil || m.ID != "out-1" {
+		t.Fatalf("the reply by the network's id for it: %+v, %v", m, err)
+	}
+	if _, err := s.MessageByExternalID(context.Background(), "whatsapp", "wamid.NOT-A-REPLY"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an inbound message was indexed as a reply: %v", err)
+	}
+	s.Close()
+	db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(func(tx *bbolt.Tx) error {
+		if got := binary.BigEndian.Uint64(tx.Bucket([]byte("meta")).Get([]byte("schema_version"))); got != bolt.SchemaVersion {
+			t.Fatalf("schema version after the open = %d, want %d", got, bolt.SchemaVersion)
 		}
 		return nil
 	})

@@ -134,8 +134,15 @@ import (
 	"github.com/switchboard/switchboard/store/jsonenc"
 )
 
-// SchemaVersion is the layout this code reads and writes.
-const SchemaVersion = 1
+// SchemaVersion is the layout this code reads and writes. Data of an
+// earlier version is brought up to it at start (see migrate); builds that
+// read an earlier one refuse data of this one, rather than misread what
+// they do not know of (the events' layout, an index).
+//
+//	1  the first layout
+//	2  outkey holds every reply a delivery report named (filled at start
+//	   for the reports made before it existed)
+const SchemaVersion = 2
 
 // DefaultPrefix is the key prefix when none is given.
 const DefaultPrefix = "sb"
@@ -298,8 +305,14 @@ func (s *Store) init(ctx context.Context, evalOnly bool) error {
 	if err != nil {
 		return s.fail(ctx, "schema", err)
 	}
-	if v != SchemaVersion {
-		return fmt.Errorf("redis: data under %s has schema version %d, this build reads %d", s.k.tag(), v, SchemaVersion)
+	if v < 1 || v > SchemaVersion {
+		return fmt.Errorf("redis: data under %s has schema version %d, this build reads 1 to %d", s.k.tag(), v, SchemaVersion)
+	}
+	if v < SchemaVersion {
+		if err := s.migrate(ctx, v); err != nil {
+			return fmt.Errorf("redis: bring data under %s from schema version %d to %d: %w", s.k.tag(), v, SchemaVersion, err)
+		}
+		s.log.Info("redis: data brought up to date", "schema_version_was", v, "schema_version", SchemaVersion)
 	}
 	// Load the step library; where the server refuses it, load every EVAL
 	// script once instead, so the first requests do not all send the full
@@ -749,4 +762,84 @@ type clientLog struct{ log *slog.Logger }
 
 func (l clientLog) Printf(ctx context.Context, format string, v ...any) {
 	l.log.WarnContext(ctx, "redis client", "detail", strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "))
+}
+
+// migrate brings data of schema version from up to SchemaVersion. Every
+// step may run again (another node starting at the same time, a start
+// that failed half-way): each only adds what is missing.
+func (s *Store) migrate(ctx context.Context, from int) error {
+	if from < 2 {
+		if err := s.indexDelivered(ctx); err != nil {
+			return err
+		}
+	}
+	if err := s.rdb.HSet(ctx, s.k.meta(), "schema_version", SchemaVersion).Err(); err != nil {
+		return s.fail(ctx, "schema", err)
+	}
+	return nil
+}
+
+// indexDelivered fills outkey for the replies whose delivery reports came
+// before it existed, so a network's later word on them (WhatsApp's
+// "failed") finds them: every thread's messages, a few hundred threads a
+// round trip.
+func (s *Store) indexDelivered(ctx context.Context) error {
+	const chunk = 500
+	for start := int64(0); ; start += chunk {
+		tids, err := s.rdb.ZRange(ctx, s.k.threadseq(), start, start+chunk-1).Result()
+		if err != nil {
+			return s.fail(ctx, "thread list", err)
+		}
+		lists := make([]*goredis.StringSliceCmd, len(tids))
+		_, err = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for i, tid := range tids {
+				lists[i] = p.LRange(ctx, s.k.threadmsgs(tid), 0, -1)
+			}
+			return nil
+		})
+		if err != nil {
+			return s.fail(ctx, "thread messages", err)
+		}
+		var mids []string
+		for _, l := range lists {
+			mids = append(mids, l.Val()...)
+		}
+		msgs := make([]*goredis.SliceCmd, len(mids))
+		_, err = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for i, mid := range mids {
+				msgs[i] = p.HMGet(ctx, s.k.message(mid), "dir", "delivery", "json")
+			}
+			return nil
+		})
+		if err != nil {
+			return s.fail(ctx, "messages", err)
+		}
+		_, err = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for i, m := range msgs {
+				f := m.Val()
+				if len(f) != 3 || f[0] != store.Outbound {
+					continue
+				}
+				dj, _ := f[1].(string)
+				mj, _ := f[2].(string)
+				var d struct {
+					ExternalID string `json:"external_id"`
+				}
+				var msg struct {
+					Network string `json:"network"`
+				}
+				if segjson.Unmarshal([]byte(dj), &d) != nil || d.ExternalID == "" || segjson.Unmarshal([]byte(mj), &msg) != nil {
+					continue
+				}
+				p.HSetNX(ctx, s.k.outboundkey(), msg.Network+"\x00"+d.ExternalID, mids[i])
+			}
+			return nil
+		})
+		if err != nil {
+			return s.fail(ctx, "outbound index", err)
+		}
+		if len(tids) < chunk {
+			return nil
+		}
+	}
 }

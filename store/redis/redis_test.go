@@ -334,6 +334,45 @@ func TestOpen_PrefixFromURLAndOptions(t *testing.T) {
 	}
 }
 
+// TestOpen_DataOfSchema1IsBroughtUpToDate: data of the first layout
+// opens, its delivered replies are indexed by the network's id for them
+// (before, a WhatsApp "failed" status for a reply reported before the
+// upgrade was ignored), and it is marked as of this layout, which builds
+// that read only the first refuse; a later layout is refused here.
+func TestOpen_DataOfSchema1IsBroughtUpToDate(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPrefix()
+	s := openStore(t, p)
+	k, r := s.k, s.rdb
+	must(t, r.ZAdd(ctx, k.threadseq(), goredis.Z{Score: 1, Member: "t-1"}).Err())
+	must(t, r.RPush(ctx, k.threadmsgs("t-1"), "in-1", "out-1").Err())
+	must(t, r.HSet(ctx, k.message("in-1"), "dir", "inbound", "thread", "t-1",
+		"json", `{"id":"in-1","network":"whatsapp","external_id":"wamid.IN1"}`, "delivery", `{"status":"sent","external_id":"wamid.NOT-A-REPLY"}`).Err())
+	must(t, r.HSet(ctx, k.message("out-1"), "dir", "outbound", "thread", "t-1",
+		"json", `{"id":"out-1","network":"whatsapp","direction":"outbound"}`, "delivery", `{"status":"sent","external_id":"wamid.OUT1","error":""}`).Err())
+	must(t, r.HSet(ctx, k.meta(), "schema_version", 1).Err())
+	s.Close()
+
+	s = openStore(t, p)
+	r = s.rdb
+	if id, err := s.messageID(ctx, "whatsapp", "wamid.OUT1", k.outboundkey()); err != nil || id != "out-1" {
+		t.Fatalf("the reply by the network's id for it: %q, %v", id, err)
+	}
+	if _, err := s.messageID(ctx, "whatsapp", "wamid.NOT-A-REPLY", k.outboundkey()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an inbound message was indexed as a reply: %v", err)
+	}
+	if v, err := r.HGet(ctx, k.meta(), "schema_version").Int(); err != nil || v != SchemaVersion {
+		t.Fatalf("schema version after the open: %d, %v", v, err)
+	}
+	must(t, r.HSet(ctx, k.meta(), "schema_version", SchemaVersion+1).Err())
+	if s2, err := Open(ctx, "redis://"+srvAddr+"/0", Options{Prefix: p, Logger: quietLog}); err == nil || !strings.Contains(err.Error(), "schema version") {
+		if s2 != nil {
+			s2.Close()
+		}
+		t.Fatalf("data of a later layout opened: %v", err)
+	}
+}
+
 // TestUnavailable_RedisDownThenBack: with Redis gone, calls fail fast with
 // ErrUnavailable (a 503, not a hang); when it returns, the same store works
 // again and nothing acknowledged is lost (AOF, fsync always).
