@@ -694,6 +694,34 @@ func TestXWebhook_ADeletedPostIsEmptiedHere(t *testing.T) {
 	}
 }
 
+// TestXWebhook_APostDeletedBeforeItCameIsStoredEmptied: X retried a post's
+// delivery after its deletion's (Switchboard had answered the first 503),
+// and the deleted text was stored.
+func TestXWebhook_APostDeletedBeforeItCameIsStoredEmptied(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	del := []byte(`{"for_user_id": "` + brandX + `", "tweet_delete_events": [{"status": {"id": "1860000000000000001", "user_id": "3001000001"}, "timestamp_ms": "1795428000000"}]}`)
+	wantSummary(t, s.postX(t, del).summary(t), summary{Ignored: 1}) // nothing to empty yet
+	got := s.postX(t, fixture(t, "x_tweet_create_events.json")).summary(t)
+	if got.Stored == 0 {
+		t.Fatalf("the delivery after the deletion: %+v", got)
+	}
+	found := false
+	for _, m := range s.stored(t) {
+		if m.ExternalID == "1860000000000000001" {
+			found = true
+			if m.Text != store.DeletedText || m.Attachments != "" {
+				t.Fatalf("the post deleted before it came is stored as %+v", m)
+			}
+		} else if m.Text == store.DeletedText {
+			t.Fatalf("another post was emptied: %+v", m)
+		}
+	}
+	if !found {
+		t.Fatal("the post deleted before it came was not stored: its thread lost a turn")
+	}
+}
+
 // TestMetaWebhook_AnEditedMessageShowsItsNewText: a Messenger customer's
 // edit was ignored, and the agent answered the text as first sent.
 func TestMetaWebhook_AnEditedMessageShowsItsNewText(t *testing.T) {

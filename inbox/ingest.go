@@ -229,6 +229,9 @@ type pendingItem struct {
 	// after the message is stored the thread moves here, routed as a new
 	// thread would be, so it does not wait in a queue nobody works.
 	moveTo string
+	// deleted: its author deleted it on the network before it came
+	// (store.ErrDeletedBefore); it is emptied and stored even so.
+	deleted bool
 }
 
 func (it *pendingItem) threadKey() string {
@@ -323,6 +326,13 @@ func (s *Service) IngestBatch(ctx context.Context, p Principal, ins []MessageInp
 				// first: pause.
 				conflicted = conflicted || it.lookup
 				it.lookup = true
+				later = append(later, it)
+			case errors.Is(r.Err, store.ErrDeletedBefore) && !it.deleted:
+				// Its deletion came first: it keeps its place in the
+				// conversation, emptied, and is routed as such.
+				in := *it.in
+				in.Text, in.Attachments = store.DeletedText, nil
+				it.in, it.deleted = &in, true
 				later = append(later, it)
 			case errors.Is(r.Err, store.ErrUnknownTeam), errors.Is(r.Err, store.ErrStaleConfig):
 				// The configuration changed under us: decide again on a
@@ -499,6 +509,7 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 		Message: store.Message{ID: it.messageID, Network: in.Network, ExternalID: in.ExternalID, Kind: in.Kind,
 			Author: &author, Text: in.Text, Attachments: in.Attachments, Language: in.Language, SentAt: *in.SentAt},
 		Profile: in.Profile, ThreadExternalID: in.ThreadExternalID, NewThreadID: it.threadID, Tags: in.Tags,
+		Deleted: it.deleted,
 	}
 	facts := routing.Facts{Network: in.Network, Kind: in.Kind, Profile: in.Profile, Text: in.Text,
 		Language: in.Language, Tags: slices.Clone(in.Tags), AuthorVerified: in.Author.Verified,

@@ -195,15 +195,23 @@ func (s *Service) MessageDelivery(ctx context.Context, p Principal, messageID st
 	return s.st.MessageDelivery(ctx, store.DeliveryParams{MessageID: messageID, Status: in.Status, ExternalID: in.ExternalID, Error: in.Error})
 }
 
+// RememberDeletions is how long a deletion of a message Switchboard has
+// not stored is remembered, so that the message, should it come after all
+// (networks do not promise order, and retry a delivery refused once for
+// a day or more), is stored emptied.
+const RememberDeletions = 7 * 24 * time.Hour
+
 // MessageDeleted empties a customer's message that its author deleted on
 // the network (X's tweet_delete_events, Meta's unsent messages and removed
 // comments), found by the network's id for it: what they took back is not
-// kept (X's terms require it). ErrNotFound when Switchboard never stored it.
+// kept (X's terms require it). ErrNotFound when Switchboard has not stored
+// it: the deletion is then remembered for RememberDeletions, and the
+// message, should it come after all, is stored emptied.
 func (s *Service) MessageDeleted(ctx context.Context, p Principal, network, externalID string) (store.Message, error) {
 	if err := networkNotice(p, externalID); err != nil {
 		return store.Message{}, err
 	}
-	return s.st.MessageDelete(ctx, network, externalID)
+	return s.st.MessageDelete(ctx, network, externalID, RememberDeletions)
 }
 
 // MessageEdited gives a customer's message that its author edited on the

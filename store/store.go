@@ -41,6 +41,10 @@ var (
 	// ErrStaleConfig: the configuration changed since the caller read the
 	// version it decided on (see IngestParams.CheckConfig).
 	ErrStaleConfig = errors.New("configuration changed")
+	// ErrDeletedBefore: its author deleted the message on the network
+	// before it came (see Store.MessageDelete); the caller stores it
+	// emptied, with IngestParams.Deleted.
+	ErrDeletedBefore = errors.New("deleted on the network before it came")
 	// ErrUnavailable: the backend cannot be reached.
 	ErrUnavailable = errors.New("store unavailable")
 	// ErrCannotWrite: the backend is there but cannot write (a full disk,
@@ -153,7 +157,12 @@ type Store interface {
 	// thread. The message stays, so the conversation keeps its turns and a
 	// replayed delivery of it is still a duplicate. ErrNotFound when there
 	// is no such inbound message; deleting it again changes nothing.
-	MessageDelete(ctx context.Context, network, externalID string) (Message, error)
+	//
+	// A deletion of a message not stored (yet: networks do not promise
+	// order, and a delivery refused once comes again later) is remembered
+	// for remember (0: not at all): ThreadIngest refuses the message with
+	// ErrDeletedBefore meanwhile, so that it is stored emptied.
+	MessageDelete(ctx context.Context, network, externalID string, remember time.Duration) (Message, error)
 	// MessageEdit gives an inbound message its author edited on the network,
 	// found by the network's id for it, the edited text, with EditedAt
 	// set to at and a message.edited event on its thread; its attachments
@@ -288,6 +297,10 @@ type IngestParams struct {
 	// since, the item is refused with ErrStaleConfig and nothing is stored.
 	CheckConfig   bool
 	ConfigVersion uint64
+	// Deleted: its author deleted the message on the network before it
+	// came (ErrDeletedBefore); the caller emptied it (DeletedText, no
+	// attachments) and it is stored even so.
+	Deleted bool
 }
 
 // Route is what routing decided for a message.

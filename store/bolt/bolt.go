@@ -48,6 +48,9 @@
 //	messages/        message id -> Message JSON
 //	messagekey/      network \x00 external id -> message id
 //	outboundkey/     network \x00 delivery external id -> outbound message id
+//	tombstones/      network \x00 external id -> "" (deleted before it came,
+//	                 see MessageDelete)
+//	tombstoneexp/    time(forgotten) + network \x00 external id -> ""
 //	threadmsgs/      thread id \x00 seq -> message id
 //	notes/           thread id \x00 seq -> Note JSON
 //	idempotency/     agent id \x00 thread id \x00 Idempotency-Key -> message id
@@ -122,6 +125,8 @@ var (
 	bMessages     = []byte("messages")
 	bMessageKey   = []byte("messagekey")
 	bOutboundKey  = []byte("outboundkey")
+	bTombstones   = []byte("tombstones")
+	bTombExp      = []byte("tombstoneexp")
 	bThreadMsgs   = []byte("threadmsgs")
 	bNotes        = []byte("notes")
 	bIdempotency  = []byte("idempotency")
@@ -143,7 +148,7 @@ var (
 	bWriteProbe = []byte("writeprobe")
 
 	allBuckets = [][]byte{bMeta, bTeams, bAgents, bKeys, bKeyHash, bSessions, bSessionExp, bRules,
-		bThreads, bThreadKey, bThreadSeq, bMessages, bMessageKey, bOutboundKey, bThreadMsgs, bNotes,
+		bThreads, bThreadKey, bThreadSeq, bMessages, bMessageKey, bOutboundKey, bTombstones, bTombExp, bThreadMsgs, bNotes,
 		bIdempotency, bIdemExp, bQueue, bLockExp, bAgentLocks, bEvents, bThreadEvents, bErasedEvents,
 		bSLADue, bAutoClose, bCounters, bFRT, bWebhooks, bSavedReplies}
 

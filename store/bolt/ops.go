@@ -98,7 +98,7 @@ func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error)
 	var res store.TimerResult
 	pending := false
 	s.view(func(tx *bbolt.Tx, now time.Time) error {
-		pending = anyDue(tx, bSLADue, now) || anyDue(tx, bAutoClose, now) || anyDue(tx, bIdemExp, now) || anyDue(tx, bSessionExp, now) ||
+		pending = anyDue(tx, bSLADue, now) || anyDue(tx, bAutoClose, now) || anyDue(tx, bIdemExp, now) || anyDue(tx, bSessionExp, now) || anyDue(tx, bTombExp, now) ||
 			s.repliesDay.Load() != utcDay(now)
 		return nil
 	})
@@ -109,6 +109,7 @@ func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error)
 		res = store.TimerResult{}
 		w.dropIndexed(bIdemExp, bIdempotency, w.now, idemSweep)
 		w.dropIndexed(bSessionExp, bSessions, w.now, idemSweep)
+		w.dropIndexed(bTombExp, bTombstones, w.now, idemSweep)
 		if day := utcDay(w.now); s.repliesDay.Load() != day {
 			w.dropOldReplyCounts()
 			s.repliesDay.Store(day)

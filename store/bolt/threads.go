@@ -315,6 +315,9 @@ func (w *wtx) ingest(p *store.IngestParams, enc *msgParts) store.IngestResult {
 		}
 		return store.IngestResult{Message: old, Thread: rec.View(w.now), Duplicate: true}
 	}
+	if !p.Deleted && w.tx.Bucket(bTombstones).Get(key(m.Network, m.ExternalID)) != nil {
+		return store.IngestResult{Err: fmt.Errorf("message %s on %s: %w", m.ExternalID, m.Network, store.ErrDeletedBefore)}
+	}
 	tkey := key(m.Network, p.Profile, p.ThreadExternalID)
 	var rec, before *threadRec
 	if id := w.tx.Bucket(bThreadKey).Get(tkey); id != nil {
@@ -763,8 +766,30 @@ func (s *Store) MessageByExternalID(ctx context.Context, network, externalID str
 	return m, err
 }
 
-func (s *Store) MessageDelete(ctx context.Context, network, externalID string) (store.Message, error) {
-	return s.rewriteInbound(ctx, network, externalID, store.EventMessageDeleted, store.DeletedMessage)
+func (s *Store) MessageDelete(ctx context.Context, network, externalID string, remember time.Duration) (store.Message, error) {
+	m, err := s.rewriteInbound(ctx, network, externalID, store.EventMessageDeleted, store.DeletedMessage)
+	if !errors.Is(err, store.ErrNotFound) || remember <= 0 {
+		return m, err
+	}
+	// Remembered, unless it came meanwhile: then it is emptied now.
+	came := false
+	if werr := s.write(ctx, func(w *wtx) error {
+		k := key(network, externalID)
+		switch {
+		case w.tx.Bucket(bMessageKey).Get(k) != nil:
+			came = true
+		case w.tx.Bucket(bTombstones).Get(k) == nil:
+			w.put(bTombstones, k, []byte{})
+			w.put(bTombExp, cat(timeKey(w.now.Add(remember)), k), []byte{})
+		}
+		return nil
+	}); werr != nil {
+		return m, werr
+	}
+	if came {
+		return s.rewriteInbound(ctx, network, externalID, store.EventMessageDeleted, store.DeletedMessage)
+	}
+	return m, err
 }
 
 func (s *Store) MessageEdit(ctx context.Context, p store.EditParams) (store.Message, error) {

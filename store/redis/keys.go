@@ -39,6 +39,8 @@ func (k keys) threadseq() string             { return k.p + "threadseq" }
 func (k keys) message(id string) string      { return k.p + "msg:" + id }
 func (k keys) messagekey() string            { return k.p + "msgkey" }
 func (k keys) outboundkey() string           { return k.p + "outkey" }
+func (k keys) tombstones() string            { return k.p + "tombstones" }
+func (k keys) tombexp() string               { return k.p + "tombexp" }
 func (k keys) threadmsgs(tid string) string  { return k.p + "threadmsgs:" + tid }
 func (k keys) notes(tid string) string       { return k.p + "notes:" + tid }
 func (k keys) idempotency() string           { return k.p + "idempotency" }

@@ -59,6 +59,8 @@
 //	P msg:<id>                hash {json, thread, dir, delivery}
 //	P msgkey                  hash: network\0external id -> message id (dedupe)
 //	P outkey                  hash: network\0delivery external id -> outbound message id
+//	P tombstones              hash: network\0external id -> "" (deleted before it came)
+//	P tombexp                 zset: network\0external id scored by when it is forgotten
 //	P threadmsgs:<thread>     list of message ids, oldest first
 //	P notes:<thread>          list of note JSON, oldest first
 //	P idem:<agent\0thread\0key> string: message id, expiring after store.IdempotencyTTL
@@ -559,6 +561,8 @@ func refusal(name string, res []any) error {
 		return fmt.Errorf("%s: %w", msg, store.ErrUnknownAgent)
 	case "stale_config":
 		return fmt.Errorf("%s: %w", msg, store.ErrStaleConfig)
+	case "deleted_before":
+		return fmt.Errorf("%s: %w", msg, store.ErrDeletedBefore)
 	case "sweep_first":
 		return errSweepFirst
 	}

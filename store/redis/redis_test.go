@@ -54,12 +54,14 @@ func TestKeys_LuaMatchesGo(t *testing.T) {
 		k.key("a"), k.keys(), k.keyhash(), k.agentkeys("a"), k.session("ab"), k.thread("a"), k.threadkey(),
 		k.threadseq(), k.message("a"), k.messagekey(), k.threadmsgs("a"), k.notes("a"), k.idempotency(), k.idem("a"),
 		k.queue("care", "twitter"), k.lockexp(), k.agentlocks("a"), k.sladue(), k.autoclose(), k.frt("a"),
-		k.events(), k.threadevents("a"), k.evlog("a"), k.erasedevents(), k.webhook("a"), k.webhooks(), k.savedreply("a"), k.savedreplies()}
+		k.events(), k.threadevents("a"), k.evlog("a"), k.erasedevents(), k.webhook("a"), k.webhooks(), k.savedreply("a"), k.savedreplies(),
+		k.outboundkey(), k.tombstones(), k.tombexp()}
 	sc := testScript(`return {K.meta(), K.counters(), K.team('a'), K.teams(), K.agent('a'), K.agents(), K.rule('a'),
 		K.rules(), K.key('a'), K.keys(), K.keyhash(), K.agentkeys('a'), K.session('ab'), K.thread('a'), K.threadkey(),
 		K.threadseq(), K.message('a'), K.messagekey(), K.threadmsgs('a'), K.notes('a'), K.idempotency(), K.idem('a'),
 		K.queue('care', 'twitter'), K.lockexp(), K.agentlocks('a'), K.sladue(), K.autoclose(), K.frt('a'),
-		K.events(), K.threadevents('a'), K.evlog('a'), K.erasedevents(), K.webhook('a'), K.webhooks(), K.savedreply('a'), K.savedreplies()}`)
+		K.events(), K.threadevents('a'), K.evlog('a'), K.erasedevents(), K.webhook('a'), K.webhooks(), K.savedreply('a'), K.savedreplies(),
+		K.outboundkey(), K.tombstones(), K.tombexp()}`)
 	got, err := sc.Run(ctx, s.rdb, []string{k.meta()}, k.p).StringSlice()
 	must(t, err)
 	if !slices.Equal(got, want) {
@@ -720,8 +722,11 @@ func exerciseAll(t *testing.T, s *Store) {
 	must(t, err)
 	msgs, err := s.MessageList(ctx, next.Thread.ID, store.PageParams{})
 	must(t, err)
-	_, err = s.MessageDelete(ctx, msgs.Items[0].Network, msgs.Items[0].ExternalID)
+	_, err = s.MessageDelete(ctx, msgs.Items[0].Network, msgs.Items[0].ExternalID, 0)
 	must(t, err)
+	if _, err = s.MessageDelete(ctx, "twitter", "not-yet", time.Hour); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleting a message not stored: %v", err)
+	}
 	_, err = s.ThreadRelease(ctx, store.LockParams{ThreadID: next.Thread.ID, Token: g.Token, Actor: "ana"})
 	must(t, err)
 

@@ -252,6 +252,7 @@ var (
 	scriptTrimErased     = newScript("trim_erased")      // lua/trim_erased.lua
 	scriptDelivery       = newScript("message_delivery") // lua/message_delivery.lua
 	scriptMessageRewrite = newScript("message_rewrite")  // lua/message_rewrite.lua
+	scriptTombstone      = newScript("tombstone")        // lua/tombstone.lua
 	scriptTeamPut        = newScript("team_put")         // lua/team_put.lua
 	scriptTeamDelete     = newScript("team_delete")      // lua/team_delete.lua
 	scriptAgentCreate    = newScript("agent_create")     // lua/agent_create.lua
@@ -292,7 +293,7 @@ func readOnly(sc *script) *script {
 var allScripts = []*script{
 	scriptIngest, scriptClaimNext, scriptClaim, scriptRenew, scriptReply, scriptRelease, scriptClose,
 	scriptTransfer, scriptTag, scriptAssign, scriptUnlock, scriptLockSweep, scriptTimerSweep,
-	scriptNoteCreate, scriptThreadErase, scriptTrimErased, scriptDelivery, scriptMessageRewrite, scriptTeamPut, scriptTeamDelete, scriptAgentCreate,
+	scriptNoteCreate, scriptThreadErase, scriptTrimErased, scriptDelivery, scriptMessageRewrite, scriptTombstone, scriptTeamPut, scriptTeamDelete, scriptAgentCreate,
 	scriptAgentUpdate, scriptAgentSetStatus, scriptAgentDelete, scriptAgentRotateKey, scriptRulePut,
 	scriptRuleDelete, scriptKeyCreate, scriptKeyDelete, scriptSessionCreate, scriptWebhook,
 	scriptSavedReply, scriptPresence, scriptReadThreads, scriptThreadByKey, scriptQueueList,

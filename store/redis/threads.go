@@ -41,6 +41,9 @@ type ingestItem struct {
 	// ConfigVersion: the configuration version routing decided on, or
 	// nil when not checked.
 	ConfigVersion *uint64 `json:"config_version"`
+	// Deleted: stored emptied though a deletion is remembered (see
+	// store.IngestParams.Deleted).
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 type ingestPath struct {
@@ -71,7 +74,7 @@ func (s *Store) ThreadIngest(ctx context.Context, items []store.IngestParams) ([
 		item := ingestItem{
 			Network: m.Network, ExternalID: m.ExternalID, Profile: p.Profile, ThreadExternalID: p.ThreadExternalID,
 			NewThreadID: p.NewThreadID, ThreadVersion: p.ThreadVersion, Kind: m.Kind, Author: jsonString(author),
-			MessageID: m.ID, Tags: nonNil(p.Tags),
+			MessageID: m.ID, Tags: nonNil(p.Tags), Deleted: p.Deleted,
 			Route: ingestPath{Team: p.Route.Team, RuledTeam: p.Route.RuledTeam, AddTags: nonNil(p.Route.AddTags),
 				Priority: p.Route.Priority, Close: p.Route.Close, Rules: nonNil(p.Route.Rules),
 				OfferTo: p.Route.OfferTo, OfferTTLUS: durUS(p.Route.OfferTTL)},
@@ -394,8 +397,20 @@ func (s *Store) messageID(ctx context.Context, network, externalID string, index
 	return "", fmt.Errorf("message %s on %s: %w", externalID, network, store.ErrNotFound)
 }
 
-func (s *Store) MessageDelete(ctx context.Context, network, externalID string) (store.Message, error) {
-	return s.rewriteInbound(ctx, network, externalID, store.EventMessageDeleted, store.DeletedMessage)
+func (s *Store) MessageDelete(ctx context.Context, network, externalID string, remember time.Duration) (store.Message, error) {
+	m, err := s.rewriteInbound(ctx, network, externalID, store.EventMessageDeleted, store.DeletedMessage)
+	if !errors.Is(err, store.ErrNotFound) || remember <= 0 {
+		return m, err
+	}
+	// Remembered, unless it came meanwhile: then it is emptied now.
+	res, terr := s.eval(ctx, scriptTombstone, []string{s.k.tombstones()}, network+"\x00"+externalID, remember.Milliseconds())
+	if terr != nil {
+		return m, terr
+	}
+	if len(res) > 0 && str(res[0]) == "came" {
+		return s.rewriteInbound(ctx, network, externalID, store.EventMessageDeleted, store.DeletedMessage)
+	}
+	return m, err
 }
 
 func (s *Store) MessageEdit(ctx context.Context, p store.EditParams) (store.Message, error) {

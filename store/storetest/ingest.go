@@ -30,6 +30,7 @@ var ingestScenarios = []scenario{
 	{"MessageDelivery_FindsTheReplyByTheNetworksIDForIt", messageDeliveryByNetworkID},
 	{"MessageDelete_EmptiesTheCustomersMessageAndKeepsItsPlace", messageDelete},
 	{"MessageEdit_TheLatestEditWinsAndADeletionStays", messageEdit},
+	{"MessageDelete_ADeletionBeforeItsMessageIsRemembered", messageDeletedBeforeItCame},
 }
 
 func ingestNewThread(t *testing.T, e *env) {
@@ -584,14 +585,14 @@ func messageDelete(t *testing.T, e *env) {
 	g := e.claim(th.ID, "ana", longTTL)
 	out := e.reply(th.ID, g.Token, "ana")
 
-	_, err := e.s.MessageDelete(e.ctx, "twitter", "no-such-post")
+	_, err := e.s.MessageDelete(e.ctx, "twitter", "no-such-post", 0)
 	wantErr(t, err, store.ErrNotFound)
-	_, err = e.s.MessageDelete(e.ctx, "instagram", first.Message.ExternalID)
+	_, err = e.s.MessageDelete(e.ctx, "instagram", first.Message.ExternalID, 0)
 	wantErr(t, err, store.ErrNotFound) // another network's
-	_, err = e.s.MessageDelete(e.ctx, "twitter", out.Message.ExternalID)
+	_, err = e.s.MessageDelete(e.ctx, "twitter", out.Message.ExternalID, 0)
 	wantErr(t, err, store.ErrNotFound) // a reply is the brand's, not the customer's
 
-	m, err := e.s.MessageDelete(e.ctx, "twitter", first.Message.ExternalID)
+	m, err := e.s.MessageDelete(e.ctx, "twitter", first.Message.ExternalID, 0)
 	must(t, err)
 	if m.ID != first.Message.ID || m.Text != store.DeletedText || len(m.Attachments) != 0 || m.Author == nil || m.Author.ID != first.Message.Author.ID {
 		t.Fatalf("the deleted message: %+v", m)
@@ -607,7 +608,7 @@ func messageDelete(t *testing.T, e *env) {
 		t.Fatalf("message.deleted events: %+v", evs)
 	}
 	// Again (the network retries): nothing more.
-	_, err = e.s.MessageDelete(e.ctx, "twitter", first.Message.ExternalID)
+	_, err = e.s.MessageDelete(e.ctx, "twitter", first.Message.ExternalID, 0)
 	must(t, err)
 	wantEqual(t, "message.deleted events after deleting again", len(ofType(e.events(th.ID), store.EventMessageDeleted)), 1)
 	// A replay of the deleted post is a duplicate, not the text again.
@@ -625,6 +626,64 @@ func messageDelete(t *testing.T, e *env) {
 			}
 		}
 	}
+}
+
+// messageDeletedBeforeItCame: a deletion of a message not stored yet (the
+// network retries the message's delivery after its deletion's) is
+// remembered for a while: ingest refuses the message meanwhile with
+// ErrDeletedBefore, so that the caller stores it emptied, and the timer
+// sweep forgets the deletion once its time is up. Before, the message was
+// then stored with the text its author had deleted.
+func messageDeletedBeforeItCame(t *testing.T, e *env) {
+	e.team("care")
+	early := e.msg("twitter", "conv-early", "care", func(p *store.IngestParams) {
+		p.Message.ExternalID, p.Message.Text = "early", "early-deleted-text"
+	})
+	_, err := e.s.MessageDelete(e.ctx, "twitter", "early", time.Hour)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.MessageDelete(e.ctx, "twitter", "early", time.Hour) // the network retries
+	wantErr(t, err, store.ErrNotFound)
+	res, err := e.s.ThreadIngest(e.ctx, []store.IngestParams{early})
+	must(t, err)
+	wantErr(t, res[0].Err, store.ErrDeletedBefore)
+	_, err = e.s.ThreadByKey(e.ctx, "twitter", early.Profile, "conv-early")
+	wantErr(t, err, store.ErrNotFound) // nothing stored
+	// Another network's message of that id is not the one deleted.
+	other := e.msg("instagram", "conv-early", "care", func(p *store.IngestParams) { p.Message.ExternalID = "early" })
+	e.ingest(other)
+
+	early.Deleted, early.Message.Text = true, store.DeletedText
+	got := e.ingest(early)
+	if got.Duplicate || got.Message.Text != store.DeletedText || got.Thread.ExternalID != "conv-early" {
+		t.Fatalf("the message deleted before it came, stored: %+v", got)
+	}
+	early.Deleted = false
+	if again := e.ingest(early); !again.Duplicate || again.Message.ID != got.Message.ID {
+		t.Fatalf("the same message once more: %+v", again)
+	}
+	if e.h.Dump != nil && bytes.Contains(e.h.Dump(t, e.s), []byte("early-deleted-text")) {
+		t.Fatal("the deleted text is in the store")
+	}
+
+	// Not remembered (0), nothing is kept of a deletion.
+	_, err = e.s.MessageDelete(e.ctx, "twitter", "unremembered", 0)
+	wantErr(t, err, store.ErrNotFound)
+	e.ingest(e.msg("twitter", "conv-unremembered", "care", func(p *store.IngestParams) { p.Message.ExternalID = "unremembered" }))
+
+	// Remembered briefly, it is forgotten by the timer sweep after that.
+	_, err = e.s.MessageDelete(e.ctx, "twitter", "brief", 300*time.Millisecond)
+	wantErr(t, err, store.ErrNotFound)
+	brief := e.msg("twitter", "conv-brief", "care", func(p *store.IngestParams) { p.Message.ExternalID = "brief" })
+	res, err = e.s.ThreadIngest(e.ctx, []store.IngestParams{brief})
+	must(t, err)
+	wantErr(t, res[0].Err, store.ErrDeletedBefore)
+	eventually(t, "the deletion forgotten", func() bool {
+		_, err := e.s.ThreadTimerSweep(e.ctx)
+		must(t, err)
+		res, err := e.s.ThreadIngest(e.ctx, []store.IngestParams{brief})
+		must(t, err)
+		return res[0].Err == nil && res[0].Message.Text == brief.Message.Text
+	})
 }
 
 // messageEdit: a message its author edited on the network takes the
@@ -683,7 +742,7 @@ func messageEdit(t *testing.T, e *env) {
 		t.Fatalf("the conversation after two edits: %+v", page.Items)
 	}
 	// Once deleted, an edit delivered late does not bring text back.
-	_, err = e.s.MessageDelete(e.ctx, "facebook", first.Message.ExternalID)
+	_, err = e.s.MessageDelete(e.ctx, "facebook", first.Message.ExternalID, 0)
 	must(t, err)
 	m, err = edit(first.Message.ExternalID, "my order is 126", later.Add(time.Second))
 	must(t, err)

@@ -37,6 +37,9 @@ local function ingest_one(p, mjson, token)
     if t == nil then return fail('not_found', 'thread of message ' .. old) end
     return {'ok', '0', '1', redis.call('HGETALL', K.message(old)), flat(t)}
   end
+  if not p.deleted and redis.call('HEXISTS', K.tombstones(), mkey) == 1 then
+    return fail('deleted_before', 'message ' .. p.external_id .. ' on ' .. p.network)
+  end
 
   local tkey = p.network .. '\0' .. p.profile .. '\0' .. p.thread_external_id
   local tid = redis.call('HGET', K.threadkey(), tkey)

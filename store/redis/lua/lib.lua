@@ -62,6 +62,8 @@ function K.threadseq() return P .. 'threadseq' end
 function K.message(id) return P .. 'msg:' .. id end
 function K.messagekey() return P .. 'msgkey' end
 function K.outboundkey() return P .. 'outkey' end
+function K.tombstones() return P .. 'tombstones' end
+function K.tombexp() return P .. 'tombexp' end
 function K.threadmsgs(tid) return P .. 'threadmsgs:' .. tid end
 function K.notes(tid) return P .. 'notes:' .. tid end
 function K.idempotency() return P .. 'idempotency' end

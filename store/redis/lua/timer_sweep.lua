@@ -38,6 +38,12 @@ for _, id in ipairs(dueClose) do
     end
   end
 end
+-- Deletions of messages that never came are forgotten.
+local gone = redis.call('ZRANGEBYSCORE', K.tombexp(), '-inf', NOW, 'LIMIT', 0, limit)
+for _, k in ipairs(gone) do
+  redis.call('HDEL', K.tombstones(), k)
+  redis.call('ZREM', K.tombexp(), k)
+end
 local more = '0'
-if #due == limit or #dueClose == limit then more = '1' end
+if #due == limit or #dueClose == limit or #gone == limit then more = '1' end
 return ok(breached, closed, more, date(NOW))

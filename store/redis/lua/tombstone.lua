@@ -1,0 +1,14 @@
+-- tombstone: remember, for a while, that the customer deleted a message
+-- Switchboard has not stored (yet): ingest refuses it meanwhile
+-- (deleted_before), so that it is stored emptied.
+--
+-- KEYS[1]  the tombstones hash
+-- ARGV[2]  network \0 external id
+-- ARGV[3]  how long to remember it, in milliseconds
+-- Returns  {"ok"} | {"ok", "came"} when the message is stored by now
+
+if redis.call('HEXISTS', K.messagekey(), ARGV[2]) == 1 then return ok('came') end
+if redis.call('HSETNX', K.tombstones(), ARGV[2], '') == 1 then
+  redis.call('ZADD', K.tombexp(), NOW + tonumber(ARGV[3]) * 1000, ARGV[2])
+end
+return ok()
