@@ -455,11 +455,13 @@ type EditParams struct {
 }
 
 // Apply gives m, the inbound message p edits, p's text, and reports
-// whether m changed: not when m was deleted, when an edit as late or
-// later was applied before, or when the text is the same.
+// whether m changed: not when m was deleted, when a later edit was applied
+// before, or when this same edit was (the network retried it). An edit
+// made at the same time as the last one applied, with another text, is
+// taken: the later received wins (Meta dates feed edits to the second).
 func (p EditParams) Apply(m *Message) bool {
 	if m.Text == DeletedText && len(m.Attachments) == 0 ||
-		m.EditedAt != nil && !p.At.After(*m.EditedAt) || m.Text == p.Text {
+		m.EditedAt != nil && (p.At.Before(*m.EditedAt) || p.At.Equal(*m.EditedAt) && m.Text == p.Text) {
 		return false
 	}
 	at := p.At

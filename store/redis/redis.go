@@ -770,8 +770,11 @@ func (l clientLog) Printf(ctx context.Context, format string, v ...any) {
 
 // migrate brings data of schema version from up to SchemaVersion. Every
 // step may run again (another node starting at the same time, a start
-// that failed half-way): each only adds what is missing.
+// that failed half-way): each only adds what is missing, and goes on from
+// where the last run got to. It is not bound by Open's deadline, which is
+// for reaching Redis: a large store takes minutes.
 func (s *Store) migrate(ctx context.Context, from int) error {
+	ctx = context.WithoutCancel(ctx)
 	if from < 2 {
 		if err := s.indexDelivered(ctx); err != nil {
 			return err
@@ -789,10 +792,30 @@ func (s *Store) migrate(ctx context.Context, from int) error {
 // round trip.
 func (s *Store) indexDelivered(ctx context.Context) error {
 	const chunk = 500
-	for start := int64(0); ; start += chunk {
-		tids, err := s.rdb.ZRange(ctx, s.k.threadseq(), start, start+chunk-1).Result()
+	// Threads are read in the order of their sequence number, which a
+	// restart goes on from (erasures take threads out of threadseq, so a
+	// rank would skip some).
+	after, err := s.rdb.HGet(ctx, s.k.meta(), "migrate_outkey_after").Result()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		after = "-inf"
+	case err != nil:
+		return s.fail(ctx, "schema", err)
+	default:
+		s.log.Info("redis: indexing delivered replies, going on from an earlier start", "after_thread_seq", after)
+		after = "(" + after
+	}
+	for round := 1; ; round++ {
+		zs, err := s.rdb.ZRangeByScoreWithScores(ctx, s.k.threadseq(), &goredis.ZRangeBy{Min: after, Max: "+inf", Count: chunk}).Result()
 		if err != nil {
 			return s.fail(ctx, "thread list", err)
+		}
+		tids := make([]string, len(zs))
+		for i, z := range zs {
+			tids[i] = str(z.Member)
+		}
+		if round%200 == 0 {
+			s.log.Info("redis: indexing delivered replies", "threads_done", round*chunk)
 		}
 		lists := make([]*goredis.StringSliceCmd, len(tids))
 		_, err = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
@@ -842,8 +865,13 @@ func (s *Store) indexDelivered(ctx context.Context) error {
 		if err != nil {
 			return s.fail(ctx, "outbound index", err)
 		}
-		if len(tids) < chunk {
-			return nil
+		if len(zs) < chunk {
+			return s.rdb.HDel(ctx, s.k.meta(), "migrate_outkey_after").Err()
 		}
+		last := strconv.FormatFloat(zs[len(zs)-1].Score, 'f', 0, 64)
+		if err := s.rdb.HSet(ctx, s.k.meta(), "migrate_outkey_after", last).Err(); err != nil {
+			return s.fail(ctx, "schema", err)
+		}
+		after = "(" + last
 	}
 }

@@ -352,7 +352,13 @@ func TestOpen_DataOfSchema1IsBroughtUpToDate(t *testing.T) {
 		"json", `{"id":"in-1","network":"whatsapp","external_id":"wamid.IN1"}`, "delivery", `{"status":"sent","external_id":"wamid.NOT-A-REPLY"}`).Err())
 	must(t, r.HSet(ctx, k.message("out-1"), "dir", "outbound", "thread", "t-1",
 		"json", `{"id":"out-1","network":"whatsapp","direction":"outbound"}`, "delivery", `{"status":"sent","external_id":"wamid.OUT1","error":""}`).Err())
-	must(t, r.HSet(ctx, k.meta(), "schema_version", 1).Err())
+	// A thread an earlier, interrupted start indexed already (its
+	// sequence is before the point it got to) is not read again.
+	must(t, r.ZAdd(ctx, k.threadseq(), goredis.Z{Score: 0, Member: "t-0"}).Err())
+	must(t, r.RPush(ctx, k.threadmsgs("t-0"), "out-0").Err())
+	must(t, r.HSet(ctx, k.message("out-0"), "dir", "outbound", "thread", "t-0",
+		"json", `{"id":"out-0","network":"whatsapp","direction":"outbound"}`, "delivery", `{"status":"sent","external_id":"wamid.OUT0","error":""}`).Err())
+	must(t, r.HSet(ctx, k.meta(), "schema_version", 1, "migrate_outkey_after", 0).Err())
 	s.Close()
 
 	s = openStore(t, p)
@@ -362,6 +368,12 @@ func TestOpen_DataOfSchema1IsBroughtUpToDate(t *testing.T) {
 	}
 	if _, err := s.messageID(ctx, "whatsapp", "wamid.NOT-A-REPLY", k.outboundkey()); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("an inbound message was indexed as a reply: %v", err)
+	}
+	if _, err := s.messageID(ctx, "whatsapp", "wamid.OUT0", k.outboundkey()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a thread before where the earlier start got to was read again: %v", err)
+	}
+	if r.HExists(ctx, k.meta(), "migrate_outkey_after").Val() {
+		t.Fatal("the migration's bookmark outlived it")
 	}
 	if v, err := r.HGet(ctx, k.meta(), "schema_version").Int(); err != nil || v != SchemaVersion {
 		t.Fatalf("schema version after the open: %d, %v", v, err)

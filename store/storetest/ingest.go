@@ -709,7 +709,9 @@ func messageEdit(t *testing.T, e *env) {
 	wantErr(t, err, store.ErrNotFound)
 	_, err = e.s.MessageEdit(e.ctx, store.EditParams{Network: "instagram", ExternalID: first.Message.ExternalID, Text: "x", At: at})
 	wantErr(t, err, store.ErrNotFound) // another network's
-	_, err = edit(out.Message.ExternalID, "x", at)
+	_, err = e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: out.Message.ID, Status: "sent", ExternalID: "reply-on-facebook"})
+	must(t, err)
+	_, err = edit("reply-on-facebook", "x", at)
 	wantErr(t, err, store.ErrNotFound) // a reply is the brand's
 
 	m, err := edit(first.Message.ExternalID, "my order is 124", at)
@@ -723,18 +725,34 @@ func messageEdit(t *testing.T, e *env) {
 		t.Fatalf("message.edited events: %+v", evs)
 	}
 	// A replay, and an earlier edit arriving late, change nothing.
-	for _, late := range []time.Time{at, at.Add(-time.Second)} {
-		m, err = edit(first.Message.ExternalID, "my order is 12", late)
+	for _, late := range []struct {
+		text string
+		at   time.Time
+	}{{"my order is 124", at}, {"my order is 12", at.Add(-time.Second)}} {
+		m, err = edit(first.Message.ExternalID, late.text, late.at)
 		must(t, err)
 		if m.Text != "my order is 124" || !m.EditedAt.Equal(at) {
-			t.Fatalf("after an edit made at %v, no later than the last: %+v", late, m)
+			t.Fatalf("after %q made at %v: %+v", late.text, late.at, m)
 		}
 	}
 	wantEqual(t, "message.edited events after a replay and an earlier edit", len(edited()), 1)
-	// A later edit applies; the list shows it in place.
-	later := at.Add(time.Second)
-	_, err = edit(first.Message.ExternalID, "my order is 125", later)
+	// Another edit made at the same time (Meta dates feed edits to the
+	// second): the later received wins.
+	m, err = edit(first.Message.ExternalID, "my order is 1245", at)
 	must(t, err)
+	wantEqual(t, "the text after another edit of the same second", m.Text, "my order is 1245")
+	// A later edit applies, even back to the first text; the list shows
+	// it in place.
+	later := at.Add(time.Second)
+	m, err = edit(first.Message.ExternalID, "my order is 123", later)
+	must(t, err)
+	wantEqual(t, "the text edited back", m.Text, "my order is 123")
+	m, err = edit(first.Message.ExternalID, "my order is 124", at.Add(time.Second/2)) // overtaken
+	must(t, err)
+	wantEqual(t, "the text after an overtaken edit", m.Text, "my order is 123")
+	_, err = edit(first.Message.ExternalID, "my order is 125", later.Add(time.Millisecond))
+	must(t, err)
+	later = later.Add(time.Millisecond)
 	page, err := e.s.MessageList(e.ctx, th.ID, store.PageParams{})
 	must(t, err)
 	if len(page.Items) != 2 || page.Items[0].ID != first.Message.ID || page.Items[0].Text != "my order is 125" ||
@@ -749,7 +767,16 @@ func messageEdit(t *testing.T, e *env) {
 	if m.Text != store.DeletedText {
 		t.Fatalf("an edit after the deletion: %+v", m)
 	}
-	wantEqual(t, "message.edited events in all", len(edited()), 2)
+	wantEqual(t, "message.edited events in all", len(edited()), 4)
+
+	// Edited back to its first text, then an edit made before that one
+	// comes late: the first text stays.
+	other := e.ingest(e.msg("facebook", "dm-edit-2", "care", func(p *store.IngestParams) { p.Message.Text = "a" }))
+	_, err = edit(other.Message.ExternalID, "a", at.Add(2*time.Second))
+	must(t, err)
+	m, err = edit(other.Message.ExternalID, "b", at.Add(time.Second))
+	must(t, err)
+	wantEqual(t, "the text after an edit back and an older one", m.Text, "a")
 }
 
 // messageNewest: a thread's newest messages, newest first, at most n, and
