@@ -535,41 +535,6 @@ func TestTransfer_EscalationLeadAndToAgent(t *testing.T) {
 	s.do(t, "POST", "/api/v1/threads/"+id+"/transfer", other, map[string]any{"token": "x", "team": "care-a"}).wantErr(t, 404, "not_found", "")
 }
 
-// TestTransfer_EscalationsAndLeadsFollowTheFallbackOfAnUnstaffedTeam: an
-// escalation at night went to the day care team nobody was working,
-// while new threads went on to its overnight fallback.
-func TestTransfer_EscalationsAndLeadsFollowTheFallbackOfAnUnstaffedTeam(t *testing.T) {
-	t.Parallel()
-	s := newTestServer(t)
-	s.team(t, map[string]any{"id": "engagement"})
-	s.team(t, map[string]any{"id": "overnight", "function": "care"})
-	s.team(t, map[string]any{"id": "care", "function": "care", "fallback_team": "overnight"})
-	s.team(t, map[string]any{"id": "sales", "function": "sales", "fallback_team": "overnight"})
-	s.rule(t, map[string]any{"id": "all", "then": map[string]any{"team": "engagement"}})
-	away := []map[string]any{{"from": "2026-01-01T00:00:00Z", "to": "2027-12-31T00:00:00Z"}}
-	s.agent(t, map[string]any{"id": "day", "teams": []string{"care", "sales"}, "time_off": away})
-	s.agent(t, map[string]any{"id": "night", "teams": []string{"overnight"}})
-	eng := s.onlineAgent(t, map[string]any{"id": "eng", "teams": []string{"engagement"}})
-	// "care" < "overnight": care is the first care team, and unstaffed.
-	for i, reason := range []string{"escalation", "lead"} {
-		id := s.ingest(t, msg(fmt.Sprintf("m%d", i), nil)).Thread.ID
-		lock := s.claim(t, eng, id).Lock
-		var lr lockResp
-		s.do(t, "POST", "/api/v1/threads/"+id+"/transfer", eng, map[string]any{"token": lock.Token, "reason": reason}).want(t, 200).decode(t, &lr)
-		if lr.Thread.Team != "overnight" {
-			t.Fatalf("%s went to %s, want overnight (care and sales are unstaffed)", reason, lr.Thread.Team)
-		}
-	}
-	// A team named in the transfer is taken as named.
-	id := s.ingest(t, msg("named", nil)).Thread.ID
-	lock := s.claim(t, eng, id).Lock
-	var lr lockResp
-	s.do(t, "POST", "/api/v1/threads/"+id+"/transfer", eng, map[string]any{"token": lock.Token, "reason": "escalation", "team": "care"}).want(t, 200).decode(t, &lr)
-	if lr.Thread.Team != "care" {
-		t.Fatalf("an escalation to care went to %s", lr.Thread.Team)
-	}
-}
-
 func TestTags_RunTagRulesAndMayMoveTheThread(t *testing.T) {
 	t.Parallel()
 	s := newCareSetup(t)

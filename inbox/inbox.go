@@ -381,15 +381,6 @@ func (sn *snapshot) staffed(team string, now time.Time) bool {
 	return false
 }
 
-// staffedTeam is the team that takes a thread routed to team: team, or,
-// when nobody staffs it, the first staffed one along its fallback chain
-// (team itself when none is).
-func (sn *snapshot) staffedTeam(team string, now time.Time) string {
-	return routing.StaffedTeam(team,
-		func(id string) string { return sn.teams[id].FallbackTeam },
-		func(id string) bool { _, ok := sn.teams[id]; return ok && sn.staffed(id, now) })
-}
-
 // firstTeam returns the first team (by id) with the given function.
 func (sn *snapshot) firstTeam(function string) string {
 	for _, t := range sn.ordered {

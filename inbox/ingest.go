@@ -496,7 +496,9 @@ func (s *Service) routedTeam(sn *snapshot, d routing.Decision, now time.Time) (r
 	if _, ok := sn.teams[ruled]; !ok {
 		ruled = s.cfg.DefaultTeam
 	}
-	return ruled, sn.staffedTeam(ruled, now)
+	return ruled, routing.StaffedTeam(ruled,
+		func(id string) string { return sn.teams[id].FallbackTeam },
+		func(id string) bool { _, ok := sn.teams[id]; return ok && sn.staffed(id, now) })
 }
 
 // decide computes the routing decision for a message against the thread as

@@ -324,7 +324,6 @@ func (s *Service) Transfer(ctx context.Context, p Principal, threadID string, in
 				if tp.Team = sn.firstTeam("care"); tp.Team == "" {
 					return res, fieldErr("team", "no team has function care; name one")
 				}
-				tp.Team = sn.staffedTeam(tp.Team, s.now())
 			}
 		case ReasonLead:
 			tp.AddTags = []string{"lead"}
@@ -340,7 +339,6 @@ func (s *Service) Transfer(ctx context.Context, p Principal, threadID string, in
 						return res, fieldErr("team", "no team has function sales; name one")
 					}
 				}
-				tp.Team = sn.staffedTeam(tp.Team, s.now())
 			}
 		}
 		if tp.Team == "" && tp.AgentID == "" {
@@ -442,8 +440,8 @@ func (s *Service) Tag(ctx context.Context, p Principal, threadID string, in TagI
 			d := s.tagRules(sn, &t, added)
 			tp.Add = append(tp.Add, d.AddTags...)
 			tp.Priority, tp.Rules, tp.Close = d.Priority, d.Matched, d.Close
-			if team := sn.staffedTeam(d.Team, s.now()); d.Team != "" && team != t.Team {
-				tp.Team = team
+			if d.Team != "" && d.Team != t.Team {
+				tp.Team = d.Team
 			}
 		}
 		res, err = s.st.ThreadTag(ctx, tp)
