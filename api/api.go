@@ -41,10 +41,10 @@ const (
 	// so a busy hour in Greek passes 1 MiB; one refused with 413 is
 	// refused on every retry, until Meta gives up on the webhook.
 	MetaBodyLimit = 4 << 20
-	// LargeWebhookBudget bounds the bytes of Meta deliveries over
-	// BodyLimit read within one ReadTimeout: their bodies are read before
-	// the signature can be checked, so anyone may send one.
-	LargeWebhookBudget = 16 << 20
+	// DefaultLargeWebhookBudget bounds the bytes of Meta deliveries over
+	// BodyLimit being read at once: their bodies are read before the
+	// signature can be checked, so anyone may send one.
+	DefaultLargeWebhookBudget = 16 << 20
 )
 
 // SessionCookie is the browser session's cookie name.
@@ -97,6 +97,9 @@ type Deps struct {
 	// for room, then answers 503 with nothing stored.
 	BatchBudget *semaphore.Weighted
 	BatchWait   time.Duration
+	// LargeWebhookBudget bounds the bytes of Meta deliveries over
+	// BodyLimit being read at once (default DefaultLargeWebhookBudget).
+	LargeWebhookBudget int64
 }
 
 // DefaultBatchBudget is how many bytes of batch bodies are worked on at
@@ -109,6 +112,10 @@ const DefaultBatchBudget = 4 << 20
 
 // errBatchesBusy: a batch waited BatchWait for room and was not taken.
 var errBatchesBusy = errors.New("too many batches are being stored at once; nothing of this one was stored, send it again")
+
+// errLargeDeliveriesBusy: a Meta delivery over BodyLimit found no room
+// among those being read (see metaBodyLimit).
+var errLargeDeliveriesBusy = errors.New("too many deliveries over 1 MiB are being read at once; nothing of this one was stored, send it again")
 
 type server struct {
 	svc     *inbox.Service
@@ -151,6 +158,9 @@ func New(d Deps) *fiber.App {
 	}
 	if d.BatchWait <= 0 {
 		d.BatchWait = 10 * time.Second
+	}
+	if d.LargeWebhookBudget <= 0 {
+		d.LargeWebhookBudget = DefaultLargeWebhookBudget
 	}
 	s := &server{svc: d.Service, log: d.Logger.With("component", "http"), deps: d,
 		streams: &streams{byKey: map[string]int{}, max: d.MaxStreamsPerKey}}
@@ -320,7 +330,7 @@ func mapError(err error) (int, errorBody) {
 		return 501, body("not_supported", err.Error(), nil)
 	case errors.Is(err, inbox.ErrBusy):
 		return 503, body("unavailable", "the thread kept changing under other writers; nothing was stored, send it again", nil)
-	case errors.Is(err, errBatchesBusy):
+	case errors.Is(err, errBatchesBusy), errors.Is(err, errLargeDeliveriesBusy):
 		return 503, body("unavailable", err.Error(), nil)
 	case errors.Is(err, store.ErrCannotWrite):
 		return 503, body("unavailable", "the store cannot write its data (disk full or failing); nothing was stored, try again later", nil)
@@ -348,7 +358,12 @@ func mapError(err error) (int, errorBody) {
 
 func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	status, body := mapError(err)
-	if status == fiber.StatusRequestEntityTooLarge {
+	if status == fiber.StatusRequestEntityTooLarge && c.Get(noRoomHeader) != "" {
+		// A large Meta delivery found the window of large bodies full:
+		// busy, not too large.
+		err = errLargeDeliveriesBusy
+		status, body = mapError(err)
+	} else if status == fiber.StatusRequestEntityTooLarge {
 		// Refused before any middleware: the batch endpoint's limit was
 		// judged by the key (see bodyLimit), so the refusal says the key is
 		// not one that may ingest. It spends the address's budget, as a
@@ -412,34 +427,60 @@ func (s *server) bodyLimit(h *fasthttp.RequestHeader) int {
 	return BatchBodyLimit
 }
 
+// Headers the server sets on a Meta delivery's request when its headers
+// are in (see metaBodyLimit), for the handler and the error handler; any a
+// client sent are removed first.
+const (
+	heldHeader   = "X-Switchboard-Held"    // the reservation to give back
+	noRoomHeader = "X-Switchboard-No-Room" // over 1 MiB, and the window was full
+)
+
 // metaBodyLimit is a Meta delivery's limit: up to MetaBodyLimit for one
 // that says how long it is, names a signature, and finds room in the
-// window of large bodies (its length is held there for a ReadTimeout, by
-// when its body has been read); BodyLimit otherwise.
+// window of large bodies; BodyLimit otherwise. Its length is held there
+// until its handler ends, or for a ReadTimeout (by when its body has been
+// read, or the read has failed) when no handler runs.
 func (s *server) metaBodyLimit(h *fasthttp.RequestHeader) int {
+	h.Del(heldHeader)
+	h.Del(noRoomHeader)
 	n := h.ContentLength()
 	if n <= BodyLimit || n > MetaBodyLimit || s.deps.Webhooks.MetaAppSecret == "" ||
-		len(h.Peek(connect.MetaSignatureHeader)) == 0 ||
-		!s.large.reserve(int64(n), LargeWebhookBudget, time.Now(), s.deps.ReadTimeout) {
+		len(h.Peek(connect.MetaSignatureHeader)) == 0 {
 		return BodyLimit
 	}
+	id, ok := s.large.reserve(int64(n), s.deps.LargeWebhookBudget, time.Now(), s.deps.ReadTimeout)
+	if !ok {
+		h.Set(noRoomHeader, "1") // answered 503, not 413: Meta should try again
+		return BodyLimit
+	}
+	h.Set(heldHeader, strconv.FormatUint(id, 10))
 	return n
 }
 
-// byteWindow holds byte counts for a while, within a bound.
+// releaseHeld gives back the room a Meta delivery's body held, if any.
+func (s *server) releaseHeld(c *fiber.Ctx) {
+	if id, err := strconv.ParseUint(c.Get(heldHeader), 10, 64); err == nil {
+		s.large.release(id)
+	}
+}
+
+// byteWindow holds byte counts, within a bound, until released or for a
+// while.
 type byteWindow struct {
 	mu   sync.Mutex
+	last uint64
 	held []heldBytes
 }
 
 type heldBytes struct {
+	id    uint64
 	n     int64
 	until time.Time
 }
 
-// reserve holds n bytes until now+hold if the bytes held until after now
-// and n come to at most max.
-func (w *byteWindow) reserve(n, max int64, now time.Time, hold time.Duration) bool {
+// reserve holds n bytes until released or now+hold if the bytes held and
+// n come to at most max.
+func (w *byteWindow) reserve(n, max int64, now time.Time, hold time.Duration) (id uint64, ok bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.held = slices.DeleteFunc(w.held, func(b heldBytes) bool { return !b.until.After(now) })
@@ -448,10 +489,18 @@ func (w *byteWindow) reserve(n, max int64, now time.Time, hold time.Duration) bo
 		total += b.n
 	}
 	if total > max {
-		return false
+		return 0, false
 	}
-	w.held = append(w.held, heldBytes{n, now.Add(hold)})
-	return true
+	w.last++
+	w.held = append(w.held, heldBytes{w.last, n, now.Add(hold)})
+	return w.last, true
+}
+
+// release gives back what reserve held under id.
+func (w *byteWindow) release(id uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.held = slices.DeleteFunc(w.held, func(b heldBytes) bool { return b.id == id })
 }
 
 // reason is what a refusal wrapping sentinel says of itself (a webhook's

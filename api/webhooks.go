@@ -131,6 +131,7 @@ func (s *server) metaVerify(c *fiber.Ctx) error {
 
 // metaWebhook takes Facebook Page, Instagram and WhatsApp deliveries.
 func (s *server) metaWebhook(c *fiber.Ctx) error {
+	defer s.releaseHeld(c)
 	secret := s.deps.Webhooks.MetaAppSecret
 	if secret == "" {
 		return fiber.ErrNotFound

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 // one before its signature is checked, those being read within a read
 // timeout are bounded together.
 func TestMetaBodyLimit_LargeDeliveriesShareABoundedWindow(t *testing.T) {
-	s := &server{deps: Deps{Webhooks: WebhookSecrets{MetaAppSecret: "s"}, ReadTimeout: time.Hour}}
+	s := &server{deps: Deps{Webhooks: WebhookSecrets{MetaAppSecret: "s"}, ReadTimeout: time.Hour, LargeWebhookBudget: DefaultLargeWebhookBudget}}
 	header := func(n int, signed bool) *fasthttp.RequestHeader {
 		var h fasthttp.RequestHeader
 		h.SetMethod("POST")
@@ -42,20 +43,31 @@ func TestMetaBodyLimit_LargeDeliveriesShareABoundedWindow(t *testing.T) {
 			t.Fatalf("a delivery of %d bytes (signed %v): limit %d, want %d", c.n, c.signed, got, c.want)
 		}
 	}
-	for i := range LargeWebhookBudget / MetaBodyLimit {
-		if got := s.bodyLimit(header(MetaBodyLimit, true)); got != MetaBodyLimit {
-			t.Fatalf("large delivery %d: limit %d, want %d", i, got, MetaBodyLimit)
+	var held []*fasthttp.RequestHeader
+	for i := range DefaultLargeWebhookBudget / MetaBodyLimit {
+		h := header(MetaBodyLimit, true)
+		if got := s.bodyLimit(h); got != MetaBodyLimit || len(h.Peek(heldHeader)) == 0 || len(h.Peek(noRoomHeader)) != 0 {
+			t.Fatalf("large delivery %d: limit %d, want %d, marked held", i, got, MetaBodyLimit)
 		}
+		held = append(held, h)
 	}
-	if got := s.bodyLimit(header(BodyLimit+1, true)); got != BodyLimit {
-		t.Fatalf("with the window full, a large delivery's limit is %d, want %d", got, BodyLimit)
+	full := header(BodyLimit+1, true)
+	full.Set(heldHeader, string(held[0].Peek(heldHeader))) // a client's, not ours
+	if got := s.bodyLimit(full); got != BodyLimit || string(full.Peek(noRoomHeader)) != "1" || len(full.Peek(heldHeader)) != 0 {
+		t.Fatalf("with the window full, a large delivery's limit is %d, want %d, marked as finding no room", got, BodyLimit)
+	}
+	// A handler that ends gives its room back.
+	id, _ := strconv.ParseUint(string(held[0].Peek(heldHeader)), 10, 64)
+	s.large.release(id)
+	if got := s.bodyLimit(header(BodyLimit+1, true)); got != BodyLimit+1 {
+		t.Fatalf("after one was released, a large delivery's limit is %d", got)
 	}
 	// Once the bodies held have had their read timeout, there is room again.
-	if !s.large.reserve(MetaBodyLimit, LargeWebhookBudget, time.Now().Add(time.Hour), time.Hour) {
+	if _, ok := s.large.reserve(DefaultLargeWebhookBudget, DefaultLargeWebhookBudget, time.Now().Add(time.Hour), time.Hour); !ok {
 		t.Fatal("no room after the read timeout")
 	}
 	// Not without the app secret: the path answers 404 then.
-	s = &server{deps: Deps{ReadTimeout: time.Hour}}
+	s = &server{deps: Deps{ReadTimeout: time.Hour, LargeWebhookBudget: DefaultLargeWebhookBudget}}
 	if got := s.bodyLimit(header(BodyLimit+1, true)); got != BodyLimit {
 		t.Fatalf("with no Meta secret, a large delivery's limit is %d", got)
 	}

@@ -958,6 +958,19 @@ func TestMetaWebhook_ADeliveryOver1MiBIsTaken(t *testing.T) {
 	if m := s.stored(t)[0]; !strings.HasPrefix(m.Text, "αβγ αβγ") {
 		t.Fatalf("stored text %.20q", m.Text)
 	}
+
+	// Those being read share a bound: one that finds no room is busy
+	// (503, Meta tries again), not too large; one that was taken gives
+	// its room back when done.
+	s = newWebhookServer(t, allSecrets(), func(d *api.Deps) { d.LargeWebhookBudget = int64(len(body)) })
+	wantSummary(t, s.postMeta(t, body).summary(t), summary{Stored: 100})
+	wantSummary(t, s.postMeta(t, body).summary(t), summary{Duplicates: 100}) // Meta's retry, with the room back
+	s = newWebhookServer(t, allSecrets(), func(d *api.Deps) { d.LargeWebhookBudget = int64(len(body)) - 1 })
+	r := s.postMeta(t, body)
+	r.wantErr(t, 503, "unavailable", "")
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("a busy answer without Retry-After")
+	}
 }
 
 // --- configuration ---
