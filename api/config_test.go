@@ -1,11 +1,13 @@
 package api_test
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
 )
 
@@ -315,6 +317,17 @@ func TestRules_CRUDRoundTrip(t *testing.T) {
 		t.Fatalf("a rule with defaults = %v", raw)
 	}
 	s.do(t, "DELETE", "/api/v1/rules/hours", s.admin, nil).want(t, 204)
+	// So is a rule stored before these defaults were written down.
+	old := store.Rule{Rule: routing.Rule{ID: "old-hours", When: routing.When{Schedule: &routing.Schedule{Timezone: "UTC",
+		Windows: []routing.Shift{{Days: []string{"mon"}, Start: "09:00", End: "17:00"}}}}}}
+	if _, err := s.st.RuleCreate(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	raw = s.do(t, "GET", "/api/v1/rules/old-hours", s.admin, nil).want(t, 200).obj(t)
+	if sched, _ := raw["when"].(map[string]any)["schedule"].(map[string]any); sched["inside"] != true {
+		t.Fatalf("a rule stored without inside = %v", raw)
+	}
+	s.do(t, "DELETE", "/api/v1/rules/old-hours", s.admin, nil).want(t, 204)
 	// A misspelt condition is ignored, as the contract says of unknown
 	// fields, but the answer says so, and that the rule now matches
 	// every message.
@@ -327,17 +340,27 @@ func TestRules_CRUDRoundTrip(t *testing.T) {
 	if want := []string{"then.tag is not a rule field and was ignored", "when.network is not a rule field and was ignored"}; !slices.Equal(warned.Warnings, want) {
 		t.Fatalf("warnings %q, want %q", warned.Warnings, want)
 	}
-	s.do(t, "PUT", "/api/v1/rules/typo", s.admin, map[string]any{"position": 99, "when": map[string]any{"network": []string{"whatsapp"}},
-		"then": map[string]any{"team": "care"}}).want(t, 200).decode(t, &warned)
+	typo := s.do(t, "PUT", "/api/v1/rules/typo", s.admin, map[string]any{"position": 99, "when": map[string]any{"network": []string{"whatsapp"}, "kinds": []string{}},
+		"then": map[string]any{"team": "care"}}).want(t, 200)
+	typo.decode(t, &warned)
 	if want := []string{"when.network is not a rule field and was ignored", "when has no condition left, so this rule matches every message"}; !slices.Equal(warned.Warnings, want) {
 		t.Fatalf("warnings %q, want %q", warned.Warnings, want)
 	}
-	warned.Warnings = nil
-	s.do(t, "PUT", "/api/v1/rules/typo", s.admin, map[string]any{"position": 99, "when": map[string]any{"Networks": []string{"whatsapp"},
+	var clean struct {
+		store.Rule
+		Warnings []string `json:"warnings"`
+	}
+	answer := s.do(t, "PUT", "/api/v1/rules/typo", s.admin, map[string]any{"position": 99, "when": map[string]any{"Networks": []string{"whatsapp"},
 		"schedule": map[string]any{"timezone": "UTC", "windows": []any{map[string]any{"days": []string{"mon"}, "start": "09:00", "end": "17:00"}}}},
-		"then": map[string]any{"team": "care"}}).want(t, 200).decode(t, &warned)
-	if warned.Warnings != nil {
-		t.Fatalf("warnings %q for a rule with no unknown field", warned.Warnings)
+		"then": map[string]any{"team": "care"}}).want(t, 200)
+	answer.decode(t, &clean)
+	if clean.Warnings != nil || !slices.Equal(clean.When.Networks, []string{"whatsapp"}) {
+		t.Fatalf("a rule with no unknown field (a key in another case is one): warnings %q, networks %q", clean.Warnings, clean.When.Networks)
+	}
+	// An answer sent back (warnings, times and all) is no mistake.
+	s.do(t, "PUT", "/api/v1/rules/typo", s.admin, typo.Body).want(t, 200).decode(t, &clean)
+	if clean.Warnings != nil {
+		t.Fatalf("warnings %q for a rule's own answer sent back", clean.Warnings)
 	}
 	s.do(t, "DELETE", "/api/v1/rules/typo", s.admin, nil).want(t, 204)
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
 )
 
@@ -28,15 +29,22 @@ func ruleWarnings(body []byte, r store.Rule) []string {
 		return nil
 	}
 	var unknown []string
-	unknownMembers(raw, reflect.TypeFor[store.Rule](), "", &unknown)
+	unknownMembers(raw, reflect.TypeFor[ruleResponse](), "", &unknown) // an answer sent back is no mistake
 	var out []string
 	for _, path := range unknown {
 		out = append(out, fmt.Sprintf("%s is not a rule field and was ignored", path))
 	}
-	if reflect.ValueOf(r.When).IsZero() && slices.ContainsFunc(unknown, func(p string) bool { return strings.HasPrefix(p, "when.") }) {
+	if noCondition(r.When) && slices.ContainsFunc(unknown, func(p string) bool { return strings.HasPrefix(p, "when.") }) {
 		out = append(out, "when has no condition left, so this rule matches every message")
 	}
 	return out
+}
+
+// noCondition reports whether w tests nothing (an empty list tests
+// nothing either).
+func noCondition(w routing.When) bool {
+	return len(w.Networks)+len(w.Kinds)+len(w.Profiles)+len(w.TextAny)+len(w.TagsAny)+len(w.Languages) == 0 &&
+		w.TextRegex == "" && w.AuthorVerified == nil && w.MinFollowers == nil && w.Schedule == nil
 }
 
 // unknownMembers appends to out the path of every member of v, a decoded

@@ -190,7 +190,7 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 	}
 	for i, r := range doc.Rules {
 		at := fmt.Sprintf("rules[%d]", i)
-		created, changed, err := upsert(func() (store.Rule, error) { return s.st.RuleGet(ctx, r.ID) },
+		created, changed, err := upsert(func() (store.Rule, error) { old, err := s.st.RuleGet(ctx, r.ID); return withDefaults(old), err },
 			func() error { _, err := s.st.RuleCreate(ctx, r); return prefixed(at, unknownRef(err, "then.team")) },
 			func(old store.Rule) bool { return sameJSON(old.Rule, r.Rule) },
 			func() error { _, err := s.st.RuleUpdate(ctx, r); return prefixed(at, unknownRef(err, "then.team")) })
@@ -340,7 +340,7 @@ func (s *Service) Export(ctx context.Context, p Principal) (ConfigDoc, error) {
 		doc.Agents = append(doc.Agents, store.Agent{ID: a.ID, Name: a.Name, Role: a.Role, Teams: a.Teams,
 			Networks: a.Networks, Capacity: a.Capacity, Timezone: a.Timezone, Shifts: a.Shifts, TimeOff: a.TimeOff})
 	}
-	if doc.Rules, err = s.st.RuleList(ctx); err != nil {
+	if doc.Rules, err = rulesWithDefaults(s.st.RuleList(ctx)); err != nil {
 		return doc, err
 	}
 	doc.SavedReplies, err = s.st.SavedReplyList(ctx)

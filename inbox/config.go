@@ -361,10 +361,7 @@ func (s *Service) validateRule(r *store.Rule) error {
 		t := true
 		r.Enabled = &t
 	}
-	if sc := r.When.Schedule; sc != nil && sc.Inside == nil {
-		t := true
-		sc.Inside = &t // shown as the contract shows it
-	}
+	*r = withDefaults(*r)
 	if len(r.On) == 0 {
 		r.On = []string{"message"}
 	}
@@ -404,14 +401,34 @@ func (s *Service) RuleGet(ctx context.Context, p Principal, id string) (store.Ru
 	if !p.CanSupervise() {
 		return store.Rule{}, ErrForbidden
 	}
-	return s.st.RuleGet(ctx, id)
+	r, err := s.st.RuleGet(ctx, id)
+	return withDefaults(r), err
 }
 
 func (s *Service) RuleList(ctx context.Context, p Principal) ([]store.Rule, error) {
 	if !p.CanSupervise() {
 		return nil, ErrForbidden
 	}
-	return s.st.RuleList(ctx)
+	return rulesWithDefaults(s.st.RuleList(ctx))
+}
+
+// withDefaults is r with the defaults a rule stored before they were
+// written down leaves out filled in, as the contract shows them: a
+// schedule is inside its windows unless it says otherwise.
+func withDefaults(r store.Rule) store.Rule {
+	if sc := r.When.Schedule; sc != nil && sc.Inside == nil {
+		c := *sc
+		c.Inside = new(true)
+		r.When.Schedule = &c
+	}
+	return r
+}
+
+func rulesWithDefaults(rules []store.Rule, err error) ([]store.Rule, error) {
+	for i := range rules {
+		rules[i] = withDefaults(rules[i])
+	}
+	return rules, err
 }
 
 func (s *Service) RuleDelete(ctx context.Context, p Principal, id string) error {
