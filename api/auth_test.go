@@ -107,6 +107,12 @@ func TestSessions_CookieAuthenticatesLikeTheKey(t *testing.T) {
 		t.Fatalf("a refused session set a cookie: %v", r.Header.Values("Set-Cookie"))
 	}
 	s.do(t, "POST", "/api/v1/session", "", map[string]any{}).wantErr(t, 400, "invalid_request", "key")
+	// A connector's key signs no one in.
+	r = s.do(t, "POST", "/api/v1/session", "", map[string]any{"key": s.ingestKey(t)})
+	r.wantErr(t, 403, "forbidden", "")
+	if r.Header.Get("Set-Cookie") != "" {
+		t.Fatalf("an ingest key got a session: %v", r.Header.Values("Set-Cookie"))
+	}
 
 	r = s.do(t, "POST", "/api/v1/session", "", map[string]any{"key": anaKey}).want(t, 200)
 	cookie := sessionCookie(t, r)
@@ -145,12 +151,12 @@ func TestSessions_CookieAuthenticatesLikeTheKey(t *testing.T) {
 
 	// And so does DELETE /keys/{id} for a non-person key.
 	var k map[string]any
-	s.do(t, "POST", "/api/v1/keys", s.admin, map[string]any{"role": "ingest", "name": "c"}).want(t, 201).decode(t, &k)
+	s.do(t, "POST", "/api/v1/keys", s.admin, map[string]any{"role": "admin", "name": "ops"}).want(t, 201).decode(t, &k)
 	cookie = sessionCookie(t, s.do(t, "POST", "/api/v1/session", "", map[string]any{"key": k["api_key"]}).want(t, 200))
 	only = []*http.Cookie{{Name: cookie.Name, Value: cookie.Value}}
-	s.send(t, req{method: "POST", path: "/api/v1/messages", cookies: only, body: msg("m1", nil)}).want(t, 201)
+	s.send(t, req{method: "GET", path: "/api/v1/keys", cookies: only}).want(t, 200)
 	s.do(t, "DELETE", "/api/v1/keys/"+k["id"].(string), s.admin, nil).want(t, 204)
-	s.send(t, req{method: "POST", path: "/api/v1/messages", cookies: only, body: msg("m2", nil)}).wantErr(t, 401, "unauthorized", "")
+	s.send(t, req{method: "GET", path: "/api/v1/keys", cookies: only}).wantErr(t, 401, "unauthorized", "")
 	s.send(t, req{method: "GET", path: "/api/v1/me", cookies: []*http.Cookie{{Name: "sb_session", Value: "sbs_forged"}}}).wantErr(t, 401, "unauthorized", "")
 }
 

@@ -100,6 +100,11 @@ func (s *Service) SessionCreate(ctx context.Context, secret string) (cookie stri
 	if p, err = s.Authenticate(ctx, secret); err != nil {
 		return "", p, err
 	}
+	if p.Role == store.RoleIngest {
+		// A connector's key: the page has nothing for it, and a browser
+		// session would only be one more way to use it.
+		return "", Principal{}, fmt.Errorf("an ingest key signs no one in; use a person's key: %w", ErrForbidden)
+	}
 	cookie = newSecret("sbs_")
 	sess := store.Session{KeyID: p.KeyID, Hash: hashSecret(cookie), TTL: s.cfg.SessionTTL} // on the store's clock
 	if err := s.st.SessionCreate(ctx, sess); err != nil {
