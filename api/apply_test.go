@@ -106,6 +106,57 @@ func TestConfigApply_CreatesThenChangesNothing(t *testing.T) {
 	s.do(t, "GET", "/api/v1/config", bea, nil).wantErr(t, 403, "forbidden", "")
 }
 
+// TestConfigApply_PruneDeletesWhatTheDocumentLeavesOut: configuration as
+// code converges only if what the file no longer has goes too; apply
+// removed nothing, so a team removed from the file lived on, and an agent
+// removed from it kept their key.
+func TestConfigApply_PruneDeletesWhatTheDocumentLeavesOut(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	var res inbox.ApplyResult
+	s.do(t, "POST", "/api/v1/config", s.admin, applyDoc()).want(t, 200).decode(t, &res)
+	ana := res.AgentKeys["ana"]
+	// Out of the file: ana, the rule, the saved reply, and team night (which
+	// care, still in the file, no longer falls back to); team old, made by
+	// hand, falls back to team older.
+	s.team(t, map[string]any{"id": "older"})
+	s.team(t, map[string]any{"id": "old", "fallback_team": "older"})
+	s.team(t, map[string]any{"id": "busy"})
+	s.rule(t, map[string]any{"id": "to-busy", "position": 90, "when": map[string]any{"text_any": []string{"busy"}}, "then": map[string]any{"team": "busy"}})
+	s.ingest(t, msg("busy-1", map[string]any{"text": "busy"})) // an open thread in team busy
+	doc := applyDoc()
+	doc["teams"] = []any{map[string]any{"id": "care", "function": "care"}}
+	delete(doc, "agents")
+	delete(doc, "rules")
+	delete(doc, "saved_replies")
+
+	// Without prune, nothing goes.
+	s.do(t, "POST", "/api/v1/config", s.admin, doc).want(t, 200).decode(t, &res)
+	if len(res.Deleted) != 0 || !slices.Contains(res.Kept, "agent/ana") {
+		t.Fatalf("apply without prune: %+v", res)
+	}
+	s.do(t, "POST", "/api/v1/config?prune=true", s.admin, doc).want(t, 200).decode(t, &res)
+	slices.Sort(res.Deleted)
+	want := []string{"agent/ana", "rule/complaints", "rule/to-busy", "saved_reply/hello", "team/night", "team/old", "team/older"}
+	if !slices.Equal(res.Deleted, want) {
+		t.Fatalf("pruned %v, want %v (result %+v)", res.Deleted, want, res)
+	}
+	// The default team and a team with an open thread stay, and say why.
+	if !slices.Equal(res.NotDeleted, []string{"team/busy: in use by queued threads", "team/triage: in use by the default team setting"}) ||
+		!slices.Equal(res.Kept, []string{"team/busy", "team/triage"}) {
+		t.Fatalf("not deleted %q, kept %q", res.NotDeleted, res.Kept)
+	}
+	s.do(t, "GET", "/api/v1/me", ana, nil).wantErr(t, 401, "unauthorized", "") // the pruned agent's key is revoked
+	for _, gone := range []string{"/api/v1/teams/night", "/api/v1/teams/old", "/api/v1/rules/complaints", "/api/v1/saved-replies/hello"} {
+		s.do(t, "GET", gone, s.admin, nil).wantErr(t, 404, "not_found", "")
+	}
+	s.do(t, "GET", "/api/v1/teams/care", s.admin, nil).want(t, 200)
+	// Only admins prune.
+	sup := s.agent(t, map[string]any{"id": "sup", "role": "supervisor"})
+	s.do(t, "POST", "/api/v1/config?prune=true", sup, doc).wantErr(t, 403, "forbidden", "")
+	s.do(t, "GET", "/api/v1/agents/sup", s.admin, nil).want(t, 200)
+}
+
 func TestConfigApply_BadDocumentChangesNothing(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

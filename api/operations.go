@@ -108,6 +108,11 @@ func (s *server) configApply(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if c.QueryBool("prune") {
+		if err := s.svc.Prune(c.UserContext(), principal(c), &res); err != nil {
+			return err
+		}
+	}
 	return c.JSON(res)
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
@@ -55,8 +56,12 @@ type ApplyResult struct {
 	Updated   []string `json:"updated"`
 	Unchanged []string `json:"unchanged"`
 	// Kept lists what the store has and the document does not: apply
-	// removes nothing, and says what it left.
+	// removes nothing, and says what it left (see Prune).
 	Kept []string `json:"kept"`
+	// Deleted lists what Prune deleted; NotDeleted what it could not, and
+	// why ("team/x: in use by agent a").
+	Deleted    []string `json:"deleted,omitempty"`
+	NotDeleted []string `json:"not_deleted,omitempty"`
 	// AgentKeys are the keys of agents created now, shown once.
 	AgentKeys map[string]string `json:"agent_keys,omitempty"`
 }
@@ -218,6 +223,55 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 		res.Kept = append(res.Kept, kept...)
 	}
 	return res, nil
+}
+
+// Prune deletes what an apply kept (res.Kept: stored, not in its
+// document), so the configuration becomes the document's: rules and saved
+// replies first, then agents (their keys are revoked, their locks
+// released), then teams. One that cannot go (the default team, a team an
+// agent or open threads still use) stays, said in NotDeleted; the rest go
+// on.
+func (s *Service) Prune(ctx context.Context, p Principal, res *ApplyResult) error {
+	if err := p.require(store.RoleAdmin); err != nil {
+		return err
+	}
+	del := map[string]func(string) error{
+		"rule":        func(id string) error { return s.RuleDelete(ctx, p, id) },
+		"saved_reply": func(id string) error { return s.SavedReplyDelete(ctx, p, id) },
+		"agent":       func(id string) error { return s.AgentDelete(ctx, p, id) },
+		"team":        func(id string) error { return s.TeamDelete(ctx, p, id) },
+	}
+	var kept []string
+	refused := map[string]string{}
+	for _, kind := range []string{"rule", "saved_reply", "agent", "team"} {
+		todo := slices.DeleteFunc(slices.Clone(res.Kept), func(name string) bool { return !strings.HasPrefix(name, kind+"/") })
+		// A team another pruned team falls back to goes once that one
+		// has: teams are tried again while some go.
+		for progress := true; progress && len(todo) > 0; {
+			progress = false
+			var again []string
+			for _, name := range todo {
+				var inUse *store.InUseError
+				switch err := del[kind](strings.TrimPrefix(name, kind+"/")); {
+				case err == nil, errors.Is(err, store.ErrNotFound):
+					res.Deleted = append(res.Deleted, name)
+					progress = true
+				case errors.As(err, &inUse):
+					refused[name] = inUse.By
+					again = append(again, name)
+				default:
+					return err
+				}
+			}
+			todo = again
+		}
+		for _, name := range todo {
+			res.NotDeleted = append(res.NotDeleted, name+": in use by "+refused[name])
+			kept = append(kept, name)
+		}
+	}
+	res.Kept = append([]string{}, kept...)
+	return nil
 }
 
 // notInDoc lists the teams, agents, rules and saved replies stored and not

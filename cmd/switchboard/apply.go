@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -90,6 +91,7 @@ func configError(data []byte, err error) error {
 func apply(args []string) error {
 	fs := flag.NewFlagSet("switchboard apply", flag.ContinueOnError)
 	file := fs.String("f", "", "YAML or JSON file with teams, agents, rules, saved_replies (required)")
+	prune := fs.Bool("prune", false, "also delete the teams, agents (revoking their keys), rules and saved replies the server has and the file does not")
 	var r remote
 	r.flags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -104,7 +106,11 @@ func apply(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "POST", "/api/v1/config", bytes.NewReader(js))
+	path := "/api/v1/config"
+	if *prune {
+		path += "?prune=true"
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", path, bytes.NewReader(js))
 	if err != nil {
 		return err
 	}
@@ -132,8 +138,16 @@ func printApply(w io.Writer, res inbox.ApplyResult) {
 			fmt.Fprintf(w, "%-9s %s\n", line.what, n)
 		}
 	}
+	for _, n := range res.Deleted {
+		fmt.Fprintf(w, "%-9s %s\n", "deleted", n)
+	}
+	for _, n := range res.NotDeleted {
+		fmt.Fprintf(w, "%-9s %s\n", "not deleted", n)
+	}
 	for _, n := range res.Kept {
-		fmt.Fprintf(w, "%-9s %s (stored, not in the file: apply removes nothing)\n", "kept", n)
+		if !slices.ContainsFunc(res.NotDeleted, func(s string) bool { return strings.HasPrefix(s, n+":") }) {
+			fmt.Fprintf(w, "%-9s %s (stored, not in the file; --prune deletes it)\n", "kept", n)
+		}
 	}
 	ids := make([]string, 0, len(res.AgentKeys))
 	for id := range res.AgentKeys {

@@ -38,8 +38,8 @@ func TestApply_CLIIsIdempotentAndConfigFlagAppliesAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := startProc(t, filepath.Join(dir, "a.db"))
-	run := func() string {
-		cmd := exec.Command(binary(t), "apply", "-f", file, "--url", "http://"+p.addr)
+	run := func(flags ...string) string {
+		cmd := exec.Command(binary(t), append([]string{"apply", "-f", file, "--url", "http://" + p.addr}, flags...)...)
 		cmd.Env = append(os.Environ(), "SWITCHBOARD_ADMIN_KEY="+testAdminKey)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -60,6 +60,18 @@ func TestApply_CLIIsIdempotentAndConfigFlagAppliesAtStart(t *testing.T) {
 	// The default team is stored and not in the file: kept, and said.
 	if !strings.Contains(second, "kept      team/triage (stored, not in the file") {
 		t.Fatalf("apply does not say it kept the default team:\n%s", second)
+	}
+	// With --prune, what the server has and the file does not goes, but
+	// the default team.
+	if code, body, err := p.request("POST", "/api/v1/teams", testAdminKey, map[string]any{"id": "by-hand"}); err != nil || code != 201 {
+		t.Fatalf("a team made by hand: %d %s %v", code, body, err)
+	}
+	pruned := run("--prune")
+	if !strings.Contains(pruned, "deleted   team/by-hand") || !strings.Contains(pruned, "not deleted team/triage: in use by the default team setting") {
+		t.Fatalf("apply --prune:\n%s", pruned)
+	}
+	if code, _, _ := p.request("GET", "/api/v1/teams/by-hand", testAdminKey, nil); code != 404 {
+		t.Fatalf("the pruned team answers %d", code)
 	}
 
 	// A typo is refused before anything is sent.
