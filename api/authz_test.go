@@ -223,7 +223,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 func TestAuthorizationMatrix_Session(t *testing.T) {
 	t.Parallel()
 	f := newAuthzFixture(t)
-	want := map[string]int{"none": 400, "bad": 401, "revoked": 401, "ingest": 200, "other": 200, "agent": 200, "supervisor": 200, "admin": 200}
+	want := map[string]int{"none": 400, "bad": 401, "revoked": 401, "ingest": 403, "other": 200, "agent": 200, "supervisor": 200, "admin": 200}
 	for _, role := range roles {
 		body := map[string]any{}
 		if k := f.keys[role]; k != "" {
