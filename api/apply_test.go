@@ -130,7 +130,10 @@ func TestConfigApply_PruneDeletesWhatTheDocumentLeavesOut(t *testing.T) {
 	delete(doc, "rules")
 	delete(doc, "saved_replies")
 
-	// Without prune, nothing goes.
+	// Without prune, nothing goes; a prune that is not a boolean is refused.
+	before := s.snapshot(t)
+	s.do(t, "POST", "/api/v1/config?prune=yes", s.admin, doc).wantErr(t, 400, "invalid_request", "prune")
+	s.unchanged(t, before)
 	s.do(t, "POST", "/api/v1/config", s.admin, doc).want(t, 200).decode(t, &res)
 	if len(res.Deleted) != 0 || !slices.Contains(res.Kept, "agent/ana") {
 		t.Fatalf("apply without prune: %+v", res)

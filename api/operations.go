@@ -1,6 +1,8 @@
 package api
 
 import (
+	"strconv"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/switchboard/switchboard/inbox"
@@ -100,6 +102,10 @@ func (s *server) savedReplyDelete(c *fiber.Ctx) error {
 }
 
 func (s *server) configApply(c *fiber.Ctx) error {
+	prune, err := strconv.ParseBool(c.Query("prune", "false"))
+	if err != nil {
+		return &inbox.FieldError{Field: "prune", Message: "must be true or false"}
+	}
 	var doc inbox.ConfigDoc
 	if err := decode(c, &doc); err != nil {
 		return err
@@ -108,7 +114,7 @@ func (s *server) configApply(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if c.QueryBool("prune") {
+	if prune {
 		if err := s.svc.Prune(c.UserContext(), principal(c), &res); err != nil {
 			return err
 		}
