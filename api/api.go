@@ -404,11 +404,18 @@ var (
 // without a trailing slash, in any case. A batch request is thus
 // authenticated twice; batches are few and large.
 func (s *server) bodyLimit(h *fasthttp.RequestHeader) int {
-	uri := h.RequestURI()
-	if i := bytes.IndexByte(uri, '?'); i >= 0 {
-		uri = uri[:i]
+	// The markers metaBodyLimit sets are the server's: never a client's,
+	// whatever the path (the error handler reads one on any 413).
+	h.Del(heldHeader)
+	h.Del(noRoomHeader)
+	// The path as the router sees it: an absolute-form target
+	// ("http://host/webhooks/meta"), a fragment or an escaped letter
+	// reach the same handler.
+	var u fasthttp.URI
+	if err := u.Parse(nil, h.RequestURI()); err != nil {
+		return BodyLimit
 	}
-	uri = bytes.TrimSuffix(uri, []byte("/"))
+	uri := bytes.TrimSuffix(u.Path(), []byte("/"))
 	if bytes.EqualFold(uri, metaPath) {
 		return s.metaBodyLimit(h)
 	}
@@ -441,8 +448,6 @@ const (
 // until its handler ends, or for a ReadTimeout (by when its body has been
 // read, or the read has failed) when no handler runs.
 func (s *server) metaBodyLimit(h *fasthttp.RequestHeader) int {
-	h.Del(heldHeader)
-	h.Del(noRoomHeader)
 	n := h.ContentLength()
 	if n <= BodyLimit || n > MetaBodyLimit || s.deps.Webhooks.MetaAppSecret == "" ||
 		len(h.Peek(connect.MetaSignatureHeader)) == 0 {

@@ -66,6 +66,30 @@ func TestMetaBodyLimit_LargeDeliveriesShareABoundedWindow(t *testing.T) {
 	if _, ok := s.large.reserve(DefaultLargeWebhookBudget, DefaultLargeWebhookBudget, time.Now().Add(time.Hour), time.Hour); !ok {
 		t.Fatal("no room after the read timeout")
 	}
+	// The markers are the server's, on every path: one a client sends is
+	// gone (it would free another delivery's room, or turn a 413 into a 503
+	// that skips the address's budget), and a target the router takes for
+	// the Meta path is one.
+	for _, uri := range []string{"/api/v1/messages/batch", "/webhooks/x", "http://example.com/webhooks/meta#x"} {
+		var h fasthttp.RequestHeader
+		h.SetMethod("POST")
+		h.SetRequestURI(uri)
+		h.SetContentLength(BodyLimit + 1)
+		h.Set(heldHeader, "1")
+		h.Set(noRoomHeader, "1")
+		s.bodyLimit(&h)
+		if string(h.Peek(heldHeader)) == "1" || len(h.Peek(noRoomHeader)) != 0 {
+			t.Fatalf("%s: a client's markers kept (held %q, no room %q)", uri, h.Peek(heldHeader), h.Peek(noRoomHeader))
+		}
+	}
+	abs := header(BodyLimit+1, true)
+	abs.SetRequestURI("http://example.com/webhooks/meta?x=1#y")
+	for _, b := range s.large.held {
+		s.large.release(b.id)
+	}
+	if got := s.bodyLimit(abs); got != BodyLimit+1 {
+		t.Fatalf("an absolute-form target for the Meta path: limit %d", got)
+	}
 	// Not without the app secret: the path answers 404 then.
 	s = &server{deps: Deps{ReadTimeout: time.Hour, LargeWebhookBudget: DefaultLargeWebhookBudget}}
 	if got := s.bodyLimit(header(BodyLimit+1, true)); got != BodyLimit {

@@ -229,8 +229,8 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 // document), so the configuration becomes the document's: rules and saved
 // replies first, then agents (their keys are revoked, their locks
 // released), then teams. One that cannot go (the default team, a team an
-// agent or open threads still use) stays, said in NotDeleted; the rest go
-// on.
+// agent or open threads still use, a store failure) stays, said with why
+// in NotDeleted; the rest go on.
 func (s *Service) Prune(ctx context.Context, p Principal, res *ApplyResult) error {
 	if err := p.require(store.RoleAdmin); err != nil {
 		return err
@@ -257,16 +257,19 @@ func (s *Service) Prune(ctx context.Context, p Principal, res *ApplyResult) erro
 					res.Deleted = append(res.Deleted, name)
 					progress = true
 				case errors.As(err, &inUse):
-					refused[name] = inUse.By
+					refused[name] = "in use by " + inUse.By
 					again = append(again, name)
 				default:
-					return err
+					// The store failed (unavailable, say): the rest is still
+					// tried, and the answer says what went and what did not.
+					refused[name] = err.Error()
+					again = append(again, name)
 				}
 			}
 			todo = again
 		}
 		for _, name := range todo {
-			res.NotDeleted = append(res.NotDeleted, name+": in use by "+refused[name])
+			res.NotDeleted = append(res.NotDeleted, name+": "+refused[name])
 			kept = append(kept, name)
 		}
 	}

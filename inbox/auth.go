@@ -128,6 +128,9 @@ func (s *Service) AuthenticateSession(ctx context.Context, cookie string) (Princ
 		}
 		return Principal{}, err
 	}
+	if k.Role == store.RoleIngest {
+		return Principal{}, ErrUnauthorized // made before sign-in refused such keys
+	}
 	return Principal{KeyID: k.ID, Role: k.Role, AgentID: k.AgentID, agent: a}, nil
 }
 

@@ -2,15 +2,18 @@ package inbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
 )
 
@@ -197,5 +200,75 @@ func TestDeliverWebhooks_ForgetsTheLeasesOfDeletedWebhooks(t *testing.T) {
 	s.deliverWebhooks(ctx)
 	if got := leased(); !slices.Equal(got, []string{"wh-kept"}) {
 		t.Fatalf("leased after the others were deleted: %q, want only wh-kept", got)
+	}
+}
+
+// TestAuthenticateSession_AnIngestKeysSessionIsRefused: sign-in refuses
+// an ingest key now, and a session one got before that (an earlier build
+// let it) authenticates nothing either.
+func TestAuthenticateSession_AnIngestKeysSessionIsRefused(t *testing.T) {
+	clock := &steeredClock{t: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
+	st := retentionStore(t, clock)
+	svc := New(st, Config{Clock: clock.now, Logger: discardLog})
+	ctx := context.Background()
+	admin, err := svc.Bootstrap(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.Authenticate(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingest, err := svc.KeyCreate(ctx, p, KeyInput{Role: store.RoleIngest, Name: "connector"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.SessionCreate(ctx, ingest.APIKey); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("sign-in with an ingest key: %v", err)
+	}
+	for role, keyID := range map[string]string{store.RoleIngest: ingest.ID, store.RoleAdmin: p.KeyID} {
+		cookie := newSecret("sbs_")
+		if err := st.SessionCreate(ctx, store.Session{KeyID: keyID, Hash: hashSecret(cookie), TTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := svc.AuthenticateSession(ctx, cookie)
+		if want := role == store.RoleIngest; errors.Is(err, ErrUnauthorized) != want {
+			t.Fatalf("a session of an %s key: %v", role, err)
+		}
+	}
+}
+
+// failingSavedReplyDeletes is a store whose saved replies cannot be
+// deleted.
+type failingSavedReplyDeletes struct{ store.Store }
+
+func (failingSavedReplyDeletes) SavedReplyDelete(context.Context, string) error {
+	return store.ErrUnavailable
+}
+
+// TestPrune_AFailureLeavesTheRestGoingAndSaysWhatWent: a prune that failed
+// on one item answered only the error, though it had deleted others.
+func TestPrune_AFailureLeavesTheRestGoingAndSaysWhatWent(t *testing.T) {
+	clock := &steeredClock{t: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
+	svc := New(failingSavedReplyDeletes{retentionStore(t, clock)}, Config{Clock: clock.now, Logger: discardLog})
+	ctx := context.Background()
+	admin := Principal{Role: store.RoleAdmin, KeyID: "test"}
+	doc := ConfigDoc{
+		Rules:        []store.Rule{{Rule: routing.Rule{ID: "r1", Then: routing.Then{Team: "care"}}}},
+		SavedReplies: []store.SavedReply{{ID: "hello", Title: "Hello", Text: "Hi"}},
+	}
+	if _, err := svc.Apply(ctx, admin, doc); err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.Apply(ctx, admin, ConfigDoc{Teams: []store.Team{{ID: "care", Name: "care", Function: "care", Strategy: "claim"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Prune(ctx, admin, &res); err != nil {
+		t.Fatalf("prune: %v", err)
+	}
+	if !slices.Equal(res.Deleted, []string{"rule/r1"}) || len(res.NotDeleted) != 1 ||
+		!strings.HasPrefix(res.NotDeleted[0], "saved_reply/hello: ") || !strings.Contains(res.NotDeleted[0], "unavailable") {
+		t.Fatalf("deleted %q, not deleted %q", res.Deleted, res.NotDeleted)
 	}
 }

@@ -457,8 +457,12 @@ type EditParams struct {
 // Apply gives m, the inbound message p edits, p's text, and reports
 // whether m changed: not when m was deleted, when a later edit was applied
 // before, or when this same edit was (the network retried it). An edit
-// made at the same time as the last one applied, with another text, is
-// taken: the later received wins (Meta dates feed edits to the second).
+// that leaves the text as it was (a photo changed, or back to the first
+// words) is still an edit: it is dated, so an older one coming late does
+// not win over it. An edit made at the same time as the last one applied,
+// with another text, is taken: the later received wins (Meta dates feed
+// edits to the second), so a retry of the earlier of two edits made in
+// one second brings its text back, until the next.
 func (p EditParams) Apply(m *Message) bool {
 	if m.Text == DeletedText && len(m.Attachments) == 0 ||
 		m.EditedAt != nil && (p.At.Before(*m.EditedAt) || p.At.Equal(*m.EditedAt) && m.Text == p.Text) {
