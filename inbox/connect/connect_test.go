@@ -321,6 +321,33 @@ func TestMeta_WhatsAppMessageTypesAsText(t *testing.T) {
 	}
 }
 
+// TestMeta_WhatsAppEditsAndRevokesChangeTheMessage: a WhatsApp Business
+// app number ("Coexistence") sends a customer's edit or deletion as a
+// message of type edit or revoke, which was stored as a new message
+// reading "[edit]" or "[revoke]".
+func TestMeta_WhatsAppEditsAndRevokesChangeTheMessage(t *testing.T) {
+	res := mustMap(t, Meta, `{"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
+		"messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550001111", "phone_number_id": "PN"},
+		"contacts": [{"profile": {"name": "Kai"}, "wa_id": "111"}],
+		"messages": [
+			{"from": "111", "id": "e1", "timestamp": "1795427890", "type": "edit", "edit": {"original_message_id": "w1",
+				"message": {"context": {"id": "w1"}, "type": "text", "text": {"body": "order 124, not 123"}}}},
+			{"from": "111", "id": "e2", "timestamp": "1795427891", "type": "edit", "edit": {"original_message_id": "w2",
+				"message": {"type": "image", "image": {"caption": "the right receipt", "id": "m"}}}},
+			{"from": "111", "id": "r1", "timestamp": "1795427892", "type": "revoke", "revoke": {"original_message_id": "w3"}},
+			{"from": "111", "id": "r2", "timestamp": "1795427892", "type": "revoke", "revoke": {}}
+		]}}]}]}`)
+	wantEdits := []Edit{
+		{Path: "entry[0].changes[0].value.messages[0]", Network: "whatsapp", ExternalID: "w1", Text: "order 124, not 123", At: time.Unix(1795427890, 0).UTC()},
+		{Path: "entry[0].changes[0].value.messages[1]", Network: "whatsapp", ExternalID: "w2", Text: "[image] the right receipt", At: time.Unix(1795427891, 0).UTC()},
+	}
+	if len(res.Messages) != 0 || !reflect.DeepEqual(res.Edited, wantEdits) ||
+		!reflect.DeepEqual(res.Deleted, []Deletion{{Path: "entry[0].changes[0].value.messages[2]", Network: "whatsapp", ExternalID: "w3"}}) ||
+		len(res.Dropped) != 1 || res.Dropped[0].Path != "entry[0].changes[0].value.messages[3]" {
+		t.Fatalf("messages %q, edits %+v, deleted %+v, dropped %+v", briefs(res.Messages), res.Edited, res.Deleted, res.Dropped)
+	}
+}
+
 func TestMeta_MalformedBodiesAreErrorsUnknownShapesAreNot(t *testing.T) {
 	for _, body := range []string{``, `nul`, `null`, `"page"`, `{"object": "page"`, `[{"object": "page"}`, `42`} {
 		if _, err := Meta([]byte(body)); !isBodyError(err) {

@@ -546,6 +546,15 @@ type waMessage struct {
 	System *struct {
 		Body string `json:"body"`
 	} `json:"system"`
+	// Edit and Revoke are a customer's edit or deletion of a message sent
+	// before (WhatsApp Business app numbers, "Coexistence", send them).
+	Edit *struct {
+		OriginalMessageID string          `json:"original_message_id"`
+		Message           json.RawMessage `json:"message"`
+	} `json:"edit"`
+	Revoke *struct {
+		OriginalMessageID string `json:"original_message_id"`
+	} `json:"revoke"`
 	Order *struct {
 		Text         string `json:"text"`
 		ProductItems []struct {
@@ -702,6 +711,20 @@ func whatsApp(res *Result, e metaEntry, path string, raw []byte) {
 		case m.Type == "reaction" || m.Type == "request_welcome" || m.Type == "" ||
 			(m.Type == "system" && m.text() == ""):
 			res.Ignored++
+			continue
+		case m.Type == "revoke" && m.Revoke != nil && m.Revoke.OriginalMessageID != "":
+			res.deleted(mpath, "whatsapp", m.Revoke.OriginalMessageID)
+			continue
+		case m.Type == "edit" && m.Edit != nil && m.Edit.OriginalMessageID != "":
+			var edited waMessage
+			if json.Unmarshal(m.Edit.Message, &edited) != nil {
+				res.drop(mpath, "malformed edit")
+				continue
+			}
+			res.edited(mpath, "whatsapp", m.Edit.OriginalMessageID, edited.text(), unixTime(m.Timestamp), unixTime(e.Time))
+			continue
+		case m.Type == "revoke" || m.Type == "edit":
+			res.drop(mpath, m.Type+" without original_message_id")
 			continue
 		case v.Metadata.PhoneNumberID == "":
 			res.drop(mpath, "no metadata.phone_number_id")
