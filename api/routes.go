@@ -145,6 +145,23 @@ func principal(c *fiber.Ctx) inbox.Principal {
 }
 
 // authenticate accepts a bearer key or the session cookie.
+// ingestMay reports whether an ingest key may call method on path (under
+// /api/v1): post messages and delivery reports, and say who it is.
+func ingestMay(method, path string) bool {
+	p := strings.TrimSuffix(strings.ToLower(path), "/")
+	switch method {
+	case fiber.MethodGet:
+		return p == "/api/v1/me"
+	case fiber.MethodDelete:
+		return p == "/api/v1/session"
+	case fiber.MethodPost:
+		rest, ok := strings.CutPrefix(p, "/api/v1/messages/")
+		id, delivery := strings.CutSuffix(rest, "/delivery")
+		return p == "/api/v1/messages" || ok && (rest == "batch" || delivery && id != "" && !strings.Contains(id, "/"))
+	}
+	return false
+}
+
 func (s *server) authenticate(c *fiber.Ctx) error {
 	var (
 		p   inbox.Principal
@@ -178,6 +195,11 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 	limit := s.deps.RateLimits.PerKey
 	if p.Role == store.RoleIngest {
 		limit = s.deps.RateLimits.PerIngestKey
+		if !ingestMay(c.Method(), c.Path()) {
+			// Refused before the body is read: a connector's key, the one
+			// most often copied around, reaches nothing else at all.
+			return inbox.ErrForbidden
+		}
 	}
 	if ok, wait := s.limits.allow("key:"+p.KeyID, limit); !ok {
 		return &RateLimitedError{RetryAfter: wait}

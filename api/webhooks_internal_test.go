@@ -114,3 +114,22 @@ func TestWebhookSummary_OnlyValidationRefusalsAreSkipped(t *testing.T) {
 		t.Fatalf("a message that was not stored answered %v", err)
 	}
 }
+
+// TestIngestMay_OnlyMessagesDeliveriesAndWhoItIs: the routes an ingest key
+// reaches, spelt as the router takes them (any case, a trailing slash).
+func TestIngestMay_OnlyMessagesDeliveriesAndWhoItIs(t *testing.T) {
+	for _, c := range []struct {
+		method, path string
+		want         bool
+	}{
+		{"POST", "/api/v1/messages", true}, {"POST", "/API/v1/Messages/", true}, {"POST", "/api/v1/messages/batch", true},
+		{"POST", "/api/v1/messages/0190-abc/delivery", true}, {"GET", "/api/v1/me", true}, {"DELETE", "/api/v1/session", true},
+		{"GET", "/api/v1/messages", false}, {"POST", "/api/v1/messages//delivery", false}, {"POST", "/api/v1/messages/a/b/delivery", false},
+		{"POST", "/api/v1/messages/batch/x", false}, {"GET", "/api/v1/threads", false}, {"POST", "/api/v1/session", false},
+		{"POST", "/api/v1/threads/t/notes", false}, {"PUT", "/api/v1/messages", false},
+	} {
+		if got := ingestMay(c.method, c.path); got != c.want {
+			t.Errorf("%s %s: %v, want %v", c.method, c.path, got, c.want)
+		}
+	}
+}
