@@ -204,9 +204,43 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 	if ok, wait := s.limits.allow("key:"+p.KeyID, limit); !ok {
 		return &RateLimitedError{RetryAfter: wait}
 	}
+	if p.Role != store.RoleAdmin && p.Role != store.RoleIngest && (adminOnly(c.Method(), c.Path()) || ingestsMessages(c.Method(), c.Path())) {
+		return inbox.ErrForbidden // before the body is read, as for ingest keys
+	}
 	c.Locals("principal", p)
 	s.svc.Seen(p.AgentID)
 	return c.Next()
+}
+
+// ingestsMessages reports whether method on path posts messages or
+// delivery reports: for ingest and admin keys, not people's.
+func ingestsMessages(method, path string) bool {
+	return method == fiber.MethodPost && ingestMay(method, path)
+}
+
+// adminOnly reports whether method on path (under /api/v1) is for admin
+// keys alone: keys, configuration writes, webhooks, backups and erasure.
+// The service checks each again; this refuses the others before their
+// body is read, so a malformed one is a 403, not a 400.
+func adminOnly(method, path string) bool {
+	rest, ok := strings.CutPrefix(strings.TrimSuffix(strings.ToLower(path), "/"), "/api/v1/")
+	if !ok {
+		return false
+	}
+	seg := strings.Split(rest, "/")
+	switch {
+	case seg[0] == "keys", seg[0] == "webhooks", seg[0] == "backup":
+		return true
+	case seg[0] == "config":
+		return method == fiber.MethodPost
+	case seg[0] == "teams" || seg[0] == "rules":
+		return method != fiber.MethodGet
+	case seg[0] == "agents":
+		return len(seg) <= 2 && method != fiber.MethodGet || len(seg) == 3 && seg[2] == "rotate-key"
+	case seg[0] == "threads":
+		return len(seg) == 2 && method == fiber.MethodDelete
+	}
+	return false
 }
 
 // limitByAddress rate-limits unauthenticated requests by client address:

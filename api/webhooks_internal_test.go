@@ -133,3 +133,24 @@ func TestIngestMay_OnlyMessagesDeliveriesAndWhoItIs(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminOnly_TheRoutesForAdminKeysAlone: refused to other keys before
+// their body is read; the service checks each again.
+func TestAdminOnly_TheRoutesForAdminKeysAlone(t *testing.T) {
+	for _, c := range []struct {
+		method, path string
+		want         bool
+	}{
+		{"POST", "/api/v1/keys", true}, {"GET", "/api/v1/keys/", true}, {"DELETE", "/api/v1/keys/k1", true},
+		{"POST", "/api/v1/teams", true}, {"PUT", "/API/v1/teams/care", true}, {"GET", "/api/v1/teams/care", false},
+		{"POST", "/api/v1/agents", true}, {"PUT", "/api/v1/agents/ana", true}, {"GET", "/api/v1/agents/ana", false},
+		{"PUT", "/api/v1/agents/ana/status", false}, {"POST", "/api/v1/agents/ana/rotate-key", true},
+		{"POST", "/api/v1/rules", true}, {"GET", "/api/v1/rules", false}, {"POST", "/api/v1/config", true}, {"GET", "/api/v1/config", false},
+		{"DELETE", "/api/v1/threads/t1", true}, {"POST", "/api/v1/threads/t1/notes", false}, {"GET", "/api/v1/backup", true},
+		{"GET", "/api/v1/webhooks/w1", true}, {"GET", "/api/v1/saved-replies", false}, {"GET", "/healthz", false},
+	} {
+		if got := adminOnly(c.method, c.path); got != c.want {
+			t.Errorf("%s %s: %v, want %v", c.method, c.path, got, c.want)
+		}
+	}
+}
