@@ -148,8 +148,10 @@ func principal(c *fiber.Ctx) inbox.Principal {
 // ingestMay reports whether an ingest key may call method on path (under
 // /api/v1): post messages and delivery reports, and say who it is.
 func ingestMay(method, path string) bool {
-	p := strings.TrimSuffix(strings.ToLower(path), "/")
+	p := strings.TrimRight(strings.ToLower(path), "/") // as the router takes it
 	switch method {
+	case fiber.MethodHead: // answered by the GET route
+		return p == "/api/v1/me"
 	case fiber.MethodGet:
 		return p == "/api/v1/me"
 	case fiber.MethodDelete:
@@ -223,9 +225,12 @@ func ingestsMessages(method, path string) bool {
 // The service checks each again; this refuses the others before their
 // body is read, so a malformed one is a 403, not a 400.
 func adminOnly(method, path string) bool {
-	rest, ok := strings.CutPrefix(strings.TrimSuffix(strings.ToLower(path), "/"), "/api/v1/")
+	rest, ok := strings.CutPrefix(strings.TrimRight(strings.ToLower(path), "/"), "/api/v1/")
 	if !ok {
 		return false
+	}
+	if method == fiber.MethodHead {
+		method = fiber.MethodGet // answered by the GET route
 	}
 	seg := strings.Split(rest, "/")
 	switch {

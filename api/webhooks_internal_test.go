@@ -127,6 +127,7 @@ func TestIngestMay_OnlyMessagesDeliveriesAndWhoItIs(t *testing.T) {
 		{"GET", "/api/v1/messages", false}, {"POST", "/api/v1/messages//delivery", false}, {"POST", "/api/v1/messages/a/b/delivery", false},
 		{"POST", "/api/v1/messages/batch/x", false}, {"GET", "/api/v1/threads", false}, {"POST", "/api/v1/session", false},
 		{"POST", "/api/v1/threads/t/notes", false}, {"PUT", "/api/v1/messages", false},
+		{"HEAD", "/api/v1/me", true}, {"GET", "/api/v1/me//", true}, {"POST", "/api/v1/messages//", true},
 	} {
 		if got := ingestMay(c.method, c.path); got != c.want {
 			t.Errorf("%s %s: %v, want %v", c.method, c.path, got, c.want)
@@ -148,6 +149,8 @@ func TestAdminOnly_TheRoutesForAdminKeysAlone(t *testing.T) {
 		{"POST", "/api/v1/rules", true}, {"GET", "/api/v1/rules", false}, {"POST", "/api/v1/config", true}, {"GET", "/api/v1/config", false},
 		{"DELETE", "/api/v1/threads/t1", true}, {"POST", "/api/v1/threads/t1/notes", false}, {"GET", "/api/v1/backup", true},
 		{"GET", "/api/v1/webhooks/w1", true}, {"GET", "/api/v1/saved-replies", false}, {"GET", "/healthz", false},
+		{"HEAD", "/api/v1/agents", false}, {"HEAD", "/api/v1/teams/care", false}, {"HEAD", "/api/v1/keys", true},
+		{"PUT", "/api/v1/agents/zz//", true},
 	} {
 		if got := adminOnly(c.method, c.path); got != c.want {
 			t.Errorf("%s %s: %v, want %v", c.method, c.path, got, c.want)

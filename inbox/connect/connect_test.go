@@ -335,7 +335,9 @@ func TestMeta_WhatsAppEditsAndRevokesChangeTheMessage(t *testing.T) {
 			{"from": "111", "id": "e2", "timestamp": "1795427891", "type": "edit", "edit": {"original_message_id": "w2",
 				"message": {"type": "image", "image": {"caption": "the right receipt", "id": "m"}}}},
 			{"from": "111", "id": "r1", "timestamp": "1795427892", "type": "revoke", "revoke": {"original_message_id": "w3"}},
-			{"from": "111", "id": "r2", "timestamp": "1795427892", "type": "revoke", "revoke": {}}
+			{"from": "111", "id": "r2", "timestamp": "1795427892", "type": "revoke", "revoke": {}},
+			{"from": "111", "id": "e3", "timestamp": "1795427893", "type": "edit", "edit": {"original_message_id": "w4", "message": {}}},
+			{"from": "111", "id": "e4", "timestamp": "1795427893", "type": "edit", "edit": {"original_message_id": "w5", "message": {"type": "unsupported"}}}
 		]}}]}]}`)
 	wantEdits := []Edit{
 		{Path: "entry[0].changes[0].value.messages[0]", Network: "whatsapp", ExternalID: "w1", Text: "order 124, not 123", At: time.Unix(1795427890, 0).UTC()},
@@ -343,7 +345,7 @@ func TestMeta_WhatsAppEditsAndRevokesChangeTheMessage(t *testing.T) {
 	}
 	if len(res.Messages) != 0 || !reflect.DeepEqual(res.Edited, wantEdits) ||
 		!reflect.DeepEqual(res.Deleted, []Deletion{{Path: "entry[0].changes[0].value.messages[2]", Network: "whatsapp", ExternalID: "w3"}}) ||
-		len(res.Dropped) != 1 || res.Dropped[0].Path != "entry[0].changes[0].value.messages[3]" {
+		len(res.Dropped) != 3 || res.Dropped[0].Path != "entry[0].changes[0].value.messages[3]" {
 		t.Fatalf("messages %q, edits %+v, deleted %+v, dropped %+v", briefs(res.Messages), res.Edited, res.Deleted, res.Dropped)
 	}
 }

@@ -717,8 +717,13 @@ func whatsApp(res *Result, e metaEntry, path string, raw []byte) {
 			continue
 		case m.Type == "edit" && m.Edit != nil && m.Edit.OriginalMessageID != "":
 			var edited waMessage
-			if json.Unmarshal(m.Edit.Message, &edited) != nil {
+			switch err := json.Unmarshal(m.Edit.Message, &edited); {
+			case err != nil:
 				res.drop(mpath, "malformed edit")
+				continue
+			case edited.Type == "", slices.Contains([]string{"unsupported", "unknown", "edit", "revoke", "reaction", "system"}, edited.Type):
+				// Nothing to show in place of what the customer wrote.
+				res.drop(mpath, "edit without a message to show")
 				continue
 			}
 			res.edited(mpath, "whatsapp", m.Edit.OriginalMessageID, edited.text(), unixTime(m.Timestamp), unixTime(e.Time))
