@@ -297,6 +297,8 @@ func (s *Store) init() error {
 				return fmt.Errorf("bolt: data file has schema version %d, this build reads 1 to %d", got, SchemaVersion)
 			}
 			if got < SchemaVersion {
+				// One pass over the messages: a file of many GB takes a while.
+				s.log.Info("bolt: bringing the data file up to date", "schema_version", got, "to", SchemaVersion)
 				if err := migrate(tx, got); err != nil {
 					return fmt.Errorf("bolt: bring data file from schema version %d to %d: %w", got, SchemaVersion, err)
 				}
