@@ -36,10 +36,11 @@ import (
 const (
 	BodyLimit      = 1 << 20 // 1 MiB
 	BatchBodyLimit = 8 << 20 // 8 MiB
-	// MetaBodyLimit is the largest Meta delivery taken. Meta batches many
-	// changes into one delivery and escapes non-ASCII text as \uXXXX,
-	// so a busy hour in Greek passes 1 MiB; one refused with 413 is
-	// refused on every retry, until Meta gives up on the webhook.
+	// MetaBodyLimit is the most Deps.MetaBodyLimit may allow for a Meta
+	// delivery. Meta batches many changes into one delivery and escapes
+	// non-ASCII text as \uXXXX, so a busy hour in Greek passes 1 MiB; one
+	// refused with 413 is refused on every retry, until Meta gives up on
+	// the webhook.
 	MetaBodyLimit = 4 << 20
 	// DefaultLargeWebhookBudget bounds the bytes of Meta deliveries over
 	// BodyLimit being read at once: their bodies are read before the
@@ -100,6 +101,9 @@ type Deps struct {
 	// LargeWebhookBudget bounds the bytes of Meta deliveries over
 	// BodyLimit being read at once (default DefaultLargeWebhookBudget).
 	LargeWebhookBudget int64
+	// MetaBodyLimit is the largest Meta delivery taken, BodyLimit (API.md's
+	// limit, the default) to MetaBodyLimit; see metaBodyLimit.
+	MetaBodyLimit int
 }
 
 // DefaultBatchBudget is how many bytes of batch bodies are worked on at
@@ -162,6 +166,7 @@ func New(d Deps) *fiber.App {
 	if d.LargeWebhookBudget <= 0 {
 		d.LargeWebhookBudget = DefaultLargeWebhookBudget
 	}
+	d.MetaBodyLimit = min(max(d.MetaBodyLimit, BodyLimit), MetaBodyLimit)
 	s := &server{svc: d.Service, log: d.Logger.With("component", "http"), deps: d,
 		streams: &streams{byKey: map[string]int{}, max: d.MaxStreamsPerKey}}
 	app := fiber.New(fiber.Config{
@@ -364,6 +369,12 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		err = errLargeDeliveriesBusy
 		status, body = mapError(err)
 	} else if status == fiber.StatusRequestEntityTooLarge {
+		if p := strings.TrimRight(strings.ToLower(c.Path()), "/"); p == string(metaPath) && s.deps.Webhooks.MetaAppSecret != "" {
+			// Meta sends it again and again, and then gives up on the
+			// webhook: say so where the operator looks.
+			s.log.Warn("a Meta delivery over the body limit was refused; Meta retries it and may then disable the webhook",
+				"bytes", c.Request().Header.ContentLength(), "limit", s.deps.MetaBodyLimit, "raise", "--meta-body-limit-mib (up to 4)")
+		}
 		// Refused before any middleware: the batch endpoint's limit was
 		// judged by the key (see bodyLimit), so the refusal says the key is
 		// not one that may ingest. It spends the address's budget, as a
@@ -449,7 +460,7 @@ const (
 // read, or the read has failed) when no handler runs.
 func (s *server) metaBodyLimit(h *fasthttp.RequestHeader) int {
 	n := h.ContentLength()
-	if n <= BodyLimit || n > MetaBodyLimit || s.deps.Webhooks.MetaAppSecret == "" ||
+	if n <= BodyLimit || n > s.deps.MetaBodyLimit || s.deps.Webhooks.MetaAppSecret == "" ||
 		len(h.Peek(connect.MetaSignatureHeader)) == 0 {
 		return BodyLimit
 	}

@@ -19,7 +19,7 @@ import (
 // one before its signature is checked, those being read within a read
 // timeout are bounded together.
 func TestMetaBodyLimit_LargeDeliveriesShareABoundedWindow(t *testing.T) {
-	s := &server{deps: Deps{Webhooks: WebhookSecrets{MetaAppSecret: "s"}, ReadTimeout: time.Hour, LargeWebhookBudget: DefaultLargeWebhookBudget}}
+	s := &server{deps: Deps{Webhooks: WebhookSecrets{MetaAppSecret: "s"}, ReadTimeout: time.Hour, LargeWebhookBudget: DefaultLargeWebhookBudget, MetaBodyLimit: MetaBodyLimit}}
 	header := func(n int, signed bool) *fasthttp.RequestHeader {
 		var h fasthttp.RequestHeader
 		h.SetMethod("POST")
@@ -91,7 +91,7 @@ func TestMetaBodyLimit_LargeDeliveriesShareABoundedWindow(t *testing.T) {
 		t.Fatalf("an absolute-form target for the Meta path: limit %d", got)
 	}
 	// Not without the app secret: the path answers 404 then.
-	s = &server{deps: Deps{ReadTimeout: time.Hour, LargeWebhookBudget: DefaultLargeWebhookBudget}}
+	s = &server{deps: Deps{ReadTimeout: time.Hour, LargeWebhookBudget: DefaultLargeWebhookBudget, MetaBodyLimit: MetaBodyLimit}}
 	if got := s.bodyLimit(header(BodyLimit+1, true)); got != BodyLimit {
 		t.Fatalf("with no Meta secret, a large delivery's limit is %d", got)
 	}

@@ -933,6 +933,15 @@ func TestWebhooks_BodyOver1MiBIs413(t *testing.T) {
 	big := []byte(`{"object": "page", "entry": [], "pad": "` + strings.Repeat("a", api.BodyLimit) + `"}`)
 	s.postX(t, big).wantErr(t, 413, "payload_too_large", "")
 	s.postGeneric(t, "shop", big).wantErr(t, 413, "payload_too_large", "")
+	// Meta's too, as API.md has it, unless the operator raised its limit;
+	// the log says so, since Meta retries it and then gives up on the webhook.
+	s.postMeta(t, big).wantErr(t, 413, "payload_too_large", "")
+	if logs := s.logs.String(); !strings.Contains(logs, "meta-body-limit-mib") || strings.Contains(logs, "aaaaaaaa") {
+		t.Fatalf("the refusal of a large Meta delivery is not logged as such (or its body is):\n%.2000s", logs)
+	}
+	s.unchanged(t, before)
+	s = newWebhookServer(t, allSecrets(), func(d *api.Deps) { d.MetaBodyLimit = api.MetaBodyLimit })
+	before = s.snapshot(t)
 	s.send(t, req{method: "POST", path: "/webhooks/meta", body: big}).wantErr(t, 413, "payload_too_large", "") // names no signature
 	huge := []byte(`{"object": "page", "entry": [], "pad": "` + strings.Repeat("a", api.MetaBodyLimit) + `"}`)
 	s.postMeta(t, huge).wantErr(t, 413, "payload_too_large", "")
@@ -944,7 +953,8 @@ func TestWebhooks_BodyOver1MiBIs413(t *testing.T) {
 // 1 MiB; it got 413 on every retry, and Meta gives up on such a webhook.
 func TestMetaWebhook_ADeliveryOver1MiBIsTaken(t *testing.T) {
 	t.Parallel()
-	s := newWebhookServer(t, allSecrets())
+	raised := func(d *api.Deps) { d.MetaBodyLimit = api.MetaBodyLimit } // --meta-body-limit-mib 4
+	s := newWebhookServer(t, allSecrets(), raised)
 	greek := strings.Repeat(`\u03b1\u03b2\u03b3 `, 1000) // 21 KB as sent, 4,000 characters
 	var items []string
 	for i := range 100 {
@@ -962,10 +972,10 @@ func TestMetaWebhook_ADeliveryOver1MiBIsTaken(t *testing.T) {
 	// Those being read share a bound: one that finds no room is busy
 	// (503, Meta tries again), not too large; one that was taken gives
 	// its room back when done.
-	s = newWebhookServer(t, allSecrets(), func(d *api.Deps) { d.LargeWebhookBudget = int64(len(body)) })
+	s = newWebhookServer(t, allSecrets(), raised, func(d *api.Deps) { d.LargeWebhookBudget = int64(len(body)) })
 	wantSummary(t, s.postMeta(t, body).summary(t), summary{Stored: 100})
 	wantSummary(t, s.postMeta(t, body).summary(t), summary{Duplicates: 100}) // Meta's retry, with the room back
-	s = newWebhookServer(t, allSecrets(), func(d *api.Deps) { d.LargeWebhookBudget = int64(len(body)) - 1 })
+	s = newWebhookServer(t, allSecrets(), raised, func(d *api.Deps) { d.LargeWebhookBudget = int64(len(body)) - 1 })
 	r := s.postMeta(t, body)
 	r.wantErr(t, 503, "unavailable", "")
 	if r.Header.Get("Retry-After") == "" {

@@ -95,3 +95,21 @@ func TestParseFlags_TheEnvironmentIsParsedLikeFlags(t *testing.T) {
 		t.Fatalf("good proxies and a rate limit of 0 (off): %+v, %v", c, err)
 	}
 }
+
+// TestParseFlags_MetaBodyLimit: API.md's 1 MiB by default; up to 4 MiB when
+// the operator raises it (Meta batches large deliveries at busy times).
+func TestParseFlags_MetaBodyLimit(t *testing.T) {
+	c, err := parseFlags(nil)
+	if err != nil || c.metaBodyMiB != 1 {
+		t.Fatalf("default: %d MiB, %v; want 1", c.metaBodyMiB, err)
+	}
+	t.Setenv("SWITCHBOARD_META_BODY_LIMIT_MIB", "4")
+	if c, err = parseFlags(nil); err != nil || c.metaBodyMiB != 4 {
+		t.Fatalf("from the environment: %d MiB, %v; want 4", c.metaBodyMiB, err)
+	}
+	for _, bad := range []string{"0", "5", "x"} {
+		if _, err := parseFlags([]string{"--meta-body-limit-mib", bad}); err == nil {
+			t.Fatalf("--meta-body-limit-mib %s accepted", bad)
+		}
+	}
+}

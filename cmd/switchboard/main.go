@@ -64,6 +64,7 @@ type config struct {
 	rateLimit, ingestRateLimit, ipRateLimit float64
 	trustProxy                              string
 	metricsAddr                             string
+	metaBodyMiB                             int
 }
 
 func main() {
@@ -106,7 +107,7 @@ var envFlags = map[string]string{
 	"webhook-give-up": "SWITCHBOARD_WEBHOOK_GIVE_UP", "retention-days": "SWITCHBOARD_RETENTION_DAYS",
 	"rate-limit": "SWITCHBOARD_RATE_LIMIT", "ingest-rate-limit": "SWITCHBOARD_INGEST_RATE_LIMIT",
 	"ip-rate-limit": "SWITCHBOARD_IP_RATE_LIMIT", "trust-proxy": "SWITCHBOARD_TRUST_PROXY",
-	"metrics-addr": "SWITCHBOARD_METRICS_ADDR",
+	"metrics-addr": "SWITCHBOARD_METRICS_ADDR", "meta-body-limit-mib": "SWITCHBOARD_META_BODY_LIMIT_MIB",
 }
 
 func parseFlags(args []string) (config, error) {
@@ -132,6 +133,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.trustProxy, "trust-proxy", "", "comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed (SWITCHBOARD_TRUST_PROXY)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics on this separate, private address instead of --addr (SWITCHBOARD_METRICS_ADDR)")
 	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for requests in flight")
+	fs.IntVar(&c.metaBodyMiB, "meta-body-limit-mib", 1, "largest Meta webhook delivery taken, 1 to 4 MiB; API.md's limit is 1 MiB, and Meta batches large deliveries at busy times (SWITCHBOARD_META_BODY_LIMIT_MIB)")
 	fs.SetOutput(io.Discard) // errors are printed once, by main, with a hint
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -195,6 +197,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if c.webhookGiveUp <= 0 {
 		return c, errors.New(src("webhook-give-up") + " must be positive")
+	}
+	if c.metaBodyMiB < 1 || c.metaBodyMiB > api.MetaBodyLimit>>20 {
+		return c, fmt.Errorf("%s must be 1 to %d (MiB)", src("meta-body-limit-mib"), api.MetaBodyLimit>>20)
 	}
 	if c.shutdownWait < 0 {
 		return c, errors.New(src("shutdown-timeout") + " must not be negative")
@@ -364,7 +369,7 @@ func run(args []string) error {
 	app := api.New(api.Deps{Service: svc, Logger: log, Registry: reg, Version: version, Web: webFS(),
 		SecureCookies: c.secureCookies, Webhooks: hooks,
 		RateLimits:     api.RateLimits{PerKey: c.rateLimit, PerIngestKey: c.ingestRateLimit, PerIP: c.ipRateLimit},
-		TrustedProxies: splitList(c.trustProxy), MetricsElsewhere: c.metricsAddr != ""})
+		TrustedProxies: splitList(c.trustProxy), MetricsElsewhere: c.metricsAddr != "", MetaBodyLimit: c.metaBodyMiB << 20})
 	if mln != nil {
 		metrics := api.MetricsApp(reg)
 		go metrics.Listener(mln)
