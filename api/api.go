@@ -419,14 +419,7 @@ func (s *server) bodyLimit(h *fasthttp.RequestHeader) int {
 	// whatever the path (the error handler reads one on any 413).
 	h.Del(heldHeader)
 	h.Del(noRoomHeader)
-	// The path as the router sees it: an absolute-form target
-	// ("http://host/webhooks/meta"), a fragment or an escaped letter
-	// reach the same handler.
-	var u fasthttp.URI
-	if err := u.Parse(nil, h.RequestURI()); err != nil {
-		return BodyLimit
-	}
-	uri := bytes.TrimSuffix(u.Path(), []byte("/"))
+	uri := routedPath(h.RequestURI())
 	if bytes.EqualFold(uri, metaPath) {
 		return s.metaBodyLimit(h)
 	}
@@ -443,6 +436,24 @@ func (s *server) bodyLimit(h *fasthttp.RequestHeader) int {
 		return BodyLimit
 	}
 	return BatchBodyLimit
+}
+
+// routedPath is a request target's path as the router takes it: as sent
+// (escapes are not undone), without its query and trailing slashes. An
+// absolute-form target ("http://host/webhooks/meta") or a fragment reach
+// the same handler as the plain path, so those are parsed; a plain one,
+// every request's but a few, is only cut at its query.
+func routedPath(target []byte) []byte {
+	if len(target) == 0 || target[0] != '/' || bytes.IndexByte(target, '#') >= 0 {
+		var u fasthttp.URI
+		if err := u.Parse(nil, target); err != nil {
+			return nil
+		}
+		target = u.PathOriginal()
+	} else if i := bytes.IndexByte(target, '?'); i >= 0 {
+		target = target[:i]
+	}
+	return bytes.TrimRight(target, "/")
 }
 
 // Headers the server sets on a Meta delivery's request when its headers

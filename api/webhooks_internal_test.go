@@ -157,3 +157,16 @@ func TestAdminOnly_TheRoutesForAdminKeysAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutedPath_AsTheRouterTakesIt: the path the body limit is chosen
+// by is the one the router matches.
+func TestRoutedPath_AsTheRouterTakesIt(t *testing.T) {
+	for target, want := range map[string]string{
+		"/webhooks/meta": "/webhooks/meta", "/webhooks/meta//?a=b": "/webhooks/meta", "http://h/webhooks/meta?x#y": "/webhooks/meta",
+		"/webhooks/meta#frag": "/webhooks/meta", "/webhooks/%6Deta": "/webhooks/%6Deta", "/api/v1/messages/batch/": "/api/v1/messages/batch",
+	} {
+		if got := string(routedPath([]byte(target))); got != want {
+			t.Errorf("%q: %q, want %q", target, got, want)
+		}
+	}
+}
