@@ -369,7 +369,7 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		err = errLargeDeliveriesBusy
 		status, body = mapError(err)
 	} else if status == fiber.StatusRequestEntityTooLarge {
-		if p := strings.TrimRight(strings.ToLower(c.Path()), "/"); p == string(metaPath) && s.deps.Webhooks.MetaAppSecret != "" {
+		if bytes.EqualFold(routedPath([]byte(c.Path())), metaPath) && s.deps.Webhooks.MetaAppSecret != "" {
 			// Meta sends it again and again, and then gives up on the
 			// webhook: say so where the operator looks.
 			s.log.Warn("a Meta delivery over the body limit was refused; Meta retries it and may then disable the webhook",

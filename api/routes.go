@@ -144,14 +144,38 @@ func principal(c *fiber.Ctx) inbox.Principal {
 	return p
 }
 
-// authenticate accepts a bearer key or the session cookie.
+// routeOf is a request's method and path as the router matches them: HEAD
+// is answered by the GET route, and a path in any case, without its
+// trailing slashes.
+func routeOf(method, path string) (string, string) {
+	if method == fiber.MethodHead {
+		method = fiber.MethodGet
+	}
+	return method, strings.TrimRight(strings.ToLower(path), "/")
+}
+
+// refusedByRoute reports whether a key of role may not call method on path
+// at all, judged by the route before the body is read, so that a malformed
+// body from it is a 403, not a 400 (the service checks each call again):
+// an ingest key reaches only the message routes, /me and sign-out (a
+// connector's key, the one most often copied around, reaches nothing
+// else); people's keys post no messages; admin-only routes are for admin
+// keys.
+func refusedByRoute(role, method, path string) bool {
+	switch role {
+	case store.RoleAdmin:
+		return false
+	case store.RoleIngest:
+		return !ingestMay(method, path)
+	}
+	return adminOnly(method, path) || method == fiber.MethodPost && ingestMay(method, path)
+}
+
 // ingestMay reports whether an ingest key may call method on path (under
 // /api/v1): post messages and delivery reports, and say who it is.
 func ingestMay(method, path string) bool {
-	p := strings.TrimRight(strings.ToLower(path), "/") // as the router takes it
+	method, p := routeOf(method, path)
 	switch method {
-	case fiber.MethodHead: // answered by the GET route
-		return p == "/api/v1/me"
 	case fiber.MethodGet:
 		return p == "/api/v1/me"
 	case fiber.MethodDelete:
@@ -164,6 +188,7 @@ func ingestMay(method, path string) bool {
 	return false
 }
 
+// authenticate accepts a bearer key or the session cookie.
 func (s *server) authenticate(c *fiber.Ctx) error {
 	var (
 		p   inbox.Principal
@@ -194,43 +219,28 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if refusedByRoute(p.Role, c.Method(), c.Path()) {
+		return inbox.ErrForbidden
+	}
 	limit := s.deps.RateLimits.PerKey
 	if p.Role == store.RoleIngest {
 		limit = s.deps.RateLimits.PerIngestKey
-		if !ingestMay(c.Method(), c.Path()) {
-			// Refused before the body is read: a connector's key, the one
-			// most often copied around, reaches nothing else at all.
-			return inbox.ErrForbidden
-		}
 	}
 	if ok, wait := s.limits.allow("key:"+p.KeyID, limit); !ok {
 		return &RateLimitedError{RetryAfter: wait}
-	}
-	if p.Role != store.RoleAdmin && p.Role != store.RoleIngest && (adminOnly(c.Method(), c.Path()) || ingestsMessages(c.Method(), c.Path())) {
-		return inbox.ErrForbidden // before the body is read, as for ingest keys
 	}
 	c.Locals("principal", p)
 	s.svc.Seen(p.AgentID)
 	return c.Next()
 }
 
-// ingestsMessages reports whether method on path posts messages or
-// delivery reports: for ingest and admin keys, not people's.
-func ingestsMessages(method, path string) bool {
-	return method == fiber.MethodPost && ingestMay(method, path)
-}
-
 // adminOnly reports whether method on path (under /api/v1) is for admin
 // keys alone: keys, configuration writes, webhooks, backups and erasure.
-// The service checks each again; this refuses the others before their
-// body is read, so a malformed one is a 403, not a 400.
 func adminOnly(method, path string) bool {
-	rest, ok := strings.CutPrefix(strings.TrimRight(strings.ToLower(path), "/"), "/api/v1/")
+	method, p := routeOf(method, path)
+	rest, ok := strings.CutPrefix(p, "/api/v1/")
 	if !ok {
 		return false
-	}
-	if method == fiber.MethodHead {
-		method = fiber.MethodGet // answered by the GET route
 	}
 	seg := strings.Split(rest, "/")
 	switch {
