@@ -215,8 +215,9 @@ func (s *Service) MessageDeleted(ctx context.Context, p Principal, network, exte
 }
 
 // MessageEdited gives a customer's message that its author edited on the
-// network (Messenger's and Instagram's message_edit, edited Facebook
-// comments and reviews), found by the network's id for it, the edited text.
+// network (Messenger's message_edit, edited Facebook comments, posts and
+// reviews, WhatsApp's edit), found by the network's id for it, the edited
+// text.
 // at is when it was edited (now when zero): edits apply in that order, so
 // a replay or an edit overtaken by a later one changes nothing, nor does
 // an edit of a deleted message. ErrNotFound when Switchboard never stored
