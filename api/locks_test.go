@@ -22,13 +22,19 @@ type careSetup struct {
 func newCareSetup(t *testing.T) careSetup {
 	t.Helper()
 	s := newTestServer(t)
-	s.team(t, map[string]any{"id": "care", "function": "care"})
-	s.rule(t, map[string]any{"id": "all-to-care", "position": 100, "then": map[string]any{"team": "care"}})
+	s.careRouting(t)
 	return careSetup{testServer: s,
 		ana: s.onlineAgent(t, map[string]any{"id": "ana", "teams": []string{"care"}}),
 		bob: s.onlineAgent(t, map[string]any{"id": "bob", "teams": []string{"care"}}),
 		sue: s.agent(t, map[string]any{"id": "sue", "role": "supervisor"}),
 	}
+}
+
+// careRouting makes team care, where a rule sends every thread.
+func (s *testServer) careRouting(t *testing.T) {
+	t.Helper()
+	s.team(t, map[string]any{"id": "care", "function": "care"})
+	s.rule(t, map[string]any{"id": "all-to-care", "position": 100, "then": map[string]any{"team": "care"}})
 }
 
 func (s *testServer) reply(t *testing.T, key, threadID, token, text string) response {

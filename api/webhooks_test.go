@@ -440,8 +440,7 @@ func TestMetaWebhook_WhatsAppMessagesWithContactNames(t *testing.T) {
 func TestMetaWebhook_WhatsAppFailedStatusMarksTheReplyNotDelivered(t *testing.T) {
 	t.Parallel()
 	s := newWebhookServer(t, allSecrets())
-	s.team(t, map[string]any{"id": "care", "function": "care"})
-	s.rule(t, map[string]any{"id": "all-to-care", "position": 100, "then": map[string]any{"team": "care"}})
+	s.careRouting(t)
 	ana := s.onlineAgent(t, map[string]any{"id": "ana", "teams": []string{"care"}})
 	wantSummary(t, s.postMeta(t, fixture(t, "meta_whatsapp.json")).summary(t), summary{Stored: 2, Ignored: 2})
 	th := s.threads(t, s.admin, "network=whatsapp")[0]
@@ -624,8 +623,7 @@ func TestWebhooks_ANoticeWithAnIDTooLongIsRefusedAndChangesNothing(t *testing.T)
 func TestXWebhook_ABackAndForthWithTheBrandStaysInOneThread(t *testing.T) {
 	t.Parallel()
 	s := newWebhookServer(t, allSecrets())
-	s.team(t, map[string]any{"id": "care", "function": "care"})
-	s.rule(t, map[string]any{"id": "all-to-care", "position": 100, "then": map[string]any{"team": "care"}})
+	s.careRouting(t)
 	ana := s.onlineAgent(t, map[string]any{"id": "ana", "teams": []string{"care"}})
 	tweet := func(id, author, answers string) {
 		t.Helper()
