@@ -608,6 +608,9 @@ func TestWebhooks_ANoticeWithAnIDTooLongIsRefusedAndChangesNothing(t *testing.T)
 	wantSummary(t, s.postMeta(t, []byte(`{"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
 		"metadata": {"phone_number_id": "`+waPhoneNumID+`"}, "statuses": [{"id": "`+long+`", "status": "failed"}]}}]}]}`)).summary(t),
 		summary{Refused: 1})
+	wantSummary(t, s.postMeta(t, []byte(`{"object": "page", "entry": [{"id": "`+fbPage+`", "time": 1795428000000, "messaging": [{"sender": {"id": "U1"},
+		"recipient": {"id": "`+fbPage+`"}, "timestamp": 1795428000000, "message_edit": {"mid": "`+long+`", "text": "x", "num_edit": 1}}]}]}`)).summary(t),
+		summary{Refused: 1})
 	s.unchanged(t, before)
 	if logs := s.logs.String(); !strings.Contains(logs, "tweet_delete_events[0]: external_id must be at most") {
 		t.Fatalf("the refused deletion was not logged with where and why:\n%s", logs)

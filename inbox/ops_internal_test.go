@@ -272,3 +272,32 @@ func TestPrune_AFailureLeavesTheRestGoingAndSaysWhatWent(t *testing.T) {
 		t.Fatalf("deleted %q, not deleted %q", res.Deleted, res.NotDeleted)
 	}
 }
+
+// TestMessageEdited_RefusesWhatItCannotStoreAndDatesUndatedEdits: an edit
+// with no text or a text over the limit is refused naming the field and
+// changes nothing; one the network did not date is dated now.
+func TestMessageEdited_RefusesWhatItCannotStoreAndDatesUndatedEdits(t *testing.T) {
+	clock := &steeredClock{t: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
+	st := retentionStore(t, clock)
+	svc := New(st, Config{Clock: clock.now, Logger: discardLog, DefaultTeam: "care"})
+	ctx := context.Background()
+	ingest := Principal{Role: store.RoleIngest, KeyID: "connector"}
+	in := MessageInput{Network: "facebook", ExternalID: "m1", Kind: "dm", Text: "first", Author: store.Author{ID: "u1"}}
+	if _, err := svc.Ingest(ctx, ingest, in); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []struct{ field, text string }{{"text", "  "}, {"text", strings.Repeat("é", MaxTextRunes+1)}} {
+		_, err := svc.MessageEdited(ctx, ingest, "facebook", "m1", bad.text, time.Time{})
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != bad.field {
+			t.Fatalf("an edit to %.10q: %v, want a refusal naming %s", bad.text, err, bad.field)
+		}
+	}
+	if _, err := svc.MessageEdited(ctx, Principal{Role: store.RoleAgent, AgentID: "ana"}, "facebook", "m1", "x", time.Time{}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("an edit by an agent's key: %v", err)
+	}
+	m, err := svc.MessageEdited(ctx, ingest, "facebook", "m1", "second", time.Time{})
+	if err != nil || m.Text != "second" || m.EditedAt == nil || !m.EditedAt.Equal(clock.now()) {
+		t.Fatalf("an undated edit: %+v, %v; want the text, dated now", m, err)
+	}
+}
