@@ -716,10 +716,13 @@ func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (st
 			return fmt.Errorf("message %s is inbound: %w", id, store.ErrNotFound)
 		}
 		d := &store.Delivery{Status: p.Status, ExternalID: p.ExternalID, Error: p.Error}
+		if d.ExternalID == "" && m.Delivery != nil {
+			d.ExternalID = m.Delivery.ExternalID // a report naming no id keeps the one recorded
+		}
 		if m.Delivery != nil && *m.Delivery == *d {
 			return nil // a repeated report
 		}
-		if old := m.Delivery; old != nil && old.Status == "failed" && d.Status == "sent" && d.ExternalID != "" && d.ExternalID == old.ExternalID {
+		if old := m.Delivery; old != nil && old.Status == "failed" && d.Status == "sent" && p.ExternalID != "" && p.ExternalID == old.ExternalID {
 			return nil // a late "sent" for what the network since said failed
 		}
 		if m.Delivery != nil && m.Delivery.ExternalID != d.ExternalID {

@@ -490,6 +490,18 @@ func messageDelivery(t *testing.T, e *env) {
 		evs[1].Data["error"] != "blocked by the user" || evs[1].Data["message_id"] != out.Message.ID || evs[1].Team != "care" {
 		t.Fatalf("message.delivery events: %+v", evs)
 	}
+
+	// That report named no id: the reply keeps the one the network gave
+	// it, and is still found by it; its repeat changes nothing.
+	want := store.Delivery{Status: "failed", ExternalID: "tw-123", Error: "blocked by the user"}
+	got, err = e.s.MessageByExternalID(e.ctx, "twitter", "tw-123")
+	must(t, err)
+	if got.ID != out.Message.ID || got.Delivery == nil || *got.Delivery != want {
+		t.Fatalf("after a report naming no id: %s %+v, want %+v", got.ID, got.Delivery, want)
+	}
+	_, err = e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: out.Message.ID, Status: "failed", Error: "blocked by the user"})
+	must(t, err)
+	wantEqual(t, "message.delivery events after the repeat", len(ofType(e.events(th.ID), store.EventMessageDelivery)), 2)
 }
 
 // messageDeliveryByNetworkID: a network's own delivery report (WhatsApp's

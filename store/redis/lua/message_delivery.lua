@@ -7,7 +7,7 @@
 -- ARGV[2]  message id, or ''
 -- ARGV[3]  delivery JSON
 -- ARGV[4]  network (when ARGV[2] is '')
--- ARGV[5]  the delivery's external id
+-- ARGV[5]  the delivery's external id ('' keeps the one recorded)
 -- Returns  {"ok", message hash} | {"not_found"}
 
 local mid = ARGV[2]
@@ -21,17 +21,24 @@ if not f[1] then return not_found('message', mid) end
 if f[1] ~= 'outbound' then return not_found('message', mid .. ' is inbound') end
 local prev = f[2] and cjson.decode(f[2]) or {}
 local d = cjson.decode(ARGV[3])
+local ext, dj = ARGV[5], ARGV[3]
+if ext == '' and type(prev.external_id) == 'string' and prev.external_id ~= '' then
+  -- A report naming no id keeps the one recorded before.
+  ext, d.external_id = prev.external_id, prev.external_id
+  dj = cjson.encode(d)
+end
+local repeated = prev.status == d.status and prev.external_id == d.external_id and prev.error == d.error
 -- Not a repeated report, nor a late "sent" for what the network since said
 -- failed.
-if f[2] ~= ARGV[3] and not (prev.status == 'failed' and d.status == 'sent' and ARGV[5] ~= '' and prev.external_id == ARGV[5]) then
+if not repeated and not (prev.status == 'failed' and d.status == 'sent' and ARGV[5] ~= '' and prev.external_id == ARGV[5]) then
   local network = cjson.decode(f[4]).network
   local old = prev.external_id or ''
-  if type(old) == 'string' and old ~= '' and old ~= ARGV[5] then
+  if type(old) == 'string' and old ~= '' and old ~= ext then
     local okey = network .. '\0' .. old
     if redis.call('HGET', K.outboundkey(), okey) == mid then redis.call('HDEL', K.outboundkey(), okey) end
   end
-  if ARGV[5] ~= '' then redis.call('HSET', K.outboundkey(), network .. '\0' .. ARGV[5], mid) end
-  redis.call('HSET', key, 'delivery', ARGV[3])
+  if ext ~= '' then redis.call('HSET', K.outboundkey(), network .. '\0' .. ext, mid) end
+  redis.call('HSET', key, 'delivery', dj)
   -- Its thread's event, so the page and webhooks learn of it.
   local t = load_thread(f[3])
   if t then
