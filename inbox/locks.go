@@ -467,13 +467,35 @@ func (s *Service) Assign(ctx context.Context, p Principal, threadID string, in A
 	if in.AgentID == "" {
 		return store.LockResult{}, fieldErr("agent_id", "is required")
 	}
+	var res store.LockResult
+	var err error
+	for range maxRetries {
+		res, err = s.assign(ctx, p, threadID, in.AgentID)
+		if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrStaleConfig) {
+			break
+		}
+	}
+	s.count("assign", err)
+	if errors.Is(err, store.ErrUnknownAgent) {
+		return res, fieldErr("agent_id", err.Error())
+	}
+	return res, err
+}
+
+// assign is one try of Assign: the offer is stored only while the thread
+// and the agent are as read (ErrConflict, ErrStaleConfig otherwise).
+func (s *Service) assign(ctx context.Context, p Principal, threadID, agentID string) (store.LockResult, error) {
+	version, err := s.st.ConfigVersion(ctx)
+	if err != nil {
+		return store.LockResult{}, err
+	}
 	t, _, err := s.visibleThread(ctx, p, threadID)
 	if err != nil {
 		return store.LockResult{}, err
 	}
 	// Only to someone who may see and work the thread: anyone else would
 	// hold a lock (and spend capacity) on a thread they get 404 for.
-	a, err := s.st.AgentGet(ctx, in.AgentID)
+	a, err := s.st.AgentGet(ctx, agentID)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.LockResult{}, fieldErr("agent_id", "no such agent")
 	} else if err != nil {
@@ -482,12 +504,8 @@ func (s *Service) Assign(ctx context.Context, p Principal, threadID string, in A
 	if err := mayWork(a, t.Team, t.Network); err != nil {
 		return store.LockResult{}, err
 	}
-	res, err := s.st.ThreadAssign(ctx, store.AssignParams{ThreadID: threadID, AgentID: in.AgentID, Actor: p.Actor(), TTL: s.cfg.LockTTL})
-	s.count("assign", err)
-	if errors.Is(err, store.ErrUnknownAgent) {
-		return res, fieldErr("agent_id", err.Error())
-	}
-	return res, err
+	return s.st.ThreadAssign(ctx, store.AssignParams{ThreadID: threadID, AgentID: agentID, Actor: p.Actor(), TTL: s.cfg.LockTTL,
+		ThreadVersion: t.Version, CheckConfig: true, ConfigVersion: version})
 }
 
 // Unlock (supervisor) breaks a thread's lock.

@@ -301,3 +301,104 @@ func TestMessageEdited_RefusesWhatItCannotStoreAndDatesUndatedEdits(t *testing.T
 		t.Fatalf("an undated edit: %+v, %v; want the text, dated now", m, err)
 	}
 }
+
+// meanwhile runs a change just before the next offer is stored: what
+// another request, or another node, did between the assigner's reads and
+// its write.
+type meanwhile struct {
+	store.Store
+	change func()
+}
+
+func (m *meanwhile) ThreadAssign(ctx context.Context, p store.AssignParams) (store.LockResult, error) {
+	if f := m.change; f != nil {
+		m.change = nil
+		f()
+	}
+	return m.Store.ThreadAssign(ctx, p)
+}
+
+// TestAssignQueued_OffersOnlyWhatItRead: the push assigner, and a
+// supervisor's offer, choose an agent on what they read; a thread moved to
+// another team meanwhile, or an agent moved out of the team, is not
+// offered. It was offered all the same: the agent held a lock, counted
+// against their capacity, on a thread they got 404 for, and the new team's
+// members could not claim it.
+func TestAssignQueued_OffersOnlyWhatItRead(t *testing.T) {
+	ctx := context.Background()
+	clock := &steeredClock{t: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
+	base := retentionStore(t, clock) // with team care (claim)
+	st := &meanwhile{Store: base}
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(st.TeamCreate(ctx, store.Team{ID: "push", Name: "push", Function: "engagement", Strategy: "round_robin"}))
+	must(st.AgentCreate(ctx, store.Agent{ID: "ana", Name: "Ana", Role: "agent", Teams: []string{"push"}, Capacity: 5},
+		store.Key{ID: "k-ana", Hash: []byte("h-ana"), Role: "agent", AgentID: "ana"}))
+	must(st.AgentSetStatus(ctx, "ana", "online"))
+	queued := func(n int) store.Thread {
+		t.Helper()
+		id := fmt.Sprintf("q-%d", n)
+		res, err := st.ThreadIngest(ctx, []store.IngestParams{{
+			Message: store.Message{ID: "m-" + id, Network: "twitter", ExternalID: "x-" + id, Kind: "dm", Author: &store.Author{ID: "u"}, Text: "hi"},
+			Profile: "@acme", ThreadExternalID: "conv-" + id, NewThreadID: "t-" + id, Route: store.Route{Team: "push"},
+		}})
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res[0].Err)
+		}
+		return res[0].Thread
+	}
+	s := New(st, Config{Logger: discardLog, Clock: clock.now, LockTTL: time.Minute})
+	lockOf := func(id string) *store.Lock {
+		t.Helper()
+		th, err := st.ThreadGet(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return th.Lock
+	}
+
+	moved := queued(1)
+	st.change = func() {
+		must(st.ThreadTransfer(ctx, store.TransferParams{ThreadID: moved.ID, Force: true, Actor: "sup", Team: "care"}))
+	}
+	s.assignQueued(ctx)
+	if l := lockOf(moved.ID); l != nil {
+		t.Fatalf("the thread moved to care was offered to %s", l.AgentID)
+	}
+
+	left := queued(2)
+	st.change = func() {
+		must(st.AgentUpdate(ctx, store.Agent{ID: "ana", Name: "Ana", Role: "agent", Teams: []string{"care"}, Capacity: 5}))
+	}
+	s.assignQueued(ctx)
+	if l := lockOf(left.ID); l != nil {
+		t.Fatalf("the push thread was offered to %s, who had left push", l.AgentID)
+	}
+
+	// As read, the offer is made.
+	must(st.AgentUpdate(ctx, store.Agent{ID: "ana", Name: "Ana", Role: "agent", Teams: []string{"push"}, Capacity: 5}))
+	s.assignQueued(ctx)
+	if l := lockOf(left.ID); l == nil || l.AgentID != "ana" {
+		t.Fatalf("the push thread's lock: %+v, want ana's offer", l)
+	}
+
+	// A supervisor's offer too: made again on what is there now, ana
+	// having left push meanwhile, it is refused naming the agent.
+	sup := Principal{KeyID: "k-admin", Role: store.RoleAdmin}
+	third := queued(3)
+	st.change = func() {
+		must(st.AgentUpdate(ctx, store.Agent{ID: "ana", Name: "Ana", Role: "agent", Teams: []string{"care"}, Capacity: 5}))
+	}
+	_, err := s.Assign(ctx, sup, third.ID, AssignInput{AgentID: "ana"})
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "agent_id" {
+		t.Fatalf("a supervisor's offer to an agent who left the team meanwhile: %v", err)
+	}
+	if l := lockOf(third.ID); l != nil {
+		t.Fatalf("the supervisor's offer was stored: %+v", l)
+	}
+}

@@ -605,6 +605,15 @@ type AssignParams struct {
 	Actor        string
 	TTL          time.Duration
 	OnlyIfQueued bool
+	// ThreadVersion, when not 0, is the version of the thread the caller
+	// read to choose the agent: ErrConflict when the thread changed since
+	// (moved to another team, say).
+	ThreadVersion int64
+	// CheckConfig: the agent was chosen on configuration version
+	// ConfigVersion; ErrStaleConfig when it moved since (the agent may have
+	// left the team).
+	CheckConfig   bool
+	ConfigVersion uint64
 }
 
 // UnlockParams breaks a thread's lock.

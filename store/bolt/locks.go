@@ -638,6 +638,12 @@ func (s *Store) ThreadAssign(ctx context.Context, p store.AssignParams) (store.L
 		if p.OnlyIfQueued && !inQueue(&rec.Thread) {
 			return fmt.Errorf("thread %s is no longer queued: %w", rec.ID, store.ErrConflict)
 		}
+		if p.ThreadVersion != 0 && p.ThreadVersion != rec.Version {
+			return fmt.Errorf("thread %s changed: %w", rec.ID, store.ErrConflict)
+		}
+		if v := configVersion(w.tx); p.CheckConfig && v != p.ConfigVersion {
+			return fmt.Errorf("configuration version %d, agent chosen on %d: %w", v, p.ConfigVersion, store.ErrStaleConfig)
+		}
 		before := rec.clone()
 		if err := w.offer(rec, p.AgentID, p.TTL, p.Actor); err != nil {
 			return err

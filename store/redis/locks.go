@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -159,8 +160,12 @@ func (s *Store) ThreadTag(ctx context.Context, p store.TagParams) (store.LockRes
 }
 
 func (s *Store) ThreadAssign(ctx context.Context, p store.AssignParams) (store.LockResult, error) {
+	config := ""
+	if p.CheckConfig {
+		config = strconv.FormatUint(p.ConfigVersion, 10)
+	}
 	res, err := s.eval(ctx, scriptAssign, []string{s.k.thread(p.ThreadID)},
-		p.ThreadID, p.AgentID, p.Actor, durUS(p.TTL), boolArg(p.OnlyIfQueued), newToken())
+		p.ThreadID, p.AgentID, p.Actor, durUS(p.TTL), boolArg(p.OnlyIfQueued), newToken(), p.ThreadVersion, config)
 	if err != nil {
 		return store.LockResult{}, err
 	}

@@ -9,8 +9,10 @@
 -- ARGV[5]  lease in microseconds
 -- ARGV[6]  "1" for only-if-queued
 -- ARGV[7]  lock token
+-- ARGV[8]  thread version the agent was chosen on (0 = any)
+-- ARGV[9]  configuration version the agent was chosen on ('' = any)
 -- Returns  {"ok", now, thread, grant} | {"not_found"} | {"closed"} | {"conflict"} |
---          {"unknown_agent"} | {"capacity"}
+--          {"unknown_agent"} | {"capacity"} | {"stale_config"}
 
 expire_due(EXPIRE_LIMIT)
 local t = load_live(ARGV[2])
@@ -18,6 +20,14 @@ if t == nil then return not_found('thread', ARGV[2]) end
 if t.status == 'closed' then return fail('closed', 'thread ' .. t.id) end
 local only = ARGV[6] == '1'
 if only and not in_queue(t) then return fail('conflict', 'thread ' .. t.id .. ' is no longer queued') end
+local version = tonumber(ARGV[8]) or 0
+if version ~= 0 and version ~= t.version then return fail('conflict', 'thread ' .. t.id .. ' changed') end
+if ARGV[9] ~= '' then
+  local v = tonumber(redis.call('HGET', K.meta(), 'config_version') or '0')
+  if v ~= tonumber(ARGV[9]) then
+    return fail('stale_config', 'configuration version ' .. istr(v) .. ', agent chosen on ' .. ARGV[9])
+  end
+end
 local before = copy(t)
 local agent = ARGV[3]
 local err = offer(t, agent, tonumber(ARGV[5]), ARGV[7])
