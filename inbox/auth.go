@@ -206,29 +206,8 @@ func (s *Service) KeyDelete(ctx context.Context, p Principal, id string) error {
 	if k.Role == store.RoleRevoked {
 		return fmt.Errorf("key %s: %w", id, store.ErrNotFound)
 	}
-	if err := s.st.KeyDelete(ctx, id); err != nil {
-		return err
-	}
 	if k.Name != envKeyName {
-		return nil
+		return s.st.KeyDelete(ctx, id)
 	}
-	for range 3 {
-		_, err = s.st.KeyCreate(ctx, store.Key{ID: uuid.NewString(), Role: store.RoleRevoked, Name: "revoked " + envKeyName, Hash: k.Hash})
-		if !errors.Is(err, store.ErrAlreadyExists) {
-			return err
-		}
-		// A node starting meanwhile stored the key again: revoke that too.
-		again, gerr := s.st.KeyByHash(ctx, k.Hash)
-		switch {
-		case gerr == nil && again.Role == store.RoleRevoked:
-			return nil
-		case gerr == nil:
-			if derr := s.st.KeyDelete(ctx, again.ID); derr != nil && !errors.Is(derr, store.ErrNotFound) {
-				return derr
-			}
-		case !errors.Is(gerr, store.ErrNotFound):
-			return gerr
-		}
-	}
-	return err
+	return s.st.KeyRevoke(ctx, id, store.Key{ID: uuid.NewString(), Role: store.RoleRevoked, Name: "revoked " + envKeyName})
 }

@@ -117,6 +117,11 @@ type Store interface {
 	KeyGet(ctx context.Context, id string) (Key, error)
 	KeyList(ctx context.Context) ([]Key, error)
 	KeyDelete(ctx context.Context, id string) error
+	// KeyRevoke is KeyDelete that stores tombstone (RoleRevoked; its Hash
+	// is the deleted key's) in the key's place in the same step, so that
+	// no moment or failure leaves the hash free for the key to be stored
+	// again. ErrAlreadyExists when tombstone.ID is taken.
+	KeyRevoke(ctx context.Context, id string, tombstone Key) error
 	SessionCreate(ctx context.Context, s Session) error
 	// SessionKeyAgent finds a live session by the SHA-256 of its cookie,
 	// with the session's key and, for a key with an agent, that agent as

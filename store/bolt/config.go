@@ -669,12 +669,30 @@ func (s *Store) KeyList(ctx context.Context) ([]store.Key, error) {
 }
 
 func (s *Store) KeyDelete(ctx context.Context, id string) error {
+	return s.keyDelete(ctx, id, nil)
+}
+
+func (s *Store) KeyRevoke(ctx context.Context, id string, tombstone store.Key) error {
+	return s.keyDelete(ctx, id, &tombstone)
+}
+
+// keyDelete deletes key id and stores tombstone, when not nil, with the
+// key's hash in the same transaction.
+func (s *Store) keyDelete(ctx context.Context, id string, tombstone *store.Key) error {
 	return s.write(ctx, func(w *wtx) error {
 		var kr keyRec
 		if err := getJSON(w.tx.Bucket(bKeys), []byte(id), &kr); err != nil {
 			return wrapNotFound(err, "key", id)
 		}
+		if tombstone != nil && w.tx.Bucket(bKeys).Get([]byte(tombstone.ID)) != nil {
+			return fmt.Errorf("key %s: %w", tombstone.ID, store.ErrAlreadyExists)
+		}
 		w.deleteKey(&kr)
+		if tombstone != nil {
+			k := *tombstone
+			k.Hash = kr.HashBytes
+			w.putKey(k)
+		}
 		return nil
 	})
 }

@@ -344,7 +344,12 @@ func (s *Store) KeyList(ctx context.Context) ([]store.Key, error) {
 }
 
 func (s *Store) KeyDelete(ctx context.Context, id string) error {
-	_, err := s.eval(ctx, scriptKeyDelete, []string{s.k.key(id)}, id)
+	_, err := s.eval(ctx, scriptKeyDelete, []string{s.k.key(id)}, id, "", "", "")
+	return err
+}
+
+func (s *Store) KeyRevoke(ctx context.Context, id string, tombstone store.Key) error {
+	_, err := s.eval(ctx, scriptKeyDelete, []string{s.k.key(id)}, id, tombstone.ID, tombstone.Role, tombstone.Name)
 	return err
 }
 

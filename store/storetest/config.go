@@ -22,6 +22,7 @@ var configScenarios = []scenario{
 	{"Rule_CreateGetListUpdateDelete_RoundTrip", ruleRoundTrip},
 	{"ConfigVersion_GrowsWithEveryChange", configVersionGrows},
 	{"Key_ByHashFindsLiveKeys_DeleteRevokesAtOnce", keyByHash},
+	{"KeyRevoke_LeavesATombstoneWithTheHashInOneStep", keyRevoke},
 	{"KeyAgentByHash_TheKeyWithItsAgentAsAgentGetReadsIt", keyAgentByHash},
 	{"AgentRotateKey_RevokesOldKeys", agentRotateKey},
 	{"KeyBootstrap_CreatesOnlyWithoutAdminKey", keyBootstrap},
@@ -529,6 +530,38 @@ func keyBootstrap(t *testing.T, e *env) {
 	wantErr(t, err, store.ErrNotFound)
 	_, err = e.s.KeyGet(ctx, "admin-2")
 	wantErr(t, err, store.ErrNotFound)
+}
+
+// keyRevoke: a revoked key's tombstone takes its hash in the step that
+// deletes it; the key and its sessions go. A tombstone id already taken
+// refuses it all.
+func keyRevoke(t *testing.T, e *env) {
+	ctx := e.ctx
+	key := store.Key{ID: "env", Role: store.RoleAdmin, Name: "admin (env)", Hash: hash("env-secret")}
+	_, err := e.s.KeyCreate(ctx, key)
+	must(t, err)
+	_, err = e.s.KeyCreate(ctx, store.Key{ID: "other", Role: store.RoleIngest, Name: "conn", Hash: hash("other")})
+	must(t, err)
+	must(t, e.s.SessionCreate(ctx, store.Session{KeyID: "env", Hash: hash("cookie-env"), ExpiresAt: time.Now().Add(time.Hour)}))
+
+	wantErr(t, e.s.KeyRevoke(ctx, "env", store.Key{ID: "other", Role: store.RoleRevoked, Name: "revoked"}), store.ErrAlreadyExists)
+	got, err := e.s.KeyByHash(ctx, hash("env-secret"))
+	must(t, err)
+	wantKey(t, "the key after a refused revocation", got, key)
+
+	tomb := store.Key{ID: "tomb", Role: store.RoleRevoked, Name: "revoked admin (env)"}
+	must(t, e.s.KeyRevoke(ctx, "env", tomb))
+	got, err = e.s.KeyByHash(ctx, hash("env-secret"))
+	must(t, err)
+	tomb.Hash = key.Hash
+	wantKey(t, "KeyByHash of the revoked key", got, tomb)
+	_, err = e.s.KeyGet(ctx, "env")
+	wantErr(t, err, store.ErrNotFound)
+	_, _, _, err = e.s.SessionKeyAgent(ctx, hash("cookie-env"))
+	wantErr(t, err, store.ErrNotFound)
+	_, err = e.s.KeyCreate(ctx, store.Key{ID: "env-again", Role: store.RoleAdmin, Name: "admin (env)", Hash: hash("env-secret")})
+	wantErr(t, err, store.ErrAlreadyExists)
+	wantErr(t, e.s.KeyRevoke(ctx, "env", store.Key{ID: "tomb-2", Role: store.RoleRevoked}), store.ErrNotFound)
 }
 
 func sessions(t *testing.T, e *env) {
