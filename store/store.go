@@ -493,7 +493,10 @@ type LockResult struct {
 }
 
 // ClaimNextParams claims the first queued thread in the given teams and
-// networks, in queue order across all of them.
+// networks (nil = all), in queue order across all of them. For an agent
+// (not a supervisor) the agent's record as stored at the claim narrows
+// them too: the caller's scope was read before, and the agent may have
+// left a team since.
 type ClaimNextParams struct {
 	AgentID  string
 	Teams    []string
@@ -502,7 +505,9 @@ type ClaimNextParams struct {
 }
 
 // ClaimParams claims one thread. Teams and Networks, when not nil, are the
-// caller's visibility: a thread outside them is ErrNotFound.
+// caller's visibility: a thread outside them is ErrNotFound, as is, for an
+// agent (not a supervisor), a thread outside its teams and networks as
+// stored at the claim.
 type ClaimParams struct {
 	ThreadID string
 	AgentID  string

@@ -259,6 +259,15 @@ func visible(t *store.Thread, teams, networks []string) bool {
 		(len(networks) == 0 || slices.Contains(networks, t.Network))
 }
 
+// mayWork reports whether agent a, as stored now, may work t: an agent
+// (not a supervisor) only in its teams and networks. A claim checks it
+// because the caller's scope was read before: an agent moved out of a team
+// meanwhile would hold a lock on a thread it no longer sees, which its
+// update would have ended.
+func mayWork(a *store.Agent, t *store.Thread) bool {
+	return a.Role != store.RoleAgent || visible(t, nonNil(a.Teams), a.Networks)
+}
+
 func (w *wtx) result(rec *threadRec, withGrant bool) store.LockResult {
 	r := store.LockResult{Thread: rec.Thread}
 	if withGrant && rec.Lock != nil {
@@ -276,7 +285,22 @@ func (s *Store) ThreadClaimNext(ctx context.Context, p store.ClaimNextParams) (s
 		if err != nil {
 			return err
 		}
-		_, id := queueHeads(w.tx, p.Teams, p.Networks, nil).pop()
+		teams, networks := p.Teams, p.Networks
+		if a.Role == store.RoleAgent {
+			// As the agent is now: its teams or networks may have
+			// narrowed since the caller read them.
+			teams = slices.DeleteFunc(slices.Clone(teams), func(t string) bool { return !slices.Contains(a.Teams, t) })
+			if len(a.Networks) > 0 {
+				if len(networks) == 0 {
+					networks = a.Networks
+				}
+				networks = slices.DeleteFunc(slices.Clone(networks), func(n string) bool { return !slices.Contains(a.Networks, n) })
+				if len(networks) == 0 {
+					return store.ErrEmpty
+				}
+			}
+		}
+		_, id := queueHeads(w.tx, teams, networks, nil).pop()
 		if id == "" {
 			return store.ErrEmpty
 		}
@@ -335,6 +359,9 @@ func (s *Store) ThreadClaim(ctx context.Context, p store.ClaimParams) (store.Loc
 		a, err := w.claimant(p.AgentID)
 		if err != nil {
 			return err
+		}
+		if !mayWork(a, &rec.Thread) {
+			return fmt.Errorf("thread %s: %w", p.ThreadID, store.ErrNotFound)
 		}
 		res = w.claim(rec, a.ID, p.TTL)
 		return nil

@@ -178,7 +178,8 @@ func teamDeleteInUse(t *testing.T, e *env) {
 func teamDeleteOpenThreads(t *testing.T, e *env) {
 	ctx := e.ctx
 	e.team("care")
-	e.agent("ana", nil)
+	// A supervisor: a member would hold the team too.
+	e.agent("ana", nil, func(a *store.Agent) { a.Role = store.RoleSupervisor })
 	th := e.thread("twitter", "care")
 	wantErr(t, e.s.TeamDelete(ctx, "care"), store.ErrInUse) // queued
 	g := e.claim(th.ID, "ana", longTTL)

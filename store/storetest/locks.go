@@ -16,6 +16,7 @@ var lockScenarios = []scenario{
 	{"Claim_SameAgentAgain_GetsOwnLockBack", claimSameAgent},
 	{"Claim_ClosedThread_ErrClosed", claimClosed},
 	{"Claim_OutsideVisibility_ErrNotFound", claimVisibility},
+	{"Claim_AsTheAgentIsNow_NotTheScopeReadBefore", claimAsTheAgentIsNow},
 	{"Renew_ExtendsLease_WrongTokenErrLockLost", renew},
 	{"Reply_OnlyWithCurrentToken_OutboundPending", replyToken},
 	{"Reply_IdempotencyKey_ReturnsFirstReply", replyIdempotent},
@@ -777,6 +778,49 @@ func assignOnlyAsRead(t *testing.T, e *env) {
 	if got := e.get(th.ID); got.Lock == nil || got.Lock.AgentID != "ana" {
 		t.Fatalf("after the offer as read: %+v", got.Lock)
 	}
+}
+
+// claimAsTheAgentIsNow: the scope a claim is given was read before it;
+// an agent (not a supervisor) moved out of a team or network meanwhile
+// claims nothing there, so it never holds a lock its update would have
+// ended. A supervisor claims in any team it is given.
+func claimAsTheAgentIsNow(t *testing.T, e *env) {
+	e.team("care")
+	e.team("sales")
+	e.agent("ana", []string{"care"})
+	e.agent("sam", nil, func(a *store.Agent) { a.Role = store.RoleSupervisor })
+	careX := e.thread("twitter", "care")
+	read, err := e.s.AgentGet(e.ctx, "ana")
+	must(t, err)
+
+	moved := read
+	moved.Teams = []string{"sales"}
+	_, err = e.s.AgentUpdate(e.ctx, moved)
+	must(t, err)
+	_, err = e.s.ThreadClaimNext(e.ctx, store.ClaimNextParams{AgentID: "ana", Teams: read.Teams, TTL: longTTL})
+	wantErr(t, err, store.ErrEmpty)
+	_, err = e.s.ThreadClaim(e.ctx, store.ClaimParams{ThreadID: careX.ID, AgentID: "ana", Teams: read.Teams, TTL: longTTL})
+	wantErr(t, err, store.ErrNotFound)
+
+	// Its networks narrowed: a care thread on X is not claimed, one on
+	// WhatsApp is.
+	narrowed := read
+	narrowed.Networks = []string{"whatsapp"}
+	_, err = e.s.AgentUpdate(e.ctx, narrowed)
+	must(t, err)
+	_, err = e.s.ThreadClaim(e.ctx, store.ClaimParams{ThreadID: careX.ID, AgentID: "ana", Teams: read.Teams, TTL: longTTL})
+	wantErr(t, err, store.ErrNotFound)
+	careWA := e.thread("whatsapp", "care")
+	res, err := e.s.ThreadClaimNext(e.ctx, store.ClaimNextParams{AgentID: "ana", Teams: read.Teams, TTL: longTTL})
+	must(t, err)
+	wantEqual(t, "the thread ana claims next", res.Thread.ID, careWA.ID)
+	if got := e.get(careX.ID); got.Lock != nil {
+		t.Fatalf("the X thread got a lock: %+v", got.Lock)
+	}
+
+	res, err = e.s.ThreadClaimNext(e.ctx, store.ClaimNextParams{AgentID: "sam", Teams: []string{"care", "sales"}, TTL: longTTL})
+	must(t, err)
+	wantEqual(t, "the thread the supervisor claims next", res.Thread.ID, careX.ID)
 }
 
 func unlock(t *testing.T, e *env) {

@@ -28,21 +28,26 @@ local agent = ARGV[2]
 if not agent_exists(agent) then return not_found('agent', agent) end
 local err = check_capacity(agent, '')
 if err then return err end
+local skip = {} -- queues of teams or networks the agent, as it is now, no longer works
 while true do
-  local best, bestkey
+  local best, bestkey, besti
   for i = 2, #KEYS do
-    local m = redis.call('ZRANGE', KEYS[i], 0, 0)[1]
-    if m and (best == nil or lt(m, best)) then best, bestkey = m, KEYS[i] end
+    local m = not skip[i] and redis.call('ZRANGE', KEYS[i], 0, 0)[1]
+    if m and (best == nil or lt(m, best)) then best, bestkey, besti = m, KEYS[i], i end
   end
   if best == nil then return fail('empty', 'nothing to claim') end
   local t = load_thread(string.sub(best, QMEMBER_ID_AT))
-  if t and in_queue(t) and qmember(t) == best and K.queue(t.team, t.network) == bestkey then
+  local current = t and in_queue(t) and qmember(t) == best and K.queue(t.team, t.network) == bestkey
+  if current and not may_work(agent, t) then
+    skip[besti] = true
+  elseif current then
     local before = copy(t)
     grant(t, agent, tonumber(ARGV[3]), ARGV[4])
     event(t, 'thread.claimed', agent, {'agent_id', agent, 'fence', t.lock_fence,
       'expires_at', T(t.lock_exp), 'from', before.status})
     return ok(NOW, save_thread(before, t), grant_of(t))
+  else
+    -- An entry no thread backs (save_thread never leaves one): drop it.
+    redis.call('ZREM', bestkey, best)
   end
-  -- An entry no thread backs (save_thread never leaves one): drop it.
-  redis.call('ZREM', bestkey, best)
 end
