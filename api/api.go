@@ -194,6 +194,11 @@ func New(d Deps) *fiber.App {
 	app.Server().HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 		return fasthttp.RequestConfig{MaxRequestBodySize: s.bodyLimit(h)}
 	}
+	// A response finished while the server shuts down says
+	// "Connection: close", so a keep-alive client does not send its next
+	// request down a connection about to close unanswered (a POST there
+	// gets no status, and clients do not retry it).
+	app.Server().CloseOnShutdown = true
 	if d.Registry != nil {
 		s.httpDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "switchboard_http_request_seconds",

@@ -1,9 +1,16 @@
 package api_test
 
 import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 func TestHealth_ProbesVersionAndMetrics(t *testing.T) {
@@ -129,5 +136,61 @@ func TestTokens_NeverShownToOthers(t *testing.T) {
 		if strings.Contains(string(r.Body), token) {
 			t.Fatalf("lock_held shows a token: %s", r.Body)
 		}
+	}
+}
+
+// TestShutdown_AResponseFinishedWhileStoppingClosesItsConnection: a request
+// in flight when the server starts shutting down is answered, and the
+// answer says "Connection: close". It said nothing, so a keep-alive client
+// sent its next request down a connection the server then closed without
+// answering: a POST with no status, which clients do not retry.
+func TestShutdown_AResponseFinishedWhileStoppingClosesItsConnection(t *testing.T) {
+	s := newOpsServer(t, opsOptions{})
+	ingest := s.ingestKey(t)
+	accepted := make(chan net.Conn, 16)
+	s.app.Server().ConnState = func(c net.Conn, st fasthttp.ConnState) {
+		if st == fasthttp.StateNew {
+			select {
+			case accepted <- c:
+			default: // the probes below, once ours is in
+			}
+		}
+	}
+	base := s.listenOn(t, nil)
+	addr := strings.TrimPrefix(base, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body, _ := json.Marshal(msg("in-flight", nil))
+	fmt.Fprintf(conn, "POST /api/v1/messages HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", ingest, len(body), body[:10])
+	for c := range accepted { // the server has this connection
+		if c.RemoteAddr().String() == conn.LocalAddr().String() {
+			break
+		}
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.app.ShutdownWithTimeout(10 * time.Second) }()
+	eventually(t, "the server to stop accepting", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+
+	conn.Write(body[10:])
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("the request in flight got no answer: %v", err)
+	}
+	if resp.StatusCode != 201 || !resp.Close {
+		t.Fatalf("the request in flight: %s, Connection: %q; want 201 and close", resp.Status, resp.Header.Get("Connection"))
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("shutdown: %v", err)
 	}
 }

@@ -393,13 +393,15 @@ func run(args []string) error {
 		return err
 	case <-ctx.Done():
 	}
+	stop() // a second signal ends the process at once
 	log.Info("shutting down", "timeout", c.shutdownWait)
 	// Stop the loops and close event streams first, so open streams do not
 	// hold the shutdown; requests in flight still finish.
 	svc.Stop()
 	if err := app.ShutdownWithTimeout(c.shutdownWait); err != nil {
-		log.Warn("shutdown", "err", err)
+		log.Warn("shutdown: requests still in flight were cut", "err", err, "open_connections", app.Server().GetOpenConnectionsCount())
 	}
+	log.Info("stopped serving; closing the store")
 	return nil
 }
 

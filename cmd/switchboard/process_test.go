@@ -359,8 +359,8 @@ func TestSIGTERM_DrainsInFlightRequestsAndExitsCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the request in flight got no answer: %v", err)
 	}
-	if resp.StatusCode != 201 {
-		t.Fatalf("the request in flight: status %d", resp.StatusCode)
+	if resp.StatusCode != 201 || !resp.Close {
+		t.Fatalf("the request in flight: status %d, Connection %q; want 201 and close", resp.StatusCode, resp.Header.Get("Connection"))
 	}
 	resp.Body.Close()
 	close(stop)
@@ -388,6 +388,49 @@ func TestSIGTERM_DrainsInFlightRequestsAndExitsCleanly(t *testing.T) {
 		}
 	}
 	t.Logf("SIGTERM: exit 0 after %v; %d acknowledged messages all on disk", took, len(acked))
+}
+
+// TestSIGTERM_ASecondSignalEndsTheProcessAtOnce: while a stop waits for a
+// request that does not come (a client that sent half its body), a second
+// signal ends the process as signals do, instead of being caught and
+// ignored until the request times out.
+func TestSIGTERM_ASecondSignalEndsTheProcessAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	p := startProc(t, filepath.Join(t.TempDir(), "sb.db"), "--shutdown-timeout", "60s")
+	conn, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /api/v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{", testAdminKey)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for { // the stop has begun once new connections are refused
+		c, err := net.DialTimeout("tcp", p.addr, time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("still accepting connections 10s after SIGTERM")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(40 * time.Second):
+		t.Fatal("still running 40s after the second signal")
+	}
+	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGINT {
+		t.Fatalf("after a second signal the process ended with %v, want killed by SIGINT\n%s", p.err, p.stderr.String())
+	}
 }
 
 // inboundMessages counts the inbound messages of thread th by external id,
