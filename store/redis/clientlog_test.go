@@ -45,3 +45,24 @@ func TestOpen_TheClientsOwnMessagesGoToTheLog(t *testing.T) {
 		t.Fatalf("the client's messages are not in the log:\n%s", buf.String())
 	}
 }
+
+// TestClientLog_AtMostOneLineEvery10s: a pool that cannot dial says so for
+// every connection it tries; the log gets one line per clientLogEvery,
+// saying how many it left out before it.
+func TestClientLog_AtMostOneLineEvery10s(t *testing.T) {
+	var buf lockedBuf
+	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	l := newClientLog(slog.New(slog.NewJSONHandler(&buf, nil)))
+	l.now = func() time.Time { return now }
+	for i := range 50 {
+		l.Printf(context.Background(), "redis: dial %d failed", i)
+	}
+	if n := strings.Count(buf.String(), `"msg":"redis client"`); n != 1 || !strings.Contains(buf.String(), "dial 0 failed") {
+		t.Fatalf("50 messages at once: %d lines\n%s", n, buf.String())
+	}
+	now = now.Add(clientLogEvery)
+	l.Printf(context.Background(), "redis: dial %d failed", 50)
+	if n := strings.Count(buf.String(), `"msg":"redis client"`); n != 2 || !strings.Contains(buf.String(), `"detail":"dial 50 failed","left_out_before":49`) {
+		t.Fatalf("after %s: %d lines\n%s", clientLogEvery, n, buf.String())
+	}
+}

@@ -206,7 +206,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	// The client's own messages (a pool that cannot dial, a dropped
 	// pub/sub) in the process's structured log, not as bare lines beside
 	// it. The client logs addresses, never a password or a value.
-	goredis.SetLogger(clientLog{opts.Logger})
+	goredis.SetLogger(newClientLog(opts.Logger))
 	u, prefix, retries, cluster, err := splitURL(rawURL)
 	if err != nil {
 		return nil, err
@@ -761,11 +761,40 @@ type (
 
 type timeT = time.Time
 
-// clientLog writes go-redis's messages to a slog logger, as warnings.
-type clientLog struct{ log *slog.Logger }
+// clientLogEvery is how often go-redis's messages are logged at most: a
+// pool that cannot dial says so for every connection it tries, tens of
+// lines a second while Redis is down.
+const clientLogEvery = 10 * time.Second
 
-func (l clientLog) Printf(ctx context.Context, format string, v ...any) {
-	l.log.WarnContext(ctx, "redis client", "detail", strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "))
+// clientLog writes go-redis's messages to a slog logger, as warnings, one
+// per clientLogEvery at most, each with the number left out before it.
+type clientLog struct {
+	log *slog.Logger
+	now func() time.Time
+
+	mu      sync.Mutex
+	last    time.Time
+	skipped int
+}
+
+func newClientLog(log *slog.Logger) *clientLog { return &clientLog{log: log, now: time.Now} }
+
+func (l *clientLog) Printf(ctx context.Context, format string, v ...any) {
+	l.mu.Lock()
+	now := l.now()
+	if !l.last.IsZero() && now.Sub(l.last) < clientLogEvery {
+		l.skipped++
+		l.mu.Unlock()
+		return
+	}
+	skipped := l.skipped
+	l.last, l.skipped = now, 0
+	l.mu.Unlock()
+	attrs := []any{"detail", strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: ")}
+	if skipped > 0 {
+		attrs = append(attrs, "left_out_before", skipped)
+	}
+	l.log.WarnContext(ctx, "redis client", attrs...)
 }
 
 // migrate brings data of schema version from up to SchemaVersion. Every
