@@ -766,35 +766,42 @@ type timeT = time.Time
 // lines a second while Redis is down.
 const clientLogEvery = 10 * time.Second
 
-// clientLog writes go-redis's messages to a slog logger, as warnings, one
-// per clientLogEvery at most, each with the number left out before it.
+// clientLog writes go-redis's messages to a slog logger, as warnings: a
+// message, then none for the next quiet interval (clientLogEvery), at the
+// end of which the number left out is logged if there were any. It reads
+// no clock (the store takes its times from Redis).
 type clientLog struct {
-	log *slog.Logger
-	now func() time.Time
+	log   *slog.Logger
+	quiet time.Duration
 
 	mu      sync.Mutex
-	last    time.Time
+	muted   bool
 	skipped int
 }
 
-func newClientLog(log *slog.Logger) *clientLog { return &clientLog{log: log, now: time.Now} }
+func newClientLog(log *slog.Logger) *clientLog { return &clientLog{log: log, quiet: clientLogEvery} }
 
 func (l *clientLog) Printf(ctx context.Context, format string, v ...any) {
 	l.mu.Lock()
-	now := l.now()
-	if !l.last.IsZero() && now.Sub(l.last) < clientLogEvery {
+	if l.muted {
 		l.skipped++
 		l.mu.Unlock()
 		return
 	}
-	skipped := l.skipped
-	l.last, l.skipped = now, 0
+	l.muted = true
 	l.mu.Unlock()
-	attrs := []any{"detail", strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: ")}
+	l.log.WarnContext(ctx, "redis client", "detail", strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "))
+	time.AfterFunc(l.quiet, l.unmute)
+}
+
+func (l *clientLog) unmute() {
+	l.mu.Lock()
+	skipped := l.skipped
+	l.muted, l.skipped = false, 0
+	l.mu.Unlock()
 	if skipped > 0 {
-		attrs = append(attrs, "left_out_before", skipped)
+		l.log.Warn("redis client", "detail", "more messages like the one before", "left_out", skipped)
 	}
-	l.log.WarnContext(ctx, "redis client", attrs...)
 }
 
 // migrate brings data of schema version from up to SchemaVersion. Every
