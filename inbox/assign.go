@@ -59,11 +59,11 @@ func (s *Service) assignQueued(ctx context.Context) {
 			continue
 		}
 		// Only as read: a thread moved to another team meanwhile, or an
-		// agent who left the team, is not offered.
+		// agent who left the team, is not offered (ErrConflict).
 		_, err := s.st.ThreadAssign(ctx, store.AssignParams{ThreadID: t.ID, AgentID: id, Actor: store.ActorSystem,
-			TTL: s.cfg.LockTTL, OnlyIfQueued: true, ThreadVersion: t.Version, CheckConfig: true, ConfigVersion: sn.version})
-		if errors.Is(err, store.ErrCannotWrite) || errors.Is(err, store.ErrStaleConfig) {
-			return // no other offer would be stored either (the store has said why), or the next pass reads the new configuration
+			TTL: s.cfg.LockTTL, OnlyIfQueued: true, ThreadVersion: t.Version})
+		if errors.Is(err, store.ErrCannotWrite) {
+			return // no other offer would be stored either; the store has said why
 		}
 		if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrCapacity) &&
 			!errors.Is(err, store.ErrClosed) {

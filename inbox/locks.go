@@ -471,7 +471,7 @@ func (s *Service) Assign(ctx context.Context, p Principal, threadID string, in A
 	var err error
 	for range maxRetries {
 		res, err = s.assign(ctx, p, threadID, in.AgentID)
-		if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrStaleConfig) {
+		if !errors.Is(err, store.ErrConflict) {
 			break
 		}
 	}
@@ -483,12 +483,8 @@ func (s *Service) Assign(ctx context.Context, p Principal, threadID string, in A
 }
 
 // assign is one try of Assign: the offer is stored only while the thread
-// and the agent are as read (ErrConflict, ErrStaleConfig otherwise).
+// and the agent are as read (ErrConflict otherwise).
 func (s *Service) assign(ctx context.Context, p Principal, threadID, agentID string) (store.LockResult, error) {
-	version, err := s.st.ConfigVersion(ctx)
-	if err != nil {
-		return store.LockResult{}, err
-	}
 	t, _, err := s.visibleThread(ctx, p, threadID)
 	if err != nil {
 		return store.LockResult{}, err
@@ -505,7 +501,7 @@ func (s *Service) assign(ctx context.Context, p Principal, threadID, agentID str
 		return store.LockResult{}, err
 	}
 	return s.st.ThreadAssign(ctx, store.AssignParams{ThreadID: threadID, AgentID: agentID, Actor: p.Actor(), TTL: s.cfg.LockTTL,
-		ThreadVersion: t.Version, CheckConfig: true, ConfigVersion: version})
+		ThreadVersion: t.Version})
 }
 
 // Unlock (supervisor) breaks a thread's lock.

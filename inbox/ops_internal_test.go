@@ -321,7 +321,8 @@ func (m *meanwhile) ThreadAssign(ctx context.Context, p store.AssignParams) (sto
 // TestAssignQueued_OffersOnlyWhatItRead: the push assigner, and a
 // supervisor's offer, choose an agent on what they read; a thread moved to
 // another team meanwhile, or an agent moved out of the team, is not
-// offered. It was offered all the same: the agent held a lock, counted
+// offered, while an unrelated change does not stop offers. It was offered
+// all the same: the agent held a lock, counted
 // against their capacity, on a thread they got 404 for, and the new team's
 // members could not claim it.
 func TestAssignQueued_OffersOnlyWhatItRead(t *testing.T) {
@@ -379,8 +380,12 @@ func TestAssignQueued_OffersOnlyWhatItRead(t *testing.T) {
 		t.Fatalf("the push thread was offered to %s, who had left push", l.AgentID)
 	}
 
-	// As read, the offer is made.
+	// As read, the offer is made, whatever else changed meanwhile: here
+	// another agent's presence, which moves the configuration version.
 	must(st.AgentUpdate(ctx, store.Agent{ID: "ana", Name: "Ana", Role: "agent", Teams: []string{"push"}, Capacity: 5}))
+	must(st.AgentCreate(ctx, store.Agent{ID: "zed", Name: "Zed", Role: "agent", Teams: []string{"care"}, Capacity: 5},
+		store.Key{ID: "k-zed", Hash: []byte("h-zed"), Role: "agent", AgentID: "zed"}))
+	st.change = func() { must(st.AgentSetStatus(ctx, "zed", "online")) }
 	s.assignQueued(ctx)
 	if l := lockOf(left.ID); l == nil || l.AgentID != "ana" {
 		t.Fatalf("the push thread's lock: %+v, want ana's offer", l)

@@ -492,8 +492,8 @@ type LockResult struct {
 	Lock   *Grant
 }
 
-// ClaimNextParams claims the first queued thread in the given teams and
-// networks (nil = all), in queue order across all of them. For an agent
+// ClaimNextParams claims the first queued thread in the given teams (nil:
+// none) and networks (empty: all), in queue order across all of them. For an agent
 // (not a supervisor) the agent's record as stored at the claim narrows
 // them too: the caller's scope was read before, and the agent may have
 // left a team since.
@@ -617,13 +617,10 @@ type AssignParams struct {
 	OnlyIfQueued bool
 	// ThreadVersion, when not 0, is the version of the thread the caller
 	// read to choose the agent: ErrConflict when the thread changed since
-	// (moved to another team, say).
+	// (moved to another team, say). An agent (not a supervisor) whose
+	// stored teams or networks no longer take the thread is ErrConflict
+	// too: it was chosen on a record read before.
 	ThreadVersion int64
-	// CheckConfig: the agent was chosen on configuration version
-	// ConfigVersion; ErrStaleConfig when it moved since (the agent may have
-	// left the team).
-	CheckConfig   bool
-	ConfigVersion uint64
 }
 
 // UnlockParams breaks a thread's lock.

@@ -398,8 +398,10 @@ func run(args []string) error {
 	// Stop the loops and close event streams first, so open streams do not
 	// hold the shutdown; requests in flight still finish.
 	svc.Stop()
-	if err := app.ShutdownWithTimeout(c.shutdownWait); err != nil {
-		log.Warn("shutdown: requests still in flight were cut", "err", err, "open_connections", app.Server().GetOpenConnectionsCount())
+	if err := app.ShutdownWithTimeout(c.shutdownWait); errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("shutdown timed out with requests in flight; they end with the process", "open_connections", app.Server().GetOpenConnectionsCount())
+	} else if err != nil {
+		log.Warn("shutdown", "err", err)
 	}
 	log.Info("stopped serving; closing the store")
 	return nil

@@ -668,8 +668,8 @@ func (s *Store) ThreadAssign(ctx context.Context, p store.AssignParams) (store.L
 		if p.ThreadVersion != 0 && p.ThreadVersion != rec.Version {
 			return fmt.Errorf("thread %s changed: %w", rec.ID, store.ErrConflict)
 		}
-		if v := configVersion(w.tx); p.CheckConfig && v != p.ConfigVersion {
-			return fmt.Errorf("configuration version %d, agent chosen on %d: %w", v, p.ConfigVersion, store.ErrStaleConfig)
+		if a, err := w.agent(p.AgentID); err == nil && !mayWork(a, &rec.Thread) {
+			return fmt.Errorf("agent %s no longer works thread %s's team or network: %w", p.AgentID, rec.ID, store.ErrConflict)
 		}
 		before := rec.clone()
 		if err := w.offer(rec, p.AgentID, p.TTL, p.Actor); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -160,12 +159,8 @@ func (s *Store) ThreadTag(ctx context.Context, p store.TagParams) (store.LockRes
 }
 
 func (s *Store) ThreadAssign(ctx context.Context, p store.AssignParams) (store.LockResult, error) {
-	config := ""
-	if p.CheckConfig {
-		config = strconv.FormatUint(p.ConfigVersion, 10)
-	}
 	res, err := s.eval(ctx, scriptAssign, []string{s.k.thread(p.ThreadID)},
-		p.ThreadID, p.AgentID, p.Actor, durUS(p.TTL), boolArg(p.OnlyIfQueued), newToken(), p.ThreadVersion, config)
+		p.ThreadID, p.AgentID, p.Actor, durUS(p.TTL), boolArg(p.OnlyIfQueued), newToken(), p.ThreadVersion)
 	if err != nil {
 		return store.LockResult{}, err
 	}

@@ -34,7 +34,7 @@ var lockScenarios = []scenario{
 	{"Tag_ARuleThatClosesEndsTheLock", tagClose},
 	{"Assign_BreaksOldLockWithHigherFence", assignBreaks},
 	{"Assign_OnlyIfQueued_ErrConflictWhenNotQueued", assignOnlyIfQueued},
-	{"Assign_OnlyAsRead_ThreadAndConfigVersions", assignOnlyAsRead},
+	{"Assign_OnlyAsRead_TheThreadAndTheAgentsTeams", assignOnlyAsRead},
 	{"Unlock_BreaksLock", unlock},
 	{"AgentDelete_ReleasesLocksAndRevokesKeys", agentDelete},
 	{"AgentUpdate_EndsLocksOnThreadsNoLongerItsToWork", agentUpdateEndsLocks},
@@ -739,13 +739,13 @@ func assignOnlyIfQueued(t *testing.T, e *env) {
 	}
 }
 
-// assignOnlyAsRead: an offer made on the thread and configuration as the
-// caller read them (the queue's listing, the configuration version) is
-// refused when either moved since, and changes nothing.
+// assignOnlyAsRead: an offer made on the thread as the caller read it
+// (the queue's listing) is refused when the thread moved since, or when
+// the agent chosen no longer works its team, and changes nothing.
 func assignOnlyAsRead(t *testing.T, e *env) {
 	e.team("care")
 	e.team("sales")
-	e.agent("ana", []string{"care"})
+	ana := e.agent("ana", []string{"care"})
 	th := e.thread("twitter", "care")
 	q, err := e.s.QueueList(e.ctx, store.QueueParams{Teams: []string{"care"}})
 	must(t, err)
@@ -753,28 +753,38 @@ func assignOnlyAsRead(t *testing.T, e *env) {
 	if read.ID != th.ID || read.Version == 0 {
 		t.Fatalf("the queue's thread %s at version %d", read.ID, read.Version)
 	}
-	config, err := e.s.ConfigVersion(e.ctx)
-	must(t, err)
-	offer := func(version int64, config uint64) error {
-		_, err := e.s.ThreadAssign(e.ctx, store.AssignParams{ThreadID: th.ID, AgentID: "ana", Actor: store.ActorSystem, TTL: longTTL,
-			OnlyIfQueued: true, ThreadVersion: version, CheckConfig: true, ConfigVersion: config})
+	offer := func(agent string, version int64) error {
+		_, err := e.s.ThreadAssign(e.ctx, store.AssignParams{ThreadID: th.ID, AgentID: agent, Actor: store.ActorSystem, TTL: longTTL,
+			OnlyIfQueued: true, ThreadVersion: version})
 		return err
 	}
-	wantErr(t, offer(read.Version+1, config), store.ErrConflict)
-	wantErr(t, offer(read.Version, config+1), store.ErrStaleConfig)
-	if got := e.get(th.ID); got.Lock != nil || got.Version != read.Version || len(ofType(e.events(th.ID), store.EventThreadOffered)) != 0 {
-		t.Fatalf("after refused offers: lock %+v, version %d (was %d)", got.Lock, got.Version, read.Version)
+	unchanged := func(what string) {
+		t.Helper()
+		if got := e.get(th.ID); got.Lock != nil || len(ofType(e.events(th.ID), store.EventThreadOffered)) != 0 {
+			t.Fatalf("after %s: lock %+v", what, got.Lock)
+		}
 	}
+	wantErr(t, offer("ana", read.Version+1), store.ErrConflict)
+	unchanged("an offer on another version")
+
+	// Ana left care meanwhile.
+	ana.Teams = []string{"sales"}
+	_, err = e.s.AgentUpdate(e.ctx, ana)
+	must(t, err)
+	wantErr(t, offer("ana", read.Version), store.ErrConflict)
+	unchanged("an offer to an agent who left the team")
+	ana.Teams = []string{"care", "sales"}
+	_, err = e.s.AgentUpdate(e.ctx, ana)
+	must(t, err)
 
 	// Moved to sales: the version read is stale.
 	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: th.ID, Force: true, Actor: "sup", Team: "sales"})
 	must(t, err)
-	wantErr(t, offer(read.Version, config), store.ErrConflict)
-	wantEqual(t, "lock after the refused offer of a moved thread", e.get(th.ID).Lock == nil, true)
+	wantErr(t, offer("ana", read.Version), store.ErrConflict)
+	unchanged("an offer of a moved thread")
 
 	// As read, it is offered.
-	moved := e.get(th.ID)
-	must(t, offer(moved.Version, config))
+	must(t, offer("ana", e.get(th.ID).Version))
 	if got := e.get(th.ID); got.Lock == nil || got.Lock.AgentID != "ana" {
 		t.Fatalf("after the offer as read: %+v", got.Lock)
 	}

@@ -10,9 +10,8 @@
 -- ARGV[6]  "1" for only-if-queued
 -- ARGV[7]  lock token
 -- ARGV[8]  thread version the agent was chosen on (0 = any)
--- ARGV[9]  configuration version the agent was chosen on ('' = any)
 -- Returns  {"ok", now, thread, grant} | {"not_found"} | {"closed"} | {"conflict"} |
---          {"unknown_agent"} | {"capacity"} | {"stale_config"}
+--          {"unknown_agent"} | {"capacity"}
 
 expire_due(EXPIRE_LIMIT)
 local t = load_live(ARGV[2])
@@ -22,11 +21,9 @@ local only = ARGV[6] == '1'
 if only and not in_queue(t) then return fail('conflict', 'thread ' .. t.id .. ' is no longer queued') end
 local version = tonumber(ARGV[8]) or 0
 if version ~= 0 and version ~= t.version then return fail('conflict', 'thread ' .. t.id .. ' changed') end
-if ARGV[9] ~= '' then
-  local v = tonumber(redis.call('HGET', K.meta(), 'config_version') or '0')
-  if v ~= tonumber(ARGV[9]) then
-    return fail('stale_config', 'configuration version ' .. istr(v) .. ', agent chosen on ' .. ARGV[9])
-  end
+-- An agent chosen on a record read before, which no longer works here.
+if agent_exists(ARGV[3]) and not may_work(agent_scope(ARGV[3]), t) then
+  return fail('conflict', 'agent ' .. ARGV[3] .. ' no longer works thread ' .. t.id .. "'s team or network")
 end
 local before = copy(t)
 local agent = ARGV[3]

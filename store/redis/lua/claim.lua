@@ -24,7 +24,7 @@ if t.status == 'closed' then return fail('closed', 'thread ' .. t.id) end
 if not agent_exists(agent) then return not_found('agent', agent) end
 local err = check_capacity(agent, '')
 if err then return err end
-if not may_work(agent, t) then return not_found('thread', ARGV[2]) end
+if not may_work(agent_scope(agent), t) then return not_found('thread', ARGV[2]) end
 local before = copy(t)
 grant(t, agent, tonumber(ARGV[4]), ARGV[5])
 event(t, 'thread.claimed', agent, {'agent_id', agent, 'fence', t.lock_fence,

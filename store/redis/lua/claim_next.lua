@@ -29,6 +29,7 @@ if not agent_exists(agent) then return not_found('agent', agent) end
 local err = check_capacity(agent, '')
 if err then return err end
 local skip = {} -- queues of teams or networks the agent, as it is now, no longer works
+local scope = agent_scope(agent)
 while true do
   local best, bestkey, besti
   for i = 2, #KEYS do
@@ -38,7 +39,7 @@ while true do
   if best == nil then return fail('empty', 'nothing to claim') end
   local t = load_thread(string.sub(best, QMEMBER_ID_AT))
   local current = t and in_queue(t) and qmember(t) == best and K.queue(t.team, t.network) == bestkey
-  if current and not may_work(agent, t) then
+  if current and not may_work(scope, t) then
     skip[besti] = true
   elseif current then
     local before = copy(t)

@@ -663,14 +663,19 @@ local function sees(t, teams_json, networks_json)
   return visible(t, teams, list(cjson.decode(networks_json)))
 end
 
--- may_work reports whether the agent, as stored now, may work t: an agent
+-- may_work reports whether the agent, as stored now (its agent_scope), may work t: an agent
 -- (not a supervisor) only in its teams and networks. A claim checks it
 -- because the caller's scope was read before: an agent moved out of a team
 -- meanwhile would hold a lock on a thread it no longer sees, which its
 -- update would have ended.
-local function may_work(agent, t)
+-- agent_scope reads what may_work needs of the agent, once per script.
+local function agent_scope(agent)
   local a = cjson.decode(redis.call('HGET', K.agent(agent), 'json') or '{}')
-  return a.role ~= 'agent' or visible(t, list(a.teams), list(a.networks))
+  return {role = a.role, teams = list(a.teams), networks = list(a.networks)}
+end
+
+local function may_work(scope, t)
+  return scope.role ~= 'agent' or visible(t, scope.teams, scope.networks)
 end
 
 -- end_agent_locks releases the agent's locks on the threads keep refuses

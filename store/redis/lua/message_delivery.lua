@@ -27,7 +27,9 @@ if ext == '' and type(prev.external_id) == 'string' and prev.external_id ~= '' t
   ext, d.external_id = prev.external_id, prev.external_id
   dj = cjson.encode(d)
 end
-local repeated = prev.status == d.status and prev.external_id == d.external_id and prev.error == d.error
+-- (A delivery stored by an older build may lack a field: '' then.)
+local repeated = (prev.status or '') == (d.status or '') and (prev.external_id or '') == (d.external_id or '')
+  and (prev.error or '') == (d.error or '')
 -- Not a repeated report, nor a late "sent" for what the network since said
 -- failed.
 if not repeated and not (prev.status == 'failed' and d.status == 'sent' and ARGV[5] ~= '' and prev.external_id == ARGV[5]) then
