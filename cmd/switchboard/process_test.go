@@ -263,6 +263,24 @@ func TestKill9_AcknowledgedMessagesSurvive(t *testing.T) {
 	t.Logf("%d acknowledged messages all present after kill -9", len(acked))
 }
 
+// waitRefusing waits, up to within, until the process refuses new
+// connections (its stop has begun).
+func (p *proc) waitRefusing(within time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		c, err := net.DialTimeout("tcp", p.addr, time.Second)
+		if err != nil {
+			return
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			p.t.Fatalf("still accepting connections %s after the signal", within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestSIGTERM_DrainsInFlightRequestsAndExitsCleanly: under load, with an
 // event stream open and a request half sent, SIGTERM stops accepting new
 // connections, lets the request in flight finish (201), closes the stream,
@@ -340,18 +358,7 @@ func TestSIGTERM_DrainsInFlightRequestsAndExitsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	// New connections are refused soon after the signal.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", p.addr, time.Second)
-		if err != nil {
-			break
-		}
-		c.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("still accepting connections 5s after SIGTERM")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	p.waitRefusing(5 * time.Second)
 	// The request in flight is finished and answered.
 	conn.Write(body[len(body)/2:])
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -408,18 +415,7 @@ func TestSIGTERM_ASecondSignalEndsTheProcessAtOnce(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for { // the stop has begun once new connections are refused
-		c, err := net.DialTimeout("tcp", p.addr, time.Second)
-		if err != nil {
-			break
-		}
-		c.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("still accepting connections 10s after SIGTERM")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	p.waitRefusing(10 * time.Second) // the stop has begun
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
