@@ -91,7 +91,8 @@ type Store interface {
 	AgentSetStatus(ctx context.Context, id, status string) (Agent, error)
 	// AgentDelete revokes the agent's keys and releases its locks.
 	AgentDelete(ctx context.Context, id, actor string) error
-	// AgentRotateKey revokes the agent's keys and stores key instead.
+	// AgentRotateKey revokes the agent's keys and stores key instead, with
+	// the agent's role as stored at the step (key.Role is not used).
 	AgentRotateKey(ctx context.Context, agentID string, key Key) error
 
 	RuleCreate(ctx context.Context, r Rule) (Rule, error)
@@ -619,7 +620,8 @@ type AssignParams struct {
 	// read to choose the agent: ErrConflict when the thread changed since
 	// (moved to another team, say). An agent (not a supervisor) whose
 	// stored teams or networks no longer take the thread is ErrConflict
-	// too: it was chosen on a record read before.
+	// too, and with OnlyIfQueued (push) one not online: it was chosen on a
+	// record read before.
 	ThreadVersion int64
 }
 

@@ -340,10 +340,9 @@ func (s *Store) AgentRotateKey(ctx context.Context, agentID string, k store.Key)
 		if err := w.checkKeyFree(k); err != nil {
 			return err
 		}
-		k.AgentID = agentID
-		if k.Role == "" {
-			k.Role = a.Role
-		}
+		// The agent's role as stored now, whatever the caller read: a
+		// demotion meanwhile must not leave a supervisor's key.
+		k.AgentID, k.Role = agentID, a.Role
 		w.forAgentKeys(agentID, func(kr *keyRec) { w.deleteKey(kr) })
 		w.putKey(k)
 		return nil

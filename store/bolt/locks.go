@@ -561,6 +561,15 @@ func (s *Store) ThreadTransfer(ctx context.Context, p store.TransferParams) (sto
 			if err := w.checkCapacity(target, rec.ID); err != nil {
 				return err
 			}
+			// Where the thread goes, as the agent is now: one who left that
+			// team meanwhile would hold a lock on a thread it cannot see.
+			dest := rec.Thread
+			if p.Team != "" {
+				dest.Team = p.Team
+			}
+			if !mayWork(target, &dest) {
+				return fmt.Errorf("agent %s no longer works team %s or network %s: %w", target.ID, dest.Team, dest.Network, store.ErrConflict)
+			}
 		}
 		before := rec.clone()
 		data := map[string]any{"from_team": rec.Team, "reason": p.Reason}
@@ -668,8 +677,8 @@ func (s *Store) ThreadAssign(ctx context.Context, p store.AssignParams) (store.L
 		if p.ThreadVersion != 0 && p.ThreadVersion != rec.Version {
 			return fmt.Errorf("thread %s changed: %w", rec.ID, store.ErrConflict)
 		}
-		if a, err := w.agent(p.AgentID); err == nil && !mayWork(a, &rec.Thread) {
-			return fmt.Errorf("agent %s no longer works thread %s's team or network: %w", p.AgentID, rec.ID, store.ErrConflict)
+		if a, err := w.agent(p.AgentID); err == nil && (!mayWork(a, &rec.Thread) || p.OnlyIfQueued && a.Status != store.AgentOnline) {
+			return fmt.Errorf("agent %s no longer works thread %s's team or network, or is not online: %w", p.AgentID, rec.ID, store.ErrConflict)
 		}
 		before := rec.clone()
 		if err := w.offer(rec, p.AgentID, p.TTL, p.Actor); err != nil {

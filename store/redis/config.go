@@ -209,7 +209,7 @@ func (s *Store) AgentDelete(ctx context.Context, id, actor string) error {
 }
 
 func (s *Store) AgentRotateKey(ctx context.Context, agentID string, k store.Key) error {
-	k.AgentID = agentID // the role, when empty, is the agent's (set by the script)
+	k.AgentID = agentID // the role is the agent's as stored (set by the script)
 	_, err := s.eval(ctx, scriptAgentRotateKey, []string{s.k.agent(agentID)}, append([]any{agentID}, keyArgs(k)...)...)
 	return err
 }

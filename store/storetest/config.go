@@ -511,6 +511,15 @@ func agentRotateKey(t *testing.T, e *env) {
 	must(t, err)
 
 	wantErr(t, e.s.AgentRotateKey(ctx, "nope", agentKey("nope", "x")), store.ErrNotFound)
+
+	// The new key takes the agent's role as stored, not the one the caller
+	// read: a supervisor demoted meanwhile gets no supervisor's key.
+	stale := agentKey("bob", "rotated-bob")
+	stale.Role = store.RoleSupervisor
+	must(t, e.s.AgentRotateKey(ctx, "bob", stale))
+	got, err = e.s.KeyByHash(ctx, hash("rotated-bob"))
+	must(t, err)
+	wantEqual(t, "the rotated key's role", got.Role, store.RoleAgent)
 }
 
 func keyBootstrap(t *testing.T, e *env) {

@@ -712,6 +712,7 @@ func assignOnlyIfQueued(t *testing.T, e *env) {
 	e.team("care")
 	e.agent("ana", []string{"care"})
 	e.agent("bob", []string{"care"})
+	e.online("bob")
 	th := e.thread("twitter", "care")
 	g := e.claim(th.ID, "ana", longTTL)
 	_, err := e.s.ThreadAssign(e.ctx, store.AssignParams{ThreadID: th.ID, AgentID: "bob", Actor: store.ActorSystem, TTL: longTTL, OnlyIfQueued: true})
@@ -741,11 +742,14 @@ func assignOnlyIfQueued(t *testing.T, e *env) {
 
 // assignOnlyAsRead: an offer made on the thread as the caller read it
 // (the queue's listing) is refused when the thread moved since, or when
-// the agent chosen no longer works its team, and changes nothing.
+// the agent chosen no longer works its team or (push) is not online, and
+// changes nothing. A transfer to an agent, likewise, when the agent does
+// not work the team the thread goes to.
 func assignOnlyAsRead(t *testing.T, e *env) {
 	e.team("care")
 	e.team("sales")
 	ana := e.agent("ana", []string{"care"})
+	e.online("ana")
 	th := e.thread("twitter", "care")
 	q, err := e.s.QueueList(e.ctx, store.QueueParams{Teams: []string{"care"}})
 	must(t, err)
@@ -783,11 +787,31 @@ func assignOnlyAsRead(t *testing.T, e *env) {
 	wantErr(t, offer("ana", read.Version), store.ErrConflict)
 	unchanged("an offer of a moved thread")
 
+	// Ana went away: a push offer waits for someone online.
+	_, err = e.s.AgentSetStatus(e.ctx, "ana", store.AgentAway)
+	must(t, err)
+	wantErr(t, offer("ana", e.get(th.ID).Version), store.ErrConflict)
+	unchanged("a push offer to an agent away")
+	e.online("ana")
+
 	// As read, it is offered.
 	must(t, offer("ana", e.get(th.ID).Version))
 	if got := e.get(th.ID); got.Lock == nil || got.Lock.AgentID != "ana" {
 		t.Fatalf("after the offer as read: %+v", got.Lock)
 	}
+
+	// Transferred to care with ana, who is in sales only now.
+	ana.Teams = []string{"sales"}
+	_, err = e.s.AgentUpdate(e.ctx, ana)
+	must(t, err)
+	sales := e.thread("twitter", "sales")
+	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: sales.ID, Force: true, Actor: "sup", Team: "care", AgentID: "ana", TTL: longTTL})
+	wantErr(t, err, store.ErrConflict)
+	if got := e.get(sales.ID); got.Team != "sales" || got.Lock != nil {
+		t.Fatalf("after a refused transfer: team %s, lock %+v", got.Team, got.Lock)
+	}
+	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: sales.ID, Force: true, Actor: "sup", AgentID: "ana", TTL: longTTL})
+	must(t, err) // within sales
 }
 
 // claimAsTheAgentIsNow: the scope a claim is given was read before it;
@@ -943,6 +967,7 @@ func fenceGrows(t *testing.T, e *env) {
 	e.team("sales")
 	e.agent("ana", []string{"care", "sales"})
 	e.agent("bob", []string{"care", "sales"})
+	e.online("bob")
 	th := e.thread("twitter", "care")
 	var last int64
 	check := func(what string) *store.Grant {

@@ -163,6 +163,15 @@ func (e *env) agent(id string, teams []string, mods ...func(*store.Agent)) store
 	return got
 }
 
+// online sets the agents online, as push offers want them.
+func (e *env) online(ids ...string) {
+	e.t.Helper()
+	for _, id := range ids {
+		_, err := e.s.AgentSetStatus(e.ctx, id, store.AgentOnline)
+		must(e.t, err)
+	}
+}
+
 func capacity(n int) func(*store.Agent)        { return func(a *store.Agent) { a.Capacity = n } }
 func networks(nw ...string) func(*store.Agent) { return func(a *store.Agent) { a.Networks = nw } }
 func fallback(team string) func(*store.Team)   { return func(t *store.Team) { t.FallbackTeam = team } }

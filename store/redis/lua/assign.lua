@@ -21,9 +21,11 @@ local only = ARGV[6] == '1'
 if only and not in_queue(t) then return fail('conflict', 'thread ' .. t.id .. ' is no longer queued') end
 local version = tonumber(ARGV[8]) or 0
 if version ~= 0 and version ~= t.version then return fail('conflict', 'thread ' .. t.id .. ' changed') end
--- An agent chosen on a record read before, which no longer works here.
-if agent_exists(ARGV[3]) and not may_work(agent_scope(ARGV[3]), t) then
-  return fail('conflict', 'agent ' .. ARGV[3] .. ' no longer works thread ' .. t.id .. "'s team or network")
+-- An agent chosen on a record read before, which no longer works here, or
+-- (push) is no longer online.
+if agent_exists(ARGV[3]) and (not may_work(agent_scope(ARGV[3]), t)
+    or only and redis.call('HGET', K.agent(ARGV[3]), 'status') ~= 'online') then
+  return fail('conflict', 'agent ' .. ARGV[3] .. " no longer works thread " .. t.id .. "'s team or network, or is not online")
 end
 local before = copy(t)
 local agent = ARGV[3]

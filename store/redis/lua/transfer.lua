@@ -37,6 +37,12 @@ if agent ~= '' then
   if not agent_exists(agent) then return fail('unknown_agent', 'agent ' .. agent) end
   err = check_capacity(agent, t.id)
   if err then return err end
+  -- Where the thread goes, as the agent is now: one who left that team
+  -- meanwhile would hold a lock on a thread it cannot see.
+  local dest = {team = (team ~= '' and team) or t.team, network = t.network}
+  if not may_work(agent_scope(agent), dest) then
+    return fail('conflict', 'agent ' .. agent .. ' no longer works team ' .. dest.team .. ' or network ' .. t.network)
+  end
 end
 local before = copy(t)
 local data = {'from_team', t.team, 'reason', ARGV[8]}
