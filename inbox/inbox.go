@@ -5,11 +5,13 @@
 package inbox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -353,17 +355,42 @@ func (s *Service) loadSnapshot(ctx context.Context, v uint64) (*snapshot, error)
 			sn.members[t] = append(sn.members[t], a.ID)
 		}
 	}
+	sn.rules = s.compileRules(rules)
+	return sn, nil
+}
+
+// compileRules compiles the stored rules for routing. Rules are validated
+// on write, but what is stored may still not compile as a whole: more than
+// routing.MaxRules (two creates at the limit at once), or a rule that no
+// longer compiles (a time zone removed from the system). Such rules are
+// left out, with an error logged, and the others route: all of them left
+// out would route every message to the default team, spam unclosed.
+func (s *Service) compileRules(rules []store.Rule) *routing.RuleSet {
 	rr := make([]routing.Rule, len(rules))
 	for i, r := range rules {
 		rr[i] = r.Rule
 	}
-	if sn.rules, err = routing.Compile(rr); err != nil {
-		// Rules are validated on write; a rule that no longer compiles
-		// (say, a time zone removed from the system) must not stop ingest.
-		s.log.Error("rules do not compile; routing with none", "err", err)
-		sn.rules, _ = routing.Compile(nil)
+	set, err := routing.Compile(rr)
+	if err == nil {
+		return set
 	}
-	return sn, nil
+	slices.SortFunc(rr, func(a, b routing.Rule) int { // evaluation order
+		return cmp.Or(cmp.Compare(a.Position, b.Position), strings.Compare(a.ID, b.ID))
+	})
+	var ok []routing.Rule
+	for _, r := range rr {
+		if len(ok) == routing.MaxRules {
+			s.log.Error("more rules than routing takes; the last ones are left out", "max", routing.MaxRules, "stored", len(rr))
+			break
+		}
+		if _, err := routing.Compile([]routing.Rule{r}); err != nil {
+			s.log.Error("a rule does not compile; routing without it", "rule", r.ID, "err", err)
+			continue
+		}
+		ok = append(ok, r)
+	}
+	set, _ = routing.Compile(ok)
+	return set
 }
 
 func (sn *snapshot) onShift(a *store.Agent, now time.Time) bool {

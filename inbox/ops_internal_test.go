@@ -407,3 +407,38 @@ func TestAssignQueued_OffersOnlyWhatItRead(t *testing.T) {
 		t.Fatalf("the supervisor's offer was stored: %+v", l)
 	}
 }
+
+// TestSnapshot_RulesThatDoNotCompileAreLeftOutAlone: more rules stored
+// than routing takes (two creates at the limit at once), or a stored rule
+// that no longer compiles, leaves out those rules only. All rules were
+// left out: every message went to the default team, spam unclosed.
+func TestSnapshot_RulesThatDoNotCompileAreLeftOutAlone(t *testing.T) {
+	ctx := context.Background()
+	clock := &steeredClock{t: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
+	st := retentionStore(t, clock) // with team care
+	create := func(r routing.Rule) {
+		t.Helper()
+		if _, err := st.RuleCreate(ctx, store.Rule{Rule: r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create(routing.Rule{ID: "spam", Position: 1, When: routing.When{TextAny: []string{"casino"}}, Then: routing.Then{Close: true}})
+	// Past the limit, the last in evaluation order: never reached.
+	for i := range routing.MaxRules {
+		create(routing.Rule{ID: fmt.Sprintf("r%04d", i), Position: i + 10, When: routing.When{Networks: []string{"linkedin"}},
+			Then: routing.Then{AddTags: []string{"li"}}})
+	}
+	// Stored, and then unusable: its time zone no longer loads.
+	create(routing.Rule{ID: "night", Position: 2, When: routing.When{Schedule: &routing.Schedule{Timezone: "Mars/Olympus",
+		Windows: []routing.Shift{{Days: []string{"mon"}, Start: "00:00", End: "23:59"}}}}, Then: routing.Then{AddTags: []string{"night"}}})
+
+	s := New(st, Config{Logger: discardLog, Clock: clock.now, DefaultTeam: "care"})
+	admin := Principal{KeyID: "k-admin", Role: store.RoleAdmin}
+	res, err := s.Ingest(ctx, admin, MessageInput{Network: "twitter", ExternalID: "c1", Author: store.Author{ID: "u"}, Text: "free casino chips"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Thread.Status != store.StatusClosed {
+		t.Fatalf("the spam rule did not close the message: %s, tags %v", res.Thread.Status, res.Thread.Tags)
+	}
+}
