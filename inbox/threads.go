@@ -112,13 +112,16 @@ func validateNote(text string) error {
 }
 
 func (s *Service) NoteCreate(ctx context.Context, p Principal, threadID string, in NoteInput) (store.Note, error) {
-	if _, _, err := s.visibleThread(ctx, p, threadID); err != nil {
+	_, sc, err := s.visibleThread(ctx, p, threadID)
+	if err != nil {
 		return store.Note{}, err
 	}
 	if err := validateNote(in.Text); err != nil {
 		return store.Note{}, err
 	}
-	return s.st.NoteCreate(ctx, store.Note{ID: newID(), ThreadID: threadID, AgentID: p.AgentID, Actor: p.Actor(), Text: in.Text})
+	// Seen again in the step: the thread may have moved since it was read.
+	return s.st.NoteCreate(ctx, store.Note{ID: newID(), ThreadID: threadID, AgentID: p.AgentID, Actor: p.Actor(), Text: in.Text},
+		sc.teams, sc.networks)
 }
 
 // ThreadErase deletes a thread and everything kept about it, in any state

@@ -199,7 +199,12 @@ type Store interface {
 	// the store kept an index of them stay.)
 	EventTrimErased(ctx context.Context, until time.Time, limit int) (int, error)
 
-	NoteCreate(ctx context.Context, n Note) (Note, error)
+	// NoteCreate stores a note on n.ThreadID. Teams and networks, when teams
+	// is not nil, are the caller's visibility, and a note by an agent (role
+	// agent, n.AgentID) must be on a thread of its teams and networks as
+	// stored: ErrNotFound otherwise (the caller read the thread before;
+	// it may have moved, or the agent's teams changed, since).
+	NoteCreate(ctx context.Context, n Note, teams, networks []string) (Note, error)
 	NoteList(ctx context.Context, threadID string, p PageParams) (Page[Note], error)
 
 	// Locks. Each checks token, fence and capacity atomically with its write

@@ -946,11 +946,16 @@ func (w *wtx) dropChildren(bucket []byte, parent string, fn func(k, v []byte)) {
 	}
 }
 
-func (s *Store) NoteCreate(ctx context.Context, n store.Note) (store.Note, error) {
+func (s *Store) NoteCreate(ctx context.Context, n store.Note, teams, networks []string) (store.Note, error) {
 	err := s.write(ctx, func(w *wtx) error {
-		rec, err := w.thread(n.ThreadID)
+		rec, err := w.seenThread(n.ThreadID, teams, networks)
 		if err != nil {
 			return err
+		}
+		if n.AgentID != "" {
+			if a, err := w.agent(n.AgentID); err != nil || !mayWork(a, &rec.Thread) {
+				return fmt.Errorf("thread %s: %w", n.ThreadID, store.ErrNotFound)
+			}
 		}
 		n.CreatedAt = w.now
 		// A note is activity on the thread: it moves updated_at (retention

@@ -131,7 +131,7 @@ func TestEvents_EntriesOfTheOldFormatAreReadAndErased(t *testing.T) {
 	careThread(t, s)
 	old, err := oldEvent.Run(ctx, s.rdb, []string{s.k.meta()}, s.k.p, "t-1", "note-old").Text()
 	must(t, err)
-	_, err = s.NoteCreate(ctx, store.Note{ID: "note-new", ThreadID: "t-1", Actor: "ana", Text: "x"})
+	_, err = s.NoteCreate(ctx, store.Note{ID: "note-new", ThreadID: "t-1", Actor: "ana", Text: "x"}, nil, nil)
 	must(t, err)
 
 	for _, threadID := range []string{"", "t-1"} {

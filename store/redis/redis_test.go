@@ -757,7 +757,7 @@ func exerciseAll(t *testing.T, s *Store) {
 	must(t, err)
 	_, err = s.ThreadClose(ctx, store.LockParams{ThreadID: "t4", Force: true, Actor: "sup"})
 	must(t, err)
-	_, err = s.NoteCreate(ctx, store.Note{ID: "n2", ThreadID: "t4", Actor: "sup", Text: "closed"})
+	_, err = s.NoteCreate(ctx, store.Note{ID: "n2", ThreadID: "t4", Actor: "sup", Text: "closed"}, nil, nil)
 	must(t, err)
 	_, err = s.NoteList(ctx, "t4", store.PageParams{})
 	must(t, err)

@@ -513,12 +513,13 @@ func (s *Store) ThreadOldest(ctx context.Context, after uint64, limit int) ([]st
 	return out, next, nil
 }
 
-func (s *Store) NoteCreate(ctx context.Context, n store.Note) (store.Note, error) {
+func (s *Store) NoteCreate(ctx context.Context, n store.Note, teams, networks []string) (store.Note, error) {
 	nj, err := jsonWithout(n, "thread_id", "created_at")
 	if err != nil {
 		return n, err
 	}
-	res, err := s.eval(ctx, scriptNoteCreate, []string{s.k.thread(n.ThreadID)}, n.ThreadID, nj, n.ID, n.Actor)
+	t, nw := scopeArgs(teams, networks)
+	res, err := s.eval(ctx, scriptNoteCreate, []string{s.k.thread(n.ThreadID)}, n.ThreadID, nj, n.ID, n.Actor, t, nw, n.AgentID)
 	if err != nil {
 		return n, err
 	}

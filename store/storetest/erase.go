@@ -175,7 +175,7 @@ func threadErase(t *testing.T, e *env) {
 	must(t, err)
 	_, err = e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: reply.Message.ID, Status: "sent", ExternalID: "delivered-as-erase-me"})
 	must(t, err)
-	_, err = e.s.NoteCreate(e.ctx, store.Note{ID: e.id("note"), ThreadID: held.ID, Actor: "bob", Text: "note-to-erase"})
+	_, err = e.s.NoteCreate(e.ctx, store.Note{ID: e.id("note"), ThreadID: held.ID, Actor: "bob", Text: "note-to-erase"}, nil, nil)
 	must(t, err)
 	queued := e.thread("instagram", "care", author("erase-me"))
 	pend := e.pending(e.thread("facebook", "care", author("erase-me")), "ana")

@@ -185,9 +185,11 @@ func messageListPaging(t *testing.T, e *env) {
 
 func notes(t *testing.T, e *env) {
 	e.team("care")
+	e.team("sales")
+	ana := e.agent("ana", []string{"care"})
 	th := e.thread("twitter", "care")
 	other := e.thread("twitter", "care")
-	n1, err := e.s.NoteCreate(e.ctx, store.Note{ID: "n1", ThreadID: th.ID, AgentID: "ana", Actor: "ana", Text: "customer is a VIP"})
+	n1, err := e.s.NoteCreate(e.ctx, store.Note{ID: "n1", ThreadID: th.ID, AgentID: "ana", Actor: "ana", Text: "customer is a VIP"}, nil, nil)
 	must(t, err)
 	if n1.CreatedAt.IsZero() {
 		t.Fatal("NoteCreate: CreatedAt not set")
@@ -197,11 +199,22 @@ func notes(t *testing.T, e *env) {
 		t.Fatalf("after a note: version %d, updated_at %v; want %d and the note's %v",
 			got.Version, got.UpdatedAt, th.Version+1, n1.CreatedAt)
 	}
-	_, err = e.s.NoteCreate(e.ctx, store.Note{ID: "n2", ThreadID: th.ID, Actor: "sup", Text: "second"})
+	_, err = e.s.NoteCreate(e.ctx, store.Note{ID: "n2", ThreadID: th.ID, Actor: "sup", Text: "second"}, nil, nil)
 	must(t, err)
-	_, err = e.s.NoteCreate(e.ctx, store.Note{ID: "n3", ThreadID: other.ID, Actor: "sup", Text: "elsewhere"})
+	_, err = e.s.NoteCreate(e.ctx, store.Note{ID: "n3", ThreadID: other.ID, Actor: "sup", Text: "elsewhere"}, nil, nil)
 	must(t, err)
-	_, err = e.s.NoteCreate(e.ctx, store.Note{ID: "n4", ThreadID: "nope", Actor: "sup", Text: "x"})
+	_, err = e.s.NoteCreate(e.ctx, store.Note{ID: "n4", ThreadID: "nope", Actor: "sup", Text: "x"}, nil, nil)
+	wantErr(t, err, store.ErrNotFound)
+
+	// The step sees the thread again: outside the caller's scope, or
+	// outside its agent's teams as they are now, no note is stored (the
+	// thread moved, or the agent's teams changed, since it was read).
+	_, err = e.s.NoteCreate(e.ctx, store.Note{ID: "n5", ThreadID: th.ID, Actor: "sup", Text: "x"}, []string{"sales"}, nil)
+	wantErr(t, err, store.ErrNotFound)
+	ana.Teams = []string{"sales"}
+	_, err = e.s.AgentUpdate(e.ctx, ana)
+	must(t, err)
+	_, err = e.s.NoteCreate(e.ctx, store.Note{ID: "n6", ThreadID: th.ID, AgentID: "ana", Actor: "ana", Text: "x"}, []string{"care"}, nil)
 	wantErr(t, err, store.ErrNotFound)
 
 	page, err := e.s.NoteList(e.ctx, th.ID, store.PageParams{})

@@ -264,7 +264,7 @@ func eventLastID(t *testing.T, e *env) {
 	step("after a claim")
 	e.reply(th.ID, g.Token, "ana")
 	step("after a reply")
-	_, err := e.s.NoteCreate(e.ctx, store.Note{ID: "n-1", ThreadID: th.ID, AgentID: "ana", Actor: "ana", Text: "note"})
+	_, err := e.s.NoteCreate(e.ctx, store.Note{ID: "n-1", ThreadID: th.ID, AgentID: "ana", Actor: "ana", Text: "note"}, nil, nil)
 	must(t, err)
 	step("after a note")
 	e.release(th.ID, g.Token, "ana")
