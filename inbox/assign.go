@@ -128,9 +128,13 @@ func (s *Service) pickAgent(ctx context.Context, sn *snapshot, team store.Team, 
 			(len(a.Networks) > 0 && !slices.Contains(a.Networks, network)) {
 			continue
 		}
-		// Load and turn change with every offer: read them fresh.
+		// Load and turn change with every offer: read them fresh. So may
+		// status, teams and networks since the snapshot: the store would
+		// refuse an offer to an agent no longer online or in the team, and
+		// the agent would be picked again for every thread of the pass.
 		fresh, err := s.st.AgentGet(ctx, id)
-		if err != nil {
+		if err != nil || fresh.Status != store.AgentOnline || !slices.Contains(fresh.Teams, team.ID) ||
+			(len(fresh.Networks) > 0 && !slices.Contains(fresh.Networks, network)) {
 			continue
 		}
 		if fresh.LastOfferedAt.After(newestStored) {

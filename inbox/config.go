@@ -328,6 +328,10 @@ func (s *Service) AgentRotateKey(ctx context.Context, p Principal, id string) (A
 	if err := s.st.AgentRotateKey(ctx, id, k); err != nil {
 		return AgentCreated{}, err
 	}
+	// As it is now: the key took the role stored at the rotation.
+	if now, err := s.st.AgentGet(ctx, id); err == nil {
+		a = now
+	}
 	return AgentCreated{AgentView: s.view(a), APIKey: secret}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sort"
@@ -75,6 +76,9 @@ type Service struct {
 
 	snapMu sync.Mutex
 	snap   atomic.Pointer[snapshot]
+	// rulesLeftOut is what routing last left out of the stored rules (see
+	// compileRules), so that it is logged when it changes.
+	rulesLeftOut atomic.Pointer[string]
 
 	presence presence
 	// nudge wakes the assigner when someone may have become eligible.
@@ -372,22 +376,28 @@ func (s *Service) compileRules(rules []store.Rule) *routing.RuleSet {
 	}
 	set, err := routing.Compile(rr)
 	if err == nil {
+		s.rulesLeftOut.Store(nil)
 		return set
 	}
 	slices.SortFunc(rr, func(a, b routing.Rule) int { // evaluation order
 		return cmp.Or(cmp.Compare(a.Position, b.Position), strings.Compare(a.ID, b.ID))
 	})
 	var ok []routing.Rule
-	for _, r := range rr {
+	var why []string // what is left out, logged when it changes (a snapshot is loaded at every presence change)
+	for i, r := range rr {
 		if len(ok) == routing.MaxRules {
-			s.log.Error("more rules than routing takes; the last ones are left out", "max", routing.MaxRules, "stored", len(rr))
+			why = append(why, fmt.Sprintf("the last %d rules, past the first %d", len(rr)-i, routing.MaxRules))
 			break
 		}
 		if _, err := routing.Compile([]routing.Rule{r}); err != nil {
-			s.log.Error("a rule does not compile; routing without it", "rule", r.ID, "err", err)
+			why = append(why, fmt.Sprintf("rule %s: %v", r.ID, err))
 			continue
 		}
 		ok = append(ok, r)
+	}
+	msg := strings.Join(why, "; ")
+	if old := s.rulesLeftOut.Swap(&msg); old == nil || *old != msg {
+		s.log.Error("routing leaves out rules it cannot take", "left_out", msg)
 	}
 	set, _ = routing.Compile(ok)
 	return set

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -307,13 +308,13 @@ func TestMessageEdited_RefusesWhatItCannotStoreAndDatesUndatedEdits(t *testing.T
 // its write.
 type meanwhile struct {
 	store.Store
-	change func()
+	change func(store.AssignParams)
 }
 
 func (m *meanwhile) ThreadAssign(ctx context.Context, p store.AssignParams) (store.LockResult, error) {
 	if f := m.change; f != nil {
 		m.change = nil
-		f()
+		f(p)
 	}
 	return m.Store.ThreadAssign(ctx, p)
 }
@@ -363,7 +364,7 @@ func TestAssignQueued_OffersOnlyWhatItRead(t *testing.T) {
 	}
 
 	moved := queued(1)
-	st.change = func() {
+	st.change = func(store.AssignParams) {
 		must(st.ThreadTransfer(ctx, store.TransferParams{ThreadID: moved.ID, Force: true, Actor: "sup", Team: "care"}))
 	}
 	s.assignQueued(ctx)
@@ -372,7 +373,7 @@ func TestAssignQueued_OffersOnlyWhatItRead(t *testing.T) {
 	}
 
 	left := queued(2)
-	st.change = func() {
+	st.change = func(store.AssignParams) {
 		must(st.AgentUpdate(ctx, store.Agent{ID: "ana", Name: "Ana", Role: "agent", Teams: []string{"care"}, Capacity: 5}))
 	}
 	s.assignQueued(ctx)
@@ -385,17 +386,37 @@ func TestAssignQueued_OffersOnlyWhatItRead(t *testing.T) {
 	must(st.AgentUpdate(ctx, store.Agent{ID: "ana", Name: "Ana", Role: "agent", Teams: []string{"push"}, Capacity: 5}))
 	must(st.AgentCreate(ctx, store.Agent{ID: "zed", Name: "Zed", Role: "agent", Teams: []string{"care"}, Capacity: 5},
 		store.Key{ID: "k-zed", Hash: []byte("h-zed"), Role: "agent", AgentID: "zed"}))
-	st.change = func() { must(st.AgentSetStatus(ctx, "zed", "online")) }
+	st.change = func(store.AssignParams) { must(st.AgentSetStatus(ctx, "zed", "online")) }
 	s.assignQueued(ctx)
 	if l := lockOf(left.ID); l == nil || l.AgentID != "ana" {
 		t.Fatalf("the push thread's lock: %+v, want ana's offer", l)
 	}
 
+	// The agent chosen goes away meanwhile: the store refuses the offer,
+	// and the rest of the pass goes to the other member, not to her again.
+	must(st.AgentCreate(ctx, store.Agent{ID: "bea", Name: "Bea", Role: "agent", Teams: []string{"push"}, Capacity: 5},
+		store.Key{ID: "k-bea", Hash: []byte("h-bea"), Role: "agent", AgentID: "bea"}))
+	must(st.AgentSetStatus(ctx, "bea", "online"))
+	away := []store.Thread{queued(10), queued(11)}
+	var gone string
+	st.change = func(p store.AssignParams) { gone = p.AgentID; must(st.AgentSetStatus(ctx, gone, "away")) }
+	s.assignQueued(ctx)
+	offered := map[string]int{}
+	for _, th := range away {
+		if l := lockOf(th.ID); l != nil {
+			offered[l.AgentID]++
+		}
+	}
+	if offered[gone] != 0 || len(offered) != 1 {
+		t.Fatalf("after %s went away during the pass, its offers went to %v", gone, offered)
+	}
+	must(st.AgentSetStatus(ctx, gone, "online"))
+
 	// A supervisor's offer too: made again on what is there now, ana
 	// having left push meanwhile, it is refused naming the agent.
 	sup := Principal{KeyID: "k-admin", Role: store.RoleAdmin}
 	third := queued(3)
-	st.change = func() {
+	st.change = func(store.AssignParams) {
 		must(st.AgentUpdate(ctx, store.Agent{ID: "ana", Name: "Ana", Role: "agent", Teams: []string{"care"}, Capacity: 5}))
 	}
 	_, err := s.Assign(ctx, sup, third.ID, AssignInput{AgentID: "ana"})
@@ -432,7 +453,8 @@ func TestSnapshot_RulesThatDoNotCompileAreLeftOutAlone(t *testing.T) {
 	create(routing.Rule{ID: "night", Position: 2, When: routing.When{Schedule: &routing.Schedule{Timezone: "Mars/Olympus",
 		Windows: []routing.Shift{{Days: []string{"mon"}, Start: "00:00", End: "23:59"}}}}, Then: routing.Then{AddTags: []string{"night"}}})
 
-	s := New(st, Config{Logger: discardLog, Clock: clock.now, DefaultTeam: "care"})
+	var logged strings.Builder
+	s := New(st, Config{Logger: slog.New(slog.NewTextHandler(&logged, nil)), Clock: clock.now, DefaultTeam: "care"})
 	admin := Principal{KeyID: "k-admin", Role: store.RoleAdmin}
 	res, err := s.Ingest(ctx, admin, MessageInput{Network: "twitter", ExternalID: "c1", Author: store.Author{ID: "u"}, Text: "free casino chips"})
 	if err != nil {
@@ -440,5 +462,15 @@ func TestSnapshot_RulesThatDoNotCompileAreLeftOutAlone(t *testing.T) {
 	}
 	if res.Thread.Status != store.StatusClosed {
 		t.Fatalf("the spam rule did not close the message: %s, tags %v", res.Thread.Status, res.Thread.Tags)
+	}
+	// Said once, though every presence change loads the rules again.
+	rules, err := st.RuleList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.compileRules(rules)
+	if n := strings.Count(logged.String(), "routing leaves out rules"); n != 1 ||
+		!strings.Contains(logged.String(), "rule night") || !strings.Contains(logged.String(), "the last 1 rules, past the first 1000") {
+		t.Fatalf("%d log lines about the rules left out:\n%s", n, logged.String())
 	}
 }

@@ -575,7 +575,9 @@ type ReplyResult struct {
 }
 
 // TransferParams hands a thread to a team (queued there) or an agent
-// (offered). inbox resolves reasons to Team, Priority and AddTags.
+// (offered). inbox resolves reasons to Team, Priority and AddTags. An
+// agent (role agent) whose stored teams or networks do not take the thread
+// where it goes is ErrConflict: it was chosen on a record read before.
 type TransferParams struct {
 	ThreadID string
 	Token    string

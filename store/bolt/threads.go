@@ -948,9 +948,14 @@ func (w *wtx) dropChildren(bucket []byte, parent string, fn func(k, v []byte)) {
 
 func (s *Store) NoteCreate(ctx context.Context, n store.Note, teams, networks []string) (store.Note, error) {
 	err := s.write(ctx, func(w *wtx) error {
-		rec, err := w.seenThread(n.ThreadID, teams, networks)
+		rec, err := w.thread(n.ThreadID)
 		if err != nil {
 			return err
+		}
+		// (Not seenThread: a note is no answer, so it records no SLA breach,
+		// as on Redis.)
+		if !visible(&rec.Thread, teams, networks) {
+			return fmt.Errorf("thread %s: %w", n.ThreadID, store.ErrNotFound)
 		}
 		if n.AgentID != "" {
 			if a, err := w.agent(n.AgentID); err != nil || !mayWork(a, &rec.Thread) {
