@@ -59,7 +59,8 @@ func (s *Service) assignQueued(ctx context.Context) {
 			continue
 		}
 		// Only as read: a thread moved to another team meanwhile, or an
-		// agent who left the team, is not offered (ErrConflict).
+		// agent who left the team or is no longer online, is not offered
+		// (ErrConflict: this thread waits for the next pass).
 		_, err := s.st.ThreadAssign(ctx, store.AssignParams{ThreadID: t.ID, AgentID: id, Actor: store.ActorSystem,
 			TTL: s.cfg.LockTTL, OnlyIfQueued: true, ThreadVersion: t.Version})
 		if errors.Is(err, store.ErrCannotWrite) {
