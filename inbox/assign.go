@@ -123,19 +123,22 @@ func (s *Service) pickAgent(ctx context.Context, sn *snapshot, team store.Team, 
 	var cands []routing.Candidate
 	var inRound []int // each candidate's newest offer in this round, -1 for none
 	var newestStored time.Time
+	// takes: online, in the team, working the network.
+	takes := func(a *store.Agent) bool {
+		return a.Status == store.AgentOnline && slices.Contains(a.Teams, team.ID) &&
+			(len(a.Networks) == 0 || slices.Contains(a.Networks, network))
+	}
 	for _, id := range sn.members[team.ID] {
 		a := sn.agents[id]
-		if a.Status != store.AgentOnline || !sn.onShift(&a, now) ||
-			(len(a.Networks) > 0 && !slices.Contains(a.Networks, network)) {
+		if !takes(&a) || !sn.onShift(&a, now) {
 			continue
 		}
 		// Load and turn change with every offer: read them fresh. So may
-		// status, teams and networks since the snapshot: the store would
-		// refuse an offer to an agent no longer online or in the team, and
-		// the agent would be picked again for every thread of the pass.
+		// the rest since the snapshot: the store would refuse an offer to
+		// an agent no longer online or in the team, and the agent would be
+		// picked again for every thread of the pass.
 		fresh, err := s.st.AgentGet(ctx, id)
-		if err != nil || fresh.Status != store.AgentOnline || !slices.Contains(fresh.Teams, team.ID) ||
-			(len(fresh.Networks) > 0 && !slices.Contains(fresh.Networks, network)) {
+		if err != nil || !takes(&fresh) {
 			continue
 		}
 		if fresh.LastOfferedAt.After(newestStored) {
