@@ -35,6 +35,7 @@ var lockScenarios = []scenario{
 	{"Assign_BreaksOldLockWithHigherFence", assignBreaks},
 	{"Assign_OnlyIfQueued_ErrConflictWhenNotQueued", assignOnlyIfQueued},
 	{"Assign_OnlyAsRead_TheThreadAndTheAgentsTeams", assignOnlyAsRead},
+	{"Transfer_ToAnAgentAsItIsNow", transferToAnAgentAsItIsNow},
 	{"Unlock_BreaksLock", unlock},
 	{"AgentDelete_ReleasesLocksAndRevokesKeys", agentDelete},
 	{"AgentUpdate_EndsLocksOnThreadsNoLongerItsToWork", agentUpdateEndsLocks},
@@ -743,8 +744,7 @@ func assignOnlyIfQueued(t *testing.T, e *env) {
 // assignOnlyAsRead: an offer made on the thread as the caller read it
 // (the queue's listing) is refused when the thread moved since, or when
 // the agent chosen no longer works its team or (push) is not online, and
-// changes nothing. A transfer to an agent, likewise, when the agent does
-// not work the team the thread goes to.
+// changes nothing.
 func assignOnlyAsRead(t *testing.T, e *env) {
 	e.team("care")
 	e.team("sales")
@@ -799,13 +799,18 @@ func assignOnlyAsRead(t *testing.T, e *env) {
 	if got := e.get(th.ID); got.Lock == nil || got.Lock.AgentID != "ana" {
 		t.Fatalf("after the offer as read: %+v", got.Lock)
 	}
+}
 
-	// Transferred to care with ana, who is in sales only now.
-	ana.Teams = []string{"sales"}
-	_, err = e.s.AgentUpdate(e.ctx, ana)
-	must(t, err)
+// transferToAnAgentAsItIsNow: a transfer to an agent is refused, changing
+// nothing, when the agent, as stored, does not work the team the thread
+// goes to: it was chosen on a record read before.
+func transferToAnAgentAsItIsNow(t *testing.T, e *env) {
+	e.team("care")
+	e.team("sales")
+	e.agent("ana", []string{"sales"})
+	// Transferred to care with ana, who is in sales only.
 	sales := e.thread("twitter", "sales")
-	_, err = e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: sales.ID, Force: true, Actor: "sup", Team: "care", AgentID: "ana", TTL: longTTL})
+	_, err := e.s.ThreadTransfer(e.ctx, store.TransferParams{ThreadID: sales.ID, Force: true, Actor: "sup", Team: "care", AgentID: "ana", TTL: longTTL})
 	wantErr(t, err, store.ErrConflict)
 	if got := e.get(sales.ID); got.Team != "sales" || got.Lock != nil {
 		t.Fatalf("after a refused transfer: team %s, lock %+v", got.Team, got.Lock)
