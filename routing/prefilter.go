@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // A regex prefilter is a necessary condition for a case-insensitive regex to
@@ -413,9 +415,13 @@ func (r *req) String(lits *litTable) string {
 // invalid UTF-8 bytes become U+FFFD, as strings.Map makes them. same is the
 // length of the longest prefix of the fold (from len(dst) on) in which every
 // rune has kept its width, so that offsets up to it are offsets in s too.
-func appendFold(dst []byte, s string) (out []byte, same int) {
+// stable reports that every rune of s is ASCII or a rune foldTable marks
+// stable, so that s is in NFKC form already (false says nothing).
+func appendFold(dst []byte, s string) (out []byte, same int, stable bool) {
 	start, same := len(dst), -1
+	stable = true
 	dst = slices.Grow(dst, len(s))
+	t := foldTable()
 	for i := 0; i < len(s); {
 		if s[i] < utf8.RuneSelf {
 			j := i + asciiPrefix(s[i:])
@@ -427,7 +433,13 @@ func appendFold(dst []byte, s string) (out []byte, same int) {
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])
 		before := len(dst)
-		dst = utf8.AppendRune(dst, foldRuneFast(r))
+		if int(r) < len(t) {
+			dst = utf8.AppendRune(dst, t[r].fold)
+			stable = stable && t[r].stable
+		} else {
+			dst = utf8.AppendRune(dst, foldRune(r))
+			stable = false
+		}
 		if same < 0 && len(dst)-before != n {
 			same = before - start
 		}
@@ -436,24 +448,32 @@ func appendFold(dst []byte, s string) (out []byte, same int) {
 	if same < 0 {
 		same = len(dst) - start
 	}
-	return dst, same
+	return dst, same, stable
 }
 
-// foldTable holds foldRune of the runes below its length (Latin, Greek,
-// Cyrillic), the cased scripts most messages are in.
-var foldTable = sync.OnceValue(func() *[0x530]rune {
-	var t [0x530]rune
+// foldTable holds, for the runes below its length (Latin, Greek, Cyrillic,
+// the cased scripts most messages are in), foldRune of the rune and whether
+// NFKC leaves the rune as it is wherever it stands: alone it is in NFKC form
+// (a composed "é" is, "ﬁ" is not), it is a starter (combining class 0) and it
+// cannot combine with the rune before it. A string of ASCII and such runes
+// is in NFKC form.
+var foldTable = sync.OnceValue(func() *[0x530]foldEntry {
+	var t [0x530]foldEntry
+	var buf [utf8.UTFMax]byte
 	for r := range t {
-		t[r] = foldRune(rune(r))
+		b := buf[:utf8.EncodeRune(buf[:], rune(r))]
+		p := norm.NFKC.Properties(b)
+		t[r] = foldEntry{
+			fold:   foldRune(rune(r)),
+			stable: norm.NFKC.IsNormal(b) && p.CCC() == 0 && p.BoundaryBefore(),
+		}
 	}
 	return &t
 })
 
-func foldRuneFast(r rune) rune {
-	if t := foldTable(); r >= 0 && int(r) < len(t) {
-		return t[r]
-	}
-	return foldRune(r)
+type foldEntry struct {
+	fold   rune
+	stable bool
 }
 
 const ones = 0x0101010101010101

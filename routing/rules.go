@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // RuleSet is a compiled, ordered set of rules. It is immutable once built and
@@ -159,7 +161,8 @@ func (rs *RuleSet) Teams() []string {
 // text is case-folded at most once, each distinct text_any item and regex
 // literal is searched for at most once, and each distinct regex and schedule
 // is evaluated at most once per call (a regex only when the literals it needs
-// are in the text). Nothing is allocated but the Decision's slices.
+// are in the text). Nothing is allocated but the Decision's slices, and
+// the text's NFKC form when it is not in that form already.
 func (rs *RuleSet) Evaluate(on string, f Facts, now time.Time) Decision {
 	var d Decision
 	if rs == nil {
@@ -227,8 +230,8 @@ type evalState struct {
 	kindBit uint32
 
 	haveText  bool
-	text      []byte // foldString(f.Text)
-	sameWidth int    // text[:sameWidth] has the offsets of f.Text
+	text      []byte // foldString of f.Text in NFKC form (foldedText)
+	sameWidth int    // text[:sameWidth] has the offsets of f.Text in NFKC form
 	sketch    textSketch
 	haveFold  bool
 	profile   []byte // foldString(f.Profile)
@@ -274,9 +277,18 @@ func (e *evalState) release() {
 	evalStates.Put(e)
 }
 
+// foldedText puts the message's text in NFKC form, the form text
+// conditions are compiled in (see nfkc), and returns its case fold. The text
+// is normalised only when appendFold cannot tell that it is already, so the
+// common text costs one pass.
 func (e *evalState) foldedText() []byte {
 	if !e.haveText {
-		e.text, e.sameWidth = appendFold(e.text[:0], e.f.Text)
+		var stable bool
+		e.text, e.sameWidth, stable = appendFold(e.text[:0], e.f.Text)
+		if !stable && !norm.NFKC.IsNormalString(e.f.Text) {
+			e.f.Text = norm.NFKC.String(e.f.Text)
+			e.text, e.sameWidth, _ = appendFold(e.text[:0], e.f.Text)
+		}
 		e.sketch.reset(e.text)
 		e.haveText = true
 	}
@@ -285,8 +297,8 @@ func (e *evalState) foldedText() []byte {
 
 func (e *evalState) foldProfileAndLanguage() {
 	if !e.haveFold {
-		e.profile, _ = appendFold(e.profile[:0], e.f.Profile)
-		e.language, _ = appendFold(e.language[:0], e.f.Language)
+		e.profile, _, _ = appendFold(e.profile[:0], e.f.Profile)
+		e.language, _, _ = appendFold(e.language[:0], e.f.Language)
 		e.haveFold = true
 	}
 }
@@ -380,6 +392,7 @@ func (e *evalState) regexMatch(i int32) bool {
 	if e.regexes[i] == 3 {
 		e.regexes[i] = 1
 		x := &e.rs.regexes[i]
+		e.foldedText() // puts e.f.Text in NFKC form
 		text := e.f.Text
 		if x.lead != nil {
 			start := -1
@@ -488,6 +501,25 @@ func foldAll(list []string) []string {
 	}
 	return out
 }
+
+// nfkcAll returns nfkc of every item of list.
+func nfkcAll(list []string) []string {
+	if len(list) == 0 {
+		return nil
+	}
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = nfkc(s)
+	}
+	return out
+}
+
+// nfkc returns s in Unicode normalisation form NFKC, the form text
+// conditions compare in: an accent sent as a combining mark ("e" + U+0301)
+// is the composed "é" a keyword is typed with, and compatibility forms, the
+// "bold" and "script" letters of styled posts, full-width letters and
+// ligatures, are their plain letters.
+func nfkc(s string) string { return norm.NFKC.String(s) }
 
 // foldString maps every rune of s to one representative of its Unicode simple
 // case-folding orbit, so that two strings are equal (or one contains the

@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // refEvaluate is (*RuleSet).Evaluate written the plain way, from the rules as
@@ -70,11 +72,11 @@ func refMatches(t testing.TB, res refRegexes, w When, f Facts, now time.Time) bo
 		return false
 	}
 	if len(w.TextAny) > 0 && !slices.ContainsFunc(w.TextAny, func(s string) bool {
-		return strings.Contains(foldString(f.Text), foldString(s))
+		return strings.Contains(foldString(norm.NFKC.String(f.Text)), foldString(norm.NFKC.String(s)))
 	}) {
 		return false
 	}
-	if w.TextRegex != "" && !res.get(t, w.TextRegex).MatchString(f.Text) {
+	if w.TextRegex != "" && !res.get(t, w.TextRegex).MatchString(norm.NFKC.String(f.Text)) {
 		return false
 	}
 	if len(w.TagsAny) > 0 && !slices.ContainsFunc(f.Tags, func(tag string) bool {
@@ -479,7 +481,7 @@ func TestEvaluate_AgreesWithReference(t *testing.T) {
 			evals++
 			matched += len(got.Matched)
 			for _, r := range rules {
-				if r.When.TextRegex != "" && res.get(t, r.When.TextRegex).MatchString(f.Text) {
+				if r.When.TextRegex != "" && res.get(t, r.When.TextRegex).MatchString(norm.NFKC.String(f.Text)) {
 					regexMatches++
 				}
 			}
@@ -526,7 +528,7 @@ func TestEvaluate_RegexAgreesWithRegexp(t *testing.T) {
 			case 1:
 				text = g.text() + g.pick(genSeps) + regexText(g, pattern) + g.pick(genSeps) + text
 			}
-			want := re.MatchString(text)
+			want := re.MatchString(norm.NFKC.String(text))
 			if got := len(rs.Evaluate("message", Facts{Text: text}, monday10).Matched) == 1; got != want {
 				t.Fatalf("seed %d: pattern %q text %+q: Evaluate says %v, regexp says %v (prefilter %s)",
 					seed, pattern, text, got, want, rs.regexes[0].pre.String(&rs.lits))
@@ -593,7 +595,7 @@ func FuzzRegexPrefilter(f *testing.F) {
 		if err != nil || checkRegexProgram(pattern) != nil {
 			return
 		}
-		want := refRegexes(nil).get(t, pattern).MatchString(text)
+		want := refRegexes(nil).get(t, pattern).MatchString(norm.NFKC.String(text))
 		if got := len(rs.Evaluate("message", Facts{Text: text}, monday10).Matched) == 1; got != want {
 			t.Fatalf("pattern %q text %+q: Evaluate says %v, regexp says %v (prefilter %s)",
 				pattern, text, got, want, rs.regexes[0].pre.String(&rs.lits))
@@ -602,18 +604,43 @@ func FuzzRegexPrefilter(f *testing.F) {
 }
 
 // TestFold_AppendFoldIsFoldString: the allocation-free fold Evaluate uses is
-// foldString, byte for byte, on random and invalid UTF-8, and the prefix it
-// reports as keeping offsets does keep them.
+// foldString, byte for byte, on random and invalid UTF-8, the prefix it
+// reports as keeping offsets does keep them, and a text it reports as stable
+// is in NFKC form.
 func TestFold_AppendFoldIsFoldString(t *testing.T) {
 	t.Parallel()
-	for r := rune(0); r <= unicode.MaxRune+1; r++ {
-		if foldRuneFast(r) != foldRune(r) {
-			t.Fatalf("foldRuneFast(%U) = %U, foldRune says %U", r, foldRuneFast(r), foldRune(r))
+	var buf []byte
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		s := string(r)
+		if buf, _, _ = appendFold(buf[:0], s); string(buf) != foldString(s) {
+			t.Fatalf("appendFold(%+q) = %+q, foldString says %+q", s, buf, foldString(s))
 		}
 	}
 	seed := uint64(time.Now().UnixNano())
 	g := gen{rand.New(rand.NewPCG(seed, 29))}
-	buf := []byte("junk")
+	var stable []rune
+	for r := rune(utf8.RuneSelf); r < 0x530; r++ {
+		if _, _, ok := appendFold(nil, string(r)); ok {
+			stable = append(stable, r)
+		}
+	}
+	if len(stable) < 500 {
+		t.Fatalf("only %d runes below U+0530 are marked stable: the table is wrong", len(stable))
+	}
+	for range 20000 {
+		var b strings.Builder
+		for range 1 + g.r.IntN(4) {
+			if g.r.IntN(3) == 0 {
+				b.WriteByte(byte(' ' + g.r.IntN(95)))
+			} else {
+				b.WriteRune(stable[g.r.IntN(len(stable))])
+			}
+		}
+		if s := b.String(); !norm.NFKC.IsNormalString(s) {
+			t.Fatalf("seed %d: %+q is made of runes marked stable, but NFKC changes it to %+q", seed, s, norm.NFKC.String(s))
+		}
+	}
+	buf = append(buf[:0], "junk"...)
 	for range 20000 {
 		s := g.text()
 		if g.r.IntN(4) == 0 {
@@ -626,9 +653,13 @@ func TestFold_AppendFoldIsFoldString(t *testing.T) {
 			s = string(b)
 		}
 		var same int
-		buf, same = appendFold(buf[:0], s)
+		var isStable bool
+		buf, same, isStable = appendFold(buf[:0], s)
 		if string(buf) != foldString(s) {
 			t.Fatalf("seed %d: appendFold(%+q) = %+q, foldString says %+q", seed, s, buf, foldString(s))
+		}
+		if isStable && !norm.NFKC.IsNormalString(s) {
+			t.Fatalf("seed %d: appendFold(%+q) says it is in NFKC form, but NFKC changes it", seed, s)
 		}
 		// Every rune boundary of s up to same is the same offset in the fold.
 		for i := 0; ; {

@@ -381,7 +381,7 @@ func compileRule(r Rule) (*compiledRule, error) {
 		networks:  slices.Clone(w.Networks),
 		kinds:     slices.Clone(w.Kinds),
 		profiles:  foldAll(w.Profiles),
-		textAny:   foldAll(w.TextAny),
+		textAny:   foldAll(nfkcAll(w.TextAny)),
 		tagsAny:   slices.Clone(w.TagsAny),
 		languages: foldAll(w.Languages),
 		team:      t.Team,
