@@ -343,7 +343,7 @@ func mapError(err error) (int, errorBody) {
 	case errors.Is(err, errBatchesBusy), errors.Is(err, errLargeDeliveriesBusy):
 		return 503, body("unavailable", err.Error(), nil)
 	case errors.Is(err, store.ErrCannotWrite):
-		return 503, body("unavailable", "the store cannot write its data (disk full or failing); nothing was stored, try again later", nil)
+		return 503, body("unavailable", "the store cannot write its data (disk or memory full, or failing); nothing was stored, try again later", nil)
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return 503, body("unavailable", "the store cannot be reached", nil)
 	case errors.As(err, &fErr):

@@ -48,8 +48,9 @@ var (
 	// ErrUnavailable: the backend cannot be reached.
 	ErrUnavailable = errors.New("store unavailable")
 	// ErrCannotWrite: the backend is there but cannot write (a full disk,
-	// an I/O error); nothing was stored. It matches ErrUnavailable.
-	ErrCannotWrite = fmt.Errorf("the store cannot write its data (disk full or failing): %w", ErrUnavailable)
+	// an I/O error, Redis at its maxmemory); nothing was stored. It matches
+	// ErrUnavailable.
+	ErrCannotWrite = fmt.Errorf("the store cannot write its data (disk or memory full, or failing): %w", ErrUnavailable)
 )
 
 // LockHeldError says who holds a lock; it matches ErrLockHeld.

@@ -78,6 +78,7 @@
 //	P evlog:<thread>          string: the thread's events (JSON), one after the other
 //	P threadevents:<thread>   zset: "offset:length" in evlog (an event id, before 2026-11-24)
 //	                          scored by event id
+//	P write_probe             string "1" for a minute: Ping's write after Redis refused one
 //
 // # Queues
 //
@@ -176,6 +177,10 @@ type Store struct {
 	answered   atomic.Uint64
 	pinged     atomic.Uint64
 	stepFailed atomic.Bool
+	// cannotWrite says Redis refused a write (out of memory, a failed
+	// snapshot, a replica): reads still work, so only Ping's probe write
+	// ends it.
+	cannotWrite atomic.Bool
 	quit       chan struct{}
 	wg         sync.WaitGroup
 	// life orders starting the event watcher against Close.
@@ -391,6 +396,17 @@ func (s *Store) Ping(ctx context.Context) error {
 	// there: under load a PING would wait for a connection behind the
 	// requests, and a readiness probe with a short timeout would take every
 	// node out at once.
+	if s.cannotWrite.Load() {
+		// A write of its own, small and short-lived, as every step's
+		// first write would be refused.
+		if err := s.rdb.Set(ctx, s.k.p+"write_probe", "1", time.Minute).Err(); err != nil {
+			return s.fail(ctx, "write probe", err)
+		}
+		if s.cannotWrite.CompareAndSwap(true, false) {
+			s.log.Info("redis: writes work again")
+		}
+		return nil
+	}
 	if n := s.answered.Load(); !s.stepFailed.Load() && s.pinged.Swap(n) != n {
 		return nil
 	}
@@ -582,7 +598,18 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 	}
 	var rerr goredis.Error
 	if errors.As(err, &rerr) {
-		for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "OOM", "BUSY", "CLUSTERDOWN", "TRYAGAIN", "MISCONF"} {
+		// Out of memory (maxmemory with noeviction), a snapshot that failed
+		// (stop-writes-on-bgsave-error), a replica: writes are refused
+		// until someone acts, reads still work.
+		for _, p := range []string{"OOM", "MISCONF", "READONLY"} {
+			if strings.HasPrefix(err.Error(), p) {
+				if s.cannotWrite.CompareAndSwap(false, true) {
+					s.log.Error("redis: refusing writes; every write answers 503 until it takes them again", "reply", p)
+				}
+				return fmt.Errorf("redis %s: %w: %w", op, store.ErrCannotWrite, err)
+			}
+		}
+		for _, p := range []string{"LOADING", "MASTERDOWN", "BUSY", "CLUSTERDOWN", "TRYAGAIN"} {
 			if strings.HasPrefix(err.Error(), p) {
 				return fmt.Errorf("redis %s: %w: %w", op, store.ErrUnavailable, err)
 			}

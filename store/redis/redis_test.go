@@ -1172,8 +1172,9 @@ func TestEventWait_ALogThatWentBackInTimeIsFollowedAgain(t *testing.T) {
 // refuses every function that may write, and before the reads were
 // flagged no-writes it refused them too, key lookups included: every
 // request answered 503, a supervisor could not even see the threads.
-// Writes are still refused whole, with nothing of them stored, and work
-// again once memory is raised.
+// Writes are still refused whole, with nothing of them stored (ErrCannotWrite,
+// and Ping says not ready until a write of its own succeeds: reads alone
+// made it say ready), and work again once memory is raised.
 func TestFunctions_ReadsRunWhenRedisIsFull(t *testing.T) {
 	requireRedis(t)
 	rs, err := startRedisServer(t.TempDir(), "")
@@ -1216,13 +1217,28 @@ func TestFunctions_ReadsRunWhenRedisIsFull(t *testing.T) {
 	second := []store.IngestParams{{
 		Message: store.Message{ID: "m-2", Network: "twitter", ExternalID: "x-2", Kind: "dm", Author: &store.Author{ID: "u2"}, Text: "hi"},
 		Profile: "@acme", ThreadExternalID: "c-2", NewThreadID: "t-2", Route: store.Route{Team: "care"}}}
-	if _, err := s.ThreadIngest(ctx, second); !errors.Is(err, store.ErrUnavailable) {
-		t.Fatalf("ingest with Redis full: %v, want ErrUnavailable", err)
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping with Redis full, before any write was refused: %v", err)
+	}
+	if _, err := s.ThreadIngest(ctx, second); !errors.Is(err, store.ErrCannotWrite) {
+		t.Fatalf("ingest with Redis full: %v, want ErrCannotWrite", err)
 	}
 	if _, err := s.ThreadGet(ctx, "t-2"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the refused ingest's thread: %v, want not found", err)
 	}
+	// Not ready while writes are refused, though reads succeed meanwhile.
+	if _, err := s.ThreadGet(ctx, "t-1"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := s.Ping(ctx); !errors.Is(err, store.ErrCannotWrite) {
+			t.Fatalf("Ping with Redis refusing writes: %v, want ErrCannotWrite", err)
+		}
+	}
 	must(t, c.ConfigSet(ctx, "maxmemory", "0").Err())
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping once Redis takes writes again: %v", err)
+	}
 	res, err := s.ThreadIngest(ctx, second)
 	if err == nil {
 		err = res[0].Err
