@@ -181,8 +181,8 @@ type Store struct {
 	// snapshot, a replica): reads still work, so only Ping's probe write
 	// ends it.
 	cannotWrite atomic.Bool
-	quit       chan struct{}
-	wg         sync.WaitGroup
+	quit        chan struct{}
+	wg          sync.WaitGroup
 	// life orders starting the event watcher against Close.
 	life     sync.Mutex
 	watching bool
