@@ -48,3 +48,33 @@ func TestDemoConfig_CareFallsBackOvernight(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoConfig_SamAndEliClaimTheSameThread: README's "Two agents, one
+// thread" has Eli and Sam claim one triage thread, and one of them must get
+// lock_held, not capacity_reached. Sam was in sales, a push team: outside
+// Dana's hours every lead was offered to him, and within minutes his
+// capacity was full of offers nobody worked. Neither may be in a team that
+// pushes offers.
+func TestDemoConfig_SamAndEliClaimTheSameThread(t *testing.T) {
+	doc, _, err := parseConfigDoc(demoConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := map[string]bool{}
+	for _, tm := range doc.Teams {
+		push[tm.ID] = tm.Strategy != "" && tm.Strategy != "claim"
+	}
+	for _, a := range doc.Agents {
+		if a.ID != "sam" && a.ID != "eli" {
+			continue
+		}
+		if !slices.Contains(a.Teams, "triage") {
+			t.Errorf("%s does not work triage, where README has both claim one thread", a.ID)
+		}
+		for _, team := range a.Teams {
+			if push[team] {
+				t.Errorf("%s is in %s, whose threads are offered to its members: they fill the capacity the claim needs", a.ID, team)
+			}
+		}
+	}
+}

@@ -77,6 +77,22 @@ func TestParseFlags_TheEnvironmentIsParsedLikeFlags(t *testing.T) {
 		t.Fatalf("a log level from the environment: %v, want an error naming the variable", err)
 	}
 	t.Setenv("SWITCHBOARD_LOG_LEVEL", "")
+	t.Setenv("SWITCHBOARD_STORE", "postgres://u:secret@db/x")
+	if _, err := parseFlags(nil); err == nil || !strings.HasPrefix(err.Error(), "SWITCHBOARD_STORE ") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("a store from the environment: %v, want an error naming the variable, without the password", err)
+	}
+	if _, err := parseFlags([]string{"--store", "postgres://db/x"}); err == nil || !strings.HasPrefix(err.Error(), "--store ") {
+		t.Fatalf("a store flag: %v, want an error naming the flag", err)
+	}
+	t.Setenv("SWITCHBOARD_STORE", "")
+	t.Setenv("SWITCHBOARD_CONFIG", "/etc/sb.yaml")
+	if c, err := parseFlags(nil); err != nil || c.configName != "SWITCHBOARD_CONFIG" {
+		t.Fatalf("a configuration file from the environment: %+v, %v, want it named by its variable", c, err)
+	}
+	if c, err := parseFlags([]string{"--config", "/etc/sb.yaml"}); err != nil || c.configName != "--config" {
+		t.Fatalf("a configuration file flag: %+v, %v, want it named by the flag", c, err)
+	}
+	t.Setenv("SWITCHBOARD_CONFIG", "")
 	if _, err := parseFlags([]string{"--lock-ttl", "5"}); err == nil || !strings.Contains(err.Error(), "want a duration") {
 		t.Fatalf("--lock-ttl 5: %v, want a hint at the unit", err)
 	}

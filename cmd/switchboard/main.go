@@ -56,6 +56,7 @@ type config struct {
 	shutdownWait  time.Duration
 
 	configFile string
+	configName string // how the operator gave configFile: --config or SWITCHBOARD_CONFIG
 
 	webhookDenyPrivate bool
 	webhookGiveUp      time.Duration
@@ -172,6 +173,10 @@ func parseFlags(args []string) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unknown argument %q", fs.Arg(0))
 	}
+	if u := c.storeURL; u != "" && u != "bolt" && !strings.HasPrefix(u, "redis://") && !strings.HasPrefix(u, "rediss://") {
+		return c, fmt.Errorf("%s %q: want bolt or redis://host:port/db", src("store"), redacted(u))
+	}
+	c.configName = src("config")
 	if c.data == "" {
 		c.data = "./data/switchboard.db"
 		if c.demo {
@@ -344,11 +349,11 @@ func run(args []string) error {
 	if c.configFile != "" {
 		doc, _, err := readConfigDoc(c.configFile)
 		if err != nil {
-			return fmt.Errorf("--config: %w", err)
+			return fmt.Errorf("%s: %w", c.configName, err)
 		}
 		res, err := svc.Apply(ctx, inbox.Principal{Role: store.RoleAdmin, KeyID: "config-file"}, doc)
 		if err != nil {
-			return fmt.Errorf("--config %s: %w", c.configFile, err)
+			return fmt.Errorf("%s %s: %w", c.configName, c.configFile, err)
 		}
 		// New agents' keys are not printed (a log is no place for them):
 		// the line says how to issue them.
