@@ -78,7 +78,6 @@
 //	P evlog:<thread>          string: the thread's events (JSON), one after the other
 //	P threadevents:<thread>   zset: "offset:length" in evlog (an event id, before 2026-11-24)
 //	                          scored by event id
-//	P write_probe             string "1" for a minute: Ping's write after Redis refused one
 //
 // # Queues
 //
@@ -177,12 +176,15 @@ type Store struct {
 	answered   atomic.Uint64
 	pinged     atomic.Uint64
 	stepFailed atomic.Bool
-	// cannotWrite says Redis refused a write (out of memory, a failed
-	// snapshot, a replica): reads still work, so only Ping's probe write
-	// ends it.
-	cannotWrite atomic.Bool
-	quit        chan struct{}
-	wg          sync.WaitGroup
+	// refusing says Redis refused a write (out of memory, a failed
+	// snapshot, a replica) and no writing step has run since; refusalLogged
+	// that this episode's start was logged, and logQuiet that one was
+	// logged less than refusalLogEvery ago (see refused).
+	refusing      atomic.Bool
+	refusalLogged atomic.Bool
+	logQuiet      atomic.Bool
+	quit          chan struct{}
+	wg            sync.WaitGroup
 	// life orders starting the event watcher against Close.
 	life     sync.Mutex
 	watching bool
@@ -396,17 +398,6 @@ func (s *Store) Ping(ctx context.Context) error {
 	// there: under load a PING would wait for a connection behind the
 	// requests, and a readiness probe with a short timeout would take every
 	// node out at once.
-	if s.cannotWrite.Load() {
-		// A write of its own, small and short-lived, as every step's
-		// first write would be refused.
-		if err := s.rdb.Set(ctx, s.k.p+"write_probe", "1", time.Minute).Err(); err != nil {
-			return s.fail(ctx, "write probe", err)
-		}
-		if s.cannotWrite.CompareAndSwap(true, false) {
-			s.log.Info("redis: writes work again")
-		}
-		return nil
-	}
 	if n := s.answered.Load(); !s.stepFailed.Load() && s.pinged.Swap(n) != n {
 		return nil
 	}
@@ -450,6 +441,9 @@ func (s *Store) eval(ctx context.Context, sc *script, keys []string, args ...any
 	v, err := s.run(ctx, sc, keys, argv)
 	if err != nil {
 		return nil, s.fail(ctx, sc.name, err)
+	}
+	if !sc.readOnly && s.refusing.CompareAndSwap(true, false) && s.refusalLogged.Swap(false) {
+		s.log.Info("redis: writes work again")
 	}
 	res, ok := v.([]any)
 	if !ok || len(res) == 0 {
@@ -603,9 +597,7 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 		// until someone acts, reads still work.
 		for _, p := range []string{"OOM", "MISCONF", "READONLY"} {
 			if strings.HasPrefix(err.Error(), p) {
-				if s.cannotWrite.CompareAndSwap(false, true) {
-					s.log.Error("redis: refusing writes; every write answers 503 until it takes them again", "reply", p)
-				}
+				s.refused(p)
 				return fmt.Errorf("redis %s: %w: %w", op, store.ErrCannotWrite, err)
 			}
 		}
@@ -617,6 +609,24 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("redis %s: %w", op, err)
 	}
 	return fmt.Errorf("redis %s: %w: %w", op, store.ErrUnavailable, err)
+}
+
+// refusalLogEvery bounds the log of a Redis whose memory hovers at its
+// maxmemory, refusing one write and taking the next: one refusal (and its
+// end) a minute.
+const refusalLogEvery = time.Minute
+
+// refused notes a write Redis refused with reply (OOM, MISCONF, READONLY):
+// the first of an episode is logged, unless one was less than
+// refusalLogEvery ago. Readiness is not changed: Redis is there and every
+// read works, on every node at once.
+func (s *Store) refused(reply string) {
+	if !s.refusing.CompareAndSwap(false, true) || !s.logQuiet.CompareAndSwap(false, true) {
+		return
+	}
+	s.refusalLogged.Store(true)
+	s.log.Error("redis: refusing writes; every write answers 503 until it takes them again", "reply", reply)
+	time.AfterFunc(refusalLogEvery, func() { s.logQuiet.Store(false) })
 }
 
 // read wraps a plain command's error (redis.Nil is the caller's business).

@@ -8,6 +8,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"path/filepath"
@@ -1173,14 +1174,15 @@ func TestEventWait_ALogThatWentBackInTimeIsFollowedAgain(t *testing.T) {
 // flagged no-writes it refused them too, key lookups included: every
 // request answered 503, a supervisor could not even see the threads.
 // Writes are still refused whole, with nothing of them stored (ErrCannotWrite,
-// and Ping says not ready until a write of its own succeeds: reads alone
-// made it say ready), and work again once memory is raised.
+// "cannot write", not "cannot be reached"; the log says when it starts and
+// ends), and work again once memory is raised.
 func TestFunctions_ReadsRunWhenRedisIsFull(t *testing.T) {
 	requireRedis(t)
 	rs, err := startRedisServer(t.TempDir(), "")
 	must(t, err)
 	defer rs.kill()
-	s := openStoreURL(t, "redis://"+rs.addr+"/0", newPrefix())
+	var logs lockedBuf
+	s := openStoreOpts(t, "redis://"+rs.addr+"/0", Options{Prefix: newPrefix(), Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if !s.fcall {
 		t.Skip("the reads are flagged in the function library, which needs Redis 7")
 	}
@@ -1217,33 +1219,40 @@ func TestFunctions_ReadsRunWhenRedisIsFull(t *testing.T) {
 	second := []store.IngestParams{{
 		Message: store.Message{ID: "m-2", Network: "twitter", ExternalID: "x-2", Kind: "dm", Author: &store.Author{ID: "u2"}, Text: "hi"},
 		Profile: "@acme", ThreadExternalID: "c-2", NewThreadID: "t-2", Route: store.Route{Team: "care"}}}
-	if err := s.Ping(ctx); err != nil {
-		t.Fatalf("Ping with Redis full, before any write was refused: %v", err)
-	}
-	if _, err := s.ThreadIngest(ctx, second); !errors.Is(err, store.ErrCannotWrite) {
-		t.Fatalf("ingest with Redis full: %v, want ErrCannotWrite", err)
+	for range 3 {
+		if _, err := s.ThreadIngest(ctx, second); !errors.Is(err, store.ErrCannotWrite) {
+			t.Fatalf("ingest with Redis full: %v, want ErrCannotWrite", err)
+		}
 	}
 	if _, err := s.ThreadGet(ctx, "t-2"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the refused ingest's thread: %v, want not found", err)
 	}
-	// Not ready while writes are refused, though reads succeed meanwhile.
-	if _, err := s.ThreadGet(ctx, "t-1"); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if err := s.Ping(ctx); !errors.Is(err, store.ErrCannotWrite) {
-			t.Fatalf("Ping with Redis refusing writes: %v, want ErrCannotWrite", err)
-		}
+	// Redis is there and every read works: ready, on every node at once.
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping with Redis refusing writes: %v", err)
 	}
 	must(t, c.ConfigSet(ctx, "maxmemory", "0").Err())
-	if err := s.Ping(ctx); err != nil {
-		t.Fatalf("Ping once Redis takes writes again: %v", err)
-	}
 	res, err := s.ThreadIngest(ctx, second)
 	if err == nil {
 		err = res[0].Err
 	}
 	must(t, err)
+	// One line for the refusals, one for their end; a second episode
+	// within the minute is not logged again.
+	must(t, c.ConfigSet(ctx, "maxmemory", "1").Err())
+	if _, err := s.TeamCreate(ctx, store.Team{ID: "sales", Name: "sales", Function: "sales", Strategy: "claim"}); !errors.Is(err, store.ErrCannotWrite) {
+		t.Fatalf("a write with Redis full again: %v, want ErrCannotWrite", err)
+	}
+	must(t, c.ConfigSet(ctx, "maxmemory", "0").Err())
+	if _, err := s.TeamCreate(ctx, store.Team{ID: "sales", Name: "sales", Function: "sales", Strategy: "claim"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(logs.String(), "redis: refusing writes"); got != 1 || !strings.Contains(logs.String(), `"reply":"OOM"`) {
+		t.Fatalf("%d refusal lines, want 1 naming OOM:\n%s", got, logs.String())
+	}
+	if got := strings.Count(logs.String(), "redis: writes work again"); got != 1 {
+		t.Fatalf("%d recovery lines, want 1:\n%s", got, logs.String())
+	}
 }
 
 // TestPing_DoesNotWaitBehindRequests: under load every connection of the
