@@ -162,7 +162,7 @@ func (rs *RuleSet) Teams() []string {
 // literal is searched for at most once, and each distinct regex and schedule
 // is evaluated at most once per call (a regex only when the literals it needs
 // are in the text). Nothing is allocated but the Decision's slices, and
-// the text's NFKC form when it is not in that form already.
+// the text's NFKC form when it is not in that form already (foldedText).
 func (rs *RuleSet) Evaluate(on string, f Facts, now time.Time) Decision {
 	var d Decision
 	if rs == nil {
@@ -230,6 +230,8 @@ type evalState struct {
 	kindBit uint32
 
 	haveText  bool
+	sent      string // f.Text as sent, when foldedText changed it to its NFKC form
+	norm      []byte // foldedText's buffer for the NFKC form
 	text      []byte // foldString of f.Text in NFKC form (foldedText)
 	sameWidth int    // text[:sameWidth] has the offsets of f.Text in NFKC form
 	sketch    textSketch
@@ -239,7 +241,7 @@ type evalState struct {
 	haveTags  bool
 	tags      []string // NormalizeTag of each of f.Tags
 	lits      []int    // by literal: 0 not searched yet, -1 absent, else 1 + first index in text
-	regexes   []uint8  // by regex: 0 not looked at, 1 no match, 2 match, 3 prefilter passed
+	regexes   []uint8  // by regex: 0 not looked at, 1 no match, 2 match, 3 prefilter passed, 4 only sent to try
 	schedules []uint8  // by schedule: 0 not checked yet, 1 outside its windows, 2 inside
 	matched   []int32  // indexes of the matching rules in rs.rules
 }
@@ -259,7 +261,7 @@ func zeroed[T any](s []T, n int) []T {
 func (e *evalState) reset(rs *RuleSet, f *Facts, now time.Time) {
 	e.rs, e.f, e.now = rs, *f, now
 	e.kindBit = bitOf(f.Kind, Kinds)
-	e.haveText, e.haveFold, e.haveTags = false, false, false
+	e.haveText, e.haveFold, e.haveTags, e.sent = false, false, false, ""
 	e.lits = zeroed(e.lits, len(rs.lits.lits))
 	e.regexes = zeroed(e.regexes, len(rs.regexes))
 	e.schedules = zeroed(e.schedules, rs.nSched)
@@ -269,25 +271,34 @@ func (e *evalState) reset(rs *RuleSet, f *Facts, now time.Time) {
 // release returns e to the pool without keeping the facts or the rule set
 // alive. Buffers that grew past 64 KiB are dropped rather than kept.
 func (e *evalState) release() {
-	e.rs, e.f = nil, Facts{}
+	e.rs, e.f, e.sent = nil, Facts{}, ""
 	clear(e.tags)
 	if cap(e.text) > 64<<10 {
 		e.text = nil
+	}
+	if cap(e.norm) > 64<<10 {
+		e.norm = nil
 	}
 	evalStates.Put(e)
 }
 
 // foldedText puts the message's text in NFKC form, the form text
 // conditions are compiled in (see nfkc), and returns its case fold. The text
-// is normalised only when appendFold cannot tell that it is already, so the
-// common text costs one pass.
+// is normalised only when appendFold and the norm package's quick check
+// cannot tell that it is already, so the common text costs one pass and no
+// allocation. A text that NFKC lengthens (one "ﷺ" is 18 letters) is cut at
+// twice its length and 256 bytes: a customer's message must not make
+// routing arbitrarily slow. The text as sent is kept in sent.
 func (e *evalState) foldedText() []byte {
 	if !e.haveText {
 		var stable bool
 		e.text, e.sameWidth, stable = appendFold(e.text[:0], e.f.Text)
-		if !stable && !norm.NFKC.IsNormalString(e.f.Text) {
-			e.f.Text = norm.NFKC.String(e.f.Text)
-			e.text, e.sameWidth, _ = appendFold(e.text[:0], e.f.Text)
+		if !stable && norm.NFKC.QuickSpanString(e.f.Text) != len(e.f.Text) {
+			e.norm = appendNFKC(e.norm[:0], e.f.Text, 2*len(e.f.Text)+256)
+			if string(e.norm) != e.f.Text {
+				e.sent, e.f.Text = e.f.Text, string(e.norm)
+				e.text, e.sameWidth, _ = appendFold(e.text[:0], e.f.Text)
+			}
 		}
 		e.sketch.reset(e.text)
 		e.haveText = true
@@ -379,21 +390,29 @@ func (e *evalState) regexMayMatch(i int32) bool {
 		if pre := e.rs.regexes[i].pre; pre != nil {
 			if _, ok := e.reqEnd(pre, 0); !ok {
 				e.regexes[i] = 1
+				if e.sent != "" {
+					e.regexes[i] = 4 // the text as sent is still to try
+				}
 			}
 		}
 	}
 	return e.regexes[i] != 1
 }
 
+// regexMatch runs regex i over the text in NFKC form and, when that differs
+// from the text as sent and does not match, over the text as sent: a
+// pattern matches either, so one written for the plain letters matches
+// styled ones, and one written for the styled letters (a spam rule's
+// [\x{1D400}-\x{1D7FF}]) still matches them.
 func (e *evalState) regexMatch(i int32) bool {
 	if !e.regexMayMatch(i) {
 		return false
 	}
+	x := &e.rs.regexes[i]
 	if e.regexes[i] == 3 {
 		e.regexes[i] = 1
-		x := &e.rs.regexes[i]
 		e.foldedText() // puts e.f.Text in NFKC form
-		text := e.f.Text
+		text, run := e.f.Text, true
 		if x.lead != nil {
 			start := -1
 			for _, l := range x.lead.subs {
@@ -401,14 +420,22 @@ func (e *evalState) regexMatch(i int32) bool {
 					start = p
 				}
 			}
-			if start < 0 {
-				return false // every match starts with a lead literal
-			}
-			if start <= e.sameWidth {
+			// With no lead literal there is no match in this text: every
+			// match starts with one.
+			run = start >= 0
+			if run && start <= e.sameWidth {
 				text = text[start:]
 			}
 		}
-		if x.re.MatchString(text) {
+		if run && x.re.MatchString(text) {
+			e.regexes[i] = 2
+		} else if e.sent != "" {
+			e.regexes[i] = 4
+		}
+	}
+	if e.regexes[i] == 4 {
+		e.regexes[i] = 1
+		if x.re.MatchString(e.sent) {
 			e.regexes[i] = 2
 		}
 	}
@@ -520,6 +547,17 @@ func nfkcAll(list []string) []string {
 // "bold" and "script" letters of styled posts, full-width letters and
 // ligatures, are their plain letters.
 func nfkc(s string) string { return norm.NFKC.String(s) }
+
+// appendNFKC appends the NFKC form of s to dst, up to the first segment
+// that ends past limit bytes of dst.
+func appendNFKC(dst []byte, s string, limit int) []byte {
+	var it norm.Iter
+	it.InitString(norm.NFKC, s)
+	for !it.Done() && len(dst) < limit {
+		dst = append(dst, it.Next()...)
+	}
+	return dst
+}
 
 // foldString maps every rune of s to one representative of its Unicode simple
 // case-folding orbit, so that two strings are equal (or one contains the

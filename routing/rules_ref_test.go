@@ -55,6 +55,12 @@ func refEvaluate(t testing.TB, res refRegexes, rules []Rule, on string, f Facts,
 	return d
 }
 
+// refRegexMatch is a text_regex condition: the pattern matches the text in
+// NFKC form or as sent.
+func refRegexMatch(re *regexp.Regexp, text string) bool {
+	return re.MatchString(norm.NFKC.String(text)) || re.MatchString(text)
+}
+
 func refMatches(t testing.TB, res refRegexes, w When, f Facts, now time.Time) bool {
 	foldEq := func(a string) func(string) bool {
 		return func(b string) bool { return foldString(a) == foldString(b) }
@@ -76,7 +82,7 @@ func refMatches(t testing.TB, res refRegexes, w When, f Facts, now time.Time) bo
 	}) {
 		return false
 	}
-	if w.TextRegex != "" && !res.get(t, w.TextRegex).MatchString(norm.NFKC.String(f.Text)) {
+	if w.TextRegex != "" && !refRegexMatch(res.get(t, w.TextRegex), f.Text) {
 		return false
 	}
 	if len(w.TagsAny) > 0 && !slices.ContainsFunc(f.Tags, func(tag string) bool {
@@ -481,7 +487,7 @@ func TestEvaluate_AgreesWithReference(t *testing.T) {
 			evals++
 			matched += len(got.Matched)
 			for _, r := range rules {
-				if r.When.TextRegex != "" && res.get(t, r.When.TextRegex).MatchString(norm.NFKC.String(f.Text)) {
+				if r.When.TextRegex != "" && refRegexMatch(res.get(t, r.When.TextRegex), f.Text) {
 					regexMatches++
 				}
 			}
@@ -528,7 +534,7 @@ func TestEvaluate_RegexAgreesWithRegexp(t *testing.T) {
 			case 1:
 				text = g.text() + g.pick(genSeps) + regexText(g, pattern) + g.pick(genSeps) + text
 			}
-			want := re.MatchString(norm.NFKC.String(text))
+			want := refRegexMatch(re, text)
 			if got := len(rs.Evaluate("message", Facts{Text: text}, monday10).Matched) == 1; got != want {
 				t.Fatalf("seed %d: pattern %q text %+q: Evaluate says %v, regexp says %v (prefilter %s)",
 					seed, pattern, text, got, want, rs.regexes[0].pre.String(&rs.lits))
@@ -595,7 +601,7 @@ func FuzzRegexPrefilter(f *testing.F) {
 		if err != nil || checkRegexProgram(pattern) != nil {
 			return
 		}
-		want := refRegexes(nil).get(t, pattern).MatchString(norm.NFKC.String(text))
+		want := refRegexMatch(refRegexes(nil).get(t, pattern), text)
 		if got := len(rs.Evaluate("message", Facts{Text: text}, monday10).Matched) == 1; got != want {
 			t.Fatalf("pattern %q text %+q: Evaluate says %v, regexp says %v (prefilter %s)",
 				pattern, text, got, want, rs.regexes[0].pre.String(&rs.lits))
@@ -701,6 +707,35 @@ func TestEvaluate_AllocatesOnlyTheDecision(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(200, func() { rs.Evaluate("message", quiet, now) }); n > 0 {
 		t.Errorf("Evaluate without a decision: %v allocations, want 0", n)
+	}
+	// Text already in NFKC form costs nothing, in any script: the norm
+	// package's check allocated once a call past the fold table's scripts.
+	for _, text := range []string{"it’s fine, thanks 😀", "中文文本、谢谢", "مرحبا، شكرا", "ok… नमस्ते"[len("ok… "):]} {
+		quiet.Text = text
+		if n := testing.AllocsPerRun(200, func() { rs.Evaluate("message", quiet, now) }); n > 0 {
+			t.Errorf("Evaluate of %q: %v allocations, want 0", text, n)
+		}
+	}
+}
+
+// TestEvaluate_TheNFKCFormIsBounded: NFKC makes one "ﷺ" 18 letters, so a
+// message of them would be matched at 11 times its size; the form is cut
+// at twice the text's length and 256 bytes.
+func TestEvaluate_TheNFKCFormIsBounded(t *testing.T) {
+	rs := mustCompile(t, Rule{ID: "r", When: When{TextAny: []string{"zzz"}}})
+	text := strings.Repeat("ﷺ", 20000)
+	e := new(evalState)
+	f := Facts{Network: "twitter", Text: text}
+	e.reset(rs, &f, monday10)
+	e.foldedText()
+	if limit := 2*len(text) + 256 + 64; len(e.f.Text) > limit || e.sent != text {
+		t.Fatalf("the NFKC form of %d bytes: %d bytes, want at most %d (text as sent kept: %v)", len(text), len(e.f.Text), limit, e.sent == text)
+	}
+	// A text that NFKC lengthens within the bound is matched whole.
+	for _, text := range []string{strings.Repeat("ǆ", 5000) + " zzz", "Muhammad ﷺ said: zzz"} {
+		if d := rs.Evaluate("message", Facts{Network: "twitter", Text: text}, monday10); len(d.Matched) != 1 {
+			t.Fatalf("%.40q...: %+v, want the keyword at its end matched", text, d)
+		}
 	}
 }
 
