@@ -49,13 +49,13 @@ func TestDemoConfig_CareFallsBackOvernight(t *testing.T) {
 	}
 }
 
-// TestDemoConfig_SamAndEliClaimTheSameThread: README's "Two agents, one
+// TestDemoConfig_SamAndEliAreInNoPushTeam: README's "Two agents, one
 // thread" has Eli and Sam claim one triage thread, and one of them must get
 // lock_held, not capacity_reached. Sam was in sales, a push team: outside
 // Dana's hours every lead was offered to him, and within minutes his
 // capacity was full of offers nobody worked. Neither may be in a team that
 // pushes offers.
-func TestDemoConfig_SamAndEliClaimTheSameThread(t *testing.T) {
+func TestDemoConfig_SamAndEliAreInNoPushTeam(t *testing.T) {
 	doc, _, err := parseConfigDoc(demoConfig)
 	if err != nil {
 		t.Fatal(err)

@@ -77,12 +77,20 @@ func TestParseFlags_TheEnvironmentIsParsedLikeFlags(t *testing.T) {
 		t.Fatalf("a log level from the environment: %v, want an error naming the variable", err)
 	}
 	t.Setenv("SWITCHBOARD_LOG_LEVEL", "")
-	t.Setenv("SWITCHBOARD_STORE", "postgres://u:secret@db/x")
-	if _, err := parseFlags(nil); err == nil || !strings.HasPrefix(err.Error(), "SWITCHBOARD_STORE ") || strings.Contains(err.Error(), "secret") {
-		t.Fatalf("a store from the environment: %v, want an error naming the variable, without the password", err)
+	// A mistyped store URL is where a password shows: none is in the error.
+	for _, bad := range []string{"postgres://u:secret@db/x", "redis//:secret@10.0.0.5:6379/0", "redis:/:secret@h/0", "secret"} {
+		t.Setenv("SWITCHBOARD_STORE", bad)
+		if _, err := parseFlags(nil); err == nil || !strings.HasPrefix(err.Error(), "SWITCHBOARD_STORE: ") || strings.Contains(err.Error(), "secret") {
+			t.Fatalf("SWITCHBOARD_STORE=%q: %v, want an error naming the variable, without the password", bad, err)
+		}
 	}
-	if _, err := parseFlags([]string{"--store", "postgres://db/x"}); err == nil || !strings.HasPrefix(err.Error(), "--store ") {
+	if _, err := parseFlags([]string{"--store", "postgres://db/x"}); err == nil || !strings.HasPrefix(err.Error(), "--store: ") {
 		t.Fatalf("a store flag: %v, want an error naming the flag", err)
+	}
+	for _, good := range []string{"REDIS://127.0.0.1:6379/0", "rediss://h:6380/1", "Bolt"} {
+		if c, err := parseFlags([]string{"--store", good}); err != nil || c.storeURL != good {
+			t.Fatalf("--store %q: %+v, %v", good, c, err)
+		}
 	}
 	t.Setenv("SWITCHBOARD_STORE", "")
 	t.Setenv("SWITCHBOARD_CONFIG", "/etc/sb.yaml")

@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"regexp"
@@ -173,8 +172,8 @@ func parseFlags(args []string) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unknown argument %q", fs.Arg(0))
 	}
-	if u := c.storeURL; u != "" && u != "bolt" && !strings.HasPrefix(u, "redis://") && !strings.HasPrefix(u, "rediss://") {
-		return c, fmt.Errorf("%s %q: want bolt or redis://host:port/db", src("store"), redacted(u))
+	if !isBolt(c.storeURL) && !isRedis(c.storeURL) {
+		return c, fmt.Errorf("%s: want bolt or redis://host:port/db (or rediss://)%s", src("store"), storeHint(c.storeURL))
 	}
 	c.configName = src("config")
 	if c.data == "" {
@@ -270,24 +269,34 @@ func newLogger(level slog.Level) *slog.Logger {
 
 func openStore(c config, log *slog.Logger) (store.Store, error) {
 	switch {
-	case c.storeURL == "" || c.storeURL == "bolt":
+	case isBolt(c.storeURL):
 		return bolt.Open(c.data, bolt.Options{Logger: log.With("component", "bolt")})
-	case strings.HasPrefix(c.storeURL, "redis://"), strings.HasPrefix(c.storeURL, "rediss://"):
+	case isRedis(c.storeURL):
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		return redisstore.Open(ctx, c.storeURL, redisstore.Options{Logger: log.With("component", "redis")})
 	}
-	return nil, fmt.Errorf("--store %q: want bolt or redis://host:port/db", redacted(c.storeURL))
+	return nil, fmt.Errorf("--store: want bolt or redis://host:port/db%s", storeHint(c.storeURL))
 }
 
-// redacted is a store URL fit for a message: its password replaced, and
-// nothing of it when it does not parse (it could hold one anywhere).
-func redacted(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(an unparsable URL)"
+func isBolt(u string) bool { return u == "" || strings.EqualFold(u, "bolt") }
+
+// isRedis reports whether u is a Redis URL; a URL's scheme is
+// case-insensitive.
+func isRedis(u string) bool {
+	scheme, _, ok := strings.Cut(u, "://")
+	return ok && (strings.EqualFold(scheme, "redis") || strings.EqualFold(scheme, "rediss"))
+}
+
+// storeHint is what a message may show of a store setting that is not
+// one: its scheme, when it has one, and nothing else (a mistyped URL is
+// where a password shows).
+func storeHint(u string) string {
+	scheme, _, ok := strings.Cut(u, "://")
+	if !ok || len(scheme) > 16 || strings.ContainsAny(scheme, ":@/?#") {
+		return ""
 	}
-	return u.Redacted()
+	return fmt.Sprintf(", not %s://…", scheme)
 }
 
 func run(args []string) error {
@@ -423,7 +432,7 @@ func splitList(s string) []string {
 }
 
 func storeName(c config) string {
-	if strings.HasPrefix(c.storeURL, "redis") {
+	if isRedis(c.storeURL) {
 		return "redis"
 	}
 	return "bolt:" + c.data
