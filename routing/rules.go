@@ -517,26 +517,14 @@ func containsBytes(list []string, b []byte) bool {
 	return false
 }
 
-// foldAll case-folds every item of list.
-func foldAll(list []string) []string {
+// mapAll returns f of every item of list, nil for none.
+func mapAll(list []string, f func(string) string) []string {
 	if len(list) == 0 {
 		return nil
 	}
 	out := make([]string, len(list))
 	for i, s := range list {
-		out[i] = foldString(s)
-	}
-	return out
-}
-
-// nfkcAll returns nfkc of every item of list.
-func nfkcAll(list []string) []string {
-	if len(list) == 0 {
-		return nil
-	}
-	out := make([]string, len(list))
-	for i, s := range list {
-		out[i] = nfkc(s)
+		out[i] = f(s)
 	}
 	return out
 }
