@@ -624,6 +624,15 @@ func tagThread(t *testing.T, e *env) {
 	got := e.get(th.ID)
 	wantIDs(t, "tags after remove", sorted(got.Tags), []string{"b", "x"})
 	wantEqual(t, "priority from a tag rule", got.Priority, "urgent")
+	// A tag added and removed in one change stays: a tag rule's add_tags
+	// (sent as Add) wins over the caller's remove of the same tag.
+	_, err = e.s.ThreadTag(e.ctx, store.TagParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", Add: []string{"vip", "escalated"}, Remove: []string{"escalated", "b"}})
+	must(t, err)
+	wantIDs(t, "tags after adding and removing one tag", sorted(e.get(th.ID).Tags), []string{"escalated", "vip", "x"})
+	_, err = e.s.ThreadTag(e.ctx, store.TagParams{ThreadID: th.ID, Token: g.Token, Actor: "ana", Add: []string{"b"}, Remove: []string{"vip", "escalated"}})
+	must(t, err)
+	got = e.get(th.ID)
+	wantIDs(t, "tags after restoring b", sorted(got.Tags), []string{"b", "x"})
 	if got.Lock == nil || got.Lock.Fence != g.Fence || got.Status != store.StatusAssigned {
 		t.Fatalf("tags without a team: lock %+v status %s, want ana's lock kept", got.Lock, got.Status)
 	}
