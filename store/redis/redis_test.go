@@ -1347,3 +1347,36 @@ func TestReplyCounts_OlderDaysAreDroppedByTheTimerSweep(t *testing.T) {
 		t.Fatalf("counters after the sweep: %q, want %q", left, want)
 	}
 }
+
+// TestRelease_AReplyAtTheInboundsClockReadingLeavesItPending: a reply whose
+// clock reading is not after the last inbound's (Redis's clock stepped
+// back, or the inbound was nudged past a reply) is stamped at the
+// inbound's time, and a tie means answered: released, the thread is
+// pending, not queued again for someone to answer what was answered.
+func TestRelease_AReplyAtTheInboundsClockReadingLeavesItPending(t *testing.T) {
+	s := openStore(t, newPrefix())
+	ctx := ctxT(t)
+	careThread(t, s)
+	hash := []byte("0123456789abcdef0123456789abcdef")
+	_, err := s.AgentCreate(ctx, store.Agent{ID: "ana", Name: "ana", Role: store.RoleAgent, Teams: []string{"care"}, Capacity: 5},
+		store.Key{ID: "k-ana", Role: store.RoleAgent, Name: "ana", AgentID: "ana", Hash: hash})
+	must(t, err)
+	g, err := s.ThreadClaim(ctx, store.ClaimParams{ThreadID: "t-1", AgentID: "ana", TTL: time.Minute})
+	must(t, err)
+	// The inbound's reading, a minute ahead of Redis's clock now.
+	now, err := s.rdb.Time(ctx).Result()
+	must(t, err)
+	must(t, s.rdb.HSet(ctx, s.k.thread("t-1"), "last_in", now.Add(time.Minute).UnixMicro()).Err())
+	_, err = s.ThreadReply(ctx, store.ReplyParams{ThreadID: "t-1", Token: g.Lock.Token, Actor: "ana", Message: store.Message{ID: "r-1", Text: "answered"}})
+	must(t, err)
+	stamps, err := s.rdb.HMGet(ctx, s.k.thread("t-1"), "last_in", "last_out").Result()
+	must(t, err)
+	if stamps[0] != stamps[1] {
+		t.Fatalf("last_in %v, last_out %v: want the reply stamped at the inbound's reading", stamps[0], stamps[1])
+	}
+	rel, err := s.ThreadRelease(ctx, store.LockParams{ThreadID: "t-1", Token: g.Lock.Token, Actor: "ana"})
+	must(t, err)
+	if rel.Thread.Status != store.StatusPending {
+		t.Fatalf("released after a reply at the inbound's reading: %s, want pending", rel.Thread.Status)
+	}
+}
