@@ -132,3 +132,61 @@ func TestRetain_AThreadFromTheFutureStopsNothing(t *testing.T) {
 		t.Fatalf("the thread from the future: %v", err)
 	}
 }
+
+// oldestThen runs then after ThreadOldest answers: a change between
+// retention's read and its erase.
+type oldestThen struct {
+	store.Store
+	then func()
+}
+
+func (s *oldestThen) ThreadOldest(ctx context.Context, after uint64, limit int) ([]store.Thread, uint64, error) {
+	ts, next, err := s.Store.ThreadOldest(ctx, after, limit)
+	if s.then != nil {
+		s.then()
+		s.then = nil
+	}
+	return ts, next, err
+}
+
+// TestRetain_ACustomerWritingMeanwhileKeepsTheThread: retention reads the
+// idle threads, then erases each at the version it read, so a message that
+// came between the two (acknowledged to its connector) is not erased with
+// the thread it reopened.
+func TestRetain_ACustomerWritingMeanwhileKeepsTheThread(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := &steeredClock{t: t0}
+	base := retentionStore(t, clock)
+	closedThreads(t, base, "conv", 2, 0)
+	clock.set(t0.Add(40 * 24 * time.Hour))
+	st := &oldestThen{Store: base}
+	st.then = func() {
+		// The customer of conv-0 writes again, past the rule that closed it.
+		res, err := base.ThreadIngest(context.Background(), []store.IngestParams{{
+			Message:          store.Message{ID: "m-late", Network: "twitter", ExternalID: "x-late", Kind: "dm", Author: &store.Author{ID: "u"}, Text: "still there?"},
+			Profile:          "@acme",
+			ThreadExternalID: "conv-conv-0",
+			ThreadVersion:    1,
+			Route:            store.Route{Team: "care"},
+		}})
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res[0].Err)
+		}
+	}
+	s := New(st, Config{Logger: discardLog, Clock: clock.now, Retention: 30 * 24 * time.Hour})
+
+	s.retain(context.Background())
+	if st.then != nil {
+		t.Fatal("retention never listed the threads")
+	}
+	th, err := base.ThreadGet(context.Background(), "t-conv-0")
+	if err != nil {
+		t.Fatalf("the thread its customer wrote to meanwhile: %v, want kept", err)
+	}
+	if m, err := base.MessageGet(context.Background(), "m-late"); err != nil || m.ThreadID != th.ID {
+		t.Fatalf("the message that came meanwhile: %+v, %v, want kept on %s", m, err, th.ID)
+	}
+	if _, err := base.ThreadGet(context.Background(), "t-conv-1"); err == nil {
+		t.Fatal("t-conv-1, idle for 40 days with a 30-day retention, was kept")
+	}
+}
