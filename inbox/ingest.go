@@ -135,11 +135,11 @@ func (in *MessageInput) Validate(now time.Time) error {
 	}
 	for i, a := range in.Attachments {
 		field := fmt.Sprintf("attachments[%d]", i)
-		if a.Type == "" || len(a.Type) > 32 {
+		if a.Type == "" || utf8.RuneCountInString(a.Type) > 32 {
 			return fieldErr(field+".type", "is required (at most 32 characters)")
 		}
 		u, err := url.Parse(a.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(a.URL) > 2048 {
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || utf8.RuneCountInString(a.URL) > 2048 {
 			return fieldErr(field+".url", "must be an http(s) URL of at most 2048 characters")
 		}
 	}

@@ -244,8 +244,8 @@ func (s *Service) Reply(ctx context.Context, p Principal, threadID string, in Re
 	if err := checkLen("text", in.Text, MaxTextRunes); err != nil {
 		return store.ReplyResult{}, err
 	}
-	if len(idempotencyKey) > 200 {
-		return store.ReplyResult{}, fieldErr("Idempotency-Key", "must be at most 200 characters")
+	if err := checkLen("Idempotency-Key", idempotencyKey, 200); err != nil {
+		return store.ReplyResult{}, err
 	}
 	sc, err := personScope(p, a)
 	if err != nil {
