@@ -208,6 +208,18 @@ func TestIngest_AttachmentTypeEmptyOrOver32IsRefusedAndNothingStored(t *testing.
 	if msgs := s.messages(t, s.admin, wide.Thread.ID); len(msgs) != 1 || len(msgs[0].Attachments) != 1 || msgs[0].Attachments[0].Type != runes(32) {
 		t.Fatalf("message with a type of 32 two-byte characters = %+v", msgs)
 	}
+	// The URL counts characters too: 2,048 of them pass, two-byte ones
+	// included; one more is refused.
+	long := func(n int) []any {
+		const prefix = "https://cdn.example/"
+		return []any{map[string]any{"type": "image", "url": prefix + runes(n-len(prefix))}}
+	}
+	s.do(t, "POST", "/api/v1/messages", ingest, msg("att-url-2049", map[string]any{"attachments": long(2049)})).
+		wantErr(t, 400, "invalid_request", "attachments[0].url")
+	longURL := s.ingestAs(t, ingest, msg("att-url-2048", map[string]any{"attachments": long(2048)}))
+	if msgs := s.messages(t, s.admin, longURL.Thread.ID); len(msgs) != 1 || len(msgs[0].Attachments) != 1 {
+		t.Fatalf("message with a URL of 2,048 characters = %+v", msgs)
+	}
 	// The same message id refused before is new: nothing was kept of it.
 	if r := s.ingestAs(t, ingest, msg("att-refused", nil)); r.Duplicate {
 		t.Fatal("a refused message was kept as a duplicate")
@@ -236,7 +248,7 @@ func TestReply_IdempotencyKeyOver200CharactersIsRefusedAndNoReplyStored(t *testi
 	key := strings.Repeat("k", 200)
 	var first, retry replyResp
 	reply(key).want(t, 201).decode(t, &first)
-	reply(key).decode(t, &retry)
+	reply(key).want(t, 200).decode(t, &retry)
 	if retry.Message.ID != first.Message.ID {
 		t.Fatalf("a retry with a key of 200 characters made reply %s, want the first %s", retry.Message.ID, first.Message.ID)
 	}
@@ -248,6 +260,14 @@ func TestReply_IdempotencyKeyOver200CharactersIsRefusedAndNoReplyStored(t *testi
 	reply(runes(200)).want(t, 201).decode(t, &wide)
 	if wide.Message.ID == first.Message.ID {
 		t.Fatal("a new key returned the earlier reply")
+	}
+	// The key is compared as it came: bytes that are not UTF-8 (a Latin-1
+	// "é" from a browser) are a key like any other.
+	var latin1, again replyResp
+	reply("caf\xe9-1").want(t, 201).decode(t, &latin1)
+	reply("caf\xe9-1").want(t, 200).decode(t, &again)
+	if again.Message.ID != latin1.Message.ID {
+		t.Fatalf("a retry with a Latin-1 key made reply %s, want the first %s", again.Message.ID, latin1.Message.ID)
 	}
 }
 

@@ -158,7 +158,7 @@ func checkMessageLimits(t *testing.T, in *inbox.MessageInput) {
 	}
 	for i, a := range in.Attachments {
 		u, err := url.Parse(a.URL)
-		if a.Type == "" || len(a.Type) > 32 || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(a.URL) > 2048 {
+		if a.Type == "" || runes(a.Type) > 32 || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || runes(a.URL) > 2048 {
 			t.Fatalf("attachments[%d] %+v accepted", i, a)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
@@ -244,8 +245,10 @@ func (s *Service) Reply(ctx context.Context, p Principal, threadID string, in Re
 	if err := checkLen("text", in.Text, MaxTextRunes); err != nil {
 		return store.ReplyResult{}, err
 	}
-	if err := checkLen("Idempotency-Key", idempotencyKey, 200); err != nil {
-		return store.ReplyResult{}, err
+	// Counted in characters like every limit, but any bytes are taken: the
+	// key is compared as it came, never shown.
+	if utf8.RuneCountInString(idempotencyKey) > 200 {
+		return store.ReplyResult{}, fieldErr("Idempotency-Key", "must be at most 200 characters")
 	}
 	sc, err := personScope(p, a)
 	if err != nil {

@@ -28,13 +28,16 @@ func openStore(tb testing.TB) *bolt.Store {
 	return st
 }
 
-// bootstrapped starts a service on st with an admin key, stopped when the
-// test ends.
+// fixtureAdminKey is the admin key bootstrapped gives a service.
+const fixtureAdminKey = "test-admin-key-0123456789"
+
+// bootstrapped starts a service on st with an admin key (fixtureAdminKey),
+// stopped when the test ends.
 func bootstrapped(tb testing.TB, st store.Store) *inbox.Service {
 	tb.Helper()
 	svc := inbox.New(st, inbox.Config{Logger: quiet})
 	tb.Cleanup(svc.Stop)
-	if _, err := svc.Bootstrap(context.Background(), "test-admin-key-0123456789"); err != nil {
+	if _, err := svc.Bootstrap(context.Background(), fixtureAdminKey); err != nil {
 		tb.Fatal(err)
 	}
 	return svc
@@ -53,7 +56,7 @@ func TestStats_WaitsAreMeasuredByTheStoresClock(t *testing.T) {
 	svc := inbox.New(st, inbox.Config{Logger: quiet, Clock: func() time.Time { return storeNow.Add(time.Hour) }})
 	t.Cleanup(svc.Stop)
 	ctx := context.Background()
-	if _, err := svc.Bootstrap(ctx, "test-admin-key-0123456789"); err != nil {
+	if _, err := svc.Bootstrap(ctx, fixtureAdminKey); err != nil {
 		t.Fatal(err)
 	}
 	admin := inbox.Principal{Role: store.RoleAdmin, KeyID: "admin"}

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -91,7 +92,7 @@ func (s *Service) WebhookCreate(ctx context.Context, p Principal, in WebhookInpu
 		return store.Webhook{}, err
 	}
 	u, err := url.Parse(in.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(in.URL) > 2048 {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || utf8.RuneCountInString(in.URL) > 2048 {
 		return store.Webhook{}, fieldErr("url", "must be an http(s) URL of at most 2048 characters")
 	}
 	if s.cfg.Webhooks.DenyPrivate {

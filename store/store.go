@@ -606,10 +606,10 @@ type TagParams struct {
 	Force    bool
 	Actor    string
 	Add      []string // includes tags added by tag rules
-	Remove   []string
-	Priority string // floor from tag rules
-	Team     string // a tag rule's team: the thread moves there, a lock ends
-	Close    bool   // a tag rule closes the thread (after any move): a lock ends
+	Remove   []string // a tag this change adds stays: Add wins
+	Priority string   // floor from tag rules
+	Team     string   // a tag rule's team: the thread moves there, a lock ends
+	Close    bool     // a tag rule closes the thread (after any move): a lock ends
 	Rules    []string
 	// ThreadVersion is the version the tag rules were evaluated against.
 	ThreadVersion int64

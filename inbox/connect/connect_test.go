@@ -607,3 +607,24 @@ func TestVerifyHex_AgreesWithAnIndependentHMAC(t *testing.T) {
 		}
 	}
 }
+
+// TestAttachments_TypeAndURLCountCharacters: a network's type longer than
+// the contract's 32 characters is cut at a character, not in the middle of
+// one (which stored invalid UTF-8), and a URL is measured in characters as
+// the contract's limit is.
+func TestAttachments_TypeAndURLCountCharacters(t *testing.T) {
+	var as attachments
+	as.add(strings.Repeat("写真", 20), "https://cdn.example/a.jpg")
+	as.add("image", "https://cdn.example/"+strings.Repeat("é", 2048-len("https://cdn.example/")))
+	as.add("image", "https://cdn.example/"+strings.Repeat("é", 2049-len("https://cdn.example/")))
+	if len(as) != 2 {
+		t.Fatalf("%d attachments kept, want the first two (the third's URL is 2,049 characters)", len(as))
+	}
+	if typ := as[0].Type; typ != strings.Repeat("写真", 16) || !utf8.ValidString(typ) {
+		t.Fatalf("type cut to %q, want the first 32 characters", typ)
+	}
+	in := inbox.MessageInput{Network: "facebook", ExternalID: "m", Kind: "dm", Author: store.Author{ID: "u"}, Attachments: []store.Attachment(as)}
+	if err := in.Validate(time.Now()); err != nil {
+		t.Fatalf("the mapped attachments do not pass the contract's checks: %v", err)
+	}
+}
