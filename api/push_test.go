@@ -629,3 +629,42 @@ func TestPush_RoundRobinGivesEveryMemberATurnWhenAnotherTeamSharesOne(t *testing
 		t.Fatalf("rr's twelve threads went %v: bob and cat each want a fair share", counts)
 	}
 }
+
+// TestPush_ABatchReopensNoMoreForTheAssigneeThanItsCapacity: a batch of
+// follow-ups on two of ann's answered threads, ann at capacity 1: the
+// first is offered back to her (bob, never offered anything, would be
+// round robin's pick), and the second, which her capacity cannot take, is
+// offered to bob in the same step.
+func TestPush_ABatchReopensNoMoreForTheAssigneeThanItsCapacity(t *testing.T) {
+	t.Parallel()
+	s := pushSetup(t, opsOptions{})
+	ann := s.onlineAgent(t, map[string]any{"id": "ann", "teams": []string{"rr"}, "capacity": 1})
+	bob := s.agent(t, map[string]any{"id": "bob", "teams": []string{"rr"}}) // offline for now
+	answered := func(ext string) string {
+		t.Helper()
+		th := s.ingest(t, msg(ext, map[string]any{"text": "to-rr"})).Thread
+		if lockHolder(th) != "ann" {
+			t.Fatalf("%s offered to %q, want ann", ext, lockHolder(th))
+		}
+		mine := s.myLocks(t, ann)
+		if len(mine) != 1 {
+			t.Fatalf("ann's locks = %+v", mine)
+		}
+		s.reply(t, ann, th.ID, mine[0].Lock.Token, "answer").want(t, 201)
+		s.step(t, ann, th.ID, "release", mine[0].Lock.Token).want(t, 200)
+		return th.ID
+	}
+	first, second := answered("r-1"), answered("r-2")
+	s.setStatus(t, bob, "bob", "online")
+
+	s.do(t, "POST", "/api/v1/messages/batch", s.admin, map[string]any{"messages": []any{
+		msg("r-1-again", map[string]any{"thread_external_id": "r-1"}),
+		msg("r-2-again", map[string]any{"thread_external_id": "r-2"}),
+	}}).want(t, 200)
+	if got := lockHolder(s.thread(t, s.admin, first)); got != "ann" {
+		t.Fatalf("the first follow-up's thread is offered to %q, want ann, its assignee", got)
+	}
+	if got := lockHolder(s.thread(t, s.admin, second)); got != "bob" {
+		t.Fatalf("the second follow-up's thread is offered to %q, want bob: ann's capacity is taken by the first", got)
+	}
+}
