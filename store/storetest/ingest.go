@@ -437,6 +437,27 @@ func ingestOffer(t *testing.T, e *env) {
 	// An offer to an agent that does not exist also leaves it queued.
 	th3 := e.thread("twitter", "care", offerTo("ghost", longTTL))
 	wantEqual(t, "status when offered to a missing agent", e.get(th3.ID).Status, store.StatusQueued)
+
+	// Offers of one step (one clock reading) get stamps in their order,
+	// never equal: round robin takes the newest stamp as the last turn,
+	// and a tie would fall back to the agents' ids.
+	e.agent("zed", []string{"care"})
+	e.agent("bob", []string{"care"})
+	res, err := e.s.ThreadIngest(e.ctx, []store.IngestParams{
+		e.msg("twitter", e.id("conv"), "care", offerTo("zed", longTTL)),
+		e.msg("twitter", e.id("conv"), "care", offerTo("bob", longTTL)),
+	})
+	must(t, err)
+	for _, r := range res {
+		must(t, r.Err)
+	}
+	zed, err := e.s.AgentGet(e.ctx, "zed")
+	must(t, err)
+	bob, err := e.s.AgentGet(e.ctx, "bob")
+	must(t, err)
+	if zed.LastOfferedAt.IsZero() || !bob.LastOfferedAt.After(zed.LastOfferedAt) {
+		t.Fatalf("offers of one step stamped zed %v, bob %v: want bob's, the later, after zed's", zed.LastOfferedAt, bob.LastOfferedAt)
+	}
 }
 
 func ingestUnknownTeam(t *testing.T, e *env) {
