@@ -48,53 +48,44 @@ func heldThread(t *testing.T, s careSetup, extID string) (string, string) {
 	return id, s.claim(t, s.ana, id).Lock.Token
 }
 
-func TestTransfer_NoteOverMaxTextRunesIsRefusedAndNothingMoves(t *testing.T) {
+// TestTransfer_NoteAndReasonOverTheirLimitsAreRefusedAndNothingMoves: a
+// transfer's note (kept as an internal note) and reason (kept in the
+// event).
+func TestTransfer_NoteAndReasonOverTheirLimitsAreRefusedAndNothingMoves(t *testing.T) {
 	t.Parallel()
-	s := newCareSetup(t)
-	id, token := heldThread(t, s, "note-limit")
-	path := "/api/v1/threads/" + id + "/transfer"
+	for _, c := range []struct {
+		field string
+		limit int
+	}{{"note", inbox.MaxTextRunes}, {"reason", 64}} {
+		t.Run(c.field, func(t *testing.T) {
+			t.Parallel()
+			s := newCareSetup(t)
+			id, token := heldThread(t, s, c.field+"-limit")
+			path := "/api/v1/threads/" + id + "/transfer"
 
-	before, record := s.snapshot(t), s.threadRecord(t, id)
-	s.do(t, "POST", path, s.ana, map[string]any{"token": token, "team": "sales", "note": runes(inbox.MaxTextRunes + 1)}).
-		wantErr(t, 400, "invalid_request", "note")
-	s.unchanged(t, before)
-	s.threadUnchanged(t, id, record)
-	if th := s.thread(t, s.admin, id); th.Team != "care" || th.Lock == nil || th.Lock.AgentID != "ana" {
-		t.Fatalf("after the refused transfer the thread is %+v, want still ana's in care", th)
-	}
-	if n := s.notes(t, s.admin, id); len(n) != 0 {
-		t.Fatalf("the refused transfer stored notes %+v", n)
-	}
+			before, record := s.snapshot(t), s.threadRecord(t, id)
+			s.do(t, "POST", path, s.ana, map[string]any{"token": token, "team": "sales", c.field: runes(c.limit + 1)}).
+				wantErr(t, 400, "invalid_request", c.field)
+			s.unchanged(t, before)
+			s.threadUnchanged(t, id, record)
+			if th := s.thread(t, s.admin, id); th.Team != "care" || th.Lock == nil || th.Lock.AgentID != "ana" {
+				t.Fatalf("after the refused transfer the thread is %+v, want still ana's in care", th)
+			}
+			if n := s.notes(t, s.admin, id); len(n) != 0 {
+				t.Fatalf("the refused transfer stored notes %+v", n)
+			}
 
-	// At the limit: transferred, and the note kept whole.
-	var lr lockResp
-	s.do(t, "POST", path, s.ana, map[string]any{"token": token, "team": "sales", "note": runes(inbox.MaxTextRunes)}).
-		want(t, 200).decode(t, &lr)
-	if lr.Thread.Team != "sales" || lr.Thread.Lock != nil {
-		t.Fatalf("transfer with a note at the limit = %+v", lr.Thread)
-	}
-	if n := s.notes(t, s.admin, id); len(n) != 1 || n[0].Text != runes(inbox.MaxTextRunes) {
-		t.Fatalf("notes after the transfer: %d, want the one note of %d characters", len(n), inbox.MaxTextRunes)
-	}
-}
-
-func TestTransfer_ReasonOver64CharactersIsRefusedAndNothingMoves(t *testing.T) {
-	t.Parallel()
-	s := newCareSetup(t)
-	id, token := heldThread(t, s, "reason-limit")
-	path := "/api/v1/threads/" + id + "/transfer"
-
-	before, record := s.snapshot(t), s.threadRecord(t, id)
-	s.do(t, "POST", path, s.ana, map[string]any{"token": token, "team": "sales", "reason": runes(65)}).
-		wantErr(t, 400, "invalid_request", "reason")
-	s.unchanged(t, before)
-	s.threadUnchanged(t, id, record)
-
-	var lr lockResp
-	s.do(t, "POST", path, s.ana, map[string]any{"token": token, "team": "sales", "reason": runes(64)}).
-		want(t, 200).decode(t, &lr)
-	if lr.Thread.Team != "sales" {
-		t.Fatalf("transfer with a reason of 64 characters = %+v", lr.Thread)
+			// At the limit: transferred, and a note kept whole.
+			var lr lockResp
+			s.do(t, "POST", path, s.ana, map[string]any{"token": token, "team": "sales", c.field: runes(c.limit)}).
+				want(t, 200).decode(t, &lr)
+			if lr.Thread.Team != "sales" || lr.Thread.Lock != nil {
+				t.Fatalf("transfer with a %s at the limit = %+v", c.field, lr.Thread)
+			}
+			if n := s.notes(t, s.admin, id); c.field == "note" && (len(n) != 1 || n[0].Text != runes(c.limit)) {
+				t.Fatalf("notes after the transfer: %d, want the one note of %d characters", len(n), c.limit)
+			}
+		})
 	}
 }
 
