@@ -28,7 +28,11 @@ const (
 	MaxBatch       = 500
 	MaxTags        = 20
 	MaxAttachments = 20
-	maxIDLen       = 256
+	// MaxAttachmentType and MaxURL bound an attachment's type and URL (and
+	// an outbound webhook's URL), in characters.
+	MaxAttachmentType = 32
+	MaxURL            = 2048
+	maxIDLen          = 256
 	// MaxDeliveryError bounds the reason a delivery report gives.
 	MaxDeliveryError = 2000
 )
@@ -135,12 +139,12 @@ func (in *MessageInput) Validate(now time.Time) error {
 	}
 	for i, a := range in.Attachments {
 		field := fmt.Sprintf("attachments[%d]", i)
-		if a.Type == "" || utf8.RuneCountInString(a.Type) > 32 {
-			return fieldErr(field+".type", "is required (at most 32 characters)")
+		if a.Type == "" || utf8.RuneCountInString(a.Type) > MaxAttachmentType {
+			return fieldErr(field+".type", fmt.Sprintf("is required (at most %d characters)", MaxAttachmentType))
 		}
 		u, err := url.Parse(a.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || utf8.RuneCountInString(a.URL) > 2048 {
-			return fieldErr(field+".url", "must be an http(s) URL of at most 2048 characters")
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || utf8.RuneCountInString(a.URL) > MaxURL {
+			return fieldErr(field+".url", fmt.Sprintf("must be an http(s) URL of at most %d characters", MaxURL))
 		}
 	}
 	if in.Text == "" && len(in.Attachments) == 0 {

@@ -92,8 +92,8 @@ func (s *Service) WebhookCreate(ctx context.Context, p Principal, in WebhookInpu
 		return store.Webhook{}, err
 	}
 	u, err := url.Parse(in.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || utf8.RuneCountInString(in.URL) > 2048 {
-		return store.Webhook{}, fieldErr("url", "must be an http(s) URL of at most 2048 characters")
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || utf8.RuneCountInString(in.URL) > MaxURL {
+		return store.Webhook{}, fieldErr("url", fmt.Sprintf("must be an http(s) URL of at most %d characters", MaxURL))
 	}
 	if s.cfg.Webhooks.DenyPrivate {
 		if err := checkPublicHost(ctx, u.Hostname()); err != nil {

@@ -218,12 +218,12 @@ func clipRunes(s string, n int) string {
 }
 
 // attachments collects media by URL, keeping only those the contract
-// accepts (http(s), at most 2048 characters, at most inbox.MaxAttachments), so an
+// accepts (http(s), at most inbox.MaxURL characters, at most inbox.MaxAttachments), so an
 // odd attachment never costs the message its text.
 type attachments []store.Attachment
 
 func (as *attachments) add(typ, rawURL string) {
-	if len(*as) >= inbox.MaxAttachments || rawURL == "" || utf8.RuneCountInString(rawURL) > 2048 {
+	if len(*as) >= inbox.MaxAttachments || rawURL == "" || utf8.RuneCountInString(rawURL) > inbox.MaxURL {
 		return
 	}
 	u, err := url.Parse(rawURL)
@@ -239,7 +239,7 @@ func (as *attachments) add(typ, rawURL string) {
 	case "":
 		typ = "file"
 	}
-	typ = clipRunes(typ, 32)
+	typ = clipRunes(typ, inbox.MaxAttachmentType)
 	*as = append(*as, store.Attachment{Type: typ, URL: rawURL})
 }
 
