@@ -379,6 +379,11 @@ func proveRate(t *testing.T, rate, documented float64, send func() response) {
 // run fall behind a budget of 2000/s.
 func (s *testServer) handle(t *testing.T, method, path, key string, body []byte, header ...string) response {
 	t.Helper()
+	return s.handleFrom(net.IPv4(192, 0, 2, 1), method, path, key, body, header...)
+}
+
+// handleFrom is handle from the peer address peer.
+func (s *testServer) handleFrom(peer net.IP, method, path, key string, body []byte, header ...string) response {
 	var fr fasthttp.Request
 	for i := 0; i+1 < len(header); i += 2 {
 		fr.Header.Set(header[i], header[i+1])
@@ -394,7 +399,7 @@ func (s *testServer) handle(t *testing.T, method, path, key string, body []byte,
 		fr.SetBody(body)
 	}
 	var ctx fasthttp.RequestCtx
-	ctx.Init(&fr, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 40000}, nil) // the peer: 192.0.2.1
+	ctx.Init(&fr, &net.TCPAddr{IP: peer, Port: 40000}, nil)
 	s.app.Handler()(&ctx)
 	h := http.Header{}
 	if ra := ctx.Response.Header.Peek("Retry-After"); ra != nil {

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/switchboard/switchboard/api"
 )
 
@@ -67,20 +65,9 @@ func TestSession_EndsAfter12Hours(t *testing.T) {
 }
 
 // signInFrom sends one wrong-key sign-in from peer with the given
-// X-Forwarded-For, through the app's handler (as handle does, from any
-// peer), and returns its status.
+// X-Forwarded-For and returns its status.
 func signInFrom(s *testServer, peer, xff string) int {
-	var fr fasthttp.Request
-	fr.Header.SetMethod("POST")
-	fr.SetRequestURI("/api/v1/session")
-	fr.Header.Set("Host", "test")
-	fr.Header.Set("X-Forwarded-For", xff)
-	fr.Header.SetContentType("application/json")
-	fr.SetBody([]byte(`{"key": "sbk_guess"}`))
-	var ctx fasthttp.RequestCtx
-	ctx.Init(&fr, &net.TCPAddr{IP: net.ParseIP(peer), Port: 40000}, nil)
-	s.app.Handler()(&ctx)
-	return ctx.Response.StatusCode()
+	return s.handleFrom(net.ParseIP(peer), "POST", "/api/v1/session", "", []byte(`{"key": "sbk_guess"}`), "X-Forwarded-For", xff).Status
 }
 
 // TestRateLimit_OnlyATrustedPeersForwardedForIsBelieved: with a trusted
