@@ -10,9 +10,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"reflect"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -38,11 +38,29 @@ func readConfigDoc(path string) (inbox.ConfigDoc, []byte, error) {
 // parseConfigDoc decodes YAML (or JSON) strictly and returns it as JSON too.
 // The YAML is read as YAML 1.2 (yaml.v3): `on`, `no`, `yes` and `off` are
 // strings, as a rule's `on:` field and the language code `no` need, not the
-// booleans YAML 1.1 made of them.
+// booleans YAML 1.1 made of them. The tree is checked against the
+// configuration's shape first (see checkNode), so a mistake is reported at
+// its line and a number or boolean written where text is wanted is text.
 func parseConfigDoc(data []byte) (inbox.ConfigDoc, []byte, error) {
 	var doc inbox.ConfigDoc
+	var root, next yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil && err != io.EOF {
+		return doc, nil, err
+	}
+	if err := dec.Decode(&next); err != io.EOF {
+		if err != nil {
+			return doc, nil, err
+		}
+		if len(next.Content) != 0 && next.Content[0].ShortTag() != "!!null" {
+			return doc, nil, fmt.Errorf("line %d: a second document (after ---): write the configuration as one", next.Line)
+		}
+	}
+	if err := checkNode(&root, reflect.TypeOf(doc), "", map[*yaml.Node]bool{}); err != nil {
+		return doc, nil, err
+	}
 	var tree any
-	if err := yaml.Unmarshal(data, &tree); err != nil {
+	if err := root.Decode(&tree); err != nil {
 		return doc, nil, err
 	}
 	if tree == nil {
@@ -52,38 +70,185 @@ func parseConfigDoc(data []byte) (inbox.ConfigDoc, []byte, error) {
 	if err != nil {
 		return doc, nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&doc); err != nil {
-		return doc, js, configError(data, err)
+	strict := json.NewDecoder(bytes.NewReader(js))
+	strict.DisallowUnknownFields()
+	if err := strict.Decode(&doc); err != nil {
+		// checkNode has seen every field and kind: this is a backstop,
+		// worded for a YAML file's author.
+		return doc, js, errors.New(strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return doc, js, nil
 }
 
-// configError words a decoding error for the file's author: the file is
-// YAML (or JSON), so no "json:", and an unknown field with its line.
-func configError(data []byte, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "json: ")
-	var field string
-	if _, scanErr := fmt.Sscanf(msg, "unknown field %q", &field); scanErr == nil {
-		// The line, when the name is on one line only (a name that is a
-		// good key elsewhere would point at the wrong place).
-		found := 0
-		for i, line := range strings.Split(string(data), "\n") {
-			k := strings.TrimLeft(line, " -{,\t")
-			if strings.HasPrefix(k, field+":") || strings.HasPrefix(k, strconv.Quote(field)+":") ||
-				strings.Contains(line, " "+field+":") || strings.Contains(line, "{"+field+":") || strings.Contains(line, strconv.Quote(field)+":") {
-				if found != 0 {
-					return fmt.Errorf("unknown field %q", field)
-				}
-				found = i + 1
+// checkNode walks a YAML node against the Go type the configuration
+// decodes it into (through its JSON field names). It refuses an unknown
+// field, or a value of the wrong kind, at its line; and it marks a plain
+// number or boolean written where text is wanted (an id 42, a keyword 404,
+// a tag 2024, a name true) as the text it was written as, "007" and "1.50"
+// included, which YAML would otherwise hand over as 7 and 1.5 or refuse.
+func checkNode(n *yaml.Node, t reflect.Type, path string, seen map[*yaml.Node]bool) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if err := checkNode(c, t, path, seen); err != nil {
+				return err
 			}
 		}
-		if found != 0 {
-			return fmt.Errorf("line %d: unknown field %q", found, field)
+		return nil
+	case yaml.AliasNode:
+		// Each anchor once: aliases of aliases could make the walk
+		// exponential (YAML's "billion laughs").
+		if seen[n.Alias] {
+			return nil
+		}
+		seen[n.Alias] = true
+		return checkNode(n.Alias, t, path, seen)
+	case 0: // an empty file
+		return nil
+	}
+	if t == nil || (n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null") {
+		return nil
+	}
+	want := kindWanted(t)
+	switch {
+	case want == "":
+		return nil
+	case t.Kind() == reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			return wrongKind(n, path, want)
+		}
+		if tag := n.ShortTag(); tag == "!!int" || tag == "!!float" || tag == "!!bool" {
+			n.Tag = "!!str"
+		}
+		return nil
+	case t.Kind() == reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return wrongKind(n, path, want)
+		}
+		for i, c := range n.Content {
+			if err := checkNode(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), seen); err != nil {
+				return err
+			}
+		}
+		return nil
+	case t.Kind() == reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return wrongKind(n, path, want)
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			if key.ShortTag() == "!!merge" {
+				// `<<: *defaults` (or a list of them) merges mappings of
+				// the same shape.
+				if err := checkNode(val, t, path, seen); err != nil {
+					return err
+				}
+				continue
+			}
+			f, ok := fieldByJSONName(t, key.Value)
+			if !ok {
+				return fmt.Errorf("line %d: %sunknown field %q", key.Line, prefix(path), key.Value)
+			}
+			if err := checkNode(val, f.Type, joinPath(path, key.Value), seen); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// Numbers and booleans.
+	ok := n.Kind == yaml.ScalarNode
+	if ok {
+		switch tag := n.ShortTag(); t.Kind() {
+		case reflect.Bool:
+			ok = tag == "!!bool"
+		case reflect.Float32, reflect.Float64:
+			ok = tag == "!!int" || tag == "!!float"
+		default:
+			ok = tag == "!!int"
 		}
 	}
-	return errors.New(msg)
+	if !ok {
+		return wrongKind(n, path, want)
+	}
+	return nil
+}
+
+// wrongKind says what was wanted at n, and what was written when it fits
+// on a line.
+func wrongKind(n *yaml.Node, path, want string) error {
+	if n.Kind == yaml.ScalarNode {
+		return fmt.Errorf("line %d: %s%s, not %q", n.Line, prefix(path), want, n.Value)
+	}
+	return fmt.Errorf("line %d: %s%s", n.Line, prefix(path), want)
+}
+
+// prefix and joinPath write where a value is: teams[2].capacity.
+func prefix(path string) string {
+	if path == "" {
+		return ""
+	}
+	return path + ": "
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// kindWanted says what a value of type t is written as, or "" when the
+// value is left to the decoder (a time, or a type with a decoder of its own).
+func kindWanted(t reflect.Type) string {
+	if t == reflect.TypeFor[time.Time]() || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+		return ""
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "want text"
+	case reflect.Bool:
+		return "want true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "want a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "want a number"
+	case reflect.Slice:
+		return "want a list"
+	case reflect.Struct:
+		return "want fields (name: value)"
+	}
+	return ""
+}
+
+// fieldByJSONName finds the field encoding/json would fill from key:
+// its JSON name (an embedded struct's fields included), exactly or, as
+// encoding/json allows, in another case.
+func fieldByJSONName(t reflect.Type, key string) (reflect.StructField, bool) {
+	var folded reflect.StructField
+	found := false
+	for _, f := range reflect.VisibleFields(t) {
+		if !f.IsExported() || f.Anonymous {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if name == key {
+			return f, true
+		}
+		if !found && strings.EqualFold(name, key) {
+			folded, found = f, true
+		}
+	}
+	return folded, found
 }
 
 // apply is `switchboard apply -f FILE`: create or update teams, agents,

@@ -125,14 +125,14 @@ rules:
 		!slices.Equal(r.When.TextAny, []string{"yes", "off"}) || r.Position != 5 {
 		t.Fatalf("rule read as %+v", r)
 	}
-	if _, _, err := parseConfigDoc([]byte("rules:\n  - {id: x, onn: [message]}\n")); err == nil || err.Error() != `line 2: unknown field "onn"` {
+	if _, _, err := parseConfigDoc([]byte("rules:\n  - {id: x, onn: [message]}\n")); err == nil || err.Error() != `line 2: rules[0]: unknown field "onn"` {
 		t.Fatalf("an unknown field: %v, want its line", err)
 	}
-	if _, _, err := parseConfigDoc([]byte("teams:\n  - id: care\n    functon: care\n")); err == nil || err.Error() != `line 3: unknown field "functon"` {
+	if _, _, err := parseConfigDoc([]byte("teams:\n  - id: care\n    functon: care\n")); err == nil || err.Error() != `line 3: teams[0]: unknown field "functon"` {
 		t.Fatalf("an unknown field in block style: %v, want its line", err)
 	}
-	// A misplaced good key: its line would be a guess, so none is given.
-	if _, _, err := parseConfigDoc([]byte("teams:\n  - {id: care}\nrules:\n  - {id: r, then: {teams: [care]}}\n")); err == nil || err.Error() != `unknown field "teams"` {
+	// A good key in the wrong place is found where it is.
+	if _, _, err := parseConfigDoc([]byte("teams:\n  - {id: care}\nrules:\n  - {id: r, then: {teams: [care]}}\n")); err == nil || err.Error() != `line 4: rules[0].then: unknown field "teams"` {
 		t.Fatalf("a good key in the wrong place: %v", err)
 	}
 	if _, _, err := parseConfigDoc([]byte("teams:\n  - {id: care, capacity: lots}\n")); err == nil || strings.HasPrefix(err.Error(), "json:") {
@@ -143,5 +143,83 @@ rules:
 	}
 	if doc, _, err := parseConfigDoc(nil); err != nil || len(doc.Teams) != 0 {
 		t.Fatalf("an empty file: %+v %v", doc, err)
+	}
+}
+
+// TestParseConfigDoc_NumbersAndBooleansWhereTextIsWantedAreText: a team
+// id 42, a keyword 404, a tag 2024 or a name true are text as written
+// ("007" stays 007, "1.50" stays 1.50), in YAML and in JSON files, and
+// through anchors and merge keys; where a number or a boolean is wanted,
+// it stays one. They were refused with a Go struct's name in the message.
+func TestParseConfigDoc_NumbersAndBooleansWhereTextIsWantedAreText(t *testing.T) {
+	doc, js, err := parseConfigDoc([]byte(`
+teams:
+  - {id: 42, name: 2024, function: care, sla_first_response_seconds: 900}
+agents:
+  - &base {id: 7, name: true, teams: [42], capacity: 3, timezone: UTC}
+  - {<<: *base, id: 8}
+rules:
+  - id: errors
+    position: 10
+    enabled: true
+    when: {text_any: [404, 007, 1.50, off], tags_any: [2024], min_followers: 1000, author_verified: false}
+    then: {team: 42, add_tags: [500]}
+saved_replies:
+  - {id: 1, title: 3, text: 0.5}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tm := doc.Teams[0]; tm.ID != "42" || tm.Name != "2024" || tm.SLAFirstResponseSeconds != 900 {
+		t.Fatalf("team read as %+v", tm)
+	}
+	for i, want := range []string{"7", "8"} {
+		a := doc.Agents[i]
+		if a.ID != want || a.Name != "true" || !slices.Equal(a.Teams, []string{"42"}) || a.Capacity != 3 {
+			t.Fatalf("agent %d read as %+v", i, a)
+		}
+	}
+	r := doc.Rules[0]
+	if !slices.Equal(r.When.TextAny, []string{"404", "007", "1.50", "off"}) || !slices.Equal(r.When.TagsAny, []string{"2024"}) ||
+		r.When.MinFollowers == nil || *r.When.MinFollowers != 1000 || r.When.AuthorVerified == nil || *r.When.AuthorVerified ||
+		r.Enabled == nil || !*r.Enabled || r.Position != 10 || r.Then.Team != "42" || !slices.Equal(r.Then.AddTags, []string{"500"}) {
+		t.Fatalf("rule read as %+v", r)
+	}
+	if sr := doc.SavedReplies[0]; sr.ID != "1" || sr.Title != "3" || sr.Text != "0.5" {
+		t.Fatalf("saved reply read as %+v", sr)
+	}
+	// What `apply` sends is the same.
+	if !strings.Contains(string(js), `"text_any":["404","007","1.50","off"]`) || !strings.Contains(string(js), `"capacity":3`) {
+		t.Fatalf("sent as %s", js)
+	}
+	if doc, _, err := parseConfigDoc([]byte(`{"teams": [{"id": 42, "function": "care"}]}`)); err != nil || doc.Teams[0].ID != "42" {
+		t.Fatalf("JSON: %+v %v", doc, err)
+	}
+}
+
+// TestParseConfigDoc_MistakesAreReportedAtTheirLine: a value of the wrong
+// kind or an unknown field is named with its line and where it is, in
+// words, not in Go's; a second document is refused rather than dropped.
+func TestParseConfigDoc_MistakesAreReportedAtTheirLine(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"agents:\n  - id: ana\n    capacity: lots\n", `line 3: agents[0].capacity: want a whole number, not "lots"`},
+		{"agents:\n  - {id: ana, capacity: 2.5}\n", `line 2: agents[0].capacity: want a whole number, not "2.5"`},
+		{"agents:\n  - {id: ana}\n  - {id: ben, shifts: {days: [mon], start: '09:00', end: '17:00'}}\n", `line 3: agents[1].shifts: want a list`},
+		{"rules:\n  - {id: r, when: {author_verified: yes}}\n", `line 2: rules[0].when.author_verified: want true or false, not "yes"`},
+		{"rules:\n  - {id: r, when: {text_any: [[refund]]}}\n", `line 2: rules[0].when.text_any[0]: want text`},
+		{"rules:\n  - id: r\n    when: refund\n", `line 3: rules[0].when: want fields (name: value), not "refund"`},
+		{"- {id: care}\n", `line 1: want fields (name: value)`},
+		{"teams: []\n\nagents: []\n---\nrules: []\n", `line 4: a second document (after ---): write the configuration as one`},
+	} {
+		_, _, err := parseConfigDoc([]byte(c.in))
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%q: %v, want %s", c.in, err, c.want)
+		}
+	}
+	// Comments only, a leading --- and a trailing empty document are fine.
+	for _, in := range []string{"# nothing yet\n", "---\nteams: []\n", "teams: []\n---\n"} {
+		if _, _, err := parseConfigDoc([]byte(in)); err != nil {
+			t.Errorf("%q: %v", in, err)
+		}
 	}
 }
