@@ -353,14 +353,6 @@ func TestLocks_TTLBoundsAndCapacity(t *testing.T) {
 	}
 }
 
-// rotateKey gives an agent a new key and returns it.
-func (s *testServer) rotateKey(t *testing.T, id string) string {
-	t.Helper()
-	var out agentResp
-	s.do(t, "POST", "/api/v1/agents/"+id+"/rotate-key", s.admin, nil).want(t, 200).decode(t, &out)
-	return *out.APIKey
-}
-
 func TestLocks_ExpiredLeaseFreesTheThread(t *testing.T) {
 	t.Parallel()
 	s := newCareSetup(t)
@@ -612,6 +604,7 @@ func TestSupervisor_AssignAndUnlockEndTheOldLock(t *testing.T) {
 	s.do(t, "POST", "/api/v1/threads/"+id+"/unlock", s.ana, nil).wantErr(t, 403, "forbidden", "")
 	s.do(t, "POST", "/api/v1/threads/"+id+"/assign", s.sue, map[string]any{}).wantErr(t, 400, "invalid_request", "agent_id")
 	s.do(t, "POST", "/api/v1/threads/"+id+"/assign", s.sue, map[string]any{"agent_id": "ghost"}).wantErr(t, 400, "invalid_request", "agent_id")
+	s.unchanged(t, before)
 	// Not to someone who could not see it: they would hold a lock on a
 	// thread they get 404 for, and could not even release it.
 	s.team(t, map[string]any{"id": "sales", "function": "sales"})

@@ -364,20 +364,6 @@ func (s *sseStream) next(t *testing.T) sseEvent {
 	return sseEvent{}
 }
 
-// nextFor reads events until one of the given thread arrives and returns
-// it with those skipped on the way.
-func (s *sseStream) nextFor(t *testing.T, threadID string) (sseEvent, []sseEvent) {
-	t.Helper()
-	var skipped []sseEvent
-	for {
-		ev := s.next(t)
-		if ev.thread(t) == threadID {
-			return ev, skipped
-		}
-		skipped = append(skipped, ev)
-	}
-}
-
 // decoded is an event's data as the stream sent it.
 func (ev sseEvent) decoded(t *testing.T) map[string]any {
 	t.Helper()

@@ -26,10 +26,8 @@ import (
 // ben (beta) and the supervisor sup.
 type streamSetup struct {
 	*opsServer
-	base                 string
-	ana, tina, ben, sup  string
-	alphaRule, betaRule  string
-	heartbeat, writeTime time.Duration
+	base                string
+	ana, tina, ben, sup string
 }
 
 func newStreamSetup(t *testing.T, deps func(*api.Deps)) *streamSetup {

@@ -45,9 +45,7 @@ type server struct {
 	admin string
 }
 
-func newServer(t *testing.T) *server { return newServerWith(t, time.Now, 0) }
-
-// newServerWith is newServer with a clock for the store and the service and
+// newServerWith starts a server with a clock for the store and the service and
 // a default lock lease (0: the service's default).
 func newServerWith(t *testing.T, clock func() time.Time, lockTTL time.Duration) *server {
 	t.Helper()

@@ -18,14 +18,6 @@ import (
 	"github.com/switchboard/switchboard/store"
 )
 
-func at(s string) *time.Time {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		panic(err)
-	}
-	return &t
-}
-
 // brief is a message reduced to what the mapping decides.
 type brief struct {
 	Network, Profile, Thread, ExternalID, Kind, Author, Text, SentAt string

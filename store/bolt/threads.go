@@ -540,7 +540,7 @@ func (s *Store) ThreadList(ctx context.Context, f store.ThreadFilter) (store.Pag
 		var k, v []byte
 		if start == 0 {
 			k, v = c.Last()
-		} else if k, v = c.Seek(u64(start)); k == nil {
+		} else if k, _ = c.Seek(u64(start)); k == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev()
@@ -652,8 +652,8 @@ func (s *Store) MessageNewest(ctx context.Context, threadID string, n int) ([]st
 		c := tx.Bucket(bThreadMsgs).Cursor()
 		// The thread's keys are its id, a 0 byte and a sequence number: the
 		// first key past them has a 1 byte there.
-		k, v := c.Seek(append(key(threadID), 1))
-		if k == nil {
+		var k, v []byte
+		if k, _ = c.Seek(append(key(threadID), 1)); k == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev()

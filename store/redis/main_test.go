@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -305,14 +304,4 @@ func TestConformance_EvalScripts(t *testing.T) {
 		}
 		return s
 	}))
-}
-
-// sortedKeys lists a map's keys in order (for messages).
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -629,14 +629,6 @@ func (s *Store) refused(reply string) {
 	time.AfterFunc(refusalLogEvery, func() { s.logQuiet.Store(false) })
 }
 
-// read wraps a plain command's error (redis.Nil is the caller's business).
-func (s *Store) read(ctx context.Context, op string, err error) error {
-	if err == nil || errors.Is(err, goredis.Nil) {
-		return err
-	}
-	return s.fail(ctx, op, err)
-}
-
 func (s *Store) open() error {
 	if s.closed.Load() {
 		return store.ErrUnavailable

@@ -999,7 +999,7 @@ func fenceGrows(t *testing.T, e *env) {
 	g := e.claim(th.ID, "ana", longTTL)
 	check("claim")
 	e.release(th.ID, g.Token, "ana")
-	g = e.claim(th.ID, "bob", longTTL)
+	e.claim(th.ID, "bob", longTTL)
 	check("claim by another agent")
 	_, err := e.s.ThreadAssign(e.ctx, store.AssignParams{ThreadID: th.ID, AgentID: "ana", Actor: "sup", TTL: longTTL})
 	must(t, err)

@@ -138,7 +138,6 @@ func claimNextOrder(t *testing.T, e *env) {
 	e.thread("twitter", "other", priority("urgent")) // not ana's team
 	want := ids([]store.Thread{s1, c2, c3, c1, s2})
 	var got []string
-	var fences []int64
 	for range want {
 		res, err := claimNext(e, "ana", []string{"care", "sales"}, nil)
 		must(t, err)
@@ -148,7 +147,6 @@ func claimNextOrder(t *testing.T, e *env) {
 		wantEqual(t, "claimed thread status", res.Thread.Status, store.StatusAssigned)
 		wantEqual(t, "claimed thread assignee", assignee(res.Thread), "ana")
 		got = append(got, res.Thread.ID)
-		fences = append(fences, res.Lock.Fence)
 		stored := e.get(res.Thread.ID)
 		if stored.Lock == nil || stored.Lock.Fence != res.Lock.Fence {
 			t.Fatalf("stored lock %+v, want fence %d", stored.Lock, res.Lock.Fence)

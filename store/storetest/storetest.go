@@ -174,7 +174,6 @@ func (e *env) online(ids ...string) {
 
 func capacity(n int) func(*store.Agent)        { return func(a *store.Agent) { a.Capacity = n } }
 func networks(nw ...string) func(*store.Agent) { return func(a *store.Agent) { a.Networks = nw } }
-func fallback(team string) func(*store.Team)   { return func(t *store.Team) { t.FallbackTeam = team } }
 func sla(seconds int) func(*store.Team) {
 	return func(t *store.Team) { t.SLAFirstResponseSeconds = seconds }
 }
