@@ -2,12 +2,13 @@ package api_test
 
 import (
 	"fmt"
-	"github.com/switchboard/switchboard/routing"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/switchboard/switchboard/inbox"
+	"github.com/switchboard/switchboard/routing"
 )
 
 func applyDoc() map[string]any {
@@ -130,9 +131,12 @@ func TestConfigApply_PruneDeletesWhatTheDocumentLeavesOut(t *testing.T) {
 	delete(doc, "rules")
 	delete(doc, "saved_replies")
 
-	// Without prune, nothing goes; a prune that is not a boolean is refused.
+	// Without prune, nothing goes; a prune that is not a boolean is refused,
+	// and so is pruning to an empty document (a file emptied by mistake).
 	before := s.snapshot(t)
 	s.do(t, "POST", "/api/v1/config?prune=yes", s.admin, doc).wantErr(t, 400, "invalid_request", "prune")
+	s.do(t, "POST", "/api/v1/config?prune=true", s.admin, map[string]any{}).wantErr(t, 400, "invalid_request", "prune")
+	s.do(t, "POST", "/api/v1/config?prune=true", s.admin, map[string]any{"teams": []any{}}).wantErr(t, 400, "invalid_request", "prune")
 	s.unchanged(t, before)
 	s.do(t, "POST", "/api/v1/config", s.admin, doc).want(t, 200).decode(t, &res)
 	if len(res.Deleted) != 0 || !slices.Contains(res.Kept, "agent/ana") {
@@ -144,9 +148,10 @@ func TestConfigApply_PruneDeletesWhatTheDocumentLeavesOut(t *testing.T) {
 	if !slices.Equal(res.Deleted, want) {
 		t.Fatalf("pruned %v, want %v (result %+v)", res.Deleted, want, res)
 	}
-	// The default team and a team with an open thread stay, and say why.
-	if !slices.Equal(res.NotDeleted, []string{"team/busy: in use by queued threads", "team/triage: in use by the default team setting"}) ||
-		!slices.Equal(res.Kept, []string{"team/busy", "team/triage"}) {
+	// A team with an open thread stays, and says why; the default team is
+	// neither kept nor pruned: the server needs it, a file need not name it.
+	if !slices.Equal(res.NotDeleted, []string{"team/busy: in use by queued threads"}) ||
+		!slices.Equal(res.Kept, []string{"team/busy"}) {
 		t.Fatalf("not deleted %q, kept %q", res.NotDeleted, res.Kept)
 	}
 	s.do(t, "GET", "/api/v1/me", ana, nil).wantErr(t, 401, "unauthorized", "") // the pruned agent's key is revoked
@@ -180,6 +185,12 @@ func TestConfigApply_BadDocumentChangesNothing(t *testing.T) {
 			a["capacity"] = 9
 			d["agents"] = append(d["agents"].([]any), a)
 		}},
+		// Read strictly, as the CLI reads its file: a misspelt section or
+		// condition would be left out (and, with prune, deleted).
+		{"a misspelt section", "teamz", func(d map[string]any) { d["teamz"] = d["teams"] }},
+		{"a misspelt condition", "rules[0].when.network", func(d map[string]any) {
+			d["rules"].([]any)[0].(map[string]any)["when"] = map[string]any{"network": []string{"twitter"}}
+		}},
 		{"a rule twice", "rules[1].id", func(d map[string]any) { d["rules"] = append(d["rules"].([]any), d["rules"].([]any)[0]) }},
 		{"a saved reply twice", "saved_replies[1].id", func(d map[string]any) {
 			d["saved_replies"] = append(d["saved_replies"].([]any), d["saved_replies"].([]any)[0])
@@ -205,4 +216,28 @@ func TestConfigApply_BadDocumentChangesNothing(t *testing.T) {
 	}
 	s := newTestServer(t)
 	s.do(t, "POST", "/api/v1/config", s.ingestKey(t), applyDoc()).wantErr(t, 403, "forbidden", "")
+	// The allowed values are said in words, not as a Go slice.
+	doc := applyDoc()
+	doc["teams"].([]any)[1].(map[string]any)["function"] = "support"
+	if e := s.do(t, "POST", "/api/v1/config", s.admin, doc).wantErr(t, 400, "invalid_request", "teams[1].function"); e.Error.Message != "teams[1].function: must be one of engagement, care, sales, other" {
+		t.Fatalf("message %q", e.Error.Message)
+	}
+}
+
+// TestTeamDelete_NamesEverythingThatUsesTheTeam: a team still in use is
+// refused with the rules, fallbacks, agents and saved replies naming it,
+// all of them (a few of each), so one round of edits clears the way.
+func TestTeamDelete_NamesEverythingThatUsesTheTeam(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.do(t, "POST", "/api/v1/config", s.admin, applyDoc()).want(t, 200)
+	for _, id := range []string{"bo", "cy", "di", "ed", "fay", "gus"} {
+		s.agent(t, map[string]any{"id": id, "teams": []string{"care"}})
+	}
+	e := s.do(t, "DELETE", "/api/v1/teams/care", s.admin, nil).wantErr(t, 409, "in_use", "")
+	want := "in use by rule complaints; the fallback_team of team night; agents ana, bo, cy, di, ed and 2 more; saved reply hello"
+	if !strings.Contains(e.Error.Message, want) {
+		t.Fatalf("refusal %q, want it to say %q", e.Error.Message, want)
+	}
+	s.do(t, "GET", "/api/v1/teams/care", s.admin, nil).want(t, 200)
 }

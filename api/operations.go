@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/json"
+	"reflect"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
@@ -109,6 +111,21 @@ func (s *server) configApply(c *fiber.Ctx) error {
 	var doc inbox.ConfigDoc
 	if err := decode(c, &doc); err != nil {
 		return err
+	}
+	// Configuration as code is read strictly, as `switchboard apply` reads
+	// its file: a misspelt section ("teamz") or condition ("network") would
+	// otherwise be left out, and with prune its items deleted.
+	var raw any
+	if json.Unmarshal(c.Body(), &raw) == nil {
+		var unknown []string
+		unknownMembers(raw, reflect.TypeFor[inbox.ConfigDoc](), "", &unknown)
+		if len(unknown) > 0 {
+			return &inbox.FieldError{Field: unknown[0], Message: "is not a configuration field"}
+		}
+	}
+	if prune && len(doc.Teams)+len(doc.Agents)+len(doc.Rules)+len(doc.SavedReplies) == 0 {
+		return &inbox.FieldError{Field: "prune", Message: "an empty document would delete every team, agent, rule and saved reply; " +
+			"delete them one by one if that is meant"}
 	}
 	res, err := s.svc.Apply(c.UserContext(), principal(c), doc)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/switchboard/switchboard/inbox"
 	"github.com/switchboard/switchboard/routing"
 	"github.com/switchboard/switchboard/store"
 )
@@ -65,8 +66,6 @@ func unknownMembers(v any, t reflect.Type, path string, out *[]string) {
 		if t.Kind() != reflect.Struct {
 			return
 		}
-		fields := map[string]reflect.Type{}
-		jsonFields(t, fields)
 		keys := make([]string, 0, len(x))
 		for k := range x {
 			keys = append(keys, k)
@@ -77,28 +76,11 @@ func unknownMembers(v any, t reflect.Type, path string, out *[]string) {
 			if path != "" {
 				p = path + "." + k
 			}
-			if ft, ok := fields[strings.ToLower(k)]; ok { // keys match fields in any case
+			if _, ft := inbox.JSONField(t, k); ft != nil { // keys match fields in any case
 				unknownMembers(x[k], ft, p, out)
 			} else {
 				*out = append(*out, p)
 			}
-		}
-	}
-}
-
-// jsonFields maps the json names (lower-cased) of struct type t's fields to
-// their types.
-func jsonFields(t reflect.Type, into map[string]reflect.Type) {
-	for f := range t.Fields() {
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		switch {
-		case name == "-" || !f.IsExported():
-		case f.Anonymous && name == "":
-			jsonFields(f.Type, into)
-		case name == "":
-			into[strings.ToLower(f.Name)] = f.Type
-		default:
-			into[strings.ToLower(name)] = f.Type
 		}
 	}
 }

@@ -228,9 +228,9 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 // Prune deletes what an apply kept (res.Kept: stored, not in its
 // document), so the configuration becomes the document's: rules and saved
 // replies first, then agents (their keys are revoked, their locks
-// released), then teams. One that cannot go (the default team, a team an
-// agent or open threads still use, a store failure) stays, said with why
-// in NotDeleted; the rest go on.
+// released), then teams. One that cannot go (a team open threads still
+// use, or something the document still names, a store failure) stays, said
+// with why in NotDeleted; the rest go on. The default team is never pruned.
 func (s *Service) Prune(ctx context.Context, p Principal, res *ApplyResult) error {
 	if err := p.require(store.RoleAdmin); err != nil {
 		return err
@@ -278,12 +278,14 @@ func (s *Service) Prune(ctx context.Context, p Principal, res *ApplyResult) erro
 }
 
 // notInDoc lists the teams, agents, rules and saved replies stored and not
-// in doc, as kind/id.
+// in doc, as kind/id. The default team is not listed: the server makes it
+// and needs it, so a file need not name it, and prune could not delete it.
 func (s *Service) notInDoc(ctx context.Context, p Principal, doc *ConfigDoc) ([]string, error) {
 	stored, err := s.Export(ctx, p)
 	if err != nil {
 		return nil, err
 	}
+	stored.Teams = slices.DeleteFunc(stored.Teams, func(t store.Team) bool { return t.ID == s.cfg.DefaultTeam })
 	return slices.Concat(
 		missing("team", stored.Teams, doc.Teams, func(t store.Team) string { return t.ID }),
 		missing("agent", stored.Agents, doc.Agents, func(a store.Agent) string { return a.ID }),

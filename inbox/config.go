@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/switchboard/switchboard/routing"
@@ -29,7 +30,7 @@ func checkName(field, v string) error {
 
 func checkEnum(field, v string, allowed []string) error {
 	if !slices.Contains(allowed, v) {
-		return fieldErr(field, fmt.Sprintf("must be one of %v", allowed))
+		return fieldErr(field, "must be one of "+strings.Join(allowed, ", "))
 	}
 	return nil
 }
@@ -130,7 +131,61 @@ func (s *Service) TeamDelete(ctx context.Context, p Principal, id string) error 
 		}
 		return &store.InUseError{By: "the default team setting"}
 	}
-	return s.st.TeamDelete(ctx, id)
+	err := s.st.TeamDelete(ctx, id)
+	var inUse *store.InUseError
+	if errors.As(err, &inUse) {
+		// The store names the first user it met; name them all, so one
+		// round of edits clears the way.
+		if doc, readErr := s.Export(ctx, p); readErr == nil {
+			if all := teamUsers(doc, id); all != "" {
+				inUse.By = all
+			}
+		}
+	}
+	return err
+}
+
+// teamUsers says what in the configuration names team id: rules (then.team),
+// teams (fallback_team), agents and saved replies, a few of each by id.
+func teamUsers(doc ConfigDoc, id string) string {
+	var parts []string
+	list := func(one, many string, ids []string) {
+		switch n := len(ids); {
+		case n == 0:
+		case n > 5:
+			parts = append(parts, fmt.Sprintf("%s %s and %d more", many, strings.Join(ids[:5], ", "), n-5))
+		case n > 1:
+			parts = append(parts, many+" "+strings.Join(ids, ", "))
+		default:
+			parts = append(parts, one+" "+ids[0])
+		}
+	}
+	var rules, teams, agents, replies []string
+	for _, r := range doc.Rules {
+		if r.Then.Team == id {
+			rules = append(rules, r.ID)
+		}
+	}
+	for _, t := range doc.Teams {
+		if t.FallbackTeam == id && t.ID != id {
+			teams = append(teams, t.ID)
+		}
+	}
+	for _, a := range doc.Agents {
+		if slices.Contains(a.Teams, id) {
+			agents = append(agents, a.ID)
+		}
+	}
+	for _, r := range doc.SavedReplies {
+		if slices.Contains(r.Teams, id) {
+			replies = append(replies, r.ID)
+		}
+	}
+	list("rule", "rules", rules)
+	list("the fallback_team of team", "the fallback_team of teams", teams)
+	list("agent", "agents", agents)
+	list("saved reply", "saved replies", replies)
+	return strings.Join(parts, "; ")
 }
 
 // --- agents ---

@@ -62,7 +62,7 @@ func fieldPath(t reflect.Type, p string) string {
 			}
 			continue
 		case t != nil && t.Kind() == reflect.Struct:
-			part, t = structField(t, part)
+			part, t = JSONField(t, part)
 		case t != nil && t.Kind() == reflect.Map:
 			t = t.Elem()
 		default:
@@ -76,10 +76,11 @@ func fieldPath(t reflect.Type, p string) string {
 	return b.String()
 }
 
-// structField finds the field of struct type t that the JSON key decodes
-// into, the way encoding/json matches keys (exactly, else ignoring case),
-// and returns its contract name and type (nil when no field takes the key).
-func structField(t reflect.Type, key string) (string, reflect.Type) {
+// JSONField finds the field of struct type t that the JSON key decodes
+// into, the way encoding/json matches keys (exactly, else ignoring case;
+// an embedded struct's fields count as t's), and returns its contract name
+// and type (nil when no field takes the key).
+func JSONField(t reflect.Type, key string) (string, reflect.Type) {
 	var folded reflect.StructField
 	var foldedName string
 	for _, f := range reflect.VisibleFields(t) {

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,9 +64,16 @@ func parseConfigDoc(data []byte) (inbox.ConfigDoc, []byte, error) {
 	if err := root.Decode(&tree); err != nil {
 		return doc, nil, err
 	}
-	if tree == nil {
-		tree = map[string]any{}
+	top, _ := tree.(map[string]any)
+	if top == nil {
+		top = map[string]any{}
 	}
+	for k := range top {
+		if strings.HasPrefix(k, "x-") {
+			delete(top, k)
+		}
+	}
+	tree = top
 	js, err := json.Marshal(tree)
 	if err != nil {
 		return doc, nil, err
@@ -114,6 +122,13 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, seen map[*yaml.Node]bo
 	}
 	want := kindWanted(t)
 	switch {
+	case t == reflect.TypeFor[time.Time]():
+		// YAML reads 2026-12-24 as a time at midnight UTC, not in the
+		// agent's time zone: a time is written in full, with its offset.
+		if _, err := time.Parse(time.RFC3339Nano, n.Value); n.Kind != yaml.ScalarNode || err != nil {
+			return wrongKind(n, path, "want a time with its offset, like 2026-12-24T00:00:00+01:00")
+		}
+		return nil
 	case want == "":
 		return nil
 	case t.Kind() == reflect.String:
@@ -148,11 +163,16 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, seen map[*yaml.Node]bo
 				}
 				continue
 			}
-			f, ok := fieldByJSONName(t, key.Value)
-			if !ok {
+			if path == "" && strings.HasPrefix(key.Value, "x-") {
+				// An extension field at the top, as in Compose files: a
+				// place for anchors (`x-weekdays: &weekdays [mon, tue]`).
+				continue
+			}
+			_, ft := inbox.JSONField(t, key.Value)
+			if ft == nil {
 				return fmt.Errorf("line %d: %sunknown field %q", key.Line, prefix(path), key.Value)
 			}
-			if err := checkNode(val, f.Type, joinPath(path, key.Value), seen); err != nil {
+			if err := checkNode(val, ft, joinPath(path, key.Value), seen); err != nil {
 				return err
 			}
 		}
@@ -183,6 +203,40 @@ func wrongKind(n *yaml.Node, path, want string) error {
 		return fmt.Errorf("line %d: %s%s, not %q", n.Line, prefix(path), want, n.Value)
 	}
 	return fmt.Errorf("line %d: %s%s", n.Line, prefix(path), want)
+}
+
+// fieldLine finds the line of a field the server named by its path in the
+// document ("agents[7].timezone", "rules[2].when.schedule.windows[0]"):
+// the line of the deepest part of the path the file writes, 0 if none.
+func fieldLine(data []byte, path string) int {
+	var root yaml.Node
+	if path == "" || yaml.Unmarshal(data, &root) != nil || len(root.Content) == 0 {
+		return 0
+	}
+	n, line := root.Content[0], 0
+	for _, part := range strings.Split(strings.ReplaceAll(path, "[", ".["), ".") {
+		for n.Kind == yaml.AliasNode {
+			n = n.Alias
+		}
+		var next *yaml.Node
+		if i, err := strconv.Atoi(strings.Trim(part, "[]")); err == nil && strings.HasPrefix(part, "[") {
+			if n.Kind == yaml.SequenceNode && i >= 0 && i < len(n.Content) {
+				next, line = n.Content[i], n.Content[i].Line
+			}
+		} else if n.Kind == yaml.MappingNode {
+			for k := 0; k+1 < len(n.Content); k += 2 {
+				if n.Content[k].Value == part {
+					next, line = n.Content[k+1], n.Content[k].Line
+					break
+				}
+			}
+		}
+		if next == nil {
+			break
+		}
+		n = next
+	}
+	return line
 }
 
 // prefix and joinPath write where a value is: teams[2].capacity.
@@ -224,33 +278,6 @@ func kindWanted(t reflect.Type) string {
 	return ""
 }
 
-// fieldByJSONName finds the field encoding/json would fill from key:
-// its JSON name (an embedded struct's fields included), exactly or, as
-// encoding/json allows, in another case.
-func fieldByJSONName(t reflect.Type, key string) (reflect.StructField, bool) {
-	var folded reflect.StructField
-	found := false
-	for _, f := range reflect.VisibleFields(t) {
-		if !f.IsExported() || f.Anonymous {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		if name == key {
-			return f, true
-		}
-		if !found && strings.EqualFold(name, key) {
-			folded, found = f, true
-		}
-	}
-	return folded, found
-}
-
 // apply is `switchboard apply -f FILE`: create or update teams, agents,
 // rules and saved replies on a running server from one YAML file.
 func apply(args []string) error {
@@ -259,15 +286,19 @@ func apply(args []string) error {
 	prune := fs.Bool("prune", false, "also delete the teams, agents (revoking their keys), rules and saved replies the server has and the file does not")
 	var r remote
 	r.flags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseCommand(fs, args); err != nil {
 		return err
 	}
 	if *file == "" {
 		return errors.New("apply: -f FILE is required")
 	}
-	_, js, err := readConfigDoc(*file)
+	data, err := os.ReadFile(*file)
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
+	}
+	_, js, err := parseConfigDoc(data)
+	if err != nil {
+		return fmt.Errorf("apply: %s: %w", *file, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -282,6 +313,14 @@ func apply(args []string) error {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := r.do(req)
 	if err != nil {
+		// The server names the field ("agents[7].timezone"): say where
+		// it is in the file.
+		var se *statusError
+		if errors.As(err, &se) {
+			if _, field := se.contract(); fieldLine(data, field) > 0 {
+				return fmt.Errorf("apply: %s: line %d: %w", *file, fieldLine(data, field), err)
+			}
+		}
 		return fmt.Errorf("apply: %w", err)
 	}
 	defer resp.Body.Close()
@@ -291,6 +330,11 @@ func apply(args []string) error {
 		return fmt.Errorf("apply: %w", err)
 	}
 	printApply(os.Stdout, res)
+	if n := len(res.NotDeleted); n > 0 {
+		// The server's configuration is not the file's: a script or CI
+		// job must see it.
+		return fmt.Errorf("apply: %d not deleted (see above): the server still has what the file leaves out", n)
+	}
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const applyYAML = `
@@ -38,14 +39,18 @@ func TestApply_CLIIsIdempotentAndConfigFlagAppliesAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := startProc(t, filepath.Join(dir, "a.db"))
-	run := func(flags ...string) string {
-		cmd := exec.Command(binary(t), append([]string{"apply", "-f", file, "--url", "http://" + p.addr}, flags...)...)
+	try := func(args ...string) (string, error) {
+		cmd := exec.Command(binary(t), append([]string{"apply"}, args...)...)
 		cmd.Env = append(os.Environ(), "SWITCHBOARD_ADMIN_KEY="+testAdminKey)
 		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	run := func(flags ...string) string {
+		out, err := try(append([]string{"-f", file, "--url", "http://" + p.addr}, flags...)...)
 		if err != nil {
 			t.Fatalf("switchboard apply: %v\n%s", err, out)
 		}
-		return string(out)
+		return out
 	}
 	first := run()
 	for _, want := range []string{"created   team/care", "created   team/night", "created   agent/ana", "created   rule/complaints", "created   saved_reply/hello", "key for new agent ana (shown once): sbk_"} {
@@ -57,21 +62,48 @@ func TestApply_CLIIsIdempotentAndConfigFlagAppliesAtStart(t *testing.T) {
 	if strings.Contains(second, "created") || strings.Contains(second, "updated") || strings.Count(second, "unchanged") != 5 {
 		t.Fatalf("second apply changed things:\n%s", second)
 	}
-	// The default team is stored and not in the file: kept, and said.
-	if !strings.Contains(second, "kept      team/triage (stored, not in the file") {
-		t.Fatalf("apply does not say it kept the default team:\n%s", second)
+	// The default team is the server's own: a file need not name it.
+	if strings.Contains(second, "kept") {
+		t.Fatalf("apply says it kept something the file leaves out:\n%s", second)
 	}
 	// With --prune, what the server has and the file does not goes, but
-	// the default team.
-	if code, body, err := p.request("POST", "/api/v1/teams", testAdminKey, map[string]any{"id": "by-hand"}); err != nil || code != 201 {
-		t.Fatalf("a team made by hand: %d %s %v", code, body, err)
+	// the default team. What cannot go (a team with an open thread) is
+	// said, and apply fails, so a script sees the server is not the file.
+	for _, team := range []string{"by-hand", "busy"} {
+		if code, body, err := p.request("POST", "/api/v1/teams", testAdminKey, map[string]any{"id": team}); err != nil || code != 201 {
+			t.Fatalf("a team made by hand: %d %s %v", code, body, err)
+		}
 	}
-	pruned := run("--prune")
-	if !strings.Contains(pruned, "deleted   team/by-hand") || !strings.Contains(pruned, "not deleted team/triage: in use by the default team setting") {
-		t.Fatalf("apply --prune:\n%s", pruned)
+	rule := map[string]any{"id": "to-busy", "position": 1, "when": map[string]any{"text_any": []string{"busy"}}, "then": map[string]any{"team": "busy"}}
+	if code, body, err := p.request("POST", "/api/v1/rules", testAdminKey, rule); err != nil || code != 201 {
+		t.Fatalf("a rule made by hand: %d %s %v", code, body, err)
+	}
+	busy := messageByID("busy-1")
+	busy["text"] = "busy"
+	if code, body, err := p.post("/api/v1/messages", busy); err != nil || code != 201 {
+		t.Fatalf("a thread for team busy: %d %s %v", code, body, err)
+	}
+	pruned, err := try("-f", file, "--url", "http://"+p.addr, "--prune")
+	if err == nil || !strings.Contains(pruned, "deleted   team/by-hand") || !strings.Contains(pruned, "deleted   rule/to-busy") ||
+		!strings.Contains(pruned, "not deleted team/busy: in use by queued threads") || !strings.Contains(pruned, "1 not deleted") ||
+		strings.Contains(pruned, "triage") {
+		t.Fatalf("apply --prune: %v\n%s", err, pruned)
 	}
 	if code, _, _ := p.request("GET", "/api/v1/teams/by-hand", testAdminKey, nil); code != 404 {
 		t.Fatalf("the pruned team answers %d", code)
+	}
+
+	// Words after -f FILE are refused: the flag package would stop there
+	// and drop --url and --prune, and apply would go to the default server.
+	if out, err := try("-f", file, "other.yaml", "--url", "http://"+p.addr, "--prune"); err == nil || !strings.Contains(out, `unexpected argument "other.yaml"`) {
+		t.Fatalf("apply with a stray argument: %v\n%s", err, out)
+	}
+	// A mistake the server finds is shown at its line in the file.
+	unknownTZ := filepath.Join(dir, "tz.yaml")
+	os.WriteFile(unknownTZ, []byte("agents:\n  - id: ana\n    teams: [care]\n    timezone: Asia/Tokio\n"), 0o600)
+	if out, err := try("-f", unknownTZ, "--url", "http://"+p.addr); err == nil ||
+		!strings.Contains(out, `tz.yaml: line 4: server at http://`+p.addr+` answered 400: agents[0].timezone: unknown time zone "Asia/Tokio"`) {
+		t.Fatalf("apply of an unknown time zone: %v\n%s", err, out)
 	}
 
 	// A typo is refused before anything is sent.
@@ -197,6 +229,34 @@ saved_replies:
 	}
 }
 
+// TestParseConfigDoc_ExtensionFieldsHoldAnchors: top-level x- fields, as
+// in Compose files, hold anchors the document uses, and are not sent.
+func TestParseConfigDoc_ExtensionFieldsHoldAnchors(t *testing.T) {
+	doc, js, err := parseConfigDoc([]byte(`
+x-weekdays: &weekdays
+  days: [mon, tue, wed, thu, fri]
+x-owner: the care team lead
+agents:
+  - id: ana
+    timezone: Europe/Madrid
+    shifts: [{<<: *weekdays, start: "09:00", end: "17:00"}]
+    time_off: [{from: 2026-12-24T00:00:00+01:00, to: "2026-12-27T00:00:00+01:00"}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := doc.Agents[0]
+	if len(a.Shifts) != 1 || !slices.Equal(a.Shifts[0].Days, []string{"mon", "tue", "wed", "thu", "fri"}) || a.Shifts[0].Start != "09:00" {
+		t.Fatalf("agent read as %+v", a)
+	}
+	if want := time.Date(2026, 12, 23, 23, 0, 0, 0, time.UTC); len(a.TimeOff) != 1 || !a.TimeOff[0].From.Equal(want) {
+		t.Fatalf("time off read as %+v, want from %v", a.TimeOff, want)
+	}
+	if strings.Contains(string(js), "x-") {
+		t.Fatalf("sent as %s", js)
+	}
+}
+
 // TestParseConfigDoc_MistakesAreReportedAtTheirLine: a value of the wrong
 // kind or an unknown field is named with its line and where it is, in
 // words, not in Go's; a second document is refused rather than dropped.
@@ -210,6 +270,13 @@ func TestParseConfigDoc_MistakesAreReportedAtTheirLine(t *testing.T) {
 		{"rules:\n  - id: r\n    when: refund\n", `line 3: rules[0].when: want fields (name: value), not "refund"`},
 		{"- {id: care}\n", `line 1: want fields (name: value)`},
 		{"teams: []\n\nagents: []\n---\nrules: []\n", `line 4: a second document (after ---): write the configuration as one`},
+		// A date alone would be midnight UTC, not in the agent's zone.
+		{"agents:\n  - id: ana\n    time_off: [{from: 2026-12-24, to: \"2026-12-27T00:00:00+01:00\"}]\n",
+			`line 3: agents[0].time_off[0].from: want a time with its offset, like 2026-12-24T00:00:00+01:00, not "2026-12-24"`},
+		{"agents:\n  - id: ana\n    time_off: [{from: \"2026-12-24T00:00:00+01:00\", to: \"2026-12-27 00:00\"}]\n",
+			`line 3: agents[0].time_off[0].to: want a time with its offset, like 2026-12-24T00:00:00+01:00, not "2026-12-27 00:00"`},
+		// Extension fields are for the top only.
+		{"agents:\n  - {id: ana, x-note: hi}\n", `line 2: agents[0]: unknown field "x-note"`},
 	} {
 		_, _, err := parseConfigDoc([]byte(c.in))
 		if err == nil || err.Error() != c.want {

@@ -28,7 +28,7 @@ func backup(args []string) error {
 		"with the old bytes of erased threads (needs room for the copy twice)")
 	var r remote
 	r.flags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseCommand(fs, args); err != nil {
 		return err
 	}
 	if *to == "" {

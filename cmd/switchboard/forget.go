@@ -30,7 +30,7 @@ func forget(args []string) error {
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after")
 	var r remote
 	r.flags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseCommand(fs, args); err != nil {
 		return err
 	}
 	if *author == "" {

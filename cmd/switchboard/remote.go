@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +21,20 @@ type remote struct {
 func (r *remote) flags(fs *flag.FlagSet) {
 	fs.StringVar(&r.url, "url", "http://"+env("SWITCHBOARD_ADDR", "127.0.0.1:8080"), "the running server")
 	fs.StringVar(&r.keyFile, "key-file", "", "file holding the admin key (default: SWITCHBOARD_ADMIN_KEY)")
+}
+
+// parseCommand parses a subcommand's flags and refuses words left over:
+// the flag package stops at the first word that is not a flag, so
+// `apply -f a.yaml b.yaml --url X` would drop --url and every flag after
+// it, and talk to the default server.
+func parseCommand(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q (flags come before it, each with one value)", fs.Name(), fs.Arg(0))
+	}
+	return nil
 }
 
 func (r *remote) key() (string, error) {
@@ -78,5 +93,25 @@ type statusError struct {
 }
 
 func (e *statusError) Error() string {
+	if msg, _ := e.contract(); msg != "" {
+		return fmt.Sprintf("server at %s answered %d: %s", e.url, e.code, msg)
+	}
 	return fmt.Sprintf("server at %s answered %d: %s", e.url, e.code, strings.TrimSpace(e.body))
+}
+
+// contract reads the contract's error body: its message and the field it
+// names, or "" when the body is not one (a proxy's page, say).
+func (e *statusError) contract() (msg, field string) {
+	var body struct {
+		Error struct {
+			Message string `json:"message"`
+			Details struct {
+				Field string `json:"field"`
+			} `json:"details"`
+		} `json:"error"`
+	}
+	if json.Unmarshal([]byte(e.body), &body) != nil {
+		return "", ""
+	}
+	return body.Error.Message, body.Error.Details.Field
 }
