@@ -241,3 +241,38 @@ func TestTeamDelete_NamesEverythingThatUsesTheTeam(t *testing.T) {
 	}
 	s.do(t, "GET", "/api/v1/teams/care", s.admin, nil).want(t, 200)
 }
+
+// TestConfigApply_DryRunSaysWhatWouldChangeAndChangesNothing: with
+// dry_run=true the document is checked as an apply checks it and the
+// answer lists what would be created, updated and (with prune) deleted,
+// with dry_run set; nothing is stored and no key is issued.
+func TestConfigApply_DryRunSaysWhatWouldChangeAndChangesNothing(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	before := s.snapshot(t)
+	var res inbox.ApplyResult
+	s.do(t, "POST", "/api/v1/config?dry_run=true", s.admin, applyDoc()).want(t, 200).decode(t, &res)
+	if !res.DryRun || len(res.Created) != 5 || len(res.Updated)+len(res.Unchanged) != 0 || len(res.AgentKeys) != 0 {
+		t.Fatalf("dry run on an empty server: %+v", res)
+	}
+	s.unchanged(t, before)
+	// A bad document is refused as an apply would refuse it.
+	bad := applyDoc()
+	bad["teams"].([]any)[0].(map[string]any)["strategy"] = "lottery"
+	s.do(t, "POST", "/api/v1/config?dry_run=true", s.admin, bad).wantErr(t, 400, "invalid_request", "teams[0].strategy")
+	s.do(t, "POST", "/api/v1/config?dry_run=maybe", s.admin, applyDoc()).wantErr(t, 400, "invalid_request", "dry_run")
+
+	s.do(t, "POST", "/api/v1/config", s.admin, applyDoc()).want(t, 200)
+	s.team(t, map[string]any{"id": "by-hand"})
+	doc := applyDoc()
+	doc["agents"].([]any)[0].(map[string]any)["capacity"] = 9
+	delete(doc, "saved_replies")
+	before = s.snapshot(t)
+	s.do(t, "POST", "/api/v1/config?dry_run=true&prune=true", s.admin, doc).want(t, 200).decode(t, &res)
+	slices.Sort(res.Kept)
+	if !res.DryRun || len(res.Created) != 0 || !slices.Equal(res.Updated, []string{"agent/ana"}) || len(res.Unchanged) != 3 ||
+		!slices.Equal(res.Kept, []string{"saved_reply/hello", "team/by-hand"}) || len(res.Deleted) != 0 {
+		t.Fatalf("dry run of a change with prune: %+v", res)
+	}
+	s.unchanged(t, before)
+}

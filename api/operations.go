@@ -108,6 +108,10 @@ func (s *server) configApply(c *fiber.Ctx) error {
 	if err != nil {
 		return &inbox.FieldError{Field: "prune", Message: "must be true or false"}
 	}
+	dry, err := strconv.ParseBool(c.Query("dry_run", "false"))
+	if err != nil {
+		return &inbox.FieldError{Field: "dry_run", Message: "must be true or false"}
+	}
 	var doc inbox.ConfigDoc
 	if err := decode(c, &doc); err != nil {
 		return err
@@ -126,6 +130,15 @@ func (s *server) configApply(c *fiber.Ctx) error {
 	if prune && len(doc.Teams)+len(doc.Agents)+len(doc.Rules)+len(doc.SavedReplies) == 0 {
 		return &inbox.FieldError{Field: "prune", Message: "an empty document would delete every team, agent, rule and saved reply; " +
 			"delete them one by one if that is meant"}
+	}
+	if dry {
+		// Nothing is written; with prune, kept is what it would try to
+		// delete.
+		res, err := s.svc.Plan(c.UserContext(), principal(c), doc)
+		if err != nil {
+			return err
+		}
+		return c.JSON(res)
 	}
 	res, err := s.svc.Apply(c.UserContext(), principal(c), doc)
 	if err != nil {

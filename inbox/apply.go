@@ -64,6 +64,9 @@ type ApplyResult struct {
 	NotDeleted []string `json:"not_deleted,omitempty"`
 	// AgentKeys are the keys of agents created now, shown once.
 	AgentKeys map[string]string `json:"agent_keys,omitempty"`
+	// DryRun says nothing was written: the lists say what Apply would do
+	// (and Kept what Prune would try to delete).
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 func (r *ApplyResult) note(kind, id string, created, changed bool) {
@@ -95,7 +98,17 @@ func prefixed(path string, err error) error {
 // validated before anything is written. Agents' status and keys are kept;
 // new agents get a key, returned once.
 func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyResult, error) {
-	res := ApplyResult{Created: []string{}, Updated: []string{}, Unchanged: []string{}, Kept: []string{}}
+	return s.apply(ctx, p, doc, false)
+}
+
+// Plan is Apply without writing: the same checks and the same answer,
+// with DryRun set, so a change can be reviewed before it is made.
+func (s *Service) Plan(ctx context.Context, p Principal, doc ConfigDoc) (ApplyResult, error) {
+	return s.apply(ctx, p, doc, true)
+}
+
+func (s *Service) apply(ctx context.Context, p Principal, doc ConfigDoc, dry bool) (ApplyResult, error) {
+	res := ApplyResult{Created: []string{}, Updated: []string{}, Unchanged: []string{}, Kept: []string{}, DryRun: dry}
 	if err := p.require(store.RoleAdmin); err != nil {
 		return res, err
 	}
@@ -147,7 +160,7 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 	// Teams first, without fallbacks (they may name each other), then
 	// with them (the loop after this one updates them).
 	for i, t := range doc.Teams {
-		created, changed, err := upsert(func() (store.Team, error) { return s.st.TeamGet(ctx, t.ID) },
+		created, changed, err := upsert(dry, func() (store.Team, error) { return s.st.TeamGet(ctx, t.ID) },
 			func() error {
 				bare := t
 				bare.FallbackTeam = ""
@@ -162,6 +175,9 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 		res.note("team", t.ID, created, changed)
 	}
 	for i, t := range doc.Teams {
+		if dry {
+			break
+		}
 		old, err := s.st.TeamGet(ctx, t.ID)
 		if err != nil {
 			return res, err
@@ -174,7 +190,7 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 	}
 	for i, a := range doc.Agents {
 		at := fmt.Sprintf("agents[%d]", i)
-		created, changed, err := upsert(func() (store.Agent, error) { return s.st.AgentGet(ctx, a.ID) },
+		created, changed, err := upsert(dry, func() (store.Agent, error) { return s.st.AgentGet(ctx, a.ID) },
 			func() error {
 				k, secret := newKey(a.Role, "agent "+a.ID, a.ID)
 				if _, err := s.st.AgentCreate(ctx, a, k); err != nil {
@@ -195,7 +211,7 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 	}
 	for i, r := range doc.Rules {
 		at := fmt.Sprintf("rules[%d]", i)
-		created, changed, err := upsert(func() (store.Rule, error) { old, err := s.st.RuleGet(ctx, r.ID); return withDefaults(old), err },
+		created, changed, err := upsert(dry, func() (store.Rule, error) { old, err := s.st.RuleGet(ctx, r.ID); return withDefaults(old), err },
 			func() error { _, err := s.st.RuleCreate(ctx, r); return prefixed(at, unknownRef(err, "then.team")) },
 			func(old store.Rule) bool { return sameJSON(old.Rule, r.Rule) },
 			func() error { _, err := s.st.RuleUpdate(ctx, r); return prefixed(at, unknownRef(err, "then.team")) })
@@ -206,7 +222,7 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 	}
 	for i, r := range doc.SavedReplies {
 		at := fmt.Sprintf("saved_replies[%d]", i)
-		created, changed, err := upsert(func() (store.SavedReply, error) { return s.st.SavedReplyGet(ctx, r.ID) },
+		created, changed, err := upsert(dry, func() (store.SavedReply, error) { return s.st.SavedReplyGet(ctx, r.ID) },
 			func() error { _, err := s.st.SavedReplyCreate(ctx, r); return prefixed(at, unknownRef(err, "teams")) },
 			func(old store.SavedReply) bool {
 				return old.Title == r.Title && old.Text == r.Text && slices.Equal(old.Teams, r.Teams)
@@ -217,7 +233,9 @@ func (s *Service) Apply(ctx context.Context, p Principal, doc ConfigDoc) (ApplyR
 		}
 		res.note("saved_reply", r.ID, created, changed)
 	}
-	s.wake()
+	if !dry {
+		s.wake()
+	}
 	// What was kept is said if it can be read: the apply itself is done.
 	if kept, err := s.notInDoc(ctx, p, &doc); err == nil {
 		res.Kept = append(res.Kept, kept...)
@@ -359,11 +377,14 @@ func (s *Service) checkRefs(ctx context.Context, doc *ConfigDoc) error {
 // updated when it differs from the stored one (same is false), else left
 // as it is. A create refused as already existing means another node
 // applies the same file at the same moment (several nodes started with
-// --config): the record is read again and compared instead.
-func upsert[T any](get func() (T, error), create func() error, same func(T) bool, update func() error) (created, changed bool, err error) {
+// --config): the record is read again and compared instead. A dry run
+// reads and compares, and writes nothing.
+func upsert[T any](dry bool, get func() (T, error), create func() error, same func(T) bool, update func() error) (created, changed bool, err error) {
 	for retry := true; ; retry = false {
 		old, err := get()
 		switch {
+		case errors.Is(err, store.ErrNotFound) && dry:
+			return true, false, nil
 		case errors.Is(err, store.ErrNotFound):
 			err := create()
 			if errors.Is(err, store.ErrAlreadyExists) && retry {
@@ -374,6 +395,8 @@ func upsert[T any](get func() (T, error), create func() error, same func(T) bool
 			return false, false, err
 		case same(old):
 			return false, false, nil
+		case dry:
+			return false, true, nil
 		}
 		return false, true, update()
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"reflect"
 	"slices"
@@ -284,6 +285,7 @@ func apply(args []string) error {
 	fs := flag.NewFlagSet("switchboard apply", flag.ContinueOnError)
 	file := fs.String("f", "", "YAML or JSON file with teams, agents, rules, saved_replies (required)")
 	prune := fs.Bool("prune", false, "also delete the teams, agents (revoking their keys), rules and saved replies the server has and the file does not")
+	dryRun := fs.Bool("dry-run", false, "check the file against the server and say what apply would change, changing nothing")
 	var r remote
 	r.flags(fs)
 	if err := parseCommand(fs, args); err != nil {
@@ -302,9 +304,16 @@ func apply(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	path := "/api/v1/config"
+	q := url.Values{}
 	if *prune {
-		path += "?prune=true"
+		q.Set("prune", "true")
+	}
+	if *dryRun {
+		q.Set("dry_run", "true")
+	}
+	path := "/api/v1/config"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
 	}
 	req, err := http.NewRequestWithContext(ctx, "POST", path, bytes.NewReader(js))
 	if err != nil {
@@ -329,7 +338,7 @@ func apply(args []string) error {
 	if err := json.Unmarshal(body, &res); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	printApply(os.Stdout, res)
+	printApply(os.Stdout, res, *prune)
 	if n := len(res.NotDeleted); n > 0 {
 		// The server's configuration is not the file's: a script or CI
 		// job must see it.
@@ -338,11 +347,16 @@ func apply(args []string) error {
 	return nil
 }
 
-func printApply(w io.Writer, res inbox.ApplyResult) {
+// printApply writes what an apply did, or (a dry run) would do.
+func printApply(w io.Writer, res inbox.ApplyResult, prune bool) {
+	created, updated := "created", "updated"
+	if res.DryRun {
+		created, updated = "would create", "would update"
+	}
 	for _, line := range []struct {
 		what  string
 		names []string
-	}{{"created", res.Created}, {"updated", res.Updated}, {"unchanged", res.Unchanged}} {
+	}{{created, res.Created}, {updated, res.Updated}, {"unchanged", res.Unchanged}} {
 		for _, n := range line.names {
 			fmt.Fprintf(w, "%-9s %s\n", line.what, n)
 		}
@@ -354,9 +368,15 @@ func printApply(w io.Writer, res inbox.ApplyResult) {
 		fmt.Fprintf(w, "%-9s %s\n", "not deleted", n)
 	}
 	for _, n := range res.Kept {
-		if !slices.ContainsFunc(res.NotDeleted, func(s string) bool { return strings.HasPrefix(s, n+":") }) {
+		switch {
+		case res.DryRun && prune:
+			fmt.Fprintf(w, "would delete %s (unless something still uses it)\n", n)
+		case !slices.ContainsFunc(res.NotDeleted, func(s string) bool { return strings.HasPrefix(s, n+":") }):
 			fmt.Fprintf(w, "%-9s %s (stored, not in the file; --prune deletes it)\n", "kept", n)
 		}
+	}
+	if res.DryRun {
+		fmt.Fprintln(w, "dry run: nothing was changed")
 	}
 	ids := make([]string, 0, len(res.AgentKeys))
 	for id := range res.AgentKeys {

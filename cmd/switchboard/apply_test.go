@@ -52,6 +52,15 @@ func TestApply_CLIIsIdempotentAndConfigFlagAppliesAtStart(t *testing.T) {
 		}
 		return out
 	}
+	// A dry run says what would change and changes nothing.
+	plan := run("--dry-run", "--prune")
+	if !strings.Contains(plan, "would create team/care") || !strings.Contains(plan, "would create agent/ana") ||
+		!strings.Contains(plan, "dry run: nothing was changed") || strings.Contains(plan, "sbk_") {
+		t.Fatalf("apply --dry-run:\n%s", plan)
+	}
+	if code, _, _ := p.request("GET", "/api/v1/teams/care", testAdminKey, nil); code != 404 {
+		t.Fatalf("after a dry run, team care answers %d", code)
+	}
 	first := run()
 	for _, want := range []string{"created   team/care", "created   team/night", "created   agent/ana", "created   rule/complaints", "created   saved_reply/hello", "key for new agent ana (shown once): sbk_"} {
 		if !strings.Contains(first, want) {
