@@ -313,7 +313,18 @@ func mapError(err error) (int, errorBody) {
 	}
 	switch {
 	case errors.As(err, &fe):
-		return 400, body("invalid_request", fe.Error(), map[string]any{"field": fe.Field})
+		details := map[string]any{"field": fe.Field}
+		var all *inbox.FieldErrors
+		if errors.As(err, &all) && len(all.List) > 1 {
+			// An addition: every mistake of a configuration document.
+			list := make([]map[string]string, len(all.List))
+			for i, e := range all.List {
+				list[i] = map[string]string{"field": e.Field, "message": e.Message}
+			}
+			details["errors"] = list
+			return 400, body("invalid_request", all.Error(), details)
+		}
+		return 400, body("invalid_request", fe.Error(), details)
 	case errors.Is(err, inbox.ErrUnauthorized):
 		return 401, body("unauthorized", reason(err, inbox.ErrUnauthorized, "missing, unknown or revoked key"), nil)
 	case errors.Is(err, inbox.ErrForbidden):

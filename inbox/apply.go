@@ -81,6 +81,23 @@ func (r *ApplyResult) note(kind, id string, created, changed bool) {
 	}
 }
 
+// maxFieldErrors is how many of a document's mistakes are said at once.
+const maxFieldErrors = 20
+
+// FieldErrors are a document's mistakes, the first of each item, in
+// document order. It unwraps to the first, the field the contract's error
+// names; the others go in its details.
+type FieldErrors struct{ List []*FieldError }
+
+func (e *FieldErrors) Error() string {
+	if len(e.List) == 1 {
+		return e.List[0].Error()
+	}
+	return fmt.Sprintf("%s (and %d more)", e.List[0].Error(), len(e.List)-1)
+}
+
+func (e *FieldErrors) Unwrap() error { return e.List[0] }
+
 // prefixed puts a field error under the document path of the item.
 func prefixed(path string, err error) error {
 	if err == nil {
@@ -112,28 +129,45 @@ func (s *Service) apply(ctx context.Context, p Principal, doc ConfigDoc, dry boo
 	if err := p.require(store.RoleAdmin); err != nil {
 		return res, err
 	}
+	// Every item is checked, and their mistakes said together (the first
+	// of each item), so a file is not fixed one run per mistake.
+	var mistakes FieldErrors
+	check := func(at string, err error) error {
+		var fe *FieldError
+		if err = prefixed(at, err); err == nil || !errors.As(err, &fe) {
+			return err
+		}
+		if len(mistakes.List) < maxFieldErrors {
+			mistakes.List = append(mistakes.List, fe)
+		}
+		return nil
+	}
 	for i := range doc.Teams {
-		if err := validateTeam(&doc.Teams[i]); err != nil {
-			return res, prefixed(fmt.Sprintf("teams[%d]", i), err)
+		if err := check(fmt.Sprintf("teams[%d]", i), validateTeam(&doc.Teams[i])); err != nil {
+			return res, err
 		}
 	}
 	for i := range doc.Agents {
-		if err := validateAgent(&doc.Agents[i]); err != nil {
-			return res, prefixed(fmt.Sprintf("agents[%d]", i), err)
+		if err := check(fmt.Sprintf("agents[%d]", i), validateAgent(&doc.Agents[i])); err != nil {
+			return res, err
 		}
 	}
 	for i := range doc.Rules {
-		if err := s.validateRule(&doc.Rules[i]); err != nil {
-			return res, prefixed(fmt.Sprintf("rules[%d]", i), err)
+		if err := check(fmt.Sprintf("rules[%d]", i), s.validateRule(&doc.Rules[i])); err != nil {
+			return res, err
 		}
 	}
 	for i := range doc.SavedReplies {
-		if doc.SavedReplies[i].ID == "" {
-			return res, fieldErr(fmt.Sprintf("saved_replies[%d].id", i), "is required (it makes apply idempotent)")
+		err := fieldErr("id", "is required (it makes apply idempotent)")
+		if doc.SavedReplies[i].ID != "" { // (validation would make one up)
+			err = validateSavedReply(&doc.SavedReplies[i])
 		}
-		if err := validateSavedReply(&doc.SavedReplies[i]); err != nil {
-			return res, prefixed(fmt.Sprintf("saved_replies[%d]", i), err)
+		if err := check(fmt.Sprintf("saved_replies[%d]", i), err); err != nil {
+			return res, err
 		}
+	}
+	if len(mistakes.List) > 0 {
+		return res, &mistakes
 	}
 
 	if err := uniqueIDs(&doc); err != nil {

@@ -323,11 +323,22 @@ func apply(args []string) error {
 	resp, err := r.do(req)
 	if err != nil {
 		// The server names the field ("agents[7].timezone"): say where
-		// it is in the file.
+		// it is in the file, for each mistake it lists.
 		var se *statusError
 		if errors.As(err, &se) {
-			if _, field := se.contract(); fieldLine(data, field) > 0 {
-				return fmt.Errorf("apply: %s: line %d: %w", *file, fieldLine(data, field), err)
+			b := se.contract()
+			if len(b.Details.Errors) > 1 {
+				for _, m := range b.Details.Errors {
+					at := ""
+					if line := fieldLine(data, m.Field); line > 0 {
+						at = fmt.Sprintf("line %d: ", line)
+					}
+					fmt.Fprintf(os.Stderr, "%s: %s%s: %s\n", *file, at, m.Field, m.Message)
+				}
+				return fmt.Errorf("apply: %d mistakes in %s (server at %s answered %d); nothing was changed", len(b.Details.Errors), *file, se.url, se.code)
+			}
+			if line := fieldLine(data, b.Details.Field); line > 0 {
+				return fmt.Errorf("apply: %s: line %d: %w", *file, line, err)
 			}
 		}
 		return fmt.Errorf("apply: %w", err)

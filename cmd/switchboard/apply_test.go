@@ -114,6 +114,13 @@ func TestApply_CLIIsIdempotentAndConfigFlagAppliesAtStart(t *testing.T) {
 		!strings.Contains(out, `tz.yaml: line 4: server at http://`+p.addr+` answered 400: agents[0].timezone: unknown time zone "Asia/Tokio"`) {
 		t.Fatalf("apply of an unknown time zone: %v\n%s", err, out)
 	}
+	// Several are all shown, each at its line.
+	os.WriteFile(unknownTZ, []byte("agents:\n  - id: ana\n    teams: [care]\n    timezone: Asia/Tokio\n  - id: ben\n    teams: [care]\n    capacity: -1\n"), 0o600)
+	if out, err := try("-f", unknownTZ, "--url", "http://"+p.addr); err == nil ||
+		!strings.Contains(out, `tz.yaml: line 4: agents[0].timezone: unknown time zone "Asia/Tokio"`) ||
+		!strings.Contains(out, `tz.yaml: line 7: agents[1].capacity: `) || !strings.Contains(out, "apply: 2 mistakes in ") {
+		t.Fatalf("apply of two mistakes: %v\n%s", err, out)
+	}
 
 	// A typo is refused before anything is sent.
 	bad := filepath.Join(dir, "bad.yaml")

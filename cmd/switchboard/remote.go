@@ -93,25 +93,31 @@ type statusError struct {
 }
 
 func (e *statusError) Error() string {
-	if msg, _ := e.contract(); msg != "" {
-		return fmt.Sprintf("server at %s answered %d: %s", e.url, e.code, msg)
+	if b := e.contract(); b.Message != "" {
+		return fmt.Sprintf("server at %s answered %d: %s", e.url, e.code, b.Message)
 	}
 	return fmt.Sprintf("server at %s answered %d: %s", e.url, e.code, strings.TrimSpace(e.body))
 }
 
-// contract reads the contract's error body: its message and the field it
-// names, or "" when the body is not one (a proxy's page, say).
-func (e *statusError) contract() (msg, field string) {
-	var body struct {
-		Error struct {
+// errorBody is the contract's error body: a message, the field it names
+// and (configuration documents) every mistake.
+type errorBody struct {
+	Message string `json:"message"`
+	Details struct {
+		Field  string `json:"field"`
+		Errors []struct {
+			Field   string `json:"field"`
 			Message string `json:"message"`
-			Details struct {
-				Field string `json:"field"`
-			} `json:"details"`
-		} `json:"error"`
+		} `json:"errors"`
+	} `json:"details"`
+}
+
+// contract reads the server's answer as the contract's error body; its
+// Message is "" when it is not one (a proxy's page, say).
+func (e *statusError) contract() errorBody {
+	var body struct {
+		Error errorBody `json:"error"`
 	}
-	if json.Unmarshal([]byte(e.body), &body) != nil {
-		return "", ""
-	}
-	return body.Error.Message, body.Error.Details.Field
+	json.Unmarshal([]byte(e.body), &body)
+	return body.Error
 }
