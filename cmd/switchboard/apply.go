@@ -23,20 +23,6 @@ import (
 	"github.com/switchboard/switchboard/inbox"
 )
 
-// readConfigDoc reads configuration as code from a YAML (or JSON) file,
-// in the API's shapes; unknown fields are refused so typos are caught.
-func readConfigDoc(path string) (inbox.ConfigDoc, []byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return inbox.ConfigDoc{}, nil, err
-	}
-	doc, js, err := parseConfigDoc(data)
-	if err != nil {
-		return doc, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return doc, js, nil
-}
-
 // parseConfigDoc decodes YAML (or JSON) strictly and returns it as JSON too.
 // The YAML is read as YAML 1.2 (yaml.v3): `on`, `no`, `yes` and `off` are
 // strings, as a rule's `on:` field and the language code `no` need, not the
@@ -206,6 +192,35 @@ func wrongKind(n *yaml.Node, path, want string) error {
 	return fmt.Errorf("line %d: %s%s", n.Line, prefix(path), want)
 }
 
+// mistakesAt writes the mistakes the service found in a document read
+// from data, each at its line: "line 4: agents[0].timezone: ...; line 7: ...".
+func mistakesAt(data []byte, err error) error {
+	var all *inbox.FieldErrors
+	var one *inbox.FieldError
+	var list []*inbox.FieldError
+	switch {
+	case errors.As(err, &all):
+		list = all.List
+	case errors.As(err, &one):
+		list = []*inbox.FieldError{one}
+	default:
+		return err
+	}
+	said := make([]string, len(list))
+	for i, fe := range list {
+		said[i] = atLine(data, fe.Field) + fe.Error()
+	}
+	return errors.New(strings.Join(said, "; "))
+}
+
+// atLine is "line N: " for the field the path names, or "".
+func atLine(data []byte, path string) string {
+	if line := fieldLine(data, path); line > 0 {
+		return fmt.Sprintf("line %d: ", line)
+	}
+	return ""
+}
+
 // fieldLine finds the line of a field the server named by its path in the
 // document ("agents[7].timezone", "rules[2].when.schedule.windows[0]"):
 // the line of the deepest part of the path the file writes, 0 if none.
@@ -329,11 +344,7 @@ func apply(args []string) error {
 			b := se.contract()
 			if len(b.Details.Errors) > 1 {
 				for _, m := range b.Details.Errors {
-					at := ""
-					if line := fieldLine(data, m.Field); line > 0 {
-						at = fmt.Sprintf("line %d: ", line)
-					}
-					fmt.Fprintf(os.Stderr, "%s: %s%s: %s\n", *file, at, m.Field, m.Message)
+					fmt.Fprintf(os.Stderr, "%s: %s%s: %s\n", *file, atLine(data, m.Field), m.Field, m.Message)
 				}
 				return fmt.Errorf("apply: %d mistakes in %s (server at %s answered %d); nothing was changed", len(b.Details.Errors), *file, se.url, se.code)
 			}

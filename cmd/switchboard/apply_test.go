@@ -131,6 +131,15 @@ func TestApply_CLIIsIdempotentAndConfigFlagAppliesAtStart(t *testing.T) {
 		t.Fatalf("apply of a file with an unknown field: %v\n%s", err, out)
 	}
 
+	// --config at start with mistakes the service finds: the server does
+	// not start, and says each at its line.
+	start := exec.Command(binary(t), "--addr", freePort(t), "--data", filepath.Join(dir, "c.db"), "--config", unknownTZ)
+	start.Env = append(os.Environ(), "SWITCHBOARD_ADMIN_KEY="+testAdminKey)
+	if out, err := start.CombinedOutput(); err == nil ||
+		!strings.Contains(string(out), `line 4: agents[0].timezone: unknown time zone "Asia/Tokio"; line 7: agents[1].capacity: `) {
+		t.Fatalf("start with a --config of two mistakes: %v\n%s", err, out)
+	}
+
 	// --config at start.
 	q := startProc(t, filepath.Join(dir, "b.db"), "--config", file, "--log-level", "info")
 	code, body, err := q.request("GET", "/api/v1/teams/night", testAdminKey, nil)

@@ -356,17 +356,24 @@ func run(args []string) error {
 	}
 
 	if c.configFile != "" {
-		doc, _, err := readConfigDoc(c.configFile)
+		data, err := os.ReadFile(c.configFile)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.configName, err)
 		}
+		doc, _, err := parseConfigDoc(data)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", c.configName, c.configFile, err)
+		}
 		res, err := svc.Apply(ctx, inbox.Principal{Role: store.RoleAdmin, KeyID: "config-file"}, doc)
 		if err != nil {
-			return fmt.Errorf("%s %s: %w", c.configName, c.configFile, err)
+			return fmt.Errorf("%s %s: %w", c.configName, c.configFile, mistakesAt(data, err))
 		}
 		// New agents' keys are not printed (a log is no place for them):
 		// the line says how to issue them.
 		attrs := []any{"file", c.configFile, "created", len(res.Created), "updated", len(res.Updated), "unchanged", len(res.Unchanged)}
+		if n := len(res.Kept); n > 0 {
+			attrs = append(attrs, "kept", n, "kept_means", "stored and not in the file (switchboard apply -f FILE lists them; --prune deletes them)")
+		}
 		if n := len(res.AgentKeys); n > 0 {
 			attrs = append(attrs, "new_agents", n, "their_keys", "not shown here: POST /api/v1/agents/{id}/rotate-key, or create agents with `switchboard apply -f`, which prints them")
 		}
