@@ -150,7 +150,7 @@ func TestConfigApply_PruneDeletesWhatTheDocumentLeavesOut(t *testing.T) {
 	}
 	// A team with an open thread stays, and says why; the default team is
 	// neither kept nor pruned: the server needs it, a file need not name it.
-	if !slices.Equal(res.NotDeleted, []string{"team/busy: in use by queued threads"}) ||
+	if !slices.Equal(res.NotDeleted, []string{"team/busy: in use by 1 queued thread"}) ||
 		!slices.Equal(res.Kept, []string{"team/busy"}) {
 		t.Fatalf("not deleted %q, kept %q", res.NotDeleted, res.Kept)
 	}

@@ -135,14 +135,48 @@ func (s *Service) TeamDelete(ctx context.Context, p Principal, id string) error 
 	var inUse *store.InUseError
 	if errors.As(err, &inUse) {
 		// The store names the first user it met; name them all, so one
-		// round of edits clears the way.
+		// round of edits clears the way, and count the open threads.
 		if doc, readErr := s.Export(ctx, p); readErr == nil {
 			if all := teamUsers(doc, id); all != "" {
 				inUse.By = all
 			}
 		}
+		if strings.HasSuffix(inUse.By, " threads") {
+			if st, readErr := s.st.Stats(ctx); readErr == nil {
+				if open := openThreads(st, id); open != "" {
+					inUse.By = open
+				}
+			}
+		}
 	}
 	return err
+}
+
+// openThreads counts team id's open threads: "3 queued, 1 assigned threads",
+// "1 queued thread".
+func openThreads(st store.Stats, id string) string {
+	for _, ts := range st.Teams {
+		if ts.Team != id {
+			continue
+		}
+		var parts []string
+		for _, c := range []struct {
+			n    int
+			what string
+		}{{ts.Queued, "queued"}, {ts.Assigned, "assigned"}, {ts.Pending, "pending"}} {
+			if c.n > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", c.n, c.what))
+			}
+		}
+		switch ts.Queued + ts.Assigned + ts.Pending {
+		case 0:
+		case 1:
+			return parts[0] + " thread"
+		default:
+			return strings.Join(parts, ", ") + " threads"
+		}
+	}
+	return ""
 }
 
 // teamUsers says what in the configuration names team id: rules (then.team),

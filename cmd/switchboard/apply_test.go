@@ -94,7 +94,7 @@ func TestApply_CLIIsIdempotentAndConfigFlagAppliesAtStart(t *testing.T) {
 	}
 	pruned, err := try("-f", file, "--url", "http://"+p.addr, "--prune")
 	if err == nil || !strings.Contains(pruned, "deleted   team/by-hand") || !strings.Contains(pruned, "deleted   rule/to-busy") ||
-		!strings.Contains(pruned, "not deleted team/busy: in use by queued threads") || !strings.Contains(pruned, "1 not deleted") ||
+		!strings.Contains(pruned, "not deleted team/busy: in use by 1 queued thread") || !strings.Contains(pruned, "1 not deleted") ||
 		strings.Contains(pruned, "triage") {
 		t.Fatalf("apply --prune: %v\n%s", err, pruned)
 	}
