@@ -145,8 +145,14 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, seen map[*yaml.Node]bo
 			if key.ShortTag() == "!!merge" {
 				// `<<: *defaults` (or a list of them) merges mappings of
 				// the same shape.
-				if err := checkNode(val, t, path, seen); err != nil {
-					return err
+				merged := []*yaml.Node{val}
+				if val.Kind == yaml.SequenceNode {
+					merged = val.Content
+				}
+				for _, m := range merged {
+					if err := checkNode(m, t, path, seen); err != nil {
+						return err
+					}
 				}
 				continue
 			}

@@ -214,7 +214,7 @@ teams:
   - {id: 42, name: 2024, function: care, sla_first_response_seconds: 900}
 agents:
   - &base {id: 7, name: true, teams: [42], capacity: 3, timezone: UTC}
-  - {<<: *base, id: 8}
+  - {<<: [*base], id: 8}
 rules:
   - id: errors
     position: 10
