@@ -209,7 +209,7 @@ func (s *Service) apply(ctx context.Context, p Principal, doc ConfigDoc, dry boo
 		res.note("team", t.ID, created, changed)
 	}
 	for i, t := range doc.Teams {
-		if dry {
+		if dry { // the first pass has said what would change
 			break
 		}
 		old, err := s.st.TeamGet(ctx, t.ID)

@@ -277,9 +277,9 @@ func joinPath(path, key string) string {
 }
 
 // kindWanted says what a value of type t is written as, or "" when the
-// value is left to the decoder (a time, or a type with a decoder of its own).
+// value is left to the decoder (a type with a decoder of its own).
 func kindWanted(t reflect.Type) string {
-	if t == reflect.TypeFor[time.Time]() || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+	if reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
 		return ""
 	}
 	switch t.Kind() {
@@ -350,7 +350,7 @@ func apply(args []string) error {
 			b := se.contract()
 			if len(b.Details.Errors) > 1 {
 				for _, m := range b.Details.Errors {
-					fmt.Fprintf(os.Stderr, "%s: %s%s: %s\n", *file, atLine(data, m.Field), m.Field, m.Message)
+					fmt.Fprintf(os.Stderr, "%s: %s%s\n", *file, atLine(data, m.Field), m.Error())
 				}
 				return fmt.Errorf("apply: %d mistakes in %s (server at %s answered %d); nothing was changed", len(b.Details.Errors), *file, se.url, se.code)
 			}

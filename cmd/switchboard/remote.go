@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+
+	"github.com/switchboard/switchboard/inbox"
 )
 
 // remote is how the admin subcommands (backup, apply) reach a running
@@ -104,11 +106,8 @@ func (e *statusError) Error() string {
 type errorBody struct {
 	Message string `json:"message"`
 	Details struct {
-		Field  string `json:"field"`
-		Errors []struct {
-			Field   string `json:"field"`
-			Message string `json:"message"`
-		} `json:"errors"`
+		Field  string              `json:"field"`
+		Errors []*inbox.FieldError `json:"errors"` // {"field", "message"}
 	} `json:"details"`
 }
 
