@@ -315,13 +315,17 @@ func mapError(err error) (int, errorBody) {
 	case errors.As(err, &fe):
 		details := map[string]any{"field": fe.Field}
 		var all *inbox.FieldErrors
-		if errors.As(err, &all) && len(all.List) > 1 {
-			// An addition: every mistake of a configuration document.
+		if errors.As(err, &all) && len(all.List)+all.More > 1 {
+			// An addition: the mistakes of a configuration document, and
+			// how many more there are past the list.
 			list := make([]map[string]string, len(all.List))
 			for i, e := range all.List {
 				list[i] = map[string]string{"field": e.Field, "message": e.Message}
 			}
 			details["errors"] = list
+			if all.More > 0 {
+				details["more_errors"] = all.More
+			}
 			return 400, body("invalid_request", all.Error(), details)
 		}
 		return 400, body("invalid_request", fe.Error(), details)

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/switchboard/switchboard/inbox"
 	"github.com/switchboard/switchboard/routing"
+	"github.com/switchboard/switchboard/store"
 )
 
 func applyDoc() map[string]any {
@@ -185,12 +187,6 @@ func TestConfigApply_BadDocumentChangesNothing(t *testing.T) {
 			a["capacity"] = 9
 			d["agents"] = append(d["agents"].([]any), a)
 		}},
-		// Read strictly, as the CLI reads its file: a misspelt section or
-		// condition would be left out (and, with prune, deleted).
-		{"a misspelt section", "teamz", func(d map[string]any) { d["teamz"] = d["teams"] }},
-		{"a misspelt condition", "rules[0].when.network", func(d map[string]any) {
-			d["rules"].([]any)[0].(map[string]any)["when"] = map[string]any{"network": []string{"twitter"}}
-		}},
 		{"a rule twice", "rules[1].id", func(d map[string]any) { d["rules"] = append(d["rules"].([]any), d["rules"].([]any)[0]) }},
 		{"a saved reply twice", "saved_replies[1].id", func(d map[string]any) {
 			d["saved_replies"] = append(d["saved_replies"].([]any), d["saved_replies"].([]any)[0])
@@ -289,4 +285,213 @@ func TestConfigApply_DryRunSaysWhatWouldChangeAndChangesNothing(t *testing.T) {
 		t.Fatalf("dry run of a change with prune: %+v", res)
 	}
 	s.unchanged(t, before)
+}
+
+// TestConfigApply_AChangeToAnyFieldIsApplied: apply compares what is
+// stored with the document field by field; a change to any one field is an
+// update that reaches the store, not "unchanged".
+func TestConfigApply_AChangeToAnyFieldIsApplied(t *testing.T) {
+	t.Parallel()
+	team := func(d map[string]any) map[string]any { return d["teams"].([]any)[0].(map[string]any) }
+	agent := func(d map[string]any) map[string]any { return d["agents"].([]any)[0].(map[string]any) }
+	cases := []struct {
+		name, item, path, field string
+		change                  func(map[string]any)
+		want                    any // the field as GET shows it after the apply
+	}{
+		{"team sla", "team/care", "/api/v1/teams/care", "sla_first_response_seconds",
+			func(d map[string]any) { team(d)["sla_first_response_seconds"] = 300 }, float64(300)},
+		{"team auto-close", "team/care", "/api/v1/teams/care", "auto_close_pending_seconds",
+			func(d map[string]any) { team(d)["auto_close_pending_seconds"] = 3600 }, float64(3600)},
+		{"team strategy", "team/care", "/api/v1/teams/care", "strategy",
+			func(d map[string]any) { team(d)["strategy"] = "least_loaded" }, "least_loaded"},
+		{"agent time zone", "agent/ana", "/api/v1/agents/ana", "timezone",
+			func(d map[string]any) { agent(d)["timezone"] = "America/New_York" }, "America/New_York"},
+		{"agent time off", "agent/ana", "/api/v1/agents/ana", "time_off",
+			func(d map[string]any) {
+				agent(d)["time_off"] = []any{map[string]any{"from": "2026-12-24T00:00:00Z", "to": "2026-12-27T00:00:00Z"}}
+			}, []any{map[string]any{"from": "2026-12-24T00:00:00Z", "to": "2026-12-27T00:00:00Z"}}},
+		{"agent teams", "agent/ana", "/api/v1/agents/ana", "teams",
+			func(d map[string]any) { agent(d)["teams"] = []string{"care", "night"} }, []any{"care", "night"}},
+		{"agent shifts", "agent/ana", "/api/v1/agents/ana", "shifts",
+			func(d map[string]any) {
+				agent(d)["shifts"] = []any{map[string]any{"days": []string{"tue"}, "start": "09:00", "end": "17:00"}}
+			}, []any{map[string]any{"days": []any{"tue"}, "start": "09:00", "end": "17:00"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newTestServer(t)
+			s.do(t, "POST", "/api/v1/config", s.admin, applyDoc()).want(t, 200)
+			doc := applyDoc()
+			tc.change(doc)
+			var res inbox.ApplyResult
+			s.do(t, "POST", "/api/v1/config", s.admin, doc).want(t, 200).decode(t, &res)
+			if !slices.Equal(res.Updated, []string{tc.item}) {
+				t.Fatalf("apply with a changed %s: updated %v, unchanged %v; want updated [%s]", tc.field, res.Updated, res.Unchanged, tc.item)
+			}
+			var got map[string]any
+			s.do(t, "GET", tc.path, s.admin, nil).want(t, 200).decode(t, &got)
+			if fmt.Sprint(got[tc.field]) != fmt.Sprint(tc.want) {
+				t.Fatalf("%s after the apply = %v, want %v", tc.field, got[tc.field], tc.want)
+			}
+			// And again: now unchanged.
+			s.do(t, "POST", "/api/v1/config", s.admin, doc).want(t, 200).decode(t, &res)
+			if len(res.Updated) != 0 || len(res.Created) != 0 {
+				t.Fatalf("the same document again: %+v", res)
+			}
+		})
+	}
+}
+
+// TestConfigApply_ADocumentNamingAnUnknownTeamChangesNothing: an agent or
+// saved reply naming a team neither in the document nor stored is refused
+// before anything is written (the document's teams would be created and
+// the refusal would come after).
+func TestConfigApply_ADocumentNamingAnUnknownTeamChangesNothing(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, field string
+		mutate      func(map[string]any)
+	}{
+		{"agent in an unknown team", "agents[0].teams[1]", func(d map[string]any) {
+			d["agents"].([]any)[0].(map[string]any)["teams"] = []string{"care", "ghost"}
+		}},
+		{"saved reply for an unknown team", "saved_replies[0].teams[0]", func(d map[string]any) {
+			d["saved_replies"].([]any)[0].(map[string]any)["teams"] = []string{"ghost"}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newTestServer(t)
+			before := s.snapshot(t)
+			doc := applyDoc()
+			tc.mutate(doc)
+			s.do(t, "POST", "/api/v1/config", s.admin, doc).wantErr(t, 400, "invalid_request", tc.field)
+			s.unchanged(t, before)
+		})
+	}
+}
+
+// TestConfigApply_PruneDeletesATeamOnceWhatFallsBackToItIsGone: teams are
+// tried in id order, so "base" comes before "top", which falls back to it:
+// base is in use until top is deleted, and is tried again then.
+func TestConfigApply_PruneDeletesATeamOnceWhatFallsBackToItIsGone(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.team(t, map[string]any{"id": "base"})
+	s.team(t, map[string]any{"id": "top", "fallback_team": "base"})
+	doc := map[string]any{"teams": []any{map[string]any{"id": "care", "function": "care"}}}
+	var res inbox.ApplyResult
+	s.do(t, "POST", "/api/v1/config?prune=true", s.admin, doc).want(t, 200).decode(t, &res)
+	slices.Sort(res.Deleted)
+	if !slices.Equal(res.Deleted, []string{"team/base", "team/top"}) || len(res.Kept) != 0 || len(res.NotDeleted) != 0 {
+		t.Fatalf("pruned %v, kept %v, not deleted %v; want base and top deleted", res.Deleted, res.Kept, res.NotDeleted)
+	}
+	s.do(t, "GET", "/api/v1/teams/base", s.admin, nil).wantErr(t, 404, "not_found", "")
+}
+
+// TestConfigApply_PruneCountsWhatIsAlreadyGoneAsDeleted: what another
+// admin deleted between the apply and its prune is gone, as the prune
+// wanted: deleted, not "not deleted".
+func TestConfigApply_PruneCountsWhatIsAlreadyGoneAsDeleted(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.team(t, map[string]any{"id": "old"})
+	admin := inbox.Principal{Role: store.RoleAdmin}
+	ctx := context.Background()
+	res, err := s.svc.Apply(ctx, admin, inbox.ConfigDoc{Teams: []store.Team{{ID: "care", Function: "care"}}})
+	if err != nil || !slices.Contains(res.Kept, "team/old") {
+		t.Fatalf("apply: %+v, %v", res, err)
+	}
+	s.do(t, "DELETE", "/api/v1/teams/old", s.admin, nil).want(t, 204)
+	if err := s.svc.Prune(ctx, admin, &res); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Deleted, []string{"team/old"}) || len(res.NotDeleted) != 0 {
+		t.Fatalf("prune after team old went: deleted %v, not deleted %v; want team/old deleted", res.Deleted, res.NotDeleted)
+	}
+}
+
+// TestConfigApply_AtMostMaxRulesInAll: exactly routing.MaxRules rules may
+// be stored; the limit counts the rules already stored that the document
+// leaves.
+func TestConfigApply_AtMostMaxRulesInAll(t *testing.T) {
+	t.Parallel()
+	rules := func(prefix string, n int) []any {
+		var out []any
+		for i := range n {
+			out = append(out, map[string]any{"id": fmt.Sprintf("%s-%d", prefix, i), "position": i, "then": map[string]any{"add_tags": []string{"x"}}})
+		}
+		return out
+	}
+	s := newTestServer(t)
+	s.rule(t, map[string]any{"id": "by-hand", "then": map[string]any{"add_tags": []string{"y"}}})
+	// One stored by hand and MaxRules in the document: one too many.
+	before := s.snapshot(t)
+	s.do(t, "POST", "/api/v1/config", s.admin, map[string]any{"rules": rules("r", routing.MaxRules)}).wantErr(t, 400, "invalid_request", "rules")
+	s.unchanged(t, before)
+	// One stored and MaxRules-1 in the document: the limit, accepted.
+	var res inbox.ApplyResult
+	s.do(t, "POST", "/api/v1/config", s.admin, map[string]any{"rules": rules("r", routing.MaxRules-1)}).want(t, 200).decode(t, &res)
+	if len(res.Created) != routing.MaxRules-1 {
+		t.Fatalf("created %d rules, want %d", len(res.Created), routing.MaxRules-1)
+	}
+}
+
+// TestConfigApply_UnknownFieldsAreWarnedOfAndRefusedWithPrune: as the
+// contract has it, unknown fields are ignored, and the answer names them;
+// with prune a misspelt section would have its items deleted, so the
+// document is refused, naming the field, and nothing changes.
+func TestConfigApply_UnknownFieldsAreWarnedOfAndRefusedWithPrune(t *testing.T) {
+	t.Parallel()
+	misspelt := func() map[string]any {
+		d := applyDoc()
+		d["teamz"] = d["teams"]
+		d["rules"].([]any)[0].(map[string]any)["when"] = map[string]any{"network": []string{"twitter"}}
+		return d
+	}
+	s := newTestServer(t)
+	s.do(t, "POST", "/api/v1/config", s.admin, applyDoc()).want(t, 200)
+	before := s.snapshot(t)
+	s.do(t, "POST", "/api/v1/config?prune=true", s.admin, misspelt()).wantErr(t, 400, "invalid_request", "rules[0].when.network")
+	s.unchanged(t, before)
+
+	var res struct {
+		inbox.ApplyResult
+		Warnings []string `json:"warnings"`
+	}
+	s.do(t, "POST", "/api/v1/config", s.admin, misspelt()).want(t, 200).decode(t, &res)
+	want := []string{"rules[0].when.network is not a configuration field and was ignored", "teamz is not a configuration field and was ignored"}
+	slices.Sort(res.Warnings)
+	if !slices.Equal(res.Warnings, want) {
+		t.Fatalf("warnings %q, want %q", res.Warnings, want)
+	}
+	// The rest of the document was applied: the rule lost its condition.
+	var rule store.Rule
+	id := applyDoc()["rules"].([]any)[0].(map[string]any)["id"].(string)
+	s.do(t, "GET", "/api/v1/rules/"+id, s.admin, nil).want(t, 200).decode(t, &rule)
+	if len(rule.When.Networks) != 0 || !slices.Contains(res.Updated, "rule/"+id) {
+		t.Fatalf("rule after the apply: %+v; updated %v", rule.When, res.Updated)
+	}
+}
+
+// TestConfigApply_PastTwentyMistakesTheRestAreCounted: the first twenty
+// mistakes are listed, and the message and details count all of them.
+func TestConfigApply_PastTwentyMistakesTheRestAreCounted(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	var teams []any
+	for i := range 25 {
+		teams = append(teams, map[string]any{"id": fmt.Sprintf("t-%d", i), "strategy": "lottery"})
+	}
+	before := s.snapshot(t)
+	e := s.do(t, "POST", "/api/v1/config", s.admin, map[string]any{"teams": teams}).wantErr(t, 400, "invalid_request", "teams[0].strategy")
+	s.unchanged(t, before)
+	if n := len(e.Error.Details["errors"].([]any)); n != 20 {
+		t.Fatalf("%d mistakes listed, want 20", n)
+	}
+	if more := e.Error.Details["more_errors"]; more != float64(5) || !strings.HasSuffix(e.Error.Message, "(and 24 more)") {
+		t.Fatalf("more_errors %v, message %q; want 5 and (and 24 more)", more, e.Error.Message)
+	}
 }

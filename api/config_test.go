@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -444,4 +445,79 @@ func TestAgents_RoleChangeAppliesToTheKey(t *testing.T) {
 	}
 	s.do(t, "PUT", "/api/v1/agents/ana", s.admin, map[string]any{}).want(t, 200)
 	s.do(t, "GET", "/api/v1/agents", key, nil).wantErr(t, 403, "forbidden", "")
+}
+
+// TestConfig_RangesAndTimeOffAreRefusedNamingTheField: numbers out of
+// their range and time off that ends before it starts are refused with a
+// 400 naming the field, on create and on update, and change nothing.
+func TestConfig_RangesAndTimeOffAreRefusedNamingTheField(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.team(t, map[string]any{"id": "care", "function": "care"})
+	s.agent(t, map[string]any{"id": "ana", "teams": []string{"care"}})
+	const year = 366 * 24 * 3600
+
+	offs := func(from, to string) []any { return []any{map[string]any{"from": from, "to": to}} }
+	cases := []struct {
+		name, method, path string
+		body               any
+		field              string
+	}{
+		{"team negative SLA", "POST", "/api/v1/teams", map[string]any{"id": "x", "sla_first_response_seconds": -900}, "sla_first_response_seconds"},
+		{"team SLA over a year", "POST", "/api/v1/teams", map[string]any{"id": "x", "sla_first_response_seconds": year + 1}, "sla_first_response_seconds"},
+		{"team PUT negative SLA", "PUT", "/api/v1/teams/care", map[string]any{"function": "care", "sla_first_response_seconds": -1}, "sla_first_response_seconds"},
+		{"team negative auto-close", "POST", "/api/v1/teams", map[string]any{"id": "x", "auto_close_pending_seconds": -604800}, "auto_close_pending_seconds"},
+		{"team auto-close over a year", "POST", "/api/v1/teams", map[string]any{"id": "x", "auto_close_pending_seconds": year + 1}, "auto_close_pending_seconds"},
+
+		{"agent negative capacity", "POST", "/api/v1/agents", map[string]any{"id": "x", "capacity": -1}, "capacity"},
+		{"agent capacity over 1000", "POST", "/api/v1/agents", map[string]any{"id": "x", "capacity": 1001}, "capacity"},
+		{"agent PUT capacity over 1000", "PUT", "/api/v1/agents/ana", map[string]any{"teams": []string{"care"}, "capacity": 1001}, "capacity"},
+		{"agent time off ending before it starts", "POST", "/api/v1/agents", map[string]any{"id": "x",
+			"time_off": offs("2026-12-27T00:00:00Z", "2026-12-24T00:00:00Z")}, "time_off[0].to"},
+		{"agent time off of no time", "POST", "/api/v1/agents", map[string]any{"id": "x",
+			"time_off": offs("2026-12-24T00:00:00Z", "2026-12-24T00:00:00Z")}, "time_off[0].to"},
+		{"agent time off without from", "POST", "/api/v1/agents", map[string]any{"id": "x",
+			"time_off": []any{map[string]any{"to": "2026-12-24T00:00:00Z"}}}, "time_off[0].from"},
+		{"agent PUT time off ending before it starts", "PUT", "/api/v1/agents/ana", map[string]any{"teams": []string{"care"},
+			"time_off": offs("2026-12-27T00:00:00Z", "2026-12-24T00:00:00Z")}, "time_off[0].to"},
+		{"agent time zone Local", "POST", "/api/v1/agents", map[string]any{"id": "x", "timezone": "Local"}, "timezone"},
+	}
+	before := s.snapshot(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s.do(t, c.method, c.path, s.admin, c.body).wantErr(t, 400, "invalid_request", c.field)
+		})
+	}
+	s.unchanged(t, before)
+}
+
+// TestAgents_AtMost100Teams: an agent may be in at most 100 teams, even
+// when they all exist.
+func TestAgents_AtMost100Teams(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	var teams []string
+	for i := range 101 {
+		id := fmt.Sprintf("t%03d", i)
+		s.team(t, map[string]any{"id": id})
+		teams = append(teams, id)
+	}
+	before := s.snapshot(t)
+	s.do(t, "POST", "/api/v1/agents", s.admin, map[string]any{"id": "x", "teams": teams}).wantErr(t, 400, "invalid_request", "teams")
+	s.unchanged(t, before)
+	s.do(t, "POST", "/api/v1/agents", s.admin, map[string]any{"id": "x", "teams": teams[:100]}).want(t, 201)
+}
+
+// TestAgents_TeamsAndNetworksNamedTwiceAreStoredOnce.
+func TestAgents_TeamsAndNetworksNamedTwiceAreStoredOnce(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.team(t, map[string]any{"id": "care"})
+	s.team(t, map[string]any{"id": "sales"})
+	s.agent(t, map[string]any{"id": "ana", "teams": []string{"care", "sales", "care"}, "networks": []string{"twitter", "twitter", "instagram"}})
+	var ana agentResp
+	s.do(t, "GET", "/api/v1/agents/ana", s.admin, nil).want(t, 200).decode(t, &ana)
+	if !slices.Equal(ana.Teams, []string{"care", "sales"}) || !slices.Equal(ana.Networks, []string{"twitter", "instagram"}) {
+		t.Fatalf("ana's teams %v and networks %v, want each once", ana.Teams, ana.Networks)
+	}
 }

@@ -451,7 +451,7 @@ func (s *testServer) myLocks(t *testing.T, key string) []lockResp {
 func (s *testServer) snapshot(t *testing.T) string {
 	t.Helper()
 	var b strings.Builder
-	for _, p := range []string{"/api/v1/teams", "/api/v1/agents", "/api/v1/rules", "/api/v1/keys", "/api/v1/threads?limit=500"} {
+	for _, p := range []string{"/api/v1/teams", "/api/v1/agents", "/api/v1/rules", "/api/v1/saved-replies", "/api/v1/keys", "/api/v1/threads?limit=500"} {
 		r := s.do(t, "GET", p, s.admin, nil).want(t, 200)
 		fmt.Fprintf(&b, "%s %s\n", p, r.Body)
 	}

@@ -116,15 +116,20 @@ func (s *server) configApply(c *fiber.Ctx) error {
 	if err := decode(c, &doc); err != nil {
 		return err
 	}
-	// Configuration as code is read strictly, as `switchboard apply` reads
-	// its file: a misspelt section ("teamz") or condition ("network") would
-	// otherwise be left out, and with prune its items deleted.
+	// Unknown fields are ignored, as everywhere in the contract, and named
+	// in the answer's warnings: a misspelt condition ("network") leaves a
+	// rule matching more than meant. With prune they are refused: a
+	// misspelt section ("teamz") would have its items deleted.
+	var warnings []string
 	var raw any
 	if json.Unmarshal(c.Body(), &raw) == nil {
 		var unknown []string
 		unknownMembers(raw, reflect.TypeFor[inbox.ConfigDoc](), "", &unknown)
-		if len(unknown) > 0 {
-			return &inbox.FieldError{Field: unknown[0], Message: "is not a configuration field"}
+		if len(unknown) > 0 && prune {
+			return &inbox.FieldError{Field: unknown[0], Message: "is not a configuration field (refused with prune, which would delete what it was meant to keep)"}
+		}
+		for _, path := range unknown {
+			warnings = append(warnings, path+" is not a configuration field and was ignored")
 		}
 	}
 	if prune && len(doc.Teams)+len(doc.Agents)+len(doc.Rules)+len(doc.SavedReplies) == 0 {
@@ -138,7 +143,7 @@ func (s *server) configApply(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		return c.JSON(res)
+		return c.JSON(applyResponse{res, warnings})
 	}
 	res, err := s.svc.Apply(c.UserContext(), principal(c), doc)
 	if err != nil {
@@ -149,7 +154,14 @@ func (s *server) configApply(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	return c.JSON(res)
+	return c.JSON(applyResponse{res, warnings})
+}
+
+// applyResponse is what an apply did, with what in the document was not
+// understood.
+type applyResponse struct {
+	inbox.ApplyResult
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func (s *server) configExport(c *fiber.Ctx) error {

@@ -624,3 +624,31 @@ func TestOutboundWebhooks_ASlowReceiverHoldsUpOnlyItsOwnWebhook(t *testing.T) {
 		t.Fatalf("fast receiver got %v, want %s then %s", got, first.ID, second.ID)
 	}
 }
+
+// TestOutboundWebhooks_SecretIs16To256Characters: the bounds themselves.
+func TestOutboundWebhooks_SecretIs16To256Characters(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	hook := func(secret string) map[string]any {
+		return map[string]any{"url": "https://crm.example.com/hook", "events": []string{"thread.replied"}, "secret": secret}
+	}
+	for _, tc := range []struct {
+		name   string
+		secret string
+		ok     bool
+	}{
+		{"15 characters", strings.Repeat("s", 15), false},
+		{"16 characters", strings.Repeat("s", 16), true},
+		{"256 characters", strings.Repeat("s", 256), true},
+		{"257 characters", strings.Repeat("s", 257), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.do(t, "POST", "/api/v1/webhooks", s.admin, hook(tc.secret))
+			if tc.ok {
+				r.want(t, 201)
+			} else {
+				r.wantErr(t, 400, "invalid_request", "secret")
+			}
+		})
+	}
+}

@@ -668,3 +668,89 @@ func TestPush_ABatchReopensNoMoreForTheAssigneeThanItsCapacity(t *testing.T) {
 		t.Fatalf("the second follow-up's thread is offered to %q, want bob: ann's capacity is taken by the first", got)
 	}
 }
+
+// TestShifts_RoutingReadsShiftsInTheAgentsTimeZone: the staffing check and
+// push offers read an agent's shifts in the agent's own time zone, as the
+// agent's on_shift does, not in UTC.
+func TestShifts_RoutingReadsShiftsInTheAgentsTimeZone(t *testing.T) {
+	t.Parallel()
+	s := newOpsServer(t, opsOptions{start: true})
+	s.team(t, map[string]any{"id": "night", "strategy": "round_robin"})
+	s.team(t, map[string]any{"id": "tokyo", "strategy": "round_robin", "fallback_team": "night"})
+	s.rule(t, map[string]any{"id": "tokyo", "position": 100, "then": map[string]any{"team": "tokyo"}})
+	s.onlineAgent(t, map[string]any{"id": "mia", "teams": []string{"tokyo"}, "timezone": "Asia/Tokyo", "shifts": shiftDay})
+	s.onlineAgent(t, map[string]any{"id": "nico", "teams": []string{"night"}}) // always on shift
+
+	// Monday 10:00 UTC is 19:00 in Tokyo: mia's shift (09:00-17:00 there)
+	// is over, though it would not be in UTC.
+	if a := s.agentView(t, "mia"); a.OnShift {
+		t.Fatal("mia on shift at 19:00 Tokyo time")
+	}
+	th := s.ingest(t, msg("tz-1", nil)).Thread
+	if th.Team != "night" || lockHolder(th) != "nico" {
+		t.Fatalf("thread after mia's shift in Tokyo = team %s, lock %q; want night, nico", th.Team, lockHolder(th))
+	}
+
+	// Tuesday 00:30 UTC is 09:30 in Tokyo: mia is on shift, though she
+	// would not be in UTC.
+	s.clock.Advance(14*time.Hour + 30*time.Minute)
+	if a := s.agentView(t, "mia"); !a.OnShift {
+		t.Fatal("mia off shift at 09:30 Tokyo time")
+	}
+	th = s.ingest(t, msg("tz-2", nil)).Thread
+	if th.Team != "tokyo" || lockHolder(th) != "mia" {
+		t.Fatalf("thread during mia's shift in Tokyo = team %s, lock %q; want tokyo, mia", th.Team, lockHolder(th))
+	}
+}
+
+// TestPush_RoundRobinBatchAfterEarlierOffersTakesTurns: offers decided in
+// one batch count as newer than every offer stored before it, so a batch
+// arriving after earlier offers still goes round in turn.
+func TestPush_RoundRobinBatchAfterEarlierOffersTakesTurns(t *testing.T) {
+	t.Parallel()
+	s := pushSetup(t, opsOptions{})
+	keys := map[string]string{}
+	for _, id := range []string{"ann", "bob", "cat"} {
+		keys[id] = s.onlineAgent(t, map[string]any{"id": id, "teams": []string{"rr"}})
+	}
+	if th := s.ingest(t, msg("first", map[string]any{"text": "to-rr"})).Thread; lockHolder(th) != "ann" {
+		t.Fatalf("first thread offered to %q, want ann", lockHolder(th))
+	}
+	s.clock.Advance(time.Second)
+	var batch []any
+	for i := range 5 {
+		batch = append(batch, msg(fmt.Sprintf("b-%d", i), map[string]any{"text": "to-rr"}))
+	}
+	s.do(t, "POST", "/api/v1/messages/batch", s.admin, map[string]any{"messages": batch}).want(t, 200)
+	got := s.offersOf(t, keys)
+	for _, id := range []string{"ann", "bob", "cat"} {
+		if len(got[id]) != 2 {
+			t.Fatalf("offers after one thread and a batch of five = %v, want two each", got)
+		}
+	}
+}
+
+// TestPush_LeastLoadedBatchCountsItsOwnOffers: within one batch, the
+// offers already decided count towards each agent's load, so a batch does
+// not all go to whoever had the fewest open locks when it arrived.
+func TestPush_LeastLoadedBatchCountsItsOwnOffers(t *testing.T) {
+	t.Parallel()
+	s := pushSetup(t, opsOptions{})
+	keys := map[string]string{}
+	for _, id := range []string{"ann", "bob"} {
+		keys[id] = s.onlineAgent(t, map[string]any{"id": id, "teams": []string{"ll"}})
+	}
+	if th := s.ingest(t, msg("first", map[string]any{"text": "to-ll"})).Thread; lockHolder(th) != "ann" {
+		t.Fatalf("first thread offered to %q, want ann", lockHolder(th))
+	}
+	// ann holds one lock, bob none: a batch of three evens them out.
+	var batch []any
+	for i := range 3 {
+		batch = append(batch, msg(fmt.Sprintf("ll-%d", i), map[string]any{"text": "to-ll"}))
+	}
+	s.do(t, "POST", "/api/v1/messages/batch", s.admin, map[string]any{"messages": batch}).want(t, 200)
+	got := s.offersOf(t, keys)
+	if len(got["ann"]) != 2 || len(got["bob"]) != 2 {
+		t.Fatalf("locks after one thread and a batch of three = %v, want two each", got)
+	}
+}

@@ -102,3 +102,24 @@ func sameJSON(t *testing.T, got []byte, want string) {
 		t.Fatalf("got  %s\nwant %s", gb, wb)
 	}
 }
+
+// TestStats_OldestWaitIsNeverNegative: when the clock steps back (an NTP
+// correction, a restored VM), a thread queued "in the future" has waited
+// no time, not a negative one.
+func TestStats_OldestWaitIsNeverNegative(t *testing.T) {
+	t.Parallel()
+	s := newOpsServer(t, opsOptions{})
+	s.ingest(t, msg("w-1", nil)) // queued in the default team at t0
+	s.clock.Advance(-time.Hour)
+	for _, ts := range s.stats(t).Teams {
+		if ts.Team == "triage" && (ts.Queued != 1 || ts.OldestWaitSeconds != 0) {
+			t.Fatalf("triage after the clock stepped back an hour: queued %d, oldest wait %g s; want 1 and 0", ts.Queued, ts.OldestWaitSeconds)
+		}
+	}
+	s.clock.Advance(time.Hour + 90*time.Second)
+	for _, ts := range s.stats(t).Teams {
+		if ts.Team == "triage" && ts.OldestWaitSeconds != 90 {
+			t.Fatalf("triage 90 s after the thread came: oldest wait %g s, want 90", ts.OldestWaitSeconds)
+		}
+	}
+}

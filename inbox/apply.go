@@ -87,13 +87,17 @@ const maxFieldErrors = 20
 // FieldErrors are a document's mistakes, the first of each item, in
 // document order. It unwraps to the first, the field the contract's error
 // names; the others go in its details.
-type FieldErrors struct{ List []*FieldError }
+// Only the first maxFieldErrors are listed; More counts the others.
+type FieldErrors struct {
+	List []*FieldError
+	More int
+}
 
 func (e *FieldErrors) Error() string {
-	if len(e.List) == 1 {
-		return e.List[0].Error()
+	if n := len(e.List) - 1 + e.More; n > 0 {
+		return fmt.Sprintf("%s (and %d more)", e.List[0].Error(), n)
 	}
-	return fmt.Sprintf("%s (and %d more)", e.List[0].Error(), len(e.List)-1)
+	return e.List[0].Error()
 }
 
 func (e *FieldErrors) Unwrap() error { return e.List[0] }
@@ -139,6 +143,8 @@ func (s *Service) apply(ctx context.Context, p Principal, doc ConfigDoc, dry boo
 		}
 		if len(mistakes.List) < maxFieldErrors {
 			mistakes.List = append(mistakes.List, fe)
+		} else {
+			mistakes.More++
 		}
 		return nil
 	}

@@ -474,3 +474,238 @@ func TestSnapshot_RulesThatDoNotCompileAreLeftOutAlone(t *testing.T) {
 		t.Fatalf("%d log lines about the rules left out:\n%s", n, logged.String())
 	}
 }
+
+// TestPercentile_NearestRankOfTheSortedSample: first-response times come
+// from the store in the order they were answered, not by size; the
+// percentile is taken of them sorted, and the caller's sample is left as
+// it was.
+func TestPercentile_NearestRankOfTheSortedSample(t *testing.T) {
+	cases := []struct {
+		sample []float64
+		q      float64
+		want   float64
+	}{
+		{[]float64{600, 120}, 0.5, 120},
+		{[]float64{600, 120}, 0.9, 600},
+		{[]float64{300, 60, 180, 30, 900}, 0.5, 180},
+		{[]float64{300, 60, 180, 30, 900}, 0.9, 900},
+		{[]float64{42}, 0.5, 42},
+	}
+	for _, c := range cases {
+		in := append([]float64(nil), c.sample...)
+		got := percentile(in, c.q)
+		if got == nil {
+			t.Errorf("percentile(%v, %g) = nil, want %g", c.sample, c.q, c.want)
+		} else if *got != c.want {
+			t.Errorf("percentile(%v, %g) = %g, want %g", c.sample, c.q, *got, c.want)
+		}
+		if fmt.Sprint(in) != fmt.Sprint(c.sample) {
+			t.Errorf("percentile sorted its caller's sample: %v", in)
+		}
+	}
+	if got := percentile(nil, 0.5); got != nil {
+		t.Errorf("percentile of no sample = %v, want nil", *got)
+	}
+}
+
+// TestDeliverWebhook_ALostLeaseStopsTheRunBeforeItsNextPost: a node whose
+// clock is behind the store's may still think its lease runs when the
+// store has given the webhook to another node. Saving its progress before
+// each post is what tells it: it stops there, and does not send the next
+// event on the other node's turn (the receiver would get it twice).
+func TestDeliverWebhook_ALostLeaseStopsTheRunBeforeItsNextPost(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	storeClock := &steeredClock{t: t0}
+	nodeClock := &steeredClock{t: t0} // this node's: it does not move
+	st := retentionStore(t, storeClock)
+	ctx := context.Background()
+	var mu sync.Mutex
+	got := 0
+	var stealErr error
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		got++
+		if got == 1 {
+			// While the first post is in flight the lease runs out by the
+			// store's clock and another node takes the webhook.
+			storeClock.set(t0.Add(time.Hour))
+			_, stealErr = st.WebhookLease(ctx, "wh-crm", "node-b", time.Minute)
+		}
+	}))
+	t.Cleanup(rcv.Close)
+	if _, err := st.WebhookCreate(ctx, store.Webhook{ID: "wh-crm", URL: rcv.URL, Events: []string{store.EventThreadCreated}, Secret: "0123456789abcdef"}); err != nil {
+		t.Fatal(err)
+	}
+	closedThreads(t, st, "lost", 3, 0)
+	s := New(st, Config{Logger: discardLog, Clock: nodeClock.now, NodeID: "node-a"})
+	s.deliverWebhook(ctx, "wh-crm")
+	mu.Lock()
+	defer mu.Unlock()
+	if stealErr != nil {
+		t.Fatalf("node-b could not take the webhook over: %v", stealErr)
+	}
+	if got != 1 {
+		t.Fatalf("node-a posted %d events, want 1: it went on after its lease was taken over", got)
+	}
+}
+
+// deliveries counts what a receiver got, by X-Switchboard-Delivery.
+type deliveries struct {
+	mu  sync.Mutex
+	ids map[string]int
+	n   int
+}
+
+func (d *deliveries) add(r *http.Request) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ids == nil {
+		d.ids = map[string]int{}
+	}
+	d.ids[r.Header.Get("X-Switchboard-Delivery")]++
+	d.n++
+}
+
+func (d *deliveries) count() int { d.mu.Lock(); defer d.mu.Unlock(); return d.n }
+
+// TestDeliverWebhook_AGivenUpEventIsNotSentAgain: an event past the retry
+// bound is given up and passed: the next run does not send it again, even
+// when it was the newest event (nothing after it moved the cursor on).
+func TestDeliverWebhook_AGivenUpEventIsNotSentAgain(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	clock := &steeredClock{t: t0}
+	st := retentionStore(t, clock)
+	ctx := context.Background()
+	var got deliveries
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.add(r)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(down.Close)
+	// Every event type: the newest event is one the webhook takes.
+	if _, err := st.WebhookCreate(ctx, store.Webhook{ID: "wh-down", URL: down.URL, Events: EventTypes, Secret: "0123456789abcdef"}); err != nil {
+		t.Fatal(err)
+	}
+	closedThreads(t, st, "old", 1, 0)
+	events, err := st.EventList(ctx, store.EventFilter{Limit: 100})
+	if err != nil || len(events) == 0 {
+		t.Fatalf("events: %d, %v", len(events), err)
+	}
+	clock.set(t0.Add(25 * time.Hour)) // every event is past the 24h bound
+	s := New(st, Config{Logger: discardLog, Clock: clock.now})
+	s.deliverWebhook(ctx, "wh-down")
+	if n := got.count(); n != len(events) {
+		t.Fatalf("first run: %d attempts, want one per event (%d)", n, len(events))
+	}
+	s.deliverWebhook(ctx, "wh-down")
+	s.deliverWebhooks(ctx)
+	if n := got.count(); n != len(events) {
+		t.Fatalf("after more runs: %d attempts, want still %d: a given-up event was sent again", n, len(events))
+	}
+	wh, err := st.WebhookGet(ctx, "wh-down")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wh.State.Failed != uint64(len(events)) || wh.State.Cursor != events[len(events)-1].ID || wh.State.Delivered != 0 {
+		t.Fatalf("state %+v, want %d failed and the cursor at the newest event %d", wh.State, len(events), events[len(events)-1].ID)
+	}
+}
+
+// TestDeliverWebhook_ARedirectIsNotADelivery: redirects are not followed,
+// so a 3xx answer means the event reached nobody: it is retried, not
+// counted as delivered.
+func TestDeliverWebhook_ARedirectIsNotADelivery(t *testing.T) {
+	clock := &steeredClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	st := retentionStore(t, clock)
+	ctx := context.Background()
+	var got deliveries
+	moved := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.add(r)
+		http.Redirect(w, r, "https://elsewhere.example.com/hook", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(moved.Close)
+	if _, err := st.WebhookCreate(ctx, store.Webhook{ID: "wh-moved", URL: moved.URL, Events: []string{store.EventThreadCreated}, Secret: "0123456789abcdef"}); err != nil {
+		t.Fatal(err)
+	}
+	closedThreads(t, st, "r", 1, 0)
+	s := New(st, Config{Logger: discardLog, Clock: clock.now})
+	s.deliverWebhook(ctx, "wh-moved")
+	wh, err := st.WebhookGet(ctx, "wh-moved")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.count() != 1 || wh.State.Delivered != 0 || wh.State.Attempts != 1 || wh.State.NextAttemptAt == nil {
+		t.Fatalf("after a 307: %d posts, state %+v; want one failed attempt to retry", got.count(), wh.State)
+	}
+}
+
+// TestDeliverWebhook_DenyPrivateRefusesAtConnectTime: a webhook whose
+// target is (now) private is refused when connecting, not only when it is
+// registered: DNS may change after registration, and webhooks registered
+// before the flag was set stay stored.
+func TestDeliverWebhook_DenyPrivateRefusesAtConnectTime(t *testing.T) {
+	clock := &steeredClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	st := retentionStore(t, clock)
+	ctx := context.Background()
+	var got deliveries
+	local := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.add(r) }))
+	t.Cleanup(local.Close)
+	if _, err := st.WebhookCreate(ctx, store.Webhook{ID: "wh-local", URL: local.URL, Events: []string{store.EventThreadCreated}, Secret: "0123456789abcdef"}); err != nil {
+		t.Fatal(err)
+	}
+	closedThreads(t, st, "p", 1, 0)
+	s := New(st, Config{Logger: discardLog, Clock: clock.now, Webhooks: WebhookConfig{DenyPrivate: true}})
+	s.deliverWebhook(ctx, "wh-local")
+	wh, err := st.WebhookGet(ctx, "wh-local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.count() != 0 || wh.State.Delivered != 0 || wh.State.Attempts != 1 {
+		t.Fatalf("a loopback target with DenyPrivate: %d posts reached it, state %+v; want none", got.count(), wh.State)
+	}
+}
+
+// TestDeliverWebhooks_OneRunPerWebhookOnANode: a poll does not start a
+// second run of a webhook whose run from an earlier poll is still posting
+// (a slow receiver): both would hold the node's lease and send the same
+// event twice.
+func TestDeliverWebhooks_OneRunPerWebhookOnANode(t *testing.T) {
+	clock := &steeredClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	st := retentionStore(t, clock)
+	ctx := context.Background()
+	var got deliveries
+	arrived := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.add(r)
+		first := false
+		once.Do(func() { first = true })
+		if first {
+			close(arrived)
+			<-release
+		}
+	}))
+	t.Cleanup(slow.Close)
+	if _, err := st.WebhookCreate(ctx, store.Webhook{ID: "wh-slow", URL: slow.URL, Events: []string{store.EventThreadCreated}, Secret: "0123456789abcdef"}); err != nil {
+		t.Fatal(err)
+	}
+	closedThreads(t, st, "s", 2, 0)
+	s := New(st, Config{Logger: discardLog, Clock: clock.now, Webhooks: WebhookConfig{PollInterval: 10 * time.Millisecond}})
+	s.deliverWebhooks(ctx) // starts the run; returns after a poll interval, the run still posting
+	<-arrived
+	s.deliverWebhooks(ctx) // the run is still busy: no second one
+	close(release)
+	s.Stop() // waits for the runs
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	for id, n := range got.ids {
+		if n != 1 {
+			t.Fatalf("delivery %s posted %d times (all: %v)", id, n, got.ids)
+		}
+	}
+	if got.n > 2 {
+		t.Fatalf("%d posts for two events", got.n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,5 +189,54 @@ func TestRetain_ACustomerWritingMeanwhileKeepsTheThread(t *testing.T) {
 	}
 	if _, err := base.ThreadGet(context.Background(), "t-conv-1"); err == nil {
 		t.Fatal("t-conv-1, idle for 40 days with a 30-day retention, was kept")
+	}
+}
+
+// loopsCounted counts the lease sweeps and the retention runs' trims a
+// running service makes.
+type loopsCounted struct {
+	store.Store
+	sweeps, trims atomic.Int64
+}
+
+func (s *loopsCounted) LockSweep(ctx context.Context) (int, error) {
+	s.sweeps.Add(1)
+	return s.Store.LockSweep(ctx)
+}
+
+func (s *loopsCounted) EventTrimErased(ctx context.Context, until time.Time, limit int) (int, error) {
+	s.trims.Add(1)
+	return s.Store.EventTrimErased(ctx, until, limit)
+}
+
+// TestRetain_OffByDefaultErasesNothing: with no retention set (the
+// default), a running service never erases a thread, however often its
+// loops run. The sweep runs at the same interval as retention would, so
+// many sweeps are many chances for a retention run to show.
+func TestRetain_OffByDefaultErasesNothing(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := &steeredClock{t: t0}
+	base := retentionStore(t, clock)
+	closedThreads(t, base, "kept", 3, 0)
+	clock.set(t0.Add(400 * 24 * time.Hour))
+	st := &loopsCounted{Store: base}
+	s := New(st, Config{Logger: discardLog, Clock: clock.now, SweepInterval: time.Millisecond, RetentionInterval: time.Millisecond})
+	s.Start(context.Background())
+	deadline := time.Now().Add(15 * time.Second)
+	for st.sweeps.Load() < 200 {
+		if time.Now().After(deadline) {
+			s.Stop()
+			t.Fatalf("only %d sweeps ran", st.sweeps.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.Stop()
+	if n := st.trims.Load(); n != 0 {
+		t.Fatalf("retention ran %d times with no retention set", n)
+	}
+	for i := range 3 {
+		if _, err := base.ThreadGet(context.Background(), fmt.Sprintf("t-kept-%d", i)); err != nil {
+			t.Fatalf("t-kept-%d with no retention set: %v, want kept", i, err)
+		}
 	}
 }

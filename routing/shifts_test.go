@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -218,5 +219,148 @@ func TestNextChange(t *testing.T) {
 				t.Fatal("OnShift changed before the returned instant")
 			}
 		})
+	}
+}
+
+// A repeated hour whose zones before and after differ from each other and
+// have no zone after them (Moscow left +4 for +3 for good on 2014-10-26 at
+// 02:00, so 01:00-02:00 happened twice): the first occurrence is the one
+// read with the offset of the zone before, which no later zone repeats.
+func TestWallTime_RepeatedHourOfAPermanentOffsetChange(t *testing.T) {
+	t.Parallel()
+	loc := mustLoc(t, "Europe/Moscow")
+	cases := []struct {
+		hh, mm int
+		want   string // UTC
+	}{
+		{0, 59, "2014-10-25T20:59:00Z"},
+		{1, 0, "2014-10-25T21:00:00Z"},
+		{1, 30, "2014-10-25T21:30:00Z"},
+		{2, 0, "2014-10-25T23:00:00Z"},
+	}
+	for _, tc := range cases {
+		got := wallTime(loc, 2014, 10, 26, tc.hh, tc.mm)
+		if !got.Equal(utc(tc.want)) {
+			t.Errorf("Moscow 2014-10-26 %02d:%02d = %s, want %s (the first occurrence)", tc.hh, tc.mm,
+				got.UTC().Format(time.RFC3339), tc.want)
+		}
+	}
+
+	// What an agent sees: a Sunday shift starting at 01:30 starts at the
+	// first 01:30, so the agent is on shift during the first 01:45.
+	shifts := []Shift{{Days: []string{"sun"}, Start: "01:30", End: "03:00"}}
+	for _, tc := range []struct {
+		now  string
+		want bool
+	}{
+		{"2014-10-25T21:29:00Z", false}, // first 01:29
+		{"2014-10-25T21:30:00Z", true},  // first 01:30
+		{"2014-10-25T21:45:00Z", true},  // first 01:45
+		{"2014-10-25T22:45:00Z", true},  // second 01:45
+		{"2014-10-26T00:00:00Z", false}, // 03:00
+	} {
+		if got := OnShift(loc, shifts, nil, utc(tc.now)); got != tc.want {
+			t.Errorf("OnShift at %s (Moscow %s) = %v, want %v", tc.now, utc(tc.now).In(loc).Format("15:04 MST"), got, tc.want)
+		}
+	}
+}
+
+// Two schedules with the same windows in different time zones are two
+// different conditions: one's answer must not be reused for the other.
+func TestEvaluate_SameWindowsInAnotherZoneAreAnotherSchedule(t *testing.T) {
+	t.Parallel()
+	win := []Shift{{Days: []string{"mon"}, Start: "09:00", End: "17:00"}}
+	rules := []Rule{
+		{ID: "madrid", Position: 1, When: When{Schedule: &Schedule{Timezone: "Europe/Madrid", Windows: win}}, Then: Then{Team: "madrid"}},
+		{ID: "newyork", Position: 2, When: When{Schedule: &Schedule{Timezone: "America/New_York", Windows: win}}, Then: Then{Team: "newyork"}},
+		{ID: "madrid-out", Position: 3, When: When{Schedule: &Schedule{Timezone: "Europe/Madrid", Inside: ptr(false), Windows: win}}, Then: Then{AddTags: []string{"madrid-closed"}}},
+		{ID: "newyork-out", Position: 4, When: When{Schedule: &Schedule{Timezone: "America/New_York", Inside: ptr(false), Windows: win}}, Then: Then{AddTags: []string{"newyork-closed"}}},
+	}
+	rs, err := Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		now  string
+		want Decision
+	}{
+		// Monday 10:00 Madrid, 04:00 New York.
+		{"2026-11-23T09:00:00Z", Decision{Team: "madrid", AddTags: []string{"newyork-closed"}, Matched: []string{"madrid", "newyork-out"}}},
+		// Monday 21:00 Madrid, 15:00 New York.
+		{"2026-11-23T20:00:00Z", Decision{Team: "newyork", AddTags: []string{"madrid-closed"}, Matched: []string{"newyork", "madrid-out"}}},
+		// Monday 16:30 Madrid, 10:30 New York: both open.
+		{"2026-11-23T15:30:00Z", Decision{Team: "madrid", Matched: []string{"madrid", "newyork"}}},
+	}
+	for _, tc := range cases {
+		got := rs.Evaluate("message", Facts{Network: "twitter", Kind: "dm", Text: "hi"}, utc(tc.now))
+		if fmt.Sprintf("%q %q %q", got.Team, got.AddTags, got.Matched) != fmt.Sprintf("%q %q %q", tc.want.Team, tc.want.AddTags, tc.want.Matched) {
+			t.Errorf("at %s: team %q tags %q matched %q, want team %q tags %q matched %q", tc.now,
+				got.Team, got.AddTags, got.Matched, tc.want.Team, tc.want.AddTags, tc.want.Matched)
+		}
+	}
+}
+
+// round_robin takes turns whatever the load: an agent with more open locks
+// but offered longest ago is next.
+func TestPick_RoundRobinIgnoresLoad(t *testing.T) {
+	t.Parallel()
+	t0 := utc("2026-11-23T10:00:00Z")
+	cands := []Candidate{
+		{ID: "ana", Capacity: 5, OpenLocks: 3, LastOfferedAt: t0},
+		{ID: "bea", Capacity: 5, OpenLocks: 0, LastOfferedAt: t0.Add(time.Minute)},
+	}
+	if got, _ := Pick(StrategyRoundRobin, cands); got != "ana" {
+		t.Fatalf("round_robin got %q, want ana (her turn, load does not count)", got)
+	}
+	if got, _ := Pick(StrategyLeastLoaded, cands); got != "bea" {
+		t.Fatalf("least_loaded got %q, want bea (fewest open locks)", got)
+	}
+}
+
+func TestNextChange_ReachesAWeekAhead(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		shifts []Shift
+		now    string
+		want   string
+	}{
+		// After Monday's only shift, the next change is next Monday.
+		{"weekly shift, after it", []Shift{{Days: []string{"mon"}, Start: "09:00", End: "17:00"}},
+			"2026-11-23T18:00:00Z", "2026-11-30T09:00:00Z"},
+		// An overnight shift from Monday: after it ends on Tuesday, the
+		// next change is the next Monday's start.
+		{"weekly overnight shift, after it", []Shift{{Days: []string{"mon"}, Start: "22:00", End: "06:00"}},
+			"2026-11-24T07:00:00Z", "2026-11-30T22:00:00Z"},
+	}
+	for _, tc := range cases {
+		if got := NextChange(time.UTC, tc.shifts, nil, utc(tc.now)); !got.Equal(utc(tc.want)) {
+			t.Errorf("%s: NextChange(%s) = %s, want %s", tc.name, tc.now, got.Format(time.RFC3339), tc.want)
+		}
+	}
+}
+
+// A long time off over many short shifts ends with the time off, however
+// many shift boundaries fall inside it.
+func TestNextChange_LongTimeOffOverManyShifts(t *testing.T) {
+	t.Parallel()
+	all := []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+	var shifts []Shift
+	for i := range MaxListLen { // 100 five-minute shifts every day, 00:00-16:35
+		m := i * 10
+		shifts = append(shifts, Shift{Days: all, Start: fmt.Sprintf("%02d:%02d", m/60, m%60), End: fmt.Sprintf("%02d:%02d", (m+5)/60, (m+5)%60)})
+	}
+	if err := ValidateShifts("shifts", shifts); err != nil {
+		t.Fatal(err)
+	}
+	// 30 days off, about 5,800 shift boundaries after now inside it. It ends
+	// at 00:02, on shift.
+	off := []TimeOff{{From: utc("2026-11-01T00:02:00Z"), To: utc("2026-12-01T00:02:00Z")}}
+	now := utc("2026-11-02T12:00:00Z")
+	if OnShift(time.UTC, shifts, off, now) {
+		t.Fatal("on shift during time off")
+	}
+	if got := NextChange(time.UTC, shifts, off, now); !got.Equal(off[0].To) {
+		t.Fatalf("NextChange = %s, want the end of the time off %s", got.Format(time.RFC3339), off[0].To.Format(time.RFC3339))
 	}
 }

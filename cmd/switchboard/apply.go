@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -36,15 +37,20 @@ func parseConfigDoc(data []byte) (inbox.ConfigDoc, []byte, error) {
 	if err := dec.Decode(&root); err != nil && err != io.EOF {
 		return doc, nil, err
 	}
-	if err := dec.Decode(&next); err != io.EOF {
+	for {
+		err := dec.Decode(&next)
+		if err == io.EOF {
+			break
+		}
 		if err != nil {
 			return doc, nil, err
 		}
 		if len(next.Content) != 0 && next.Content[0].ShortTag() != "!!null" {
-			return doc, nil, fmt.Errorf("line %d: a second document (after ---): write the configuration as one", next.Line)
+			return doc, nil, fmt.Errorf("line %d: a second document (after ---): write the configuration as one", next.Content[0].Line)
 		}
+		next = yaml.Node{}
 	}
-	if err := checkNode(&root, reflect.TypeOf(doc), "", map[*yaml.Node]bool{}); err != nil {
+	if err := checkNode(&root, reflect.TypeOf(doc), "", map[checked]bool{}); err != nil {
 		return doc, nil, err
 	}
 	var tree any
@@ -81,7 +87,7 @@ func parseConfigDoc(data []byte) (inbox.ConfigDoc, []byte, error) {
 // number or boolean written where text is wanted (an id 42, a keyword 404,
 // a tag 2024, a name true) as the text it was written as, "007" and "1.50"
 // included, which YAML would otherwise hand over as 7 and 1.5 or refuse.
-func checkNode(n *yaml.Node, t reflect.Type, path string, seen map[*yaml.Node]bool) error {
+func checkNode(n *yaml.Node, t reflect.Type, path string, seen map[checked]bool) error {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -94,12 +100,14 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, seen map[*yaml.Node]bo
 		}
 		return nil
 	case yaml.AliasNode:
-		// Each anchor once: aliases of aliases could make the walk
-		// exponential (YAML's "billion laughs").
-		if seen[n.Alias] {
+		// Each anchor once for each type it is used as: aliases of
+		// aliases could make the walk exponential (YAML's "billion
+		// laughs"), and a list of days used as a rule's and a shift's
+		// days is checked as both.
+		if seen[checked{n.Alias, t}] {
 			return nil
 		}
-		seen[n.Alias] = true
+		seen[checked{n.Alias, t}] = true
 		return checkNode(n.Alias, t, path, seen)
 	case 0: // an empty file
 		return nil
@@ -122,7 +130,7 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, seen map[*yaml.Node]bo
 		if n.Kind != yaml.ScalarNode {
 			return wrongKind(n, path, want)
 		}
-		if tag := n.ShortTag(); tag == "!!int" || tag == "!!float" || tag == "!!bool" {
+		if tag := n.ShortTag(); tag == "!!int" || tag == "!!float" || tag == "!!bool" || tag == "!!timestamp" {
 			n.Tag = "!!str"
 		}
 		return nil
@@ -140,6 +148,7 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, seen map[*yaml.Node]bo
 		if n.Kind != yaml.MappingNode {
 			return wrongKind(n, path, want)
 		}
+		keys := map[string]int{} // field name → line, in this mapping
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key, val := n.Content[i], n.Content[i+1]
 			if key.ShortTag() == "!!merge" {
@@ -161,10 +170,16 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, seen map[*yaml.Node]bo
 				// place for anchors (`x-weekdays: &weekdays [mon, tue]`).
 				continue
 			}
-			_, ft := inbox.JSONField(t, key.Value)
+			name, ft := inbox.JSONField(t, key.Value)
 			if ft == nil {
 				return fmt.Errorf("line %d: %sunknown field %q", key.Line, prefix(path), key.Value)
 			}
+			// Keys are matched as JSON matches them, case aside: `Name`
+			// after `name` would replace it unseen.
+			if first, twice := keys[name]; twice {
+				return fmt.Errorf("line %d: %s%q is written twice (line %d)", key.Line, prefix(path), name, first)
+			}
+			keys[name] = key.Line
 			if err := checkNode(val, ft, joinPath(path, key.Value), seen); err != nil {
 				return err
 			}
@@ -180,7 +195,9 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, seen map[*yaml.Node]bo
 		case reflect.Float32, reflect.Float64:
 			ok = tag == "!!int" || tag == "!!float"
 		default:
-			ok = tag == "!!int"
+			// 5.0 is a whole number too, as JSON's 5.0 would be.
+			f, err := strconv.ParseFloat(n.Value, 64)
+			ok = tag == "!!int" || (tag == "!!float" && err == nil && f == math.Trunc(f))
 		}
 	}
 	if !ok {
@@ -216,6 +233,9 @@ func mistakesAt(data []byte, err error) error {
 	for i, fe := range list {
 		said[i] = atLine(data, fe.Field) + fe.Error()
 	}
+	if all != nil && all.More > 0 {
+		said = append(said, fmt.Sprintf("and %d more", all.More))
+	}
 	return errors.New(strings.Join(said, "; "))
 }
 
@@ -245,13 +265,8 @@ func fieldLine(data []byte, path string) int {
 			if n.Kind == yaml.SequenceNode && i >= 0 && i < len(n.Content) {
 				next, line = n.Content[i], n.Content[i].Line
 			}
-		} else if n.Kind == yaml.MappingNode {
-			for k := 0; k+1 < len(n.Content); k += 2 {
-				if n.Content[k].Value == part {
-					next, line = n.Content[k+1], n.Content[k].Line
-					break
-				}
-			}
+		} else if key, val := member(n, part); key != nil {
+			next, line = val, key.Line
 		}
 		if next == nil {
 			break
@@ -259,6 +274,35 @@ func fieldLine(data []byte, path string) int {
 		n = next
 	}
 	return line
+}
+
+// member finds the key and value of a mapping's field, named as JSON
+// names it (case aside), in the mapping or in what it merges (`<<`).
+func member(n *yaml.Node, name string) (key, val *yaml.Node) {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	var merged []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch {
+		case k.ShortTag() == "!!merge" && v.Kind == yaml.SequenceNode:
+			merged = append(merged, v.Content...)
+		case k.ShortTag() == "!!merge":
+			merged = append(merged, v)
+		case strings.EqualFold(k.Value, name):
+			return k, v
+		}
+	}
+	for _, m := range merged {
+		if key, val = member(m, name); key != nil {
+			return key, val
+		}
+	}
+	return nil, nil
 }
 
 // prefix and joinPath write where a value is: teams[2].capacity.
@@ -274,6 +318,12 @@ func joinPath(path, key string) string {
 		return key
 	}
 	return path + "." + key
+}
+
+// checked is a node checked as a type.
+type checked struct {
+	n *yaml.Node
+	t reflect.Type
 }
 
 // kindWanted says what a value of type t is written as, or "" when the
@@ -348,11 +398,14 @@ func apply(args []string) error {
 		var se *statusError
 		if errors.As(err, &se) {
 			b := se.contract()
-			if len(b.Details.Errors) > 1 {
+			if n := len(b.Details.Errors) + b.Details.More; n > 1 {
 				for _, m := range b.Details.Errors {
 					fmt.Fprintf(os.Stderr, "%s: %s%s\n", *file, atLine(data, m.Field), m.Error())
 				}
-				return fmt.Errorf("apply: %d mistakes in %s (server at %s answered %d); nothing was changed", len(b.Details.Errors), *file, se.url, se.code)
+				if b.Details.More > 0 {
+					fmt.Fprintf(os.Stderr, "%s: and %d more, not listed\n", *file, b.Details.More)
+				}
+				return fmt.Errorf("apply: %d mistakes in %s (server at %s answered %d); nothing was changed", n, *file, se.url, se.code)
 			}
 			if line := fieldLine(data, b.Details.Field); line > 0 {
 				return fmt.Errorf("apply: %s: line %d: %w", *file, line, err)

@@ -245,6 +245,11 @@ saved_replies:
 	if sr := doc.SavedReplies[0]; sr.ID != "1" || sr.Title != "3" || sr.Text != "0.5" {
 		t.Fatalf("saved reply read as %+v", sr)
 	}
+	// A date where text is wanted is the text written, not a time.
+	if doc, _, err := parseConfigDoc([]byte("teams:\n  - {id: care, name: 2026-12-24}\nagents:\n  - {id: ana, capacity: 5.0}\n")); err != nil ||
+		doc.Teams[0].Name != "2026-12-24" || doc.Agents[0].Capacity != 5 {
+		t.Fatalf("a date as a name, 5.0 as a capacity: %+v %v", doc, err)
+	}
 	// What `apply` sends is the same.
 	if !strings.Contains(string(js), `"text_any":["404","007","1.50","off"]`) || !strings.Contains(string(js), `"capacity":3`) {
 		t.Fatalf("sent as %s", js)
@@ -294,7 +299,7 @@ func TestParseConfigDoc_MistakesAreReportedAtTheirLine(t *testing.T) {
 		{"rules:\n  - {id: r, when: {text_any: [[refund]]}}\n", `line 2: rules[0].when.text_any[0]: want text`},
 		{"rules:\n  - id: r\n    when: refund\n", `line 3: rules[0].when: want fields (name: value), not "refund"`},
 		{"- {id: care}\n", `line 1: want fields (name: value)`},
-		{"teams: []\n\nagents: []\n---\nrules: []\n", `line 4: a second document (after ---): write the configuration as one`},
+		{"teams: []\n\nagents: []\n---\nrules: []\n", `line 5: a second document (after ---): write the configuration as one`},
 		// A date alone would be midnight UTC, not in the agent's zone.
 		{"agents:\n  - id: ana\n    time_off: [{from: 2026-12-24, to: \"2026-12-27T00:00:00+01:00\"}]\n",
 			`line 3: agents[0].time_off[0].from: want a time with its offset, like 2026-12-24T00:00:00+01:00, not "2026-12-24"`},
@@ -302,6 +307,15 @@ func TestParseConfigDoc_MistakesAreReportedAtTheirLine(t *testing.T) {
 			`line 3: agents[0].time_off[0].to: want a time with its offset, like 2026-12-24T00:00:00+01:00, not "2026-12-27 00:00"`},
 		// Extension fields are for the top only.
 		{"agents:\n  - {id: ana, x-note: hi}\n", `line 2: agents[0]: unknown field "x-note"`},
+		// Any document after the first, not only the second.
+		{"teams: []\n---\n---\nrules: []\n", `line 4: a second document (after ---): write the configuration as one`},
+		// A key written twice, case aside, would have one replace the other.
+		{"teams:\n  - id: care\n    name: Care\n    Name: Sales\n", `line 4: teams[0]: "name" is written twice (line 3)`},
+		// An anchor used as two types is checked as each.
+		{"x-d: &d [mon, 3]\nagents:\n  - {id: ana, teams: *d, shifts: [{days: [mon], start: '09:00', end: '10:00'}]}\n" +
+			"rules:\n  - {id: r, when: {schedule: {windows: [{days: [mon], start: '09:00', end: '10:00'}]}, min_followers: *d}}\n",
+			`line 1: rules[0].when.min_followers: want a whole number`},
+		{"agents:\n  - {id: ana, capacity: 2.5}\n", `line 2: agents[0].capacity: want a whole number, not "2.5"`},
 	} {
 		_, _, err := parseConfigDoc([]byte(c.in))
 		if err == nil || err.Error() != c.want {
@@ -312,6 +326,34 @@ func TestParseConfigDoc_MistakesAreReportedAtTheirLine(t *testing.T) {
 	for _, in := range []string{"# nothing yet\n", "---\nteams: []\n", "teams: []\n---\n"} {
 		if _, _, err := parseConfigDoc([]byte(in)); err != nil {
 			t.Errorf("%q: %v", in, err)
+		}
+	}
+}
+
+// TestFieldLine_FollowsMergeKeysAndCaseAside: the server names fields as
+// JSON does; the file may write one with other case, or in a mapping it
+// merges, and the line is still found.
+func TestFieldLine_FollowsMergeKeysAndCaseAside(t *testing.T) {
+	data := []byte(`x-base: &base
+  timezone: Mars/Olympus
+  capacity: 3
+agents:
+  - id: ana
+    <<: *base
+  - id: ben
+    Timezone: Europe/Madrid
+    <<: [*base]
+`)
+	for path, want := range map[string]int{
+		"agents[0].timezone": 2, // in the merged mapping
+		"agents[0].capacity": 3,
+		"agents[1].timezone": 8, // written here, over the merged one
+		"agents[1].id":       7,
+		"agents[2].id":       4, // not written: the deepest part that is
+		"rules[0].id":        0,
+	} {
+		if got := fieldLine(data, path); got != want {
+			t.Errorf("fieldLine(%s) = %d, want %d", path, got, want)
 		}
 	}
 }

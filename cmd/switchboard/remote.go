@@ -107,7 +107,8 @@ type errorBody struct {
 	Message string `json:"message"`
 	Details struct {
 		Field  string              `json:"field"`
-		Errors []*inbox.FieldError `json:"errors"` // {"field", "message"}
+		Errors []*inbox.FieldError `json:"errors"`      // {"field", "message"}
+		More   int                 `json:"more_errors"` // past the list
 	} `json:"details"`
 }
 

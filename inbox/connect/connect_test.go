@@ -620,3 +620,33 @@ func TestAttachments_TypeAndURLCountCharacters(t *testing.T) {
 		t.Fatalf("the mapped attachments do not pass the contract's checks: %v", err)
 	}
 }
+
+// TestMeta_MessagingWithoutAnEntryIDTakesTheRecipientAsTheAccount: with no
+// entry id, the account a customer wrote to is the message's recipient:
+// the thread's profile, which keys the thread.
+func TestMeta_MessagingWithoutAnEntryIDTakesTheRecipientAsTheAccount(t *testing.T) {
+	res := mustMap(t, Meta, `{"object": "instagram", "entry": [{"time": 1795427999000, "messaging": [
+		{"sender": {"id": "U1"}, "recipient": {"id": "IG"}, "timestamp": 1795427880000, "message": {"mid": "m1", "text": "hi"}}
+	]}]}`)
+	want := []brief{{"instagram", "IG", "dm:U1", "m1", "dm", "U1", "hi", "2026-11-23T09:58:00Z"}}
+	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) {
+		t.Fatalf("messages %+v\nwant %+v", got, want)
+	}
+}
+
+// TestX_DirectMessageAuthorIsTheSenderWhateverTheUsersEntrySays: the
+// users map is keyed by id; its entry may leave the id out, and the author
+// is still the sender (an author without an id would be refused).
+func TestX_DirectMessageAuthorIsTheSenderWhateverTheUsersEntrySays(t *testing.T) {
+	res := mustMap(t, X, `{"for_user_id": "B", "direct_message_events": [
+		{"type": "message_create", "id": "dm-1", "created_timestamp": "1795427880000",
+		 "message_create": {"target": {"recipient_id": "B"}, "sender_id": "111", "message_data": {"text": "hello"}}}],
+	 "users": {"111": {"name": "Ana", "screen_name": "ana", "followers_count": 12}}}`)
+	if len(res.Messages) != 1 {
+		t.Fatalf("messages %+v", res.Messages)
+	}
+	a := res.Messages[0].Author
+	if a.ID != "111" || a.Handle != "@ana" || a.Name != "Ana" || a.Followers != 12 {
+		t.Fatalf("author %+v, want id 111 with the users entry's handle, name and followers", a)
+	}
+}
