@@ -69,6 +69,58 @@ func (e *LockHeldError) Is(target error) bool { return target == ErrLockHeld }
 // InUseError names what still refers to a team; it matches ErrInUse.
 type InUseError struct{ By string }
 
+// TeamUsers is what still refers to a team: the ids of the rules sending
+// to it, the teams falling back to it, and the agents and saved replies
+// listing it, and its open threads. Both stores find all of them in the
+// step that refuses, so one round of edits clears the way.
+type TeamUsers struct {
+	Rules, Fallbacks, Agents, SavedReplies []string
+	Queued, Assigned, Pending              int
+}
+
+// InUse is nil when nothing refers to the team, or the refusal naming
+// them all, a few of each: "in use by rules a, b; agents ana, bo, cy, di,
+// ed and 2 more; 3 queued, 1 assigned threads".
+func (u TeamUsers) InUse() *InUseError {
+	var parts []string
+	list := func(one, many string, ids []string) {
+		ids = slices.Sorted(slices.Values(ids))
+		switch n := len(ids); {
+		case n == 0:
+		case n > 5:
+			parts = append(parts, fmt.Sprintf("%s %s and %d more", many, strings.Join(ids[:5], ", "), n-5))
+		case n > 1:
+			parts = append(parts, many+" "+strings.Join(ids, ", "))
+		default:
+			parts = append(parts, one+" "+ids[0])
+		}
+	}
+	list("rule", "rules", u.Rules)
+	list("the fallback_team of team", "the fallback_team of teams", u.Fallbacks)
+	list("agent", "agents", u.Agents)
+	list("saved reply", "saved replies", u.SavedReplies)
+	var open []string
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{u.Queued, "queued"}, {u.Assigned, "assigned"}, {u.Pending, "pending"}} {
+		if c.n > 0 {
+			open = append(open, fmt.Sprintf("%d %s", c.n, c.what))
+		}
+	}
+	switch u.Queued + u.Assigned + u.Pending {
+	case 0:
+	case 1:
+		parts = append(parts, open[0]+" thread")
+	default:
+		parts = append(parts, strings.Join(open, ", ")+" threads")
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return &InUseError{By: strings.Join(parts, "; ")}
+}
+
 func (e *InUseError) Error() string        { return "in use by " + e.By }
 func (e *InUseError) Is(target error) bool { return target == ErrInUse }
 
@@ -79,8 +131,8 @@ type Store interface {
 	TeamGet(ctx context.Context, id string) (Team, error)
 	TeamList(ctx context.Context) ([]Team, error)
 	TeamUpdate(ctx context.Context, t Team) (Team, error)
-	// TeamDelete refuses with an *InUseError while a rule, a saved reply, another team's
-	// fallback_team or an agent names the team.
+	// TeamDelete refuses with TeamUsers.InUse while a rule, a saved reply, another team's
+	// fallback_team or an agent names the team, or it has open threads.
 	TeamDelete(ctx context.Context, id string) error
 
 	// AgentCreate stores the agent (status offline) with its first key.

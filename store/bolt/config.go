@@ -81,14 +81,8 @@ func (s *Store) TeamDelete(ctx context.Context, id string) error {
 		if w.tx.Bucket(bTeams).Get([]byte(id)) == nil {
 			return fmt.Errorf("team %s: %w", id, store.ErrNotFound)
 		}
-		if by := teamUsers(w.tx, id); by != "" {
-			return &store.InUseError{By: by}
-		}
-		// Open threads (queued, locked or pending) would be stranded.
-		for _, st := range []string{store.StatusQueued, store.StatusAssigned, store.StatusPending} {
-			if counter(w.tx, statusCounter(id, st)) > 0 {
-				return &store.InUseError{By: st + " threads"}
-			}
+		if inUse := teamUsers(w.tx, id).InUse(); inUse != nil {
+			return inUse
 		}
 		w.del(bTeams, []byte(id))
 		// Its counts and samples go too (they outlived it, and a team made
@@ -105,54 +99,44 @@ func (s *Store) TeamDelete(ctx context.Context, id string) error {
 	})
 }
 
-// teamUsers names the first rule, team, agent or saved reply that refers
-// to team.
-func teamUsers(tx *bbolt.Tx, team string) string {
-	by := ""
+// teamUsers finds everything that refers to team, and counts its open
+// threads (queued, locked or pending), which would be stranded.
+func teamUsers(tx *bbolt.Tx, team string) store.TeamUsers {
+	var u store.TeamUsers
 	tx.Bucket(bRules).ForEach(func(k, v []byte) error {
 		var r store.Rule
 		if unmarshal(v, &r) == nil && r.Then.Team == team {
-			by = "rule " + r.ID
-			return errStop
+			u.Rules = append(u.Rules, r.ID)
 		}
 		return nil
 	})
-	if by != "" {
-		return by
-	}
 	tx.Bucket(bTeams).ForEach(func(k, v []byte) error {
 		var t store.Team
 		if unmarshal(v, &t) == nil && t.FallbackTeam == team && t.ID != team {
-			by = "team " + t.ID + " (fallback_team)"
-			return errStop
+			u.Fallbacks = append(u.Fallbacks, t.ID)
 		}
 		return nil
 	})
-	if by != "" {
-		return by
-	}
 	tx.Bucket(bAgents).ForEach(func(k, v []byte) error {
 		var a store.Agent
 		if unmarshal(v, &a) == nil && slices.Contains(a.Teams, team) {
-			by = "agent " + a.ID
-			return errStop
+			u.Agents = append(u.Agents, a.ID)
 		}
 		return nil
 	})
-	if by != "" {
-		return by
-	}
 	// A saved reply for the team alone would be seen by no agent, and an
 	// export naming the team could not be applied again.
 	tx.Bucket(bSavedReplies).ForEach(func(k, v []byte) error {
 		var r store.SavedReply
 		if unmarshal(v, &r) == nil && slices.Contains(r.Teams, team) {
-			by = "saved reply " + r.ID
-			return errStop
+			u.SavedReplies = append(u.SavedReplies, r.ID)
 		}
 		return nil
 	})
-	return by
+	u.Queued = int(counter(tx, statusCounter(team, store.StatusQueued)))
+	u.Assigned = int(counter(tx, statusCounter(team, store.StatusAssigned)))
+	u.Pending = int(counter(tx, statusCounter(team, store.StatusPending)))
+	return u
 }
 
 var errStop = fmt.Errorf("stop")

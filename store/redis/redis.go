@@ -543,11 +543,22 @@ func refusal(name string, res []any) error {
 	case "already_exists":
 		return fmt.Errorf("%s: %w", msg, store.ErrAlreadyExists)
 	case "in_use":
-		by := msg
-		if len(res) > 2 {
-			by = str(res[2])
+		if len(res) < 9 {
+			return &store.InUseError{By: msg}
 		}
-		return &store.InUseError{By: by}
+		ids := func(v any) []string {
+			var out []string
+			for _, id := range list(v) {
+				out = append(out, str(id))
+			}
+			return out
+		}
+		u := store.TeamUsers{Rules: ids(res[2]), Fallbacks: ids(res[3]), Agents: ids(res[4]), SavedReplies: ids(res[5]),
+			Queued: int(num(res[6])), Assigned: int(num(res[7])), Pending: int(num(res[8]))}
+		if inUse := u.InUse(); inUse != nil {
+			return inUse
+		}
+		return &store.InUseError{By: msg}
 	case "lock_held":
 		e := &store.LockHeldError{}
 		if len(res) > 3 {

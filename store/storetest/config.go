@@ -131,8 +131,34 @@ func teamDeleteInUse(t *testing.T, e *env) {
 	e.team("care")
 	e.team("night")
 
+	// Every user is named at once, a few of each, with the open threads.
+	for _, id := range []string{"r2", "r1"} {
+		_, err := e.s.RuleCreate(ctx, store.Rule{Rule: routing.Rule{ID: id, Position: 1, Then: routing.Then{Team: "care"}}})
+		must(t, err)
+	}
+	_, err := e.s.TeamUpdate(ctx, store.Team{ID: "night", Name: "Night", Function: "care", Strategy: "claim", FallbackTeam: "care"})
+	must(t, err)
+	for _, id := range []string{"gus", "bo", "cy", "di", "ed", "fay", "al"} {
+		e.agent(id, []string{"care"})
+	}
+	_, err = e.s.SavedReplyCreate(ctx, store.SavedReply{ID: "hi", Title: "Hi", Text: "Hi", Teams: []string{"care"}})
+	must(t, err)
+	wantInUse(t, e.s.TeamDelete(ctx, "care"),
+		"rules r1, r2; the fallback_team of team night; agents al, bo, cy, di, ed and 2 more; saved reply hi")
+	_, err = e.s.TeamGet(ctx, "care")
+	must(t, err)
+	for _, id := range []string{"gus", "bo", "cy", "di", "ed", "fay", "al"} {
+		must(t, e.s.AgentDelete(ctx, id, "admin"))
+	}
+	for _, id := range []string{"r2", "r1"} {
+		must(t, e.s.RuleDelete(ctx, id))
+	}
+	must(t, e.s.SavedReplyDelete(ctx, "hi"))
+	_, err = e.s.TeamUpdate(ctx, store.Team{ID: "night", Name: "Night", Function: "care", Strategy: "claim"})
+	must(t, err)
+
 	// A rule's then.team.
-	_, err := e.s.RuleCreate(ctx, store.Rule{Rule: routing.Rule{ID: "to-care", Position: 1, Then: routing.Then{Team: "care"}}})
+	_, err = e.s.RuleCreate(ctx, store.Rule{Rule: routing.Rule{ID: "to-care", Position: 1, Then: routing.Then{Team: "care"}}})
 	must(t, err)
 	err = e.s.TeamDelete(ctx, "care")
 	wantErr(t, err, store.ErrInUse)
@@ -181,15 +207,27 @@ func teamDeleteOpenThreads(t *testing.T, e *env) {
 	// A supervisor: a member would hold the team too.
 	e.agent("ana", nil, func(a *store.Agent) { a.Role = store.RoleSupervisor })
 	th := e.thread("twitter", "care")
-	wantErr(t, e.s.TeamDelete(ctx, "care"), store.ErrInUse) // queued
+	wantInUse(t, e.s.TeamDelete(ctx, "care"), "1 queued thread")
+	other := e.thread("instagram", "care")
 	g := e.claim(th.ID, "ana", longTTL)
-	wantErr(t, e.s.TeamDelete(ctx, "care"), store.ErrInUse) // assigned
+	wantInUse(t, e.s.TeamDelete(ctx, "care"), "1 queued, 1 assigned threads")
 	e.reply(th.ID, g.Token, "ana")
 	e.release(th.ID, g.Token, "ana")
-	wantErr(t, e.s.TeamDelete(ctx, "care"), store.ErrInUse) // pending
-	_, err := e.s.ThreadClose(ctx, store.LockParams{ThreadID: th.ID, Actor: "sup", Force: true})
+	_, err := e.s.ThreadClose(ctx, store.LockParams{ThreadID: other.ID, Actor: "sup", Force: true})
+	must(t, err)
+	wantInUse(t, e.s.TeamDelete(ctx, "care"), "1 pending thread")
+	_, err = e.s.ThreadClose(ctx, store.LockParams{ThreadID: th.ID, Actor: "sup", Force: true})
 	must(t, err)
 	must(t, e.s.TeamDelete(ctx, "care"))
+}
+
+// wantInUse fails unless err is an *InUseError naming by.
+func wantInUse(t *testing.T, err error, by string) {
+	t.Helper()
+	var inUse *store.InUseError
+	if !errors.As(err, &inUse) || !errors.Is(err, store.ErrInUse) || inUse.By != by {
+		t.Fatalf("TeamDelete error %v, want in use by %s", err, by)
+	}
 }
 
 func unknownTeam(t *testing.T, e *env) {

@@ -4,41 +4,41 @@
 --
 -- KEYS[1]  the team
 -- ARGV[2]  team id
--- Returns  {"ok"} | {"not_found"} | {"in_use", message, by}
+-- Returns  {"ok"} | {"not_found"} |
+--          {"in_use", message, rules, fallbacks, agents, saved_replies, queued, assigned, pending}
+--          (every user, as lists of ids; store.TeamUsers words them)
 
 expire_due(EXPIRE_LIMIT)
 local id = ARGV[2]
 if redis.call('EXISTS', K.team(id)) == 0 then return not_found('team', id) end
-local function sorted(ids)
-  table.sort(ids, lt)
-  return ids
-end
-local function in_use(by) return fail('in_use', 'in use by ' .. by, by) end
-for _, rid in ipairs(sorted(redis.call('SMEMBERS', K.rules()))) do
+local rules, fallbacks, agents, replies = {}, {}, {}, {}
+for _, rid in ipairs(redis.call('SMEMBERS', K.rules())) do
   local j = redis.call('HGET', K.rule(rid), 'json')
   if j then
-    local r = cjson.decode(j)
-    local th = r['then']
-    if type(th) == 'table' and th.team == id then return in_use('rule ' .. rid) end
+    local th = cjson.decode(j)['then']
+    if type(th) == 'table' and th.team == id then rules[#rules + 1] = rid end
   end
 end
-for _, tid in ipairs(sorted(redis.call('SMEMBERS', K.teams()))) do
+for _, tid in ipairs(redis.call('SMEMBERS', K.teams())) do
   local c = team_conf(tid)
-  if tid ~= id and c and c.fallback_team == id then return in_use('team ' .. tid .. ' (fallback_team)') end
+  if tid ~= id and c and c.fallback_team == id then fallbacks[#fallbacks + 1] = tid end
 end
-for _, aid in ipairs(sorted(redis.call('SMEMBERS', K.agents()))) do
+for _, aid in ipairs(redis.call('SMEMBERS', K.agents())) do
   local j = redis.call('HGET', K.agent(aid), 'json')
-  if j and contains(list(cjson.decode(j).teams), id) then return in_use('agent ' .. aid) end
+  if j and contains(list(cjson.decode(j).teams), id) then agents[#agents + 1] = aid end
 end
-for _, sid in ipairs(sorted(redis.call('SMEMBERS', K.savedreplies()))) do
+for _, sid in ipairs(redis.call('SMEMBERS', K.savedreplies())) do
   local j = redis.call('HGET', K.savedreply(sid), 'json')
-  if j and contains(list(cjson.decode(j).teams), id) then return in_use('saved reply ' .. sid) end
+  if j and contains(list(cjson.decode(j).teams), id) then replies[#replies + 1] = sid end
 end
 -- Open threads would be stranded.
-for _, st in ipairs({'queued', 'assigned', 'pending'}) do
-  if tonumber(redis.call('HGET', K.counters(), c_status(id, st)) or '0') > 0 then
-    return in_use(st .. ' threads')
-  end
+local open, any = {}, false
+for i, st in ipairs({'queued', 'assigned', 'pending'}) do
+  open[i] = tonumber(redis.call('HGET', K.counters(), c_status(id, st)) or '0')
+  if open[i] > 0 then any = true end
+end
+if any or #rules + #fallbacks + #agents + #replies > 0 then
+  return fail('in_use', 'in use', rules, fallbacks, agents, replies, open[1], open[2], open[3])
 end
 redis.call('DEL', K.team(id), K.frt(id))
 redis.call('SREM', K.teams(), id)
