@@ -612,31 +612,42 @@ func TestDeliverWebhook_AGivenUpEventIsNotSentAgain(t *testing.T) {
 	}
 }
 
-// TestDeliverWebhook_ARedirectIsNotADelivery: redirects are not followed,
-// so a 3xx answer means the event reached nobody: it is retried, not
-// counted as delivered.
-func TestDeliverWebhook_ARedirectIsNotADelivery(t *testing.T) {
+// deliverOnce registers a webhook for thread.created at a receiver that
+// answers with h, makes one thread, runs one delivery with cfg and returns
+// the webhook's state and how many posts reached the receiver.
+func deliverOnce(t *testing.T, cfg Config, h http.HandlerFunc) (store.WebhookState, int) {
+	t.Helper()
 	clock := &steeredClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
 	st := retentionStore(t, clock)
 	ctx := context.Background()
 	var got deliveries
-	moved := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got.add(r)
-		http.Redirect(w, r, "https://elsewhere.example.com/hook", http.StatusTemporaryRedirect)
+		h(w, r)
 	}))
-	t.Cleanup(moved.Close)
-	if _, err := st.WebhookCreate(ctx, store.Webhook{ID: "wh-moved", URL: moved.URL, Events: []string{store.EventThreadCreated}, Secret: "0123456789abcdef"}); err != nil {
+	t.Cleanup(rcv.Close)
+	if _, err := st.WebhookCreate(ctx, store.Webhook{ID: "wh", URL: rcv.URL, Events: []string{store.EventThreadCreated}, Secret: "0123456789abcdef"}); err != nil {
 		t.Fatal(err)
 	}
 	closedThreads(t, st, "r", 1, 0)
-	s := New(st, Config{Logger: discardLog, Clock: clock.now})
-	s.deliverWebhook(ctx, "wh-moved")
-	wh, err := st.WebhookGet(ctx, "wh-moved")
+	cfg.Logger, cfg.Clock = discardLog, clock.now
+	New(st, cfg).deliverWebhook(ctx, "wh")
+	wh, err := st.WebhookGet(ctx, "wh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.count() != 1 || wh.State.Delivered != 0 || wh.State.Attempts != 1 || wh.State.NextAttemptAt == nil {
-		t.Fatalf("after a 307: %d posts, state %+v; want one failed attempt to retry", got.count(), wh.State)
+	return wh.State, got.count()
+}
+
+// TestDeliverWebhook_ARedirectIsNotADelivery: redirects are not followed,
+// so a 3xx answer means the event reached nobody: it is retried, not
+// counted as delivered.
+func TestDeliverWebhook_ARedirectIsNotADelivery(t *testing.T) {
+	state, posts := deliverOnce(t, Config{}, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://elsewhere.example.com/hook", http.StatusTemporaryRedirect)
+	})
+	if posts != 1 || state.Delivered != 0 || state.Attempts != 1 || state.NextAttemptAt == nil {
+		t.Fatalf("after a 307: %d posts, state %+v; want one failed attempt to retry", posts, state)
 	}
 }
 
@@ -645,24 +656,9 @@ func TestDeliverWebhook_ARedirectIsNotADelivery(t *testing.T) {
 // registered: DNS may change after registration, and webhooks registered
 // before the flag was set stay stored.
 func TestDeliverWebhook_DenyPrivateRefusesAtConnectTime(t *testing.T) {
-	clock := &steeredClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
-	st := retentionStore(t, clock)
-	ctx := context.Background()
-	var got deliveries
-	local := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.add(r) }))
-	t.Cleanup(local.Close)
-	if _, err := st.WebhookCreate(ctx, store.Webhook{ID: "wh-local", URL: local.URL, Events: []string{store.EventThreadCreated}, Secret: "0123456789abcdef"}); err != nil {
-		t.Fatal(err)
-	}
-	closedThreads(t, st, "p", 1, 0)
-	s := New(st, Config{Logger: discardLog, Clock: clock.now, Webhooks: WebhookConfig{DenyPrivate: true}})
-	s.deliverWebhook(ctx, "wh-local")
-	wh, err := st.WebhookGet(ctx, "wh-local")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.count() != 0 || wh.State.Delivered != 0 || wh.State.Attempts != 1 {
-		t.Fatalf("a loopback target with DenyPrivate: %d posts reached it, state %+v; want none", got.count(), wh.State)
+	state, posts := deliverOnce(t, Config{Webhooks: WebhookConfig{DenyPrivate: true}}, func(http.ResponseWriter, *http.Request) {})
+	if posts != 0 || state.Delivered != 0 || state.Attempts != 1 {
+		t.Fatalf("a loopback target with DenyPrivate: %d posts reached it, state %+v; want none", posts, state)
 	}
 }
 
