@@ -158,6 +158,18 @@ func TestApply_CLIIsIdempotentAndConfigFlagAppliesAtStart(t *testing.T) {
 	if !strings.Contains(logs, "new_agents=1") || !strings.Contains(logs, "rotate-key") || strings.Contains(logs, "sbk_") {
 		t.Fatalf("the log of --config with a new agent:\n%s", logs)
 	}
+	// Started again with a file that names only one team: the log counts
+	// what is stored and not in the file (the default team aside).
+	small := filepath.Join(dir, "small.yaml")
+	if err := os.WriteFile(small, []byte("teams:\n  - {id: night, name: Night, function: care}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	q = startProc(t, filepath.Join(dir, "b.db"), "--config", small, "--log-level", "info")
+	q.cmd.Process.Kill()
+	<-q.done
+	if logs := q.stderr.String(); !strings.Contains(logs, "kept=4") || !strings.Contains(logs, "--prune deletes them") {
+		t.Fatalf("the log of --config leaving four stored items out:\n%s", logs)
+	}
 }
 
 // TestParseConfigDoc_OnNoAndYesAreStrings: the configuration file is read

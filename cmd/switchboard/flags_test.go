@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -135,5 +137,29 @@ func TestParseFlags_MetaBodyLimit(t *testing.T) {
 		if _, err := parseFlags([]string{"--meta-body-limit-mib", bad}); err == nil {
 			t.Fatalf("--meta-body-limit-mib %s accepted", bad)
 		}
+	}
+}
+
+// TestSubcommands_RefuseWordsAfterTheFlags: a word after the flags would
+// stop flag parsing there, and the flags after it (--url, --prune, --to)
+// would be dropped silently; each subcommand refuses it before it talks
+// to any server or writes anything.
+func TestSubcommands_RefuseWordsAfterTheFlags(t *testing.T) {
+	dir := t.TempDir()
+	to := filepath.Join(dir, "copy.db")
+	for name, run := range map[string]func() error{
+		"apply": func() error {
+			return apply([]string{"-f", filepath.Join(dir, "a.yaml"), "stray", "--url", "http://127.0.0.1:1"})
+		},
+		"backup": func() error { return backup([]string{"--to", to, "stray", "--url", "http://127.0.0.1:1"}) },
+		"forget": func() error { return forget([]string{"--author", "@ana", "stray", "--url", "http://127.0.0.1:1"}) },
+	} {
+		err := run()
+		if err == nil || !strings.Contains(err.Error(), `unexpected argument "stray"`) {
+			t.Errorf("%s with a stray word: %v, want it refused", name, err)
+		}
+	}
+	if _, err := os.Stat(to); !os.IsNotExist(err) {
+		t.Fatalf("backup with a stray word wrote %s: %v", to, err)
 	}
 }
