@@ -441,7 +441,8 @@ func TestConfigApply_UnknownFieldsAreWarnedOfAndRefusedWithPrune(t *testing.T) {
 		Warnings []string `json:"warnings"`
 	}
 	s.do(t, "POST", "/api/v1/config", s.admin, misspelt()).want(t, 200).decode(t, &res)
-	want := []string{"rules[0].when.network is not a configuration field and was ignored", "teamz is not a configuration field and was ignored"}
+	want := []string{"rules[0].when has no condition left, so this rule matches every message",
+		"rules[0].when.network is not a configuration field and was ignored", "teamz is not a configuration field and was ignored"}
 	slices.Sort(res.Warnings)
 	if !slices.Equal(res.Warnings, want) {
 		t.Fatalf("warnings %q, want %q", res.Warnings, want)

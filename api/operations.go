@@ -1,8 +1,6 @@
 package api
 
 import (
-	"encoding/json"
-	"reflect"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
@@ -120,18 +118,11 @@ func (s *server) configApply(c *fiber.Ctx) error {
 	// in the answer's warnings: a misspelt condition ("network") leaves a
 	// rule matching more than meant. With prune they are refused: a
 	// misspelt section ("teamz") would have its items deleted.
-	var warnings []string
-	var raw any
-	if json.Unmarshal(c.Body(), &raw) == nil {
-		var unknown []string
-		unknownMembers(raw, reflect.TypeFor[inbox.ConfigDoc](), "", &unknown)
-		if len(unknown) > 0 && prune {
-			return &inbox.FieldError{Field: unknown[0], Message: "is not a configuration field (refused with prune, which would delete what it was meant to keep)"}
-		}
-		for _, path := range unknown {
-			warnings = append(warnings, path+" is not a configuration field and was ignored")
-		}
+	unknown := configUnknown(c.Body())
+	if len(unknown) > 0 && prune {
+		return &inbox.FieldError{Field: unknown[0], Message: "is not a configuration field; with prune a document is read strictly, as what it leaves out is deleted"}
 	}
+	warnings := configWarnings(unknown, doc)
 	if prune && len(doc.Teams)+len(doc.Agents)+len(doc.Rules)+len(doc.SavedReplies) == 0 {
 		return &inbox.FieldError{Field: "prune", Message: "an empty document would delete every team, agent, rule and saved reply; " +
 			"delete them one by one if that is meant"}

@@ -41,6 +41,36 @@ func ruleWarnings(body []byte, r store.Rule) []string {
 	return out
 }
 
+// configUnknown lists the members of a configuration document's JSON
+// body that no configuration field reads, by path ("teamz",
+// "rules[0].when.network").
+func configUnknown(body []byte) []string {
+	var raw any
+	if json.Unmarshal(body, &raw) != nil {
+		return nil
+	}
+	var unknown []string
+	unknownMembers(raw, reflect.TypeFor[inbox.ConfigDoc](), "", &unknown)
+	return unknown
+}
+
+// configWarnings says what in a configuration document was ignored, and
+// which of its rules match every message for it, as ruleWarnings says of
+// one rule.
+func configWarnings(unknown []string, doc inbox.ConfigDoc) []string {
+	var out []string
+	for _, path := range unknown {
+		out = append(out, path+" is not a configuration field and was ignored")
+	}
+	for i, r := range doc.Rules {
+		at := fmt.Sprintf("rules[%d].when", i)
+		if noCondition(r.When) && slices.ContainsFunc(unknown, func(p string) bool { return strings.HasPrefix(p, at+".") }) {
+			out = append(out, at+" has no condition left, so this rule matches every message")
+		}
+	}
+	return out
+}
+
 // noCondition reports whether w tests nothing (an empty list tests
 // nothing either).
 func noCondition(w routing.When) bool {

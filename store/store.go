@@ -100,15 +100,17 @@ func (u TeamUsers) InUse() *InUseError {
 	list("agent", "agents", u.Agents)
 	list("saved reply", "saved replies", u.SavedReplies)
 	var open []string
+	total := 0
 	for _, c := range []struct {
 		n    int
 		what string
 	}{{u.Queued, "queued"}, {u.Assigned, "assigned"}, {u.Pending, "pending"}} {
-		if c.n > 0 {
+		if c.n > 0 { // (a count that drifted below zero is none)
 			open = append(open, fmt.Sprintf("%d %s", c.n, c.what))
+			total += c.n
 		}
 	}
-	switch u.Queued + u.Assigned + u.Pending {
+	switch total {
 	case 0:
 	case 1:
 		parts = append(parts, open[0]+" thread")

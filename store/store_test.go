@@ -31,3 +31,28 @@ func TestThreadFilter_AuthorMatchesAHandleInAnyCase(t *testing.T) {
 		t.Error(`author "@" matches a thread without a handle`)
 	}
 }
+
+// TestTeamUsers_InUseCountsOnlyOpenThreads: a count that drifted below
+// zero is none, and the wording counts what is left: both stores refuse
+// exactly when a count is above zero.
+func TestTeamUsers_InUseCountsOnlyOpenThreads(t *testing.T) {
+	for _, c := range []struct {
+		u    TeamUsers
+		want string
+	}{
+		{TeamUsers{}, ""},
+		{TeamUsers{Queued: -1}, ""},
+		{TeamUsers{Queued: 1, Pending: -1}, "1 queued thread"},
+		{TeamUsers{Queued: 2, Assigned: -1}, "2 queued threads"},
+		{TeamUsers{Queued: 3, Assigned: 1}, "3 queued, 1 assigned threads"},
+		{TeamUsers{Rules: []string{"b", "a"}, Pending: 1}, "rules a, b; 1 pending thread"},
+	} {
+		got := ""
+		if e := c.u.InUse(); e != nil {
+			got = e.By
+		}
+		if got != c.want {
+			t.Errorf("%+v: in use by %q, want %q", c.u, got, c.want)
+		}
+	}
+}

@@ -50,6 +50,7 @@ func parseConfigDoc(data []byte) (inbox.ConfigDoc, []byte, error) {
 		}
 		next = yaml.Node{}
 	}
+	unaliasScalars(&root)
 	if err := checkNode(&root, reflect.TypeOf(doc), "", map[checked]bool{}); err != nil {
 		return doc, nil, err
 	}
@@ -180,6 +181,9 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, seen map[checked]bool)
 				return fmt.Errorf("line %d: %s%q is written twice (line %d)", key.Line, prefix(path), name, first)
 			}
 			keys[name] = key.Line
+			// Written as JSON names it, so a key here overrides one a
+			// merge brings in whatever the case of either.
+			key.Value = name
 			if err := checkNode(val, ft, joinPath(path, key.Value), seen); err != nil {
 				return err
 			}
@@ -195,15 +199,46 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, seen map[checked]bool)
 		case reflect.Float32, reflect.Float64:
 			ok = tag == "!!int" || tag == "!!float"
 		default:
-			// 5.0 is a whole number too, as JSON's 5.0 would be.
-			f, err := strconv.ParseFloat(n.Value, 64)
-			ok = tag == "!!int" || (tag == "!!float" && err == nil && f == math.Trunc(f))
+			// A whole number that fits: 5.0 is one too (YAML's authors
+			// write it; the JSON sent is 5), 1e20 does not fit.
+			var f float64
+			ok = (tag == "!!int" || tag == "!!float") && n.Decode(&f) == nil && f == math.Trunc(f) && fits(f, t)
 		}
 	}
 	if !ok {
 		return wrongKind(n, path, want)
 	}
 	return nil
+}
+
+// fits reports whether the whole number f is in the range of integer
+// type t.
+func fits(f float64, t reflect.Type) bool {
+	v := reflect.New(t).Elem()
+	switch t.Kind() {
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return f >= 0 && f < math.Exp2(64) && !v.OverflowUint(uint64(f))
+	}
+	return f >= -math.Exp2(63) && f < math.Exp2(63) && !v.OverflowInt(int64(f))
+}
+
+// unaliasScalars replaces each alias of a scalar with a copy of it, at
+// the alias's line, so one anchored value can be text in one place and a
+// number in another (checkNode marks text where it is used). Aliases of
+// lists and mappings stay: copying them could grow the tree without
+// bound (YAML's "billion laughs").
+func unaliasScalars(n *yaml.Node) {
+	for _, c := range n.Content {
+		if c.Kind == yaml.AliasNode {
+			if c.Alias.Kind == yaml.ScalarNode {
+				line, col := c.Line, c.Column
+				*c = *c.Alias
+				c.Anchor, c.Line, c.Column = "", line, col
+			}
+			continue
+		}
+		unaliasScalars(c)
+	}
 }
 
 // wrongKind says what was wanted at n, and what was written when it fits
@@ -414,12 +449,18 @@ func apply(args []string) error {
 		return fmt.Errorf("apply: %w", err)
 	}
 	defer resp.Body.Close()
-	var res inbox.ApplyResult
+	var res struct {
+		inbox.ApplyResult
+		Warnings []string `json:"warnings"` // what the server ignored (one older than this file's fields)
+	}
 	body, _ := io.ReadAll(resp.Body)
 	if err := json.Unmarshal(body, &res); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	printApply(os.Stdout, res, *prune)
+	for _, w := range res.Warnings {
+		fmt.Fprintf(os.Stderr, "%s: warning: %s\n", *file, w)
+	}
+	printApply(os.Stdout, res.ApplyResult, *prune)
 	if n := len(res.NotDeleted); n > 0 {
 		// The server's configuration is not the file's: a script or CI
 		// job must see it.

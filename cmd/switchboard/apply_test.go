@@ -2,6 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,6 +124,25 @@ func TestApply_CLIIsIdempotentAndConfigFlagAppliesAtStart(t *testing.T) {
 		!strings.Contains(out, `tz.yaml: line 4: agents[0].timezone: unknown time zone "Asia/Tokio"`) ||
 		!strings.Contains(out, `tz.yaml: line 7: agents[1].capacity: `) || !strings.Contains(out, "apply: 2 mistakes in ") {
 		t.Fatalf("apply of two mistakes: %v\n%s", err, out)
+	}
+
+	// Past twenty, the rest are counted, here and in --config at start.
+	many := filepath.Join(dir, "many.yaml")
+	var b strings.Builder
+	b.WriteString("teams:\n")
+	for i := range 23 {
+		fmt.Fprintf(&b, "  - {id: t%d, strategy: lottery}\n", i)
+	}
+	os.WriteFile(many, []byte(b.String()), 0o600)
+	if out, err := try("-f", many, "--url", "http://"+p.addr); err == nil || !strings.Contains(out, "many.yaml: line 21: teams[19].strategy: ") ||
+		strings.Contains(out, "teams[20]") || !strings.Contains(out, "many.yaml: and 3 more, not listed") || !strings.Contains(out, "apply: 23 mistakes in ") {
+		t.Fatalf("apply of 23 mistakes: %v\n%s", err, out)
+	}
+	manyStart := exec.Command(binary(t), "--addr", freePort(t), "--data", filepath.Join(dir, "m.db"), "--config", many)
+	manyStart.Env = append(os.Environ(), "SWITCHBOARD_ADMIN_KEY="+testAdminKey)
+	if out, err := manyStart.CombinedOutput(); err == nil || !strings.Contains(string(out), "line 21: teams[19].strategy: must be one of") ||
+		!strings.Contains(string(out), "; and 3 more") {
+		t.Fatalf("start with a --config of 23 mistakes: %v\n%s", err, out)
 	}
 
 	// A typo is refused before anything is sent.
@@ -262,6 +285,16 @@ saved_replies:
 		doc.Teams[0].Name != "2026-12-24" || doc.Agents[0].Capacity != 5 {
 		t.Fatalf("a date as a name, 5.0 as a capacity: %+v %v", doc, err)
 	}
+	// One anchored number is text where text is wanted and a number where
+	// a number is, in either order.
+	for _, in := range []string{
+		"x-n: &n 42\nteams:\n  - {id: *n, sla_first_response_seconds: *n}\n",
+		"x-n: &n 42\nteams:\n  - {sla_first_response_seconds: *n, id: *n}\n",
+	} {
+		if doc, _, err := parseConfigDoc([]byte(in)); err != nil || doc.Teams[0].ID != "42" || doc.Teams[0].SLAFirstResponseSeconds != 42 {
+			t.Fatalf("%q: %+v %v", in, doc, err)
+		}
+	}
 	// What `apply` sends is the same.
 	if !strings.Contains(string(js), `"text_any":["404","007","1.50","off"]`) || !strings.Contains(string(js), `"capacity":3`) {
 		t.Fatalf("sent as %s", js)
@@ -328,6 +361,10 @@ func TestParseConfigDoc_MistakesAreReportedAtTheirLine(t *testing.T) {
 			"rules:\n  - {id: r, when: {schedule: {windows: [{days: [mon], start: '09:00', end: '10:00'}]}, min_followers: *d}}\n",
 			`line 1: rules[0].when.min_followers: want a whole number`},
 		{"agents:\n  - {id: ana, capacity: 2.5}\n", `line 2: agents[0].capacity: want a whole number, not "2.5"`},
+		// A whole number too large for its field.
+		{"teams:\n  - {id: care, sla_first_response_seconds: 99999999999999999999}\n",
+			`line 2: teams[0].sla_first_response_seconds: want a whole number, not "99999999999999999999"`},
+		{"teams:\n  - {id: care, sla_first_response_seconds: 1e20}\n", `line 2: teams[0].sla_first_response_seconds: want a whole number, not "1e20"`},
 	} {
 		_, _, err := parseConfigDoc([]byte(c.in))
 		if err == nil || err.Error() != c.want {
@@ -356,6 +393,11 @@ agents:
     Timezone: Europe/Madrid
     <<: [*base]
 `)
+	// The key written here is the one applied, as fieldLine says.
+	doc, _, err := parseConfigDoc(data)
+	if err != nil || doc.Agents[0].Timezone != "Mars/Olympus" || doc.Agents[1].Timezone != "Europe/Madrid" || doc.Agents[1].Capacity != 3 {
+		t.Fatalf("read as %+v, %v; want ben in Europe/Madrid with the merged capacity", doc.Agents, err)
+	}
 	for path, want := range map[string]int{
 		"agents[0].timezone": 2, // in the merged mapping
 		"agents[0].capacity": 3,
@@ -367,5 +409,27 @@ agents:
 		if got := fieldLine(data, path); got != want {
 			t.Errorf("fieldLine(%s) = %d, want %d", path, got, want)
 		}
+	}
+}
+
+// TestApply_PrintsTheServersWarnings: a server older than the file's
+// fields ignores the ones it does not know and says so in warnings; apply
+// shows them. (A server of this version reads every field apply sends, so
+// the older one is played by a handler answering as it would.)
+func TestApply_PrintsTheServersWarnings(t *testing.T) {
+	older := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"created":[],"updated":["rule/r"],"unchanged":[],"kept":[],`+
+			`"warnings":["rules[0].when.languages is not a configuration field and was ignored"]}`)
+	}))
+	t.Cleanup(older.Close)
+	file := filepath.Join(t.TempDir(), "r.yaml")
+	os.WriteFile(file, []byte("rules:\n  - {id: r, when: {languages: [es]}, then: {add_tags: [es]}}\n"), 0o600)
+	cmd := exec.Command(binary(t), "apply", "-f", file, "--url", older.URL)
+	cmd.Env = append(os.Environ(), "SWITCHBOARD_ADMIN_KEY="+testAdminKey)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "r.yaml: warning: rules[0].when.languages is not a configuration field and was ignored") ||
+		!strings.Contains(string(out), "updated   rule/r") {
+		t.Fatalf("apply against a server that warns: %v\n%s", err, out)
 	}
 }
