@@ -22,6 +22,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/utils"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
@@ -364,6 +365,9 @@ func mapError(err error) (int, errorBody) {
 	case errors.As(err, &fErr):
 		switch fErr.Code {
 		case fiber.StatusRequestEntityTooLarge:
+			if fErr != fiber.ErrRequestEntityTooLarge && fErr.Message != utils.StatusMessage(fErr.Code) {
+				return 413, body("payload_too_large", fErr.Message, nil) // a batch of too many messages
+			}
 			return 413, body("payload_too_large", "body over the size limit", nil)
 		case fiber.StatusNotFound:
 			return 404, body("not_found", "no such route", nil)

@@ -234,6 +234,21 @@ func TestConfigApply_BadDocumentChangesNothing(t *testing.T) {
 	if !slices.Equal(fields, []string{"teams[1].strategy", "agents[0].timezone", "saved_replies[0].id"}) || !strings.HasSuffix(e.Error.Message, "(and 2 more)") {
 		t.Fatalf("errors %v, message %q", fields, e.Error.Message)
 	}
+	// Ids named twice and teams that do not exist are all said too.
+	doc3 := applyDoc()
+	doc3["agents"].([]any)[0].(map[string]any)["teams"] = []string{"ghost", "care", "phantom"}
+	doc3["rules"].([]any)[0].(map[string]any)["then"] = map[string]any{"team": "ghost"}
+	doc3["saved_replies"] = append(doc3["saved_replies"].([]any), doc3["saved_replies"].([]any)[0])
+	before := s.snapshot(t)
+	e = s.do(t, "POST", "/api/v1/config", s.admin, doc3).wantErr(t, 400, "invalid_request", "saved_replies[1].id")
+	s.unchanged(t, before)
+	fields = nil
+	for _, m := range e.Error.Details["errors"].([]any) {
+		fields = append(fields, m.(map[string]any)["field"].(string))
+	}
+	if want := []string{"saved_replies[1].id", "agents[0].teams[0]", "agents[0].teams[2]", "rules[0].then.team"}; !slices.Equal(fields, want) {
+		t.Fatalf("errors %v, want %v", fields, want)
+	}
 	// The allowed values are said in words, not as a Go slice.
 	doc := applyDoc()
 	doc["teams"].([]any)[1].(map[string]any)["function"] = "support"

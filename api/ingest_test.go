@@ -327,11 +327,17 @@ func TestIngest_RefusedRequestsStoreNothing(t *testing.T) {
 	for i := range 501 {
 		many = append(many, msg(fmt.Sprintf("n%d", i), nil))
 	}
-	s.do(t, "POST", "/api/v1/messages/batch", ingest, map[string]any{"messages": many}).wantErr(t, 413, "payload_too_large", "")
+	// Each says which limit it is.
+	if e := s.do(t, "POST", "/api/v1/messages/batch", ingest, map[string]any{"messages": many}).wantErr(t, 413, "payload_too_large", ""); e.Error.Message != "a batch takes at most 500 messages, not 501" {
+		t.Fatalf("batch of 501: %q", e.Error.Message)
+	}
 	huge := bytes.Repeat([]byte("x"), 8<<20)
-	s.do(t, "POST", "/api/v1/messages/batch", ingest,
+	e := s.do(t, "POST", "/api/v1/messages/batch", ingest,
 		[]byte(`{"messages": [{"network": "instagram", "external_id": "h1", "author": {"id": "u"}, "text": "`+string(huge)+`"}]}`)).
 		wantErr(t, 413, "payload_too_large", "")
+	if e.Error.Message != "body over the size limit" {
+		t.Fatalf("batch over 8 MiB: %q", e.Error.Message)
+	}
 	s.do(t, "POST", "/api/v1/messages/batch", ingest, `{"messages": `).wantErr(t, 400, "invalid_request", "body")
 	s.do(t, "POST", "/api/v1/messages/batch", ingest, `{}`).wantErr(t, 400, "invalid_request", "messages")
 	s.unchanged(t, before)

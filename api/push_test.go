@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -468,6 +469,28 @@ func TestPresence_IdleAgentDropsToAwayGetsNoOffersAndComesBack(t *testing.T) {
 	eventually(t, "the waiting thread to be offered to the agent back", func() bool {
 		return lockHolder(s.thread(t, s.admin, solo.ID)) == "idle"
 	})
+}
+
+// TestPresence_AnAgentSetAwayIsOnlineWithTheirFirstRequest: sightings are
+// written once per interval (here 30 s, --presence-ttl's quarter at most);
+// an agent the sweep set away is online again with their first request,
+// not an interval later, so the page says so and offers reach them.
+func TestPresence_AnAgentSetAwayIsOnlineWithTheirFirstRequest(t *testing.T) {
+	t.Parallel()
+	s := newOpsServer(t, opsOptions{start: true, cfg: func(c *inbox.Config) { c.PresenceTTL = time.Hour }})
+	s.team(t, map[string]any{"id": "care"})
+	ana := s.onlineAgent(t, map[string]any{"id": "ana", "teams": []string{"care"}})
+	s.clock.Advance(2 * time.Hour)
+	// The sweep the loop would make an interval from now.
+	if away, err := s.st.AgentPresenceSweep(context.Background(), time.Hour); err != nil || !slices.Equal(away, []string{"ana"}) {
+		t.Fatalf("sweep: %v, %v", away, err)
+	}
+	s.assignerPass(t) // the service has read the configuration since
+	if a := s.agentView(t, "ana"); a.Status != "away" {
+		t.Fatalf("ana after the sweep is %s", a.Status)
+	}
+	s.do(t, "GET", "/api/v1/me", ana, nil).want(t, 200)
+	eventually(t, "ana to be online after her request, before the next interval", func() bool { return s.agentView(t, "ana").Status == "online" })
 }
 
 func TestPush_FreedCapacityIsOfferedAtOnce(t *testing.T) {

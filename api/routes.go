@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -411,8 +412,8 @@ func (s *server) ingestBatch(c *fiber.Ctx) error {
 	if in.Messages == nil {
 		return &inbox.FieldError{Field: "messages", Message: "is required"}
 	}
-	if len(in.Messages) > inbox.MaxBatch {
-		return fiber.ErrRequestEntityTooLarge
+	if n := len(in.Messages); n > inbox.MaxBatch {
+		return fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("a batch takes at most %d messages, not %d", inbox.MaxBatch, n))
 	}
 	items := make([]connect.GenericItem, len(in.Messages))
 	for i, raw := range in.Messages {

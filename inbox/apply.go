@@ -84,10 +84,11 @@ func (r *ApplyResult) note(kind, id string, created, changed bool) {
 // maxFieldErrors is how many of a document's mistakes are said at once.
 const maxFieldErrors = 20
 
-// FieldErrors are a document's mistakes, the first of each item, in
-// document order. It unwraps to the first, the field the contract's error
-// names; the others go in its details.
-// Only the first maxFieldErrors are listed; More counts the others.
+// FieldErrors are a document's mistakes: the first of each item's own
+// (in document order), then every id written twice and every team named
+// that does not exist. It unwraps to the first, the field the contract's
+// error names; the others go in its details. Only the first
+// maxFieldErrors are listed; More counts the others.
 type FieldErrors struct {
 	List []*FieldError
 	More int
@@ -136,16 +137,19 @@ func (s *Service) apply(ctx context.Context, p Principal, doc ConfigDoc, dry boo
 	// Every item is checked, and their mistakes said together (the first
 	// of each item), so a file is not fixed one run per mistake.
 	var mistakes FieldErrors
-	check := func(at string, err error) error {
-		var fe *FieldError
-		if err = prefixed(at, err); err == nil || !errors.As(err, &fe) {
-			return err
-		}
+	add := func(fe *FieldError) {
 		if len(mistakes.List) < maxFieldErrors {
 			mistakes.List = append(mistakes.List, fe)
 		} else {
 			mistakes.More++
 		}
+	}
+	check := func(at string, err error) error {
+		var fe *FieldError
+		if err = prefixed(at, err); err == nil || !errors.As(err, &fe) {
+			return err
+		}
+		add(fe)
 		return nil
 	}
 	for i := range doc.Teams {
@@ -172,16 +176,21 @@ func (s *Service) apply(ctx context.Context, p Principal, doc ConfigDoc, dry boo
 			return res, err
 		}
 	}
+	// Then ids named twice and teams named that do not exist, all of them.
+	for _, fe := range uniqueIDs(&doc) {
+		add(fe)
+	}
+	refs, err := s.checkRefs(ctx, &doc)
+	if err != nil {
+		return res, err
+	}
+	for _, fe := range refs {
+		add(fe)
+	}
 	if len(mistakes.List) > 0 {
 		return res, &mistakes
 	}
 
-	if err := uniqueIDs(&doc); err != nil {
-		return res, err
-	}
-	if err := s.checkRefs(ctx, &doc); err != nil {
-		return res, err
-	}
 	// The rules after this apply (the document's and those it leaves) must
 	// compile: past routing.MaxRules nothing would be routed by rules.
 	existing, err := s.st.RuleList(ctx)
@@ -368,10 +377,10 @@ func missing[T any](kind string, stored, inDoc []T, id func(T) string) []string 
 
 // checkRefs refuses a document naming a team that is neither in it nor
 // stored, before anything is written.
-func (s *Service) checkRefs(ctx context.Context, doc *ConfigDoc) error {
+func (s *Service) checkRefs(ctx context.Context, doc *ConfigDoc) ([]*FieldError, error) {
 	stored, err := s.st.TeamList(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	known := map[string]bool{}
 	for _, t := range stored {
@@ -380,37 +389,29 @@ func (s *Service) checkRefs(ctx context.Context, doc *ConfigDoc) error {
 	for _, t := range doc.Teams {
 		known[t.ID] = true
 	}
-	check := func(field, team string) error {
+	var out []*FieldError
+	check := func(field, team string) {
 		if team != "" && !known[team] {
-			return fieldErr(field, "no team "+team+" in the document or the store")
+			out = append(out, &FieldError{Field: field, Message: "no team " + team + " in the document or the store"})
 		}
-		return nil
 	}
 	for i, t := range doc.Teams {
-		if err := check(fmt.Sprintf("teams[%d].fallback_team", i), t.FallbackTeam); err != nil {
-			return err
-		}
+		check(fmt.Sprintf("teams[%d].fallback_team", i), t.FallbackTeam)
 	}
 	for i, a := range doc.Agents {
 		for j, t := range a.Teams {
-			if err := check(fmt.Sprintf("agents[%d].teams[%d]", i, j), t); err != nil {
-				return err
-			}
+			check(fmt.Sprintf("agents[%d].teams[%d]", i, j), t)
 		}
 	}
 	for i, r := range doc.Rules {
-		if err := check(fmt.Sprintf("rules[%d].then.team", i), r.Then.Team); err != nil {
-			return err
-		}
+		check(fmt.Sprintf("rules[%d].then.team", i), r.Then.Team)
 	}
 	for i, r := range doc.SavedReplies {
 		for j, t := range r.Teams {
-			if err := check(fmt.Sprintf("saved_replies[%d].teams[%d]", i, j), t); err != nil {
-				return err
-			}
+			check(fmt.Sprintf("saved_replies[%d].teams[%d]", i, j), t)
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // upsert stores one record of a document: created when get finds none,
@@ -521,28 +522,23 @@ func normalizeEmpty(v any) any {
 // uniqueIDs refuses a document that names one team, agent, rule or saved
 // reply twice: the last would silently win, and applying it again would
 // rewrite both each time.
-func uniqueIDs(doc *ConfigDoc) error {
-	for _, err := range []error{
+func uniqueIDs(doc *ConfigDoc) []*FieldError {
+	return slices.Concat(
 		unique("teams", doc.Teams, func(t store.Team) string { return t.ID }),
 		unique("agents", doc.Agents, func(a store.Agent) string { return a.ID }),
 		unique("rules", doc.Rules, func(r store.Rule) string { return r.ID }),
-		unique("saved_replies", doc.SavedReplies, func(r store.SavedReply) string { return r.ID }),
-	} {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		unique("saved_replies", doc.SavedReplies, func(r store.SavedReply) string { return r.ID }))
 }
 
-// unique names the first item of section whose id an earlier one has.
-func unique[T any](section string, items []T, id func(T) string) error {
+// unique names each item of section whose id an earlier one has.
+func unique[T any](section string, items []T, id func(T) string) []*FieldError {
+	var out []*FieldError
 	seen := make(map[string]bool, len(items))
 	for i, it := range items {
 		if seen[id(it)] {
-			return fieldErr(fmt.Sprintf("%s[%d].id", section, i), fmt.Sprintf("%q appears earlier in the document", id(it)))
+			out = append(out, &FieldError{Field: fmt.Sprintf("%s[%d].id", section, i), Message: fmt.Sprintf("%q appears earlier in the document", id(it))})
 		}
 		seen[id(it)] = true
 	}
-	return nil
+	return out
 }

@@ -19,7 +19,7 @@ import (
 // messageFields are the paths a refused message may name, as the API puts
 // them into error.details.field.
 var messageFields = regexp.MustCompile(`^(network|external_id|thread_external_id|profile|kind|text|language|sent_at|` +
-	`tags(\[\d+\])?|attachments(\[\d+\]\.(type|url))?|author(\.(id|handle|name|followers))?)$`)
+	`tags(\[\d+\])?|attachments(\[\d+\](\.(type|url))?)?|author(\.(id|handle|name|followers))?)$`)
 
 // FuzzMessageJSON decodes arbitrary bytes as an inbound message, the way
 // POST /api/v1/messages does, and validates it. Whatever the input, either

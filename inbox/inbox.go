@@ -145,7 +145,7 @@ func New(st store.Store, cfg Config) *Service {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	s := &Service{st: st, cfg: cfg, log: cfg.Logger.With("component", "inbox"), metrics: cfg.Metrics,
-		presence: presence{seen: map[string]struct{}{}, streams: map[string]int{}}, nudge: make(chan struct{}, 1), stop: make(chan struct{})}
+		presence: presence{seen: map[string]struct{}{}, streams: map[string]int{}, wake: make(chan struct{}, 1), woken: map[string]bool{}}, nudge: make(chan struct{}, 1), stop: make(chan struct{})}
 	for i := range s.ingestStripes {
 		s.ingestStripes[i] = make(chan struct{}, 1)
 	}
@@ -167,7 +167,7 @@ func (s *Service) now() time.Time { return s.cfg.Clock().UTC() }
 func (s *Service) Start(ctx context.Context) {
 	s.every(ctx, s.cfg.SweepInterval, nil, s.sweep)
 	s.every(ctx, s.cfg.SweepInterval, s.nudge, s.assignQueued)
-	s.every(ctx, presenceInterval(s.cfg.PresenceTTL), nil, s.presenceTick)
+	s.every(ctx, presenceInterval(s.cfg.PresenceTTL), s.presence.wake, s.presenceTick)
 	s.every(ctx, s.cfg.Webhooks.PollInterval, nil, s.deliverWebhooks)
 	if s.cfg.Retention > 0 {
 		s.every(ctx, s.cfg.RetentionInterval, nil, s.retain)

@@ -12,6 +12,10 @@ type presence struct {
 	mu      sync.Mutex
 	seen    map[string]struct{}
 	streams map[string]int // agent -> open event streams on this node
+	// wake runs a flush at once: an agent the sweep set away is back
+	// online with their first request, not up to an interval later.
+	wake  chan struct{}
+	woken map[string]bool
 }
 
 // presenceInterval is how often sightings are flushed and idle agents
@@ -26,9 +30,23 @@ func (s *Service) Seen(agentID string) {
 	if agentID == "" {
 		return
 	}
+	// The configuration as last read says whether a sweep set them away
+	// (that changed it, and assignment reads it again within a second).
+	sn := s.snap.Load()
+	idle := sn != nil && sn.agents[agentID].IdleAway
 	s.presence.mu.Lock()
 	s.presence.seen[agentID] = struct{}{}
+	wake := idle && !s.presence.woken[agentID]
+	if wake {
+		s.presence.woken[agentID] = true // once until the flush
+	}
 	s.presence.mu.Unlock()
+	if wake {
+		select {
+		case s.presence.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Streaming records an open event stream of the agent until the returned
@@ -64,6 +82,7 @@ func (s *Service) presenceTick(ctx context.Context) {
 		}
 	}
 	clear(s.presence.seen)
+	clear(s.presence.woken)
 	s.presence.mu.Unlock()
 	if len(ids) > 0 {
 		s.loopFailed(ctx, "presence flush failed", s.st.AgentTouch(ctx, ids))

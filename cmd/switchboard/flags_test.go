@@ -39,8 +39,10 @@ func TestParseFlags_TheEnvironmentIsParsedLikeFlags(t *testing.T) {
 	t.Setenv("SWITCHBOARD_LOCK_TTL", "45s")
 	t.Setenv("SWITCHBOARD_RATE_LIMIT", "7.5")
 	t.Setenv("SWITCHBOARD_DEFAULT_TEAM", "inbox")
+	t.Setenv("SWITCHBOARD_SHUTDOWN_TIMEOUT", "25s")
 	c, err := parseFlags(nil)
-	if err != nil || !c.secureCookies || !c.webhookDenyPrivate || c.lockTTL != 45*time.Second || c.rateLimit != 7.5 || c.defaultTeam != "inbox" {
+	if err != nil || !c.secureCookies || !c.webhookDenyPrivate || c.lockTTL != 45*time.Second || c.rateLimit != 7.5 || c.defaultTeam != "inbox" ||
+		c.shutdownWait != 25*time.Second {
 		t.Fatalf("from the environment: %+v, %v", c, err)
 	}
 	if c, err = parseFlags([]string{"--secure-cookies=false", "--lock-ttl", "1m"}); err != nil || c.secureCookies || c.lockTTL != time.Minute {
@@ -51,6 +53,7 @@ func TestParseFlags_TheEnvironmentIsParsedLikeFlags(t *testing.T) {
 	t.Setenv("SWITCHBOARD_LOCK_TTL", "")
 	t.Setenv("SWITCHBOARD_RATE_LIMIT", "")
 	t.Setenv("SWITCHBOARD_DEFAULT_TEAM", "")
+	t.Setenv("SWITCHBOARD_SHUTDOWN_TIMEOUT", "")
 
 	for env, bad := range map[string]string{
 		"SWITCHBOARD_SECURE_COOKIES":       "yes",

@@ -108,6 +108,7 @@ var envFlags = map[string]string{
 	"rate-limit": "SWITCHBOARD_RATE_LIMIT", "ingest-rate-limit": "SWITCHBOARD_INGEST_RATE_LIMIT",
 	"ip-rate-limit": "SWITCHBOARD_IP_RATE_LIMIT", "trust-proxy": "SWITCHBOARD_TRUST_PROXY",
 	"metrics-addr": "SWITCHBOARD_METRICS_ADDR", "meta-body-limit-mib": "SWITCHBOARD_META_BODY_LIMIT_MIB",
+	"shutdown-timeout": "SWITCHBOARD_SHUTDOWN_TIMEOUT",
 }
 
 func parseFlags(args []string) (config, error) {
@@ -132,7 +133,7 @@ func parseFlags(args []string) (config, error) {
 	fs.Float64Var(&c.ipRateLimit, "ip-rate-limit", api.DefaultRateLimits.PerIP, "sign-in attempts (and requests with a wrong key or cookie) per second per client address; 0 = off (SWITCHBOARD_IP_RATE_LIMIT)")
 	fs.StringVar(&c.trustProxy, "trust-proxy", "", "comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed (SWITCHBOARD_TRUST_PROXY)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics on this separate, private address instead of --addr (SWITCHBOARD_METRICS_ADDR)")
-	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for requests in flight")
+	fs.DurationVar(&c.shutdownWait, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for requests in flight (SWITCHBOARD_SHUTDOWN_TIMEOUT)")
 	fs.IntVar(&c.metaBodyMiB, "meta-body-limit-mib", 1, "largest Meta webhook delivery taken, 1 to 4 MiB; API.md's limit is 1 MiB, and Meta batches large deliveries at busy times (SWITCHBOARD_META_BODY_LIMIT_MIB)")
 	fs.SetOutput(io.Discard) // errors are printed once, by main, with a hint
 	if err := fs.Parse(args); err != nil {
