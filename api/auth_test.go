@@ -257,3 +257,18 @@ func TestWebPage_SecurityHeaders(t *testing.T) {
 		t.Errorf("Content-Security-Policy %q: want default-src 'self' and nothing unsafe", csp)
 	}
 }
+
+// TestKeys_ARoleInAnotherCaseIsNotTheRole: "Role" beside "role" is an
+// unknown field, ignored: it made an admin key of a request a reviewer
+// or a proxy would read as asking for an ingest key.
+func TestKeys_ARoleInAnotherCaseIsNotTheRole(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	var k struct {
+		Role string `json:"role"`
+	}
+	s.do(t, "POST", "/api/v1/keys", s.admin, `{"role": "ingest", "name": "x-connector", "Role": "admin"}`).want(t, 201).decode(t, &k)
+	if k.Role != "ingest" {
+		t.Fatalf("key made with role %q, want ingest", k.Role)
+	}
+}

@@ -338,7 +338,9 @@ func TestRules_CRUDRoundTrip(t *testing.T) {
 	s.do(t, "POST", "/api/v1/rules", s.admin, map[string]any{"id": "typo", "position": 99,
 		"when": map[string]any{"network": []string{"whatsapp"}, "Kinds": []string{"dm"}}, "then": map[string]any{"team": "care", "tag": "x"}},
 	).want(t, 201).decode(t, &warned)
-	if want := []string{"then.tag is not a rule field and was ignored", "when.network is not a rule field and was ignored"}; !slices.Equal(warned.Warnings, want) {
+	// A key is the field it names exactly: "Kinds" is not kinds.
+	if want := []string{"then.tag is not a rule field and was ignored", "when.Kinds is not a rule field and was ignored",
+		"when.network is not a rule field and was ignored", "when has no condition left, so this rule matches every message"}; !slices.Equal(warned.Warnings, want) {
 		t.Fatalf("warnings %q, want %q", warned.Warnings, want)
 	}
 	typo := s.do(t, "PUT", "/api/v1/rules/typo", s.admin, map[string]any{"position": 99, "when": map[string]any{"network": []string{"whatsapp"}, "kinds": []string{}},
@@ -351,12 +353,12 @@ func TestRules_CRUDRoundTrip(t *testing.T) {
 		store.Rule
 		Warnings []string `json:"warnings"`
 	}
-	answer := s.do(t, "PUT", "/api/v1/rules/typo", s.admin, map[string]any{"position": 99, "when": map[string]any{"Networks": []string{"whatsapp"},
+	answer := s.do(t, "PUT", "/api/v1/rules/typo", s.admin, map[string]any{"position": 99, "when": map[string]any{"networks": []string{"whatsapp"},
 		"schedule": map[string]any{"timezone": "UTC", "windows": []any{map[string]any{"days": []string{"mon"}, "start": "09:00", "end": "17:00"}}}},
 		"then": map[string]any{"team": "care"}}).want(t, 200)
 	answer.decode(t, &clean)
 	if clean.Warnings != nil || !slices.Equal(clean.When.Networks, []string{"whatsapp"}) {
-		t.Fatalf("a rule with no unknown field (a key in another case is one): warnings %q, networks %q", clean.Warnings, clean.When.Networks)
+		t.Fatalf("a rule with no unknown field: warnings %q, networks %q", clean.Warnings, clean.When.Networks)
 	}
 	// An answer sent back (warnings, times and all) is no mistake.
 	s.do(t, "PUT", "/api/v1/rules/typo", s.admin, typo.Body).want(t, 200).decode(t, &clean)

@@ -106,7 +106,7 @@ func unknownMembers(v any, t reflect.Type, path string, out *[]string) {
 			if path != "" {
 				p = path + "." + k
 			}
-			if _, ft := inbox.JSONField(t, k); ft != nil { // keys match fields in any case
+			if _, ft := inbox.JSONField(t, k); ft != nil { // as DecodeJSON matches them
 				unknownMembers(x[k], ft, p, out)
 			} else {
 				*out = append(*out, p)

@@ -19,12 +19,17 @@ const MaxJSONDepth = 64
 // DecodeJSON decodes a JSON body into v. A value of the wrong type is a
 // FieldError naming its field; anything else malformed names "body", as
 // does nesting deeper than MaxJSONDepth. Unknown fields are ignored, as the
-// contract says.
+// contract says, and a key is the field it names exactly: "Role" beside
+// "role" is an unknown field, not a second role that wins (encoding/json
+// would match keys in any case, the last one written winning).
 func DecodeJSON(body []byte, v any) error {
 	if jsonDepth(body) > MaxJSONDepth {
 		return fieldErr("body", "nests arrays and objects too deeply")
 	}
-	err := segjson.Unmarshal(body, v)
+	rest, err := segjson.Parse(body, v, segjson.DontMatchCaseInsensitiveStructFields)
+	if err == nil && len(rest) > 0 {
+		return fieldErr("body", "malformed JSON") // a second value after the first
+	}
 	if err == nil {
 		return nil
 	}
@@ -43,10 +48,8 @@ func DecodeJSON(body []byte, v any) error {
 }
 
 // fieldPath writes a decoder's dotted path ("time_off.0.from") the way the
-// contract names fields ("time_off[0].from"). The decoder gives object keys
-// as the body spelled them, and a struct field takes its key in any case
-// ("Author" fills author), so each struct step is named by its JSON tag,
-// found by walking t, the type decoded into.
+// contract names fields ("time_off[0].from"): each struct step is named by
+// its JSON tag, found by walking t, the type decoded into.
 func fieldPath(t reflect.Type, p string) string {
 	var b strings.Builder
 	for i, part := range strings.Split(p, ".") {
@@ -77,12 +80,10 @@ func fieldPath(t reflect.Type, p string) string {
 }
 
 // JSONField finds the field of struct type t that the JSON key decodes
-// into, the way encoding/json matches keys (exactly, else ignoring case;
-// an embedded struct's fields count as t's), and returns its contract name
-// and type (nil when no field takes the key).
+// into, as DecodeJSON matches keys (exactly; an embedded struct's fields
+// count as t's), and returns its contract name and type (nil when no
+// field takes the key).
 func JSONField(t reflect.Type, key string) (string, reflect.Type) {
-	var folded reflect.StructField
-	var foldedName string
 	for _, f := range reflect.VisibleFields(t) {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		switch {
@@ -94,12 +95,6 @@ func JSONField(t reflect.Type, key string) (string, reflect.Type) {
 		if name == key {
 			return name, f.Type
 		}
-		if foldedName == "" && strings.EqualFold(name, key) {
-			folded, foldedName = f, name
-		}
-	}
-	if foldedName != "" {
-		return foldedName, folded.Type
 	}
 	return key, nil
 }

@@ -175,15 +175,10 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, seen map[checked]bool)
 			if ft == nil {
 				return fmt.Errorf("line %d: %sunknown field %q", key.Line, prefix(path), key.Value)
 			}
-			// Keys are matched as JSON matches them, case aside: `Name`
-			// after `name` would replace it unseen.
 			if first, twice := keys[name]; twice {
 				return fmt.Errorf("line %d: %s%q is written twice (line %d)", key.Line, prefix(path), name, first)
 			}
 			keys[name] = key.Line
-			// Written as JSON names it, so a key here overrides one a
-			// merge brings in whatever the case of either.
-			key.Value = name
 			if err := checkNode(val, ft, joinPath(path, key.Value), seen); err != nil {
 				return err
 			}
@@ -311,8 +306,8 @@ func fieldLine(data []byte, path string) int {
 	return line
 }
 
-// member finds the key and value of a mapping's field, named as JSON
-// names it (case aside), in the mapping or in what it merges (`<<`).
+// member finds the key and value of a mapping's field in the mapping, or
+// in what it merges (`<<`).
 func member(n *yaml.Node, name string) (key, val *yaml.Node) {
 	for n.Kind == yaml.AliasNode {
 		n = n.Alias
@@ -328,7 +323,7 @@ func member(n *yaml.Node, name string) (key, val *yaml.Node) {
 			merged = append(merged, v.Content...)
 		case k.ShortTag() == "!!merge":
 			merged = append(merged, v)
-		case strings.EqualFold(k.Value, name):
+		case k.Value == name:
 			return k, v
 		}
 	}

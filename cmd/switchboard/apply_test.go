@@ -354,8 +354,10 @@ func TestParseConfigDoc_MistakesAreReportedAtTheirLine(t *testing.T) {
 		{"agents:\n  - {id: ana, x-note: hi}\n", `line 2: agents[0]: unknown field "x-note"`},
 		// Any document after the first, not only the second.
 		{"teams: []\n---\n---\nrules: []\n", `line 4: a second document (after ---): write the configuration as one`},
-		// A key written twice, case aside, would have one replace the other.
-		{"teams:\n  - id: care\n    name: Care\n    Name: Sales\n", `line 4: teams[0]: "name" is written twice (line 3)`},
+		// A key written twice would have one replace the other; a key is
+		// the field it names exactly, as the server reads JSON.
+		{"teams:\n  - id: care\n    name: Care\n    name: Sales\n", `line 4: teams[0]: "name" is written twice (line 3)`},
+		{"teams:\n  - id: care\n    Name: Sales\n", `line 3: teams[0]: unknown field "Name"`},
 		// An anchor used as two types is checked as each.
 		{"x-d: &d [mon, 3]\nagents:\n  - {id: ana, teams: *d, shifts: [{days: [mon], start: '09:00', end: '10:00'}]}\n" +
 			"rules:\n  - {id: r, when: {schedule: {windows: [{days: [mon], start: '09:00', end: '10:00'}]}, min_followers: *d}}\n",
@@ -379,10 +381,10 @@ func TestParseConfigDoc_MistakesAreReportedAtTheirLine(t *testing.T) {
 	}
 }
 
-// TestFieldLine_FollowsMergeKeysAndCaseAside: the server names fields as
-// JSON does; the file may write one with other case, or in a mapping it
-// merges, and the line is still found.
-func TestFieldLine_FollowsMergeKeysAndCaseAside(t *testing.T) {
+// TestFieldLine_FollowsMergeKeys: the file may write a field the server
+// names in a mapping it merges, and the line is still found; a field
+// written in the mapping is the one applied, over a merged one.
+func TestFieldLine_FollowsMergeKeys(t *testing.T) {
 	data := []byte(`x-base: &base
   timezone: Mars/Olympus
   capacity: 3
@@ -390,7 +392,7 @@ agents:
   - id: ana
     <<: *base
   - id: ben
-    Timezone: Europe/Madrid
+    timezone: Europe/Madrid
     <<: [*base]
 `)
 	// The key written here is the one applied, as fieldLine says.
