@@ -153,7 +153,7 @@ func authzRoutes() []cell {
 		{"POST", "/api/v1/threads/{thread}/transfer", tok(map[string]any{"team": "sales"}), [5]int{403, 404, 200, 409, 403}},
 		{"POST", "/api/v1/threads/{thread}/transfer", obj(map[string]any{"team": "sales"}), [5]int{403, 404, 400, 200, 200}},
 		{"POST", "/api/v1/threads/{thread}/tags", tok(map[string]any{"add": []string{"vip"}}), [5]int{403, 404, 200, 409, 403}},
-		{"POST", "/api/v1/threads/{thread}/tags", obj(map[string]any{"add": []string{"vip"}}), [5]int{403, 404, 400, 200, 200}},
+		{"POST", "/api/v1/threads/{thread}/tags", obj(map[string]any{"add": []string{"vip"}}), [5]int{403, 404, 200, 200, 200}},
 		{"POST", "/api/v1/threads/{thread}/assign", obj(map[string]any{"agent_id": "sam"}), [5]int{403, 403, 403, 200, 200}},
 		{"POST", "/api/v1/threads/{thread}/unlock", nil, [5]int{403, 403, 403, 200, 200}},
 		{"DELETE", "/api/v1/threads/{thread}", nil, [5]int{403, 403, 403, 403, 204}},

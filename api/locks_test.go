@@ -551,8 +551,14 @@ func TestTags_RunTagRulesAndMayMoveTheThread(t *testing.T) {
 	if strings.Join(lr.Thread.Tags, ",") != "vip" || lr.Lock == nil || lr.Lock.Token != lock.Token || lr.Thread.Team != "care" {
 		t.Fatalf("tagged = %+v", lr)
 	}
+	// The contract's body has no token: the holder is known by who they are.
+	s.do(t, "POST", "/api/v1/threads/"+id+"/tags", s.ana, map[string]any{"add": []string{"no-token"}}).want(t, 200).decode(t, &lr)
+	if strings.Join(lr.Thread.Tags, ",") != "vip,no-token" || lr.Lock == nil || lr.Lock.Token != lock.Token {
+		t.Fatalf("tagged by the holder without the token = %+v", lr)
+	}
+	s.do(t, "POST", "/api/v1/threads/"+id+"/tags", s.ana, map[string]any{"remove": []string{"no-token"}}).want(t, 200)
 	before := s.snapshot(t)
-	s.do(t, "POST", "/api/v1/threads/"+id+"/tags", s.bob, map[string]any{"add": []string{"x"}}).wantErr(t, 400, "invalid_request", "token")
+	s.do(t, "POST", "/api/v1/threads/"+id+"/tags", s.bob, map[string]any{"add": []string{"x"}}).wantErr(t, 409, "lock_lost", "")
 	s.do(t, "POST", "/api/v1/threads/"+id+"/tags", s.bob, map[string]any{"token": lock.Token, "add": []string{"x"}}).wantErr(t, 409, "lock_lost", "")
 	s.do(t, "POST", "/api/v1/threads/"+id+"/tags", s.ana, map[string]any{"token": lock.Token, "add": []string{"not ok"}}).wantErr(t, 400, "invalid_request", "add[0]")
 	s.unchanged(t, before)

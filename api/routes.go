@@ -203,7 +203,11 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 		p, err = s.svc.Authenticate(c.UserContext(), strings.TrimSpace(key))
 	} else {
 		cookie := c.Cookies(SessionCookie)
-		if cookie != "" {
+		// Signing out needs no label, as the contract writes it: no other
+		// origin can send a DELETE without a preflight, and at worst it
+		// would only sign the browser out.
+		signOut := c.Method() == fiber.MethodDelete && c.Path() == "/api/v1/session"
+		if cookie != "" && !signOut {
 			if err := requireJSONType(c); err != nil {
 				return err
 			}

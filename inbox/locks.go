@@ -419,6 +419,18 @@ func (s *Service) Tag(ctx context.Context, p Principal, threadID string, in TagI
 	if err := normalizeTags("remove", in.Remove); err != nil {
 		return store.LockResult{}, err
 	}
+	if in.Token == "" && !p.CanSupervise() {
+		// The contract's body has no token: the holder is known by who
+		// they are, and tags with the lock they hold now.
+		t, err := s.personThread(ctx, p, threadID)
+		if err != nil {
+			return store.LockResult{}, err
+		}
+		if t.Lock == nil || t.Lock.AgentID != p.AgentID {
+			return store.LockResult{}, fmt.Errorf("thread %s: %w", threadID, store.ErrLockLost)
+		}
+		in.Token = t.Lock.Token
+	}
 	var res store.LockResult
 	var err error
 	for range maxRetries {
