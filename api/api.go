@@ -567,14 +567,22 @@ func reason(err, sentinel error, plain string) string {
 // is read as sent: a compressed one is refused, since Fiber's Ctx.Body
 // would inflate it with no limit (a 1 MiB gzip body is 1 GiB of JSON).
 func decode(c *fiber.Ctx, v any) error {
-	if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
-		return &inbox.FieldError{Field: "Content-Encoding", Message: "is not supported; send the body uncompressed"}
+	if err := checkEncoding(c); err != nil {
+		return err
 	}
 	body := c.Request().Body()
 	if len(body) == 0 {
 		return nil
 	}
 	return inbox.DecodeJSON(body, v)
+}
+
+// checkEncoding refuses a compressed body.
+func checkEncoding(c *fiber.Ctx) error {
+	if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
+		return &inbox.FieldError{Field: "Content-Encoding", Message: "is not supported; send the body uncompressed"}
+	}
+	return nil
 }
 
 func pageParams(c *fiber.Ctx) (store.PageParams, error) {

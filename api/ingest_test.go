@@ -304,6 +304,8 @@ func TestIngest_RefusedRequestsStoreNothing(t *testing.T) {
 		{"text of 20001 characters", withText(strings.Repeat("é", 20001)), "text"},
 		{"malformed JSON", `{"network": "instagram", "external_id": `, "body"},
 		{"not an object", `[1,2,3]`, "body"},
+		// The decoder would store U+FFFD for the bad bytes: text nobody sent.
+		{"text not UTF-8", []byte("{\"network\": \"instagram\", \"external_id\": \"t1\", \"author\": {\"id\": \"u\"}, \"text\": \"bad \xff here\"}"), "body"},
 		{"followers of the wrong type", msg("t1", map[string]any{"author": map[string]any{"id": "u", "followers": "many"}}), "author.followers"},
 		{"missing network", msg("t1", map[string]any{"network": ""}), "network"},
 		{"unknown network", msg("t1", map[string]any{"network": "myspace"}), "network"},
@@ -418,7 +420,9 @@ func TestIngestBatch_DeepNestingIs400AndOnlyIngestKeysGetDecoded(t *testing.T) {
 // TestIngestBatch_IdsThatAreNotUTF8AreRefusedItemByItem: the decoder makes
 // U+FFFD of bytes that are not UTF-8 and of lone surrogate escapes, so two
 // such ids would be one, and the second message dropped as a duplicate.
-// They are refused, each item on its own: the rest of the batch is stored.
+// They are refused, each item on its own (bytes that are not UTF-8 refuse
+// the item's body, a lone surrogate its id): the rest of the batch is
+// stored.
 func TestIngestBatch_IdsThatAreNotUTF8AreRefusedItemByItem(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t)
@@ -435,9 +439,13 @@ func TestIngestBatch_IdsThatAreNotUTF8AreRefusedItemByItem(t *testing.T) {
 		t.Fatalf("results %v", res.Results)
 	}
 	for i, r := range res.Results[1:] {
+		field := "external_id"
+		if i == 0 {
+			field = "body"
+		}
 		e, _ := r["error"].(map[string]any)
-		if d, _ := e["details"].(map[string]any); e["code"] != "invalid_request" || d["field"] != "external_id" {
-			t.Fatalf("item %d: %v, want a 400 naming external_id", i+1, r)
+		if d, _ := e["details"].(map[string]any); e["code"] != "invalid_request" || d["field"] != field {
+			t.Fatalf("item %d: %v, want a 400 naming %s", i+1, r, field)
 		}
 	}
 	if n := len(s.threads(t, s.admin, "")); n != 1 {

@@ -249,6 +249,7 @@ func TestLocks_RenewReplyReleaseClose(t *testing.T) {
 	s.reply(t, s.bob, id, lock.Token, "hi").wantErr(t, 409, "lock_lost", "")
 	s.reply(t, s.ana, id, "", "hi").wantErr(t, 400, "invalid_request", "token")
 	s.reply(t, s.ana, id, lock.Token, "").wantErr(t, 400, "invalid_request", "text")
+	s.reply(t, s.ana, id, lock.Token, " \n\t\u00a0").wantErr(t, 400, "invalid_request", "text") // blanks alone would be sent as an answer
 	s.reply(t, s.ana, id, lock.Token, strings.Repeat("é", 20001)).wantErr(t, 400, "invalid_request", "text")
 	s.unchanged(t, before)
 	if n := len(s.messages(t, s.admin, id)); n != 1 {

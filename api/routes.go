@@ -407,20 +407,18 @@ func (s *server) ingestBatch(c *fiber.Ctx) error {
 		return err
 	}
 	defer done()
-	var in struct {
-		Messages []json.RawMessage `json:"messages"`
-	}
-	if err := decode(c, &in); err != nil {
+	if err := checkEncoding(c); err != nil {
 		return err
 	}
-	if in.Messages == nil {
-		return &inbox.FieldError{Field: "messages", Message: "is required"}
+	messages, err := inbox.DecodeBatch(c.Request().Body())
+	if err != nil {
+		return err
 	}
-	if n := len(in.Messages); n > inbox.MaxBatch {
+	if n := len(messages); n > inbox.MaxBatch {
 		return fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("a batch takes at most %d messages, not %d", inbox.MaxBatch, n))
 	}
-	items := make([]connect.GenericItem, len(in.Messages))
-	for i, raw := range in.Messages {
+	items := make([]connect.GenericItem, len(messages))
+	for i, raw := range messages {
 		items[i].Err = inbox.DecodeJSON(raw, &items[i].Input)
 	}
 	return s.answerBatch(c, principal(c), items)

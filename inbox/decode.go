@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	segjson "github.com/segmentio/encoding/json"
 )
@@ -23,6 +24,33 @@ const MaxJSONDepth = 64
 // "role" is an unknown field, not a second role that wins (encoding/json
 // would match keys in any case, the last one written winning).
 func DecodeJSON(body []byte, v any) error {
+	if !utf8.Valid(body) {
+		// JSON is UTF-8 (RFC 8259); the decoder would put U+FFFD in place
+		// of the bad bytes and store text nobody sent.
+		return fieldErr("body", "is not valid UTF-8")
+	}
+	return decodeJSON(body, v)
+}
+
+// DecodeBatch reads a batch body, {"messages": [...]}, leaving each message
+// as it came, to be decoded (by DecodeJSON) and refused on its own: one
+// message's bytes that are not UTF-8 refuse that message, not the batch.
+func DecodeBatch(body []byte) ([]json.RawMessage, error) {
+	var in struct {
+		Messages []json.RawMessage `json:"messages"`
+	}
+	if len(body) > 0 {
+		if err := decodeJSON(body, &in); err != nil {
+			return nil, err
+		}
+	}
+	if in.Messages == nil {
+		return nil, fieldErr("messages", "is required")
+	}
+	return in.Messages, nil
+}
+
+func decodeJSON(body []byte, v any) error {
 	if jsonDepth(body) > MaxJSONDepth {
 		return fieldErr("body", "nests arrays and objects too deeply")
 	}

@@ -33,7 +33,8 @@ func TestDecodeJSON_NamesTheField(t *testing.T) {
 			func() any { return new(store.Agent) }},
 		{`{"network": "x", `, "body", "malformed JSON", msgInput},
 		{`{"network": "x"} trailing`, "body", "malformed JSON", msgInput},
-		{"\xff\xfe", "body", "malformed JSON", msgInput},
+		{"\xff\xfe", "body", "is not valid UTF-8", msgInput},
+		{"{\"network\": \"x\", \"text\": \"bad \xff\xfe here\"}", "body", "is not valid UTF-8", msgInput},
 		{`[1, 2]`, "body", "must be an object", msgInput},
 	} {
 		err := inbox.DecodeJSON([]byte(c.body), c.into())

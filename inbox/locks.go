@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -239,7 +240,8 @@ func (s *Service) Reply(ctx context.Context, p Principal, threadID string, in Re
 	if in.Token == "" {
 		return store.ReplyResult{}, fieldErr("token", "is required")
 	}
-	if in.Text == "" && len(in.Attachments) == 0 {
+	if strings.TrimSpace(in.Text) == "" && len(in.Attachments) == 0 {
+		// Blanks alone would be sent to the customer as an answer.
 		return store.ReplyResult{}, fieldErr("text", "is required")
 	}
 	if err := checkLen("text", in.Text, MaxTextRunes); err != nil {
