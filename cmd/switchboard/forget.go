@@ -72,7 +72,11 @@ func forget(args []string) error {
 			return nil
 		}
 		if len(ids) == 0 {
-			fmt.Printf("erased %d threads of %s; none is left\n", erased, *author)
+			what := "threads"
+			if erased == 1 {
+				what = "thread"
+			}
+			fmt.Printf("erased %d %s of %s; none is left\n", erased, what, *author)
 			return nil
 		}
 		for _, id := range ids {

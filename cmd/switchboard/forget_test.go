@@ -106,7 +106,7 @@ func TestForget_ErasesEveryThreadOfTheCustomer(t *testing.T) {
 	if n := count("u-gone"); n != 1 {
 		t.Fatalf("%d threads of u-gone left, want the one on instagram", n)
 	}
-	if out, err := forget(testAdminKey, "--author", "u-gone"); err != nil || !strings.Contains(out, "erased 1 threads") {
+	if out, err := forget(testAdminKey, "--author", "u-gone"); err != nil || !strings.Contains(out, "erased 1 thread of") {
 		t.Fatalf("switchboard forget of an author left on one network: %v\n%s", err, out)
 	}
 	if n := count("u-gone"); n != 0 {
@@ -152,7 +152,7 @@ func TestForget_ANamesakeWhoWritesDuringTheRunIsLeftAlone(t *testing.T) {
 	cmd := exec.Command(binary(t), "forget", "--url", front.URL, "--author", "@maria")
 	cmd.Env = append(os.Environ(), "SWITCHBOARD_ADMIN_KEY="+testAdminKey)
 	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "erased 1 threads") {
+	if err != nil || !strings.Contains(string(out), "erased 1 thread of") {
 		t.Fatalf("switchboard forget: %v\n%s", err, out)
 	}
 	if n := p.countItems(t, "/api/v1/threads?network=instagram&author=u-maria", testAdminKey); n != 1 {
