@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -130,6 +131,9 @@ type server struct {
 	streams *streams
 	limits  limiters
 	large   byteWindow // Meta deliveries over BodyLimit being read
+	// tooLargeSaid is when the last oversized Meta delivery was logged
+	// (unix nanoseconds): once a minute at most, as anyone may send one.
+	tooLargeSaid atomic.Int64
 }
 
 // New builds the Fiber app without listening, so tests can call app.Test.
@@ -385,6 +389,14 @@ func mapError(err error) (int, errorBody) {
 	return 500, body("internal", "internal error", nil)
 }
 
+// sayOncePerMinute reports whether a minute has passed since it last
+// reported true for last, and takes the turn.
+func (s *server) sayOncePerMinute(last *atomic.Int64) bool {
+	now := time.Now().UnixNano()
+	prev := last.Load()
+	return now-prev >= int64(time.Minute) && last.CompareAndSwap(prev, now)
+}
+
 func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	status, body := mapError(err)
 	if status == fiber.StatusRequestEntityTooLarge && c.Get(noRoomHeader) != "" {
@@ -393,7 +405,7 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		err = errLargeDeliveriesBusy
 		status, body = mapError(err)
 	} else if status == fiber.StatusRequestEntityTooLarge {
-		if bytes.EqualFold(routedPath([]byte(c.Path())), metaPath) && s.deps.Webhooks.MetaAppSecret != "" {
+		if bytes.EqualFold(routedPath([]byte(c.Path())), metaPath) && s.deps.Webhooks.MetaAppSecret != "" && s.sayOncePerMinute(&s.tooLargeSaid) {
 			// Meta sends it again and again, and then gives up on the
 			// webhook: say so where the operator looks.
 			s.log.Warn("a Meta delivery over the body limit was refused; Meta retries it and may then disable the webhook",

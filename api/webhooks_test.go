@@ -940,6 +940,14 @@ func TestWebhooks_BodyOver1MiBIs413(t *testing.T) {
 	if logs := s.logs.String(); !strings.Contains(logs, "meta-body-limit-mib") || strings.Contains(logs, "aaaaaaaa") {
 		t.Fatalf("the refusal of a large Meta delivery is not logged as such (or its body is):\n%.2000s", logs)
 	}
+	// Anyone may send one, unsigned: the line is written once a minute at
+	// most, not once per request.
+	for range 3 {
+		s.postMeta(t, big).wantErr(t, 413, "payload_too_large", "")
+	}
+	if n := strings.Count(s.logs.String(), "meta-body-limit-mib"); n != 1 {
+		t.Fatalf("four large Meta deliveries logged %d times, want once", n)
+	}
 	s.unchanged(t, before)
 	s = newWebhookServer(t, allSecrets(), func(d *api.Deps) { d.MetaBodyLimit = api.MetaBodyLimit })
 	before = s.snapshot(t)
