@@ -386,7 +386,7 @@ func (s *testServer) handle(t *testing.T, method, path, key string, body []byte,
 func (s *testServer) handleFrom(peer net.IP, method, path, key string, body []byte, header ...string) response {
 	var fr fasthttp.Request
 	for i := 0; i+1 < len(header); i += 2 {
-		fr.Header.Set(header[i], header[i+1])
+		fr.Header.Add(header[i], header[i+1]) // a name given twice is two lines
 	}
 	fr.Header.SetMethod(method)
 	fr.SetRequestURI(path)
@@ -471,6 +471,29 @@ func TestRateLimit_SignInBehindAProxyKeysOnTheAddressTheProxySaw(t *testing.T) {
 			}
 		})
 	}
+	t.Run("every header line is read, and a hop is an address", func(t *testing.T) {
+		for name, xff := range map[string]func(i int) []string{
+			// A proxy that adds a line of its own leaves the client's first.
+			"two lines": func(i int) []string { return []string{fmt.Sprintf("10.9.8.%d", i), "203.0.113.7"} },
+			// A port is not another client.
+			"with a port": func(i int) []string { return []string{fmt.Sprintf("203.0.113.7:%d", 50000+i)} },
+			// Not an address: no budget of its own, the peer's.
+			"not an address": func(i int) []string { return []string{fmt.Sprintf("client-%d", i)} },
+		} {
+			s := newLimitedServer(t, func(d *api.Deps) { d.RateLimits = api.RateLimits{PerIP: 1}; d.TrustedProxies = []string{"192.0.2.1"} })
+			var codes []int
+			for i := range 4 {
+				var header []string
+				for _, line := range xff(i) {
+					header = append(header, "X-Forwarded-For", line)
+				}
+				codes = append(codes, s.handle(t, "POST", "/api/v1/session", "", []byte(`{"key": "sbk_guess"}`), header...).Status)
+			}
+			if fmt.Sprint(codes) != "[401 401 429 429]" {
+				t.Errorf("%s: sign-in statuses %v, want [401 401 429 429]", name, codes)
+			}
+		}
+	})
 	t.Run("IPv6 clients are counted per /64", func(t *testing.T) {
 		s := newLimitedServer(t, func(d *api.Deps) { d.RateLimits = api.RateLimits{PerIP: 1}; d.TrustedProxies = []string{"192.0.2.1"} })
 		signIn := func(xff string) int {

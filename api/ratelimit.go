@@ -106,13 +106,42 @@ func (s *server) clientAddr(c *fiber.Ctx) string {
 	if len(s.deps.TrustedProxies) == 0 || !c.IsProxyTrusted() {
 		return peer
 	}
-	hops := strings.Split(c.Get(fiber.HeaderXForwardedFor), ",")
+	// Every X-Forwarded-For line, in order: a proxy that adds a line of
+	// its own (HAProxy's forwardfor) leaves the client's first, and the
+	// first alone would let a client choose its budget.
+	var hops []string
+	for _, line := range c.Request().Header.PeekAll(fiber.HeaderXForwardedFor) {
+		hops = append(hops, strings.Split(string(line), ",")...)
+	}
 	for i := len(hops) - 1; i >= 0; i-- {
-		if hop := strings.TrimSpace(hops[i]); hop != "" && !isTrustedProxy(hop, s.deps.TrustedProxies) {
-			return hop
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" {
+			continue
+		}
+		ip, ok := hopAddr(hop)
+		if !ok {
+			// Not an address: not what a trusted proxy writes for the
+			// client it saw, and no budget of its own (a key per string
+			// sent would grow the limiter without bound).
+			return peer
+		}
+		if !isTrustedProxy(ip, s.deps.TrustedProxies) {
+			return ip
 		}
 	}
 	return peer
+}
+
+// hopAddr reads one X-Forwarded-For hop as an IP address, with or without
+// a port ("203.0.113.7", "203.0.113.7:51234", "[2001:db8::1]:443").
+func hopAddr(hop string) (string, bool) {
+	if ap, err := netip.ParseAddrPort(hop); err == nil {
+		return ap.Addr().Unmap().String(), true
+	}
+	if a, err := netip.ParseAddr(strings.Trim(hop, "[]")); err == nil {
+		return a.Unmap().String(), true
+	}
+	return "", false
 }
 
 // isTrustedProxy reports whether addr is one of the trusted IPs or inside
