@@ -459,19 +459,59 @@ func (s *server) bodyLimit(h *fasthttp.RequestHeader) int {
 	if bytes.EqualFold(uri, metaPath) {
 		return s.metaBodyLimit(h)
 	}
-	if !bytes.EqualFold(uri, batchPath) {
-		return BodyLimit
+	if !hasPrefixFold(uri, apiPrefix) {
+		return BodyLimit // the page, health, and the networks' signed webhooks
 	}
-	scheme, key, ok := strings.Cut(string(h.Peek(fiber.HeaderAuthorization)), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return BodyLimit
+	// Under /api/v1 a body is read only for a caller with a key or a
+	// session: anyone else may send a sign-in's few bytes (and is
+	// refused 401 anyway), so a thousand connections of strangers cannot
+	// each make the server hold a megabyte. A small body is taken on the
+	// credentials' word (they are checked after, as always); a larger one
+	// has them checked first.
+	n := h.ContentLength() // -1 when chunked: large until read
+	if n >= 0 && n <= AnonymousBodyLimit {
+		return AnonymousBodyLimit
 	}
+	p, ok := s.credentials(h)
+	switch {
+	case !ok:
+		return AnonymousBodyLimit
+	case bytes.EqualFold(uri, batchPath) && principalMayIngest(p) == nil:
+		return BatchBodyLimit
+	}
+	return BodyLimit
+}
+
+// AnonymousBodyLimit is the most read from a request under /api/v1 before
+// its key or session is known to be good: a sign-in's body is far less.
+const AnonymousBodyLimit = 16 << 10
+
+// apiPrefix is where bodies need credentials to be read in full.
+var apiPrefix = []byte("/api/v1/")
+
+func hasPrefixFold(b, prefix []byte) bool {
+	return len(b) >= len(prefix) && bytes.EqualFold(b[:len(prefix)], prefix)
+}
+
+// credentials authenticates a request from its headers alone, by its
+// bearer key or its session cookie.
+func (s *server) credentials(h *fasthttp.RequestHeader) (inbox.Principal, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if p, err := s.svc.Authenticate(ctx, strings.TrimSpace(key)); err != nil || principalMayIngest(p) != nil {
-		return BodyLimit
+	var p inbox.Principal
+	var err error
+	if auth := h.Peek(fiber.HeaderAuthorization); len(auth) > 0 {
+		scheme, key, ok := strings.Cut(string(auth), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return p, false
+		}
+		p, err = s.svc.Authenticate(ctx, strings.TrimSpace(key))
+	} else if cookie := h.Cookie(SessionCookie); len(cookie) > 0 {
+		p, err = s.svc.AuthenticateSession(ctx, string(cookie))
+	} else {
+		return p, false
 	}
-	return BatchBodyLimit
+	return p, err == nil
 }
 
 // routedPath is a request target's path as the router takes it: as sent

@@ -411,8 +411,12 @@ func TestIngestBatch_DeepNestingIs400AndOnlyIngestKeysGetDecoded(t *testing.T) {
 	// bomb is refused before it is read; a small body gets the 403.
 	s.do(t, "POST", "/api/v1/messages/batch", agent, bomb).wantErr(t, 413, "payload_too_large", "")
 	s.do(t, "POST", "/api/v1/messages/batch", agent, []byte(`{"messages":`+strings.Repeat("[", 1<<19))).wantErr(t, 403, "forbidden", "")
-	s.do(t, "POST", "/api/v1/session", "", []byte(`{"key":"x","junk":`+strings.Repeat("[", 1<<19)+`}`)).
+	s.do(t, "POST", "/api/v1/session", "", []byte(`{"key":"x","junk":`+strings.Repeat("[", 1<<12)+`}`)).
 		wantErr(t, 400, "invalid_request", "body")
+	// A larger one is not read at all without credentials (see
+	// TestBodyLimit_StrangersSendOnlyASmallBody).
+	s.do(t, "POST", "/api/v1/session", "", []byte(`{"key":"x","junk":`+strings.Repeat("[", 1<<19)+`}`)).
+		wantErr(t, 413, "payload_too_large", "")
 	// The server is still up.
 	s.do(t, "POST", "/api/v1/messages/batch", ingest, map[string]any{"messages": []any{msg("after", nil)}}).want(t, 200)
 }

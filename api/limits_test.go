@@ -609,3 +609,30 @@ func TestLimits_BatchesWaitForRoomAndAreRefusedWhenItDoesNotCome(t *testing.T) {
 		t.Fatalf("%d threads after a batch over the budget, want 502", n)
 	}
 }
+
+// TestBodyLimit_StrangersSendOnlyASmallBody: under /api/v1 a body over
+// AnonymousBodyLimit is read only for a caller whose key or session is
+// good, checked from the headers before the body is read; anyone else gets
+// a 413 with nothing read, so a thousand connections of strangers cannot
+// each make the server hold a megabyte. A small body is read as before
+// (and refused 401 when its credentials are bad).
+func TestBodyLimit_StrangersSendOnlyASmallBody(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	ingest := s.ingestKey(t)
+	large := msg("large", map[string]any{"text": strings.Repeat("a", api.AnonymousBodyLimit)})
+	small := msg("small", nil)
+	before := s.snapshot(t)
+	s.do(t, "POST", "/api/v1/messages", "", large).wantErr(t, 413, "payload_too_large", "")
+	s.do(t, "POST", "/api/v1/messages", "sbk_not-a-key", large).wantErr(t, 413, "payload_too_large", "")
+	s.send(t, req{method: "POST", path: "/api/v1/messages", body: large,
+		cookies: []*http.Cookie{{Name: api.SessionCookie, Value: "not-a-session"}}}).wantErr(t, 413, "payload_too_large", "")
+	s.do(t, "POST", "/api/v1/messages", "", small).wantErr(t, 401, "unauthorized", "")
+	s.do(t, "POST", "/api/v1/messages", "sbk_not-a-key", small).wantErr(t, 401, "unauthorized", "")
+	s.unchanged(t, before)
+	// Good credentials, a key or a session, read the whole body.
+	s.do(t, "POST", "/api/v1/messages", ingest, large).want(t, 201)
+	cookie := sessionCookie(t, s.send(t, req{method: "POST", path: "/api/v1/session", body: map[string]any{"key": s.admin}}).want(t, 200))
+	s.send(t, req{method: "POST", path: "/api/v1/messages", body: msg("large-2", map[string]any{"text": strings.Repeat("b", api.AnonymousBodyLimit)}),
+		cookies: []*http.Cookie{{Name: cookie.Name, Value: cookie.Value}}}).want(t, 201)
+}
