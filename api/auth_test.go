@@ -272,3 +272,26 @@ func TestKeys_ARoleInAnotherCaseIsNotTheRole(t *testing.T) {
 		t.Fatalf("key made with role %q, want ingest", k.Role)
 	}
 }
+
+// TestSession_TwoSessionCookiesAreRefused: a page on a sibling subdomain
+// can set a cookie of the same name for the parent domain, which the
+// browser sends first; with the first one read, it signed the victim's
+// browser in as the attacker. Two session cookies are a 401, whichever
+// comes first.
+func TestSession_TwoSessionCookiesAreRefused(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	cookie := sessionCookie(t, s.send(t, req{method: "POST", path: "/api/v1/session", body: map[string]any{"key": s.admin}}).want(t, 200))
+	other := sessionCookie(t, s.send(t, req{method: "POST", path: "/api/v1/session", body: map[string]any{"key": s.admin}}).want(t, 200))
+	for _, pair := range [][]*http.Cookie{
+		{{Name: api.SessionCookie, Value: "bogus"}, {Name: cookie.Name, Value: cookie.Value}},
+		{{Name: cookie.Name, Value: cookie.Value}, {Name: api.SessionCookie, Value: other.Value}},
+	} {
+		s.send(t, req{method: "GET", path: "/api/v1/me", cookies: pair}).wantErr(t, 401, "unauthorized", "")
+	}
+	r := s.send(t, req{method: "GET", path: "/api/v1/me", cookies: []*http.Cookie{{Name: cookie.Name, Value: cookie.Value}}}).want(t, 200)
+	// No answer under /api/v1 is kept by a cache: some carry keys.
+	if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Fatalf("Cache-Control %q, want no-store", cc)
+	}
+}

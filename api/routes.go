@@ -34,7 +34,12 @@ func (s *server) routes(app *fiber.App) {
 	app.Post("/webhooks/x", s.xWebhook)
 	app.Post("/webhooks/generic/:source", s.genericWebhook)
 
-	v1 := app.Group("/api/v1")
+	// Answers carry keys (a new agent's, a rotated one) and customers'
+	// messages: no cache, the browser's or a proxy's, keeps them.
+	v1 := app.Group("/api/v1", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.Next()
+	})
 	v1.Post("/session", s.limitByAddress, s.sessionCreate) // authenticates by the key in its body
 	v1.Use(s.authenticate)
 	v1.Delete("/session", s.sessionDelete)
@@ -203,6 +208,12 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 		p, err = s.svc.Authenticate(c.UserContext(), strings.TrimSpace(key))
 	} else {
 		cookie := c.Cookies(SessionCookie)
+		if sessionCookies(c) > 1 {
+			// Two of them: one was set by someone else, a sibling
+			// subdomain's page writing a cookie of this name for the
+			// parent domain, to sign this browser in as themselves.
+			return fmt.Errorf("more than one %s cookie: %w", SessionCookie, inbox.ErrUnauthorized)
+		}
 		// Signing out needs no label, as the contract writes it: no other
 		// origin can send a DELETE without a preflight, and at worst it
 		// would only sign the browser out.
@@ -272,6 +283,19 @@ func (s *server) limitByAddress(c *fiber.Ctx) error {
 		return &RateLimitedError{RetryAfter: wait}
 	}
 	return c.Next()
+}
+
+// sessionCookies counts the request's cookies named SessionCookie.
+func sessionCookies(c *fiber.Ctx) int {
+	n := 0
+	for _, line := range c.Request().Header.PeekAll(fiber.HeaderCookie) {
+		for _, pair := range strings.Split(string(line), ";") {
+			if name, _, _ := strings.Cut(strings.TrimSpace(pair), "="); name == SessionCookie {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // requireJSONType refuses a write that does not say its body is JSON.
