@@ -50,8 +50,14 @@ const (
 	DefaultLargeWebhookBudget = 16 << 20
 )
 
-// SessionCookie is the browser session's cookie name.
-const SessionCookie = "sb_session"
+// SessionCookie is the browser session's cookie name; SecureSessionCookie
+// is its name when the cookie is Secure (HTTPS), with the __Host- prefix: a
+// browser takes such a cookie only from this very host, with Path=/ and no
+// Domain, so a page on a sibling subdomain cannot set one for it.
+const (
+	SessionCookie       = "sb_session"
+	SecureSessionCookie = "__Host-sb_session"
+)
 
 // Deps are what the HTTP layer needs.
 type Deps struct {
@@ -506,6 +512,8 @@ func (s *server) credentials(h *fasthttp.RequestHeader) (inbox.Principal, bool) 
 			return p, false
 		}
 		p, err = s.svc.Authenticate(ctx, strings.TrimSpace(key))
+	} else if cookie := h.Cookie(SecureSessionCookie); len(cookie) > 0 {
+		p, err = s.svc.AuthenticateSession(ctx, string(cookie))
 	} else if cookie := h.Cookie(SessionCookie); len(cookie) > 0 {
 		p, err = s.svc.AuthenticateSession(ctx, string(cookie))
 	} else {

@@ -163,7 +163,7 @@ func TestSessions_CookieAuthenticatesLikeTheKey(t *testing.T) {
 func sessionCookie(t *testing.T, r response) *http.Cookie {
 	t.Helper()
 	for _, c := range r.Cookies {
-		if c.Name == "sb_session" {
+		if c.Name == api.SessionCookie || c.Name == api.SecureSessionCookie {
 			return c
 		}
 	}

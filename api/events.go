@@ -50,7 +50,7 @@ func (s *server) reauthenticator(c *fiber.Ctx) func(context.Context) (inbox.Prin
 		key = strings.Clone(strings.TrimSpace(key))
 		return func(ctx context.Context) (inbox.Principal, error) { return s.svc.Authenticate(ctx, key) }
 	}
-	cookie := strings.Clone(c.Cookies(SessionCookie))
+	cookie := strings.Clone(s.sessionCookie(c))
 	return func(ctx context.Context) (inbox.Principal, error) { return s.svc.AuthenticateSession(ctx, cookie) }
 }
 

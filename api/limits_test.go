@@ -97,8 +97,23 @@ func TestTrustedProxy_ForwardedProtoMakesCookieSecure(t *testing.T) {
 			r := s.send(t, req{method: "POST", path: "/api/v1/session", body: map[string]any{"key": s.admin},
 				header: map[string]string{"X-Forwarded-Proto": "https"}}).want(t, 200)
 			c := sessionCookie(t, r)
-			if c.Secure != tc.secure {
-				t.Fatalf("cookie Secure = %v, want %v", c.Secure, tc.secure)
+			if c.Secure != tc.secure || (c.Name == api.SecureSessionCookie) != tc.secure {
+				t.Fatalf("cookie %s Secure = %v, want %v (a Secure one named with __Host-)", c.Name, c.Secure, tc.secure)
+			}
+			if !tc.secure {
+				return
+			}
+			// Over HTTPS only the __Host- cookie is read: a plain
+			// sb_session may come from a sibling subdomain.
+			https := map[string]string{"X-Forwarded-Proto": "https"}
+			s.send(t, req{method: "GET", path: "/api/v1/me", header: https,
+				cookies: []*http.Cookie{{Name: c.Name, Value: c.Value}}}).want(t, 200)
+			s.send(t, req{method: "GET", path: "/api/v1/me", header: https,
+				cookies: []*http.Cookie{{Name: api.SessionCookie, Value: c.Value}}}).wantErr(t, 401, "unauthorized", "")
+			r = s.send(t, req{method: "DELETE", path: "/api/v1/session", header: https,
+				cookies: []*http.Cookie{{Name: c.Name, Value: c.Value}}}).want(t, 204)
+			if gone := sessionCookie(t, r); gone.Name != api.SecureSessionCookie || gone.Value != "" {
+				t.Fatalf("sign-out set %s=%q, want the __Host- cookie emptied", gone.Name, gone.Value)
 			}
 		})
 	}

@@ -207,12 +207,12 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 		}
 		p, err = s.svc.Authenticate(c.UserContext(), strings.TrimSpace(key))
 	} else {
-		cookie := c.Cookies(SessionCookie)
-		if sessionCookies(c) > 1 {
+		cookie := s.sessionCookie(c)
+		if s.sessionCookies(c) > 1 {
 			// Two of them: one was set by someone else, a sibling
 			// subdomain's page writing a cookie of this name for the
 			// parent domain, to sign this browser in as themselves.
-			return fmt.Errorf("more than one %s cookie: %w", SessionCookie, inbox.ErrUnauthorized)
+			return fmt.Errorf("more than one %s cookie: %w", s.sessionCookieName(c), inbox.ErrUnauthorized)
 		}
 		// Signing out needs no label, as the contract writes it: no other
 		// origin can send a DELETE without a preflight, and at worst it
@@ -285,12 +285,27 @@ func (s *server) limitByAddress(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// sessionCookies counts the request's cookies named SessionCookie.
-func sessionCookies(c *fiber.Ctx) int {
-	n := 0
+// sessionCookieName is the name of the session cookie a request sets and
+// reads: SecureSessionCookie over HTTPS (or with --secure-cookies), where
+// a plain sb_session, which any sibling subdomain may set, is not read.
+func (s *server) sessionCookieName(c *fiber.Ctx) string {
+	if s.deps.SecureCookies || c.Protocol() == "https" {
+		return SecureSessionCookie
+	}
+	return SessionCookie
+}
+
+// sessionCookie is the request's session cookie, "" when it has none.
+func (s *server) sessionCookie(c *fiber.Ctx) string {
+	return c.Cookies(s.sessionCookieName(c))
+}
+
+// sessionCookies counts the request's session cookies.
+func (s *server) sessionCookies(c *fiber.Ctx) int {
+	n, want := 0, s.sessionCookieName(c)
 	for _, line := range c.Request().Header.PeekAll(fiber.HeaderCookie) {
 		for _, pair := range strings.Split(string(line), ";") {
-			if name, _, _ := strings.Cut(strings.TrimSpace(pair), "="); name == SessionCookie {
+			if name, _, _ := strings.Cut(strings.TrimSpace(pair), "="); name == want {
 				n++
 			}
 		}
@@ -339,8 +354,9 @@ func (s *server) sessionCreate(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.Cookie(&fiber.Cookie{Name: SessionCookie, Value: cookie, Path: "/", HTTPOnly: true,
-		SameSite: fiber.CookieSameSiteStrictMode, Secure: s.deps.SecureCookies || c.Protocol() == "https",
+	name := s.sessionCookieName(c)
+	c.Cookie(&fiber.Cookie{Name: name, Value: cookie, Path: "/", HTTPOnly: true,
+		SameSite: fiber.CookieSameSiteStrictMode, Secure: name == SecureSessionCookie,
 		MaxAge: int(s.svc.Config().SessionTTL.Seconds())})
 	me, err := s.svc.Me(c.UserContext(), p)
 	if err != nil {
@@ -350,13 +366,14 @@ func (s *server) sessionCreate(c *fiber.Ctx) error {
 }
 
 func (s *server) sessionDelete(c *fiber.Ctx) error {
-	if err := s.svc.SessionDelete(c.UserContext(), c.Cookies(SessionCookie)); err != nil {
+	if err := s.svc.SessionDelete(c.UserContext(), s.sessionCookie(c)); err != nil {
 		return err
 	}
 	// An expiry in the past: Fiber drops a negative MaxAge, which left the
 	// browser an empty session cookie.
-	c.Cookie(&fiber.Cookie{Name: SessionCookie, Value: "", Path: "/", HTTPOnly: true,
-		SameSite: fiber.CookieSameSiteStrictMode, Secure: s.deps.SecureCookies || c.Protocol() == "https",
+	name := s.sessionCookieName(c)
+	c.Cookie(&fiber.Cookie{Name: name, Value: "", Path: "/", HTTPOnly: true,
+		SameSite: fiber.CookieSameSiteStrictMode, Secure: name == SecureSessionCookie,
 		Expires: time.Unix(0, 0)})
 	return c.SendStatus(fiber.StatusNoContent)
 }
