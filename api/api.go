@@ -48,6 +48,9 @@ const (
 	// BodyLimit being read at once: their bodies are read before the
 	// signature can be checked, so anyone may send one.
 	DefaultLargeWebhookBudget = 16 << 20
+	// DefaultWebhookBodyBudget bounds the bytes of network deliveries over
+	// AnonymousBodyLimit being read at once (WebhookBodyBudget).
+	DefaultWebhookBodyBudget = 64 << 20
 )
 
 // SessionCookie is the browser session's cookie name; SecureSessionCookie
@@ -109,6 +112,10 @@ type Deps struct {
 	// LargeWebhookBudget bounds the bytes of Meta deliveries over
 	// BodyLimit being read at once (default DefaultLargeWebhookBudget).
 	LargeWebhookBudget int64
+	// WebhookBodyBudget bounds the bytes of network deliveries over
+	// AnonymousBodyLimit being read at once, large Meta ones included
+	// (default DefaultWebhookBodyBudget).
+	WebhookBodyBudget int64
 	// MetaBodyLimit is the largest Meta delivery taken, BodyLimit (API.md's
 	// limit, the default) to MetaBodyLimit; see metaBodyLimit.
 	MetaBodyLimit int
@@ -125,9 +132,9 @@ const DefaultBatchBudget = 4 << 20
 // errBatchesBusy: a batch waited BatchWait for room and was not taken.
 var errBatchesBusy = errors.New("too many batches are being stored at once; nothing of this one was stored, send it again")
 
-// errLargeDeliveriesBusy: a Meta delivery over BodyLimit found no room
-// among those being read (see metaBodyLimit).
-var errLargeDeliveriesBusy = errors.New("too many deliveries over 1 MiB are being read at once; nothing of this one was stored, send it again")
+// errLargeDeliveriesBusy: a network delivery found no room among those
+// being read (see webhookBodyLimit and metaBodyLimit).
+var errLargeDeliveriesBusy = errors.New("too many deliveries are being read at once; nothing of this one was stored, send it again")
 
 type server struct {
 	svc     *inbox.Service
@@ -176,6 +183,9 @@ func New(d Deps) *fiber.App {
 	}
 	if d.LargeWebhookBudget <= 0 {
 		d.LargeWebhookBudget = DefaultLargeWebhookBudget
+	}
+	if d.WebhookBodyBudget <= 0 {
+		d.WebhookBodyBudget = DefaultWebhookBodyBudget
 	}
 	d.MetaBodyLimit = min(max(d.MetaBodyLimit, BodyLimit), MetaBodyLimit)
 	s := &server{svc: d.Service, log: d.Logger.With("component", "http"), deps: d,
@@ -406,7 +416,7 @@ func (s *server) sayOncePerMinute(last *atomic.Int64) bool {
 func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	status, body := mapError(err)
 	if status == fiber.StatusRequestEntityTooLarge && c.Get(noRoomHeader) != "" {
-		// A large Meta delivery found the window of large bodies full:
+		// A network delivery found the window of bodies being read full:
 		// busy, not too large.
 		err = errLargeDeliveriesBusy
 		status, body = mapError(err)
@@ -462,11 +472,14 @@ func (s *server) bodyLimit(h *fasthttp.RequestHeader) int {
 	h.Del(heldHeader)
 	h.Del(noRoomHeader)
 	uri := routedPath(h.RequestURI())
-	if bytes.EqualFold(uri, metaPath) {
+	if bytes.EqualFold(uri, metaPath) && h.ContentLength() > BodyLimit {
 		return s.metaBodyLimit(h)
 	}
+	if hasPrefixFold(uri, webhooksPrefix) {
+		return s.webhookBodyLimit(h)
+	}
 	if !hasPrefixFold(uri, apiPrefix) {
-		return BodyLimit // the page, health, and the networks' signed webhooks
+		return BodyLimit // the page and health
 	}
 	// Under /api/v1 a body is read only for a caller with a key or a
 	// session: anyone else may send a sign-in's few bytes (and is
@@ -492,8 +505,39 @@ func (s *server) bodyLimit(h *fasthttp.RequestHeader) int {
 // its key or session is known to be good: a sign-in's body is far less.
 const AnonymousBodyLimit = 16 << 10
 
-// apiPrefix is where bodies need credentials to be read in full.
-var apiPrefix = []byte("/api/v1/")
+// apiPrefix is where bodies need credentials to be read in full;
+// webhooksPrefix is where they are signed, which is known only once they
+// are read.
+var (
+	apiPrefix      = []byte("/api/v1/")
+	webhooksPrefix = []byte("/webhooks/")
+)
+
+// webhookBodyLimit is a network delivery's limit. Its signature covers the
+// body, so it can be checked only once the body is read: a delivery over
+// AnonymousBodyLimit (or of no stated length) holds its size in the window
+// of webhook bodies being read, as a large Meta one does, until its
+// handler ends or for a read timeout, so strangers' stalled bodies are
+// bounded together (WebhookBodyBudget). One that finds no room is answered
+// 503: the network sends it again.
+func (s *server) webhookBodyLimit(h *fasthttp.RequestHeader) int {
+	n := h.ContentLength()
+	switch {
+	case n >= 0 && n <= AnonymousBodyLimit:
+		return AnonymousBodyLimit
+	case n > BodyLimit:
+		return BodyLimit // refused before it is read
+	case n < 0:
+		n = BodyLimit // chunked: as much as may come
+	}
+	id, ok := s.large.reserve(int64(n), s.deps.WebhookBodyBudget, time.Now(), s.deps.ReadTimeout)
+	if !ok {
+		h.Set(noRoomHeader, "1")
+		return AnonymousBodyLimit
+	}
+	h.Set(heldHeader, strconv.FormatUint(id, 10))
+	return BodyLimit
+}
 
 func hasPrefixFold(b, prefix []byte) bool {
 	return len(b) >= len(prefix) && bytes.EqualFold(b[:len(prefix)], prefix)
@@ -568,7 +612,7 @@ func (s *server) metaBodyLimit(h *fasthttp.RequestHeader) int {
 	return n
 }
 
-// releaseHeld gives back the room a Meta delivery's body held, if any.
+// releaseHeld gives back the room a delivery's body held, if any.
 func (s *server) releaseHeld(c *fiber.Ctx) {
 	if id, err := strconv.ParseUint(c.Get(heldHeader), 10, 64); err == nil {
 		s.large.release(id)

@@ -195,6 +195,7 @@ func crcTokenOK(token string) bool {
 
 // xWebhook takes Account Activity API deliveries.
 func (s *server) xWebhook(c *fiber.Ctx) error {
+	defer s.releaseHeld(c)
 	secret := s.deps.Webhooks.XConsumerSecret
 	if secret == "" {
 		return fiber.ErrNotFound
@@ -334,6 +335,7 @@ func clipForLog(s string) string {
 // genericWebhook takes the contract's message JSON, one message or a batch,
 // signed like Meta with the source's secret.
 func (s *server) genericWebhook(c *fiber.Ctx) error {
+	defer s.releaseHeld(c)
 	source := strings.ToLower(c.Params("source"))
 	secret := s.deps.Webhooks.Generic[source]
 	if secret == "" {

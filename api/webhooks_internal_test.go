@@ -19,7 +19,8 @@ import (
 // one before its signature is checked, those being read within a read
 // timeout are bounded together.
 func TestMetaBodyLimit_LargeDeliveriesShareABoundedWindow(t *testing.T) {
-	s := &server{deps: Deps{Webhooks: WebhookSecrets{MetaAppSecret: "s"}, ReadTimeout: time.Hour, LargeWebhookBudget: DefaultLargeWebhookBudget, MetaBodyLimit: MetaBodyLimit}}
+	s := &server{deps: Deps{Webhooks: WebhookSecrets{MetaAppSecret: "s"}, ReadTimeout: time.Hour, LargeWebhookBudget: DefaultLargeWebhookBudget,
+		WebhookBodyBudget: DefaultWebhookBodyBudget, MetaBodyLimit: MetaBodyLimit}}
 	header := func(n int, signed bool) *fasthttp.RequestHeader {
 		var h fasthttp.RequestHeader
 		h.SetMethod("POST")
@@ -39,8 +40,12 @@ func TestMetaBodyLimit_LargeDeliveriesShareABoundedWindow(t *testing.T) {
 		{MetaBodyLimit + 1, true, BodyLimit},
 		{MetaBodyLimit, false, BodyLimit}, // names no signature
 	} {
-		if got := s.bodyLimit(header(c.n, c.signed)); got != c.want {
+		h := header(c.n, c.signed)
+		if got := s.bodyLimit(h); got != c.want {
 			t.Fatalf("a delivery of %d bytes (signed %v): limit %d, want %d", c.n, c.signed, got, c.want)
+		}
+		if id, err := strconv.ParseUint(string(h.Peek(heldHeader)), 10, 64); err == nil {
+			s.large.release(id) // its handler ended
 		}
 	}
 	var held []*fasthttp.RequestHeader
@@ -168,5 +173,51 @@ func TestRoutedPath_AsTheRouterTakesIt(t *testing.T) {
 		if got := string(routedPath([]byte(target))); got != want {
 			t.Errorf("%q: %q, want %q", target, got, want)
 		}
+	}
+}
+
+// TestWebhookBodyLimit_DeliveriesBeingReadShareABoundedWindow: a network
+// delivery's signature can be checked only once its body is read, so
+// anyone may send one and stall it. A small one is read as it comes; a
+// larger one (or one of no stated length) holds its size in a window
+// shared by all deliveries being read until its handler ends or a read
+// timeout passes, and with the window full it is answered as busy.
+func TestWebhookBodyLimit_DeliveriesBeingReadShareABoundedWindow(t *testing.T) {
+	const budget = 3 * BodyLimit
+	s := &server{deps: Deps{ReadTimeout: time.Hour, LargeWebhookBudget: DefaultLargeWebhookBudget, WebhookBodyBudget: budget, MetaBodyLimit: BodyLimit}}
+	header := func(path string, n int) *fasthttp.RequestHeader {
+		var h fasthttp.RequestHeader
+		h.SetMethod("POST")
+		h.SetRequestURI(path)
+		h.SetContentLength(n)
+		return &h
+	}
+	if got := s.bodyLimit(header("/webhooks/x", AnonymousBodyLimit)); got != AnonymousBodyLimit || len(s.large.held) != 0 {
+		t.Fatalf("a small delivery: limit %d, %d held; want %d, none held", got, len(s.large.held), AnonymousBodyLimit)
+	}
+	var held []uint64
+	for i, path := range []string{"/webhooks/x", "/webhooks/generic/shop", "/webhooks/meta"} {
+		h := header(path, BodyLimit)
+		if i == 1 {
+			h.SetContentLength(-1) // chunked: counted as the most it may be
+		}
+		got := s.bodyLimit(h)
+		id, err := strconv.ParseUint(string(h.Peek(heldHeader)), 10, 64)
+		if got != BodyLimit || err != nil {
+			t.Fatalf("%s: limit %d, held %q; want %d and held", path, got, h.Peek(heldHeader), BodyLimit)
+		}
+		held = append(held, id)
+	}
+	full := header("/webhooks/generic/shop", AnonymousBodyLimit+1)
+	if got := s.bodyLimit(full); got != AnonymousBodyLimit || string(full.Peek(noRoomHeader)) != "1" {
+		t.Fatalf("with the window full: limit %d, no room %q; want %d and marked", got, full.Peek(noRoomHeader), AnonymousBodyLimit)
+	}
+	s.large.release(held[0])
+	if got := s.bodyLimit(header("/webhooks/x", BodyLimit)); got != BodyLimit {
+		t.Fatalf("after one was released: limit %d", got)
+	}
+	// The API's bodies are not in it.
+	if got := s.bodyLimit(header("/healthz", BodyLimit)); got != BodyLimit {
+		t.Fatalf("outside the webhooks: limit %d", got)
 	}
 }

@@ -1077,3 +1077,25 @@ func TestWebhooks_StoreFailureIsNot2xxSoTheNetworkRetries(t *testing.T) {
 	s.postMeta(t, fixture(t, "meta_messenger_batch.json")).wantErr(t, 503, "unavailable", "")
 	s.postX(t, fixture(t, "x_direct_message_events.json")).wantErr(t, 503, "unavailable", "")
 }
+
+// TestWebhooks_DeliveriesBeingReadShareABoundedWindow: a delivery over
+// 16 KiB holds its size among those being read until its handler ends, so
+// the same delivery twice in a window of its size is taken twice (the
+// room came back), and one that finds no room is busy (503, the network
+// sends it again), not too large; nothing of it is stored.
+func TestWebhooks_DeliveriesBeingReadShareABoundedWindow(t *testing.T) {
+	t.Parallel()
+	body := []byte(fmt.Sprintf(`{"network": "linkedin", "external_id": "li-big", "author": {"id": "u-1"}, "text": %q}`,
+		strings.Repeat("a", api.AnonymousBodyLimit)))
+	s := newWebhookServer(t, allSecrets(), func(d *api.Deps) { d.WebhookBodyBudget = int64(len(body)) })
+	s.postGeneric(t, "shop", body).want(t, 201)
+	s.postGeneric(t, "shop", body).want(t, 200) // the retry, with the room back
+	s = newWebhookServer(t, allSecrets(), func(d *api.Deps) { d.WebhookBodyBudget = int64(len(body)) - 1 })
+	before := s.snapshot(t)
+	r := s.postGeneric(t, "shop", body)
+	r.wantErr(t, 503, "unavailable", "")
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("a busy answer without Retry-After")
+	}
+	s.unchanged(t, before)
+}
