@@ -530,13 +530,23 @@ func (s *server) webhookBodyLimit(h *fasthttp.RequestHeader) int {
 	case n < 0:
 		n = BodyLimit // chunked: as much as may come
 	}
-	id, ok := s.large.reserve(int64(n), s.deps.WebhookBodyBudget, time.Now(), s.deps.ReadTimeout)
-	if !ok {
-		h.Set(noRoomHeader, "1")
+	if !s.hold(h, n, s.deps.WebhookBodyBudget) {
 		return AnonymousBodyLimit
 	}
-	h.Set(heldHeader, strconv.FormatUint(id, 10))
 	return BodyLimit
+}
+
+// hold reserves n bytes in the window of deliveries being read, within
+// budget, and marks the request held (its handler gives the room back) or,
+// when there is no room, as finding none (answered 503, not 413).
+func (s *server) hold(h *fasthttp.RequestHeader, n int, budget int64) bool {
+	id, ok := s.large.reserve(int64(n), budget, time.Now(), s.deps.ReadTimeout)
+	if !ok {
+		h.Set(noRoomHeader, "1")
+		return false
+	}
+	h.Set(heldHeader, strconv.FormatUint(id, 10))
+	return true
 }
 
 func hasPrefixFold(b, prefix []byte) bool {
@@ -603,12 +613,9 @@ func (s *server) metaBodyLimit(h *fasthttp.RequestHeader) int {
 		len(h.Peek(connect.MetaSignatureHeader)) == 0 {
 		return BodyLimit
 	}
-	id, ok := s.large.reserve(int64(n), s.deps.LargeWebhookBudget, time.Now(), s.deps.ReadTimeout)
-	if !ok {
-		h.Set(noRoomHeader, "1") // answered 503, not 413: Meta should try again
-		return BodyLimit
+	if !s.hold(h, n, s.deps.LargeWebhookBudget) {
+		return BodyLimit // answered 503, not 413: Meta should try again
 	}
-	h.Set(heldHeader, strconv.FormatUint(id, 10))
 	return n
 }
 
