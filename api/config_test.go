@@ -472,6 +472,11 @@ func TestConfig_RangesAndTimeOffAreRefusedNamingTheField(t *testing.T) {
 		{"team auto-close over a year", "POST", "/api/v1/teams", map[string]any{"id": "x", "auto_close_pending_seconds": year + 1}, "auto_close_pending_seconds"},
 
 		{"agent negative capacity", "POST", "/api/v1/agents", map[string]any{"id": "x", "capacity": -1}, "capacity"},
+		// Written 0, not left out: it would take the default, 5 threads.
+		{"agent capacity 0", "POST", "/api/v1/agents", map[string]any{"id": "x", "capacity": 0}, "capacity"},
+		{"agent PUT capacity 0", "PUT", "/api/v1/agents/ana", map[string]any{"teams": []string{"care"}, "capacity": 0}, "capacity"},
+		{"config agent capacity 0", "POST", "/api/v1/config", map[string]any{"agents": []any{
+			map[string]any{"id": "x"}, map[string]any{"id": "y", "capacity": 0}}}, "agents[1].capacity"},
 		{"agent capacity over 1000", "POST", "/api/v1/agents", map[string]any{"id": "x", "capacity": 1001}, "capacity"},
 		{"agent PUT capacity over 1000", "PUT", "/api/v1/agents/ana", map[string]any{"teams": []string{"care"}, "capacity": 1001}, "capacity"},
 		{"agent time off ending before it starts", "POST", "/api/v1/agents", map[string]any{"id": "x",

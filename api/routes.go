@@ -613,6 +613,9 @@ func (s *server) agentCreate(c *fiber.Ctx) error {
 	if err := decode(c, &a); err != nil {
 		return err
 	}
+	if err := inbox.AgentZeroCapacity(c.Body()); err != nil {
+		return err
+	}
 	out, err := s.svc.AgentCreate(c.UserContext(), principal(c), a)
 	if err != nil {
 		return err
@@ -639,6 +642,9 @@ func (s *server) agentGet(c *fiber.Ctx) error {
 func (s *server) agentUpdate(c *fiber.Ctx) error {
 	var a store.Agent
 	if err := decode(c, &a); err != nil {
+		return err
+	}
+	if err := inbox.AgentZeroCapacity(c.Body()); err != nil {
 		return err
 	}
 	a.ID = c.Params("id")

@@ -145,6 +145,19 @@ func TestApply_CLIIsIdempotentAndConfigFlagAppliesAtStart(t *testing.T) {
 		t.Fatalf("start with a --config of 23 mistakes: %v\n%s", err, out)
 	}
 
+	// capacity: 0 is refused as POST /config refuses it, not read as the
+	// default 5.
+	zero := filepath.Join(dir, "zero.yaml")
+	os.WriteFile(zero, []byte("agents:\n  - id: ana\n    capacity: 0\n"), 0o600)
+	zeroStart := exec.Command(binary(t), "--addr", freePort(t), "--data", filepath.Join(dir, "z.db"), "--config", zero)
+	zeroStart.Env = append(os.Environ(), "SWITCHBOARD_ADMIN_KEY="+testAdminKey)
+	if out, err := zeroStart.CombinedOutput(); err == nil || !strings.Contains(string(out), "line 3: agents[0].capacity: must be between 1 and 1000") {
+		t.Fatalf("start with a --config of capacity 0: %v\n%s", err, out)
+	}
+	if out, err := try("-f", zero, "--url", "http://"+p.addr); err == nil || !strings.Contains(out, "line 3: ") || !strings.Contains(out, "agents[0].capacity: must be between 1 and 1000") {
+		t.Fatalf("apply of capacity 0: %v\n%s", err, out)
+	}
+
 	// A typo is refused before anything is sent.
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("teams:\n  - {id: x, strategie: claim}\n"), 0o600)
