@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -217,7 +218,7 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 		// Signing out needs no label, as the contract writes it: no other
 		// origin can send a DELETE without a preflight, and at worst it
 		// would only sign the browser out.
-		signOut := c.Method() == fiber.MethodDelete && c.Path() == "/api/v1/session"
+		signOut := c.Method() == fiber.MethodDelete && bytes.EqualFold(routedPath([]byte(c.OriginalURL())), []byte("/api/v1/session"))
 		if cookie != "" && !signOut {
 			if err := requireJSONType(c); err != nil {
 				return err
