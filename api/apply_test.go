@@ -472,21 +472,73 @@ func TestConfigApply_UnknownFieldsAreWarnedOfAndRefusedWithPrune(t *testing.T) {
 }
 
 // TestConfigApply_PastTwentyMistakesTheRestAreCounted: the first twenty
-// mistakes are listed, and the message and details count all of them.
+// mistakes are listed, and the message and details count all of them, one
+// past the list as any number past it.
 func TestConfigApply_PastTwentyMistakesTheRestAreCounted(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t)
-	var teams []any
-	for i := range 25 {
-		teams = append(teams, map[string]any{"id": fmt.Sprintf("t-%d", i), "strategy": "lottery"})
+	for _, n := range []int{21, 25} {
+		var teams []any
+		for i := range n {
+			teams = append(teams, map[string]any{"id": fmt.Sprintf("t-%d", i), "strategy": "lottery"})
+		}
+		before := s.snapshot(t)
+		e := s.do(t, "POST", "/api/v1/config", s.admin, map[string]any{"teams": teams}).wantErr(t, 400, "invalid_request", "teams[0].strategy")
+		s.unchanged(t, before)
+		if listed := len(e.Error.Details["errors"].([]any)); listed != 20 {
+			t.Fatalf("%d mistakes: %d listed, want 20", n, listed)
+		}
+		suffix := fmt.Sprintf("(and %d more)", n-1)
+		if more := e.Error.Details["more_errors"]; more != float64(n-20) || !strings.HasSuffix(e.Error.Message, suffix) {
+			t.Fatalf("%d mistakes: more_errors %v, message %q; want %d and %s", n, more, e.Error.Message, n-20, suffix)
+		}
 	}
+}
+
+// TestConfigApply_ADryRunWarnsAsAnApplyDoes: the plan of a document with
+// fields no configuration reads names them, as the apply would, and
+// changes nothing.
+func TestConfigApply_ADryRunWarnsAsAnApplyDoes(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	doc := applyDoc()
+	doc["teamz"] = doc["teams"]
 	before := s.snapshot(t)
-	e := s.do(t, "POST", "/api/v1/config", s.admin, map[string]any{"teams": teams}).wantErr(t, 400, "invalid_request", "teams[0].strategy")
-	s.unchanged(t, before)
-	if n := len(e.Error.Details["errors"].([]any)); n != 20 {
-		t.Fatalf("%d mistakes listed, want 20", n)
+	var res struct {
+		inbox.ApplyResult
+		Warnings []string `json:"warnings"`
 	}
-	if more := e.Error.Details["more_errors"]; more != float64(5) || !strings.HasSuffix(e.Error.Message, "(and 24 more)") {
-		t.Fatalf("more_errors %v, message %q; want 5 and (and 24 more)", more, e.Error.Message)
+	s.do(t, "POST", "/api/v1/config?dry_run=true", s.admin, doc).want(t, 200).decode(t, &res)
+	s.unchanged(t, before)
+	if !res.DryRun || !slices.Equal(res.Warnings, []string{"teamz is not a configuration field and was ignored"}) {
+		t.Fatalf("dry run %v, warnings %q; want a dry run warning of teamz", res.DryRun, res.Warnings)
+	}
+}
+
+// TestConfigApply_OnlyARuleAnUnknownFieldLeftBareIsSaidToMatchAll: "matches
+// every message" is said of a rule whose when has no condition left
+// because a field in it was not understood: not of a rule written with no
+// condition (a catch-all meant as one), nor of one that keeps a condition
+// beside the unknown field, nor of one whose unknown field is beside its
+// when, not in it.
+func TestConfigApply_OnlyARuleAnUnknownFieldLeftBareIsSaidToMatchAll(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.team(t, map[string]any{"id": "care"})
+	doc := map[string]any{"rules": []any{
+		map[string]any{"id": "catch-all", "position": 90, "then": map[string]any{"team": "care"}},
+		map[string]any{"id": "kept", "position": 10, "when": map[string]any{"text_any": []string{"refund"}, "network": []string{"twitter"}},
+			"then": map[string]any{"team": "care"}},
+		map[string]any{"id": "beside", "position": 20, "whenever": "always", "then": map[string]any{"team": "care"}},
+	}}
+	var res struct {
+		inbox.ApplyResult
+		Warnings []string `json:"warnings"`
+	}
+	s.do(t, "POST", "/api/v1/config", s.admin, doc).want(t, 200).decode(t, &res)
+	want := []string{"rules[1].when.network is not a configuration field and was ignored",
+		"rules[2].whenever is not a configuration field and was ignored"}
+	if !slices.Equal(res.Warnings, want) {
+		t.Fatalf("warnings %q, want %q", res.Warnings, want)
 	}
 }

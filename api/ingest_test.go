@@ -487,3 +487,25 @@ func TestIngest_InReplyToJoinsTheAnsweredMessagesThread(t *testing.T) {
 	s.do(t, "POST", "/api/v1/messages", s.admin, msg("tw-6", map[string]any{"in_reply_to": strings.Repeat("x", 257)})).
 		wantErr(t, 400, "invalid_request", "in_reply_to")
 }
+
+// TestIngestBatch_AnEmptyBodyLacksMessagesAnEmptyListIsAnEmptyBatch: a
+// batch with no body at all is refused for its missing messages (not as
+// malformed JSON), while a list with nothing in it is a batch of nothing,
+// as before.
+func TestIngestBatch_AnEmptyBodyLacksMessagesAnEmptyListIsAnEmptyBatch(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	ingest := s.ingestKey(t)
+	before := s.snapshot(t)
+	s.send(t, req{method: "POST", path: "/api/v1/messages/batch", key: ingest, body: "",
+		header: map[string]string{"Content-Type": "application/json"}}).wantErr(t, 400, "invalid_request", "messages")
+	s.do(t, "POST", "/api/v1/messages/batch", ingest, map[string]any{}).wantErr(t, 400, "invalid_request", "messages")
+	var res struct {
+		Results []any `json:"results"`
+	}
+	s.do(t, "POST", "/api/v1/messages/batch", ingest, map[string]any{"messages": []any{}}).want(t, 200).decode(t, &res)
+	if res.Results == nil || len(res.Results) != 0 {
+		t.Fatalf("an empty batch answered results %v, want []", res.Results)
+	}
+	s.unchanged(t, before)
+}

@@ -651,3 +651,55 @@ func TestBodyLimit_StrangersSendOnlyASmallBody(t *testing.T) {
 	s.send(t, req{method: "POST", path: "/api/v1/messages", body: msg("large-2", map[string]any{"text": strings.Repeat("b", api.AnonymousBodyLimit)}),
 		cookies: []*http.Cookie{{Name: cookie.Name, Value: cookie.Value}}}).want(t, 201)
 }
+
+// TestClientAddr_HopsTheProxiesWrite: behind trusted proxies a client's
+// sign-in budget is keyed on the rightmost hop that is not a trusted
+// proxy, read as an address. Each case spends one client's budget (a
+// burst of 2 at 1/s), then shows whether a second client, written the same
+// way, has a budget of its own (401) or shares the first's (429).
+func TestClientAddr_HopsTheProxiesWrite(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name          string
+		trusted       []string
+		first, second string // X-Forwarded-For of two different clients
+		ownBudget     bool   // whether the second client has its own budget
+	}{
+		// An empty hop (a trailing comma) is skipped, not a reason to key
+		// every client on the proxy.
+		{"an empty hop is skipped", []string{"192.0.2.1"}, "203.0.113.7, ", "203.0.113.8, ", true},
+		// A bracketed IPv6 address without a port is an address.
+		{"a bracketed IPv6 address", []string{"192.0.2.1"}, "[2001:db8:1:2::1]", "[2001:db8:1:3::1]", true},
+		// A trusted proxy that writes its own hop with a port is still
+		// trusted: the client left of it is the one keyed on.
+		{"a trusted hop with a port", []string{"192.0.2.0/24"}, "203.0.113.7, 192.0.2.9:4430", "203.0.113.8, 192.0.2.9:4430", true},
+		// The rightmost untrusted hop is not an address: whatever is left
+		// of it was written by the client, and the peer's budget is spent,
+		// so a client cannot choose its budget by appending junk.
+		{"junk after a client's address", []string{"192.0.2.1"}, "203.0.113.7, client-a", "203.0.113.8, client-b", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newLimitedServer(t, func(d *api.Deps) {
+				d.RateLimits = api.RateLimits{PerIP: 1}
+				d.TrustedProxies = tc.trusted
+			})
+			signIn := func(xff string) int {
+				return s.handle(t, "POST", "/api/v1/session", "", []byte(`{"key": "sbk_guess"}`), "X-Forwarded-For", xff).Status
+			}
+			var codes []int
+			for range 3 {
+				codes = append(codes, signIn(tc.first))
+			}
+			if fmt.Sprint(codes) != "[401 401 429]" {
+				t.Fatalf("sign-ins from %q: %v, want [401 401 429]", tc.first, codes)
+			}
+			want := 429
+			if tc.ownBudget {
+				want = 401
+			}
+			if code := signIn(tc.second); code != want {
+				t.Fatalf("a sign-in from %q after %q's budget was spent: %d, want %d", tc.second, tc.first, code, want)
+			}
+		})
+	}
+}

@@ -777,3 +777,29 @@ func TestPush_LeastLoadedBatchCountsItsOwnOffers(t *testing.T) {
 		t.Fatalf("locks after one thread and a batch of three = %v, want two each", got)
 	}
 }
+
+// TestPresence_AnAgentSetAwayAgainIsOnlineAgainWithTheirFirstRequest: the
+// first request of an agent the sweep set away brings them online at once
+// (not an interval, here 30 s, later) every time they were set away, not
+// only the first.
+func TestPresence_AnAgentSetAwayAgainIsOnlineAgainWithTheirFirstRequest(t *testing.T) {
+	t.Parallel()
+	s := newOpsServer(t, opsOptions{start: true, cfg: func(c *inbox.Config) { c.PresenceTTL = time.Hour }})
+	s.team(t, map[string]any{"id": "care"})
+	ana := s.onlineAgent(t, map[string]any{"id": "ana", "teams": []string{"care"}})
+	for round := range 2 {
+		s.clock.Advance(2 * time.Hour)
+		// The sweep the loop would make an interval from now. (The loop's
+		// own sweep, after the flush that brought ana back, may run after
+		// the clock's step and set her away first.)
+		if _, err := s.st.AgentPresenceSweep(context.Background(), time.Hour); err != nil {
+			t.Fatalf("round %d: sweep: %v", round, err)
+		}
+		if a := s.agentView(t, "ana"); a.Status != "away" {
+			t.Fatalf("round %d: ana after the sweep is %s", round, a.Status)
+		}
+		s.assignerPass(t) // the service has read the configuration since
+		s.do(t, "GET", "/api/v1/me", ana, nil).want(t, 200)
+		eventually(t, "ana to be online after her request, before the next interval", func() bool { return s.agentView(t, "ana").Status == "online" })
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,4 +113,123 @@ func TestRateLimit_ATrustedProxyWrittenAsIPv6MappedIsStillAProxy(t *testing.T) {
 	if code := signInFrom(s, "192.0.2.1", "203.0.113.8, ::ffff:198.51.100.7"); code != 401 {
 		t.Fatalf("another client behind the same proxies: %d, want its own budget", code)
 	}
+}
+
+// TestSession_SecureCookiesNamesTheCookieOverPlainHTTP: with
+// --secure-cookies (TLS ended before the proxy, which says nothing) the
+// session cookie is the Secure __Host- one even on a plain connection, and
+// a plain sb_session, which a sibling subdomain could set, is not read.
+func TestSession_SecureCookiesNamesTheCookieOverPlainHTTP(t *testing.T) {
+	t.Parallel()
+	s := newLimitedServer(t, func(d *api.Deps) { d.SecureCookies = true })
+	c := sessionCookie(t, s.send(t, req{method: "POST", path: "/api/v1/session", body: map[string]any{"key": s.admin}}).want(t, 200))
+	if c.Name != api.SecureSessionCookie || !c.Secure {
+		t.Fatalf("sign-in set %s (Secure %v), want %s, Secure", c.Name, c.Secure, api.SecureSessionCookie)
+	}
+	s.send(t, req{method: "GET", path: "/api/v1/me", cookies: []*http.Cookie{{Name: api.SecureSessionCookie, Value: c.Value}}}).want(t, 200)
+	s.send(t, req{method: "GET", path: "/api/v1/me", cookies: []*http.Cookie{{Name: api.SessionCookie, Value: c.Value}}}).
+		wantErr(t, 401, "unauthorized", "")
+}
+
+// TestSession_SignOutOverHTTPSEndsTheHostCookiesSession: over HTTPS the
+// sign-out ends the session the __Host- cookie names (the cookie's value
+// no longer signs anyone in), and the cookie that empties it is Secure, as
+// a browser takes a __Host- cookie only when it is.
+func TestSession_SignOutOverHTTPSEndsTheHostCookiesSession(t *testing.T) {
+	t.Parallel()
+	s := newLimitedServer(t, func(d *api.Deps) { d.TrustedProxies = []string{"0.0.0.0/0"} })
+	https := map[string]string{"X-Forwarded-Proto": "https"}
+	c := sessionCookie(t, s.send(t, req{method: "POST", path: "/api/v1/session", body: map[string]any{"key": s.admin}, header: https}).want(t, 200))
+	host := []*http.Cookie{{Name: c.Name, Value: c.Value}}
+	s.send(t, req{method: "GET", path: "/api/v1/me", header: https, cookies: host}).want(t, 200)
+	r := s.send(t, req{method: "DELETE", path: "/api/v1/session", header: https, cookies: host}).want(t, 204)
+	gone := sessionCookie(t, r)
+	if gone.Name != api.SecureSessionCookie || gone.Value != "" || !gone.Secure {
+		t.Fatalf("sign-out set %s=%q (Secure %v), want the __Host- cookie emptied, Secure", gone.Name, gone.Value, gone.Secure)
+	}
+	// A copy of the cookie kept (another tab, a stolen one) signs no one in.
+	s.send(t, req{method: "GET", path: "/api/v1/me", header: https, cookies: host}).wantErr(t, 401, "unauthorized", "")
+}
+
+// TestBodyLimit_GoodCredentialsOfEveryFormReadALargeBody: the headers'
+// check before a large body is read takes what authenticate takes: the
+// __Host- session cookie, and the Bearer scheme in any case.
+func TestBodyLimit_GoodCredentialsOfEveryFormReadALargeBody(t *testing.T) {
+	t.Parallel()
+	s := newLimitedServer(t, func(d *api.Deps) { d.SecureCookies = true })
+	ingest := s.ingestKey(t)
+	large := func(id string) map[string]any {
+		return msg(id, map[string]any{"text": strings.Repeat("a", api.AnonymousBodyLimit)})
+	}
+	// A lowercase scheme is the same scheme.
+	s.send(t, req{method: "POST", path: "/api/v1/messages", body: large("lower"),
+		header: map[string]string{"Authorization": "bearer " + ingest}}).want(t, 201)
+	c := sessionCookie(t, s.send(t, req{method: "POST", path: "/api/v1/session", body: map[string]any{"key": s.admin}}).want(t, 200))
+	if c.Name != api.SecureSessionCookie {
+		t.Fatalf("sign-in set %s, want %s", c.Name, api.SecureSessionCookie)
+	}
+	s.send(t, req{method: "POST", path: "/api/v1/messages", body: large("host-cookie"),
+		cookies: []*http.Cookie{{Name: c.Name, Value: c.Value}}}).want(t, 201)
+}
+
+// TestEvents_AStreamOfAHostCookieIsCheckedAgainByIt: a stream opened with
+// the __Host- session cookie is authenticated again by that cookie before
+// each event (StreamFresh a nanosecond), so it carries news.
+func TestEvents_AStreamOfAHostCookieIsCheckedAgainByIt(t *testing.T) {
+	t.Parallel()
+	s := newStreamSetup(t, func(d *api.Deps) {
+		d.SecureCookies = true
+		d.Heartbeat = time.Hour
+		d.StreamFresh = time.Nanosecond
+	})
+	c := sessionCookie(t, s.send(t, req{method: "POST", path: "/api/v1/session", body: map[string]any{"key": s.sup}}).want(t, 200))
+	if c.Name != api.SecureSessionCookie {
+		t.Fatalf("sign-in set %s, want %s", c.Name, api.SecureSessionCookie)
+	}
+	client := streamClient()
+	hr, err := http.NewRequest("GET", s.base+"/api/v1/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	resp, err := client.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		resp.Body.Close()
+		t.Fatalf("stream with the __Host- cookie: status %d", resp.StatusCode)
+	}
+	st := &sseStream{resp: resp, events: make(chan sseEvent, 100), heartbeats: make(chan struct{}, 100),
+		done: make(chan struct{}), client: client}
+	go st.read(t)
+	t.Cleanup(st.close)
+	th := s.ingest(t, msg("news for the cookie's stream", map[string]any{"text": "alpha"})).Thread
+	st.readUntil(t, th.ID, "thread.routed")
+}
+
+// TestSession_TwoSessionCookiesOnTwoHeaderLinesAreRefused: a request may
+// carry its cookies on more than one Cookie line (HTTP/2 proxies split
+// them so); a session cookie on each is two of them, refused whichever
+// comes first, as two on one line are.
+func TestSession_TwoSessionCookiesOnTwoHeaderLinesAreRefused(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	c := sessionCookie(t, s.send(t, req{method: "POST", path: "/api/v1/session", body: map[string]any{"key": s.admin}}).want(t, 200))
+	get := func(lines ...string) response {
+		raw := "GET /api/v1/me HTTP/1.1\r\nHost: test\r\n"
+		for _, l := range lines {
+			raw += "Cookie: " + l + "\r\n"
+		}
+		r, err := s.exchangeRaw([]byte(raw+"\r\n"), "GET /api/v1/me")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	good, bogus := api.SessionCookie+"="+c.Value, api.SessionCookie+"=bogus"
+	get(good).want(t, 200)
+	get(good, bogus).wantErr(t, 401, "unauthorized", "")
+	get(bogus, good).wantErr(t, 401, "unauthorized", "")
+	get("theme=dark", good).want(t, 200) // one session cookie among others
 }

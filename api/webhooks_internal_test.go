@@ -185,19 +185,12 @@ func TestRoutedPath_AsTheRouterTakesIt(t *testing.T) {
 func TestWebhookBodyLimit_DeliveriesBeingReadShareABoundedWindow(t *testing.T) {
 	const budget = 3 * BodyLimit
 	s := &server{deps: Deps{ReadTimeout: time.Hour, LargeWebhookBudget: DefaultLargeWebhookBudget, WebhookBodyBudget: budget, MetaBodyLimit: BodyLimit}}
-	header := func(path string, n int) *fasthttp.RequestHeader {
-		var h fasthttp.RequestHeader
-		h.SetMethod("POST")
-		h.SetRequestURI(path)
-		h.SetContentLength(n)
-		return &h
-	}
-	if got := s.bodyLimit(header("/webhooks/x", AnonymousBodyLimit)); got != AnonymousBodyLimit || len(s.large.held) != 0 {
+	if got := s.bodyLimit(postHeader("/webhooks/x", AnonymousBodyLimit)); got != AnonymousBodyLimit || len(s.large.held) != 0 {
 		t.Fatalf("a small delivery: limit %d, %d held; want %d, none held", got, len(s.large.held), AnonymousBodyLimit)
 	}
 	var held []uint64
 	for i, path := range []string{"/webhooks/x", "/webhooks/generic/shop", "/webhooks/meta"} {
-		h := header(path, BodyLimit)
+		h := postHeader(path, BodyLimit)
 		if i == 1 {
 			h.SetContentLength(-1) // chunked: counted as the most it may be
 		}
@@ -208,16 +201,53 @@ func TestWebhookBodyLimit_DeliveriesBeingReadShareABoundedWindow(t *testing.T) {
 		}
 		held = append(held, id)
 	}
-	full := header("/webhooks/generic/shop", AnonymousBodyLimit+1)
+	full := postHeader("/webhooks/generic/shop", AnonymousBodyLimit+1)
 	if got := s.bodyLimit(full); got != AnonymousBodyLimit || string(full.Peek(noRoomHeader)) != "1" {
 		t.Fatalf("with the window full: limit %d, no room %q; want %d and marked", got, full.Peek(noRoomHeader), AnonymousBodyLimit)
 	}
 	s.large.release(held[0])
-	if got := s.bodyLimit(header("/webhooks/x", BodyLimit)); got != BodyLimit {
+	if got := s.bodyLimit(postHeader("/webhooks/x", BodyLimit)); got != BodyLimit {
 		t.Fatalf("after one was released: limit %d", got)
 	}
 	// The API's bodies are not in it.
-	if got := s.bodyLimit(header("/healthz", BodyLimit)); got != BodyLimit {
+	if got := s.bodyLimit(postHeader("/healthz", BodyLimit)); got != BodyLimit {
 		t.Fatalf("outside the webhooks: limit %d", got)
 	}
+}
+
+// TestWebhookBodyLimit_AnOversizedDeliveryHoldsNoRoom: a delivery that
+// says it is over BodyLimit is refused 413 before its body is read, so it
+// holds nothing in the window of deliveries being read (no handler would
+// give it back: it would stay for a read timeout, and a few such headers
+// would fill the window for everyone), and it is not marked as finding no
+// room, full window or not: it is too large, not early.
+func TestWebhookBodyLimit_AnOversizedDeliveryHoldsNoRoom(t *testing.T) {
+	s := &server{deps: Deps{ReadTimeout: time.Hour, LargeWebhookBudget: DefaultLargeWebhookBudget, WebhookBodyBudget: 2 * BodyLimit, MetaBodyLimit: BodyLimit}}
+	for _, path := range []string{"/webhooks/x", "/webhooks/generic/shop"} {
+		h := postHeader(path, BodyLimit+1)
+		if got := s.bodyLimit(h); got != BodyLimit || len(s.large.held) != 0 || len(h.Peek(heldHeader)) != 0 || len(h.Peek(noRoomHeader)) != 0 {
+			t.Fatalf("%s, %d bytes: limit %d, %d held, held %q, no room %q; want %d, nothing held or marked",
+				path, BodyLimit+1, got, len(s.large.held), h.Peek(heldHeader), h.Peek(noRoomHeader), BodyLimit)
+		}
+	}
+	// The window full, an oversized one is still just too large.
+	for range 2 {
+		if h := postHeader("/webhooks/x", BodyLimit); s.bodyLimit(h) != BodyLimit || len(h.Peek(heldHeader)) == 0 {
+			t.Fatal("a delivery of BodyLimit found no room in an empty window")
+		}
+	}
+	h := postHeader("/webhooks/x", 2*BodyLimit)
+	if got := s.bodyLimit(h); got != BodyLimit || len(h.Peek(noRoomHeader)) != 0 || len(s.large.held) != 2 {
+		t.Fatalf("with the window full, an oversized delivery: limit %d, no room %q, %d held; want %d, not marked, 2 held",
+			got, h.Peek(noRoomHeader), len(s.large.held), BodyLimit)
+	}
+}
+
+// postHeader is the header of a POST to path saying its body is n bytes.
+func postHeader(path string, n int) *fasthttp.RequestHeader {
+	var h fasthttp.RequestHeader
+	h.SetMethod("POST")
+	h.SetRequestURI(path)
+	h.SetContentLength(n)
+	return &h
 }

@@ -56,3 +56,28 @@ func TestTeamUsers_InUseCountsOnlyOpenThreads(t *testing.T) {
 		}
 	}
 }
+
+// TestTeamUsers_InUseWordsEachKindOfUser: up to five ids of a kind are all
+// named (six are five and one more), and an open-thread count that drifted
+// below zero is none.
+func TestTeamUsers_InUseWordsEachKindOfUser(t *testing.T) {
+	for _, c := range []struct {
+		u    TeamUsers
+		want string // "" for nil: nothing refers to the team
+	}{
+		{TeamUsers{}, ""},
+		{TeamUsers{Agents: []string{"e", "d", "c", "b", "a"}}, "agents a, b, c, d, e"},
+		{TeamUsers{Agents: []string{"f", "e", "d", "c", "b", "a"}}, "agents a, b, c, d, e and 1 more"},
+		{TeamUsers{Rules: []string{"r"}, Queued: -1}, "rule r"},
+		{TeamUsers{Queued: -2, Pending: 1}, "1 pending thread"},
+		{TeamUsers{Queued: -1, Assigned: -1, Pending: -1}, ""},
+	} {
+		got := c.u.InUse()
+		switch {
+		case c.want == "" && got != nil:
+			t.Errorf("%+v: in use by %q, want nil", c.u, got.By)
+		case c.want != "" && (got == nil || got.By != c.want):
+			t.Errorf("%+v: %v, want in use by %q", c.u, got, c.want)
+		}
+	}
+}

@@ -448,3 +448,45 @@ func TestApply_PrintsTheServersWarnings(t *testing.T) {
 		t.Fatalf("apply against a server that warns: %v\n%s", err, out)
 	}
 }
+
+// TestFieldLine_FollowsAListOfMergeKeys: a field merged from one of a list
+// of mappings (`<<: [*a, *b]`) is found at its line in the mapping that
+// writes it, the first of the list that does.
+func TestFieldLine_FollowsAListOfMergeKeys(t *testing.T) {
+	data := []byte(`x-where: &where
+  timezone: Mars/Olympus
+x-load: &load
+  capacity: 3
+  timezone: Europe/Madrid
+agents:
+  - id: ana
+    <<: [*where, *load]
+`)
+	doc, _, err := parseConfigDoc(data)
+	if err != nil || doc.Agents[0].Timezone != "Mars/Olympus" || doc.Agents[0].Capacity != 3 {
+		t.Fatalf("read as %+v, %v; want ana on Mars with the capacity of the second", doc.Agents, err)
+	}
+	for path, want := range map[string]int{
+		"agents[0].timezone": 2, // the first mapping of the list writes it
+		"agents[0].capacity": 4, // only the second does
+	} {
+		if got := fieldLine(data, path); got != want {
+			t.Errorf("fieldLine(%s) = %d, want %d", path, got, want)
+		}
+	}
+}
+
+// TestParseConfigDoc_AMistakeInAnAliasedValueIsAtTheAlias: an alias of a
+// scalar that does not fit where it is used is reported at the line of
+// the alias, where the file uses it, not at its anchor.
+func TestParseConfigDoc_AMistakeInAnAliasedValueIsAtTheAlias(t *testing.T) {
+	data := []byte(`x-cap: &cap lots
+agents:
+  - id: ana
+    capacity: *cap
+`)
+	_, _, err := parseConfigDoc(data)
+	if err == nil || !strings.HasPrefix(err.Error(), "line 4: agents[0].capacity:") {
+		t.Fatalf("error %v, want it at line 4, agents[0].capacity", err)
+	}
+}
