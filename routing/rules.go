@@ -501,11 +501,26 @@ func (r *compiledRule) matches(e *evalState) bool {
 
 // languageMatches reports whether a message in language lang (folded) is
 // in rule language l (folded): the same tag, or one of its subtags, so
-// that "pt" takes "pt-BR" (and Meta's "pt_BR"), while "pt-BR" takes only
-// "pt-BR" and its own subtags.
+// that "pt" takes "pt-BR", while "pt-BR" takes only "pt-BR" and its own
+// subtags. Meta's "pt_BR" is "pt-BR", on either side.
 func languageMatches(l string, lang []byte) bool {
-	return len(lang) >= len(l) && string(lang[:len(l)]) == l &&
-		(len(lang) == len(l) || lang[len(l)] == '-' || lang[len(l)] == '_')
+	if len(lang) < len(l) {
+		return false
+	}
+	for i := range len(l) {
+		if dash(l[i]) != dash(lang[i]) {
+			return false
+		}
+	}
+	return len(lang) == len(l) || dash(lang[len(l)]) == '-'
+}
+
+// dash reads '_' as '-', as the language tags of Meta and BCP 47 differ.
+func dash(c byte) byte {
+	if c == '_' {
+		return '-'
+	}
+	return c
 }
 
 func containsBytes(list []string, b []byte) bool {

@@ -70,8 +70,10 @@ func refMatches(t testing.TB, res refRegexes, w When, f Facts, now time.Time) bo
 		len(w.Kinds) > 0 && !slices.Contains(w.Kinds, f.Kind),
 		len(w.Profiles) > 0 && !slices.ContainsFunc(w.Profiles, foldEq(f.Profile)),
 		len(w.Languages) > 0 && !slices.ContainsFunc(w.Languages, func(l string) bool {
-			lang, l := foldString(f.Language), foldString(l)
-			return lang == l || strings.HasPrefix(lang, l+"-") || strings.HasPrefix(lang, l+"_")
+			// Meta writes pt_BR where BCP 47 writes pt-BR: the same tag.
+			dash := strings.NewReplacer("_", "-")
+			lang, l := dash.Replace(foldString(f.Language)), dash.Replace(foldString(l))
+			return lang == l || strings.HasPrefix(lang, l+"-")
 		}),
 		w.AuthorVerified != nil && *w.AuthorVerified != f.AuthorVerified,
 		w.MinFollowers != nil && f.AuthorFollowers < *w.MinFollowers:

@@ -121,6 +121,9 @@ func TestEvaluate_EachConditionMatchesAndFails(t *testing.T) {
 		{"language: another that begins alike", When{Languages: []string{"pt"}}, func(f *Facts) { f.Language = "ptb" }, monday10, false},
 		{"language: a region, another region", When{Languages: []string{"pt-BR"}}, func(f *Facts) { f.Language = "pt-PT" }, monday10, false},
 		{"language: a region, no region", When{Languages: []string{"pt-BR"}}, func(f *Facts) { f.Language = "pt" }, monday10, false},
+		{"language: a region, Meta's way in the message", When{Languages: []string{"pt-BR"}}, func(f *Facts) { f.Language = "pt_BR" }, monday10, true},
+		{"language: a region, Meta's way in the rule", When{Languages: []string{"pt_BR"}}, func(f *Facts) { f.Language = "pt-br" }, monday10, true},
+		{"language: Meta's way, another region", When{Languages: []string{"pt_BR"}}, func(f *Facts) { f.Language = "pt_PT" }, monday10, false},
 
 		{"schedule inside, inside", When{Schedule: &Schedule{
 			Windows: []Shift{{Days: []string{"mon"}, Start: "09:00", End: "17:00"}}}}, nil, monday10, true},
