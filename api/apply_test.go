@@ -542,3 +542,28 @@ func TestConfigApply_OnlyARuleAnUnknownFieldLeftBareIsSaidToMatchAll(t *testing.
 		t.Fatalf("warnings %q, want %q", res.Warnings, want)
 	}
 }
+
+// TestConfigApply_ADryRunPruneListsInTheOrderThePruneGoes: what a prune
+// would delete is listed as it would go, what uses a team before the team
+// (rules, saved replies, agents, then teams), and the prune then deletes
+// it all in that order.
+func TestConfigApply_ADryRunPruneListsInTheOrderThePruneGoes(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.team(t, map[string]any{"id": "old"})
+	s.agent(t, map[string]any{"id": "a1", "teams": []string{"old"}})
+	s.rule(t, map[string]any{"id": "r1", "then": map[string]any{"team": "old"}})
+	s.do(t, "POST", "/api/v1/saved-replies", s.admin, map[string]any{"id": "s1", "title": "Hi", "text": "Hi", "teams": []string{"old"}}).want(t, 201)
+	doc := map[string]any{"teams": []any{map[string]any{"id": "care", "function": "care"}}}
+	want := []string{"rule/r1", "saved_reply/s1", "agent/a1", "team/old"}
+	var plan inbox.ApplyResult
+	s.do(t, "POST", "/api/v1/config?prune=true&dry_run=true", s.admin, doc).want(t, 200).decode(t, &plan)
+	if !slices.Equal(plan.Kept, want) {
+		t.Fatalf("a dry run would delete %v, want %v", plan.Kept, want)
+	}
+	var res inbox.ApplyResult
+	s.do(t, "POST", "/api/v1/config?prune=true", s.admin, doc).want(t, 200).decode(t, &res)
+	if !slices.Equal(res.Deleted, want) || len(res.NotDeleted) != 0 {
+		t.Fatalf("the prune deleted %v, not %v; want %v", res.Deleted, res.NotDeleted, want)
+	}
+}

@@ -353,11 +353,13 @@ func (s *Service) notInDoc(ctx context.Context, p Principal, doc *ConfigDoc) ([]
 		return nil, err
 	}
 	stored.Teams = slices.DeleteFunc(stored.Teams, func(t store.Team) bool { return t.ID == s.cfg.DefaultTeam })
+	// In the order Prune deletes them (what uses a team before the team),
+	// so a dry run lists them as the prune would go.
 	return slices.Concat(
-		missing("team", stored.Teams, doc.Teams, func(t store.Team) string { return t.ID }),
-		missing("agent", stored.Agents, doc.Agents, func(a store.Agent) string { return a.ID }),
 		missing("rule", stored.Rules, doc.Rules, func(r store.Rule) string { return r.ID }),
-		missing("saved_reply", stored.SavedReplies, doc.SavedReplies, func(r store.SavedReply) string { return r.ID })), nil
+		missing("saved_reply", stored.SavedReplies, doc.SavedReplies, func(r store.SavedReply) string { return r.ID }),
+		missing("agent", stored.Agents, doc.Agents, func(a store.Agent) string { return a.ID }),
+		missing("team", stored.Teams, doc.Teams, func(t store.Team) string { return t.ID })), nil
 }
 
 // missing lists as kind/id what is stored and not in the document.
