@@ -143,7 +143,7 @@ type server struct {
 	httpDur *prometheus.HistogramVec
 	streams *streams
 	limits  limiters
-	large   byteWindow // Meta deliveries over BodyLimit being read
+	large   byteWindow // network deliveries being read (see webhookBodyLimit, metaBodyLimit)
 	// tooLargeSaid is when the last oversized Meta delivery was logged
 	// (unix nanoseconds): once a minute at most, as anyone may send one.
 	tooLargeSaid atomic.Int64
@@ -385,7 +385,7 @@ func mapError(err error) (int, errorBody) {
 	case errors.As(err, &fErr):
 		switch fErr.Code {
 		case fiber.StatusRequestEntityTooLarge:
-			if fErr != fiber.ErrRequestEntityTooLarge && fErr.Message != utils.StatusMessage(fErr.Code) {
+			if fErr.Message != utils.StatusMessage(fErr.Code) {
 				return 413, body("payload_too_large", fErr.Message, nil) // a batch of too many messages
 			}
 			return 413, body("payload_too_large", "body over the size limit", nil)
@@ -407,7 +407,7 @@ func mapError(err error) (int, errorBody) {
 
 // sayOncePerMinute reports whether a minute has passed since it last
 // reported true for last, and takes the turn.
-func (s *server) sayOncePerMinute(last *atomic.Int64) bool {
+func sayOncePerMinute(last *atomic.Int64) bool {
 	now := time.Now().UnixNano()
 	prev := last.Load()
 	return now-prev >= int64(time.Minute) && last.CompareAndSwap(prev, now)
@@ -421,7 +421,7 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		err = errLargeDeliveriesBusy
 		status, body = mapError(err)
 	} else if status == fiber.StatusRequestEntityTooLarge {
-		if bytes.EqualFold(routedPath([]byte(c.Path())), metaPath) && s.deps.Webhooks.MetaAppSecret != "" && s.sayOncePerMinute(&s.tooLargeSaid) {
+		if bytes.EqualFold(routedPath([]byte(c.Path())), metaPath) && s.deps.Webhooks.MetaAppSecret != "" && sayOncePerMinute(&s.tooLargeSaid) {
 			// Meta sends it again and again, and then gives up on the
 			// webhook: say so where the operator looks.
 			s.log.Warn("a Meta delivery over the body limit was refused; Meta retries it and may then disable the webhook",
@@ -561,11 +561,11 @@ func (s *server) credentials(h *fasthttp.RequestHeader) (inbox.Principal, bool) 
 	var p inbox.Principal
 	var err error
 	if auth := h.Peek(fiber.HeaderAuthorization); len(auth) > 0 {
-		scheme, key, ok := strings.Cut(string(auth), " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") {
+		key, ok := bearerKey(string(auth))
+		if !ok {
 			return p, false
 		}
-		p, err = s.svc.Authenticate(ctx, strings.TrimSpace(key))
+		p, err = s.svc.Authenticate(ctx, key)
 	} else if cookie := h.Cookie(SecureSessionCookie); len(cookie) > 0 {
 		p, err = s.svc.AuthenticateSession(ctx, string(cookie))
 	} else if cookie := h.Cookie(SessionCookie); len(cookie) > 0 {

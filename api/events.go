@@ -46,8 +46,8 @@ func (st *streams) release(key string) {
 // returns), the way authenticate did.
 func (s *server) reauthenticator(c *fiber.Ctx) func(context.Context) (inbox.Principal, error) {
 	if h := c.Get(fiber.HeaderAuthorization); h != "" {
-		_, key, _ := strings.Cut(h, " ")
-		key = strings.Clone(strings.TrimSpace(key))
+		key, _ := bearerKey(h) // authenticate took it
+		key = strings.Clone(key)
 		return func(ctx context.Context) (inbox.Principal, error) { return s.svc.Authenticate(ctx, key) }
 	}
 	cookie := strings.Clone(s.sessionCookie(c))

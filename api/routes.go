@@ -202,11 +202,11 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 		err error
 	)
 	if h := c.Get(fiber.HeaderAuthorization); h != "" {
-		scheme, key, ok := strings.Cut(h, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") { // schemes are case-insensitive
+		key, ok := bearerKey(h)
+		if !ok {
 			return inbox.ErrUnauthorized
 		}
-		p, err = s.svc.Authenticate(c.UserContext(), strings.TrimSpace(key))
+		p, err = s.svc.Authenticate(c.UserContext(), key)
 	} else {
 		cookie := s.sessionCookie(c)
 		if s.sessionCookies(c) > 1 {
@@ -284,6 +284,16 @@ func (s *server) limitByAddress(c *fiber.Ctx) error {
 		return &RateLimitedError{RetryAfter: wait}
 	}
 	return c.Next()
+}
+
+// bearerKey reads an Authorization header's key: "Bearer KEY", the scheme
+// in any case (schemes are case-insensitive).
+func bearerKey(h string) (string, bool) {
+	scheme, key, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(key), true
 }
 
 // sessionCookieName is the name of the session cookie a request sets and

@@ -179,12 +179,11 @@ func jsonDepth(body []byte) int {
 // capacity is 1 to 1000.
 func AgentZeroCapacity(body []byte) error {
 	var a struct {
-		Capacity *json.Number `json:"capacity"`
+		Capacity *float64 `json:"capacity"`
 	}
-	if json.Unmarshal(body, &a) == nil && a.Capacity != nil {
-		if f, err := a.Capacity.Float64(); err == nil && f == 0 {
-			return fieldErr("capacity", "must be between 1 and 1000")
-		}
+	// Read as DecodeJSON reads it (keys exactly): "Capacity" is ignored.
+	if decodeJSON(body, &a) == nil && a.Capacity != nil && *a.Capacity == 0 {
+		return fieldErr("capacity", "must be between 1 and 1000")
 	}
 	return nil
 }
@@ -195,7 +194,7 @@ func ConfigZeroCapacity(body []byte) error {
 	var doc struct {
 		Agents []json.RawMessage `json:"agents"`
 	}
-	if json.Unmarshal(body, &doc) != nil {
+	if decodeJSON(body, &doc) != nil {
 		return nil
 	}
 	for i, a := range doc.Agents {

@@ -115,3 +115,16 @@ func TestMessageInput_SentAtPastYear9999InUTCIsRefused(t *testing.T) {
 		t.Fatalf("Validate = %v, want a sent_at error", err)
 	}
 }
+
+// TestAgentZeroCapacity_ReadsKeysAsDecodeJSONDoes: "capacity": 0 is
+// refused; "Capacity", an unknown field to DecodeJSON, is not read either.
+func TestAgentZeroCapacity_ReadsKeysAsDecodeJSONDoes(t *testing.T) {
+	for body, refused := range map[string]bool{
+		`{"capacity": 0}`: true, `{"capacity": 0.0}`: true, `{"capacity": 3}`: false,
+		`{}`: false, `{"Capacity": 0}`: false,
+	} {
+		if err := inbox.AgentZeroCapacity([]byte(body)); (err != nil) != refused {
+			t.Errorf("%s: %v, refused want %v", body, err, refused)
+		}
+	}
+}
