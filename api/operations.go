@@ -118,9 +118,6 @@ func (s *server) configApply(c *fiber.Ctx) error {
 	// in the answer's warnings: a misspelt condition ("network") leaves a
 	// rule matching more than meant. With prune they are refused: a
 	// misspelt section ("teamz") would have its items deleted.
-	if err := inbox.ConfigZeroCapacity(c.Body()); err != nil {
-		return err
-	}
 	unknown := configUnknown(c.Body())
 	if len(unknown) > 0 && prune {
 		return &inbox.FieldError{Field: unknown[0], Message: "is not a configuration field; with prune a document is read strictly, as what it leaves out is deleted"}

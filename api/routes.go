@@ -620,11 +620,8 @@ func (s *server) teamDelete(c *fiber.Ctx) error {
 }
 
 func (s *server) agentCreate(c *fiber.Ctx) error {
-	var a store.Agent
+	var a inbox.AgentInput
 	if err := decode(c, &a); err != nil {
-		return err
-	}
-	if err := inbox.AgentZeroCapacity(c.Body()); err != nil {
 		return err
 	}
 	out, err := s.svc.AgentCreate(c.UserContext(), principal(c), a)
@@ -651,11 +648,8 @@ func (s *server) agentGet(c *fiber.Ctx) error {
 }
 
 func (s *server) agentUpdate(c *fiber.Ctx) error {
-	var a store.Agent
+	var a inbox.AgentInput
 	if err := decode(c, &a); err != nil {
-		return err
-	}
-	if err := inbox.AgentZeroCapacity(c.Body()); err != nil {
 		return err
 	}
 	a.ID = c.Params("id")

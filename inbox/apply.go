@@ -17,7 +17,7 @@ import (
 // replies in one document (YAML or JSON, in the API's shapes).
 type ConfigDoc struct {
 	Teams        []store.Team       `json:"teams,omitempty"`
-	Agents       []store.Agent      `json:"agents,omitempty"`
+	Agents       []AgentInput       `json:"agents,omitempty"`
 	Rules        []store.Rule       `json:"rules,omitempty"`
 	SavedReplies []store.SavedReply `json:"saved_replies,omitempty"`
 }
@@ -32,7 +32,7 @@ func (d ConfigDoc) MarshalJSON() ([]byte, error) {
 		Role     string            `json:"role"`
 		Teams    []string          `json:"teams"`
 		Networks []string          `json:"networks"`
-		Capacity int               `json:"capacity"`
+		Capacity *int              `json:"capacity,omitempty"`
 		Timezone string            `json:"timezone"`
 		Shifts   []routing.Shift   `json:"shifts"`
 		TimeOff  []routing.TimeOff `json:"time_off"`
@@ -43,6 +43,9 @@ func (d ConfigDoc) MarshalJSON() ([]byte, error) {
 		Agents []agentConfig `json:"agents,omitempty"`
 	}{plain: plain(d)}
 	for _, a := range d.Agents {
+		if a.Capacity == nil && a.Agent.Capacity != 0 {
+			a.Capacity = &a.Agent.Capacity
+		}
 		out.Agents = append(out.Agents, agentConfig{ID: a.ID, Name: a.Name, Role: a.Role, Teams: nonNilSlice(a.Teams),
 			Networks: nonNilSlice(a.Networks), Capacity: a.Capacity, Timezone: a.Timezone,
 			Shifts: nonNilSlice(a.Shifts), TimeOff: nonNilSlice(a.TimeOff)})
@@ -237,8 +240,8 @@ func (s *Service) apply(ctx context.Context, p Principal, doc ConfigDoc, dry boo
 			}
 		}
 	}
-	for i, a := range doc.Agents {
-		at := fmt.Sprintf("agents[%d]", i)
+	for i := range doc.Agents {
+		a, at := doc.Agents[i].Agent, fmt.Sprintf("agents[%d]", i)
 		created, changed, err := upsert(dry, func() (store.Agent, error) { return s.st.AgentGet(ctx, a.ID) },
 			func() error {
 				k, secret := newKey(a.Role, "agent "+a.ID, a.ID)
@@ -358,7 +361,7 @@ func (s *Service) notInDoc(ctx context.Context, p Principal, doc *ConfigDoc) ([]
 	return slices.Concat(
 		missing("rule", stored.Rules, doc.Rules, func(r store.Rule) string { return r.ID }),
 		missing("saved_reply", stored.SavedReplies, doc.SavedReplies, func(r store.SavedReply) string { return r.ID }),
-		missing("agent", stored.Agents, doc.Agents, func(a store.Agent) string { return a.ID }),
+		missing("agent", stored.Agents, doc.Agents, func(a AgentInput) string { return a.ID }),
 		missing("team", stored.Teams, doc.Teams, func(t store.Team) string { return t.ID })), nil
 }
 
@@ -462,8 +465,8 @@ func (s *Service) Export(ctx context.Context, p Principal) (ConfigDoc, error) {
 		return doc, err
 	}
 	for _, a := range agents {
-		doc.Agents = append(doc.Agents, store.Agent{ID: a.ID, Name: a.Name, Role: a.Role, Teams: a.Teams,
-			Networks: a.Networks, Capacity: a.Capacity, Timezone: a.Timezone, Shifts: a.Shifts, TimeOff: a.TimeOff})
+		doc.Agents = append(doc.Agents, AgentInput{Agent: store.Agent{ID: a.ID, Name: a.Name, Role: a.Role, Teams: a.Teams,
+			Networks: a.Networks, Capacity: a.Capacity, Timezone: a.Timezone, Shifts: a.Shifts, TimeOff: a.TimeOff}})
 	}
 	if doc.Rules, err = rulesWithDefaults(s.st.RuleList(ctx)); err != nil {
 		return doc, err
@@ -527,7 +530,7 @@ func normalizeEmpty(v any) any {
 func uniqueIDs(doc *ConfigDoc) []*FieldError {
 	return slices.Concat(
 		unique("teams", doc.Teams, func(t store.Team) string { return t.ID }),
-		unique("agents", doc.Agents, func(a store.Agent) string { return a.ID }),
+		unique("agents", doc.Agents, func(a AgentInput) string { return a.ID }),
 		unique("rules", doc.Rules, func(r store.Rule) string { return r.ID }),
 		unique("saved_replies", doc.SavedReplies, func(r store.SavedReply) string { return r.ID }))
 }

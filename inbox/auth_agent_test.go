@@ -36,7 +36,7 @@ func TestAuthenticate_TheAgentComesWithItsKey(t *testing.T) {
 	svc := bootstrapped(t, st)
 	admin := inbox.Principal{Role: store.RoleAdmin, KeyID: "admin"}
 	// New threads go to the default team, triage.
-	created, err := svc.AgentCreate(ctx, admin, store.Agent{ID: "ana", Name: "Ana", Role: store.RoleAgent, Teams: []string{"triage"}, Capacity: 3, Timezone: "UTC"})
+	created, err := svc.AgentCreate(ctx, admin, inbox.AgentInput{Agent: store.Agent{ID: "ana", Name: "Ana", Role: store.RoleAgent, Teams: []string{"triage"}, Capacity: 3, Timezone: "UTC"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestLockSteps_NoThreadReadBeforeTheStep(t *testing.T) {
 	admin := inbox.Principal{Role: store.RoleAdmin, KeyID: "admin"}
 	person := func(id string, teams []string) inbox.Principal {
 		t.Helper()
-		a, err := svc.AgentCreate(ctx, admin, store.Agent{ID: id, Name: id, Role: store.RoleAgent, Teams: teams, Capacity: 3, Timezone: "UTC"})
+		a, err := svc.AgentCreate(ctx, admin, inbox.AgentInput{Agent: store.Agent{ID: id, Name: id, Role: store.RoleAgent, Teams: teams, Capacity: 3, Timezone: "UTC"}})
 		if err != nil {
 			t.Fatal(err)
 		}

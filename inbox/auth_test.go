@@ -111,7 +111,7 @@ func TestApply_NodesStartingTogetherWithOneFile(t *testing.T) {
 		for i := range 20 {
 			id := fmt.Sprintf("team-%02d", i)
 			doc.Teams = append(doc.Teams, store.Team{ID: id, Function: "care"})
-			doc.Agents = append(doc.Agents, store.Agent{ID: "agent-" + id, Teams: []string{id}})
+			doc.Agents = append(doc.Agents, inbox.AgentInput{Agent: store.Agent{ID: "agent-" + id, Teams: []string{id}}})
 			doc.Rules = append(doc.Rules, store.Rule{Rule: routing.Rule{ID: "rule-" + id, Position: i,
 				When: routing.When{TextAny: []string{id}}, Then: routing.Then{Team: id}}})
 			doc.SavedReplies = append(doc.SavedReplies, store.SavedReply{ID: "reply-" + id, Title: "Hi", Text: "Hi", Teams: []string{id}})

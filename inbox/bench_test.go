@@ -68,7 +68,7 @@ func BenchmarkClaimCycle(b *testing.B) {
 			admin := inbox.Principal{Role: store.RoleAdmin, KeyID: "bench-admin"}
 			const agents = 100
 			for i := range agents {
-				if _, err := svc.AgentCreate(ctx, admin, store.Agent{ID: fmt.Sprintf("agent-%d", i), Teams: []string{"triage"}, Capacity: 5}); err != nil {
+				if _, err := svc.AgentCreate(ctx, admin, inbox.AgentInput{Agent: store.Agent{ID: fmt.Sprintf("agent-%d", i), Teams: []string{"triage"}, Capacity: 5}}); err != nil {
 					b.Fatal(err)
 				}
 			}

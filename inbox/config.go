@@ -163,7 +163,20 @@ func (s *Service) view(a store.Agent) AgentView {
 	return AgentView{Agent: a, OnShift: loc != nil && routing.OnShift(loc, a.Shifts, a.TimeOff, s.now())}
 }
 
-func validateAgent(a *store.Agent) error {
+// AgentInput is an agent as an admin writes it: in POST and PUT
+// /agents/{id} and in a configuration document. Its Capacity tells a
+// capacity left out (the default, 5) from one written as 0, which is
+// refused: an agent meant to take no thread would otherwise take five.
+// (JSON's "capacity" is read into Capacity only; a Go caller may set the
+// Agent's instead.) Once validated, the Agent holds the capacity in force.
+type AgentInput struct {
+	store.Agent
+	Capacity *int `json:"capacity,omitempty"`
+}
+
+// validateAgent checks an agent as written and fills in its defaults.
+func validateAgent(in *AgentInput) error {
+	a := &in.Agent
 	if !routing.ValidSlug(a.ID) {
 		return fieldErr("id", "must match [a-z0-9][a-z0-9-]{0,63}")
 	}
@@ -194,7 +207,10 @@ func validateAgent(a *store.Agent) error {
 		}
 	}
 	a.Networks = dedupe(a.Networks)
-	if a.Capacity == 0 {
+	switch {
+	case in.Capacity != nil:
+		a.Capacity = *in.Capacity
+	case a.Capacity == 0:
 		a.Capacity = 5
 	}
 	if a.Capacity < 1 || a.Capacity > 1000 {
@@ -222,13 +238,14 @@ func dedupe(s []string) []string {
 	return out
 }
 
-func (s *Service) AgentCreate(ctx context.Context, p Principal, a store.Agent) (AgentCreated, error) {
+func (s *Service) AgentCreate(ctx context.Context, p Principal, in AgentInput) (AgentCreated, error) {
 	if err := p.require(store.RoleAdmin); err != nil {
 		return AgentCreated{}, err
 	}
-	if err := validateAgent(&a); err != nil {
+	if err := validateAgent(&in); err != nil {
 		return AgentCreated{}, err
 	}
+	a := in.Agent
 	k, secret := newKey(a.Role, "agent "+a.ID, a.ID)
 	a, err := s.st.AgentCreate(ctx, a, k)
 	if err != nil {
@@ -237,14 +254,14 @@ func (s *Service) AgentCreate(ctx context.Context, p Principal, a store.Agent) (
 	return AgentCreated{AgentView: s.view(a), APIKey: secret}, nil
 }
 
-func (s *Service) AgentUpdate(ctx context.Context, p Principal, a store.Agent) (AgentView, error) {
+func (s *Service) AgentUpdate(ctx context.Context, p Principal, in AgentInput) (AgentView, error) {
 	if err := p.require(store.RoleAdmin); err != nil {
 		return AgentView{}, err
 	}
-	if err := validateAgent(&a); err != nil {
+	if err := validateAgent(&in); err != nil {
 		return AgentView{}, err
 	}
-	a, err := s.st.AgentUpdate(ctx, a)
+	a, err := s.st.AgentUpdate(ctx, in.Agent)
 	if err != nil {
 		return AgentView{}, unknownRef(err, "teams")
 	}

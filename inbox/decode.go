@@ -3,7 +3,6 @@ package inbox
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"reflect"
 	"strings"
 	"time"
@@ -171,36 +170,4 @@ func jsonDepth(body []byte) int {
 		}
 	}
 	return deepest
-}
-
-// AgentZeroCapacity refuses an agent's JSON body that writes "capacity": 0.
-// Decoded, it is no different from a capacity left out, which takes the
-// default (5), so an agent meant to take no thread would take five;
-// capacity is 1 to 1000.
-func AgentZeroCapacity(body []byte) error {
-	var a struct {
-		Capacity *float64 `json:"capacity"`
-	}
-	// Read as DecodeJSON reads it (keys exactly): "Capacity" is ignored.
-	if decodeJSON(body, &a) == nil && a.Capacity != nil && *a.Capacity == 0 {
-		return fieldErr("capacity", "must be between 1 and 1000")
-	}
-	return nil
-}
-
-// ConfigZeroCapacity is AgentZeroCapacity for each agent of a
-// configuration document's JSON.
-func ConfigZeroCapacity(body []byte) error {
-	var doc struct {
-		Agents []json.RawMessage `json:"agents"`
-	}
-	if decodeJSON(body, &doc) != nil {
-		return nil
-	}
-	for i, a := range doc.Agents {
-		if err := AgentZeroCapacity(a); err != nil {
-			return prefixed(fmt.Sprintf("agents[%d]", i), err)
-		}
-	}
-	return nil
 }

@@ -1,7 +1,9 @@
 package inbox_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -116,15 +118,35 @@ func TestMessageInput_SentAtPastYear9999InUTCIsRefused(t *testing.T) {
 	}
 }
 
-// TestAgentZeroCapacity_ReadsKeysAsDecodeJSONDoes: "capacity": 0 is
-// refused; "Capacity", an unknown field to DecodeJSON, is not read either.
-func TestAgentZeroCapacity_ReadsKeysAsDecodeJSONDoes(t *testing.T) {
-	for body, refused := range map[string]bool{
-		`{"capacity": 0}`: true, `{"capacity": 0.0}`: true, `{"capacity": 3}`: false,
-		`{}`: false, `{"Capacity": 0}`: false,
+// TestAgentInput_TellsZeroFromLeftOut: an agent's "capacity": 0 is
+// refused, naming it; left out, the capacity is the default (5), and so it
+// is with "Capacity", which DecodeJSON does not read (keys match exactly).
+// A Go caller may set the embedded Agent's capacity instead.
+func TestAgentInput_TellsZeroFromLeftOut(t *testing.T) {
+	svc := bootstrapped(t, openStore(t))
+	admin := inbox.Principal{Role: store.RoleAdmin, KeyID: "admin"}
+	for i, c := range []struct {
+		body string
+		want int // 0: refused
+	}{
+		{`{"capacity": 0}`, 0}, {`{"capacity": 3}`, 3}, {`{}`, 5}, {`{"Capacity": 0}`, 5}, {`{"capacity": 1001}`, 0},
 	} {
-		if err := inbox.AgentZeroCapacity([]byte(body)); (err != nil) != refused {
-			t.Errorf("%s: %v, refused want %v", body, err, refused)
+		var in inbox.AgentInput
+		if err := inbox.DecodeJSON([]byte(c.body), &in); err != nil {
+			t.Fatalf("%s: %v", c.body, err)
 		}
+		in.ID = fmt.Sprintf("agent-%d", i)
+		out, err := svc.AgentCreate(context.Background(), admin, in)
+		var fe *inbox.FieldError
+		switch {
+		case c.want == 0 && (!errors.As(err, &fe) || fe.Field != "capacity"):
+			t.Errorf("%s: %v, want refused naming capacity", c.body, err)
+		case c.want != 0 && (err != nil || out.Capacity != c.want):
+			t.Errorf("%s: capacity %d, %v; want %d", c.body, out.Capacity, err, c.want)
+		}
+	}
+	out, err := svc.AgentCreate(context.Background(), admin, inbox.AgentInput{Agent: store.Agent{ID: "go", Capacity: 7}})
+	if err != nil || out.Capacity != 7 {
+		t.Fatalf("the Agent's capacity: %d, %v; want 7", out.Capacity, err)
 	}
 }

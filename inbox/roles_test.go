@@ -55,7 +55,7 @@ func newRoleFixture(t *testing.T) roleFixture {
 	must(svc.RuleCreate(ctx, admin, store.Rule{Rule: routing.Rule{ID: "all-to-care", Position: 100, Then: routing.Then{Team: "care"}}}))
 	person := func(id, role string) inbox.Principal {
 		t.Helper()
-		a, err := svc.AgentCreate(ctx, admin, store.Agent{ID: id, Role: role, Teams: []string{"care"}})
+		a, err := svc.AgentCreate(ctx, admin, inbox.AgentInput{Agent: store.Agent{ID: id, Role: role, Teams: []string{"care"}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,7 +227,7 @@ func TestConfiguration_EachMethodRefusesTheRolesTheContractLeavesOut(t *testing.
 	must := orFail(t)
 	// What the update, delete and read calls act on.
 	must(f.svc.TeamCreate(ctx, admin, store.Team{ID: "old", Name: "Old", Function: "other"}))
-	must(f.svc.AgentCreate(ctx, admin, store.Agent{ID: "carl", Teams: []string{"care"}}))
+	must(f.svc.AgentCreate(ctx, admin, inbox.AgentInput{Agent: store.Agent{ID: "carl", Teams: []string{"care"}}}))
 	must(f.svc.RuleCreate(ctx, admin, store.Rule{Rule: routing.Rule{ID: "old-rule", Position: 5}}))
 	key, err := f.svc.KeyCreate(ctx, admin, inbox.KeyInput{Role: store.RoleIngest, Name: "old-connector"})
 	if err != nil {
@@ -259,11 +259,11 @@ func TestConfiguration_EachMethodRefusesTheRolesTheContractLeavesOut(t *testing.
 		}},
 		{"TeamDelete", []string{"admin"}, func(p inbox.Principal) error { return f.svc.TeamDelete(ctx, p, "old") }},
 		{"AgentCreate", []string{"admin"}, func(p inbox.Principal) error {
-			_, err := f.svc.AgentCreate(ctx, p, store.Agent{ID: "dan", Role: store.RoleSupervisor})
+			_, err := f.svc.AgentCreate(ctx, p, inbox.AgentInput{Agent: store.Agent{ID: "dan", Role: store.RoleSupervisor}})
 			return err
 		}},
 		{"AgentUpdate", []string{"admin"}, func(p inbox.Principal) error {
-			_, err := f.svc.AgentUpdate(ctx, p, store.Agent{ID: "bob", Role: store.RoleSupervisor, Teams: []string{"care"}, Capacity: 9})
+			_, err := f.svc.AgentUpdate(ctx, p, inbox.AgentInput{Agent: store.Agent{ID: "bob", Role: store.RoleSupervisor, Teams: []string{"care"}, Capacity: 9}})
 			return err
 		}},
 		{"AgentRotateKey", []string{"admin"}, func(p inbox.Principal) error { _, err := f.svc.AgentRotateKey(ctx, p, "carl"); return err }},

@@ -280,7 +280,7 @@ saved_replies:
 	}
 	for i, want := range []string{"7", "8"} {
 		a := doc.Agents[i]
-		if a.ID != want || a.Name != "true" || !slices.Equal(a.Teams, []string{"42"}) || a.Capacity != 3 {
+		if a.ID != want || a.Name != "true" || !slices.Equal(a.Teams, []string{"42"}) || a.Capacity == nil || *a.Capacity != 3 {
 			t.Fatalf("agent %d read as %+v", i, a)
 		}
 	}
@@ -295,7 +295,7 @@ saved_replies:
 	}
 	// A date where text is wanted is the text written, not a time.
 	if doc, _, err := parseConfigDoc([]byte("teams:\n  - {id: care, name: 2026-12-24}\nagents:\n  - {id: ana, capacity: 5.0}\n")); err != nil ||
-		doc.Teams[0].Name != "2026-12-24" || doc.Agents[0].Capacity != 5 {
+		doc.Teams[0].Name != "2026-12-24" || doc.Agents[0].Capacity == nil || *doc.Agents[0].Capacity != 5 {
 		t.Fatalf("a date as a name, 5.0 as a capacity: %+v %v", doc, err)
 	}
 	// One anchored number is text where text is wanted and a number where
@@ -410,7 +410,7 @@ agents:
 `)
 	// The key written here is the one applied, as fieldLine says.
 	doc, _, err := parseConfigDoc(data)
-	if err != nil || doc.Agents[0].Timezone != "Mars/Olympus" || doc.Agents[1].Timezone != "Europe/Madrid" || doc.Agents[1].Capacity != 3 {
+	if err != nil || doc.Agents[0].Timezone != "Mars/Olympus" || doc.Agents[1].Timezone != "Europe/Madrid" || doc.Agents[1].Capacity == nil || *doc.Agents[1].Capacity != 3 {
 		t.Fatalf("read as %+v, %v; want ben in Europe/Madrid with the merged capacity", doc.Agents, err)
 	}
 	for path, want := range map[string]int{
@@ -463,7 +463,7 @@ agents:
     <<: [*where, *load]
 `)
 	doc, _, err := parseConfigDoc(data)
-	if err != nil || doc.Agents[0].Timezone != "Mars/Olympus" || doc.Agents[0].Capacity != 3 {
+	if err != nil || doc.Agents[0].Timezone != "Mars/Olympus" || doc.Agents[0].Capacity == nil || *doc.Agents[0].Capacity != 3 {
 		t.Fatalf("read as %+v, %v; want ana on Mars with the capacity of the second", doc.Agents, err)
 	}
 	for path, want := range map[string]int{

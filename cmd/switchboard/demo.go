@@ -77,7 +77,7 @@ func setupDemo(ctx context.Context, svc *inbox.Service, addr string) (*demo, err
 	return &demo{svc: svc, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))}, nil
 }
 
-func printDemo(addr, adminKey string, agents []store.Agent, keys map[string]string) {
+func printDemo(addr, adminKey string, agents []inbox.AgentInput, keys map[string]string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n=== Switchboard demo ===\nOpen http://%s/ or try, in another terminal:\n\n", addr)
 	fmt.Fprintf(&b, "export SB=http://%s\n", addr)

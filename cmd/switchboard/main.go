@@ -361,12 +361,9 @@ func run(args []string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.configName, err)
 		}
-		doc, js, err := parseConfigDoc(data)
+		doc, _, err := parseConfigDoc(data)
 		if err != nil {
 			return fmt.Errorf("%s: %s: %w", c.configName, c.configFile, err)
-		}
-		if err := inbox.ConfigZeroCapacity(js); err != nil { // as POST /config reads it
-			return fmt.Errorf("%s %s: %w", c.configName, c.configFile, mistakesAt(data, err))
 		}
 		res, err := svc.Apply(ctx, inbox.Principal{Role: store.RoleAdmin, KeyID: "config-file"}, doc)
 		if err != nil {
