@@ -221,17 +221,19 @@ func TestConfigApply_BadDocumentChangesNothing(t *testing.T) {
 	s := newTestServer(t)
 	s.do(t, "POST", "/api/v1/config", s.ingestKey(t), applyDoc()).wantErr(t, 403, "forbidden", "")
 	// Every item's mistake is said, in document order, the first as the
-	// contract's field.
+	// contract's field; a capacity of 0 among them.
 	doc2 := applyDoc()
 	doc2["teams"].([]any)[1].(map[string]any)["strategy"] = "lottery"
 	doc2["agents"].([]any)[0].(map[string]any)["timezone"] = "Mars/Olympus"
+	doc2["agents"] = append(doc2["agents"].([]any), map[string]any{"id": "zed", "capacity": 0})
 	delete(doc2["saved_replies"].([]any)[0].(map[string]any), "id")
 	e := s.do(t, "POST", "/api/v1/config", s.admin, doc2).wantErr(t, 400, "invalid_request", "teams[1].strategy")
 	var fields []string
 	for _, m := range e.Error.Details["errors"].([]any) {
 		fields = append(fields, m.(map[string]any)["field"].(string))
 	}
-	if !slices.Equal(fields, []string{"teams[1].strategy", "agents[0].timezone", "saved_replies[0].id"}) || !strings.HasSuffix(e.Error.Message, "(and 2 more)") {
+	if !slices.Equal(fields, []string{"teams[1].strategy", "agents[0].timezone", "agents[1].capacity", "saved_replies[0].id"}) ||
+		!strings.HasSuffix(e.Error.Message, "(and 3 more)") {
 		t.Fatalf("errors %v, message %q", fields, e.Error.Message)
 	}
 	// Ids named twice and teams that do not exist are all said too.
