@@ -176,6 +176,7 @@ func (s *server) ingest(t *testing.T, m msg) string {
 
 type threadView struct {
 	ID     string `json:"id"`
+	Team   string `json:"team"`
 	Status string `json:"status"`
 	Lock   *struct {
 		AgentID string `json:"agent_id"`

@@ -5,7 +5,7 @@
 import { api, all, onUnauthorized, now } from './api.js';
 import { connect } from './live.js';
 import { h, $, $$, clear, networkBadge, priorityBadge, since, slaBadge, tick, countdown } from './dom.js';
-import { state, hooks, nameOf, isPerson, canSupervise, grantFrom } from './state.js';
+import { state, hooks, nameOf, myName, isPerson, canSupervise, grantFrom } from './state.js';
 import * as thread from './thread.js';
 
 let live = null;
@@ -13,9 +13,22 @@ let timers = [];
 
 // --- messages to people ---
 
-function showAlert(msg) {
+// showAlert says what went wrong. A background alert (a load that
+// failed: queues, statistics, a thread read again) does not replace one
+// about something the person did, such as a reply that may not have gone
+// out: loads fail together when the server goes, and the last would hide
+// the one that matters. It says it again on the next failed load.
+// An alert may offer one action ({label, run}), a button beside it.
+let alertBackground = false;
+let alertRun = null;
+function showAlert(msg, background = false, action = null) {
+  if (background && !alertBackground && $('#alert').textContent) return;
   $('#alert').textContent = msg || '';
+  alertBackground = background && Boolean(msg);
   $('#alert-dismiss').hidden = !msg;
+  alertRun = msg && action ? action.run : null;
+  $('#alert-action').textContent = alertRun ? action.label : '';
+  $('#alert-action').hidden = !alertRun;
 }
 
 let infoTimer = 0;
@@ -45,6 +58,11 @@ async function boot() {
   // A status chosen just before the page closes is still set.
   addEventListener('pagehide', () => flushStatus({ keepalive: true }));
   $('#alert-dismiss').addEventListener('click', () => showAlert(''));
+  $('#alert-action').addEventListener('click', () => {
+    const run = alertRun;
+    showAlert('');
+    if (run) run();
+  });
   $('#claim-next').addEventListener('click', () => thread.claimNext(state.selected));
   document.addEventListener('keydown', shortcut);
   addEventListener('focus', refreshMeSoon);
@@ -64,11 +82,30 @@ async function boot() {
     refreshQueues, renderMine, alert: showAlert, info: showInfo, markOpen, focusQueue,
     openThread: thread.openThread, lose: thread.lose,
   });
+  resume();
+}
+
+// resume picks up the session this browser has (its cookie). Only a 401
+// means it has none: anything else (a server restarting, a rate limit) is
+// tried again, with the sign-in form shown meanwhile in case another key
+// is meant.
+let resumeTimer = 0;
+let resumeTries = 0;
+async function resume() {
+  resumeTimer = 0;
   try {
     const me = await api('GET', '/me', undefined, { quiet401: true });
+    if (resumeTimer === -1) return; // signing in with a key meanwhile
     await startSession(me);
   } catch (e) {
-    showSignIn(e.status === 401 ? '' : `The server could not be reached (${thread.describe(e)}) Reload the page to try again.`);
+    if (state.me || resumeTimer) return; // signed in meanwhile
+    if (e.status === 401) {
+      showSignIn('');
+      return;
+    }
+    const wait = e.retryAfter || Math.min(2 ** resumeTries++, 30);
+    showSignIn(`Your inbox could not be loaded: ${thread.describe(e)} Trying again in ${wait} s.`);
+    resumeTimer = setTimeout(resume, wait * 1000);
   }
 }
 
@@ -80,6 +117,7 @@ function showSignIn(msg) {
   $('#conn-banner').hidden = true;
   $('#signin-view').hidden = false;
   $('#signin-msg').textContent = msg || '';
+  showInfo(''); // what the page last said was about the session that ended
   document.body.classList.remove('thread-open');
   $('#key').focus();
 }
@@ -93,10 +131,12 @@ async function signIn(ev) {
   let body = { key: input.value.trim() };
   input.value = '';
   if (!body.key) {
-    $('#signin-msg').textContent = 'Enter your agent key.';
+    $('#signin-msg').textContent = 'Enter your key.';
     return;
   }
   btn.disabled = true;
+  clearTimeout(resumeTimer);
+  resumeTimer = -1; // a resume under way gives way to this sign-in
   $('#signin-msg').textContent = '';
   try {
     const me = await api('POST', '/session', body, { quiet401: true });
@@ -105,22 +145,36 @@ async function signIn(ev) {
     if (state.me) {
       // The sign-in form is gone: focus and say where the agent is now.
       ((state.openId && $('#thread-h')) || $('#inbox-h')).focus();
-      showInfo(`Signed in as ${state.me.name || state.me.id}.`);
+      if (!isPerson()) showInfo(`Signed in with an ${state.me.role} key.`);
+      else if (state.me.status === 'online') showInfo(`Signed in as ${myName()}.`);
+      else showInfo(`Signed in as ${myName()}. You are ${state.me.status}: no thread is offered to you until you set your status to Online.`);
     }
   } catch (e) {
     body = null;
     $('#signin-msg').textContent = e.status === 401
       ? 'That key was not accepted. Check it and try again.'
-      : e.status === 400 ? 'Enter your agent key.' : thread.describe(e);
+      : e.status === 400 ? 'Enter your key.' : thread.describe(e);
     input.focus();
   } finally {
     btn.disabled = false;
+    resumeTimer = 0;
   }
 }
 
+// signOut ends the session. A person leaving is set offline first, so
+// nothing more is offered to them (an offer would wait for its lock to run
+// out), then the threads they hold are released: colleagues get them now.
 async function signOut() {
   await flushStatus();
+  let released = 0;
   try {
+    if (isPerson()) {
+      if (state.me.status !== 'offline') {
+        await api('PUT', `/agents/${encodeURIComponent(state.me.id)}/status`, { status: 'offline' }, { quiet401: true });
+      }
+      await Promise.all([...state.held].map(([id, held]) => api('POST', `/threads/${id}/release`, { token: held.token }, { quiet401: true })
+        .then(() => { released++; }, () => {}))); // one lost meanwhile is no longer ours to release
+    }
     await api('DELETE', '/session', undefined, { quiet401: true });
   } catch (e) {
     if (e.status !== 401) {
@@ -128,7 +182,8 @@ async function signOut() {
       return;
     }
   }
-  endSession('You are signed out.');
+  const threads = { 0: '', 1: ' The thread you held was released.' }[released] ?? ` The ${released} threads you held were released.`;
+  endSession(isPerson() ? `You are signed out and offline.${threads}` : 'You are signed out.');
 }
 
 function endSession(msg) {
@@ -147,30 +202,38 @@ function endSession(msg) {
   state.queues.clear();
   state.savedReplies.clear();
   state.people.clear();
+  state.agents = [];
   state.stats = null;
   showAlert('');
   showSignIn(msg);
 }
 
 async function startSession(me) {
+  if (state.me) return; // started already (a resume and a sign-in at once)
   if (!me || me.role === 'ingest') {
     await api('DELETE', '/session', undefined, { quiet401: true }).catch(() => {});
     showSignIn('That is a connector (ingest) key. Sign in with an agent or supervisor key.');
     return;
   }
   state.me = me;
-  const [teams, people, locks] = await Promise.all([
-    all('/teams'),
-    all('/me/colleagues').catch(() => []),
-    isPerson() ? all('/me/locks') : [],
-  ]);
+  let teams, people, locks;
+  try {
+    [teams, people, locks] = await Promise.all([
+      all('/teams'),
+      all('/me/colleagues').catch(() => []),
+      isPerson() ? all('/me/locks') : [],
+    ]);
+  } catch (e) {
+    state.me = null; // not signed in on this page until all of it is read
+    throw e;
+  }
   state.teams = new Map(teams.map((t) => [t.id, t]));
   state.people = new Map(people.map((p) => [p.id, p.name]));
   if (me.id) state.people.set(me.id, me.name || me.id);
   state.tabs = tabsOf(teams);
   state.selected = state.tabs[0] || '';
   state.held.clear();
-  for (const l of locks) state.held.set(l.thread.id, grantFrom(l.lock, l.thread, now()));
+  for (const l of locks) state.held.set(l.thread.id, grantFrom(l.lock, l.thread, now(), true));
 
   $('#signin-view').hidden = true;
   $('#app').hidden = false;
@@ -185,15 +248,16 @@ async function startSession(me) {
   $('#overview').hidden = !canSupervise();
   $('#app').classList.toggle('with-overview', canSupervise());
   $('#claim-next').hidden = !isPerson();
+  document.body.classList.toggle('not-person', !isPerson());
 
   live = connect({ onEvent, onState: liveState, check: () => api('GET', '/me') });
   timers.push(setInterval(everySecond, 1000));
   if (canSupervise()) timers.push(setInterval(loadStats, 30000));
   timers.push(setInterval(refreshMe, 60000)); // status, shift and teams change by themselves
   timers.push(setInterval(loadStaleQueues, staleEvery));
-  await Promise.all([loadQueues(), canSupervise() ? loadStats() : null]);
+  await Promise.all([loadQueues(), canSupervise() ? loadStats() : null, loadAgents()]);
   const id = threadInHash();
-  if (id) await thread.openThread(id, '');
+  if (id) await thread.openThread(id, 'heading');
 }
 
 // threadInHash is the thread id in the address (#t/<id>): a link to a
@@ -207,7 +271,7 @@ function threadInHash() {
 
 function renderHeader() {
   const me = state.me;
-  $('#me-name').textContent = me.name || (me.role === 'admin' ? 'Admin key' : me.id);
+  $('#me-name').textContent = myName();
   $('#me-role').textContent = { supervisor: 'Supervisor', agent: 'Agent', admin: 'Admin' }[me.role] || me.role;
   $('#me-teams').textContent = me.role === 'admin' ? 'all teams'
     : (me.teams || []).map(teamName).join(', ') || 'none';
@@ -226,9 +290,23 @@ async function refreshMe() {
     const teamsBefore = JSON.stringify(state.me.teams || []);
     state.me = { ...state.me, ...me };
     if (document.activeElement !== $('#status')) renderHeader();
-    if (canSupervise() || JSON.stringify(me.teams || []) !== teamsBefore) await retab();
+    if (canSupervise() || JSON.stringify(me.teams || []) !== teamsBefore) await Promise.all([retab(), loadAgents()]);
   } catch {
     // a 401 ends the session; anything else waits for the next round
+  }
+}
+
+// loadAgents reads every agent, for a supervisor's "Offer to" (their teams,
+// networks and status say who may take a thread).
+async function loadAgents() {
+  if (!canSupervise()) return;
+  try {
+    const agents = await all('/agents');
+    if (!state.me) return;
+    state.agents = agents;
+    if (state.openId) thread.render(false);
+  } catch {
+    // the list is a convenience; the next round reads it again
   }
 }
 
@@ -368,7 +446,7 @@ async function loadQueues(ids = state.tabs) {
     if (!state.me) return;
     if (failed.length) {
       queueAlert = `Some queues could not be loaded. ${failed.join(' ')}`;
-      showAlert(queueAlert);
+      showAlert(queueAlert, true);
     } else if (queueAlert) {
       // Loaded again: the alert about the failed load is out of date.
       if ($('#alert').textContent === queueAlert) showAlert('');
@@ -439,7 +517,7 @@ function queueItem(t) {
   return h('li', { class: 'qitem', dataset: { thread: t.id } },
     h('button', { type: 'button', class: 'qopen', 'aria-current': t.id === state.openId ? 'true' : false, onclick: () => thread.openThread(t.id) },
       h('span', { class: 'qline' }, networkBadge(t.network), ' ', t.priority !== 'normal' ? [priorityBadge(t.priority), ' '] : null,
-        h('strong', { class: 'author' }, name), a.handle && a.handle !== name ? h('span', { class: 'handle' }, ` ${a.handle}`) : null),
+        h('strong', { class: 'author', dir: 'auto' }, name), a.handle && a.handle !== name ? h('span', { class: 'handle' }, ` ${a.handle}`) : null),
       h('span', { class: 'preview', dir: 'auto' }, t.preview || (t.preview === '' ? '(attachment)' : '')),
       h('span', { class: 'qline small' }, since(t.waiting_since), ' ', slaBadge(t),
         (t.tags || []).map((tag) => [' ', h('span', { class: 'tag' }, tag)]))),
@@ -475,14 +553,16 @@ function renderMine() {
     const t = held.thread || {};
     ul.append(h('li', { dataset: { thread: id } },
       h('button', { type: 'button', class: 'mine-open', 'aria-current': id === state.openId ? 'true' : false, onclick: () => thread.openThread(id, 'reply') },
-        networkBadge(t.network), ' ', h('strong', {}, authorName(t)), ' ',
-        h('span', { class: 'lock-left' }, h('span', { dataset: { until: new Date(held.expiresAt).toISOString() } }, countdown(held.expiresAt - now())),
-          ' left'))));
+        networkBadge(t.network), ' ', h('strong', { dir: 'auto' }, authorName(t)), ' ',
+        h('span', { class: 'lock-left' }, held.engaged ? null : 'offered · ',
+          h('span', { dataset: { until: new Date(held.expiresAt).toISOString() } }, countdown(held.expiresAt - now())), ' left'))));
   }
   refocusRow(ul, 'thread', focused);
 }
 
-async function recoverLocks() {
+// recoverLocks reads the locks held by the agent: new ones were offered,
+// or claimed in another window (claimed: true).
+async function recoverLocks(claimed = false) {
   if (!isPerson()) return;
   let locks;
   try {
@@ -494,13 +574,15 @@ async function recoverLocks() {
   for (const l of locks) {
     const cur = state.held.get(l.thread.id);
     if (!cur || cur.fence !== Number(l.lock.fence)) {
-      state.held.set(l.thread.id, grantFrom(l.lock, l.thread, now()));
+      // Taken up if it is the thread on screen (assigned to us again).
+      state.held.set(l.thread.id, grantFrom(l.lock, l.thread, now(), l.thread.id === state.openId || Boolean(cur && cur.engaged)));
       fresh.push(l.thread);
     }
   }
   renderMine();
   if (fresh.length) {
-    showInfo(`A thread is waiting for you: ${fresh.map(authorName).join(', ')}.`);
+    const names = fresh.map(authorName).join(', ');
+    showInfo(claimed ? `You claimed the thread of ${names} in another window.` : `A thread is waiting for you: ${names}.`);
     if (fresh.some((t) => t.id === state.openId)) thread.refresh();
   }
 }
@@ -522,7 +604,7 @@ async function loadStats() {
     state.stats = await api('GET', '/stats');
     state.statsAt = now(); // the server's clock, as tick() reads it
   } catch (e) {
-    if (e.status !== 401) showAlert(`Team statistics could not be loaded: ${thread.describe(e)}`);
+    if (e.status !== 401) showAlert(`Team statistics could not be loaded: ${thread.describe(e)}`, true);
     return;
   }
   renderOverview();
@@ -582,7 +664,7 @@ function onEvent(ev) {
   const me = state.me.id;
   if (state.held.has(id)) heldEvent(ev);
   else if (isPerson() && ((d.to_agent === me || ev.agent_id === me) || (ev.type === 'thread.claimed' && d.agent_id === me))) {
-    recoverLocks(); // an offer to us, or a claim from another window
+    recoverLocks(ev.type === 'thread.claimed'); // an offer to us, or a claim from another window
   }
   if (id === state.openId) {
     if (ev.type === 'message.deleted' || ev.type === 'message.edited' || ev.type === 'message.delivery') thread.messageChanged(d.message_id);
@@ -615,7 +697,7 @@ function heldEvent(ev) {
       }
       break;
     case 'lock.expired':
-      if (fence === null || fence === held.fence) thread.lose(id, 'Your lock expired and the thread went back to its queue.');
+      if (fence === null || fence === held.fence) thread.expired(id);
       break;
     case 'thread.unlocked':
       thread.lose(id, `${nameOf(ev.actor)} broke your lock.`);

@@ -108,7 +108,8 @@ export function since(iso, prefix = 'waiting ') {
 }
 
 export function slaBadge(thread) {
-  if (!thread.sla_due_at || thread.first_response_at) return null;
+  // Closed unanswered, nothing is due any more.
+  if (!thread.sla_due_at || thread.first_response_at || thread.status === 'closed') return null;
   return h('span', { class: 'sla', dataset: { due: thread.sla_due_at } }, slaText(Date.parse(thread.sla_due_at)));
 }
 

@@ -5,6 +5,7 @@
 export const state = {
   me: null, // GET /api/v1/me
   people: new Map(), // agent id -> name (GET /api/v1/me/colleagues)
+  agents: [], // for supervisors: every agent (GET /api/v1/agents), to assign to
   teams: new Map(), // team id -> team
   tabs: [], // team ids with a queue tab
   selected: '', // selected team tab
@@ -12,7 +13,7 @@ export const state = {
   stats: null, // GET /api/v1/stats, for supervisors
   statsAt: 0,
   // held: thread id -> {token, fence, expiresAt (ms), lease (ms), thread,
-  // renewing}
+  // renewing, engaged}
   held: new Map(),
   openId: '',
   open: null, // {thread, messages, notes, events}
@@ -44,6 +45,13 @@ export function nameOf(id) {
   return state.people.get(id) || id;
 }
 
+// myName names who is signed in: the agent's name, or for a key of no
+// agent (an admin's) the key's role.
+export function myName() {
+  const me = state.me || {};
+  return me.name || me.id || (me.role === 'admin' ? 'Admin key' : `${me.role || 'unknown'} key`);
+}
+
 export function isPerson() {
   return Boolean(state.me && state.me.id);
 }
@@ -52,8 +60,11 @@ export function canSupervise() {
   return Boolean(state.me && (state.me.role === 'supervisor' || state.me.role === 'admin'));
 }
 
-// grantFrom turns a lock grant from the server into a held entry.
-export function grantFrom(lock, thread, serverNow) {
+// grantFrom turns a lock grant from the server into a held entry. An
+// engaged lock is one the agent took up (claimed, opened, held when the
+// page loaded): only those are renewed. An offer not opened is left to
+// run out, as the contract says an ignored offer does.
+export function grantFrom(lock, thread, serverNow, engaged = false) {
   const expiresAt = Date.parse(lock.expires_at);
   return {
     token: lock.token,
@@ -62,5 +73,6 @@ export function grantFrom(lock, thread, serverNow) {
     lease: Math.max(expiresAt - serverNow, 10000),
     thread,
     renewing: false,
+    engaged,
   };
 }

@@ -42,6 +42,20 @@ export function holding(id) {
   return true;
 }
 
+// expired forgets a lock that ran out. An offer never opened is no news
+// that needs an alert: it went back to its queue, as ignored offers do.
+export function expired(id) {
+  const held = state.held.get(id);
+  if (!held) return;
+  if (held.engaged) {
+    lose(id, 'Your lock expired and the thread went back to its queue.');
+    return;
+  }
+  state.held.delete(id);
+  hooks.renderMine();
+  hooks.info(`The thread of ${authorName(held.thread || {})} offered to you was not opened in time and went back to its queue.`);
+}
+
 // lose forgets a lock this page held and says so.
 export function lose(id, reason) {
   const held = state.held.get(id);
@@ -69,6 +83,11 @@ let loadSeq = 0;
 export async function openThread(id, focus = 'heading') {
   const changed = state.openId !== id;
   state.openId = id;
+  const held = state.held.get(id);
+  if (held && !held.engaged) {
+    held.engaged = true; // an offer opened is taken up: renewed from now on
+    hooks.renderMine();
+  }
   if (changed) {
     state.open = null;
     document.body.classList.add('thread-open');
@@ -145,10 +164,12 @@ async function load() {
       state.held.delete(id);
       hooks.renderMine();
       closeThread();
-      hooks.info('That thread is no longer in your teams (it was handed to another team, or erased).');
+      hooks.info('That thread is not in your teams: it was handed to another team or erased, or the link is wrong.');
       return;
     }
-    if (e.status !== 401) hooks.alert(`The thread could not be loaded: ${describe(e)}`);
+    // Opening a thread is something the agent did; reading it again is not.
+    const again = Boolean(state.open && state.open.thread.id === id);
+    if (e.status !== 401) hooks.alert(`The thread could not be loaded: ${describe(e)}`, again);
     return;
   }
   if (seq !== loadSeq || state.openId !== id) return;
@@ -230,7 +251,7 @@ export function render(force = true) {
   // Redraw only when something shown changed (countdowns tick by
   // themselves), so buttons are not replaced under the pointer.
   const sig = JSON.stringify([state.open, holding(state.open.thread.id), (state.savedReplies.get(state.open.thread.team) || []).length,
-    [...state.people]]);
+    [...state.people], state.agents.map((a) => [a.id, a.status, a.teams, a.networks])]);
   if (!force && sig === shown && body.firstChild && !body.querySelector('.loading')) return;
   shown = sig;
   const keep = {};
@@ -296,7 +317,7 @@ function view({ thread, messages, notes, events }) {
   return [
     h('div', { class: 'thread-head' },
       h('button', { type: 'button', class: 'back link', onclick: () => { closeThread(); hooks.focusQueue(); } }, '← Back to queues'),
-      h('h2', { id: 'thread-h', tabindex: '-1' }, authorName(thread),
+      h('h2', { id: 'thread-h', tabindex: '-1' }, h('bdi', {}, authorName(thread)),
         a.handle && a.handle !== a.name ? h('span', { class: 'handle' }, ` ${a.handle}`) : null,
         a.verified ? h('span', { class: 'badge verified', title: 'Verified account' }, '✓ verified') : null),
       h('p', { class: 'meta' },
@@ -361,10 +382,10 @@ function messageView(m) {
   const d = m.delivery;
   return h('li', { class: `msg ${inbound ? 'in' : 'out'}` },
     h('p', { class: 'msg-meta' },
-      h('span', { class: 'who' }, who), ' · ', timeEl(m.sent_at || m.received_at),
+      h('bdi', { class: 'who' }, who), ' · ', timeEl(m.sent_at || m.received_at),
       m.edited_at ? [' · ', h('span', { class: 'edited', title: `Edited ${clock(m.edited_at)}` }, 'edited')] : null,
       !inbound && d ? [' · ', h('span', { class: `delivery d-${d.status}` },
-        d.status === 'sent' ? 'Delivered' : d.status === 'failed' ? `Not delivered${d.error ? `: ${d.error}` : ''}` : 'Sending…')] : null),
+        d.status === 'sent' ? 'Delivered' : d.status === 'failed' ? `Not delivered${d.error ? `: ${d.error}` : ''}` : 'Awaiting delivery')] : null),
     m.text ? h('p', { class: 'text', dir: 'auto' }, m.text) : null,
     m.attachments && m.attachments.length
       ? h('ul', { class: 'attachments' }, m.attachments.map((at) => {
@@ -428,9 +449,11 @@ function insertSaved(e) {
   const r = (state.savedReplies.get(state.open.thread.team) || []).find((x) => x.id === id);
   if (!r) return;
   const ta = $('#reply-text');
-  const text = fill(r.text, state.open.thread);
   const start = ta.selectionStart ?? ta.value.length;
-  ta.value = ta.value.slice(0, start) + text + ta.value.slice(ta.selectionEnd ?? start);
+  const before = ta.value.slice(0, start);
+  // A space from what is typed already, unless it ends in one.
+  const text = (before && !/\s$/.test(before) ? ' ' : '') + fill(r.text, state.open.thread);
+  ta.value = before + text + ta.value.slice(ta.selectionEnd ?? start);
   draft(state.openId).text = ta.value;
   ta.focus();
   ta.setSelectionRange(start + text.length, start + text.length);
@@ -440,6 +463,10 @@ function actions(thread, mine) {
   const sup = canSupervise();
   if (!mine && !sup) return null;
   const canRelease = mine;
+  // Escalations go to the first care team by id, leads to the first sales
+  // team (as the server sends them): not offered where they would only
+  // hand the thread to its own team.
+  const first = (fn) => [...state.teams.values()].filter((t) => t.function === fn).map((t) => t.id).sort()[0];
   return h('section', { class: 'actions', 'aria-labelledby': 'actions-h' },
     h('h3', { id: 'actions-h' }, 'Actions'),
     h('p', { class: 'buttons' },
@@ -449,19 +476,39 @@ function actions(thread, mine) {
       h('label', { for: 'handover-note' }, 'Note for the next team (optional)'),
       h('input', { id: 'handover-note', type: 'text', maxlength: '20000' }),
       h('p', { class: 'buttons' },
-        h('button', { type: 'button', id: 'act-escalate', onclick: () => transfer('escalation') }, 'Escalate to care'),
-        h('button', { type: 'button', id: 'act-lead', onclick: () => transfer('lead') }, 'Hand to sales as a lead'))) : null,
+        thread.team !== first('care') ? h('button', { type: 'button', id: 'act-escalate', onclick: () => transfer('escalation') }, 'Escalate to care') : null,
+        thread.team !== first('sales') ? h('button', { type: 'button', id: 'act-lead', onclick: () => transfer('lead') }, 'Hand to sales as a lead') : null)) : null,
+    sup && thread.status !== 'closed' ? moveView(thread) : null,
     h('form', { id: 'tag-form', class: 'tag-form', onsubmit: (e) => { e.preventDefault(); const v = $('#tag-input').value.trim(); if (v) tags(v.split(/[\s,]+/).filter(Boolean), []); } },
       h('label', { for: 'tag-input' }, 'Add a tag'),
       h('span', { class: 'row' }, h('input', { id: 'tag-input', type: 'text', maxlength: '64', autocomplete: 'off' }),
         h('button', { type: 'submit', id: 'act-tag' }, 'Add'))));
 }
 
+// moveView is a supervisor's way to move a thread: to another team's queue
+// (a transfer), or offered to an agent who may work it (assign), breaking
+// any lock either way.
+function moveView(thread) {
+  const teams = [...state.teams.values()].filter((t) => t.id !== thread.team).sort((a, b) => a.name.localeCompare(b.name));
+  const agents = state.agents.filter((a) => (a.teams || []).includes(thread.team) &&
+    (!(a.networks || []).length || a.networks.includes(thread.network)) && a.id !== (thread.lock && thread.lock.agent_id));
+  return h('div', { class: 'move' },
+    h('p', { class: 'row' },
+      h('label', { for: 'move-team' }, 'Move to'),
+      h('select', { id: 'move-team' }, h('option', { value: '' }, 'a team…'), teams.map((t) => h('option', { value: t.id }, t.name))),
+      h('button', { type: 'button', id: 'act-move', onclick: moveToTeam }, 'Move')),
+    h('p', { class: 'row' },
+      h('label', { for: 'assign-agent' }, 'Offer to'),
+      h('select', { id: 'assign-agent' }, h('option', { value: '' }, 'an agent…'),
+        agents.map((a) => h('option', { value: a.id }, `${a.name || a.id} (${a.status}${a.on_shift === false ? ', off shift' : ''})`))),
+      h('button', { type: 'button', id: 'act-assign', onclick: assignTo }, 'Assign')));
+}
+
 function notesView(notes) {
   return h('section', { class: 'notes', 'aria-labelledby': 'notes-h' },
     h('h3', { id: 'notes-h' }, `Internal notes (${notes.length})`),
     notes.length ? h('ol', { class: 'note-list' }, notes.map((n) => h('li', {},
-      h('p', { class: 'msg-meta' }, h('span', { class: 'who' }, nameOf(n.agent_id || n.actor)), ' · ', timeEl(n.created_at)),
+      h('p', { class: 'msg-meta' }, h('bdi', { class: 'who' }, nameOf(n.agent_id || n.actor)), ' · ', timeEl(n.created_at)),
       h('p', { class: 'text', dir: 'auto' }, n.text)))) : h('p', { class: 'none' }, 'No notes yet.'),
     h('form', { id: 'note-form', onsubmit: addNote },
       h('label', { for: 'note-text' }, 'Add a note (never sent to the customer)'),
@@ -531,7 +578,7 @@ export function claim(id) {
   return once(`claim:${id}`, async () => {
     try {
       const r = await api('POST', `/threads/${id}/claim`, {});
-      state.held.set(id, grantFrom(r.lock, r.thread, now()));
+      state.held.set(id, grantFrom(r.lock, r.thread, now(), true));
       hooks.renderMine();
       hooks.refreshQueues();
       hooks.info(`You claimed the thread of ${authorName(r.thread)}.`);
@@ -553,7 +600,7 @@ export function claimNext(team) {
         hooks.info(`Nothing to claim${team ? ` in ${teamName(team)}` : ''}.`);
         return;
       }
-      state.held.set(r.thread.id, grantFrom(r.lock, r.thread, now()));
+      state.held.set(r.thread.id, grantFrom(r.lock, r.thread, now(), true));
       hooks.renderMine();
       hooks.refreshQueues();
       hooks.info(`You claimed the thread of ${authorName(r.thread)}.`);
@@ -630,6 +677,39 @@ function transfer(reason) {
 function tags(add, remove) {
   return step('tags', { add, remove }, () => (add.length ? `Tagged ${add.join(', ')}.` : `Removed tag ${remove.join(', ')}.`))
     .then(() => { const el = $('#tag-input'); if (el && add.length) el.value = ''; });
+}
+
+function moveToTeam() {
+  const team = $('#move-team').value;
+  if (!team) {
+    hooks.alert('Choose the team to move the thread to.');
+    return null;
+  }
+  const note = ($('#handover-note')?.value || '').trim();
+  return step('transfer', { team, ...(note ? { note } : {}) }, (r) => `Moved to ${teamName(r.thread.team)}.`);
+}
+
+function assignTo() {
+  const id = state.openId;
+  const agent = $('#assign-agent').value;
+  if (!agent) {
+    hooks.alert('Choose the agent to offer the thread to.');
+    return null;
+  }
+  return once(`step:${id}`, async () => {
+    try {
+      await api('POST', `/threads/${id}/assign`, { agent_id: agent });
+      // A lock of our own on it ended with our own step: no news.
+      if (agent !== state.me.id) state.held.delete(id);
+      hooks.renderMine();
+      hooks.info(`Offered to ${nameOf(agent)}.`);
+    } catch (e) {
+      if (e.status !== 401) hooks.alert(`Could not assign: ${describe(e)}`);
+    }
+  }).then(() => {
+    hooks.refreshQueues();
+    return refresh();
+  });
 }
 
 function unlock() {
@@ -761,15 +841,21 @@ const WARN_MS = 30 * 1000;
 function keepLock(id) {
   state.lastActivity = Date.now();
   const held = state.held.get(id);
-  if (held) renew(id, held);
+  if (held) {
+    held.engaged = true;
+    renew(id, held);
+  }
 }
 
 // renewDue renews held locks past half their lease while the agent is
 // active; it runs every second.
 let staleLockAt = 0;
 
+let idleWarning = ''; // the alert warning of locks about to end
+
 export function renewDue() {
   const t = now();
+  let warn = false;
   // Someone else's lock shown past its end: they renewed (no event says so)
   // or it expired; read the thread again, at most every few seconds.
   const other = $('#lockbar.locked .until');
@@ -780,15 +866,14 @@ export function renewDue() {
   for (const [id, held] of state.held) {
     const left = held.expiresAt - t;
     if (left <= 0) {
-      lose(id, 'Your lock expired and the thread went back to its queue.');
+      expired(id);
       continue;
     }
-    if (held.renewing) continue;
+    if (held.renewing || !held.engaged) continue;
     if (Date.now() - state.lastActivity > ACTIVE_MS) {
       if (left <= WARN_MS && !held.warning) { // once per lease: a renewal clears it
-        held.warning = `Your lock on the thread of ${authorName(held.thread || {})} ends in ${Math.ceil(left / 1000)} seconds. ` +
-          'Choose “Keep the lock” (in the thread) to keep working on it.';
-        hooks.alert(held.warning);
+        held.warning = true;
+        warn = true;
       }
       continue;
     }
@@ -796,6 +881,21 @@ export function renewDue() {
     if (held.retryAt && Date.now() < held.retryAt) continue;
     renew(id, held);
   }
+  if (warn) warnIdle();
+}
+
+// warnIdle says which of the locks the page does not renew (the agent
+// seems away) end within WARN_MS, in one alert with a button that keeps
+// them all; each thread's lock bar has its own.
+function warnIdle() {
+  const ending = [...state.held].filter(([, held]) => held.warning);
+  if (!ending.length) return;
+  const names = ending.map(([, held]) => authorName(held.thread || {})).join(', ');
+  const left = Math.ceil(Math.min(...ending.map(([, held]) => held.expiresAt - now())) / 1000);
+  idleWarning = ending.length === 1
+    ? `Your lock on the thread of ${names} ends in ${left} seconds, as you seem to be away.`
+    : `Your locks on the threads of ${names} end in ${left} seconds or less, as you seem to be away.`;
+  hooks.alert(idleWarning, false, { label: ending.length === 1 ? 'Keep the lock' : 'Keep them all', run: () => ending.forEach(([id]) => keepLock(id)) });
 }
 
 // renew extends a held lock by its lease.
@@ -809,9 +909,15 @@ function renew(id, held) {
       held.expiresAt = Date.parse(r.lock.expires_at);
       held.lease = Math.max(held.expiresAt - now(), held.lease);
       held.thread = r.thread;
-      // The warning that the lock was ending is out of date now.
-      if (held.warning && $('#alert').textContent === held.warning) hooks.alert('');
-      held.warning = '';
+      // The warning that the lock was ending is out of date now (or names
+      // one lock fewer).
+      if (held.warning) {
+        held.warning = false;
+        if ($('#alert').textContent === idleWarning) {
+          hooks.alert('');
+          warnIdle();
+        }
+      }
       if (state.openId === id) {
         // The lock bar was drawn with the old lease: give it the new one.
         const until = $('#lockbar.held .until');
