@@ -1099,3 +1099,28 @@ func TestWebhooks_DeliveriesBeingReadShareABoundedWindow(t *testing.T) {
 	}
 	s.unchanged(t, before)
 }
+
+// TestWebhooks_HandshakesTakeChallengesUpToTheirLimit: a Meta challenge
+// of 256 characters and an X crc_token of 1,024 are answered; one more
+// character is refused (the limits themselves are tested beside the
+// handshakes).
+func TestWebhooks_HandshakesTakeChallengesUpToTheirLimit(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	challenge := strings.Repeat("7", 256)
+	r := s.do(t, "GET", "/webhooks/meta?hub.mode=subscribe&hub.challenge="+challenge+"&hub.verify_token="+verifyToken, "", nil).want(t, 200)
+	if string(r.Body) != challenge {
+		t.Fatalf("a 256-character challenge answered %q", r.Body)
+	}
+
+	token := strings.Repeat("a", 1024)
+	var out struct {
+		ResponseToken string `json:"response_token"`
+	}
+	s.do(t, "GET", "/webhooks/x?crc_token="+url.QueryEscape(token), "", nil).want(t, 200).decode(t, &out)
+	m := hmac.New(sha256.New, []byte(xSecret))
+	m.Write([]byte(token))
+	if want := "sha256=" + base64.StdEncoding.EncodeToString(m.Sum(nil)); out.ResponseToken != want {
+		t.Fatalf("a 1,024-character crc_token: response_token %q, want %q", out.ResponseToken, want)
+	}
+}

@@ -650,3 +650,267 @@ func TestX_DirectMessageAuthorIsTheSenderWhateverTheUsersEntrySays(t *testing.T)
 		t.Fatalf("author %+v, want id 111 with the users entry's handle, name and followers", a)
 	}
 }
+
+// TestUnixTime_MillisecondsFromExactly1e11: the magnitude that tells
+// milliseconds from seconds is 1e11 itself, as documented; a timestamp in
+// milliseconds from before 2001 is not read as a date thousands of years on.
+func TestUnixTime_MillisecondsFromExactly1e11(t *testing.T) {
+	for in, want := range map[string]string{
+		`99999999999`:  "5138-11-16T09:46:39Z",     // the last value read as seconds
+		`100000000000`: "1973-03-03T09:46:40Z",     // the first read as milliseconds
+		`999999999999`: "2001-09-09T01:46:39.999Z", // milliseconds, below 1e12
+	} {
+		var n num
+		if err := n.UnmarshalJSON([]byte(in)); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if got := unixTime(n); got == nil || got.Format(time.RFC3339Nano) != want {
+			t.Errorf("%s: %v, want %s", in, got, want)
+		}
+	}
+}
+
+// TestAttachments_KeepsWhatTheContractTakesUnderItsOwnTypes: an attachment
+// ingest would refuse (an http(s) URL without a host) is left out, since
+// it would cost the whole message; plain http is an http(s) URL; the
+// networks' own media types read as the contract's.
+func TestAttachments_KeepsWhatTheContractTakesUnderItsOwnTypes(t *testing.T) {
+	for _, c := range []struct {
+		typ, url, want string // want "" when left out
+	}{
+		{"image", "http://cdn.example/a.jpg", "image"},
+		{"image", "https:///a.jpg", ""},
+		{"image", "https:a.jpg", ""},
+		{"photo", "https://pbs.twimg.com/media/a.jpg", "image"},
+		{"animated_gif", "https://video.twimg.com/tweet_video/a.mp4", "video"},
+		{" Video ", "https://cdn.example/v.mp4", "video"},
+	} {
+		var as attachments
+		as.add(c.typ, c.url)
+		got := ""
+		if len(as) == 1 {
+			got = as[0].Type
+		}
+		if got != c.want {
+			t.Errorf("%q %q: kept as %q, want %q", c.typ, c.url, got, c.want)
+			continue
+		}
+		in := inbox.MessageInput{Network: "facebook", ExternalID: "m", Kind: "dm", Text: "t", Author: store.Author{ID: "u"}, Attachments: as}
+		if err := in.Validate(time.Now()); err != nil {
+			t.Errorf("%q %q: a kept attachment costs the message: %v", c.typ, c.url, err)
+		}
+	}
+}
+
+func TestHandle_OneAtSign(t *testing.T) {
+	for in, want := range map[string]string{"ana": "@ana", " ana ": "@ana", "@ana": "@ana", "": "", "  ": ""} {
+		if got := handle(in); got != want {
+			t.Errorf("handle(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestGeneric_NullIsMalformedAndAFullBatchIsTaken: a body of null is not
+// a message object (it was read as an empty message, refused by its
+// network field); a batch of exactly inbox.MaxBatch messages is allowed.
+func TestGeneric_NullIsMalformedAndAFullBatchIsTaken(t *testing.T) {
+	for _, body := range []string{`null`, ` null `} {
+		if _, _, err := Generic([]byte(body)); !isBodyError(err) {
+			t.Errorf("%q: %v, want a body FieldError", body, err)
+		}
+	}
+	full := `{"messages": [` + strings.TrimSuffix(strings.Repeat(`{"external_id": "x"},`, inbox.MaxBatch), ",") + `]}`
+	items, batch, err := Generic([]byte(full))
+	if err != nil || !batch || len(items) != inbox.MaxBatch {
+		t.Fatalf("a batch of %d: %d items, batch %v, %v", inbox.MaxBatch, len(items), batch, err)
+	}
+}
+
+// TestSignatures_OnlyTheExactDigestUnderItsPrefixVerifies: a good digest
+// with anything after it, a digest without "sha256=", or one made with an
+// empty secret never verifies, for either encoding.
+func TestSignatures_OnlyTheExactDigestUnderItsPrefixVerifies(t *testing.T) {
+	body := []byte(`{"for_user_id":"B","direct_message_events":[]}`)
+	const secret = "s3cret"
+	hexSig, b64Sig := SignHex(body, secret), SignBase64(body, secret)
+	for _, c := range []struct {
+		name   string
+		verify func(string, []byte, string) bool
+		header string
+		secret string
+		want   bool
+	}{
+		{"hex: good", VerifyHex, hexSig, secret, true},
+		{"hex: trailing junk", VerifyHex, hexSig + "zz", secret, false},
+		{"hex: trailing half byte", VerifyHex, hexSig + "0", secret, false},
+		{"base64: good", VerifyBase64, b64Sig, secret, true},
+		{"base64: no prefix", VerifyBase64, strings.TrimPrefix(b64Sig, "sha256="), secret, false},
+		{"base64: empty secret", VerifyBase64, SignBase64(body, ""), "", false},
+	} {
+		if got := c.verify(c.header, body, c.secret); got != c.want {
+			t.Errorf("%s: verified %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// mapCase is one delivery and what it must map to.
+type mapCase struct {
+	name             string
+	body             string
+	want             []brief
+	atts             []string // "type url" of every message's attachments, in order
+	ignored, dropped int
+	edits            []Edit
+}
+
+func runMapCases(t *testing.T, f func([]byte) (Result, error), cases []mapCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := mustMap(t, f, c.body)
+			got := briefs(res.Messages)
+			if len(got) == 0 {
+				got = nil
+			}
+			var atts []string
+			for _, m := range res.Messages {
+				for _, a := range m.Attachments {
+					atts = append(atts, a.Type+" "+a.URL)
+				}
+				// Everything mapped must pass ingest, or the message is lost.
+				if err := m.Validate(time.Now()); err != nil {
+					t.Errorf("message %s is refused by ingest: %v", m.ExternalID, err)
+				}
+			}
+			if !reflect.DeepEqual(got, c.want) || !reflect.DeepEqual(atts, c.atts) {
+				t.Fatalf("messages %+v, attachments %q\nwant %+v, %q", got, atts, c.want, c.atts)
+			}
+			if res.Ignored != c.ignored || len(res.Dropped) != c.dropped || !reflect.DeepEqual(res.Edited, c.edits) {
+				t.Fatalf("ignored %d, dropped %+v, edits %+v; want %d ignored, %d dropped, edits %+v",
+					res.Ignored, res.Dropped, res.Edited, c.ignored, c.dropped, c.edits)
+			}
+		})
+	}
+}
+
+func TestMeta_MappingEdgeCases(t *testing.T) {
+	page := func(items string) string {
+		return `{"object": "page", "entry": [{"id": "P", "time": 1795427000, "messaging": [` + items + `]}]}`
+	}
+	feed := func(value string) string {
+		return `{"object": "page", "entry": [{"id": "P", "time": 1795427000, "changes": [{"field": "feed", "value": ` + value + `}]}]}`
+	}
+	ratings := func(value string) string {
+		return `{"object": "page", "entry": [{"id": "P", "time": 1795427000, "changes": [{"field": "ratings", "value": ` + value + `}]}]}`
+	}
+	ig := func(value string) string {
+		return `{"object": "instagram", "entry": [{"id": "IG", "time": 1795427000, "changes": [{"field": "comments", "value": ` + value + `}]}]}`
+	}
+	wa := func(entryTime, contacts, messages string) string {
+		return `{"object": "whatsapp_business_account", "entry": [{"id": "W"` + entryTime + `, "changes": [{"field": "messages", "value": {
+			"metadata": {"phone_number_id": "PN"}, "contacts": ` + contacts + `, "messages": [` + messages + `]}}]}]}`
+	}
+	kai := `[{"profile": {"name": "Kai"}, "wa_id": "111"}]`
+	runMapCases(t, Meta, []mapCase{
+		{name: "odd array element", body: `[null]`, dropped: 1},
+		{name: "entry not an array", body: `{"object": "page", "entry": {}}`, dropped: 1},
+		{name: "deleted without a mid", body: page(`{"sender": {"id": "U"}, "recipient": {"id": "P"}, "message": {"is_deleted": true}}`), ignored: 1},
+		{name: "message without a sender", body: page(`{"recipient": {"id": "P"}, "timestamp": 1795427880000, "message": {"mid": "m1", "text": "hi"}}`), dropped: 1},
+		{name: "tap without mid nor time", body: page(`{"sender": {"id": "U"}, "recipient": {"id": "P"}, "postback": {"title": "Get Started"}}`), dropped: 1},
+		{name: "the Page's own edit", body: page(`{"sender": {"id": "P"}, "recipient": {"id": "U"}, "timestamp": 1795427880000, "message_edit": {"mid": "m_page", "text": "fixed typo"}}`), ignored: 1},
+		{name: "unsupported flag with a text",
+			body: page(`{"sender": {"id": "U"}, "recipient": {"id": "P"}, "timestamp": 1795427880000, "message": {"mid": "m1", "text": "hello", "is_unsupported": true}}`),
+			want: []brief{{"facebook", "P", "dm:U", "m1", "dm", "U", "hello", "2026-11-23T09:58:00Z"}}},
+		{name: "visitor's video post",
+			body: feed(`{"item": "video", "verb": "add", "post_id": "P_3", "from": {"id": "V"}, "message": "look", "video": "https://cdn.example/v.mp4", "created_time": 1795427880}`),
+			want: []brief{{"facebook", "P", "post:P_3:V", "P_3", "mention", "V", "look", "2026-11-23T09:58:00Z"}},
+			atts: []string{"video https://cdn.example/v.mp4"}},
+		{name: "visitor's photo post",
+			body: feed(`{"item": "photo", "verb": "add", "post_id": "P_4", "from": {"id": "V"}, "photo": "https://cdn.example/p.jpg", "created_time": 1795427880}`),
+			want: []brief{{"facebook", "P", "post:P_4:V", "P_4", "mention", "V", "", "2026-11-23T09:58:00Z"}},
+			atts: []string{"image https://cdn.example/p.jpg"}},
+		{name: "hidden comment", body: feed(`{"item": "comment", "verb": "hide", "post_id": "P_1", "comment_id": "1_a", "from": {"id": "A"}, "message": "one"}`), ignored: 1},
+		{name: "comment without post_id", body: feed(`{"item": "comment", "verb": "add", "comment_id": "1_a", "from": {"id": "A"}, "message": "one"}`), dropped: 1},
+		{name: "positive recommendation",
+			body: ratings(`{"item": "rating", "verb": "add", "reviewer_id": "R", "recommendation_type": "positive", "review_text": "Great", "created_time": 1795427880}`),
+			want: []brief{{"facebook", "P", "review:R", "rating:R", "review", "R", "[recommends] Great", "2026-11-23T09:58:00Z"}}},
+		{name: "rating without item",
+			body: ratings(`{"verb": "add", "reviewer_id": "R", "rating": 5, "open_graph_story_id": "S", "created_time": 1795427880}`),
+			want: []brief{{"facebook", "P", "review:R", "S", "review", "R", "[5★]", "2026-11-23T09:58:00Z"}}},
+		{name: "Instagram comment without media", body: ig(`{"id": "c1", "text": "nice", "from": {"id": "U", "username": "u"}}`), dropped: 1},
+		{name: "Instagram comment's own time",
+			body: ig(`{"id": "c1", "text": "nice", "from": {"id": "U", "username": "u"}, "media": {"id": "M"}, "timestamp": 1795427880}`),
+			want: []brief{{"instagram", "IG", "post:M:U", "c1", "comment", "U", "nice", "2026-11-23T09:58:00Z"}}},
+		{name: "WhatsApp list reply",
+			body: wa("", kai, `{"from": "111", "id": "w1", "timestamp": "1795427880", "type": "interactive", "interactive": {"type": "list_reply", "list_reply": {"id": "b", "title": "Blue"}}}`),
+			want: []brief{{"whatsapp", "PN", "dm:111", "w1", "dm", "111", "Blue", "2026-11-23T09:58:00Z"}}},
+		{name: "WhatsApp Flow answers not JSON",
+			body: wa("", kai, `{"from": "111", "id": "w1", "timestamp": "1795427880", "type": "interactive", "interactive": {"type": "nfm_reply", "nfm_reply": {"body": "Sent", "response_json": "oops"}}}`),
+			want: []brief{{"whatsapp", "PN", "dm:111", "w1", "dm", "111", "[form] Sent", "2026-11-23T09:58:00Z"}}},
+		{name: "WhatsApp request_welcome", body: wa("", kai, `{"from": "111", "id": "w1", "timestamp": "1795427880", "type": "request_welcome"}`), ignored: 1},
+		{name: "WhatsApp message time before the entry's",
+			body: wa(`, "time": 1795427999`, kai, `{"from": "111", "id": "w1", "timestamp": "1795427880", "type": "text", "text": {"body": "a"}},
+				{"from": "111", "id": "w2", "type": "text", "text": {"body": "b"}}`),
+			want: []brief{{"whatsapp", "PN", "dm:111", "w1", "dm", "111", "a", "2026-11-23T09:58:00Z"},
+				{"whatsapp", "PN", "dm:111", "w2", "dm", "111", "b", "2026-11-23T09:59:59Z"}}},
+		{name: "WhatsApp edit at its own time",
+			body:  wa(`, "time": 1795427999`, kai, `{"from": "111", "id": "e1", "timestamp": "1795427890", "type": "edit", "edit": {"original_message_id": "w1", "message": {"type": "text", "text": {"body": "new"}}}}`),
+			edits: []Edit{{Path: "entry[0].changes[0].value.messages[0]", Network: "whatsapp", ExternalID: "w1", Text: "new", At: time.Unix(1795427890, 0).UTC()}}},
+	})
+
+	// A single contact without wa_id names the message's sender.
+	res := mustMap(t, Meta, wa("", `[{"profile": {"name": "Kai"}}]`, `{"from": "111", "id": "w1", "type": "text", "text": {"body": "a"}}`))
+	if len(res.Messages) != 1 || res.Messages[0].Author.Name != "Kai" {
+		t.Fatalf("messages %+v, want one by Kai", res.Messages)
+	}
+}
+
+// TestMeta_WhatsAppOnlyFailedStatusesAreFailures: sent, delivered and read
+// reports change nothing; a failure says why, from errors[0].
+func TestMeta_WhatsAppOnlyFailedStatusesAreFailures(t *testing.T) {
+	status := func(st, errors string) string {
+		return `{"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
+			"metadata": {"phone_number_id": "PN"}, "statuses": [{"id": "wamid.1", "status": "` + st + `", "recipient_id": "111"` + errors + `}]}}]}]}`
+	}
+	for _, c := range []struct {
+		status, errors, want string // want "" when not a failure
+	}{
+		{"sent", "", ""},
+		{"delivered", "", ""},
+		{"read", "", ""},
+		{"failed", "", "WhatsApp did not deliver it"},
+		{"failed", `, "errors": [{"code": 131026, "title": "Message undeliverable", "message": "Receiver is incapable of receiving this message"}]`,
+			"Message undeliverable: Receiver is incapable of receiving this message (131026)"},
+	} {
+		res := mustMap(t, Meta, status(c.status, c.errors))
+		var got string
+		if len(res.Failed) == 1 {
+			got = res.Failed[0].Error
+		}
+		if got != c.want || len(res.Failed) > 1 || (c.want == "" && res.Ignored != 1) {
+			t.Errorf("status %s %s: failed %+v (ignored %d), want %q", c.status, c.errors, res.Failed, res.Ignored, c.want)
+		}
+	}
+}
+
+func TestX_MappingEdgeCases(t *testing.T) {
+	tweet := func(fields string) string {
+		return `{"for_user_id": "B", "tweet_create_events": [{"id_str": "1", "text": "@brand hi", "user": {"id_str": "U"}` + fields + `}]}`
+	}
+	photo := func(n int) string {
+		return `{"type": "photo", "media_url_https": "https://pbs.twimg.com/media/` + string(rune('a'+n)) + `.jpg"}`
+	}
+	runMapCases(t, X, []mapCase{
+		{name: "every unknown event counted", body: `{"for_user_id": "B", "favorite_events": [{}, {}, {}]}`, ignored: 3},
+		{name: "retweeted_status null is no retweet", body: tweet(`, "retweeted_status": null`),
+			want: []brief{{"twitter", "B", "conv:1:U", "1", "mention", "U", "@brand hi", ""}}},
+		{name: "negative follower count", body: `{"for_user_id": "B", "tweet_create_events": [{"id_str": "1", "text": "@brand hi", "user": {"id_str": "U", "followers_count": -1}}]}`,
+			want: []brief{{"twitter", "B", "conv:1:U", "1", "mention", "U", "@brand hi", ""}}},
+		{name: "extended_entities hold every photo",
+			body: tweet(`, "entities": {"media": [` + photo(0) + `]}, "extended_entities": {"media": [` + photo(0) + `, ` + photo(1) + `]}`),
+			want: []brief{{"twitter", "B", "conv:1:U", "1", "mention", "U", "@brand hi", ""}},
+			atts: []string{"image https://pbs.twimg.com/media/a.jpg", "image https://pbs.twimg.com/media/b.jpg"}},
+		{name: "conversation_id_str roots the thread", body: tweet(`, "conversation_id_str": "900", "in_reply_to_status_id_str": "950"`),
+			want: []brief{{"twitter", "B", "conv:900:U", "1", "mention", "U", "@brand hi", ""}}},
+	})
+}
