@@ -45,16 +45,20 @@ type server struct {
 	admin string
 }
 
-// newServerWith starts a server with a clock for the store and the service and
-// a default lock lease (0: the service's default).
-func newServerWith(t *testing.T, clock func() time.Time, lockTTL time.Duration) *server {
+// newServerWith starts a server with a clock for the store and the service, a
+// default lock lease (0: the service's default), and any other settings.
+func newServerWith(t *testing.T, clock func() time.Time, lockTTL time.Duration, settings ...func(*inbox.Config)) *server {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "switchboard.db"), bolt.Options{Logger: log, Clock: clock})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	svc := inbox.New(st, inbox.Config{Logger: log, Clock: clock, LockTTL: lockTTL, SweepInterval: 100 * time.Millisecond})
+	cfg := inbox.Config{Logger: log, Clock: clock, LockTTL: lockTTL, SweepInterval: 100 * time.Millisecond}
+	for _, set := range settings {
+		set(&cfg)
+	}
+	svc := inbox.New(st, cfg)
 	admin, err := svc.Bootstrap(context.Background(), "")
 	if err != nil || admin == "" {
 		t.Fatalf("bootstrap: %q, %v", admin, err)

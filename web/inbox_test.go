@@ -1550,3 +1550,40 @@ func TestSupervisor_OffersAThreadToAnAgentAndMovesIt(t *testing.T) {
 		t.Fatalf("thread after the move: %+v, want in sales, unlocked", th)
 	}
 }
+
+// TestPresence_AnIdlePagePausesSoTheAgentGoesAway: an open page was
+// presence to the server (its stream, its requests), so an agent who left
+// it open stayed online and was offered threads at an empty desk. Idle
+// long enough, the page pauses and the presence sweep sets them away; a key
+// carries on, and the agent is online again.
+func TestPresence_AnIdlePagePausesSoTheAgentGoesAway(t *testing.T) {
+	s := newServerWith(t, time.Now, 0, func(c *inbox.Config) { c.PresenceTTL = time.Second })
+	s.team(t, "care", "Customer care", "care")
+	key := s.agent(t, map[string]any{"id": "ana", "name": "Ana Ruiz", "teams": []string{"care"}})
+	p := newPage(t, newBrowser(t), s, "ana", 1280, 800)
+	p.onNewDocument(`window.switchboardIdleMs = 1500`)
+	p.signIn(key)
+	p.waitFor("the page paused", `!document.querySelector('#idle-banner').hidden && document.querySelector('#live-state').textContent === 'Paused'`)
+	status := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(waitTimeout)
+		for {
+			var a struct {
+				Status   string `json:"status"`
+				IdleAway bool   `json:"idle_away"`
+			}
+			s.must(t, 200, "GET", "/api/v1/agents/ana", s.admin, nil, &a)
+			if a.Status == want && a.IdleAway == (want == "away") {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("ana is %+v, want %s", a, want)
+			}
+			time.Sleep(50 * time.Millisecond) // polling the server, which says no sooner
+		}
+	}
+	status("away")
+	p.key("j")
+	p.waitFor("the page live again", `document.querySelector('#idle-banner').hidden && document.querySelector('#live-state').textContent === 'Live'`)
+	status("online")
+}

@@ -74,8 +74,11 @@ async function boot() {
     if (id && id !== state.openId) thread.openThread(id);
     else if (!id && state.openId) thread.closeThread();
   });
-  for (const type of ['keydown', 'pointerdown', 'pointermove', 'wheel', 'touchstart', 'focusin']) {
-    addEventListener(type, () => { state.lastActivity = Date.now(); }, { passive: true, capture: true });
+  for (const type of ['keydown', 'pointerdown', 'pointermove', 'wheel', 'touchstart', 'focusin', 'focus']) {
+    addEventListener(type, () => {
+      state.lastActivity = Date.now();
+      if (state.paused) carryOn();
+    }, { passive: true, capture: true });
   }
   onUnauthorized(() => endSession('Your session has ended or your key was revoked. Sign in again.'));
   Object.assign(hooks, {
@@ -192,6 +195,8 @@ function endSession(msg) {
   statusTimer = 0;
   if (live) live.close();
   live = null;
+  state.paused = false;
+  $('#idle-banner').hidden = true;
   for (const t of timers) clearInterval(t);
   timers = [];
   thread.closeThread();
@@ -250,11 +255,12 @@ async function startSession(me) {
   $('#claim-next').hidden = !isPerson();
   document.body.classList.toggle('not-person', !isPerson());
 
-  live = connect({ onEvent, onState: liveState, check: () => api('GET', '/me') });
+  live = connectLive();
   timers.push(setInterval(everySecond, 1000));
-  if (canSupervise()) timers.push(setInterval(loadStats, 30000));
-  timers.push(setInterval(refreshMe, 60000)); // status, shift and teams change by themselves
-  timers.push(setInterval(loadStaleQueues, staleEvery));
+  const unlessPaused = (fn) => () => { if (!state.paused) fn(); };
+  if (canSupervise()) timers.push(setInterval(unlessPaused(loadStats), 30000));
+  timers.push(setInterval(unlessPaused(refreshMe), 60000)); // status, shift and teams change by themselves
+  timers.push(setInterval(unlessPaused(loadStaleQueues), staleEvery));
   await Promise.all([loadQueues(), canSupervise() ? loadStats() : null, loadAgents()]);
   const id = threadInHash();
   if (id) await thread.openThread(id, 'heading');
@@ -761,9 +767,41 @@ async function resync() {
   if (state.openId) thread.refresh();
 }
 
+function connectLive() {
+  return connect({ onEvent, onState: liveState, check: () => api('GET', '/me') });
+}
+
 function everySecond() {
   tick(document);
   thread.renewDue();
+  if (!state.paused && isPerson() && Date.now() - state.lastActivity > IDLE_MS) pause();
+}
+
+// IDLE_MS is how long without a key, click or touch before the page
+// pauses (window.switchboardIdleMs sets it, for tests). An open page is
+// presence to the server (its event stream, its requests), so an agent who
+// left it open would stay online, and offers would go to an empty desk.
+// Paused, the page closes its stream and asks the server nothing, so the
+// presence sweep sets the agent away (--presence-ttl later); their next
+// key or click carries on, and their first request sets them online again.
+const IDLE_MS = Number(globalThis.switchboardIdleMs) || 10 * 60 * 1000;
+
+function pause() {
+  state.paused = true;
+  if (live) live.close();
+  live = null;
+  $('#idle-banner').hidden = false;
+  $('#live-state').textContent = 'Paused';
+  $('#live-state').className = 'badge live down';
+}
+
+function carryOn() {
+  state.paused = false;
+  $('#idle-banner').hidden = true;
+  if (!state.me) return;
+  live = connectLive();
+  refreshMe();
+  resync(); // what happened meanwhile
 }
 
 // --- keyboard ---

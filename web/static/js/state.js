@@ -23,6 +23,9 @@ export const state = {
   // sent, so a failed delivery is said wherever the agent is by then.
   sent: new Map(),
   lastActivity: Date.now(),
+  // paused: the person has been idle for long and the page asks nothing of
+  // the server (see pause in app.js), so it stops counting as presence.
+  paused: false,
 };
 
 // hooks let the modules call each other without import cycles; app.js

@@ -141,7 +141,7 @@ export function refresh() {
 
 async function load() {
   const id = state.openId;
-  if (!id) return;
+  if (!id || state.paused) return; // read again when the agent carries on
   const seq = ++loadSeq;
   // The lists only grow: what is shown already is read again from its
   // last page on, unless a message shown before that changed (see
