@@ -167,8 +167,10 @@ func (s *Service) view(a store.Agent) AgentView {
 // /agents/{id} and in a configuration document. Its Capacity tells a
 // capacity left out (the default, 5) from one written as 0, which is
 // refused: an agent meant to take no thread would otherwise take five.
-// (JSON's "capacity" is read into Capacity only; a Go caller may set the
-// Agent's instead.) Once validated, the Agent holds the capacity in force.
+// JSON's "capacity" is read into and written from Capacity only (the
+// Agent's is hidden; ConfigDoc.MarshalJSON writes it when Capacity is
+// nil); a Go caller may set either. Once validated, the Agent holds the
+// capacity in force.
 type AgentInput struct {
 	store.Agent
 	Capacity *int `json:"capacity,omitempty"`

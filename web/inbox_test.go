@@ -461,8 +461,23 @@ func TestClaimNext_ByKeyboardShortcut_ThenRelease(t *testing.T) {
 	// and comes back from GET /api/v1/me/locks) and reopens the thread.
 	p.do(chromedp.Reload())
 	p.waitFor("the recovered lock", `document.querySelector('#lockbar.held') !== null && document.querySelector('#reply-text') !== null`)
-	if n := eval[int](p, `localStorage.length + sessionStorage.length`); n != 0 {
-		t.Errorf("web storage holds %d items, want none", n)
+	// Web storage holds which threads the tab took up, and no token.
+	var locks struct {
+		Items []struct {
+			Lock struct {
+				Token string `json:"token"`
+				Fence int64  `json:"fence"`
+			} `json:"lock"`
+		} `json:"items"`
+	}
+	f.must(t, 200, "GET", "/api/v1/me/locks", f.ana, nil, &locks)
+	if len(locks.Items) != 1 || locks.Items[0].Lock.Token == "" {
+		t.Fatalf("ana's locks: %+v", locks)
+	}
+	stored := eval[string](p, `JSON.stringify([{ ...localStorage }, { ...sessionStorage }])`)
+	if want := fmt.Sprintf(`[{},{"switchboard.engaged":"{\"%s\":%d}"}]`, id, locks.Items[0].Lock.Fence); stored != want ||
+		strings.Contains(stored, locks.Items[0].Lock.Token) {
+		t.Errorf("web storage holds %s, want only %s", stored, want)
 	}
 
 	// Esc leaves the reply box; U releases.
@@ -1486,21 +1501,11 @@ func TestSignOut_SetsTheAgentOfflineAndReleasesTheirThreads(t *testing.T) {
 // offer never went back to the queue (the contract: ignoring an offer lets
 // it expire). An offer is renewed once opened.
 func TestOffer_NotOpenedIsLeftToRunOut(t *testing.T) {
-	f := newCareFixtureTTL(t, 3*time.Second)
-	f.must(t, 201, "POST", "/api/v1/teams", f.admin, map[string]any{"id": "push", "name": "Push", "function": "engagement", "strategy": "round_robin"}, nil)
-	f.rule(t, "to-push", 1, map[string]any{"text_any": []string{"offer"}}, map[string]any{"team": "push"})
-	olga := f.agent(t, map[string]any{"id": "olga", "name": "Olga", "teams": []string{"push"}})
+	f, olga := offerFixture(t)
 	p := signedIn(t, f.server, "olga", olga) // typing her key was activity
 	id := f.ingest(t, msg{ExternalID: "offer-1", Text: "an offer for you"})
 	p.waitText("#mine-list", "offered")
-	p.waitText("#status-msg", "was not opened in time")
-	var evs struct {
-		Items []struct{ Type string }
-	}
-	f.must(t, 200, "GET", "/api/v1/threads/"+id+"/events", f.admin, nil, &evs)
-	if !slices.ContainsFunc(evs.Items, func(e struct{ Type string }) bool { return e.Type == "lock.expired" }) {
-		t.Fatalf("events %+v, want the offer expired", evs.Items)
-	}
+	f.waitExpired(t, id) // she is active: only an offer the page leaves alone runs out
 	// Offered again (she is the one eligible), and opened: kept.
 	p.click("#mine-list .mine-open")
 	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
@@ -1526,9 +1531,9 @@ func TestSupervisor_OffersAThreadToAnAgentAndMovesIt(t *testing.T) {
 	ana := signedIn(t, f.server, "ana", f.ana)
 	ana.click(queueItem(id) + " .qclaim")
 	ana.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
-	// In care, the first care team, escalating would hand it to itself.
-	if esc := eval[bool](ana, `document.querySelector('#act-escalate') !== null || document.querySelector('#act-lead') === null`); esc {
-		t.Fatal("a care thread offers to escalate to care, or no hand-over to sales")
+	// In care, the first care team, escalating puts it back in its queue.
+	if esc := eval[string](ana, `document.querySelector('#act-escalate').textContent`); esc != "Escalate: back to the queue at high priority" {
+		t.Fatalf("a care thread's escalate button says %q", esc)
 	}
 	sam := signedIn(t, f.server, "sam", f.sam)
 	eval[bool](sam, `(location.hash = '#t/`+id+`', true)`)
@@ -1586,4 +1591,78 @@ func TestPresence_AnIdlePagePausesSoTheAgentGoesAway(t *testing.T) {
 	p.key("j")
 	p.waitFor("the page live again", `document.querySelector('#idle-banner').hidden && document.querySelector('#live-state').textContent === 'Live'`)
 	status("online")
+}
+
+// offerFixture: a round-robin team "push" whose one member, Olga, is
+// offered every thread a message saying "offer" starts.
+func offerFixture(t *testing.T) (*careFixture, string) {
+	t.Helper()
+	f := newCareFixtureTTL(t, 3*time.Second)
+	f.must(t, 201, "POST", "/api/v1/teams", f.admin, map[string]any{"id": "push", "name": "Push", "function": "engagement", "strategy": "round_robin"}, nil)
+	f.rule(t, "to-push", 1, map[string]any{"text_any": []string{"offer"}}, map[string]any{"team": "push"})
+	return f, f.agent(t, map[string]any{"id": "olga", "name": "Olga", "teams": []string{"care", "push"}})
+}
+
+// waitExpired waits until the thread's lock has expired once (its audit
+// trail says lock.expired).
+func (s *server) waitExpired(t *testing.T, id string) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		var evs struct {
+			Items []struct{ Type string }
+		}
+		s.must(t, 200, "GET", "/api/v1/threads/"+id+"/events", s.admin, nil, &evs)
+		if slices.ContainsFunc(evs.Items, func(e struct{ Type string }) bool { return e.Type == "lock.expired" }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events %+v, want the lock expired", evs.Items)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the server, which says no sooner
+	}
+}
+
+// TestOffer_AReloadKeepsWhatWasTakenUpAndLetsOffersRunOut: after a reload
+// every lock held was renewed, offers never opened included; now the tab
+// remembers which it took up.
+func TestOffer_AReloadKeepsWhatWasTakenUpAndLetsOffersRunOut(t *testing.T) {
+	f, olga := offerFixture(t)
+	p := signedIn(t, f.server, "olga", olga)
+	worked := f.ingest(t, msg{ExternalID: "worked-1", Text: "Hello care"})
+	p.click(queueItem(worked) + " .qclaim")
+	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	offered := f.ingest(t, msg{ExternalID: "offer-2", Text: "an offer for you"})
+	p.waitText("#mine-list", "offered")
+	p.do(chromedp.Navigate(f.url + "/")) // a reload, with no thread in the address
+	p.waitFor("her two threads after the reload", `document.querySelectorAll('#mine-list li[data-thread]').length === 2`)
+	f.waitExpired(t, offered)
+	if th := f.thread(t, worked); th.Lock == nil || th.Lock.AgentID != "olga" {
+		t.Fatalf("the thread she worked: %+v, want still hers (renewed)", th)
+	}
+}
+
+// TestOffer_TakenUpInAnotherWindowIsNotDropped: an offer opened in one
+// window is renewed there, unseen by the other, whose own count then ran
+// out: it said the offer went back to its queue and dropped it. The other
+// window now asks the server.
+func TestOffer_TakenUpInAnotherWindowIsNotDropped(t *testing.T) {
+	f, olga := offerFixture(t)
+	a := signedIn(t, f.server, "olga-a", olga)
+	b := signedIn(t, f.server, "olga-b", olga)
+	id := f.ingest(t, msg{ExternalID: "offer-3", Text: "an offer for you"})
+	a.waitText("#mine-list", "offered")
+	b.click("#mine-list .mine-open")
+	b.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	var first struct {
+		Lock struct {
+			ExpiresAt time.Time `json:"expires_at"`
+		} `json:"lock"`
+	}
+	f.must(t, 200, "GET", "/api/v1/threads/"+id, f.admin, nil, &first)
+	a.waitFor("window A to follow the renewal", fmt.Sprintf(`Date.parse(document.querySelector('#mine-list [data-until]')?.dataset.until) > %d`,
+		first.Lock.ExpiresAt.UnixMilli()+1000))
+	if msg := eval[string](a, `document.querySelector('#status-msg').textContent`); strings.Contains(msg, "not opened in time") {
+		t.Fatalf("window A says %q", msg)
+	}
 }

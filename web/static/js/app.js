@@ -5,7 +5,7 @@
 import { api, all, onUnauthorized, now } from './api.js';
 import { connect } from './live.js';
 import { h, $, $$, clear, networkBadge, priorityBadge, since, slaBadge, tick, countdown } from './dom.js';
-import { state, hooks, nameOf, myName, isPerson, canSupervise, grantFrom } from './state.js';
+import { state, hooks, nameOf, myName, isPerson, canSupervise, grantFrom, saveEngaged, wasEngaged } from './state.js';
 import * as thread from './thread.js';
 
 let live = null;
@@ -60,6 +60,7 @@ async function boot() {
   $('#alert-dismiss').addEventListener('click', () => showAlert(''));
   $('#alert-action').addEventListener('click', () => {
     const run = alertRun;
+    ($('#thread-h') || $('#inbox-h')).focus(); // the button goes with the alert
     showAlert('');
     if (run) run();
   });
@@ -170,13 +171,14 @@ async function signIn(ev) {
 async function signOut() {
   await flushStatus();
   let released = 0;
+  let kept = 0;
   try {
     if (isPerson()) {
-      if (state.me.status !== 'offline') {
-        await api('PUT', `/agents/${encodeURIComponent(state.me.id)}/status`, { status: 'offline' }, { quiet401: true });
-      }
+      await api('PUT', `/agents/${encodeURIComponent(state.me.id)}/status`, { status: 'offline' }, { quiet401: true });
       await Promise.all([...state.held].map(([id, held]) => api('POST', `/threads/${id}/release`, { token: held.token }, { quiet401: true })
-        .then(() => { released++; }, () => {}))); // one lost meanwhile is no longer ours to release
+        .then(() => { released++; }, (e) => {
+          if (e.code !== 'lock_lost') kept++; // lost meanwhile: no longer ours to release
+        })));
     }
     await api('DELETE', '/session', undefined, { quiet401: true });
   } catch (e) {
@@ -185,7 +187,8 @@ async function signOut() {
       return;
     }
   }
-  const threads = { 0: '', 1: ' The thread you held was released.' }[released] ?? ` The ${released} threads you held were released.`;
+  let threads = { 0: '', 1: ' The thread you held was released.' }[released] ?? ` The ${released} threads you held were released.`;
+  if (kept) threads += ` ${kept === 1 ? 'One' : kept} could not be released: ${kept === 1 ? 'it stays' : 'they stay'} locked until ${kept === 1 ? 'its lock runs' : 'their locks run'} out.`;
   endSession(isPerson() ? `You are signed out and offline.${threads}` : 'You are signed out.');
 }
 
@@ -203,6 +206,7 @@ function endSession(msg) {
   state.me = null;
   state.held.clear(); // tokens are gone with the session
   state.drafts.clear();
+  saveEngaged(); // none now
   state.sent.clear(); // the next person signed in did not send them
   state.queues.clear();
   state.savedReplies.clear();
@@ -213,8 +217,14 @@ function endSession(msg) {
   showSignIn(msg);
 }
 
+// sessionGen counts the sessions started on this page: a start that a
+// later one overtook (a resume still loading when someone signed in with
+// a key) stops at its next step instead of drawing the earlier person.
+let sessionGen = 0;
+
 async function startSession(me) {
-  if (state.me) return; // started already (a resume and a sign-in at once)
+  const gen = ++sessionGen;
+  if (state.me) endSession(''); // this start replaces one under way
   if (!me || me.role === 'ingest') {
     await api('DELETE', '/session', undefined, { quiet401: true }).catch(() => {});
     showSignIn('That is a connector (ingest) key. Sign in with an agent or supervisor key.');
@@ -229,16 +239,20 @@ async function startSession(me) {
       isPerson() ? all('/me/locks') : [],
     ]);
   } catch (e) {
-    state.me = null; // not signed in on this page until all of it is read
+    if (gen === sessionGen) state.me = null; // not signed in until all of it is read
     throw e;
   }
+  if (gen !== sessionGen) return;
   state.teams = new Map(teams.map((t) => [t.id, t]));
   state.people = new Map(people.map((p) => [p.id, p.name]));
   if (me.id) state.people.set(me.id, me.name || me.id);
   state.tabs = tabsOf(teams);
   state.selected = state.tabs[0] || '';
   state.held.clear();
-  for (const l of locks) state.held.set(l.thread.id, grantFrom(l.lock, l.thread, now(), true));
+  for (const l of locks) {
+    state.held.set(l.thread.id, grantFrom(l.lock, l.thread, now(),
+      wasEngaged(l.thread.id, Number(l.lock.fence)) || l.thread.id === threadInHash()));
+  }
 
   $('#signin-view').hidden = true;
   $('#app').hidden = false;
@@ -546,6 +560,7 @@ function focusQueue() {
 // --- your threads ---
 
 function renderMine() {
+  saveEngaged(); // every change to what is held is drawn here
   const sec = $('#mine');
   sec.hidden = !isPerson();
   const focused = focusedRow($('#mine-list'), 'thread');
@@ -580,8 +595,9 @@ async function recoverLocks(claimed = false) {
   for (const l of locks) {
     const cur = state.held.get(l.thread.id);
     if (!cur || cur.fence !== Number(l.lock.fence)) {
-      // Taken up if it is the thread on screen (assigned to us again).
-      state.held.set(l.thread.id, grantFrom(l.lock, l.thread, now(), l.thread.id === state.openId || Boolean(cur && cur.engaged)));
+      // A new grant: taken up if we claimed it (in another window) or it
+      // is the thread on screen; otherwise an offer.
+      state.held.set(l.thread.id, grantFrom(l.lock, l.thread, now(), claimed || l.thread.id === state.openId));
       fresh.push(l.thread);
     }
   }
@@ -703,7 +719,7 @@ function heldEvent(ev) {
       }
       break;
     case 'lock.expired':
-      if (fence === null || fence === held.fence) thread.expired(id);
+      if (fence === null || fence === held.fence) thread.expired(id, true);
       break;
     case 'thread.unlocked':
       thread.lose(id, `${nameOf(ev.actor)} broke your lock.`);

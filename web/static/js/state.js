@@ -63,9 +63,34 @@ export function canSupervise() {
   return Boolean(state.me && (state.me.role === 'supervisor' || state.me.role === 'admin'));
 }
 
+// The locks this tab took up, as thread id -> fence, are kept for the
+// tab's life in sessionStorage (ids and fences; no token), so that a
+// reload goes on renewing what the agent was working on and still lets
+// offers they never opened run out.
+const ENGAGED = 'switchboard.engaged';
+
+export function saveEngaged() {
+  const m = {};
+  for (const [id, held] of state.held) if (held.engaged) m[id] = held.fence;
+  try {
+    if (Object.keys(m).length) sessionStorage.setItem(ENGAGED, JSON.stringify(m));
+    else sessionStorage.removeItem(ENGAGED);
+  } catch {
+    // storage refused (private mode): a reload then treats them as offers
+  }
+}
+
+export function wasEngaged(id, fence) {
+  try {
+    return JSON.parse(sessionStorage.getItem(ENGAGED) || '{}')[id] === fence;
+  } catch {
+    return false;
+  }
+}
+
 // grantFrom turns a lock grant from the server into a held entry. An
 // engaged lock is one the agent took up (claimed, opened, held when the
-// page loaded): only those are renewed. An offer not opened is left to
+// page loaded, see wasEngaged): only those are renewed. An offer not opened is left to
 // run out, as the contract says an ignored offer does.
 export function grantFrom(lock, thread, serverNow, engaged = false) {
   const expiresAt = Date.parse(lock.expires_at);

@@ -42,14 +42,36 @@ export function holding(id) {
   return true;
 }
 
-// expired forgets a lock that ran out. An offer never opened is no news
-// that needs an alert: it went back to its queue, as ignored offers do.
-export function expired(id) {
+// expired forgets a lock that ran out (sure: the server said so). An
+// offer this page never opened may have been taken up in another window
+// of the agent's, which renews it unseen here: its end by this page's
+// count is checked with the server first. An offer that did run out is no
+// news that needs an alert: it went back to its queue, as ignored offers do.
+export async function expired(id, sure = false) {
   const held = state.held.get(id);
   if (!held) return;
   if (held.engaged) {
     lose(id, 'Your lock expired and the thread went back to its queue.');
     return;
+  }
+  if (!sure) {
+    if (held.checking || state.paused || (held.retryAt && Date.now() < held.retryAt)) return;
+    held.checking = true;
+    let lock;
+    try {
+      lock = (await all('/me/locks')).find((l) => l.thread.id === id && Number(l.lock.fence) === held.fence);
+    } catch {
+      held.retryAt = Date.now() + 5000;
+      return;
+    } finally {
+      held.checking = false;
+    }
+    if (state.held.get(id) !== held) return;
+    if (lock && Date.parse(lock.lock.expires_at) > now()) {
+      held.expiresAt = Date.parse(lock.lock.expires_at);
+      hooks.renderMine();
+      return;
+    }
   }
   state.held.delete(id);
   hooks.renderMine();
@@ -463,10 +485,10 @@ function actions(thread, mine) {
   const sup = canSupervise();
   if (!mine && !sup) return null;
   const canRelease = mine;
-  // Escalations go to the first care team by id, leads to the first sales
-  // team (as the server sends them): not offered where they would only
-  // hand the thread to its own team.
-  const first = (fn) => [...state.teams.values()].filter((t) => t.function === fn).map((t) => t.id).sort()[0];
+  // Escalations go to the first care team by id (as the server sends
+  // them): there, escalating puts the thread back in its queue at high
+  // priority, and the button says so.
+  const firstCare = [...state.teams.values()].filter((t) => t.function === 'care').map((t) => t.id).sort()[0];
   return h('section', { class: 'actions', 'aria-labelledby': 'actions-h' },
     h('h3', { id: 'actions-h' }, 'Actions'),
     h('p', { class: 'buttons' },
@@ -476,8 +498,9 @@ function actions(thread, mine) {
       h('label', { for: 'handover-note' }, 'Note for the next team (optional)'),
       h('input', { id: 'handover-note', type: 'text', maxlength: '20000' }),
       h('p', { class: 'buttons' },
-        thread.team !== first('care') ? h('button', { type: 'button', id: 'act-escalate', onclick: () => transfer('escalation') }, 'Escalate to care') : null,
-        thread.team !== first('sales') ? h('button', { type: 'button', id: 'act-lead', onclick: () => transfer('lead') }, 'Hand to sales as a lead') : null)) : null,
+        h('button', { type: 'button', id: 'act-escalate', onclick: () => transfer('escalation') },
+          thread.team === firstCare ? 'Escalate: back to the queue at high priority' : 'Escalate to care'),
+        h('button', { type: 'button', id: 'act-lead', onclick: () => transfer('lead') }, 'Hand to sales as a lead'))) : null,
     sup && thread.status !== 'closed' ? moveView(thread) : null,
     h('form', { id: 'tag-form', class: 'tag-form', onsubmit: (e) => { e.preventDefault(); const v = $('#tag-input').value.trim(); if (v) tags(v.split(/[\s,]+/).filter(Boolean), []); } },
       h('label', { for: 'tag-input' }, 'Add a tag'),
@@ -490,7 +513,8 @@ function actions(thread, mine) {
 // any lock either way.
 function moveView(thread) {
   const teams = [...state.teams.values()].filter((t) => t.id !== thread.team).sort((a, b) => a.name.localeCompare(b.name));
-  const agents = state.agents.filter((a) => (a.teams || []).includes(thread.team) &&
+  // As the server allows: members of the team, and supervisors.
+  const agents = state.agents.filter((a) => ((a.teams || []).includes(thread.team) || a.role === 'supervisor') &&
     (!(a.networks || []).length || a.networks.includes(thread.network)) && a.id !== (thread.lock && thread.lock.agent_id));
   return h('div', { class: 'move' },
     h('p', { class: 'row' },
@@ -892,10 +916,13 @@ function warnIdle() {
   if (!ending.length) return;
   const names = ending.map(([, held]) => authorName(held.thread || {})).join(', ');
   const left = Math.ceil(Math.min(...ending.map(([, held]) => held.expiresAt - now())) / 1000);
+  const label = ending.length === 1 ? 'Keep the lock' : 'Keep them all';
   idleWarning = ending.length === 1
-    ? `Your lock on the thread of ${names} ends in ${left} seconds, as you seem to be away.`
-    : `Your locks on the threads of ${names} end in ${left} seconds or less, as you seem to be away.`;
-  hooks.alert(idleWarning, false, { label: ending.length === 1 ? 'Keep the lock' : 'Keep them all', run: () => ending.forEach(([id]) => keepLock(id)) });
+    ? `Your lock on the thread of ${names} ends in ${left} seconds, as you seem to be away. Choose “${label}” to keep it.`
+    : `Your locks on the threads of ${names} end in ${left} seconds or less, as you seem to be away. Choose “${label}” to keep them.`;
+  // Only the locks warned of, as they were: one replaced meanwhile (a new
+  // offer) is not taken up by this answer.
+  hooks.alert(idleWarning, false, { label, run: () => ending.forEach(([id, held]) => { if (state.held.get(id) === held) keepLock(id); }) });
 }
 
 // renew extends a held lock by its lease.
