@@ -187,6 +187,28 @@ type threadView struct {
 	} `json:"lock"`
 }
 
+// lockExpiry is when the thread's lock ends, as the server says.
+func (s *server) lockExpiry(t *testing.T, id string) time.Time {
+	t.Helper()
+	var th struct {
+		Lock *struct {
+			ExpiresAt time.Time `json:"expires_at"`
+		} `json:"lock"`
+	}
+	s.must(t, 200, "GET", "/api/v1/threads/"+id, s.admin, nil, &th)
+	if th.Lock == nil {
+		t.Fatalf("thread %s has no lock", id)
+	}
+	return th.Lock.ExpiresAt
+}
+
+// waitHeldPast waits until "Your threads" shows the page's lock lasting
+// past at (a renewal it made or read).
+func (p *page) waitHeldPast(what string, at time.Time) {
+	p.t.Helper()
+	p.waitFor(what, fmt.Sprintf(`Date.parse(document.querySelector('#mine-list [data-until]')?.dataset.until) > %d`, at.UnixMilli()))
+}
+
 func (s *server) thread(t *testing.T, id string) threadView {
 	t.Helper()
 	var out threadView
@@ -409,6 +431,13 @@ func (p *page) signIn(key string) {
 		chromedp.SendKeys(chromedp.CSS("#key"), key), chromedp.Click(chromedp.CSS("#signin-submit")))
 	p.waitFor("the inbox after sign-in", `!document.querySelector('#app').hidden && document.querySelector('#me-name').textContent !== ''`)
 	p.waitFor("the event stream", `document.querySelector('#live-state').textContent === 'Live'`)
+}
+
+// claim claims the thread from the shown queue and waits for its reply box.
+func (p *page) claim(threadID string) {
+	p.t.Helper()
+	p.click(queueItem(threadID) + " .qclaim")
+	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
 }
 
 // queueItem is the CSS selector of a thread in the shown queue.

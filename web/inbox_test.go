@@ -322,19 +322,12 @@ func TestLock_RenewsWhileTheAgentIsActive(t *testing.T) {
 	f := newCareFixtureTTL(t, 3*time.Second)
 	id := f.ingest(t, msg{ExternalID: "renew-1", Text: "Can I change my delivery address?"})
 	p := signedIn(t, f.server, "ana", f.ana)
-	p.click(queueItem(id) + " .qclaim") // a click is activity
-	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
-	var first struct {
-		Lock struct {
-			ExpiresAt time.Time `json:"expires_at"`
-		} `json:"lock"`
-	}
-	f.must(t, 200, "GET", "/api/v1/threads/"+id, f.admin, nil, &first)
+	p.claim(id) // a click is activity
+	first := f.lockExpiry(t, id)
 
 	// The page renews at half-life (the click was activity): wait until
 	// the lease it shows runs past two of the first.
-	p.waitFor("two renewals", fmt.Sprintf(`Date.parse(document.querySelector('#mine-list [data-until]')?.dataset.until) > %d`,
-		first.Lock.ExpiresAt.Add(3500*time.Millisecond).UnixMilli()))
+	p.waitHeldPast("two renewals", first.Add(3500*time.Millisecond))
 	var now struct {
 		Lock *struct {
 			AgentID   string    `json:"agent_id"`
@@ -342,8 +335,8 @@ func TestLock_RenewsWhileTheAgentIsActive(t *testing.T) {
 		} `json:"lock"`
 	}
 	f.must(t, 200, "GET", "/api/v1/threads/"+id, f.admin, nil, &now)
-	if now.Lock == nil || now.Lock.AgentID != "ana" || !now.Lock.ExpiresAt.After(first.Lock.ExpiresAt.Add(3*time.Second)) {
-		t.Fatalf("lock %+v after two leases, want ana's, renewed past %v", now.Lock, first.Lock.ExpiresAt)
+	if now.Lock == nil || now.Lock.AgentID != "ana" || !now.Lock.ExpiresAt.After(first.Add(3*time.Second)) {
+		t.Fatalf("lock %+v after two leases, want ana's, renewed past %v", now.Lock, first)
 	}
 	if !eval[bool](p, `document.querySelector('#reply-text') !== null && document.querySelector('#lockbar.held') !== null`) {
 		t.Error("the reply box went away although the lock was renewed")
@@ -364,8 +357,7 @@ func TestLock_AColleaguesRenewedLockIsShownRenewed(t *testing.T) {
 	b := newBrowser(t)
 	bea := newPage(t, b, f.server, "bea", 1280, 800)
 	bea.signIn(f.bea)
-	bea.click(queueItem(id) + " .qclaim") // a click is activity: bea renews
-	bea.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	bea.claim(id) // a click is activity: bea renews
 	ana := newPage(t, b, f.server, "ana", 1280, 800)
 	ana.signIn(f.ana)
 	ana.do(chromedp.Navigate(f.url + "/#t/" + id))
@@ -500,8 +492,7 @@ func TestLostLock_SupervisorUnlocks(t *testing.T) {
 	t.Run("the page hears of it", func(t *testing.T) {
 		p := newPage(t, b, f.server, "bea", 1280, 800)
 		p.signIn(f.bea)
-		p.click(queueItem(id2) + " .qclaim")
-		p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+		p.claim(id2)
 		f.must(t, 200, "POST", "/api/v1/threads/"+id2+"/unlock", f.sam, nil, nil)
 		p.waitText("#alert", "You no longer hold this thread")
 		p.waitText("#alert", "Sam Supervisor broke your lock")
@@ -510,8 +501,7 @@ func TestLostLock_SupervisorUnlocks(t *testing.T) {
 		// An admin erases a thread she holds: she hears of it, and it
 		// leaves her queue.
 		id3 := f.ingest(t, msg{ExternalID: "lost-3", Text: "Please delete my data", Author: map[string]any{"id": "u-3", "name": "Ida"}})
-		p.click(queueItem(id3) + " .qclaim")
-		p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+		p.claim(id3)
 		f.must(t, 204, "DELETE", "/api/v1/threads/"+id3, f.admin, nil, nil)
 		p.waitText("#alert", "erased it and everything on it")
 		p.waitFor("the reply box to go", `document.querySelector('#reply-text') === null`)
@@ -527,8 +517,7 @@ func TestLostLock_SupervisorUnlocks(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS("#key"), f.ana), chromedp.Click(chromedp.CSS("#signin-submit")))
 		p.waitFor("the reconnecting banner", `!document.querySelector('#conn-banner').hidden`)
 		p.waitText("#conn-banner", "reconnecting")
-		p.click(queueItem(id1) + " .qclaim")
-		p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+		p.claim(id1)
 
 		f.must(t, 200, "POST", "/api/v1/threads/"+id1+"/unlock", f.sam, nil, nil)
 		p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Refund sent today"))
@@ -555,8 +544,7 @@ func TestLock_AssignedToItsHolderAgainKeepsTheReplyBox(t *testing.T) {
 	f := newCareFixture(t)
 	id := f.ingest(t, msg{ExternalID: "again-1", Text: "My parcel never came", Author: map[string]any{"id": "u-1", "name": "Li"}})
 	p := signedIn(t, f.server, "bea", f.bea)
-	p.click(queueItem(id) + " .qclaim")
-	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.claim(id)
 	// The thread's own reload is held back, so the view still shows the old
 	// lock when she sends: the new lock must count, not the stale view.
 	p.block(f.url + "/api/v1/threads/" + id)
@@ -685,8 +673,7 @@ func TestPhone_ALongNameWrapsInsteadOfWideningThePage(t *testing.T) {
 	if w := eval[int](p, `document.documentElement.scrollWidth`); w > 360 {
 		t.Fatalf("the queue is %d px wide at 360", w)
 	}
-	p.click(queueItem(id) + " .qclaim")
-	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.claim(id)
 	if w := eval[int](p, `document.documentElement.scrollWidth`); w > 360 {
 		t.Fatalf("the thread is %d px wide at 360", w)
 	}
@@ -700,8 +687,7 @@ func TestHandOver_ToATeamOfOthersKeepsTheConfirmationAndFocus(t *testing.T) {
 	f := newCareFixture(t)
 	id := f.ingest(t, msg{ExternalID: "lead-1", Text: "How much for 500 units?"})
 	p := signedIn(t, f.server, "ana", f.ana)
-	p.click(queueItem(id) + " .qclaim")
-	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.claim(id)
 	p.click("#act-lead")
 	p.waitText("#status-msg", "Handed to Sales as a lead.")
 	p.waitFor("the thread to close", `document.querySelector('#thread-body').hidden`)
@@ -722,8 +708,7 @@ func TestHandOver_TheThreadOpenedMeanwhileStaysOpen(t *testing.T) {
 	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
 	p.onNewDocument(fmt.Sprintf(slowFetch, `/transfer`, 1500))
 	p.signIn(f.ana)
-	p.click(queueItem(a) + " .qclaim")
-	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.claim(a)
 	p.click("#act-lead")
 	p.click(queueItem(b) + " .qopen")
 	p.waitText("#thread-h", "Bob B")
@@ -741,8 +726,7 @@ func TestReply_AnEditAfterAnUncertainSendIsNotLost(t *testing.T) {
 	f := newCareFixture(t)
 	id := f.ingest(t, msg{ExternalID: "edit-1", Text: "Is it in stock?"})
 	p := signedIn(t, f.server, "ana", f.ana)
-	p.click(queueItem(id) + " .qclaim")
-	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.claim(id)
 	firstReplyLostOnTheWayBack(p)
 	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Yes, it is"))
 	p.click("#reply-send")
@@ -786,8 +770,7 @@ func TestRTL_MessagesAndRepliesRunInTheirOwnDirection(t *testing.T) {
 	if d := eval[string](p, `getComputedStyle(document.querySelector('#queue-list .preview')).direction`); d != "rtl" {
 		t.Fatalf("the preview runs %s", d)
 	}
-	p.click(queueItem(id) + " .qclaim")
-	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.claim(id)
 	if d := eval[string](p, `getComputedStyle(document.querySelector('#conversation .msg .text')).direction`); d != "rtl" {
 		t.Fatalf("the message runs %s", d)
 	}
@@ -992,8 +975,7 @@ func TestReply_WhatIsTypedAfterASentReplyIsKeptAsTheDraft(t *testing.T) {
 	a := f.ingest(t, msg{ExternalID: "draft-a", Thread: "draft-a", Text: "first thread"})
 	b := f.ingest(t, msg{ExternalID: "draft-b", Thread: "draft-b", Text: "second thread"})
 	p := signedIn(t, f.server, "ana", f.ana)
-	p.click(queueItem(a) + " .qclaim")
-	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.claim(a)
 	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "one"))
 	p.click("#reply-send")
 	p.waitText("#status-msg", "Reply sent.")
@@ -1015,8 +997,7 @@ func TestThread_ANewMessageAndAFailedDeliveryAreAnnounced(t *testing.T) {
 	f := newCareFixture(t)
 	id := f.ingest(t, msg{ExternalID: "say-0", Thread: "say", Text: "Where is my parcel?"})
 	p := signedIn(t, f.server, "ana", f.ana)
-	p.click(queueItem(id) + " .qclaim")
-	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.claim(id)
 	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "On its way"), chromedp.Click(chromedp.CSS("#reply-send")))
 	p.waitFor("the reply, not yet delivered", `document.querySelector('#conversation .msg.out .delivery')?.textContent === 'Awaiting delivery'`)
 
@@ -1068,8 +1049,7 @@ func (f *careFixture) anaAnswersLenaAndCloses(t *testing.T) (*page, string) {
 	id := f.ingest(t, msg{ExternalID: "lena-0", Thread: "lena-0", Text: "Where is my parcel?",
 		Author: map[string]any{"id": "u-lena", "handle": "@lena", "name": "Lena"}})
 	p := signedIn(t, f.server, "ana", f.ana)
-	p.click(queueItem(id) + " .qclaim")
-	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.claim(id)
 	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "On its way"))
 	p.click("#reply-close")
 	p.click("#reply-send")
@@ -1144,8 +1124,7 @@ func TestLock_AnIdleAgentIsWarnedBeforeTheLockEndsAndCanKeepIt(t *testing.T) {
 	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
 	p.onNewDocument(`window.switchboardActiveMs = 500`) // idle after half a second
 	p.signIn(f.ana)
-	p.click(queueItem(id) + " .qclaim")
-	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.claim(id)
 	var first struct {
 		Lock struct {
 			ExpiresAt time.Time `json:"expires_at"`
@@ -1419,8 +1398,7 @@ func TestReply_AFailedSendStaysSaidWhenTheLoadsAfterItFail(t *testing.T) {
 	f := newCareFixture(t)
 	id := f.ingest(t, msg{ExternalID: "down-1", Text: "Are you there?"})
 	p := signedIn(t, f.server, "ana", f.ana)
-	p.click(queueItem(id) + " .qclaim")
-	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.claim(id)
 	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Yes, we are"))
 	// The page's requests that failed, noted before the page handles them.
 	eval[bool](p, `(() => { const orig = window.fetch; window.failedURLs = [];
@@ -1477,8 +1455,7 @@ func TestSignOut_SetsTheAgentOfflineAndReleasesTheirThreads(t *testing.T) {
 	f := newCareFixture(t)
 	id := f.ingest(t, msg{ExternalID: "leave-1", Text: "Hello?"})
 	p := signedIn(t, f.server, "ana", f.ana)
-	p.click(queueItem(id) + " .qclaim")
-	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.claim(id)
 	p.click("#signout")
 	p.waitText("#signin-msg", "You are signed out and offline. The thread you held was released.")
 	if th := f.thread(t, id); th.Lock != nil || th.Status != "queued" {
@@ -1509,14 +1486,7 @@ func TestOffer_NotOpenedIsLeftToRunOut(t *testing.T) {
 	// Offered again (she is the one eligible), and opened: kept.
 	p.click("#mine-list .mine-open")
 	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
-	var first struct {
-		Lock struct {
-			ExpiresAt time.Time `json:"expires_at"`
-		} `json:"lock"`
-	}
-	f.must(t, 200, "GET", "/api/v1/threads/"+id, f.admin, nil, &first)
-	p.waitFor("the opened offer renewed", fmt.Sprintf(`Date.parse(document.querySelector('#mine-list [data-until]')?.dataset.until) > %d`,
-		first.Lock.ExpiresAt.UnixMilli()+1000))
+	p.waitHeldPast("the opened offer renewed", f.lockExpiry(t, id).Add(time.Second))
 	if txt := eval[string](p, `document.querySelector('#mine-list').textContent`); strings.Contains(txt, "offered") {
 		t.Fatalf("your threads: %q, want the opened offer no longer marked offered", txt)
 	}
@@ -1529,8 +1499,7 @@ func TestSupervisor_OffersAThreadToAnAgentAndMovesIt(t *testing.T) {
 	f := newCareFixture(t)
 	id := f.ingest(t, msg{ExternalID: "move-1", Text: "Can someone help?"})
 	ana := signedIn(t, f.server, "ana", f.ana)
-	ana.click(queueItem(id) + " .qclaim")
-	ana.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	ana.claim(id)
 	// In care, the first care team, escalating puts it back in its queue.
 	if esc := eval[string](ana, `document.querySelector('#act-escalate').textContent`); esc != "Escalate: back to the queue at high priority" {
 		t.Fatalf("a care thread's escalate button says %q", esc)
@@ -1630,8 +1599,7 @@ func TestOffer_AReloadKeepsWhatWasTakenUpAndLetsOffersRunOut(t *testing.T) {
 	f, olga := offerFixture(t)
 	p := signedIn(t, f.server, "olga", olga)
 	worked := f.ingest(t, msg{ExternalID: "worked-1", Text: "Hello care"})
-	p.click(queueItem(worked) + " .qclaim")
-	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.claim(worked)
 	offered := f.ingest(t, msg{ExternalID: "offer-2", Text: "an offer for you"})
 	p.waitText("#mine-list", "offered")
 	p.do(chromedp.Navigate(f.url + "/")) // a reload, with no thread in the address
@@ -1654,14 +1622,7 @@ func TestOffer_TakenUpInAnotherWindowIsNotDropped(t *testing.T) {
 	a.waitText("#mine-list", "offered")
 	b.click("#mine-list .mine-open")
 	b.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
-	var first struct {
-		Lock struct {
-			ExpiresAt time.Time `json:"expires_at"`
-		} `json:"lock"`
-	}
-	f.must(t, 200, "GET", "/api/v1/threads/"+id, f.admin, nil, &first)
-	a.waitFor("window A to follow the renewal", fmt.Sprintf(`Date.parse(document.querySelector('#mine-list [data-until]')?.dataset.until) > %d`,
-		first.Lock.ExpiresAt.UnixMilli()+1000))
+	a.waitHeldPast("window A to follow the renewal", f.lockExpiry(t, id).Add(time.Second))
 	if msg := eval[string](a, `document.querySelector('#status-msg').textContent`); strings.Contains(msg, "not opened in time") {
 		t.Fatalf("window A says %q", msg)
 	}
