@@ -1535,7 +1535,12 @@ func TestPresence_AnIdlePagePausesSoTheAgentGoesAway(t *testing.T) {
 	s.team(t, "care", "Customer care", "care")
 	key := s.agent(t, map[string]any{"id": "ana", "name": "Ana Ruiz", "teams": []string{"care"}})
 	p := newPage(t, newBrowser(t), s, "ana", 1280, 800)
-	p.onNewDocument(`window.switchboardIdleMs = 1500`)
+	// Any request while paused is noted: each is presence to the server.
+	p.onNewDocument(`window.switchboardIdleMs = 1500; window.whilePaused = [];
+		(() => { const orig = window.fetch; window.fetch = (url, init) => {
+			const b = document.querySelector('#idle-banner');
+			if (b && !b.hidden) window.whilePaused.push(String(url));
+			return orig(url, init); }; })()`)
 	p.signIn(key)
 	p.waitFor("the page paused", `!document.querySelector('#idle-banner').hidden && document.querySelector('#live-state').textContent === 'Paused'`)
 	status := func(want string) {
@@ -1557,6 +1562,9 @@ func TestPresence_AnIdlePagePausesSoTheAgentGoesAway(t *testing.T) {
 		}
 	}
 	status("away")
+	if asked := eval[[]string](p, `window.whilePaused`); len(asked) > 0 || eval[string](p, `document.querySelector('#live-state').textContent`) != "Paused" {
+		t.Fatalf("while paused the page asked for %q and its stream is %q", asked, eval[string](p, `document.querySelector('#live-state').textContent`))
+	}
 	p.key("j")
 	p.waitFor("the page live again", `document.querySelector('#idle-banner').hidden && document.querySelector('#live-state').textContent === 'Live'`)
 	status("online")
@@ -1625,5 +1633,51 @@ func TestOffer_TakenUpInAnotherWindowIsNotDropped(t *testing.T) {
 	a.waitHeldPast("window A to follow the renewal", f.lockExpiry(t, id).Add(time.Second))
 	if msg := eval[string](a, `document.querySelector('#status-msg').textContent`); strings.Contains(msg, "not opened in time") {
 		t.Fatalf("window A says %q", msg)
+	}
+}
+
+// TestPresence_ABusyInboxIsNotSomeoneAtTheDesk: the page moves the focus
+// itself when it redraws (a tab, a queue row), and that counted as
+// activity: with messages coming in, an agent whose focus rested on a tab
+// never went away.
+func TestPresence_ABusyInboxIsNotSomeoneAtTheDesk(t *testing.T) {
+	f := newCareFixture(t)
+	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
+	p.onNewDocument(`window.switchboardIdleMs = 1500`)
+	p.signIn(f.ana)
+	p.do(chromedp.Focus(chromedp.CSS("#team-tabs .tab")))
+	paused := `!document.querySelector('#idle-banner').hidden`
+	deadline := time.Now().Add(waitTimeout)
+	for i := 0; !eval[bool](p, paused); i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("the page never paused while messages kept coming")
+		}
+		id := f.ingest(t, msg{ExternalID: fmt.Sprintf("busy-%d", i), Text: "hello"})
+		p.waitFor("the message in the queue, or the pause", fmt.Sprintf(`document.querySelector(%q) !== null || %s`, queueItem(id), paused))
+	}
+}
+
+// TestOffer_RunOutWhilePausedIsANoticeNotAnAlert: an offer that ran out
+// while the page was paused was reported, when the agent came back, as a
+// thread they had lost ("You no longer hold this thread"), in an alert.
+func TestOffer_RunOutWhilePausedIsANoticeNotAnAlert(t *testing.T) {
+	f, olga := offerFixture(t)
+	p := newPage(t, newBrowser(t), f.server, "olga", 1280, 800)
+	p.onNewDocument(`window.switchboardIdleMs = 1500`)
+	p.signIn(olga)
+	id := f.ingest(t, msg{ExternalID: "offer-4", Text: "an offer for you"})
+	p.waitText("#mine-list", "offered")
+	p.waitFor("the page paused", `!document.querySelector('#idle-banner').hidden`)
+	// Away (set by a supervisor): not offered it again once it runs out.
+	f.must(t, 200, "PUT", "/api/v1/agents/olga/status", f.admin, map[string]any{"status": "away"}, nil)
+	f.waitExpired(t, id)
+	// Neither her locks nor the events can be read: the thread's own read
+	// says the offer ended.
+	p.block(f.url+"/api/v1/me/locks*", f.url+"/api/v1/events*")
+	p.key("j")
+	p.waitFor("the offer gone from her threads", `document.querySelector('#idle-banner').hidden && document.querySelectorAll('#mine-list li[data-thread]').length === 0`)
+	p.waitText("#status-msg", "offered to you")
+	if a := eval[string](p, `document.querySelector('#alert').textContent`); a != "" {
+		t.Fatalf("alert %q, want a notice only", a)
 	}
 }

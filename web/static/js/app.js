@@ -75,8 +75,12 @@ async function boot() {
     if (id && id !== state.openId) thread.openThread(id);
     else if (!id && state.openId) thread.closeThread();
   });
-  for (const type of ['keydown', 'pointerdown', 'pointermove', 'wheel', 'touchstart', 'focusin', 'focus']) {
-    addEventListener(type, () => {
+  // What the person does, not what the page does: the page moves the
+  // focus itself when it redraws, and a busy inbox would count as someone
+  // at the desk. A focus counts when the window gets it (back to the tab).
+  for (const type of ['keydown', 'pointerdown', 'pointermove', 'wheel', 'touchstart', 'focus']) {
+    addEventListener(type, (e) => {
+      if (type === 'focus' && e.target !== window) return;
       state.lastActivity = Date.now();
       if (state.paused) carryOn();
     }, { passive: true, capture: true });
@@ -95,14 +99,16 @@ async function boot() {
 // is meant.
 let resumeTimer = 0;
 let resumeTries = 0;
+let signIns = 0; // sign-ins with a key on this page
 async function resume() {
   resumeTimer = 0;
+  const n = signIns;
   try {
     const me = await api('GET', '/me', undefined, { quiet401: true });
-    if (resumeTimer === -1) return; // signing in with a key meanwhile
+    if (n !== signIns) return; // someone signed in with a key meanwhile
     await startSession(me);
   } catch (e) {
-    if (state.me || resumeTimer) return; // signed in meanwhile
+    if (n !== signIns || state.me) return; // signed in meanwhile
     if (e.status === 401) {
       showSignIn('');
       return;
@@ -140,7 +146,7 @@ async function signIn(ev) {
   }
   btn.disabled = true;
   clearTimeout(resumeTimer);
-  resumeTimer = -1; // a resume under way gives way to this sign-in
+  signIns++; // a resume under way gives way to this sign-in
   $('#signin-msg').textContent = '';
   try {
     const me = await api('POST', '/session', body, { quiet401: true });
@@ -161,7 +167,6 @@ async function signIn(ev) {
     input.focus();
   } finally {
     btn.disabled = false;
-    resumeTimer = 0;
   }
 }
 
@@ -194,6 +199,7 @@ async function signOut() {
 
 function endSession(msg) {
   if (!state.me) return;
+  sessionGen++; // a start still loading stops
   clearTimeout(statusTimer);
   statusTimer = 0;
   if (live) live.close();
@@ -223,8 +229,8 @@ function endSession(msg) {
 let sessionGen = 0;
 
 async function startSession(me) {
-  const gen = ++sessionGen;
   if (state.me) endSession(''); // this start replaces one under way
+  const gen = ++sessionGen;
   if (!me || me.role === 'ingest') {
     await api('DELETE', '/session', undefined, { quiet401: true }).catch(() => {});
     showSignIn('That is a connector (ingest) key. Sign in with an agent or supervisor key.');
@@ -269,12 +275,11 @@ async function startSession(me) {
   $('#claim-next').hidden = !isPerson();
   document.body.classList.toggle('not-person', !isPerson());
 
-  live = connectLive();
+  live = connect({ onEvent, onState: liveState, check: () => api('GET', '/me') });
   timers.push(setInterval(everySecond, 1000));
-  const unlessPaused = (fn) => () => { if (!state.paused) fn(); };
-  if (canSupervise()) timers.push(setInterval(unlessPaused(loadStats), 30000));
-  timers.push(setInterval(unlessPaused(refreshMe), 60000)); // status, shift and teams change by themselves
-  timers.push(setInterval(unlessPaused(loadStaleQueues), staleEvery));
+  if (canSupervise()) timers.push(setInterval(loadStats, 30000));
+  timers.push(setInterval(refreshMe, 60000)); // status, shift and teams change by themselves
+  timers.push(setInterval(loadStaleQueues, staleEvery));
   await Promise.all([loadQueues(), canSupervise() ? loadStats() : null, loadAgents()]);
   const id = threadInHash();
   if (id) await thread.openThread(id, 'heading');
@@ -304,6 +309,7 @@ function renderHeader() {
 }
 
 async function refreshMe() {
+  if (state.paused) return;
   try {
     const me = await api('GET', '/me');
     if (!state.me || me.id !== state.me.id) return;
@@ -319,7 +325,7 @@ async function refreshMe() {
 // loadAgents reads every agent, for a supervisor's "Offer to" (their teams,
 // networks and status say who may take a thread).
 async function loadAgents() {
-  if (!canSupervise()) return;
+  if (!canSupervise() || state.paused) return;
   try {
     const agents = await all('/agents');
     if (!state.me) return;
@@ -441,7 +447,7 @@ function loadStaleQueues() {
 }
 
 async function loadQueues(ids = state.tabs) {
-  if (!state.me) return;
+  if (!state.me || state.paused) return;
   if (qRunning) {
     qAgain = true;
     return;
@@ -582,9 +588,9 @@ function renderMine() {
 }
 
 // recoverLocks reads the locks held by the agent: new ones were offered,
-// or claimed in another window (claimed: true).
-async function recoverLocks(claimed = false) {
-  if (!isPerson()) return;
+// or claimed in another window (claimed: that thread's id).
+async function recoverLocks(claimed = '') {
+  if (!isPerson() || state.paused) return;
   let locks;
   try {
     locks = await all('/me/locks');
@@ -597,14 +603,14 @@ async function recoverLocks(claimed = false) {
     if (!cur || cur.fence !== Number(l.lock.fence)) {
       // A new grant: taken up if we claimed it (in another window) or it
       // is the thread on screen; otherwise an offer.
-      state.held.set(l.thread.id, grantFrom(l.lock, l.thread, now(), claimed || l.thread.id === state.openId));
+      state.held.set(l.thread.id, grantFrom(l.lock, l.thread, now(), l.thread.id === claimed || l.thread.id === state.openId));
       fresh.push(l.thread);
     }
   }
   renderMine();
   if (fresh.length) {
     const names = fresh.map(authorName).join(', ');
-    showInfo(claimed ? `You claimed the thread of ${names} in another window.` : `A thread is waiting for you: ${names}.`);
+    showInfo(fresh.some((t) => t.id === claimed) ? `You claimed the thread of ${names} in another window.` : `A thread is waiting for you: ${names}.`);
     if (fresh.some((t) => t.id === state.openId)) thread.refresh();
   }
 }
@@ -621,7 +627,7 @@ function refreshStatsSoon() { // at most a second after a change, as refreshQueu
 }
 
 async function loadStats() {
-  if (!canSupervise()) return;
+  if (!canSupervise() || state.paused) return;
   try {
     state.stats = await api('GET', '/stats');
     state.statsAt = now(); // the server's clock, as tick() reads it
@@ -686,7 +692,7 @@ function onEvent(ev) {
   const me = state.me.id;
   if (state.held.has(id)) heldEvent(ev);
   else if (isPerson() && ((d.to_agent === me || ev.agent_id === me) || (ev.type === 'thread.claimed' && d.agent_id === me))) {
-    recoverLocks(ev.type === 'thread.claimed'); // an offer to us, or a claim from another window
+    recoverLocks(ev.type === 'thread.claimed' ? id : ''); // an offer to us, or a claim from another window
   }
   if (id === state.openId) {
     if (ev.type === 'message.deleted' || ev.type === 'message.edited' || ev.type === 'message.delivery') thread.messageChanged(d.message_id);
@@ -783,10 +789,6 @@ async function resync() {
   if (state.openId) thread.refresh();
 }
 
-function connectLive() {
-  return connect({ onEvent, onState: liveState, check: () => api('GET', '/me') });
-}
-
 function everySecond() {
   tick(document);
   thread.renewDue();
@@ -804,8 +806,9 @@ const IDLE_MS = Number(globalThis.switchboardIdleMs) || 10 * 60 * 1000;
 
 function pause() {
   state.paused = true;
-  if (live) live.close();
-  live = null;
+  if (live) live.pause();
+  for (const t of [qTimer, statsTimer, openTimer]) clearTimeout(t);
+  qTimer = statsTimer = openTimer = 0;
   $('#idle-banner').hidden = false;
   $('#live-state').textContent = 'Paused';
   $('#live-state').className = 'badge live down';
@@ -815,9 +818,9 @@ function carryOn() {
   state.paused = false;
   $('#idle-banner').hidden = true;
   if (!state.me) return;
-  live = connectLive();
+  if (live) live.resume(); // from the last event seen: what happened meanwhile
   refreshMe();
-  resync(); // what happened meanwhile
+  resync(); // and what the stream no longer holds
 }
 
 // --- keyboard ---

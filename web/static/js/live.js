@@ -74,5 +74,16 @@ export function connect({ onEvent, onState, check }) {
       clearTimeout(timer);
       if (es) es.close();
     },
+    // pause closes the stream until resume, which opens it again from
+    // the last event seen.
+    pause() {
+      clearTimeout(timer);
+      if (es) es.close();
+    },
+    resume() {
+      if (stopped) return;
+      clearTimeout(timer);
+      open();
+    },
   };
 }

@@ -42,40 +42,64 @@ export function holding(id) {
   return true;
 }
 
-// expired forgets a lock that ran out (sure: the server said so). An
-// offer this page never opened may have been taken up in another window
-// of the agent's, which renews it unseen here: its end by this page's
-// count is checked with the server first. An offer that did run out is no
-// news that needs an alert: it went back to its queue, as ignored offers do.
+// expired forgets a lock that ran out (sure: the server said so). Another
+// window of the agent's may hold the same lock and renew it unseen here
+// (an offer it opened, a thread this window stopped renewing while its
+// agent worked in the other), so an end by this page's count is checked
+// with the server first. An offer that did run out is no news that needs
+// an alert: it went back to its queue, as ignored offers do.
 export async function expired(id, sure = false) {
   const held = state.held.get(id);
   if (!held) return;
-  if (held.engaged) {
-    lose(id, 'Your lock expired and the thread went back to its queue.');
-    return;
-  }
   if (!sure) {
-    if (held.checking || state.paused || (held.retryAt && Date.now() < held.retryAt)) return;
-    held.checking = true;
-    let lock;
+    let locks;
     try {
-      lock = (await all('/me/locks')).find((l) => l.thread.id === id && Number(l.lock.fence) === held.fence);
+      locks = await serverLocks();
     } catch {
-      held.retryAt = Date.now() + 5000;
-      return;
-    } finally {
-      held.checking = false;
+      return; // asked again after serverLocks' pause
     }
-    if (state.held.get(id) !== held) return;
-    if (lock && Date.parse(lock.lock.expires_at) > now()) {
-      held.expiresAt = Date.parse(lock.lock.expires_at);
+    if (!locks || state.held.get(id) !== held) return;
+    const l = locks.find((x) => x.thread.id === id);
+    if (l && Date.parse(l.lock.expires_at) > now()) {
+      if (Number(l.lock.fence) === held.fence) {
+        held.expiresAt = Date.parse(l.lock.expires_at);
+      } else { // granted to the agent again meanwhile: a new offer
+        state.held.set(id, grantFrom(l.lock, l.thread, now(), id === state.openId));
+      }
       hooks.renderMine();
       return;
     }
   }
+  if (held.engaged) {
+    lose(id, 'Your lock expired and the thread went back to its queue.');
+    return;
+  }
+  dropOffer(id, 'was not opened in time and went back to its queue.');
+}
+
+// serverLocks reads the agent's locks for expired: one read at a time
+// for every lock due, none while the page is paused, and none for 5 s
+// after one failed. It answers null when it does not read.
+let locksRead = null;
+let locksRetryAt = 0;
+function serverLocks() {
+  if (state.paused || Date.now() < locksRetryAt) return Promise.resolve(null);
+  if (!locksRead) {
+    locksRead = all('/me/locks')
+      .catch((e) => { locksRetryAt = Date.now() + 5000; throw e; })
+      .finally(() => { locksRead = null; });
+  }
+  return locksRead;
+}
+
+// dropOffer forgets an offer this page never opened, with a notice: not
+// an alert, as losing a thread one works on is.
+function dropOffer(id, what) {
+  const held = state.held.get(id);
+  if (!held) return;
   state.held.delete(id);
   hooks.renderMine();
-  hooks.info(`The thread of ${authorName(held.thread || {})} offered to you was not opened in time and went back to its queue.`);
+  hooks.info(`The thread of ${authorName(held.thread || {})} offered to you ${what}`);
 }
 
 // lose forgets a lock this page held and says so.
@@ -240,12 +264,14 @@ export function checkHeld(thread) {
   const held = state.held.get(thread.id);
   if (!held) return;
   const l = thread.lock;
+  // An offer never opened ends with a notice; a thread taken up, an alert.
+  const end = held.engaged ? lose : (id, why) => dropOffer(id, `is no longer yours: ${why}`);
   if (!l) {
-    lose(thread.id, thread.status === 'closed' ? 'It was closed.' : 'The lock ended.');
+    end(thread.id, thread.status === 'closed' ? 'It was closed.' : 'The lock ended.');
   } else if (l.agent_id !== state.me.id) {
-    lose(thread.id, `${nameOf(l.agent_id)} holds it now.`);
+    end(thread.id, `${nameOf(l.agent_id)} holds it now.`);
   } else if (Number(l.fence) !== held.fence) {
-    lose(thread.id, 'It was claimed again in another window.');
+    end(thread.id, 'It was claimed again in another window.');
   } else {
     held.thread = thread;
     held.expiresAt = Date.parse(l.expires_at);
@@ -893,7 +919,7 @@ export function renewDue() {
       expired(id);
       continue;
     }
-    if (held.renewing || !held.engaged) continue;
+    if (held.renewing || !held.engaged || state.paused) continue;
     if (Date.now() - state.lastActivity > ACTIVE_MS) {
       if (left <= WARN_MS && !held.warning) { // once per lease: a renewal clears it
         held.warning = true;
