@@ -440,6 +440,14 @@ func (p *page) claim(threadID string) {
 	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
 }
 
+// openMine opens the first of "Your threads" (an offer, taking it up) and
+// waits for its reply box.
+func (p *page) openMine() {
+	p.t.Helper()
+	p.click("#mine-list .mine-open")
+	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+}
+
 // queueItem is the CSS selector of a thread in the shown queue.
 func queueItem(threadID string) string {
 	return fmt.Sprintf(`#queue-list li[data-thread=%q]`, threadID)

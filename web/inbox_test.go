@@ -1484,8 +1484,7 @@ func TestOffer_NotOpenedIsLeftToRunOut(t *testing.T) {
 	p.waitText("#mine-list", "offered")
 	f.waitExpired(t, id) // she is active: only an offer the page leaves alone runs out
 	// Offered again (she is the one eligible), and opened: kept.
-	p.click("#mine-list .mine-open")
-	p.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	p.openMine()
 	p.waitHeldPast("the opened offer renewed", f.lockExpiry(t, id).Add(time.Second))
 	if txt := eval[string](p, `document.querySelector('#mine-list').textContent`); strings.Contains(txt, "offered") {
 		t.Fatalf("your threads: %q, want the opened offer no longer marked offered", txt)
@@ -1628,8 +1627,7 @@ func TestOffer_TakenUpInAnotherWindowIsNotDropped(t *testing.T) {
 	b := signedIn(t, f.server, "olga-b", olga)
 	id := f.ingest(t, msg{ExternalID: "offer-3", Text: "an offer for you"})
 	a.waitText("#mine-list", "offered")
-	b.click("#mine-list .mine-open")
-	b.waitFor("the reply box", `document.querySelector('#reply-text') !== null`)
+	b.openMine()
 	a.waitHeldPast("window A to follow the renewal", f.lockExpiry(t, id).Add(time.Second))
 	if msg := eval[string](a, `document.querySelector('#status-msg').textContent`); strings.Contains(msg, "not opened in time") {
 		t.Fatalf("window A says %q", msg)
