@@ -1679,3 +1679,32 @@ func TestOffer_RunOutWhilePausedIsANoticeNotAnAlert(t *testing.T) {
 		t.Fatalf("alert %q, want a notice only", a)
 	}
 }
+
+// TestSupervisor_BreakingALockIsAskedFirst: "Break the lock" and "Close"
+// took a thread from an agent perhaps typing a reply with one click; a
+// supervisor now confirms in place, and "Cancel" leaves it. Nothing tested
+// the page's lock break at all.
+func TestSupervisor_BreakingALockIsAskedFirst(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "break-1", Text: "Hello?"})
+	ana := signedIn(t, f.server, "ana", f.ana)
+	ana.claim(id)
+	sam := signedIn(t, f.server, "sam", f.sam)
+	eval[bool](sam, `(location.hash = '#t/`+id+`', true)`)
+	for _, action := range []string{"close", "unlock"} {
+		sam.click("#act-" + action)
+		sam.waitFor("the question, focused", `document.activeElement?.id === 'act-`+action+`-yes'`)
+		sam.click("#act-" + action + "-no")
+		sam.waitFor("the button back", `document.activeElement?.id === 'act-`+action+`'`)
+	}
+	if th := f.thread(t, id); th.Lock == nil || th.Lock.AgentID != "ana" || th.Status == "closed" {
+		t.Fatalf("thread after two cancels: %+v, want still ana's", th)
+	}
+	sam.click("#act-unlock")
+	sam.click("#act-unlock-yes")
+	ana.waitText("#alert", "Sam Supervisor broke your lock.")
+	sam.waitText("#status-msg", "Lock broken.")
+	if th := f.thread(t, id); th.Lock != nil {
+		t.Fatalf("thread after the break: %+v, want unlocked", th)
+	}
+}

@@ -414,7 +414,7 @@ function lockBar(thread, mine) {
         ` — locked until ${clock(l.expires_at)} (`,
         h('span', { class: 'until', dataset: { until: l.expires_at } }, countdown(Date.parse(l.expires_at) - now())),
         ' left). You cannot answer this thread now.'),
-      canSupervise() ? h('button', { type: 'button', id: 'act-unlock', onclick: unlock }, 'Break the lock') : null);
+      canSupervise() ? guarded('unlock', thread, 'Break the lock', `${nameOf(l.agent_id)} may be typing a reply. Break the lock?`, unlock) : null);
   }
   if (thread.status === 'closed') {
     return h('div', { id: 'lockbar', class: 'lockbar free' }, h('p', {}, 'This thread is closed. A new message from the customer reopens it.'));
@@ -519,7 +519,9 @@ function actions(thread, mine) {
     h('h3', { id: 'actions-h' }, 'Actions'),
     h('p', { class: 'buttons' },
       canRelease ? h('button', { type: 'button', id: 'act-release', onclick: release }, 'Release ', h('kbd', {}, 'U')) : null,
-      thread.status !== 'closed' ? h('button', { type: 'button', id: 'act-close', onclick: closeIt }, 'Close') : null),
+      thread.status === 'closed' ? null
+        : !mine && thread.lock ? guarded('close', thread, 'Close', `${nameOf(thread.lock.agent_id)} holds this thread. Close it anyway?`, closeIt)
+          : h('button', { type: 'button', id: 'act-close', onclick: closeIt }, 'Close')),
     thread.status !== 'closed' ? h('div', { class: 'handover' },
       h('label', { for: 'handover-note' }, 'Note for the next team (optional)'),
       h('input', { id: 'handover-note', type: 'text', maxlength: '20000' }),
@@ -552,6 +554,28 @@ function moveView(thread) {
       h('select', { id: 'assign-agent' }, h('option', { value: '' }, 'an agent…'),
         agents.map((a) => h('option', { value: a.id }, `${a.name || a.id} (${a.status}${a.on_shift === false ? ', off shift' : ''})`))),
       h('button', { type: 'button', id: 'act-assign', onclick: assignTo }, 'Assign')));
+}
+
+// guarded is a supervisor's button for an action that takes a thread from
+// the agent holding it (breaking the lock, closing it), who may be typing
+// a reply: a first click asks, in place, and only "Yes" acts.
+let confirming = ''; // action:thread being asked about
+function guarded(action, thread, label, question, run) {
+  const key = `${action}:${thread.id}`;
+  if (confirming !== key) {
+    return h('button', { type: 'button', id: `act-${action}`, onclick: () => {
+      confirming = key;
+      render();
+      $(`#act-${action}-yes`)?.focus();
+    } }, label);
+  }
+  return h('span', { class: 'confirm', role: 'group', 'aria-label': question }, question, ' ',
+    h('button', { type: 'button', id: `act-${action}-yes`, onclick: () => { confirming = ''; run(); } }, 'Yes'), ' ',
+    h('button', { type: 'button', id: `act-${action}-no`, onclick: () => {
+      confirming = '';
+      render();
+      $(`#act-${action}`)?.focus();
+    } }, 'Cancel'));
 }
 
 function notesView(notes) {
