@@ -1691,12 +1691,15 @@ func TestSupervisor_BreakingALockIsAskedFirst(t *testing.T) {
 	ana.claim(id)
 	sam := signedIn(t, f.server, "sam", f.sam)
 	eval[bool](sam, `(location.hash = '#t/`+id+`', true)`)
-	for _, action := range []string{"close", "unlock"} {
-		sam.click("#act-" + action)
-		sam.waitFor("the question, focused", `document.activeElement?.id === 'act-`+action+`-yes'`)
-		sam.click("#act-" + action + "-no")
-		sam.waitFor("the button back", `document.activeElement?.id === 'act-`+action+`'`)
-	}
+	// Asked, with the focus on Cancel (a held Enter would press Yes);
+	// Escape or Cancel leaves the thread as it is.
+	sam.click("#act-close")
+	sam.waitFor("the question, focus on Cancel", `document.activeElement?.id === 'act-close-no'`)
+	sam.do(chromedp.KeyEvent(kb.Escape))
+	sam.waitFor("the button back", `document.activeElement?.id === 'act-close'`)
+	sam.click("#act-unlock")
+	sam.click("#act-unlock-no")
+	sam.waitFor("the button back", `document.activeElement?.id === 'act-unlock'`)
 	if th := f.thread(t, id); th.Lock == nil || th.Lock.AgentID != "ana" || th.Status == "closed" {
 		t.Fatalf("thread after two cancels: %+v, want still ana's", th)
 	}
@@ -1706,5 +1709,19 @@ func TestSupervisor_BreakingALockIsAskedFirst(t *testing.T) {
 	sam.waitText("#status-msg", "Lock broken.")
 	if th := f.thread(t, id); th.Lock != nil {
 		t.Fatalf("thread after the break: %+v, want unlocked", th)
+	}
+	// A question is about one lock: asked about Bea's, it is not put to
+	// Sam again for Ana's.
+	f.must(t, 200, "POST", "/api/v1/threads/"+id+"/claim", f.bea, map[string]any{}, nil)
+	sam.waitText("#lockbar", "Bea Costa is replying")
+	sam.click("#act-close")
+	f.must(t, 200, "POST", "/api/v1/threads/"+id+"/assign", f.sam, map[string]any{"agent_id": "ana"}, nil)
+	sam.waitFor("Ana's lock, and the question gone", `document.querySelector('#lockbar').textContent.includes('Ana Ruiz is replying') &&
+		document.querySelector('#act-close-yes') === null`)
+	sam.click("#act-close")
+	sam.click("#act-close-yes")
+	sam.waitText("#status-msg", "Thread closed.")
+	if th := f.thread(t, id); th.Status != "closed" || th.Lock != nil {
+		t.Fatalf("thread after the close: %+v, want closed", th)
 	}
 }

@@ -209,6 +209,7 @@ function endSession(msg) {
   for (const t of timers) clearInterval(t);
   timers = [];
   thread.closeThread();
+  thread.reset();
   state.me = null;
   state.held.clear(); // tokens are gone with the session
   state.drafts.clear();
@@ -281,6 +282,7 @@ async function startSession(me) {
   timers.push(setInterval(refreshMe, 60000)); // status, shift and teams change by themselves
   timers.push(setInterval(loadStaleQueues, staleEvery));
   await Promise.all([loadQueues(), canSupervise() ? loadStats() : null, loadAgents()]);
+  if (gen !== sessionGen) return;
   const id = threadInHash();
   if (id) await thread.openThread(id, 'heading');
 }

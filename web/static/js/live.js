@@ -21,10 +21,12 @@ export function connect({ onEvent, onState, check }) {
   let timer = 0;
   let delay = 1000;
   let stopped = false;
+  let paused = false;
   let wasDown = false;
 
   function open() {
-    if (stopped) return;
+    if (stopped || paused) return;
+    if (es) es.close(); // one stream at a time
     const url = '/api/v1/events' + (lastId ? `?last_event_id=${encodeURIComponent(lastId)}` : '');
     es = new EventSource(url, { withCredentials: true });
     es.onopen = () => {
@@ -77,11 +79,12 @@ export function connect({ onEvent, onState, check }) {
     // pause closes the stream until resume, which opens it again from
     // the last event seen.
     pause() {
+      paused = true; // also for a retry whose session check is under way
       clearTimeout(timer);
       if (es) es.close();
     },
     resume() {
-      if (stopped) return;
+      paused = false;
       clearTimeout(timer);
       open();
     },

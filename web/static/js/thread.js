@@ -129,6 +129,7 @@ let loadSeq = 0;
 export async function openThread(id, focus = 'heading') {
   const changed = state.openId !== id;
   state.openId = id;
+  if (changed) confirming = ''; // a question was about the thread left
   const held = state.held.get(id);
   if (held && !held.engaged) {
     held.engaged = true; // an offer opened is taken up: renewed from now on
@@ -558,24 +559,37 @@ function moveView(thread) {
 
 // guarded is a supervisor's button for an action that takes a thread from
 // the agent holding it (breaking the lock, closing it), who may be typing
-// a reply: a first click asks, in place, and only "Yes" acts.
-let confirming = ''; // action:thread being asked about
+// a reply: a first click asks, in place, and only "Yes" acts. The focus
+// goes to Cancel (a held Enter would otherwise press Yes too), Escape
+// cancels, and the question is about that lock only: another holder's, or
+// another thread, asks again.
+let confirming = ''; // action:thread:fence being asked about
 function guarded(action, thread, label, question, run) {
-  const key = `${action}:${thread.id}`;
+  const key = `${action}:${thread.id}:${thread.lock.fence}`;
   if (confirming !== key) {
     return h('button', { type: 'button', id: `act-${action}`, onclick: () => {
       confirming = key;
       render();
-      $(`#act-${action}-yes`)?.focus();
+      $(`#act-${action}-no`)?.focus();
     } }, label);
   }
-  return h('span', { class: 'confirm', role: 'group', 'aria-label': question }, question, ' ',
-    h('button', { type: 'button', id: `act-${action}-yes`, onclick: () => { confirming = ''; run(); } }, 'Yes'), ' ',
-    h('button', { type: 'button', id: `act-${action}-no`, onclick: () => {
-      confirming = '';
-      render();
-      $(`#act-${action}`)?.focus();
-    } }, 'Cancel'));
+  const cancel = () => {
+    confirming = '';
+    render();
+    $(`#act-${action}`)?.focus();
+  };
+  return h('span', { class: 'confirm', role: 'group', 'aria-labelledby': `act-${action}-q`,
+    onkeydown: (e) => { if (e.key === 'Escape') cancel(); } },
+  h('span', { id: `act-${action}-q` }, question), ' ',
+  h('button', { type: 'button', id: `act-${action}-yes`, onclick: () => { confirming = ''; run(); } }, 'Yes'), ' ',
+  h('button', { type: 'button', id: `act-${action}-no`, onclick: cancel }, 'Cancel'));
+}
+
+// reset forgets what belonged to the session that ended.
+export function reset() {
+  confirming = '';
+  locksRead = null;
+  locksRetryAt = 0;
 }
 
 function notesView(notes) {
