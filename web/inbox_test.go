@@ -1725,3 +1725,315 @@ func TestSupervisor_BreakingALockIsAskedFirst(t *testing.T) {
 		t.Fatalf("thread after the close: %+v, want closed", th)
 	}
 }
+
+// TestSupervisor_AQuestionIsDroppedWithItsThread: a supervisor asked "Close it
+// anyway?" on one thread and went to another; back on the first, the
+// question was still up, the "Yes" one click away.
+func TestSupervisor_AQuestionIsDroppedWithItsThread(t *testing.T) {
+	f := newCareFixture(t)
+	a := f.ingest(t, msg{ExternalID: "q-a", Thread: "qa", Text: "Hello?"})
+	b := f.ingest(t, msg{ExternalID: "q-b", Thread: "qb", Text: "Anyone?", Author: map[string]any{"id": "u-b", "name": "Bob B"}})
+	ana := signedIn(t, f.server, "ana", f.ana)
+	ana.claim(a)
+	sam := signedIn(t, f.server, "sam", f.sam)
+	eval[bool](sam, `(location.hash = '#t/`+a+`', true)`)
+	sam.click("#act-close")
+	sam.waitFor("the question", `document.querySelector('#act-close-yes') !== null`)
+	eval[bool](sam, `(location.hash = '#t/`+b+`', true)`)
+	sam.waitText("#thread-h", "Bob B")
+	eval[bool](sam, `(location.hash = '#t/`+a+`', true)`)
+	sam.waitFor("the first thread again, its lock shown", `!(document.querySelector('#thread-h')?.textContent || '').includes('Bob B') &&
+		(document.querySelector('#lockbar')?.textContent || '').includes('Ana Ruiz is replying')`)
+	sam.waitFor("the Close button", `document.querySelector('#act-close') !== null || document.querySelector('#act-close-yes') !== null`)
+	if eval[bool](sam, `document.querySelector('#act-close-yes') !== null`) {
+		t.Fatal("the question asked on the thread left is still put, its Yes one click away")
+	}
+}
+
+// TestLock_AClaimInAnotherWindowIsSaidAndKept: a thread the agent claimed
+// in another window is one they took up, not an offer: the first window
+// says so and does not mark it "offered".
+func TestLock_AClaimInAnotherWindowIsSaidAndKept(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "two-1", Text: "Hello?"})
+	a := signedIn(t, f.server, "ana-a", f.ana)
+	b := signedIn(t, f.server, "ana-b", f.ana)
+	b.claim(id)
+	a.waitText("#status-msg", "You claimed the thread of")
+	a.waitText("#status-msg", "in another window.")
+	a.waitFor("the thread among hers", `document.querySelector('#mine-list li[data-thread]') !== null`)
+	if txt := eval[string](a, `document.querySelector('#mine-list').textContent`); strings.Contains(txt, "offered") {
+		t.Fatalf("the other window shows %q: the thread she claimed is marked offered", txt)
+	}
+}
+
+// TestSupervisor_TheOfferListLeavesOutWhoCannotTakeIt: an agent who serves
+// other networks only cannot be assigned the thread (the server says no);
+// "Offer to" does not list them.
+func TestSupervisor_TheOfferListLeavesOutWhoCannotTakeIt(t *testing.T) {
+	f := newCareFixture(t)
+	f.agent(t, map[string]any{"id": "wes", "name": "Wes WhatsApp", "teams": []string{"care"}, "networks": []string{"whatsapp"}})
+	id := f.ingest(t, msg{ExternalID: "net-1", Text: "Hello?"}) // instagram
+	sam := signedIn(t, f.server, "sam", f.sam)
+	eval[bool](sam, `(location.hash = '#t/`+id+`', true)`)
+	sam.waitFor("Bea among the agents to offer to", `document.querySelector('#assign-agent option[value="bea"]') !== null`)
+	if eval[bool](sam, `document.querySelector('#assign-agent option[value="wes"]') !== null`) {
+		t.Fatal("Wes, who serves WhatsApp only, is listed for an Instagram thread")
+	}
+}
+
+// TestSupervisor_AMoveCarriesItsNote: the note for the next team goes with a
+// supervisor's move as with an escalation.
+func TestSupervisor_AMoveCarriesItsNote(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "mv-1", Text: "I want to buy"})
+	sam := signedIn(t, f.server, "sam", f.sam)
+	eval[bool](sam, `(location.hash = '#t/`+id+`', true)`)
+	sam.waitFor("a move to sales with a note", `(() => { const s = document.querySelector('#move-team'); const n = document.querySelector('#handover-note');
+		if (!s || !n) return false; s.value = 'sales'; n.value = 'Wants 500 units'; document.querySelector('#act-move').click(); return true; })()`)
+	sam.waitText("#status-msg", "Moved to Sales.")
+	var notes struct {
+		Items []struct {
+			Text string `json:"text"`
+		} `json:"items"`
+	}
+	f.must(t, 200, "GET", "/api/v1/threads/"+id+"/notes", f.admin, nil, &notes)
+	if len(notes.Items) != 1 || notes.Items[0].Text != "Wants 500 units" {
+		t.Fatalf("notes after the move: %+v, want the note typed", notes.Items)
+	}
+}
+
+// TestOffer_AnOpenedOfferIsRenewedNotOfferedAgain: an offer opened is
+// renewed under its own lock; left to run out, it is offered again under
+// a new one (and the agent's box may go with it), which "Your threads"
+// alone does not tell apart.
+func TestOffer_AnOpenedOfferIsRenewedNotOfferedAgain(t *testing.T) {
+	f, olga := offerFixture(t)
+	p := signedIn(t, f.server, "olga", olga)
+	id := f.ingest(t, msg{ExternalID: "offer-m1", Text: "an offer for you"})
+	p.waitText("#mine-list", "offered")
+	p.openMine()
+	fence := lockFence(t, f.server, id)
+	p.waitHeldPast("the opened offer renewed", f.lockExpiry(t, id).Add(time.Second))
+	if got := lockFence(t, f.server, id); got != fence {
+		t.Fatalf("lock fence %d, then %d: the opened offer ran out and was offered again instead of renewed", fence, got)
+	}
+}
+
+func lockFence(t *testing.T, s *server, id string) int64 {
+	t.Helper()
+	var th struct {
+		Lock *struct {
+			Fence json.Number `json:"fence"`
+		} `json:"lock"`
+	}
+	s.must(t, 200, "GET", "/api/v1/threads/"+id, s.admin, nil, &th)
+	if th.Lock == nil {
+		t.Fatalf("thread %s has no lock", id)
+	}
+	n, err := th.Lock.Fence.Int64()
+	if err != nil {
+		t.Fatalf("fence %q: %v", th.Lock.Fence, err)
+	}
+	return n
+}
+
+// TestSignOut_SigningOutAfterALockWasLostUnseen: a lock broken while the page
+// could not hear of it is no longer the agent's to release; signing out
+// does not say it "stays locked until its lock runs out".
+func TestSignOut_SigningOutAfterALockWasLostUnseen(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "lost-1", Text: "Hello?"})
+	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
+	// window.deaf: the page hears no more events (a stream that went quiet).
+	p.onNewDocument(`window.EventSource = class extends window.EventSource {
+		addEventListener(type, fn, opts) { super.addEventListener(type, (ev) => { if (!window.deaf) fn(ev); }, opts); } }`)
+	p.signIn(f.ana)
+	p.claim(id)
+	eval[bool](p, `(window.deaf = true)`)
+	f.must(t, 200, "POST", "/api/v1/threads/"+id+"/unlock", f.sam, map[string]any{}, nil)
+	p.click("#signout")
+	p.waitText("#signin-msg", "You are signed out and offline.")
+	if msg := eval[string](p, `document.querySelector('#signin-msg').textContent`); strings.Contains(msg, "could not be released") {
+		t.Fatalf("sign-out says %q about a lock broken meanwhile", msg)
+	}
+}
+
+// TestOffer_AnOfferRunOutIsANoticeNotAnAlert: an offer the agent never
+// opened that runs out while they work goes back to its queue, as ignored
+// offers do: a notice, not the alert of a thread lost.
+func TestOffer_AnOfferRunOutIsANoticeNotAnAlert(t *testing.T) {
+	f, olga := offerFixture(t)
+	p := signedIn(t, f.server, "olga", olga)
+	f.ingest(t, msg{ExternalID: "offer-m2", Text: "an offer for you"})
+	p.waitText("#mine-list", "offered")
+	// Away (set by a supervisor): not offered it again once it runs out.
+	f.must(t, 200, "PUT", "/api/v1/agents/olga/status", f.admin, map[string]any{"status": "away"}, nil)
+	p.waitText("#status-msg", "was not opened in time")
+	if a := eval[string](p, `document.querySelector('#alert').textContent`); a != "" {
+		t.Fatalf("alert %q, want a notice only", a)
+	}
+}
+
+// TestPresence_APausedPageAsksNothingWhenALockRunsOut: paused, the page asks
+// the server nothing (each request is presence); a lock it held running
+// out by its own count is checked when the agent carries on, not then.
+func TestPresence_APausedPageAsksNothingWhenALockRunsOut(t *testing.T) {
+	f, olga := offerFixture(t)
+	id := f.ingest(t, msg{ExternalID: "paused-1", Text: "Hello care"})
+	p := newPage(t, newBrowser(t), f.server, "olga", 1280, 800)
+	p.onNewDocument(`window.switchboardIdleMs = 1500; window.whilePaused = [];
+		(() => { const orig = window.fetch; window.fetch = (url, init) => {
+			const b = document.querySelector('#idle-banner');
+			if (b && !b.hidden) window.whilePaused.push(String(url));
+			return orig(url, init); }; })()`)
+	p.signIn(olga)
+	p.claim(id)
+	p.waitFor("the page paused", `!document.querySelector('#idle-banner').hidden`)
+	// Its count of the lock runs out (the tick that shows 0:00 is the one
+	// that finds it ended).
+	p.waitFor("the lock's count run out", `document.querySelector('#mine-list [data-until]')?.textContent === '0:00'`)
+	if asked := eval[[]string](p, `window.whilePaused`); len(asked) > 0 {
+		t.Fatalf("while paused the page asked for %q", asked)
+	}
+}
+
+// TestPresence_APausedPageRunsNoRoundOfReads: a paused page asks the server
+// nothing (each request is presence); its rounds (the stale queues every
+// 15 s, the statistics every 30 s, the agent every 60 s) read nothing.
+func TestPresence_APausedPageRunsNoRoundOfReads(t *testing.T) {
+	f := newCareFixture(t)
+	p := newPage(t, newBrowser(t), f.server, "sam", 1280, 800)
+	// window.rounds are the page's repeated reads, for the test to run.
+	p.onNewDocument(`window.switchboardIdleMs = 1500; window.whilePaused = []; window.rounds = [];
+		(() => { const orig = window.setInterval; window.setInterval = (fn, ms, ...rest) => {
+			if ([15000, 30000, 60000].includes(ms)) window.rounds.push(fn); return orig(fn, ms, ...rest); }; })();
+		(() => { const orig = window.fetch; window.fetch = (url, init) => {
+			const b = document.querySelector('#idle-banner');
+			if (b && !b.hidden) window.whilePaused.push(String(url));
+			return orig(url, init); }; })()`)
+	p.signIn(f.sam)
+	id := f.ingest(t, msg{ExternalID: "stale-1", Text: "Hello"}) // every tab's queue is stale now
+	p.waitFor("the message in the queue", `document.querySelector(`+js(queueItem(id))+`) !== null`)
+	p.waitFor("the page paused", `!document.querySelector('#idle-banner').hidden`)
+	if n := eval[int](p, `(window.rounds.forEach((fn) => fn()), window.rounds.length)`); n != 3 {
+		t.Fatalf("%d rounds, want 3", n)
+	}
+	if asked := eval[[]string](p, `window.whilePaused`); len(asked) > 0 {
+		t.Fatalf("while paused the page asked for %q", asked)
+	}
+}
+
+// TestReload_ASignInCallsOffTheRetry: the page was waiting to try Ana's
+// session again (a 429) when Bea signed in with her key; the retry, had it
+// come due, would have read the session again and started the page over.
+func TestReload_ASignInCallsOffTheRetry(t *testing.T) {
+	f := newCareFixture(t)
+	p := signedIn(t, f.server, "shared", f.ana)
+	// The first /me after the reload is refused for a minute; window.due
+	// holds the minute-long timers not called off.
+	p.onNewDocument(`(() => { const orig = window.fetch; let n = 0; window.due = {};
+		const st = window.setTimeout, ct = window.clearTimeout;
+		window.setTimeout = (fn, ms, ...rest) => { const id = st(fn, ms, ...rest); if (ms === 60000) window.due[id] = true; return id; };
+		window.clearTimeout = (id) => { delete window.due[id]; return ct(id); };
+		window.fetch = (url, init) => {
+			if (String(url).endsWith('/api/v1/me') && ++n === 1) {
+				return Promise.resolve(new Response('{"error": {"code": "rate_limited", "message": "too many requests"}}',
+					{ status: 429, headers: { 'Retry-After': '60', 'Content-Type': 'application/json' } }));
+			}
+			return orig(url, init);
+		}; })()`)
+	p.do(chromedp.Reload())
+	p.waitText("#signin-msg", "Trying again in 60 s")
+	p.do(chromedp.SendKeys(chromedp.CSS("#key"), f.bea), chromedp.Click(chromedp.CSS("#signin-submit")))
+	p.waitText("#me-name", "Bea Costa")
+	if n := eval[int](p, `Object.keys(window.due).length`); n != 0 {
+		t.Fatal("the retry of Ana's session still comes due after Bea signed in")
+	}
+}
+
+// TestPresence_AStreamRetryUnderWayStaysClosedWhenPaused: the stream dropped
+// and its retry was checking the session when the page paused; the check
+// answered and the retry opened the stream again, presence while paused.
+func TestPresence_AStreamRetryUnderWayStaysClosedWhenPaused(t *testing.T) {
+	f := newCareFixture(t)
+	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
+	// window.streams: the streams opened while paused; window.holdMe holds
+	// the session check until window.letMe(); window.meDone says the page has had its answer.
+	p.onNewDocument(`window.switchboardIdleMs = 1500; window.streams = []; window.holdMe = false; window.meDone = false;
+		(() => { const paused = () => { const b = document.querySelector('#idle-banner'); return b && !b.hidden; };
+		window.EventSource = class extends window.EventSource {
+			constructor(url, opts) { super(url, opts); window.lastStream = this; if (paused()) window.streams.push(url); } };
+		const orig = window.fetch; window.fetch = (url, init) => {
+			if (window.holdMe && String(url).endsWith('/api/v1/me')) {
+				return new Promise((resolve) => { window.letMe = resolve; })
+					.then(() => orig(url, init)).then((r) => { const text = r.text.bind(r);
+					r.text = () => text().then((v) => { setTimeout(() => { window.meDone = true; }, 0); return v; }); return r; });
+			}
+			return orig(url, init); }; })()`)
+	p.signIn(f.ana)
+	// The stream drops: its retry checks the session, held until paused.
+	eval[bool](p, `(window.holdMe = true, window.lastStream.close(), window.lastStream.onerror(), true)`)
+	p.waitFor("the check under way", `typeof window.letMe === 'function'`)
+	p.waitFor("the page paused", `!document.querySelector('#idle-banner').hidden`)
+	eval[bool](p, `(window.letMe(), true)`)
+	p.waitFor("the check answered", `window.meDone`)
+	if opened := eval[[]string](p, `window.streams`); len(opened) > 0 || eval[string](p, `document.querySelector('#live-state').textContent`) != "Paused" {
+		t.Fatalf("while paused the page opened the stream %q (it shows %q)", opened, eval[string](p, `document.querySelector('#live-state').textContent`))
+	}
+}
+
+// TestReload_ASignInOvertakesARetryUnderWay: the page was retrying to pick
+// up Ana's session (a 429) when Bea signed in with her key; the retry's
+// answer, Ana, came after and must not replace Bea on the page.
+func TestReload_ASignInOvertakesARetryUnderWay(t *testing.T) {
+	f := newCareFixture(t)
+	p := signedIn(t, f.server, "shared", f.ana)
+	// The first /me after the reload is refused; the second is answered
+	// only on window.letMe(); window.meDone says the page has had it.
+	p.onNewDocument(`(() => { const orig = window.fetch; let n = 0; window.meDone = false;
+		window.fetch = (url, init) => {
+			if (String(url).endsWith('/api/v1/me') && ++n <= 2) {
+				if (n === 1) return Promise.resolve(new Response('{"error": {"code": "rate_limited", "message": "too many requests"}}',
+					{ status: 429, headers: { 'Retry-After': '1', 'Content-Type': 'application/json' } }));
+				const sent = orig(url, init);
+				return new Promise((resolve) => { window.letMe = resolve; }).then(() => sent).then((r) => { const text = r.text.bind(r);
+					r.text = () => text().then((v) => { setTimeout(() => { window.meDone = true; }, 0); return v; }); return r; });
+			}
+			return orig(url, init);
+		}; })()`)
+	p.do(chromedp.Reload())
+	p.waitText("#signin-msg", "Trying again in 1 s")
+	p.waitFor("the retry under way", `typeof window.letMe === 'function'`)
+	p.do(chromedp.SendKeys(chromedp.CSS("#key"), f.bea), chromedp.Click(chromedp.CSS("#signin-submit")))
+	p.waitText("#me-name", "Bea Costa")
+	eval[bool](p, `(window.letMe(), true)`)
+	p.waitFor("the retry answered", `window.meDone`)
+	// Taken up, Ana's answer would end Bea's session on the page at once
+	// (and draw Ana's inbox once read).
+	if shown := eval[string](p, `document.querySelector('#app').hidden ? 'the sign-in form' : document.querySelector('#me-name').textContent`); shown != "Bea Costa" {
+		t.Fatalf("the page shows %s, signed in as Bea", shown)
+	}
+}
+
+// TestSupervisor_ASupervisorOffersOnTheThreadTheyHold: a supervisor who holds a
+// thread and offers it to an agent ended their own lock with their own
+// step; that is no news for an alert ("You no longer hold this thread").
+func TestSupervisor_ASupervisorOffersOnTheThreadTheyHold(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "own-1", Text: "Can someone help?"})
+	sam := signedIn(t, f.server, "sam", f.sam)
+	sam.claim(id)
+	sam.waitFor("an offer to Bea", `(() => { const s = document.querySelector('#assign-agent'); if (!s || !s.querySelector('option[value="bea"]')) return false;
+		s.value = 'bea'; document.querySelector('#act-assign').click(); return true; })()`)
+	sam.waitText("#status-msg", "Offered to Bea Costa.")
+	sam.waitFor("the thread gone from his threads", `document.querySelectorAll('#mine-list li[data-thread]').length === 0`)
+	if th := f.thread(t, id); th.Lock == nil || th.Lock.AgentID != "bea" {
+		t.Fatalf("thread after the offer: %+v, want locked for bea", th)
+	}
+	// The assignment's event has come (the open thread shows Bea's lock).
+	sam.waitText("#lockbar", "Bea Costa")
+	if a := eval[string](sam, `document.querySelector('#alert').textContent`); a != "" {
+		t.Fatalf("alert %q about his own offer", a)
+	}
+}

@@ -737,6 +737,11 @@ function heldEvent(ev) {
         // Assigned to us again: a new lock replaces ours.
         state.held.delete(id);
         recoverLocks();
+      } else if (ev.actor === me) {
+        // Our own offer to a colleague (a supervisor's): no news.
+        state.held.delete(id);
+        renderMine();
+        if (state.openId === id) thread.render();
       } else thread.lose(id, `${nameOf(ev.actor)} assigned it to ${nameOf(d.agent_id || d.to_agent)}.`);
       break;
     case 'thread.erased':

@@ -787,7 +787,8 @@ function assignTo() {
   return once(`step:${id}`, async () => {
     try {
       await api('POST', `/threads/${id}/assign`, { agent_id: agent });
-      // A lock of our own on it ended with our own step: no news.
+      // A lock of our own on it ended with our own step: no news (its
+      // event may come first, see heldEvent).
       if (agent !== state.me.id) state.held.delete(id);
       hooks.renderMine();
       hooks.info(`Offered to ${nameOf(agent)}.`);
