@@ -187,19 +187,30 @@ type threadView struct {
 	} `json:"lock"`
 }
 
-// lockExpiry is when the thread's lock ends, as the server says.
-func (s *server) lockExpiry(t *testing.T, id string) time.Time {
+type lockView struct {
+	AgentID   string    `json:"agent_id"`
+	Fence     int64     `json:"fence"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// lock is the thread's lock as the server shows it; the test fails if
+// there is none.
+func (s *server) lock(t *testing.T, id string) lockView {
 	t.Helper()
 	var th struct {
-		Lock *struct {
-			ExpiresAt time.Time `json:"expires_at"`
-		} `json:"lock"`
+		Lock *lockView `json:"lock"`
 	}
 	s.must(t, 200, "GET", "/api/v1/threads/"+id, s.admin, nil, &th)
 	if th.Lock == nil {
 		t.Fatalf("thread %s has no lock", id)
 	}
-	return th.Lock.ExpiresAt
+	return *th.Lock
+}
+
+// lockExpiry is when the thread's lock ends, as the server says.
+func (s *server) lockExpiry(t *testing.T, id string) time.Time {
+	t.Helper()
+	return s.lock(t, id).ExpiresAt
 }
 
 // waitHeldPast waits until "Your threads" shows the page's lock lasting

@@ -1813,29 +1813,11 @@ func TestOffer_AnOpenedOfferIsRenewedNotOfferedAgain(t *testing.T) {
 	id := f.ingest(t, msg{ExternalID: "offer-m1", Text: "an offer for you"})
 	p.waitText("#mine-list", "offered")
 	p.openMine()
-	fence := lockFence(t, f.server, id)
+	fence := f.lock(t, id).Fence
 	p.waitHeldPast("the opened offer renewed", f.lockExpiry(t, id).Add(time.Second))
-	if got := lockFence(t, f.server, id); got != fence {
+	if got := f.lock(t, id).Fence; got != fence {
 		t.Fatalf("lock fence %d, then %d: the opened offer ran out and was offered again instead of renewed", fence, got)
 	}
-}
-
-func lockFence(t *testing.T, s *server, id string) int64 {
-	t.Helper()
-	var th struct {
-		Lock *struct {
-			Fence json.Number `json:"fence"`
-		} `json:"lock"`
-	}
-	s.must(t, 200, "GET", "/api/v1/threads/"+id, s.admin, nil, &th)
-	if th.Lock == nil {
-		t.Fatalf("thread %s has no lock", id)
-	}
-	n, err := th.Lock.Fence.Int64()
-	if err != nil {
-		t.Fatalf("fence %q: %v", th.Lock.Fence, err)
-	}
-	return n
 }
 
 // TestSignOut_SigningOutAfterALockWasLostUnseen: a lock broken while the page
