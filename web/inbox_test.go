@@ -2019,3 +2019,35 @@ func TestSupervisor_ASupervisorOffersOnTheThreadTheyHold(t *testing.T) {
 		t.Fatalf("alert %q about his own offer", a)
 	}
 }
+
+// TestReply_ASavedReplyAfterTypedTextIsSpaced: a saved reply inserted
+// after what the agent typed was glued to it ("…writesHi María").
+func TestReply_ASavedReplyAfterTypedTextIsSpaced(t *testing.T) {
+	f := newCareFixture(t)
+	f.must(t, 201, "POST", "/api/v1/saved-replies", f.admin, map[string]any{"id": "hi", "title": "Hi",
+		"text": "Hi {{author.name}}.", "teams": []string{"care"}}, nil)
+	id := f.ingest(t, msg{ExternalID: "space-1", Text: "Hello?"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.claim(id)
+	p.waitFor("the saved replies", `document.querySelector('#saved-reply option[value="hi"]') !== null`)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Thanks!"))
+	eval[bool](p, `(() => { const s = document.querySelector('#saved-reply'); s.value = 'hi';
+		s.dispatchEvent(new Event('change')); return true; })()`)
+	p.waitFor("the saved reply after a space", `document.querySelector('#reply-text').value === 'Thanks! Hi María.'`)
+}
+
+// TestThread_AClosedUnansweredThreadShowsNoSLA: a thread closed without
+// an answer kept counting down (then overdue) its first-response SLA,
+// though nothing is due any more.
+func TestThread_AClosedUnansweredThreadShowsNoSLA(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "sla-closed-1", Text: "Never mind"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.claim(id)
+	p.waitFor("the SLA countdown", `document.querySelector('#thread-body .sla') !== null`)
+	p.click("#act-close")
+	p.waitText("#lockbar", "This thread is closed")
+	if n := eval[int](p, `document.querySelectorAll('#thread-body .sla').length`); n != 0 {
+		t.Fatalf("a closed thread shows %d SLA countdowns", n)
+	}
+}
