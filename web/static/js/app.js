@@ -738,10 +738,7 @@ function heldEvent(ev) {
         state.held.delete(id);
         recoverLocks();
       } else if (ev.actor === me) {
-        // Our own offer to a colleague (a supervisor's): no news.
-        state.held.delete(id);
-        renderMine();
-        if (state.openId === id) thread.render();
+        forgetOwn(id); // our own offer to a colleague (a supervisor's)
       } else thread.lose(id, `${nameOf(ev.actor)} assigned it to ${nameOf(d.agent_id || d.to_agent)}.`);
       break;
     case 'thread.erased':
@@ -751,10 +748,7 @@ function heldEvent(ev) {
     case 'thread.closed':
     case 'thread.transferred':
       if (ev.actor === me) {
-        // Our own step (from this window or another): no news to anyone.
-        state.held.delete(id);
-        renderMine();
-        if (state.openId === id) thread.render();
+        forgetOwn(id); // from this window or another
       } else {
         const what = { 'thread.released': 'released it', 'thread.closed': 'closed it', 'thread.transferred': 'handed it over' }[ev.type];
         thread.lose(id, `${nameOf(ev.actor)} ${what}.`);
@@ -762,6 +756,13 @@ function heldEvent(ev) {
       break;
     default:
   }
+}
+
+// forgetOwn forgets a lock that our own step ended: no news to anyone.
+function forgetOwn(id) {
+  state.held.delete(id);
+  renderMine();
+  if (state.openId === id) thread.render();
 }
 
 function liveState(s, wasDown) {

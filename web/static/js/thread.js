@@ -778,37 +778,34 @@ function moveToTeam() {
 }
 
 function assignTo() {
-  const id = state.openId;
   const agent = $('#assign-agent').value;
   if (!agent) {
     hooks.alert('Choose the agent to offer the thread to.');
     return null;
   }
-  return once(`step:${id}`, async () => {
-    try {
-      await api('POST', `/threads/${id}/assign`, { agent_id: agent });
-      // A lock of our own on it ended with our own step: no news (its
-      // event may come first, see heldEvent).
-      if (agent !== state.me.id) state.held.delete(id);
-      hooks.renderMine();
-      hooks.info(`Offered to ${nameOf(agent)}.`);
-    } catch (e) {
-      if (e.status !== 401) hooks.alert(`Could not assign: ${describe(e)}`);
-    }
-  }).then(() => {
-    hooks.refreshQueues();
-    return refresh();
-  });
+  return supervise('assign', { agent_id: agent }, (id) => {
+    // A lock of our own on it ended with our own step: no news (its
+    // event may come first, see heldEvent).
+    if (agent !== state.me.id) state.held.delete(id);
+    hooks.renderMine();
+    hooks.info(`Offered to ${nameOf(agent)}.`);
+  }, 'Could not assign');
 }
 
 function unlock() {
+  return supervise('unlock', {}, () => hooks.info('Lock broken. The thread is free again.'), 'Could not break the lock');
+}
+
+// supervise runs a supervisor's step on the open thread that takes no
+// token (unlock, assign), then reads the queues and the thread again.
+function supervise(path, body, done, failed) {
   const id = state.openId;
   return once(`step:${id}`, async () => {
     try {
-      await api('POST', `/threads/${id}/unlock`, {});
-      hooks.info('Lock broken. The thread is free again.');
+      await api('POST', `/threads/${id}/${path}`, body);
+      done(id);
     } catch (e) {
-      if (e.status !== 401) hooks.alert(`Could not break the lock: ${describe(e)}`);
+      if (e.status !== 401) hooks.alert(`${failed}: ${describe(e)}`);
     }
   }).then(() => {
     hooks.refreshQueues();
