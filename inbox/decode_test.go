@@ -129,7 +129,7 @@ func TestAgentInput_TellsZeroFromLeftOut(t *testing.T) {
 		body string
 		want int // 0: refused
 	}{
-		{`{"capacity": 0}`, 0}, {`{"capacity": 3}`, 3}, {`{}`, 5}, {`{"Capacity": 0}`, 5}, {`{"capacity": 1001}`, 0},
+		{`{"capacity": 0}`, 0}, {`{"capacity": 3}`, 3}, {`{}`, 5}, {`{"capacity": null}`, 5}, {`{"Capacity": 0}`, 5}, {`{"capacity": 1001}`, 0},
 	} {
 		var in inbox.AgentInput
 		if err := inbox.DecodeJSON([]byte(c.body), &in); err != nil {

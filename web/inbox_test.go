@@ -2051,3 +2051,20 @@ func TestThread_AClosedUnansweredThreadShowsNoSLA(t *testing.T) {
 		t.Fatalf("a closed thread shows %d SLA countdowns", n)
 	}
 }
+
+// TestSupervisor_MoveAndOfferWithNothingChosenSayWhatIsMissing: "Move" with
+// no team chosen, or "Assign" with no agent, says what to choose and
+// sends nothing.
+func TestSupervisor_MoveAndOfferWithNothingChosenSayWhatIsMissing(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "unchosen-1", Text: "Hello?"})
+	sam := signedIn(t, f.server, "sam", f.sam)
+	sam.claim(id)
+	sam.click("#act-move")
+	sam.waitText("#alert", "Choose the team to move the thread to.")
+	sam.click("#act-assign")
+	sam.waitText("#alert", "Choose the agent to offer the thread to.")
+	if th := f.thread(t, id); th.Team != "care" || th.Lock == nil || th.Lock.AgentID != "sam" {
+		t.Fatalf("thread after two empty choices: %+v, want still Sam's, in care", th)
+	}
+}
