@@ -1509,8 +1509,18 @@ func TestSupervisor_OffersAThreadToAnAgentAndMovesIt(t *testing.T) {
 	if eval[bool](sam, `document.querySelector('#assign-agent option[value="ana"]') !== null`) {
 		t.Fatal("Ana, who holds it, is offered it")
 	}
-	sam.waitFor("an offer to Bea", `(() => { const s = document.querySelector('#assign-agent'); if (!s) return false;
+	// Escalating, offering or moving a thread Ana holds takes it from her,
+	// who may be typing: each asks first.
+	sam.click("#act-escalate")
+	sam.waitText("#act-escalate-q", "Ana Ruiz holds this thread and may be typing a reply. Escalate it anyway?")
+	sam.click("#act-escalate-no")
+	sam.waitFor("an offer to Bea, asked about", `(() => { const s = document.querySelector('#assign-agent'); if (!s) return false;
 		s.value = 'bea'; document.querySelector('#act-assign').click(); return true; })()`)
+	sam.waitText("#act-assign-q", "Offer it anyway?")
+	if th := f.thread(t, id); th.Lock == nil || th.Lock.AgentID != "ana" || th.Team != "care" {
+		t.Fatalf("thread while Sam is asked: %+v, want still Ana's, in care", th)
+	}
+	sam.click("#act-assign-yes")
 	ana.waitText("#alert", "assigned it to Bea Costa")
 	if th := f.thread(t, id); th.Lock == nil || th.Lock.AgentID != "bea" {
 		t.Fatalf("thread after the offer: %+v, want locked for bea", th)
@@ -1518,6 +1528,8 @@ func TestSupervisor_OffersAThreadToAnAgentAndMovesIt(t *testing.T) {
 	sam.waitText("#status-msg", "Offered to Bea Costa.")
 	sam.waitFor("a move to sales", `(() => { const s = document.querySelector('#move-team'); if (!s) return false;
 		s.value = 'sales'; document.querySelector('#act-move').click(); return true; })()`)
+	sam.waitText("#act-move-q", "Bea Costa holds this thread") // the offer's lock
+	sam.click("#act-move-yes")
 	sam.waitText("#status-msg", "Moved to Sales.")
 	if th := f.thread(t, id); th.Team != "sales" || th.Lock != nil {
 		t.Fatalf("thread after the move: %+v, want in sales, unlocked", th)
@@ -2066,5 +2078,73 @@ func TestSupervisor_MoveAndOfferWithNothingChosenSayWhatIsMissing(t *testing.T) 
 	sam.waitText("#alert", "Choose the agent to offer the thread to.")
 	if th := f.thread(t, id); th.Team != "care" || th.Lock == nil || th.Lock.AgentID != "sam" {
 		t.Fatalf("thread after two empty choices: %+v, want still Sam's, in care", th)
+	}
+}
+
+// TestReply_UnsentTextIsAskedAboutBeforeTheLockEnds: releasing (U or the
+// button), closing or handing over a thread with a reply typed and not
+// sent let the lock go with one key; the page now asks first, and the
+// draft stays for a claim again.
+func TestReply_UnsentTextIsAskedAboutBeforeTheLockEnds(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "unsent-1", Text: "Where is my order?"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.claim(id)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "It left the warehouse"))
+	p.do(chromedp.KeyEvent(kb.Escape)) // out of the box, for U
+	p.key("u")
+	p.waitFor("the question, focus on Cancel", `document.activeElement?.id === 'act-release-no'`)
+	p.waitText("#act-release-q", "Your reply is not sent. Release the thread anyway?")
+	p.do(chromedp.KeyEvent(kb.Escape))
+	p.waitFor("the button back", `document.activeElement?.id === 'act-release'`)
+	for _, act := range []string{"close", "escalate", "lead"} {
+		p.click("#act-" + act)
+		p.waitText("#act-"+act+"-q", "Your reply is not sent.")
+		p.click("#act-" + act + "-no")
+	}
+	if th := f.thread(t, id); th.Lock == nil || th.Lock.AgentID != "ana" || th.Status == "closed" || th.Team != "care" {
+		t.Fatalf("thread after four cancels: %+v, want still Ana's, open, in care", th)
+	}
+	p.click("#act-release")
+	p.click("#act-release-yes")
+	p.waitText("#status-msg", "Released")
+	if th := f.thread(t, id); th.Lock != nil {
+		t.Fatalf("thread after Yes: %+v, want released", th)
+	}
+	// Claimed again, the text is there; sent, nothing is asked.
+	p.click("#claim-this")
+	p.waitFor("the draft back", `document.querySelector('#reply-text')?.value === 'It left the warehouse'`)
+	p.click("#reply-send")
+	p.waitFor("the reply sent and the box empty", `document.querySelector('#reply-text')?.value === '' &&
+		document.querySelector('#conversation').textContent.includes('It left the warehouse')`)
+	p.click("#act-release")
+	p.waitFor("the release, not asked", `document.querySelector('#reply-text') === null && document.querySelector('#lockbar.free') !== null &&
+		document.querySelector('#act-release-q') === null`)
+	if th := f.thread(t, id); th.Lock != nil {
+		t.Fatalf("thread after a release with nothing unsent: %+v, want released", th)
+	}
+}
+
+// TestSignOut_UnsentRepliesAreAskedAbout: drafts live in the page only, so
+// signing out lost a typed reply without a word; it now asks first.
+func TestSignOut_UnsentRepliesAreAskedAbout(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "unsent-out-1", Text: "Hello?"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.claim(id)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Hi there"))
+	p.click("#signout")
+	p.waitFor("the question, focus on Cancel", `document.activeElement?.id === 'signout-no'`)
+	p.waitText("#signout-q", "A reply you typed is not sent and will be lost. Sign out anyway?")
+	p.do(chromedp.KeyEvent(kb.Escape))
+	p.waitFor("the button back", `document.activeElement?.id === 'signout' && document.querySelector('#signout-confirm').hidden`)
+	if th := f.thread(t, id); th.Lock == nil || th.Lock.AgentID != "ana" {
+		t.Fatalf("thread after Cancel: %+v, want still Ana's", th)
+	}
+	p.click("#signout")
+	p.click("#signout-yes")
+	p.waitText("#signin-msg", "You are signed out")
+	if th := f.thread(t, id); th.Lock != nil {
+		t.Fatalf("thread after signing out: %+v, want released", th)
 	}
 }

@@ -52,7 +52,18 @@ function authorName(t) {
 
 async function boot() {
   $('#signin').addEventListener('submit', signIn);
-  $('#signout').addEventListener('click', signOut);
+  $('#signout').addEventListener('click', askSignOut);
+  $('#signout-yes').addEventListener('click', () => {
+    signOutAsked(false);
+    signOut();
+  });
+  $('#signout-no').addEventListener('click', () => {
+    signOutAsked(false);
+    $('#signout').focus();
+  });
+  $('#signout-confirm').addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') $('#signout-no').click();
+  });
   $('#status').addEventListener('change', () => setStatusSoon());
   $('#status').addEventListener('blur', () => flushStatus());
   // A status chosen just before the page closes is still set.
@@ -170,6 +181,25 @@ async function signIn(ev) {
   }
 }
 
+// askSignOut signs out, first asking in place when replies typed and not
+// sent would go with the session (drafts live in this page only). The
+// focus goes to Cancel, as in a thread's questions.
+function askSignOut() {
+  const n = [...state.drafts.keys()].filter(thread.unsent).length;
+  if (!n) {
+    signOut();
+    return;
+  }
+  $('#signout-q').textContent = `${n === 1 ? 'A reply you typed is' : `${n} replies you typed are`} not sent and will be lost. Sign out anyway?`;
+  signOutAsked(true);
+  $('#signout-no').focus();
+}
+
+function signOutAsked(asked) {
+  $('#signout').hidden = asked;
+  $('#signout-confirm').hidden = !asked;
+}
+
 // signOut ends the session. A person leaving is set offline first, so
 // nothing more is offered to them (an offer would wait for its lock to run
 // out), then the threads they hold are released: colleagues get them now.
@@ -221,6 +251,7 @@ function endSession(msg) {
   state.agents = [];
   state.stats = null;
   showAlert('');
+  signOutAsked(false);
   showSignIn(msg);
 }
 
@@ -876,9 +907,10 @@ function shortcut(e) {
       $('#reply-text').focus();
       break;
     case 'u':
-      if (!state.openId || !state.held.has(state.openId)) return;
+      // The button: with a reply typed and not sent, it asks first.
+      if (!$('#act-release')) return;
       e.preventDefault();
-      thread.release();
+      $('#act-release').click();
       break;
     case 'j':
     case 'k': {

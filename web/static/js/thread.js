@@ -415,7 +415,7 @@ function lockBar(thread, mine) {
         ` — locked until ${clock(l.expires_at)} (`,
         h('span', { class: 'until', dataset: { until: l.expires_at } }, countdown(Date.parse(l.expires_at) - now())),
         ' left). You cannot answer this thread now.'),
-      canSupervise() ? guarded('unlock', thread, 'Break the lock', `${nameOf(l.agent_id)} may be typing a reply. Break the lock?`, unlock) : null);
+      canSupervise() ? guarded({ action: 'unlock', thread, label: 'Break the lock', question: `${nameOf(l.agent_id)} may be typing a reply. Break the lock?`, run: unlock }) : null);
   }
   if (thread.status === 'closed') {
     return h('div', { id: 'lockbar', class: 'lockbar free' }, h('p', {}, 'This thread is closed. A new message from the customer reopens it.'));
@@ -511,36 +511,51 @@ function insertSaved(e) {
 function actions(thread, mine) {
   const sup = canSupervise();
   if (!mine && !sup) return null;
-  const canRelease = mine;
   // Escalations go to the first care team by id (as the server sends
   // them): there, escalating puts the thread back in its queue at high
   // priority, and the button says so.
   const firstCare = [...state.teams.values()].filter((t) => t.function === 'care').map((t) => t.id).sort()[0];
+  const ends = endingStep(thread, mine);
   return h('section', { class: 'actions', 'aria-labelledby': 'actions-h' },
     h('h3', { id: 'actions-h' }, 'Actions'),
     h('p', { class: 'buttons' },
-      canRelease ? h('button', { type: 'button', id: 'act-release', onclick: release }, 'Release ', h('kbd', {}, 'U')) : null,
-      thread.status === 'closed' ? null
-        : !mine && thread.lock ? guarded('close', thread, 'Close', `${nameOf(thread.lock.agent_id)} holds this thread. Close it anyway?`, closeIt)
-          : h('button', { type: 'button', id: 'act-close', onclick: closeIt }, 'Close')),
+      mine ? ends('release', ['Release ', h('kbd', {}, 'U')], 'Release the thread', release) : null,
+      thread.status === 'closed' ? null : ends('close', 'Close', 'Close it', closeIt)),
     thread.status !== 'closed' ? h('div', { class: 'handover' },
       h('label', { for: 'handover-note' }, 'Note for the next team (optional)'),
       h('input', { id: 'handover-note', type: 'text', maxlength: '20000' }),
       h('p', { class: 'buttons' },
-        h('button', { type: 'button', id: 'act-escalate', onclick: () => transfer('escalation') },
-          thread.team === firstCare ? 'Escalate: back to the queue at high priority' : 'Escalate to care'),
-        h('button', { type: 'button', id: 'act-lead', onclick: () => transfer('lead') }, 'Hand to sales as a lead'))) : null,
-    sup && thread.status !== 'closed' ? moveView(thread) : null,
+        ends('escalate', thread.team === firstCare ? 'Escalate: back to the queue at high priority' : 'Escalate to care',
+          'Escalate it', () => transfer('escalation')),
+        ends('lead', 'Hand to sales as a lead', 'Hand it to sales', () => transfer('lead')))) : null,
+    sup && thread.status !== 'closed' ? moveView(thread, ends) : null,
     h('form', { id: 'tag-form', class: 'tag-form', onsubmit: (e) => { e.preventDefault(); const v = $('#tag-input').value.trim(); if (v) tags(v.split(/[\s,]+/).filter(Boolean), []); } },
       h('label', { for: 'tag-input' }, 'Add a tag'),
       h('span', { class: 'row' }, h('input', { id: 'tag-input', type: 'text', maxlength: '64', autocomplete: 'off' }),
         h('button', { type: 'submit', id: 'act-tag' }, 'Add'))));
 }
 
+// endingStep makes the buttons of steps that end the thread's lock. Each
+// asks first when it would take something away: from this agent, the reply
+// typed and not sent (the draft stays, for a claim again); from another
+// agent holding the thread, the thread, while they may be typing.
+function endingStep(thread, mine) {
+  const holder = !mine && thread.lock ? nameOf(thread.lock.agent_id) : '';
+  return (action, label, what, run, ready) => guarded({ action, thread, label, run, ready,
+    ask: () => (mine ? unsent(thread.id) : holder !== ''),
+    question: mine ? `Your reply is not sent. ${what} anyway?` : `${holder} holds this thread and may be typing a reply. ${what} anyway?` });
+}
+
+// unsent reports whether the agent has typed a reply to the thread and not
+// sent it.
+export function unsent(id) {
+  return ((state.drafts.get(id) || {}).text || '').trim() !== '';
+}
+
 // moveView is a supervisor's way to move a thread: to another team's queue
 // (a transfer), or offered to an agent who may work it (assign), breaking
 // any lock either way.
-function moveView(thread) {
+function moveView(thread, ends) {
   const teams = [...state.teams.values()].filter((t) => t.id !== thread.team).sort((a, b) => a.name.localeCompare(b.name));
   // As the server allows: members of the team, and supervisors.
   const agents = state.agents.filter((a) => ((a.teams || []).includes(thread.team) || a.role === 'supervisor') &&
@@ -549,25 +564,42 @@ function moveView(thread) {
     h('p', { class: 'row' },
       h('label', { for: 'move-team' }, 'Move to'),
       h('select', { id: 'move-team' }, h('option', { value: '' }, 'a team…'), teams.map((t) => h('option', { value: t.id }, t.name))),
-      h('button', { type: 'button', id: 'act-move', onclick: moveToTeam }, 'Move')),
+      ends('move', 'Move', 'Move it', moveToTeam, () => picked('#move-team', CHOOSE_TEAM) !== '')),
     h('p', { class: 'row' },
       h('label', { for: 'assign-agent' }, 'Offer to'),
       h('select', { id: 'assign-agent' }, h('option', { value: '' }, 'an agent…'),
         agents.map((a) => h('option', { value: a.id }, `${a.name || a.id} (${a.status}${a.on_shift === false ? ', off shift' : ''})`))),
-      h('button', { type: 'button', id: 'act-assign', onclick: assignTo }, 'Assign')));
+      ends('assign', 'Assign', 'Offer it', assignTo, () => picked('#assign-agent', CHOOSE_AGENT) !== '')));
 }
 
-// guarded is a supervisor's button for an action that takes a thread from
-// the agent holding it (breaking the lock, closing it), who may be typing
-// a reply: a first click asks, in place, and only "Yes" acts. The focus
-// goes to Cancel (a held Enter would otherwise press Yes too), Escape
+const CHOOSE_TEAM = 'Choose the team to move the thread to.';
+const CHOOSE_AGENT = 'Choose the agent to offer the thread to.';
+
+// picked is the value chosen in a list, or '' after an alert saying what
+// to choose.
+function picked(sel, missing) {
+  const v = $(sel)?.value || '';
+  if (!v) hooks.alert(missing);
+  return v;
+}
+
+// guarded is a button for a step that may take something from someone
+// (see endingStep; a supervisor's "Break the lock" always asks). When ask()
+// says so at the click, the button asks in place and only "Yes" acts. The
+// focus goes to Cancel (a held Enter would otherwise press Yes too), Escape
 // cancels, and the question is about that lock only: another holder's, or
-// another thread, asks again.
+// another thread, asks again. ready() checks what the step needs first
+// (and says what is missing).
 let confirming = ''; // action:thread:fence being asked about
-function guarded(action, thread, label, question, run) {
-  const key = `${action}:${thread.id}:${thread.lock.fence}`;
+function guarded({ action, thread, label, question, run, ask = () => true, ready = () => true }) {
+  const key = `${action}:${thread.id}:${thread.lock ? thread.lock.fence : ''}`;
   if (confirming !== key) {
     return h('button', { type: 'button', id: `act-${action}`, onclick: () => {
+      if (!ready()) return;
+      if (!ask()) {
+        run();
+        return;
+      }
       confirming = key;
       render();
       $(`#act-${action}-no`)?.focus();
@@ -744,7 +776,7 @@ async function step(path, body, done) {
   if (state.openId === id) await refresh();
 }
 
-export function release() {
+function release() {
   if (!state.openId || !state.held.has(state.openId)) return;
   return step('release', {}, (r) => (r.thread.status === 'pending'
     ? 'Released. The thread waits for the customer’s answer.'
@@ -768,21 +800,15 @@ function tags(add, remove) {
 }
 
 function moveToTeam() {
-  const team = $('#move-team').value;
-  if (!team) {
-    hooks.alert('Choose the team to move the thread to.');
-    return null;
-  }
+  const team = picked('#move-team', CHOOSE_TEAM);
+  if (!team) return null;
   const note = ($('#handover-note')?.value || '').trim();
   return step('transfer', { team, ...(note ? { note } : {}) }, (r) => `Moved to ${teamName(r.thread.team)}.`);
 }
 
 function assignTo() {
-  const agent = $('#assign-agent').value;
-  if (!agent) {
-    hooks.alert('Choose the agent to offer the thread to.');
-    return null;
-  }
+  const agent = picked('#assign-agent', CHOOSE_AGENT);
+  if (!agent) return null;
   return supervise('assign', { agent_id: agent }, (id) => {
     // A lock of our own on it ended with our own step: no news (its
     // event may come first, see heldEvent).
