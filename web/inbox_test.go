@@ -677,6 +677,14 @@ func TestPhone_ALongNameWrapsInsteadOfWideningThePage(t *testing.T) {
 	if w := eval[int](p, `document.documentElement.scrollWidth`); w > 360 {
 		t.Fatalf("the thread is %d px wide at 360", w)
 	}
+	// The questions put in place of a button wrap too.
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Hello"))
+	p.click("#act-release")
+	p.click("#signout")
+	p.waitFor("both questions", `!!document.querySelector('#act-release-q') && !document.querySelector('#signout-confirm').hidden`)
+	if w := eval[int](p, `document.documentElement.scrollWidth`); w > 360 {
+		t.Fatalf("the thread with its questions is %d px wide at 360", w)
+	}
 }
 
 // TestHandOver_ToATeamOfOthersKeepsTheConfirmationAndFocus: handing a
