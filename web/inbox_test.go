@@ -2156,3 +2156,72 @@ func TestSignOut_UnsentRepliesAreAskedAbout(t *testing.T) {
 		t.Fatalf("thread after signing out: %+v, want released", th)
 	}
 }
+
+// TestReply_ADraftSurvivesAReload: a reply typed and not sent was lost with
+// a reload, and with it the Idempotency-Key of a send that may have gone
+// out, so sending again after the reload answered the customer twice.
+func TestReply_ADraftSurvivesAReload(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "reload-draft-1", Text: "Is my parcel lost?"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.claim(id)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Checking now"))
+	p.click("#reply-close")
+	p.do(chromedp.Reload())
+	p.waitFor("the draft back, to close after sending", `document.querySelector('#reply-text')?.value === 'Checking now' &&
+		document.querySelector('#reply-close').checked`)
+	p.click("#reply-close")
+	firstReplyLostOnTheWayBack(p)
+	p.click("#reply-send")
+	p.waitText("#alert", "may not have been sent")
+	p.do(chromedp.Reload())
+	p.waitFor("the draft back, not to close", `document.querySelector('#reply-text')?.value === 'Checking now' &&
+		!document.querySelector('#reply-close').checked`)
+	p.click("#reply-send")
+	p.waitText("#status-msg", "Reply sent.")
+	var msgs struct {
+		Items []struct{ Direction, Text string }
+	}
+	f.must(t, 200, "GET", "/api/v1/threads/"+id+"/messages", f.admin, nil, &msgs)
+	var out []string
+	for _, m := range msgs.Items {
+		if m.Direction == "outbound" {
+			out = append(out, m.Text)
+		}
+	}
+	if len(out) != 1 || out[0] != "Checking now" {
+		t.Fatalf("replies stored: %q, want the one sent once", out)
+	}
+	if kept := eval[bool](p, `sessionStorage.getItem('switchboard.drafts') !== null`); kept {
+		t.Fatal("a sent reply's draft is still kept")
+	}
+	// Signing out removes what is kept.
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "One more thing"))
+	if kept := eval[bool](p, `sessionStorage.getItem('switchboard.drafts') !== null`); !kept {
+		t.Fatal("a draft typed is not kept")
+	}
+	p.click("#signout")
+	p.click("#signout-yes")
+	p.waitFor("the sign-in form", `!document.querySelector('#signin-view').hidden`)
+	if kept := eval[string](p, `JSON.stringify({ ...sessionStorage })`); kept != "{}" {
+		t.Fatalf("after signing out the tab keeps %s", kept)
+	}
+}
+
+// TestReply_KeptDraftsAreTheirAgentsOnly: another tab of the browser signing
+// in as someone else changes the session cookie; this tab reloaded is then
+// Bea's, and Ana's kept drafts are not hers.
+func TestReply_KeptDraftsAreTheirAgentsOnly(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "other-draft-1", Text: "Hello?"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.claim(id)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Ana's words"))
+	eval[bool](p, `(fetch('/api/v1/session', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+		body: JSON.stringify({ key: `+js(f.bea)+` }) }).then((r) => { window.beaIn = r.ok; }), true)`)
+	p.waitFor("Bea's session", `window.beaIn === true`)
+	p.do(chromedp.Reload())
+	p.waitText("#me-name", "Bea Costa")
+	p.click("#signout") // nothing of hers unsent: not asked
+	p.waitFor("the sign-in form", `!document.querySelector('#signin-view').hidden`)
+}

@@ -5,7 +5,7 @@
 import { api, all, onUnauthorized, now } from './api.js';
 import { connect } from './live.js';
 import { h, $, $$, clear, networkBadge, priorityBadge, since, slaBadge, tick, countdown } from './dom.js';
-import { state, hooks, nameOf, myName, isPerson, canSupervise, grantFrom, saveEngaged, wasEngaged } from './state.js';
+import { state, hooks, nameOf, myName, isPerson, canSupervise, grantFrom, saveEngaged, wasEngaged, saveDrafts, loadDrafts } from './state.js';
 import * as thread from './thread.js';
 
 let live = null;
@@ -244,6 +244,7 @@ function endSession(msg) {
   state.held.clear(); // tokens are gone with the session
   state.drafts.clear();
   saveEngaged(); // none now
+  saveDrafts(); // none kept
   state.sent.clear(); // the next person signed in did not send them
   state.queues.clear();
   state.savedReplies.clear();
@@ -269,6 +270,7 @@ async function startSession(me) {
     return;
   }
   state.me = me;
+  loadDrafts();
   let teams, people, locks;
   try {
     [teams, people, locks] = await Promise.all([

@@ -1,6 +1,8 @@
-// The page's state, in memory only. Lock tokens live here (state.held) and
+// The page's state, in memory. Lock tokens live here (state.held) and
 // nowhere else: not in localStorage, sessionStorage, cookies or the URL.
-// A reload recovers them from GET /api/v1/me/locks.
+// A reload recovers them from GET /api/v1/me/locks. What a reload cannot
+// ask the server for is kept in the tab's sessionStorage until sign-out:
+// which locks were taken up (saveEngaged) and unsent replies (saveDrafts).
 
 export const state = {
   me: null, // GET /api/v1/me
@@ -85,6 +87,36 @@ export function wasEngaged(id, fence) {
     return JSON.parse(sessionStorage.getItem(ENGAGED) || '{}')[id] === fence;
   } catch {
     return false;
+  }
+}
+
+// Replies typed and not sent (state.drafts) are kept for the tab's life in
+// sessionStorage too, under the agent's id, so that a reload keeps them,
+// and with them the Idempotency-Key of a send that may have gone out (a
+// retry after the reload still sends once). Signing out removes them.
+const DRAFTS = 'switchboard.drafts';
+
+export function saveDrafts() {
+  const m = {};
+  for (const [id, d] of state.drafts) if (d.text || d.key) m[id] = d;
+  try {
+    if (state.me && Object.keys(m).length) sessionStorage.setItem(DRAFTS, JSON.stringify({ agent: state.me.id, drafts: m }));
+    else sessionStorage.removeItem(DRAFTS);
+  } catch {
+    // storage refused or full: the drafts stay in memory only
+  }
+}
+
+// loadDrafts brings back the drafts this tab kept for the agent signed in.
+export function loadDrafts() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(DRAFTS) || '{}');
+    if (!state.me || saved.agent !== state.me.id) return;
+    for (const [id, d] of Object.entries(saved.drafts || {})) {
+      state.drafts.set(id, { text: String(d.text || ''), key: String(d.key || ''), close: Boolean(d.close) });
+    }
+  } catch {
+    // nothing usable kept
   }
 }
 

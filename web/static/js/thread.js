@@ -8,7 +8,7 @@ import {
   h, $, clear, networkBadge, networkName, priorityBadge, tagList, slaBadge, timeEl, clock, countdown,
   uuid, safeURL, tick,
 } from './dom.js';
-import { state, hooks, nameOf, isPerson, canSupervise, grantFrom } from './state.js';
+import { state, hooks, nameOf, isPerson, canSupervise, grantFrom, saveDrafts } from './state.js';
 
 const LOST = 'You no longer hold this thread.';
 
@@ -450,7 +450,7 @@ function composer(thread) {
   // The box outlives a sent reply's draft (a render keeps it): what is
   // typed goes to the thread's draft of the moment, not the one it began with.
   const ta = h('textarea', { id: 'reply-text', dir: 'auto', name: 'text', rows: '4', maxlength: '20000', required: true,
-    'aria-describedby': 'reply-hint', oninput: (e) => { draft(thread.id).text = e.target.value; } });
+    'aria-describedby': 'reply-hint', oninput: (e) => { draft(thread.id).text = e.target.value; saveDrafts(); } });
   ta.value = d.text;
   // What the box shows besides the draft: a render keeps the box as it is
   // while this is the same.
@@ -466,7 +466,7 @@ function composer(thread) {
     h('label', { for: 'reply-text', class: 'visually-hidden' }, 'Your reply'),
     ta,
     h('p', { class: 'row' },
-      h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'reply-close', checked: d.close || false, onchange: (e) => { draft(thread.id).close = e.target.checked; } }), ' Close after sending'),
+      h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'reply-close', checked: d.close || false, onchange: (e) => { draft(thread.id).close = e.target.checked; saveDrafts(); } }), ' Close after sending'),
       h('span', { id: 'reply-hint', class: 'hint' }, 'Ctrl+Enter sends'),
       h('button', { type: 'submit', id: 'reply-send', class: 'primary' }, 'Send')));
 }
@@ -504,6 +504,7 @@ function insertSaved(e) {
   const text = (before && !/\s$/.test(before) ? ' ' : '') + fill(r.text, state.open.thread);
   ta.value = before + text + ta.value.slice(ta.selectionEnd ?? start);
   draft(state.openId).text = ta.value;
+  saveDrafts();
   ta.focus();
   ta.setSelectionRange(start + text.length, start + text.length);
 }
@@ -862,6 +863,7 @@ async function sendReply(ev) {
   const d = draft(id);
   d.text = text;
   if (!d.key) d.key = uuid(); // one key per composed reply, kept for retries
+  saveDrafts(); // the key too: a retry after a reload sends once
   const close = $('#reply-close').checked;
   const btn = $('#reply-send');
   await once(`reply:${id}`, async () => {
@@ -884,9 +886,11 @@ async function sendReply(ev) {
         // send that seemed to fail had gone out, as first written. The
         // edit did not; it stays, under a new key, to send as another reply.
         d.key = '';
+        saveDrafts();
         hooks.alert('Your earlier send had gone out after all, as first written; this edited text was not sent. It is kept: press Send to send it as another reply.');
       } else {
         state.drafts.delete(id);
+        saveDrafts();
         const el = state.openId === id ? $('#reply-text') : null; // another thread's box may be open by now
         if (el) el.value = '';
         // An earlier try's "may not have been sent" is out of date now, if
