@@ -159,6 +159,7 @@ func authzRoutes() []cell {
 		{"DELETE", "/api/v1/threads/{thread}", nil, [5]int{403, 403, 403, 403, 204}},
 
 		{"GET", "/api/v1/stats", nil, [5]int{403, 403, 403, 200, 200}},
+		{"POST", "/api/v1/routing/preview", obj(map[string]any{"network": "instagram", "text": "refund please"}), [5]int{403, 403, 403, 200, 200}},
 		{"GET", "/api/v1/backup", nil, [5]int{403, 403, 403, 403, 200}},
 		{"POST", "/api/v1/webhooks", obj(map[string]any{"url": "http://127.0.0.1:9/hook", "events": []string{"thread.replied"}, "secret": "0123456789abcdef0123"}), [5]int{403, 403, 403, 403, 201}},
 		{"GET", "/api/v1/webhooks", nil, [5]int{403, 403, 403, 403, 200}},

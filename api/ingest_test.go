@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -144,27 +145,7 @@ func TestIngest_RoutesByRules(t *testing.T) {
 
 func TestIngest_UnstaffedTeamFallsBack(t *testing.T) {
 	t.Parallel()
-	s := newTestServer(t)
-	// t0 is Monday 10:00 UTC.
-	s.team(t, map[string]any{"id": "overnight", "function": "care"})
-	s.team(t, map[string]any{"id": "care", "function": "care", "fallback_team": "overnight"})
-	s.team(t, map[string]any{"id": "ring-a"})
-	s.team(t, map[string]any{"id": "ring-b", "fallback_team": "ring-a"})
-	s.do(t, "PUT", "/api/v1/teams/ring-a", s.admin, map[string]any{"fallback_team": "ring-b"}).want(t, 200)
-	s.rule(t, map[string]any{"id": "to-care", "when": map[string]any{"text_any": []string{"care"}}, "then": map[string]any{"team": "care"}})
-	s.rule(t, map[string]any{"id": "to-ring", "when": map[string]any{"text_any": []string{"ring"}}, "then": map[string]any{"team": "ring-a"}})
-
-	// care's only members: one works evenings, one is on holiday. Status is
-	// ignored: both are online.
-	s.onlineAgent(t, map[string]any{"id": "eve", "teams": []string{"care"},
-		"shifts": []any{map[string]any{"days": []string{"mon", "tue"}, "start": "18:00", "end": "02:00"}}})
-	s.onlineAgent(t, map[string]any{"id": "hol", "teams": []string{"care"},
-		"time_off": []any{map[string]any{"from": "2026-11-20T00:00:00Z", "to": "2026-11-24T00:00:00Z"}}})
-	// overnight's member is on shift now but offline: staffing ignores status.
-	s.agent(t, map[string]any{"id": "owl", "teams": []string{"overnight"}})
-	s.agent(t, map[string]any{"id": "ringer", "teams": []string{"ring-a", "ring-b"},
-		"shifts": []any{map[string]any{"days": []string{"sat"}, "start": "09:00", "end": "10:00"}}})
-
+	s := newFallbackServer(t)
 	r := s.ingest(t, msg("m1", map[string]any{"text": "need care"}))
 	if r.Thread.Team != "overnight" {
 		t.Fatalf("unstaffed care sent the thread to %q, want overnight", r.Thread.Team)
@@ -189,6 +170,93 @@ func TestIngest_UnstaffedTeamFallsBack(t *testing.T) {
 	s.ingest(t, msg("m4", map[string]any{"thread_external_id": "m1", "text": "still need care"}))
 	if th := s.thread(t, s.admin, s.threadOf(t, "m1")); th.Team != "overnight" {
 		t.Fatalf("follow-up moved the thread to %q", th.Team)
+	}
+}
+
+// newFallbackServer has teams whose fallback chains end in a staffed team
+// and in a cycle, and rules sending messages to each.
+func newFallbackServer(t *testing.T) *testServer {
+	t.Helper()
+	s := newTestServer(t)
+	// t0 is Monday 10:00 UTC.
+	s.team(t, map[string]any{"id": "overnight", "function": "care"})
+	s.team(t, map[string]any{"id": "care", "function": "care", "fallback_team": "overnight"})
+	s.team(t, map[string]any{"id": "ring-a"})
+	s.team(t, map[string]any{"id": "ring-b", "fallback_team": "ring-a"})
+	s.do(t, "PUT", "/api/v1/teams/ring-a", s.admin, map[string]any{"fallback_team": "ring-b"}).want(t, 200)
+	s.rule(t, map[string]any{"id": "to-care", "when": map[string]any{"text_any": []string{"care"}}, "then": map[string]any{"team": "care"}})
+	s.rule(t, map[string]any{"id": "to-ring", "when": map[string]any{"text_any": []string{"ring"}}, "then": map[string]any{"team": "ring-a"}})
+
+	// care's only members: one works evenings, one is on holiday. Status is
+	// ignored: both are online.
+	s.onlineAgent(t, map[string]any{"id": "eve", "teams": []string{"care"},
+		"shifts": []any{map[string]any{"days": []string{"mon", "tue"}, "start": "18:00", "end": "02:00"}}})
+	s.onlineAgent(t, map[string]any{"id": "hol", "teams": []string{"care"},
+		"time_off": []any{map[string]any{"from": "2026-11-20T00:00:00Z", "to": "2026-11-24T00:00:00Z"}}})
+	// overnight's member is on shift now but offline: staffing ignores status.
+	s.agent(t, map[string]any{"id": "owl", "teams": []string{"overnight"}})
+	s.agent(t, map[string]any{"id": "ringer", "teams": []string{"ring-a", "ring-b"},
+		"shifts": []any{map[string]any{"days": []string{"sat"}, "start": "09:00", "end": "10:00"}}})
+	return s
+}
+
+// TestRoutingPreview_ShowsTheRulesAndTheStaffingWalk: what the rules and
+// shifts would do with a message, and why, as ingest then does it; a
+// preview stores nothing.
+func TestRoutingPreview_ShowsTheRulesAndTheStaffingWalk(t *testing.T) {
+	t.Parallel()
+	s := newFallbackServer(t)
+	s.rule(t, map[string]any{"id": "vip", "position": 100, "when": map[string]any{"min_followers": 1000},
+		"then": map[string]any{"add_tags": []string{"vip"}, "priority": "high"}})
+	type step struct {
+		Team    string   `json:"team"`
+		Staffed bool     `json:"staffed"`
+		OnShift []string `json:"on_shift"`
+	}
+	type preview struct {
+		At        time.Time `json:"at"`
+		Rules     []string  `json:"rules"`
+		Tags      []string  `json:"tags"`
+		Priority  string    `json:"priority"`
+		Close     bool      `json:"close"`
+		RuledTeam string    `json:"ruled_team"`
+		Team      string    `json:"team"`
+		Staffing  []step    `json:"staffing"`
+	}
+	ask := func(body map[string]any) preview {
+		t.Helper()
+		var p preview
+		s.do(t, "POST", "/api/v1/routing/preview", s.admin, body).want(t, 200).decode(t, &p)
+		return p
+	}
+	big := map[string]any{"id": "u-1", "followers": 5000}
+
+	// Now (Monday 10:00): care has nobody on shift, overnight has owl.
+	got := ask(map[string]any{"network": "instagram", "text": "need care", "tags": []string{"Order"}, "author": big})
+	want := preview{At: t0, Rules: []string{"to-care", "vip"}, Tags: []string{"order", "vip"}, Priority: "high",
+		RuledTeam: "care", Team: "overnight", Staffing: []step{{"care", false, []string{}}, {"overnight", true, []string{"owl"}}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("preview now:\n got %+v\nwant %+v", got, want)
+	}
+	// As ingest does.
+	if r := s.ingest(t, msg("p1", map[string]any{"text": "need care", "author": big})); r.Thread.Team != got.Team || r.Thread.Priority != got.Priority {
+		t.Fatalf("ingested: team %q priority %q, previewed %q %q", r.Thread.Team, r.Thread.Priority, got.Team, got.Priority)
+	}
+	// At 19:00 eve's shift has begun; a cycle of unstaffed teams is walked once.
+	evening := t0.Add(9 * time.Hour)
+	if got := ask(map[string]any{"network": "instagram", "text": "need care", "at": evening}); got.Team != "care" ||
+		!reflect.DeepEqual(got.Staffing, []step{{"care", true, []string{"eve"}}}) || got.Priority != "normal" {
+		t.Fatalf("preview at 19:00: %+v", got)
+	}
+	if got := ask(map[string]any{"network": "instagram", "text": "ring ring"}); got.Team != "ring-a" ||
+		!reflect.DeepEqual(got.Staffing, []step{{"ring-a", false, []string{}}, {"ring-b", false, []string{}}}) {
+		t.Fatalf("preview of a cycle: %+v", got)
+	}
+	// Bad input names its field; nothing is stored by any preview.
+	s.do(t, "POST", "/api/v1/routing/preview", s.admin, map[string]any{"network": "myspace", "text": "x"}).wantErr(t, 400, "invalid_request", "network")
+	s.do(t, "POST", "/api/v1/routing/preview", s.admin, map[string]any{"network": "instagram"}).wantErr(t, 400, "invalid_request", "text")
+	if n := len(s.threads(t, s.admin, "")); n != 1 {
+		t.Fatalf("%d threads stored, want only the one ingested", n)
 	}
 }
 

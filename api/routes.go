@@ -76,6 +76,7 @@ func (s *server) routes(app *fiber.App) {
 	v1.Delete("/rules/:id", s.ruleDelete)
 	v1.Post("/config", s.configApply) // configuration as code: `switchboard apply -f`
 	v1.Get("/config", s.configExport)
+	v1.Post("/routing/preview", s.routePreview) // what the rules and shifts would do with a message; stores nothing
 
 	// Threads: agents of the thread's team and network, supervisors, admins.
 	v1.Get("/threads", s.threadList)
@@ -414,6 +415,21 @@ func lockViews(rs []store.LockResult) []lockView {
 }
 
 // --- ingest ---
+
+func (s *server) routePreview(c *fiber.Ctx) error {
+	if !principal(c).CanSupervise() {
+		return inbox.ErrForbidden // before its body is decoded, as for every route a role may not call
+	}
+	var in inbox.RoutePreviewInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	res, err := s.svc.PreviewRoute(c.UserContext(), principal(c), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(res)
+}
 
 func (s *server) ingest(c *fiber.Ctx) error {
 	var in inbox.MessageInput

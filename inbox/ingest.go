@@ -494,15 +494,23 @@ func (s *Service) ingestSnapshot(ctx context.Context) (*snapshot, error) {
 
 // routedTeam is the team the rules' decision d sends a new thread to
 // (ruled; the default team when it names none that exists) and the one
-// that takes it after the fallback chain of teams nobody staffs.
-func (s *Service) routedTeam(sn *snapshot, d routing.Decision, now time.Time) (ruled, team string) {
+// that takes it after the fallback chain of teams nobody staffs. visit,
+// when not nil, is told each team looked at (see routing.StaffingWalk).
+func (s *Service) routedTeam(sn *snapshot, d routing.Decision, now time.Time, visit func(team string, staffed bool)) (ruled, team string) {
 	ruled = d.Team
 	if _, ok := sn.teams[ruled]; !ok {
 		ruled = s.cfg.DefaultTeam
 	}
-	return ruled, routing.StaffedTeam(ruled,
+	return ruled, routing.StaffingWalk(ruled,
 		func(id string) string { return sn.teams[id].FallbackTeam },
-		func(id string) bool { _, ok := sn.teams[id]; return ok && sn.staffed(id, now) })
+		func(id string) bool { _, ok := sn.teams[id]; return ok && sn.staffed(id, now) }, visit)
+}
+
+// messageFacts is what the rules see of an inbound message.
+func messageFacts(in *MessageInput) routing.Facts {
+	return routing.Facts{Network: in.Network, Kind: in.Kind, Profile: in.Profile, Text: in.Text,
+		Language: in.Language, Tags: slices.Clone(in.Tags), AuthorVerified: in.Author.Verified,
+		AuthorFollowers: in.Author.Followers}
 }
 
 // decide computes the routing decision for a message against the thread as
@@ -517,9 +525,7 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 		Profile: in.Profile, ThreadExternalID: in.ThreadExternalID, NewThreadID: it.threadID, Tags: in.Tags,
 		Deleted: it.deleted,
 	}
-	facts := routing.Facts{Network: in.Network, Kind: in.Kind, Profile: in.Profile, Text: in.Text,
-		Language: in.Language, Tags: slices.Clone(in.Tags), AuthorVerified: in.Author.Verified,
-		AuthorFollowers: in.Author.Followers}
+	facts := messageFacts(in)
 	if t != nil {
 		p.ThreadVersion = t.Version
 		for _, tag := range t.Tags {
@@ -532,7 +538,7 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 	p.Route = store.Route{AddTags: d.AddTags, Priority: d.Priority, Rules: d.Matched, OfferTTL: s.cfg.LockTTL}
 
 	if t == nil {
-		p.Route.RuledTeam, p.Route.Team = s.routedTeam(sn, d, now)
+		p.Route.RuledTeam, p.Route.Team = s.routedTeam(sn, d, now, nil)
 		p.Route.Close = d.Close
 		if !d.Close {
 			priority := d.Priority // as the store gives a new thread its priority
@@ -550,7 +556,7 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 	// thread reopens it, whoever closed it.
 	it.moveTo = ""
 	if _, ok := sn.teams[t.Team]; !ok {
-		_, it.moveTo = s.routedTeam(sn, d, now)
+		_, it.moveTo = s.routedTeam(sn, d, now, nil)
 	}
 	if t.Status == store.StatusPending || t.Status == store.StatusClosed {
 		if a := t.AssigneeID(); a != "" && s.offerable(ctx, sn, a, t, now, round) {

@@ -6,13 +6,24 @@ package routing
 // team already seen, so cycles end. With no staffed team on the chain, team is
 // returned unchanged: the thread stays where the rules put it.
 func StaffedTeam(team string, fallback func(team string) string, staffed func(team string) bool) string {
+	return StaffingWalk(team, fallback, staffed, nil)
+}
+
+// StaffingWalk is StaffedTeam that also calls visit, when not nil, with
+// each team it looks at, in order, and whether it is staffed: the path a
+// routing explanation shows.
+func StaffingWalk(team string, fallback func(team string) string, staffed func(team string) bool, visit func(team string, staffed bool)) string {
 	if team == "" || staffed == nil {
 		return team
 	}
 	var seenBuf [8]string
 	seen := seenBuf[:0]
 	for cur := team; ; {
-		if staffed(cur) {
+		ok := staffed(cur)
+		if visit != nil {
+			visit(cur, ok)
+		}
+		if ok {
 			return cur
 		}
 		seen = append(seen, cur)
