@@ -46,9 +46,8 @@ const envKeyName = "admin (SWITCHBOARD_ADMIN_KEY)"
 // otherwise, on first start only, a key is generated and returned so the
 // caller can show it once.
 func (s *Service) Bootstrap(ctx context.Context, adminKey string) (generated string, err error) {
-	if _, err := s.st.TeamCreate(ctx, store.Team{ID: s.cfg.DefaultTeam, Name: s.cfg.DefaultTeam,
-		Function: "other", Strategy: "claim"}); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
-		return "", fmt.Errorf("create default team: %w", err)
+	if err := s.EnsureDefaultTeam(ctx); err != nil {
+		return "", err
 	}
 	if adminKey != "" {
 		if len(adminKey) < 16 {
@@ -74,6 +73,16 @@ func (s *Service) Bootstrap(ctx context.Context, adminKey string) (generated str
 		return "", err
 	}
 	return secret, nil
+}
+
+// EnsureDefaultTeam creates the default team unless it exists (Bootstrap
+// does this first).
+func (s *Service) EnsureDefaultTeam(ctx context.Context) error {
+	if _, err := s.st.TeamCreate(ctx, store.Team{ID: s.cfg.DefaultTeam, Name: s.cfg.DefaultTeam,
+		Function: "other", Strategy: "claim"}); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+		return fmt.Errorf("create default team: %w", err)
+	}
+	return nil
 }
 
 // Authenticate finds the principal behind an API key.

@@ -327,6 +327,21 @@ func run(args []string) error {
 		defer mln.Close()
 	}
 
+	// The configuration file is read and checked before the data file is
+	// made and before a first start's admin key is generated and shown
+	// (once): a start that stops on a mistake in it leaves both to the
+	// next start.
+	var configData []byte
+	var configDoc inbox.ConfigDoc
+	if c.configFile != "" {
+		if configData, err = os.ReadFile(c.configFile); err != nil {
+			return fmt.Errorf("%s: %w", c.configName, err)
+		}
+		if configDoc, _, err = parseConfigDoc(configData); err != nil {
+			return fmt.Errorf("%s: %s: %w", c.configName, c.configFile, err)
+		}
+	}
+
 	st, err := openStore(c, log)
 	if err != nil {
 		return err
@@ -347,6 +362,17 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	fromFile := inbox.Principal{Role: store.RoleAdmin, KeyID: "config-file"}
+	if c.configFile != "" {
+		// Checked against the store (teams it names, ids it reuses), with
+		// the default team there as it will be.
+		if err := svc.EnsureDefaultTeam(ctx); err != nil {
+			return err
+		}
+		if _, err := svc.Plan(ctx, fromFile, configDoc); err != nil {
+			return fmt.Errorf("%s %s: %w", c.configName, c.configFile, mistakesAt(configData, err))
+		}
+	}
 	adminKey, err := svc.Bootstrap(ctx, os.Getenv("SWITCHBOARD_ADMIN_KEY"))
 	if err != nil {
 		return err
@@ -357,17 +383,9 @@ func run(args []string) error {
 	}
 
 	if c.configFile != "" {
-		data, err := os.ReadFile(c.configFile)
+		res, err := svc.Apply(ctx, fromFile, configDoc)
 		if err != nil {
-			return fmt.Errorf("%s: %w", c.configName, err)
-		}
-		doc, _, err := parseConfigDoc(data)
-		if err != nil {
-			return fmt.Errorf("%s: %s: %w", c.configName, c.configFile, err)
-		}
-		res, err := svc.Apply(ctx, inbox.Principal{Role: store.RoleAdmin, KeyID: "config-file"}, doc)
-		if err != nil {
-			return fmt.Errorf("%s %s: %w", c.configName, c.configFile, mistakesAt(data, err))
+			return fmt.Errorf("%s %s: %w", c.configName, c.configFile, mistakesAt(configData, err))
 		}
 		// New agents' keys are not printed (a log is no place for them):
 		// the line says how to issue them.

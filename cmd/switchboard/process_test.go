@@ -487,6 +487,76 @@ func TestStart_ATakenPortStopsItBeforeTheDataFileAndTheKey(t *testing.T) {
 	}
 }
 
+// TestStart_AMistakeInTheConfigStopsItBeforeTheKey: a first start whose
+// --config had a mistake generated and showed the admin key (the one
+// time) and then stopped on the mistake, so the key was easy to miss and
+// the next start showed none. The file is checked first now: a mistake
+// found reading it stops the start before the data file is made, one
+// found against the store before the key; the next start shows the key.
+func TestStart_AMistakeInTheConfigStopsItBeforeTheKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "sb.db")
+	write := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	start := func(config string) *exec.Cmd {
+		cmd := exec.Command(binary(t), "--addr", freePort(t), "--data", data, "--config", config)
+		cmd.Env = append(os.Environ(), "SWITCHBOARD_ADMIN_KEY=")
+		return cmd
+	}
+	for _, c := range []struct{ name, text, says string }{
+		{"misspelt.yaml", "teams:\n  - id: care\n    fallback: night\n", "fallback"},
+		{"unknown-team.yaml", "agents:\n  - id: ana\n    teams: [nosuch]\n", "nosuch"},
+	} {
+		out, err := start(write(c.name, c.text)).CombinedOutput()
+		if err == nil || !bytes.Contains(out, []byte(c.says)) {
+			t.Fatalf("start with %s: %v\n%s", c.name, err, out)
+		}
+		if bytes.Contains(out, []byte("generated the admin key")) {
+			t.Fatalf("a start that stopped on %s showed the admin key:\n%s", c.name, out)
+		}
+		if _, err := os.Stat(data); c.name == "misspelt.yaml" && !os.IsNotExist(err) {
+			t.Fatalf("a file that could not be read made the data file (%v)", err)
+		}
+	}
+	// Mended, the next start shows the key.
+	cmd := start(write("good.yaml", "teams:\n  - id: care\n"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &syncWriter{w: &stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		<-done
+	}()
+	shown := func() bool {
+		w := cmd.Stderr.(*syncWriter)
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return bytes.Contains(stderr.Bytes(), []byte("generated the admin key")) && bytes.Contains(stderr.Bytes(), []byte("configuration applied"))
+	}
+	for deadline := time.Now().Add(20 * time.Second); !shown(); {
+		select {
+		case err := <-done:
+			t.Fatalf("the mended start exited: %v\n%s", err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the mended start showed no key within 20 s:\n%s", stderr.String())
+		}
+	}
+}
+
 // TestHelp_ListsTheSubcommandsAndExitsZero: -h is a request, not an error
 // ("flag: help requested", exit 1, before), for the server and for each
 // subcommand.
