@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"net/url"
 	"os"
 	"reflect"
@@ -416,12 +415,7 @@ func apply(args []string) error {
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, "POST", path, bytes.NewReader(js))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := r.do(req)
+	resp, err := r.patient(ctx, "POST", path, js)
 	if err != nil {
 		// The server names the field ("agents[7].timezone"): say where
 		// it is in the file, for each mistake it lists.
@@ -450,7 +444,7 @@ func apply(args []string) error {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	if err := json.Unmarshal(body, &res); err != nil {
-		return fmt.Errorf("apply: %w", err)
+		return fmt.Errorf("apply: server at %s answered %d with what is not an apply's answer (%w): is --url Switchboard?", r.url, resp.StatusCode, err)
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(os.Stderr, "%s: warning: %s\n", *file, w)

@@ -490,3 +490,23 @@ agents:
 		t.Fatalf("error %v, want it at line 4, agents[0].capacity", err)
 	}
 }
+
+// TestApply_SaysWhichServerAnsweredAndWhatIsWrong: an answer that is not
+// Switchboard's (another service on --url) was "apply: unexpected end of
+// JSON input", naming no server; a word left over read "switchboard:
+// switchboard apply: …".
+func TestApply_SaysWhichServerAnsweredAndWhatIsWrong(t *testing.T) {
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer other.Close()
+	file := filepath.Join(t.TempDir(), "teams.yaml")
+	if err := os.WriteFile(file, []byte("teams:\n  - id: care\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SWITCHBOARD_ADMIN_KEY", testAdminKey)
+	if err := apply([]string{"-f", file, "--url", other.URL}); err == nil || !strings.Contains(err.Error(), "server at "+other.URL+" answered 200") {
+		t.Fatalf("apply to another service: %v", err)
+	}
+	if err := apply([]string{"-f", file, "stray"}); err == nil || !strings.HasPrefix(err.Error(), `apply: unexpected argument "stray"`) {
+		t.Fatalf("apply with a word left over: %v", err)
+	}
+}

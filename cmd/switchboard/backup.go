@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -40,11 +39,7 @@ func backup(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", "/api/v1/backup", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := r.do(req)
+	resp, err := r.patient(ctx, "GET", "/api/v1/backup", nil)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}

@@ -112,3 +112,44 @@ func TestBackup_LeavesErasedThreadsBehind(t *testing.T) {
 		t.Fatalf("an erased message sent again is new in the restored backup: %d %s %v", code, body, err)
 	}
 }
+
+// TestAdminCommands_WaitOutTheRateLimit: `backup` and `apply` gave up on
+// the first 429 of the admin key's rate limit (`forget` waited it out),
+// so a scheduled backup failed whenever something else used the key.
+func TestAdminCommands_WaitOutTheRateLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	dir := t.TempDir()
+	p := startProc(t, filepath.Join(dir, "live.db"), "--rate-limit", "1")
+	spend := func() {
+		t.Helper()
+		for {
+			code, body, err := p.request("GET", "/api/v1/me", testAdminKey, nil)
+			if err != nil || code != 200 && code != 429 {
+				t.Fatalf("GET /api/v1/me: %d %s %v", code, body, err)
+			}
+			if code == 429 {
+				return
+			}
+		}
+	}
+	config := filepath.Join(dir, "teams.yaml")
+	if err := os.WriteFile(config, []byte("teams:\n  - id: care\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"backup", "--to", filepath.Join(dir, "copy.db")}, {"apply", "-f", config}} {
+		spend()
+		cmd := exec.Command(binary(t), append(args, "--url", "http://"+p.addr)...)
+		cmd.Env = append(os.Environ(), "SWITCHBOARD_ADMIN_KEY="+testAdminKey)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("switchboard %s right after a 429: %v\n%s", args[0], err, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "copy.db")); err != nil {
+		t.Fatalf("no backup written: %v", err)
+	}
+	if code, _, err := p.request("GET", "/api/v1/teams/care", testAdminKey, nil); err != nil || code != 200 {
+		t.Fatalf("the applied team: %d %v", code, err)
+	}
+}

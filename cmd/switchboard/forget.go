@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -91,7 +90,7 @@ func forget(args []string) error {
 
 // role is the role of the key in use (GET /api/v1/me).
 func (r *remote) role(ctx context.Context) (string, error) {
-	resp, err := r.patient(ctx, "GET", "/api/v1/me")
+	resp, err := r.patient(ctx, "GET", "/api/v1/me", nil)
 	if err != nil {
 		return "", err
 	}
@@ -127,7 +126,7 @@ func (r *remote) threadIDs(ctx context.Context, author, network string) (ids []s
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
-		resp, err := r.patient(ctx, "GET", "/api/v1/threads?"+q.Encode())
+		resp, err := r.patient(ctx, "GET", "/api/v1/threads?"+q.Encode(), nil)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -156,7 +155,7 @@ func (r *remote) threadIDs(ctx context.Context, author, network string) (ids []s
 
 // erase erases one thread; one already gone counts as erased.
 func (r *remote) erase(ctx context.Context, id string) error {
-	resp, err := r.patient(ctx, "DELETE", "/api/v1/threads/"+url.PathEscape(id))
+	resp, err := r.patient(ctx, "DELETE", "/api/v1/threads/"+url.PathEscape(id), nil)
 	var se *statusError
 	if errors.As(err, &se) && se.code == http.StatusNotFound {
 		return nil
@@ -166,37 +165,4 @@ func (r *remote) erase(ctx context.Context, id string) error {
 	}
 	resp.Body.Close()
 	return nil
-}
-
-// patient sends a request without a body, and again after Retry-After
-// while the server answers 429 (rate limited) or 503 (store unreachable),
-// until ctx ends. It returns the response when it is 2xx.
-func (r *remote) patient(ctx context.Context, method, path string) (*http.Response, error) {
-	for {
-		req, err := http.NewRequestWithContext(ctx, method, path, nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := r.send(req)
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode/100 == 2 {
-			return resp, nil
-		}
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
-			return nil, &statusError{url: r.url, code: resp.StatusCode, body: string(body)}
-		}
-		wait := time.Second
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-			wait = time.Duration(s) * time.Second
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
-		}
-	}
 }

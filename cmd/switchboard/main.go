@@ -80,6 +80,9 @@ func main() {
 			cmd, args = apply, args[1:]
 		case "forget":
 			cmd, args = forget, args[1:]
+		case "version", "-version", "--version":
+			fmt.Println("switchboard", version) // as GET /version says
+			return
 		}
 	}
 	if err := cmd(args); errors.Is(err, flag.ErrHelp) {
@@ -238,6 +241,7 @@ const usage = `Usage:
   switchboard apply -f FILE [--url U]  apply a configuration file to a running server
   switchboard backup --to FILE         copy a running server's bbolt store
   switchboard forget --author ID       erase a customer's threads on a running server
+  switchboard version                  say which build this is
 Each subcommand takes -h.
 
 Flags:

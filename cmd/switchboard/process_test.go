@@ -564,6 +564,9 @@ func TestHelp_ListsTheSubcommandsAndExitsZero(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary")
 	}
+	if out, err := exec.Command(binary(t), "version").CombinedOutput(); err != nil || string(out) != "switchboard dev\n" {
+		t.Fatalf("switchboard version: %v %q", err, out)
+	}
 	for _, args := range [][]string{{"-h"}, {"serve", "-h"}, {"apply", "-h"}, {"backup", "-h"}, {"forget", "-h"}} {
 		out, err := exec.Command(binary(t), args...).CombinedOutput()
 		if err != nil || bytes.Contains(out, []byte("help requested")) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -8,7 +10,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/switchboard/switchboard/inbox"
 )
@@ -34,7 +38,8 @@ func parseCommand(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%s: unexpected argument %q (flags come before it, each with one value)", fs.Name(), fs.Arg(0))
+		// main says "switchboard: " before it.
+		return fmt.Errorf("%s: unexpected argument %q (flags come before it, each with one value)", strings.TrimPrefix(fs.Name(), "switchboard "), fs.Arg(0))
 	}
 	return nil
 }
@@ -53,18 +58,46 @@ func (r *remote) key() (string, error) {
 	return "", errors.New("set SWITCHBOARD_ADMIN_KEY or --key-file")
 }
 
-// do sends an admin request and returns the response when it is 200.
-func (r *remote) do(req *http.Request) (*http.Response, error) {
-	resp, err := r.send(req)
-	if err != nil {
-		return nil, err
+// patient sends an admin request (body may be nil; a JSON one is labelled
+// so), and again after Retry-After while the server answers 429 (rate
+// limited) or 503 (store unreachable), until ctx ends. It returns the
+// response when it is 2xx. Every subcommand's request is safe to send
+// again: reads, erasures and configuration documents.
+func (r *remote) patient(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	for {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, path, rd)
+		if err != nil {
+			return nil, err
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := r.send(req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode/100 == 2 {
+			return resp, nil
+		}
+		answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+			return nil, &statusError{url: r.url, code: resp.StatusCode, body: string(answer)}
+		}
+		wait := time.Second
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			wait = time.Duration(s) * time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("server at %s still answered %d when the time ran out: %w", r.url, resp.StatusCode, ctx.Err())
+		case <-time.After(wait):
+		}
 	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, &statusError{url: r.url, code: resp.StatusCode, body: string(body)}
-	}
-	return resp, nil
 }
 
 // send sends an admin request to the server, whatever it answers.
