@@ -307,8 +307,15 @@ func (s *Store) init(ctx context.Context, evalOnly bool) error {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		return s.fail(ctx, "ping", err)
 	}
-	if err := s.rdb.HSetNX(ctx, s.k.meta(), "schema_version", SchemaVersion).Err(); err != nil {
+	created, err := s.rdb.HSetNX(ctx, s.k.meta(), "schema_version", SchemaVersion).Result()
+	if err != nil {
 		return s.fail(ctx, "schema", err)
+	}
+	if created {
+		// Right on a first start; after a restore gone wrong (dump.rdb put
+		// back under appendonly yes is ignored) the one sign of it.
+		s.log.Warn("redis: no Switchboard data under this prefix: a new deployment starts here; "+
+			"if a backup was meant to be restored, see README \"Backup and restore\"", "prefix", s.k.tag())
 	}
 	v, err := s.rdb.HGet(ctx, s.k.meta(), "schema_version").Int()
 	if err != nil {

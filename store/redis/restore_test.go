@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,7 +135,12 @@ func TestRestore_DumpRDBIntoAnAOFServer(t *testing.T) {
 	if libs, err := naiveC.FunctionList(ctx, goredis.FunctionListQuery{}).Result(); err != nil || len(libs) != 0 {
 		t.Fatalf("naive restore: libraries %v (%v), want none", libs, err)
 	}
-	ns := openStoreURL(t, "redis://"+naive.addr+"/0", prefix) // opens without complaint, as a new deployment
+	// It opens as a new deployment, and says so.
+	var logs lockedBuf
+	ns := openStoreOpts(t, "redis://"+naive.addr+"/0", Options{Prefix: prefix, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if !strings.Contains(logs.String(), "a new deployment starts here") {
+		t.Fatalf("naive restore: the store opened on an empty Redis without saying so:\n%s", logs.String())
+	}
 	if _, err := ns.TeamGet(ctx, "care"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("naive restore: team care: %v, want ErrNotFound", err)
 	}
@@ -180,7 +186,11 @@ func TestRestore_DumpRDBIntoAnAOFServer(t *testing.T) {
 	if on, err := restoredC.ConfigGet(ctx, "appendonly").Result(); err != nil || on["appendonly"] != "yes" {
 		t.Fatalf("restored server: appendonly %v (%v)", on, err)
 	}
-	rst := openStoreURL(t, "redis://"+restored.addr+"/0", prefix)
+	var reopened lockedBuf
+	rst := openStoreOpts(t, "redis://"+restored.addr+"/0", Options{Prefix: prefix, Logger: slog.New(slog.NewJSONHandler(&reopened, nil))})
+	if strings.Contains(reopened.String(), "new deployment") {
+		t.Fatalf("the restored store opened as a new deployment:\n%s", reopened.String())
+	}
 	if !rst.fcall {
 		t.Fatal("restored store runs EVAL scripts, not the function library")
 	}
