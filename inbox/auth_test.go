@@ -165,3 +165,37 @@ func onNodesAtOnce(t *testing.T, st store.Store, step func(*inbox.Service) error
 		}
 	}
 }
+
+// TestBootstrap_RevokingTheLastAdminKeyIsUndoneByARestart: an admin may
+// revoke every admin key, their own included; the documented way back is
+// a start without SWITCHBOARD_ADMIN_KEY, which generates and shows a key
+// as on a first start, since the store has none left.
+func TestBootstrap_RevokingTheLastAdminKeyIsUndoneByARestart(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	svc := inbox.New(st, inbox.Config{})
+	first, err := svc.Bootstrap(ctx, "")
+	if err != nil || first == "" {
+		t.Fatalf("first start: %q %v", first, err)
+	}
+	admin, err := svc.Authenticate(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := svc.Bootstrap(ctx, ""); err != nil || again != "" {
+		t.Fatalf("a start with an admin key stored generated %q (%v)", again, err)
+	}
+	if err := svc.KeyDelete(ctx, admin, admin.KeyID); err != nil {
+		t.Fatal(err)
+	}
+	next, err := inbox.New(st, inbox.Config{}).Bootstrap(ctx, "")
+	if err != nil || next == "" || next == first {
+		t.Fatalf("a start after the last admin key was revoked: %q %v, want a new key", next, err)
+	}
+	if p, err := svc.Authenticate(ctx, next); err != nil || p.Role != store.RoleAdmin {
+		t.Fatalf("the new key: %+v %v", p, err)
+	}
+	if _, err := svc.Authenticate(ctx, first); !errors.Is(err, inbox.ErrUnauthorized) {
+		t.Fatalf("the revoked key: %v", err)
+	}
+}
