@@ -47,6 +47,20 @@ func (w WebhookSecrets) Endpoints() []string {
 	return on
 }
 
+// Halves says what is missing when only one of the two Meta settings is
+// set: the webhook is half on, and Meta's setup fails with no word here.
+func (w WebhookSecrets) Halves() []string {
+	switch {
+	case w.MetaAppSecret != "" && w.MetaVerifyToken == "":
+		return []string{EnvMetaAppSecret + " is set without " + EnvMetaVerifyToken +
+			": Meta's subscription check (GET /webhooks/meta) answers 404, so the app cannot subscribe"}
+	case w.MetaAppSecret == "" && w.MetaVerifyToken != "":
+		return []string{EnvMetaVerifyToken + " is set without " + EnvMetaAppSecret +
+			": Meta's deliveries (POST /webhooks/meta) answer 404, as their signatures cannot be checked"}
+	}
+	return nil
+}
+
 // Environment variables of the webhook secrets.
 const (
 	EnvMetaAppSecret       = "SWITCHBOARD_META_APP_SECRET"
@@ -120,10 +134,15 @@ func (s *server) metaVerify(c *fiber.Ctx) error {
 	if token == "" {
 		return fiber.ErrNotFound
 	}
+	// Each refusal says what is wrong, for whoever sets up the app.
 	challenge := c.Query("hub.challenge")
-	if c.Query("hub.mode") != "subscribe" || !connect.EqualToken(c.Query("hub.verify_token"), token) ||
-		challenge == "" || len(challenge) > 256 {
-		return fmt.Errorf("not a subscription handshake with the verify token: %w", inbox.ErrForbidden)
+	switch {
+	case c.Query("hub.mode") != "subscribe":
+		return fmt.Errorf("not a subscription handshake (hub.mode is not subscribe): %w", inbox.ErrForbidden)
+	case !connect.EqualToken(c.Query("hub.verify_token"), token):
+		return fmt.Errorf("hub.verify_token is not the verify token set here (%s): %w", EnvMetaVerifyToken, inbox.ErrForbidden)
+	case challenge == "" || len(challenge) > 256:
+		return &inbox.FieldError{Field: "hub.challenge", Message: "is required, at most 256 characters"}
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
 	return c.SendString(challenge)
@@ -166,8 +185,11 @@ func (s *server) xCRC(c *fiber.Ctx) error {
 		return fiber.ErrNotFound
 	}
 	token := c.Query("crc_token")
+	if token == "" {
+		return &inbox.FieldError{Field: "crc_token", Message: "is required"}
+	}
 	if !crcTokenOK(token) {
-		return &inbox.FieldError{Field: "crc_token", Message: "is required: at most 1024 letters, digits and + / = - _ . ~"}
+		return &inbox.FieldError{Field: "crc_token", Message: "must be at most 1024 letters, digits and + / = - _ . ~"}
 	}
 	return c.JSON(fiber.Map{"response_token": connect.CRCResponse(token, secret)})
 }

@@ -221,18 +221,24 @@ func TestMetaWebhook_HandshakeEchoesChallengeForTheConfiguredToken(t *testing.T)
 	if string(r.Body) != "1158201444" || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("handshake answered %q (%s), want the challenge as text", r.Body, r.Header.Get("Content-Type"))
 	}
-	for name, path := range map[string]string{
-		"wrong token":        "/webhooks/meta?hub.mode=subscribe&hub.challenge=1&hub.verify_token=" + verifyToken + "x",
-		"token prefix":       "/webhooks/meta?hub.mode=subscribe&hub.challenge=1&hub.verify_token=" + verifyToken[:5],
-		"no token":           "/webhooks/meta?hub.mode=subscribe&hub.challenge=1",
-		"mode not subscribe": "/webhooks/meta?hub.mode=unsubscribe&hub.challenge=1&hub.verify_token=" + verifyToken,
-		"no mode":            "/webhooks/meta?hub.challenge=1&hub.verify_token=" + verifyToken,
-		"no challenge":       "/webhooks/meta?hub.mode=subscribe&hub.verify_token=" + verifyToken,
-		"challenge too long": "/webhooks/meta?hub.mode=subscribe&hub.challenge=" + strings.Repeat("1", 257) + "&hub.verify_token=" + verifyToken,
+	// Each refusal says what is wrong: the mode, the token (403), or the
+	// challenge (400, naming it).
+	for name, c := range map[string]struct{ path, says string }{
+		"wrong token":        {"/webhooks/meta?hub.mode=subscribe&hub.challenge=1&hub.verify_token=" + verifyToken + "x", "hub.verify_token is not"},
+		"token prefix":       {"/webhooks/meta?hub.mode=subscribe&hub.challenge=1&hub.verify_token=" + verifyToken[:5], "hub.verify_token is not"},
+		"no token":           {"/webhooks/meta?hub.mode=subscribe&hub.challenge=1", "hub.verify_token is not"},
+		"mode not subscribe": {"/webhooks/meta?hub.mode=unsubscribe&hub.challenge=1&hub.verify_token=" + verifyToken, "hub.mode"},
+		"no mode":            {"/webhooks/meta?hub.challenge=1&hub.verify_token=" + verifyToken, "hub.mode"},
+		"no challenge":       {"/webhooks/meta?hub.mode=subscribe&hub.verify_token=" + verifyToken, ""},
+		"challenge too long": {"/webhooks/meta?hub.mode=subscribe&hub.challenge=" + strings.Repeat("1", 257) + "&hub.verify_token=" + verifyToken, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if e := s.do(t, "GET", path, "", nil).wantErr(t, 403, "forbidden", ""); !strings.Contains(e.Error.Message, "verify token") {
-				t.Fatalf("message %q, want it about the handshake", e.Error.Message)
+			if c.says == "" {
+				s.do(t, "GET", c.path, "", nil).wantErr(t, 400, "invalid_request", "hub.challenge")
+				return
+			}
+			if e := s.do(t, "GET", c.path, "", nil).wantErr(t, 403, "forbidden", ""); !strings.Contains(e.Error.Message, c.says) {
+				t.Fatalf("message %q, want it to say %q", e.Error.Message, c.says)
 			}
 		})
 	}
@@ -278,7 +284,12 @@ func TestXWebhook_CRCAnswersHMACOfTokenKeyedByConsumerSecret(t *testing.T) {
 			t.Fatalf("crc_token %q: response_token %q, want %q", token, out.ResponseToken, want)
 		}
 	}
-	s.do(t, "GET", "/webhooks/x", "", nil).wantErr(t, 400, "invalid_request", "crc_token")
+	if e := s.do(t, "GET", "/webhooks/x", "", nil).wantErr(t, 400, "invalid_request", "crc_token"); e.Error.Message != "crc_token: is required" {
+		t.Fatalf("no crc_token: %q", e.Error.Message)
+	}
+	if e := s.do(t, "GET", "/webhooks/x?crc_token=bad%7Btoken", "", nil).wantErr(t, 400, "invalid_request", "crc_token"); strings.Contains(e.Error.Message, "required") {
+		t.Fatalf("a crc_token given but not taken is said to be missing: %q", e.Error.Message)
+	}
 }
 
 // The CRC answer is the same HMAC, key and encoding as a delivery's

@@ -410,6 +410,9 @@ func run(args []string) error {
 	if on := hooks.Endpoints(); len(on) > 0 {
 		log.Info("native webhooks on", "endpoints", strings.Join(on, " "))
 	}
+	for _, half := range hooks.Halves() {
+		log.Warn("the Meta webhook is half set up: " + half)
+	}
 	app := api.New(api.Deps{Service: svc, Logger: log, Registry: reg, Version: version, Web: webFS(),
 		SecureCookies: c.secureCookies, Webhooks: hooks,
 		RateLimits:     api.RateLimits{PerKey: c.rateLimit, PerIngestKey: c.ingestRateLimit, PerIP: c.ipRateLimit},

@@ -32,6 +32,10 @@ func TestStart_SaysWhichNativeWebhooksAreOn(t *testing.T) {
 	if !strings.Contains(line, "/webhooks/generic/shopify") || !strings.Contains(line, "/webhooks/meta") || strings.Contains(line, "/webhooks/x") {
 		t.Fatalf("the start's log names the endpoints that are on as %q, want /webhooks/generic/shopify and /webhooks/meta only\n%s", line, logged)
 	}
+	// The app secret alone: Meta's subscription check cannot pass.
+	if !strings.Contains(logged, "half set up: SWITCHBOARD_META_APP_SECRET is set without SWITCHBOARD_META_VERIFY_TOKEN") {
+		t.Fatalf("the start does not say the Meta webhook lacks its verify token:\n%s", logged)
+	}
 	if strings.Contains(logged, metaSecret) || strings.Contains(logged, genericSecret) {
 		t.Fatalf("a webhook secret is in the log:\n%s", logged)
 	}
