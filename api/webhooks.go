@@ -248,12 +248,13 @@ func (s *server) ingestWebhook(c *fiber.Ctx, source string, res connect.Result) 
 	}
 	p := inbox.Principal{Role: store.RoleIngest, KeyID: "webhook:" + source}
 	var sum webhookSummary
-	for chunk := range slices.Chunk(res.Messages, inbox.MaxBatch) {
+	for from := 0; from < len(res.Messages); from += inbox.MaxBatch {
+		chunk := res.Messages[from:min(from+inbox.MaxBatch, len(res.Messages))]
 		results, err := s.svc.IngestBatch(c.UserContext(), p, chunk)
 		if err != nil {
 			return err
 		}
-		if skipped, err = sum.add(skipped, chunk, results); err != nil {
+		if skipped, err = sum.add(skipped, chunk, res.Paths[from:from+len(chunk)], results); err != nil {
 			return err
 		}
 	}
@@ -328,7 +329,7 @@ func (sum *webhookSummary) notice(skipped []string, path string, err error, n *i
 // validation will never pass: it is skipped, and why is added to skipped.
 // Any other failure means it is not stored, and is returned so the network
 // retries.
-func (sum *webhookSummary) add(skipped []string, chunk []inbox.MessageInput, results []inbox.IngestResult) ([]string, error) {
+func (sum *webhookSummary) add(skipped []string, chunk []inbox.MessageInput, paths []string, results []inbox.IngestResult) ([]string, error) {
 	for i, r := range results {
 		var fe *inbox.FieldError
 		switch {
@@ -338,8 +339,8 @@ func (sum *webhookSummary) add(skipped []string, chunk []inbox.MessageInput, res
 			sum.Stored++
 		case errors.As(r.Err, &fe):
 			sum.Refused++
-			skipped = append(skipped, fmt.Sprintf("%s message %s: %s %s",
-				chunk[i].Network, clipForLog(chunk[i].ExternalID), fe.Field, fe.Message))
+			skipped = append(skipped, fmt.Sprintf("%s: %s message %s: %s %s",
+				paths[i], chunk[i].Network, clipForLog(chunk[i].ExternalID), fe.Field, fe.Message))
 		default:
 			return skipped, fmt.Errorf("ingest %s message: %w", chunk[i].Network, r.Err)
 		}

@@ -570,7 +570,8 @@ func TestMetaWebhook_BadItemsAreSkippedTheRestStoredAndNoTextLogged(t *testing.T
 		}
 	}
 	if len(lines) != 1 || !strings.Contains(lines[0], "level=WARN") || !strings.Contains(lines[0], "skipped=4") ||
-		!strings.Contains(lines[0], "entry[0].messaging[1]") || !strings.Contains(lines[0], "external_id must be at most") {
+		!strings.Contains(lines[0], "entry[0].messaging[1]") || !strings.Contains(lines[0], "entry[0].messaging[3]: facebook message") ||
+		!strings.Contains(lines[0], "external_id must be at most") {
 		t.Fatalf("want one warning line for the request, naming the skipped items; got:\n%s", logs)
 	}
 	for _, leak := range []string{"secret plan", "text of a message", "üüü", metaSecret, hexSig(metaSecret, body)[7:]} {

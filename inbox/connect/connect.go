@@ -31,8 +31,11 @@ import (
 
 // Result is what one webhook delivery maps to.
 type Result struct {
-	// Messages are the inbound messages, in payload order.
+	// Messages are the inbound messages, in payload order, and Paths
+	// where each is in the payload (as Drop's), for the log when one is
+	// refused.
 	Messages []inbox.MessageInput
+	Paths    []string
 	// Ignored counts events that are not inbound customer messages: echoes of
 	// the brand's own messages, its own posts and comments, delivery and read
 	// receipts, statuses, unknown objects, fields and event types.
@@ -82,6 +85,11 @@ type Drop struct {
 	Path string
 	// Reason says why; it never contains message text.
 	Reason string
+}
+
+func (r *Result) message(path string, m inbox.MessageInput) {
+	r.Messages = append(r.Messages, m)
+	r.Paths = append(r.Paths, path)
 }
 
 func (r *Result) drop(path, reason string) {

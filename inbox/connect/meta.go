@@ -253,7 +253,7 @@ func metaMessaging(res *Result, network string, e metaEntry, path string, raw []
 		return
 	}
 	sender := string(m.Sender.ID)
-	res.Messages = append(res.Messages, inbox.MessageInput{
+	res.message(path, inbox.MessageInput{
 		Network: network, ExternalID: m.Message.MID, ThreadExternalID: dmThread(sender),
 		Profile: account, Kind: "dm", Text: clip(m.Message.Text), Attachments: atts,
 		Author: store.Author{ID: sender},
@@ -347,7 +347,7 @@ func pageFeed(res *Result, e metaEntry, path string, raw []byte) {
 		res.drop(path, "no text nor attachment with a URL")
 		return
 	}
-	res.Messages = append(res.Messages, inbox.MessageInput{
+	res.message(path, inbox.MessageInput{
 		Network: "facebook", ExternalID: string(extID), ThreadExternalID: postThread(string(v.PostID), string(v.From.ID)),
 		Profile: string(e.ID), Kind: kind, Text: clip(v.Message), Attachments: atts,
 		Author: store.Author{ID: string(v.From.ID), Name: v.From.Name},
@@ -414,7 +414,7 @@ func pageRating(res *Result, e metaEntry, path string, raw []byte) {
 		res.edited(path, "facebook", extID, text, unixTime(e.Time))
 		return
 	}
-	res.Messages = append(res.Messages, inbox.MessageInput{
+	res.message(path, inbox.MessageInput{
 		Network: "facebook", ExternalID: extID, ThreadExternalID: "review:" + string(v.ReviewerID),
 		Profile: string(e.ID), Kind: "review", Text: clip(text),
 		Author: store.Author{ID: string(v.ReviewerID), Name: v.ReviewerName},
@@ -469,7 +469,7 @@ func igComment(res *Result, e metaEntry, path string, raw []byte, kind string) {
 		res.drop(path, "no text")
 		return
 	}
-	res.Messages = append(res.Messages, inbox.MessageInput{
+	res.message(path, inbox.MessageInput{
 		Network: "instagram", ExternalID: string(extID), ThreadExternalID: postThread(string(media), string(v.From.ID)),
 		Profile: string(e.ID), Kind: kind, Text: clip(v.Text),
 		Author: store.Author{ID: string(v.From.ID), Handle: handle(v.From.Username)},
@@ -750,7 +750,7 @@ func whatsApp(res *Result, e metaEntry, path string, raw []byte) {
 			res.drop(mpath, "no text")
 			continue
 		}
-		res.Messages = append(res.Messages, inbox.MessageInput{
+		res.message(mpath, inbox.MessageInput{
 			Network: "whatsapp", ExternalID: m.ID, ThreadExternalID: dmThread(string(m.From)),
 			Profile: string(v.Metadata.PhoneNumberID), Kind: "dm", Text: clip(text),
 			Author: store.Author{ID: string(m.From), Handle: "+" + strings.TrimPrefix(string(m.From), "+"), Name: name},

@@ -239,7 +239,7 @@ func xTweetEvent(res *Result, forUser, path string, raw []byte) {
 	if lang == "und" || len(lang) > 16 {
 		lang = ""
 	}
-	res.Messages = append(res.Messages, inbox.MessageInput{
+	res.message(path, inbox.MessageInput{
 		Network: "twitter", ExternalID: tweetID, ThreadExternalID: thread, InReplyTo: string(t.InReplyToStatusIDStr),
 		Profile: forUser, Kind: kind, Text: clip(text), Attachments: atts, Author: author,
 		Language: lang, SentAt: sentAt,
@@ -307,7 +307,7 @@ func xDMEvent(res *Result, forUser string, users map[string]json.RawMessage, pat
 		res.drop(path, "no text")
 		return
 	}
-	res.Messages = append(res.Messages, inbox.MessageInput{
+	res.message(path, inbox.MessageInput{
 		Network: "twitter", ExternalID: string(d.ID), ThreadExternalID: dmThread(sender),
 		Profile: forUser, Kind: "dm", Text: clip(mc.MessageData.Text), Attachments: atts, Author: author,
 		SentAt: unixTime(d.CreatedTimestamp),
