@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -649,6 +650,186 @@ func TestOutboundWebhooks_SecretIs16To256Characters(t *testing.T) {
 			} else {
 				r.wantErr(t, 400, "invalid_request", "secret")
 			}
+		})
+	}
+}
+
+// logLine is one line of a JSON log.
+type logLine map[string]any
+
+// linesOf parses the JSON lines logs holds and returns those with message
+// msg.
+func linesOf(t *testing.T, logs *lockedBuffer, msg string) []logLine {
+	t.Helper()
+	var out []logLine
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m logLine
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// The lines failing deliveries log.
+const (
+	hookFailingMsg   = "webhook deliveries failing; events wait and are retried"
+	hookStillMsg     = "webhook deliveries still failing"
+	hookRecoveredMsg = "webhook deliveries work again"
+)
+
+// loggedNothingSecret fails the test if the log holds the webhook's URL
+// (or the secrets in its path and query), its secret, a signature or the
+// text of a message.
+func loggedNothingSecret(t *testing.T, logs *lockedBuffer, url string, text ...string) {
+	t.Helper()
+	got := logs.String()
+	// Nor its address: the line names the kind of failure, not the
+	// error's text.
+	addr, _, _ := strings.Cut(strings.TrimPrefix(url, "http://"), "/")
+	for _, s := range append([]string{url, addr, hookSecret, "sha256=", "path-secret-7f3a", "query-secret-91c2"}, text...) {
+		if strings.Contains(got, s) {
+			t.Fatalf("the log holds %q:\n%s", s, got)
+		}
+	}
+}
+
+// TestOutboundWebhooks_FailingDeliveriesAreLoggedWithoutFlooding: a
+// receiver that fails says so in the log at its first failed attempt
+// (webhook id and status, not the URL), then at most once per 10 minutes
+// while it keeps failing, and once when it works again. It logged nothing
+// until an event was given up, a day later by default.
+func TestOutboundWebhooks_FailingDeliveriesAreLoggedWithoutFlooding(t *testing.T) {
+	t.Parallel()
+	logs := &lockedBuffer{}
+	s := outboundServer(t, opsOptions{cfg: func(c *inbox.Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+		c.Webhooks.GiveUpAfter = 2 * time.Hour // nothing given up here
+	}})
+	rcv := newHookReceiver(t, 1000)
+	// The path and query of a receiver's URL may carry a secret.
+	url := rcv.srv.URL + "/hooks/path-secret-7f3a?token=query-secret-91c2"
+	h := s.hook(t, url, "thread.created", "message.received")
+	text := "my card number is 4111 and I am furious"
+	s.ingest(t, msg("lf-1", map[string]any{"text": text}))
+
+	eventually(t, "the first failed attempt", func() bool { return s.hookState(t, h.ID).Attempts == 1 })
+	start := *s.hookState(t, h.ID).FirstFailureAt
+	// The line is written before the attempt's state is saved.
+	warned := linesOf(t, logs, hookFailingMsg)
+	if len(warned) != 1 || warned[0]["level"] != "WARN" || warned[0]["webhook"] != h.ID || warned[0]["failure"] != "HTTP 500" {
+		t.Fatalf("lines when the webhook started failing: %v\nlog:\n%s", warned, logs.String())
+	}
+
+	// Retried every 10 s to 2 m: a line at the first attempt 10 minutes
+	// after the first line, none before; the next 10 minutes after that.
+	attempts, repeatAt := 1, time.Duration(0)
+	for {
+		st := s.hookState(t, h.ID)
+		s.clock.Advance(st.NextAttemptAt.Sub(s.clock.Now()))
+		attempts++
+		eventually(t, fmt.Sprintf("failed attempt %d", attempts), func() bool { return s.hookState(t, h.ID).Attempts == attempts })
+		elapsed := s.clock.Now().Sub(start)
+		still := linesOf(t, logs, hookStillMsg)
+		want := 0
+		switch {
+		case elapsed < 10*time.Minute:
+		case repeatAt == 0:
+			repeatAt, want = elapsed, 1
+		case elapsed-repeatAt < 10*time.Minute:
+			want = 1
+		default:
+			want = 2
+		}
+		if len(still) != want {
+			t.Fatalf("attempt %d, %s after the first (first repeat at %s): %d repeated lines, want %d: %v",
+				attempts, elapsed, repeatAt, len(still), want, still)
+		}
+		if want == 0 || want == 1 && repeatAt != elapsed {
+			continue // no new line
+		}
+		l := still[want-1]
+		if l["level"] != "WARN" || l["webhook"] != h.ID || l["failure"] != "HTTP 500" ||
+			l["failed_attempts"] != float64(attempts) || time.Duration(l["for"].(float64)) != elapsed.Round(time.Second) {
+			t.Fatalf("attempt %d, %s after the first: %v", attempts, elapsed, l)
+		}
+		if want == 2 {
+			break
+		}
+	}
+	if attempts < 15 {
+		t.Fatalf("only %d attempts in %s", attempts, s.clock.Now().Sub(start))
+	}
+	if n := len(linesOf(t, logs, hookFailingMsg)); n != 1 {
+		t.Fatalf("%d lines saying the webhook started failing", n)
+	}
+	if n := len(linesOf(t, logs, hookRecoveredMsg)); n != 0 {
+		t.Fatalf("%d lines saying it works again while it fails", n)
+	}
+
+	rcv.setFail(0)
+	s.clock.Advance(s.hookState(t, h.ID).NextAttemptAt.Sub(s.clock.Now()))
+	eventually(t, "the delivery after the receiver came back", func() bool { return s.hookState(t, h.ID).Delivered >= 1 })
+	failedFor := s.clock.Now().Sub(start).Round(time.Second)
+	eventually(t, "the line saying it works again", func() bool { return len(linesOf(t, logs, hookRecoveredMsg)) == 1 })
+	l := linesOf(t, logs, hookRecoveredMsg)[0]
+	if l["level"] != "INFO" || l["webhook"] != h.ID || time.Duration(l["after"].(float64)) != failedFor || l["failed_attempts"] != float64(attempts) {
+		t.Fatalf("line when it works again: %v, want after %s and %d failed attempts", l, failedFor, attempts)
+	}
+	loggedNothingSecret(t, logs, url, text, rcv.all()[0].Signature)
+}
+
+// TestOutboundWebhooks_FailureLogNamesTheKindOfFailure: a receiver that
+// is not listening, or does not answer in time, is named so in the log, by
+// the class of the error and not by its text (which names the URL).
+func TestOutboundWebhooks_FailureLogNamesTheKindOfFailure(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		kind     string
+		receiver func(t *testing.T) string // its base URL
+	}{
+		{"connection refused", func(t *testing.T) string {
+			gone := httptest.NewServer(http.NotFoundHandler())
+			gone.Close() // nothing listens at its address now
+			return gone.URL
+		}},
+		{"timeout", func(t *testing.T) string {
+			release := make(chan struct{})
+			hang := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body) // then the server sees the client hang up
+				select {
+				case <-r.Context().Done():
+				case <-release:
+				}
+			}))
+			t.Cleanup(hang.Close)
+			t.Cleanup(func() { close(release) }) // before the server closes
+			return hang.URL
+		}},
+	} {
+		t.Run(c.kind, func(t *testing.T) {
+			t.Parallel()
+			logs := &lockedBuffer{}
+			s := outboundServer(t, opsOptions{cfg: func(cfg *inbox.Config) {
+				cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+				cfg.Webhooks.Timeout = 200 * time.Millisecond
+			}})
+			url := c.receiver(t) + "/hooks/path-secret-7f3a?token=query-secret-91c2"
+			h := s.hook(t, url, "thread.created")
+			text := "where is my parcel"
+			s.ingest(t, msg("fk-1", map[string]any{"text": text}))
+			eventually(t, "the first failed attempt", func() bool { return s.hookState(t, h.ID).Attempts == 1 })
+			warned := linesOf(t, logs, hookFailingMsg)
+			if len(warned) != 1 || warned[0]["webhook"] != h.ID || warned[0]["failure"] != c.kind {
+				t.Fatalf("lines when the webhook started failing: %v (last_error %q)\nlog:\n%s", warned, s.hookState(t, h.ID).LastError, logs.String())
+			}
+			loggedNothingSecret(t, logs, url, text)
 		})
 	}
 }

@@ -92,6 +92,8 @@ type Service struct {
 	// leased, those this node has leased (released at Stop).
 	delivering sync.Map
 	leased     sync.Map
+	// hookHealth is what this node logged of failing webhooks.
+	hookHealth webhookHealth
 
 	// ingestStripes serialise, within this node, the retries of messages
 	// whose thread changed under them (see IngestBatch).

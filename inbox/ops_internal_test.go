@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -703,5 +704,100 @@ func TestDeliverWebhooks_OneRunPerWebhookOnANode(t *testing.T) {
 	}
 	if got.n > 2 {
 		t.Fatalf("%d posts for two events", got.n)
+	}
+}
+
+// TestDeliverWebhooks_ANodeLogsTheRecoveryOfAWebhookAnotherNodeDelivered:
+// each node logs the failures of the attempts it makes; when the lease
+// moves and another node delivers, the node that logged the failure says
+// at its next poll that the webhook works again, rather than staying
+// silent (and, at its next failure, calling it still failing since then).
+func TestDeliverWebhooks_ANodeLogsTheRecoveryOfAWebhookAnotherNodeDelivered(t *testing.T) {
+	clock := &steeredClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	st := retentionStore(t, clock)
+	var down atomic.Bool
+	down.Store(true)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(rcv.Close)
+	ctx := context.Background()
+	wh, err := st.WebhookCreate(ctx, store.Webhook{ID: "wh-crm", URL: rcv.URL + "/in?key=k-7f3a", Events: []string{store.EventThreadCreated}, Secret: "0123456789abcdef"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedThreads(t, st, "news", 1, 0)
+	var logA, logB strings.Builder
+	a := New(st, Config{Logger: slog.New(slog.NewTextHandler(&logA, nil)), Clock: clock.now, NodeID: "a"})
+	b := New(st, Config{Logger: slog.New(slog.NewTextHandler(&logB, nil)), Clock: clock.now, NodeID: "b"})
+
+	a.deliverWebhook(ctx, wh.ID) // leases it, fails
+	if got := logA.String(); strings.Count(got, "level=WARN") != 1 ||
+		!strings.Contains(got, `msg="webhook deliveries failing; events wait and are retried" component=inbox webhook=wh-crm failure="HTTP 503"`) {
+		t.Fatalf("node a's log after its failed attempt:\n%s", got)
+	}
+	// a's lease runs out; b takes the webhook over and delivers.
+	down.Store(false)
+	clock.set(clock.now().Add(a.cfg.Webhooks.Lease))
+	b.deliverWebhook(ctx, wh.ID)
+	if got, err := st.WebhookGet(ctx, wh.ID); err != nil || got.State.Delivered != 1 {
+		t.Fatalf("after node b's run: %+v, %v", got.State, err)
+	}
+	logged := logA.String()
+	a.deliverWebhooks(ctx) // a poll: nothing to send, the list read
+	got := strings.TrimPrefix(logA.String(), logged)
+	if !strings.Contains(got, `level=INFO msg="webhook deliveries work again" component=inbox webhook=wh-crm after=30s failed_attempts=1 delivered_by="another node"`) {
+		t.Fatalf("node a's log after node b delivered:\n%s", logA.String())
+	}
+	a.deliverWebhooks(ctx)
+	if logA.String() != logged+got || logB.String() != "" {
+		t.Fatalf("logs after another poll:\nnode a:\n%s\nnode b:\n%s", logA.String(), logB.String())
+	}
+	if strings.Contains(logA.String(), "k-7f3a") || strings.Contains(logA.String(), rcv.URL) {
+		t.Fatalf("node a's log names the URL:\n%s", logA.String())
+	}
+}
+
+// TestWebhookHealth_AFlappingReceiverLogsAtMostAFewLinesPerInterval: a
+// receiver that fails and recovers again and again gets a line when it
+// starts failing and one when it recovers, then nothing for the interval;
+// the spells in between are counted in the next line. A spell that began
+// unlogged and goes on is logged as still failing once a line is due.
+func TestWebhookHealth_AFlappingReceiverLogsAtMostAFewLinesPerInterval(t *testing.T) {
+	var logged strings.Builder
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	s := New(nil, Config{Logger: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}})), Clock: func() time.Time { return t0 }})
+	h := &s.hookHealth
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	down := &statusError{503}
+	h.failed(s, "wh", down, 0, at(0))
+	h.delivered(s, "wh", at(time.Second))
+	for i := range 50 { // a spell every other second for ten minutes, less one
+		h.failed(s, "wh", down, 1, at(time.Duration(2+2*i)*time.Second))
+		h.delivered(s, "wh", at(time.Duration(3+2*i)*time.Second))
+	}
+	h.failed(s, "wh", down, 1, at(10*time.Minute+time.Second))
+	h.delivered(s, "wh", at(15*time.Minute))
+	// Within the interval of the last line, though not of the first of
+	// the spell before.
+	h.failed(s, "wh", down, 2, at(20*time.Minute+3*time.Second))
+	h.failed(s, "wh", down, 2, at(25*time.Minute+3*time.Second))
+	h.failed(s, "wh", down, 2, at(30*time.Minute))
+	want := `level=WARN msg="webhook deliveries failing; events wait and are retried" component=inbox webhook=wh failure="HTTP 503" give_up_after=24h0m0s
+level=INFO msg="webhook deliveries work again" component=inbox webhook=wh after=1s failed_attempts=1
+level=WARN msg="webhook deliveries failing; events wait and are retried" component=inbox webhook=wh failure="HTTP 503" brief_spells_unlogged=50 give_up_after=24h0m0s
+level=INFO msg="webhook deliveries work again" component=inbox webhook=wh after=4m59s failed_attempts=1
+level=WARN msg="webhook deliveries still failing" component=inbox webhook=wh failure="HTTP 503" for=5m0s failed_attempts=2
+`
+	if got := logged.String(); got != want {
+		t.Fatalf("log:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -149,6 +150,7 @@ func (s *Service) deliverWebhooks(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	s.hookHealth.reconcile(s, hooks)
 	// The leases of webhooks deleted since are not this node's to end any
 	// more (the map grew by every webhook ever delivered).
 	s.leased.Range(func(id, _ any) bool {
@@ -282,6 +284,7 @@ func (s *Service) deliverWebhook(ctx context.Context, id string) {
 			now = s.now()
 			changed = true
 			if err == nil {
+				s.hookHealth.delivered(s, id, now)
 				s.metrics.Webhooks.WithLabelValues("delivered").Inc()
 				st.Cursor, st.Delivered, st.Attempts, st.FailingEvent = ev.ID, st.Delivered+1, 0, 0
 				st.FirstFailureAt, st.NextAttemptAt, st.LastDeliveredAt = nil, nil, &now
@@ -291,6 +294,7 @@ func (s *Service) deliverWebhook(ctx context.Context, id string) {
 				return
 			}
 			s.metrics.Webhooks.WithLabelValues("failed").Inc()
+			s.hookHealth.failed(s, id, err, st.Delivered, now)
 			st.Attempts++
 			st.FailingEvent = ev.ID
 			st.LastError, st.LastErrorAt = err.Error(), &now
@@ -368,9 +372,163 @@ func (s *Service) post(ctx context.Context, wh *store.Webhook, ev *store.Event) 
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("receiver answered %d", resp.StatusCode)
+		return &statusError{resp.StatusCode}
 	}
 	return nil
+}
+
+// statusError is a receiver's answer outside 2xx.
+type statusError struct{ code int }
+
+func (e *statusError) Error() string { return fmt.Sprintf("receiver answered %d", e.code) }
+
+// errPrivate is a connection --webhook-deny-private refused.
+var errPrivate = errors.New("refusing private address")
+
+// --- logging failing deliveries ---
+
+// webhookFailLogEvery bounds how often one webhook's failing deliveries
+// are logged: when they start failing at once, then at most once per
+// interval while they go on failing or come and go (a receiver that fails
+// every other delivery would otherwise log two lines a retry).
+const webhookFailLogEvery = 10 * time.Minute
+
+// webhookHealth is what this node saw and logged of the webhooks whose
+// deliveries fail (last_error and the metric say it too, but an operator
+// watching the log learnt of a dead receiver only when events were given
+// up, a day later). Each node logs the attempts it makes: a webhook's
+// delivery is leased to one node at a time, so its lines come from the
+// node delivering it, and a node that takes a failing webhook over (a
+// restart) says it anew. The lines name the webhook's id and the kind of
+// failure, never its URL (its path or query may carry a secret), nor what
+// was sent.
+type webhookHealth struct {
+	mu    sync.Mutex
+	hooks map[string]*hookFailing
+}
+
+// hookFailing is one webhook's record: a spell of failed attempts with no
+// delivery between them, and the last line logged about it.
+type hookFailing struct {
+	failing bool
+	since   time.Time // the spell's first failed attempt
+	failed  int       // failed attempts in the spell
+	told    bool      // a line has named the spell
+	// lastLine is when this webhook was last logged; brief counts the
+	// spells that ended since then with no line (nothing was due).
+	lastLine time.Time
+	brief    int
+	// delivered is the webhook's delivered count at the spell's last
+	// failure here: when the stored count passes it, another node
+	// delivered (the lease moved), and the spell is over.
+	delivered uint64
+}
+
+// failed notes a failed attempt of webhook id and logs it when due.
+func (h *webhookHealth) failed(s *Service, id string, err error, delivered uint64, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.hooks == nil {
+		h.hooks = map[string]*hookFailing{}
+	}
+	f := h.hooks[id]
+	if f == nil {
+		f = &hookFailing{}
+		h.hooks[id] = f
+	}
+	if !f.failing {
+		f.failing, f.since, f.failed, f.told = true, now, 0, false
+	}
+	f.failed++
+	f.delivered = delivered
+	if !f.lastLine.IsZero() && now.Sub(f.lastLine) < webhookFailLogEvery {
+		return
+	}
+	attrs := []any{"webhook", id, "failure", failureKind(err)}
+	if f.brief > 0 {
+		attrs = append(attrs, "brief_spells_unlogged", f.brief)
+	}
+	if f.failed == 1 {
+		s.log.Warn("webhook deliveries failing; events wait and are retried",
+			append(attrs, "give_up_after", s.cfg.Webhooks.GiveUpAfter)...)
+	} else {
+		s.log.Warn("webhook deliveries still failing",
+			append(attrs, "for", now.Sub(f.since).Round(time.Second), "failed_attempts", f.failed)...)
+	}
+	f.told, f.lastLine, f.brief = true, now, 0
+}
+
+// delivered notes a delivery of webhook id: the end of a failing spell,
+// logged if a line named the spell.
+func (h *webhookHealth) delivered(s *Service, id string, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if f := h.hooks[id]; f != nil && f.failing {
+		h.recovered(s, id, f, now, false)
+	}
+}
+
+func (h *webhookHealth) recovered(s *Service, id string, f *hookFailing, now time.Time, elsewhere bool) {
+	f.failing = false
+	if !f.told {
+		f.brief++
+		return
+	}
+	attrs := []any{"webhook", id, "after", now.Sub(f.since).Round(time.Second), "failed_attempts", f.failed}
+	if elsewhere {
+		attrs = append(attrs, "delivered_by", "another node")
+	}
+	s.log.Info("webhook deliveries work again", attrs...)
+	f.lastLine = now
+}
+
+// reconcile forgets deleted webhooks, and ends the spells of those another
+// node has delivered since this one failed.
+func (h *webhookHealth) reconcile(s *Service, hooks []store.Webhook) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, f := range h.hooks {
+		i := slices.IndexFunc(hooks, func(w store.Webhook) bool { return w.ID == id })
+		switch {
+		case i < 0:
+			delete(h.hooks, id)
+		case f.failing && hooks[i].State.Delivered > f.delivered:
+			h.recovered(s, id, f, s.now(), true)
+		}
+	}
+}
+
+// failureKind names the kind of a failed attempt for the log: the status
+// the receiver answered, or the class of the network error. Not the
+// error's text, which may hold the URL.
+func failureKind(err error) string {
+	var (
+		status *statusError
+		dns    *net.DNSError
+		cert   *tls.CertificateVerificationError
+		alert  tls.AlertError
+		record tls.RecordHeaderError
+		nerr   net.Error
+	)
+	switch {
+	case errors.As(err, &status):
+		return "HTTP " + strconv.Itoa(status.code)
+	case errors.Is(err, errPrivate):
+		return "private address refused"
+	case errors.As(err, &dns):
+		return "DNS lookup failed"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &nerr) && nerr.Timeout():
+		return "timeout"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "host unreachable"
+	case errors.As(err, &cert), errors.As(err, &alert), errors.As(err, &record):
+		return "TLS handshake failed"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed"
+	}
+	return "other error"
 }
 
 var (
@@ -389,7 +547,7 @@ func (s *Service) webhookClient() *http.Client {
 				d.Control = func(_, address string, _ syscall.RawConn) error {
 					ap, err := netip.ParseAddrPort(address)
 					if err != nil || !public(ap.Addr()) {
-						return fmt.Errorf("refusing private address %s", address)
+						return fmt.Errorf("%w %s", errPrivate, address)
 					}
 					return nil
 				}
