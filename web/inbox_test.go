@@ -750,16 +750,7 @@ func TestReply_AnEditAfterAnUncertainSendIsNotLost(t *testing.T) {
 	}
 	p.click("#reply-send") // under a new key: another reply
 	p.waitText("#status-msg", "Reply sent.")
-	var msgs struct {
-		Items []struct{ Direction, Text string }
-	}
-	f.must(t, 200, "GET", "/api/v1/threads/"+id+"/messages", f.admin, nil, &msgs)
-	var out []string
-	for _, m := range msgs.Items {
-		if m.Direction == "outbound" {
-			out = append(out, m.Text)
-		}
-	}
+	out := f.replies(t, id)
 	if strings.Join(out, "|") != "Yes, it is|Yes, it is, and it ships today" {
 		t.Fatalf("replies sent: %q", out)
 	}
@@ -2089,16 +2080,40 @@ func TestSupervisor_MoveAndOfferWithNothingChosenSayWhatIsMissing(t *testing.T) 
 	}
 }
 
+// replies are the texts of the thread's replies stored, oldest first.
+func (f *careFixture) replies(t *testing.T, id string) []string {
+	t.Helper()
+	var msgs struct {
+		Items []struct{ Direction, Text string }
+	}
+	f.must(t, 200, "GET", "/api/v1/threads/"+id+"/messages", f.admin, nil, &msgs)
+	var out []string
+	for _, m := range msgs.Items {
+		if m.Direction == "outbound" {
+			out = append(out, m.Text)
+		}
+	}
+	return out
+}
+
+// anaTyping is Ana holding a new thread of the customer's text, with
+// draft typed in its reply box and not sent.
+func anaTyping(t *testing.T, text, draft string) (*careFixture, string, *page) {
+	t.Helper()
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "typing-1", Text: text})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.claim(id)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), draft))
+	return f, id, p
+}
+
 // TestReply_UnsentTextIsAskedAboutBeforeTheLockEnds: releasing (U or the
 // button), closing or handing over a thread with a reply typed and not
 // sent let the lock go with one key; the page now asks first, and the
 // draft stays for a claim again.
 func TestReply_UnsentTextIsAskedAboutBeforeTheLockEnds(t *testing.T) {
-	f := newCareFixture(t)
-	id := f.ingest(t, msg{ExternalID: "unsent-1", Text: "Where is my order?"})
-	p := signedIn(t, f.server, "ana", f.ana)
-	p.claim(id)
-	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "It left the warehouse"))
+	f, id, p := anaTyping(t, "Where is my order?", "It left the warehouse")
 	p.do(chromedp.KeyEvent(kb.Escape)) // out of the box, for U
 	p.key("u")
 	p.waitFor("the question, focus on Cancel", `document.activeElement?.id === 'act-release-no'`)
@@ -2133,14 +2148,10 @@ func TestReply_UnsentTextIsAskedAboutBeforeTheLockEnds(t *testing.T) {
 	}
 }
 
-// TestSignOut_UnsentRepliesAreAskedAbout: drafts live in the page only, so
-// signing out lost a typed reply without a word; it now asks first.
+// TestSignOut_UnsentRepliesAreAskedAbout: signing out lost a typed reply
+// without a word (drafts do not outlive the session); it now asks first.
 func TestSignOut_UnsentRepliesAreAskedAbout(t *testing.T) {
-	f := newCareFixture(t)
-	id := f.ingest(t, msg{ExternalID: "unsent-out-1", Text: "Hello?"})
-	p := signedIn(t, f.server, "ana", f.ana)
-	p.claim(id)
-	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Hi there"))
+	f, id, p := anaTyping(t, "Hello?", "Hi there")
 	p.click("#signout")
 	p.waitFor("the question, focus on Cancel", `document.activeElement?.id === 'signout-no'`)
 	p.waitText("#signout-q", "A reply you typed is not sent and will be lost. Sign out anyway?")
@@ -2161,11 +2172,7 @@ func TestSignOut_UnsentRepliesAreAskedAbout(t *testing.T) {
 // a reload, and with it the Idempotency-Key of a send that may have gone
 // out, so sending again after the reload answered the customer twice.
 func TestReply_ADraftSurvivesAReload(t *testing.T) {
-	f := newCareFixture(t)
-	id := f.ingest(t, msg{ExternalID: "reload-draft-1", Text: "Is my parcel lost?"})
-	p := signedIn(t, f.server, "ana", f.ana)
-	p.claim(id)
-	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Checking now"))
+	f, id, p := anaTyping(t, "Is my parcel lost?", "Checking now")
 	p.click("#reply-close")
 	p.do(chromedp.Reload())
 	p.waitFor("the draft back, to close after sending", `document.querySelector('#reply-text')?.value === 'Checking now' &&
@@ -2179,16 +2186,7 @@ func TestReply_ADraftSurvivesAReload(t *testing.T) {
 		!document.querySelector('#reply-close').checked`)
 	p.click("#reply-send")
 	p.waitText("#status-msg", "Reply sent.")
-	var msgs struct {
-		Items []struct{ Direction, Text string }
-	}
-	f.must(t, 200, "GET", "/api/v1/threads/"+id+"/messages", f.admin, nil, &msgs)
-	var out []string
-	for _, m := range msgs.Items {
-		if m.Direction == "outbound" {
-			out = append(out, m.Text)
-		}
-	}
+	out := f.replies(t, id)
 	if len(out) != 1 || out[0] != "Checking now" {
 		t.Fatalf("replies stored: %q, want the one sent once", out)
 	}
@@ -2212,11 +2210,7 @@ func TestReply_ADraftSurvivesAReload(t *testing.T) {
 // in as someone else changes the session cookie; this tab reloaded is then
 // Bea's, and Ana's kept drafts are not hers.
 func TestReply_KeptDraftsAreTheirAgentsOnly(t *testing.T) {
-	f := newCareFixture(t)
-	id := f.ingest(t, msg{ExternalID: "other-draft-1", Text: "Hello?"})
-	p := signedIn(t, f.server, "ana", f.ana)
-	p.claim(id)
-	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Ana's words"))
+	f, _, p := anaTyping(t, "Hello?", "Ana's words")
 	eval[bool](p, `(fetch('/api/v1/session', { method: 'POST', headers: { 'Content-Type': 'application/json' },
 		body: JSON.stringify({ key: `+js(f.bea)+` }) }).then((r) => { window.beaIn = r.ok; }), true)`)
 	p.waitFor("Bea's session", `window.beaIn === true`)
