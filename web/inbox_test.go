@@ -2216,6 +2216,51 @@ func TestReply_KeptDraftsAreTheirAgentsOnly(t *testing.T) {
 	p.waitFor("Bea's session", `window.beaIn === true`)
 	p.do(chromedp.Reload())
 	p.waitText("#me-name", "Bea Costa")
+	if kept := eval[bool](p, `sessionStorage.getItem('switchboard.drafts') !== null`); kept {
+		t.Fatal("Ana's draft is still kept in the tab during Bea's session")
+	}
 	p.click("#signout") // nothing of hers unsent: not asked
 	p.waitFor("the sign-in form", `!document.querySelector('#signin-view').hidden`)
+}
+
+// TestReply_AFailedStartLeavesNoDraftsForTheNextPerson: a reload whose
+// start failed (the teams could not be read) showed the sign-in form with
+// Ana's drafts loaded; Bea signing in on it got them, in her reply box.
+func TestReply_AFailedStartLeavesNoDraftsForTheNextPerson(t *testing.T) {
+	f, _, p := anaTyping(t, "Hello?", "Ana's words")
+	p.block(f.url + "/api/v1/teams*")
+	p.do(chromedp.Reload())
+	p.waitFor("the sign-in form", `!document.querySelector('#signin-view').hidden`)
+	p.block()
+	p.do(chromedp.SendKeys(chromedp.CSS("#key"), f.bea), chromedp.Click(chromedp.CSS("#signin-submit")))
+	p.waitText("#me-name", "Bea Costa")
+	if kept := eval[bool](p, `sessionStorage.getItem('switchboard.drafts') !== null`); kept {
+		t.Fatal("Ana's draft is kept in the tab during Bea's session")
+	}
+	p.click("#signout") // nothing of hers unsent: not asked
+	p.waitFor("the sign-in form", `!document.querySelector('#signin-view').hidden`)
+}
+
+// TestReply_ADraftOutlivesAnEndedSession: a session that ended without a
+// sign-out (expired, ended in another tab) removed the kept drafts and the
+// Idempotency-Key of a send that may have gone out, so the agent signing
+// in again typed the reply anew and the customer got it twice.
+func TestReply_ADraftOutlivesAnEndedSession(t *testing.T) {
+	f, id, p := anaTyping(t, "Is it shipped?", "Yes, today")
+	firstReplyLostOnTheWayBack(p)
+	p.click("#reply-send")
+	p.waitText("#alert", "may not have been sent")
+	eval[bool](p, `(fetch('/api/v1/session', { method: 'DELETE' }).then((r) => { window.gone = r.ok; }), true)`)
+	p.waitFor("the session ended", `window.gone === true`)
+	p.do(chromedp.KeyEvent(kb.Escape)) // out of the reply box
+	p.key("n")                         // the page's next request finds the session ended
+	p.waitText("#signin-msg", "Your session has ended")
+	p.signIn(f.ana)
+	p.openMine()
+	p.waitFor("the draft back", `document.querySelector('#reply-text').value === 'Yes, today'`)
+	p.click("#reply-send")
+	p.waitText("#status-msg", "Reply sent.")
+	if out := f.replies(t, id); len(out) != 1 {
+		t.Fatalf("replies stored: %q, want the one sent once", out)
+	}
 }

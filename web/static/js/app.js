@@ -5,7 +5,7 @@
 import { api, all, onUnauthorized, now } from './api.js';
 import { connect } from './live.js';
 import { h, $, $$, clear, networkBadge, priorityBadge, since, slaBadge, tick, countdown } from './dom.js';
-import { state, hooks, nameOf, myName, isPerson, canSupervise, grantFrom, saveEngaged, wasEngaged, saveDrafts, loadDrafts } from './state.js';
+import { state, hooks, nameOf, myName, isPerson, canSupervise, grantFrom, saveEngaged, wasEngaged, loadDrafts, forgetDrafts } from './state.js';
 import * as thread from './thread.js';
 
 let live = null;
@@ -224,6 +224,7 @@ async function signOut() {
   }
   let threads = { 0: '', 1: ' The thread you held was released.' }[released] ?? ` The ${released} threads you held were released.`;
   if (kept) threads += ` ${kept === 1 ? 'One' : kept} could not be released: ${kept === 1 ? 'it stays' : 'they stay'} locked until ${kept === 1 ? 'its lock runs' : 'their locks run'} out.`;
+  forgetDrafts();
   endSession(isPerson() ? `You are signed out and offline.${threads}` : 'You are signed out.');
 }
 
@@ -242,9 +243,10 @@ function endSession(msg) {
   thread.reset();
   state.me = null;
   state.held.clear(); // tokens are gone with the session
+  // Drafts go from memory; the tab keeps them for this agent's next
+  // session (an expired one, a revoked key) unless they signed out.
   state.drafts.clear();
   saveEngaged(); // none now
-  saveDrafts(); // none kept
   state.sent.clear(); // the next person signed in did not send them
   state.queues.clear();
   state.savedReplies.clear();
@@ -270,7 +272,6 @@ async function startSession(me) {
     return;
   }
   state.me = me;
-  loadDrafts();
   let teams, people, locks;
   try {
     [teams, people, locks] = await Promise.all([
@@ -283,6 +284,7 @@ async function startSession(me) {
     throw e;
   }
   if (gen !== sessionGen) return;
+  loadDrafts(); // once signed in: a start that failed shows the sign-in form
   state.teams = new Map(teams.map((t) => [t.id, t]));
   state.people = new Map(people.map((p) => [p.id, p.name]));
   if (me.id) state.people.set(me.id, me.name || me.id);

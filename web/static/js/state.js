@@ -91,9 +91,11 @@ export function wasEngaged(id, fence) {
 }
 
 // Replies typed and not sent (state.drafts) are kept for the tab's life in
-// sessionStorage too, under the agent's id, so that a reload keeps them,
-// and with them the Idempotency-Key of a send that may have gone out (a
-// retry after the reload still sends once). Signing out removes them.
+// sessionStorage too, under the agent's id, so that a reload or a new
+// session of theirs (one expired, a key rotated) keeps them, and with them
+// the Idempotency-Key of a send that may have gone out (a retry then
+// still sends once). Signing out removes them, and so does another
+// agent's session in the tab.
 const DRAFTS = 'switchboard.drafts';
 
 export function saveDrafts() {
@@ -107,16 +109,31 @@ export function saveDrafts() {
   }
 }
 
-// loadDrafts brings back the drafts this tab kept for the agent signed in.
+// loadDrafts makes the drafts in memory the ones this tab kept for the
+// agent signed in, and removes another agent's.
 export function loadDrafts() {
+  state.drafts.clear();
   try {
     const saved = JSON.parse(sessionStorage.getItem(DRAFTS) || '{}');
-    if (!state.me || saved.agent !== state.me.id) return;
+    if (!state.me || !state.me.id || saved.agent !== state.me.id) {
+      sessionStorage.removeItem(DRAFTS);
+      return;
+    }
     for (const [id, d] of Object.entries(saved.drafts || {})) {
       state.drafts.set(id, { text: String(d.text || ''), key: String(d.key || ''), close: Boolean(d.close) });
     }
   } catch {
     // nothing usable kept
+  }
+}
+
+// forgetDrafts removes the drafts kept (the agent signed out).
+export function forgetDrafts() {
+  state.drafts.clear();
+  try {
+    sessionStorage.removeItem(DRAFTS);
+  } catch {
+    // storage refused: nothing was kept
   }
 }
 
