@@ -142,7 +142,7 @@ func (s *server) metaVerify(c *fiber.Ctx) error {
 	case !connect.EqualToken(c.Query("hub.verify_token"), token):
 		return fmt.Errorf("hub.verify_token is not the verify token set here (%s): %w", EnvMetaVerifyToken, inbox.ErrForbidden)
 	case challenge == "" || len(challenge) > 256:
-		return &inbox.FieldError{Field: "hub.challenge", Message: "is required, at most 256 characters"}
+		return fmt.Errorf("hub.challenge is missing or longer than 256 characters: %w", inbox.ErrForbidden)
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
 	return c.SendString(challenge)
@@ -254,7 +254,8 @@ func (s *server) ingestWebhook(c *fiber.Ctx, source string, res connect.Result) 
 		if err != nil {
 			return err
 		}
-		if skipped, err = sum.add(skipped, chunk, res.Paths[from:from+len(chunk)], results); err != nil {
+		at := func(i int) string { return res.PathOf(from + i) }
+		if skipped, err = sum.add(skipped, chunk, at, results); err != nil {
 			return err
 		}
 	}
@@ -328,8 +329,8 @@ func (sum *webhookSummary) notice(skipped []string, path string, err error, n *i
 // add counts the results of ingesting chunk. A message refused by
 // validation will never pass: it is skipped, and why is added to skipped.
 // Any other failure means it is not stored, and is returned so the network
-// retries.
-func (sum *webhookSummary) add(skipped []string, chunk []inbox.MessageInput, paths []string, results []inbox.IngestResult) ([]string, error) {
+// retries. at(i) is where chunk[i] is in the payload.
+func (sum *webhookSummary) add(skipped []string, chunk []inbox.MessageInput, at func(i int) string, results []inbox.IngestResult) ([]string, error) {
 	for i, r := range results {
 		var fe *inbox.FieldError
 		switch {
@@ -340,7 +341,7 @@ func (sum *webhookSummary) add(skipped []string, chunk []inbox.MessageInput, pat
 		case errors.As(r.Err, &fe):
 			sum.Refused++
 			skipped = append(skipped, fmt.Sprintf("%s: %s message %s: %s %s",
-				paths[i], chunk[i].Network, clipForLog(chunk[i].ExternalID), fe.Field, fe.Message))
+				at(i), chunk[i].Network, clipForLog(chunk[i].ExternalID), fe.Field, fe.Message))
 		default:
 			return skipped, fmt.Errorf("ingest %s message: %w", chunk[i].Network, r.Err)
 		}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"testing"
@@ -105,7 +106,7 @@ func TestMetaBodyLimit_LargeDeliveriesShareABoundedWindow(t *testing.T) {
 func TestWebhookSummary_OnlyValidationRefusalsAreSkipped(t *testing.T) {
 	chunk := []inbox.MessageInput{{Network: "facebook", ExternalID: "a"}, {Network: "facebook", ExternalID: "b"}, {Network: "facebook", ExternalID: "c"}}
 	var sum webhookSummary
-	paths := []string{"entry[1].messaging[0]", "entry[1].messaging[1]", "entry[1].messaging[2]"}
+	paths := func(i int) string { return fmt.Sprintf("entry[1].messaging[%d]", i) }
 	skipped, err := sum.add([]string{"entry[0]: no id"}, chunk, paths, []inbox.IngestResult{{}, {Duplicate: true}, {Err: &inbox.FieldError{Field: "text", Message: "is required"}}})
 	if err != nil || sum != (webhookSummary{Stored: 1, Duplicates: 1, Refused: 1}) {
 		t.Fatalf("summary %+v, %v", sum, err)

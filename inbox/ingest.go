@@ -506,6 +506,15 @@ func (s *Service) routedTeam(sn *snapshot, d routing.Decision, now time.Time, vi
 		func(id string) bool { _, ok := sn.teams[id]; return ok && sn.staffed(id, now) }, visit)
 }
 
+// newThreadPriority is the priority a new thread gets from the rules'
+// decision, as the store gives it: normal when no rule names one.
+func newThreadPriority(ruled string) string {
+	if routing.PriorityRank(ruled) < 0 {
+		return "normal"
+	}
+	return ruled
+}
+
 // messageFacts is what the rules see of an inbound message.
 func messageFacts(in *MessageInput) routing.Facts {
 	return routing.Facts{Network: in.Network, Kind: in.Kind, Profile: in.Profile, Text: in.Text,
@@ -541,12 +550,8 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 		p.Route.RuledTeam, p.Route.Team = s.routedTeam(sn, d, now, nil)
 		p.Route.Close = d.Close
 		if !d.Close {
-			priority := d.Priority // as the store gives a new thread its priority
-			if routing.PriorityRank(priority) < 0 {
-				priority = "normal"
-			}
 			p.Route.OfferTo = s.unlessQueuedAhead(ctx, round,
-				s.pickAgent(ctx, sn, sn.teams[p.Route.Team], in.Network, "", now, round), p.Route.Team, in.Network, priority)
+				s.pickAgent(ctx, sn, sn.teams[p.Route.Team], in.Network, "", now, round), p.Route.Team, in.Network, newThreadPriority(d.Priority))
 		}
 		return p
 	}

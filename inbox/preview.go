@@ -71,10 +71,7 @@ func (s *Service) PreviewRoute(ctx context.Context, p Principal, in RoutePreview
 		return RoutePreview{}, err
 	}
 	d := sn.rules.Evaluate("message", messageFacts(&in.MessageInput), now)
-	res := RoutePreview{At: now, Rules: nonNilSlice(d.Matched), Priority: d.Priority, Close: d.Close, Staffing: []RouteStep{}}
-	if routing.PriorityRank(res.Priority) < 0 {
-		res.Priority = "normal" // as the store gives a new thread its priority
-	}
+	res := RoutePreview{At: now, Rules: nonNilSlice(d.Matched), Priority: newThreadPriority(d.Priority), Close: d.Close, Staffing: []RouteStep{}}
 	res.Tags = []string{}
 	for _, tag := range append(slices.Clone(in.Tags), d.AddTags...) {
 		if !slices.Contains(res.Tags, tag) {

@@ -411,7 +411,7 @@ func run(args []string) error {
 		log.Info("native webhooks on", "endpoints", strings.Join(on, " "))
 	}
 	for _, half := range hooks.Halves() {
-		log.Warn("the Meta webhook is half set up: " + half)
+		log.Warn("the Meta webhook is half set up", "missing", half)
 	}
 	app := api.New(api.Deps{Service: svc, Logger: log, Registry: reg, Version: version, Web: webFS(),
 		SecureCookies: c.secureCookies, Webhooks: hooks,

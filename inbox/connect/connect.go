@@ -92,6 +92,15 @@ func (r *Result) message(path string, m inbox.MessageInput) {
 	r.Paths = append(r.Paths, path)
 }
 
+// PathOf is where Messages[i] is in the payload, "" when not known (a
+// Result built without message).
+func (r *Result) PathOf(i int) string {
+	if i < len(r.Paths) {
+		return r.Paths[i]
+	}
+	return ""
+}
+
 func (r *Result) drop(path, reason string) {
 	r.Dropped = append(r.Dropped, Drop{Path: path, Reason: reason})
 }

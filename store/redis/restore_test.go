@@ -20,8 +20,8 @@ import (
 // deployment onto Redis run as the README says (appendonly yes) only by
 // way of a start with appendonly off. Put into a data directory and
 // started with appendonly yes, Redis ignores dump.rdb for want of an AOF
-// and starts empty, and the store opens on it as a new deployment without
-// a word. Loaded with appendonly no, then switched on with CONFIG SET
+// and starts empty, and the store opens on it as a new deployment (the
+// warning it logs then is the one sign). Loaded with appendonly no, then switched on with CONFIG SET
 // appendonly yes (Redis writes a fresh AOF from memory), stopped and
 // started as usual, it has every key under the prefix as it was at the
 // backup, the function library too, and takes writes into its AOF again.
