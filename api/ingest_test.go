@@ -577,3 +577,51 @@ func TestIngestBatch_AnEmptyBodyLacksMessagesAnEmptyListIsAnEmptyBatch(t *testin
 	}
 	s.unchanged(t, before)
 }
+
+// TestRoutingPreview_AnswersInUTCAndRefusesATimePastTheYear9999: "at" may
+// carry any offset; the answer is in UTC, as every time the API gives, and
+// an "at" that is past 9999 in UTC is refused by name, not a 500.
+func TestRoutingPreview_AnswersInUTCAndRefusesATimePastTheYear9999(t *testing.T) {
+	t.Parallel()
+	s := newFallbackServer(t)
+	got := s.do(t, "POST", "/api/v1/routing/preview", s.admin,
+		map[string]any{"network": "instagram", "text": "need care", "at": "2026-11-24T04:00:00+09:00"}).want(t, 200).obj(t)
+	if got["at"] != "2026-11-23T19:00:00Z" || got["team"] != "care" {
+		t.Fatalf("preview at 04:00+09:00 (19:00 UTC, eve's shift): at %v, team %v; want at 2026-11-23T19:00:00Z, team care", got["at"], got["team"])
+	}
+	s.do(t, "POST", "/api/v1/routing/preview", s.admin,
+		map[string]any{"network": "instagram", "text": "need care", "at": "9999-12-31T23:00:00-05:00"}).wantErr(t, 400, "invalid_request", "at")
+}
+
+// TestRoutingPreview_ShowsWhatTheRulesDecide: a rule matching the
+// message's tags closes it and adds a tag it already has (shown once); a
+// message no rule matches lists no rules, as an empty list.
+func TestRoutingPreview_ShowsWhatTheRulesDecide(t *testing.T) {
+	t.Parallel()
+	s := newFallbackServer(t)
+	s.rule(t, map[string]any{"id": "spam", "when": map[string]any{"tags_any": []string{"spam"}},
+		"then": map[string]any{"add_tags": []string{"spam", "auto-closed"}, "close": true}})
+	var p struct {
+		Rules []string `json:"rules"`
+		Tags  []string `json:"tags"`
+		Close bool     `json:"close"`
+	}
+	s.do(t, "POST", "/api/v1/routing/preview", s.admin,
+		map[string]any{"network": "instagram", "text": "win a prize", "tags": []string{"spam"}}).want(t, 200).decode(t, &p)
+	if !reflect.DeepEqual(p.Rules, []string{"spam"}) || !reflect.DeepEqual(p.Tags, []string{"spam", "auto-closed"}) || !p.Close {
+		t.Fatalf("preview of spam: %+v, want rule spam, tags spam and auto-closed, closed", p)
+	}
+	raw := s.do(t, "POST", "/api/v1/routing/preview", s.admin, map[string]any{"network": "instagram", "text": "hello"}).want(t, 200).obj(t)
+	if rules, ok := raw["rules"].([]any); !ok || len(rules) != 0 || raw["close"] != false {
+		t.Fatalf("preview of a message no rule matches: rules %#v, close %v; want [] and false", raw["rules"], raw["close"])
+	}
+}
+
+// TestRoutingPreview_AnAgentIsRefusedBeforeItsBodyIsRead: as for every
+// route a role may not call, a malformed body changes nothing: 403.
+func TestRoutingPreview_AnAgentIsRefusedBeforeItsBodyIsRead(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	agent := s.agent(t, map[string]any{"id": "ana"})
+	s.send(t, req{method: "POST", path: "/api/v1/routing/preview", key: agent, body: "{bad"}).wantErr(t, 403, "forbidden", "")
+}

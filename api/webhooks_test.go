@@ -23,12 +23,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/semaphore"
-
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/inbox"
 	"github.com/switchboard/switchboard/store"
 	"github.com/switchboard/switchboard/store/bolt"
+	"golang.org/x/sync/semaphore"
 )
 
 // Secrets of the test servers.
@@ -1130,5 +1129,78 @@ func TestWebhooks_HandshakesTakeChallengesUpToTheirLimit(t *testing.T) {
 	m.Write([]byte(token))
 	if want := "sha256=" + base64.StdEncoding.EncodeToString(m.Sum(nil)); out.ResponseToken != want {
 		t.Fatalf("a 1,024-character crc_token: response_token %q, want %q", out.ResponseToken, want)
+	}
+}
+
+// TestMetaWebhook_AHandshakeWithTheWrongTokenIsRefusedWhateverElseIsWrong:
+// without the verify token the answer is 403, before the challenge is
+// looked at.
+func TestMetaWebhook_AHandshakeWithTheWrongTokenIsRefusedWhateverElseIsWrong(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	for _, q := range []string{"hub.mode=subscribe&hub.verify_token=" + verifyToken + "x",
+		"hub.mode=subscribe&hub.verify_token=" + verifyToken + "x&hub.challenge=" + strings.Repeat("1", 257)} {
+		if e := s.do(t, "GET", "/webhooks/meta?"+q, "", nil).wantErr(t, 403, "forbidden", ""); !strings.Contains(e.Error.Message, "hub.verify_token is not") {
+			t.Fatalf("%s: message %q", q, e.Error.Message)
+		}
+	}
+}
+
+// TestMetaWebhook_ARefusedItemPastTheFirstBatchIsLoggedAtItsPlace: a
+// delivery of more messages than one batch takes is stored in batches; a
+// refused one in the second is logged with its own place in the payload,
+// and no message is taken twice.
+func TestMetaWebhook_ARefusedItemPastTheFirstBatchIsLoggedAtItsPlace(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	var items []any
+	for i := range 501 {
+		mid := fmt.Sprintf("m_%d", i)
+		if i == 500 {
+			mid = strings.Repeat("x", 300)
+		}
+		items = append(items, map[string]any{"sender": map[string]any{"id": "601"}, "recipient": map[string]any{"id": fbPage},
+			"timestamp": 1795427880000, "message": map[string]any{"mid": mid, "text": "hello"}})
+	}
+	body, _ := json.Marshal(map[string]any{"object": "page", "entry": []any{map[string]any{"id": fbPage, "messaging": items}}})
+	wantSummary(t, s.postMeta(t, body).summary(t), summary{Stored: 500, Refused: 1})
+	if logs := s.logs.String(); !strings.Contains(logs, "entry[0].messaging[500]: facebook message") {
+		t.Fatalf("the refused message is not logged at its place, entry[0].messaging[500]:\n%s", logs)
+	}
+}
+
+// TestMetaWebhook_ARefusedWhatsAppMessageIsLoggedAtItsPlace: the place is
+// the message's within its change, not the change's.
+func TestMetaWebhook_ARefusedWhatsAppMessageIsLoggedAtItsPlace(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	wantSummary(t, s.postMeta(t, []byte(`{"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
+		"messaging_product": "whatsapp", "metadata": {"phone_number_id": "`+waPhoneNumID+`"},
+		"messages": [{"from": "16505551234", "id": "wamid.ok", "timestamp": "1795427880", "type": "text", "text": {"body": "hi"}},
+			{"from": "16505551234", "id": "`+strings.Repeat("w", 300)+`", "timestamp": "1795427890", "type": "text", "text": {"body": "again"}}]}}]}]}`)).summary(t),
+		summary{Stored: 1, Refused: 1})
+	if logs := s.logs.String(); !strings.Contains(logs, "entry[0].changes[0].value.messages[1]: whatsapp message") {
+		t.Fatalf("the refused message is not logged at its place:\n%s", logs)
+	}
+}
+
+// TestWebhookSecrets_HalvesNamesTheMissingMetaSetting: each of the two Meta
+// settings set alone is named with the one it lacks; both, or neither,
+// is no warning.
+func TestWebhookSecrets_HalvesNamesTheMissingMetaSetting(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		env  []string
+		says string // "" for no warning
+	}{
+		{[]string{"SWITCHBOARD_META_APP_SECRET=" + metaSecret, "SWITCHBOARD_META_VERIFY_TOKEN=" + verifyToken}, ""},
+		{nil, ""},
+		{[]string{"SWITCHBOARD_META_APP_SECRET=" + metaSecret}, "SWITCHBOARD_META_APP_SECRET is set without SWITCHBOARD_META_VERIFY_TOKEN"},
+		{[]string{"SWITCHBOARD_META_VERIFY_TOKEN=" + verifyToken}, "SWITCHBOARD_META_VERIFY_TOKEN is set without SWITCHBOARD_META_APP_SECRET"},
+	} {
+		got := api.WebhookSecretsFromEnv(c.env).Halves()
+		if c.says == "" && len(got) != 0 || c.says != "" && (len(got) != 1 || !strings.HasPrefix(got[0], c.says)) {
+			t.Errorf("%d settings: %q, want %q", len(c.env), got, c.says)
+		}
 	}
 }

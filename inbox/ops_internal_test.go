@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -799,5 +801,154 @@ level=WARN msg="webhook deliveries still failing" component=inbox webhook=wh fai
 `
 	if got := logged.String(); got != want {
 		t.Fatalf("log:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// hookNode is a node delivering webhook "wh" to url from a store of its
+// own, logging as text into log.
+func hookNode(t *testing.T, url string, cfg Config) (*Service, *oldestCounted, *steeredClock, *strings.Builder) {
+	t.Helper()
+	clock := &steeredClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	st := retentionStore(t, clock)
+	if _, err := st.WebhookCreate(context.Background(), store.Webhook{ID: "wh", URL: url, Events: []string{store.EventThreadCreated}, Secret: "0123456789abcdef"}); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	cfg.Logger, cfg.Clock = slog.New(slog.NewTextHandler(&log, nil)), clock.now
+	return New(st, cfg), st, clock, &log
+}
+
+// TestDeliverWebhook_TheFailureLogNamesEachKindOfNetworkFailure: a
+// receiver refused as private, one whose certificate is not trusted and
+// one that hangs up without answering are each named by the kind of
+// failure, not "other error".
+func TestDeliverWebhook_TheFailureLogNamesEachKindOfNetworkFailure(t *testing.T) {
+	hangUp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(hangUp.Close)
+	untrusted := httptest.NewTLSServer(http.NotFoundHandler())
+	t.Cleanup(untrusted.Close)
+	plain := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(plain.Close)
+	for _, c := range []struct {
+		name, url, kind string
+		cfg             Config
+	}{
+		{"private", plain.URL, "private address refused", Config{Webhooks: WebhookConfig{DenyPrivate: true}}},
+		{"untrusted certificate", untrusted.URL, "TLS handshake failed", Config{}},
+		{"hung up", hangUp.URL, "connection closed", Config{}},
+		{"https to a plain receiver", strings.Replace(plain.URL, "http://", "https://", 1), "TLS handshake failed", Config{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, st, _, log := hookNode(t, c.url+"/in?key=k-7f3a", c.cfg)
+			closedThreads(t, st, "news", 1, 0)
+			s.deliverWebhook(context.Background(), "wh")
+			if got := log.String(); !strings.Contains(got, `webhook=wh failure="`+c.kind+`"`) || strings.Contains(got, "k-7f3a") {
+				t.Fatalf("log after a failed attempt:\n%s\nwant failure=%q and no URL", got, c.kind)
+			}
+		})
+	}
+}
+
+// TestFailureKind_ADNSFailureIsOneWhateverItsCause: a resolver that
+// answers badly is a failed lookup too, not only a name not found.
+func TestFailureKind_ADNSFailureIsOneWhateverItsCause(t *testing.T) {
+	for _, dns := range []*net.DNSError{
+		{Err: "no such host", Name: "hooks.example.com", IsNotFound: true},
+		{Err: "server misbehaving", Name: "hooks.example.com", Server: "127.0.0.53:53", IsTemporary: true},
+	} {
+		err := &url.Error{Op: "Post", URL: "https://hooks.example.com/in", Err: &net.OpError{Op: "dial", Net: "tcp", Err: dns}}
+		if got := failureKind(err); got != "DNS lookup failed" {
+			t.Errorf("%v: %q, want DNS lookup failed", err, got)
+		}
+	}
+}
+
+// TestDeliverWebhook_ARecoveryIsLoggedOnceByTheNodeThatDelivered: the node
+// whose own attempt works again says so at once (not at its next poll, as
+// if another node had), and later deliveries add no line.
+func TestDeliverWebhook_ARecoveryIsLoggedOnceByTheNodeThatDelivered(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(rcv.Close)
+	s, st, clock, log := hookNode(t, rcv.URL, Config{})
+	ctx := context.Background()
+	closedThreads(t, st, "news", 1, 0)
+	s.deliverWebhook(ctx, "wh") // fails
+	down.Store(false)
+	wh, err := st.WebhookGet(ctx, "wh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.set(*wh.State.NextAttemptAt)
+	s.deliverWebhook(ctx, "wh")
+	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, `level=INFO msg="webhook deliveries work again" component=inbox webhook=wh after=`) ||
+		!strings.HasSuffix(last, " failed_attempts=1") {
+		t.Fatalf("log after the delivery that worked:\n%s\nwant it to end with the line saying it works again, from here", log.String())
+	}
+	closedThreads(t, st, "more", 1, 0)
+	s.deliverWebhook(ctx, "wh")
+	s.deliverWebhooks(ctx)
+	if wh, err := st.WebhookGet(ctx, "wh"); err != nil || wh.State.Delivered != 2 {
+		t.Fatalf("after the next event: %+v, %v", wh.State, err)
+	}
+	if n := strings.Count(log.String(), "work again"); n != 1 {
+		t.Fatalf("%d lines saying it works again, want 1:\n%s", n, log.String())
+	}
+}
+
+// TestDeliverWebhooks_APollWhileAWebhookFailsEndsNoSpell: a webhook that
+// delivered before it began to fail is still failing at the next poll;
+// the count of deliveries it had is no sign of another node's.
+func TestDeliverWebhooks_APollWhileAWebhookFailsEndsNoSpell(t *testing.T) {
+	var down atomic.Bool
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(rcv.Close)
+	s, st, _, log := hookNode(t, rcv.URL, Config{})
+	ctx := context.Background()
+	closedThreads(t, st, "first", 1, 0)
+	s.deliverWebhook(ctx, "wh") // delivered
+	down.Store(true)
+	closedThreads(t, st, "second", 1, 0)
+	s.deliverWebhook(ctx, "wh") // fails
+	s.deliverWebhooks(ctx)      // a poll: the retry is not due
+	got := log.String()
+	if !strings.Contains(got, "webhook deliveries failing") || strings.Contains(got, "work again") {
+		t.Fatalf("log after a poll while the webhook fails:\n%s", got)
+	}
+}
+
+// TestDeliverWebhooks_ForgetsTheFailuresOfDeletedWebhooks: what a node
+// keeps of a failing webhook goes with the webhook (it grew by every
+// webhook that ever failed).
+func TestDeliverWebhooks_ForgetsTheFailuresOfDeletedWebhooks(t *testing.T) {
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) }))
+	t.Cleanup(rcv.Close)
+	s, st, _, _ := hookNode(t, rcv.URL, Config{})
+	ctx := context.Background()
+	closedThreads(t, st, "news", 1, 0)
+	s.deliverWebhook(ctx, "wh")
+	if err := st.WebhookDelete(ctx, "wh"); err != nil {
+		t.Fatal(err)
+	}
+	s.deliverWebhooks(ctx)
+	s.hookHealth.mu.Lock()
+	defer s.hookHealth.mu.Unlock()
+	if n := len(s.hookHealth.hooks); n != 0 {
+		t.Fatalf("%d webhooks' failures kept after the webhook was deleted", n)
 	}
 }

@@ -523,7 +523,8 @@ func failureKind(err error) string {
 		return "timeout"
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return "host unreachable"
-	case errors.As(err, &cert), errors.As(err, &alert), errors.As(err, &record):
+	case errors.As(err, &cert), errors.As(err, &alert), errors.As(err, &record), errors.Is(err, http.ErrSchemeMismatch):
+		// (the last: an https URL whose receiver speaks plain HTTP)
 		return "TLS handshake failed"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "connection closed"

@@ -18,7 +18,6 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-
 	"github.com/switchboard/switchboard/inbox"
 	"github.com/switchboard/switchboard/store"
 )
@@ -1525,6 +1524,8 @@ func TestSupervisor_OffersAThreadToAnAgentAndMovesIt(t *testing.T) {
 		t.Fatalf("thread after the offer: %+v, want locked for bea", th)
 	}
 	sam.waitText("#status-msg", "Offered to Bea Costa.")
+	// A question is about the lock shown: click once Bea's is.
+	sam.waitText("#lockbar", "Bea Costa is replying")
 	sam.waitFor("a move to sales", `(() => { const s = document.querySelector('#move-team'); if (!s) return false;
 		s.value = 'sales'; document.querySelector('#act-move').click(); return true; })()`)
 	sam.waitText("#act-move-q", "Bea Costa holds this thread") // the offer's lock
@@ -2262,5 +2263,185 @@ func TestReply_ADraftOutlivesAnEndedSession(t *testing.T) {
 	p.waitText("#status-msg", "Reply sent.")
 	if out := f.replies(t, id); len(out) != 1 {
 		t.Fatalf("replies stored: %q, want the one sent once", out)
+	}
+}
+
+// TestReply_ABlankReplyIsNotAskedAbout: a reply box holding only spaces
+// has nothing to lose: releasing and signing out do not ask.
+func TestReply_ABlankReplyIsNotAskedAbout(t *testing.T) {
+	f, id, p := anaTyping(t, "Hello?", "   ")
+	p.click("#act-release")
+	p.waitFor("the release, not asked", `document.querySelector('#lockbar.free') !== null && document.querySelector('#act-release-q') === null`)
+	if th := f.thread(t, id); th.Lock != nil {
+		t.Fatalf("thread after Release: %+v, want released", th)
+	}
+	p.click("#signout")
+	p.waitFor("the sign-in form, not asked", `!document.querySelector('#signin-view').hidden`)
+}
+
+// TestSignOut_TheQuestionCountsTheRepliesInPlaceOfTheButton: with replies
+// typed in two threads the question says how many, where the Sign out
+// button was.
+func TestSignOut_TheQuestionCountsTheRepliesInPlaceOfTheButton(t *testing.T) {
+	f, _, p := anaTyping(t, "Hello?", "Hi there")
+	id := f.ingest(t, msg{ExternalID: "typing-2", Text: "Still waiting"})
+	p.claim(id)
+	p.waitFor("the second thread's reply box", `document.querySelector('#conversation')?.textContent.includes('Still waiting') &&
+		document.querySelector('#reply-text')?.value === ''`)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "On it"))
+	p.click("#signout")
+	p.waitText("#signout-q", "2 replies you typed are not sent and will be lost. Sign out anyway?")
+	if eval[bool](p, `!document.querySelector('#signout').hidden`) {
+		t.Fatal("the Sign out button is shown beside its question")
+	}
+}
+
+// TestSignOut_AFailedSignOutPutsTheButtonBack: Yes was pressed and signing
+// out failed: the page says so and shows the Sign out button again, not
+// the question.
+func TestSignOut_AFailedSignOutPutsTheButtonBack(t *testing.T) {
+	f, _, p := anaTyping(t, "Hello?", "Hi there")
+	p.block(f.url + "/api/v1/session")
+	p.click("#signout")
+	p.click("#signout-yes")
+	p.waitText("#alert", "Signing out failed")
+	p.waitFor("the Sign out button back", `!document.querySelector('#signout').hidden && document.querySelector('#signout-confirm').hidden`)
+}
+
+// TestSignOut_AQuestionOpenWhenTheSessionEndsGoesWithIt: the session ended
+// (the key was rotated) while "Sign out anyway?" was asked; whoever signs
+// in next in this page is not shown it.
+func TestSignOut_AQuestionOpenWhenTheSessionEndsGoesWithIt(t *testing.T) {
+	f, _, p := anaTyping(t, "Hello?", "Hi there")
+	p.click("#signout")
+	p.waitFor("the question", `!document.querySelector('#signout-confirm').hidden`)
+	var rotated struct {
+		APIKey string `json:"api_key"`
+	}
+	f.must(t, 200, "POST", "/api/v1/agents/ana/rotate-key", f.admin, nil, &rotated)
+	p.key("n")
+	p.waitText("#signin-msg", "revoked")
+	eval[bool](p, `(document.querySelector('#key').value = `+js(rotated.APIKey)+`, document.querySelector('#signin-submit').click(), true)`)
+	p.waitFor("the inbox after sign-in", `!document.querySelector('#app').hidden && document.querySelector('#me-name').textContent !== ''`)
+	if eval[bool](p, `!document.querySelector('#signout-confirm').hidden || document.querySelector('#signout').hidden`) {
+		t.Fatal("after signing in again the page asks the last session's question")
+	}
+}
+
+// TestSupervisor_SeesNoReleaseOnAThreadAnotherHolds: Release is for the
+// holder; a supervisor looking at Ana's thread has Close, not Release.
+func TestSupervisor_SeesNoReleaseOnAThreadAnotherHolds(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "held-1", Text: "Hello?"})
+	ana := signedIn(t, f.server, "ana", f.ana)
+	ana.claim(id)
+	sam := signedIn(t, f.server, "sam", f.sam)
+	eval[bool](sam, `(location.hash = '#t/`+id+`', true)`)
+	sam.waitFor("the Close button", `document.querySelector('#act-close') !== null`)
+	if eval[bool](sam, `document.querySelector('#act-release') !== null`) {
+		t.Fatal("a supervisor not holding the thread is shown Release")
+	}
+}
+
+// TestSupervisor_AnAnsweredQuestionIsNotAskedAgain: Yes was pressed and
+// the close failed; once the thread is shown again (the customer wrote)
+// it has its Close button, not the question already answered.
+func TestSupervisor_AnAnsweredQuestionIsNotAskedAgain(t *testing.T) {
+	f := newCareFixture(t)
+	customer := map[string]any{"id": "u-held-2", "name": "María"}
+	id := f.ingest(t, msg{ExternalID: "held-2", Thread: "conv-held-2", Text: "Hello?", Author: customer})
+	ana := signedIn(t, f.server, "ana", f.ana)
+	ana.claim(id)
+	sam := signedIn(t, f.server, "sam", f.sam)
+	eval[bool](sam, `(location.hash = '#t/`+id+`', true)`)
+	sam.click("#act-close")
+	sam.waitText("#act-close-q", "Ana Ruiz holds this thread")
+	sam.block(f.url + "/api/v1/threads/" + id + "/close")
+	sam.click("#act-close-yes")
+	sam.waitText("#alert", "That did not work")
+	if again := f.ingest(t, msg{ExternalID: "held-2b", Thread: "conv-held-2", Text: "Anyone there?", Author: customer}); again != id {
+		t.Fatalf("the customer's second message went to thread %s, want %s", again, id)
+	}
+	sam.waitText("#conversation", "Anyone there?")
+	sam.waitFor("the Close button", `document.querySelector('#act-close') !== null && document.querySelector('#act-close-yes') === null`)
+}
+
+// TestReply_ASavedReplyInsertedSurvivesAReload: a saved reply put in the
+// box is a draft like typed text.
+func TestReply_ASavedReplyInsertedSurvivesAReload(t *testing.T) {
+	f := newCareFixture(t)
+	f.must(t, 201, "POST", "/api/v1/saved-replies", f.admin, map[string]any{"id": "wait", "title": "Wait",
+		"text": "Thanks for waiting, {{author.name}}.", "teams": []string{"care"}}, nil)
+	id := f.ingest(t, msg{ExternalID: "saved-1", Text: "Hello?", Author: map[string]any{"id": "u-7", "name": "Noor"}})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.claim(id)
+	p.waitFor("the saved replies", `document.querySelector('#saved-reply option[value="wait"]') !== null`)
+	eval[bool](p, `(() => { const s = document.querySelector('#saved-reply'); s.value = 'wait';
+		s.dispatchEvent(new Event('change')); return true; })()`)
+	p.waitFor("the filled-in reply", `document.querySelector('#reply-text').value === 'Thanks for waiting, Noor.'`)
+	p.do(chromedp.Reload())
+	p.waitFor("the reply back after the reload", `document.querySelector('#reply-text')?.value === 'Thanks for waiting, Noor.'`)
+}
+
+// TestReply_AnEditKeptAfterAnUncertainSendSurvivesAReload: the edit kept
+// (under a new key) after the earlier send turned out to have gone is,
+// after a reload, sent as another reply, not taken for the first again.
+func TestReply_AnEditKeptAfterAnUncertainSendSurvivesAReload(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "edit-2", Text: "Is it in stock?"})
+	p := signedIn(t, f.server, "ana", f.ana)
+	p.claim(id)
+	firstReplyLostOnTheWayBack(p)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Yes, it is"))
+	p.click("#reply-send")
+	p.waitText("#alert", "may not have been sent")
+	eval[bool](p, `(() => { const ta = document.querySelector('#reply-text');
+		ta.value = 'Yes, it is, and it ships today'; ta.dispatchEvent(new Event('input', { bubbles: true }));
+		document.querySelector('#reply-send').click(); return true; })()`)
+	p.waitText("#alert", "this edited text was not sent")
+	p.do(chromedp.Reload())
+	p.waitFor("the edit back", `document.querySelector('#reply-text')?.value === 'Yes, it is, and it ships today'`)
+	p.click("#reply-send")
+	p.waitText("#status-msg", "Reply sent.")
+	if out := f.replies(t, id); strings.Join(out, "|") != "Yes, it is|Yes, it is, and it ships today" {
+		t.Fatalf("replies sent: %q", out)
+	}
+}
+
+// TestReply_ARetypedReplyAfterAnUncertainSendAndAReloadGoesOutOnce: the
+// box emptied after a send that may have gone out, then the page
+// reloaded: the send's key is kept, so the same reply typed again is not
+// sent twice.
+func TestReply_ARetypedReplyAfterAnUncertainSendAndAReloadGoesOutOnce(t *testing.T) {
+	f, id, p := anaTyping(t, "Is my parcel lost?", "Checking now")
+	firstReplyLostOnTheWayBack(p)
+	p.click("#reply-send")
+	p.waitText("#alert", "may not have been sent")
+	eval[bool](p, `(() => { const ta = document.querySelector('#reply-text');
+		ta.value = ''; ta.dispatchEvent(new Event('input', { bubbles: true })); return true; })()`)
+	p.do(chromedp.Reload())
+	p.waitFor("the reply box, empty", `document.querySelector('#reply-text')?.value === ''`)
+	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Checking now"))
+	p.click("#reply-send")
+	p.waitText("#status-msg", "Reply sent.")
+	if out := f.replies(t, id); len(out) != 1 {
+		t.Fatalf("replies stored: %q, want the one sent once", out)
+	}
+}
+
+// TestSupervisor_AMoveWithNothingChosenSaysSoBeforeAsking: Ana holds the
+// thread; Move with no team chosen says what is missing at once, and
+// asks nothing (a Yes would only have led to that).
+func TestSupervisor_AMoveWithNothingChosenSaysSoBeforeAsking(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "held-3", Text: "Hello?"})
+	ana := signedIn(t, f.server, "ana", f.ana)
+	ana.claim(id)
+	sam := signedIn(t, f.server, "sam", f.sam)
+	eval[bool](sam, `(location.hash = '#t/`+id+`', true)`)
+	sam.click("#act-move")
+	sam.waitText("#alert", "Choose the team to move the thread to.")
+	if eval[bool](sam, `document.querySelector('#act-move-q') !== null`) {
+		t.Fatal("a move with no team chosen asks whether to take the thread from Ana")
 	}
 }

@@ -4,11 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 )
@@ -151,5 +157,58 @@ func TestAdminCommands_WaitOutTheRateLimit(t *testing.T) {
 	}
 	if code, _, err := p.request("GET", "/api/v1/teams/care", testAdminKey, nil); err != nil || code != 200 {
 		t.Fatalf("the applied team: %d %v", code, err)
+	}
+}
+
+// TestAdminCommands_WaitOutAStoreUnreachableForAsLongAsTheServerSays: a 503
+// (the store unreachable) is waited out like a 429, after the Retry-After
+// the server gave.
+func TestAdminCommands_WaitOutAStoreUnreachableForAsLongAsTheServerSays(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	dir := t.TempDir()
+	p := startProc(t, filepath.Join(dir, "live.db"))
+	target, _ := url.Parse("http://" + p.addr)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	var asked []time.Time
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, time.Now())
+		first := len(asked) == 1
+		mu.Unlock()
+		if first {
+			w.Header().Set("Retry-After", "2")
+			http.Error(w, `{"error":{"code":"unavailable","message":"store unreachable"}}`, http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	t.Setenv("SWITCHBOARD_ADMIN_KEY", testAdminKey)
+	if err := backup([]string{"--to", filepath.Join(dir, "copy.db"), "--url", front.URL}); err != nil {
+		t.Fatalf("backup through a 503: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 2 || asked[1].Sub(asked[0]) < 2*time.Second {
+		t.Fatalf("asked at %v, want twice, 2 s apart at least (Retry-After)", asked)
+	}
+}
+
+// TestAdminCommands_SayTheServerStillRefusedWhenTheirTimeRunsOut: a
+// server that answers 503 to the end: the command stops at its --timeout
+// and says what the server answered.
+func TestAdminCommands_SayTheServerStillRefusedWhenTheirTimeRunsOut(t *testing.T) {
+	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer busy.Close()
+	t.Setenv("SWITCHBOARD_ADMIN_KEY", testAdminKey)
+	err := backup([]string{"--to", filepath.Join(t.TempDir(), "copy.db"), "--url", busy.URL, "--timeout", "1500ms"})
+	if err == nil || !strings.Contains(err.Error(), "server at "+busy.URL+" still answered 503 when the time ran out") {
+		t.Fatalf("backup from a server busy to the end: %v", err)
 	}
 }

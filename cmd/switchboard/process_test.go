@@ -577,3 +577,21 @@ func TestHelp_ListsTheSubcommandsAndExitsZero(t *testing.T) {
 		}
 	}
 }
+
+// TestStart_AConfigNamingTheDefaultTeamAppliesOnAFirstStart: the file is
+// checked before the first start's key, against the store as it will be,
+// so the default team is there to be named (as a fallback, an agent's).
+func TestStart_AConfigNamingTheDefaultTeamAppliesOnAFirstStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the real binary")
+	}
+	dir := t.TempDir()
+	config := filepath.Join(dir, "teams.yaml")
+	if err := os.WriteFile(config, []byte("teams:\n  - id: care\n    fallback_team: triage\nagents:\n  - id: ana\n    teams: [triage]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, filepath.Join(dir, "sb.db"), "--config", config)
+	if code, body, err := p.request("GET", "/api/v1/agents/ana", testAdminKey, nil); err != nil || code != 200 {
+		t.Fatalf("the agent of the file: %d %s %v", code, body, err)
+	}
+}
