@@ -717,14 +717,8 @@ func TestDeliverWebhooks_OneRunPerWebhookOnANode(t *testing.T) {
 func TestDeliverWebhooks_ANodeLogsTheRecoveryOfAWebhookAnotherNodeDelivered(t *testing.T) {
 	clock := &steeredClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
 	st := retentionStore(t, clock)
-	var down atomic.Bool
+	rcv, down := unsteadyReceiver(t)
 	down.Store(true)
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		if down.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-	}))
-	t.Cleanup(rcv.Close)
 	ctx := context.Background()
 	wh, err := st.WebhookCreate(ctx, store.Webhook{ID: "wh-crm", URL: rcv.URL + "/in?key=k-7f3a", Events: []string{store.EventThreadCreated}, Secret: "0123456789abcdef"})
 	if err != nil {
@@ -872,14 +866,8 @@ func TestFailureKind_ADNSFailureIsOneWhateverItsCause(t *testing.T) {
 // whose own attempt works again says so at once (not at its next poll, as
 // if another node had), and later deliveries add no line.
 func TestDeliverWebhook_ARecoveryIsLoggedOnceByTheNodeThatDelivered(t *testing.T) {
-	var down atomic.Bool
+	rcv, down := unsteadyReceiver(t)
 	down.Store(true)
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		if down.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-	}))
-	t.Cleanup(rcv.Close)
 	s, st, clock, log := hookNode(t, rcv.URL, Config{})
 	ctx := context.Background()
 	closedThreads(t, st, "news", 1, 0)
@@ -911,13 +899,7 @@ func TestDeliverWebhook_ARecoveryIsLoggedOnceByTheNodeThatDelivered(t *testing.T
 // delivered before it began to fail is still failing at the next poll;
 // the count of deliveries it had is no sign of another node's.
 func TestDeliverWebhooks_APollWhileAWebhookFailsEndsNoSpell(t *testing.T) {
-	var down atomic.Bool
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		if down.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-	}))
-	t.Cleanup(rcv.Close)
+	rcv, down := unsteadyReceiver(t)
 	s, st, _, log := hookNode(t, rcv.URL, Config{})
 	ctx := context.Background()
 	closedThreads(t, st, "first", 1, 0)
@@ -951,4 +933,18 @@ func TestDeliverWebhooks_ForgetsTheFailuresOfDeletedWebhooks(t *testing.T) {
 	if n := len(s.hookHealth.hooks); n != 0 {
 		t.Fatalf("%d webhooks' failures kept after the webhook was deleted", n)
 	}
+}
+
+// unsteadyReceiver is a webhook receiver that answers 503 while down is
+// set, and 200 otherwise.
+func unsteadyReceiver(t *testing.T) (*httptest.Server, *atomic.Bool) {
+	t.Helper()
+	down := new(atomic.Bool)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(rcv.Close)
+	return rcv, down
 }

@@ -725,17 +725,14 @@ func TestHandOver_TheThreadOpenedMeanwhileStaysOpen(t *testing.T) {
 	}
 }
 
-// TestReply_AnEditAfterAnUncertainSendIsNotLost: a send that failed on the
-// network had reached the server; the agent edited the text and sent
-// again with the same key, the server answered with the first text, and
-// the page said "Reply sent." and threw the edit away.
-func TestReply_AnEditAfterAnUncertainSendIsNotLost(t *testing.T) {
-	f := newCareFixture(t)
-	id := f.ingest(t, msg{ExternalID: "edit-1", Text: "Is it in stock?"})
-	p := signedIn(t, f.server, "ana", f.ana)
-	p.claim(id)
+// anaEditsAfterAnUncertainSend is Ana's first send of "Yes, it is" lost on
+// its way back (it reached the server), then her edit sent with the same
+// key: the server answered with the first text, and the page kept the
+// edit, to send under a new key.
+func anaEditsAfterAnUncertainSend(t *testing.T) (*careFixture, string, *page) {
+	t.Helper()
+	f, id, p := anaTyping(t, "Is it in stock?", "Yes, it is")
 	firstReplyLostOnTheWayBack(p)
-	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Yes, it is"))
 	p.click("#reply-send")
 	p.waitText("#alert", "may not have been sent")
 	// Edit and send in one go: the reload after the failed send redraws
@@ -744,6 +741,15 @@ func TestReply_AnEditAfterAnUncertainSendIsNotLost(t *testing.T) {
 		ta.value = 'Yes, it is, and it ships today'; ta.dispatchEvent(new Event('input', { bubbles: true }));
 		document.querySelector('#reply-send').click(); return true; })()`)
 	p.waitText("#alert", "this edited text was not sent")
+	return f, id, p
+}
+
+// TestReply_AnEditAfterAnUncertainSendIsNotLost: a send that failed on the
+// network had reached the server; the agent edited the text and sent
+// again with the same key, the server answered with the first text, and
+// the page said "Reply sent." and threw the edit away.
+func TestReply_AnEditAfterAnUncertainSendIsNotLost(t *testing.T) {
+	f, id, p := anaEditsAfterAnUncertainSend(t)
 	if v := eval[string](p, `document.querySelector('#reply-text').value`); v != "Yes, it is, and it ships today" {
 		t.Fatalf("the reply box holds %q, want the edit kept", v)
 	}
@@ -1697,12 +1703,7 @@ func TestOffer_RunOutWhilePausedIsANoticeNotAnAlert(t *testing.T) {
 // supervisor now confirms in place, and "Cancel" leaves it. Nothing tested
 // the page's lock break at all.
 func TestSupervisor_BreakingALockIsAskedFirst(t *testing.T) {
-	f := newCareFixture(t)
-	id := f.ingest(t, msg{ExternalID: "break-1", Text: "Hello?"})
-	ana := signedIn(t, f.server, "ana", f.ana)
-	ana.claim(id)
-	sam := signedIn(t, f.server, "sam", f.sam)
-	eval[bool](sam, `(location.hash = '#t/`+id+`', true)`)
+	f, id, ana, sam := samOnAnasThread(t, "Hello?")
 	// Asked, with the focus on Cancel (a held Enter would press Yes);
 	// Escape or Cancel leaves the thread as it is.
 	sam.click("#act-close")
@@ -2097,6 +2098,19 @@ func (f *careFixture) replies(t *testing.T, id string) []string {
 	return out
 }
 
+// samOnAnasThread is Ana holding a new thread of the customer's text, and
+// Sam the supervisor with that thread open.
+func samOnAnasThread(t *testing.T, text string) (*careFixture, string, *page, *page) {
+	t.Helper()
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "held-by-ana", Text: text})
+	ana := signedIn(t, f.server, "ana", f.ana)
+	ana.claim(id)
+	sam := signedIn(t, f.server, "sam", f.sam)
+	eval[bool](sam, `(location.hash = '#t/`+id+`', true)`)
+	return f, id, ana, sam
+}
+
 // anaTyping is Ana holding a new thread of the customer's text, with
 // draft typed in its reply box and not sent.
 func anaTyping(t *testing.T, text, draft string) (*careFixture, string, *page) {
@@ -2216,12 +2230,7 @@ func TestReply_KeptDraftsAreTheirAgentsOnly(t *testing.T) {
 		body: JSON.stringify({ key: `+js(f.bea)+` }) }).then((r) => { window.beaIn = r.ok; }), true)`)
 	p.waitFor("Bea's session", `window.beaIn === true`)
 	p.do(chromedp.Reload())
-	p.waitText("#me-name", "Bea Costa")
-	if kept := eval[bool](p, `sessionStorage.getItem('switchboard.drafts') !== null`); kept {
-		t.Fatal("Ana's draft is still kept in the tab during Bea's session")
-	}
-	p.click("#signout") // nothing of hers unsent: not asked
-	p.waitFor("the sign-in form", `!document.querySelector('#signin-view').hidden`)
+	noDraftsOfAnasFor(t, p)
 }
 
 // TestReply_AFailedStartLeavesNoDraftsForTheNextPerson: a reload whose
@@ -2234,6 +2243,13 @@ func TestReply_AFailedStartLeavesNoDraftsForTheNextPerson(t *testing.T) {
 	p.waitFor("the sign-in form", `!document.querySelector('#signin-view').hidden`)
 	p.block()
 	p.do(chromedp.SendKeys(chromedp.CSS("#key"), f.bea), chromedp.Click(chromedp.CSS("#signin-submit")))
+	noDraftsOfAnasFor(t, p)
+}
+
+// noDraftsOfAnasFor checks that Bea, signed in on p after Ana, finds none of
+// Ana's drafts: none kept in the tab, none to ask about at sign-out.
+func noDraftsOfAnasFor(t *testing.T, p *page) {
+	t.Helper()
 	p.waitText("#me-name", "Bea Costa")
 	if kept := eval[bool](p, `sessionStorage.getItem('switchboard.drafts') !== null`); kept {
 		t.Fatal("Ana's draft is kept in the tab during Bea's session")
@@ -2331,12 +2347,7 @@ func TestSignOut_AQuestionOpenWhenTheSessionEndsGoesWithIt(t *testing.T) {
 // TestSupervisor_SeesNoReleaseOnAThreadAnotherHolds: Release is for the
 // holder; a supervisor looking at Ana's thread has Close, not Release.
 func TestSupervisor_SeesNoReleaseOnAThreadAnotherHolds(t *testing.T) {
-	f := newCareFixture(t)
-	id := f.ingest(t, msg{ExternalID: "held-1", Text: "Hello?"})
-	ana := signedIn(t, f.server, "ana", f.ana)
-	ana.claim(id)
-	sam := signedIn(t, f.server, "sam", f.sam)
-	eval[bool](sam, `(location.hash = '#t/`+id+`', true)`)
+	_, _, _, sam := samOnAnasThread(t, "Hello?")
 	sam.waitFor("the Close button", `document.querySelector('#act-close') !== null`)
 	if eval[bool](sam, `document.querySelector('#act-release') !== null`) {
 		t.Fatal("a supervisor not holding the thread is shown Release")
@@ -2387,18 +2398,7 @@ func TestReply_ASavedReplyInsertedSurvivesAReload(t *testing.T) {
 // (under a new key) after the earlier send turned out to have gone is,
 // after a reload, sent as another reply, not taken for the first again.
 func TestReply_AnEditKeptAfterAnUncertainSendSurvivesAReload(t *testing.T) {
-	f := newCareFixture(t)
-	id := f.ingest(t, msg{ExternalID: "edit-2", Text: "Is it in stock?"})
-	p := signedIn(t, f.server, "ana", f.ana)
-	p.claim(id)
-	firstReplyLostOnTheWayBack(p)
-	p.do(chromedp.SendKeys(chromedp.CSS("#reply-text"), "Yes, it is"))
-	p.click("#reply-send")
-	p.waitText("#alert", "may not have been sent")
-	eval[bool](p, `(() => { const ta = document.querySelector('#reply-text');
-		ta.value = 'Yes, it is, and it ships today'; ta.dispatchEvent(new Event('input', { bubbles: true }));
-		document.querySelector('#reply-send').click(); return true; })()`)
-	p.waitText("#alert", "this edited text was not sent")
+	f, id, p := anaEditsAfterAnUncertainSend(t)
 	p.do(chromedp.Reload())
 	p.waitFor("the edit back", `document.querySelector('#reply-text')?.value === 'Yes, it is, and it ships today'`)
 	p.click("#reply-send")
@@ -2433,12 +2433,7 @@ func TestReply_ARetypedReplyAfterAnUncertainSendAndAReloadGoesOutOnce(t *testing
 // thread; Move with no team chosen says what is missing at once, and
 // asks nothing (a Yes would only have led to that).
 func TestSupervisor_AMoveWithNothingChosenSaysSoBeforeAsking(t *testing.T) {
-	f := newCareFixture(t)
-	id := f.ingest(t, msg{ExternalID: "held-3", Text: "Hello?"})
-	ana := signedIn(t, f.server, "ana", f.ana)
-	ana.claim(id)
-	sam := signedIn(t, f.server, "sam", f.sam)
-	eval[bool](sam, `(location.hash = '#t/`+id+`', true)`)
+	_, _, _, sam := samOnAnasThread(t, "Hello?")
 	sam.click("#act-move")
 	sam.waitText("#alert", "Choose the team to move the thread to.")
 	if eval[bool](sam, `document.querySelector('#act-move-q') !== null`) {
