@@ -2370,11 +2370,17 @@ func TestSupervisor_AnAnsweredQuestionIsNotAskedAgain(t *testing.T) {
 	sam.block(f.url + "/api/v1/threads/" + id + "/close")
 	sam.click("#act-close-yes")
 	sam.waitText("#alert", "That did not work")
+	// The answered question went at once (it stayed, its Yes one click
+	// away, until something redrew the thread), and is not put again
+	// when the thread is drawn anew.
+	sam.waitFor("the Close button", `document.querySelector('#act-close') !== null && document.querySelector('#act-close-yes') === null`)
 	if again := f.ingest(t, msg{ExternalID: "held-2b", Thread: "conv-held-2", Text: "Anyone there?", Author: customer}); again != id {
 		t.Fatalf("the customer's second message went to thread %s, want %s", again, id)
 	}
 	sam.waitText("#conversation", "Anyone there?")
-	sam.waitFor("the Close button", `document.querySelector('#act-close') !== null && document.querySelector('#act-close-yes') === null`)
+	if eval[bool](sam, `document.querySelector('#act-close-yes') !== null`) {
+		t.Fatal("the answered question is put again")
+	}
 }
 
 // TestReply_ASavedReplyInsertedSurvivesAReload: a saved reply put in the

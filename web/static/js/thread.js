@@ -614,7 +614,9 @@ function guarded({ action, thread, label, question, run, ask = () => true, ready
   return h('span', { class: 'confirm', role: 'group', 'aria-labelledby': `act-${action}-q`,
     onkeydown: (e) => { if (e.key === 'Escape') cancel(); } },
   h('span', { id: `act-${action}-q` }, question), ' ',
-  h('button', { type: 'button', id: `act-${action}-yes`, onclick: () => { confirming = ''; run(); } }, 'Yes'), ' ',
+  // Answered: the question goes at once, whether the step then works or
+  // fails (its alert says which).
+  h('button', { type: 'button', id: `act-${action}-yes`, onclick: () => { confirming = ''; render(); run(); } }, 'Yes'), ' ',
   h('button', { type: 'button', id: `act-${action}-no`, onclick: cancel }, 'Cancel'));
 }
 
