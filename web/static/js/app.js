@@ -182,8 +182,8 @@ async function signIn(ev) {
 }
 
 // askSignOut signs out, first asking in place when replies typed and not
-// sent would go with the session (drafts live in this page only). The
-// focus goes to Cancel, as in a thread's questions.
+// sent would go with the session (signing out removes the drafts the tab
+// keeps). The focus goes to Cancel, as in a thread's questions.
 function askSignOut() {
   const n = [...state.drafts.keys()].filter(thread.unsent).length;
   if (!n) {
