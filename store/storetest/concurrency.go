@@ -508,14 +508,21 @@ var raceOffsets = []time.Duration{-40 * time.Millisecond, -20 * time.Millisecond
 // fireAt sleeps until at. The sleep times the race; it synchronises nothing.
 func fireAt(at time.Time) { time.Sleep(time.Until(at)) }
 
-func releaseRacingExpiry(t *testing.T, e *env) {
+// raceOut is one race of a step against its lock's expiry.
+type raceOut struct {
+	thread string
+	err    error
+}
+
+// raceExpiry claims one thread per offset in raceOffsets and runs step
+// with its token at that offset from the lock's expiry, all at once. It
+// waits until every lock has ended and checks each step either worked or
+// lost the lock.
+func raceExpiry(t *testing.T, e *env, name string, step func(thread, token string) error) []raceOut {
+	t.Helper()
 	e.team("care")
 	e.agent("ana", []string{"care"}, capacity(len(raceOffsets)))
-	type out struct {
-		thread string
-		err    error
-	}
-	outs := make([]out, len(raceOffsets))
+	outs := make([]raceOut, len(raceOffsets))
 	var wg sync.WaitGroup
 	for i, off := range raceOffsets {
 		th := e.thread("twitter", "care")
@@ -524,23 +531,37 @@ func releaseRacingExpiry(t *testing.T, e *env) {
 			defer wg.Done()
 			res, err := e.s.ThreadClaim(e.ctx, store.ClaimParams{ThreadID: th.ID, AgentID: "ana", TTL: shortTTL})
 			if err != nil {
-				outs[i] = out{th.ID, fmt.Errorf("claim: %w", err)}
+				outs[i] = raceOut{th.ID, fmt.Errorf("claim: %w", err)}
 				return
 			}
 			fireAt(res.Lock.ExpiresAt.Add(off))
-			_, err = e.s.ThreadRelease(e.ctx, store.LockParams{ThreadID: th.ID, Token: res.Lock.Token, Actor: "ana"})
-			outs[i] = out{th.ID, err}
+			outs[i] = raceOut{th.ID, step(th.ID, res.Lock.Token)}
 		}()
 	}
 	wg.Wait()
 	for i, o := range outs {
 		if o.err != nil && !errors.Is(o.err, store.ErrLockLost) {
-			t.Fatalf("offset %s: release error %v, want nil or ErrLockLost", raceOffsets[i], o.err)
+			t.Fatalf("offset %s: %s error %v, want nil or ErrLockLost", raceOffsets[i], name, o.err)
 		}
 		e.waitUnlocked(o.thread)
 	}
 	_, err := e.s.LockSweep(e.ctx) // any write records what expired
 	must(t, err)
+	won := 0
+	for _, o := range outs {
+		if o.err == nil {
+			won++
+		}
+	}
+	t.Logf("%s won %d of %d races against expiry", name, won, len(outs)) // to see both outcomes occur
+	return outs
+}
+
+func releaseRacingExpiry(t *testing.T, e *env) {
+	outs := raceExpiry(t, e, "release", func(thread, token string) error {
+		_, err := e.s.ThreadRelease(e.ctx, store.LockParams{ThreadID: thread, Token: token, Actor: "ana"})
+		return err
+	})
 	for i, o := range outs {
 		evs := e.events(o.thread)
 		expired := len(ofType(evs, store.EventLockExpired))
@@ -558,54 +579,14 @@ func releaseRacingExpiry(t *testing.T, e *env) {
 	q, err := e.s.QueueList(e.ctx, store.QueueParams{Teams: []string{"care"}})
 	must(t, err)
 	wantEqual(t, "queue length", len(q.Items), len(raceOffsets))
-	logWinners(t, "release", outs, func(o out) error { return o.err })
-}
-
-// logWinners reports how the races went, to see both outcomes occur.
-func logWinners[T any](t *testing.T, step string, outs []T, errOf func(T) error) {
-	won := 0
-	for _, o := range outs {
-		if errOf(o) == nil {
-			won++
-		}
-	}
-	t.Logf("%s won %d of %d races against expiry", step, won, len(outs))
 }
 
 func replyRacingExpiry(t *testing.T, e *env) {
-	e.team("care")
-	e.agent("ana", []string{"care"}, capacity(len(raceOffsets)))
-	type out struct {
-		thread string
-		err    error
-	}
-	outs := make([]out, len(raceOffsets))
-	var wg sync.WaitGroup
-	for i, off := range raceOffsets {
-		th := e.thread("twitter", "care")
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res, err := e.s.ThreadClaim(e.ctx, store.ClaimParams{ThreadID: th.ID, AgentID: "ana", TTL: shortTTL})
-			if err != nil {
-				outs[i] = out{th.ID, fmt.Errorf("claim: %w", err)}
-				return
-			}
-			fireAt(res.Lock.ExpiresAt.Add(off))
-			_, err = e.s.ThreadReply(e.ctx, store.ReplyParams{ThreadID: th.ID, Token: res.Lock.Token, Actor: "ana",
-				Message: store.Message{ID: "out-" + th.ID, Text: "answer"}})
-			outs[i] = out{th.ID, err}
-		}()
-	}
-	wg.Wait()
-	for i, o := range outs {
-		if o.err != nil && !errors.Is(o.err, store.ErrLockLost) {
-			t.Fatalf("offset %s: reply error %v, want nil or ErrLockLost", raceOffsets[i], o.err)
-		}
-		e.waitUnlocked(o.thread)
-	}
-	_, err := e.s.LockSweep(e.ctx)
-	must(t, err)
+	outs := raceExpiry(t, e, "reply", func(thread, token string) error {
+		_, err := e.s.ThreadReply(e.ctx, store.ReplyParams{ThreadID: thread, Token: token, Actor: "ana",
+			Message: store.Message{ID: "out-" + thread, Text: "answer"}})
+		return err
+	})
 	for i, o := range outs {
 		evs := e.events(o.thread)
 		expired := ofType(evs, store.EventLockExpired)
@@ -627,7 +608,6 @@ func replyRacingExpiry(t *testing.T, e *env) {
 			wantEqual(t, "status after an unanswered lock expired", got.Status, store.StatusQueued)
 		}
 	}
-	logWinners(t, "reply", outs, func(o out) error { return o.err })
 }
 
 func lockSweepOnce(t *testing.T, e *env) {
