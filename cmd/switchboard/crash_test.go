@@ -26,6 +26,21 @@ type crashLoad struct {
 	fences map[string]int64
 }
 
+// claimAnswer reads the thread and lock from a claim's answer.
+func claimAnswer(body []byte) (thread, token string, fence int64) {
+	var res struct {
+		Thread struct {
+			ID string `json:"id"`
+		} `json:"thread"`
+		Lock struct {
+			Token string `json:"token"`
+			Fence int64  `json:"fence"`
+		} `json:"lock"`
+	}
+	json.Unmarshal(body, &res)
+	return res.Thread.ID, res.Lock.Token, res.Lock.Fence
+}
+
 // run drives ingest from 32 clients and claim/release from 4 agents
 // until ctx ends or the process dies.
 func (l *crashLoad) run(ctx context.Context, p *proc, round int, agentKeys []string) {
@@ -66,20 +81,11 @@ func (l *crashLoad) run(ctx context.Context, p *proc, round int, agentKeys []str
 				if code != 200 {
 					continue
 				}
-				var res struct {
-					Thread struct {
-						ID string `json:"id"`
-					} `json:"thread"`
-					Lock struct {
-						Token string `json:"token"`
-						Fence int64  `json:"fence"`
-					} `json:"lock"`
-				}
-				json.Unmarshal(body, &res)
+				thread, token, fence := claimAnswer(body)
 				l.mu.Lock()
-				l.fences[res.Thread.ID] = max(l.fences[res.Thread.ID], res.Lock.Fence)
+				l.fences[thread] = max(l.fences[thread], fence)
 				l.mu.Unlock()
-				if _, _, err := p.request("POST", "/api/v1/threads/"+res.Thread.ID+"/release", key, map[string]any{"token": res.Lock.Token}); err != nil {
+				if _, _, err := p.request("POST", "/api/v1/threads/"+thread+"/release", key, map[string]any{"token": token}); err != nil {
 					return
 				}
 			}
@@ -204,14 +210,8 @@ func checkFencesGrow(t *testing.T, p *proc, fences map[string]int64, limit int) 
 		if err != nil || code != 200 {
 			t.Fatalf("claim %s: %d %s %v", th, code, body, err)
 		}
-		var res struct {
-			Lock struct {
-				Fence int64 `json:"fence"`
-			} `json:"lock"`
-		}
-		json.Unmarshal(body, &res)
-		if res.Lock.Fence <= fences[th] {
-			t.Fatalf("thread %s: new fence %d not above %d granted before", th, res.Lock.Fence, fences[th])
+		if _, _, fence := claimAnswer(body); fence <= fences[th] {
+			t.Fatalf("thread %s: new fence %d not above %d granted before", th, fence, fences[th])
 		}
 		p.request("POST", "/api/v1/threads/"+th+"/unlock", testAdminKey, nil)
 		checked++

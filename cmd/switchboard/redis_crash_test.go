@@ -307,20 +307,11 @@ func (l *outageLoad) run(ctx context.Context) {
 				if code != 200 {
 					continue
 				}
-				var res struct {
-					Thread struct {
-						ID string `json:"id"`
-					} `json:"thread"`
-					Lock struct {
-						Token string `json:"token"`
-						Fence int64  `json:"fence"`
-					} `json:"lock"`
-				}
-				json.Unmarshal(body, &res)
+				thread, token, fence := claimAnswer(body)
 				l.mu.Lock()
-				l.fences[res.Thread.ID] = max(l.fences[res.Thread.ID], res.Lock.Fence)
+				l.fences[thread] = max(l.fences[thread], fence)
 				l.mu.Unlock()
-				locks = append(locks, held{res.Thread.ID, res.Lock.Token})
+				locks = append(locks, held{thread, token})
 			}
 		}()
 	}
