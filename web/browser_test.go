@@ -326,8 +326,37 @@ func newPage(t *testing.T, browser context.Context, s *server, name string, widt
 	t.Cleanup(cancel)
 	p := &page{t: t, ctx: ctx, name: name, url: s.url}
 	p.do(chromedp.EmulateViewport(width, height))
+	p.onNewDocument(traceJS)
 	return p
 }
+
+// traceJS keeps the page's last requests and stream events, with the time
+// since the document began, for diagnose to show when a test fails.
+const traceJS = `(() => {
+	const trace = window.__trace = [];
+	const note = (s) => {
+		trace.push((performance.now() / 1000).toFixed(3) + ' ' + s);
+		if (trace.length > 40) trace.shift();
+	};
+	const fetch = window.fetch;
+	window.fetch = (url, init) => {
+		const what = ((init && init.method) || 'GET') + ' ' + url;
+		note(what);
+		return fetch(url, init).then((r) => { note(r.status + ' ' + what); return r; },
+			(e) => { note('failed ' + what); throw e; });
+	};
+	const add = EventTarget.prototype.addEventListener;
+	EventSource.prototype.addEventListener = function (type, fn, opt) {
+		if (!this.__traced) {
+			this.__traced = true;
+			note('stream ' + this.url);
+			add.call(this, 'open', () => note('stream open'));
+			add.call(this, 'error', () => note('stream error, state ' + this.readyState));
+		}
+		add.call(this, type, (e) => note('event ' + type + ' ' + e.lastEventId));
+		return add.call(this, type, fn, opt);
+	};
+})()`
 
 // signedIn opens a browser of its own with one page, signed in as name with
 // key.
@@ -408,6 +437,11 @@ func (p *page) diagnose() string {
 		'status: ' + (document.querySelector('#status-msg')?.textContent || ''),
 		'sign-in: ' + (document.querySelector('#signin-msg')?.textContent || ''),
 		'lockbar: ' + (document.querySelector('#lockbar')?.textContent || ''),
+		'live: ' + (document.querySelector('#live-state')?.textContent || '') +
+			(document.querySelector('#idle-banner')?.hidden === false ? ' (paused)' : ''),
+		'tab: ' + (document.querySelector('#team-tabs [aria-pressed="true"]')?.textContent || ''),
+		'queue: ' + (document.querySelector('#queue-list')?.innerText || '').slice(0, 300).replace(/\n/g, ' | '),
+		'trace:', ...(window.__trace || []),
 	].join('\n')`))
 	if err != nil {
 		return ""
