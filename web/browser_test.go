@@ -472,10 +472,16 @@ func (p *page) key(k string) {
 // signIn opens the page and signs in with key.
 func (p *page) signIn(key string) {
 	p.t.Helper()
-	p.do(chromedp.Navigate(p.url+"/"), chromedp.WaitVisible(chromedp.CSS("#key")),
-		chromedp.SendKeys(chromedp.CSS("#key"), key), chromedp.Click(chromedp.CSS("#signin-submit")))
+	p.submitKey(key)
 	p.waitFor("the inbox after sign-in", `!document.querySelector('#app').hidden && document.querySelector('#me-name').textContent !== ''`)
 	p.waitFor("the event stream", `document.querySelector('#live-state').textContent === 'Live'`)
+}
+
+// submitKey opens the page and signs in with key, waiting for nothing.
+func (p *page) submitKey(key string) {
+	p.t.Helper()
+	p.do(chromedp.Navigate(p.url+"/"), chromedp.WaitVisible(chromedp.CSS("#key")),
+		chromedp.SendKeys(chromedp.CSS("#key"), key), chromedp.Click(chromedp.CSS("#signin-submit")))
 }
 
 // claim claims the thread from the shown queue and waits for its reply box.

@@ -194,6 +194,56 @@ func TestLive_NewMessageAppearsInTheQueueWithoutReload(t *testing.T) {
 	}
 }
 
+// holdStreams makes the page's event streams wait for window.openStreams()
+// before they connect: the page has read its queues and locks by then, and
+// the server takes the stream on only when it connects.
+const holdStreams = `(() => {
+	const Real = window.EventSource, held = [];
+	window.openStreams = () => { for (const open of held.splice(0)) open(); return true; };
+	window.EventSource = class extends EventTarget {
+		static CONNECTING = 0; static OPEN = 1; static CLOSED = 2;
+		constructor(url, opts) {
+			super();
+			this.url = url; this.readyState = 0; this.types = new Set();
+			held.push(() => {
+				if (this.readyState === 2) return;
+				const es = this.real = new Real(url, opts);
+				es.onopen = (e) => { this.readyState = 1; this.onopen?.(e); };
+				es.onerror = (e) => { this.readyState = es.readyState; this.onerror?.(e); };
+				es.onmessage = (e) => this.onmessage?.(e);
+				for (const t of this.types) es.addEventListener(t, (e) => this.dispatchEvent(new MessageEvent(t, { data: e.data, lastEventId: e.lastEventId })));
+			});
+		}
+		addEventListener(t, fn, opts) { this.types.add(t); super.addEventListener(t, fn, opts); }
+		close() { this.readyState = 2; this.real?.close(); }
+	};
+})()`
+
+// TestLive_WhatCameBeforeTheStreamOpenedIsShown: a message and an offer
+// that came after the page read its queues and locks, but before the
+// server took its event stream on, were in neither: the queue stayed
+// without the message until some later event, and the offer ran out
+// unseen. The page also said "Live" before its stream was open.
+func TestLive_WhatCameBeforeTheStreamOpenedIsShown(t *testing.T) {
+	f, olga := offerFixtureTTL(t, time.Minute) // no offer runs out (an event) while the test waits
+	p := newPage(t, newBrowser(t), f.server, "olga", 1280, 800)
+	p.onNewDocument(holdStreams)
+	p.submitKey(olga)
+	p.waitText("#queue-list", "Nobody is waiting")
+	if live := eval[string](p, `document.querySelector('#live-state').textContent`); live == "Live" {
+		t.Fatal(`the page says "Live" while its stream is not open`)
+	}
+	queued := f.ingest(t, msg{ExternalID: "gap-1", Text: "Hello care"})
+	offered := f.ingest(t, msg{ExternalID: "gap-2", Text: "an offer for you"})
+	if th := f.thread(t, offered); th.Lock == nil || th.Lock.AgentID != "olga" {
+		t.Fatalf("the push team's thread: %+v, want offered to olga", th)
+	}
+	eval[bool](p, `window.openStreams()`)
+	p.waitFor("the stream open", `document.querySelector('#live-state').textContent === 'Live'`)
+	p.waitFor("the message in the queue", fmt.Sprintf(`document.querySelector(%q) !== null`, queueItem(queued)))
+	p.waitFor("the offer in her threads", fmt.Sprintf(`document.querySelector('#mine-list li[data-thread=%q]') !== null`, offered))
+}
+
 // TestLive_TheQueueKeepsUpWhileEventsKeepComing: on a busy team, events
 // arrive more often than the page's refresh delay (every new thread brings
 // three). The queue must refresh while they keep coming, not only once
@@ -512,8 +562,7 @@ func TestLostLock_SupervisorUnlocks(t *testing.T) {
 		// only from the reply's 409 lock_lost; the dropped stream shows.
 		p := newPage(t, b, f.server, "ana", 1280, 800)
 		p.block(f.url + "/api/v1/events*")
-		p.do(chromedp.Navigate(p.url+"/"), chromedp.WaitVisible(chromedp.CSS("#key")),
-			chromedp.SendKeys(chromedp.CSS("#key"), f.ana), chromedp.Click(chromedp.CSS("#signin-submit")))
+		p.submitKey(f.ana)
 		p.waitFor("the reconnecting banner", `!document.querySelector('#conn-banner').hidden`)
 		p.waitText("#conn-banner", "reconnecting")
 		p.claim(id1)
@@ -1591,7 +1640,13 @@ func TestPresence_AnIdlePagePausesSoTheAgentGoesAway(t *testing.T) {
 // offered every thread a message saying "offer" starts.
 func offerFixture(t *testing.T) (*careFixture, string) {
 	t.Helper()
-	f := newCareFixtureTTL(t, 3*time.Second)
+	return offerFixtureTTL(t, 3*time.Second)
+}
+
+// offerFixtureTTL is offerFixture with offers and locks lasting lockTTL.
+func offerFixtureTTL(t *testing.T, lockTTL time.Duration) (*careFixture, string) {
+	t.Helper()
+	f := newCareFixtureTTL(t, lockTTL)
 	f.must(t, 201, "POST", "/api/v1/teams", f.admin, map[string]any{"id": "push", "name": "Push", "function": "engagement", "strategy": "round_robin"}, nil)
 	f.rule(t, "to-push", 1, map[string]any{"text_any": []string{"offer"}}, map[string]any{"team": "push"})
 	return f, f.agent(t, map[string]any{"id": "olga", "name": "Olga", "teams": []string{"care", "push"}})

@@ -311,6 +311,8 @@ async function startSession(me) {
   $('#claim-next').hidden = !isPerson();
   document.body.classList.toggle('not-person', !isPerson());
 
+  $('#live-state').textContent = 'Connecting…';
+  $('#live-state').className = 'badge live connecting';
   live = connect({ onEvent, onState: liveState, check: () => api('GET', '/me') });
   timers.push(setInterval(everySecond, 1000));
   if (canSupervise()) timers.push(setInterval(loadStats, 30000));
@@ -800,16 +802,16 @@ function forgetOwn(id) {
   if (state.openId === id) thread.render();
 }
 
-function liveState(s, wasDown) {
+function liveState(s, wasDown, gap) {
   const badge = $('#live-state');
   if (s === 'open') {
     $('#conn-banner').hidden = true;
     badge.textContent = 'Live';
     badge.className = 'badge live';
-    if (wasDown) {
-      showInfo('Reconnected. Live updates are back.');
-      resync();
-    }
+    if (wasDown) showInfo('Reconnected. Live updates are back.');
+    // A message or an offer that came after the page read its queues and
+    // locks, and before the stream was taken on, is in neither.
+    if (wasDown || gap) resync();
   } else {
     $('#conn-banner').hidden = false;
     badge.textContent = 'Offline';

@@ -13,8 +13,11 @@ export const EVENT_TYPES = [
 ];
 
 // connect opens the stream. onEvent gets each event's JSON; onState gets
-// "open" or "reconnecting"; check runs before a manual reconnect and may
-// throw to stop (e.g. the session is gone).
+// "open" or "reconnecting", and with "open" whether the stream may have
+// missed events: it was down, or it opened with no event to resume from
+// (the first open), so what happened between the page's reads and the
+// server taking the stream on is in neither; check runs before a manual
+// reconnect and may throw to stop (e.g. the session is gone).
 export function connect({ onEvent, onState, check }) {
   let es = null;
   let lastId = '';
@@ -29,9 +32,10 @@ export function connect({ onEvent, onState, check }) {
     if (es) es.close(); // one stream at a time
     const url = '/api/v1/events' + (lastId ? `?last_event_id=${encodeURIComponent(lastId)}` : '');
     es = new EventSource(url, { withCredentials: true });
+    const resumed = Boolean(lastId);
     es.onopen = () => {
       delay = 1000;
-      onState('open', wasDown);
+      onState('open', wasDown, !resumed);
       wasDown = false;
     };
     es.onerror = () => {
