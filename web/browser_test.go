@@ -440,6 +440,7 @@ func (p *page) diagnose() string {
 		'live: ' + (document.querySelector('#live-state')?.textContent || '') +
 			(document.querySelector('#idle-banner')?.hidden === false ? ' (paused)' : ''),
 		'tab: ' + (document.querySelector('#team-tabs [aria-pressed="true"]')?.textContent || ''),
+		'focus: ' + (document.activeElement ? document.activeElement.tagName + '#' + document.activeElement.id : ''),
 		'queue: ' + (document.querySelector('#queue-list')?.innerText || '').slice(0, 300).replace(/\n/g, ' | '),
 		'trace:', ...(window.__trace || []),
 	].join('\n')`))

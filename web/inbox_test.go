@@ -244,6 +244,43 @@ func TestLive_WhatCameBeforeTheStreamOpenedIsShown(t *testing.T) {
 	p.waitFor("the offer in her threads", fmt.Sprintf(`document.querySelector('#mine-list li[data-thread=%q]') !== null`, offered))
 }
 
+// TestThread_AReadQueuedBehindTheOpeningOneLeavesTheFocus: a thread's
+// opening moved the focus (to the reply box after a claim) once every read
+// queued behind its own had landed, so a person who had moved on meanwhile
+// (here, to the note box) had the focus taken from them. It moves when the
+// thread is first drawn now.
+func TestThread_AReadQueuedBehindTheOpeningOneLeavesTheFocus(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "focus-1", Thread: "focus", Text: "first"})
+	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
+	// With window.hold set, the page's reads of the thread wait for
+	// window.release().
+	p.onNewDocument(`(() => {
+		const orig = window.fetch, read = /\/threads\/[^/?]+(\?|$|\/(messages|notes|events))/, held = [];
+		window.hold = false; window.held = () => held.length;
+		window.release = () => { for (const go of held.splice(0)) go(); return true; };
+		window.fetch = (url, init) => window.hold && read.test(String(url)) && !(init && init.method && init.method !== 'GET')
+			? new Promise((go) => held.push(go)).then(() => orig(url, init)) : orig(url, init);
+	})()`)
+	p.signIn(f.ana)
+	eval[bool](p, `(location.hash = '#t/`+id+`', true)`)
+	p.waitFor("the thread", `document.querySelector('#claim-this') !== null`)
+	eval[bool](p, `window.hold = true`)
+	f.ingest(t, msg{ExternalID: "focus-2", Thread: "focus", Text: "second"})
+	p.waitFor("its read again, held", `window.held() === 4`)
+	p.click("#claim-this") // the opening joins the read under way, and one more is queued
+	p.waitText("#status-msg", "You claimed")
+	eval[bool](p, `window.release()`)
+	p.waitFor("the reply box, focused, and the queued read held", `document.activeElement?.id === 'reply-text' && window.held() === 4`)
+	p.do(chromedp.Focus(chromedp.CSS("#note-text")))
+	f.ingest(t, msg{ExternalID: "focus-3", Thread: "focus", Text: "third"})
+	eval[bool](p, `window.release()`)
+	p.waitText("#conversation", "third")
+	if got := eval[string](p, `document.activeElement?.id || ''`); got != "note-text" {
+		t.Fatalf("the focus is on %q after the queued read, want it left in the note box", got)
+	}
+}
+
 // TestLive_TheQueueKeepsUpWhileEventsKeepComing: on a busy team, events
 // arrive more often than the page's refresh delay (every new thread brings
 // three). The queue must refresh while they keep coming, not only once

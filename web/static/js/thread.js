@@ -145,10 +145,29 @@ export async function openThread(id, focus = 'heading') {
     $('#thread-empty').hidden = true;
     hooks.markOpen();
   }
+  const want = focusAfter = { id, focus, changed };
   await refresh();
-  if (state.openId !== id || !state.open) return;
-  if (focus === 'reply' && $('#reply-text')) $('#reply-text').focus();
-  else if (focus === 'heading' && changed) $('#thread-h')?.focus();
+  if (focusAfter !== want) return; // placed when the thread was drawn
+  focusAfter = null;
+  if (state.openId === id && state.open) placeFocus(want);
+}
+
+// focusAfter is where the focus goes when the thread being opened is drawn.
+// It goes there at the first load that draws it, not after the loads
+// queued behind that one: a step the person has taken on the thread by
+// then (a button, the reply box) keeps the focus.
+let focusAfter = null; // { id, focus, changed }
+
+// placeFocus moves the focus as openThread was asked to, and says whether
+// it could (a reply box to focus is drawn only for a lock held).
+function placeFocus({ focus, changed }) {
+  if (focus === 'reply') {
+    const box = $('#reply-text');
+    box?.focus();
+    return Boolean(box);
+  }
+  if (focus === 'heading' && changed) $('#thread-h')?.focus();
+  return true;
 }
 
 export function closeThread() {
@@ -227,6 +246,7 @@ async function load() {
   await loadSavedReplies(thread.team);
   if (seq !== loadSeq || state.openId !== id) return;
   render(false);
+  if (focusAfter && focusAfter.id === id && placeFocus(focusAfter)) focusAfter = null;
 }
 
 // messageChanged notes that a message of the open thread changed (its
@@ -623,6 +643,7 @@ function guarded({ action, thread, label, question, run, ask = () => true, ready
 // reset forgets what belonged to the session that ended.
 export function reset() {
   confirming = '';
+  focusAfter = null;
   locksRead = null;
   locksRetryAt = 0;
 }
