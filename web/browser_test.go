@@ -332,18 +332,26 @@ func newPage(t *testing.T, browser context.Context, s *server, name string, widt
 
 // traceJS keeps the page's last requests and stream events, with the time
 // since the document began, for diagnose to show when a test fails.
+// window.__log keeps every line, for settled; "read" lines say the page has
+// the answer's body (what it does with it follows in the same task).
 const traceJS = `(() => {
-	const trace = window.__trace = [];
+	const trace = window.__trace = [], log = window.__log = [];
 	const note = (s) => {
-		trace.push((performance.now() / 1000).toFixed(3) + ' ' + s);
+		const line = (performance.now() / 1000).toFixed(3) + ' ' + s;
+		trace.push(line);
+		log.push(line);
 		if (trace.length > 40) trace.shift();
 	};
 	const fetch = window.fetch;
 	window.fetch = (url, init) => {
 		const what = ((init && init.method) || 'GET') + ' ' + url;
 		note(what);
-		return fetch(url, init).then((r) => { note(r.status + ' ' + what); return r; },
-			(e) => { note('failed ' + what); throw e; });
+		return fetch(url, init).then((r) => {
+			note(r.status + ' ' + what);
+			const text = r.text.bind(r);
+			r.text = () => text().then((v) => { note('read ' + what); return v; });
+			return r;
+		}, (e) => { note('failed ' + what); throw e; });
 	};
 	const add = EventTarget.prototype.addEventListener;
 	EventSource.prototype.addEventListener = function (type, fn, opt) {
@@ -475,7 +483,27 @@ func (p *page) signIn(key string) {
 	p.t.Helper()
 	p.submitKey(key)
 	p.waitFor("the inbox after sign-in", `!document.querySelector('#app').hidden && document.querySelector('#me-name').textContent !== ''`)
-	p.waitFor("the event stream", `document.querySelector('#live-state').textContent === 'Live'`)
+	p.waitFor("the event stream, and the sign-in done", `document.querySelector('#live-state').textContent === 'Live' && !document.querySelector('#signin-submit').disabled`)
+}
+
+// settled waits for what the page reads again once its stream is open (the
+// queue on screen; a supervisor's statistics): until then, a change the
+// test makes may show by that read rather than by its event.
+func (p *page) settled() {
+	p.t.Helper()
+	p.waitFor("the reads after the stream opened", `(() => {
+		const log = window.__log || [];
+		let open = -1;
+		log.forEach((l, i) => { if (l.endsWith(' stream open')) open = i; });
+		if (open < 0) return false;
+		// Asked after the stream opened (the first reads may end after it), and answered.
+		const reread = (path) => {
+			const asked = log.findIndex((l, i) => i > open && l.split(' ')[1] === 'GET' && l.includes(' /api/v1/' + path));
+			return asked >= 0 && log.slice(asked).some((l) => l.includes(' read GET /api/v1/' + path));
+		};
+		return (!document.querySelector('#team-tabs .tab') || reread('queue?')) &&
+			(document.querySelector('#overview').hidden || reread('stats'));
+	})()`)
 }
 
 // submitKey opens the page and signs in with key, waiting for nothing.
