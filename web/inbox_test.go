@@ -1572,8 +1572,12 @@ func TestOffer_NotOpenedIsLeftToRunOut(t *testing.T) {
 	p := signedIn(t, f.server, "olga", olga) // typing her key was activity
 	id := f.ingest(t, msg{ExternalID: "offer-1", Text: "an offer for you"})
 	p.waitText("#mine-list", "offered")
+	until := fmt.Sprintf(`document.querySelector('#mine-list li[data-thread=%q] [data-until]')?.dataset.until`, id)
+	first := eval[string](p, until)
 	f.waitExpired(t, id) // she is active: only an offer the page leaves alone runs out
-	// Offered again (she is the one eligible), and opened: kept.
+	// Offered again (she is the one eligible), and opened: kept. The page
+	// shows the new offer first (the old one's button opens a lost lock).
+	p.waitFor("the new offer shown", fmt.Sprintf(`Date.parse(%s) > Date.parse(%q)`, until, first))
 	p.openMine()
 	p.waitHeldPast("the opened offer renewed", f.lockExpiry(t, id).Add(time.Second))
 	if txt := eval[string](p, `document.querySelector('#mine-list').textContent`); strings.Contains(txt, "offered") {
