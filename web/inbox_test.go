@@ -1517,6 +1517,37 @@ func TestSignIn_AnAdminKeyIsNamedAndShownNoClaims(t *testing.T) {
 	}
 }
 
+// TestReload_AReleaseDuringALocksReadStaysReleased: a read of the
+// person's locks begun before a release answered with the released lock,
+// and the page showed it again as "A thread is waiting for you".
+func TestReload_AReleaseDuringALocksReadStaysReleased(t *testing.T) {
+	f := newCareFixture(t)
+	id := f.ingest(t, msg{ExternalID: "stale-1", Text: "Hello?"})
+	p := newPage(t, newBrowser(t), f.server, "ana", 1280, 800)
+	// In each document, the answers of the page's second and later reads
+	// of its locks wait for window.letLocks().
+	p.onNewDocument(`(() => { const orig = window.fetch; let n = 0; const held = [];
+		window.heldLocks = () => held.length;
+		window.letLocks = () => { for (const go of held.splice(0)) go(); return true; };
+		window.fetch = (url, init) => /\/me\/locks/.test(String(url)) && ++n > 1
+			? orig(url, init).then((r) => new Promise((go) => held.push(() => go(r)))) : orig(url, init); })()`)
+	p.signIn(f.ana)
+	p.claim(id)
+	p.do(chromedp.Reload()) // the thread in the address; the locks are read at the start, and again once the stream is open
+	p.waitFor("the second read's answer held", `window.heldLocks() === 1 && document.querySelector('#act-release') !== null`)
+	p.click("#act-release")
+	p.waitText("#status-msg", "Released")
+	eval[bool](p, `window.letLocks()`)
+	p.waitFor("every read of her locks answered", `(() => {
+		window.letLocks(); // and those begun since (the release's event asks again)
+		const asked = window.__log.filter((l) => l.split(' ')[1] === 'GET' && l.includes('/api/v1/me/locks')).length;
+		return window.__log.filter((l) => l.includes(' read GET /api/v1/me/locks')).length === asked;
+	})()`)
+	if n := eval[int](p, `document.querySelectorAll('#mine-list li[data-thread]').length`); n != 0 {
+		t.Fatalf("her threads show %d after the release, want none (status %q)", n, eval[string](p, `document.querySelector('#status-msg').textContent`))
+	}
+}
+
 // TestReload_AStartThatIsRefusedForAMomentIsTriedAgain: a reload whose
 // start-up reads got a 429 showed the sign-in form for good, with the
 // session still valid. Only a 401 means signed out; the rest is retried.

@@ -639,6 +639,8 @@ async function recoverLocks(claimed = '') {
   const fresh = [];
   for (const l of locks) {
     const cur = state.held.get(l.thread.id);
+    // A grant this page let go of while the read was under way is not new.
+    if (state.held.endedHere(l.thread.id, Number(l.lock.fence))) continue;
     if (!cur || cur.fence !== Number(l.lock.fence)) {
       // A new grant: taken up if we claimed it (in another window) or it
       // is the thread on screen; otherwise an offer.

@@ -4,6 +4,35 @@
 // ask the server for is kept in the tab's sessionStorage until sign-out:
 // which locks were taken up (saveEngaged) and unsent replies (saveDrafts).
 
+// Held is the locks this page holds. It also remembers each grant it let go
+// or lost (thread id and fence) until the session ends, so that a locks read
+// begun before that cannot bring the grant back as new.
+class Held extends Map {
+  ended = new Set();
+
+  set(id, grant) {
+    const old = this.get(id);
+    if (old && old.fence !== grant.fence) this.ended.add(`${id}:${old.fence}`);
+    return super.set(id, grant);
+  }
+
+  delete(id) {
+    const old = this.get(id);
+    if (old) this.ended.add(`${id}:${old.fence}`);
+    return super.delete(id);
+  }
+
+  clear() {
+    this.ended.clear();
+    super.clear();
+  }
+
+  // endedHere reports whether this grant was held here and has ended.
+  endedHere(id, fence) {
+    return this.ended.has(`${id}:${fence}`);
+  }
+}
+
 export const state = {
   me: null, // GET /api/v1/me
   people: new Map(), // agent id -> name (GET /api/v1/me/colleagues)
@@ -16,7 +45,7 @@ export const state = {
   statsAt: 0,
   // held: thread id -> {token, fence, expiresAt (ms), lease (ms), thread,
   // renewing, engaged}
-  held: new Map(),
+  held: new Held(),
   openId: '',
   open: null, // {thread, messages, notes, events}
   savedReplies: new Map(), // team id -> [saved reply]
