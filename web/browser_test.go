@@ -330,18 +330,13 @@ func newPage(t *testing.T, browser context.Context, s *server, name string, widt
 	return p
 }
 
-// traceJS keeps the page's last requests and stream events, with the time
-// since the document began, for diagnose to show when a test fails.
-// window.__log keeps every line, for settled; "read" lines say the page has
-// the answer's body (what it does with it follows in the same task).
+// traceJS logs the page's requests and stream events in window.__log, with
+// the time since the document began: diagnose shows the last of them when a
+// test fails, and settled and waitEvent read them. "read" lines say the page
+// has the answer's body (what it does with it follows in the same task).
 const traceJS = `(() => {
-	const trace = window.__trace = [], log = window.__log = [];
-	const note = (s) => {
-		const line = (performance.now() / 1000).toFixed(3) + ' ' + s;
-		trace.push(line);
-		log.push(line);
-		if (trace.length > 40) trace.shift();
-	};
+	const log = window.__log = [];
+	const note = (s) => log.push((performance.now() / 1000).toFixed(3) + ' ' + s);
 	const fetch = window.fetch;
 	window.fetch = (url, init) => {
 		const what = ((init && init.method) || 'GET') + ' ' + url;
@@ -450,7 +445,7 @@ func (p *page) diagnose() string {
 		'tab: ' + (document.querySelector('#team-tabs [aria-pressed="true"]')?.textContent || ''),
 		'focus: ' + (document.activeElement ? document.activeElement.tagName + '#' + document.activeElement.id : ''),
 		'queue: ' + (document.querySelector('#queue-list')?.innerText || '').slice(0, 300).replace(/\n/g, ' | '),
-		'trace:', ...(window.__trace || []),
+		'trace:', ...(window.__log || []).slice(-40),
 	].join('\n')`))
 	if err != nil {
 		return ""
@@ -504,6 +499,14 @@ func (p *page) settled() {
 		return (!document.querySelector('#team-tabs .tab') || reread('queue?')) &&
 			(document.querySelector('#overview').hidden || reread('stats'));
 	})()`)
+}
+
+// waitEvent waits until the page's stream has brought an event of type typ
+// (its handler has run by then: the log's line is written in the same
+// dispatch, before it).
+func (p *page) waitEvent(typ string) {
+	p.t.Helper()
+	p.waitFor("a "+typ+" event", fmt.Sprintf(`window.__log.some((l) => l.includes(' event ' + %q + ' '))`, typ))
 }
 
 // submitKey opens the page and signs in with key, waiting for nothing.

@@ -1178,7 +1178,7 @@ func TestReply_TheNextPersonSignedInIsNotToldOfTheLastOnesReplies(t *testing.T) 
 	p.waitFor("Sam's inbox", `document.querySelector('#me-name').textContent.includes('Sam') && document.querySelector('#live-state').textContent === 'Live'`)
 
 	f.replyFailed(t, first, "blocked by the user")
-	p.waitFor("the failure's event handled", `window.__log.some((l) => l.includes(' event message.delivery '))`)
+	p.waitEvent("message.delivery") // the failure's
 	if a := eval[string](p, `document.querySelector('#alert').textContent`); strings.Contains(a, "Your reply") {
 		t.Fatalf("Sam was told of Ana's reply: %q", a)
 	}
@@ -2154,7 +2154,7 @@ func TestSupervisor_ASupervisorOffersOnTheThreadTheyHold(t *testing.T) {
 		t.Fatalf("thread after the offer: %+v, want locked for bea", th)
 	}
 	// The assignment's event has come, and the open thread shows Bea's lock.
-	sam.waitFor("the assignment's event handled", `window.__log.some((l) => l.includes(' event thread.assigned '))`)
+	sam.waitEvent("thread.assigned")
 	sam.waitText("#lockbar", "Bea Costa")
 	if a := eval[string](sam, `document.querySelector('#alert').textContent`); a != "" {
 		t.Fatalf("alert %q about his own offer", a)
