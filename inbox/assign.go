@@ -45,6 +45,11 @@ func (s *Service) assignQueued(ctx context.Context) {
 	slices.SortFunc(heads, func(a, b store.Thread) int { return store.QueueCompare(&a, &b) })
 	type queue struct{ team, network string }
 	nobody := map[queue]bool{} // queues nobody can take a thread of now
+	// Each offer is stored as it is made, so the round holds no pending
+	// offers, only who was found full: a place freed during the pass goes
+	// to the thread that waits first, in the next pass (the release wakes
+	// it), not to a later thread of this one.
+	round := &offerRound{}
 	for _, t := range heads {
 		q := queue{t.Team, t.Network}
 		team, ok := sn.teams[t.Team]
@@ -53,7 +58,7 @@ func (s *Service) assignQueued(ctx context.Context) {
 		}
 		// An offer that expired or was declined goes to someone else when
 		// anyone else can take it.
-		id := s.pickAgent(ctx, sn, team, t.Network, t.AssigneeID(), now, nil)
+		id := s.pickAgent(ctx, sn, team, t.Network, t.AssigneeID(), now, round)
 		if id == "" {
 			nobody[q] = true
 			continue
@@ -76,10 +81,29 @@ func (s *Service) assignQueued(ctx context.Context) {
 // offerRound holds the offers decided in one ingest round and not stored
 // yet: the store applies a round's decisions together, so each decision
 // must count the ones made before it (load and turn) or a batch would all
-// go to one agent.
+// go to one agent. It also holds the agents found at capacity in the round
+// (an ingest round or an assigner pass), who are offered nothing more in
+// it: the round goes in queue order, and a place freed meanwhile belongs
+// to a thread they were passed over for.
 type offerRound struct {
 	offers []string
+	full   map[string]bool
 	wake   bool // threads were left to the assigner: wake it once they are stored
+}
+
+// isFull reports whether the agent was found at capacity in the round,
+// and marks it so when it is now.
+func (r *offerRound) isFull(agentID string, now bool) bool {
+	if r == nil {
+		return now
+	}
+	if now {
+		if r.full == nil {
+			r.full = map[string]bool{}
+		}
+		r.full[agentID] = true
+	}
+	return r.full[agentID]
 }
 
 // wakeAfter asks for the assigner once the round is stored.
@@ -145,6 +169,9 @@ func (s *Service) pickAgent(ctx context.Context, sn *snapshot, team store.Team, 
 			newestStored = fresh.LastOfferedAt
 		}
 		pending, newest := round.count(id)
+		if round.isFull(id, fresh.OpenLocks+pending >= fresh.Capacity) {
+			continue
+		}
 		inRound = append(inRound, newest)
 		cands = append(cands, routing.Candidate{ID: id, OpenLocks: fresh.OpenLocks + pending, Capacity: fresh.Capacity, LastOfferedAt: fresh.LastOfferedAt})
 	}

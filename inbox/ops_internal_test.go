@@ -311,7 +311,17 @@ func TestMessageEdited_RefusesWhatItCannotStoreAndDatesUndatedEdits(t *testing.T
 // its write.
 type meanwhile struct {
 	store.Store
-	change func(store.AssignParams)
+	change    func(store.AssignParams)
+	afterRead func(agentID string) // runs once, after the next AgentGet
+}
+
+func (m *meanwhile) AgentGet(ctx context.Context, id string) (store.Agent, error) {
+	a, err := m.Store.AgentGet(ctx, id)
+	if f := m.afterRead; f != nil {
+		m.afterRead = nil
+		f(id)
+	}
+	return a, err
 }
 
 func (m *meanwhile) ThreadAssign(ctx context.Context, p store.AssignParams) (store.LockResult, error) {
@@ -429,6 +439,81 @@ func TestAssignQueued_OffersOnlyWhatItRead(t *testing.T) {
 	}
 	if l := lockOf(third.ID); l != nil {
 		t.Fatalf("the supervisor's offer was stored: %+v", l)
+	}
+}
+
+// TestAssignQueued_APlaceFreedDuringAPassGoesToTheThreadWaitingFirst: an
+// agent found full for the first thread in the queue is offered nothing
+// later in the same pass, even when a place frees meanwhile; the next pass
+// offers the first thread. The pass offered the later thread, on another
+// network, to the agent who had just found room (a CI failure of
+// TestPush_OffersFollowQueueOrderAcrossNetworksAndTeams).
+func TestAssignQueued_APlaceFreedDuringAPassGoesToTheThreadWaitingFirst(t *testing.T) {
+	ctx := context.Background()
+	clock := &steeredClock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	st := &meanwhile{Store: retentionStore(t, clock)}
+	if _, err := st.TeamCreate(ctx, store.Team{ID: "push", Name: "push", Function: "engagement", Strategy: "round_robin"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AgentCreate(ctx, store.Agent{ID: "ana", Name: "Ana", Role: "agent", Teams: []string{"push"}, Capacity: 1},
+		store.Key{ID: "k-ana", Hash: []byte("h-ana"), Role: "agent", AgentID: "ana"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AgentSetStatus(ctx, "ana", "online"); err != nil {
+		t.Fatal(err)
+	}
+	queued := func(id, network string) store.Thread {
+		t.Helper()
+		res, err := st.ThreadIngest(ctx, []store.IngestParams{{
+			Message: store.Message{ID: "m-" + id, Network: network, ExternalID: "x-" + id, Kind: "dm", Author: &store.Author{ID: "u"}, Text: "hi"},
+			Profile: "@acme", ThreadExternalID: "conv-" + id, NewThreadID: "t-" + id, Route: store.Route{Team: "push"},
+		}})
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res[0].Err)
+		}
+		clock.set(clock.now().Add(time.Second))
+		return res[0].Thread
+	}
+	s := New(st, Config{Logger: discardLog, Clock: clock.now, LockTTL: time.Minute})
+	holder := func(id string) string {
+		t.Helper()
+		th, err := st.ThreadGet(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if th.Lock == nil {
+			return ""
+		}
+		return th.Lock.AgentID
+	}
+
+	held := queued("held", "twitter")
+	s.assignQueued(ctx)
+	if holder(held.ID) != "ana" {
+		t.Fatalf("the first thread was not offered to ana")
+	}
+	first, later := queued("first", "whatsapp"), queued("later", "twitter")
+	// ana is read full for the first thread; she closes the thread she
+	// holds right after that read, before the later thread is looked at.
+	st.afterRead = func(string) {
+		l, err := st.ThreadGet(ctx, held.ID)
+		if err != nil || l.Lock == nil {
+			t.Fatalf("the held thread: %+v, %v", l, err)
+		}
+		if _, err := st.ThreadClose(ctx, store.LockParams{ThreadID: held.ID, Token: l.Lock.Token, Actor: "ana"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.assignQueued(ctx)
+	if st.afterRead != nil {
+		t.Fatal("the pass read no agent")
+	}
+	if h := holder(later.ID); h != "" {
+		t.Fatalf("the later thread was offered to %s while the first waited", h)
+	}
+	s.assignQueued(ctx)
+	if holder(first.ID) != "ana" || holder(later.ID) != "" {
+		t.Fatalf("the next pass offered the first thread to %q and the later to %q, want ana and nobody", holder(first.ID), holder(later.ID))
 	}
 }
 
