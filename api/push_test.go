@@ -180,6 +180,40 @@ func TestPush_OffersFollowQueueOrderAcrossNetworksAndTeams(t *testing.T) {
 	}
 }
 
+// TestPush_ANewThreadDoesNotTakeARoomAThreadElsewhereWaitsFor: the room an
+// agent frees is offered first to what waits in any queue they take offers
+// from, on another network or in another push team, not to a new thread;
+// a queue on a network they do not work holds nothing back. Ingest looked
+// only at the new thread's own team and network, and offered it ahead.
+func TestPush_ANewThreadDoesNotTakeARoomAThreadElsewhereWaitsFor(t *testing.T) {
+	t.Parallel()
+	s := pushSetup(t, opsOptions{}) // no loops: nothing offers but ingest
+	cy := s.onlineAgent(t, map[string]any{"id": "cy", "teams": []string{"rr", "ll"}, "networks": []string{"twitter", "whatsapp"}, "capacity": 1})
+	first := s.ingest(t, msg("else-1", map[string]any{"text": "to-rr hello", "network": "twitter"})).Thread
+	if lockHolder(first) != "cy" {
+		t.Fatalf("the first thread was not offered to cy: %+v", first)
+	}
+	unworked := s.ingest(t, msg("else-2", map[string]any{"text": "to-rr hi", "network": "instagram"})).Thread
+	waiting := s.ingest(t, msg("else-3", map[string]any{"text": "to-ll help", "network": "whatsapp"})).Thread
+	if unworked.Status != "queued" || waiting.Status != "queued" {
+		t.Fatalf("with cy full: %s on instagram, %s in ll", unworked.Status, waiting.Status)
+	}
+	l := s.myLocks(t, cy)[0]
+	s.do(t, "POST", "/api/v1/threads/"+l.Thread.ID+"/close", cy, map[string]any{"token": l.Lock.Token}).want(t, 200)
+	late := s.ingest(t, msg("else-4", map[string]any{"text": "to-rr again", "network": "twitter"})).Thread
+	if late.Status != "queued" || late.Lock != nil {
+		t.Fatalf("the new X thread in rr took cy's room ahead of the WhatsApp one waiting in ll: %+v", late)
+	}
+	// With nothing she works waiting, a new thread is hers at once, the
+	// Instagram one still queued.
+	for _, id := range []string{waiting.ID, late.ID} {
+		s.do(t, "POST", "/api/v1/threads/"+id+"/close", s.admin, map[string]any{}).want(t, 200)
+	}
+	if next := s.ingest(t, msg("else-5", map[string]any{"text": "to-rr more", "network": "twitter"})).Thread; lockHolder(next) != "cy" {
+		t.Fatalf("with only an Instagram thread queued, the new X thread = %+v, want offered to cy", next)
+	}
+}
+
 // TestPush_ANewThreadDoesNotTakeARoomOlderThreadsWaitFor: an agent who
 // has just freed a place is offered what waits in the queue first (by the
 // assigner, in queue order), not a thread that comes in meanwhile. Ingest

@@ -550,8 +550,8 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 		p.Route.RuledTeam, p.Route.Team = s.routedTeam(sn, d, now, nil)
 		p.Route.Close = d.Close
 		if !d.Close {
-			p.Route.OfferTo = s.unlessQueuedAhead(ctx, round,
-				s.pickAgent(ctx, sn, sn.teams[p.Route.Team], in.Network, "", now, round), p.Route.Team, in.Network, newThreadPriority(d.Priority))
+			p.Route.OfferTo = s.unlessQueuedAhead(ctx, sn, round,
+				s.pickAgent(ctx, sn, sn.teams[p.Route.Team], in.Network, "", now, round), newThreadPriority(d.Priority))
 		}
 		return p
 	}
@@ -567,23 +567,35 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 		if a := t.AssigneeID(); a != "" && s.offerable(ctx, sn, a, t, now, round) {
 			p.Route.OfferTo = a
 		} else {
-			p.Route.OfferTo = s.unlessQueuedAhead(ctx, round,
-				s.pickAgent(ctx, sn, sn.teams[t.Team], t.Network, "", now, round), t.Team, t.Network, routing.MaxPriority(t.Priority, d.Priority))
+			p.Route.OfferTo = s.unlessQueuedAhead(ctx, sn, round,
+				s.pickAgent(ctx, sn, sn.teams[t.Team], t.Network, "", now, round), routing.MaxPriority(t.Priority, d.Priority))
 		}
 	}
 	return p
 }
 
 // unlessQueuedAhead is the agent to offer a thread of that priority to,
-// or "" when the team's queue on the network holds a thread at the
-// priority or above: it waited longer, so the agent with room is offered
-// it first (by the assigner, woken once the round is stored, in queue
-// order), not a thread that has just come in.
-func (s *Service) unlessQueuedAhead(ctx context.Context, round *offerRound, offer, team, network, priority string) string {
+// or "" when a queue the agent takes offers from (their push teams, on
+// their networks) holds a thread at the priority or above: it waited
+// longer, so the agent with room is offered it first (by the assigner,
+// woken once the round is stored, in queue order, whatever its network or
+// team), not a thread that has just come in.
+func (s *Service) unlessQueuedAhead(ctx context.Context, sn *snapshot, round *offerRound, offer, priority string) string {
 	if offer == "" {
 		return ""
 	}
-	page, err := s.st.QueueList(ctx, store.QueueParams{Teams: []string{team}, Networks: []string{network},
+	a := sn.agents[offer]
+	var teams []string
+	for _, id := range a.Teams {
+		if t := sn.teams[id]; t.Strategy == "round_robin" || t.Strategy == "least_loaded" {
+			teams = append(teams, id)
+		}
+	}
+	var networks []string // all
+	if len(a.Networks) > 0 {
+		networks = a.Networks
+	}
+	page, err := s.st.QueueList(ctx, store.QueueParams{Teams: teams, Networks: networks,
 		PageParams: store.PageParams{Limit: 1}})
 	if err == nil && len(page.Items) > 0 && routing.PriorityRank(page.Items[0].Priority) >= routing.PriorityRank(priority) {
 		round.wakeAfter()
