@@ -1703,9 +1703,21 @@ func TestPresence_AnIdlePagePausesSoTheAgentGoesAway(t *testing.T) {
 	if asked := eval[[]string](p, `window.whilePaused`); len(asked) > 0 || eval[string](p, `document.querySelector('#live-state').textContent`) != "Paused" {
 		t.Fatalf("while paused the page asked for %q and its stream is %q", asked, eval[string](p, `document.querySelector('#live-state').textContent`))
 	}
+	resumedAt := eval[int](p, `window.__log.length`)
 	p.key("j")
 	p.waitFor("the page live again", `document.querySelector('#idle-banner').hidden && document.querySelector('#live-state').textContent === 'Live'`)
 	status("online")
+	// No event came before the pause, so the stream opened again from
+	// nothing and read everything once open: once, not once more when the
+	// page carried on.
+	p.waitFor("the locks read after the stream opened", fmt.Sprintf(`(() => {
+		const log = window.__log.slice(%d);
+		const open = log.findIndex((l) => l.endsWith(' stream open'));
+		return open >= 0 && log.slice(open).some((l) => l.includes(' read GET /api/v1/me/locks'));
+	})()`, resumedAt))
+	if asked := eval[[]string](p, fmt.Sprintf(`window.__log.slice(%d).filter((l) => l.split(' ')[1] === 'GET' && l.includes(' /api/v1/me/locks'))`, resumedAt)); len(asked) != 1 {
+		t.Fatalf("carrying on, the page read its locks %d times: %q", len(asked), asked)
+	}
 }
 
 // offerFixture: a round-robin team "push" whose one member, Olga, is

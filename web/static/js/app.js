@@ -865,9 +865,10 @@ function carryOn() {
   state.paused = false;
   $('#idle-banner').hidden = true;
   if (!state.me) return;
-  if (live) live.resume(); // from the last event seen: what happened meanwhile
   refreshMe();
-  resync(); // and what the stream no longer holds
+  // From the last event seen: what happened meanwhile. And what the stream
+  // no longer holds, read here unless the stream reads it all once open.
+  if (!live || live.resume()) resync();
 }
 
 // --- keyboard ---

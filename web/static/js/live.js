@@ -87,10 +87,14 @@ export function connect({ onEvent, onState, check }) {
       clearTimeout(timer);
       if (es) es.close();
     },
+    // resume reports whether the stream resumes from an event seen: one
+    // that had none to resume from reads everything again once it is open
+    // (onState's gap), so the caller need not.
     resume() {
       paused = false;
       clearTimeout(timer);
       open();
+      return Boolean(lastId);
     },
   };
 }
