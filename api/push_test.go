@@ -183,12 +183,18 @@ func TestPush_OffersFollowQueueOrderAcrossNetworksAndTeams(t *testing.T) {
 // TestPush_ANewThreadDoesNotTakeARoomAThreadElsewhereWaitsFor: the room an
 // agent frees is offered first to what waits in any queue they take offers
 // from, on another network or in another push team, not to a new thread;
-// a queue on a network they do not work holds nothing back. Ingest looked
-// only at the new thread's own team and network, and offered it ahead.
+// a queue on a network they do not work, or of a team that waits for
+// claims, holds nothing back. Ingest looked only at the new thread's own
+// team and network, and offered it ahead.
 func TestPush_ANewThreadDoesNotTakeARoomAThreadElsewhereWaitsFor(t *testing.T) {
 	t.Parallel()
 	s := pushSetup(t, opsOptions{}) // no loops: nothing offers but ingest
-	cy := s.onlineAgent(t, map[string]any{"id": "cy", "teams": []string{"rr", "ll"}, "networks": []string{"twitter", "whatsapp"}, "capacity": 1})
+	s.team(t, map[string]any{"id": "cc", "strategy": "claim"})
+	s.rule(t, map[string]any{"id": "cc", "when": map[string]any{"text_any": []string{"to-cc"}}, "then": map[string]any{"team": "cc"}})
+	cy := s.onlineAgent(t, map[string]any{"id": "cy", "teams": []string{"rr", "ll", "cc"}, "networks": []string{"twitter", "whatsapp"}, "capacity": 1})
+	if claimed := s.ingest(t, msg("else-0", map[string]any{"text": "to-cc first", "network": "twitter"})).Thread; claimed.Status != "queued" {
+		t.Fatalf("the claim team's thread = %+v, want queued", claimed)
+	}
 	first := s.ingest(t, msg("else-1", map[string]any{"text": "to-rr hello", "network": "twitter"})).Thread
 	if lockHolder(first) != "cy" {
 		t.Fatalf("the first thread was not offered to cy: %+v", first)
@@ -210,7 +216,7 @@ func TestPush_ANewThreadDoesNotTakeARoomAThreadElsewhereWaitsFor(t *testing.T) {
 		s.do(t, "POST", "/api/v1/threads/"+id+"/close", s.admin, map[string]any{}).want(t, 200)
 	}
 	if next := s.ingest(t, msg("else-5", map[string]any{"text": "to-rr more", "network": "twitter"})).Thread; lockHolder(next) != "cy" {
-		t.Fatalf("with only an Instagram thread queued, the new X thread = %+v, want offered to cy", next)
+		t.Fatalf("with only an Instagram thread and a claim team's queued, the new X thread = %+v, want offered to cy", next)
 	}
 }
 

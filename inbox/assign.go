@@ -30,7 +30,7 @@ func (s *Service) assignQueued(ctx context.Context) {
 	// can take would starve the X thread an agent could).
 	var heads []store.Thread
 	for _, team := range sn.ordered {
-		if team.Strategy != "round_robin" && team.Strategy != "least_loaded" {
+		if !pushes(team) {
 			continue
 		}
 		for _, network := range routing.Networks {
@@ -76,6 +76,12 @@ func (s *Service) assignQueued(ctx context.Context) {
 			s.loopFailed(ctx, "push offer failed", err, "team", team.ID)
 		}
 	}
+}
+
+// pushes reports whether the team offers its threads (round_robin,
+// least_loaded) rather than waiting for claims.
+func pushes(team store.Team) bool {
+	return team.Strategy == routing.StrategyRoundRobin || team.Strategy == routing.StrategyLeastLoaded
 }
 
 // offerRound holds the offers decided in one ingest round and not stored
@@ -141,7 +147,7 @@ func (r *offerRound) count(agentID string) (n, newest int) {
 // decided but not yet stored. "" when the team waits for claims or nobody
 // is eligible.
 func (s *Service) pickAgent(ctx context.Context, sn *snapshot, team store.Team, network, avoid string, now time.Time, round *offerRound) string {
-	if team.Strategy != "round_robin" && team.Strategy != "least_loaded" {
+	if !pushes(team) {
 		return ""
 	}
 	var cands []routing.Candidate

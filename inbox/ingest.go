@@ -587,15 +587,11 @@ func (s *Service) unlessQueuedAhead(ctx context.Context, sn *snapshot, round *of
 	a := sn.agents[offer]
 	var teams []string
 	for _, id := range a.Teams {
-		if t := sn.teams[id]; t.Strategy == "round_robin" || t.Strategy == "least_loaded" {
+		if pushes(sn.teams[id]) {
 			teams = append(teams, id)
 		}
 	}
-	var networks []string // all
-	if len(a.Networks) > 0 {
-		networks = a.Networks
-	}
-	page, err := s.st.QueueList(ctx, store.QueueParams{Teams: teams, Networks: networks,
+	page, err := s.st.QueueList(ctx, store.QueueParams{Teams: teams, Networks: a.Networks, // none: all
 		PageParams: store.PageParams{Limit: 1}})
 	if err == nil && len(page.Items) > 0 && routing.PriorityRank(page.Items[0].Priority) >= routing.PriorityRank(priority) {
 		round.wakeAfter()
