@@ -311,8 +311,7 @@ async function startSession(me) {
   $('#claim-next').hidden = !isPerson();
   document.body.classList.toggle('not-person', !isPerson());
 
-  $('#live-state').textContent = 'Connecting…';
-  $('#live-state').className = 'badge live connecting';
+  liveBadge('Connecting…', 'connecting');
   live = connect({ onEvent, onState: liveState, check: () => api('GET', '/me') });
   timers.push(setInterval(everySecond, 1000));
   if (canSupervise()) timers.push(setInterval(loadStats, 30000));
@@ -804,20 +803,25 @@ function forgetOwn(id) {
   if (state.openId === id) thread.render();
 }
 
-function liveState(s, wasDown, gap) {
+// liveBadge says in the header how live the page is (kind: a class of
+// .badge.live, '' for live).
+function liveBadge(text, kind = '') {
   const badge = $('#live-state');
+  badge.textContent = text;
+  badge.className = `badge live ${kind}`.trim();
+}
+
+function liveState(s, wasDown, gap) {
   if (s === 'open') {
     $('#conn-banner').hidden = true;
-    badge.textContent = 'Live';
-    badge.className = 'badge live';
+    liveBadge('Live');
     if (wasDown) showInfo('Reconnected. Live updates are back.');
     // A message or an offer that came after the page read its queues and
     // locks, and before the stream was taken on, is in neither.
     if (wasDown || gap) resync();
   } else {
     $('#conn-banner').hidden = false;
-    badge.textContent = 'Offline';
-    badge.className = 'badge live down';
+    liveBadge('Offline', 'down');
   }
 }
 
@@ -857,8 +861,7 @@ function pause() {
   for (const t of [qTimer, statsTimer, openTimer]) clearTimeout(t);
   qTimer = statsTimer = openTimer = 0;
   $('#idle-banner').hidden = false;
-  $('#live-state').textContent = 'Paused';
-  $('#live-state').className = 'badge live down';
+  liveBadge('Paused', 'down');
 }
 
 function carryOn() {
