@@ -306,6 +306,19 @@ func TestMessageEdited_RefusesWhatItCannotStoreAndDatesUndatedEdits(t *testing.T
 	}
 }
 
+// queuedIn stores a new thread, queued in team, as ingest would.
+func queuedIn(t *testing.T, st store.Store, team, id, network string) store.Thread {
+	t.Helper()
+	res, err := st.ThreadIngest(context.Background(), []store.IngestParams{{
+		Message: store.Message{ID: "m-" + id, Network: network, ExternalID: "x-" + id, Kind: "dm", Author: &store.Author{ID: "u"}, Text: "hi"},
+		Profile: "@acme", ThreadExternalID: "conv-" + id, NewThreadID: "t-" + id, Route: store.Route{Team: team},
+	}})
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res[0].Err)
+	}
+	return res[0].Thread
+}
+
 // meanwhile runs a change just before the next offer is stored: what
 // another request, or another node, did between the assigner's reads and
 // its write.
@@ -356,15 +369,7 @@ func TestAssignQueued_OffersOnlyWhatItRead(t *testing.T) {
 	must(st.AgentSetStatus(ctx, "ana", "online"))
 	queued := func(n int) store.Thread {
 		t.Helper()
-		id := fmt.Sprintf("q-%d", n)
-		res, err := st.ThreadIngest(ctx, []store.IngestParams{{
-			Message: store.Message{ID: "m-" + id, Network: "twitter", ExternalID: "x-" + id, Kind: "dm", Author: &store.Author{ID: "u"}, Text: "hi"},
-			Profile: "@acme", ThreadExternalID: "conv-" + id, NewThreadID: "t-" + id, Route: store.Route{Team: "push"},
-		}})
-		if err != nil || res[0].Err != nil {
-			t.Fatal(err, res[0].Err)
-		}
-		return res[0].Thread
+		return queuedIn(t, st, "push", fmt.Sprintf("q-%d", n), "twitter")
 	}
 	s := New(st, Config{Logger: discardLog, Clock: clock.now, LockTTL: time.Minute})
 	lockOf := func(id string) *store.Lock {
@@ -464,15 +469,9 @@ func TestAssignQueued_APlaceFreedDuringAPassGoesToTheThreadWaitingFirst(t *testi
 	}
 	queued := func(id, network string) store.Thread {
 		t.Helper()
-		res, err := st.ThreadIngest(ctx, []store.IngestParams{{
-			Message: store.Message{ID: "m-" + id, Network: network, ExternalID: "x-" + id, Kind: "dm", Author: &store.Author{ID: "u"}, Text: "hi"},
-			Profile: "@acme", ThreadExternalID: "conv-" + id, NewThreadID: "t-" + id, Route: store.Route{Team: "push"},
-		}})
-		if err != nil || res[0].Err != nil {
-			t.Fatal(err, res[0].Err)
-		}
-		clock.set(clock.now().Add(time.Second))
-		return res[0].Thread
+		th := queuedIn(t, st, "push", id, network)
+		clock.set(clock.now().Add(time.Second)) // queue order: oldest first
+		return th
 	}
 	s := New(st, Config{Logger: discardLog, Clock: clock.now, LockTTL: time.Minute})
 	holder := func(id string) string {
