@@ -160,8 +160,8 @@ func (s *Service) pickAgent(ctx context.Context, sn *snapshot, team store.Team, 
 	}
 	for _, id := range sn.members[team.ID] {
 		a := sn.agents[id]
-		if !takes(&a) || !sn.onShift(&a, now) {
-			continue
+		if !takes(&a) || !sn.onShift(&a, now) || round.isFull(id, false) {
+			continue // found full earlier in the round: not read again
 		}
 		// Load and turn change with every offer: read them fresh. So may
 		// the rest since the snapshot: the store would refuse an offer to

@@ -326,10 +326,12 @@ type meanwhile struct {
 	store.Store
 	change    func(store.AssignParams)
 	afterRead func(agentID string) // runs once, after the next AgentGet
+	reads     int                  // AgentGet calls
 }
 
 func (m *meanwhile) AgentGet(ctx context.Context, id string) (store.Agent, error) {
 	a, err := m.Store.AgentGet(ctx, id)
+	m.reads++
 	if f := m.afterRead; f != nil {
 		m.afterRead = nil
 		f(id)
@@ -503,12 +505,17 @@ func TestAssignQueued_APlaceFreedDuringAPassGoesToTheThreadWaitingFirst(t *testi
 			t.Fatal(err)
 		}
 	}
+	reads := st.reads
 	s.assignQueued(ctx)
 	if st.afterRead != nil {
 		t.Fatal("the pass read no agent")
 	}
 	if h := holder(later.ID); h != "" {
 		t.Fatalf("the later thread was offered to %s while the first waited", h)
+	}
+	// Found full once, she is not read again for the later thread.
+	if n := st.reads - reads; n != 1 {
+		t.Fatalf("the pass read ana %d times, want once", n)
 	}
 	s.assignQueued(ctx)
 	if holder(first.ID) != "ana" || holder(later.ID) != "" {
