@@ -21,6 +21,18 @@ func (s *Service) assignQueued(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	for s.assignPass(ctx, sn) {
+	}
+}
+
+// assignPage is how many threads of each push queue a pass reads.
+const assignPage = 100
+
+// assignPass offers the heads of the push queues, in queue order. It
+// reports whether it stopped, having made offers, where a queue's listed
+// threads ran out with more behind them: the queues are read again and
+// the offers go on from there.
+func (s *Service) assignPass(ctx context.Context, sn *snapshot) (again bool) {
 	now := s.now()
 	// The head of every push team's queue on every network, merged in
 	// queue order, so the most urgent and oldest thread is offered first
@@ -28,29 +40,41 @@ func (s *Service) assignQueued(ctx context.Context) {
 	// take a thread depends on its network: the head of one network's
 	// queue must not hide another's (100 waiting WhatsApp threads nobody
 	// can take would starve the X thread an agent could).
+	type queue struct{ team, network string }
 	var heads []store.Thread
+	last := map[queue]store.Thread{} // the last thread read of a queue with more behind it
 	for _, team := range sn.ordered {
 		if !pushes(team) {
 			continue
 		}
 		for _, network := range routing.Networks {
 			page, err := s.st.QueueList(ctx, store.QueueParams{Teams: []string{team.ID}, Networks: []string{network},
-				PageParams: store.PageParams{Limit: 100}})
+				PageParams: store.PageParams{Limit: assignPage}})
 			if err != nil {
-				return
+				return false
 			}
 			heads = append(heads, page.Items...)
+			if page.Next != "" && len(page.Items) > 0 {
+				last[queue{team.ID, network}] = page.Items[len(page.Items)-1]
+			}
 		}
 	}
 	slices.SortFunc(heads, func(a, b store.Thread) int { return store.QueueCompare(&a, &b) })
-	type queue struct{ team, network string }
 	nobody := map[queue]bool{} // queues nobody can take a thread of now
 	// Each offer is stored as it is made, so the round holds no pending
 	// offers, only who was found full: a place freed during the pass goes
 	// to the thread that waits first, in the next pass (the release wakes
 	// it), not to a later thread of this one.
 	round := &offerRound{}
+	offered := false
 	for _, t := range heads {
+		// Past the last thread read of a queue that someone can take and
+		// that has more, a thread not read yet may come first.
+		for q, l := range last {
+			if !nobody[q] && store.QueueCompare(&t, &l) > 0 {
+				return offered
+			}
+		}
 		q := queue{t.Team, t.Network}
 		team, ok := sn.teams[t.Team]
 		if !ok || nobody[q] {
@@ -68,14 +92,16 @@ func (s *Service) assignQueued(ctx context.Context) {
 		// (ErrConflict: this thread waits for the next pass).
 		_, err := s.st.ThreadAssign(ctx, store.AssignParams{ThreadID: t.ID, AgentID: id, Actor: store.ActorSystem,
 			TTL: s.cfg.LockTTL, OnlyIfQueued: true, ThreadVersion: t.Version})
-		if errors.Is(err, store.ErrCannotWrite) {
-			return // no other offer would be stored either; the store has said why
-		}
-		if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrCapacity) &&
-			!errors.Is(err, store.ErrClosed) {
+		switch {
+		case err == nil:
+			offered = true
+		case errors.Is(err, store.ErrCannotWrite):
+			return false // no other offer would be stored either; the store has said why
+		case !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrCapacity) && !errors.Is(err, store.ErrClosed):
 			s.loopFailed(ctx, "push offer failed", err, "team", team.ID)
 		}
 	}
+	return false
 }
 
 // pushes reports whether the team offers its threads (round_robin,
@@ -166,9 +192,10 @@ func (s *Service) pickAgent(ctx context.Context, sn *snapshot, team store.Team, 
 		// Load and turn change with every offer: read them fresh. So may
 		// the rest since the snapshot: the store would refuse an offer to
 		// an agent no longer online or in the team, and the agent would be
-		// picked again for every thread of the pass.
+		// picked again for every thread of the pass; and it does not know
+		// shifts, so time off given meanwhile must be seen here.
 		fresh, err := s.st.AgentGet(ctx, id)
-		if err != nil || !takes(&fresh) {
+		if err != nil || !takes(&fresh) || !sn.onShift(&fresh, now) {
 			continue
 		}
 		if fresh.LastOfferedAt.After(newestStored) {

@@ -394,12 +394,27 @@ func (s *Service) ingestRound(ctx context.Context, sn *snapshot, batch []*pendin
 		return nil, err
 	}
 	params := make([]store.IngestParams, len(batch))
+	offering := make([]offerChoice, len(batch))
 	now := s.now()
-	offers := &offerRound{}
 	for i, it := range batch {
-		params[i] = s.decide(ctx, sn, threads[i], it, now, offers)
+		params[i], offering[i] = s.decide(ctx, sn, threads[i], it, now)
 		params[i].CheckConfig, params[i].ConfigVersion = true, sn.version
-		offers.add(params[i].Route.OfferTo)
+	}
+	// The round's offers go in queue order: the most urgent thread first
+	// (a batch's urgent complaint before its greetings), then as they came.
+	order := make([]int, len(batch))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return routing.PriorityRank(offering[b].priority) - routing.PriorityRank(offering[a].priority)
+	})
+	offers := &offerRound{}
+	for _, i := range order {
+		if choose := offering[i].choose; choose != nil {
+			params[i].Route.OfferTo = choose(offers)
+			offers.add(params[i].Route.OfferTo)
+		}
 	}
 	res, err := s.st.ThreadIngest(ctx, params)
 	if offers.wake {
@@ -522,10 +537,19 @@ func messageFacts(in *MessageInput) routing.Facts {
 		AuthorFollowers: in.Author.Followers}
 }
 
+// offerChoice is how a decided message's thread is offered: choose picks
+// the agent ("" for none) counting the offers of the round made before it
+// (nil: the thread is not offered); priority is the thread's once stored,
+// which orders the round's offers.
+type offerChoice struct {
+	priority string
+	choose   func(round *offerRound) string
+}
+
 // decide computes the routing decision for a message against the thread as
-// it is now (nil for a new thread). The store applies it atomically if the
-// thread has not changed since.
-func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it *pendingItem, now time.Time, round *offerRound) store.IngestParams {
+// it is now (nil for a new thread), and how its thread may be offered. The
+// store applies it atomically if the thread has not changed since.
+func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it *pendingItem, now time.Time) (store.IngestParams, offerChoice) {
 	in := it.in
 	author := in.Author
 	p := store.IngestParams{
@@ -549,11 +573,13 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 	if t == nil {
 		p.Route.RuledTeam, p.Route.Team = s.routedTeam(sn, d, now, nil)
 		p.Route.Close = d.Close
-		if !d.Close {
-			p.Route.OfferTo = s.unlessQueuedAhead(ctx, sn, round,
-				s.pickAgent(ctx, sn, sn.teams[p.Route.Team], in.Network, "", now, round), newThreadPriority(d.Priority))
+		if d.Close {
+			return p, offerChoice{}
 		}
-		return p
+		team, prio := sn.teams[p.Route.Team], newThreadPriority(d.Priority)
+		return p, offerChoice{priority: prio, choose: func(round *offerRound) string {
+			return s.unlessQueuedAhead(ctx, sn, round, s.pickAgent(ctx, sn, team, in.Network, "", now, round), prio)
+		}}
 	}
 	// A follow-up never moves the thread (unless its team was deleted:
 	// moveTo) and never closes it: the contract runs the message rules
@@ -563,15 +589,16 @@ func (s *Service) decide(ctx context.Context, sn *snapshot, t *store.Thread, it 
 	if _, ok := sn.teams[t.Team]; !ok {
 		_, it.moveTo = s.routedTeam(sn, d, now, nil)
 	}
-	if t.Status == store.StatusPending || t.Status == store.StatusClosed {
-		if a := t.AssigneeID(); a != "" && s.offerable(ctx, sn, a, t, now, round) {
-			p.Route.OfferTo = a
-		} else {
-			p.Route.OfferTo = s.unlessQueuedAhead(ctx, sn, round,
-				s.pickAgent(ctx, sn, sn.teams[t.Team], t.Network, "", now, round), routing.MaxPriority(t.Priority, d.Priority))
-		}
+	if t.Status != store.StatusPending && t.Status != store.StatusClosed {
+		return p, offerChoice{}
 	}
-	return p
+	prio := routing.MaxPriority(t.Priority, d.Priority)
+	return p, offerChoice{priority: prio, choose: func(round *offerRound) string {
+		if a := t.AssigneeID(); a != "" && s.offerable(ctx, sn, a, t, now, round) {
+			return a
+		}
+		return s.unlessQueuedAhead(ctx, sn, round, s.pickAgent(ctx, sn, sn.teams[t.Team], t.Network, "", now, round), prio)
+	}}
 }
 
 // unlessQueuedAhead is the agent to offer a thread of that priority to,

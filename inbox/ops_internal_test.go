@@ -523,6 +523,139 @@ func TestAssignQueued_APlaceFreedDuringAPassGoesToTheThreadWaitingFirst(t *testi
 	}
 }
 
+// pushAgent creates team push (round_robin) and ana, online in it, with
+// that capacity and those networks (none: all).
+func pushAgent(t *testing.T, st store.Store, capacity int, networks ...string) store.Agent {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := st.TeamCreate(ctx, store.Team{ID: "push", Name: "push", Function: "engagement", Strategy: "round_robin"}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := st.AgentCreate(ctx, store.Agent{ID: "ana", Name: "Ana", Role: "agent", Teams: []string{"push"}, Capacity: capacity, Networks: networks},
+		store.Key{ID: "k-ana", Hash: []byte("h-ana"), Role: "agent", AgentID: "ana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err = st.AgentSetStatus(ctx, "ana", "online"); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestAssignQueued_AQueuePastItsFirstPageKeepsItsPlace: a pass read the
+// first 100 threads of each queue and offered them in order, so with more
+// places than that, newer threads of another queue went ahead of the older
+// threads past a queue's 100th (a backlog when a shift starts). A queue
+// nobody can take holds nothing back, however long.
+func TestAssignQueued_AQueuePastItsFirstPageKeepsItsPlace(t *testing.T) {
+	ctx := context.Background()
+	clock := &steeredClock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	st := retentionStore(t, clock)
+	pushAgent(t, st, 105, "twitter", "instagram")
+	queued := func(prefix, network string, n int) []store.Thread {
+		var ts []store.Thread
+		for i := range n {
+			ts = append(ts, queuedIn(t, st, "push", fmt.Sprintf("%s-%03d", prefix, i), network))
+			clock.set(clock.now().Add(time.Second)) // queue order: oldest first
+		}
+		return ts
+	}
+	wa := queued("wa", "whatsapp", 105) // oldest, and nobody works WhatsApp
+	tw := queued("tw", "twitter", 105)
+	ig := queued("ig", "instagram", 10)
+	s := New(st, Config{Logger: discardLog, Clock: clock.now, LockTTL: time.Hour})
+	s.assignQueued(ctx)
+	offered := func(ts []store.Thread) (n int) {
+		t.Helper()
+		for _, th := range ts {
+			got, err := st.ThreadGet(ctx, th.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Lock != nil {
+				n++
+			}
+		}
+		return n
+	}
+	if w, x, i := offered(wa), offered(tw), offered(ig); w != 0 || x != 105 || i != 0 {
+		t.Fatalf("offered %d WhatsApp, %d X and %d Instagram threads, want the 105 X threads, which waited first", w, x, i)
+	}
+}
+
+// TestAssignQueued_TimeOffGivenDuringAPassEndsItsOffers: the pass read
+// shifts and time off from its snapshot only, and the store does not know
+// them: an agent given time off while a pass ran was offered the rest of
+// its threads.
+func TestAssignQueued_TimeOffGivenDuringAPassEndsItsOffers(t *testing.T) {
+	ctx := context.Background()
+	clock := &steeredClock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	st := &meanwhile{Store: retentionStore(t, clock)}
+	ana := pushAgent(t, st, 3)
+	var ts []store.Thread
+	for _, id := range []string{"a", "b", "c"} {
+		ts = append(ts, queuedIn(t, st, "push", id, "twitter"))
+		clock.set(clock.now().Add(time.Second))
+	}
+	s := New(st, Config{Logger: discardLog, Clock: clock.now, LockTTL: time.Hour})
+	// Right after the pass reads her for the first thread, a supervisor
+	// gives her the rest of the day off.
+	st.afterRead = func(string) {
+		off := ana
+		off.TimeOff = []routing.TimeOff{{From: clock.now().Add(-time.Hour), To: clock.now().Add(24 * time.Hour)}}
+		if _, err := st.Store.AgentUpdate(ctx, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.assignQueued(ctx)
+	if st.afterRead != nil {
+		t.Fatal("the pass read no agent")
+	}
+	for i, th := range ts {
+		got, err := st.ThreadGet(ctx, th.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if held := got.Lock != nil; held != (i == 0) {
+			t.Fatalf("thread %d offered: %v; want only the first, read before her time off", i, held)
+		}
+	}
+}
+
+// TestIngestBatch_OffersTheMostUrgentFirst: a batch's threads were offered
+// in the batch's order, so with one place left, a greeting took it and an
+// urgent complaint after it in the same batch waited.
+func TestIngestBatch_OffersTheMostUrgentFirst(t *testing.T) {
+	ctx := context.Background()
+	clock := &steeredClock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	st := retentionStore(t, clock)
+	pushAgent(t, st, 1)
+	for _, r := range []routing.Rule{
+		{ID: "refunds", Position: 1, When: routing.When{TextAny: []string{"refund"}}, Then: routing.Then{Team: "push", Priority: "urgent"}},
+		{ID: "all", Position: 2, Then: routing.Then{Team: "push"}},
+	} {
+		if _, err := st.RuleCreate(ctx, store.Rule{Rule: r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := New(st, Config{Logger: discardLog, Clock: clock.now, LockTTL: time.Hour, DefaultTeam: "care"})
+	msg := func(id, text string) MessageInput {
+		return MessageInput{Network: "twitter", ExternalID: id, Kind: "dm", Text: text, Author: store.Author{ID: "u-" + id}}
+	}
+	res, err := s.IngestBatch(ctx, Principal{Role: store.RoleIngest, KeyID: "k"}, []MessageInput{msg("a", "hello"), msg("b", "I want a refund")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	if got, want := [2]string{res[0].Thread.AssigneeID(), res[1].Thread.AssigneeID()}, [2]string{"", "ana"}; got != want {
+		t.Fatalf("offered to %q (the greeting) and %q (the urgent refund), want %q", got[0], got[1], want)
+	}
+}
+
 // TestSnapshot_RulesThatDoNotCompileAreLeftOutAlone: more rules stored
 // than routing takes (two creates at the limit at once), or a stored rule
 // that no longer compiles, leaves out those rules only. All rules were
