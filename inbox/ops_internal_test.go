@@ -459,16 +459,7 @@ func TestAssignQueued_APlaceFreedDuringAPassGoesToTheThreadWaitingFirst(t *testi
 	ctx := context.Background()
 	clock := &steeredClock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
 	st := &meanwhile{Store: retentionStore(t, clock)}
-	if _, err := st.TeamCreate(ctx, store.Team{ID: "push", Name: "push", Function: "engagement", Strategy: "round_robin"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.AgentCreate(ctx, store.Agent{ID: "ana", Name: "Ana", Role: "agent", Teams: []string{"push"}, Capacity: 1},
-		store.Key{ID: "k-ana", Hash: []byte("h-ana"), Role: "agent", AgentID: "ana"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.AgentSetStatus(ctx, "ana", "online"); err != nil {
-		t.Fatal(err)
-	}
+	pushAgent(t, st, 1)
 	queued := func(id, network string) store.Thread {
 		t.Helper()
 		th := queuedIn(t, st, "push", id, network)
@@ -531,12 +522,12 @@ func pushAgent(t *testing.T, st store.Store, capacity int, networks ...string) s
 	if _, err := st.TeamCreate(ctx, store.Team{ID: "push", Name: "push", Function: "engagement", Strategy: "round_robin"}); err != nil {
 		t.Fatal(err)
 	}
-	a, err := st.AgentCreate(ctx, store.Agent{ID: "ana", Name: "Ana", Role: "agent", Teams: []string{"push"}, Capacity: capacity, Networks: networks},
-		store.Key{ID: "k-ana", Hash: []byte("h-ana"), Role: "agent", AgentID: "ana"})
-	if err != nil {
+	if _, err := st.AgentCreate(ctx, store.Agent{ID: "ana", Name: "Ana", Role: "agent", Teams: []string{"push"}, Capacity: capacity, Networks: networks},
+		store.Key{ID: "k-ana", Hash: []byte("h-ana"), Role: "agent", AgentID: "ana"}); err != nil {
 		t.Fatal(err)
 	}
-	if a, err = st.AgentSetStatus(ctx, "ana", "online"); err != nil {
+	a, err := st.AgentSetStatus(ctx, "ana", "online")
+	if err != nil {
 		t.Fatal(err)
 	}
 	return a
