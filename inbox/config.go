@@ -149,10 +149,7 @@ type AgentCreated struct {
 }
 
 func (s *Service) view(a store.Agent) AgentView {
-	loc, err := routing.LoadZone("timezone", a.Timezone)
-	if err != nil {
-		loc = nil
-	}
+	loc, _ := routing.LoadZone("timezone", a.Timezone)
 	a.Teams, a.Networks = nonNilSlice(a.Teams), nonNilSlice(a.Networks)
 	if a.Shifts == nil {
 		a.Shifts = []routing.Shift{}
@@ -160,7 +157,7 @@ func (s *Service) view(a store.Agent) AgentView {
 	if a.TimeOff == nil {
 		a.TimeOff = []routing.TimeOff{}
 	}
-	return AgentView{Agent: a, OnShift: loc != nil && routing.OnShift(loc, a.Shifts, a.TimeOff, s.now())}
+	return AgentView{Agent: a, OnShift: onShiftIn(loc, &a, s.now())}
 }
 
 // AgentInput is an agent as an admin writes it: in POST and PUT

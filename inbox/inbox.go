@@ -79,6 +79,9 @@ type Service struct {
 	// rulesLeftOut is what routing last left out of the stored rules (see
 	// compileRules), so that it is logged when it changes.
 	rulesLeftOut atomic.Pointer[string]
+	// badZones is the agents whose time zone did not load in the last
+	// snapshot, logged when it changes.
+	badZones atomic.Pointer[string]
 
 	presence presence
 	// nudge wakes the assigner when someone may have become eligible.
@@ -350,16 +353,25 @@ func (s *Service) loadSnapshot(ctx context.Context, v uint64) (*snapshot, error)
 	}
 	sn.ordered = teams
 	sort.Slice(sn.ordered, func(i, j int) bool { return sn.ordered[i].ID < sn.ordered[j].ID })
+	var bad []string
 	for _, a := range agents {
 		sn.agents[a.ID] = a
-		loc, err := time.LoadLocation(a.Timezone)
+		// Validated on write, a zone may still not load on this host (a
+		// name only some hosts' zone files have): the agent's shifts
+		// cannot be read, so they count as off shift, as their view says.
+		loc, err := routing.LoadZone("timezone", a.Timezone)
 		if err != nil {
-			loc = time.UTC
+			bad = append(bad, fmt.Sprintf("agent %s: %q", a.ID, a.Timezone))
 		}
 		sn.zones[a.ID] = loc
 		for _, t := range a.Teams {
 			sn.members[t] = append(sn.members[t], a.ID)
 		}
+	}
+	if msg := strings.Join(bad, ", "); msg == "" {
+		s.badZones.Store(nil)
+	} else if old := s.badZones.Swap(&msg); old == nil || *old != msg {
+		s.log.Error("time zones that do not load here: those agents count as off shift whenever they have shifts", "agents", msg)
 	}
 	sn.rules = s.compileRules(rules)
 	return sn, nil
@@ -406,7 +418,17 @@ func (s *Service) compileRules(rules []store.Rule) *routing.RuleSet {
 }
 
 func (sn *snapshot) onShift(a *store.Agent, now time.Time) bool {
-	return routing.OnShift(sn.zones[a.ID], a.Shifts, a.TimeOff, now)
+	return onShiftIn(sn.zones[a.ID], a, now)
+}
+
+// onShiftIn reports whether the agent is on shift at now in loc, their
+// time zone; nil when it does not load, and then they are off shift if
+// they have shifts (which cannot be read without it).
+func onShiftIn(loc *time.Location, a *store.Agent, now time.Time) bool {
+	if loc == nil && len(a.Shifts) > 0 {
+		return false
+	}
+	return routing.OnShift(loc, a.Shifts, a.TimeOff, now)
 }
 
 // staffed reports whether some member of the team is on shift.

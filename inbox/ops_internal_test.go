@@ -647,6 +647,59 @@ func TestIngestBatch_OffersTheMostUrgentFirst(t *testing.T) {
 	}
 }
 
+// TestSnapshot_AnAgentWhoseZoneDoesNotLoadIsOffShift: a stored time zone
+// this host cannot load (validated where another host's zone files had
+// it) made routing read the agent's shifts in UTC, while their view said
+// off shift: threads were offered to someone shown as off shift. Now both
+// say off shift, and the log says why, once.
+func TestSnapshot_AnAgentWhoseZoneDoesNotLoadIsOffShift(t *testing.T) {
+	ctx := context.Background()
+	clock := &steeredClock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	st := retentionStore(t, clock)
+	ana := pushAgent(t, st, 3)
+	ana.Timezone = "Mars/Olympus"
+	ana.Shifts = []routing.Shift{{Days: []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}, Start: "06:00", End: "18:00"}}
+	if _, err := st.AgentUpdate(ctx, ana); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RuleCreate(ctx, store.Rule{Rule: routing.Rule{ID: "all", Position: 1, Then: routing.Then{Team: "push"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	s := New(st, Config{Logger: slog.New(slog.NewTextHandler(&logged, nil)), Clock: clock.now, LockTTL: time.Hour, DefaultTeam: "care"})
+	admin := Principal{KeyID: "k-admin", Role: store.RoleAdmin}
+	res, err := s.Ingest(ctx, admin, MessageInput{Network: "twitter", ExternalID: "m1", Author: store.Author{ID: "u"}, Text: "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Thread.Status != store.StatusQueued || res.Thread.Lock != nil {
+		t.Fatalf("the thread is %s with lock %+v, want queued: nobody can be read on shift", res.Thread.Status, res.Thread.Lock)
+	}
+	v, err := s.AgentGet(ctx, admin, "ana")
+	if err != nil || v.OnShift {
+		t.Fatalf("her view: on shift %v, %v; want off shift", v.OnShift, err)
+	}
+	if _, err := st.AgentSetStatus(ctx, "ana", "online"); err != nil { // a new snapshot
+		t.Fatal(err)
+	}
+	s.assignQueued(ctx)
+	if n := strings.Count(logged.String(), "time zones that do not load"); n != 1 || !strings.Contains(logged.String(), `agent ana: \"Mars/Olympus\"`) {
+		t.Fatalf("logged %d times: %s", n, logged.String())
+	}
+	// With no shifts the zone does not matter: on shift, in routing and in her view.
+	ana.Shifts = nil
+	if _, err := st.AgentUpdate(ctx, ana); err != nil {
+		t.Fatal(err)
+	}
+	s.assignQueued(ctx)
+	if th, err := st.ThreadGet(ctx, res.Thread.ID); err != nil || th.AssigneeID() != "ana" {
+		t.Fatalf("without shifts the thread went to %q (%v), want ana", th.AssigneeID(), err)
+	}
+	if v, err := s.AgentGet(ctx, admin, "ana"); err != nil || !v.OnShift {
+		t.Fatalf("her view without shifts: on shift %v, %v", v.OnShift, err)
+	}
+}
+
 // TestSnapshot_RulesThatDoNotCompileAreLeftOutAlone: more rules stored
 // than routing takes (two creates at the limit at once), or a stored rule
 // that no longer compiles, leaves out those rules only. All rules were
