@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/store"
 )
@@ -13,6 +14,7 @@ var queueScenarios = []scenario{
 	{"ClaimNext_SkipsThreadsOutsideAgentNetworks", claimNextNetworks},
 	{"ClaimNext_ErrEmptyWhenNothingClaimable", claimNextEmpty},
 	{"ClaimNext_ErrCapacityAtCapacity", claimNextCapacity},
+	{"ClaimNext_AnOfferCountsAndALeaseRunOutDoesNot", claimNextCapacityOffersAndExpiry},
 }
 
 // queueAll pages through a team's queue with page size limit.
@@ -231,4 +233,36 @@ func claimNextCapacity(t *testing.T, e *env) {
 	res, err := claimNext(e, "ana", []string{"care"}, nil)
 	must(t, err)
 	wantEqual(t, "claim after release", res.Thread.ID, a.ID)
+}
+
+// claimNextCapacityOffersAndExpiry: an offer counts against the agent's
+// capacity as a claim does, for claim-next, a claim and another offer; a
+// lease that has run out, swept or not, no longer counts.
+func claimNextCapacityOffersAndExpiry(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"}, capacity(2))
+	a := e.thread("twitter", "care")
+	b := e.thread("twitter", "care")
+	c := e.thread("twitter", "care")
+	_, err := e.s.ThreadAssign(e.ctx, store.AssignParams{ThreadID: a.ID, AgentID: "ana", Actor: "sup", TTL: longTTL})
+	must(t, err)
+	g := e.claim(b.ID, "ana", shortTTL)
+	_, err = claimNext(e, "ana", []string{"care"}, nil)
+	wantErr(t, err, store.ErrCapacity)
+	_, err = e.s.ThreadClaim(e.ctx, store.ClaimParams{ThreadID: c.ID, AgentID: "ana", TTL: longTTL})
+	wantErr(t, err, store.ErrCapacity)
+	_, err = e.s.ThreadAssign(e.ctx, store.AssignParams{ThreadID: c.ID, AgentID: "ana", Actor: "sup", TTL: longTTL})
+	wantErr(t, err, store.ErrCapacity)
+	// The claim's lease runs out, and nothing sweeps or reads it: the next
+	// claim-next counts the offer only, and takes b back first (it kept
+	// its place in the queue).
+	eventually(t, "the claim's lease ran out", func() bool { return time.Now().After(g.ExpiresAt.Add(50 * time.Millisecond)) })
+	res, err := claimNext(e, "ana", []string{"care"}, nil)
+	must(t, err)
+	wantEqual(t, "claimed once the lease ran out", res.Thread.ID, b.ID)
+	if res.Lock.Fence <= g.Fence {
+		t.Fatalf("fence %d after the lease that had %d", res.Lock.Fence, g.Fence)
+	}
+	_, err = claimNext(e, "ana", []string{"care"}, nil)
+	wantErr(t, err, store.ErrCapacity)
 }
