@@ -697,10 +697,16 @@ type UnlockParams struct {
 // close: pending if it has a reply newer than its last inbound message,
 // queued otherwise.
 func (t *Thread) ReleasedStatus() string {
-	if t.LastOutboundAt != nil && !t.LastOutboundAt.Before(t.LastInboundAt) {
+	if t.Answered() {
 		return StatusPending
 	}
 	return StatusQueued
+}
+
+// Answered reports whether the thread's last reply is no older than its
+// last inbound message: the customer has had an answer.
+func (t *Thread) Answered() bool {
+	return t.LastOutboundAt != nil && !t.LastOutboundAt.Before(t.LastInboundAt)
 }
 
 // View returns the thread as it is at now: a lock past its lease is shown

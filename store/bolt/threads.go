@@ -368,6 +368,11 @@ func (w *wtx) ingest(p *store.IngestParams, enc *msgParts) store.IngestResult {
 	w.putEncoded(bMessages, []byte(m.ID), data, err)
 	w.put(bMessageKey, key(m.Network, m.ExternalID), []byte(m.ID))
 	w.put(bThreadMsgs, cat(prefix(rec.ID), u64(w.seq(bThreadMsgs))), []byte(m.ID))
+	if before != nil && rec.Status == store.StatusAssigned && rec.Answered() {
+		// Answered, and held: the customer waits from this message on,
+		// which is where the thread takes its place if it is released.
+		rec.WaitingSince = w.now
+	}
 	rec.LastInboundAt = w.now
 	if rec.LastOutboundAt != nil && !rec.LastOutboundAt.Before(w.now) {
 		// A reply committed in this same transaction (one clock reading for

@@ -15,6 +15,7 @@ var queueScenarios = []scenario{
 	{"ClaimNext_ErrEmptyWhenNothingClaimable", claimNextEmpty},
 	{"ClaimNext_ErrCapacityAtCapacity", claimNextCapacity},
 	{"ClaimNext_AnOfferCountsAndALeaseRunOutDoesNot", claimNextCapacityOffersAndExpiry},
+	{"Release_AnAnsweredCustomerWhoWritesWhileHeldWaitsFromThen", waitingSinceAfterAnAnswer},
 }
 
 // queueAll pages through a team's queue with page size limit.
@@ -265,4 +266,39 @@ func claimNextCapacityOffersAndExpiry(t *testing.T, e *env) {
 	}
 	_, err = claimNext(e, "ana", []string{"care"}, nil)
 	wantErr(t, err, store.ErrCapacity)
+}
+
+// waitingSinceAfterAnAnswer: a customer who had an answer and writes again
+// while the thread is held waits from that message on, so the released
+// thread goes behind those who waited longer; one who had no answer keeps
+// the place they waited in. The answered thread kept its first
+// waiting_since and went ahead of everyone.
+func waitingSinceAfterAnAnswer(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	e.agent("bob", []string{"care"})
+	answered := e.thread("twitter", "care")
+	unanswered := e.thread("twitter", "care")
+	first := e.get(unanswered.ID).WaitingSince
+	// ana answers the first, which goes pending, and claims it again.
+	g := e.claim(answered.ID, "ana", longTTL)
+	e.reply(answered.ID, g.Token, "ana")
+	e.release(answered.ID, g.Token, "ana")
+	g = e.claim(answered.ID, "ana", longTTL)
+	// A third customer writes, then both held threads' customers write again.
+	later := e.thread("twitter", "care")
+	u := e.claim(unanswered.ID, "bob", longTTL)
+	written := e.followUp(answered).Thread.WaitingSince
+	e.followUp(unanswered)
+	if !written.After(e.get(later.ID).WaitingSince) {
+		t.Fatalf("the answered thread waits since %s, want the new message's time, after the third thread's", written)
+	}
+	e.release(answered.ID, g.Token, "ana")
+	e.release(unanswered.ID, u.Token, "bob")
+	wantTime(t, "the unanswered thread's waiting_since", e.get(unanswered.ID).WaitingSince, first)
+	for _, want := range []string{unanswered.ID, later.ID, answered.ID} {
+		res, err := claimNext(e, "bob", []string{"care"}, nil)
+		must(t, err)
+		wantEqual(t, "claim-next", res.Thread.ID, want)
+	}
 }

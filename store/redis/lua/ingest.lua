@@ -75,6 +75,11 @@ local function ingest_one(p, mjson, token)
   redis.call('HSET', K.message(mid), unpack(mhash))
   redis.call('HSET', K.messagekey(), mkey, mid)
   redis.call('RPUSH', K.threadmsgs(t.id), mid)
+  if before ~= nil and t.status == 'assigned' and released_status(t) == 'pending' then
+    -- Answered, and held: the customer waits from this message on, which
+    -- is where the thread takes its place if it is released.
+    t.ws = NOW
+  end
   t.last_in = NOW
   if t.last_out ~= nil and t.last_out >= NOW then
     -- A reply of this same script run (one clock reading) or a clock that
