@@ -300,6 +300,11 @@ func (s *Store) ThreadClaimNext(ctx context.Context, p store.ClaimNextParams) (s
 				}
 			}
 		}
+		// A thread past its first-response deadline is urgent: breached
+		// before the choice, as the sweep would, it goes first.
+		if _, err := w.breachDue(); err != nil {
+			return err
+		}
 		_, id := queueHeads(w.tx, teams, networks, nil).pop()
 		if id == "" {
 			return store.ErrEmpty

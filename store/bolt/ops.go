@@ -81,6 +81,23 @@ func due(tx *bbolt.Tx, bucket []byte, now time.Time) []string {
 	return ids
 }
 
+// breachDue records every first-response deadline that has passed (see
+// breachIfDue) and returns how many breached.
+func (w *wtx) breachDue() (int, error) {
+	n := 0
+	for _, id := range due(w.tx, bSLADue, w.now) {
+		rec, err := w.thread(id)
+		if err != nil {
+			w.fatal = err
+			return n, err
+		}
+		if w.breachIfDue(rec) {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // idemSweep bounds how many expired idempotency keys one sweep drops.
 const idemSweep = 1000
 
@@ -114,15 +131,9 @@ func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error)
 			w.dropOldReplyCounts()
 			s.repliesDay.Store(day)
 		}
-		for _, id := range due(w.tx, bSLADue, w.now) {
-			rec, err := w.thread(id)
-			if err != nil {
-				w.fatal = err
-				return err
-			}
-			if w.breachIfDue(rec) {
-				res.Breached++
-			}
+		var err error
+		if res.Breached, err = w.breachDue(); err != nil {
+			return err
 		}
 		for _, id := range due(w.tx, bAutoClose, w.now) {
 			rec, err := w.thread(id)

@@ -16,6 +16,7 @@ var queueScenarios = []scenario{
 	{"ClaimNext_ErrCapacityAtCapacity", claimNextCapacity},
 	{"ClaimNext_AnOfferCountsAndALeaseRunOutDoesNot", claimNextCapacityOffersAndExpiry},
 	{"Release_AnAnsweredCustomerWhoWritesWhileHeldWaitsFromThen", waitingSinceAfterAnAnswer},
+	{"ClaimNext_AThreadPastItsSLAGoesFirstBeforeAnySweep", claimNextBreachesFirst},
 }
 
 // queueAll pages through a team's queue with page size limit.
@@ -301,4 +302,25 @@ func waitingSinceAfterAnAnswer(t *testing.T, e *env) {
 		must(t, err)
 		wantEqual(t, "claim-next", res.Thread.ID, want)
 	}
+}
+
+// claimNextBreachesFirst: a thread past its first-response deadline is
+// urgent, and claim-next hands it out first even when no sweep has run
+// since the deadline; it went by its old priority, behind older threads,
+// until the sweep came.
+func claimNextBreachesFirst(t *testing.T, e *env) {
+	e.team("general")
+	e.team("care", sla(1))
+	e.agent("ana", []string{"general", "care"})
+	older := e.thread("twitter", "general")
+	overdue := e.thread("twitter", "care")
+	due := *e.get(overdue.ID).SLADueAt
+	eventually(t, "the first-response deadline passed", func() bool { return time.Now().After(due.Add(50 * time.Millisecond)) })
+	res, err := claimNext(e, "ana", []string{"general", "care"}, nil)
+	must(t, err)
+	wantEqual(t, "claimed", res.Thread.ID, overdue.ID)
+	if !res.Thread.SLABreached || res.Thread.Priority != "urgent" {
+		t.Fatalf("the claimed thread: breached %v, priority %s; want breached and urgent", res.Thread.SLABreached, res.Thread.Priority)
+	}
+	wantEqual(t, "the older thread", e.get(older.ID).Status, store.StatusQueued)
 }
