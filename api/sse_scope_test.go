@@ -55,6 +55,24 @@ func TestEvents_TransferBetweenOtherTeamsIsNoNewsToAThirdTeam(t *testing.T) {
 	noneOfUntil(t, third, "gina, in gamma only,", th.ID, marker.ID)
 }
 
+// TestEvents_AFormerAssigneeHearsNothingOfATransferOutOfTheirTeams: a
+// thread keeps its last holder as assignee after a release; once she left
+// its team, a transfer of it (from a team she no longer works to one she
+// never did) reached her stream, naming the thread and both teams.
+func TestEvents_AFormerAssigneeHearsNothingOfATransferOutOfTheirTeams(t *testing.T) {
+	t.Parallel()
+	s, _ := newScopeSetup(t)
+	th := s.ingest(t, msg("alpha, then gamma", map[string]any{"text": "alpha"})).Thread
+	l := s.claim(t, s.ana, th.ID)
+	s.do(t, "POST", "/api/v1/threads/"+th.ID+"/release", s.ana, map[string]any{"token": l.Lock.Token}).want(t, 200)
+	s.do(t, "PUT", "/api/v1/agents/ana", s.admin, map[string]any{"name": "Ana", "teams": []string{"beta"}}).want(t, 200)
+	ana := mustStream(t, s.base, s.ana, "", "")
+
+	s.do(t, "POST", "/api/v1/threads/"+th.ID+"/transfer", s.sup, map[string]any{"team": "gamma"}).want(t, 200)
+	marker := s.ingest(t, msg("beta marker", map[string]any{"text": "beta"})).Thread
+	noneOfUntil(t, ana, "ana, once in beta only,", th.ID, marker.ID)
+}
+
 // TestEvents_SupervisorsTeamStreamShowsNoTransferBetweenOtherTeams: a
 // supervisor sees every team, but its stream narrowed to gamma shows no
 // transfer from alpha to beta; narrowed to either of those, it does.

@@ -74,9 +74,10 @@ func (s *Service) Subscribe(ctx context.Context, p Principal, sp StreamParams) (
 		if ev.Type == store.EventThreadTransferred {
 			// A thread leaving a team is news there too, and to the agent
 			// who held it: the event itself is recorded in the new team.
+			// Not to a former assignee who no longer works where it was.
 			fromTeam, _ := ev.Data["from_team"].(string)
 			if from, _ := ev.Data["from_agent"].(string); p.AgentID != "" && from == p.AgentID &&
-				(sp.Team == "" || sp.Team == fromTeam || sp.Team == ev.Team) {
+				sc.allows(fromTeam, ev.Network) && (sp.Team == "" || sp.Team == fromTeam || sp.Team == ev.Team) {
 				return true
 			}
 			if fromTeam != "" && sees(fromTeam, ev.Network) {
