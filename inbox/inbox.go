@@ -269,7 +269,8 @@ func (s *Service) retain(ctx context.Context) {
 			if !idle {
 				continue
 			}
-			err := s.st.ThreadErase(ctx, store.EraseParams{ThreadID: t.ID, Actor: store.ActorSystem, Version: t.Version})
+			err := s.st.ThreadErase(ctx, store.EraseParams{ThreadID: t.ID, Actor: store.ActorSystem, Version: t.Version,
+				RememberDeleted: RememberDeletions})
 			switch {
 			case err == nil:
 				erased++

@@ -700,6 +700,34 @@ func TestSnapshot_AnAgentWhoseZoneDoesNotLoadIsOffShift(t *testing.T) {
 	}
 }
 
+// TestThreadErase_AMessageItsAuthorDeletedIsStoredEmptiedWhenSentAgain:
+// erasing a thread forgot that its author had deleted a message, so the
+// network sending it again (a retry, a replay) stored the deleted text.
+func TestThreadErase_AMessageItsAuthorDeletedIsStoredEmptiedWhenSentAgain(t *testing.T) {
+	ctx := context.Background()
+	clock := &steeredClock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	s := New(retentionStore(t, clock), Config{Logger: discardLog, Clock: clock.now, DefaultTeam: "care"})
+	admin := Principal{KeyID: "k-admin", Role: store.RoleAdmin}
+	in := MessageInput{Network: "twitter", ExternalID: "dm-1", Author: store.Author{ID: "u"}, Text: "my phone is 555"}
+	res, err := s.Ingest(ctx, admin, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MessageDeleted(ctx, admin, "twitter", "dm-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ThreadErase(ctx, admin, res.Thread.ID); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.Ingest(ctx, admin, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Message.Text != store.DeletedText {
+		t.Fatalf("sent again after the erase, it was stored as %q", again.Message.Text)
+	}
+}
+
 // TestSnapshot_RulesThatDoNotCompileAreLeftOutAlone: more rules stored
 // than routing takes (two creates at the limit at once), or a stored rule
 // that no longer compiles, leaves out those rules only. All rules were

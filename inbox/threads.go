@@ -131,7 +131,7 @@ func (s *Service) ThreadErase(ctx context.Context, p Principal, id string) error
 	if err := p.require(store.RoleAdmin); err != nil {
 		return err
 	}
-	if err := s.st.ThreadErase(ctx, store.EraseParams{ThreadID: id, Actor: p.Actor()}); err != nil {
+	if err := s.st.ThreadErase(ctx, store.EraseParams{ThreadID: id, Actor: p.Actor(), RememberDeleted: RememberDeletions}); err != nil {
 		return err
 	}
 	s.metrics.Erased.WithLabelValues("admin").Inc()
@@ -199,9 +199,10 @@ func (s *Service) MessageDelivery(ctx context.Context, p Principal, messageID st
 }
 
 // RememberDeletions is how long a deletion of a message Switchboard has
-// not stored is remembered, so that the message, should it come after all
-// (networks do not promise order, and retry a delivery refused once for
-// a day or more), is stored emptied.
+// not stored (or no longer has: its thread was erased) is remembered, so
+// that the message, should it come after all (networks do not promise
+// order, and retry a delivery refused once for a day or more), is stored
+// emptied.
 const RememberDeletions = 7 * 24 * time.Hour
 
 // MessageDeleted empties a customer's message that its author deleted on

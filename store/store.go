@@ -496,6 +496,11 @@ type EraseParams struct {
 	// Version, when not 0, erases the thread only as it was when the
 	// caller read it (retention: not if the customer wrote since).
 	Version int64
+	// RememberDeleted, when not 0, is how long the network ids of its
+	// inbound messages their authors deleted are remembered (as
+	// MessageDelete remembers one not stored yet): a network sending one
+	// again after the erase has it stored emptied, not with the text.
+	RememberDeleted time.Duration
 }
 
 // DeliveryParams is a connector's report on an outbound message: the

@@ -783,12 +783,10 @@ func (s *Store) MessageDelete(ctx context.Context, network, externalID string, r
 	came := false
 	if werr := s.write(ctx, func(w *wtx) error {
 		k := key(network, externalID)
-		switch {
-		case w.tx.Bucket(bMessageKey).Get(k) != nil:
+		if w.tx.Bucket(bMessageKey).Get(k) != nil {
 			came = true
-		case w.tx.Bucket(bTombstones).Get(k) == nil:
-			w.put(bTombstones, k, []byte{})
-			w.put(bTombExp, cat(timeKey(w.now.Add(remember)), k), []byte{})
+		} else {
+			w.tombstone(k, remember)
 		}
 		return nil
 	}); werr != nil {
@@ -798,6 +796,16 @@ func (s *Store) MessageDelete(ctx context.Context, network, externalID string, r
 		return s.rewriteInbound(ctx, network, externalID, store.EventMessageDeleted, store.DeletedMessage)
 	}
 	return m, err
+}
+
+// tombstone remembers for a while that the message with dedupe key k was
+// deleted by its author: ingest refuses it meanwhile (ErrDeletedBefore), so
+// that it is stored emptied. A tombstone already there keeps its time.
+func (w *wtx) tombstone(k []byte, remember time.Duration) {
+	if w.tx.Bucket(bTombstones).Get(k) == nil {
+		w.put(bTombstones, k, []byte{})
+		w.put(bTombExp, cat(timeKey(w.now.Add(remember)), k), []byte{})
+	}
 }
 
 func (s *Store) MessageEdit(ctx context.Context, p store.EditParams) (store.Message, error) {
@@ -876,6 +884,9 @@ func (s *Store) ThreadErase(ctx context.Context, p store.EraseParams) error {
 			}
 			if k := key(m.Network, m.ExternalID); m.Direction == store.Inbound && bytes.Equal(w.tx.Bucket(bMessageKey).Get(k), mid) {
 				w.del(bMessageKey, k)
+				if m.Text == store.DeletedText && p.RememberDeleted > 0 {
+					w.tombstone(k, p.RememberDeleted)
+				}
 			}
 			w.unindexDelivered(m)
 			w.del(bMessages, mid)

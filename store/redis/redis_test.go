@@ -79,6 +79,11 @@ func TestKeys_LuaMatchesGo(t *testing.T) {
 	if !slices.Equal(nws, routing.Networks) {
 		t.Fatalf("Lua NETWORKS = %v, want routing.Networks %v", nws, routing.Networks)
 	}
+	deleted, err := testScript(`return DELETED_TEXT`).Run(ctx, s.rdb, []string{k.meta()}, k.p).Text()
+	must(t, err)
+	if deleted != store.DeletedText {
+		t.Fatalf("Lua DELETED_TEXT = %q, want store.DeletedText %q", deleted, store.DeletedText)
+	}
 
 	// fmt_time against Go, around leap days, century rules and epochs.
 	var stamps []int64

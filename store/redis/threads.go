@@ -455,7 +455,8 @@ func (s *Store) rewriteInbound(ctx context.Context, network, externalID, typ str
 }
 
 func (s *Store) ThreadErase(ctx context.Context, p store.EraseParams) error {
-	_, err := s.eval(ctx, scriptThreadErase, []string{s.k.thread(p.ThreadID)}, p.ThreadID, p.Actor, p.Version)
+	_, err := s.eval(ctx, scriptThreadErase, []string{s.k.thread(p.ThreadID)}, p.ThreadID, p.Actor, p.Version,
+		p.RememberDeleted.Milliseconds())
 	return err
 }
 

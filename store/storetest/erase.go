@@ -15,6 +15,36 @@ var eraseScenarios = []scenario{
 	{"ThreadErase_EndsALeaseThatRanOutFirst", threadEraseExpiredLease},
 	{"ThreadOldest_CreationOrderInPagesSkippingErased", threadOldest},
 	{"EventTrimErased_OldestFirstUpToTheTime", eventTrimErased},
+	{"ThreadErase_AMessageItsAuthorDeletedStaysDeletedWhenSentAgain", threadEraseRemembersDeletions},
+}
+
+// threadEraseRemembersDeletions: the erase took a deleted message's dedupe
+// entry with the thread, so a network sending the message again (a
+// webhook retry, a replay) had it stored as new, with the text its author
+// deleted. Its network id is remembered now, as a deletion that came
+// first is; a message not deleted is stored again, as a new thread.
+func threadEraseRemembersDeletions(t *testing.T, e *env) {
+	e.team("care")
+	kept := e.msg("twitter", "conv-erased", "care", func(p *store.IngestParams) { p.Message.Text = "my phone is 555" })
+	res := e.ingest(kept)
+	other := e.msg("twitter", "conv-erased", "", func(p *store.IngestParams) { p.ThreadVersion = res.Thread.Version })
+	e.ingest(other)
+	if _, err := e.s.MessageDelete(e.ctx, "twitter", kept.Message.ExternalID, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	must(t, e.s.ThreadErase(e.ctx, store.EraseParams{ThreadID: res.Thread.ID, Actor: "admin-1", RememberDeleted: time.Hour}))
+
+	again := func(p store.IngestParams) store.IngestResult {
+		t.Helper()
+		p.Message.ID, p.NewThreadID, p.ThreadVersion, p.Route.Team = e.id("m"), e.id("t"), 0, "care"
+		out, err := e.s.ThreadIngest(e.ctx, []store.IngestParams{p})
+		must(t, err)
+		return out[0]
+	}
+	wantErr(t, again(kept).Err, store.ErrDeletedBefore)
+	if r := again(other); r.Err != nil || !r.Created {
+		t.Fatalf("the message not deleted, sent again: created %v, %v", r.Created, r.Err)
+	}
 }
 
 // threadEraseVersion: an erase at the version the caller read (retention)

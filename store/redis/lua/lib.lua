@@ -89,6 +89,7 @@ local function c_breaches(team) return 'breaches\0' .. team end
 local function c_replies(agent, date) return 'replies\0' .. agent .. '\0' .. date end
 
 local NETWORKS = {'twitter', 'instagram', 'facebook', 'linkedin', 'tiktok', 'youtube', 'whatsapp', 'other'}
+local DELETED_TEXT = '[deleted by the customer]' -- store.DeletedText
 local RANK = {low = 0, normal = 1, high = 2, urgent = 3}
 local function rank(p) return RANK[p] or -1 end
 

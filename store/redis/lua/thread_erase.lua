@@ -7,6 +7,9 @@
 -- ARGV[2]  thread id
 -- ARGV[3]  actor
 -- ARGV[4]  the thread's version as the caller read it, or 0 for any
+-- ARGV[5]  how long to remember, in milliseconds, the network ids of its
+--          inbound messages their authors deleted (0: not), so that one sent
+--          again is stored emptied
 -- Returns  {"ok", now} | {"not_found"} | {"conflict"}
 --
 -- Like every step, it first ends leases that ran out, this thread's too: a
@@ -37,7 +40,13 @@ for _, mid in ipairs(redis.call('LRANGE', K.threadmsgs(id), 0, -1)) do
   if f[1] and f[2] == 'inbound' then
     local m = cjson.decode(f[1])
     local mkey = m.network .. '\0' .. m.external_id
-    if redis.call('HGET', K.messagekey(), mkey) == mid then redis.call('HDEL', K.messagekey(), mkey) end
+    if redis.call('HGET', K.messagekey(), mkey) == mid then
+      redis.call('HDEL', K.messagekey(), mkey)
+      local remember = tonumber(ARGV[5]) or 0
+      if m.text == DELETED_TEXT and remember > 0 and redis.call('HSETNX', K.tombstones(), mkey, '') == 1 then
+        redis.call('ZADD', K.tombexp(), NOW + remember * 1000, mkey)
+      end
+    end
   elseif f[1] and f[3] then
     local ext = cjson.decode(f[3]).external_id
     if type(ext) == 'string' and ext ~= '' then
