@@ -914,3 +914,47 @@ func TestX_MappingEdgeCases(t *testing.T) {
 			want: []brief{{"twitter", "B", "conv:900:U", "1", "mention", "U", "@brand hi", ""}}},
 	})
 }
+
+// TestMeta_WhatsAppCustomersWhoHideTheirNumber: a WhatsApp user with a
+// username may hide their number; Meta then sends their business-scoped
+// user id (from_user_id, and user_id in contacts) and no from. Such a
+// message was dropped ("no sender") and answered 200: lost. A customer
+// who shows their number stays on the thread begun with it.
+func TestMeta_WhatsAppCustomersWhoHideTheirNumber(t *testing.T) {
+	res := mustMap(t, Meta, `{"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
+		"messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550001111", "phone_number_id": "PN"},
+		"contacts": [{"profile": {"name": "Kai"}, "user_id": "US.1349120865"}, {"profile": {"name": "Lu"}, "wa_id": "222", "user_id": "US.77"}],
+		"messages": [
+			{"from_user_id": "US.1349120865", "id": "w1", "timestamp": "1795427880", "type": "text", "text": {"body": "where is my order"}},
+			{"from": "222", "from_user_id": "US.77", "id": "w2", "timestamp": "1795427880", "type": "text", "text": {"body": "hi"}}
+		]}}]}]}`)
+	want := []brief{
+		{"whatsapp", "PN", "dm:US.1349120865", "w1", "dm", "US.1349120865", "where is my order", "2026-11-23T09:58:00Z"},
+		{"whatsapp", "PN", "dm:222", "w2", "dm", "222", "hi", "2026-11-23T09:58:00Z"},
+	}
+	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) || len(res.Dropped) != 0 {
+		t.Fatalf("messages %+v (dropped %+v)\nwant %+v", got, res.Dropped, want)
+	}
+	if a, b := res.Messages[0].Author, res.Messages[1].Author; a.Name != "Kai" || a.Handle != "" || b.Name != "Lu" || b.Handle != "+222" {
+		t.Fatalf("authors %+v and %+v", a, b)
+	}
+}
+
+// TestMeta_FeedPhotoAndVideoPostsTakeTheirMediaFromLink: Meta sends a
+// visitor's photo or video post with the media's URL in link (and a
+// photo_id or video_id); only photo and video were read, so a photo posted
+// without a caption was dropped, and one with a caption lost its image.
+func TestMeta_FeedPhotoAndVideoPostsTakeTheirMediaFromLink(t *testing.T) {
+	res := mustMap(t, Meta, `{"object": "page", "entry": [{"id": "P", "time": 1795427000, "changes": [
+		{"field": "feed", "value": {"item": "photo", "verb": "add", "post_id": "P_3", "photo_id": "9", "from": {"id": "C"}, "link": "https://scontent.example/p.jpg"}},
+		{"field": "feed", "value": {"item": "video", "verb": "add", "post_id": "P_4", "video_id": "8", "from": {"id": "D"}, "message": "look", "link": "https://video.example/v.mp4"}}
+	]}]}`)
+	if len(res.Messages) != 2 || len(res.Dropped) != 0 {
+		t.Fatalf("messages %+v, dropped %+v", res.Messages, res.Dropped)
+	}
+	for i, want := range []store.Attachment{{Type: "image", URL: "https://scontent.example/p.jpg"}, {Type: "video", URL: "https://video.example/v.mp4"}} {
+		if got := res.Messages[i].Attachments; len(got) != 1 || got[0].Type != want.Type || got[0].URL != want.URL {
+			t.Fatalf("message %d attachments %+v, want %+v", i, got, want)
+		}
+	}
+}

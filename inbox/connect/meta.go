@@ -343,6 +343,16 @@ func pageFeed(res *Result, e metaEntry, path string, raw []byte) {
 	var atts attachments
 	atts.add("image", v.Photo)
 	atts.add("video", v.Video)
+	if len(atts) == 0 {
+		// A visitor's photo or video post carries its media in link
+		// (with photo_id or video_id), not in photo or video.
+		switch v.Item {
+		case "photo":
+			atts.add("image", v.Link)
+		case "video":
+			atts.add("video", v.Link)
+		}
+	}
 	if v.Message == "" && len(atts) == 0 {
 		res.drop(path, "no text nor attachment with a URL")
 		return
@@ -496,6 +506,9 @@ type waValue struct {
 			Name string `json:"name"`
 		} `json:"profile"`
 		WaID id `json:"wa_id"`
+		// UserID is the customer's business-scoped user id (BSUID): the
+		// only id of one who set a username and hides their number.
+		UserID id `json:"user_id"`
 	} `json:"contacts"`
 	Messages []json.RawMessage `json:"messages"`
 	Statuses []json.RawMessage `json:"statuses"`
@@ -508,6 +521,7 @@ type waMedia struct {
 
 type waMessage struct {
 	From      id     `json:"from"`
+	FromUser  id     `json:"from_user_id"` // the BSUID, with or without from
 	ID        string `json:"id"`
 	Timestamp num    `json:"timestamp"`
 	Type      string `json:"type"`
@@ -698,7 +712,11 @@ func whatsApp(res *Result, e metaEntry, path string, raw []byte) {
 	}
 	names := map[id]string{}
 	for _, c := range v.Contacts {
-		names[c.WaID] = c.Profile.Name
+		for _, k := range []id{c.WaID, c.UserID} {
+			if k != "" {
+				names[k] = c.Profile.Name
+			}
+		}
 	}
 	for k, rm := range v.Messages {
 		mpath := fmt.Sprintf("%s.value.messages[%d]", path, k)
@@ -737,13 +755,20 @@ func whatsApp(res *Result, e metaEntry, path string, raw []byte) {
 		case m.ID == "":
 			res.drop(mpath, "no message id")
 			continue
-		case m.From == "":
+		case m.From == "" && m.FromUser == "":
 			res.drop(mpath, "no sender")
 			continue
 		}
-		name := names[m.From]
-		if name == "" && len(v.Contacts) == 1 && v.Contacts[0].WaID == "" {
+		// The phone number while the customer shows it (threads began
+		// with it go on), else the BSUID of one who hides it.
+		sender := firstID(m.From, m.FromUser)
+		name := names[sender]
+		if name == "" && len(v.Contacts) == 1 && firstID(v.Contacts[0].WaID, v.Contacts[0].UserID) == "" {
 			name = v.Contacts[0].Profile.Name
+		}
+		handle := ""
+		if m.From != "" {
+			handle = "+" + strings.TrimPrefix(string(m.From), "+")
 		}
 		text := m.text()
 		if strings.TrimSpace(text) == "" {
@@ -751,9 +776,9 @@ func whatsApp(res *Result, e metaEntry, path string, raw []byte) {
 			continue
 		}
 		res.message(mpath, inbox.MessageInput{
-			Network: "whatsapp", ExternalID: m.ID, ThreadExternalID: dmThread(string(m.From)),
+			Network: "whatsapp", ExternalID: m.ID, ThreadExternalID: dmThread(string(sender)),
 			Profile: string(v.Metadata.PhoneNumberID), Kind: "dm", Text: clip(text),
-			Author: store.Author{ID: string(m.From), Handle: "+" + strings.TrimPrefix(string(m.From), "+"), Name: name},
+			Author: store.Author{ID: string(sender), Handle: handle, Name: name},
 			SentAt: firstTime(unixTime(m.Timestamp), unixTime(e.Time)),
 		})
 	}
