@@ -489,7 +489,7 @@ func (s *server) ingestBatch(c *fiber.Ctx) error {
 	for i, raw := range messages {
 		items[i].Err = inbox.DecodeJSON(raw, &items[i].Input)
 	}
-	return s.answerBatch(c, principal(c), items)
+	return s.answerBatch(c, principal(c), items, false)
 }
 
 // admitBatch waits for room in the batch budget for this request's body,
@@ -507,8 +507,12 @@ func (s *server) admitBatch(c *fiber.Ctx) (done func(), err error) {
 }
 
 // answerBatch ingests the items that decoded and answers one result per
-// item, in order: the item's own error, or its message and thread.
-func (s *server) answerBatch(c *fiber.Ctx, p inbox.Principal, items []connect.GenericItem) error {
+// item, in order: the item's own error, or its message and thread. With
+// retryWhole (a webhook, whose sender reads the status only), an item
+// refused for a while (busy, unavailable) makes the answer 503 with the
+// same results: the sender sends it all again, and what was stored comes
+// back as duplicates.
+func (s *server) answerBatch(c *fiber.Ctx, p inbox.Principal, items []connect.GenericItem, retryWhole bool) error {
 	out := make([]batchItem, len(items))
 	var inputs []inbox.MessageInput
 	var idx []int
@@ -526,17 +530,22 @@ func (s *server) answerBatch(c *fiber.Ctx, p inbox.Principal, items []connect.Ge
 		return err
 	}
 	s.svc.Rejected(len(items) - len(inputs)) // the items refused before the service saw them
+	status := fiber.StatusOK
 	for j, r := range results {
 		i := idx[j]
 		if r.Err != nil {
-			_, body := mapError(r.Err)
+			code, body := mapError(r.Err)
 			out[i].Error = &body
+			if retryWhole && code == fiber.StatusServiceUnavailable {
+				status = code
+				c.Set(fiber.HeaderRetryAfter, "1")
+			}
 			continue
 		}
 		dup := r.Duplicate
 		out[i] = batchItem{MessageID: r.Message.ID, ThreadID: r.Thread.ID, Duplicate: &dup}
 	}
-	return c.JSON(fiber.Map{"results": out})
+	return c.Status(status).JSON(fiber.Map{"results": out})
 }
 
 func principalMayIngest(p inbox.Principal) error {

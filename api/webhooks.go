@@ -390,5 +390,5 @@ func (s *server) genericWebhook(c *fiber.Ctx) error {
 		}
 		return c.Status(status).JSON(res)
 	}
-	return s.answerBatch(c, p, items)
+	return s.answerBatch(c, p, items, true)
 }

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,6 +64,13 @@ type webhookServer struct {
 
 func newWebhookServer(tb testing.TB, secrets api.WebhookSecrets, opts ...func(*api.Deps)) *webhookServer {
 	tb.Helper()
+	return newWebhookServerOn(tb, secrets, nil, opts...)
+}
+
+// newWebhookServerOn is newWebhookServer with the service on wrap(store)
+// (wrap nil: the store itself).
+func newWebhookServerOn(tb testing.TB, secrets api.WebhookSecrets, wrap func(store.Store) store.Store, opts ...func(*api.Deps)) *webhookServer {
+	tb.Helper()
 	clock := &testClock{now: t0}
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -72,7 +80,11 @@ func newWebhookServer(tb testing.TB, secrets api.WebhookSecrets, opts ...func(*a
 	}
 	tb.Cleanup(func() { st.Close() })
 	reg := prometheus.NewRegistry()
-	svc := inbox.New(st, inbox.Config{Clock: clock.Now, Logger: log, Metrics: inbox.NewMetrics(reg)})
+	var svcStore store.Store = st
+	if wrap != nil {
+		svcStore = wrap(st)
+	}
+	svc := inbox.New(svcStore, inbox.Config{Clock: clock.Now, Logger: log, Metrics: inbox.NewMetrics(reg)})
 	admin, err := svc.Bootstrap(context.Background(), "")
 	if err != nil || admin == "" {
 		tb.Fatalf("bootstrap: %q, %v", admin, err)
@@ -1202,5 +1214,71 @@ func TestWebhookSecrets_HalvesNamesTheMissingMetaSetting(t *testing.T) {
 		if c.says == "" && len(got) != 0 || c.says != "" && (len(got) != 1 || !strings.HasPrefix(got[0], c.says)) {
 			t.Errorf("%d settings: %q, want %q", len(c.env), got, c.says)
 		}
+	}
+}
+
+// unavailableFor is a store whose ingest answers store.ErrUnavailable for
+// the message with external id ext (while ext is set), storing the rest.
+type unavailableFor struct {
+	store.Store
+	ext *atomic.Value // string
+}
+
+func (u unavailableFor) ThreadIngest(ctx context.Context, items []store.IngestParams) ([]store.IngestResult, error) {
+	ext, _ := u.ext.Load().(string)
+	out := make([]store.IngestResult, len(items))
+	var rest []store.IngestParams
+	var at []int
+	for i, it := range items {
+		if ext != "" && it.Message.ExternalID == ext {
+			out[i].Err = fmt.Errorf("ingest %s: %w", ext, store.ErrUnavailable)
+			continue
+		}
+		rest, at = append(rest, it), append(at, i)
+	}
+	res, err := u.Store.ThreadIngest(ctx, rest)
+	for j, r := range res {
+		out[at[j]] = r
+	}
+	return out, err
+}
+
+// TestGenericWebhook_AnItemRefusedForAWhileMakesTheWholeDeliveryRetried:
+// a batch whose item could not be stored for a while (the store
+// unavailable, a thread busy) was answered 200, the item's error inside:
+// a sender that reads only the status never sent it again, and it was
+// lost. The webhook now answers 503 with Retry-After and the same
+// results; sent again, what was stored comes back as duplicates.
+func TestGenericWebhook_AnItemRefusedForAWhileMakesTheWholeDeliveryRetried(t *testing.T) {
+	t.Parallel()
+	flaky := &atomic.Value{}
+	flaky.Store("m-flaky")
+	s := newWebhookServerOn(t, allSecrets(), func(st store.Store) store.Store { return unavailableFor{Store: st, ext: flaky} })
+	body := []byte(`{"messages": [
+		{"network": "other", "external_id": "m-ok", "text": "hello", "author": {"id": "u-1"}},
+		{"network": "other", "external_id": "m-flaky", "text": "hello again", "author": {"id": "u-2"}}]}`)
+	var res struct {
+		Results []struct {
+			MessageID string `json:"message_id"`
+			Duplicate *bool  `json:"duplicate"`
+			Error     *struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		} `json:"results"`
+	}
+	r := s.postGeneric(t, "shop", body).want(t, 503)
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	r.decode(t, &res)
+	if len(res.Results) != 2 || res.Results[0].MessageID == "" || res.Results[1].Error == nil || res.Results[1].Error.Code != "unavailable" {
+		t.Fatalf("results %s", r.Body)
+	}
+	flaky.Store("")
+	res.Results = nil
+	s.postGeneric(t, "shop", body).want(t, 200).decode(t, &res)
+	if len(res.Results) != 2 || res.Results[0].Duplicate == nil || !*res.Results[0].Duplicate ||
+		res.Results[1].Duplicate == nil || *res.Results[1].Duplicate {
+		t.Fatalf("sent again: %+v", res.Results)
 	}
 }
