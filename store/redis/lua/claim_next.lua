@@ -27,14 +27,7 @@ if more then return {'sweep_first'} end
 -- A thread past its first-response deadline is urgent: breached before the
 -- choice, as the sweep would, it goes first. (The sweep keeps this short;
 -- more than EXPIRE_LIMIT due at once are left to it.)
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.sladue(), '-inf', NOW, 'LIMIT', 0, EXPIRE_LIMIT)) do
-  local t = load_thread(id)
-  if t == nil or not sla_active(t) then
-    redis.call('ZREM', K.sladue(), id)
-  else
-    breach_thread(t)
-  end
-end
+breach_due(EXPIRE_LIMIT)
 local agent = ARGV[2]
 if not agent_exists(agent) then return not_found('agent', agent) end
 local err = check_capacity(agent, '')

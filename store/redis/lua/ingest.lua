@@ -75,7 +75,7 @@ local function ingest_one(p, mjson, token)
   redis.call('HSET', K.message(mid), unpack(mhash))
   redis.call('HSET', K.messagekey(), mkey, mid)
   redis.call('RPUSH', K.threadmsgs(t.id), mid)
-  if before ~= nil and t.status == 'assigned' and released_status(t) == 'pending' then
+  if before ~= nil and t.status == 'assigned' and answered(t) then
     -- Answered, and held: the customer waits from this message on, which
     -- is where the thread takes its place if it is released.
     t.ws = NOW

@@ -93,6 +93,16 @@ local DELETED_TEXT = '[deleted by the customer]' -- store.DeletedText
 local RANK = {low = 0, normal = 1, high = 2, urgent = 3}
 local function rank(p) return RANK[p] or -1 end
 
+-- remember_deletion remembers for ms milliseconds that the message with
+-- dedupe key mkey was deleted by its author: ingest refuses it meanwhile
+-- (deleted_before), so that it is stored emptied. One already remembered
+-- keeps its time.
+local function remember_deletion(mkey, ms)
+  if redis.call('HSETNX', K.tombstones(), mkey, '') == 1 then
+    redis.call('ZADD', K.tombexp(), NOW + ms * 1000, mkey)
+  end
+end
+
 -- Byte-wise string order (Lua's < follows the locale).
 local function lt(a, b)
   local n = math.min(#a, #b)
@@ -413,10 +423,16 @@ end
 
 -- --- locks ---
 
+-- answered: the thread's last reply is no older than its last inbound
+-- message (store.Thread.Answered).
+local function answered(t)
+  return t.last_out ~= nil and t.last_out >= t.last_in
+end
+
 -- released_status: pending if a reply is newer than the last inbound
 -- message, queued otherwise.
 local function released_status(t)
-  if t.last_out ~= nil and t.last_out >= t.last_in then return 'pending' end
+  if answered(t) then return 'pending' end
   return 'queued'
 end
 
@@ -481,6 +497,24 @@ local function breach_thread(t)
   redis.call('HINCRBY', K.counters(), c_breaches(t.team), 1)
   save_thread(before, t)
   return true
+end
+
+-- breach_due breaches up to limit threads whose first-response deadline
+-- has passed, oldest first (see breach_thread), dropping entries of
+-- threads that can no longer breach; it returns how many breached and how
+-- many entries it looked at.
+local function breach_due(limit)
+  local due = redis.call('ZRANGEBYSCORE', K.sladue(), '-inf', NOW, 'LIMIT', 0, limit)
+  local n = 0
+  for _, id in ipairs(due) do
+    local t = load_thread(id)
+    if t == nil or not sla_active(t) then
+      redis.call('ZREM', K.sladue(), id)
+    elseif breach_thread(t) then
+      n = n + 1
+    end
+  end
+  return n, #due
 end
 
 -- expire_due expires up to limit leases that have run out, oldest first,

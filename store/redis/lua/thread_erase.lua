@@ -43,9 +43,7 @@ for _, mid in ipairs(redis.call('LRANGE', K.threadmsgs(id), 0, -1)) do
     if redis.call('HGET', K.messagekey(), mkey) == mid then
       redis.call('HDEL', K.messagekey(), mkey)
       local remember = tonumber(ARGV[5]) or 0
-      if m.text == DELETED_TEXT and remember > 0 and redis.call('HSETNX', K.tombstones(), mkey, '') == 1 then
-        redis.call('ZADD', K.tombexp(), NOW + remember * 1000, mkey)
-      end
+      if m.text == DELETED_TEXT and remember > 0 then remember_deletion(mkey, remember) end
     end
   elseif f[1] and f[3] then
     local ext = cjson.decode(f[3]).external_id

@@ -8,16 +8,8 @@
 
 expire_due(EXPIRE_LIMIT)
 local limit = tonumber(ARGV[2])
-local breached, closed = 0, 0
-local due = redis.call('ZRANGEBYSCORE', K.sladue(), '-inf', NOW, 'LIMIT', 0, limit)
-for _, id in ipairs(due) do
-  local t = load_thread(id)
-  if t == nil or not sla_active(t) then
-    redis.call('ZREM', K.sladue(), id)
-  elseif breach_thread(t) then
-    breached = breached + 1
-  end
-end
+local closed = 0
+local breached, due = breach_due(limit)
 local dueClose = redis.call('ZRANGEBYSCORE', K.autoclose(), '-inf', NOW, 'LIMIT', 0, limit)
 for _, id in ipairs(dueClose) do
   local t = load_thread(id)
@@ -45,5 +37,5 @@ for _, k in ipairs(gone) do
   redis.call('ZREM', K.tombexp(), k)
 end
 local more = '0'
-if #due == limit or #dueClose == limit or #gone == limit then more = '1' end
+if due == limit or #dueClose == limit or #gone == limit then more = '1' end
 return ok(breached, closed, more, date(NOW))

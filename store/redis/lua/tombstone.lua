@@ -8,7 +8,5 @@
 -- Returns  {"ok"} | {"ok", "came"} when the message is stored by now
 
 if redis.call('HEXISTS', K.messagekey(), ARGV[2]) == 1 then return ok('came') end
-if redis.call('HSETNX', K.tombstones(), ARGV[2], '') == 1 then
-  redis.call('ZADD', K.tombexp(), NOW + tonumber(ARGV[3]) * 1000, ARGV[2])
-end
+remember_deletion(ARGV[2], tonumber(ARGV[3]))
 return ok()
