@@ -369,9 +369,7 @@ func (s *Service) loadSnapshot(ctx context.Context, v uint64) (*snapshot, error)
 			sn.members[t] = append(sn.members[t], a.ID)
 		}
 	}
-	if msg := strings.Join(bad, ", "); msg == "" {
-		s.badZones.Store(nil)
-	} else if old := s.badZones.Swap(&msg); old == nil || *old != msg {
+	if msg := strings.Join(bad, ", "); newProblem(&s.badZones, msg) {
 		s.log.Error("time zones that do not load here: those agents count as off shift whenever they have shifts", "agents", msg)
 	}
 	sn.rules = s.compileRules(rules)
@@ -391,7 +389,7 @@ func (s *Service) compileRules(rules []store.Rule) *routing.RuleSet {
 	}
 	set, err := routing.Compile(rr)
 	if err == nil {
-		s.rulesLeftOut.Store(nil)
+		newProblem(&s.rulesLeftOut, "")
 		return set
 	}
 	slices.SortFunc(rr, func(a, b routing.Rule) int { // evaluation order
@@ -410,12 +408,23 @@ func (s *Service) compileRules(rules []store.Rule) *routing.RuleSet {
 		}
 		ok = append(ok, r)
 	}
-	msg := strings.Join(why, "; ")
-	if old := s.rulesLeftOut.Swap(&msg); old == nil || *old != msg {
+	if msg := strings.Join(why, "; "); newProblem(&s.rulesLeftOut, msg) {
 		s.log.Error("routing leaves out rules it cannot take", "left_out", msg)
 	}
 	set, _ = routing.Compile(ok)
 	return set
+}
+
+// newProblem keeps msg, what a snapshot found wrong ("" for nothing), in p
+// and reports whether it is to be logged: something, and not what p held
+// (a snapshot is loaded at every presence change).
+func newProblem(p *atomic.Pointer[string], msg string) bool {
+	if msg == "" {
+		p.Store(nil)
+		return false
+	}
+	old := p.Swap(&msg)
+	return old == nil || *old != msg
 }
 
 func (sn *snapshot) onShift(a *store.Agent, now time.Time) bool {
