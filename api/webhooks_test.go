@@ -685,6 +685,54 @@ func TestXWebhook_ABackAndForthWithTheBrandStaysInOneThread(t *testing.T) {
 	}
 }
 
+// TestXWebhook_TwoCustomersAnsweringEachOtherKeepAThreadEach: on X's v1.1
+// deliveries a post names only the post it answers, and the thread key is
+// per author within the answered post: each customer answering the other's
+// latest post opened a thread for every turn. The answer now goes to its
+// author's thread of the answered post's conversation, also when the post
+// it answers is earlier in the same delivery.
+func TestXWebhook_TwoCustomersAnsweringEachOtherKeepAThreadEach(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	tweet := func(id, author, answers string) string {
+		reply := ""
+		if answers != "" {
+			reply = `"in_reply_to_status_id_str": "` + answers + `", `
+		}
+		return `{"id_str": "` + id + `", "text": "@acme about the outage", ` + reply +
+			`"in_reply_to_user_id_str": "` + brandX + `", "user": {"id_str": "` + author + `", "screen_name": "c` + author + `"}}`
+	}
+	post := func(events ...string) {
+		t.Helper()
+		body := `{"for_user_id": "` + brandX + `", "tweet_create_events": [` + strings.Join(events, ", ") + `]}`
+		if got := s.postX(t, []byte(body)).summary(t); got.Stored != len(events) {
+			t.Fatalf("%+v, want %d stored", got, len(events))
+		}
+	}
+	post(tweet("1001", "111", ""))
+	post(tweet("2001", "222", "1001"))
+	post(tweet("1002", "111", "2001"))                               // 111 answers 222
+	post(tweet("2002", "222", "1002"), tweet("1003", "111", "2002")) // and back, in one delivery
+	threads := s.threads(t, s.admin, "")
+	if len(threads) != 2 {
+		var keys []string
+		for _, th := range threads {
+			keys = append(keys, th.ExternalID)
+		}
+		t.Fatalf("threads %q, want one per customer", keys)
+	}
+	for _, th := range threads {
+		var ids []string
+		for _, m := range s.messages(t, s.admin, th.ID) {
+			ids = append(ids, m.ExternalID)
+		}
+		want := map[string][]string{"111": {"1001", "1002", "1003"}, "222": {"2001", "2002"}}[th.Author.ID]
+		if !slices.Equal(ids, want) || th.ExternalID != "conv:1001:"+th.Author.ID {
+			t.Fatalf("%s's thread %s holds %q, want conv:1001:%s with %q", th.Author.ID, th.ExternalID, ids, th.Author.ID, want)
+		}
+	}
+}
+
 // TestXWebhook_ADeletedPostIsEmptiedHere: X's terms require that a post
 // its author deleted is deleted by whoever stored it; the deletion was
 // counted as ignored and the text stayed in the inbox.

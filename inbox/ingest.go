@@ -56,7 +56,9 @@ type MessageInput struct {
 	// of the same author on the same network and profile, this one joins
 	// that thread whatever thread_external_id says: on X, whose posts name
 	// only the post they answer, a customer answering the brand's reply
-	// stays in the thread. Another customer answering stays in their own.
+	// stays in the thread. Another customer answering goes to their own
+	// thread of the same conversation (keys "<scheme>:<conversation>:<author
+	// id>", see joinConversation).
 	InReplyTo string `json:"in_reply_to,omitempty"`
 }
 
@@ -175,15 +177,17 @@ func (in *MessageInput) Validate(now time.Time) error {
 
 // joinAnswered puts a message that names the message it answers
 // (in_reply_to) in that message's thread, when Switchboard has it on the
-// same network and profile and the thread is the same author's. The
+// same network and profile and the thread is the same author's. When it is
+// another author's thread of a conversation (see joinConversation), the
+// message goes to its own author's thread of that conversation. The
 // message answered may be earlier in the same batch, not stored yet.
 func (s *Service) joinAnswered(ctx context.Context, in *MessageInput, earlier map[string]*MessageInput) error {
 	if in.InReplyTo == "" {
 		return nil
 	}
 	if e := earlier[in.Network+"\x00"+in.InReplyTo]; e != nil {
-		if e.Profile == in.Profile && e.Author.ID == in.Author.ID {
-			in.ThreadExternalID = e.ThreadExternalID
+		if e.Profile == in.Profile {
+			in.ThreadExternalID = joinConversation(in, e.ThreadExternalID, e.Author.ID)
 		}
 		return nil
 	}
@@ -201,10 +205,39 @@ func (s *Service) joinAnswered(ctx context.Context, in *MessageInput, earlier ma
 	if err != nil {
 		return err
 	}
-	if t.Profile == in.Profile && t.Author.ID == in.Author.ID {
-		in.ThreadExternalID = t.ExternalID
+	if t.Profile == in.Profile {
+		in.ThreadExternalID = joinConversation(in, t.ExternalID, t.Author.ID)
 	}
 	return nil
+}
+
+// joinConversation is the thread in's message joins, given the thread of
+// the message it answers and that thread's author: that thread when it is
+// in's author's. Threads kept per author within a conversation are keyed
+// "<scheme>:<conversation>:<author id>" (X's "conv:", Meta's "post:"):
+// when both in's own key and the answered thread's have that form, with
+// the same scheme, in's message goes to its author's thread of the
+// answered conversation. On X a post names only the post it answers, so
+// a customer answering another customer's reply would otherwise open a
+// thread of their own for every post they answer. Any other key is kept.
+func joinConversation(in *MessageInput, answered, answeredAuthor string) string {
+	if answeredAuthor == in.Author.ID {
+		return answered
+	}
+	conv, ok := strings.CutSuffix(answered, ":"+answeredAuthor)
+	own, ownOK := strings.CutSuffix(in.ThreadExternalID, ":"+in.Author.ID)
+	if !ok || !ownOK || answeredAuthor == "" {
+		return in.ThreadExternalID
+	}
+	scheme, rest, ok := strings.Cut(conv, ":")
+	ownScheme, ownRest, ownOK := strings.Cut(own, ":")
+	if !ok || !ownOK || rest == "" || ownRest == "" || scheme != ownScheme {
+		return in.ThreadExternalID
+	}
+	if joined := conv + ":" + in.Author.ID; utf8.RuneCountInString(joined) <= maxIDLen {
+		return joined
+	}
+	return in.ThreadExternalID
 }
 
 // Ingest stores and routes one inbound message.
