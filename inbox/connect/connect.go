@@ -236,16 +236,20 @@ func clipRunes(s string, n int) string {
 
 // attachments collects media by URL, keeping only those the contract
 // accepts (http(s), at most inbox.MaxURL characters, at most inbox.MaxAttachments), so an
-// odd attachment never costs the message its text.
+// odd attachment never costs the message its text. add reports whether the
+// URL was usable (the attachment is kept unless there are enough already).
 type attachments []store.Attachment
 
-func (as *attachments) add(typ, rawURL string) {
-	if len(*as) >= inbox.MaxAttachments || rawURL == "" || utf8.RuneCountInString(rawURL) > inbox.MaxURL {
-		return
+func (as *attachments) add(typ, rawURL string) bool {
+	if rawURL == "" || utf8.RuneCountInString(rawURL) > inbox.MaxURL {
+		return false
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return
+		return false
+	}
+	if len(*as) >= inbox.MaxAttachments {
+		return true // usable, one too many to keep
 	}
 	typ = strings.ToLower(strings.TrimSpace(typ))
 	switch typ {
@@ -258,6 +262,7 @@ func (as *attachments) add(typ, rawURL string) {
 	}
 	typ = clipRunes(typ, inbox.MaxAttachmentType)
 	*as = append(*as, store.Attachment{Type: typ, URL: rawURL})
+	return true
 }
 
 // handle prefixes a user name with "@" as the contract's examples show.

@@ -174,15 +174,41 @@ func TestMeta_AttachmentsKeepOnlyUsableURLs(t *testing.T) {
 		{"sender": {"id": "U"}, "message": {"mid": "m2", "attachments": [{"type": "image", "payload": {"url": "not a url"}}]}},
 		{"sender": {"id": "U"}, "message": {"mid": "m3", "attachments": [`+strings.Join(many, ",")+`]}}
 	]}]}`)
-	if len(res.Messages) != 2 || len(res.Dropped) != 1 || res.Dropped[0].Path != "entry[0].messaging[1]" {
+	if len(res.Messages) != 3 || len(res.Dropped) != 0 {
 		t.Fatalf("messages %+v, dropped %+v", briefs(res.Messages), res.Dropped)
 	}
 	want := []store.Attachment{{Type: "template", URL: "https://www.facebook.com/commerce/update/"}, {Type: "file", URL: "https://cdn.example/file.pdf"}}
 	if got := res.Messages[0].Attachments; !reflect.DeepEqual([]store.Attachment(got), want) {
 		t.Fatalf("attachments %+v, want %+v", got, want)
 	}
-	if n := len(res.Messages[1].Attachments); n != inbox.MaxAttachments {
-		t.Fatalf("%d attachments kept, want at most %d", n, inbox.MaxAttachments)
+	// What has no URL to keep is told in the text, as WhatsApp's media are:
+	// the customer sent something (a message of only an image whose URL is
+	// unusable was dropped).
+	if got, want := res.Messages[0].Text, "[image] [fallback] [location] (1, 2) [video] t"; got != want {
+		t.Fatalf("text %q, want %q", got, want)
+	}
+	if m := res.Messages[1]; m.Text != "[image]" || len(m.Attachments) != 0 {
+		t.Fatalf("an image without a usable URL: %+v", m)
+	}
+	if m := res.Messages[2]; len(m.Attachments) != inbox.MaxAttachments || m.Text != "" {
+		t.Fatalf("%d attachments kept and text %q, want at most %d and no text", len(m.Attachments), m.Text, inbox.MaxAttachments)
+	}
+}
+
+// TestMeta_AHeartOrALocationIsStored: Instagram's heart and a Messenger
+// location carry no URL and were dropped, though the customer wrote.
+func TestMeta_AHeartOrALocationIsStored(t *testing.T) {
+	res := mustMap(t, Meta, `{"object": "instagram", "entry": [{"id": "IG", "messaging": [
+		{"sender": {"id": "U1"}, "recipient": {"id": "IG"}, "timestamp": 1795427880000, "message": {"mid": "m1", "attachments": [{"type": "like_heart"}]}},
+		{"sender": {"id": "U2"}, "recipient": {"id": "IG"}, "timestamp": 1795427881000, "message": {"mid": "m2", "attachments": [
+			{"type": "location", "payload": {"title": "Pinned location", "coordinates": {"lat": 52.52, "long": 13.405}}}]}}
+	]}]}`)
+	want := []brief{
+		{"instagram", "IG", "dm:U1", "m1", "dm", "U1", "[like heart]", "2026-11-23T09:58:00Z"},
+		{"instagram", "IG", "dm:U2", "m2", "dm", "U2", "[location] (52.52, 13.405) Pinned location", "2026-11-23T09:58:01Z"},
+	}
+	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) || len(res.Dropped) != 0 {
+		t.Fatalf("messages %+v, dropped %+v\nwant %+v", got, res.Dropped, want)
 	}
 }
 

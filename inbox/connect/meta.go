@@ -175,8 +175,31 @@ type metaAttachment struct {
 	Type    string `json:"type"`
 	URL     string `json:"url"`
 	Payload struct {
-		URL string `json:"url"`
+		URL         string `json:"url"`
+		Title       string `json:"title"`
+		Coordinates *struct {
+			Lat  float64 `json:"lat"`
+			Long float64 `json:"long"`
+		} `json:"coordinates"`
 	} `json:"payload"`
+}
+
+// placeholder renders an attachment that has no URL to keep (Instagram's
+// heart, a Messenger location) as text, as WhatsApp's media are: "[type]",
+// with a location's coordinates or the title it has.
+func (a metaAttachment) placeholder() string {
+	typ := strings.ToLower(strings.TrimSpace(a.Type))
+	if typ == "" {
+		typ = "attachment"
+	}
+	s := "[" + strings.ReplaceAll(typ, "_", " ") + "]"
+	if c := a.Payload.Coordinates; c != nil {
+		s += fmt.Sprintf(" (%g, %g)", c.Lat, c.Long)
+	}
+	if t := strings.TrimSpace(a.Payload.Title); t != "" {
+		s += " " + t
+	}
+	return s
 }
 
 func metaMessaging(res *Result, network string, e metaEntry, path string, raw []byte) {
@@ -231,6 +254,7 @@ func metaMessaging(res *Result, network string, e metaEntry, path string, raw []
 		return
 	}
 	var atts attachments
+	var placeholders []string
 	for _, ra := range m.Message.Attachments {
 		var a metaAttachment
 		if json.Unmarshal(ra, &a) != nil {
@@ -240,7 +264,12 @@ func metaMessaging(res *Result, network string, e metaEntry, path string, raw []
 		if u == "" {
 			u = a.URL
 		}
-		atts.add(a.Type, u)
+		if !atts.add(a.Type, u) {
+			placeholders = append(placeholders, a.placeholder())
+		}
+	}
+	if len(placeholders) > 0 {
+		m.Message.Text = strings.TrimSpace(strings.Join(placeholders, " ") + " " + m.Message.Text)
 	}
 	if r := m.Message.ReplyTo; r != nil && r.Story != nil {
 		atts.add("story", r.Story.URL) // the story the customer answers
