@@ -87,9 +87,11 @@ type Service struct {
 	// nudge wakes the assigner when someone may have become eligible.
 	nudge chan struct{}
 
-	// retainAfter is where the next retention run goes on (see retain);
-	// only that loop uses it.
-	retainAfter uint64
+	// retainAfter is where the next retention run goes on (see retain),
+	// and retainFailed the thread whose erase ended the last run; only
+	// that loop uses them.
+	retainAfter  uint64
+	retainFailed string
 
 	// delivering holds the ids of webhooks whose delivery is under way;
 	// leased, those this node has leased (released at Stop).
@@ -248,7 +250,9 @@ const (
 // one stopped and starting over after the newest: a pass reads every
 // thread once, whatever the clock said when it was created. The erase is
 // at the version read, so a customer writing meanwhile keeps the thread.
-// thread.erased events older than Retention leave the event log too.
+// A thread whose erase fails ends the run; failing again in the next run,
+// it is passed over until the next pass. thread.erased events older than
+// Retention leave the event log too.
 func (s *Service) retain(ctx context.Context) {
 	cutoff := s.now().Add(-s.cfg.Retention)
 	if _, err := s.st.EventTrimErased(ctx, cutoff, retentionBatch); err != nil && ctx.Err() == nil {
@@ -277,11 +281,18 @@ func (s *Service) retain(ctx context.Context) {
 				s.metrics.Erased.WithLabelValues("retention").Inc()
 			case errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound):
 				// The customer wrote again, or another node erased it.
-			default:
-				if ctx.Err() == nil {
-					s.log.Warn("retention: erasing a thread failed", "thread", t.ID, "err", err)
-				}
+			case ctx.Err() != nil:
 				return
+			case t.ID != s.retainFailed:
+				// Perhaps the store is away for a moment: the next run
+				// starts again here.
+				s.log.Warn("retention: erasing a thread failed", "thread", t.ID, "err", err)
+				s.retainFailed = t.ID
+				return
+			default:
+				// It failed twice running: it waits for the next pass
+				// rather than stopping every run here.
+				s.log.Warn("retention: erasing a thread failed again; it is left until the next pass", "thread", t.ID, "err", err)
 			}
 		}
 		s.retainAfter = next // 0 after the newest: the next run starts over

@@ -2,10 +2,12 @@ package inbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -189,6 +191,50 @@ func TestRetain_ACustomerWritingMeanwhileKeepsTheThread(t *testing.T) {
 	}
 	if _, err := base.ThreadGet(context.Background(), "t-conv-1"); err == nil {
 		t.Fatal("t-conv-1, idle for 40 days with a 30-day retention, was kept")
+	}
+}
+
+// eraseFails fails every erase of one thread, as a record that no longer
+// decodes would.
+type eraseFails struct {
+	store.Store
+	thread string
+}
+
+func (s *eraseFails) ThreadErase(ctx context.Context, p store.EraseParams) error {
+	if p.ThreadID == s.thread {
+		return errors.New("the record does not decode")
+	}
+	return s.Store.ThreadErase(ctx, p)
+}
+
+// TestRetain_AThreadThatCannotBeErasedStopsOneRunOnly: a run stops at an
+// erase that fails (the store may be away for a moment), and the next
+// went on from the same place: a thread whose erase always fails kept
+// every run from erasing anything after it. The next run passes over it.
+func TestRetain_AThreadThatCannotBeErasedStopsOneRunOnly(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := &steeredClock{t: t0}
+	base := retentionStore(t, clock)
+	closedThreads(t, base, "conv", 4, 0)
+	clock.set(t0.Add(40 * 24 * time.Hour))
+	s := New(&eraseFails{Store: base, thread: "t-conv-1"}, Config{Logger: discardLog, Clock: clock.now, Retention: 30 * 24 * time.Hour})
+	kept := func() (ids []string) {
+		for i := range 4 {
+			if _, err := base.ThreadGet(context.Background(), fmt.Sprintf("t-conv-%d", i)); err == nil {
+				ids = append(ids, fmt.Sprintf("t-conv-%d", i))
+			}
+		}
+		return ids
+	}
+
+	s.retain(context.Background())
+	if got := kept(); !slices.Equal(got, []string{"t-conv-1", "t-conv-2", "t-conv-3"}) {
+		t.Fatalf("after the first run %q are kept, want the run to stop at t-conv-1", got)
+	}
+	s.retain(context.Background())
+	if got := kept(); !slices.Equal(got, []string{"t-conv-1"}) {
+		t.Fatalf("after the second run %q are kept, want only the thread that cannot be erased", got)
 	}
 }
 
