@@ -232,6 +232,16 @@ func (s *server) xWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// With several accounts subscribed, a reply one of them sent through
+	// Switchboard that names another comes to the other's subscription
+	// too: it is the brand's own, not a customer's.
+	p := webhookPrincipal("x")
+	err = res.IgnoreOwn(func(m *inbox.MessageInput) (bool, error) {
+		return s.svc.SentHere(c.UserContext(), p, m.Network, m.ExternalID)
+	})
+	if err != nil {
+		return err
+	}
 	return s.ingestWebhook(c, "x", res)
 }
 
@@ -246,7 +256,7 @@ func (s *server) ingestWebhook(c *fiber.Ctx, source string, res connect.Result) 
 	for _, d := range res.Dropped {
 		skipped = append(skipped, d.Path+": "+d.Reason)
 	}
-	p := inbox.Principal{Role: store.RoleIngest, KeyID: "webhook:" + source}
+	p := webhookPrincipal(source)
 	var sum webhookSummary
 	for from := 0; from < len(res.Messages); from += inbox.MaxBatch {
 		chunk := res.Messages[from:min(from+inbox.MaxBatch, len(res.Messages))]
@@ -283,6 +293,11 @@ func (s *server) ingestWebhook(c *fiber.Ctx, source string, res connect.Result) 
 		noteOnRequestLine(c, slog.LevelWarn, "webhook", source, "skipped", len(skipped), "why", skipped[:min(len(skipped), maxSkippedLogged)])
 	}
 	return c.JSON(sum)
+}
+
+// webhookPrincipal is who a network's deliveries act as.
+func webhookPrincipal(source string) inbox.Principal {
+	return inbox.Principal{Role: store.RoleIngest, KeyID: "webhook:" + source}
 }
 
 // maxSkippedLogged bounds the skipped items a log line describes.

@@ -685,6 +685,38 @@ func TestXWebhook_ABackAndForthWithTheBrandStaysInOneThread(t *testing.T) {
 	}
 }
 
+// TestXWebhook_ABrandReplyNamingAnotherSubscribedAccountIsNotACustomer: with
+// two of the brand's accounts on one webhook, a reply one sent through
+// Switchboard that names the other came to the other's subscription too,
+// and was stored there as a customer's mention for someone to answer.
+func TestXWebhook_ABrandReplyNamingAnotherSubscribedAccountIsNotACustomer(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	s.careRouting(t)
+	ana := s.onlineAgent(t, map[string]any{"id": "ana", "teams": []string{"care"}})
+	const support = "3001000077" // the brand's second account
+	post := func(forUser, id, author, text string) summary {
+		t.Helper()
+		return s.postX(t, []byte(`{"for_user_id": "`+forUser+`", "tweet_create_events": [{"id_str": "`+id+`", "text": "`+text+`", `+
+			`"in_reply_to_user_id_str": "`+forUser+`", "user": {"id_str": "`+author+`", "screen_name": "a`+author+`"}}]}`)).summary(t)
+	}
+	wantSummary(t, post(brandX, "1001", "111", "@acme my order is late"), summary{Stored: 1})
+	th := s.threads(t, s.admin, "")[0]
+	l := s.claim(t, ana, th.ID)
+	var rr struct {
+		Message store.Message `json:"message"`
+	}
+	s.reply(t, ana, th.ID, l.Lock.Token, "@c111 sorry, @acmesupport will DM you").want(t, 201).decode(t, &rr)
+	s.do(t, "POST", "/api/v1/messages/"+rr.Message.ID+"/delivery", s.admin,
+		map[string]any{"status": "sent", "external_id": "1002"}).want(t, 200)
+
+	before := s.snapshot(t)
+	wantSummary(t, post(support, "1002", brandX, "@c111 sorry, @acmesupport will DM you"), summary{Ignored: 1})
+	s.unchanged(t, before)
+	// A customer naming the second account is still theirs to answer.
+	wantSummary(t, post(support, "1003", "222", "@acmesupport hello"), summary{Stored: 1})
+}
+
 // TestXWebhook_TwoCustomersAnsweringEachOtherKeepAThreadEach: on X's v1.1
 // deliveries a post names only the post it answers, and the thread key is
 // per author within the answered post: each customer answering the other's

@@ -254,6 +254,24 @@ func networkNotice(p Principal, externalID string) error {
 	return checkLen("external_id", externalID, maxIDLen)
 }
 
+// SentHere reports whether Switchboard sent the message the network knows
+// as externalID: a reply a connector reported sent under that id. X
+// delivers a post of one of the brand's accounts naming another account to
+// that other account's subscription, as if a customer had written it.
+func (s *Service) SentHere(ctx context.Context, p Principal, network, externalID string) (bool, error) {
+	if err := p.require(store.RoleIngest, store.RoleAdmin); err != nil {
+		return false, err
+	}
+	if externalID == "" || checkLen("external_id", externalID, maxIDLen) != nil {
+		return false, nil // not one a report could have recorded
+	}
+	m, err := s.st.MessageByExternalID(ctx, network, externalID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil && m.Direction == store.Outbound, err
+}
+
 // DeliveryFailed records a network's own report that a reply it knows as
 // externalID was not delivered: the reply a connector reported sent under
 // that id. ErrNotFound when no reply was reported under it (one sent

@@ -101,6 +101,25 @@ func (r *Result) PathOf(i int) string {
 	return ""
 }
 
+// IgnoreOwn takes out of Messages, as ignored, those own reports as the
+// brand's own: what the connector cannot tell from the payload alone.
+func (r *Result) IgnoreOwn(own func(m *inbox.MessageInput) (bool, error)) error {
+	var msgs []inbox.MessageInput
+	var paths []string
+	for i := range r.Messages {
+		switch yes, err := own(&r.Messages[i]); {
+		case err != nil:
+			return err
+		case yes:
+			r.Ignored++
+		default:
+			msgs, paths = append(msgs, r.Messages[i]), append(paths, r.PathOf(i))
+		}
+	}
+	r.Messages, r.Paths = msgs, paths
+	return nil
+}
+
 func (r *Result) drop(path, reason string) {
 	r.Dropped = append(r.Dropped, Drop{Path: path, Reason: reason})
 }

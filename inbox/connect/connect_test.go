@@ -984,3 +984,21 @@ func TestMeta_FeedPhotoAndVideoPostsTakeTheirMediaFromLink(t *testing.T) {
 		}
 	}
 }
+
+// TestResult_IgnoreOwnKeepsThePaths: the messages left keep where each was
+// in the payload, for the log line of one refused later.
+func TestResult_IgnoreOwnKeepsThePaths(t *testing.T) {
+	res := mustMap(t, X, `{"for_user_id": "B", "tweet_create_events": [
+		{"id_str": "1", "text": "@b one", "user": {"id_str": "U"}},
+		{"id_str": "2", "text": "@b two", "user": {"id_str": "A"}},
+		{"id_str": "3", "text": "@b three", "user": {"id_str": "U"}}]}`)
+	err := res.IgnoreOwn(func(m *inbox.MessageInput) (bool, error) { return m.Author.ID == "A", nil })
+	if err != nil || len(res.Messages) != 2 || res.Ignored != 1 || res.Messages[1].ExternalID != "3" ||
+		!slices.Equal(res.Paths, []string{"tweet_create_events[0]", "tweet_create_events[2]"}) {
+		t.Fatalf("%v: messages %+v, paths %q, ignored %d", err, briefs(res.Messages), res.Paths, res.Ignored)
+	}
+	failed := errors.New("store away")
+	if err := res.IgnoreOwn(func(*inbox.MessageInput) (bool, error) { return false, failed }); !errors.Is(err, failed) {
+		t.Fatalf("%v, want the lookup's error", err)
+	}
+}
