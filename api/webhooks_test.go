@@ -132,6 +132,20 @@ func (s *webhookServer) postX(t *testing.T, body []byte) response {
 		header: map[string]string{"x-twitter-webhooks-signature": b64Sig(xSecret, body)}})
 }
 
+// replySent has agent claim threadID and reply with text, and the
+// connector report it sent under the network's id externalID.
+func (s *webhookServer) replySent(t *testing.T, agent, threadID, text, externalID string) store.Message {
+	t.Helper()
+	l := s.claim(t, agent, threadID)
+	var rr struct {
+		Message store.Message `json:"message"`
+	}
+	s.reply(t, agent, threadID, l.Lock.Token, text).want(t, 201).decode(t, &rr)
+	s.do(t, "POST", "/api/v1/messages/"+rr.Message.ID+"/delivery", s.admin,
+		map[string]any{"status": "sent", "external_id": externalID}).want(t, 200)
+	return rr.Message
+}
+
 func (s *webhookServer) postGeneric(t *testing.T, source string, body []byte) response {
 	t.Helper()
 	return s.send(t, req{method: "POST", path: "/webhooks/generic/" + source, body: body,
@@ -462,14 +476,8 @@ func TestMetaWebhook_WhatsAppFailedStatusMarksTheReplyNotDelivered(t *testing.T)
 	ana := s.onlineAgent(t, map[string]any{"id": "ana", "teams": []string{"care"}})
 	wantSummary(t, s.postMeta(t, fixture(t, "meta_whatsapp.json")).summary(t), summary{Stored: 2, Ignored: 2})
 	th := s.threads(t, s.admin, "network=whatsapp")[0]
-	l := s.claim(t, ana, th.ID)
-	var rr struct {
-		Message store.Message `json:"message"`
-	}
-	s.reply(t, ana, th.ID, l.Lock.Token, "Yes, in blue").want(t, 201).decode(t, &rr)
 	// The connector sent it and says which id WhatsApp gave it.
-	s.do(t, "POST", "/api/v1/messages/"+rr.Message.ID+"/delivery", s.admin,
-		map[string]any{"status": "sent", "external_id": "wamid.reply-1"}).want(t, 200)
+	sent := s.replySent(t, ana, th.ID, "Yes, in blue", "wamid.reply-1")
 
 	status := func(id, st string) []byte {
 		return []byte(`{"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
@@ -488,7 +496,7 @@ func TestMetaWebhook_WhatsAppFailedStatusMarksTheReplyNotDelivered(t *testing.T)
 	wantSummary(t, s.postMeta(t, status("wamid.reply-1", "failed")).summary(t), summary{Failed: 1})
 	var got store.Message
 	for _, m := range s.messages(t, s.admin, th.ID) {
-		if m.ID == rr.Message.ID {
+		if m.ID == sent.ID {
 			got = m
 		}
 	}
@@ -661,13 +669,7 @@ func TestXWebhook_ABackAndForthWithTheBrandStaysInOneThread(t *testing.T) {
 	}
 	tweet("1001", "111", "")
 	first := s.threads(t, s.admin, "")
-	l := s.claim(t, ana, first[0].ID)
-	var rr struct {
-		Message store.Message `json:"message"`
-	}
-	s.reply(t, ana, first[0].ID, l.Lock.Token, "Sorry! Which order?").want(t, 201).decode(t, &rr)
-	s.do(t, "POST", "/api/v1/messages/"+rr.Message.ID+"/delivery", s.admin,
-		map[string]any{"status": "sent", "external_id": "1002"}).want(t, 200) // the connector posted it as 1002
+	s.replySent(t, ana, first[0].ID, "Sorry! Which order?", "1002") // the connector posted it as 1002
 
 	tweet("1003", "111", "1002") // the customer answers the brand's reply
 	tweet("1004", "111", "1003") // and adds to it
@@ -702,13 +704,7 @@ func TestXWebhook_ABrandReplyNamingAnotherSubscribedAccountIsNotACustomer(t *tes
 	}
 	wantSummary(t, post(brandX, "1001", "111", "@acme my order is late"), summary{Stored: 1})
 	th := s.threads(t, s.admin, "")[0]
-	l := s.claim(t, ana, th.ID)
-	var rr struct {
-		Message store.Message `json:"message"`
-	}
-	s.reply(t, ana, th.ID, l.Lock.Token, "@c111 sorry, @acmesupport will DM you").want(t, 201).decode(t, &rr)
-	s.do(t, "POST", "/api/v1/messages/"+rr.Message.ID+"/delivery", s.admin,
-		map[string]any{"status": "sent", "external_id": "1002"}).want(t, 200)
+	s.replySent(t, ana, th.ID, "@c111 sorry, @acmesupport will DM you", "1002")
 
 	before := s.snapshot(t)
 	wantSummary(t, post(support, "1002", brandX, "@c111 sorry, @acmesupport will DM you"), summary{Ignored: 1})

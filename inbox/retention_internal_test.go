@@ -87,6 +87,18 @@ func closedThreads(t *testing.T, st store.Store, tag string, n int, version int6
 	}
 }
 
+// idleThreads makes n closed threads, t-conv-0 to t-conv-<n-1>, and sets
+// the clock 40 days on.
+func idleThreads(t *testing.T, n int) (*oldestCounted, *steeredClock) {
+	t.Helper()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := &steeredClock{t: t0}
+	st := retentionStore(t, clock)
+	closedThreads(t, st, "conv", n, 0)
+	clock.set(t0.Add(40 * 24 * time.Hour))
+	return st, clock
+}
+
 // A run reads at most retentionScan threads and the next one goes on from
 // there: long-lived conversations (created long ago, written to lately)
 // are not read again every run from the first thread.
@@ -157,11 +169,7 @@ func (s *oldestThen) ThreadOldest(ctx context.Context, after uint64, limit int) 
 // came between the two (acknowledged to its connector) is not erased with
 // the thread it reopened.
 func TestRetain_ACustomerWritingMeanwhileKeepsTheThread(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clock := &steeredClock{t: t0}
-	base := retentionStore(t, clock)
-	closedThreads(t, base, "conv", 2, 0)
-	clock.set(t0.Add(40 * 24 * time.Hour))
+	base, clock := idleThreads(t, 2)
 	st := &oldestThen{Store: base}
 	st.then = func() {
 		// The customer of conv-0 writes again, past the rule that closed it.
@@ -213,11 +221,7 @@ func (s *eraseFails) ThreadErase(ctx context.Context, p store.EraseParams) error
 // went on from the same place: a thread whose erase always fails kept
 // every run from erasing anything after it. The next run passes over it.
 func TestRetain_AThreadThatCannotBeErasedStopsOneRunOnly(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clock := &steeredClock{t: t0}
-	base := retentionStore(t, clock)
-	closedThreads(t, base, "conv", 4, 0)
-	clock.set(t0.Add(40 * 24 * time.Hour))
+	base, clock := idleThreads(t, 4)
 	s := New(&eraseFails{Store: base, thread: "t-conv-1"}, Config{Logger: discardLog, Clock: clock.now, Retention: 30 * 24 * time.Hour})
 	kept := func() (ids []string) {
 		for i := range 4 {
