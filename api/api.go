@@ -430,10 +430,14 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		// Refused before any middleware: the batch endpoint's limit was
 		// judged by the key (see bodyLimit), so the refusal says the key is
 		// not one that may ingest. It spends the address's budget, as a
-		// wrong key does, or keys could be tried here without limit.
-		if ok, wait := s.limits.allow(s.addrBudget(c), s.deps.RateLimits.PerIP); !ok {
-			err = &RateLimitedError{RetryAfter: wait}
-			status, body = mapError(err)
+		// wrong key does, or keys could be tried here without limit. A
+		// handler's 413 (a batch of too many messages) came after the
+		// credentials were checked: it stays a 413, to split the batch.
+		if _, handled := c.Locals(requestNoteKey{}).(*requestNote); !handled {
+			if ok, wait := s.limits.allow(s.addrBudget(c), s.deps.RateLimits.PerIP); !ok {
+				err = &RateLimitedError{RetryAfter: wait}
+				status, body = mapError(err)
+			}
 		}
 	}
 	if status == 500 && !noteOnRequestLine(c, slog.LevelError, "err", err.Error()) {
@@ -479,7 +483,10 @@ func (s *server) bodyLimit(h *fasthttp.RequestHeader) int {
 		return s.webhookBodyLimit(h)
 	}
 	if !hasPrefixFold(uri, apiPrefix) {
-		return BodyLimit // the page and health
+		// The page and health take no body: a stranger's POST there is
+		// held to a sign-in's few bytes too (the body is read before the
+		// router answers 404).
+		return AnonymousBodyLimit
 	}
 	// Under /api/v1 a body is read only for a caller with a key or a
 	// session: anyone else may send a sign-in's few bytes (and is

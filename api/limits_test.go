@@ -82,6 +82,26 @@ func TestRateLimit_SignInPerAddress(t *testing.T) {
 	}
 }
 
+// TestRateLimit_ABatchOfTooManyMessagesIsNotASignIn: a 413 a handler
+// answers (a batch over 500 messages, from a key that may ingest) spent the
+// sign-in budget of the caller's address, as a body refused before any
+// key is read does, so a connector was soon told rate_limited and retried
+// the same batch instead of splitting it, and people signing in from its
+// address were refused.
+func TestRateLimit_ABatchOfTooManyMessagesIsNotASignIn(t *testing.T) {
+	t.Parallel()
+	s := newLimitedServer(t, func(d *api.Deps) { d.RateLimits = api.RateLimits{PerIP: 1} })
+	ingest := s.ingestKey(t)
+	var tooMany []any
+	for i := range inbox.MaxBatch + 1 {
+		tooMany = append(tooMany, msg(fmt.Sprintf("n%d", i), nil))
+	}
+	for range 4 {
+		s.do(t, "POST", "/api/v1/messages/batch", ingest, map[string]any{"messages": tooMany}).wantErr(t, 413, "payload_too_large", "")
+	}
+	s.send(t, req{method: "POST", path: "/api/v1/session", body: map[string]any{"key": "sbk_guess"}}).wantErr(t, 401, "unauthorized", "")
+}
+
 func TestTrustedProxy_ForwardedProtoMakesCookieSecure(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -630,7 +650,9 @@ func TestLimits_BatchesWaitForRoomAndAreRefusedWhenItDoesNotCome(t *testing.T) {
 // good, checked from the headers before the body is read; anyone else gets
 // a 413 with nothing read, so a thousand connections of strangers cannot
 // each make the server hold a megabyte. A small body is read as before
-// (and refused 401 when its credentials are bad).
+// (and refused 401 when its credentials are bad). Outside /api/v1 and the
+// webhooks nothing takes a body, and none larger is read, with a key or
+// without.
 func TestBodyLimit_StrangersSendOnlyASmallBody(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t)
@@ -644,6 +666,11 @@ func TestBodyLimit_StrangersSendOnlyASmallBody(t *testing.T) {
 		cookies: []*http.Cookie{{Name: api.SessionCookie, Value: "not-a-session"}}}).wantErr(t, 413, "payload_too_large", "")
 	s.do(t, "POST", "/api/v1/messages", "", small).wantErr(t, 401, "unauthorized", "")
 	s.do(t, "POST", "/api/v1/messages", "sbk_not-a-key", small).wantErr(t, 401, "unauthorized", "")
+	// Paths that take no body (the page, health) were read in full up to
+	// BodyLimit before their 404, whoever asked.
+	for _, path := range []string{"/", "/healthz", "//api/v1/messages", "/x/../api/v1/messages"} {
+		s.do(t, "POST", path, ingest, large).wantErr(t, 413, "payload_too_large", "")
+	}
 	s.unchanged(t, before)
 	// Good credentials, a key or a session, read the whole body.
 	s.do(t, "POST", "/api/v1/messages", ingest, large).want(t, 201)
