@@ -217,6 +217,45 @@ func TestIngest_AttachmentTypeEmptyOrOver32IsRefusedAndNothingStored(t *testing.
 	}
 }
 
+// TestReply_AttachmentsAreHeldToTheContract: a reply's attachments were
+// stored unchecked, so a reply of one empty attachment went out as an
+// answer (and stopped the SLA clock), and any URL or number of them reached
+// the connectors. They are checked as an inbound message's are.
+func TestReply_AttachmentsAreHeldToTheContract(t *testing.T) {
+	t.Parallel()
+	s := newCareSetup(t)
+	id := s.ingest(t, msg("reply-atts", nil)).Thread.ID
+	token := s.claim(t, s.ana, id).Lock.Token
+	reply := func(atts []any) response {
+		return s.do(t, "POST", "/api/v1/threads/"+id+"/replies", s.ana, map[string]any{"token": token, "text": "", "attachments": atts})
+	}
+	image := map[string]any{"type": "image", "url": "https://cdn.example/a.jpg"}
+	var tooMany []any
+	for range inbox.MaxAttachments + 1 {
+		tooMany = append(tooMany, image)
+	}
+	before, record := s.snapshot(t), s.threadRecord(t, id)
+	for _, c := range []struct {
+		atts  []any
+		field string
+	}{
+		{[]any{map[string]any{}}, "attachments[0].type"},
+		{[]any{image, map[string]any{"type": "file", "url": "javascript:alert(1)//"}}, "attachments[1].url"},
+		{[]any{map[string]any{"type": "file", "url": "file:///etc/passwd"}}, "attachments[0].url"},
+		{[]any{map[string]any{"type": strings.Repeat("t", inbox.MaxAttachmentType+1), "url": "https://cdn.example/a"}}, "attachments[0].type"},
+		{tooMany, "attachments"},
+	} {
+		reply(c.atts).wantErr(t, 400, "invalid_request", c.field)
+	}
+	s.unchanged(t, before)
+	s.threadUnchanged(t, id, record)
+	var ok replyResp
+	reply([]any{image}).want(t, 201).decode(t, &ok)
+	if len(ok.Message.Attachments) != 1 || ok.Message.Attachments[0].URL != "https://cdn.example/a.jpg" {
+		t.Fatalf("a reply of one image stored %+v", ok.Message.Attachments)
+	}
+}
+
 func TestReply_IdempotencyKeyOver200CharactersIsRefusedAndNoReplyStored(t *testing.T) {
 	t.Parallel()
 	s := newCareSetup(t)

@@ -136,18 +136,8 @@ func (in *MessageInput) Validate(now time.Time) error {
 	if in.Author.Followers < 0 {
 		return fieldErr("author.followers", "must not be negative")
 	}
-	if len(in.Attachments) > MaxAttachments {
-		return fieldErr("attachments", fmt.Sprintf("at most %d attachments", MaxAttachments))
-	}
-	for i, a := range in.Attachments {
-		field := fmt.Sprintf("attachments[%d]", i)
-		if a.Type == "" || utf8.RuneCountInString(a.Type) > MaxAttachmentType {
-			return fieldErr(field+".type", fmt.Sprintf("is required (at most %d characters)", MaxAttachmentType))
-		}
-		u, err := url.Parse(a.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || utf8.RuneCountInString(a.URL) > MaxURL {
-			return fieldErr(field+".url", fmt.Sprintf("must be an http(s) URL of at most %d characters", MaxURL))
-		}
+	if err := checkAttachments(in.Attachments); err != nil {
+		return err
 	}
 	if in.Text == "" && len(in.Attachments) == 0 {
 		return fieldErr("text", "is required unless attachments are given")
@@ -171,6 +161,25 @@ func (in *MessageInput) Validate(now time.Time) error {
 			return fieldErr("sent_at", "must be between years 0000 and 9999 in UTC")
 		}
 		in.SentAt = &t
+	}
+	return nil
+}
+
+// checkAttachments holds a message's attachments, inbound or a reply, to
+// the contract: at most MaxAttachments, each with a type and an http(s) URL.
+func checkAttachments(as []store.Attachment) error {
+	if len(as) > MaxAttachments {
+		return fieldErr("attachments", fmt.Sprintf("at most %d attachments", MaxAttachments))
+	}
+	for i, a := range as {
+		field := fmt.Sprintf("attachments[%d]", i)
+		if a.Type == "" || utf8.RuneCountInString(a.Type) > MaxAttachmentType {
+			return fieldErr(field+".type", fmt.Sprintf("is required (at most %d characters)", MaxAttachmentType))
+		}
+		u, err := url.Parse(a.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || utf8.RuneCountInString(a.URL) > MaxURL {
+			return fieldErr(field+".url", fmt.Sprintf("must be an http(s) URL of at most %d characters", MaxURL))
+		}
 	}
 	return nil
 }

@@ -247,6 +247,9 @@ func (s *Service) Reply(ctx context.Context, p Principal, threadID string, in Re
 	if err := checkLen("text", in.Text, MaxTextRunes); err != nil {
 		return store.ReplyResult{}, err
 	}
+	if err := checkAttachments(in.Attachments); err != nil {
+		return store.ReplyResult{}, err
+	}
 	// Counted in characters like every limit, but any bytes are taken: the
 	// key is compared as it came, never shown.
 	if utf8.RuneCountInString(idempotencyKey) > 200 {
