@@ -157,7 +157,8 @@ type Store interface {
 	RuleDelete(ctx context.Context, id string) error
 
 	// ConfigVersion grows with every change to teams, agents or rules, so
-	// callers can cache what they derive from them.
+	// callers can cache what they derive from them. A version is never
+	// handed out for two configurations, even after Redis lost writes.
 	ConfigVersion(ctx context.Context) (uint64, error)
 
 	// Keys and sessions.

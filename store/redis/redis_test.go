@@ -1117,6 +1117,36 @@ func TestPresenceSweep_ManyAgentsAtOnce(t *testing.T) {
 // again. The watcher notices at its next quiet XREAD: a wait at the log's
 // newest id then waits (it returned at once, so every event stream read
 // the log in a loop), and the next event, under a reused id, wakes it.
+// TestConfigVersion_NeverHandedOutTwice: the version was a counter, so
+// after Redis lost a configuration change (a replica promoted while behind,
+// an older file loaded) the next change got the lost one's number again,
+// and nodes that had cached the lost configuration under it kept routing
+// on it until yet another change.
+func TestConfigVersion_NeverHandedOutTwice(t *testing.T) {
+	s := openStore(t, newPrefix())
+	ctx := ctxT(t)
+	kept, err := s.ConfigVersion(ctx)
+	must(t, err)
+	_, err = s.TeamCreate(ctx, store.Team{ID: "lost", Name: "lost", Function: "care", Strategy: "claim"})
+	must(t, err)
+	lost, err := s.ConfigVersion(ctx)
+	must(t, err)
+	if lost <= kept {
+		t.Fatalf("a change moved the version from %d to %d", kept, lost)
+	}
+
+	// Redis goes back to before the change (its version, which is what
+	// nodes compare), and the next change is made.
+	must(t, s.rdb.HSet(ctx, s.k.meta(), "config_version", kept).Err())
+	_, err = s.TeamCreate(ctx, store.Team{ID: "new", Name: "new", Function: "sales", Strategy: "claim"})
+	must(t, err)
+	now, err := s.ConfigVersion(ctx)
+	must(t, err)
+	if now <= lost {
+		t.Fatalf("after the loss and a change the version is %d, not past the lost change's %d", now, lost)
+	}
+}
+
 func TestEventWait_ALogThatWentBackInTimeIsFollowedAgain(t *testing.T) {
 	s := openStore(t, newPrefix())
 	s.watchBlock = 100 * time.Millisecond

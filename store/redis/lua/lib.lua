@@ -231,7 +231,15 @@ local function team_conf(id)
   return c
 end
 
-local function bump_config() redis.call('HINCRBY', K.meta(), 'config_version', 1) end
+-- bump_config moves the configuration version on, to the call's time in
+-- microseconds when that is ahead: a version is never handed out twice,
+-- even after Redis lost acknowledged writes (a replica promoted while
+-- behind, an older file loaded), or nodes would keep routing on a snapshot
+-- of a configuration Redis no longer has, its version handed out again.
+local function bump_config()
+  local v = tonumber(redis.call('HGET', K.meta(), 'config_version') or '0')
+  redis.call('HSET', K.meta(), 'config_version', istr(math.max(v + 1, NOW)))
+end
 
 -- --- threads ---
 
