@@ -644,6 +644,35 @@ func TestWebhooks_ANoticeWithAnIDTooLongIsRefusedAndChangesNothing(t *testing.T)
 	}
 }
 
+// TestMetaWebhook_AFailedStatusBeforeTheConnectorsReportIsKept: WhatsApp
+// said a reply failed before the connector had said which id it sent it
+// under; the status was counted as ignored (Meta does not send it again),
+// and the connector's report then showed the reply as sent.
+func TestMetaWebhook_AFailedStatusBeforeTheConnectorsReportIsKept(t *testing.T) {
+	t.Parallel()
+	s := newWebhookServer(t, allSecrets())
+	s.careRouting(t)
+	ana := s.onlineAgent(t, map[string]any{"id": "ana", "teams": []string{"care"}})
+	wantSummary(t, s.postMeta(t, fixture(t, "meta_whatsapp.json")).summary(t), summary{Stored: 2, Ignored: 2})
+	th := s.threads(t, s.admin, "network=whatsapp")[0]
+	status := []byte(`{"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "messages", "value": {
+		"messaging_product": "whatsapp", "metadata": {"phone_number_id": "` + waPhoneNumID + `"},
+		"statuses": [{"id": "wamid.early", "status": "failed", "timestamp": "1795427990", "recipient_id": "16505551234",
+			"errors": [{"code": 131047, "title": "Re-engagement message"}]}]}}]}]}`)
+	wantSummary(t, s.postMeta(t, status).summary(t), summary{Ignored: 1})
+
+	sent := s.replySent(t, ana, th.ID, "Yes, in blue", "wamid.early")
+	var got *store.Delivery
+	for _, m := range s.messages(t, s.admin, th.ID) {
+		if m.ID == sent.ID {
+			got = m.Delivery
+		}
+	}
+	if got == nil || got.Status != "failed" || got.Error != "Re-engagement message (131047)" {
+		t.Fatalf("the reply WhatsApp said failed before its report: %+v, want failed", got)
+	}
+}
+
 // TestXWebhook_ABackAndForthWithTheBrandStaysInOneThread: X's posts name
 // only the post they answer, and a customer answers the brand's reply, not
 // their first post: each turn opened a thread of its own, for another agent

@@ -272,10 +272,17 @@ func (s *Service) SentHere(ctx context.Context, p Principal, network, externalID
 	return err == nil && m.Direction == store.Outbound, err
 }
 
+// RememberEarlyFailures is how long a network's report that a reply
+// failed is kept when no reply was reported under its id yet: the
+// connector's report that it sent the reply may come after the network's.
+const RememberEarlyFailures = 7 * 24 * time.Hour
+
 // DeliveryFailed records a network's own report that a reply it knows as
 // externalID was not delivered: the reply a connector reported sent under
 // that id. ErrNotFound when no reply was reported under it (one sent
-// outside Switchboard, or a report that came first).
+// outside Switchboard, or a report that came first); the failure is then
+// remembered for RememberEarlyFailures, and the connector's report naming
+// that id records the reply failed.
 func (s *Service) DeliveryFailed(ctx context.Context, p Principal, network, externalID, why string) (store.Message, error) {
 	if err := networkNotice(p, externalID); err != nil {
 		return store.Message{}, err
@@ -283,5 +290,6 @@ func (s *Service) DeliveryFailed(ctx context.Context, p Principal, network, exte
 	if err := checkLen("error", why, MaxDeliveryError); err != nil {
 		return store.Message{}, err
 	}
-	return s.st.MessageDelivery(ctx, store.DeliveryParams{Network: network, Status: "failed", ExternalID: externalID, Error: why})
+	return s.st.MessageDelivery(ctx, store.DeliveryParams{Network: network, Status: "failed", ExternalID: externalID, Error: why,
+		RememberFailed: RememberEarlyFailures})
 }

@@ -514,6 +514,12 @@ type DeliveryParams struct {
 	Status     string
 	ExternalID string
 	Error      string
+	// RememberFailed, when not 0, is how long a "failed" report naming an
+	// ExternalID no reply was reported under (the network's report came
+	// before the connector's) is remembered: a later report that gives a
+	// reply that ExternalID records it failed, with this Error, whatever
+	// status it says. The report itself is ErrNotFound.
+	RememberFailed time.Duration
 }
 
 // EditParams is an edit its author made on the network to an inbound

@@ -51,6 +51,9 @@
 //	tombstones/      network \x00 external id -> "" (deleted before it came,
 //	                 see MessageDelete)
 //	tombstoneexp/    time(forgotten) + network \x00 external id -> ""
+//	earlyfailed/     network \x00 delivery external id -> time(forgotten) + error
+//	                 (a failed report before the reply's, see MessageDelivery)
+//	earlyfailedexp/  time(forgotten) + network \x00 delivery external id -> ""
 //	threadmsgs/      thread id \x00 seq -> message id
 //	notes/           thread id \x00 seq -> Note JSON
 //	idempotency/     agent id \x00 thread id \x00 Idempotency-Key -> message id
@@ -127,6 +130,8 @@ var (
 	bOutboundKey  = []byte("outboundkey")
 	bTombstones   = []byte("tombstones")
 	bTombExp      = []byte("tombstoneexp")
+	bEarlyFailed  = []byte("earlyfailed")
+	bEarlyFailExp = []byte("earlyfailedexp")
 	bThreadMsgs   = []byte("threadmsgs")
 	bNotes        = []byte("notes")
 	bIdempotency  = []byte("idempotency")
@@ -148,7 +153,7 @@ var (
 	bWriteProbe = []byte("writeprobe")
 
 	allBuckets = [][]byte{bMeta, bTeams, bAgents, bKeys, bKeyHash, bSessions, bSessionExp, bRules,
-		bThreads, bThreadKey, bThreadSeq, bMessages, bMessageKey, bOutboundKey, bTombstones, bTombExp, bThreadMsgs, bNotes,
+		bThreads, bThreadKey, bThreadSeq, bMessages, bMessageKey, bOutboundKey, bTombstones, bTombExp, bEarlyFailed, bEarlyFailExp, bThreadMsgs, bNotes,
 		bIdempotency, bIdemExp, bQueue, bLockExp, bAgentLocks, bEvents, bThreadEvents, bErasedEvents,
 		bSLADue, bAutoClose, bCounters, bFRT, bWebhooks, bSavedReplies}
 

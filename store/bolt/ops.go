@@ -115,7 +115,7 @@ func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error)
 	var res store.TimerResult
 	pending := false
 	s.view(func(tx *bbolt.Tx, now time.Time) error {
-		pending = anyDue(tx, bSLADue, now) || anyDue(tx, bAutoClose, now) || anyDue(tx, bIdemExp, now) || anyDue(tx, bSessionExp, now) || anyDue(tx, bTombExp, now) ||
+		pending = anyDue(tx, bSLADue, now) || anyDue(tx, bAutoClose, now) || anyDue(tx, bIdemExp, now) || anyDue(tx, bSessionExp, now) || anyDue(tx, bTombExp, now) || anyDue(tx, bEarlyFailExp, now) ||
 			s.repliesDay.Load() != utcDay(now)
 		return nil
 	})
@@ -127,6 +127,7 @@ func (s *Store) ThreadTimerSweep(ctx context.Context) (store.TimerResult, error)
 		w.dropIndexed(bIdemExp, bIdempotency, w.now, idemSweep)
 		w.dropIndexed(bSessionExp, bSessions, w.now, idemSweep)
 		w.dropIndexed(bTombExp, bTombstones, w.now, idemSweep)
+		w.dropIndexed(bEarlyFailExp, bEarlyFailed, w.now, idemSweep)
 		if day := utcDay(w.now); s.repliesDay.Load() != day {
 			w.dropOldReplyCounts()
 			s.repliesDay.Store(day)

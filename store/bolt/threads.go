@@ -705,11 +705,13 @@ func walkChildren(b *bbolt.Bucket, parent string, p store.PageParams, next *stri
 
 func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (store.Message, error) {
 	var m store.Message
+	remember := false
 	err := s.write(ctx, func(w *wtx) error {
 		id := p.MessageID
 		if id == "" {
 			v := w.tx.Bucket(bOutboundKey).Get(key(p.Network, p.ExternalID))
 			if v == nil {
+				remember = p.Status == "failed" && p.RememberFailed > 0
 				return fmt.Errorf("no reply delivered as %s on %s: %w", p.ExternalID, p.Network, store.ErrNotFound)
 			}
 			id = string(v)
@@ -723,6 +725,11 @@ func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (st
 		d := &store.Delivery{Status: p.Status, ExternalID: p.ExternalID, Error: p.Error}
 		if d.ExternalID == "" && m.Delivery != nil {
 			d.ExternalID = m.Delivery.ExternalID // a report naming no id keeps the one recorded
+		}
+		if p.ExternalID != "" {
+			if why, ok := w.earlyFailure(key(m.Network, p.ExternalID)); ok && p.Status != "failed" {
+				d.Status, d.Error = "failed", why // the network said so before this report came
+			}
 		}
 		if m.Delivery != nil && *m.Delivery == *d {
 			return nil // a repeated report
@@ -740,7 +747,41 @@ func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (st
 		w.put(bMessages, []byte(m.ID), m)
 		return w.messageEvent(&m, store.EventMessageDelivery, deliveryData(m.ID, d))
 	})
+	if !remember {
+		return m, err
+	}
+	// Remembered, unless the reply's report came meanwhile: then it is
+	// recorded now.
+	came := false
+	if werr := s.write(ctx, func(w *wtx) error {
+		k := key(p.Network, p.ExternalID)
+		if came = w.tx.Bucket(bOutboundKey).Get(k) != nil; !came && w.tx.Bucket(bEarlyFailed).Get(k) == nil {
+			until := timeKey(w.now.Add(p.RememberFailed))
+			w.put(bEarlyFailed, k, cat(until, []byte(p.Error)))
+			w.put(bEarlyFailExp, cat(until, k), []byte{})
+		}
+		return nil
+	}); werr != nil {
+		return m, werr
+	}
+	if came {
+		p.RememberFailed = 0
+		return s.MessageDelivery(ctx, p)
+	}
 	return m, err
+}
+
+// earlyFailure takes the failure remembered for the delivery with key k
+// (see MessageDelivery), if there is one.
+func (w *wtx) earlyFailure(k []byte) (string, bool) {
+	v := w.tx.Bucket(bEarlyFailed).Get(k)
+	if len(v) < 8 {
+		return "", false
+	}
+	why := string(v[8:])
+	w.del(bEarlyFailExp, cat(v[:8], k))
+	w.del(bEarlyFailed, k)
+	return why, true
 }
 
 // messageEvent writes the event of a change to message m on its thread, so

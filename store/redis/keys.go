@@ -41,6 +41,8 @@ func (k keys) messagekey() string            { return k.p + "msgkey" }
 func (k keys) outboundkey() string           { return k.p + "outkey" }
 func (k keys) tombstones() string            { return k.p + "tombstones" }
 func (k keys) tombexp() string               { return k.p + "tombexp" }
+func (k keys) earlyfailed() string           { return k.p + "earlyfailed" }
+func (k keys) earlyfailedexp() string        { return k.p + "earlyfailedexp" }
 func (k keys) threadmsgs(tid string) string  { return k.p + "threadmsgs:" + tid }
 func (k keys) notes(tid string) string       { return k.p + "notes:" + tid }
 func (k keys) idempotency() string           { return k.p + "idempotency" }

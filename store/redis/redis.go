@@ -61,6 +61,9 @@
 //	P outkey                  hash: network\0delivery external id -> outbound message id
 //	P tombstones              hash: network\0external id -> "" (deleted before it came)
 //	P tombexp                 zset: network\0external id scored by when it is forgotten
+//	P earlyfailed             hash: network\0delivery external id -> error (a failed
+//	                          report before the reply's, see MessageDelivery)
+//	P earlyfailedexp          zset: network\0delivery external id scored by when it is forgotten
 //	P threadmsgs:<thread>     list of message ids, oldest first
 //	P notes:<thread>          list of note JSON, oldest first
 //	P idem:<agent\0thread\0key> string: message id, expiring after store.IdempotencyTTL

@@ -56,13 +56,13 @@ func TestKeys_LuaMatchesGo(t *testing.T) {
 		k.threadseq(), k.message("a"), k.messagekey(), k.threadmsgs("a"), k.notes("a"), k.idempotency(), k.idem("a"),
 		k.queue("care", "twitter"), k.lockexp(), k.agentlocks("a"), k.sladue(), k.autoclose(), k.frt("a"),
 		k.events(), k.threadevents("a"), k.evlog("a"), k.erasedevents(), k.webhook("a"), k.webhooks(), k.savedreply("a"), k.savedreplies(),
-		k.outboundkey(), k.tombstones(), k.tombexp()}
+		k.outboundkey(), k.tombstones(), k.tombexp(), k.earlyfailed(), k.earlyfailedexp()}
 	sc := testScript(`return {K.meta(), K.counters(), K.team('a'), K.teams(), K.agent('a'), K.agents(), K.rule('a'),
 		K.rules(), K.key('a'), K.keys(), K.keyhash(), K.agentkeys('a'), K.session('ab'), K.thread('a'), K.threadkey(),
 		K.threadseq(), K.message('a'), K.messagekey(), K.threadmsgs('a'), K.notes('a'), K.idempotency(), K.idem('a'),
 		K.queue('care', 'twitter'), K.lockexp(), K.agentlocks('a'), K.sladue(), K.autoclose(), K.frt('a'),
 		K.events(), K.threadevents('a'), K.evlog('a'), K.erasedevents(), K.webhook('a'), K.webhooks(), K.savedreply('a'), K.savedreplies(),
-		K.outboundkey(), K.tombstones(), K.tombexp()}`)
+		K.outboundkey(), K.tombstones(), K.tombexp(), K.earlyfailed(), K.earlyfailedexp()}`)
 	got, err := sc.Run(ctx, s.rdb, []string{k.meta()}, k.p).StringSlice()
 	must(t, err)
 	if !slices.Equal(got, want) {

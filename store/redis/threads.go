@@ -364,7 +364,7 @@ func (s *Store) MessageDelivery(ctx context.Context, p store.DeliveryParams) (st
 	if p.MessageID != "" {
 		k = s.k.message(p.MessageID)
 	}
-	res, err := s.eval(ctx, scriptDelivery, []string{k}, p.MessageID, d, p.Network, p.ExternalID)
+	res, err := s.eval(ctx, scriptDelivery, []string{k}, p.MessageID, d, p.Network, p.ExternalID, p.RememberFailed.Milliseconds())
 	if err != nil {
 		return store.Message{}, err
 	}

@@ -28,6 +28,7 @@ var ingestScenarios = []scenario{
 	{"Ingest_MissingTeam_ErrUnknownTeamNothingStored", ingestUnknownTeam},
 	{"MessageDelivery_RecordsReportOnOutbound", messageDelivery},
 	{"MessageDelivery_FindsTheReplyByTheNetworksIDForIt", messageDeliveryByNetworkID},
+	{"MessageDelivery_AFailureBeforeTheRepliesReportIsRemembered", messageDeliveryFailedFirst},
 	{"MessageDelete_EmptiesTheCustomersMessageAndKeepsItsPlace", messageDelete},
 	{"MessageEdit_TheLatestEditWinsAndADeletionStays", messageEdit},
 	{"MessageDelete_ADeletionBeforeItsMessageIsRemembered", messageDeletedBeforeItCame},
@@ -717,6 +718,69 @@ func messageDeletedBeforeItCame(t *testing.T, e *env) {
 		must(t, err)
 		return res[0].Err == nil && res[0].Message.Text == brief.Message.Text
 	})
+}
+
+// messageDeliveryFailedFirst: the network's report that a reply failed
+// (WhatsApp's failed status) came before the connector's report that it
+// sent the reply under that id, so nothing had the id yet: it was lost, and
+// the reply then showed as sent. Remembered, it is recorded by the
+// connector's report; only on its network, and forgotten after a while.
+func messageDeliveryFailedFirst(t *testing.T, e *env) {
+	e.team("care")
+	e.agent("ana", []string{"care"})
+	th := e.thread("whatsapp", "care")
+	g := e.claim(th.ID, "ana", longTTL)
+	failed := func(ext, why string, remember time.Duration) {
+		t.Helper()
+		_, err := e.s.MessageDelivery(e.ctx, store.DeliveryParams{Network: "whatsapp", ExternalID: ext, Status: "failed", Error: why, RememberFailed: remember})
+		wantErr(t, err, store.ErrNotFound)
+	}
+	sent := func(ext string) store.Message {
+		t.Helper()
+		out := e.reply(th.ID, g.Token, "ana")
+		m, err := e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: out.Message.ID, Status: "sent", ExternalID: ext})
+		must(t, err)
+		return m
+	}
+
+	failed("wamid.9", "Re-engagement message (131047)", time.Hour)
+	failed("wamid.9", "a retried report", time.Hour) // Meta retries: the first is kept
+	events := len(ofType(e.events(th.ID), store.EventMessageDelivery))
+	m := sent("wamid.9")
+	want := store.Delivery{Status: "failed", ExternalID: "wamid.9", Error: "Re-engagement message (131047)"}
+	if m.Delivery == nil || *m.Delivery != want {
+		t.Fatalf("the reply reported sent after its failure: %+v, want %+v", m.Delivery, want)
+	}
+	if got, err := e.s.MessageGet(e.ctx, m.ID); err != nil || got.Delivery == nil || *got.Delivery != want {
+		t.Fatalf("stored: %+v, %v; want %+v", got.Delivery, err, want)
+	}
+	evs := ofType(e.events(th.ID), store.EventMessageDelivery)
+	if len(evs) != events+1 || evs[len(evs)-1].Data["status"] != "failed" || evs[len(evs)-1].Data["error"] != want.Error {
+		t.Fatalf("message.delivery events %+v, want one more, failed", evs[events:])
+	}
+	// Taken by that report: another reply given the id later is sent.
+	if m := sent("wamid.9"); m.Delivery.Status != "sent" {
+		t.Fatalf("a second reply under the id: %+v, want sent", m.Delivery)
+	}
+	// Not remembered (0), and another network's, record nothing.
+	failed("wamid.10", "x", 0)
+	if m := sent("wamid.10"); m.Delivery.Status != "sent" {
+		t.Fatalf("after an unremembered failure: %+v, want sent", m.Delivery)
+	}
+	_, err := e.s.MessageDelivery(e.ctx, store.DeliveryParams{Network: "twitter", ExternalID: "wamid.11", Status: "failed", Error: "x", RememberFailed: time.Hour})
+	wantErr(t, err, store.ErrNotFound)
+	if m := sent("wamid.11"); m.Delivery.Status != "sent" {
+		t.Fatalf("after another network's failure: %+v, want sent", m.Delivery)
+	}
+	// Remembered briefly, the timer sweep forgets it after that.
+	forgotten := time.Now().Add(300 * time.Millisecond)
+	failed("wamid.12", "x", 300*time.Millisecond)
+	eventually(t, "the failure's time is over", func() bool { return time.Now().After(forgotten) })
+	_, err = e.s.ThreadTimerSweep(e.ctx)
+	must(t, err)
+	if m := sent("wamid.12"); m.Delivery.Status != "sent" {
+		t.Fatalf("after the failure was forgotten: %+v, want sent", m.Delivery)
+	}
 }
 
 // messageEdit: a message its author edited on the network takes the

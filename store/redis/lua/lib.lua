@@ -64,6 +64,8 @@ function K.messagekey() return P .. 'msgkey' end
 function K.outboundkey() return P .. 'outkey' end
 function K.tombstones() return P .. 'tombstones' end
 function K.tombexp() return P .. 'tombexp' end
+function K.earlyfailed() return P .. 'earlyfailed' end
+function K.earlyfailedexp() return P .. 'earlyfailedexp' end
 function K.threadmsgs(tid) return P .. 'threadmsgs:' .. tid end
 function K.notes(tid) return P .. 'notes:' .. tid end
 function K.idempotency() return P .. 'idempotency' end

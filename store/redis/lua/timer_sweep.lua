@@ -36,6 +36,12 @@ for _, k in ipairs(gone) do
   redis.call('HDEL', K.tombstones(), k)
   redis.call('ZREM', K.tombexp(), k)
 end
+-- So are failed reports on replies never reported sent.
+local failed = redis.call('ZRANGEBYSCORE', K.earlyfailedexp(), '-inf', NOW, 'LIMIT', 0, limit)
+for _, k in ipairs(failed) do
+  redis.call('HDEL', K.earlyfailed(), k)
+  redis.call('ZREM', K.earlyfailedexp(), k)
+end
 local more = '0'
-if due == limit or #dueClose == limit or #gone == limit then more = '1' end
+if due == limit or #dueClose == limit or #gone == limit or #failed == limit then more = '1' end
 return ok(breached, closed, more, date(NOW))
