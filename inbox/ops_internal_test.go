@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,6 +108,75 @@ func TestDeliverWebhook_ARunGoesOnPastOnePage(t *testing.T) {
 	defer mu.Unlock()
 	if got != threads {
 		t.Fatalf("one run delivered %d thread.created events of %d", got, threads)
+	}
+}
+
+// stoppedAtSecondPage is shut down (its context cancelled) as a delivery
+// run asks for its second page of events.
+type stoppedAtSecondPage struct {
+	store.Store
+	stop  context.CancelFunc
+	lists int
+}
+
+func (s *stoppedAtSecondPage) EventList(ctx context.Context, f store.EventFilter) ([]store.Event, error) {
+	if s.lists++; s.lists == 2 {
+		s.stop()
+		return nil, ctx.Err()
+	}
+	return s.Store.EventList(ctx, f)
+}
+
+// WebhookSaveState refuses an ended context, as a Redis client does at
+// once (bbolt's writer may take the step or not).
+func (s *stoppedAtSecondPage) WebhookSaveState(ctx context.Context, id, node string, st store.WebhookState) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.Store.WebhookSaveState(ctx, id, node, st)
+}
+
+// TestDeliverWebhook_AShutdownKeepsWhatWasDelivered: a run stopped by the
+// node's shutdown saved its progress with the cancelled context, so the
+// save failed and, after the restart, events the receiver had were sent
+// again.
+func TestDeliverWebhook_AShutdownKeepsWhatWasDelivered(t *testing.T) {
+	clock := &steeredClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	base := retentionStore(t, clock)
+	var mu sync.Mutex
+	var delivered []string
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		delivered = append(delivered, r.Header.Get("X-Switchboard-Delivery"))
+		mu.Unlock()
+	}))
+	t.Cleanup(rcv.Close)
+	wh, err := base.WebhookCreate(context.Background(), store.Webhook{ID: "wh-crm", URL: rcv.URL, Events: []string{store.EventThreadCreated}, Secret: "0123456789abcdef"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedThreads(t, base, "busy", webhookPage, 0) // more than one page of events
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	st := &stoppedAtSecondPage{Store: base, stop: stop}
+	New(st, Config{Logger: discardLog, Clock: clock.now}).deliverWebhook(ctx, wh.ID)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(delivered) == 0 {
+		t.Fatal("nothing was delivered before the shutdown")
+	}
+	got, err := base.WebhookGet(context.Background(), wh.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(delivered[len(delivered)-1], "-") // wh-crm-<event id>-<time>
+	last, err := strconv.ParseUint(parts[len(parts)-2], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State.Cursor < last {
+		t.Fatalf("saved cursor %d, before event %d the receiver has (%d delivered)", got.State.Cursor, last, len(delivered))
 	}
 }
 

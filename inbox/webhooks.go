@@ -239,9 +239,14 @@ func (s *Service) deliverWebhook(ctx context.Context, id string) {
 			return true
 		}
 		changed = false
-		err := s.st.WebhookSaveState(ctx, id, s.cfg.NodeID, st)
+		// Saved also when the node is stopping (ctx ended), or the events
+		// delivered since the last save would be sent again after the
+		// restart.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Webhooks.Timeout)
+		defer cancel()
+		err := s.st.WebhookSaveState(sctx, id, s.cfg.NodeID, st)
 		// Deleted meanwhile, or leased by another node: nothing to say.
-		if err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrLockLost) && !errors.Is(err, store.ErrNotFound) {
+		if err != nil && !errors.Is(err, store.ErrLockLost) && !errors.Is(err, store.ErrNotFound) {
 			s.log.Warn("webhook state not saved", "webhook", id, "err", err)
 		}
 		return err == nil
