@@ -1125,12 +1125,17 @@ func TestPresenceSweep_ManyAgentsAtOnce(t *testing.T) {
 func TestConfigVersion_NeverHandedOutTwice(t *testing.T) {
 	s := openStore(t, newPrefix())
 	ctx := ctxT(t)
+	change := func(team string) uint64 {
+		t.Helper()
+		_, err := s.TeamCreate(ctx, store.Team{ID: team, Name: team, Function: "care", Strategy: "claim"})
+		must(t, err)
+		v, err := s.ConfigVersion(ctx)
+		must(t, err)
+		return v
+	}
 	kept, err := s.ConfigVersion(ctx)
 	must(t, err)
-	_, err = s.TeamCreate(ctx, store.Team{ID: "lost", Name: "lost", Function: "care", Strategy: "claim"})
-	must(t, err)
-	lost, err := s.ConfigVersion(ctx)
-	must(t, err)
+	lost := change("lost")
 	if lost <= kept {
 		t.Fatalf("a change moved the version from %d to %d", kept, lost)
 	}
@@ -1138,11 +1143,7 @@ func TestConfigVersion_NeverHandedOutTwice(t *testing.T) {
 	// Redis goes back to before the change (its version, which is what
 	// nodes compare), and the next change is made.
 	must(t, s.rdb.HSet(ctx, s.k.meta(), "config_version", kept).Err())
-	_, err = s.TeamCreate(ctx, store.Team{ID: "new", Name: "new", Function: "sales", Strategy: "claim"})
-	must(t, err)
-	now, err := s.ConfigVersion(ctx)
-	must(t, err)
-	if now <= lost {
+	if now := change("new"); now <= lost {
 		t.Fatalf("after the loss and a change the version is %d, not past the lost change's %d", now, lost)
 	}
 }
