@@ -2,7 +2,6 @@ package api
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"time"
@@ -23,17 +22,24 @@ func (s *server) backup(c *fiber.Ctx) error {
 	if !s.svc.CanBackup() {
 		return fmt.Errorf("the server cannot copy this store: with Redis, back up Redis itself (its AOF or RDB files): %w", inbox.ErrNotSupported)
 	}
+	// The copy is taken before the answer starts (at disk speed, into a
+	// temporary file), so a failure is the answer's status.
+	snap, _, err := s.svc.Backup(c.UserContext(), p)
+	if err != nil {
+		return err
+	}
 	c.Set(fiber.HeaderContentType, "application/octet-stream")
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="switchboard-backup.db"`)
 	conn, timeout := c.Context().Conn(), s.deps.WriteTimeout
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer snap.Close()
 		// A large store takes longer than one write timeout: the deadline
 		// moves with every write, so only a client that stops reading is
 		// cut off. Headers are gone by now: a failure cuts the stream
 		// short, and the backup command's integrity check refuses the file.
 		pw := &progressWriter{w: w, conn: conn, timeout: timeout, start: time.Now()}
-		if _, err := s.svc.Backup(context.Background(), p, pw); err != nil {
-			s.log.Error("backup failed", "err", err)
+		if _, err := io.Copy(pw, snap); err != nil {
+			s.log.Warn("backup not sent whole", "err", err)
 			return
 		}
 		w.Flush()

@@ -12,16 +12,17 @@ import (
 // which has its own persistence).
 var ErrNotSupported = errors.New("not supported by this store")
 
-// Backup writes a consistent copy of the running store to w (admin).
-func (s *Service) Backup(ctx context.Context, p Principal, w io.Writer) (int64, error) {
+// Backup takes a consistent copy of the running store (admin), of n
+// bytes, for the caller to read and close.
+func (s *Service) Backup(ctx context.Context, p Principal) (io.ReadCloser, int64, error) {
 	if err := p.require(store.RoleAdmin); err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	b, ok := s.st.(store.Backuper)
 	if !ok {
-		return 0, ErrNotSupported
+		return nil, 0, ErrNotSupported
 	}
-	return b.Backup(ctx, w)
+	return b.Backup(ctx)
 }
 
 // CanBackup reports whether the store supports Backup.

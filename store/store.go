@@ -332,10 +332,13 @@ type Store interface {
 	Close() error
 }
 
-// Backuper is implemented by stores that can write a consistent copy of
+// Backuper is implemented by stores that can take a consistent copy of
 // themselves while running (bbolt). Redis relies on its own persistence.
 type Backuper interface {
-	Backup(ctx context.Context, w io.Writer) (int64, error)
+	// Backup takes the copy, of n bytes, for the caller to read and close.
+	// Taking it holds writes up no longer than a local copy takes: a slow
+	// reader of the copy holds up nothing.
+	Backup(ctx context.Context) (copy io.ReadCloser, n int64, err error)
 }
 
 // Exclusiver is implemented by stores only one process can open at a time

@@ -188,6 +188,8 @@ type Options struct {
 	// default) instead of only at Close. See "Commits and the free-page
 	// list" in the package comment.
 	SyncFreelist bool
+	// mmapSize replaces mmapSize when set (tests that make bbolt remap).
+	mmapSize int
 }
 
 // mmapSize is the memory map bbolt starts with: address space, not
@@ -259,9 +261,13 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := CheckFileSize(path); err != nil {
 		return nil, fmt.Errorf("bolt: open: %w", err)
 	}
+	mmap := mmapSize
+	if opts.mmapSize > 0 {
+		mmap = opts.mmapSize
+	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second, NoSync: opts.NoSync,
 		FreelistType: bbolt.FreelistMapType, NoFreelistSync: !opts.SyncFreelist,
-		InitialMmapSize: mmapSize, NoStatistics: true})
+		InitialMmapSize: mmap, NoStatistics: true})
 	if errors.Is(err, bberrors.ErrTimeout) {
 		return nil, fmt.Errorf("bolt: open %s: another process has it open (one process per data file; run several against Redis): %w", path, err)
 	}
@@ -290,6 +296,19 @@ func Open(path string, opts Options) (*Store, error) {
 
 func (s *Store) init() error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
+		// A file with buckets but no schema version is another program's
+		// bbolt file (a wrong --data, a wrong file restored): taken as a
+		// new deployment, it would be written into.
+		var foreign []byte
+		tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
+			if foreign == nil {
+				foreign = bytes.Clone(name)
+			}
+			return nil
+		})
+		if meta := tx.Bucket(bMeta); foreign != nil && (meta == nil || meta.Get(kSchemaVersion) == nil) {
+			return fmt.Errorf("bolt: %s is not a Switchboard data file (it has a bucket %q and no schema version); refusing to write into it", s.db.Path(), foreign)
+		}
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("bolt: create bucket %s: %w", name, err)

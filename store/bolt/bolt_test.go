@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -139,6 +140,125 @@ func TestGroupCommit_ConcurrentIngestsShareCommits(t *testing.T) {
 		}
 	}
 	t.Logf("%d ingests in %d commits", n, commits)
+}
+
+// TestBackup_AReaderThatStallsHoldsNothingUp: the backup's read
+// transaction stayed open while the copy was written to the client, so a
+// client reading slowly kept bbolt from growing its memory map as the file
+// grew: every write, then every read, waited for the download, and Close
+// too. The copy is taken into a file first; reading it holds up nothing.
+func TestBackup_AReaderThatStallsHoldsNothingUp(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "switchboard.db")
+	s := open(t, path, bolt.WithMmapSize(bolt.Options{NoSync: true}, 1<<20)) // remaps past 1 MiB
+	mustTeam(t, s, "care")
+	ctx := context.Background()
+	snap, n, err := s.Backup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stalled, client := io.Pipe() // a client that reads nothing
+	defer stalled.Close()
+	go func() {
+		_, err := io.Copy(client, snap)
+		snap.Close()
+		client.CloseWithError(err)
+	}()
+
+	// The file grows past several remaps while the copy waits, and the
+	// store closes.
+	wrote := make(chan error, 1)
+	go func() {
+		big := strings.Repeat("x", 4000)
+		for i := 0; ; i++ {
+			if fi, err := os.Stat(path); err != nil || fi.Size() > 8<<20 {
+				break
+			}
+			p := inbound(i, "care")
+			p.Message.Text = big
+			res, err := s.ThreadIngest(ctx, []store.IngestParams{p})
+			if err == nil {
+				err = res[0].Err
+			}
+			if err == nil {
+				_, err = s.ThreadGet(ctx, p.NewThreadID)
+			}
+			if err != nil {
+				wrote <- fmt.Errorf("thread %d while the backup's reader stalls: %w", i, err)
+				return
+			}
+		}
+		wrote <- s.Close()
+	}()
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("writes, reads or Close waited for the stalled backup") // the deferred Close of the pipe lets them go
+	}
+
+	// The client reads on, and has the store as it was when it asked.
+	copyPath := filepath.Join(t.TempDir(), "copy.db")
+	f, err := os.Create(copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.Copy(f, stalled)
+	if f.Close(); err != nil || got != n {
+		t.Fatalf("read %d of %d bytes of the copy: %v", got, n, err)
+	}
+	c := open(t, copyPath, bolt.Options{})
+	if _, err := c.TeamGet(ctx, "care"); err != nil {
+		t.Fatalf("the copy's team: %v", err)
+	}
+	if _, err := c.ThreadGet(ctx, inbound(0, "care").NewThreadID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a thread ingested after the copy was taken: %v, want not in it", err)
+	}
+}
+
+// TestOpen_RefusesAnotherProgramsFile: a bbolt file that is not
+// Switchboard's (a wrong --data, a wrong file restored) was taken as a new
+// deployment and written into.
+func TestOpen_RefusesAnotherProgramsFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "other.db")
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("widgets"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("w1"), []byte("blue"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := bolt.Open(path, bolt.Options{}); err == nil {
+		s.Close()
+		t.Fatal("Open took another program's file")
+	} else if !strings.Contains(err.Error(), "not a Switchboard data file") {
+		t.Fatalf("Open error = %v, want one saying the file is not Switchboard's", err)
+	}
+	db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(func(tx *bbolt.Tx) error {
+		n := 0
+		tx.ForEach(func([]byte, *bbolt.Bucket) error { n++; return nil })
+		if n != 1 {
+			t.Fatalf("the refused open left %d buckets in the file, want its one", n)
+		}
+		return nil
+	})
 }
 
 func TestOpen_RefusesOtherSchemaVersion(t *testing.T) {

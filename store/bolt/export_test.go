@@ -27,6 +27,13 @@ func (s *Store) BlockWriter(ctx context.Context) (release func(), done <-chan er
 	return func() { close(unblock) }, errc
 }
 
+// WithMmapSize is opts with bbolt's first memory map of n bytes, so that a
+// small file outgrows it.
+func WithMmapSize(opts Options, n int) Options {
+	opts.mmapSize = n
+	return opts
+}
+
 // Queued reports how many steps wait for the writer.
 func (s *Store) Queued() int { return len(s.ops) }
 
