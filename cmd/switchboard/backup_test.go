@@ -87,7 +87,15 @@ func TestBackup_LeavesErasedThreadsBehind(t *testing.T) {
 		t.Fatal("the page copy (--compact=false) holds no old bytes either: the test shows nothing")
 	}
 	raw := backup("raw-again.db", "--compact=false")
+	// A copy left by a killed run, readable by all, does not lend the new
+	// one its mode.
+	if err := os.WriteFile(filepath.Join(dir, "clean.db.partial"), []byte("half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	clean := backup("clean.db")
+	if fi, err := os.Stat(filepath.Join(dir, "clean.db")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the backup's mode: %v %v, want 0600", fi.Mode(), err)
+	}
 	if bytes.Contains(clean, []byte(private)) {
 		t.Fatal("the backup holds text of erased threads")
 	}
