@@ -86,16 +86,16 @@ func TestBackup_LeavesErasedThreadsBehind(t *testing.T) {
 	if raw := backup("raw.db", "--compact=false"); !bytes.Contains(raw, []byte(private)) {
 		t.Fatal("the page copy (--compact=false) holds no old bytes either: the test shows nothing")
 	}
-	raw := backup("raw-again.db", "--compact=false")
 	// A copy left by a killed run, readable by all, does not lend the new
 	// one its mode.
-	if err := os.WriteFile(filepath.Join(dir, "clean.db.partial"), []byte("half"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "raw-again.db.partial"), []byte("half"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	clean := backup("clean.db")
-	if fi, err := os.Stat(filepath.Join(dir, "clean.db")); err != nil || fi.Mode().Perm() != 0o600 {
+	raw := backup("raw-again.db", "--compact=false")
+	if fi, err := os.Stat(filepath.Join(dir, "raw-again.db")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("the backup's mode: %v %v, want 0600", fi.Mode(), err)
 	}
+	clean := backup("clean.db")
 	if bytes.Contains(clean, []byte(private)) {
 		t.Fatal("the backup holds text of erased threads")
 	}
