@@ -88,10 +88,12 @@ type Service struct {
 	nudge chan struct{}
 
 	// retainAfter is where the next retention run goes on (see retain),
-	// and retainFailed the thread whose erase ended the last run; only
+	// retainFailed the thread whose erase ended the last run, and
+	// retainSkip the threads passed over until the pass starts over; only
 	// that loop uses them.
 	retainAfter  uint64
 	retainFailed string
+	retainSkip   map[string]bool
 
 	// delivering holds the ids of webhooks whose delivery is under way;
 	// leased, those this node has leased (released at Stop).
@@ -270,7 +272,7 @@ func (s *Service) retain(ctx context.Context) {
 		read += len(page)
 		for _, t := range page {
 			idle := (t.Status == store.StatusPending || t.Status == store.StatusClosed) && t.UpdatedAt.Before(cutoff)
-			if !idle {
+			if !idle || s.retainSkip[t.ID] {
 				continue
 			}
 			err := s.st.ThreadErase(ctx, store.EraseParams{ThreadID: t.ID, Actor: store.ActorSystem, Version: t.Version,
@@ -293,10 +295,15 @@ func (s *Service) retain(ctx context.Context) {
 				// It failed twice running: it waits for the next pass
 				// rather than stopping every run here.
 				s.log.Warn("retention: erasing a thread failed again; it is left until the next pass", "thread", t.ID, "err", err)
+				if s.retainSkip == nil {
+					s.retainSkip = map[string]bool{}
+				}
+				s.retainSkip[t.ID] = true
 			}
 		}
 		s.retainAfter = next // 0 after the newest: the next run starts over
 		if next == 0 {
+			s.retainSkip = nil // a new pass tries them again
 			return
 		}
 	}

@@ -202,43 +202,47 @@ func TestRetain_ACustomerWritingMeanwhileKeepsTheThread(t *testing.T) {
 	}
 }
 
-// eraseFails fails every erase of one thread, as a record that no longer
-// decodes would.
+// eraseFails fails every erase of some threads, as records that no longer
+// decode would.
 type eraseFails struct {
 	store.Store
-	thread string
+	threads []string
 }
 
 func (s *eraseFails) ThreadErase(ctx context.Context, p store.EraseParams) error {
-	if p.ThreadID == s.thread {
+	if slices.Contains(s.threads, p.ThreadID) {
 		return errors.New("the record does not decode")
 	}
 	return s.Store.ThreadErase(ctx, p)
 }
 
-// TestRetain_AThreadThatCannotBeErasedStopsOneRunOnly: a run stops at an
+// TestRetain_ThreadsThatCannotBeErasedStopOneRunEach: a run stops at an
 // erase that fails (the store may be away for a moment), and the next
 // went on from the same place: a thread whose erase always fails kept
-// every run from erasing anything after it. The next run passes over it.
-func TestRetain_AThreadThatCannotBeErasedStopsOneRunOnly(t *testing.T) {
-	base, clock := idleThreads(t, 4)
-	s := New(&eraseFails{Store: base, thread: "t-conv-1"}, Config{Logger: discardLog, Clock: clock.now, Retention: 30 * 24 * time.Hour})
+// every run from erasing anything after it. The next run passes over it,
+// for the rest of the pass; two such threads alternated in stopping every
+// run until each is passed over.
+func TestRetain_ThreadsThatCannotBeErasedStopOneRunEach(t *testing.T) {
+	base, clock := idleThreads(t, 6)
+	s := New(&eraseFails{Store: base, threads: []string{"t-conv-1", "t-conv-3"}},
+		Config{Logger: discardLog, Clock: clock.now, Retention: 30 * 24 * time.Hour})
 	kept := func() (ids []string) {
-		for i := range 4 {
+		for i := range 6 {
 			if _, err := base.ThreadGet(context.Background(), fmt.Sprintf("t-conv-%d", i)); err == nil {
 				ids = append(ids, fmt.Sprintf("t-conv-%d", i))
 			}
 		}
 		return ids
 	}
-
-	s.retain(context.Background())
-	if got := kept(); !slices.Equal(got, []string{"t-conv-1", "t-conv-2", "t-conv-3"}) {
-		t.Fatalf("after the first run %q are kept, want the run to stop at t-conv-1", got)
-	}
-	s.retain(context.Background())
-	if got := kept(); !slices.Equal(got, []string{"t-conv-1"}) {
-		t.Fatalf("after the second run %q are kept, want only the thread that cannot be erased", got)
+	for run, want := range [][]string{
+		{"t-conv-1", "t-conv-2", "t-conv-3", "t-conv-4", "t-conv-5"}, // stops at t-conv-1
+		{"t-conv-1", "t-conv-3", "t-conv-4", "t-conv-5"},             // passes over it, stops at t-conv-3
+		{"t-conv-1", "t-conv-3"},                                     // passes over both
+	} {
+		s.retain(context.Background())
+		if got := kept(); !slices.Equal(got, want) {
+			t.Fatalf("after run %d %q are kept, want %q", run+1, got, want)
+		}
 	}
 }
 
