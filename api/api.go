@@ -378,6 +378,8 @@ func mapError(err error) (int, errorBody) {
 		return 503, body("unavailable", "the thread kept changing under other writers; nothing was stored, send it again", nil)
 	case errors.Is(err, errBatchesBusy), errors.Is(err, errLargeDeliveriesBusy):
 		return 503, body("unavailable", err.Error(), nil)
+	case errors.Is(err, store.ErrBackupUnderWay):
+		return 503, body("unavailable", store.ErrBackupUnderWay.Error(), nil)
 	case errors.Is(err, store.ErrCannotWrite):
 		return 503, body("unavailable", "the store cannot write its data (disk or memory full, or failing); nothing was stored, try again later", nil)
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):

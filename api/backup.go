@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -24,7 +25,9 @@ func (s *server) backup(c *fiber.Ctx) error {
 	}
 	// The copy is taken before the answer starts (at disk speed, into a
 	// temporary file), so a failure is the answer's status.
-	snap, _, err := s.svc.Backup(c.UserContext(), p)
+	// Not the request's timeout: a large store takes longer to copy, and a
+	// closing store stops the copy itself.
+	snap, _, err := s.svc.Backup(context.WithoutCancel(c.UserContext()), p)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,7 +18,68 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/store"
+	"github.com/switchboard/switchboard/store/bolt"
 )
+
+// copyPastDeadlines is a store whose copy takes longer than any deadline
+// its context has.
+type copyPastDeadlines struct{ *bolt.Store }
+
+func (s copyPastDeadlines) Backup(ctx context.Context) (io.ReadCloser, int64, error) {
+	if _, ok := ctx.Deadline(); ok {
+		<-ctx.Done()
+		return nil, 0, ctx.Err()
+	}
+	return s.Store.Backup(ctx)
+}
+
+// TestBackup_TheCopyIsNotHeldToTheRequestTimeout: the copy was taken under
+// the request's context, so a store that takes longer than the request
+// timeout (30 s) to copy could not be backed up: 503 "the store cannot be
+// reached", again at every retry of the backup command.
+func TestBackup_TheCopyIsNotHeldToTheRequestTimeout(t *testing.T) {
+	s := newOpsServer(t, opsOptions{
+		deps: func(d *api.Deps) { d.RequestTimeout = 200 * time.Millisecond },
+		wrap: func(st *bolt.Store) store.Store { return copyPastDeadlines{st} },
+	})
+	s.ingest(t, msg("kept", nil))
+	r := s.do(t, "GET", "/api/v1/backup", s.admin, nil).want(t, 200)
+	if len(r.Body) < 4096 {
+		t.Fatalf("a copy of %d bytes", len(r.Body))
+	}
+}
+
+// backupFails is a store whose copy cannot be taken (no room for it).
+type backupFails struct{ *bolt.Store }
+
+func (backupFails) Backup(context.Context) (io.ReadCloser, int64, error) {
+	return nil, 0, errors.New("no space left on device")
+}
+
+// TestBackup_ACopyThatCannotBeTakenIsTheAnswersStatus: the copy was made
+// while the answer streamed, so a failure cut a 200 short.
+func TestBackup_ACopyThatCannotBeTakenIsTheAnswersStatus(t *testing.T) {
+	s := newOpsServer(t, opsOptions{wrap: func(st *bolt.Store) store.Store { return backupFails{st} }})
+	s.do(t, "GET", "/api/v1/backup", s.admin, nil).wantErr(t, 500, "internal", "")
+}
+
+// TestBackup_OneAtATime: each backup takes room for a copy beside the data
+// file until it is downloaded; five clients that did not read held five
+// copies. Another is refused 503 until the one under way is done.
+func TestBackup_OneAtATime(t *testing.T) {
+	s := newOpsServer(t, opsOptions{})
+	held, _, err := s.st.Backup(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := s.do(t, "GET", "/api/v1/backup", s.admin, nil).wantErr(t, 503, "unavailable", "")
+	if !strings.Contains(e.Error.Message, "another backup") {
+		t.Fatalf("the refusal says %q", e.Error.Message)
+	}
+	held.Close()
+	s.do(t, "GET", "/api/v1/backup", s.admin, nil).want(t, 200)
+}
 
 // TestBackup_SlowSteadyReaderOutlastsTheWriteTimeout: a backup that takes
 // longer than the write timeout, read steadily, arrives whole: the

@@ -51,6 +51,8 @@ type opsOptions struct {
 	deps  func(*api.Deps)
 	start bool // run the service's background loops
 
+	wrap func(*bolt.Store) store.Store // what the service sees of the store
+
 	path  string     // reopen this data file (default: a new one)
 	clock *testClock // share this clock (default: a new one at t0)
 	admin string     // the admin key of a reopened file
@@ -80,7 +82,11 @@ func newOpsServer(t *testing.T, o opsOptions) *opsServer {
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
-	svc := inbox.New(st, cfg)
+	var seen store.Store = st
+	if o.wrap != nil {
+		seen = o.wrap(st)
+	}
+	svc := inbox.New(seen, cfg)
 	admin, err := svc.Bootstrap(context.Background(), "")
 	if err != nil {
 		t.Fatalf("bootstrap: %v", err)

@@ -51,6 +51,9 @@ var (
 	// an I/O error, Redis at its maxmemory); nothing was stored. It matches
 	// ErrUnavailable.
 	ErrCannotWrite = fmt.Errorf("the store cannot write its data (disk or memory full, or failing): %w", ErrUnavailable)
+	// ErrBackupUnderWay: another backup is being taken or read; one at a
+	// time, as each needs room for a copy. It matches ErrUnavailable.
+	ErrBackupUnderWay = fmt.Errorf("another backup is being taken or downloaded; try again when it is done: %w", ErrUnavailable)
 )
 
 // LockHeldError says who holds a lock; it matches ErrLockHeld.

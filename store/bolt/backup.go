@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -21,11 +22,24 @@ var _ store.Backuper = (*Store)(nil)
 // client took to download the copy kept bbolt from growing its memory map
 // when the file grew, and every write and read then waited for the
 // download; and Close waited for it too. The file is unlinked at once, so
-// its space comes back when the copy is closed, or the process ends.
+// its space comes back when the copy is closed, or the process ends. One
+// backup at a time (store.ErrBackupUnderWay): each copy takes that room.
 func (s *Store) Backup(ctx context.Context) (io.ReadCloser, int64, error) {
 	if s.closed.Load() {
 		return nil, 0, store.ErrUnavailable
 	}
+	if !s.backingUp.CompareAndSwap(false, true) {
+		return nil, 0, store.ErrBackupUnderWay
+	}
+	c, n, err := s.backup(ctx)
+	if err != nil {
+		s.backingUp.Store(false)
+		return nil, 0, err
+	}
+	return c, n, nil
+}
+
+func (s *Store) backup(ctx context.Context) (*backupCopy, int64, error) {
 	f, err := os.CreateTemp(filepath.Dir(s.db.Path()), ".switchboard-backup-*")
 	if err != nil {
 		return nil, 0, fmt.Errorf("bolt: backup: %w", err)
@@ -42,9 +56,28 @@ func (s *Store) Backup(ctx context.Context) (io.ReadCloser, int64, error) {
 	}
 	if err != nil {
 		f.Close()
+		// bbolt keeps only the text of a writer's error.
+		switch {
+		case s.closed.Load():
+			err = store.ErrUnavailable
+		case ctx.Err() != nil:
+			err = ctx.Err()
+		}
 		return nil, 0, fmt.Errorf("bolt: backup: %w", err)
 	}
-	return f, n, nil
+	return &backupCopy{File: f, s: s}, n, nil
+}
+
+// backupCopy is a backup's copy; closing it lets the next backup be taken.
+type backupCopy struct {
+	*os.File
+	s    *Store
+	once sync.Once
+}
+
+func (c *backupCopy) Close() error {
+	c.once.Do(func() { c.s.backingUp.Store(false) })
+	return c.File.Close()
 }
 
 // stoppable writes to w until the store closes or ctx ends, so a copy

@@ -214,6 +214,8 @@ type Store struct {
 	stopped chan struct{}
 	wg      sync.WaitGroup
 	closed  atomic.Bool
+	// backingUp is set while a backup's copy exists (see Backup).
+	backingUp atomic.Bool
 
 	commits atomic.Uint64 // transactions committed by the writer
 	// failing is set while commits fail on the file; the rest of the

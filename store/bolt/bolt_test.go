@@ -222,43 +222,45 @@ func TestBackup_AReaderThatStallsHoldsNothingUp(t *testing.T) {
 // deployment and written into.
 func TestOpen_RefusesAnotherProgramsFile(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "other.db")
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bbolt.Tx) error {
-		b, err := tx.CreateBucket([]byte("widgets"))
+	for _, bucket := range []string{"widgets", "meta"} { // "meta" without a schema version
+		path := filepath.Join(t.TempDir(), bucket+".db")
+		db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		return b.Put([]byte("w1"), []byte("blue"))
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if s, err := bolt.Open(path, bolt.Options{}); err == nil {
-		s.Close()
-		t.Fatal("Open took another program's file")
-	} else if !strings.Contains(err.Error(), "not a Switchboard data file") {
-		t.Fatalf("Open error = %v, want one saying the file is not Switchboard's", err)
-	}
-	db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.View(func(tx *bbolt.Tx) error {
-		n := 0
-		tx.ForEach(func([]byte, *bbolt.Bucket) error { n++; return nil })
-		if n != 1 {
-			t.Fatalf("the refused open left %d buckets in the file, want its one", n)
+		err = db.Update(func(tx *bbolt.Tx) error {
+			b, err := tx.CreateBucket([]byte(bucket))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte("w1"), []byte("blue"))
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := bolt.Open(path, bolt.Options{}); err == nil {
+			s.Close()
+			t.Fatalf("Open took another program's file with a bucket %q", bucket)
+		} else if !strings.Contains(err.Error(), "not a Switchboard data file") {
+			t.Fatalf("Open error = %v, want one saying the file is not Switchboard's", err)
+		}
+		db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.View(func(tx *bbolt.Tx) error {
+			n := 0
+			tx.ForEach(func([]byte, *bbolt.Bucket) error { n++; return nil })
+			if n != 1 {
+				t.Fatalf("the refused open left %d buckets in the file, want its one", n)
+			}
+			return nil
+		})
+		db.Close()
+	}
 }
 
 func TestOpen_RefusesOtherSchemaVersion(t *testing.T) {
