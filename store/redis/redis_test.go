@@ -1146,6 +1146,31 @@ func TestConfigVersion_NeverHandedOutTwice(t *testing.T) {
 	if now := change("new"); now <= lost {
 		t.Fatalf("after the loss and a change the version is %d, not past the lost change's %d", now, lost)
 	}
+	// A version ahead of Redis's clock (a replica promoted with its clock
+	// behind the old primary's) still grows.
+	ahead := uint64(time.Now().Add(time.Hour).UnixMicro())
+	must(t, s.rdb.HSet(ctx, s.k.meta(), "config_version", ahead).Err())
+	if now := change("later"); now <= ahead {
+		t.Fatalf("a change after a version ahead of the clock: %d, want past %d", now, ahead)
+	}
+}
+
+// TestTimerSweep_ForgetsABacklogOfEarlyFailures: more failed reports past
+// their time than one sweep script takes are all forgotten by one
+// ThreadTimerSweep (it runs the script again while it says there is more).
+func TestTimerSweep_ForgetsABacklogOfEarlyFailures(t *testing.T) {
+	s := openStore(t, newPrefix())
+	ctx := ctxT(t)
+	for i := range sweepBatch + 5 {
+		k := fmt.Sprintf("whatsapp\x00wamid.%d", i)
+		must(t, s.rdb.HSet(ctx, s.k.earlyfailed(), k, "x").Err())
+		must(t, s.rdb.ZAdd(ctx, s.k.earlyfailedexp(), goredis.Z{Score: float64(1000 + i), Member: k}).Err())
+	}
+	_, err := s.ThreadTimerSweep(ctx)
+	must(t, err)
+	if n, err := s.rdb.HLen(ctx, s.k.earlyfailed()).Result(); err != nil || n != 0 {
+		t.Fatalf("%d failures past their time left after a sweep (%v), want 0", n, err)
+	}
 }
 
 func TestEventWait_ALogThatWentBackInTimeIsFollowedAgain(t *testing.T) {

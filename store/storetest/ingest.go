@@ -735,13 +735,14 @@ func messageDeliveryFailedFirst(t *testing.T, e *env) {
 		_, err := e.s.MessageDelivery(e.ctx, store.DeliveryParams{Network: "whatsapp", ExternalID: ext, Status: "failed", Error: why, RememberFailed: remember})
 		wantErr(t, err, store.ErrNotFound)
 	}
-	sent := func(ext string) store.Message {
+	deliver := func(ext, status, why string) store.Message {
 		t.Helper()
 		out := e.reply(th.ID, g.Token, "ana")
-		m, err := e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: out.Message.ID, Status: "sent", ExternalID: ext})
+		m, err := e.s.MessageDelivery(e.ctx, store.DeliveryParams{MessageID: out.Message.ID, Status: status, ExternalID: ext, Error: why})
 		must(t, err)
 		return m
 	}
+	sent := func(ext string) store.Message { t.Helper(); return deliver(ext, "sent", "") }
 
 	failed("wamid.9", "Re-engagement message (131047)", time.Hour)
 	failed("wamid.9", "a retried report", time.Hour) // Meta retries: the first is kept
@@ -772,14 +773,32 @@ func messageDeliveryFailedFirst(t *testing.T, e *env) {
 	if m := sent("wamid.11"); m.Delivery.Status != "sent" {
 		t.Fatalf("after another network's failure: %+v, want sent", m.Delivery)
 	}
-	// Remembered briefly, the timer sweep forgets it after that.
-	forgotten := time.Now().Add(300 * time.Millisecond)
+	// Only a failed report is remembered, and the connector's own failure
+	// keeps its own error.
+	_, err = e.s.MessageDelivery(e.ctx, store.DeliveryParams{Network: "whatsapp", ExternalID: "wamid.14", Status: "sent", RememberFailed: time.Hour})
+	wantErr(t, err, store.ErrNotFound)
+	if m := sent("wamid.14"); m.Delivery.Status != "sent" {
+		t.Fatalf("after an early sent report: %+v, want sent", m.Delivery)
+	}
+	failed("wamid.15", "the network's", time.Hour)
+	if m := deliver("wamid.15", "failed", "the connector's"); m.Delivery.Error != "the connector's" {
+		t.Fatalf("the connector's own failure: %+v, want its error", m.Delivery)
+	}
+	// Remembered briefly, the timer sweep forgets it after its time, also
+	// when nothing else is due, and only it.
+	_, err = e.s.ThreadTimerSweep(e.ctx)
+	must(t, err)
+	failed("wamid.13", "kept", time.Minute)
 	failed("wamid.12", "x", 300*time.Millisecond)
+	forgotten := time.Now().Add(400 * time.Millisecond) // the store's clock read after ours
 	eventually(t, "the failure's time is over", func() bool { return time.Now().After(forgotten) })
 	_, err = e.s.ThreadTimerSweep(e.ctx)
 	must(t, err)
 	if m := sent("wamid.12"); m.Delivery.Status != "sent" {
 		t.Fatalf("after the failure was forgotten: %+v, want sent", m.Delivery)
+	}
+	if m := sent("wamid.13"); m.Delivery.Status != "failed" || m.Delivery.Error != "kept" {
+		t.Fatalf("a failure remembered for a minute, after the sweep: %+v, want failed", m.Delivery)
 	}
 }
 
