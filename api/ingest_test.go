@@ -551,6 +551,21 @@ func TestIngest_InReplyToJoinsTheAnsweredMessagesThread(t *testing.T) {
 	if n := len(s.threads(t, s.admin, "network=twitter")); n != 2 {
 		t.Fatalf("%d threads, want the chain's and the other author's", n)
 	}
+	// A message of another profile (another of the brand's accounts) is
+	// not joined to the answered one's thread, stored or earlier in the
+	// same batch.
+	other := s.ingest(t, msg("tw-7", map[string]any{"network": "twitter", "profile": "@acmesupport", "thread_external_id": "conv:7:u-lena",
+		"in_reply_to": "tw-1", "author": author}))
+	if other.Thread.ExternalID != "conv:7:u-lena" || other.Thread.ID == first.Thread.ID {
+		t.Fatalf("an answer in another profile joined %s (%s)", other.Thread.ExternalID, other.Thread.ID)
+	}
+	s.do(t, "POST", "/api/v1/messages/batch", s.admin, map[string]any{"messages": []any{
+		msg("tw-8", map[string]any{"network": "twitter", "thread_external_id": "conv:8:u-lena", "author": author}),
+		msg("tw-9", map[string]any{"network": "twitter", "profile": "@acmesupport", "thread_external_id": "conv:9:u-lena", "in_reply_to": "tw-8", "author": author}),
+	}}).want(t, 200)
+	if th := s.threads(t, s.admin, "network=twitter&author=u-lena"); len(th) != 4 {
+		t.Fatalf("%d threads of u-lena, want the chain's, tw-7's, tw-8's and tw-9's own", len(th))
+	}
 	// in_reply_to is checked like the other ids.
 	s.do(t, "POST", "/api/v1/messages", s.admin, msg("tw-6", map[string]any{"in_reply_to": strings.Repeat("x", 257)})).
 		wantErr(t, 400, "invalid_request", "in_reply_to")

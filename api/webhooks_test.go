@@ -743,6 +743,30 @@ func TestXWebhook_ABrandReplyNamingAnotherSubscribedAccountIsNotACustomer(t *tes
 	wantSummary(t, post(support, "1003", "222", "@acmesupport hello"), summary{Stored: 1})
 }
 
+// lookupDown is a store that cannot say whether it has a message.
+type lookupDown struct{ store.Store }
+
+func (lookupDown) MessageByExternalID(context.Context, string, string) (store.Message, error) {
+	return store.Message{}, store.ErrUnavailable
+}
+
+// TestXWebhook_WhenItCannotBeToldWhetherAPostIsTheBrandsXSendsItAgain: the
+// lookup of the brand's own replies failing is a 503 (X retries), not a
+// post stored as a customer's; a post X delivers again is a duplicate.
+func TestXWebhook_WhenItCannotBeToldWhetherAPostIsTheBrandsXSendsItAgain(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{"for_user_id": "` + brandX + `", "tweet_create_events": [{"id_str": "1001", "text": "@acme late", ` +
+		`"in_reply_to_user_id_str": "` + brandX + `", "user": {"id_str": "111", "screen_name": "a111"}}]}`)
+	down := newWebhookServerOn(t, allSecrets(), func(st store.Store) store.Store { return lookupDown{st} })
+	down.postX(t, body).want(t, 503)
+	if n := len(down.threads(t, down.admin, "")); n != 0 {
+		t.Fatalf("%d threads, want none stored", n)
+	}
+	s := newWebhookServer(t, allSecrets())
+	wantSummary(t, s.postX(t, body).summary(t), summary{Stored: 1})
+	wantSummary(t, s.postX(t, body).summary(t), summary{Duplicates: 1})
+}
+
 // TestXWebhook_TwoCustomersAnsweringEachOtherKeepAThreadEach: on X's v1.1
 // deliveries a post names only the post it answers, and the thread key is
 // per author within the answered post: each customer answering the other's

@@ -25,6 +25,8 @@ func TestJoinConversation(t *testing.T) {
 		{"conv:9:u2", "u2", "orders-7", "u1", "conv:9:u2"},                // not keyed by author
 		{"mine-u2", "u2", "conv:1:u1", "u1", "mine-u2"},                   // not keyed by author
 		{"conv:9:u2", "u2", "conv:1:", "", "conv:9:u2"},                   // no author
+		{"conv:9:u2", "u2", "conv::u1", "u1", "conv:9:u2"},                // no conversation
+		{"conv::u2", "u2", "conv:1:u1", "u1", "conv::u2"},                 // no conversation of its own
 		{"conv:9:u22", "u22", "conv:" + long + ":u1", "u1", "conv:9:u22"}, // too long
 		{"conv:9:u2", "u2", "conv:" + long + ":u1", "u1", "conv:" + long + ":u2"},
 	} {

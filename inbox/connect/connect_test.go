@@ -201,11 +201,13 @@ func TestMeta_AHeartOrALocationIsStored(t *testing.T) {
 	res := mustMap(t, Meta, `{"object": "instagram", "entry": [{"id": "IG", "messaging": [
 		{"sender": {"id": "U1"}, "recipient": {"id": "IG"}, "timestamp": 1795427880000, "message": {"mid": "m1", "attachments": [{"type": "like_heart"}]}},
 		{"sender": {"id": "U2"}, "recipient": {"id": "IG"}, "timestamp": 1795427881000, "message": {"mid": "m2", "attachments": [
-			{"type": "location", "payload": {"title": "Pinned location", "coordinates": {"lat": 52.52, "long": 13.405}}}]}}
+			{"type": "location", "payload": {"title": "Pinned location", "coordinates": {"lat": 52.52, "long": 13.405}}}]}},
+		{"sender": {"id": "U3"}, "recipient": {"id": "IG"}, "timestamp": 1795427882000, "message": {"mid": "m3", "attachments": [{"payload": {}}]}}
 	]}]}`)
 	want := []brief{
 		{"instagram", "IG", "dm:U1", "m1", "dm", "U1", "[like heart]", "2026-11-23T09:58:00Z"},
 		{"instagram", "IG", "dm:U2", "m2", "dm", "U2", "[location] (52.52, 13.405) Pinned location", "2026-11-23T09:58:01Z"},
+		{"instagram", "IG", "dm:U3", "m3", "dm", "U3", "[attachment]", "2026-11-23T09:58:02Z"}, // no type either
 	}
 	if got := briefs(res.Messages); !reflect.DeepEqual(got, want) || len(res.Dropped) != 0 {
 		t.Fatalf("messages %+v, dropped %+v\nwant %+v", got, res.Dropped, want)
