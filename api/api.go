@@ -379,7 +379,7 @@ func mapError(err error) (int, errorBody) {
 	case errors.Is(err, errBatchesBusy), errors.Is(err, errLargeDeliveriesBusy):
 		return 503, body("unavailable", err.Error(), nil)
 	case errors.Is(err, store.ErrBackupUnderWay):
-		return 503, body("unavailable", store.ErrBackupUnderWay.Error(), nil)
+		return 503, body("unavailable", "another backup is being taken or downloaded; try again when it is done", nil)
 	case errors.Is(err, store.ErrCannotWrite):
 		return 503, body("unavailable", "the store cannot write its data (disk or memory full, or failing); nothing was stored, try again later", nil)
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):

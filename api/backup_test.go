@@ -78,6 +78,8 @@ func TestBackup_OneAtATime(t *testing.T) {
 		t.Fatalf("the refusal says %q", e.Error.Message)
 	}
 	held.Close()
+	// Each downloaded copy lets the next be taken.
+	s.do(t, "GET", "/api/v1/backup", s.admin, nil).want(t, 200)
 	s.do(t, "GET", "/api/v1/backup", s.admin, nil).want(t, 200)
 }
 
