@@ -378,6 +378,10 @@ func mapError(err error) (int, errorBody) {
 		return 503, body("unavailable", "the thread kept changing under other writers; nothing was stored, send it again", nil)
 	case errors.Is(err, errBatchesBusy), errors.Is(err, errLargeDeliveriesBusy):
 		return 503, body("unavailable", err.Error(), nil)
+	case errors.Is(err, store.ErrNoRoomForBackup):
+		return 507, body("insufficient_storage", err.Error(), nil)
+	case errors.Is(err, store.ErrCannotCopy):
+		return 500, body("internal", err.Error(), nil)
 	case errors.Is(err, store.ErrBackupUnderWay):
 		return 503, body("unavailable", "another backup is being taken or downloaded; try again when it is done", nil)
 	case errors.Is(err, store.ErrCannotWrite):

@@ -23,16 +23,20 @@ func (s *server) backup(c *fiber.Ctx) error {
 	if !s.svc.CanBackup() {
 		return fmt.Errorf("the server cannot copy this store: with Redis, back up Redis itself (its AOF or RDB files): %w", inbox.ErrNotSupported)
 	}
+	c.Set(fiber.HeaderContentType, "application/octet-stream")
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="switchboard-backup.db"`)
+	if c.Method() == fiber.MethodHead {
+		return nil // a whole copy for no body
+	}
 	// The copy is taken before the answer starts (at disk speed, into a
 	// temporary file), so a failure is the answer's status.
 	// Not the request's timeout: a large store takes longer to copy, and a
 	// closing store stops the copy itself.
-	snap, _, err := s.svc.Backup(context.WithoutCancel(c.UserContext()), p)
+	snap, n, err := s.svc.Backup(context.WithoutCancel(c.UserContext()), p)
 	if err != nil {
+		c.Response().Header.Del(fiber.HeaderContentDisposition)
 		return err
 	}
-	c.Set(fiber.HeaderContentType, "application/octet-stream")
-	c.Set(fiber.HeaderContentDisposition, `attachment; filename="switchboard-backup.db"`)
 	conn, timeout := c.Context().Conn(), s.deps.WriteTimeout
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer snap.Close()
@@ -48,6 +52,9 @@ func (s *server) backup(c *fiber.Ctx) error {
 		w.Flush()
 		pw.extend(0)
 	})
+	// Its length, so that a copy cut short is a broken download, not a
+	// chunked answer that ends early.
+	c.Response().Header.SetContentLength(int(n))
 	return nil
 }
 

@@ -3,7 +3,6 @@ package api_test
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -48,20 +47,46 @@ func TestBackup_TheCopyIsNotHeldToTheRequestTimeout(t *testing.T) {
 	if len(r.Body) < 4096 {
 		t.Fatalf("a copy of %d bytes", len(r.Body))
 	}
+	// A HEAD takes no copy (it wrote the whole store for nothing): the
+	// copy the GET released is free, and nothing is held after it.
+	held, _, err := s.st.Backup(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if h := s.do(t, "HEAD", "/api/v1/backup", s.admin, nil).want(t, 200); len(h.Body) != 0 {
+		t.Fatalf("a HEAD answered %d bytes", len(h.Body))
+	}
 }
 
-// backupFails is a store whose copy cannot be taken (no room for it).
-type backupFails struct{ *bolt.Store }
-
-func (backupFails) Backup(context.Context) (io.ReadCloser, int64, error) {
-	return nil, 0, errors.New("no space left on device")
+// backupFails is a store whose copy cannot be taken.
+type backupFails struct {
+	*bolt.Store
+	err error
 }
+
+func (s backupFails) Backup(context.Context) (io.ReadCloser, int64, error) { return nil, 0, s.err }
 
 // TestBackup_ACopyThatCannotBeTakenIsTheAnswersStatus: the copy was made
-// while the answer streamed, so a failure cut a 200 short.
+// while the answer streamed, so a failure cut a 200 short; and the
+// operator's command said only "internal error". No room is a 507 (not
+// a 503: the command would try again and again), any other failure a 500
+// that says why.
 func TestBackup_ACopyThatCannotBeTakenIsTheAnswersStatus(t *testing.T) {
-	s := newOpsServer(t, opsOptions{wrap: func(st *bolt.Store) store.Store { return backupFails{st} }})
-	s.do(t, "GET", "/api/v1/backup", s.admin, nil).wantErr(t, 500, "internal", "")
+	for _, c := range []struct {
+		err          error
+		status       int
+		code, reason string
+	}{
+		{fmt.Errorf("%w: 300 MiB needed", store.ErrNoRoomForBackup), 507, "insufficient_storage", "300 MiB needed"},
+		{fmt.Errorf("%w: open /var/lib/switchboard/.switchboard-backup-1: permission denied", store.ErrCannotCopy), 500, "internal", "permission denied"},
+	} {
+		s := newOpsServer(t, opsOptions{wrap: func(st *bolt.Store) store.Store { return backupFails{st, c.err} }})
+		e := s.do(t, "GET", "/api/v1/backup", s.admin, nil).wantErr(t, c.status, c.code, "")
+		if !strings.Contains(e.Error.Message, c.reason) {
+			t.Fatalf("the %d says %q, want why (%s)", c.status, e.Error.Message, c.reason)
+		}
+	}
 }
 
 // TestBackup_OneAtATime: each backup takes room for a copy beside the data
@@ -126,6 +151,10 @@ func TestBackup_SlowSteadyReaderOutlastsTheWriteTimeout(t *testing.T) {
 	took := time.Since(start)
 	if err != nil {
 		t.Fatalf("backup cut off after %d bytes and %v: %v", n, took, err)
+	}
+	// Its length is said, so a copy cut short is a broken download.
+	if resp.ContentLength != n {
+		t.Fatalf("Content-Length %d for a copy of %d bytes", resp.ContentLength, n)
 	}
 	if took < 2*writeTimeout {
 		t.Fatalf("the backup took %v, not longer than the %v write timeout: the test proves nothing", took, writeTimeout)

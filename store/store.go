@@ -54,6 +54,12 @@ var (
 	// ErrBackupUnderWay: another backup is being taken or read; one at a
 	// time, as each needs room for a copy. It matches ErrUnavailable.
 	ErrBackupUnderWay = fmt.Errorf("another backup is being taken or downloaded; try again when it is done: %w", ErrUnavailable)
+	// ErrNoRoomForBackup: the backup's copy would leave the store's disk
+	// without room for its own writes.
+	ErrNoRoomForBackup = errors.New("no room for the backup's copy beside the data file")
+	// ErrCannotCopy: the backup's copy could not be made (the folder is
+	// not writable, the disk failed); the error says why.
+	ErrCannotCopy = errors.New("the backup's copy cannot be made")
 )
 
 // LockHeldError says who holds a lock; it matches ErrLockHeld.

@@ -212,11 +212,12 @@ func TestAdminCommands_SayTheServerStillRefusedWhenTheirTimeRunsOut(t *testing.T
 	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"error": {"code": "unavailable", "message": "another backup is being taken or downloaded"}}`))
 	}))
 	defer busy.Close()
 	t.Setenv("SWITCHBOARD_ADMIN_KEY", testAdminKey)
 	err := backup([]string{"--to", filepath.Join(t.TempDir(), "copy.db"), "--url", busy.URL, "--timeout", "1500ms"})
-	if err == nil || !strings.Contains(err.Error(), "server at "+busy.URL+" still answered 503 when the time ran out") {
+	if err == nil || !strings.Contains(err.Error(), "server at "+busy.URL+" still answered 503 (another backup is being taken or downloaded) when the time ran out") {
 		t.Fatalf("backup from a server busy to the end: %v", err)
 	}
 }

@@ -94,7 +94,11 @@ func (r *remote) patient(ctx context.Context, method, path string, body []byte) 
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("server at %s still answered %d when the time ran out: %w", r.url, resp.StatusCode, ctx.Err())
+			why := ""
+			if m := (&statusError{body: string(answer)}).contract().Message; m != "" {
+				why = " (" + m + ")"
+			}
+			return nil, fmt.Errorf("server at %s still answered %d%s when the time ran out: %w", r.url, resp.StatusCode, why, ctx.Err())
 		case <-time.After(wait):
 		}
 	}

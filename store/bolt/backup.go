@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -39,18 +40,32 @@ func (s *Store) Backup(ctx context.Context) (io.ReadCloser, int64, error) {
 	return c, n, nil
 }
 
+// backupHeadroom is the room a backup's copy leaves free for the store's
+// own writes: the file grows allocSize at a time.
+const backupHeadroom = 2 * allocSize
+
 func (s *Store) backup(ctx context.Context) (*backupCopy, int64, error) {
-	f, err := os.CreateTemp(filepath.Dir(s.db.Path()), ".switchboard-backup-*")
-	if err != nil {
-		return nil, 0, fmt.Errorf("bolt: backup: %w", err)
-	}
-	os.Remove(f.Name())
+	dir := filepath.Dir(s.db.Path())
+	var f *os.File
 	var n int64
-	err = s.db.View(func(tx *bbolt.Tx) error {
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		// A copy that filled the disk would refuse the store's commits
+		// until it failed and its space came back.
+		if free, ok := s.freeSpace(dir); ok && free < uint64(tx.Size())+backupHeadroom {
+			return fmt.Errorf("%w: %d MiB needed (and %d MiB left for the store), %d MiB free in %s",
+				store.ErrNoRoomForBackup, tx.Size()>>20, backupHeadroom>>20, free>>20, dir)
+		}
 		var err error
+		if f, err = os.CreateTemp(dir, ".switchboard-backup-*"); err != nil {
+			return fmt.Errorf("%w: %w", store.ErrCannotCopy, err)
+		}
+		os.Remove(f.Name())
 		n, err = tx.WriteTo(&stoppable{w: f, s: s, ctx: ctx})
 		return err
 	})
+	if errors.Is(err, store.ErrNoRoomForBackup) || errors.Is(err, store.ErrCannotCopy) {
+		return nil, 0, fmt.Errorf("bolt: backup: %w", err)
+	}
 	if err == nil {
 		_, err = f.Seek(0, io.SeekStart)
 	}
@@ -62,6 +77,8 @@ func (s *Store) backup(ctx context.Context) (*backupCopy, int64, error) {
 			err = store.ErrUnavailable
 		case ctx.Err() != nil:
 			err = ctx.Err()
+		default:
+			err = fmt.Errorf("%w: %v", store.ErrCannotCopy, err)
 		}
 		return nil, 0, fmt.Errorf("bolt: backup: %w", err)
 	}

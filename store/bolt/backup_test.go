@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	bbolt "go.etcd.io/bbolt"
+
 	"github.com/switchboard/switchboard/store"
 )
 
@@ -71,4 +73,24 @@ func TestBackup_TheCopyHasNoNameBesideTheDataFile(t *testing.T) {
 	if got, err := io.Copy(io.Discard, snap); err != nil || got != n {
 		t.Fatalf("read %d of the copy's %d bytes: %v", got, n, err)
 	}
+}
+
+// TestBackup_NoCopyWithoutRoomForIt: a copy that did not fit filled the
+// disk before it failed, and the store's own commits were refused until
+// its space came back. Without room for the copy and some left over, it is
+// refused, and the next backup, with room, is taken.
+func TestBackup_NoCopyWithoutRoomForIt(t *testing.T) {
+	s, _ := openTemp(t)
+	var size int64
+	s.db.View(func(tx *bbolt.Tx) error { size = tx.Size(); return nil })
+	s.freeSpace = func(string) (uint64, bool) { return uint64(size) + backupHeadroom - 1, true }
+	if _, _, err := s.Backup(context.Background()); !errors.Is(err, store.ErrNoRoomForBackup) {
+		t.Fatalf("a backup without room: %v, want ErrNoRoomForBackup", err)
+	}
+	s.freeSpace = func(string) (uint64, bool) { return uint64(size) + backupHeadroom, true }
+	snap, _, err := s.Backup(context.Background())
+	if err != nil {
+		t.Fatalf("a backup with room: %v", err)
+	}
+	snap.Close()
 }

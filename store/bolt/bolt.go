@@ -214,8 +214,10 @@ type Store struct {
 	stopped chan struct{}
 	wg      sync.WaitGroup
 	closed  atomic.Bool
-	// backingUp is set while a backup's copy exists (see Backup).
+	// backingUp is set while a backup's copy exists (see Backup), and
+	// freeSpace tells the room its copy may take (tests steer it).
 	backingUp atomic.Bool
+	freeSpace func(dir string) (uint64, bool)
 
 	commits atomic.Uint64 // transactions committed by the writer
 	// failing is set while commits fail on the file; the rest of the
@@ -278,14 +280,15 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	db.AllocSize = allocSize
 	s := &Store{
-		db:      db,
-		clock:   opts.Clock,
-		log:     opts.Logger,
-		ops:     make(chan *op, maxGroup),
-		quit:    make(chan struct{}),
-		stopped: make(chan struct{}),
-		evCh:    make(chan struct{}),
-		cache:   newWriterCache(),
+		db:        db,
+		clock:     opts.Clock,
+		log:       opts.Logger,
+		freeSpace: freeSpace,
+		ops:       make(chan *op, maxGroup),
+		quit:      make(chan struct{}),
+		stopped:   make(chan struct{}),
+		evCh:      make(chan struct{}),
+		cache:     newWriterCache(),
 	}
 	if err := s.init(); err != nil {
 		db.Close()
