@@ -523,12 +523,14 @@ type sentOnce struct{ *goredis.Cmd }
 func (sentOnce) NoRetry() bool { return true }
 
 // refusal maps a script's {code, message, ...} to the contract's errors.
-// errSweepFirst: the step found more expired leases than it expires itself
-// and wants them expired before it decides (see evalSwept).
-var errSweepFirst = errors.New("redis: expired leases to sweep first")
+// errSweepFirst: the step found more expired leases (or, claim-next, due
+// deadlines) than it handles itself and wants them swept before it decides
+// (see evalSwept).
+var errSweepFirst = errors.New("redis: expired leases or due deadlines to sweep first")
 
-// evalSwept runs a step that must see every expired lease expired: when
-// the step asks for it, the leases are swept and the step runs again.
+// evalSwept runs a step that must see every expired lease expired (and,
+// claim-next, every due deadline breached): when the step asks for it,
+// leases and timers are swept and the step runs again.
 func (s *Store) evalSwept(ctx context.Context, sc *script, keys []string, args ...any) ([]any, error) {
 	for {
 		res, err := s.eval(ctx, sc, keys, args...)
@@ -536,6 +538,9 @@ func (s *Store) evalSwept(ctx context.Context, sc *script, keys []string, args .
 			return res, err
 		}
 		if _, err := s.LockSweep(ctx); err != nil {
+			return nil, err
+		}
+		if _, err := s.ThreadTimerSweep(ctx); err != nil {
 			return nil, err
 		}
 	}

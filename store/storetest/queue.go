@@ -307,11 +307,16 @@ func waitingSinceAfterAnAnswer(t *testing.T, e *env) {
 // claimNextBreachesFirst: a thread past its first-response deadline is
 // urgent, and claim-next hands it out first even when no sweep has run
 // since the deadline; it went by its old priority, behind older threads,
-// until the sweep came.
+// until the sweep came. Also behind a backlog of other teams' deadlines
+// passed at the same time (Redis breached only the 100 oldest).
 func claimNextBreachesFirst(t *testing.T, e *env) {
 	e.team("general")
 	e.team("care", sla(1))
+	e.team("bulk", sla(1))
 	e.agent("ana", []string{"general", "care"})
+	for range 150 {
+		e.thread("twitter", "bulk")
+	}
 	older := e.thread("twitter", "general")
 	overdue := e.thread("twitter", "care")
 	due := *e.get(overdue.ID).SLADueAt
