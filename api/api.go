@@ -405,6 +405,12 @@ func mapError(err error) (int, errorBody) {
 			return 408, body("timeout", fErr.Message, nil)
 		case fiber.StatusInternalServerError:
 			return 500, body("internal", "internal error", nil)
+		case fiber.StatusBadRequest:
+			if strings.HasPrefix(fErr.Message, "error when reading request") {
+				// fasthttp quotes the request it could not read, its
+				// Authorization and Cookie headers too.
+				return 400, body("invalid_request", "malformed HTTP request", nil)
+			}
 		}
 		return fErr.Code, body("invalid_request", fErr.Message, nil)
 	}

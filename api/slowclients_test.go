@@ -234,6 +234,28 @@ func TestSlowClients_ABodyOverTheLimitIsRefusedBeforeItIsRead(t *testing.T) {
 	}
 }
 
+// TestSlowClients_ARequestThatCannotBeReadIsNotQuotedBack: fasthttp's
+// error for a request it cannot read quotes the request, and the 400 sent
+// it back whole, Authorization and Cookie headers included (a proxy that
+// logs answers would keep them).
+func TestSlowClients_ARequestThatCannotBeReadIsNotQuotedBack(t *testing.T) {
+	_, addr := slowServer(t, nil)
+	c := dialRaw(t, addr, nil)
+	fmt.Fprintf(c, "POST /api/v1/messages?token=MKQUERY HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer sbk_MKKEY\r\n"+
+		"Cookie: sb_session=MKCOOKIE\r\nContent-Length: twelve\r\n\r\n{}")
+	go c.drain()
+	c.waitClosed(t, 10*time.Second)
+	got := c.received()
+	if !strings.HasPrefix(got, "HTTP/1.1 400") || !strings.Contains(got, "malformed HTTP request") {
+		t.Fatalf("a request with a bad Content-Length got %q", got)
+	}
+	for _, leak := range []string{"MKQUERY", "MKKEY", "MKCOOKIE"} {
+		if strings.Contains(got, leak) {
+			t.Fatalf("the answer quotes %s: %q", leak, got)
+		}
+	}
+}
+
 // TestSlowClients_KeysTriedThroughTheBodyLimitSpendTheAddressBudget: the
 // batch endpoint's 8 MiB is granted by the key, checked before the body is
 // read, so a 413 there says the key is no ingest key. Each such refusal

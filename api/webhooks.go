@@ -355,20 +355,13 @@ func (sum *webhookSummary) add(skipped []string, chunk []inbox.MessageInput, at 
 			sum.Stored++
 		case errors.As(r.Err, &fe):
 			sum.Refused++
-			skipped = append(skipped, fmt.Sprintf("%s: %s message %s: %s %s",
-				at(i), chunk[i].Network, clipForLog(chunk[i].ExternalID), fe.Field, fe.Message))
+			// Where it is, not its id: the sender chose that.
+			skipped = append(skipped, fmt.Sprintf("%s: %s message: %s %s", at(i), chunk[i].Network, fe.Field, fe.Message))
 		default:
 			return skipped, fmt.Errorf("ingest %s message: %w", chunk[i].Network, r.Err)
 		}
 	}
 	return skipped, nil
-}
-
-func clipForLog(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
 }
 
 // genericWebhook takes the contract's message JSON, one message or a batch,

@@ -111,7 +111,7 @@ func TestWebhookSummary_OnlyValidationRefusalsAreSkipped(t *testing.T) {
 	if err != nil || sum != (webhookSummary{Stored: 1, Duplicates: 1, Refused: 1}) {
 		t.Fatalf("summary %+v, %v", sum, err)
 	}
-	if want := []string{"entry[0]: no id", "entry[1].messaging[2]: facebook message c: text is required"}; !slices.Equal(skipped, want) {
+	if want := []string{"entry[0]: no id", "entry[1].messaging[2]: facebook message: text is required"}; !slices.Equal(skipped, want) {
 		t.Fatalf("skipped %q, want %q", skipped, want)
 	}
 	// Anything else was not stored: the delivery must fail so the network

@@ -598,7 +598,7 @@ func TestMetaWebhook_BadItemsAreSkippedTheRestStoredAndNoTextLogged(t *testing.T
 		!strings.Contains(lines[0], "external_id must be at most") {
 		t.Fatalf("want one warning line for the request, naming the skipped items; got:\n%s", logs)
 	}
-	for _, leak := range []string{"secret plan", "text of a message", "üüü", metaSecret, hexSig(metaSecret, body)[7:]} {
+	for _, leak := range []string{"secret plan", "text of a message", "üüü", metaSecret, hexSig(metaSecret, body)[7:], "xxxxxxxx"} { // the sender's too-long id
 		if strings.Contains(logs, leak) {
 			t.Fatalf("the log contains %q:\n%s", leak, logs)
 		}
