@@ -444,7 +444,7 @@ func apply(args []string) error {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	if err := json.Unmarshal(body, &res); err != nil {
-		return fmt.Errorf("apply: server at %s answered %d with what is not an apply's answer (%w): is --url Switchboard?", r.url, resp.StatusCode, err)
+		return fmt.Errorf("apply: server at %s answered %d with what is not an apply's answer (%w): is --url Switchboard?", r.shown(), resp.StatusCode, err)
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(os.Stderr, "%s: warning: %s\n", *file, w)

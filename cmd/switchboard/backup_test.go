@@ -220,4 +220,10 @@ func TestAdminCommands_SayTheServerStillRefusedWhenTheirTimeRunsOut(t *testing.T
 	if err == nil || !strings.Contains(err.Error(), "server at "+busy.URL+" still answered 503 (another backup is being taken or downloaded) when the time ran out") {
 		t.Fatalf("backup from a server busy to the end: %v", err)
 	}
+	// A password in --url is not repeated.
+	withPassword := strings.Replace(busy.URL, "http://", "http://ops:MKPASS@", 1)
+	err = backup([]string{"--to", filepath.Join(t.TempDir(), "copy.db"), "--url", withPassword, "--timeout", "1500ms"})
+	if err == nil || strings.Contains(err.Error(), "MKPASS") || !strings.Contains(err.Error(), "ops:xxxxx@") {
+		t.Fatalf("backup with a password in --url: %v", err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -22,6 +23,17 @@ import (
 // (never a flag, which other users could read in the process list).
 type remote struct {
 	url, keyFile string
+}
+
+// shown is the server's URL as messages say it: without a password or a
+// query, which may hold a token.
+func (r *remote) shown() string {
+	u, err := url.Parse(r.url)
+	if err != nil {
+		return "the --url given"
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u.Redacted()
 }
 
 func (r *remote) flags(fs *flag.FlagSet) {
@@ -86,7 +98,7 @@ func (r *remote) patient(ctx context.Context, method, path string, body []byte) 
 		answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
-			return nil, &statusError{url: r.url, code: resp.StatusCode, body: string(answer)}
+			return nil, &statusError{url: r.shown(), code: resp.StatusCode, body: string(answer)}
 		}
 		wait := time.Second
 		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
@@ -98,7 +110,7 @@ func (r *remote) patient(ctx context.Context, method, path string, body []byte) 
 			if m := (&statusError{body: string(answer)}).contract().Message; m != "" {
 				why = " (" + m + ")"
 			}
-			return nil, fmt.Errorf("server at %s still answered %d%s when the time ran out: %w", r.url, resp.StatusCode, why, ctx.Err())
+			return nil, fmt.Errorf("server at %s still answered %d%s when the time ran out: %w", r.shown(), resp.StatusCode, why, ctx.Err())
 		case <-time.After(wait):
 		}
 	}
