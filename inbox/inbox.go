@@ -83,6 +83,10 @@ type Service struct {
 	// snapshot, logged when it changes.
 	badZones atomic.Pointer[string]
 
+	// loopLogged is when each background step's failure was last logged
+	// (see loopFailed).
+	loopLogged sync.Map // message -> time.Time
+
 	presence presence
 	// nudge wakes the assigner when someone may have become eligible.
 	nudge chan struct{}
@@ -217,13 +221,23 @@ func (s *Service) every(ctx context.Context, interval time.Duration, wake <-chan
 }
 
 // loopFailed logs a background step's failure, unless it is the store's
-// refusal to write, which the store logs itself, once.
+// refusal to write, which the store logs itself, once; and each kind at
+// most once a minute: the loops run every second, and a store away for an
+// hour wrote thousands of the same lines.
 func (s *Service) loopFailed(ctx context.Context, msg string, err error, attrs ...any) {
 	if err == nil || ctx.Err() != nil || errors.Is(err, store.ErrCannotWrite) {
 		return
 	}
-	s.log.Warn(msg, append(attrs, "err", err)...)
+	now := time.Now()
+	if last, ok := s.loopLogged.Load(msg); ok && now.Sub(last.(time.Time)) < loopLogEvery {
+		return
+	}
+	s.loopLogged.Store(msg, now)
+	s.log.Warn(msg, append(attrs, "err", err, "next_at_most_in", loopLogEvery)...)
 }
+
+// loopLogEvery is how often one kind of background failure is logged.
+const loopLogEvery = time.Minute
 
 // sweep expires leases and runs SLA and auto-close timers. Reads and
 // writes apply lease expiry themselves; the sweep makes expiries happen

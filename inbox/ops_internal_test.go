@@ -1314,3 +1314,22 @@ func unsteadyReceiver(t *testing.T) (*httptest.Server, *atomic.Bool) {
 	t.Cleanup(rcv.Close)
 	return rcv, down
 }
+
+// sweepsFail is a store whose lease sweep cannot reach it.
+type sweepsFail struct{ store.Store }
+
+func (sweepsFail) LockSweep(context.Context) (int, error) { return 0, store.ErrUnavailable }
+
+// TestLoopFailed_OnceAMinuteWhileItLasts: the loops run every second, and a
+// store away for an hour wrote a warning a second per loop.
+func TestLoopFailed_OnceAMinuteWhileItLasts(t *testing.T) {
+	clock := &steeredClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	var logs strings.Builder
+	s := New(sweepsFail{retentionStore(t, clock)}, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Clock: clock.now})
+	for range 5 {
+		s.sweep(context.Background())
+	}
+	if n := strings.Count(logs.String(), "lease sweep failed"); n != 1 {
+		t.Fatalf("%d warnings for five failed sweeps in a row, want 1:\n%s", n, logs.String())
+	}
+}
