@@ -30,18 +30,20 @@ for _, id in ipairs(dueClose) do
     end
   end
 end
--- Deletions of messages that never came are forgotten.
-local gone = redis.call('ZRANGEBYSCORE', K.tombexp(), '-inf', NOW, 'LIMIT', 0, limit)
-for _, k in ipairs(gone) do
-  redis.call('HDEL', K.tombstones(), k)
-  redis.call('ZREM', K.tombexp(), k)
+-- Deletions of messages that never came are forgotten, and so are failed
+-- reports on replies never reported sent.
+-- forget drops up to limit entries of hash whose time in index has come,
+-- and returns how many.
+local function forget(hash, index)
+  local gone = redis.call('ZRANGEBYSCORE', index, '-inf', NOW, 'LIMIT', 0, limit)
+  for _, k in ipairs(gone) do
+    redis.call('HDEL', hash, k)
+    redis.call('ZREM', index, k)
+  end
+  return #gone
 end
--- So are failed reports on replies never reported sent.
-local failed = redis.call('ZRANGEBYSCORE', K.earlyfailedexp(), '-inf', NOW, 'LIMIT', 0, limit)
-for _, k in ipairs(failed) do
-  redis.call('HDEL', K.earlyfailed(), k)
-  redis.call('ZREM', K.earlyfailedexp(), k)
-end
+local gone = forget(K.tombstones(), K.tombexp())
+local failed = forget(K.earlyfailed(), K.earlyfailedexp())
 local more = '0'
-if due == limit or #dueClose == limit or #gone == limit or #failed == limit then more = '1' end
+if due == limit or #dueClose == limit or gone == limit or failed == limit then more = '1' end
 return ok(breached, closed, more, date(NOW))
